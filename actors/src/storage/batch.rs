@@ -1,0 +1,796 @@
+//! The record batch: the unit Troupe stores, checksums, indexes and ships.
+//!
+//! The layout is Kafka's RecordBatch v2 field for field, so that the later Kafka
+//! wire-protocol layer converts a batch in one pass (rewrite the CRC, nothing else).
+//! The one difference is the checksum: Kafka uses CRC-32C, Troupe CRC-32 (IEEE, via
+//! `crc32fast`). Like Kafka's, the CRC covers everything *after* the CRC field, so the
+//! broker can assign `base_offset` and `partition_leader_epoch` without recomputing it.
+//!
+//! ```text
+//! Batch header (61 bytes, integers big-endian):
+//!  pos size field
+//!    0   8  base_offset             offset of the first record (assigned by the log)
+//!    8   4  batch_length            bytes that follow this field (total size - 12)
+//!   12   4  partition_leader_epoch  leader epoch of the leader that appended it
+//!   16   1  magic                   2, Kafka's RecordBatch v2 layout
+//!   17   4  crc                     CRC-32 (IEEE) over bytes 21..end
+//!   21   2  attributes              bits 0-2 compression (0 = none; others reserved)
+//!                                   bit 3 timestamp type (0 CreateTime, 1 LogAppendTime)
+//!                                   bit 4 transactional, bit 5 control (reserved)
+//!   23   4  last_offset_delta       last record's offset - base_offset
+//!   27   8  base_timestamp          timestamp of the first record
+//!   35   8  max_timestamp           largest record timestamp (or the append time)
+//!   43   8  producer_id             -1: reserved for idempotent producers
+//!   51   2  producer_epoch          -1
+//!   53   4  base_sequence           -1
+//!   57   4  records_count
+//!   61   …  records
+//!
+//! Record (varints are zigzag, as in protobuf and Kafka):
+//!   length          varint  bytes that follow this field
+//!   attributes      int8    unused, 0
+//!   timestamp_delta varlong timestamp - base_timestamp
+//!   offset_delta    varint  offset - base_offset
+//!   key_length      varint  -1 = null key
+//!   key             bytes
+//!   value_length    varint  -1 = null value (a tombstone)
+//!   value           bytes
+//!   header_count    varint
+//!     header_key_length varint, header_key utf-8,
+//!     header_value_length varint (-1 = null), header_value bytes
+//! ```
+
+use std::fmt;
+
+/// Size of the fixed batch header.
+pub const BATCH_HEADER_BYTES: usize = 61;
+/// `base_offset` + `batch_length`: the part of the header not counted by `batch_length`.
+pub const LOG_OVERHEAD_BYTES: usize = 12;
+/// Kafka's RecordBatch v2 magic byte; the layout above is that version's.
+pub const MAGIC_V2: u8 = 2;
+
+const BASE_OFFSET_POS: usize = 0;
+const LENGTH_POS: usize = 8;
+const LEADER_EPOCH_POS: usize = 12;
+const MAGIC_POS: usize = 16;
+const CRC_POS: usize = 17;
+const ATTRIBUTES_POS: usize = 21;
+const LAST_OFFSET_DELTA_POS: usize = 23;
+const BASE_TIMESTAMP_POS: usize = 27;
+const MAX_TIMESTAMP_POS: usize = 35;
+const PRODUCER_ID_POS: usize = 43;
+const PRODUCER_EPOCH_POS: usize = 51;
+const BASE_SEQUENCE_POS: usize = 53;
+const RECORDS_COUNT_POS: usize = 57;
+
+const COMPRESSION_MASK: u16 = 0x07;
+const TIMESTAMP_TYPE_BIT: u16 = 0x08;
+const TRANSACTIONAL_BIT: u16 = 0x10;
+const CONTROL_BIT: u16 = 0x20;
+
+/// Whose clock a batch's timestamps come from (Kafka's `message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    /// The producer's timestamp is kept.
+    CreateTime,
+    /// The broker overwrites the batch's max timestamp with its append time.
+    LogAppendTime,
+}
+
+/// A record header: a string key and a nullable byte value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHeader {
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+}
+
+/// A record as a producer hands it in: no offset yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    pub timestamp_ms: i64,
+    pub key: Option<Vec<u8>>,
+    /// `None` is a tombstone: on a compacted topic it deletes `key`.
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<RecordHeader>,
+}
+
+/// A record read back from the log, with the offset the log assigned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub offset: i64,
+    pub record: Record,
+}
+
+/// Why a byte range is not a valid record batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    /// Fewer bytes than the header, or than `batch_length` promises.
+    Truncated { needed_bytes: usize, available_bytes: usize },
+    BadMagic(u8),
+    BadLength(i32),
+    CrcMismatch { stored: u32, computed: u32 },
+    /// The header is sound but the records inside are not.
+    Malformed(&'static str),
+    Empty,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchError::Truncated {
+                needed_bytes,
+                available_bytes,
+            } => write!(
+                f,
+                "truncated batch: needs {needed_bytes} bytes, {available_bytes} available"
+            ),
+            BatchError::BadMagic(m) => write!(f, "unsupported magic byte {m} (expected 2)"),
+            BatchError::BadLength(l) => write!(f, "impossible batch length {l}"),
+            BatchError::CrcMismatch { stored, computed } => write!(
+                f,
+                "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
+            ),
+            BatchError::Malformed(what) => write!(f, "malformed records: {what}"),
+            BatchError::Empty => write!(f, "a record batch must hold at least one record"),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+/// An owned, encoded batch: what producers hand to [`crate::storage::Log::append`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordBatch {
+    buf: Vec<u8>,
+}
+
+impl fmt::Debug for RecordBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.view();
+        f.debug_struct("RecordBatch")
+            .field("base_offset", &b.base_offset())
+            .field("records", &b.records_count())
+            .field("size_bytes", &self.buf.len())
+            .finish()
+    }
+}
+
+impl RecordBatch {
+    /// Encodes `records` into one batch with base offset 0 (the log assigns the real one).
+    pub fn encode(records: &[Record], timestamp_type: TimestampType) -> Result<Self, BatchError> {
+        let first = records.first().ok_or(BatchError::Empty)?;
+        if records.len() > i32::MAX as usize {
+            return Err(BatchError::Malformed("too many records for one batch"));
+        }
+        let base_timestamp = first.timestamp_ms;
+        let max_timestamp = records
+            .iter()
+            .map(|r| r.timestamp_ms)
+            .max()
+            .unwrap_or(base_timestamp);
+        let body: usize = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let n = record_body_bytes(r, r.timestamp_ms.wrapping_sub(base_timestamp), i as i64);
+                varint_bytes(n as i64) + n
+            })
+            .sum();
+        let mut buf = Vec::with_capacity(BATCH_HEADER_BYTES + body);
+        buf.resize(BATCH_HEADER_BYTES, 0);
+        let attributes: u16 = match timestamp_type {
+            TimestampType::CreateTime => 0,
+            TimestampType::LogAppendTime => TIMESTAMP_TYPE_BIT,
+        };
+        put_i64(&mut buf, BASE_OFFSET_POS, 0);
+        put_i32(&mut buf, LEADER_EPOCH_POS, -1);
+        buf[MAGIC_POS] = MAGIC_V2;
+        put_u16(&mut buf, ATTRIBUTES_POS, attributes);
+        put_i32(&mut buf, LAST_OFFSET_DELTA_POS, (records.len() - 1) as i32);
+        put_i64(&mut buf, BASE_TIMESTAMP_POS, base_timestamp);
+        put_i64(&mut buf, MAX_TIMESTAMP_POS, max_timestamp);
+        put_i64(&mut buf, PRODUCER_ID_POS, -1);
+        put_u16(&mut buf, PRODUCER_EPOCH_POS, u16::MAX);
+        put_i32(&mut buf, BASE_SEQUENCE_POS, -1);
+        put_i32(&mut buf, RECORDS_COUNT_POS, records.len() as i32);
+        for (i, r) in records.iter().enumerate() {
+            let ts_delta = r.timestamp_ms.wrapping_sub(base_timestamp);
+            let n = record_body_bytes(r, ts_delta, i as i64);
+            write_varint(&mut buf, n as i64);
+            buf.push(0);
+            write_varint(&mut buf, ts_delta);
+            write_varint(&mut buf, i as i64);
+            write_nullable_bytes(&mut buf, r.key.as_deref());
+            write_nullable_bytes(&mut buf, r.value.as_deref());
+            write_varint(&mut buf, r.headers.len() as i64);
+            for h in &r.headers {
+                write_nullable_bytes(&mut buf, Some(h.key.as_bytes()));
+                write_nullable_bytes(&mut buf, h.value.as_deref());
+            }
+        }
+        let length = buf.len() - LOG_OVERHEAD_BYTES;
+        if length > i32::MAX as usize {
+            return Err(BatchError::Malformed("batch larger than 2 GiB"));
+        }
+        put_i32(&mut buf, LENGTH_POS, length as i32);
+        let mut batch = RecordBatch { buf };
+        batch.update_crc();
+        Ok(batch)
+    }
+
+    /// Takes ownership of bytes that should hold exactly one batch, checking its
+    /// framing, CRC and records.
+    pub fn from_bytes(buf: Vec<u8>) -> Result<Self, BatchError> {
+        let view = BatchRef::parse(&buf)?;
+        if view.size_bytes() != buf.len() {
+            return Err(BatchError::Malformed("bytes after the end of the batch"));
+        }
+        view.validate()?;
+        Ok(RecordBatch { buf })
+    }
+
+    pub fn view(&self) -> BatchRef<'_> {
+        BatchRef { buf: &self.buf }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Not covered by the CRC: the log sets it without rechecksumming.
+    pub fn set_base_offset(&mut self, offset: i64) {
+        put_i64(&mut self.buf, BASE_OFFSET_POS, offset);
+    }
+
+    /// Not covered by the CRC, like the base offset.
+    pub fn set_partition_leader_epoch(&mut self, epoch: i32) {
+        put_i32(&mut self.buf, LEADER_EPOCH_POS, epoch);
+    }
+
+    /// Stamps the broker's append time as the batch's max timestamp (Kafka's
+    /// LogAppendTime): the record deltas stay, readers use the max timestamp for every
+    /// record of such a batch.
+    pub fn set_log_append_time(&mut self, now_ms: i64) {
+        let attributes = self.view().attributes() | TIMESTAMP_TYPE_BIT;
+        put_u16(&mut self.buf, ATTRIBUTES_POS, attributes);
+        put_i64(&mut self.buf, MAX_TIMESTAMP_POS, now_ms);
+        self.update_crc();
+    }
+
+    fn update_crc(&mut self) {
+        let crc = crc32fast::hash(&self.buf[ATTRIBUTES_POS..]);
+        self.buf[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+/// A borrowed view of one encoded batch (for example inside a read result).
+#[derive(Clone, Copy)]
+pub struct BatchRef<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> BatchRef<'a> {
+    /// Frames the batch at the start of `buf` (which may hold more after it). Checks the
+    /// length and magic, not the CRC: call [`BatchRef::verify_crc`] for that.
+    pub fn parse(buf: &'a [u8]) -> Result<Self, BatchError> {
+        if buf.len() < BATCH_HEADER_BYTES {
+            return Err(BatchError::Truncated {
+                needed_bytes: BATCH_HEADER_BYTES,
+                available_bytes: buf.len(),
+            });
+        }
+        let size = framed_size(buf)?;
+        if buf[MAGIC_POS] != MAGIC_V2 {
+            return Err(BatchError::BadMagic(buf[MAGIC_POS]));
+        }
+        if buf.len() < size {
+            return Err(BatchError::Truncated {
+                needed_bytes: size,
+                available_bytes: buf.len(),
+            });
+        }
+        Ok(BatchRef { buf: &buf[..size] })
+    }
+
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+    pub fn size_bytes(&self) -> usize {
+        self.buf.len()
+    }
+    pub fn base_offset(&self) -> i64 {
+        get_i64(self.buf, BASE_OFFSET_POS)
+    }
+    pub fn partition_leader_epoch(&self) -> i32 {
+        get_i32(self.buf, LEADER_EPOCH_POS)
+    }
+    pub fn stored_crc(&self) -> u32 {
+        get_i32(self.buf, CRC_POS) as u32
+    }
+    pub fn attributes(&self) -> u16 {
+        get_i16(self.buf, ATTRIBUTES_POS) as u16
+    }
+    pub fn compression_codec(&self) -> u16 {
+        self.attributes() & COMPRESSION_MASK
+    }
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes() & TIMESTAMP_TYPE_BIT != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.attributes() & TRANSACTIONAL_BIT != 0
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes() & CONTROL_BIT != 0
+    }
+    pub fn last_offset_delta(&self) -> i32 {
+        get_i32(self.buf, LAST_OFFSET_DELTA_POS)
+    }
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset() + self.last_offset_delta() as i64
+    }
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset() + 1
+    }
+    pub fn base_timestamp(&self) -> i64 {
+        get_i64(self.buf, BASE_TIMESTAMP_POS)
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        get_i64(self.buf, MAX_TIMESTAMP_POS)
+    }
+    pub fn producer_id(&self) -> i64 {
+        get_i64(self.buf, PRODUCER_ID_POS)
+    }
+    pub fn producer_epoch(&self) -> i16 {
+        get_i16(self.buf, PRODUCER_EPOCH_POS)
+    }
+    pub fn base_sequence(&self) -> i32 {
+        get_i32(self.buf, BASE_SEQUENCE_POS)
+    }
+    pub fn records_count(&self) -> i32 {
+        get_i32(self.buf, RECORDS_COUNT_POS)
+    }
+
+    pub fn computed_crc(&self) -> u32 {
+        crc32fast::hash(&self.buf[ATTRIBUTES_POS..])
+    }
+
+    pub fn verify_crc(&self) -> Result<(), BatchError> {
+        let (stored, computed) = (self.stored_crc(), self.computed_crc());
+        if stored != computed {
+            return Err(BatchError::CrcMismatch { stored, computed });
+        }
+        Ok(())
+    }
+
+    /// Full check: CRC, then every record decodes, the count matches and offset deltas
+    /// rise within `last_offset_delta`.
+    pub fn validate(&self) -> Result<(), BatchError> {
+        self.verify_crc()?;
+        if self.compression_codec() != 0 {
+            return Err(BatchError::Malformed("compressed batches are not supported yet"));
+        }
+        let count = self.records_count();
+        if count <= 0 {
+            return Err(BatchError::Empty);
+        }
+        if self.last_offset_delta() < count - 1 {
+            return Err(BatchError::Malformed("last_offset_delta below records_count - 1"));
+        }
+        // Walk the records without copying them: this runs on every append.
+        let mut r = Reader {
+            buf: &self.buf[BATCH_HEADER_BYTES..],
+        };
+        let mut previous_delta = -1i64;
+        for _ in 0..count {
+            let length = r.varint_len()?;
+            let mut body = Reader {
+                buf: r.take(length)?,
+            };
+            let delta = skim_record(&mut body)? as i64;
+            if delta <= previous_delta || delta > self.last_offset_delta() as i64 {
+                return Err(BatchError::Malformed("offset deltas out of order"));
+            }
+            previous_delta = delta;
+        }
+        if !r.buf.is_empty() {
+            return Err(BatchError::Malformed("records_count does not match the records"));
+        }
+        Ok(())
+    }
+
+    /// Decodes the records in order. For LogAppendTime batches every record carries the
+    /// batch's max timestamp, as Kafka reports them.
+    pub fn records(&self) -> RecordIter<'a> {
+        RecordIter {
+            buf: &self.buf[BATCH_HEADER_BYTES..],
+            remaining: self.records_count().max(0),
+            base_offset: self.base_offset(),
+            base_timestamp: self.base_timestamp(),
+            append_time: match self.timestamp_type() {
+                TimestampType::LogAppendTime => Some(self.max_timestamp()),
+                TimestampType::CreateTime => None,
+            },
+        }
+    }
+}
+
+/// Reads `batch_length` from a header and returns the whole batch's size.
+fn framed_size(buf: &[u8]) -> Result<usize, BatchError> {
+    let length = get_i32(buf, LENGTH_POS);
+    if length < (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32 {
+        return Err(BatchError::BadLength(length));
+    }
+    Ok(length as usize + LOG_OVERHEAD_BYTES)
+}
+
+/// Just enough of a header to walk a file batch by batch without reading bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub size_bytes: usize,
+    pub last_offset_delta: i32,
+    pub max_timestamp: i64,
+}
+
+impl BatchHeader {
+    pub fn parse(buf: &[u8]) -> Result<Self, BatchError> {
+        if buf.len() < BATCH_HEADER_BYTES {
+            return Err(BatchError::Truncated {
+                needed_bytes: BATCH_HEADER_BYTES,
+                available_bytes: buf.len(),
+            });
+        }
+        if buf[MAGIC_POS] != MAGIC_V2 {
+            return Err(BatchError::BadMagic(buf[MAGIC_POS]));
+        }
+        Ok(BatchHeader {
+            base_offset: get_i64(buf, BASE_OFFSET_POS),
+            size_bytes: framed_size(buf)?,
+            last_offset_delta: get_i32(buf, LAST_OFFSET_DELTA_POS),
+            max_timestamp: get_i64(buf, MAX_TIMESTAMP_POS),
+        })
+    }
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + self.last_offset_delta as i64
+    }
+}
+
+/// Iterates over a batch's records, decoding each.
+pub struct RecordIter<'a> {
+    buf: &'a [u8],
+    remaining: i32,
+    base_offset: i64,
+    base_timestamp: i64,
+    append_time: Option<i64>,
+}
+
+impl Iterator for RecordIter<'_> {
+    type Item = Result<StoredRecord, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            if !self.buf.is_empty() {
+                self.buf = &[];
+                return Some(Err(BatchError::Malformed("bytes after the last record")));
+            }
+            return None;
+        }
+        self.remaining -= 1;
+        let result = self.decode_one();
+        if result.is_err() {
+            self.remaining = 0;
+            self.buf = &[];
+        }
+        Some(result)
+    }
+}
+
+impl RecordIter<'_> {
+    fn decode_one(&mut self) -> Result<StoredRecord, BatchError> {
+        let mut r = Reader { buf: self.buf };
+        let length = r.varint_len()?;
+        let mut body = Reader {
+            buf: r.take(length)?,
+        };
+        self.buf = r.buf;
+        let _attributes = body.take(1)?;
+        let ts_delta = body.varlong()?;
+        let offset_delta = body.varint()?;
+        if offset_delta < 0 {
+            return Err(BatchError::Malformed("negative offset delta"));
+        }
+        let key = body.nullable_bytes()?;
+        let value = body.nullable_bytes()?;
+        let header_count = body.varint_len()?;
+        let mut headers = Vec::with_capacity(header_count.min(64));
+        for _ in 0..header_count {
+            let key = body
+                .nullable_bytes()?
+                .ok_or(BatchError::Malformed("null header key"))?;
+            let key = String::from_utf8(key)
+                .map_err(|_| BatchError::Malformed("header key is not UTF-8"))?;
+            let value = body.nullable_bytes()?;
+            headers.push(RecordHeader { key, value });
+        }
+        if !body.buf.is_empty() {
+            return Err(BatchError::Malformed("record longer than its fields"));
+        }
+        let timestamp_ms = self
+            .append_time
+            .unwrap_or(self.base_timestamp.wrapping_add(ts_delta));
+        Ok(StoredRecord {
+            offset: self.base_offset + offset_delta as i64,
+            record: Record {
+                timestamp_ms,
+                key,
+                value,
+                headers,
+            },
+        })
+    }
+}
+
+/// Checks one record body's fields without copying them; returns its offset delta.
+fn skim_record(body: &mut Reader<'_>) -> Result<i32, BatchError> {
+    body.take(1)?;
+    body.varlong()?;
+    let offset_delta = body.varint()?;
+    if offset_delta < 0 {
+        return Err(BatchError::Malformed("negative offset delta"));
+    }
+    body.nullable_slice()?;
+    body.nullable_slice()?;
+    for _ in 0..body.varint_len()? {
+        let key = body
+            .nullable_slice()?
+            .ok_or(BatchError::Malformed("null header key"))?;
+        std::str::from_utf8(key).map_err(|_| BatchError::Malformed("header key is not UTF-8"))?;
+        body.nullable_slice()?;
+    }
+    if !body.buf.is_empty() {
+        return Err(BatchError::Malformed("record longer than its fields"));
+    }
+    Ok(offset_delta)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BatchError> {
+        if self.buf.len() < n {
+            return Err(BatchError::Malformed("field runs past the end of the record"));
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    fn varlong(&mut self) -> Result<i64, BatchError> {
+        let mut raw: u64 = 0;
+        for i in 0..10 {
+            let byte = *self
+                .buf
+                .get(i)
+                .ok_or(BatchError::Malformed("varint runs past the end"))?;
+            raw |= ((byte & 0x7f) as u64) << (7 * i);
+            if byte & 0x80 == 0 {
+                self.buf = &self.buf[i + 1..];
+                return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+            }
+        }
+        Err(BatchError::Malformed("varint longer than 10 bytes"))
+    }
+
+    fn varint(&mut self) -> Result<i32, BatchError> {
+        i32::try_from(self.varlong()?).map_err(|_| BatchError::Malformed("varint out of i32 range"))
+    }
+
+    /// A non-negative length or count.
+    fn varint_len(&mut self) -> Result<usize, BatchError> {
+        usize::try_from(self.varint()?).map_err(|_| BatchError::Malformed("negative length"))
+    }
+
+    fn nullable_slice(&mut self) -> Result<Option<&'a [u8]>, BatchError> {
+        match self.varint()? {
+            -1 => Ok(None),
+            n if n < 0 => Err(BatchError::Malformed("negative length")),
+            n => Ok(Some(self.take(n as usize)?)),
+        }
+    }
+
+    fn nullable_bytes(&mut self) -> Result<Option<Vec<u8>>, BatchError> {
+        Ok(self.nullable_slice()?.map(<[u8]>::to_vec))
+    }
+}
+
+fn record_body_bytes(r: &Record, ts_delta: i64, offset_delta: i64) -> usize {
+    let nullable = |b: Option<&[u8]>| match b {
+        None => varint_bytes(-1),
+        Some(b) => varint_bytes(b.len() as i64) + b.len(),
+    };
+    1 + varint_bytes(ts_delta)
+        + varint_bytes(offset_delta)
+        + nullable(r.key.as_deref())
+        + nullable(r.value.as_deref())
+        + varint_bytes(r.headers.len() as i64)
+        + r.headers
+            .iter()
+            .map(|h| nullable(Some(h.key.as_bytes())) + nullable(h.value.as_deref()))
+            .sum::<usize>()
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+/// Bytes a zigzag varint of `n` takes.
+pub fn varint_bytes(n: i64) -> usize {
+    let bits = 64 - zigzag(n).leading_zeros() as usize;
+    bits.div_ceil(7).max(1)
+}
+
+fn write_varint(buf: &mut Vec<u8>, n: i64) {
+    let mut v = zigzag(n);
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+fn write_nullable_bytes(buf: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => write_varint(buf, -1),
+        Some(b) => {
+            write_varint(buf, b.len() as i64);
+            buf.extend_from_slice(b);
+        }
+    }
+}
+
+fn put_i64(buf: &mut [u8], pos: usize, v: i64) {
+    buf[pos..pos + 8].copy_from_slice(&v.to_be_bytes());
+}
+fn put_i32(buf: &mut [u8], pos: usize, v: i32) {
+    buf[pos..pos + 4].copy_from_slice(&v.to_be_bytes());
+}
+fn put_u16(buf: &mut [u8], pos: usize, v: u16) {
+    buf[pos..pos + 2].copy_from_slice(&v.to_be_bytes());
+}
+fn get_i64(buf: &[u8], pos: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[pos..pos + 8]);
+    i64::from_be_bytes(b)
+}
+fn get_i32(buf: &[u8], pos: usize) -> i32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&buf[pos..pos + 4]);
+    i32::from_be_bytes(b)
+}
+fn get_i16(buf: &[u8], pos: usize) -> i16 {
+    i16::from_be_bytes([buf[pos], buf[pos + 1]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ts: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
+        Record {
+            timestamp_ms: ts,
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trips_records_with_nulls_headers_and_empty_fields() {
+        let mut with_headers = rec(5, Some(b""), Some(b"v"));
+        with_headers.headers = vec![
+            RecordHeader {
+                key: "h1".into(),
+                value: Some(b"x".to_vec()),
+            },
+            RecordHeader {
+                key: "".into(),
+                value: None,
+            },
+        ];
+        let records = vec![
+            rec(1000, Some(b"k"), Some(b"value")),
+            rec(999, None, None),
+            with_headers,
+        ];
+        let mut batch = RecordBatch::encode(&records, TimestampType::CreateTime).unwrap();
+        batch.set_base_offset(42);
+        batch.set_partition_leader_epoch(7);
+        let view = batch.view();
+        view.validate().unwrap();
+        assert_eq!(view.base_offset(), 42);
+        assert_eq!(view.partition_leader_epoch(), 7);
+        assert_eq!(view.last_offset(), 44);
+        assert_eq!(view.max_timestamp(), 1000);
+        assert_eq!(view.base_timestamp(), 1000);
+        let decoded: Vec<_> = view.records().collect::<Result<_, _>>().unwrap();
+        let offsets: Vec<i64> = decoded.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, vec![42, 43, 44]);
+        let back: Vec<Record> = decoded.into_iter().map(|r| r.record).collect();
+        assert_eq!(back, records);
+    }
+
+    #[test]
+    fn varints_match_kafka_zigzag_encoding() {
+        for (n, bytes) in [(0i64, vec![0u8]), (-1, vec![1]), (1, vec![2]), (63, vec![126]), (-64, vec![127]), (64, vec![128, 1]), (300, vec![216, 4])] {
+            let mut buf = Vec::new();
+            write_varint(&mut buf, n);
+            assert_eq!(buf, bytes, "encoding {n}");
+            assert_eq!(varint_bytes(n), bytes.len());
+            assert_eq!(Reader { buf: &buf }.varlong().unwrap(), n);
+        }
+        let mut buf = Vec::new();
+        write_varint(&mut buf, i64::MIN);
+        assert_eq!(buf.len(), 10);
+        assert_eq!(Reader { buf: &buf }.varlong().unwrap(), i64::MIN);
+    }
+
+    #[test]
+    fn crc_detects_every_single_bit_flip_after_the_crc_field() {
+        let batch = RecordBatch::encode(&[rec(1, Some(b"key"), Some(b"value"))], TimestampType::CreateTime).unwrap();
+        for pos in ATTRIBUTES_POS..batch.as_bytes().len() {
+            for bit in 0..8 {
+                let mut bytes = batch.as_bytes().to_vec();
+                bytes[pos] ^= 1 << bit;
+                let view = BatchRef::parse(&bytes).unwrap();
+                assert!(view.verify_crc().is_err(), "flip at {pos}:{bit} went unnoticed");
+            }
+        }
+    }
+
+    #[test]
+    fn base_offset_and_epoch_are_outside_the_crc() {
+        let mut batch = RecordBatch::encode(&[rec(1, None, Some(b"v"))], TimestampType::CreateTime).unwrap();
+        let crc = batch.view().stored_crc();
+        batch.set_base_offset(1 << 40);
+        batch.set_partition_leader_epoch(3);
+        assert_eq!(batch.view().stored_crc(), crc);
+        batch.view().validate().unwrap();
+    }
+
+    #[test]
+    fn log_append_time_overrides_record_timestamps() {
+        let mut batch = RecordBatch::encode(&[rec(1, None, Some(b"a")), rec(2, None, Some(b"b"))], TimestampType::CreateTime).unwrap();
+        batch.set_log_append_time(777);
+        let view = batch.view();
+        view.validate().unwrap();
+        assert_eq!(view.timestamp_type(), TimestampType::LogAppendTime);
+        let ts: Vec<i64> = view.records().map(|r| r.unwrap().record.timestamp_ms).collect();
+        assert_eq!(ts, vec![777, 777]);
+    }
+
+    #[test]
+    fn rejects_empty_truncated_and_foreign_bytes() {
+        assert_eq!(RecordBatch::encode(&[], TimestampType::CreateTime), Err(BatchError::Empty));
+        let batch = RecordBatch::encode(&[rec(1, None, Some(b"abc"))], TimestampType::CreateTime).unwrap();
+        let bytes = batch.as_bytes();
+        assert!(matches!(BatchRef::parse(&bytes[..bytes.len() - 1]), Err(BatchError::Truncated { .. })));
+        assert!(matches!(BatchRef::parse(&bytes[..10]), Err(BatchError::Truncated { .. })));
+        let mut wrong_magic = bytes.to_vec();
+        wrong_magic[MAGIC_POS] = 1;
+        assert_eq!(BatchRef::parse(&wrong_magic).err(), Some(BatchError::BadMagic(1)));
+        let mut extra = bytes.to_vec();
+        extra.push(0);
+        assert!(RecordBatch::from_bytes(extra).is_err());
+        assert!(RecordBatch::from_bytes(bytes.to_vec()).is_ok());
+    }
+}

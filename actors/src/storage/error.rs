@@ -1,0 +1,59 @@
+//! `LogError`: everything the storage engine can refuse or fail at, typed so that the
+//! layers above (actors, then HTTP) map each case to Kafka's and Confluent's error codes
+//! in one place.
+
+use std::io;
+use std::path::PathBuf;
+
+use super::batch::BatchError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A read or lookup outside `[log_start_offset, log_end_offset]` (Kafka's
+    /// OFFSET_OUT_OF_RANGE). Carries both bounds so callers can reset.
+    #[error("offset {requested} is out of range: the log holds offsets [{log_start_offset}, {log_end_offset})")]
+    OffsetOutOfRange {
+        requested: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+
+    /// A batch larger than `max.message.bytes` (Kafka's RECORD_TOO_LARGE / MESSAGE_TOO_LARGE).
+    #[error("record batch of {size_bytes} bytes exceeds max.message.bytes = {max_message_bytes}")]
+    RecordBatchTooLarge {
+        size_bytes: usize,
+        max_message_bytes: usize,
+    },
+
+    /// A batch handed to `append` that does not check out (Kafka's CORRUPT_MESSAGE /
+    /// INVALID_RECORD).
+    #[error("invalid record batch: {0}")]
+    InvalidBatch(#[from] BatchError),
+
+    /// Bytes on disk that fail their checksum or framing where the log expected good data.
+    #[error("corrupt log data in {path} at byte {position}: {reason}")]
+    Corrupt {
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
+
+    #[error("invalid log configuration: {0}")]
+    InvalidConfig(String),
+
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl LogError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> LogError {
+        let path = path.into();
+        move |source| LogError::Io { path, source }
+    }
+}
+
+pub type LogResult<T> = Result<T, LogError>;

@@ -1,0 +1,569 @@
+//! `LogSegment`: one slice of a partition log — a `.log` file of record batches plus
+//! its `.index` and `.timeindex`, all named by the segment's base offset zero-padded to
+//! 20 digits (`00000000000000000000.log`). Only the newest segment of a log, the active
+//! one, is appended to; the others are sealed (indexes trimmed) and read-only.
+//!
+//! The segment knows how to append a batch and index it, read batches from an offset,
+//! find an offset by timestamp, and rebuild its indexes by scanning its batches — the
+//! same indexing code runs at append time and at recovery time, so a rebuilt index is
+//! identical to the one it replaces.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::batch::{BatchHeader, BatchRef, BATCH_HEADER_BYTES};
+use super::error::{LogError, LogResult};
+use super::log_config::LogConfig;
+use super::offset_index::OffsetIndex;
+use super::time_index::{TimeIndex, TimestampOffset};
+
+pub const LOG_SUFFIX: &str = "log";
+pub const INDEX_SUFFIX: &str = "index";
+pub const TIME_INDEX_SUFFIX: &str = "timeindex";
+/// Appended to the name of a file being deleted, so a crash mid-delete leaves it
+/// recognisable (and removed at the next open).
+pub const DELETED_SUFFIX: &str = ".deleted";
+
+/// Bytes read from disk at a time when scanning a segment.
+const SCAN_CHUNK_BYTES: usize = 1 << 20;
+
+/// `<dir>/<base offset, 20 digits>.<suffix>`
+pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{suffix}"))
+}
+
+/// What a caller may know about a segment (for retention, metrics, the admin API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub base_offset: i64,
+    /// One past the last offset in the segment (the base offset if it is empty).
+    pub next_offset: i64,
+    pub size_bytes: u64,
+    /// Largest record timestamp in the segment, `None` if it is empty.
+    pub max_timestamp_ms: Option<i64>,
+    pub is_active: bool,
+}
+
+/// How a scan of a segment's batches ended.
+#[derive(Debug)]
+pub(crate) struct ScanEnd {
+    /// Bytes from the start of the file that hold valid batches.
+    pub valid_bytes: u64,
+    /// Why the scan stopped early; `None` when it reached the end cleanly.
+    pub invalid: Option<String>,
+}
+
+/// How a segment read ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadEnd {
+    /// `max_bytes` reached: the next batch did not fit.
+    Full,
+    /// The segment has nothing more: the caller may continue in the next one.
+    Exhausted,
+}
+
+#[derive(Debug)]
+pub(crate) struct LogSegment {
+    base_offset: i64,
+    dir: PathBuf,
+    log_path: PathBuf,
+    file: File,
+    size_bytes: u64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    next_offset: i64,
+    max_timestamp: Option<TimestampOffset>,
+    /// When the first batch arrived (its max timestamp after a reopen, as Kafka
+    /// estimates it): the age `segment.ms` measures.
+    first_append_ms: Option<i64>,
+    bytes_since_last_index_entry: usize,
+    index_interval_bytes: usize,
+}
+
+impl LogSegment {
+    /// A new, empty, active segment (any old files of the same name are replaced).
+    pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> LogResult<Self> {
+        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .map_err(LogError::io(&log_path))?;
+        Ok(LogSegment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log_path,
+            file,
+            size_bytes: 0,
+            offset_index: OffsetIndex::create(
+                &segment_file(dir, base_offset, INDEX_SUFFIX),
+                base_offset,
+                config.segment_index_bytes,
+            )?,
+            time_index: TimeIndex::create(
+                &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
+                base_offset,
+                config.segment_index_bytes,
+            )?,
+            next_offset: base_offset,
+            max_timestamp: None,
+            first_append_ms: None,
+            bytes_since_last_index_entry: 0,
+            index_interval_bytes: config.index_interval_bytes,
+        })
+    }
+
+    /// Opens an existing segment. When `trust_indexes` holds (a clean shutdown, or a
+    /// segment wholly below the recovery point) the indexes are kept if they pass their
+    /// sanity check and only the tail after the last index entry is scanned; otherwise,
+    /// or when an index is missing or damaged, every batch is scanned and the indexes
+    /// rebuilt. Returns the segment and the bytes a scan cut off its end.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        trust_indexes: IndexTrust,
+    ) -> LogResult<(Self, u64)> {
+        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .map_err(LogError::io(&log_path))?;
+        let size_bytes = file.metadata().map_err(LogError::io(&log_path))?.len();
+        let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
+        let time_index_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let loaded = match trust_indexes {
+            IndexTrust::Rebuild => None,
+            IndexTrust::SanityCheck => Self::open_indexes(&index_path, &time_index_path, base_offset, size_bytes),
+        };
+        let recovering = loaded.is_none();
+        let (offset_index, time_index) = match loaded {
+            Some(pair) => pair,
+            None => (
+                OffsetIndex::create(&index_path, base_offset, config.segment_index_bytes)?,
+                TimeIndex::create(&time_index_path, base_offset, config.segment_index_bytes)?,
+            ),
+        };
+        let mut segment = LogSegment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log_path,
+            file,
+            size_bytes,
+            offset_index,
+            time_index,
+            next_offset: base_offset,
+            max_timestamp: None,
+            first_append_ms: None,
+            bytes_since_last_index_entry: 0,
+            index_interval_bytes: config.index_interval_bytes,
+        };
+        let truncated = if recovering {
+            segment.rebuild(config)?
+        } else {
+            segment.load_tail(config)?
+        };
+        Ok((segment, truncated))
+    }
+
+    fn open_indexes(
+        index_path: &Path,
+        time_index_path: &Path,
+        base_offset: i64,
+        log_bytes: u64,
+    ) -> Option<(OffsetIndex, TimeIndex)> {
+        let checked = || -> LogResult<(OffsetIndex, TimeIndex)> {
+            let offsets = OffsetIndex::open(index_path, base_offset)?;
+            offsets.sanity_check(log_bytes)?;
+            let times = TimeIndex::open(time_index_path, base_offset)?;
+            Ok((offsets, times))
+        };
+        match checked() {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                log::warn!("rebuilding the indexes of segment {base_offset}: {e}");
+                None
+            }
+        }
+    }
+
+    /// Picks up the state the indexes do not hold by scanning from the last offset
+    /// index entry to the end. If that scan finds damage, falls back to a full rebuild.
+    fn load_tail(&mut self, config: &LogConfig) -> LogResult<u64> {
+        let start = self.offset_index.last_entry();
+        if let Some(last) = self.time_index.last_entry() {
+            self.max_timestamp = Some(last);
+        }
+        let start_position = start.map_or(0, |e| e.position as u64);
+        self.next_offset = start.map_or(self.base_offset, |e| e.offset);
+        let end = self.scan(start_position, |seg, _pos, batch| {
+            seg.note_batch(batch);
+        })?;
+        let time_index_ok = self.time_index.sanity_check(self.next_offset).is_ok();
+        if end.invalid.is_some() || end.valid_bytes != self.size_bytes || !time_index_ok {
+            log::warn!(
+                "segment {} of {} is damaged after its last index entry ({}); rebuilding it",
+                self.base_offset,
+                self.dir.display(),
+                end.invalid.as_deref().unwrap_or("time index out of order")
+            );
+            self.offset_index = OffsetIndex::create(
+                &segment_file(&self.dir, self.base_offset, INDEX_SUFFIX),
+                self.base_offset,
+                config.segment_index_bytes,
+            )?;
+            self.time_index = TimeIndex::create(
+                &segment_file(&self.dir, self.base_offset, TIME_INDEX_SUFFIX),
+                self.base_offset,
+                config.segment_index_bytes,
+            )?;
+            return self.rebuild(config);
+        }
+        self.first_append_ms = self.first_batch_max_timestamp()?;
+        Ok(0)
+    }
+
+    /// Scans every batch from the start, re-indexing each, and truncates the file at
+    /// the first batch that is torn, fails its CRC or breaks offset order. Returns the
+    /// number of bytes dropped.
+    pub(crate) fn rebuild(&mut self, config: &LogConfig) -> LogResult<u64> {
+        self.offset_index.inner().truncate_entries(0);
+        self.offset_index.inner().resize(config.segment_index_bytes)?;
+        self.time_index.inner().truncate_entries(0);
+        self.time_index.inner().resize(config.segment_index_bytes)?;
+        self.next_offset = self.base_offset;
+        self.max_timestamp = None;
+        self.bytes_since_last_index_entry = 0;
+        let end = self.scan(0, |seg, pos, batch| seg.index_batch(pos, batch))?;
+        let dropped = self.size_bytes - end.valid_bytes;
+        if let Some(reason) = end.invalid {
+            log::warn!(
+                "truncating {} at byte {}: dropped {} bytes ({})",
+                self.log_path.display(),
+                end.valid_bytes,
+                dropped,
+                reason
+            );
+            self.file
+                .set_len(end.valid_bytes)
+                .map_err(LogError::io(&self.log_path))?;
+            self.file.sync_all().map_err(LogError::io(&self.log_path))?;
+            self.size_bytes = end.valid_bytes;
+        }
+        self.first_append_ms = self.first_batch_max_timestamp()?;
+        Ok(dropped)
+    }
+
+    /// Walks whole, valid batches from `start`, calling `visit` with each. Stops at the
+    /// end of the file or at the first batch that does not validate.
+    fn scan(
+        &mut self,
+        start: u64,
+        mut visit: impl FnMut(&mut Self, u64, &BatchRef<'_>),
+    ) -> LogResult<ScanEnd> {
+        let mut reader = ChunkReader::new(SCAN_CHUNK_BYTES);
+        let mut position = start;
+        while position < self.size_bytes {
+            let remaining = (self.size_bytes - position) as usize;
+            if remaining < BATCH_HEADER_BYTES {
+                return Ok(ScanEnd {
+                    valid_bytes: position,
+                    invalid: Some(format!("torn batch header ({remaining} bytes)")),
+                });
+            }
+            let header_bytes = reader.read(&self.file, &self.log_path, position, BATCH_HEADER_BYTES, remaining)?;
+            let header = match BatchHeader::parse(header_bytes) {
+                Ok(h) => h,
+                Err(e) => return Ok(ScanEnd { valid_bytes: position, invalid: Some(e.to_string()) }),
+            };
+            if header.size_bytes > remaining {
+                return Ok(ScanEnd {
+                    valid_bytes: position,
+                    invalid: Some(format!("torn batch: {} bytes of {} present", remaining, header.size_bytes)),
+                });
+            }
+            let bytes = reader.read(&self.file, &self.log_path, position, header.size_bytes, remaining)?;
+            let checked = BatchRef::parse(bytes).and_then(|b| b.validate().map(|()| b));
+            let batch = match checked {
+                Ok(b) => b,
+                Err(e) => return Ok(ScanEnd { valid_bytes: position, invalid: Some(e.to_string()) }),
+            };
+            // The base offset is outside the CRC (as in Kafka), so continuity is what
+            // vouches for it: each batch starts where the previous one ended.
+            if batch.base_offset() != self.next_offset || batch.last_offset() - self.base_offset > i32::MAX as i64 {
+                return Ok(ScanEnd {
+                    valid_bytes: position,
+                    invalid: Some(format!(
+                        "batch at offset {} breaks offset continuity (expected {})",
+                        batch.base_offset(),
+                        self.next_offset
+                    )),
+                });
+            }
+            visit(self, position, &batch);
+            position += header.size_bytes as u64;
+        }
+        Ok(ScanEnd {
+            valid_bytes: position,
+            invalid: None,
+        })
+    }
+
+    fn first_batch_max_timestamp(&self) -> LogResult<Option<i64>> {
+        if self.size_bytes < BATCH_HEADER_BYTES as u64 {
+            return Ok(None);
+        }
+        let mut header = [0u8; BATCH_HEADER_BYTES];
+        self.file
+            .read_exact_at(&mut header, 0)
+            .map_err(LogError::io(&self.log_path))?;
+        let header = BatchHeader::parse(&header).map_err(|e| self.corrupt(0, e.to_string()))?;
+        Ok(Some(header.max_timestamp))
+    }
+
+    /// Index bookkeeping for a batch written at `position`: the one code path shared by
+    /// append and rebuild.
+    fn index_batch(&mut self, position: u64, batch: &BatchRef<'_>) {
+        if self.bytes_since_last_index_entry > self.index_interval_bytes {
+            self.offset_index.append(batch.base_offset(), position as u32);
+            let max = self.max_timestamp_with(batch);
+            self.time_index.maybe_append(max.timestamp_ms, max.offset);
+            self.bytes_since_last_index_entry = 0;
+        }
+        self.bytes_since_last_index_entry += batch.size_bytes();
+        self.note_batch(batch);
+    }
+
+    fn note_batch(&mut self, batch: &BatchRef<'_>) {
+        self.max_timestamp = Some(self.max_timestamp_with(batch));
+        self.next_offset = batch.next_offset();
+    }
+
+    fn max_timestamp_with(&self, batch: &BatchRef<'_>) -> TimestampOffset {
+        match self.max_timestamp {
+            Some(m) if m.timestamp_ms >= batch.max_timestamp() => m,
+            _ => TimestampOffset {
+                timestamp_ms: batch.max_timestamp(),
+                offset: batch.base_offset(),
+            },
+        }
+    }
+
+    /// Whether appending a batch of `batch_bytes` ending at `last_offset` at time `now_ms`
+    /// must go to a new segment instead. An empty segment never rolls.
+    pub(crate) fn should_roll(&self, batch_bytes: usize, last_offset: i64, now_ms: i64, config: &LogConfig) -> bool {
+        if self.size_bytes == 0 {
+            return false;
+        }
+        let too_big = self.size_bytes + batch_bytes as u64 > config.segment_bytes;
+        let too_old = self
+            .first_append_ms
+            .is_some_and(|first| now_ms.saturating_sub(first) > config.segment_ms);
+        let index_full = self.offset_index.index().is_full() || self.time_index.index().is_full();
+        let offset_overflow = last_offset - self.base_offset > i32::MAX as i64;
+        too_big || too_old || index_full || offset_overflow
+    }
+
+    /// Writes a validated batch (its base offset already assigned) at the end of the file.
+    pub(crate) fn append(&mut self, batch: &BatchRef<'_>, now_ms: i64) -> LogResult<()> {
+        debug_assert!(batch.base_offset() >= self.next_offset);
+        let position = self.size_bytes;
+        if let Err(e) = self.file.write_all_at(batch.as_bytes(), position) {
+            // Leave no partial batch behind for a later append to build on.
+            let _ = self.file.set_len(position);
+            return Err(LogError::io(&self.log_path)(e));
+        }
+        self.size_bytes += batch.size_bytes() as u64;
+        if self.first_append_ms.is_none() {
+            self.first_append_ms = Some(now_ms);
+        }
+        self.index_batch(position, batch);
+        Ok(())
+    }
+
+    /// Appends whole batches, starting with the one holding `start_offset`, to `out`
+    /// while they fit in `max_bytes`; the first one is appended even when it alone is
+    /// larger, if `out` is empty. Every batch returned passes its CRC check.
+    pub(crate) fn read(&self, start_offset: i64, max_bytes: usize, out: &mut Vec<u8>) -> LogResult<ReadEnd> {
+        let mut position = self.offset_index.lookup(start_offset).position as u64;
+        let mut reader = ChunkReader::new(max_bytes.saturating_add(self.index_interval_bytes).clamp(4096, SCAN_CHUNK_BYTES * 8));
+        while position < self.size_bytes {
+            let remaining = (self.size_bytes - position) as usize;
+            let header_bytes = reader.read(&self.file, &self.log_path, position, BATCH_HEADER_BYTES.min(remaining), remaining)?;
+            let header = BatchHeader::parse(header_bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
+            if header.size_bytes > remaining {
+                return Err(self.corrupt(position, "batch runs past the end of the segment".into()));
+            }
+            if header.last_offset() < start_offset {
+                position += header.size_bytes as u64;
+                continue;
+            }
+            if !out.is_empty() && out.len() + header.size_bytes > max_bytes {
+                return Ok(ReadEnd::Full);
+            }
+            let bytes = reader.read(&self.file, &self.log_path, position, header.size_bytes, remaining)?;
+            BatchRef::parse(bytes)
+                .and_then(|b| b.verify_crc())
+                .map_err(|e| self.corrupt(position, e.to_string()))?;
+            out.extend_from_slice(bytes);
+            position += header.size_bytes as u64;
+        }
+        Ok(ReadEnd::Exhausted)
+    }
+
+    /// The first record at or after `min_offset` whose timestamp is at or after
+    /// `timestamp_ms`, if this segment has one.
+    pub(crate) fn find_offset_by_timestamp(&self, timestamp_ms: i64, min_offset: i64) -> LogResult<Option<TimestampOffset>> {
+        if self.max_timestamp.is_none_or(|m| m.timestamp_ms < timestamp_ms) {
+            return Ok(None);
+        }
+        let from = self
+            .time_index
+            .lookup_before(timestamp_ms)
+            .map_or(self.base_offset, |e| e.offset)
+            .max(min_offset);
+        let mut position = self.offset_index.lookup(from).position as u64;
+        let mut reader = ChunkReader::new(SCAN_CHUNK_BYTES);
+        while position < self.size_bytes {
+            let remaining = (self.size_bytes - position) as usize;
+            let header_bytes = reader.read(&self.file, &self.log_path, position, BATCH_HEADER_BYTES.min(remaining), remaining)?;
+            let header = BatchHeader::parse(header_bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
+            if header.size_bytes > remaining {
+                return Err(self.corrupt(position, "batch runs past the end of the segment".into()));
+            }
+            if header.last_offset() >= from && header.max_timestamp >= timestamp_ms {
+                let bytes = reader.read(&self.file, &self.log_path, position, header.size_bytes, remaining)?;
+                let batch = BatchRef::parse(bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
+                batch.verify_crc().map_err(|e| self.corrupt(position, e.to_string()))?;
+                for record in batch.records() {
+                    let record = record.map_err(|e| self.corrupt(position, e.to_string()))?;
+                    if record.offset >= from && record.record.timestamp_ms >= timestamp_ms {
+                        return Ok(Some(TimestampOffset {
+                            timestamp_ms: record.record.timestamp_ms,
+                            offset: record.offset,
+                        }));
+                    }
+                }
+            }
+            position += header.size_bytes as u64;
+        }
+        Ok(None)
+    }
+
+    /// Seals the segment when it stops being active: records its final max timestamp
+    /// in the time index and trims both indexes to their used size.
+    pub(crate) fn seal(&mut self) -> LogResult<()> {
+        if let Some(max) = self.max_timestamp {
+            self.time_index.maybe_append(max.timestamp_ms, max.offset);
+        }
+        self.offset_index.inner().trim()?;
+        self.time_index.inner().trim()
+    }
+
+    /// Makes a sealed segment appendable again: room for new index entries.
+    pub(crate) fn activate(&mut self, config: &LogConfig) -> LogResult<()> {
+        self.offset_index.inner().resize(config.segment_index_bytes)?;
+        self.time_index.inner().resize(config.segment_index_bytes)
+    }
+
+    /// Handles on the three files, for an fsync that runs off the owner's thread.
+    pub(crate) fn sync_handles(&self) -> LogResult<Vec<(PathBuf, File)>> {
+        Ok(vec![
+            (self.log_path.clone(), self.file.try_clone().map_err(LogError::io(&self.log_path))?),
+            (self.offset_index.index().path().to_path_buf(), self.offset_index.index().sync_handle()?),
+            (self.time_index.index().path().to_path_buf(), self.time_index.index().sync_handle()?),
+        ])
+    }
+
+    /// Renames the files to `*.deleted`, then removes them.
+    pub(crate) fn delete(self) -> LogResult<()> {
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.index().path().to_path_buf(),
+            self.time_index.index().path().to_path_buf(),
+        ];
+        drop(self);
+        for path in paths {
+            let mut doomed = path.clone().into_os_string();
+            doomed.push(DELETED_SUFFIX);
+            fs::rename(&path, &doomed).map_err(LogError::io(&path))?;
+            fs::remove_file(&doomed).map_err(LogError::io(PathBuf::from(&doomed)))?;
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, position: u64, reason: String) -> LogError {
+        LogError::Corrupt {
+            path: self.log_path.clone(),
+            position,
+            reason,
+        }
+    }
+
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+    pub(crate) fn info(&self, is_active: bool) -> SegmentInfo {
+        SegmentInfo {
+            base_offset: self.base_offset,
+            next_offset: self.next_offset,
+            size_bytes: self.size_bytes,
+            max_timestamp_ms: self.max_timestamp.map(|m| m.timestamp_ms),
+            is_active,
+        }
+    }
+}
+
+/// How far the indexes found on disk can be believed at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexTrust {
+    /// Keep them if they pass their sanity check (clean shutdown, or below the
+    /// recovery point).
+    SanityCheck,
+    /// Scan the log and rebuild them (after an unclean stop).
+    Rebuild,
+}
+
+/// A window over a file, refilled with one large read at a time so walking many small
+/// batches costs few system calls.
+struct ChunkReader {
+    chunk_bytes: usize,
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl ChunkReader {
+    fn new(chunk_bytes: usize) -> Self {
+        ChunkReader {
+            chunk_bytes,
+            start: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// `len` bytes at `position`; `available` bounds how far past `position` the file
+    /// holds valid data.
+    fn read(&mut self, file: &File, path: &Path, position: u64, len: usize, available: usize) -> LogResult<&[u8]> {
+        let end = position + len as u64;
+        let cached = position >= self.start && end <= self.start + self.buf.len() as u64;
+        if !cached {
+            let want = len.max(self.chunk_bytes).min(available).max(len);
+            self.buf.resize(want, 0);
+            file.read_exact_at(&mut self.buf, position)
+                .map_err(LogError::io(path))?;
+            self.start = position;
+        }
+        let from = (position - self.start) as usize;
+        Ok(&self.buf[from..from + len])
+    }
+}
