@@ -105,10 +105,16 @@ pub struct StoredRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchError {
     /// Fewer bytes than the header, or than `batch_length` promises.
-    Truncated { needed_bytes: usize, available_bytes: usize },
+    Truncated {
+        needed_bytes: usize,
+        available_bytes: usize,
+    },
     BadMagic(u8),
     BadLength(i32),
-    CrcMismatch { stored: u32, computed: u32 },
+    CrcMismatch {
+        stored: u32,
+        computed: u32,
+    },
     /// The header is sound but the records inside are not.
     Malformed(&'static str),
     Empty,
@@ -375,14 +381,18 @@ impl<'a> BatchRef<'a> {
     pub fn validate(&self) -> Result<(), BatchError> {
         self.verify_crc()?;
         if self.compression_codec() != 0 {
-            return Err(BatchError::Malformed("compressed batches are not supported yet"));
+            return Err(BatchError::Malformed(
+                "compressed batches are not supported yet",
+            ));
         }
         let count = self.records_count();
         if count <= 0 {
             return Err(BatchError::Empty);
         }
         if self.last_offset_delta() < count - 1 {
-            return Err(BatchError::Malformed("last_offset_delta below records_count - 1"));
+            return Err(BatchError::Malformed(
+                "last_offset_delta below records_count - 1",
+            ));
         }
         // Walk the records without copying them: this runs on every append.
         let mut r = Reader {
@@ -401,7 +411,9 @@ impl<'a> BatchRef<'a> {
             previous_delta = delta;
         }
         if !r.buf.is_empty() {
-            return Err(BatchError::Malformed("records_count does not match the records"));
+            return Err(BatchError::Malformed(
+                "records_count does not match the records",
+            ));
         }
         Ok(())
     }
@@ -568,7 +580,9 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], BatchError> {
         if self.buf.len() < n {
-            return Err(BatchError::Malformed("field runs past the end of the record"));
+            return Err(BatchError::Malformed(
+                "field runs past the end of the record",
+            ));
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -576,6 +590,13 @@ impl<'a> Reader<'a> {
     }
 
     fn varlong(&mut self) -> Result<i64, BatchError> {
+        // Fast path: most fields (attributes, small deltas, short lengths) are one byte.
+        if let Some(&byte) = self.buf.first() {
+            if byte < 0x80 {
+                self.buf = &self.buf[1..];
+                return Ok(((byte >> 1) as i64) ^ -((byte & 1) as i64));
+            }
+        }
         let mut raw: u64 = 0;
         for i in 0..10 {
             let byte = *self
@@ -731,7 +752,15 @@ mod tests {
 
     #[test]
     fn varints_match_kafka_zigzag_encoding() {
-        for (n, bytes) in [(0i64, vec![0u8]), (-1, vec![1]), (1, vec![2]), (63, vec![126]), (-64, vec![127]), (64, vec![128, 1]), (300, vec![216, 4])] {
+        for (n, bytes) in [
+            (0i64, vec![0u8]),
+            (-1, vec![1]),
+            (1, vec![2]),
+            (63, vec![126]),
+            (-64, vec![127]),
+            (64, vec![128, 1]),
+            (300, vec![216, 4]),
+        ] {
             let mut buf = Vec::new();
             write_varint(&mut buf, n);
             assert_eq!(buf, bytes, "encoding {n}");
@@ -746,20 +775,28 @@ mod tests {
 
     #[test]
     fn crc_detects_every_single_bit_flip_after_the_crc_field() {
-        let batch = RecordBatch::encode(&[rec(1, Some(b"key"), Some(b"value"))], TimestampType::CreateTime).unwrap();
+        let batch = RecordBatch::encode(
+            &[rec(1, Some(b"key"), Some(b"value"))],
+            TimestampType::CreateTime,
+        )
+        .unwrap();
         for pos in ATTRIBUTES_POS..batch.as_bytes().len() {
             for bit in 0..8 {
                 let mut bytes = batch.as_bytes().to_vec();
                 bytes[pos] ^= 1 << bit;
                 let view = BatchRef::parse(&bytes).unwrap();
-                assert!(view.verify_crc().is_err(), "flip at {pos}:{bit} went unnoticed");
+                assert!(
+                    view.verify_crc().is_err(),
+                    "flip at {pos}:{bit} went unnoticed"
+                );
             }
         }
     }
 
     #[test]
     fn base_offset_and_epoch_are_outside_the_crc() {
-        let mut batch = RecordBatch::encode(&[rec(1, None, Some(b"v"))], TimestampType::CreateTime).unwrap();
+        let mut batch =
+            RecordBatch::encode(&[rec(1, None, Some(b"v"))], TimestampType::CreateTime).unwrap();
         let crc = batch.view().stored_crc();
         batch.set_base_offset(1 << 40);
         batch.set_partition_leader_epoch(3);
@@ -769,25 +806,45 @@ mod tests {
 
     #[test]
     fn log_append_time_overrides_record_timestamps() {
-        let mut batch = RecordBatch::encode(&[rec(1, None, Some(b"a")), rec(2, None, Some(b"b"))], TimestampType::CreateTime).unwrap();
+        let mut batch = RecordBatch::encode(
+            &[rec(1, None, Some(b"a")), rec(2, None, Some(b"b"))],
+            TimestampType::CreateTime,
+        )
+        .unwrap();
         batch.set_log_append_time(777);
         let view = batch.view();
         view.validate().unwrap();
         assert_eq!(view.timestamp_type(), TimestampType::LogAppendTime);
-        let ts: Vec<i64> = view.records().map(|r| r.unwrap().record.timestamp_ms).collect();
+        let ts: Vec<i64> = view
+            .records()
+            .map(|r| r.unwrap().record.timestamp_ms)
+            .collect();
         assert_eq!(ts, vec![777, 777]);
     }
 
     #[test]
     fn rejects_empty_truncated_and_foreign_bytes() {
-        assert_eq!(RecordBatch::encode(&[], TimestampType::CreateTime), Err(BatchError::Empty));
-        let batch = RecordBatch::encode(&[rec(1, None, Some(b"abc"))], TimestampType::CreateTime).unwrap();
+        assert_eq!(
+            RecordBatch::encode(&[], TimestampType::CreateTime),
+            Err(BatchError::Empty)
+        );
+        let batch =
+            RecordBatch::encode(&[rec(1, None, Some(b"abc"))], TimestampType::CreateTime).unwrap();
         let bytes = batch.as_bytes();
-        assert!(matches!(BatchRef::parse(&bytes[..bytes.len() - 1]), Err(BatchError::Truncated { .. })));
-        assert!(matches!(BatchRef::parse(&bytes[..10]), Err(BatchError::Truncated { .. })));
+        assert!(matches!(
+            BatchRef::parse(&bytes[..bytes.len() - 1]),
+            Err(BatchError::Truncated { .. })
+        ));
+        assert!(matches!(
+            BatchRef::parse(&bytes[..10]),
+            Err(BatchError::Truncated { .. })
+        ));
         let mut wrong_magic = bytes.to_vec();
         wrong_magic[MAGIC_POS] = 1;
-        assert_eq!(BatchRef::parse(&wrong_magic).err(), Some(BatchError::BadMagic(1)));
+        assert_eq!(
+            BatchRef::parse(&wrong_magic).err(),
+            Some(BatchError::BadMagic(1))
+        );
         let mut extra = bytes.to_vec();
         extra.push(0);
         assert!(RecordBatch::from_bytes(extra).is_err());

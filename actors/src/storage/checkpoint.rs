@@ -27,7 +27,8 @@ pub fn write_checkpoint(path: &Path, entries: &[(&str, i64)]) -> LogResult<()> {
     }
     let tmp = path.with_extension("tmp");
     let mut file = File::create(&tmp).map_err(LogError::io(&tmp))?;
-    file.write_all(text.as_bytes()).map_err(LogError::io(&tmp))?;
+    file.write_all(text.as_bytes())
+        .map_err(LogError::io(&tmp))?;
     file.sync_all().map_err(LogError::io(&tmp))?;
     drop(file);
     fs::rename(&tmp, path).map_err(LogError::io(path))?;
@@ -64,12 +65,16 @@ pub fn read_checkpoint(path: &Path) -> LogResult<Option<Vec<(String, i64)>>> {
         .ok_or_else(|| corrupt(1, "missing entry count"))?;
     let mut entries = Vec::with_capacity(count.min(1024));
     for i in 0..count {
-        let line = lines.next().ok_or_else(|| corrupt(2 + i, "missing entry"))?;
+        let line = lines
+            .next()
+            .ok_or_else(|| corrupt(2 + i, "missing entry"))?;
         let mut parts = line.split_whitespace();
         let (Some(name), Some(offset), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(corrupt(2 + i, "expected \"<name> <offset>\""));
         };
-        let offset: i64 = offset.parse().map_err(|_| corrupt(2 + i, "offset is not a number"))?;
+        let offset: i64 = offset
+            .parse()
+            .map_err(|_| corrupt(2 + i, "offset is not a number"))?;
         entries.push((name.to_string(), offset));
     }
     if lines.any(|l| !l.trim().is_empty()) {
@@ -96,7 +101,10 @@ mod tests {
         assert!(read_checkpoint(&path).unwrap().is_none());
         write_checkpoint(&path, &[("a", 1), ("b", -5)]).unwrap();
         write_checkpoint(&path, &[("a", 2)]).unwrap();
-        assert_eq!(read_checkpoint(&path).unwrap().unwrap(), vec![("a".to_string(), 2)]);
+        assert_eq!(
+            read_checkpoint(&path).unwrap().unwrap(),
+            vec![("a".to_string(), 2)]
+        );
         assert!(!path.with_extension("tmp").exists());
     }
 
@@ -104,9 +112,20 @@ mod tests {
     fn garbage_is_a_corrupt_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cp");
-        for bad in ["", "0\n", "0\n2\na 1\n", "1\n0\n", "0\n1\na x\n", "0\n1\na 1 2\n", "0\n1\na 1\nb 2\n"] {
+        for bad in [
+            "",
+            "0\n",
+            "0\n2\na 1\n",
+            "1\n0\n",
+            "0\n1\na x\n",
+            "0\n1\na 1 2\n",
+            "0\n1\na 1\nb 2\n",
+        ] {
             fs::write(&path, bad).unwrap();
-            assert!(matches!(read_checkpoint(&path), Err(LogError::Corrupt { .. })), "{bad:?}");
+            assert!(
+                matches!(read_checkpoint(&path), Err(LogError::Corrupt { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -25,7 +25,11 @@ pub(crate) struct MmapIndex {
 
 impl MmapIndex {
     /// Creates (or empties) the file and preallocates room for `max_index_bytes`.
-    pub(crate) fn create(path: &Path, entry_bytes: usize, max_index_bytes: usize) -> LogResult<Self> {
+    pub(crate) fn create(
+        path: &Path,
+        entry_bytes: usize,
+        max_index_bytes: usize,
+    ) -> LogResult<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -54,7 +58,7 @@ impl MmapIndex {
             .open(path)
             .map_err(LogError::io(path))?;
         let len = file.metadata().map_err(LogError::io(path))?.len() as usize;
-        if len % entry_bytes != 0 {
+        if !len.is_multiple_of(entry_bytes) {
             return Err(LogError::Corrupt {
                 path: path.to_path_buf(),
                 position: len as u64,
@@ -125,8 +129,15 @@ impl MmapIndex {
     }
 
     pub(crate) fn push(&mut self, bytes: &[u8]) {
-        assert_eq!(bytes.len(), self.entry_bytes, "index entry of the wrong size");
-        assert!(!self.is_full(), "append to a full index: the segment should have rolled");
+        assert_eq!(
+            bytes.len(),
+            self.entry_bytes,
+            "index entry of the wrong size"
+        );
+        assert!(
+            !self.is_full(),
+            "append to a full index: the segment should have rolled"
+        );
         let start = self.entries * self.entry_bytes;
         if let Some(m) = &mut self.mmap {
             m[start..start + self.entry_bytes].copy_from_slice(bytes);

@@ -108,7 +108,11 @@ impl Log {
         Log::open_with_clock(dir, config, Arc::new(SystemClock))
     }
 
-    pub fn open_with_clock(dir: impl AsRef<Path>, config: LogConfig, clock: Arc<dyn Clock>) -> LogResult<Log> {
+    pub fn open_with_clock(
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+        clock: Arc<dyn Clock>,
+    ) -> LogResult<Log> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let loaded = recovery::load(&dir, &config)?;
@@ -184,14 +188,19 @@ impl Log {
     }
 
     /// Encodes `records` as one batch and appends it.
-    pub fn append_records(&mut self, records: &[Record], leader_epoch: i32) -> LogResult<AppendInfo> {
+    pub fn append_records(
+        &mut self,
+        records: &[Record],
+        leader_epoch: i32,
+    ) -> LogResult<AppendInfo> {
         let mut batch = RecordBatch::encode(records, TimestampType::CreateTime)?;
         self.append(&mut batch, leader_epoch)
     }
 
-    /// Validates `batch` (size, CRC, records), assigns its offsets from the log end
-    /// offset, stamps the leader epoch (and the append time under LogAppendTime),
-    /// rolls first if the active segment is full or old, and writes it. Does not fsync:
+    /// Checks `batch` against `max.message.bytes` (its CRC and records were checked
+    /// when the `RecordBatch` was built), assigns its offsets from the log end offset,
+    /// stamps the leader epoch (and the append time under LogAppendTime), rolls first
+    /// if the active segment is full or old, and writes it. Does not fsync:
     /// see [`Log::flush_due`] and [`Log::begin_flush`]. The batch is updated in place,
     /// so the caller holds exactly what was stored.
     pub fn append(&mut self, batch: &mut RecordBatch, leader_epoch: i32) -> LogResult<AppendInfo> {
@@ -202,11 +211,17 @@ impl Log {
                 max_message_bytes: self.config.max_message_bytes,
             });
         }
-        batch.view().validate()?;
+        // A RecordBatch is valid by construction (`encode` builds it, `from_bytes`
+        // checks CRC and records), and the setters below keep it so: no second pass
+        // over the bytes on the append path.
+        debug_assert!(batch.view().validate().is_ok());
         let now = self.clock.now_ms();
         let base_offset = self.log_end_offset();
         let last_offset = base_offset + batch.view().last_offset_delta() as i64;
-        if self.active().should_roll(size_bytes, last_offset, now, &self.config) {
+        if self
+            .active()
+            .should_roll(size_bytes, last_offset, now, &self.config)
+        {
             self.roll()?;
         }
         batch.set_base_offset(base_offset);
@@ -276,7 +291,9 @@ impl Log {
             if segment.next_offset() <= self.log_start_offset {
                 continue;
             }
-            if let Some(found) = segment.find_offset_by_timestamp(timestamp_ms, self.log_start_offset)? {
+            if let Some(found) =
+                segment.find_offset_by_timestamp(timestamp_ms, self.log_start_offset)?
+            {
                 return Ok(Some(found));
             }
         }
@@ -285,7 +302,7 @@ impl Log {
 
     /// Starts a new active segment at the log end offset. The old one is sealed and
     /// fsynced (as Kafka flushes a segment when it rolls), which moves the recovery
-    /// point to the new segment. Rolling an empty active segment does nothing.
+    /// point to the new segment and checkpoints it. Rolling an empty active segment does nothing.
     pub fn roll(&mut self) -> LogResult<()> {
         if self.active().size_bytes() == 0 {
             return Ok(());
@@ -299,7 +316,10 @@ impl Log {
         sync_dir(&self.dir)?;
         let done = ticket.sync()?;
         self.stats.rolls += 1;
-        self.complete_flush(done)
+        self.complete_flush(done)?;
+        // Rolls are rare (one per segment.bytes), so persisting the recovery point
+        // here is cheap, and after a crash only the active segment needs a scan.
+        self.write_checkpoint()
     }
 
     /// Whether the flush policy calls for a flush now: `flush.messages` records or
@@ -341,13 +361,20 @@ impl Log {
             .next_back()
             .map_or(i64::MIN, |(base, _)| *base);
         let mut files = Vec::new();
-        for segment in self.segments.range(from..up_to_offset.max(from)).map(|(_, s)| s) {
+        for segment in self
+            .segments
+            .range(from..up_to_offset.max(from))
+            .map(|(_, s)| s)
+        {
             files.extend(segment.sync_handles()?);
         }
         if files.is_empty() {
             files.extend(self.active().sync_handles()?);
         }
-        Ok(FlushTicket { files, up_to_offset })
+        Ok(FlushTicket {
+            files,
+            up_to_offset,
+        })
     }
 
     /// Records a finished flush: moves the recovery point, and persists it when the

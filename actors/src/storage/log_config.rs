@@ -97,7 +97,10 @@ impl LogConfig {
             ));
         }
         if self.segment_ms < 1 {
-            return fail(format!("segment.ms must be at least 1, got {}", self.segment_ms));
+            return fail(format!(
+                "segment.ms must be at least 1, got {}",
+                self.segment_ms
+            ));
         }
         if self.segment_index_bytes < 12 || self.segment_index_bytes > i32::MAX as usize {
             return fail(format!(

@@ -23,7 +23,9 @@ pub mod recovery;
 pub mod segment;
 mod time_index;
 
-pub use batch::{BatchError, BatchRef, Record, RecordBatch, RecordHeader, StoredRecord, TimestampType};
+pub use batch::{
+    BatchError, BatchRef, Record, RecordBatch, RecordHeader, StoredRecord, TimestampType,
+};
 pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};
 pub use log::{AppendInfo, FetchData, Log, LogStats};

@@ -74,7 +74,10 @@ impl OffsetIndex {
             self.base_offset
         );
         if let Some(last) = self.last_entry() {
-            assert!(offset > last.offset && position > last.position, "offset index must rise");
+            assert!(
+                offset > last.offset && position > last.position,
+                "offset index must rise"
+            );
         }
         let mut entry = [0u8; OFFSET_ENTRY_BYTES];
         entry[..4].copy_from_slice(&(relative as u32).to_be_bytes());
@@ -104,7 +107,10 @@ impl OffsetIndex {
                 return Err(LogError::Corrupt {
                     path: self.index.path().to_path_buf(),
                     position: (i * OFFSET_ENTRY_BYTES) as u64,
-                    reason: format!("entry {i} ({} at byte {}) is out of order or past the log", e.offset, e.position),
+                    reason: format!(
+                        "entry {i} ({} at byte {}) is out of order or past the log",
+                        e.offset, e.position
+                    ),
                 });
             }
             previous = Some(e);

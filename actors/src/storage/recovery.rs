@@ -20,7 +20,9 @@ use std::path::Path;
 use super::checkpoint::{read_checkpoint, sync_dir, write_checkpoint};
 use super::error::{LogError, LogResult};
 use super::log_config::LogConfig;
-use super::segment::{IndexTrust, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::segment::{
+    IndexTrust, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
 
 /// Written by a clean close, removed at open.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean_shutdown";
@@ -59,19 +61,29 @@ fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
         Ok(Some(entries)) => entries,
         Ok(None) => return Ok(None),
         Err(LogError::Corrupt { path, reason, .. }) => {
-            log::warn!("ignoring {}: {reason}; recovering the whole log", path.display());
+            log::warn!(
+                "ignoring {}: {reason}; recovering the whole log",
+                path.display()
+            );
             return Ok(None);
         }
         Err(e) => return Err(e),
     };
     let find = |key: &str| entries.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
     match (find(LOG_START_OFFSET_KEY), find(RECOVERY_POINT_KEY)) {
-        (Some(log_start_offset), Some(recovery_point)) if log_start_offset >= 0 && recovery_point >= 0 => Ok(Some(Checkpoint {
-            log_start_offset,
-            recovery_point,
-        })),
+        (Some(log_start_offset), Some(recovery_point))
+            if log_start_offset >= 0 && recovery_point >= 0 =>
+        {
+            Ok(Some(Checkpoint {
+                log_start_offset,
+                recovery_point,
+            }))
+        }
         _ => {
-            log::warn!("checkpoint in {} lacks its offsets; recovering the whole log", dir.display());
+            log::warn!(
+                "checkpoint in {} lacks its offsets; recovering the whole log",
+                dir.display()
+            );
             Ok(None)
         }
     }
@@ -160,12 +172,21 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
         active_base = active.base_offset();
     }
     let first_base = segments.keys().next().copied().unwrap_or(0);
-    let log_end_offset = segments.values().next_back().map_or(0, LogSegment::next_offset);
-    let log_start_offset = checkpoint.log_start_offset.max(first_base).min(log_end_offset);
+    let log_end_offset = segments
+        .values()
+        .next_back()
+        .map_or(0, LogSegment::next_offset);
+    let log_start_offset = checkpoint
+        .log_start_offset
+        .max(first_base)
+        .min(log_end_offset);
 
     // What was scanned is now known good; make it durable before calling it recovered.
     if scanned {
-        for segment in segments.range(first_unsafe_base.max(first_base)..).map(|(_, s)| s) {
+        for segment in segments
+            .range(first_unsafe_base.max(first_base)..)
+            .map(|(_, s)| s)
+        {
             for (path, file) in segment.sync_handles()? {
                 file.sync_all().map_err(LogError::io(path))?;
             }

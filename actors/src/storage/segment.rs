@@ -138,7 +138,9 @@ impl LogSegment {
         let time_index_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
         let loaded = match trust_indexes {
             IndexTrust::Rebuild => None,
-            IndexTrust::SanityCheck => Self::open_indexes(&index_path, &time_index_path, base_offset, size_bytes),
+            IndexTrust::SanityCheck => {
+                Self::open_indexes(&index_path, &time_index_path, base_offset, size_bytes)
+            }
         };
         let recovering = loaded.is_none();
         let (offset_index, time_index) = match loaded {
@@ -232,7 +234,9 @@ impl LogSegment {
     /// number of bytes dropped.
     pub(crate) fn rebuild(&mut self, config: &LogConfig) -> LogResult<u64> {
         self.offset_index.inner().truncate_entries(0);
-        self.offset_index.inner().resize(config.segment_index_bytes)?;
+        self.offset_index
+            .inner()
+            .resize(config.segment_index_bytes)?;
         self.time_index.inner().truncate_entries(0);
         self.time_index.inner().resize(config.segment_index_bytes)?;
         self.next_offset = self.base_offset;
@@ -275,26 +279,53 @@ impl LogSegment {
                     invalid: Some(format!("torn batch header ({remaining} bytes)")),
                 });
             }
-            let header_bytes = reader.read(&self.file, &self.log_path, position, BATCH_HEADER_BYTES, remaining)?;
+            let header_bytes = reader.read(
+                &self.file,
+                &self.log_path,
+                position,
+                BATCH_HEADER_BYTES,
+                remaining,
+            )?;
             let header = match BatchHeader::parse(header_bytes) {
                 Ok(h) => h,
-                Err(e) => return Ok(ScanEnd { valid_bytes: position, invalid: Some(e.to_string()) }),
+                Err(e) => {
+                    return Ok(ScanEnd {
+                        valid_bytes: position,
+                        invalid: Some(e.to_string()),
+                    })
+                }
             };
             if header.size_bytes > remaining {
                 return Ok(ScanEnd {
                     valid_bytes: position,
-                    invalid: Some(format!("torn batch: {} bytes of {} present", remaining, header.size_bytes)),
+                    invalid: Some(format!(
+                        "torn batch: {} bytes of {} present",
+                        remaining, header.size_bytes
+                    )),
                 });
             }
-            let bytes = reader.read(&self.file, &self.log_path, position, header.size_bytes, remaining)?;
+            let bytes = reader.read(
+                &self.file,
+                &self.log_path,
+                position,
+                header.size_bytes,
+                remaining,
+            )?;
             let checked = BatchRef::parse(bytes).and_then(|b| b.validate().map(|()| b));
             let batch = match checked {
                 Ok(b) => b,
-                Err(e) => return Ok(ScanEnd { valid_bytes: position, invalid: Some(e.to_string()) }),
+                Err(e) => {
+                    return Ok(ScanEnd {
+                        valid_bytes: position,
+                        invalid: Some(e.to_string()),
+                    })
+                }
             };
             // The base offset is outside the CRC (as in Kafka), so continuity is what
             // vouches for it: each batch starts where the previous one ended.
-            if batch.base_offset() != self.next_offset || batch.last_offset() - self.base_offset > i32::MAX as i64 {
+            if batch.base_offset() != self.next_offset
+                || batch.last_offset() - self.base_offset > i32::MAX as i64
+            {
                 return Ok(ScanEnd {
                     valid_bytes: position,
                     invalid: Some(format!(
@@ -329,7 +360,8 @@ impl LogSegment {
     /// append and rebuild.
     fn index_batch(&mut self, position: u64, batch: &BatchRef<'_>) {
         if self.bytes_since_last_index_entry > self.index_interval_bytes {
-            self.offset_index.append(batch.base_offset(), position as u32);
+            self.offset_index
+                .append(batch.base_offset(), position as u32);
             let max = self.max_timestamp_with(batch);
             self.time_index.maybe_append(max.timestamp_ms, max.offset);
             self.bytes_since_last_index_entry = 0;
@@ -355,7 +387,13 @@ impl LogSegment {
 
     /// Whether appending a batch of `batch_bytes` ending at `last_offset` at time `now_ms`
     /// must go to a new segment instead. An empty segment never rolls.
-    pub(crate) fn should_roll(&self, batch_bytes: usize, last_offset: i64, now_ms: i64, config: &LogConfig) -> bool {
+    pub(crate) fn should_roll(
+        &self,
+        batch_bytes: usize,
+        last_offset: i64,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> bool {
         if self.size_bytes == 0 {
             return false;
         }
@@ -388,37 +426,96 @@ impl LogSegment {
     /// Appends whole batches, starting with the one holding `start_offset`, to `out`
     /// while they fit in `max_bytes`; the first one is appended even when it alone is
     /// larger, if `out` is empty. Every batch returned passes its CRC check.
-    pub(crate) fn read(&self, start_offset: i64, max_bytes: usize, out: &mut Vec<u8>) -> LogResult<ReadEnd> {
+    pub(crate) fn read(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> LogResult<ReadEnd> {
+        // Skip the batches between the index entry and the one holding start_offset,
+        // reading only their headers (at most about index.interval.bytes of them).
         let mut position = self.offset_index.lookup(start_offset).position as u64;
-        let mut reader = ChunkReader::new(max_bytes.saturating_add(self.index_interval_bytes).clamp(4096, SCAN_CHUNK_BYTES * 8));
-        while position < self.size_bytes {
-            let remaining = (self.size_bytes - position) as usize;
-            let header_bytes = reader.read(&self.file, &self.log_path, position, BATCH_HEADER_BYTES.min(remaining), remaining)?;
-            let header = BatchHeader::parse(header_bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
-            if header.size_bytes > remaining {
+        let mut header_bytes = [0u8; BATCH_HEADER_BYTES];
+        let first = loop {
+            if position >= self.size_bytes {
+                return Ok(ReadEnd::Exhausted);
+            }
+            let remaining = self.size_bytes - position;
+            if remaining < BATCH_HEADER_BYTES as u64 {
+                return Err(self.corrupt(position, "torn batch header".into()));
+            }
+            self.file
+                .read_exact_at(&mut header_bytes, position)
+                .map_err(LogError::io(&self.log_path))?;
+            let header = BatchHeader::parse(&header_bytes)
+                .map_err(|e| self.corrupt(position, e.to_string()))?;
+            if header.size_bytes as u64 > remaining {
                 return Err(self.corrupt(position, "batch runs past the end of the segment".into()));
             }
-            if header.last_offset() < start_offset {
-                position += header.size_bytes as u64;
-                continue;
+            if header.last_offset() >= start_offset {
+                break header;
             }
-            if !out.is_empty() && out.len() + header.size_bytes > max_bytes {
-                return Ok(ReadEnd::Full);
-            }
-            let bytes = reader.read(&self.file, &self.log_path, position, header.size_bytes, remaining)?;
-            BatchRef::parse(bytes)
-                .and_then(|b| b.verify_crc())
-                .map_err(|e| self.corrupt(position, e.to_string()))?;
-            out.extend_from_slice(bytes);
             position += header.size_bytes as u64;
+        };
+        let budget = if out.is_empty() {
+            max_bytes.max(first.size_bytes)
+        } else if out.len() + first.size_bytes > max_bytes {
+            return Ok(ReadEnd::Full);
+        } else {
+            max_bytes - out.len()
+        };
+        // Then read the run of batches in one call, straight into `out`, and keep the
+        // whole ones.
+        let remaining = self.size_bytes - position;
+        let want = (budget as u64).min(remaining) as usize;
+        let start = out.len();
+        out.resize(start + want, 0);
+        if let Err(e) = self.file.read_exact_at(&mut out[start..], position) {
+            out.truncate(start);
+            return Err(LogError::io(&self.log_path)(e));
         }
-        Ok(ReadEnd::Exhausted)
+        let mut kept = start;
+        while out.len() - kept >= BATCH_HEADER_BYTES {
+            let at = position + (kept - start) as u64;
+            let checked =
+                BatchHeader::parse(&out[kept..]).map_err(|e| self.corrupt(at, e.to_string()));
+            let header = match checked {
+                Ok(h) => h,
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+            };
+            if kept + header.size_bytes > out.len() {
+                break;
+            }
+            if let Err(e) =
+                BatchRef::parse(&out[kept..kept + header.size_bytes]).and_then(|b| b.verify_crc())
+            {
+                out.truncate(start);
+                return Err(self.corrupt(at, e.to_string()));
+            }
+            kept += header.size_bytes;
+        }
+        out.truncate(kept);
+        if (kept - start) as u64 == remaining {
+            Ok(ReadEnd::Exhausted)
+        } else {
+            Ok(ReadEnd::Full)
+        }
     }
 
     /// The first record at or after `min_offset` whose timestamp is at or after
     /// `timestamp_ms`, if this segment has one.
-    pub(crate) fn find_offset_by_timestamp(&self, timestamp_ms: i64, min_offset: i64) -> LogResult<Option<TimestampOffset>> {
-        if self.max_timestamp.is_none_or(|m| m.timestamp_ms < timestamp_ms) {
+    pub(crate) fn find_offset_by_timestamp(
+        &self,
+        timestamp_ms: i64,
+        min_offset: i64,
+    ) -> LogResult<Option<TimestampOffset>> {
+        if self
+            .max_timestamp
+            .is_none_or(|m| m.timestamp_ms < timestamp_ms)
+        {
             return Ok(None);
         }
         let from = self
@@ -430,15 +527,31 @@ impl LogSegment {
         let mut reader = ChunkReader::new(SCAN_CHUNK_BYTES);
         while position < self.size_bytes {
             let remaining = (self.size_bytes - position) as usize;
-            let header_bytes = reader.read(&self.file, &self.log_path, position, BATCH_HEADER_BYTES.min(remaining), remaining)?;
-            let header = BatchHeader::parse(header_bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
+            let header_bytes = reader.read(
+                &self.file,
+                &self.log_path,
+                position,
+                BATCH_HEADER_BYTES.min(remaining),
+                remaining,
+            )?;
+            let header = BatchHeader::parse(header_bytes)
+                .map_err(|e| self.corrupt(position, e.to_string()))?;
             if header.size_bytes > remaining {
                 return Err(self.corrupt(position, "batch runs past the end of the segment".into()));
             }
             if header.last_offset() >= from && header.max_timestamp >= timestamp_ms {
-                let bytes = reader.read(&self.file, &self.log_path, position, header.size_bytes, remaining)?;
-                let batch = BatchRef::parse(bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
-                batch.verify_crc().map_err(|e| self.corrupt(position, e.to_string()))?;
+                let bytes = reader.read(
+                    &self.file,
+                    &self.log_path,
+                    position,
+                    header.size_bytes,
+                    remaining,
+                )?;
+                let batch =
+                    BatchRef::parse(bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
+                batch
+                    .verify_crc()
+                    .map_err(|e| self.corrupt(position, e.to_string()))?;
                 for record in batch.records() {
                     let record = record.map_err(|e| self.corrupt(position, e.to_string()))?;
                     if record.offset >= from && record.record.timestamp_ms >= timestamp_ms {
@@ -466,16 +579,29 @@ impl LogSegment {
 
     /// Makes a sealed segment appendable again: room for new index entries.
     pub(crate) fn activate(&mut self, config: &LogConfig) -> LogResult<()> {
-        self.offset_index.inner().resize(config.segment_index_bytes)?;
+        self.offset_index
+            .inner()
+            .resize(config.segment_index_bytes)?;
         self.time_index.inner().resize(config.segment_index_bytes)
     }
 
     /// Handles on the three files, for an fsync that runs off the owner's thread.
     pub(crate) fn sync_handles(&self) -> LogResult<Vec<(PathBuf, File)>> {
         Ok(vec![
-            (self.log_path.clone(), self.file.try_clone().map_err(LogError::io(&self.log_path))?),
-            (self.offset_index.index().path().to_path_buf(), self.offset_index.index().sync_handle()?),
-            (self.time_index.index().path().to_path_buf(), self.time_index.index().sync_handle()?),
+            (
+                self.log_path.clone(),
+                self.file
+                    .try_clone()
+                    .map_err(LogError::io(&self.log_path))?,
+            ),
+            (
+                self.offset_index.index().path().to_path_buf(),
+                self.offset_index.index().sync_handle()?,
+            ),
+            (
+                self.time_index.index().path().to_path_buf(),
+                self.time_index.index().sync_handle()?,
+            ),
         ])
     }
 
@@ -553,7 +679,14 @@ impl ChunkReader {
 
     /// `len` bytes at `position`; `available` bounds how far past `position` the file
     /// holds valid data.
-    fn read(&mut self, file: &File, path: &Path, position: u64, len: usize, available: usize) -> LogResult<&[u8]> {
+    fn read(
+        &mut self,
+        file: &File,
+        path: &Path,
+        position: u64,
+        len: usize,
+        available: usize,
+    ) -> LogResult<&[u8]> {
         let end = position + len as u64;
         let cached = position >= self.start && end <= self.start + self.buf.len() as u64;
         if !cached {

@@ -96,12 +96,16 @@ impl TimeIndex {
         let mut previous: Option<TimestampOffset> = None;
         for i in 0..self.index.entries() {
             let e = self.entry(i);
-            let rising = previous.is_none_or(|p| e.timestamp_ms > p.timestamp_ms && e.offset >= p.offset);
+            let rising =
+                previous.is_none_or(|p| e.timestamp_ms > p.timestamp_ms && e.offset >= p.offset);
             if !rising || e.offset >= next_offset.max(self.base_offset + 1) {
                 return Err(LogError::Corrupt {
                     path: self.index.path().to_path_buf(),
                     position: (i * TIME_ENTRY_BYTES) as u64,
-                    reason: format!("entry {i} ({} ms at {}) is out of order or past the log", e.timestamp_ms, e.offset),
+                    reason: format!(
+                        "entry {i} ({} ms at {}) is out of order or past the log",
+                        e.timestamp_ms, e.offset
+                    ),
                 });
             }
             previous = Some(e);
