@@ -1,5 +1,16 @@
 //! `troupe-actors`: Troupe's engine. [`storage`] is the partition log as Kafka lays it
-//! out on disk; the actors that own logs (broker, partition replicas, cleaner, group
-//! coordinator) are built on top of it.
+//! out on disk, with no actors in it; above it, the actors that own the logs: the
+//! [`broker::Broker`] (topic registry) and one [`partition::PartitionReplica`] per
+//! partition. [`node`] starts them in order.
 
+pub mod broker;
+pub mod broker_config;
+pub mod error;
+pub mod node;
+pub mod partition;
+pub mod partitioner;
 pub mod storage;
+pub mod topic_config;
+pub mod topic_store;
+
+pub use error::{BrokerError, BrokerResult};

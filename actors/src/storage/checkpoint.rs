@@ -25,10 +25,14 @@ pub fn write_checkpoint(path: &Path, entries: &[(&str, i64)]) -> LogResult<()> {
         debug_assert!(!name.contains(char::is_whitespace));
         text.push_str(&format!("{name} {offset}\n"));
     }
+    write_file_atomically(path, text.as_bytes())
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> LogResult<()> {
     let tmp = path.with_extension("tmp");
     let mut file = File::create(&tmp).map_err(LogError::io(&tmp))?;
-    file.write_all(text.as_bytes())
-        .map_err(LogError::io(&tmp))?;
+    file.write_all(bytes).map_err(LogError::io(&tmp))?;
     file.sync_all().map_err(LogError::io(&tmp))?;
     drop(file);
     fs::rename(&tmp, path).map_err(LogError::io(path))?;

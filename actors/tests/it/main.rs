@@ -5,3 +5,4 @@ mod crash;
 mod durability;
 mod edges;
 mod model;
+mod partition;

@@ -1,0 +1,539 @@
+//! `Broker`: the actor that owns the topic registry. It creates, alters and deletes
+//! topics (persisting each change in `topics.json` before acknowledging it), starts one
+//! supervised [`PartitionReplica`] per partition spread over a small pool of arbiters
+//! (threads), and tells callers where a topic's partitions are. It never touches a
+//! partition's log itself: it talks to partition actors by message only.
+
+pub mod messages;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::future::join_all;
+
+use crate::broker_config::BrokerConfig;
+use crate::error::{BrokerError, BrokerResult};
+use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode, UpdateConfig};
+use crate::storage::LogConfig;
+use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry};
+use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
+pub use messages::*;
+
+/// Kafka's limit on topic names.
+pub const MAX_TOPIC_NAME_CHARS: usize = 249;
+/// Suffix of a partition directory that is being deleted.
+const DELETE_SUFFIX: &str = "-delete";
+
+/// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> BrokerResult<()> {
+    let invalid = |reason: &str| {
+        Err(BrokerError::InvalidTopicName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if name.is_empty() {
+        return invalid("the name is empty");
+    }
+    if name == "." || name == ".." {
+        return invalid("'.' and '..' are not allowed");
+    }
+    if name.chars().count() > MAX_TOPIC_NAME_CHARS {
+        return invalid("longer than 249 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// Topics Kafka itself owns; read-only to the admin API.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+struct TopicState {
+    record: TopicRecord,
+    partitions: Vec<Addr<PartitionReplica>>,
+}
+
+pub struct Broker {
+    config: BrokerConfig,
+    store: TopicStore,
+    meta: StoredMetadata,
+    topics: BTreeMap<String, TopicState>,
+    arbiters: Vec<Arbiter>,
+    next_arbiter: usize,
+    sticky: HashMap<String, i32>,
+}
+
+impl Broker {
+    /// Loads the registry from `log.dirs` and starts every partition. Must run inside
+    /// an actix system.
+    pub fn open(config: BrokerConfig) -> BrokerResult<Broker> {
+        std::fs::create_dir_all(&config.log_dir).map_err(|e| {
+            BrokerError::Storage(format!("creating {}: {e}", config.log_dir.display()))
+        })?;
+        remove_deleted_dirs(&config.log_dir);
+        let store = TopicStore::new(&config.log_dir);
+        let meta = store.load_or_init(config.node_id)?;
+        let arbiters = (0..config.partition_threads.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
+        let mut broker = Broker {
+            config,
+            store,
+            meta,
+            topics: BTreeMap::new(),
+            arbiters,
+            next_arbiter: 0,
+            sticky: HashMap::new(),
+        };
+        for record in broker.meta.topics.clone() {
+            let partitions = (0..record.partitions)
+                .map(|p| broker.start_partition(&record, p))
+                .collect();
+            broker
+                .topics
+                .insert(record.name.clone(), TopicState { record, partitions });
+        }
+        log::info!(
+            "broker {} of cluster {} serving {} topic(s) from {}",
+            broker.config.node_id,
+            broker.meta.cluster_id,
+            broker.topics.len(),
+            broker.config.log_dir.display()
+        );
+        Ok(broker)
+    }
+
+    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.config.log_dir.join(format!("{topic}-{partition}"))
+    }
+
+    fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
+        self.config
+            .topic_defaults
+            .log_config(overrides, self.config.recovery_point_checkpoint_interval_ms)
+    }
+
+    fn start_partition(&mut self, record: &TopicRecord, partition: i32) -> Addr<PartitionReplica> {
+        let limits = PartitionLimits {
+            mailbox_capacity: self.config.partition_mailbox_capacity,
+            max_waiting_fetches: self.config.partition_max_waiting_fetches,
+            max_restarts: self.config.partition_max_restarts,
+            restart_window: Duration::from_millis(self.config.partition_restart_window_ms),
+        };
+        let replica = PartitionReplica::new(
+            &record.name,
+            partition,
+            self.partition_dir(&record.name, partition),
+            self.log_config(&record.configs),
+            limits,
+        );
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter += 1;
+        replica.start_supervised(&arbiter.handle())
+    }
+
+    fn topic(&self, name: &str) -> BrokerResult<&TopicState> {
+        self.topics
+            .get(name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))
+    }
+
+    fn metadata(state: &TopicState) -> TopicMetadata {
+        TopicMetadata {
+            name: state.record.name.clone(),
+            topic_id: state.record.topic_id.clone(),
+            partitions: state.record.partitions,
+            replication_factor: state.record.replication_factor,
+            internal: is_internal_topic(&state.record.name),
+            configs: state.record.configs.clone(),
+        }
+    }
+
+    /// Persists the registry as it is in memory.
+    fn persist(&mut self) -> BrokerResult<()> {
+        self.meta.topics = self.topics.values().map(|t| t.record.clone()).collect();
+        self.store.save(&self.meta)
+    }
+
+    fn validate_partitions(&self, count: i32) -> BrokerResult<()> {
+        if count < 1 || count > self.config.max_partitions_per_topic {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "{count} is not between 1 and max.partitions.per.topic = {}",
+                self.config.max_partitions_per_topic
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate_configs(
+        configs: &BTreeMap<String, String>,
+    ) -> BrokerResult<BTreeMap<String, String>> {
+        configs
+            .iter()
+            .map(|(name, value)| Ok((name.clone(), validate_topic_config(name, value)?)))
+            .collect()
+    }
+
+    fn writable_topic(&self, name: &str) -> BrokerResult<&TopicState> {
+        let topic = self.topic(name)?;
+        if is_internal_topic(name) {
+            return Err(BrokerError::TopicIsInternal(name.to_string()));
+        }
+        Ok(topic)
+    }
+}
+
+/// Finishes deletions a crash interrupted.
+fn remove_deleted_dirs(log_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let doomed = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(DELETE_SUFFIX));
+        if doomed && path.is_dir() {
+            log::info!("removing {} (deleted topic)", path.display());
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                log::warn!("cannot remove {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+impl Actor for Broker {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+impl Handler<GetClusterInfo> for Broker {
+    type Result = MessageResult<GetClusterInfo>;
+
+    fn handle(&mut self, _: GetClusterInfo, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(ClusterInfo {
+            cluster_id: self.meta.cluster_id.clone(),
+            node_id: self.config.node_id,
+            controller_id: self.config.node_id,
+            live_brokers: vec![self.config.node_id],
+        })
+    }
+}
+
+impl Handler<CreateTopic> for Broker {
+    type Result = BrokerResult<TopicMetadata>;
+
+    fn handle(&mut self, msg: CreateTopic, _: &mut Context<Self>) -> Self::Result {
+        validate_topic_name(&msg.name)?;
+        if self.topics.contains_key(&msg.name) {
+            return Err(BrokerError::TopicExists(msg.name));
+        }
+        let partitions = match msg.partitions {
+            None | Some(-1) => self.config.num_partitions,
+            Some(n) => n,
+        };
+        self.validate_partitions(partitions)?;
+        let replication_factor = match msg.replication_factor {
+            None | Some(-1) => self.config.default_replication_factor,
+            Some(n) => n,
+        };
+        let live_brokers = 1;
+        if replication_factor < 1 || replication_factor as i32 > live_brokers {
+            return Err(BrokerError::InvalidReplicationFactor {
+                requested: replication_factor as i32,
+                available: live_brokers,
+            });
+        }
+        let configs = Self::validate_configs(&msg.configs)?;
+        let record = TopicRecord {
+            name: msg.name.clone(),
+            topic_id: new_id(),
+            partitions,
+            replication_factor,
+            configs,
+        };
+        if msg.validate_only {
+            return Ok(Self::metadata(&TopicState {
+                record,
+                partitions: Vec::new(),
+            }));
+        }
+        self.topics.insert(
+            msg.name.clone(),
+            TopicState {
+                record: record.clone(),
+                partitions: Vec::new(),
+            },
+        );
+        if let Err(e) = self.persist() {
+            self.topics.remove(&msg.name);
+            return Err(e);
+        }
+        let addrs = (0..partitions)
+            .map(|p| self.start_partition(&record, p))
+            .collect();
+        if let Some(state) = self.topics.get_mut(&msg.name) {
+            state.partitions = addrs;
+        }
+        log::info!("created topic {} with {partitions} partition(s)", msg.name);
+        self.topic(&msg.name).map(Self::metadata)
+    }
+}
+
+impl Handler<DeleteTopic> for Broker {
+    type Result = ResponseFuture<BrokerResult<()>>;
+
+    fn handle(&mut self, msg: DeleteTopic, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.writable_topic(&msg.name) {
+            return Box::pin(async move { Err(e) });
+        }
+        let Some(state) = self.topics.remove(&msg.name) else {
+            return Box::pin(async move { Err(BrokerError::UnknownTopic(msg.name)) });
+        };
+        if let Err(e) = self.persist() {
+            self.topics.insert(msg.name, state);
+            return Box::pin(async move { Err(e) });
+        }
+        // Rename first, so a topic re-created under the same name starts from empty
+        // directories; the old actors keep their open files until they stop.
+        let mut doomed = Vec::new();
+        for p in 0..state.record.partitions {
+            let dir = self.partition_dir(&msg.name, p);
+            let target = self.config.log_dir.join(format!(
+                "{}-{p}.{}{DELETE_SUFFIX}",
+                msg.name, state.record.topic_id
+            ));
+            match std::fs::rename(&dir, &target) {
+                Ok(()) => doomed.push(target),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("cannot rename {}: {e}", dir.display()),
+            }
+        }
+        self.sticky.remove(&msg.name);
+        log::info!("deleted topic {}", msg.name);
+        let partitions = state.partitions;
+        Box::pin(async move {
+            join_all(partitions.iter().map(|p| p.send(Stop(StopMode::Discard)))).await;
+            let removed = tokio::task::spawn_blocking(move || {
+                for dir in doomed {
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        log::warn!("cannot remove {}: {e}", dir.display());
+                    }
+                }
+            })
+            .await;
+            if let Err(e) = removed {
+                log::warn!("removing deleted topic files failed: {e}");
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Handler<ListTopics> for Broker {
+    type Result = MessageResult<ListTopics>;
+
+    fn handle(&mut self, _: ListTopics, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.topics.values().map(Self::metadata).collect())
+    }
+}
+
+impl Handler<DescribeTopic> for Broker {
+    type Result = BrokerResult<TopicMetadata>;
+
+    fn handle(&mut self, msg: DescribeTopic, _: &mut Context<Self>) -> Self::Result {
+        self.topic(&msg.name).map(Self::metadata)
+    }
+}
+
+impl Handler<CreatePartitions> for Broker {
+    type Result = BrokerResult<TopicMetadata>;
+
+    fn handle(&mut self, msg: CreatePartitions, _: &mut Context<Self>) -> Self::Result {
+        let current = self.writable_topic(&msg.name)?.record.partitions;
+        if msg.count <= current {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "topic '{}' has {current} partitions; the count can only grow",
+                msg.name
+            )));
+        }
+        self.validate_partitions(msg.count)?;
+        if msg.validate_only {
+            let mut meta = Self::metadata(self.topic(&msg.name)?);
+            meta.partitions = msg.count;
+            return Ok(meta);
+        }
+        let Some(state) = self.topics.get_mut(&msg.name) else {
+            return Err(BrokerError::UnknownTopic(msg.name));
+        };
+        state.record.partitions = msg.count;
+        let record = state.record.clone();
+        if let Err(e) = self.persist() {
+            if let Some(state) = self.topics.get_mut(&msg.name) {
+                state.record.partitions = current;
+            }
+            return Err(e);
+        }
+        let added: Vec<_> = (current..msg.count)
+            .map(|p| self.start_partition(&record, p))
+            .collect();
+        if let Some(state) = self.topics.get_mut(&msg.name) {
+            state.partitions.extend(added);
+        }
+        log::info!(
+            "topic {} grew from {current} to {} partitions",
+            msg.name,
+            msg.count
+        );
+        self.topic(&msg.name).map(Self::metadata)
+    }
+}
+
+impl Handler<AlterTopicConfigs> for Broker {
+    type Result = ResponseFuture<BrokerResult<()>>;
+
+    fn handle(&mut self, msg: AlterTopicConfigs, _: &mut Context<Self>) -> Self::Result {
+        let prepared = (|| {
+            let mut configs = self.writable_topic(&msg.name)?.record.configs.clone();
+            for change in &msg.changes {
+                match &change.value {
+                    Some(value) => {
+                        configs.insert(
+                            change.name.clone(),
+                            validate_topic_config(&change.name, value)?,
+                        );
+                    }
+                    None => {
+                        if topic_config_def(&change.name).is_none() {
+                            return Err(BrokerError::InvalidConfig {
+                                name: change.name.clone(),
+                                reason: "unknown topic config".into(),
+                            });
+                        }
+                        configs.remove(&change.name);
+                    }
+                }
+            }
+            Ok(configs)
+        })();
+        let configs = match prepared {
+            Ok(c) => c,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        if msg.validate_only {
+            return Box::pin(async { Ok(()) });
+        }
+        let log_config = self.log_config(&configs);
+        let Some(state) = self.topics.get_mut(&msg.name) else {
+            return Box::pin(async move { Err(BrokerError::UnknownTopic(msg.name)) });
+        };
+        let previous = std::mem::replace(&mut state.record.configs, configs);
+        let partitions = state.partitions.clone();
+        if let Err(e) = self.persist() {
+            if let Some(state) = self.topics.get_mut(&msg.name) {
+                state.record.configs = previous;
+            }
+            return Box::pin(async move { Err(e) });
+        }
+        Box::pin(async move {
+            for result in join_all(
+                partitions
+                    .iter()
+                    .map(|p| p.send(UpdateConfig(log_config.clone()))),
+            )
+            .await
+            {
+                result.map_err(BrokerError::mailbox)??;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Handler<TopicConfigs> for Broker {
+    type Result = BrokerResult<Vec<ConfigEntry>>;
+
+    fn handle(&mut self, msg: TopicConfigs, _: &mut Context<Self>) -> Self::Result {
+        let topic = self.topic(&msg.name)?;
+        Ok(self.config.topic_defaults.effective(&topic.record.configs))
+    }
+}
+
+impl Handler<RouteTopic> for Broker {
+    type Result = BrokerResult<TopicRoute>;
+
+    fn handle(&mut self, msg: RouteTopic, _: &mut Context<Self>) -> Self::Result {
+        let topic = self.topic(&msg.name)?;
+        let partitions = topic.partitions.clone();
+        let count = partitions.len().max(1) as i32;
+        let sticky = self.sticky.entry(msg.name.clone()).or_insert(0);
+        let sticky_partition = *sticky % count;
+        *sticky = (*sticky + 1) % count;
+        Ok(TopicRoute {
+            internal: is_internal_topic(&msg.name),
+            name: msg.name,
+            partitions,
+            sticky_partition,
+        })
+    }
+}
+
+impl Handler<ShutdownBroker> for Broker {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: ShutdownBroker, _: &mut Context<Self>) -> Self::Result {
+        let partitions: Vec<_> = self
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter().cloned())
+            .collect();
+        log::info!("closing {} partition(s)", partitions.len());
+        Box::pin(async move {
+            for result in join_all(partitions.iter().map(|p| p.send(Stop(StopMode::Close)))).await {
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::warn!("closing a partition: {e}"),
+                    Err(e) => log::warn!("closing a partition: {e}"),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for ok in ["a", "orders", "my.topic_v2-x", &"x".repeat(249)] {
+            assert!(validate_topic_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "has space",
+            "slash/",
+            "ünï",
+            &"x".repeat(250),
+        ] {
+            assert!(validate_topic_name(bad).is_err(), "{bad}");
+        }
+    }
+}

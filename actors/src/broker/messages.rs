@@ -1,0 +1,115 @@
+//! The typed messages the `Broker` answers.
+
+use std::collections::BTreeMap;
+
+use actix::{Addr, Message};
+
+use crate::error::BrokerResult;
+use crate::partition::PartitionReplica;
+use crate::topic_config::ConfigEntry;
+
+/// What the registry knows of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub topic_id: String,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub internal: bool,
+    /// Topic-level overrides only; see [`TopicConfigs`] for effective values.
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterInfo {
+    pub cluster_id: String,
+    pub node_id: i32,
+    /// The controller: on one node, this node.
+    pub controller_id: i32,
+    pub live_brokers: Vec<i32>,
+}
+
+#[derive(Message)]
+#[rtype(result = "ClusterInfo")]
+pub struct GetClusterInfo;
+
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "BrokerResult<TopicMetadata>")]
+pub struct CreateTopic {
+    pub name: String,
+    /// `None` (or -1) takes `num.partitions`.
+    pub partitions: Option<i32>,
+    /// `None` (or -1) takes `default.replication.factor`.
+    pub replication_factor: Option<i16>,
+    pub configs: BTreeMap<String, String>,
+    pub validate_only: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct DeleteTopic {
+    pub name: String,
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<TopicMetadata>")]
+pub struct ListTopics;
+
+#[derive(Message)]
+#[rtype(result = "BrokerResult<TopicMetadata>")]
+pub struct DescribeTopic {
+    pub name: String,
+}
+
+/// Raise a topic's partition count (Kafka never lowers it).
+#[derive(Message)]
+#[rtype(result = "BrokerResult<TopicMetadata>")]
+pub struct CreatePartitions {
+    pub name: String,
+    pub count: i32,
+    pub validate_only: bool,
+}
+
+/// One config change: `Some(value)` sets the override, `None` removes it (reset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct AlterTopicConfigs {
+    pub name: String,
+    pub changes: Vec<ConfigChange>,
+    pub validate_only: bool,
+}
+
+/// Effective configs of a topic, with their sources.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<Vec<ConfigEntry>>")]
+pub struct TopicConfigs {
+    pub name: String,
+}
+
+/// Where to send a topic's records: its partition actors, and the partition keyless
+/// records of this request should stick to (rotated per request, as Kafka's sticky
+/// partitioner rotates per batch).
+#[derive(Debug, Clone)]
+pub struct TopicRoute {
+    pub name: String,
+    pub partitions: Vec<Addr<PartitionReplica>>,
+    pub sticky_partition: i32,
+    pub internal: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "BrokerResult<TopicRoute>")]
+pub struct RouteTopic {
+    pub name: String,
+}
+
+/// Close every partition cleanly (broker shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShutdownBroker;

@@ -1,0 +1,54 @@
+//! `BrokerConfig`: the broker's settings once parsed (the binary's `settings.rs` reads
+//! them from file, environment and command line by Kafka's names). Every limit the
+//! broker enforces is here, with its unit in its name.
+
+use std::path::PathBuf;
+
+use crate::topic_config::TopicDefaults;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    /// `node.id` (Kafka's `broker.id`).
+    pub node_id: i32,
+    /// `log.dirs`: where partitions and metadata live (one directory).
+    pub log_dir: PathBuf,
+    /// `num.partitions`: partitions of a topic created without a count.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// Defaults for every topic config (`log.segment.bytes`, `log.retention.ms`, …).
+    pub topic_defaults: TopicDefaults,
+    /// `log.flush.offset.checkpoint.interval.ms`.
+    pub recovery_point_checkpoint_interval_ms: i64,
+    /// `max.partitions.per.topic`: a bound on one topic's size (not a Kafka key).
+    pub max_partitions_per_topic: i32,
+    /// `partition.mailbox.capacity`: messages queued per partition actor before senders wait.
+    pub partition_mailbox_capacity: usize,
+    /// `partition.max.waiting.fetches`: long-polling reads parked on one partition.
+    pub partition_max_waiting_fetches: usize,
+    /// `partition.max.restarts` within `partition.restart.window.ms` before a failing
+    /// partition is marked offline instead of restarted again.
+    pub partition_max_restarts: usize,
+    pub partition_restart_window_ms: u64,
+    /// `partition.threads`: arbiters (threads) the partition actors are spread over.
+    pub partition_threads: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 1,
+            log_dir: PathBuf::from("./data"),
+            num_partitions: 1,
+            default_replication_factor: 1,
+            topic_defaults: TopicDefaults::default(),
+            recovery_point_checkpoint_interval_ms: 60_000,
+            max_partitions_per_topic: 10_000,
+            partition_mailbox_capacity: 1024,
+            partition_max_waiting_fetches: 1024,
+            partition_max_restarts: 5,
+            partition_restart_window_ms: 60_000,
+            partition_threads: 2,
+        }
+    }
+}

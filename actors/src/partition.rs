@@ -1,0 +1,629 @@
+//! `PartitionReplica`: the actor that owns one partition's [`Log`]. It is the log's
+//! only user: it serialises appends, serves reads and offset lookups, tracks the log
+//! start offset, log end offset, high watermark and leader epoch, and parks long-poll
+//! reads until data arrives (woken by the append that brings it — no polling).
+//!
+//! **Durability and acknowledgements.** Appends are written at once; an append is
+//! acknowledged (and the high watermark moves past it) when the flush policy is
+//! satisfied. With the default `flush.messages=1` that means after an fsync, and the
+//! fsync is a group commit: it runs on a blocking thread while the actor keeps
+//! appending, and one fsync acknowledges every append that queued behind it.
+//!
+//! **Failure.** Every operation on the log runs under `catch_unwind`. A panic, or an
+//! I/O error while writing, fails the in-flight requests with an error, drops the log
+//! (as a crash would) and stops the actor; its [`actix::Supervisor`] restarts it, and
+//! `started` reopens the log from disk through recovery. More than
+//! `partition.max.restarts` restarts within `partition.restart.window.ms` leave the
+//! partition offline (every request gets an error) rather than restart-looping.
+//!
+//! Role: today every replica is the leader of its partition (one node); the leader
+//! epoch and high watermark are kept so followers can be added without reshaping this.
+
+pub mod messages;
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::error::{BrokerError, BrokerResult};
+use crate::storage::{FetchData, FlushDone, Log, LogConfig, LogError, LogResult};
+pub use messages::*;
+
+/// Limits a partition enforces (from the broker config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLimits {
+    pub mailbox_capacity: usize,
+    pub max_waiting_fetches: usize,
+    pub max_restarts: usize,
+    pub restart_window: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+}
+
+struct PendingAck {
+    last_offset: i64,
+    result: AppendResult,
+    reply: oneshot::Sender<BrokerResult<AppendResult>>,
+}
+
+struct WaitingFetch {
+    id: u64,
+    offset: i64,
+    max_bytes: usize,
+    reply: oneshot::Sender<BrokerResult<FetchResult>>,
+}
+
+pub struct PartitionReplica {
+    topic: String,
+    partition: i32,
+    dir: PathBuf,
+    config: LogConfig,
+    limits: PartitionLimits,
+    log: Option<Log>,
+    offline_reason: Option<String>,
+    stopped: bool,
+    role: Role,
+    leader_epoch: i32,
+    high_watermark: i64,
+    pending: VecDeque<PendingAck>,
+    flush_in_flight: bool,
+    flush_timer_armed: bool,
+    waiting: Vec<WaitingFetch>,
+    next_waiter_id: u64,
+    restart_times: VecDeque<Instant>,
+    restarts: usize,
+}
+
+impl PartitionReplica {
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        dir: PathBuf,
+        config: LogConfig,
+        limits: PartitionLimits,
+    ) -> Self {
+        PartitionReplica {
+            topic: topic.to_string(),
+            partition,
+            dir,
+            config,
+            limits,
+            log: None,
+            offline_reason: None,
+            stopped: false,
+            role: Role::Leader,
+            leader_epoch: 0,
+            high_watermark: 0,
+            pending: VecDeque::new(),
+            flush_in_flight: false,
+            flush_timer_armed: false,
+            waiting: Vec::new(),
+            next_waiter_id: 0,
+            restart_times: VecDeque::new(),
+            restarts: 0,
+        }
+    }
+
+    /// Starts the actor under a supervisor on `arbiter`.
+    pub fn start_supervised(self, arbiter: &ArbiterHandle) -> Addr<PartitionReplica> {
+        Supervisor::start_in_arbiter(arbiter, move |_| self)
+    }
+
+    fn name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+
+    fn open_log(&mut self) {
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            Log::open(&self.dir, self.config.clone())
+        }));
+        match opened {
+            Ok(Ok(log)) => {
+                // Recovery leaves only durable data, so all of it is committed.
+                self.high_watermark = log.log_end_offset();
+                log::info!(
+                    "partition {} online: offsets [{}, {}), {} segment(s)",
+                    self.name(),
+                    log.log_start_offset(),
+                    log.log_end_offset(),
+                    log.segments().len()
+                );
+                self.log = Some(log);
+                self.offline_reason = None;
+            }
+            Ok(Err(e)) => self.go_offline(format!("cannot open log: {e}")),
+            Err(panic) => self.go_offline(format!(
+                "panic while opening log: {}",
+                panic_message(&panic)
+            )),
+        }
+    }
+
+    fn go_offline(&mut self, reason: String) {
+        log::error!("partition {} is offline: {reason}", self.name());
+        self.log = None;
+        self.offline_reason = Some(reason);
+    }
+
+    fn unavailable(&self) -> BrokerError {
+        match &self.offline_reason {
+            Some(reason) => BrokerError::PartitionOffline {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                reason: reason.clone(),
+            },
+            None => BrokerError::PartitionOffline {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                reason: "stopped".into(),
+            },
+        }
+    }
+
+    /// Runs `op` on the log, catching panics. A panic, or an error that `is_fatal`
+    /// says leaves the log in doubt, fails the partition (restart from disk).
+    fn guarded<T>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        is_fatal: fn(&LogError) -> bool,
+        op: impl FnOnce(&mut Log) -> LogResult<T>,
+    ) -> BrokerResult<T> {
+        let Some(log) = self.log.as_mut() else {
+            return Err(self.unavailable());
+        };
+        match catch_unwind(AssertUnwindSafe(|| op(log))) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let (fatal, reason) = (is_fatal(&e), e.to_string());
+                let error = BrokerError::from_log(&self.topic, self.partition, e);
+                if fatal {
+                    self.fail(ctx, reason);
+                }
+                Err(error)
+            }
+            Err(panic) => {
+                let reason = format!("panic: {}", panic_message(&panic));
+                self.fail(ctx, reason.clone());
+                Err(BrokerError::PartitionRestarting {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Fails every parked request, drops the log as a crash would, and stops the actor
+    /// so the supervisor restarts it.
+    fn fail(&mut self, ctx: &mut Context<Self>, reason: String) {
+        log::error!(
+            "partition {} failed: {reason}; restarting from disk",
+            self.name()
+        );
+        let error = BrokerError::PartitionRestarting {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            reason,
+        };
+        self.fail_parked(&error);
+        self.log = None;
+        ctx.stop();
+    }
+
+    fn fail_parked(&mut self, error: &BrokerError) {
+        for pending in self.pending.drain(..) {
+            let _ = pending.reply.send(Err(error.clone()));
+        }
+        for waiter in self.waiting.drain(..) {
+            let _ = waiter.reply.send(Err(error.clone()));
+        }
+        self.flush_in_flight = false;
+    }
+
+    /// Moves the high watermark and answers everything it unblocks.
+    fn advance_high_watermark(&mut self, to: i64, ctx: &mut Context<Self>) {
+        if to <= self.high_watermark {
+            return;
+        }
+        self.high_watermark = to;
+        while self.pending.front().is_some_and(|p| p.last_offset < to) {
+            if let Some(p) = self.pending.pop_front() {
+                let _ = p.reply.send(Ok(p.result));
+            }
+        }
+        let ready: Vec<WaitingFetch> = {
+            let (ready, still) = std::mem::take(&mut self.waiting)
+                .into_iter()
+                .partition(|w| w.offset < to || w.reply.is_closed());
+            self.waiting = still;
+            ready
+        };
+        for waiter in ready {
+            if waiter.reply.is_closed() {
+                continue;
+            }
+            let result = self.read(ctx, waiter.offset, waiter.max_bytes);
+            let _ = waiter.reply.send(result);
+        }
+    }
+
+    /// Reads committed data (below the high watermark) from `offset`.
+    fn read(
+        &mut self,
+        ctx: &mut Context<Self>,
+        offset: i64,
+        max_bytes: usize,
+    ) -> BrokerResult<FetchResult> {
+        let high_watermark = self.high_watermark;
+        let mut data = self.guarded(ctx, |_| false, |log| log.read(offset, max_bytes))?;
+        cut_at(&mut data, high_watermark);
+        Ok(FetchResult {
+            data,
+            high_watermark,
+        })
+    }
+
+    /// Starts an fsync if the policy calls for one and none is running.
+    fn maybe_flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flush_in_flight {
+            return;
+        }
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        if !log.flush_due() {
+            self.arm_flush_timer(ctx);
+            return;
+        }
+        let ticket = match self.guarded(ctx, |_| true, |log| log.begin_flush()) {
+            Ok(Some(ticket)) => ticket,
+            Ok(None) | Err(_) => return,
+        };
+        self.flush_in_flight = true;
+        let sync = tokio::task::spawn_blocking(move || ticket.sync());
+        ctx.spawn(
+            actix::fut::wrap_future(sync).map(|joined, act: &mut Self, ctx| {
+                act.flush_in_flight = false;
+                match joined {
+                    Ok(Ok(done)) => act.on_flushed(done, ctx),
+                    Ok(Err(e)) => act.fail(ctx, format!("fsync failed: {e}")),
+                    Err(e) => act.fail(ctx, format!("fsync task failed: {e}")),
+                }
+            }),
+        );
+    }
+
+    fn on_flushed(&mut self, done: FlushDone, ctx: &mut Context<Self>) {
+        let up_to = done.up_to_offset();
+        if self
+            .guarded(ctx, |_| true, |log| log.complete_flush(done))
+            .is_err()
+        {
+            return;
+        }
+        self.advance_high_watermark(up_to, ctx);
+        self.maybe_flush(ctx);
+    }
+
+    /// With `flush.ms`, a timer makes sure unflushed appends do not wait forever.
+    fn arm_flush_timer(&mut self, ctx: &mut Context<Self>) {
+        let Some(flush_ms) = self.config.flush.flush_ms else {
+            return;
+        };
+        if self.flush_timer_armed {
+            return;
+        }
+        self.flush_timer_armed = true;
+        ctx.run_later(Duration::from_millis(flush_ms as u64), |act, ctx| {
+            act.flush_timer_armed = false;
+            act.maybe_flush(ctx);
+        });
+    }
+
+    fn status(&self) -> PartitionStatus {
+        let log = self.log.as_ref();
+        PartitionStatus {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            online: log.is_some(),
+            offline_reason: self.offline_reason.clone(),
+            leader_epoch: self.leader_epoch,
+            log_start_offset: log.map_or(0, Log::log_start_offset),
+            log_end_offset: log.map_or(0, Log::log_end_offset),
+            high_watermark: self.high_watermark,
+            size_bytes: log.map_or(0, Log::size_bytes),
+            segments: log.map_or(0, |l| l.segments().len()),
+            restarts: self.restarts,
+            flushes: log.map_or(0, |l| l.stats().flushes),
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+/// Drops the batches at or above the high watermark from a read.
+fn cut_at(data: &mut FetchData, high_watermark: i64) {
+    let keep: usize = data
+        .batches()
+        .take_while(|b| b.base_offset() < high_watermark)
+        .map(|b| b.size_bytes())
+        .sum();
+    data.bytes.truncate(keep);
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Write-path errors leave the file state in doubt: reopen from disk.
+fn write_error_is_fatal(e: &LogError) -> bool {
+    matches!(e, LogError::Io { .. } | LogError::Corrupt { .. })
+}
+
+impl Actor for PartitionReplica {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.limits.mailbox_capacity);
+        if self.log.is_none() && !self.stopped && self.offline_reason.is_none() {
+            self.open_log();
+        }
+    }
+}
+
+impl Supervised for PartitionReplica {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.log = None;
+        if self.stopped {
+            return;
+        }
+        let now = Instant::now();
+        self.restarts += 1;
+        self.restart_times.push_back(now);
+        while self
+            .restart_times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.limits.restart_window)
+        {
+            self.restart_times.pop_front();
+        }
+        if self.restart_times.len() > self.limits.max_restarts {
+            self.go_offline(format!(
+                "{} restarts within {} ms",
+                self.restart_times.len(),
+                self.limits.restart_window.as_millis()
+            ));
+        } else {
+            log::warn!(
+                "restarting partition {} (restart {})",
+                self.name(),
+                self.restarts
+            );
+        }
+    }
+}
+
+impl Handler<Append> for PartitionReplica {
+    type Result = ResponseFuture<BrokerResult<AppendResult>>;
+
+    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
+        let Append { mut batch, acks } = msg;
+        let epoch = self.leader_epoch;
+        let appended = self.guarded(ctx, write_error_is_fatal, |log| {
+            log.append(&mut batch, epoch)
+        });
+        let info = match appended {
+            Ok(info) => info,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let result = AppendResult {
+            base_offset: info.base_offset,
+            last_offset: info.last_offset,
+            timestamp_ms: info.max_timestamp_ms,
+            log_append_time_ms: info.log_append_time_ms,
+            log_start_offset: info.log_start_offset,
+        };
+        if !self.log.as_ref().is_some_and(Log::flush_due) {
+            // The policy does not ask for an fsync: committed as written. (With
+            // flush.messages > 1 an acknowledgement does not promise durability.)
+            let end = info.last_offset + 1;
+            self.advance_high_watermark(end, ctx);
+            self.arm_flush_timer(ctx);
+            return Box::pin(async move { Ok(result) });
+        }
+        let (reply, rx) = oneshot::channel();
+        self.pending.push_back(PendingAck {
+            last_offset: info.last_offset,
+            result,
+            reply,
+        });
+        self.maybe_flush(ctx);
+        if acks == Acks::None {
+            return Box::pin(async move { Ok(result) });
+        }
+        let (topic, partition) = (self.topic.clone(), self.partition);
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(BrokerError::PartitionRestarting {
+                    topic,
+                    partition,
+                    reason: "the partition stopped before the write was durable".into(),
+                })
+            })
+        })
+    }
+}
+
+impl Handler<Fetch> for PartitionReplica {
+    type Result = ResponseFuture<BrokerResult<FetchResult>>;
+
+    fn handle(&mut self, msg: Fetch, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(log) = self.log.as_ref() else {
+            let e = self.unavailable();
+            return Box::pin(async move { Err(e) });
+        };
+        let (log_start, log_end) = (log.log_start_offset(), log.log_end_offset());
+        if msg.offset < log_start || msg.offset > log_end {
+            let e = BrokerError::OffsetOutOfRange {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                requested: msg.offset,
+                log_start_offset: log_start,
+                log_end_offset: self.high_watermark,
+            };
+            return Box::pin(async move { Err(e) });
+        }
+        if msg.offset < self.high_watermark || msg.max_wait_ms == 0 {
+            let result = self.read(ctx, msg.offset, msg.max_bytes);
+            return Box::pin(async move { result });
+        }
+        if self.waiting.len() >= self.limits.max_waiting_fetches {
+            self.waiting.retain(|w| !w.reply.is_closed());
+        }
+        if self.waiting.len() >= self.limits.max_waiting_fetches {
+            let e = BrokerError::Busy {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                limit: self.limits.max_waiting_fetches,
+            };
+            return Box::pin(async move { Err(e) });
+        }
+        let (reply, rx) = oneshot::channel();
+        let id = self.next_waiter_id;
+        self.next_waiter_id += 1;
+        self.waiting.push(WaitingFetch {
+            id,
+            offset: msg.offset,
+            max_bytes: msg.max_bytes,
+            reply,
+        });
+        ctx.run_later(Duration::from_millis(msg.max_wait_ms), move |act, _ctx| {
+            if let Some(i) = act.waiting.iter().position(|w| w.id == id) {
+                let waiter = act.waiting.swap_remove(i);
+                let empty = FetchResult {
+                    data: FetchData {
+                        bytes: Vec::new(),
+                        log_start_offset: act.log.as_ref().map_or(0, Log::log_start_offset),
+                        log_end_offset: act.log.as_ref().map_or(0, Log::log_end_offset),
+                    },
+                    high_watermark: act.high_watermark,
+                };
+                let _ = waiter.reply.send(Ok(empty));
+            }
+        });
+        let (topic, partition) = (self.topic.clone(), self.partition);
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(BrokerError::PartitionRestarting {
+                    topic,
+                    partition,
+                    reason: "the partition stopped during the read".into(),
+                })
+            })
+        })
+    }
+}
+
+impl Handler<ListOffsets> for PartitionReplica {
+    type Result = BrokerResult<Option<(i64, Option<i64>)>>;
+
+    fn handle(&mut self, msg: ListOffsets, ctx: &mut Context<Self>) -> Self::Result {
+        let high_watermark = self.high_watermark;
+        match msg.0 {
+            OffsetSpec::Earliest => self.guarded(
+                ctx,
+                |_| false,
+                |log| Ok(Some((log.log_start_offset(), None))),
+            ),
+            OffsetSpec::Latest => {
+                self.guarded(ctx, |_| false, |_| Ok(Some((high_watermark, None))))
+            }
+            OffsetSpec::Timestamp(t) => {
+                let found = self.guarded(ctx, |_| false, |log| log.offset_for_timestamp(t))?;
+                Ok(found
+                    .filter(|f| f.offset < high_watermark)
+                    .map(|f| (f.offset, Some(f.timestamp_ms))))
+            }
+        }
+    }
+}
+
+impl Handler<GetStatus> for PartitionReplica {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.status())
+    }
+}
+
+impl Handler<UpdateConfig> for PartitionReplica {
+    type Result = BrokerResult<()>;
+
+    fn handle(&mut self, msg: UpdateConfig, ctx: &mut Context<Self>) -> Self::Result {
+        self.config = msg.0.clone();
+        let result = self.guarded(ctx, |_| false, |log| log.set_config(msg.0));
+        self.maybe_flush(ctx);
+        result
+    }
+}
+
+impl Handler<Stop> for PartitionReplica {
+    type Result = BrokerResult<()>;
+
+    fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        self.stopped = true;
+        let mut result = Ok(());
+        if let Some(mut log) = self.log.take() {
+            if msg.0 == StopMode::Close {
+                // Everything written is flushed by close: answer the appends waiting for it.
+                let closed = catch_unwind(AssertUnwindSafe(|| {
+                    log.flush()?;
+                    let end = log.log_end_offset();
+                    log.close().map(|()| end)
+                }));
+                match closed {
+                    Ok(Ok(end)) => self.advance_high_watermark(end, ctx),
+                    Ok(Err(e)) => {
+                        result = Err(BrokerError::from_log(&self.topic, self.partition, e))
+                    }
+                    Err(p) => {
+                        result = Err(BrokerError::Internal(format!(
+                            "panic while closing: {}",
+                            panic_message(&p)
+                        )))
+                    }
+                }
+            }
+        }
+        self.offline_reason = Some("stopped".into());
+        let error = self.unavailable();
+        self.fail_parked(&error);
+        ctx.stop();
+        result
+    }
+}
+
+impl Handler<InjectPanic> for PartitionReplica {
+    type Result = BrokerResult<()>;
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
+        self.guarded(
+            ctx,
+            |_| false,
+            |_| -> LogResult<()> { panic!("injected fault") },
+        )
+    }
+}

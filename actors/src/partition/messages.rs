@@ -1,0 +1,116 @@
+//! The typed messages a `PartitionReplica` answers.
+
+use actix::Message;
+
+use crate::error::BrokerResult;
+use crate::storage::{FetchData, LogConfig, RecordBatch};
+
+/// Kafka's producer `acks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=0`: answer as soon as the batch is written, before it is durable.
+    None,
+    /// `acks=1`: answer once the leader has it durably (per the flush policy).
+    Leader,
+    /// `acks=all`: answer once every in-sync replica has it. On one node that is the
+    /// leader; `min.insync.replicas` applies once replication arrives.
+    All,
+}
+
+/// Append one batch; the reply carries the offsets it was given.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<AppendResult>")]
+pub struct Append {
+    pub batch: RecordBatch,
+    pub acks: Acks,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The batch's timestamp as stored: the append time under LogAppendTime, else the
+    /// batch's max timestamp.
+    pub timestamp_ms: i64,
+    pub log_append_time_ms: Option<i64>,
+    pub log_start_offset: i64,
+}
+
+/// Read from `offset`; when nothing is there yet, wait up to `max_wait_ms` for data.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<FetchResult>")]
+pub struct Fetch {
+    pub offset: i64,
+    pub max_bytes: usize,
+    pub max_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchResult {
+    /// Whole batches below the high watermark. `data.log_end_offset` is the log end.
+    pub data: FetchData,
+    pub high_watermark: i64,
+}
+
+/// Which offset `ListOffsets` resolves (Kafka's -2 earliest, -1 latest, or a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+    Timestamp(i64),
+}
+
+/// Resolve an [`OffsetSpec`]: `Some((offset, timestamp))`, `None` when no record is at
+/// or after the timestamp.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<Option<(i64, Option<i64>)>>")]
+pub struct ListOffsets(pub OffsetSpec);
+
+/// A snapshot of the partition's state.
+#[derive(Message)]
+#[rtype(result = "PartitionStatus")]
+pub struct GetStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionStatus {
+    pub topic: String,
+    pub partition: i32,
+    pub online: bool,
+    /// Why it is offline, when it is.
+    pub offline_reason: Option<String>,
+    pub leader_epoch: i32,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+    pub size_bytes: u64,
+    pub segments: usize,
+    pub restarts: usize,
+    /// fsync rounds since the log was (re)opened: with group commit, fewer than appends.
+    pub flushes: u64,
+}
+
+/// Apply a changed topic config.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct UpdateConfig(pub LogConfig);
+
+/// What to do with the log when a partition stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Flush and close cleanly (broker shutdown).
+    Close,
+    /// Drop without writing anything (the topic is being deleted).
+    Discard,
+}
+
+/// Stop serving for good: waiters and pending appends get an error.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct Stop(pub StopMode);
+
+/// Fault injection for supervision tests: panics inside the partition's guarded code
+/// path, exactly as a bug in the storage engine would.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct InjectPanic;

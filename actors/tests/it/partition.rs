@@ -1,0 +1,222 @@
+//! The partition actor: appends and reads through messages, long-poll wake-ups, group
+//! commit across concurrent producers, and supervision — a panic inside the actor
+//! fails in-flight requests with an error and the actor comes back from disk.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures::future::join_all;
+use troupe_actors::partition::*;
+use troupe_actors::storage::{LogConfig, RecordBatch, TimestampType};
+use troupe_actors::BrokerError;
+
+use crate::common::record;
+
+fn limits(max_restarts: usize) -> PartitionLimits {
+    PartitionLimits {
+        mailbox_capacity: 64,
+        max_waiting_fetches: 16,
+        max_restarts,
+        restart_window: Duration::from_secs(60),
+    }
+}
+
+fn start(dir: &std::path::Path, max_restarts: usize) -> Addr<PartitionReplica> {
+    PartitionReplica::new(
+        "t",
+        0,
+        dir.join("t-0"),
+        LogConfig::default(),
+        limits(max_restarts),
+    )
+    .start_supervised(&Arbiter::current())
+}
+
+fn batch(value: &str) -> RecordBatch {
+    RecordBatch::encode(&[record(1, "k", value)], TimestampType::CreateTime).unwrap()
+}
+
+async fn append(addr: &Addr<PartitionReplica>, value: &str) -> Result<AppendResult, BrokerError> {
+    addr.send(Append {
+        batch: batch(value),
+        acks: Acks::All,
+    })
+    .await
+    .unwrap()
+}
+
+async fn values_from(addr: &Addr<PartitionReplica>, offset: i64) -> Vec<String> {
+    let fetched = addr
+        .send(Fetch {
+            offset,
+            max_bytes: 1 << 20,
+            max_wait_ms: 0,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    fetched
+        .data
+        .records_from(offset)
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r.record.value.unwrap()).unwrap())
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_panic_restarts_the_partition_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path(), 5);
+    for i in 0..10 {
+        assert_eq!(
+            append(&addr, &format!("v{i}")).await.unwrap().base_offset,
+            i
+        );
+    }
+    let injected = addr.send(InjectPanic).await.unwrap();
+    assert!(
+        matches!(injected, Err(BrokerError::PartitionRestarting { .. })),
+        "{injected:?}"
+    );
+    let values = values_from(&addr, 0).await;
+    assert_eq!(values, (0..10).map(|i| format!("v{i}")).collect::<Vec<_>>());
+    let status = addr.send(GetStatus).await.unwrap();
+    assert!(status.online);
+    assert_eq!(status.restarts, 1);
+    assert_eq!((status.log_end_offset, status.high_watermark), (10, 10));
+    assert_eq!(append(&addr, "after").await.unwrap().base_offset, 10);
+}
+
+#[actix_rt::test]
+async fn a_parked_read_gets_an_error_not_a_hang_when_the_partition_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path(), 5);
+    let parked = addr.send(Fetch {
+        offset: 0,
+        max_bytes: 1024,
+        max_wait_ms: 30_000,
+    });
+    let started = Instant::now();
+    let (parked, injected) = futures::join!(parked, addr.send(InjectPanic));
+    assert!(injected.unwrap().is_err());
+    assert!(matches!(
+        parked.unwrap(),
+        Err(BrokerError::PartitionRestarting { .. })
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the parked read was answered at once"
+    );
+    assert_eq!(append(&addr, "x").await.unwrap().base_offset, 0);
+}
+
+#[actix_rt::test]
+async fn too_many_failures_leave_the_partition_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path(), 2);
+    append(&addr, "kept").await.unwrap();
+    for _ in 0..3 {
+        let _ = addr.send(InjectPanic).await.unwrap();
+    }
+    let status = addr.send(GetStatus).await.unwrap();
+    assert!(!status.online);
+    assert!(status.offline_reason.unwrap().contains("restarts"));
+    assert!(matches!(
+        append(&addr, "refused").await,
+        Err(BrokerError::PartitionOffline { .. })
+    ));
+    // The data is still on disk for the next start.
+    drop(addr);
+    let again = start(dir.path(), 2);
+    assert_eq!(values_from(&again, 0).await, vec!["kept"]);
+}
+
+#[actix_rt::test]
+async fn a_long_poll_wakes_when_data_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path(), 5);
+    let started = Instant::now();
+    let waiting = addr.send(Fetch {
+        offset: 0,
+        max_bytes: 1024,
+        max_wait_ms: 20_000,
+    });
+    let producer = async {
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+        append(&addr, "hello").await.unwrap()
+    };
+    let (fetched, _) = futures::join!(waiting, producer);
+    let fetched = fetched.unwrap().unwrap();
+    assert_eq!(fetched.data.records_from(0).unwrap().len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // With no data, the wait ends at its timeout with an empty answer.
+    let started = Instant::now();
+    let empty = addr
+        .send(Fetch {
+            offset: 1,
+            max_bytes: 1024,
+            max_wait_ms: 200,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(empty.data.bytes.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+}
+
+#[actix_rt::test]
+async fn concurrent_appends_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path(), 5);
+    let results = join_all((0..200).map(|i| {
+        let addr = addr.clone();
+        async move { append(&addr, &format!("{i}")).await.unwrap().base_offset }
+    }))
+    .await;
+    let mut offsets = results.clone();
+    offsets.sort_unstable();
+    assert_eq!(
+        offsets,
+        (0..200).collect::<Vec<i64>>(),
+        "every append got its own offset"
+    );
+    let status = addr.send(GetStatus).await.unwrap();
+    assert_eq!(status.high_watermark, 200);
+    assert!(
+        status.flushes < 200,
+        "group commit: {} fsyncs for 200 appends",
+        status.flushes
+    );
+}
+
+#[actix_rt::test]
+async fn reads_out_of_range_carry_the_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(dir.path(), 5);
+    append(&addr, "a").await.unwrap();
+    let err = addr
+        .send(Fetch {
+            offset: 5,
+            max_bytes: 1024,
+            max_wait_ms: 0,
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    match err {
+        BrokerError::OffsetOutOfRange {
+            requested,
+            log_start_offset,
+            log_end_offset,
+            ..
+        } => assert_eq!((requested, log_start_offset, log_end_offset), (5, 0, 1)),
+        other => panic!("{other:?}"),
+    }
+    let latest = addr
+        .send(ListOffsets(OffsetSpec::Latest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest, Some((1, None)));
+}
