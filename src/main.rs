@@ -1,1 +1,52 @@
-fn main() {}
+//! `troupe`: the broker (`troupe serve`) and its command-line tools (`troupe topics`,
+//! `troupe produce`, `troupe consume`), in one binary.
+
+mod cli;
+mod server;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+use cli::client::Client;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "troupe",
+    version,
+    about = "A Kafka-style event streaming broker with REST, WebSocket and a dashboard"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// The broker's REST address (for every command but serve).
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8082")]
+    bootstrap_server: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a broker.
+    Serve(cli::serve::ServeArgs),
+    /// Create, list, describe, alter and delete topics.
+    Topics(cli::topics::TopicsArgs),
+    /// Produce records from stdin or a file, one per line.
+    Produce(cli::produce::ProduceArgs),
+    /// Print records as they arrive.
+    Consume(cli::consume::ConsumeArgs),
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let client = Client::new(&cli.bootstrap_server);
+    let outcome = match cli.command {
+        Command::Serve(args) => std::process::exit(cli::serve::run(args)),
+        Command::Topics(args) => cli::topics::run(&client, args),
+        Command::Produce(args) => cli::produce::run(&client, args),
+        Command::Consume(args) => cli::consume::run(&client, args),
+    };
+    if let Err(e) = outcome {
+        eprintln!("troupe: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

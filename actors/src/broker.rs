@@ -480,6 +480,7 @@ impl Handler<RouteTopic> for Broker {
     fn handle(&mut self, msg: RouteTopic, _: &mut Context<Self>) -> Self::Result {
         let topic = self.topic(&msg.name)?;
         let partitions = topic.partitions.clone();
+        let max_message_bytes = self.log_config(&topic.record.configs).max_message_bytes;
         let count = partitions.len().max(1) as i32;
         let sticky = self.sticky.entry(msg.name.clone()).or_insert(0);
         let sticky_partition = *sticky % count;
@@ -489,6 +490,7 @@ impl Handler<RouteTopic> for Broker {
             name: msg.name,
             partitions,
             sticky_partition,
+            max_message_bytes,
         })
     }
 }

@@ -101,6 +101,8 @@ pub struct TopicRoute {
     pub partitions: Vec<Addr<PartitionReplica>>,
     pub sticky_partition: i32,
     pub internal: bool,
+    /// The topic's effective `max.message.bytes`.
+    pub max_message_bytes: usize,
 }
 
 #[derive(Message)]

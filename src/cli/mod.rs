@@ -1,0 +1,8 @@
+//! The `troupe` command line: one file per subcommand. Everything but `serve` is a
+//! client of a running broker's REST API.
+
+pub mod client;
+pub mod consume;
+pub mod produce;
+pub mod serve;
+pub mod topics;

@@ -1,0 +1,47 @@
+//! `troupe serve`: run a broker.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::settings::{parse_key_value, CliOverrides, Settings};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A TOML file of broker settings, on top of the embedded config/server.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where partitions and metadata live (log.dirs).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// HOST:PORT for REST, WebSocket and the dashboard (listeners); port 0 picks a free one.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Set any broker config key, as kafka-server-start.sh --override (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub overrides: Vec<(String, String)>,
+}
+
+pub fn run(args: ServeArgs) -> i32 {
+    let cli = CliOverrides {
+        config_file: args.config,
+        overrides: args.overrides,
+        data_dir: args.data_dir,
+        listen: args.listen,
+    };
+    let settings = match Settings::load(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            return 2;
+        }
+    };
+    let system = actix_web::rt::System::new();
+    match system.block_on(crate::server::run(settings)) {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error!("{e}");
+            1
+        }
+    }
+}

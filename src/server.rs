@@ -1,0 +1,100 @@
+//! `troupe serve`: starts the actor system (the broker and its partitions, each
+//! recovering its log), then the HTTP layer on the configured listener. On SIGINT or
+//! SIGTERM the HTTP server stops accepting, finishes in-flight requests (up to
+//! `shutdown.timeout.ms`), and every partition is closed cleanly so the next start
+//! skips recovery.
+
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use troupe_actors::broker::GetClusterInfo;
+use troupe_actors::node::Node;
+use troupe_web::AppState;
+
+use crate::settings::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start the broker: {0}")]
+    Broker(#[from] troupe_actors::BrokerError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+    #[error("the broker actor is not answering: {0}")]
+    Mailbox(#[from] actix::MailboxError),
+}
+
+pub async fn run(settings: Settings) -> Result<(), ServeError> {
+    log::info!(
+        "starting troupe {} (node {}, data in {})",
+        env!("CARGO_PKG_VERSION"),
+        settings.broker.node_id,
+        settings.broker.log_dir.display()
+    );
+    for (key, value) in &settings.values {
+        log::debug!("config {key} = {value}");
+    }
+    let node = Node::start(settings.broker.clone())?;
+    let cluster = node.broker.send(GetClusterInfo).await?;
+    let metrics = match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            log::warn!("metrics disabled: {e}");
+            None
+        }
+    };
+    let state = AppState {
+        broker: node.broker.clone(),
+        cluster_id: cluster.cluster_id.clone(),
+        node_id: cluster.node_id,
+        advertised_host: settings.listen_host.clone(),
+        advertised_port: settings.listen_port,
+        limits: settings.web,
+        metrics,
+    };
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PathConfig::default().error_handler(troupe_web::path_error))
+            .app_data(web::QueryConfig::default().error_handler(troupe_web::query_error))
+            .wrap(from_fn(troupe_web::metrics::track))
+            .configure(troupe_web::configure)
+            .default_service(web::to(troupe_web::default_service))
+    })
+    .shutdown_timeout(settings.shutdown_timeout_ms.div_ceil(1000));
+    let server = if settings.http_workers > 0 {
+        server.workers(settings.http_workers)
+    } else {
+        server
+    };
+    let addr = format!("{}:{}", settings.listen_host, settings.listen_port);
+    let server = server.bind(&addr).map_err(|source| ServeError::Bind {
+        addr: addr.clone(),
+        source,
+    })?;
+    for bound in server.addrs() {
+        // Tests and scripts read this line to learn the port when asked for port 0.
+        log::info!(
+            "listening on http://{bound} (cluster {})",
+            cluster.cluster_id
+        );
+    }
+    let result = server.run().await;
+    log::info!("HTTP server stopped; closing partitions");
+    let closing = node.shutdown();
+    if actix_web::rt::time::timeout(Duration::from_secs(60), closing)
+        .await
+        .is_err()
+    {
+        log::warn!("partitions did not close within 60 s");
+    }
+    log::info!("broker stopped");
+    result.map_err(ServeError::Http)
+}

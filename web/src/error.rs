@@ -1,0 +1,133 @@
+//! `ApiError`: the one place where failures become HTTP answers, Confluent REST Proxy
+//! style: an HTTP status and a JSON body `{"error_code": <int>, "message": "…"}`, where
+//! a five-digit code starts with the HTTP status (40403 is a 404).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use troupe_actors::BrokerError;
+
+/// Confluent's codes, plus Troupe's own for cases Confluent has none for (same scheme).
+pub mod codes {
+    pub const BAD_REQUEST: i32 = 40002;
+    pub const TOPIC_NOT_FOUND: i32 = 40401;
+    pub const PARTITION_NOT_FOUND: i32 = 40402;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 40403;
+    pub const NOT_ACCEPTABLE: i32 = 40601;
+    pub const TOPIC_EXISTS: i32 = 40901;
+    pub const PAYLOAD_TOO_LARGE: i32 = 41301;
+    pub const UNSUPPORTED_MEDIA_TYPE: i32 = 41501;
+    pub const OFFSET_OUT_OF_RANGE: i32 = 41601;
+    pub const INVALID_KEY: i32 = 42201;
+    pub const INVALID_VALUE: i32 = 42202;
+    pub const INVALID_PAYLOAD: i32 = 42206;
+    pub const TOO_MANY_REQUESTS: i32 = 42901;
+    pub const INTERNAL: i32 = 50001;
+    pub const KAFKA_ERROR: i32 = 50002;
+    pub const RETRIABLE: i32 = 50003;
+    pub const UNAVAILABLE: i32 = 50302;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub error_code: i32,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error_code: i32, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error_code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
+    }
+    /// Malformed JSON: Confluent answers 400 with the bare status as the code.
+    pub fn malformed_json(e: impl std::fmt::Display) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, 400, format!("Malformed JSON: {e}"))
+    }
+    pub fn unprocessable(error_code: i32, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error_code, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, 404, message)
+    }
+    pub fn cluster_not_found(cluster_id: &str) -> Self {
+        ApiError::not_found(format!("Cluster {cluster_id} cannot be found."))
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, message)
+    }
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            message,
+        )
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error_code": self.error_code, "message": self.message})
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.status, self.error_code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(self.body())
+    }
+}
+
+impl From<BrokerError> for ApiError {
+    fn from(e: BrokerError) -> Self {
+        use BrokerError as E;
+        let message = e.to_string();
+        let (status, code) = match e {
+            E::UnknownTopic(_) => (StatusCode::NOT_FOUND, codes::UNKNOWN_TOPIC_OR_PARTITION),
+            E::UnknownPartition { .. } => (StatusCode::NOT_FOUND, codes::PARTITION_NOT_FOUND),
+            E::TopicExists(_) => (StatusCode::CONFLICT, codes::TOPIC_EXISTS),
+            E::InvalidTopicName { .. }
+            | E::InvalidPartitions(_)
+            | E::InvalidReplicationFactor { .. }
+            | E::InvalidConfig { .. }
+            | E::InvalidRequest(_)
+            | E::TopicIsInternal(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
+            E::RecordTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
+            E::OffsetOutOfRange { .. } => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                codes::OFFSET_OUT_OF_RANGE,
+            ),
+            E::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS),
+            E::PartitionOffline { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
+            E::PartitionRestarting { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
+            E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::KAFKA_ERROR),
+            E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::RETRIABLE,
+            format!("broker unavailable: {e}"),
+        )
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,171 @@
+//! The produce path shared by v3 and v2: choose each record's partition (explicit,
+//! Kafka's murmur2 for keyed records, sticky per request for keyless ones), group the
+//! records of one request into one batch per partition (split to respect
+//! `max.message.bytes`), append the batches — in order within a partition, in parallel
+//! across partitions — and report each record's partition and offset.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use troupe_actors::broker::{RouteTopic, TopicRoute};
+use troupe_actors::partition::{Acks, Append};
+use troupe_actors::partitioner::partition_for_key;
+use troupe_actors::storage::{
+    Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_BYTES,
+};
+use troupe_actors::BrokerError;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{ask, AppState};
+
+/// A record as a REST client sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceRecord {
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<RecordHeader>,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Where one record went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Looks the topic up for producing: unknown topics and internal topics are refused.
+pub async fn route(state: &AppState, topic: &str) -> ApiResult<TopicRoute> {
+    let route = state
+        .ask(RouteTopic {
+            name: topic.to_string(),
+        })
+        .await?;
+    if route.internal {
+        return Err(BrokerError::TopicIsInternal(topic.to_string()).into());
+    }
+    Ok(route)
+}
+
+/// An upper estimate of a record's encoded size (varint lengths and deltas included).
+fn estimated_bytes(r: &Record) -> usize {
+    let headers: usize = r
+        .headers
+        .iter()
+        .map(|h| h.key.len() + h.value.as_ref().map_or(0, Vec::len) + 10)
+        .sum();
+    r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len) + headers + 30
+}
+
+/// Produces `records` to the routed topic; each record gets its own result, in order.
+pub async fn produce(route: &TopicRoute, records: Vec<ProduceRecord>) -> Vec<ApiResult<Produced>> {
+    let max_message_bytes = route.max_message_bytes;
+    let partitions = route.partitions.len() as i32;
+    let now = now_ms();
+    let mut results: Vec<Option<ApiResult<Produced>>> = vec![None; records.len()];
+    // partition -> [(index in request, record)]
+    let mut groups: BTreeMap<i32, Vec<(usize, Record)>> = BTreeMap::new();
+    for (i, r) in records.into_iter().enumerate() {
+        let partition = match r.partition {
+            Some(p) if p < 0 || p >= partitions => {
+                results[i] = Some(Err(BrokerError::UnknownPartition {
+                    topic: route.name.clone(),
+                    partition: p,
+                }
+                .into()));
+                continue;
+            }
+            Some(p) => p,
+            None => match &r.key {
+                Some(key) => partition_for_key(key, partitions),
+                None => route.sticky_partition,
+            },
+        };
+        let record = Record {
+            timestamp_ms: r.timestamp_ms.unwrap_or(now),
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        };
+        let size = estimated_bytes(&record) + BATCH_HEADER_BYTES;
+        if size > max_message_bytes {
+            results[i] = Some(Err(BrokerError::RecordTooLarge {
+                size_bytes: size,
+                max_message_bytes,
+            }
+            .into()));
+            continue;
+        }
+        groups.entry(partition).or_default().push((i, record));
+    }
+    let sends = groups.into_iter().map(|(partition, group)| {
+        let addr = route.partitions[partition as usize].clone();
+        async move {
+            let mut out = Vec::with_capacity(group.len());
+            for chunk in split_by_size(group, max_message_bytes) {
+                let indexes: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
+                let recs: Vec<Record> = chunk.into_iter().map(|(_, r)| r).collect();
+                let appended = match RecordBatch::encode(&recs, TimestampType::CreateTime) {
+                    Ok(batch) => {
+                        ask(
+                            &addr,
+                            Append {
+                                batch,
+                                acks: Acks::All,
+                            },
+                        )
+                        .await
+                    }
+                    Err(e) => Err(ApiError::bad_request(format!("cannot encode records: {e}"))),
+                };
+                for (n, (index, record)) in indexes.into_iter().zip(recs).enumerate() {
+                    let result = appended.as_ref().map_err(Clone::clone).map(|a| Produced {
+                        partition,
+                        offset: a.base_offset + n as i64,
+                        timestamp_ms: a.log_append_time_ms.unwrap_or(record.timestamp_ms),
+                    });
+                    out.push((index, result));
+                }
+            }
+            out
+        }
+    });
+    for group in join_all(sends).await {
+        for (index, result) in group {
+            results[index] = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ApiError::internal("record was not produced"))))
+        .collect()
+}
+
+/// Consecutive runs of records whose batch stays within `max_bytes` (estimated).
+fn split_by_size(group: Vec<(usize, Record)>, max_bytes: usize) -> Vec<Vec<(usize, Record)>> {
+    let mut chunks = Vec::new();
+    let mut current = Vec::new();
+    let mut size = BATCH_HEADER_BYTES;
+    for (i, r) in group {
+        let n = estimated_bytes(&r);
+        if !current.is_empty() && size + n > max_bytes {
+            chunks.push(std::mem::take(&mut current));
+            size = BATCH_HEADER_BYTES;
+        }
+        size += n;
+        current.push((i, r));
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}

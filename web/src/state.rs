@@ -1,0 +1,66 @@
+//! `AppState`: what every handler is given — the broker's address, the cluster's
+//! identity and the HTTP layer's limits. Handlers keep no state of their own.
+
+use actix::dev::ToEnvelope;
+use actix::prelude::*;
+use metrics_exporter_prometheus::PrometheusHandle;
+use troupe_actors::broker::Broker;
+use troupe_actors::BrokerResult;
+
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebLimits {
+    /// `http.max.request.bytes`: largest request body accepted.
+    pub max_request_bytes: usize,
+    /// `fetch.max.wait.ms`: longest a consume request may long-poll.
+    pub max_fetch_wait_ms: u64,
+    /// `fetch.max.bytes`: largest consume response, and the default when none is asked.
+    pub max_fetch_bytes: usize,
+}
+
+impl Default for WebLimits {
+    fn default() -> Self {
+        WebLimits {
+            max_request_bytes: 32 * 1024 * 1024,
+            max_fetch_wait_ms: 30_000,
+            max_fetch_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub broker: Addr<Broker>,
+    pub cluster_id: String,
+    pub node_id: i32,
+    /// The host and port clients reach this broker at (for the brokers resources).
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    pub limits: WebLimits,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// Sends `msg` to the broker and unwraps both the mailbox and the broker's answer.
+    pub async fn ask<M, T>(&self, msg: M) -> ApiResult<T>
+    where
+        M: Message<Result = BrokerResult<T>> + Send + 'static,
+        T: Send + 'static,
+        Broker: Handler<M>,
+        <Broker as Actor>::Context: ToEnvelope<Broker, M>,
+    {
+        Ok(self.broker.send(msg).await??)
+    }
+}
+
+/// Sends `msg` to any actor whose answer is a `BrokerResult`.
+pub async fn ask<A, M, T>(addr: &Addr<A>, msg: M) -> ApiResult<T>
+where
+    A: Actor + Handler<M>,
+    M: Message<Result = BrokerResult<T>> + Send + 'static,
+    T: Send + 'static,
+    A::Context: ToEnvelope<A, M>,
+{
+    Ok(addr.send(msg).await??)
+}

@@ -1,0 +1,163 @@
+//! `GET /topics/{topic}/partitions/{p}/records`: a direct partition read, as Redpanda's
+//! REST proxy offers it (Confluent's proxy needs a consumer instance for this).
+//!
+//! Query: `offset` (a number, `beginning` or `end`) or `timestamp` (ms since the epoch,
+//! or ISO-8601: start at the first record at or after it); `timeout` (ms to wait for
+//! data when there is none yet; default 0, at most `fetch.max.wait.ms`); `max_bytes`
+//! (default and maximum `fetch.max.bytes`). The `Accept` header picks the embedded
+//! format. The answer is a JSON array of `{topic, key, value, partition, offset,
+//! timestamp}` from the requested offset on — records before it in the same batch are
+//! left out, unlike Redpanda.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+use troupe_actors::partition::{Fetch, ListOffsets, OffsetSpec};
+use troupe_actors::BrokerError;
+
+use crate::error::{ApiError, ApiResult};
+use crate::metrics;
+use crate::records::{render_record, EmbeddedFormat};
+use crate::state::{ask, AppState};
+
+#[derive(Deserialize)]
+pub struct ReadQuery {
+    offset: Option<String>,
+    timestamp: Option<String>,
+    timeout: Option<u64>,
+    max_bytes: Option<usize>,
+}
+
+fn parse_timestamp(s: &str) -> ApiResult<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "timestamp '{s}' is neither milliseconds nor ISO-8601"
+            ))
+        })
+}
+
+pub async fn read(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32)>,
+    query: web::Query<ReadQuery>,
+) -> ApiResult<HttpResponse> {
+    let (topic, partition) = path.into_inner();
+    let format = EmbeddedFormat::from_accept(&req)?;
+    let spec = match (&query.offset, &query.timestamp) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "Give either offset or timestamp, not both",
+            ))
+        }
+        (None, None) => return Err(ApiError::bad_request(
+            "Missing mandatory parameter 'offset' (a number, 'beginning' or 'end') or 'timestamp'",
+        )),
+        (Some(o), None) => match o.as_str() {
+            "beginning" | "earliest" => Some(OffsetSpec::Earliest),
+            "end" | "latest" => Some(OffsetSpec::Latest),
+            n => {
+                let n: i64 = n.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "offset '{n}' is not a number, 'beginning' or 'end'"
+                    ))
+                })?;
+                if n < 0 {
+                    return Err(ApiError::bad_request(format!("offset {n} is negative")));
+                }
+                return fetch(&state, &topic, partition, n, &query, format).await;
+            }
+        },
+        (None, Some(t)) => Some(OffsetSpec::Timestamp(parse_timestamp(t)?)),
+    };
+    let route = produce_route(&state, &topic).await?;
+    let addr = partition_addr(&route, &topic, partition)?;
+    let offset = match ask(addr, ListOffsets(spec.unwrap_or(OffsetSpec::Latest))).await? {
+        Some((offset, _)) => offset,
+        // No record at or after the timestamp: start at the end, as Kafka does.
+        None => ask(addr, ListOffsets(OffsetSpec::Latest))
+            .await?
+            .map_or(0, |(o, _)| o),
+    };
+    fetch(&state, &topic, partition, offset, &query, format).await
+}
+
+async fn produce_route(
+    state: &AppState,
+    topic: &str,
+) -> ApiResult<troupe_actors::broker::TopicRoute> {
+    state
+        .ask(troupe_actors::broker::RouteTopic {
+            name: topic.to_string(),
+        })
+        .await
+}
+
+fn partition_addr<'a>(
+    route: &'a troupe_actors::broker::TopicRoute,
+    topic: &str,
+    partition: i32,
+) -> ApiResult<&'a actix::Addr<troupe_actors::partition::PartitionReplica>> {
+    usize::try_from(partition)
+        .ok()
+        .and_then(|i| route.partitions.get(i))
+        .ok_or_else(|| {
+            BrokerError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            }
+            .into()
+        })
+}
+
+async fn fetch(
+    state: &AppState,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    query: &ReadQuery,
+    format: EmbeddedFormat,
+) -> ApiResult<HttpResponse> {
+    let route = produce_route(state, topic).await?;
+    let addr = partition_addr(&route, topic, partition)?;
+    let max_bytes = query
+        .max_bytes
+        .unwrap_or(state.limits.max_fetch_bytes)
+        .clamp(1, state.limits.max_fetch_bytes);
+    let max_wait_ms = query
+        .timeout
+        .unwrap_or(0)
+        .min(state.limits.max_fetch_wait_ms);
+    let fetched = ask(
+        addr,
+        Fetch {
+            offset,
+            max_bytes,
+            max_wait_ms,
+        },
+    )
+    .await?;
+    let records = fetched
+        .data
+        .records_from(offset)
+        .map_err(|e| ApiError::internal(format!("cannot decode stored records: {e}")))?;
+    let bytes: usize = records
+        .iter()
+        .map(|r| {
+            r.record.key.as_ref().map_or(0, Vec::len) + r.record.value.as_ref().map_or(0, Vec::len)
+        })
+        .sum();
+    metrics::record_out(topic, records.len() as u64, bytes as u64);
+    let body: Vec<Value> = records
+        .iter()
+        .map(|r| render_record(topic, partition, r, format))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(Value::Array(body).to_string()))
+}

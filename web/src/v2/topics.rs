@@ -1,0 +1,79 @@
+//! v2 metadata: `GET /topics`, `/topics/{t}`, `/topics/{t}/partitions`,
+//! `/topics/{t}/partitions/{p}` and `/topics/{t}/partitions/{p}/offsets`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+use troupe_actors::broker::{ListTopics, TopicConfigs};
+use troupe_actors::partition::PartitionStatus;
+
+use super::ok;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::v3::partitions::route_and_status;
+
+fn partition_json(node_id: i32, s: &PartitionStatus) -> Value {
+    json!({
+        "partition": s.partition,
+        "leader": if s.online { node_id } else { -1 },
+        "replicas": [{ "broker": node_id, "leader": s.online, "in_sync": s.online }],
+    })
+}
+
+pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let topics = state.broker.send(ListTopics).await?;
+    let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+    Ok(ok(json!(names)))
+}
+
+pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
+    let topic = path.into_inner();
+    let configs = state
+        .ask(TopicConfigs {
+            name: topic.clone(),
+        })
+        .await?;
+    let (_, statuses) = route_and_status(&state, &topic, None).await?;
+    let configs: BTreeMap<String, String> =
+        configs.into_iter().map(|e| (e.name, e.value)).collect();
+    Ok(ok(json!({
+        "name": topic,
+        "configs": configs,
+        "partitions": statuses.iter().map(|s| partition_json(state.node_id, s)).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn partitions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (_, statuses) = route_and_status(&state, &path, None).await?;
+    Ok(ok(json!(statuses
+        .iter()
+        .map(|s| partition_json(state.node_id, s))
+        .collect::<Vec<_>>())))
+}
+
+pub async fn partition(
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (topic, partition) = path.into_inner();
+    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    Ok(ok(partition_json(state.node_id, &one[0])))
+}
+
+/// `beginning_offset` is the log start offset; `end_offset` the high watermark (the
+/// offset the next record will get, once acknowledged).
+pub async fn offsets(
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (topic, partition) = path.into_inner();
+    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    Ok(ok(json!({
+        "beginning_offset": one[0].log_start_offset,
+        "end_offset": one[0].high_watermark,
+    })))
+}

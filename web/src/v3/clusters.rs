@@ -1,0 +1,92 @@
+//! `GET /v3/clusters`, `/v3/clusters/{id}`, and the brokers under it.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::{check_cluster, Urls};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+fn cluster(urls: &Urls, state: &AppState) -> Value {
+    urls.resource(
+        "KafkaCluster",
+        "",
+        "",
+        json!({
+            "cluster_id": state.cluster_id,
+            "controller": urls.related(&format!("/brokers/{}", state.node_id)),
+            "acls": urls.related("/acls"),
+            "brokers": urls.related("/brokers"),
+            "broker_configs": urls.related("/broker-configs"),
+            "consumer_groups": urls.related("/consumer-groups"),
+            "topics": urls.related("/topics"),
+            "partition_reassignments": urls.related("/topics/-/partitions/-/reassignment"),
+        }),
+    )
+}
+
+fn broker(urls: &Urls, state: &AppState) -> Value {
+    let id = state.node_id;
+    urls.resource(
+        "KafkaBroker",
+        &format!("/brokers/{id}"),
+        &format!("/broker={id}"),
+        json!({
+            "cluster_id": state.cluster_id,
+            "broker_id": id,
+            "host": state.advertised_host,
+            "port": state.advertised_port,
+            "rack": null,
+            "configs": urls.related(&format!("/brokers/{id}/configs")),
+            "partition_replicas": urls.related(&format!("/brokers/{id}/partition-replicas")),
+        }),
+    )
+}
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let urls = Urls::new(&req, &state);
+    let body = json!({
+        "kind": "KafkaClusterList",
+        "metadata": { "self": format!("{}/v3/clusters", urls.base), "next": null },
+        "data": [cluster(&urls, &state)],
+    });
+    HttpResponse::Ok().json(body)
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    Ok(HttpResponse::Ok().json(cluster(&Urls::new(&req, &state), &state)))
+}
+
+pub async fn list_brokers(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaBrokerList",
+        "/brokers",
+        vec![broker(&urls, &state)],
+    )))
+}
+
+pub async fn get_broker(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, broker_id) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    if broker_id != state.node_id {
+        return Err(ApiError::not_found(format!(
+            "Broker {broker_id} cannot be found."
+        )));
+    }
+    Ok(HttpResponse::Ok().json(broker(&Urls::new(&req, &state), &state)))
+}

@@ -1,0 +1,139 @@
+//! Confluent REST Proxy v3: clusters, brokers, topics, partitions, topic configs and
+//! produce. Every resource carries `kind` and `metadata` (`self` URL and a CRN), and
+//! links to related resources as `{"related": url}`, as Confluent's do.
+
+pub mod clusters;
+pub mod configs;
+pub mod partitions;
+pub mod records;
+pub mod topics;
+
+use actix_web::{web, HttpRequest};
+use serde_json::{json, Map, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let c = "/v3/clusters/{cluster_id}";
+    cfg.route("/v3/clusters", web::get().to(clusters::list))
+        .route(c, web::get().to(clusters::get))
+        .route(
+            &format!("{c}/brokers"),
+            web::get().to(clusters::list_brokers),
+        )
+        .route(
+            &format!("{c}/brokers/{{broker_id}}"),
+            web::get().to(clusters::get_broker),
+        )
+        .route(&format!("{c}/topics"), web::get().to(topics::list))
+        .route(&format!("{c}/topics"), web::post().to(topics::create))
+        .route(&format!("{c}/topics/{{topic}}"), web::get().to(topics::get))
+        .route(
+            &format!("{c}/topics/{{topic}}"),
+            web::delete().to(topics::delete),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}"),
+            web::patch().to(topics::update),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/partitions"),
+            web::get().to(partitions::list),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/partitions/{{partition}}"),
+            web::get().to(partitions::get),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/partitions/{{partition}}/replicas"),
+            web::get().to(partitions::replicas),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/configs"),
+            web::get().to(configs::list),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/configs:alter"),
+            web::post().to(configs::alter),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/configs/{{name}}"),
+            web::get().to(configs::get),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/configs/{{name}}"),
+            web::put().to(configs::update),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/configs/{{name}}"),
+            web::delete().to(configs::reset),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/records"),
+            web::post().to(records::produce),
+        );
+}
+
+/// `scheme://host` of the request, for the `self` and `related` links.
+pub fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// Refuses a cluster id that is not this cluster's.
+pub fn check_cluster(state: &AppState, cluster_id: &str) -> ApiResult<()> {
+    if cluster_id != state.cluster_id {
+        return Err(ApiError::cluster_not_found(cluster_id));
+    }
+    Ok(())
+}
+
+/// Links and names for one cluster's resources.
+pub struct Urls {
+    pub base: String,
+    pub cluster_id: String,
+}
+
+impl Urls {
+    pub fn new(req: &HttpRequest, state: &AppState) -> Self {
+        Urls {
+            base: base_url(req),
+            cluster_id: state.cluster_id.clone(),
+        }
+    }
+
+    /// `<base>/v3/clusters/<id><path>`
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v3/clusters/{}{}", self.base, self.cluster_id, path)
+    }
+
+    pub fn related(&self, path: &str) -> Value {
+        json!({ "related": self.url(path) })
+    }
+
+    /// A single resource: `kind`, `metadata` and the given fields.
+    pub fn resource(&self, kind: &str, path: &str, crn_suffix: &str, fields: Value) -> Value {
+        let mut obj = Map::new();
+        obj.insert("kind".into(), json!(kind));
+        obj.insert(
+            "metadata".into(),
+            json!({
+                "self": self.url(path),
+                "resource_name": format!("crn:///kafka={}{}", self.cluster_id, crn_suffix),
+            }),
+        );
+        if let Value::Object(fields) = fields {
+            obj.extend(fields);
+        }
+        Value::Object(obj)
+    }
+
+    pub fn list(&self, kind: &str, path: &str, data: Vec<Value>) -> Value {
+        json!({
+            "kind": kind,
+            "metadata": { "self": self.url(path), "next": null },
+            "data": data,
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! `/v3/clusters/{cluster_id}/topics`: list, create, get, delete, and increase
+//! partitions (`PATCH` with `partitions_count`).
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use troupe_actors::broker::{
+    CreatePartitions, CreateTopic, DeleteTopic, DescribeTopic, ListTopics, TopicMetadata,
+};
+
+use super::{check_cluster, Urls};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::{json, read_body};
+
+pub fn topic_json(urls: &Urls, t: &TopicMetadata) -> Value {
+    let path = format!("/topics/{}", t.name);
+    urls.resource(
+        "KafkaTopic",
+        &path,
+        &format!("/topic={}", t.name),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "topic_name": t.name,
+            "topic_id": t.topic_id,
+            "is_internal": t.internal,
+            "replication_factor": t.replication_factor,
+            "partitions_count": t.partitions,
+            "partitions": urls.related(&format!("{path}/partitions")),
+            "configs": urls.related(&format!("{path}/configs")),
+            "partition_reassignments": urls.related(&format!("{path}/partitions/-/reassignment")),
+            "authorized_operations": [],
+        }),
+    )
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    let urls = Urls::new(&req, &state);
+    let topics = state.broker.send(ListTopics).await?;
+    let data = topics.iter().map(|t| topic_json(&urls, t)).collect();
+    Ok(HttpResponse::Ok().json(urls.list("KafkaTopicList", "/topics", data)))
+}
+
+#[derive(Deserialize)]
+struct ConfigPair {
+    name: String,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CreateTopicRequest {
+    topic_name: String,
+    partitions_count: Option<i32>,
+    replication_factor: Option<i16>,
+    #[serde(default)]
+    configs: Vec<ConfigPair>,
+    #[serde(default)]
+    validate_only: bool,
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    let body = read_body(body, state.limits.max_request_bytes).await?;
+    let request: CreateTopicRequest = json::parse(&body)?;
+    let configs: BTreeMap<String, String> = request
+        .configs
+        .into_iter()
+        .filter_map(|c| c.value.map(|v| (c.name, v)))
+        .collect();
+    let created = state
+        .ask(CreateTopic {
+            name: request.topic_name,
+            partitions: request.partitions_count,
+            replication_factor: request.replication_factor,
+            configs,
+            validate_only: request.validate_only,
+        })
+        .await?;
+    let urls = Urls::new(&req, &state);
+    let body = topic_json(&urls, &created);
+    if request.validate_only {
+        return Ok(HttpResponse::Ok().json(body));
+    }
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", urls.url(&format!("/topics/{}", created.name))))
+        .json(body))
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, name) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    let topic = state.ask(DescribeTopic { name }).await?;
+    Ok(HttpResponse::Ok().json(topic_json(&Urls::new(&req, &state), &topic)))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, name) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    state.ask(DeleteTopic { name }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct UpdateTopicRequest {
+    partitions_count: i32,
+    #[serde(default)]
+    validate_only: bool,
+}
+
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, name) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    let body = read_body(body, state.limits.max_request_bytes).await?;
+    let request: UpdateTopicRequest = json::parse(&body)?;
+    let topic = state
+        .ask(CreatePartitions {
+            name,
+            count: request.partitions_count,
+            validate_only: request.validate_only,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(topic_json(&Urls::new(&req, &state), &topic)))
+}
