@@ -86,7 +86,19 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             cluster.cluster_id
         );
     }
-    let result = server.run().await;
+    // Our own signal handling: stop HTTP first, then close the partitions, while the
+    // arbiters that run them are still alive.
+    let server = server.disable_signals().run();
+    let handle = server.handle();
+    let mut running = actix_web::rt::spawn(server);
+    let result = tokio::select! {
+        finished = &mut running => finished.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
+        signal = shutdown_signal() => {
+            log::info!("{signal} received; stopping");
+            handle.stop(true).await;
+            running.await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        }
+    };
     log::info!("HTTP server stopped; closing partitions");
     let closing = node.shutdown();
     if actix_web::rt::time::timeout(Duration::from_secs(60), closing)
@@ -97,4 +109,24 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     }
     log::info!("broker stopped");
     result.map_err(ServeError::Http)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming it.
+async fn shutdown_signal() -> &'static str {
+    use actix_web::rt::signal;
+    let terminate = async {
+        match signal::unix::signal(signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                log::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = signal::ctrl_c() => "SIGINT",
+        _ = terminate => "SIGTERM",
+    }
 }

@@ -1,0 +1,227 @@
+//! A broker child process for tests: started on port 0 in a temp dir, its port read
+//! from the "listening on" log line, stopped with SIGTERM or SIGKILL, killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub struct TestBroker {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl TestBroker {
+    pub fn start(dir: &Path) -> TestBroker {
+        TestBroker::start_with(dir, &[])
+    }
+
+    pub fn start_with(dir: &Path, overrides: &[&str]) -> TestBroker {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args([
+                "--override",
+                "shutdown.timeout.ms=1000",
+                "--override",
+                "http.workers=2",
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for o in overrides {
+            cmd.args(["--override", o]);
+        }
+        let mut child = cmd.spawn().expect("the troupe binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel();
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let port = rest
+                        .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
+                        .next()
+                        .unwrap_or("");
+                    if let Some(port) = port.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
+                    {
+                        let _ = tx.send(port);
+                    }
+                }
+                if std::env::var_os("TROUPE_TEST_LOG").is_some() {
+                    eprintln!("[broker] {line}");
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the broker did not report its port within 30 s");
+            }
+        };
+        TestBroker {
+            child: Some(child),
+            port,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            assert!(status.is_ok_and(|s| s.success()), "kill -TERM");
+            let exit = wait_timeout(&mut child, Duration::from_secs(30))
+                .expect("the broker exits after SIGTERM");
+            assert!(exit.success(), "clean exit, got {exit:?}");
+        }
+    }
+
+    /// SIGKILL: no chance to flush or close anything.
+    pub fn kill9(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn cluster_id(&self) -> String {
+        let (status, body) = get(&self.url("/v3/clusters"));
+        assert_eq!(status, 200);
+        body["data"][0]["cluster_id"]
+            .as_str()
+            .expect("a cluster id")
+            .to_string()
+    }
+
+    pub fn v3(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/v3/clusters/{}{}",
+            self.port,
+            self.cluster_id(),
+            path
+        )
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn answer(result: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    let body = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+pub fn get(url: &str) -> (u16, Value) {
+    answer(ureq::get(url).call())
+}
+
+pub fn get_accept(url: &str, accept: &str) -> (u16, Value) {
+    answer(ureq::get(url).set("Accept", accept).call())
+}
+
+pub fn send(method: &str, url: &str, content_type: &str, body: &str) -> (u16, Value) {
+    answer(
+        ureq::request(method, url)
+            .set("Content-Type", content_type)
+            .send_string(body),
+    )
+}
+
+pub fn post_json(url: &str, body: &Value) -> (u16, Value) {
+    send("POST", url, "application/json", &body.to_string())
+}
+
+pub fn delete(url: &str) -> (u16, Value) {
+    answer(ureq::delete(url).call())
+}
+
+/// Creates a topic and checks it was created.
+pub fn create_topic(b: &TestBroker, name: &str, partitions: i32) {
+    let (status, body) = post_json(
+        &b.v3("/topics"),
+        &serde_json::json!({"topic_name": name, "partitions_count": partitions}),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+/// All records of a partition, read with the direct partition read (binary format,
+/// values decoded as UTF-8).
+pub fn read_partition(
+    b: &TestBroker,
+    topic: &str,
+    partition: i32,
+) -> Vec<(i64, Option<String>, Option<String>)> {
+    use base64::Engine;
+    let decode = |v: &Value| {
+        v.as_str().map(|s| {
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .expect("base64"),
+            )
+            .expect("utf-8")
+        })
+    };
+    let mut out = Vec::new();
+    let mut offset = 0i64;
+    loop {
+        let (status, body) = get_accept(
+            &b.url(&format!(
+                "/topics/{topic}/partitions/{partition}/records?offset={offset}&max_bytes=65536"
+            )),
+            "application/vnd.kafka.binary.v2+json",
+        );
+        assert_eq!(status, 200, "{body}");
+        let records = body.as_array().expect("an array").clone();
+        if records.is_empty() {
+            return out;
+        }
+        for r in records {
+            let o = r["offset"].as_i64().expect("offset");
+            out.push((o, decode(&r["key"]), decode(&r["value"])));
+            offset = o + 1;
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The CLI against a real broker: topics create/list/describe/alter/delete, the console
+//! producer and consumer, and exit codes a shell can act on.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::broker::*;
+
+fn troupe(b: Option<&TestBroker>, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+    cmd.args(args);
+    match b {
+        Some(b) => cmd.args(["--bootstrap-server", &format!("127.0.0.1:{}", b.port)]),
+        None => cmd.args(["--bootstrap-server", "127.0.0.1:1"]),
+    };
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("troupe runs");
+    if let Some(mut input) = child.stdin.take() {
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("stdin written");
+        }
+    }
+    child.wait_with_output().expect("troupe finishes")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn topics_produce_consume_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let out = troupe(
+        Some(&b),
+        &[
+            "topics",
+            "create",
+            "--topic",
+            "cli",
+            "--partitions",
+            "2",
+            "--config",
+            "retention.ms=60000",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout(&troupe(Some(&b), &["topics", "list"], None)).trim(),
+        "cli"
+    );
+    let described = stdout(&troupe(
+        Some(&b),
+        &["topics", "describe", "--topic", "cli"],
+        None,
+    ));
+    assert!(
+        described.contains("PartitionCount: 2") && described.contains("retention.ms=60000"),
+        "{described}"
+    );
+
+    let out = troupe(
+        Some(&b),
+        &["produce", "--topic", "cli", "--key-separator", ":"],
+        Some("a:first\nb:second\nc:third\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = troupe(
+        Some(&b),
+        &[
+            "consume",
+            "--topic",
+            "cli",
+            "--from-beginning",
+            "--max-messages",
+            "3",
+            "--format",
+            "key-value",
+            "--timeout-ms",
+            "10000",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let mut lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(lines, vec!["a\tfirst", "b\tsecond", "c\tthird"]);
+
+    // A file with a progress bar, to one partition; then read that partition by offset.
+    let file = dir.path().join("input.txt");
+    std::fs::write(
+        &file,
+        (0..1000).map(|i| format!("line {i}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let out = troupe(
+        Some(&b),
+        &[
+            "produce",
+            "--topic",
+            "cli",
+            "--partition",
+            "1",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = read_partition(&b, "cli", 1).len() as i64;
+    assert!(before >= 1000);
+    let start = (before - 2).to_string();
+    let out = troupe(
+        Some(&b),
+        &[
+            "consume",
+            "--topic",
+            "cli",
+            "--partition",
+            "1",
+            "--offset",
+            &start,
+            "--max-messages",
+            "2",
+            "--timeout-ms",
+            "10000",
+        ],
+        None,
+    );
+    assert_eq!(stdout(&out), "line 998\nline 999\n");
+
+    let out = troupe(
+        Some(&b),
+        &[
+            "topics",
+            "alter",
+            "--topic",
+            "cli",
+            "--partitions",
+            "4",
+            "--config",
+            "segment.bytes=1048576",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&troupe(
+        Some(&b),
+        &["topics", "describe", "--topic", "cli"],
+        None
+    ))
+    .contains("PartitionCount: 4"));
+    assert!(
+        troupe(Some(&b), &["topics", "delete", "--topic", "cli"], None)
+            .status
+            .success()
+    );
+    assert_eq!(
+        stdout(&troupe(Some(&b), &["topics", "list"], None)).trim(),
+        ""
+    );
+}
+
+#[test]
+fn errors_have_messages_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let out = troupe(
+        Some(&b),
+        &["topics", "describe", "--topic", "missing"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("40403"));
+    troupe(Some(&b), &["topics", "create", "--topic", "dup"], None);
+    let out = troupe(Some(&b), &["topics", "create", "--topic", "dup"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = troupe(None, &["topics", "list"], None);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the broker"));
+    let out = troupe(Some(&b), &["topics", "frobnicate"], None);
+    assert_eq!(out.status.code(), Some(2));
+    // A bad configuration stops `serve` at startup with the key named.
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--override",
+            "log.segmnet.bytes=5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log.segmnet.bytes"));
+}
