@@ -91,7 +91,8 @@ fn storage_baseline(dir: &Path, records_per_batch: usize, seconds: Duration) -> 
             headers: vec![],
         })
         .collect();
-    let mut batch = RecordBatch::encode(&records, TimestampType::CreateTime).unwrap_or_else(|e| panic!("{e}"));
+    let mut batch =
+        RecordBatch::encode(&records, TimestampType::CreateTime).unwrap_or_else(|e| panic!("{e}"));
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < seconds {
@@ -106,9 +107,16 @@ fn storage_baseline(dir: &Path, records_per_batch: usize, seconds: Duration) -> 
     }
 }
 
-fn produce(base: &str, topic: &str, records_per_request: usize, connections: usize, seconds: Duration) -> Figure {
+fn produce(
+    base: &str,
+    topic: &str,
+    records_per_request: usize,
+    connections: usize,
+    seconds: Duration,
+) -> Figure {
     let value = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; VALUE_BYTES]);
-    let body = json!({ "records": vec![json!({ "value": value }); records_per_request] }).to_string();
+    let body =
+        json!({ "records": vec![json!({ "value": value }); records_per_request] }).to_string();
     let url = format!("{base}/topics/{topic}");
     let start = Instant::now();
     let deadline = start + seconds;
@@ -147,7 +155,9 @@ fn consume(base: &str, topic: &str) -> Figure {
     for p in 0..PARTITIONS {
         let mut offset = 0i64;
         loop {
-            let url = format!("{base}/topics/{topic}/partitions/{p}/records?offset={offset}&max_bytes=1048576");
+            let url = format!(
+                "{base}/topics/{topic}/partitions/{p}/records?offset={offset}&max_bytes=1048576"
+            );
             let answer: Value = agent
                 .get(&url)
                 .set("Accept", "application/vnd.kafka.binary.v2+json")
@@ -161,7 +171,11 @@ fn consume(base: &str, topic: &str) -> Figure {
             }
             records += batch.len() as u64;
             bytes += batch.len() as u64 * VALUE_BYTES as u64;
-            offset = batch.last().and_then(|r| r["offset"].as_i64()).unwrap_or(offset) + 1;
+            offset = batch
+                .last()
+                .and_then(|r| r["offset"].as_i64())
+                .unwrap_or(offset)
+                + 1;
         }
     }
     Figure {
@@ -183,7 +197,10 @@ fn main() {
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
-    println!("troupe REST benchmark: 1 KiB values, {} s per case, default flush (fsync before ack)", seconds.as_secs());
+    println!(
+        "troupe REST benchmark: 1 KiB values, {} s per case, default flush (fsync before ack)",
+        seconds.as_secs()
+    );
     println!("baseline = the storage engine appending the same batch shape in-process, same disk, same run\n");
     println!(
         "{:<36} {:>11} {:>9} {:>16} {:>8}",
@@ -191,10 +208,17 @@ fn main() {
     );
     let broker = start_broker(&root.join("broker"));
     let agent = ureq::AgentBuilder::new().build();
-    for (i, (per_request, connections)) in [(1usize, 1usize), (1, 8), (500, 1), (500, 8)].into_iter().enumerate() {
+    for (i, (per_request, connections)) in [(1usize, 1usize), (1, 8), (500, 1), (500, 8)]
+        .into_iter()
+        .enumerate()
+    {
         let topic = format!("bench{i}");
         agent
-            .post(&format!("{}/v3/clusters/{}/topics", broker.base, cluster_id(&broker.base)))
+            .post(&format!(
+                "{}/v3/clusters/{}/topics",
+                broker.base,
+                cluster_id(&broker.base)
+            ))
             .send_json(json!({"topic_name": topic, "partitions_count": PARTITIONS}))
             .unwrap_or_else(|e| panic!("create topic: {e}"));
         let base = storage_baseline(&root.join("storage"), per_request, seconds);
@@ -229,5 +253,8 @@ fn cluster_id(base: &str) -> String {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_json()
         .unwrap_or_else(|e| panic!("{e}"));
-    clusters["data"][0]["cluster_id"].as_str().unwrap_or_default().to_string()
+    clusters["data"][0]["cluster_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }

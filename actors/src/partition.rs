@@ -345,6 +345,25 @@ impl PartitionReplica {
         }
     }
 
+    /// The answer to a parked request: what the actor sends later, or an error if it
+    /// stops first (the caller never hangs).
+    fn parked_reply<T: 'static>(
+        &self,
+        rx: oneshot::Receiver<BrokerResult<T>>,
+        reason: &'static str,
+    ) -> ResponseFuture<BrokerResult<T>> {
+        let (topic, partition) = (self.topic.clone(), self.partition);
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(BrokerError::PartitionRestarting {
+                    topic,
+                    partition,
+                    reason: reason.into(),
+                })
+            })
+        })
+    }
+
     pub fn role(&self) -> Role {
         self.role
     }
@@ -454,16 +473,7 @@ impl Handler<Append> for PartitionReplica {
         if acks == Acks::None {
             return Box::pin(async move { Ok(result) });
         }
-        let (topic, partition) = (self.topic.clone(), self.partition);
-        Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(BrokerError::PartitionRestarting {
-                    topic,
-                    partition,
-                    reason: "the partition stopped before the write was durable".into(),
-                })
-            })
-        })
+        self.parked_reply(rx, "the partition stopped before the write was durable")
     }
 }
 
@@ -524,16 +534,7 @@ impl Handler<Fetch> for PartitionReplica {
                 let _ = waiter.reply.send(Ok(empty));
             }
         });
-        let (topic, partition) = (self.topic.clone(), self.partition);
-        Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(BrokerError::PartitionRestarting {
-                    topic,
-                    partition,
-                    reason: "the partition stopped during the read".into(),
-                })
-            })
-        })
+        self.parked_reply(rx, "the partition stopped during the read")
     }
 }
 

@@ -3,6 +3,7 @@
 //! until Ctrl-C, `--max-messages` or `--timeout-ms` of silence. Each partition is
 //! long-polled by its own thread over the direct partition read API.
 
+use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,7 @@ pub fn run(client: &Client, args: ConsumeArgs) -> Result<(), CliError> {
         });
     }
     drop(tx);
+    let mut stdout = std::io::stdout().lock();
     let mut printed = 0u64;
     let mut last_record = Instant::now();
     loop {
@@ -105,7 +107,9 @@ pub fn run(client: &Client, args: ConsumeArgs) -> Result<(), CliError> {
                     if args.max_messages.is_some_and(|m| printed >= m) {
                         return Ok(());
                     }
-                    print_record(partition, &r, args.format);
+                    if print_record(&mut stdout, partition, &r, args.format).is_err() {
+                        return Ok(());
+                    }
                     printed += 1;
                     last_record = Instant::now();
                 }
@@ -176,25 +180,32 @@ fn text(v: &Value) -> Option<String> {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
-fn print_record(partition: i32, r: &Value, format: OutputFormat) {
+/// Writes one record; a closed stdout (`| head`) ends the consumer quietly.
+fn print_record(
+    out: &mut impl Write,
+    partition: i32,
+    r: &Value,
+    format: OutputFormat,
+) -> std::io::Result<()> {
     let key = text(&r["key"]);
     let value = text(&r["value"]);
+    let (key, value) = (
+        key.as_deref().unwrap_or("null"),
+        value.as_deref().unwrap_or("null"),
+    );
     match format {
-        OutputFormat::Value => println!("{}", value.as_deref().unwrap_or("null")),
-        OutputFormat::KeyValue => println!(
-            "{}\t{}",
-            key.as_deref().unwrap_or("null"),
-            value.as_deref().unwrap_or("null")
-        ),
-        OutputFormat::Json => println!(
-            "{}",
-            json!({
+        OutputFormat::Value => writeln!(out, "{value}")?,
+        OutputFormat::KeyValue => writeln!(out, "{key}\t{value}")?,
+        OutputFormat::Json => {
+            let line = json!({
                 "partition": partition,
                 "offset": r["offset"],
                 "timestamp": r["timestamp"],
-                "key": key,
-                "value": value,
-            })
-        ),
+                "key": text(&r["key"]),
+                "value": text(&r["value"]),
+            });
+            writeln!(out, "{line}")?
+        }
     }
+    out.flush()
 }
