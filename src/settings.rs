@@ -163,6 +163,12 @@ impl Settings {
                 1,
                 i64::MAX,
             )?,
+            retention_check_interval_ms: parse(
+                &values,
+                "log.retention.check.interval.ms",
+                1,
+                i64::MAX,
+            )? as u64,
             max_partitions_per_topic: parse(&values, "max.partitions.per.topic", 1, 1_000_000)?
                 as i32,
             partition_mailbox_capacity: parse(&values, "partition.mailbox.capacity", 1, 1 << 20)?
@@ -178,7 +184,6 @@ impl Settings {
                 as u64,
             partition_threads: parse(&values, "partition.threads", 1, 256)? as usize,
         };
-        parse(&values, "log.retention.check.interval.ms", 1, i64::MAX)?;
         let web = WebLimits {
             max_request_bytes: parse(&values, "http.max.request.bytes", 1024, 1 << 31)? as usize,
             max_fetch_wait_ms: parse(&values, "fetch.max.wait.ms", 0, 3_600_000)? as u64,

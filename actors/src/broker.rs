@@ -16,8 +16,7 @@ use futures::future::join_all;
 use crate::broker_config::BrokerConfig;
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode, UpdateConfig};
-use crate::storage::LogConfig;
-use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry};
+use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry, PartitionConfig};
 use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
 pub use messages::*;
 
@@ -116,10 +115,10 @@ impl Broker {
         self.config.log_dir.join(format!("{topic}-{partition}"))
     }
 
-    fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
+    fn partition_config(&self, overrides: &BTreeMap<String, String>) -> PartitionConfig {
         self.config
             .topic_defaults
-            .log_config(overrides, self.config.recovery_point_checkpoint_interval_ms)
+            .partition_config(overrides, self.config.recovery_point_checkpoint_interval_ms)
     }
 
     fn start_partition(&mut self, record: &TopicRecord, partition: i32) -> Addr<PartitionReplica> {
@@ -128,12 +127,15 @@ impl Broker {
             max_waiting_fetches: self.config.partition_max_waiting_fetches,
             max_restarts: self.config.partition_max_restarts,
             restart_window: Duration::from_millis(self.config.partition_restart_window_ms),
+            retention_check_interval: Duration::from_millis(
+                self.config.retention_check_interval_ms.max(1),
+            ),
         };
         let replica = PartitionReplica::new(
             &record.name,
             partition,
             self.partition_dir(&record.name, partition),
-            self.log_config(&record.configs),
+            self.partition_config(&record.configs),
             limits,
         );
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
@@ -438,7 +440,7 @@ impl Handler<AlterTopicConfigs> for Broker {
         if msg.validate_only {
             return Box::pin(async { Ok(()) });
         }
-        let log_config = self.log_config(&configs);
+        let partition_config = self.partition_config(&configs);
         let Some(state) = self.topics.get_mut(&msg.name) else {
             return Box::pin(async move { Err(BrokerError::UnknownTopic(msg.name)) });
         };
@@ -454,7 +456,7 @@ impl Handler<AlterTopicConfigs> for Broker {
             for result in join_all(
                 partitions
                     .iter()
-                    .map(|p| p.send(UpdateConfig(log_config.clone()))),
+                    .map(|p| p.send(UpdateConfig(partition_config.clone()))),
             )
             .await
             {
@@ -480,7 +482,10 @@ impl Handler<RouteTopic> for Broker {
     fn handle(&mut self, msg: RouteTopic, _: &mut Context<Self>) -> Self::Result {
         let topic = self.topic(&msg.name)?;
         let partitions = topic.partitions.clone();
-        let max_message_bytes = self.log_config(&topic.record.configs).max_message_bytes;
+        let max_message_bytes = self
+            .partition_config(&topic.record.configs)
+            .log
+            .max_message_bytes;
         let count = partitions.len().max(1) as i32;
         let sticky = self.sticky.entry(msg.name.clone()).or_insert(0);
         let sticky_partition = *sticky % count;

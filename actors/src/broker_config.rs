@@ -20,6 +20,8 @@ pub struct BrokerConfig {
     pub topic_defaults: TopicDefaults,
     /// `log.flush.offset.checkpoint.interval.ms`.
     pub recovery_point_checkpoint_interval_ms: i64,
+    /// `log.retention.check.interval.ms`: how often each partition applies retention.
+    pub retention_check_interval_ms: u64,
     /// `max.partitions.per.topic`: a bound on one topic's size (not a Kafka key).
     pub max_partitions_per_topic: i32,
     /// `partition.mailbox.capacity`: messages queued per partition actor before senders wait.
@@ -43,6 +45,7 @@ impl Default for BrokerConfig {
             default_replication_factor: 1,
             topic_defaults: TopicDefaults::default(),
             recovery_point_checkpoint_interval_ms: 60_000,
+            retention_check_interval_ms: 300_000,
             max_partitions_per_topic: 10_000,
             partition_mailbox_capacity: 1024,
             partition_max_waiting_fetches: 1024,

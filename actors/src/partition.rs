@@ -30,7 +30,10 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::error::{BrokerError, BrokerResult};
-use crate::storage::{FetchData, FlushDone, Log, LogConfig, LogError, LogResult};
+use crate::storage::{
+    remove_files, segments_to_delete, Clock, FetchData, FlushDone, Log, LogError, LogResult,
+};
+use crate::topic_config::PartitionConfig;
 pub use messages::*;
 
 /// Limits a partition enforces (from the broker config).
@@ -40,6 +43,8 @@ pub struct PartitionLimits {
     pub max_waiting_fetches: usize,
     pub max_restarts: usize,
     pub restart_window: Duration,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +69,7 @@ pub struct PartitionReplica {
     topic: String,
     partition: i32,
     dir: PathBuf,
-    config: LogConfig,
+    config: PartitionConfig,
     limits: PartitionLimits,
     log: Option<Log>,
     offline_reason: Option<String>,
@@ -79,6 +84,7 @@ pub struct PartitionReplica {
     next_waiter_id: u64,
     restart_times: VecDeque<Instant>,
     restarts: usize,
+    retention_deleted_segments: u64,
 }
 
 impl PartitionReplica {
@@ -86,7 +92,7 @@ impl PartitionReplica {
         topic: &str,
         partition: i32,
         dir: PathBuf,
-        config: LogConfig,
+        config: PartitionConfig,
         limits: PartitionLimits,
     ) -> Self {
         PartitionReplica {
@@ -108,6 +114,7 @@ impl PartitionReplica {
             next_waiter_id: 0,
             restart_times: VecDeque::new(),
             restarts: 0,
+            retention_deleted_segments: 0,
         }
     }
 
@@ -122,7 +129,7 @@ impl PartitionReplica {
 
     fn open_log(&mut self) {
         let opened = catch_unwind(AssertUnwindSafe(|| {
-            Log::open(&self.dir, self.config.clone())
+            Log::open(&self.dir, self.config.log.clone())
         }));
         match opened {
             Ok(Ok(log)) => {
@@ -314,7 +321,7 @@ impl PartitionReplica {
 
     /// With `flush.ms`, a timer makes sure unflushed appends do not wait forever.
     fn arm_flush_timer(&mut self, ctx: &mut Context<Self>) {
-        let Some(flush_ms) = self.config.flush.flush_ms else {
+        let Some(flush_ms) = self.config.log.flush.flush_ms else {
             return;
         };
         if self.flush_timer_armed {
@@ -341,8 +348,52 @@ impl PartitionReplica {
             size_bytes: log.map_or(0, Log::size_bytes),
             segments: log.map_or(0, |l| l.segments().len()),
             restarts: self.restarts,
+            retention_deleted_segments: self.retention_deleted_segments,
             flushes: log.map_or(0, |l| l.stats().flushes),
         }
+    }
+
+    /// Retires the segments retention says to delete (`cleanup.policy` with
+    /// `delete`), advancing the log start offset, and removes their files after
+    /// `file.delete.delay.ms`. Returns how many segments went.
+    fn apply_retention(&mut self, ctx: &mut Context<Self>) -> BrokerResult<usize> {
+        if !self.config.cleanup_delete || self.log.is_none() {
+            return Ok(0);
+        }
+        let policy = self.config.retention;
+        let now = crate::storage::SystemClock.now_ms();
+        let (deleted, files) = self.guarded(ctx, write_error_is_fatal, |log| {
+            let (count, reason) = segments_to_delete(&log.segments(), now, policy);
+            if count == 0 {
+                return Ok((Vec::new(), Vec::new()));
+            }
+            log::info!(
+                "partition log {}: retention ({reason:?}) removes {count} segment(s)",
+                log.dir().display()
+            );
+            let mut taken = 0;
+            log.retire_oldest_segments(|_| {
+                taken += 1;
+                taken <= count
+            })
+        })?;
+        if let Some(log) = &self.log {
+            self.high_watermark = self.high_watermark.max(log.log_start_offset());
+        }
+        self.retention_deleted_segments += deleted.len() as u64;
+        if !files.is_empty() {
+            ctx.run_later(
+                Duration::from_millis(self.config.file_delete_delay_ms),
+                move |_, _| {
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = remove_files(&files) {
+                            log::warn!("removing retired segment files: {e}");
+                        }
+                    });
+                },
+            );
+        }
+        Ok(deleted.len())
     }
 
     /// The answer to a parked request: what the actor sends later, or an error if it
@@ -397,6 +448,11 @@ impl Actor for PartitionReplica {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.limits.mailbox_capacity);
+        ctx.run_interval(self.limits.retention_check_interval, |act, ctx| {
+            if let Err(e) = act.apply_retention(ctx) {
+                log::warn!("retention on partition {} failed: {e}", act.name());
+            }
+        });
         if self.log.is_none() && !self.stopped && self.offline_reason.is_none() {
             self.open_log();
         }
@@ -574,8 +630,9 @@ impl Handler<UpdateConfig> for PartitionReplica {
     type Result = BrokerResult<()>;
 
     fn handle(&mut self, msg: UpdateConfig, ctx: &mut Context<Self>) -> Self::Result {
-        self.config = msg.0.clone();
-        let result = self.guarded(ctx, |_| false, |log| log.set_config(msg.0));
+        let log_config = msg.0.log.clone();
+        self.config = msg.0;
+        let result = self.guarded(ctx, |_| false, |log| log.set_config(log_config));
         self.maybe_flush(ctx);
         result
     }
@@ -614,6 +671,14 @@ impl Handler<Stop> for PartitionReplica {
         self.fail_parked(&error);
         ctx.stop();
         result
+    }
+}
+
+impl Handler<ApplyRetention> for PartitionReplica {
+    type Result = BrokerResult<usize>;
+
+    fn handle(&mut self, _: ApplyRetention, ctx: &mut Context<Self>) -> Self::Result {
+        self.apply_retention(ctx)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::BrokerError;
-use crate::storage::{FlushPolicy, LogConfig, TimestampType};
+use crate::storage::{FlushPolicy, LogConfig, RetentionPolicy, TimestampType};
 
 /// Kafka writes "never" as Long.MAX_VALUE.
 pub const NEVER: i64 = i64::MAX;
@@ -244,6 +244,25 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<String, BrokerEr
     }
 }
 
+/// A partition's settings: its log's, and what the broker does to old data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionConfig {
+    pub log: LogConfig,
+    /// `cleanup.policy` contains `delete`: retention removes old segments.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`.
+    pub cleanup_compact: bool,
+    pub retention: RetentionPolicy,
+    /// `file.delete.delay.ms`: how long retired segment files stay before removal.
+    pub file_delete_delay_ms: u64,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        TopicDefaults::default().partition_config(&BTreeMap::new(), 60_000)
+    }
+}
+
 /// Where an effective config value comes from (Kafka's DescribeConfigs sources).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -361,6 +380,36 @@ impl TopicDefaults {
                 }
             })
             .collect()
+    }
+
+    /// Everything a partition of a topic with `overrides` needs: its log's settings
+    /// and its cleanup policy.
+    pub fn partition_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+        checkpoint_interval_ms: i64,
+    ) -> PartitionConfig {
+        let get = |name: &str| -> String {
+            overrides
+                .get(name)
+                .cloned()
+                .or_else(|| self.get(name).map(str::to_string))
+                .unwrap_or_default()
+        };
+        let long = |name: &str| get(name).parse::<i64>().ok();
+        let policy = get("cleanup.policy");
+        PartitionConfig {
+            log: self.log_config(overrides, checkpoint_interval_ms),
+            cleanup_delete: policy.split(',').any(|p| p == "delete"),
+            cleanup_compact: policy.split(',').any(|p| p == "compact"),
+            retention: RetentionPolicy {
+                retention_ms: long("retention.ms").filter(|v| *v >= 0),
+                retention_bytes: long("retention.bytes")
+                    .filter(|v| *v >= 0)
+                    .map(|v| v as u64),
+            },
+            file_delete_delay_ms: long("file.delete.delay.ms").unwrap_or(60_000).max(0) as u64,
+        }
     }
 
     /// The storage settings of a topic with `overrides`.

@@ -7,3 +7,4 @@ mod cli;
 mod errors;
 mod quickstart;
 mod restart;
+mod retention;

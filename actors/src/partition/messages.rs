@@ -3,7 +3,8 @@
 use actix::Message;
 
 use crate::error::BrokerResult;
-use crate::storage::{FetchData, LogConfig, RecordBatch};
+use crate::storage::{FetchData, RecordBatch};
+use crate::topic_config::PartitionConfig;
 
 /// Kafka's producer `acks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,8 @@ pub struct PartitionStatus {
     pub size_bytes: u64,
     pub segments: usize,
     pub restarts: usize,
+    /// Segments removed by retention since the partition started.
+    pub retention_deleted_segments: u64,
     /// fsync rounds since the log was (re)opened: with group commit, fewer than appends.
     pub flushes: u64,
 }
@@ -92,7 +95,7 @@ pub struct PartitionStatus {
 /// Apply a changed topic config.
 #[derive(Message)]
 #[rtype(result = "BrokerResult<()>")]
-pub struct UpdateConfig(pub LogConfig);
+pub struct UpdateConfig(pub PartitionConfig);
 
 /// What to do with the log when a partition stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +110,12 @@ pub enum StopMode {
 #[derive(Message)]
 #[rtype(result = "BrokerResult<()>")]
 pub struct Stop(pub StopMode);
+
+/// Apply retention now (the partition also does it every
+/// `log.retention.check.interval.ms`); answers the number of segments retired.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<usize>")]
+pub struct ApplyRetention;
 
 /// Fault injection for supervision tests: panics inside the partition's guarded code
 /// path, exactly as a bug in the storage engine would.

@@ -19,7 +19,7 @@ use super::error::{LogError, LogResult};
 use super::flush::{FlushDone, FlushTicket};
 use super::log_config::{Clock, LogConfig, SystemClock};
 use super::recovery::{self, write_log_checkpoint, Checkpoint, CLEAN_SHUTDOWN_FILE};
-use super::segment::{LogSegment, ReadEnd, SegmentInfo};
+use super::segment::{remove_files, LogSegment, ReadEnd, SegmentInfo};
 use super::time_index::TimestampOffset;
 
 /// What an append did.
@@ -427,8 +427,20 @@ impl Log {
     /// Never touches the active segment. Returns what was deleted.
     pub fn delete_oldest_segments(
         &mut self,
-        mut should_delete: impl FnMut(&SegmentInfo) -> bool,
+        should_delete: impl FnMut(&SegmentInfo) -> bool,
     ) -> LogResult<Vec<SegmentInfo>> {
+        let (deleted, files) = self.retire_oldest_segments(should_delete)?;
+        remove_files(&files)?;
+        Ok(deleted)
+    }
+
+    /// Like [`Log::delete_oldest_segments`], but only renames the files to
+    /// `*.deleted` and returns them, for the caller to remove after
+    /// `file.delete.delay.ms` (the next open removes any that are left).
+    pub fn retire_oldest_segments(
+        &mut self,
+        mut should_delete: impl FnMut(&SegmentInfo) -> bool,
+    ) -> LogResult<(Vec<SegmentInfo>, Vec<PathBuf>)> {
         let active_base = self.active().base_offset();
         let mut doomed = Vec::new();
         for segment in self.segments.values() {
@@ -442,7 +454,7 @@ impl Log {
             doomed.push(info);
         }
         let Some(last) = doomed.last() else {
-            return Ok(doomed);
+            return Ok((doomed, Vec::new()));
         };
         let new_start = self
             .segments
@@ -453,6 +465,7 @@ impl Log {
         self.recovery_point = self.recovery_point.max(self.log_start_offset);
         self.flush_requested_offset = self.flush_requested_offset.max(self.recovery_point);
         self.write_checkpoint()?;
+        let mut files = Vec::new();
         for info in &doomed {
             if let Some(segment) = self.segments.remove(&info.base_offset) {
                 log::info!(
@@ -463,11 +476,11 @@ impl Log {
                     info.base_offset,
                     info.next_offset
                 );
-                segment.delete()?;
+                files.extend(segment.retire()?);
             }
         }
         sync_dir(&self.dir)?;
-        Ok(doomed)
+        Ok((doomed, files))
     }
 
     /// Flushes everything, trims the active segment's indexes, persists the

@@ -20,6 +20,7 @@ mod log;
 pub mod log_config;
 mod offset_index;
 pub mod recovery;
+pub mod retention;
 pub mod segment;
 mod time_index;
 
@@ -31,5 +32,6 @@ pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};
 pub use log::{AppendInfo, FetchData, Log, LogStats};
 pub use log_config::{Clock, FlushPolicy, LogConfig, ManualClock, SystemClock};
-pub use segment::{segment_file, SegmentInfo};
+pub use retention::{segments_to_delete, RetentionPolicy, RetentionReason};
+pub use segment::{remove_files, segment_file, SegmentInfo};
 pub use time_index::TimestampOffset;

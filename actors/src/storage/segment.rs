@@ -605,21 +605,29 @@ impl LogSegment {
         ])
     }
 
-    /// Renames the files to `*.deleted`, then removes them.
-    pub(crate) fn delete(self) -> LogResult<()> {
+    /// Renames the files to `*.deleted` (a crash then leaves them recognisable; the
+    /// next open removes them) and returns the new paths, to be removed later.
+    pub(crate) fn retire(self) -> LogResult<Vec<PathBuf>> {
         let paths = [
             self.log_path.clone(),
             self.offset_index.index().path().to_path_buf(),
             self.time_index.index().path().to_path_buf(),
         ];
         drop(self);
+        let mut retired = Vec::with_capacity(paths.len());
         for path in paths {
             let mut doomed = path.clone().into_os_string();
             doomed.push(DELETED_SUFFIX);
+            let doomed = PathBuf::from(doomed);
             fs::rename(&path, &doomed).map_err(LogError::io(&path))?;
-            fs::remove_file(&doomed).map_err(LogError::io(PathBuf::from(&doomed)))?;
+            retired.push(doomed);
         }
-        Ok(())
+        Ok(retired)
+    }
+
+    /// Retires the files and removes them at once.
+    pub(crate) fn delete(self) -> LogResult<()> {
+        remove_files(&self.retire()?)
     }
 
     fn corrupt(&self, position: u64, reason: String) -> LogError {
@@ -648,6 +656,18 @@ impl LogSegment {
             is_active,
         }
     }
+}
+
+/// Removes retired files (missing ones are fine: a crash may have removed them).
+pub fn remove_files(paths: &[PathBuf]) -> LogResult<()> {
+    for path in paths {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io(path)(e)),
+        }
+    }
+    Ok(())
 }
 
 /// How far the indexes found on disk can be believed at open.

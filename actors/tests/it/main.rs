@@ -6,3 +6,4 @@ mod durability;
 mod edges;
 mod model;
 mod partition;
+mod retention;

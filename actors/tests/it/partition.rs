@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures::future::join_all;
 use troupe_actors::partition::*;
-use troupe_actors::storage::{LogConfig, RecordBatch, TimestampType};
+use troupe_actors::storage::{RecordBatch, TimestampType};
+use troupe_actors::topic_config::PartitionConfig;
 use troupe_actors::BrokerError;
 
 use crate::common::record;
@@ -18,6 +19,7 @@ fn limits(max_restarts: usize) -> PartitionLimits {
         max_waiting_fetches: 16,
         max_restarts,
         restart_window: Duration::from_secs(60),
+        retention_check_interval: Duration::from_secs(3600),
     }
 }
 
@@ -26,7 +28,7 @@ fn start(dir: &std::path::Path, max_restarts: usize) -> Addr<PartitionReplica> {
         "t",
         0,
         dir.join("t-0"),
-        LogConfig::default(),
+        PartitionConfig::default(),
         limits(max_restarts),
     )
     .start_supervised(&Arbiter::current())
@@ -219,4 +221,71 @@ async fn reads_out_of_range_carry_the_bounds() {
         .unwrap()
         .unwrap();
     assert_eq!(latest, Some((1, None)));
+}
+
+#[actix_rt::test]
+async fn retention_deletes_old_segments_and_removes_their_files_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = PartitionConfig::default();
+    config.log.segment_bytes = 300;
+    config.retention.retention_bytes = Some(600);
+    config.retention.retention_ms = None; // the records carry timestamp 1: by time all would go
+    config.file_delete_delay_ms = 200;
+    let addr = PartitionReplica::new("t", 0, dir.path().join("t-0"), config, limits(5))
+        .start_supervised(&Arbiter::current());
+    for i in 0..20 {
+        append(&addr, &format!("value-{i:03}-{}", "x".repeat(80)))
+            .await
+            .unwrap();
+    }
+    let before = addr.send(GetStatus).await.unwrap();
+    assert!(before.segments > 5);
+    let retired = addr.send(ApplyRetention).await.unwrap().unwrap();
+    assert!(retired > 0);
+    let after = addr.send(GetStatus).await.unwrap();
+    assert!(
+        after.size_bytes >= 600 && after.size_bytes < before.size_bytes,
+        "{after:?}"
+    );
+    assert!(after.log_start_offset > 0);
+    assert_eq!(after.retention_deleted_segments, retired as u64);
+    let log_dir = dir.path().join("t-0");
+    let deleted_files = || {
+        std::fs::read_dir(&log_dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".deleted")
+            })
+            .count()
+    };
+    assert_eq!(
+        deleted_files(),
+        retired * 3,
+        "files wait out file.delete.delay.ms"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while deleted_files() > 0 && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(deleted_files(), 0);
+    // Reads below the new start are refused with the bounds; from the start they work.
+    let err = addr
+        .send(Fetch {
+            offset: 0,
+            max_bytes: 1024,
+            max_wait_ms: 0,
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, BrokerError::OffsetOutOfRange { log_start_offset, .. } if log_start_offset == after.log_start_offset)
+    );
+    let values = values_from(&addr, after.log_start_offset).await;
+    assert_eq!(values.len() as i64, 20 - after.log_start_offset);
+    assert!(values.last().unwrap().starts_with("value-019"));
 }

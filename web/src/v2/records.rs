@@ -26,6 +26,11 @@ pub struct ReadQuery {
     timestamp: Option<String>,
     timeout: Option<u64>,
     max_bytes: Option<usize>,
+    /// What to do when `offset` is out of range (retention moved the log start past
+    /// it): `earliest` or `latest` restart there, as Kafka's consumer setting; absent
+    /// or `none` answers 416.
+    #[serde(rename = "auto.offset.reset")]
+    auto_offset_reset: Option<String>,
 }
 
 fn parse_timestamp(s: &str) -> ApiResult<i64> {
@@ -133,15 +138,28 @@ async fn fetch(
         .timeout
         .unwrap_or(0)
         .min(state.limits.max_fetch_wait_ms);
-    let fetched = ask(
-        addr,
-        Fetch {
-            offset,
-            max_bytes,
-            max_wait_ms,
-        },
-    )
-    .await?;
+    let reset = match query.auto_offset_reset.as_deref() {
+        None | Some("none") => None,
+        Some("earliest") => Some(OffsetSpec::Earliest),
+        Some("latest") => Some(OffsetSpec::Latest),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "auto.offset.reset '{other}' is not earliest, latest or none"
+            )))
+        }
+    };
+    let fetch = |offset| Fetch {
+        offset,
+        max_bytes,
+        max_wait_ms,
+    };
+    let (offset, fetched) = match (ask(addr, fetch(offset)).await, reset) {
+        (Err(e), Some(spec)) if e.error_code == crate::error::codes::OFFSET_OUT_OF_RANGE => {
+            let offset = ask(addr, ListOffsets(spec)).await?.map_or(0, |(o, _)| o);
+            (offset, ask(addr, fetch(offset)).await?)
+        }
+        (result, _) => (offset, result?),
+    };
     let records = fetched
         .data
         .records_from(offset)
