@@ -164,21 +164,64 @@ impl fmt::Debug for RecordBatch {
 impl RecordBatch {
     /// Encodes `records` into one batch with base offset 0 (the log assigns the real one).
     pub fn encode(records: &[Record], timestamp_type: TimestampType) -> Result<Self, BatchError> {
-        let first = records.first().ok_or(BatchError::Empty)?;
-        if records.len() > i32::MAX as usize {
+        let last_delta = records.len().saturating_sub(1) as i64;
+        let with_deltas: Vec<(i64, &Record)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as i64, r))
+            .collect();
+        Self::encode_deltas(0, &with_deltas, last_delta, timestamp_type)
+    }
+
+    /// Encodes records that already have offsets (the log cleaner rewriting a batch):
+    /// the batch starts at `base_offset` and ends at `last_offset`, as the original did,
+    /// even when records in between (or at either end) were removed.
+    pub fn encode_with_offsets(
+        base_offset: i64,
+        last_offset: i64,
+        records: &[StoredRecord],
+        timestamp_type: TimestampType,
+    ) -> Result<Self, BatchError> {
+        let with_deltas: Vec<(i64, &Record)> = records
+            .iter()
+            .map(|r| (r.offset - base_offset, &r.record))
+            .collect();
+        if with_deltas
+            .iter()
+            .any(|(d, _)| *d < 0 || *d > last_offset - base_offset)
+        {
+            return Err(BatchError::Malformed("record offsets outside the batch"));
+        }
+        let mut batch = Self::encode_deltas(
+            base_offset,
+            &with_deltas,
+            last_offset - base_offset,
+            timestamp_type,
+        )?;
+        batch.set_base_offset(base_offset);
+        Ok(batch)
+    }
+
+    fn encode_deltas(
+        base_offset: i64,
+        records: &[(i64, &Record)],
+        last_offset_delta: i64,
+        timestamp_type: TimestampType,
+    ) -> Result<Self, BatchError> {
+        let (_, first) = records.first().ok_or(BatchError::Empty)?;
+        if records.len() > i32::MAX as usize || last_offset_delta > i32::MAX as i64 {
             return Err(BatchError::Malformed("too many records for one batch"));
         }
         let base_timestamp = first.timestamp_ms;
         let max_timestamp = records
             .iter()
-            .map(|r| r.timestamp_ms)
+            .map(|(_, r)| r.timestamp_ms)
             .max()
             .unwrap_or(base_timestamp);
         let body: usize = records
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let n = record_body_bytes(r, r.timestamp_ms.wrapping_sub(base_timestamp), i as i64);
+            .map(|(delta, r)| {
+                let n = record_body_bytes(r, r.timestamp_ms.wrapping_sub(base_timestamp), *delta);
                 varint_bytes(n as i64) + n
             })
             .sum();
@@ -188,24 +231,24 @@ impl RecordBatch {
             TimestampType::CreateTime => 0,
             TimestampType::LogAppendTime => TIMESTAMP_TYPE_BIT,
         };
-        put_i64(&mut buf, BASE_OFFSET_POS, 0);
+        put_i64(&mut buf, BASE_OFFSET_POS, base_offset);
         put_i32(&mut buf, LEADER_EPOCH_POS, -1);
         buf[MAGIC_POS] = MAGIC_V2;
         put_u16(&mut buf, ATTRIBUTES_POS, attributes);
-        put_i32(&mut buf, LAST_OFFSET_DELTA_POS, (records.len() - 1) as i32);
+        put_i32(&mut buf, LAST_OFFSET_DELTA_POS, last_offset_delta as i32);
         put_i64(&mut buf, BASE_TIMESTAMP_POS, base_timestamp);
         put_i64(&mut buf, MAX_TIMESTAMP_POS, max_timestamp);
         put_i64(&mut buf, PRODUCER_ID_POS, -1);
         put_u16(&mut buf, PRODUCER_EPOCH_POS, u16::MAX);
         put_i32(&mut buf, BASE_SEQUENCE_POS, -1);
         put_i32(&mut buf, RECORDS_COUNT_POS, records.len() as i32);
-        for (i, r) in records.iter().enumerate() {
+        for (delta, r) in records {
             let ts_delta = r.timestamp_ms.wrapping_sub(base_timestamp);
-            let n = record_body_bytes(r, ts_delta, i as i64);
+            let n = record_body_bytes(r, ts_delta, *delta);
             write_varint(&mut buf, n as i64);
             buf.push(0);
             write_varint(&mut buf, ts_delta);
-            write_varint(&mut buf, i as i64);
+            write_varint(&mut buf, *delta);
             write_nullable_bytes(&mut buf, r.key.as_deref());
             write_nullable_bytes(&mut buf, r.value.as_deref());
             write_varint(&mut buf, r.headers.len() as i64);

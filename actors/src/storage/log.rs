@@ -15,11 +15,14 @@ use std::sync::Arc;
 
 use super::batch::{BatchRef, Record, RecordBatch, StoredRecord, TimestampType};
 use super::checkpoint::sync_dir;
+use super::compaction::{
+    apply_swap, discard_cleaning, CleanableLog, CleanableSegment, SwapManifest,
+};
 use super::error::{LogError, LogResult};
 use super::flush::{FlushDone, FlushTicket};
 use super::log_config::{Clock, LogConfig, SystemClock};
 use super::recovery::{self, write_log_checkpoint, Checkpoint, CLEAN_SHUTDOWN_FILE};
-use super::segment::{remove_files, LogSegment, ReadEnd, SegmentInfo};
+use super::segment::{remove_files, Continuity, IndexTrust, LogSegment, ReadEnd, SegmentInfo};
 use super::time_index::TimestampOffset;
 
 /// What an append did.
@@ -94,6 +97,8 @@ pub struct Log {
     recovery_point: i64,
     /// The offset the newest flush ticket covers (>= recovery_point).
     flush_requested_offset: i64,
+    /// The log cleaner's first dirty offset: below it the log is compacted.
+    cleaner_offset: i64,
     /// When the oldest append not covered by a flush ticket happened.
     oldest_unflushed_ms: Option<i64>,
     checkpointed: Checkpoint,
@@ -120,6 +125,7 @@ impl Log {
         let checkpointed = Checkpoint {
             log_start_offset: loaded.log_start_offset,
             recovery_point: loaded.recovery_point,
+            cleaner_offset: loaded.cleaner_offset,
         };
         Ok(Log {
             dir,
@@ -129,6 +135,7 @@ impl Log {
             log_start_offset: loaded.log_start_offset,
             recovery_point: loaded.recovery_point,
             flush_requested_offset: loaded.recovery_point,
+            cleaner_offset: loaded.cleaner_offset,
             oldest_unflushed_ms: None,
             checkpointed,
             last_checkpoint_ms: now,
@@ -412,9 +419,11 @@ impl Log {
     }
 
     fn write_checkpoint(&mut self) -> LogResult<()> {
+        self.cleaner_offset = self.cleaner_offset.max(self.log_start_offset);
         let cp = Checkpoint {
             log_start_offset: self.log_start_offset,
             recovery_point: self.recovery_point,
+            cleaner_offset: self.cleaner_offset,
         };
         write_log_checkpoint(&self.dir, cp)?;
         self.checkpointed = cp;
@@ -481,6 +490,70 @@ impl Log {
         }
         sync_dir(&self.dir)?;
         Ok((doomed, files))
+    }
+
+    /// The log cleaner's first dirty offset.
+    pub fn cleaner_offset(&self) -> i64 {
+        self.cleaner_offset.max(self.log_start_offset)
+    }
+
+    /// What the log cleaner needs to plan a pass: the sealed segments and the first
+    /// dirty offset (see [`crate::storage::compaction`]).
+    pub fn cleanable(&self) -> CleanableLog {
+        let active = self.active().base_offset();
+        CleanableLog {
+            dir: self.dir.clone(),
+            segments: self
+                .segments
+                .values()
+                .filter(|s| s.base_offset() != active)
+                .map(|s| CleanableSegment {
+                    info: s.info(false),
+                    modified_ms: s.modified_ms(),
+                })
+                .collect(),
+            first_dirty_offset: self.cleaner_offset(),
+        }
+    }
+
+    /// Installs a committed cleaning pass: the replaced segments are closed, the swap
+    /// finished on disk (renames only) and the cleaned segments opened. If the log
+    /// changed meanwhile (retention removed a replaced segment), the pass is discarded
+    /// and `false` returned.
+    pub fn install_cleaned(&mut self, manifest: &SwapManifest) -> LogResult<bool> {
+        let active = self.active().base_offset();
+        let still_there = manifest
+            .replaced
+            .iter()
+            .all(|b| self.segments.contains_key(b) && *b != active);
+        if !still_there {
+            discard_cleaning(&self.dir)?;
+            return Ok(false);
+        }
+        for base in &manifest.replaced {
+            self.segments.remove(base);
+        }
+        apply_swap(&self.dir, manifest)?;
+        for base in &manifest.installed {
+            let (segment, dropped) = LogSegment::open(
+                &self.dir,
+                *base,
+                &self.config,
+                IndexTrust::SanityCheck,
+                Continuity::Gaps,
+            )?;
+            if dropped > 0 {
+                return Err(LogError::Corrupt {
+                    path: self.dir.clone(),
+                    position: 0,
+                    reason: format!("cleaned segment {base} failed its check after the swap"),
+                });
+            }
+            self.segments.insert(*base, segment);
+        }
+        self.cleaner_offset = self.cleaner_offset.max(manifest.first_dirty_offset);
+        self.write_checkpoint()?;
+        Ok(true)
     }
 
     /// Flushes everything, trims the active segment's indexes, persists the

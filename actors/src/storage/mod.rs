@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod compaction;
 pub mod error;
 pub mod flush;
 mod index;

@@ -21,7 +21,7 @@ use super::checkpoint::{read_checkpoint, sync_dir, write_checkpoint};
 use super::error::{LogError, LogResult};
 use super::log_config::LogConfig;
 use super::segment::{
-    IndexTrust, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    Continuity, IndexTrust, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 
 /// Written by a clean close, removed at open.
@@ -31,17 +31,21 @@ pub const CHECKPOINT_FILE: &str = "log.checkpoint";
 
 const LOG_START_OFFSET_KEY: &str = "log_start_offset";
 const RECOVERY_POINT_KEY: &str = "recovery_point";
+const CLEANER_OFFSET_KEY: &str = "cleaner_offset";
 
 pub(crate) struct LoadedLog {
     pub segments: BTreeMap<i64, LogSegment>,
     pub log_start_offset: i64,
     pub recovery_point: i64,
+    pub cleaner_offset: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Checkpoint {
     pub log_start_offset: i64,
     pub recovery_point: i64,
+    /// The log cleaner's first dirty offset.
+    pub cleaner_offset: i64,
 }
 
 pub(crate) fn write_log_checkpoint(dir: &Path, cp: Checkpoint) -> LogResult<()> {
@@ -50,6 +54,7 @@ pub(crate) fn write_log_checkpoint(dir: &Path, cp: Checkpoint) -> LogResult<()> 
         &[
             (LOG_START_OFFSET_KEY, cp.log_start_offset),
             (RECOVERY_POINT_KEY, cp.recovery_point),
+            (CLEANER_OFFSET_KEY, cp.cleaner_offset),
         ],
     )
 }
@@ -77,6 +82,7 @@ fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
             Ok(Some(Checkpoint {
                 log_start_offset,
                 recovery_point,
+                cleaner_offset: find(CLEANER_OFFSET_KEY).unwrap_or(0).max(0),
             }))
         }
         _ => {
@@ -91,6 +97,7 @@ fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
 
 pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
     fs::create_dir_all(dir).map_err(LogError::io(dir))?;
+    let finished_swap = super::compaction::recover_cleaning(dir)?;
     let bases = scan_directory(dir)?;
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
     let checkpoint = read_log_checkpoint(dir)?;
@@ -100,7 +107,10 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
         fs::remove_file(&marker).map_err(LogError::io(&marker))?;
         sync_dir(dir)?;
     }
-    let checkpoint = checkpoint.unwrap_or_default();
+    let mut checkpoint = checkpoint.unwrap_or_default();
+    if let Some(swap) = &finished_swap {
+        checkpoint.cleaner_offset = checkpoint.cleaner_offset.max(swap.first_dirty_offset);
+    }
     // Segments from the one holding the recovery point onwards may hold unflushed data.
     let first_unsafe_base = bases
         .iter()
@@ -127,7 +137,14 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
             scanned = true;
             IndexTrust::Rebuild
         };
-        let (segment, dropped) = LogSegment::open(dir, base, config, trust)?;
+        // Only the last (active) segment is sure to be gap-free; compaction may have
+        // rewritten the others.
+        let continuity = if Some(&base) == bases.last() {
+            Continuity::Contiguous
+        } else {
+            Continuity::Gaps
+        };
+        let (segment, dropped) = LogSegment::open(dir, base, config, trust, continuity)?;
         if let Some(previous) = segments.values().next_back() {
             if segment.base_offset() < previous.next_offset() {
                 log::warn!(
@@ -200,11 +217,15 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
             checkpoint.recovery_point
         );
     }
+    let cleaner_offset = checkpoint
+        .cleaner_offset
+        .clamp(log_start_offset, log_end_offset);
     write_log_checkpoint(
         dir,
         Checkpoint {
             log_start_offset,
             recovery_point: log_end_offset,
+            cleaner_offset,
         },
     )?;
     log::debug!(
@@ -219,6 +240,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
         segments,
         log_start_offset,
         recovery_point: log_end_offset,
+        cleaner_offset,
     })
 }
 

@@ -79,6 +79,7 @@ pub(crate) struct LogSegment {
     first_append_ms: Option<i64>,
     bytes_since_last_index_entry: usize,
     index_interval_bytes: usize,
+    continuity: Continuity,
 }
 
 impl LogSegment {
@@ -113,6 +114,7 @@ impl LogSegment {
             first_append_ms: None,
             bytes_since_last_index_entry: 0,
             index_interval_bytes: config.index_interval_bytes,
+            continuity: Continuity::Contiguous,
         })
     }
 
@@ -126,6 +128,7 @@ impl LogSegment {
         base_offset: i64,
         config: &LogConfig,
         trust_indexes: IndexTrust,
+        continuity: Continuity,
     ) -> LogResult<(Self, u64)> {
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
         let file = OpenOptions::new()
@@ -163,6 +166,7 @@ impl LogSegment {
             first_append_ms: None,
             bytes_since_last_index_entry: 0,
             index_interval_bytes: config.index_interval_bytes,
+            continuity,
         };
         let truncated = if recovering {
             segment.rebuild(config)?
@@ -323,9 +327,11 @@ impl LogSegment {
             };
             // The base offset is outside the CRC (as in Kafka), so continuity is what
             // vouches for it: each batch starts where the previous one ended.
-            if batch.base_offset() != self.next_offset
-                || batch.last_offset() - self.base_offset > i32::MAX as i64
-            {
+            let in_order = match self.continuity {
+                Continuity::Contiguous => batch.base_offset() == self.next_offset,
+                Continuity::Gaps => batch.base_offset() >= self.next_offset,
+            };
+            if !in_order || batch.last_offset() - self.base_offset > i32::MAX as i64 {
                 return Ok(ScanEnd {
                     valid_bytes: position,
                     invalid: Some(format!(
@@ -638,6 +644,20 @@ impl LogSegment {
         }
     }
 
+    pub(crate) fn index_full(&self) -> bool {
+        self.offset_index.index().is_full() || self.time_index.index().is_full()
+    }
+
+    /// When the segment's log file was last written, in ms since the epoch.
+    pub(crate) fn modified_ms(&self) -> i64 {
+        self.file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
     pub(crate) fn base_offset(&self) -> i64 {
         self.base_offset
     }
@@ -668,6 +688,16 @@ pub fn remove_files(paths: &[PathBuf]) -> LogResult<()> {
         }
     }
     Ok(())
+}
+
+/// Whether batches in a segment must follow one another without offset gaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Continuity {
+    /// Appended segments: each batch starts where the previous one ended. Since the
+    /// base offset is outside the CRC, this is what vouches for it.
+    Contiguous,
+    /// Sealed segments, which compaction may have rewritten with gaps.
+    Gaps,
 }
 
 /// How far the indexes found on disk can be believed at open.

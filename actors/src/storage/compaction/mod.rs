@@ -1,0 +1,452 @@
+//! Log compaction (`cleanup.policy=compact`): keep only the latest record per key in
+//! the non-active segments, as Kafka's log cleaner does. Offsets never change (a
+//! cleaned log has gaps), record order is kept, small cleaned segments are merged up
+//! to `segment.bytes`, and tombstones (null values) are removed `delete.retention.ms`
+//! after the segment holding them was cleaned.
+//!
+//! The log is split at the **first dirty offset** (persisted as the log's cleaner
+//! checkpoint): before it the *clean* tail, already compacted; after it, up to the
+//! active segment, the *dirty* head. A pass reads the dirty head into an
+//! [`OffsetMap`] (key → latest offset, bounded; a full map ends the pass early),
+//! then rewrites every non-active segment it covers keeping a record only when no
+//! later record has its key.
+//!
+//! Crash safety, our analogue of Kafka's `.cleaned` → `.swap` → swap-in:
+//! 1. cleaned segments are written, fsynced, into `<dir>/.cleaning/` (a crash here:
+//!    the next open removes the folder; the log is untouched);
+//! 2. a manifest `<dir>/.cleaning/SWAP` naming the segments replaced and installed is
+//!    written atomically — from here the swap is committed;
+//! 3. the replaced files are removed and the cleaned ones renamed into place, file by
+//!    file; then the folder goes. A crash during 3 is finished by the next open
+//!    ([`recover_cleaning`]), which repeats 3 (every step is idempotent).
+//!
+//! This module reads sealed segment files and writes new ones; it never touches a
+//! `Log`'s in-memory state. The log's owner installs the result with
+//! [`crate::storage::Log::install_cleaned`], which takes no longer than the renames.
+
+pub mod offset_map;
+
+use std::fs::{self, File};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+pub use offset_map::OffsetMap;
+
+use super::batch::{BatchRef, RecordBatch, StoredRecord, TimestampType, LOG_OVERHEAD_BYTES};
+use super::checkpoint::{read_checkpoint, sync_dir, write_checkpoint};
+use super::error::{LogError, LogResult};
+use super::log_config::LogConfig;
+use super::segment::{
+    segment_file, LogSegment, SegmentInfo, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
+
+/// Where cleaned segments are prepared.
+pub const CLEANING_DIR: &str = ".cleaning";
+/// The commit point of a swap.
+pub const SWAP_MANIFEST: &str = "SWAP";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactionConfig {
+    /// `log.cleaner.dedupe.buffer.size`: bytes for the offset map of one pass.
+    pub dedupe_buffer_bytes: usize,
+    /// `delete.retention.ms`: how long tombstones outlive the cleaning of their segment.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this stay uncompacted.
+    pub min_compaction_lag_ms: i64,
+    /// The log's settings (segment size, index size and interval) for cleaned segments.
+    pub log: LogConfig,
+}
+
+/// A sealed segment as the cleaner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanableSegment {
+    pub info: SegmentInfo,
+    /// When the segment's file was last written (for cleaned segments: when they were
+    /// cleaned), in ms since the epoch.
+    pub modified_ms: i64,
+}
+
+/// What the cleaner needs of a log, taken by its owner: the non-active segments and
+/// the first dirty offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanableLog {
+    pub dir: PathBuf,
+    pub segments: Vec<CleanableSegment>,
+    pub first_dirty_offset: i64,
+}
+
+impl CleanableLog {
+    pub fn clean_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .filter(|s| s.info.next_offset <= self.first_dirty_offset)
+            .map(|s| s.info.size_bytes)
+            .sum()
+    }
+
+    pub fn dirty_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .filter(|s| s.info.next_offset > self.first_dirty_offset)
+            .map(|s| s.info.size_bytes)
+            .sum()
+    }
+
+    /// dirty / (clean + dirty): the cleaner picks the log where it is highest.
+    pub fn dirty_ratio(&self) -> f64 {
+        let (clean, dirty) = (self.clean_bytes(), self.dirty_bytes());
+        if clean + dirty == 0 {
+            return 0.0;
+        }
+        dirty as f64 / (clean + dirty) as f64
+    }
+}
+
+/// The committed result of a pass, to install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapManifest {
+    pub replaced: Vec<i64>,
+    pub installed: Vec<i64>,
+    /// The cleaner checkpoint once installed.
+    pub first_dirty_offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanStats {
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub records_read: u64,
+    pub records_kept: u64,
+    pub tombstones_removed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanOutcome {
+    pub manifest: SwapManifest,
+    pub stats: CleanStats,
+}
+
+/// Reads a sealed segment's batches in order, checking each CRC.
+fn for_each_batch(
+    path: &Path,
+    mut visit: impl FnMut(BatchRef<'_>) -> LogResult<()>,
+) -> LogResult<u64> {
+    let file = File::open(path).map_err(LogError::io(path))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut buf = Vec::new();
+    let mut position = 0u64;
+    loop {
+        let mut head = [0u8; LOG_OVERHEAD_BYTES];
+        match reader.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(position),
+            Err(e) => return Err(LogError::io(path)(e)),
+        }
+        let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+        let corrupt = |reason: String| LogError::Corrupt {
+            path: path.to_path_buf(),
+            position,
+            reason,
+        };
+        if length < 0 {
+            return Err(corrupt(format!("negative batch length {length}")));
+        }
+        buf.clear();
+        buf.extend_from_slice(&head);
+        buf.resize(LOG_OVERHEAD_BYTES + length as usize, 0);
+        reader
+            .read_exact(&mut buf[LOG_OVERHEAD_BYTES..])
+            .map_err(|e| corrupt(format!("torn batch: {e}")))?;
+        let batch = BatchRef::parse(&buf).map_err(|e| corrupt(e.to_string()))?;
+        batch.verify_crc().map_err(|e| corrupt(e.to_string()))?;
+        visit(batch)?;
+        position += buf.len() as u64;
+    }
+}
+
+/// The dirty segments a pass may read: from the first dirty offset, stopping at the
+/// first segment with records younger than `min.compaction.lag.ms`.
+fn cleanable_dirty(
+    log: &CleanableLog,
+    now_ms: i64,
+    config: &CompactionConfig,
+) -> Vec<CleanableSegment> {
+    log.segments
+        .iter()
+        .filter(|s| s.info.next_offset > log.first_dirty_offset)
+        .take_while(|s| {
+            s.info
+                .max_timestamp_ms
+                .is_none_or(|t| now_ms.saturating_sub(t) >= config.min_compaction_lag_ms)
+        })
+        .copied()
+        .collect()
+}
+
+/// Runs one cleaning pass and commits it (the manifest is written); `None` when there
+/// is nothing to clean. The caller installs it with `Log::install_cleaned`, or
+/// discards it with [`discard_cleaning`].
+pub fn clean(
+    log: &CleanableLog,
+    config: &CompactionConfig,
+    now_ms: i64,
+) -> LogResult<Option<CleanOutcome>> {
+    let dirty = cleanable_dirty(log, now_ms, config);
+    if dirty.is_empty() {
+        return Ok(None);
+    }
+    let mut stats = CleanStats::default();
+    // 1. The offset map over the dirty section, stopping where it fills.
+    let mut map = OffsetMap::with_buffer_bytes(config.dedupe_buffer_bytes);
+    let mut map_end = log.first_dirty_offset;
+    for segment in &dirty {
+        let path = segment_file(&log.dir, segment.info.base_offset, LOG_SUFFIX);
+        let mut full = false;
+        let mut seg_end = segment.info.next_offset;
+        for_each_batch(&path, |batch| {
+            if full {
+                return Ok(());
+            }
+            for record in batch.records() {
+                let record = record.map_err(|e| LogError::Corrupt {
+                    path: path.clone(),
+                    position: 0,
+                    reason: e.to_string(),
+                })?;
+                if let Some(key) = &record.record.key {
+                    if !map.put(key, record.offset) {
+                        full = true;
+                        // Only whole segments are cleaned: this one waits for the next pass.
+                        seg_end = segment.info.base_offset;
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        map_end = seg_end;
+        if full {
+            break;
+        }
+    }
+    if map_end <= log.first_dirty_offset {
+        return Err(LogError::InvalidConfig(format!(
+            "log.cleaner.dedupe.buffer.size ({} bytes) cannot hold the keys of one segment",
+            config.dedupe_buffer_bytes
+        )));
+    }
+    // 2. Rewrite every segment below map_end, in groups merged up to segment.bytes.
+    let cleaning = log.dir.join(CLEANING_DIR);
+    if cleaning.exists() {
+        fs::remove_dir_all(&cleaning).map_err(LogError::io(&cleaning))?;
+    }
+    fs::create_dir_all(&cleaning).map_err(LogError::io(&cleaning))?;
+    let covered: Vec<CleanableSegment> = log
+        .segments
+        .iter()
+        .filter(|s| s.info.next_offset <= map_end)
+        .copied()
+        .collect();
+    let mut groups: Vec<Vec<CleanableSegment>> = Vec::new();
+    for segment in covered {
+        match groups.last_mut() {
+            Some(group)
+                if group.iter().map(|s| s.info.size_bytes).sum::<u64>()
+                    + segment.info.size_bytes
+                    <= config.log.segment_bytes =>
+            {
+                group.push(segment)
+            }
+            _ => groups.push(vec![segment]),
+        }
+    }
+    let mut installed = Vec::new();
+    let mut replaced = Vec::new();
+    for group in &groups {
+        let outputs = clean_group(log, group, &map, config, now_ms, &cleaning, &mut stats)?;
+        installed.extend(outputs);
+        replaced.extend(group.iter().map(|s| s.info.base_offset));
+    }
+    sync_dir(&cleaning)?;
+    let manifest = SwapManifest {
+        replaced,
+        installed,
+        first_dirty_offset: map_end,
+    };
+    write_manifest(&cleaning.join(SWAP_MANIFEST), &manifest)?;
+    Ok(Some(CleanOutcome { manifest, stats }))
+}
+
+/// Writes the kept records of `group` into one new segment (more if its index fills),
+/// named by the group's first base offset. Returns the new segments' base offsets.
+fn clean_group(
+    log: &CleanableLog,
+    group: &[CleanableSegment],
+    map: &OffsetMap,
+    config: &CompactionConfig,
+    now_ms: i64,
+    cleaning: &Path,
+    stats: &mut CleanStats,
+) -> LogResult<Vec<i64>> {
+    let first_base = group[0].info.base_offset;
+    let mut outputs = vec![first_base];
+    let mut out = LogSegment::create(cleaning, first_base, &config.log)?;
+    for segment in group {
+        let path = segment_file(&log.dir, segment.info.base_offset, LOG_SUFFIX);
+        let in_clean_tail = segment.info.next_offset <= log.first_dirty_offset;
+        let tombstones_expire = in_clean_tail
+            && segment
+                .modified_ms
+                .saturating_add(config.delete_retention_ms)
+                <= now_ms;
+        stats.bytes_read += segment.info.size_bytes;
+        for_each_batch(&path, |batch| {
+            let mut kept: Vec<StoredRecord> = Vec::new();
+            for record in batch.records() {
+                let record = record.map_err(|e| LogError::Corrupt {
+                    path: path.clone(),
+                    position: 0,
+                    reason: e.to_string(),
+                })?;
+                stats.records_read += 1;
+                let superseded = match &record.record.key {
+                    Some(key) => map.get(key).is_some_and(|latest| latest > record.offset),
+                    None => false,
+                };
+                if superseded {
+                    continue;
+                }
+                if record.record.value.is_none() && tombstones_expire {
+                    stats.tombstones_removed += 1;
+                    continue;
+                }
+                kept.push(record);
+            }
+            if kept.is_empty() {
+                return Ok(());
+            }
+            stats.records_kept += kept.len() as u64;
+            let mut rewritten = RecordBatch::encode_with_offsets(
+                batch.base_offset(),
+                batch.last_offset(),
+                &kept,
+                TimestampType::CreateTime,
+            )?;
+            rewritten.set_partition_leader_epoch(batch.partition_leader_epoch());
+            if batch.timestamp_type() == TimestampType::LogAppendTime {
+                rewritten.set_log_append_time(batch.max_timestamp());
+            }
+            if out.index_full() {
+                out.seal()?;
+                sync_segment(&out)?;
+                outputs.push(batch.base_offset());
+                out = LogSegment::create(cleaning, batch.base_offset(), &config.log)?;
+            }
+            stats.bytes_written += rewritten.as_bytes().len() as u64;
+            out.append(&rewritten.view(), now_ms)
+        })?;
+    }
+    out.seal()?;
+    sync_segment(&out)?;
+    Ok(outputs)
+}
+
+fn sync_segment(segment: &LogSegment) -> LogResult<()> {
+    for (path, file) in segment.sync_handles()? {
+        file.sync_all().map_err(LogError::io(path))?;
+    }
+    Ok(())
+}
+
+fn write_manifest(path: &Path, m: &SwapManifest) -> LogResult<()> {
+    let mut entries: Vec<(String, i64)> = vec![("first_dirty_offset".into(), m.first_dirty_offset)];
+    entries.extend(m.replaced.iter().map(|b| ("replaced".to_string(), *b)));
+    entries.extend(m.installed.iter().map(|b| ("installed".to_string(), *b)));
+    let borrowed: Vec<(&str, i64)> = entries.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    write_checkpoint(path, &borrowed)
+}
+
+fn read_manifest(path: &Path) -> LogResult<Option<SwapManifest>> {
+    let Some(entries) = read_checkpoint(path)? else {
+        return Ok(None);
+    };
+    let mut m = SwapManifest {
+        replaced: Vec::new(),
+        installed: Vec::new(),
+        first_dirty_offset: 0,
+    };
+    for (k, v) in entries {
+        match k.as_str() {
+            "first_dirty_offset" => m.first_dirty_offset = v,
+            "replaced" => m.replaced.push(v),
+            "installed" => m.installed.push(v),
+            _ => {}
+        }
+    }
+    Ok(Some(m))
+}
+
+/// Step 3 of the swap: remove the replaced files, move the cleaned ones in, drop the
+/// folder. Idempotent, so an interrupted swap is finished by running it again.
+pub(crate) fn apply_swap(dir: &Path, manifest: &SwapManifest) -> LogResult<()> {
+    let cleaning = dir.join(CLEANING_DIR);
+    for base in &manifest.replaced {
+        if manifest.installed.contains(base) {
+            continue; // replaced by the rename below, file by file
+        }
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment_file(dir, *base, suffix);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&path)(e)),
+            }
+        }
+    }
+    for base in &manifest.installed {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let from = segment_file(&cleaning, *base, suffix);
+            if from.exists() {
+                let to = segment_file(dir, *base, suffix);
+                fs::rename(&from, &to).map_err(LogError::io(&from))?;
+            }
+        }
+    }
+    sync_dir(dir)?;
+    discard_cleaning(dir)
+}
+
+/// Removes a prepared but uninstalled pass.
+pub fn discard_cleaning(dir: &Path) -> LogResult<()> {
+    let cleaning = dir.join(CLEANING_DIR);
+    match fs::remove_dir_all(&cleaning) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::io(&cleaning)(e)),
+    }
+}
+
+/// At open: finish a committed swap, or drop an uncommitted pass. Returns the
+/// manifest of a swap it finished.
+pub(crate) fn recover_cleaning(dir: &Path) -> LogResult<Option<SwapManifest>> {
+    let cleaning = dir.join(CLEANING_DIR);
+    if !cleaning.exists() {
+        return Ok(None);
+    }
+    match read_manifest(&cleaning.join(SWAP_MANIFEST)) {
+        Ok(Some(manifest)) => {
+            log::warn!(
+                "{}: finishing an interrupted compaction swap",
+                dir.display()
+            );
+            apply_swap(dir, &manifest)?;
+            Ok(Some(manifest))
+        }
+        Ok(None) | Err(LogError::Corrupt { .. }) => {
+            log::warn!("{}: dropping an unfinished compaction pass", dir.display());
+            discard_cleaning(dir)?;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}

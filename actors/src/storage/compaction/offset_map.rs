@@ -1,0 +1,83 @@
+//! The cleaner's key → latest offset map over the dirty section of a log, bounded by
+//! `log.cleaner.dedupe.buffer.size` as Kafka's is: each entry costs 24 bytes (a
+//! 128-bit key hash and an offset), so the map holds `buffer / 24` keys. When it is
+//! full the cleaner cleans up to where the map reached and leaves the rest for the
+//! next pass.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+/// Bytes one entry is budgeted at (16-byte hash + 8-byte offset), as in Kafka.
+pub const ENTRY_BYTES: usize = 24;
+
+#[derive(Debug)]
+pub struct OffsetMap {
+    map: HashMap<u128, i64>,
+    max_entries: usize,
+}
+
+impl OffsetMap {
+    pub fn with_buffer_bytes(buffer_bytes: usize) -> Self {
+        let max_entries = (buffer_bytes / ENTRY_BYTES).max(1);
+        OffsetMap {
+            map: HashMap::with_capacity(max_entries.min(1 << 20)),
+            max_entries,
+        }
+    }
+
+    /// Two independently salted SipHash values: a 128-bit digest, so two keys
+    /// colliding (and one wrongly shadowing the other) is as unlikely as with MD5.
+    fn digest(key: &[u8]) -> u128 {
+        let half = |salt: u64| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            salt.hash(&mut h);
+            key.hash(&mut h);
+            h.finish()
+        };
+        ((half(0x5452_4f55_5045_0001) as u128) << 64) | half(0x5452_4f55_5045_0002) as u128
+    }
+
+    /// Records `offset` as the latest for `key`. `false` when the map is full and the
+    /// key is new: the caller stops the pass there.
+    pub fn put(&mut self, key: &[u8], offset: i64) -> bool {
+        let digest = Self::digest(key);
+        if self.map.len() >= self.max_entries && !self.map.contains_key(&digest) {
+            return false;
+        }
+        self.map.insert(digest, offset);
+        true
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<i64> {
+        self.map.get(&Self::digest(key)).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_latest_offset_and_respects_its_bound() {
+        let mut map = OffsetMap::with_buffer_bytes(3 * ENTRY_BYTES);
+        assert!(map.put(b"a", 1));
+        assert!(map.put(b"b", 2));
+        assert!(map.put(b"a", 5));
+        assert!(map.put(b"c", 6));
+        assert!(!map.put(b"d", 7), "full: a new key is refused");
+        assert!(map.put(b"b", 8), "an existing key still updates");
+        assert_eq!(
+            (map.get(b"a"), map.get(b"b"), map.get(b"d")),
+            (Some(5), Some(8), None)
+        );
+        assert_eq!(map.len(), 3);
+    }
+}
