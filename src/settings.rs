@@ -40,6 +40,10 @@ const BROKER_KEYS: &[&str] = &[
     "max.partitions.per.topic",
     "log.flush.offset.checkpoint.interval.ms",
     "log.retention.check.interval.ms",
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.backoff.ms",
     "fetch.max.wait.ms",
     "fetch.max.bytes",
     "partition.threads",
@@ -169,6 +173,15 @@ impl Settings {
                 1,
                 i64::MAX,
             )? as u64,
+            cleaner_enable: parse_bool(&values, "log.cleaner.enable")?,
+            cleaner_threads: parse(&values, "log.cleaner.threads", 1, 64)? as usize,
+            cleaner_dedupe_buffer_bytes: parse(
+                &values,
+                "log.cleaner.dedupe.buffer.size",
+                1024,
+                1 << 40,
+            )? as usize,
+            cleaner_backoff_ms: parse(&values, "log.cleaner.backoff.ms", 1, i64::MAX)? as u64,
             max_partitions_per_topic: parse(&values, "max.partitions.per.topic", 1, 1_000_000)?
                 as i32,
             partition_mailbox_capacity: parse(&values, "partition.mailbox.capacity", 1, 1 << 20)?
@@ -198,6 +211,21 @@ impl Settings {
             web,
             values,
         })
+    }
+}
+
+fn parse_bool(values: &BTreeMap<String, String>, key: &str) -> Result<bool, SettingsError> {
+    match values
+        .get(key)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        other => Err(SettingsError::Invalid {
+            key: key.into(),
+            reason: format!("{other:?} is not true or false"),
+        }),
     }
 }
 

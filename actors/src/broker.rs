@@ -6,7 +6,7 @@
 
 pub mod messages;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -69,6 +69,8 @@ pub struct Broker {
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     sticky: HashMap<String, i32>,
+    /// Topics whose partitions are still stopping after a delete.
+    deleting: HashSet<String>,
 }
 
 impl Broker {
@@ -92,6 +94,7 @@ impl Broker {
             arbiters,
             next_arbiter: 0,
             sticky: HashMap::new(),
+            deleting: HashSet::new(),
         };
         for record in broker.meta.topics.clone() {
             let partitions = (0..record.partitions)
@@ -242,7 +245,7 @@ impl Handler<CreateTopic> for Broker {
 
     fn handle(&mut self, msg: CreateTopic, _: &mut Context<Self>) -> Self::Result {
         validate_topic_name(&msg.name)?;
-        if self.topics.contains_key(&msg.name) {
+        if self.topics.contains_key(&msg.name) || self.deleting.contains(&msg.name) {
             return Err(BrokerError::TopicExists(msg.name));
         }
         let partitions = match msg.partitions {
@@ -298,52 +301,55 @@ impl Handler<CreateTopic> for Broker {
 }
 
 impl Handler<DeleteTopic> for Broker {
-    type Result = ResponseFuture<BrokerResult<()>>;
+    type Result = ResponseActFuture<Self, BrokerResult<()>>;
 
     fn handle(&mut self, msg: DeleteTopic, _: &mut Context<Self>) -> Self::Result {
         if let Err(e) = self.writable_topic(&msg.name) {
-            return Box::pin(async move { Err(e) });
+            return Box::pin(actix::fut::ready(Err(e)));
         }
         let Some(state) = self.topics.remove(&msg.name) else {
-            return Box::pin(async move { Err(BrokerError::UnknownTopic(msg.name)) });
+            return Box::pin(actix::fut::ready(Err(BrokerError::UnknownTopic(msg.name))));
         };
         if let Err(e) = self.persist() {
             self.topics.insert(msg.name, state);
-            return Box::pin(async move { Err(e) });
+            return Box::pin(actix::fut::ready(Err(e)));
         }
-        // Rename first, so a topic re-created under the same name starts from empty
-        // directories; the old actors keep their open files until they stop.
-        let mut doomed = Vec::new();
-        for p in 0..state.record.partitions {
-            let dir = self.partition_dir(&msg.name, p);
-            let target = self.config.log_dir.join(format!(
-                "{}-{p}.{}{DELETE_SUFFIX}",
-                msg.name, state.record.topic_id
-            ));
-            match std::fs::rename(&dir, &target) {
-                Ok(()) => doomed.push(target),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => log::warn!("cannot rename {}: {e}", dir.display()),
-            }
-        }
+        // Until its partitions have stopped, the name cannot be re-created: the old
+        // actors must not write into a new topic's directories.
+        self.deleting.insert(msg.name.clone());
         self.sticky.remove(&msg.name);
-        log::info!("deleted topic {}", msg.name);
+        log::info!("deleting topic {}", msg.name);
         let partitions = state.partitions;
-        Box::pin(async move {
+        let stop_all = async move {
             join_all(partitions.iter().map(|p| p.send(Stop(StopMode::Discard)))).await;
-            let removed = tokio::task::spawn_blocking(move || {
-                for dir in doomed {
-                    if let Err(e) = std::fs::remove_dir_all(&dir) {
-                        log::warn!("cannot remove {}: {e}", dir.display());
+        };
+        Box::pin(
+            actix::fut::wrap_future(stop_all).map(move |(), act: &mut Self, _| {
+                let mut doomed = Vec::new();
+                for p in 0..state.record.partitions {
+                    let dir = act.partition_dir(&msg.name, p);
+                    let target = act.config.log_dir.join(format!(
+                        "{}-{p}.{}{DELETE_SUFFIX}",
+                        msg.name, state.record.topic_id
+                    ));
+                    match std::fs::rename(&dir, &target) {
+                        Ok(()) => doomed.push(target),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => log::warn!("cannot rename {}: {e}", dir.display()),
                     }
                 }
-            })
-            .await;
-            if let Err(e) = removed {
-                log::warn!("removing deleted topic files failed: {e}");
-            }
-            Ok(())
-        })
+                act.deleting.remove(&msg.name);
+                tokio::task::spawn_blocking(move || {
+                    for dir in doomed {
+                        if let Err(e) = std::fs::remove_dir_all(&dir) {
+                            log::warn!("cannot remove {}: {e}", dir.display());
+                        }
+                    }
+                });
+                log::info!("deleted topic {}", msg.name);
+                Ok(())
+            }),
+        )
     }
 }
 
@@ -497,6 +503,20 @@ impl Handler<RouteTopic> for Broker {
             sticky_partition,
             max_message_bytes,
         })
+    }
+}
+
+impl Handler<CompactedPartitions> for Broker {
+    type Result = MessageResult<CompactedPartitions>;
+
+    fn handle(&mut self, _: CompactedPartitions, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.topics
+                .values()
+                .filter(|t| self.partition_config(&t.record.configs).cleanup_compact)
+                .flat_map(|t| t.partitions.iter().cloned())
+                .collect(),
+        )
     }
 }
 

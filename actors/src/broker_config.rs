@@ -22,6 +22,12 @@ pub struct BrokerConfig {
     pub recovery_point_checkpoint_interval_ms: i64,
     /// `log.retention.check.interval.ms`: how often each partition applies retention.
     pub retention_check_interval_ms: u64,
+    /// `log.cleaner.enable`, `log.cleaner.threads`, `log.cleaner.dedupe.buffer.size`,
+    /// `log.cleaner.backoff.ms` (how often the cleaner looks for work).
+    pub cleaner_enable: bool,
+    pub cleaner_threads: usize,
+    pub cleaner_dedupe_buffer_bytes: usize,
+    pub cleaner_backoff_ms: u64,
     /// `max.partitions.per.topic`: a bound on one topic's size (not a Kafka key).
     pub max_partitions_per_topic: i32,
     /// `partition.mailbox.capacity`: messages queued per partition actor before senders wait.
@@ -46,6 +52,10 @@ impl Default for BrokerConfig {
             topic_defaults: TopicDefaults::default(),
             recovery_point_checkpoint_interval_ms: 60_000,
             retention_check_interval_ms: 300_000,
+            cleaner_enable: true,
+            cleaner_threads: 1,
+            cleaner_dedupe_buffer_bytes: 128 * 1024 * 1024,
+            cleaner_backoff_ms: 15_000,
             max_partitions_per_topic: 10_000,
             partition_mailbox_capacity: 1024,
             partition_max_waiting_fetches: 1024,

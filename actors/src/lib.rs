@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod broker_config;
+pub mod cleaner;
 pub mod error;
 pub mod node;
 pub mod partition;

@@ -6,19 +6,29 @@ use actix::prelude::*;
 
 use crate::broker::{Broker, ShutdownBroker};
 use crate::broker_config::BrokerConfig;
+use crate::cleaner::{CleanerSettings, LogCleaner};
 use crate::error::BrokerResult;
 
 /// A running node: the addresses the web layer talks to.
 #[derive(Clone)]
 pub struct Node {
     pub broker: Addr<Broker>,
+    /// `None` when `log.cleaner.enable` is false.
+    pub cleaner: Option<Addr<LogCleaner>>,
 }
 
 impl Node {
     /// Starts the node's actors. Must be called inside a running actix system.
     pub fn start(config: BrokerConfig) -> BrokerResult<Node> {
+        let settings = CleanerSettings {
+            threads: config.cleaner_threads,
+            dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
+            backoff: std::time::Duration::from_millis(config.cleaner_backoff_ms.max(1)),
+        };
+        let enabled = config.cleaner_enable;
         let broker = Broker::open(config)?.start();
-        Ok(Node { broker })
+        let cleaner = enabled.then(|| LogCleaner::start(broker.clone(), settings));
+        Ok(Node { broker, cleaner })
     }
 
     /// Closes every partition cleanly (flush, trim indexes, clean-shutdown marker).

@@ -85,6 +85,7 @@ pub struct PartitionReplica {
     restart_times: VecDeque<Instant>,
     restarts: usize,
     retention_deleted_segments: u64,
+    cleaner_runs: u64,
 }
 
 impl PartitionReplica {
@@ -115,6 +116,7 @@ impl PartitionReplica {
             restart_times: VecDeque::new(),
             restarts: 0,
             retention_deleted_segments: 0,
+            cleaner_runs: 0,
         }
     }
 
@@ -127,7 +129,9 @@ impl PartitionReplica {
         format!("{}-{}", self.topic, self.partition)
     }
 
-    fn open_log(&mut self) {
+    /// Opens the log from disk (recovering it). A failure is answered like any other:
+    /// the supervisor restarts the actor, within the restart budget.
+    fn open_log(&mut self) -> Result<(), String> {
         let opened = catch_unwind(AssertUnwindSafe(|| {
             Log::open(&self.dir, self.config.log.clone())
         }));
@@ -144,9 +148,10 @@ impl PartitionReplica {
                 );
                 self.log = Some(log);
                 self.offline_reason = None;
+                Ok(())
             }
-            Ok(Err(e)) => self.go_offline(format!("cannot open log: {e}")),
-            Err(panic) => self.go_offline(format!(
+            Ok(Err(e)) => Err(format!("cannot open log: {e}")),
+            Err(panic) => Err(format!(
                 "panic while opening log: {}",
                 panic_message(&panic)
             )),
@@ -285,7 +290,9 @@ impl PartitionReplica {
         let Some(log) = self.log.as_mut() else {
             return;
         };
-        if !log.flush_due() {
+        // Appends already waiting for an fsync get one even if the policy was relaxed
+        // meanwhile (flush.messages raised): nobody waits forever.
+        if !log.flush_due() && self.pending.is_empty() {
             self.arm_flush_timer(ctx);
             return;
         }
@@ -349,6 +356,9 @@ impl PartitionReplica {
             segments: log.map_or(0, |l| l.segments().len()),
             restarts: self.restarts,
             retention_deleted_segments: self.retention_deleted_segments,
+            clean_bytes: log.map_or(0, |l| l.cleanable().clean_bytes()),
+            dirty_bytes: log.map_or(0, |l| l.cleanable().dirty_bytes()),
+            cleaner_runs: self.cleaner_runs,
             flushes: log.map_or(0, |l| l.stats().flushes),
         }
     }
@@ -377,8 +387,8 @@ impl PartitionReplica {
                 taken <= count
             })
         })?;
-        if let Some(log) = &self.log {
-            self.high_watermark = self.high_watermark.max(log.log_start_offset());
+        if let Some(start) = self.log.as_ref().map(Log::log_start_offset) {
+            self.advance_high_watermark(start, ctx);
         }
         self.retention_deleted_segments += deleted.len() as u64;
         if !files.is_empty() {
@@ -454,7 +464,10 @@ impl Actor for PartitionReplica {
             }
         });
         if self.log.is_none() && !self.stopped && self.offline_reason.is_none() {
-            self.open_log();
+            if let Err(reason) = self.open_log() {
+                log::error!("partition {}: {reason}", self.name());
+                ctx.stop();
+            }
         }
     }
 }
@@ -462,6 +475,9 @@ impl Actor for PartitionReplica {
 impl Supervised for PartitionReplica {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.log = None;
+        // The context's timers and futures are gone with the restart.
+        self.flush_in_flight = false;
+        self.flush_timer_armed = false;
         if self.stopped {
             return;
         }
@@ -542,7 +558,8 @@ impl Handler<Fetch> for PartitionReplica {
             return Box::pin(async move { Err(e) });
         };
         let (log_start, log_end) = (log.log_start_offset(), log.log_end_offset());
-        if msg.offset < log_start || msg.offset > log_end {
+        let _ = log_end;
+        if msg.offset < log_start || msg.offset > self.high_watermark {
             let e = BrokerError::OffsetOutOfRange {
                 topic: self.topic.clone(),
                 partition: self.partition,
@@ -679,6 +696,34 @@ impl Handler<ApplyRetention> for PartitionReplica {
 
     fn handle(&mut self, _: ApplyRetention, ctx: &mut Context<Self>) -> Self::Result {
         self.apply_retention(ctx)
+    }
+}
+
+impl Handler<GetCleanable> for PartitionReplica {
+    type Result = Option<CleanerView>;
+
+    fn handle(&mut self, _: GetCleanable, _: &mut Context<Self>) -> Self::Result {
+        if !self.config.cleanup_compact {
+            return None;
+        }
+        let log = self.log.as_ref()?;
+        Some(CleanerView {
+            log: log.cleanable(),
+            config: self.config.clone(),
+        })
+    }
+}
+
+impl Handler<InstallCleaned> for PartitionReplica {
+    type Result = BrokerResult<bool>;
+
+    fn handle(&mut self, msg: InstallCleaned, ctx: &mut Context<Self>) -> Self::Result {
+        let installed =
+            self.guarded(ctx, write_error_is_fatal, |log| log.install_cleaned(&msg.0))?;
+        if installed {
+            self.cleaner_runs += 1;
+        }
+        Ok(installed)
     }
 }
 

@@ -255,6 +255,12 @@ pub struct PartitionConfig {
     pub retention: RetentionPolicy,
     /// `file.delete.delay.ms`: how long retired segment files stay before removal.
     pub file_delete_delay_ms: u64,
+    /// `delete.retention.ms`, `min.compaction.lag.ms`, `max.compaction.lag.ms`,
+    /// `min.cleanable.dirty.ratio`: when and how the log cleaner compacts.
+    pub delete_retention_ms: i64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for PartitionConfig {
@@ -409,6 +415,10 @@ impl TopicDefaults {
                     .map(|v| v as u64),
             },
             file_delete_delay_ms: long("file.delete.delay.ms").unwrap_or(60_000).max(0) as u64,
+            delete_retention_ms: long("delete.retention.ms").unwrap_or(86_400_000),
+            min_compaction_lag_ms: long("min.compaction.lag.ms").unwrap_or(0),
+            max_compaction_lag_ms: long("max.compaction.lag.ms").unwrap_or(NEVER),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").parse().unwrap_or(0.5),
         }
     }
 
@@ -446,6 +456,7 @@ impl TopicDefaults {
                 flush_messages: never_is_none(long("flush.messages", 1)).map(|v| v as u64),
                 flush_ms: never_is_none(long("flush.ms", NEVER)),
             },
+            allow_offset_gaps: get("cleanup.policy").split(',').any(|p| p == "compact"),
             recovery_point_checkpoint_interval_ms: checkpoint_interval_ms,
         }
     }

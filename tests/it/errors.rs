@@ -283,6 +283,19 @@ fn bad_requests_get_precise_errors_and_lose_nothing() {
         41301,
     );
 
+    // A v2 request with one oversized record among small ones is refused whole.
+    let mixed = json!({"records": [{"value": "c21hbGw="}, {"value": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![b'z'; 1_100_000])}]});
+    assert_error(
+        send(
+            "POST",
+            &b.url("/topics/safe/partitions/0"),
+            "application/vnd.kafka.binary.v2+json",
+            &mixed.to_string(),
+        ),
+        413,
+        41301,
+    );
+
     // Offsets out of range carry the bounds; bad offsets are 400.
     let (status, body) = get(&b.url("/topics/safe/partitions/0/records?offset=99"));
     assert_eq!((status, body["error_code"].as_i64()), (416, Some(41601)));

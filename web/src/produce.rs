@@ -57,13 +57,12 @@ pub async fn route(state: &AppState, topic: &str) -> ApiResult<TopicRoute> {
 }
 
 /// An upper estimate of a record's encoded size (varint lengths and deltas included).
-fn estimated_bytes(r: &Record) -> usize {
-    let headers: usize = r
-        .headers
+fn estimated_bytes(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader]) -> usize {
+    let headers: usize = headers
         .iter()
         .map(|h| h.key.len() + h.value.as_ref().map_or(0, Vec::len) + 10)
         .sum();
-    r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len) + headers + 30
+    key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers + 30
 }
 
 /// Produces `records` to the routed topic; each record gets its own result, in order.
@@ -96,7 +95,11 @@ pub async fn produce(route: &TopicRoute, records: Vec<ProduceRecord>) -> Vec<Api
             value: r.value,
             headers: r.headers,
         };
-        let size = estimated_bytes(&record) + BATCH_HEADER_BYTES;
+        let size = estimated_bytes(
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        ) + BATCH_HEADER_BYTES;
         if size > max_message_bytes {
             results[i] = Some(Err(BrokerError::RecordTooLarge {
                 size_bytes: size,
@@ -111,10 +114,18 @@ pub async fn produce(route: &TopicRoute, records: Vec<ProduceRecord>) -> Vec<Api
         let addr = route.partitions[partition as usize].clone();
         async move {
             let mut out = Vec::with_capacity(group.len());
+            // After a failed batch, later ones of the same partition are not sent: a
+            // client retrying the failures must not see them reordered.
+            let mut failed: Option<ApiError> = None;
             for chunk in split_by_size(group, max_message_bytes) {
                 let indexes: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
                 let recs: Vec<Record> = chunk.into_iter().map(|(_, r)| r).collect();
-                let appended = match RecordBatch::encode(&recs, TimestampType::CreateTime) {
+                let encoded = match &failed {
+                    Some(e) => Err(e.clone()),
+                    None => RecordBatch::encode(&recs, TimestampType::CreateTime)
+                        .map_err(|e| ApiError::bad_request(format!("cannot encode records: {e}"))),
+                };
+                let appended = match encoded {
                     Ok(batch) => {
                         ask(
                             &addr,
@@ -125,8 +136,11 @@ pub async fn produce(route: &TopicRoute, records: Vec<ProduceRecord>) -> Vec<Api
                         )
                         .await
                     }
-                    Err(e) => Err(ApiError::bad_request(format!("cannot encode records: {e}"))),
+                    Err(e) => Err(e),
                 };
+                if let Err(e) = &appended {
+                    failed.get_or_insert_with(|| e.clone());
+                }
                 for (n, (index, record)) in indexes.into_iter().zip(recs).enumerate() {
                     let result = appended.as_ref().map_err(Clone::clone).map(|a| Produced {
                         partition,
@@ -150,13 +164,29 @@ pub async fn produce(route: &TopicRoute, records: Vec<ProduceRecord>) -> Vec<Api
         .collect()
 }
 
+/// The first record of a request too large for `max.message.bytes`, as the error
+/// that refuses the whole request (so nothing of it is written).
+pub fn oversized(records: &[ProduceRecord], max_message_bytes: usize) -> Option<ApiError> {
+    records.iter().find_map(|r| {
+        let size =
+            estimated_bytes(r.key.as_deref(), r.value.as_deref(), &r.headers) + BATCH_HEADER_BYTES;
+        (size > max_message_bytes).then(|| {
+            BrokerError::RecordTooLarge {
+                size_bytes: size,
+                max_message_bytes,
+            }
+            .into()
+        })
+    })
+}
+
 /// Consecutive runs of records whose batch stays within `max_bytes` (estimated).
 fn split_by_size(group: Vec<(usize, Record)>, max_bytes: usize) -> Vec<Vec<(usize, Record)>> {
     let mut chunks = Vec::new();
     let mut current = Vec::new();
     let mut size = BATCH_HEADER_BYTES;
     for (i, r) in group {
-        let n = estimated_bytes(&r);
+        let n = estimated_bytes(r.key.as_deref(), r.value.as_deref(), &r.headers);
         if !current.is_empty() && size + n > max_bytes {
             chunks.push(std::mem::take(&mut current));
             size = BATCH_HEADER_BYTES;

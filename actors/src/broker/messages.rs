@@ -115,3 +115,8 @@ pub struct RouteTopic {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ShutdownBroker;
+
+/// Every partition of the topics whose `cleanup.policy` includes `compact`.
+#[derive(Message)]
+#[rtype(result = "Vec<Addr<PartitionReplica>>")]
+pub struct CompactedPartitions;

@@ -3,6 +3,7 @@
 use actix::Message;
 
 use crate::error::BrokerResult;
+use crate::storage::compaction::{CleanableLog, SwapManifest};
 use crate::storage::{FetchData, RecordBatch};
 use crate::topic_config::PartitionConfig;
 
@@ -88,6 +89,11 @@ pub struct PartitionStatus {
     pub restarts: usize,
     /// Segments removed by retention since the partition started.
     pub retention_deleted_segments: u64,
+    /// Compacted (clean) and not yet compacted (dirty) bytes of the sealed segments,
+    /// and completed cleaner passes.
+    pub clean_bytes: u64,
+    pub dirty_bytes: u64,
+    pub cleaner_runs: u64,
     /// fsync rounds since the log was (re)opened: with group commit, fewer than appends.
     pub flushes: u64,
 }
@@ -116,6 +122,23 @@ pub struct Stop(pub StopMode);
 #[derive(Message)]
 #[rtype(result = "BrokerResult<usize>")]
 pub struct ApplyRetention;
+
+/// The partition's state for the log cleaner: `None` unless its topic is compacted
+/// and the partition is online.
+#[derive(Message)]
+#[rtype(result = "Option<CleanerView>")]
+pub struct GetCleanable;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerView {
+    pub log: CleanableLog,
+    pub config: PartitionConfig,
+}
+
+/// Install a committed cleaning pass; `false` if the log changed and it was discarded.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<bool>")]
+pub struct InstallCleaned(pub SwapManifest);
 
 /// Fault injection for supervision tests: panics inside the partition's guarded code
 /// path, exactly as a bug in the storage engine would.

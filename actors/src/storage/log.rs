@@ -318,10 +318,12 @@ impl Log {
         // Everything below the new segment, not just the old active one, may be unflushed.
         let ticket = self.flush_ticket_up_to(new_base)?;
         self.active_mut().seal()?;
+        // The old segment is durable before the new one exists on disk, so a power
+        // loss can never leave a later segment after a shortened earlier one.
+        let done = ticket.sync()?;
         let segment = LogSegment::create(&self.dir, new_base, &self.config)?;
         self.segments.insert(new_base, segment);
         sync_dir(&self.dir)?;
-        let done = ticket.sync()?;
         self.stats.rolls += 1;
         self.complete_flush(done)?;
         // Rolls are rare (one per segment.bytes), so persisting the recovery point

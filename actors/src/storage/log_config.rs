@@ -64,6 +64,9 @@ pub struct LogConfig {
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
     pub flush: FlushPolicy,
+    /// Compacted topics: sealed segments may have offset gaps (removed records). Off,
+    /// recovery treats any gap as damage.
+    pub allow_offset_gaps: bool,
     /// `log.flush.offset.checkpoint.interval.ms`: how often the recovery point is
     /// persisted (a stale one only means more scanning after a crash).
     pub recovery_point_checkpoint_interval_ms: i64,
@@ -79,6 +82,7 @@ impl Default for LogConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             timestamp_type: TimestampType::CreateTime,
             flush: FlushPolicy::default(),
+            allow_offset_gaps: false,
             recovery_point_checkpoint_interval_ms: DEFAULT_RECOVERY_POINT_CHECKPOINT_INTERVAL_MS,
         }
     }

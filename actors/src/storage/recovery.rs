@@ -96,7 +96,13 @@ fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
 }
 
 pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
-    fs::create_dir_all(dir).map_err(LogError::io(dir))?;
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(LogError::io(dir))?;
+        // Make the new partition directory itself durable.
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+    }
     let finished_swap = super::compaction::recover_cleaning(dir)?;
     let bases = scan_directory(dir)?;
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
@@ -139,14 +145,15 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
         };
         // Only the last (active) segment is sure to be gap-free; compaction may have
         // rewritten the others.
-        let continuity = if Some(&base) == bases.last() {
-            Continuity::Contiguous
-        } else {
+        let continuity = if Some(&base) != bases.last() && config.allow_offset_gaps {
             Continuity::Gaps
+        } else {
+            Continuity::Contiguous
         };
         let (segment, dropped) = LogSegment::open(dir, base, config, trust, continuity)?;
         if let Some(previous) = segments.values().next_back() {
-            if segment.base_offset() < previous.next_offset() {
+            let gap = segment.base_offset() > previous.next_offset() && !config.allow_offset_gaps;
+            if segment.base_offset() < previous.next_offset() || gap {
                 log::warn!(
                     "segment {} overlaps the previous one (which ends at {}); removing it and the rest",
                     base,
@@ -172,6 +179,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
         for base in rest {
             remove_segment_files(dir, base)?;
         }
+        sync_dir(dir)?;
     }
 
     if segments.is_empty() {

@@ -229,6 +229,8 @@ impl LogSegment {
             )?;
             return self.rebuild(config);
         }
+        // As if every batch had been indexed by append: bytes since the last entry.
+        self.bytes_since_last_index_entry = (self.size_bytes - start_position) as usize;
         self.first_append_ms = self.first_batch_max_timestamp()?;
         Ok(0)
     }
@@ -365,7 +367,11 @@ impl LogSegment {
     /// Index bookkeeping for a batch written at `position`: the one code path shared by
     /// append and rebuild.
     fn index_batch(&mut self, position: u64, batch: &BatchRef<'_>) {
-        if self.bytes_since_last_index_entry > self.index_interval_bytes {
+        // A full index (possible after segment.index.bytes was lowered) only makes
+        // lookups scan further; it never stops a rebuild.
+        if self.bytes_since_last_index_entry > self.index_interval_bytes
+            && !self.offset_index.index().is_full()
+        {
             self.offset_index
                 .append(batch.base_offset(), position as u32);
             let max = self.max_timestamp_with(batch);

@@ -15,6 +15,7 @@ fn log_config() -> LogConfig {
     LogConfig {
         segment_bytes: 1024,
         index_interval_bytes: 128,
+        allow_offset_gaps: true,
         ..LogConfig::default()
     }
 }

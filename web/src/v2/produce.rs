@@ -12,7 +12,7 @@ use troupe_actors::BrokerError;
 
 use super::ok;
 use crate::error::{codes, ApiError, ApiResult};
-use crate::produce::{produce, route, ProduceRecord};
+use crate::produce::{oversized, produce, route, ProduceRecord};
 use crate::records::{decode_base64, EmbeddedFormat};
 use crate::state::AppState;
 use crate::{json, metrics, read_body};
@@ -142,6 +142,9 @@ async fn produce_v2(
             }
             .into());
         }
+    }
+    if let Some(e) = oversized(&records, route.max_message_bytes) {
+        return Err(e);
     }
     let count = records.len() as u64;
     let results = produce(&route, records).await;

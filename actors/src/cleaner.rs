@@ -1,0 +1,243 @@
+//! `LogCleaner`: the actor that compacts topics with `cleanup.policy=compact`. Every
+//! `log.cleaner.backoff.ms` it asks the compacted partitions for their state, picks the
+//! one with the highest dirty ratio at or above its `min.cleanable.dirty.ratio` (or
+//! whose oldest dirty record has waited `max.compaction.lag.ms`), and hands the pass
+//! to a pool of `log.cleaner.threads` workers (a sync arbiter: cleaning is long, blocking
+//! I/O). The worker reads the sealed segments and writes the cleaned ones without
+//! touching the partition; the partition then installs the result, which costs only
+//! the renames, so appends and reads are never held up longer than that.
+//!
+//! A pass that fails or panics is logged, its prepared files are discarded, and the
+//! partition is skipped until the next round: never left half-cleaned.
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::future::join_all;
+
+use crate::broker::{Broker, CompactedPartitions};
+use crate::partition::{CleanerView, GetCleanable, InstallCleaned, PartitionReplica};
+use crate::storage::compaction::{clean, discard_cleaning, CleanOutcome, CompactionConfig};
+use crate::storage::{Clock, SystemClock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanerSettings {
+    pub threads: usize,
+    pub dedupe_buffer_bytes: usize,
+    pub backoff: Duration,
+}
+
+/// Totals for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanerStats {
+    pub runs: u64,
+    pub failures: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+}
+
+#[derive(Message)]
+#[rtype(result = "CleanerStats")]
+pub struct GetCleanerStats;
+
+/// Look for work now (also done every `log.cleaner.backoff.ms`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CleanNow;
+
+struct CleanJob {
+    view: CleanerView,
+    dedupe_buffer_bytes: usize,
+}
+
+impl Message for CleanJob {
+    type Result = Result<Option<CleanOutcome>, String>;
+}
+
+/// Runs cleaning passes on a sync arbiter thread.
+struct CleanerWorker;
+
+impl Actor for CleanerWorker {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<CleanJob> for CleanerWorker {
+    type Result = Result<Option<CleanOutcome>, String>;
+
+    fn handle(&mut self, job: CleanJob, _: &mut SyncContext<Self>) -> Self::Result {
+        let c = &job.view.config;
+        let config = CompactionConfig {
+            dedupe_buffer_bytes: job.dedupe_buffer_bytes,
+            delete_retention_ms: c.delete_retention_ms,
+            min_compaction_lag_ms: c.min_compaction_lag_ms,
+            log: c.log.clone(),
+        };
+        let now = SystemClock.now_ms();
+        let dir = job.view.log.dir.clone();
+        let outcome = catch_unwind(AssertUnwindSafe(|| clean(&job.view.log, &config, now)));
+        let failure = match outcome {
+            Ok(Ok(result)) => return Ok(result),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the cleaning pass panicked".to_string(),
+        };
+        if let Err(e) = discard_cleaning(&dir) {
+            log::warn!("discarding the failed pass in {}: {e}", dir.display());
+        }
+        Err(failure)
+    }
+}
+
+pub struct LogCleaner {
+    broker: Addr<Broker>,
+    workers: Addr<CleanerWorker>,
+    settings: CleanerSettings,
+    busy: HashSet<Addr<PartitionReplica>>,
+    stats: CleanerStats,
+}
+
+impl LogCleaner {
+    pub fn start(broker: Addr<Broker>, settings: CleanerSettings) -> Addr<LogCleaner> {
+        let workers = SyncArbiter::start(settings.threads.max(1), || CleanerWorker);
+        LogCleaner {
+            broker,
+            workers,
+            settings,
+            busy: HashSet::new(),
+            stats: CleanerStats::default(),
+        }
+        .start()
+    }
+
+    /// Dirty enough to clean: the ratio is reached, or a dirty record has waited
+    /// `max.compaction.lag.ms`.
+    fn priority(view: &CleanerView, now_ms: i64) -> Option<f64> {
+        let ratio = view.log.dirty_ratio();
+        let overdue = view
+            .log
+            .segments
+            .iter()
+            .filter(|s| s.info.next_offset > view.log.first_dirty_offset)
+            .filter_map(|s| s.info.max_timestamp_ms)
+            .min()
+            .is_some_and(|oldest| {
+                now_ms.saturating_sub(oldest) >= view.config.max_compaction_lag_ms
+            });
+        (view.log.dirty_bytes() > 0 && (ratio >= view.config.min_cleanable_dirty_ratio || overdue))
+            .then_some(ratio)
+    }
+
+    fn look_for_work(&mut self, ctx: &mut Context<Self>) {
+        let broker = self.broker.clone();
+        let busy: Vec<_> = self.busy.iter().cloned().collect();
+        let find = async move {
+            let partitions = broker.send(CompactedPartitions).await.unwrap_or_default();
+            let candidates: Vec<_> = partitions
+                .into_iter()
+                .filter(|p| !busy.contains(p))
+                .collect();
+            let views = join_all(candidates.iter().map(|p| p.send(GetCleanable))).await;
+            let now = SystemClock.now_ms();
+            candidates
+                .into_iter()
+                .zip(views)
+                .filter_map(|(addr, view)| {
+                    let view = view.ok()??;
+                    Some((LogCleaner::priority(&view, now)?, addr, view))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        ctx.spawn(
+            actix::fut::wrap_future(find).map(|best, act: &mut Self, ctx| {
+                if let Some((ratio, addr, view)) = best {
+                    act.run(addr, view, ratio, ctx);
+                }
+            }),
+        );
+    }
+
+    fn run(
+        &mut self,
+        addr: Addr<PartitionReplica>,
+        view: CleanerView,
+        ratio: f64,
+        ctx: &mut Context<Self>,
+    ) {
+        log::info!(
+            "cleaning {} (dirty ratio {ratio:.2})",
+            view.log.dir.display()
+        );
+        self.busy.insert(addr.clone());
+        let job = CleanJob {
+            view,
+            dedupe_buffer_bytes: self.settings.dedupe_buffer_bytes,
+        };
+        let workers = self.workers.clone();
+        let target = addr.clone();
+        let pass = async move {
+            let outcome = workers.send(job).await.map_err(|e| e.to_string())??;
+            let Some(outcome) = outcome else {
+                return Ok(None);
+            };
+            let installed = target
+                .send(InstallCleaned(outcome.manifest.clone()))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(installed.then_some(outcome))
+        };
+        ctx.spawn(
+            actix::fut::wrap_future(pass).map(move |result, act: &mut Self, ctx| {
+                act.busy.remove(&addr);
+                match result {
+                    Ok(Some(outcome)) => {
+                        act.stats.runs += 1;
+                        act.stats.bytes_read += outcome.stats.bytes_read;
+                        act.stats.bytes_written += outcome.stats.bytes_written;
+                        log::info!(
+                            "cleaned {} bytes into {} ({} of {} records kept)",
+                            outcome.stats.bytes_read,
+                            outcome.stats.bytes_written,
+                            outcome.stats.records_kept,
+                            outcome.stats.records_read
+                        );
+                        // More may be dirty (a full offset map ends a pass early).
+                        act.look_for_work(ctx);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        act.stats.failures += 1;
+                        log::error!(
+                            "log cleaner: pass failed, partition skipped until the next round: {e}"
+                        );
+                    }
+                }
+            }),
+        );
+    }
+}
+
+impl Actor for LogCleaner {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.settings.backoff, |act, ctx| act.look_for_work(ctx));
+    }
+}
+
+impl Handler<CleanNow> for LogCleaner {
+    type Result = ();
+
+    fn handle(&mut self, _: CleanNow, ctx: &mut Context<Self>) {
+        self.look_for_work(ctx);
+    }
+}
+
+impl Handler<GetCleanerStats> for LogCleaner {
+    type Result = MessageResult<GetCleanerStats>;
+
+    fn handle(&mut self, _: GetCleanerStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.stats)
+    }
+}
