@@ -57,6 +57,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         advertised_port: settings.listen_port,
         limits: settings.web,
         metrics,
+        cleaner: node.cleaner.clone(),
     };
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {

@@ -9,18 +9,96 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 
+use troupe_actors::broker::{ListTopics, RouteTopic};
+use troupe_actors::cleaner::GetCleanerStats;
+use troupe_actors::partition::GetStatus;
+
 use crate::state::AppState;
 
 pub async fn render(state: web::Data<AppState>) -> HttpResponse {
     match &state.metrics {
-        Some(handle) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4")
-            .body(handle.render()),
+        Some(handle) => {
+            let mut text = handle.render();
+            text.push_str(&storage_gauges(&state).await);
+            HttpResponse::Ok()
+                .content_type("text/plain; version=0.0.4")
+                .body(text)
+        }
         None => HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "error_code": 50301,
             "message": "metrics are not enabled in this process"
         })),
     }
+}
+
+/// Per-partition storage state and the log cleaner's totals, read from the actors at
+/// scrape time (they own these numbers; nothing is cached here).
+async fn storage_gauges(state: &AppState) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut rows: Vec<troupe_actors::partition::PartitionStatus> = Vec::new();
+    if let Ok(topics) = state.broker.send(ListTopics).await {
+        for t in topics {
+            if let Ok(Ok(route)) = state
+                .broker
+                .send(RouteTopic {
+                    name: t.name.clone(),
+                })
+                .await
+            {
+                for p in route.partitions {
+                    if let Ok(s) = p.send(GetStatus).await {
+                        rows.push(s);
+                    }
+                }
+            }
+        }
+    }
+    let gauges: [(
+        &str,
+        &str,
+        fn(&troupe_actors::partition::PartitionStatus) -> u64,
+    ); 6] = [
+        ("troupe_partition_size_bytes", "gauge", |s| s.size_bytes),
+        ("troupe_partition_log_end_offset", "gauge", |s| {
+            s.log_end_offset.max(0) as u64
+        }),
+        ("troupe_partition_clean_bytes", "gauge", |s| s.clean_bytes),
+        ("troupe_partition_dirty_bytes", "gauge", |s| s.dirty_bytes),
+        ("troupe_partition_cleaner_runs_total", "counter", |s| {
+            s.cleaner_runs
+        }),
+        (
+            "troupe_partition_retention_deleted_segments_total",
+            "counter",
+            |s| s.retention_deleted_segments,
+        ),
+    ];
+    for (name, kind, value) in gauges {
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for s in &rows {
+            let _ = writeln!(
+                out,
+                "{name}{{topic=\"{}\",partition=\"{}\"}} {}",
+                s.topic,
+                s.partition,
+                value(s)
+            );
+        }
+    }
+    if let Some(cleaner) = &state.cleaner {
+        if let Ok(stats) = cleaner.send(GetCleanerStats).await {
+            for (name, v) in [
+                ("troupe_cleaner_runs_total", stats.runs),
+                ("troupe_cleaner_failures_total", stats.failures),
+                ("troupe_cleaner_bytes_read_total", stats.bytes_read),
+                ("troupe_cleaner_bytes_written_total", stats.bytes_written),
+            ] {
+                let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
+            }
+        }
+    }
+    out
 }
 
 /// Counts and times every request by method, route pattern and status.

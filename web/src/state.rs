@@ -5,6 +5,7 @@ use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 use troupe_actors::broker::Broker;
+use troupe_actors::cleaner::LogCleaner;
 use troupe_actors::BrokerResult;
 
 use crate::error::ApiResult;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub advertised_port: u16,
     pub limits: WebLimits,
     pub metrics: Option<PrometheusHandle>,
+    /// The log cleaner, when enabled (for its metrics).
+    pub cleaner: Option<Addr<LogCleaner>>,
 }
 
 impl AppState {

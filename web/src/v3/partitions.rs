@@ -63,6 +63,9 @@ fn partition_json(urls: &Urls, node_id: i32, s: &PartitionStatus) -> Value {
         "high_watermark": s.high_watermark,
         "size_bytes": s.size_bytes,
         "segments": s.segments,
+        "clean_bytes": s.clean_bytes,
+        "dirty_bytes": s.dirty_bytes,
+        "cleaner_runs": s.cleaner_runs,
         "online": s.online,
     });
     if s.online {
