@@ -11,7 +11,7 @@ use actix_web::{web, Error, HttpResponse};
 
 use troupe_actors::broker::{ListTopics, RouteTopic};
 use troupe_actors::cleaner::GetCleanerStats;
-use troupe_actors::partition::GetStatus;
+use troupe_actors::partition::{GetStatus, PartitionStatus};
 
 use crate::state::AppState;
 
@@ -31,12 +31,14 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+type StatusField = fn(&PartitionStatus) -> u64;
+
 /// Per-partition storage state and the log cleaner's totals, read from the actors at
 /// scrape time (they own these numbers; nothing is cached here).
 async fn storage_gauges(state: &AppState) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let mut rows: Vec<troupe_actors::partition::PartitionStatus> = Vec::new();
+    let mut rows: Vec<PartitionStatus> = Vec::new();
     if let Ok(topics) = state.broker.send(ListTopics).await {
         for t in topics {
             if let Ok(Ok(route)) = state
@@ -54,11 +56,7 @@ async fn storage_gauges(state: &AppState) -> String {
             }
         }
     }
-    let gauges: [(
-        &str,
-        &str,
-        fn(&troupe_actors::partition::PartitionStatus) -> u64,
-    ); 6] = [
+    let gauges: [(&str, &str, StatusField); 6] = [
         ("troupe_partition_size_bytes", "gauge", |s| s.size_bytes),
         ("troupe_partition_log_end_offset", "gauge", |s| {
             s.log_end_offset.max(0) as u64
