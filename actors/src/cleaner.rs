@@ -241,3 +241,58 @@ impl Handler<GetCleanerStats> for LogCleaner {
         MessageResult(self.stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::compaction::{CleanableLog, CleanableSegment};
+    use crate::storage::SegmentInfo;
+    use crate::topic_config::PartitionConfig;
+
+    fn view(clean_bytes: u64, dirty_bytes: u64, dirty_newest_ms: i64) -> CleanerView {
+        let seg = |base: i64, size: u64, ts: i64| CleanableSegment {
+            info: SegmentInfo {
+                base_offset: base,
+                next_offset: base + 10,
+                size_bytes: size,
+                max_timestamp_ms: Some(ts),
+                is_active: false,
+            },
+            modified_ms: 0,
+        };
+        let mut config = PartitionConfig::default();
+        config.min_cleanable_dirty_ratio = 0.5;
+        config.max_compaction_lag_ms = 10_000;
+        CleanerView {
+            log: CleanableLog {
+                dir: "unused".into(),
+                segments: vec![
+                    seg(0, clean_bytes, 0),
+                    seg(10, dirty_bytes, dirty_newest_ms),
+                ],
+                first_dirty_offset: 10,
+            },
+            config,
+        }
+    }
+
+    #[test]
+    fn picks_logs_at_the_dirty_ratio_or_past_max_compaction_lag() {
+        assert_eq!(LogCleaner::priority(&view(100, 100, 0), 0), Some(0.5));
+        assert_eq!(
+            LogCleaner::priority(&view(300, 100, 0), 0),
+            None,
+            "25% dirty, not overdue"
+        );
+        assert_eq!(
+            LogCleaner::priority(&view(300, 100, 0), 10_000),
+            Some(0.25),
+            "max.compaction.lag.ms passed"
+        );
+        assert_eq!(
+            LogCleaner::priority(&view(300, 0, 0), i64::MAX),
+            None,
+            "nothing dirty"
+        );
+    }
+}
