@@ -260,9 +260,11 @@ mod tests {
             },
             modified_ms: 0,
         };
-        let mut config = PartitionConfig::default();
-        config.min_cleanable_dirty_ratio = 0.5;
-        config.max_compaction_lag_ms = 10_000;
+        let config = PartitionConfig {
+            min_cleanable_dirty_ratio: 0.5,
+            max_compaction_lag_ms: 10_000,
+            ..PartitionConfig::default()
+        };
         CleanerView {
             log: CleanableLog {
                 dir: "unused".into(),

@@ -326,24 +326,32 @@ fn clean_group(
                 return Ok(());
             }
             stats.records_kept += kept.len() as u64;
-            let mut rewritten = RecordBatch::encode_with_offsets(
-                batch.base_offset(),
-                batch.last_offset(),
-                &kept,
-                TimestampType::CreateTime,
-            )?;
-            rewritten.set_partition_leader_epoch(batch.partition_leader_epoch());
-            if batch.timestamp_type() == TimestampType::LogAppendTime {
-                rewritten.set_log_append_time(batch.max_timestamp());
-            }
+            let rewritten;
+            let to_write = if kept.len() == batch.records_count() as usize {
+                // Nothing removed: the batch is copied as it was, CRC and all.
+                batch
+            } else {
+                let mut b = RecordBatch::encode_with_offsets(
+                    batch.base_offset(),
+                    batch.last_offset(),
+                    &kept,
+                    TimestampType::CreateTime,
+                )?;
+                b.set_partition_leader_epoch(batch.partition_leader_epoch());
+                if batch.timestamp_type() == TimestampType::LogAppendTime {
+                    b.set_log_append_time(batch.max_timestamp());
+                }
+                rewritten = b;
+                rewritten.view()
+            };
             if out.index_full() {
                 out.seal()?;
                 sync_segment(&out)?;
                 outputs.push(batch.base_offset());
                 out = LogSegment::create(cleaning, batch.base_offset(), &config.log)?;
             }
-            stats.bytes_written += rewritten.as_bytes().len() as u64;
-            out.append(&rewritten.view(), now_ms)
+            stats.bytes_written += to_write.size_bytes() as u64;
+            out.append(&to_write, now_ms)
         })?;
     }
     out.seal()?;
