@@ -10,9 +10,9 @@
 //! A pass that fails or panics is logged, its prepared files are discarded, and the
 //! partition is skipped until the next round: never left half-cleaned.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures::future::join_all;
@@ -94,6 +94,9 @@ pub struct LogCleaner {
     workers: Addr<CleanerWorker>,
     settings: CleanerSettings,
     busy: HashSet<Addr<PartitionReplica>>,
+    /// Partitions whose last pass failed or found nothing cleanable, and until when
+    /// they are passed over, so one partition cannot starve the others.
+    cooling: HashMap<Addr<PartitionReplica>, Instant>,
     stats: CleanerStats,
 }
 
@@ -105,6 +108,7 @@ impl LogCleaner {
             workers,
             settings,
             busy: HashSet::new(),
+            cooling: HashMap::new(),
             stats: CleanerStats::default(),
         }
         .start()
@@ -130,7 +134,14 @@ impl LogCleaner {
 
     fn look_for_work(&mut self, ctx: &mut Context<Self>) {
         let broker = self.broker.clone();
-        let busy: Vec<_> = self.busy.iter().cloned().collect();
+        let now = Instant::now();
+        self.cooling.retain(|_, until| *until > now);
+        let busy: Vec<_> = self
+            .busy
+            .iter()
+            .chain(self.cooling.keys())
+            .cloned()
+            .collect();
         let find = async move {
             let partitions = broker.send(CompactedPartitions).await.unwrap_or_default();
             let candidates: Vec<_> = partitions

@@ -421,7 +421,6 @@ impl Log {
     }
 
     fn write_checkpoint(&mut self) -> LogResult<()> {
-        self.cleaner_offset = self.cleaner_offset.max(self.log_start_offset);
         let cp = Checkpoint {
             log_start_offset: self.log_start_offset,
             recovery_point: self.recovery_point,

@@ -117,6 +117,9 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
     if let Some(swap) = &finished_swap {
         checkpoint.cleaner_offset = checkpoint.cleaner_offset.max(swap.first_dirty_offset);
     }
+    // Gaps are legitimate wherever the cleaner has ever run (a cleaner offset is
+    // recorded), even if the topic is no longer compacted.
+    let allow_gaps = config.allow_offset_gaps || checkpoint.cleaner_offset > 0;
     // Segments from the one holding the recovery point onwards may hold unflushed data.
     let first_unsafe_base = bases
         .iter()
@@ -145,14 +148,14 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
         };
         // Only the last (active) segment is sure to be gap-free; compaction may have
         // rewritten the others.
-        let continuity = if Some(&base) != bases.last() && config.allow_offset_gaps {
+        let continuity = if Some(&base) != bases.last() && allow_gaps {
             Continuity::Gaps
         } else {
             Continuity::Contiguous
         };
         let (segment, dropped) = LogSegment::open(dir, base, config, trust, continuity)?;
         if let Some(previous) = segments.values().next_back() {
-            let gap = segment.base_offset() > previous.next_offset() && !config.allow_offset_gaps;
+            let gap = segment.base_offset() > previous.next_offset() && !allow_gaps;
             if segment.base_offset() < previous.next_offset() || gap {
                 log::warn!(
                     "segment {} overlaps the previous one (which ends at {}); removing it and the rest",
@@ -225,9 +228,11 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
             checkpoint.recovery_point
         );
     }
-    let cleaner_offset = checkpoint
-        .cleaner_offset
-        .clamp(log_start_offset, log_end_offset);
+    // 0 means "never compacted" (see allow_gaps); keep it so.
+    let cleaner_offset = match checkpoint.cleaner_offset {
+        0 => 0,
+        o => o.clamp(log_start_offset.max(1), log_end_offset.max(1)),
+    };
     write_log_checkpoint(
         dir,
         Checkpoint {

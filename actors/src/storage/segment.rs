@@ -654,6 +654,14 @@ impl LogSegment {
         self.offset_index.index().is_full() || self.time_index.index().is_full()
     }
 
+    /// Sets the log file's modification time (the cleaner carries cleaning times over).
+    pub(crate) fn set_modified_ms(&self, ms: i64) -> LogResult<()> {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        self.file
+            .set_modified(time)
+            .map_err(LogError::io(&self.log_path))
+    }
+
     /// When the segment's log file was last written, in ms since the epoch.
     pub(crate) fn modified_ms(&self) -> i64 {
         self.file

@@ -266,3 +266,25 @@ fn a_failed_pass_leaves_the_log_untouched() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_once_compacted_log_reopens_intact_after_compaction_is_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), log_config()).unwrap();
+    let writes: Vec<(u8, Option<u16>)> =
+        (0..300).map(|i| ((i % 11) as u8, Some(i as u16))).collect();
+    let all = write(&mut log, &writes, 3);
+    clean_fully(&mut log, &compaction(100), 0);
+    drop(log); // crash, so every segment after the recovery point is rescanned
+    let not_compacted = LogConfig {
+        allow_offset_gaps: false,
+        ..log_config()
+    };
+    let log = Log::open(dir.path(), not_compacted).unwrap();
+    assert_eq!(
+        read_all_gapped(&log),
+        expected(&all, true),
+        "gaps left by the cleaner are not damage"
+    );
+    assert_eq!(log.log_end_offset(), 300);
+}

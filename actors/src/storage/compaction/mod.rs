@@ -127,11 +127,16 @@ pub struct CleanOutcome {
 }
 
 /// Reads a sealed segment's batches in order, checking each CRC.
+/// `range` is the segment's `[base offset, next offset)`: every batch must fall inside
+/// it and follow the previous one, since no checksum covers a batch's base offset.
 fn for_each_batch(
     path: &Path,
+    range: (i64, i64),
     mut visit: impl FnMut(BatchRef<'_>) -> LogResult<()>,
 ) -> LogResult<u64> {
     let file = File::open(path).map_err(LogError::io(path))?;
+    let file_len = file.metadata().map_err(LogError::io(path))?.len();
+    let mut next_expected = range.0;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::new();
     let mut position = 0u64;
@@ -148,8 +153,8 @@ fn for_each_batch(
             position,
             reason,
         };
-        if length < 0 {
-            return Err(corrupt(format!("negative batch length {length}")));
+        if length < 0 || position + LOG_OVERHEAD_BYTES as u64 + length as u64 > file_len {
+            return Err(corrupt(format!("impossible batch length {length}")));
         }
         buf.clear();
         buf.extend_from_slice(&head);
@@ -159,6 +164,18 @@ fn for_each_batch(
             .map_err(|e| corrupt(format!("torn batch: {e}")))?;
         let batch = BatchRef::parse(&buf).map_err(|e| corrupt(e.to_string()))?;
         batch.verify_crc().map_err(|e| corrupt(e.to_string()))?;
+        if batch.base_offset() < next_expected
+            || batch.last_offset() >= range.1
+            || batch.last_offset() < batch.base_offset()
+        {
+            return Err(corrupt(format!(
+                "batch offsets {}..={} outside the segment's [{next_expected}, {})",
+                batch.base_offset(),
+                batch.last_offset(),
+                range.1
+            )));
+        }
+        next_expected = batch.next_offset();
         visit(batch)?;
         position += buf.len() as u64;
     }
@@ -203,27 +220,31 @@ pub fn clean(
         let path = segment_file(&log.dir, segment.info.base_offset, LOG_SUFFIX);
         let mut full = false;
         let mut seg_end = segment.info.next_offset;
-        for_each_batch(&path, |batch| {
-            if full {
-                return Ok(());
-            }
-            for record in batch.records() {
-                let record = record.map_err(|e| LogError::Corrupt {
-                    path: path.clone(),
-                    position: 0,
-                    reason: e.to_string(),
-                })?;
-                if let Some(key) = &record.record.key {
-                    if !map.put(key, record.offset) {
-                        full = true;
-                        // Only whole segments are cleaned: this one waits for the next pass.
-                        seg_end = segment.info.base_offset;
-                        return Ok(());
+        for_each_batch(
+            &path,
+            (segment.info.base_offset, segment.info.next_offset),
+            |batch| {
+                if full {
+                    return Ok(());
+                }
+                for record in batch.records() {
+                    let record = record.map_err(|e| LogError::Corrupt {
+                        path: path.clone(),
+                        position: 0,
+                        reason: e.to_string(),
+                    })?;
+                    if let Some(key) = &record.record.key {
+                        if !map.put(key, record.offset) {
+                            full = true;
+                            // Only whole segments are cleaned: this one waits for the next pass.
+                            seg_end = segment.info.base_offset;
+                            return Ok(());
+                        }
                     }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         map_end = seg_end;
         if full {
             break;
@@ -237,6 +258,12 @@ pub fn clean(
     }
     // 2. Rewrite every segment below map_end, in groups merged up to segment.bytes.
     let cleaning = log.dir.join(CLEANING_DIR);
+    if cleaning.join(SWAP_MANIFEST).exists() {
+        return Err(LogError::InvalidConfig(format!(
+            "{}: a committed pass is waiting to be installed",
+            log.dir.display()
+        )));
+    }
     if cleaning.exists() {
         fs::remove_dir_all(&cleaning).map_err(LogError::io(&cleaning))?;
     }
@@ -251,9 +278,10 @@ pub fn clean(
     for segment in covered {
         match groups.last_mut() {
             Some(group)
-                if group.iter().map(|s| s.info.size_bytes).sum::<u64>()
-                    + segment.info.size_bytes
-                    <= config.log.segment_bytes =>
+                if group.iter().map(|s| s.info.size_bytes).sum::<u64>() + segment.info.size_bytes
+                    <= config.log.segment_bytes
+                    // Relative offsets in a segment's index are 32-bit, as in Kafka.
+                    && segment.info.next_offset - group[0].info.base_offset <= i32::MAX as i64 =>
             {
                 group.push(segment)
             }
@@ -289,7 +317,21 @@ fn clean_group(
     stats: &mut CleanStats,
 ) -> LogResult<Vec<i64>> {
     let first_base = group[0].info.base_offset;
-    let mut outputs = vec![first_base];
+    // Cleaned files keep the cleaning time of their inputs (the clean tail's own,
+    // "now" for dirty data), so rewriting a segment does not restart its tombstones'
+    // delete.retention.ms.
+    let cleaned_at_ms = group
+        .iter()
+        .map(|s| {
+            if s.info.next_offset <= log.first_dirty_offset {
+                s.modified_ms
+            } else {
+                now_ms
+            }
+        })
+        .max()
+        .unwrap_or(now_ms);
+    let mut outputs = Vec::new();
     let mut out = LogSegment::create(cleaning, first_base, &config.log)?;
     for segment in group {
         let path = segment_file(&log.dir, segment.info.base_offset, LOG_SUFFIX);
@@ -300,63 +342,80 @@ fn clean_group(
                 .saturating_add(config.delete_retention_ms)
                 <= now_ms;
         stats.bytes_read += segment.info.size_bytes;
-        for_each_batch(&path, |batch| {
-            let mut kept: Vec<StoredRecord> = Vec::new();
-            for record in batch.records() {
-                let record = record.map_err(|e| LogError::Corrupt {
-                    path: path.clone(),
-                    position: 0,
-                    reason: e.to_string(),
-                })?;
-                stats.records_read += 1;
-                let superseded = match &record.record.key {
-                    Some(key) => map.get(key).is_some_and(|latest| latest > record.offset),
-                    None => false,
+        for_each_batch(
+            &path,
+            (segment.info.base_offset, segment.info.next_offset),
+            |batch| {
+                let mut kept: Vec<StoredRecord> = Vec::new();
+                for record in batch.records() {
+                    let record = record.map_err(|e| LogError::Corrupt {
+                        path: path.clone(),
+                        position: 0,
+                        reason: e.to_string(),
+                    })?;
+                    stats.records_read += 1;
+                    let superseded = match &record.record.key {
+                        Some(key) => map.get(key).is_some_and(|latest| latest > record.offset),
+                        None => false,
+                    };
+                    if superseded {
+                        continue;
+                    }
+                    if record.record.value.is_none() && tombstones_expire {
+                        stats.tombstones_removed += 1;
+                        continue;
+                    }
+                    kept.push(record);
+                }
+                if kept.is_empty() {
+                    return Ok(());
+                }
+                stats.records_kept += kept.len() as u64;
+                let rewritten;
+                let to_write = if kept.len() == batch.records_count() as usize {
+                    // Nothing removed: the batch is copied as it was, CRC and all.
+                    batch
+                } else {
+                    let mut b = RecordBatch::encode_with_offsets(
+                        batch.base_offset(),
+                        batch.last_offset(),
+                        &kept,
+                        TimestampType::CreateTime,
+                    )?;
+                    b.set_partition_leader_epoch(batch.partition_leader_epoch());
+                    if batch.timestamp_type() == TimestampType::LogAppendTime {
+                        b.set_log_append_time(batch.max_timestamp());
+                    }
+                    rewritten = b;
+                    rewritten.view()
                 };
-                if superseded {
-                    continue;
+                if out.index_full() {
+                    let full = std::mem::replace(
+                        &mut out,
+                        LogSegment::create(cleaning, batch.base_offset(), &config.log)?,
+                    );
+                    finish_output(full, cleaned_at_ms, &mut outputs)?;
                 }
-                if record.record.value.is_none() && tombstones_expire {
-                    stats.tombstones_removed += 1;
-                    continue;
-                }
-                kept.push(record);
-            }
-            if kept.is_empty() {
-                return Ok(());
-            }
-            stats.records_kept += kept.len() as u64;
-            let rewritten;
-            let to_write = if kept.len() == batch.records_count() as usize {
-                // Nothing removed: the batch is copied as it was, CRC and all.
-                batch
-            } else {
-                let mut b = RecordBatch::encode_with_offsets(
-                    batch.base_offset(),
-                    batch.last_offset(),
-                    &kept,
-                    TimestampType::CreateTime,
-                )?;
-                b.set_partition_leader_epoch(batch.partition_leader_epoch());
-                if batch.timestamp_type() == TimestampType::LogAppendTime {
-                    b.set_log_append_time(batch.max_timestamp());
-                }
-                rewritten = b;
-                rewritten.view()
-            };
-            if out.index_full() {
-                out.seal()?;
-                sync_segment(&out)?;
-                outputs.push(batch.base_offset());
-                out = LogSegment::create(cleaning, batch.base_offset(), &config.log)?;
-            }
-            stats.bytes_written += to_write.size_bytes() as u64;
-            out.append(&to_write, now_ms)
-        })?;
+                stats.bytes_written += to_write.size_bytes() as u64;
+                out.append(&to_write, now_ms)
+            },
+        )?;
+    }
+    finish_output(out, cleaned_at_ms, &mut outputs)?;
+    Ok(outputs)
+}
+
+/// Seals and syncs a cleaned segment and records it, or drops it if nothing was kept
+/// (an empty segment would only stand in retention's way).
+fn finish_output(mut out: LogSegment, cleaned_at_ms: i64, outputs: &mut Vec<i64>) -> LogResult<()> {
+    if out.size_bytes() == 0 {
+        return out.delete();
     }
     out.seal()?;
     sync_segment(&out)?;
-    Ok(outputs)
+    out.set_modified_ms(cleaned_at_ms)?;
+    outputs.push(out.base_offset());
+    Ok(())
 }
 
 fn sync_segment(segment: &LogSegment) -> LogResult<()> {
@@ -450,7 +509,7 @@ pub(crate) fn recover_cleaning(dir: &Path) -> LogResult<Option<SwapManifest>> {
             apply_swap(dir, &manifest)?;
             Ok(Some(manifest))
         }
-        Ok(None) | Err(LogError::Corrupt { .. }) => {
+        Ok(None) => {
             log::warn!("{}: dropping an unfinished compaction pass", dir.display());
             discard_cleaning(dir)?;
             Ok(None)
