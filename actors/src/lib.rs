@@ -7,6 +7,7 @@ pub mod broker;
 pub mod broker_config;
 pub mod cleaner;
 pub mod error;
+pub mod group;
 pub mod node;
 pub mod partition;
 pub mod partitioner;
