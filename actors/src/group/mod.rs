@@ -3,6 +3,7 @@
 //! GroupCoordinator actor and the `__consumer_offsets` store build on these
 //! (issue 5, in progress).
 
+pub mod membership;
 pub mod range;
 pub mod roundrobin;
 pub mod sticky;
