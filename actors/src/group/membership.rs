@@ -70,7 +70,6 @@ pub struct Group {
     pub members: BTreeMap<String, Member>,
     rebalance_deadline_ms: Option<i64>,
     max_members: usize,
-    next_member: u64,
 }
 
 impl Group {
@@ -84,7 +83,6 @@ impl Group {
             members: BTreeMap::new(),
             rebalance_deadline_ms: None,
             max_members,
-            next_member: 0,
         }
     }
 
@@ -108,8 +106,8 @@ impl Group {
                 if self.members.len() >= self.max_members {
                     return Err(GroupError::GroupMaxSizeReached(self.members.len()));
                 }
-                self.next_member += 1;
-                format!("{client_id}-{}-{}", self.group_id.len(), self.next_member)
+                // Kafka's form: the client id and a UUID.
+                format!("{client_id}-{}", uuid::Uuid::new_v4())
             }
         };
         let compatible = self
