@@ -59,6 +59,8 @@ pub fn is_internal_topic(name: &str) -> bool {
 struct TopicState {
     record: TopicRecord,
     partitions: Vec<Addr<PartitionReplica>>,
+    /// The effective config, derived once per change (not per produce request).
+    config: PartitionConfig,
 }
 
 pub struct Broker {
@@ -97,12 +99,18 @@ impl Broker {
             deleting: HashSet::new(),
         };
         for record in broker.meta.topics.clone() {
+            let config = broker.partition_config(&record.configs);
             let partitions = (0..record.partitions)
-                .map(|p| broker.start_partition(&record, p))
+                .map(|p| broker.start_partition(&record, p, &config))
                 .collect();
-            broker
-                .topics
-                .insert(record.name.clone(), TopicState { record, partitions });
+            broker.topics.insert(
+                record.name.clone(),
+                TopicState {
+                    record,
+                    partitions,
+                    config,
+                },
+            );
         }
         log::info!(
             "broker {} of cluster {} serving {} topic(s) from {}",
@@ -124,7 +132,12 @@ impl Broker {
             .partition_config(overrides, self.config.recovery_point_checkpoint_interval_ms)
     }
 
-    fn start_partition(&mut self, record: &TopicRecord, partition: i32) -> Addr<PartitionReplica> {
+    fn start_partition(
+        &mut self,
+        record: &TopicRecord,
+        partition: i32,
+        config: &PartitionConfig,
+    ) -> Addr<PartitionReplica> {
         let limits = PartitionLimits {
             mailbox_capacity: self.config.partition_mailbox_capacity,
             max_waiting_fetches: self.config.partition_max_waiting_fetches,
@@ -138,7 +151,7 @@ impl Broker {
             &record.name,
             partition,
             self.partition_dir(&record.name, partition),
-            self.partition_config(&record.configs),
+            config.clone(),
             limits,
         );
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
@@ -274,15 +287,18 @@ impl Handler<CreateTopic> for Broker {
         };
         if msg.validate_only {
             return Ok(Self::metadata(&TopicState {
+                config: self.partition_config(&record.configs),
                 record,
                 partitions: Vec::new(),
             }));
         }
+        let config = self.partition_config(&record.configs);
         self.topics.insert(
             msg.name.clone(),
             TopicState {
                 record: record.clone(),
                 partitions: Vec::new(),
+                config: config.clone(),
             },
         );
         if let Err(e) = self.persist() {
@@ -290,7 +306,7 @@ impl Handler<CreateTopic> for Broker {
             return Err(e);
         }
         let addrs = (0..partitions)
-            .map(|p| self.start_partition(&record, p))
+            .map(|p| self.start_partition(&record, p, &config))
             .collect();
         if let Some(state) = self.topics.get_mut(&msg.name) {
             state.partitions = addrs;
@@ -391,6 +407,7 @@ impl Handler<CreatePartitions> for Broker {
         };
         state.record.partitions = msg.count;
         let record = state.record.clone();
+        let config = state.config.clone();
         if let Err(e) = self.persist() {
             if let Some(state) = self.topics.get_mut(&msg.name) {
                 state.record.partitions = current;
@@ -398,7 +415,7 @@ impl Handler<CreatePartitions> for Broker {
             return Err(e);
         }
         let added: Vec<_> = (current..msg.count)
-            .map(|p| self.start_partition(&record, p))
+            .map(|p| self.start_partition(&record, p, &config))
             .collect();
         if let Some(state) = self.topics.get_mut(&msg.name) {
             state.partitions.extend(added);
@@ -451,10 +468,12 @@ impl Handler<AlterTopicConfigs> for Broker {
             return Box::pin(async move { Err(BrokerError::UnknownTopic(msg.name)) });
         };
         let previous = std::mem::replace(&mut state.record.configs, configs);
+        let previous_config = std::mem::replace(&mut state.config, partition_config.clone());
         let partitions = state.partitions.clone();
         if let Err(e) = self.persist() {
             if let Some(state) = self.topics.get_mut(&msg.name) {
                 state.record.configs = previous;
+                state.config = previous_config;
             }
             return Box::pin(async move { Err(e) });
         }
@@ -488,10 +507,7 @@ impl Handler<RouteTopic> for Broker {
     fn handle(&mut self, msg: RouteTopic, _: &mut Context<Self>) -> Self::Result {
         let topic = self.topic(&msg.name)?;
         let partitions = topic.partitions.clone();
-        let max_message_bytes = self
-            .partition_config(&topic.record.configs)
-            .log
-            .max_message_bytes;
+        let max_message_bytes = topic.config.log.max_message_bytes;
         let count = partitions.len().max(1) as i32;
         let sticky = self.sticky.entry(msg.name.clone()).or_insert(0);
         let sticky_partition = *sticky % count;
@@ -513,7 +529,7 @@ impl Handler<CompactedPartitions> for Broker {
         MessageResult(
             self.topics
                 .values()
-                .filter(|t| self.partition_config(&t.record.configs).cleanup_compact)
+                .filter(|t| t.config.cleanup_compact)
                 .flat_map(|t| t.partitions.iter().cloned())
                 .collect(),
         )

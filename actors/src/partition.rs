@@ -30,6 +30,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::error::{BrokerError, BrokerResult};
+use crate::storage::compaction::CleanableLog;
 use crate::storage::{
     remove_files, segments_to_delete, Clock, FetchData, FlushDone, Log, LogError, LogResult,
 };
@@ -343,6 +344,8 @@ impl PartitionReplica {
 
     fn status(&self) -> PartitionStatus {
         let log = self.log.as_ref();
+        // One look at the sealed segments serves both byte counts.
+        let cleanable = log.map(Log::cleanable);
         PartitionStatus {
             topic: self.topic.clone(),
             partition: self.partition,
@@ -356,8 +359,8 @@ impl PartitionReplica {
             segments: log.map_or(0, |l| l.segments().len()),
             restarts: self.restarts,
             retention_deleted_segments: self.retention_deleted_segments,
-            clean_bytes: log.map_or(0, |l| l.cleanable().clean_bytes()),
-            dirty_bytes: log.map_or(0, |l| l.cleanable().dirty_bytes()),
+            clean_bytes: cleanable.as_ref().map_or(0, CleanableLog::clean_bytes),
+            dirty_bytes: cleanable.as_ref().map_or(0, CleanableLog::dirty_bytes),
             cleaner_runs: self.cleaner_runs,
             flushes: log.map_or(0, |l| l.stats().flushes),
         }

@@ -388,6 +388,15 @@ impl TopicDefaults {
             .collect()
     }
 
+    /// A topic's effective value of `name`: its override, else the broker default.
+    fn value(&self, overrides: &BTreeMap<String, String>, name: &str) -> String {
+        overrides
+            .get(name)
+            .cloned()
+            .or_else(|| self.get(name).map(str::to_string))
+            .unwrap_or_default()
+    }
+
     /// Everything a partition of a topic with `overrides` needs: its log's settings
     /// and its cleanup policy.
     pub fn partition_config(
@@ -395,13 +404,7 @@ impl TopicDefaults {
         overrides: &BTreeMap<String, String>,
         checkpoint_interval_ms: i64,
     ) -> PartitionConfig {
-        let get = |name: &str| -> String {
-            overrides
-                .get(name)
-                .cloned()
-                .or_else(|| self.get(name).map(str::to_string))
-                .unwrap_or_default()
-        };
+        let get = |name: &str| self.value(overrides, name);
         let long = |name: &str| get(name).parse::<i64>().ok();
         let policy = get("cleanup.policy");
         PartitionConfig {
@@ -428,13 +431,7 @@ impl TopicDefaults {
         overrides: &BTreeMap<String, String>,
         checkpoint_interval_ms: i64,
     ) -> LogConfig {
-        let get = |name: &str| -> String {
-            overrides
-                .get(name)
-                .cloned()
-                .or_else(|| self.get(name).map(str::to_string))
-                .unwrap_or_default()
-        };
+        let get = |name: &str| self.value(overrides, name);
         let long = |name: &str, fallback: i64| get(name).parse::<i64>().unwrap_or(fallback);
         let never_is_none = |v: i64| if v == NEVER { None } else { Some(v) };
         let defaults = LogConfig::default();

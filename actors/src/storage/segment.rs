@@ -275,7 +275,13 @@ impl LogSegment {
         start: u64,
         mut visit: impl FnMut(&mut Self, u64, &BatchRef<'_>),
     ) -> LogResult<ScanEnd> {
-        let mut reader = ChunkReader::new(SCAN_CHUNK_BYTES);
+        // A second handle, so `visit` may borrow the segment mutably meanwhile.
+        let file = self
+            .file
+            .try_clone()
+            .map_err(LogError::io(&self.log_path))?;
+        let path = self.log_path.clone();
+        let mut reader = ChunkReader::new(&file, &path, SCAN_CHUNK_BYTES);
         let mut position = start;
         while position < self.size_bytes {
             let remaining = (self.size_bytes - position) as usize;
@@ -285,13 +291,7 @@ impl LogSegment {
                     invalid: Some(format!("torn batch header ({remaining} bytes)")),
                 });
             }
-            let header_bytes = reader.read(
-                &self.file,
-                &self.log_path,
-                position,
-                BATCH_HEADER_BYTES,
-                remaining,
-            )?;
+            let header_bytes = reader.read(position, BATCH_HEADER_BYTES, remaining)?;
             let header = match BatchHeader::parse(header_bytes) {
                 Ok(h) => h,
                 Err(e) => {
@@ -310,13 +310,7 @@ impl LogSegment {
                     )),
                 });
             }
-            let bytes = reader.read(
-                &self.file,
-                &self.log_path,
-                position,
-                header.size_bytes,
-                remaining,
-            )?;
+            let bytes = reader.read(position, header.size_bytes, remaining)?;
             let checked = BatchRef::parse(bytes).and_then(|b| b.validate().map(|()| b));
             let batch = match checked {
                 Ok(b) => b,
@@ -536,29 +530,18 @@ impl LogSegment {
             .map_or(self.base_offset, |e| e.offset)
             .max(min_offset);
         let mut position = self.offset_index.lookup(from).position as u64;
-        let mut reader = ChunkReader::new(SCAN_CHUNK_BYTES);
+        let mut reader = ChunkReader::new(&self.file, &self.log_path, SCAN_CHUNK_BYTES);
         while position < self.size_bytes {
             let remaining = (self.size_bytes - position) as usize;
-            let header_bytes = reader.read(
-                &self.file,
-                &self.log_path,
-                position,
-                BATCH_HEADER_BYTES.min(remaining),
-                remaining,
-            )?;
+            let header_bytes =
+                reader.read(position, BATCH_HEADER_BYTES.min(remaining), remaining)?;
             let header = BatchHeader::parse(header_bytes)
                 .map_err(|e| self.corrupt(position, e.to_string()))?;
             if header.size_bytes > remaining {
                 return Err(self.corrupt(position, "batch runs past the end of the segment".into()));
             }
             if header.last_offset() >= from && header.max_timestamp >= timestamp_ms {
-                let bytes = reader.read(
-                    &self.file,
-                    &self.log_path,
-                    position,
-                    header.size_bytes,
-                    remaining,
-                )?;
+                let bytes = reader.read(position, header.size_bytes, remaining)?;
                 let batch =
                     BatchRef::parse(bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
                 batch
@@ -726,15 +709,19 @@ pub(crate) enum IndexTrust {
 
 /// A window over a file, refilled with one large read at a time so walking many small
 /// batches costs few system calls.
-struct ChunkReader {
+struct ChunkReader<'a> {
+    file: &'a File,
+    path: &'a Path,
     chunk_bytes: usize,
     start: u64,
     buf: Vec<u8>,
 }
 
-impl ChunkReader {
-    fn new(chunk_bytes: usize) -> Self {
+impl<'a> ChunkReader<'a> {
+    fn new(file: &'a File, path: &'a Path, chunk_bytes: usize) -> Self {
         ChunkReader {
+            file,
+            path,
             chunk_bytes,
             start: 0,
             buf: Vec::new(),
@@ -743,21 +730,15 @@ impl ChunkReader {
 
     /// `len` bytes at `position`; `available` bounds how far past `position` the file
     /// holds valid data.
-    fn read(
-        &mut self,
-        file: &File,
-        path: &Path,
-        position: u64,
-        len: usize,
-        available: usize,
-    ) -> LogResult<&[u8]> {
+    fn read(&mut self, position: u64, len: usize, available: usize) -> LogResult<&[u8]> {
         let end = position + len as u64;
         let cached = position >= self.start && end <= self.start + self.buf.len() as u64;
         if !cached {
             let want = len.max(self.chunk_bytes).min(available).max(len);
             self.buf.resize(want, 0);
-            file.read_exact_at(&mut self.buf, position)
-                .map_err(LogError::io(path))?;
+            self.file
+                .read_exact_at(&mut self.buf, position)
+                .map_err(LogError::io(self.path))?;
             self.start = position;
         }
         let from = (position - self.start) as usize;
