@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use super::offsets_topic::{GroupMetadata, MemberMetadata, MemberOrigin};
 use super::{Assignment, Assignor, Subscription, TopicPartition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +33,49 @@ pub enum GroupError {
     InconsistentGroupProtocol,
     #[error("GROUP_MAX_SIZE_REACHED: the group has {0} members")]
     GroupMaxSizeReached(usize),
+    #[error("NON_EMPTY_GROUP: the group has {0} active member(s)")]
+    NonEmptyGroup(usize),
+    #[error("GROUP_ID_NOT_FOUND: no group '{0}'")]
+    GroupIdNotFound(String),
+    #[error("INVALID_GROUP_ID: {0}")]
+    InvalidGroupId(String),
+    #[error("INVALID_SESSION_TIMEOUT: {given} ms is not between {min} and {max} ms")]
+    InvalidSessionTimeout { given: i64, min: i64, max: i64 },
+    #[error("partition {topic}-{partition} is not assigned to member {member_id}")]
+    PartitionNotAssigned {
+        member_id: String,
+        topic: String,
+        partition: i32,
+    },
+    #[error("INVALID_COMMIT_OFFSET: {0}")]
+    InvalidCommitOffset(String),
+    #[error("OFFSET_METADATA_TOO_LARGE: {size} bytes, the limit is {limit}")]
+    OffsetMetadataTooLarge { size: usize, limit: usize },
+    #[error("COORDINATOR_NOT_AVAILABLE: {0}")]
+    CoordinatorNotAvailable(String),
+}
+
+/// A JoinGroup request's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// `None` (or empty) for a new member.
+    pub member_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub origin: MemberOrigin,
+    pub session_timeout_ms: i64,
+    pub rebalance_timeout_ms: i64,
+    /// Assignor names in preference order.
+    pub protocols: Vec<String>,
+    pub topics: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub member_id: String,
     pub client_id: String,
+    pub client_host: String,
+    pub origin: MemberOrigin,
     pub session_timeout_ms: i64,
     pub rebalance_timeout_ms: i64,
     /// Assignor names in preference order, and the topics subscribed.
@@ -88,18 +126,8 @@ impl Group {
 
     /// A member (re)joins; a new one (no id) is given one. Starts a rebalance if
     /// none is running; returns the member id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn join(
-        &mut self,
-        member_id: Option<&str>,
-        client_id: &str,
-        session_timeout_ms: i64,
-        rebalance_timeout_ms: i64,
-        protocols: Vec<String>,
-        topics: Vec<String>,
-        now_ms: i64,
-    ) -> Result<String, GroupError> {
-        let id = match member_id.filter(|id| !id.is_empty()) {
+    pub fn join(&mut self, req: JoinRequest, now_ms: i64) -> Result<String, GroupError> {
+        let id = match req.member_id.as_deref().filter(|id| !id.is_empty()) {
             Some(id) if self.members.contains_key(id) => id.to_string(),
             Some(id) => return Err(GroupError::UnknownMemberId(id.to_string())),
             None => {
@@ -107,37 +135,138 @@ impl Group {
                     return Err(GroupError::GroupMaxSizeReached(self.members.len()));
                 }
                 // Kafka's form: the client id and a UUID.
-                format!("{client_id}-{}", uuid::Uuid::new_v4())
+                format!("{}-{}", req.client_id, uuid::Uuid::new_v4())
             }
         };
         let compatible = self
             .members
             .values()
             .filter(|m| m.member_id != id)
-            .all(|m| m.protocols.iter().any(|p| protocols.contains(p)));
-        if protocols.is_empty() || !compatible {
+            .all(|m| m.protocols.iter().any(|p| req.protocols.contains(p)));
+        if req.protocols.is_empty() || !compatible {
             return Err(GroupError::InconsistentGroupProtocol);
         }
+        let assignment = self
+            .members
+            .get(&id)
+            .map(|m| m.assignment.clone())
+            .unwrap_or_default();
         self.members.insert(
             id.clone(),
             Member {
                 member_id: id.clone(),
-                client_id: client_id.to_string(),
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocols,
-                topics,
+                client_id: req.client_id,
+                client_host: req.client_host,
+                origin: req.origin,
+                session_timeout_ms: req.session_timeout_ms,
+                rebalance_timeout_ms: req.rebalance_timeout_ms,
+                protocols: req.protocols,
+                topics: req.topics,
                 last_heartbeat_ms: now_ms,
                 joined: true,
-                assignment: self
-                    .members
-                    .get(&id)
-                    .map(|m| m.assignment.clone())
-                    .unwrap_or_default(),
+                assignment,
             },
         );
         self.prepare_rebalance(now_ms);
         Ok(id)
+    }
+
+    /// Starts a rebalance of a group with members (the subscribed topics changed):
+    /// every member must rejoin.
+    pub fn request_rebalance(&mut self, now_ms: i64) {
+        if self.members.is_empty() || self.state == GroupState::PreparingRebalance {
+            return;
+        }
+        for m in self.members.values_mut() {
+            m.joined = false;
+        }
+        self.prepare_rebalance(now_ms);
+    }
+
+    /// When the running rebalance gives up on members that have not rejoined.
+    pub fn rebalance_deadline_ms(&self) -> Option<i64> {
+        self.rebalance_deadline_ms
+    }
+
+    /// The next time [`Group::expire`] or [`Group::try_complete_join`] may change
+    /// something, if any.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| !self.awaiting_join(m))
+            .map(|m| m.last_heartbeat_ms + m.session_timeout_ms + 1);
+        sessions.chain(self.rebalance_deadline_ms).min()
+    }
+
+    /// A member parked in a join is not heartbeating; the rebalance timeout, not its
+    /// session, bounds its wait (as in Kafka).
+    fn awaiting_join(&self, m: &Member) -> bool {
+        self.state == GroupState::PreparingRebalance && m.joined
+    }
+
+    /// The durable form of the group, written to `__consumer_offsets`.
+    pub fn to_metadata(&self, now_ms: i64) -> GroupMetadata {
+        GroupMetadata {
+            protocol_type: "consumer".to_string(),
+            generation_id: self.generation_id,
+            protocol: self.protocol.clone(),
+            leader_id: self.leader_id.clone(),
+            state_timestamp_ms: now_ms,
+            members: self
+                .members
+                .values()
+                .map(|m| MemberMetadata {
+                    member_id: m.member_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    origin: m.origin,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms.clamp(0, i32::MAX as i64) as i32,
+                    session_timeout_ms: m.session_timeout_ms.clamp(0, i32::MAX as i64) as i32,
+                    topics: m.topics.clone(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a group from its metadata after a restart. Remote members get their
+    /// session timeout (from now) to heartbeat again; members that lived in this
+    /// broker died with it, and a group left without members is Empty — its
+    /// generation is kept, so commits from before the restart stay stale.
+    pub fn restore(group_id: &str, max_members: usize, meta: &GroupMetadata, now_ms: i64) -> Self {
+        let mut group = Group::new(group_id, max_members);
+        group.generation_id = meta.generation_id;
+        for m in meta.members.iter().filter(|m| m.origin == MemberOrigin::Remote) {
+            group.members.insert(
+                m.member_id.clone(),
+                Member {
+                    member_id: m.member_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    origin: m.origin,
+                    session_timeout_ms: m.session_timeout_ms as i64,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms as i64,
+                    protocols: meta.protocol.iter().cloned().collect(),
+                    topics: m.topics.clone(),
+                    last_heartbeat_ms: now_ms,
+                    joined: false,
+                    assignment: m.assignment.clone(),
+                },
+            );
+        }
+        if !group.members.is_empty() {
+            group.state = GroupState::Stable;
+            group.protocol = meta.protocol.clone();
+            group.leader_id = meta
+                .leader_id
+                .clone()
+                .filter(|l| group.members.contains_key(l));
+            if group.leader_id.is_none() {
+                group.request_rebalance(now_ms);
+            }
+        }
+        group
     }
 
     fn prepare_rebalance(&mut self, now_ms: i64) {
@@ -302,7 +431,7 @@ impl Group {
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| now_ms - m.last_heartbeat_ms > m.session_timeout_ms)
+            .filter(|m| !self.awaiting_join(m) && now_ms - m.last_heartbeat_ms > m.session_timeout_ms)
             .map(|m| m.member_id.clone())
             .collect();
         for id in &expired {
@@ -330,17 +459,22 @@ impl Group {
 mod tests {
     use super::*;
 
+    fn request(id: Option<&str>, session: i64, rebalance: i64, protocols: &[&str]) -> JoinRequest {
+        JoinRequest {
+            member_id: id.map(str::to_string),
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            origin: MemberOrigin::Remote,
+            session_timeout_ms: session,
+            rebalance_timeout_ms: rebalance,
+            protocols: protocols.iter().map(|p| p.to_string()).collect(),
+            topics: vec!["t".into()],
+        }
+    }
+
     fn join(g: &mut Group, id: Option<&str>, now: i64) -> String {
-        g.join(
-            id,
-            "c",
-            10_000,
-            30_000,
-            vec!["sticky".into(), "range".into()],
-            vec!["t".into()],
-            now,
-        )
-        .unwrap()
+        g.join(request(id, 10_000, 30_000, &["sticky", "range"]), now)
+            .unwrap()
     }
 
     /// Every member rejoins and syncs; returns each member's partitions.
@@ -441,16 +575,69 @@ mod tests {
         assert!(!g.try_complete_join(6));
         assert!(g.try_complete_join(5 + 30_000));
         assert_eq!(g.members.keys().cloned().collect::<Vec<_>>(), vec![b]);
-        assert!(g
-            .join(None, "c", 1, 1, vec!["range".into()], vec![], 0)
-            .is_ok());
+        assert!(g.join(request(None, 1, 1, &["range"]), 0).is_ok());
         assert!(matches!(
-            g.join(None, "c", 1, 1, vec!["range".into()], vec![], 0),
+            g.join(request(None, 1, 1, &["range"]), 0),
             Err(GroupError::GroupMaxSizeReached(2))
         ));
         assert_eq!(
-            Group::new("h", 5).join(None, "c", 1, 1, vec![], vec![], 0),
+            Group::new("h", 5).join(request(None, 1, 1, &[]), 0),
             Err(GroupError::InconsistentGroupProtocol)
         );
+    }
+
+    #[test]
+    fn a_restart_keeps_the_generation_and_only_remote_members() {
+        let partitions = BTreeMap::from([("t".to_string(), 2)]);
+        let mut g = Group::new("g", 10);
+        let a = join(&mut g, None, 0);
+        let mut in_broker = request(None, 10_000, 30_000, &["range"]);
+        in_broker.origin = MemberOrigin::InBroker;
+        let b = g.join(in_broker.clone(), 0).unwrap();
+        g.try_complete_join(0);
+        rebalance(&mut g, &partitions, 0);
+        let meta = g.to_metadata(1);
+        let restored = Group::restore("g", 10, &meta, 100);
+        assert_eq!(restored.generation_id, g.generation_id);
+        // Stable, or rebalancing if the leader was the member that is gone.
+        assert_ne!(restored.state, GroupState::Empty);
+        assert!(restored.members.contains_key(&a) && !restored.members.contains_key(&b));
+        assert_eq!(restored.members[&a].assignment, g.members[&a].assignment);
+        // Only in-broker members: Empty, generation kept.
+        g.leave(&a, 2).unwrap();
+        in_broker.member_id = Some(b.clone());
+        g.join(in_broker, 2).unwrap();
+        assert!(g.try_complete_join(2));
+        assert!(g.sync(&b, g.generation_id, None, &partitions).unwrap().is_some());
+        let restored = Group::restore("g", 10, &g.to_metadata(3), 100);
+        assert_eq!(
+            (restored.state, restored.generation_id),
+            (GroupState::Empty, g.generation_id)
+        );
+    }
+
+    #[test]
+    fn members_parked_in_a_join_wait_for_the_rebalance_timeout_not_their_session() {
+        let mut g = Group::new("g", 10);
+        let a = join(&mut g, None, 0);
+        g.try_complete_join(0);
+        rebalance(&mut g, &BTreeMap::from([("t".to_string(), 2)]), 0);
+        g.request_rebalance(1_000);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        join(&mut g, Some(&a), 1_000);
+        // a is the only member and has rejoined: the join completes at once.
+        assert!(g.try_complete_join(1_000));
+        let b = join(&mut g, None, 2_000);
+        // a heartbeats (and is told to rejoin) but does not rejoin; b, parked in its
+        // join, waits past its own session timeout and is kept.
+        for t in [10_000, 20_000] {
+            let generation = g.generation_id;
+            assert_eq!(g.heartbeat(&a, generation, t), Err(GroupError::RebalanceInProgress));
+        }
+        assert!(g.expire(2_000 + 20_000).is_empty());
+        // a's session (from its last heartbeat), not b's: b is parked.
+        assert_eq!(g.next_deadline_ms(), Some(20_000 + 10_000 + 1));
+        assert!(g.try_complete_join(2_000 + 30_000));
+        assert_eq!(g.members.keys().cloned().collect::<Vec<_>>(), vec![b]);
     }
 }

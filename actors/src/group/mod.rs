@@ -4,6 +4,7 @@
 //! (issue 5, in progress).
 
 pub mod membership;
+pub mod offsets_topic;
 pub mod range;
 pub mod roundrobin;
 pub mod sticky;
