@@ -40,7 +40,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     for (key, value) in &settings.values {
         log::debug!("config {key} = {value}");
     }
-    let node = Node::start(settings.broker.clone())?;
+    let node = Node::start(settings.broker.clone()).await?;
     let cluster = node.broker.send(GetClusterInfo).await?;
     let metrics = match PrometheusBuilder::new().install_recorder() {
         Ok(handle) => Some(handle),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use config::{Config, File, FileFormat, Value, ValueKind};
-use troupe_actors::broker_config::BrokerConfig;
+use troupe_actors::broker_config::{BrokerConfig, ConsumerConfig, GroupConfig};
 use troupe_actors::topic_config::{TopicDefaults, TOPIC_CONFIGS};
 use troupe_web::WebLimits;
 
@@ -51,6 +51,17 @@ const BROKER_KEYS: &[&str] = &[
     "partition.max.waiting.fetches",
     "partition.max.restarts",
     "partition.restart.window.ms",
+    "offsets.topic.num.partitions",
+    "offsets.topic.segment.bytes",
+    "offset.metadata.max.bytes",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.max.size",
+    "consumer.instance.timeout.ms",
+    "consumer.instances.max",
+    "consumer.session.timeout.ms",
+    "consumer.heartbeat.interval.ms",
+    "consumer.request.timeout.ms",
 ];
 
 fn is_known(key: &str) -> bool {
@@ -196,6 +207,54 @@ impl Settings {
             partition_restart_window_ms: parse(&values, "partition.restart.window.ms", 1, i64::MAX)?
                 as u64,
             partition_threads: parse(&values, "partition.threads", 1, 256)? as usize,
+            groups: GroupConfig {
+                offsets_topic_partitions: parse(&values, "offsets.topic.num.partitions", 1, 10_000)?
+                    as i32,
+                offsets_topic_segment_bytes: parse(
+                    &values,
+                    "offsets.topic.segment.bytes",
+                    14,
+                    i32::MAX as i64,
+                )? as u64,
+                offset_metadata_max_bytes: parse(&values, "offset.metadata.max.bytes", 0, 16_384)?
+                    as usize,
+                min_session_timeout_ms: parse(
+                    &values,
+                    "group.min.session.timeout.ms",
+                    1,
+                    i32::MAX as i64,
+                )?,
+                max_session_timeout_ms: parse(
+                    &values,
+                    "group.max.session.timeout.ms",
+                    1,
+                    i32::MAX as i64,
+                )?,
+                max_size: parse(&values, "group.max.size", 1, 1_000_000)? as usize,
+            },
+            consumers: ConsumerConfig {
+                instance_timeout_ms: parse(
+                    &values,
+                    "consumer.instance.timeout.ms",
+                    1,
+                    i64::MAX,
+                )? as u64,
+                max_instances: parse(&values, "consumer.instances.max", 1, 1_000_000)? as usize,
+                session_timeout_ms: parse(
+                    &values,
+                    "consumer.session.timeout.ms",
+                    1,
+                    i32::MAX as i64,
+                )?,
+                heartbeat_interval_ms: parse(
+                    &values,
+                    "consumer.heartbeat.interval.ms",
+                    1,
+                    i32::MAX as i64,
+                )? as u64,
+                request_timeout_ms: parse(&values, "consumer.request.timeout.ms", 0, 3_600_000)?
+                    as u64,
+            },
         };
         let web = WebLimits {
             max_request_bytes: parse(&values, "http.max.request.bytes", 1024, 1 << 31)? as usize,

@@ -73,6 +73,7 @@ pub struct Broker {
     sticky: HashMap<String, i32>,
     /// Topics whose partitions are still stopping after a delete.
     deleting: HashSet<String>,
+    topic_subscribers: Vec<Recipient<TopicsChanged>>,
 }
 
 impl Broker {
@@ -97,6 +98,7 @@ impl Broker {
             next_arbiter: 0,
             sticky: HashMap::new(),
             deleting: HashSet::new(),
+            topic_subscribers: Vec::new(),
         };
         for record in broker.meta.topics.clone() {
             let config = broker.partition_config(&record.configs);
@@ -112,6 +114,7 @@ impl Broker {
                 },
             );
         }
+        broker.create_offsets_topic()?;
         log::info!(
             "broker {} of cluster {} serving {} topic(s) from {}",
             broker.config.node_id,
@@ -120,6 +123,65 @@ impl Broker {
             broker.config.log_dir.display()
         );
         Ok(broker)
+    }
+
+    /// `__consumer_offsets` exists from the first start on: compacted, with
+    /// `offsets.topic.num.partitions` partitions (fixed from then on, as in Kafka).
+    fn create_offsets_topic(&mut self) -> BrokerResult<()> {
+        let name = crate::group::offsets_topic::OFFSETS_TOPIC;
+        if self.topics.contains_key(name) {
+            return Ok(());
+        }
+        let groups = &self.config.groups;
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            (
+                "segment.bytes".to_string(),
+                groups.offsets_topic_segment_bytes.to_string(),
+            ),
+        ]);
+        let record = TopicRecord {
+            name: name.to_string(),
+            topic_id: new_id(),
+            partitions: groups.offsets_topic_partitions,
+            replication_factor: 1,
+            configs: Self::validate_configs(&configs)?,
+        };
+        let config = self.partition_config(&record.configs);
+        let partitions = (0..record.partitions)
+            .map(|p| self.start_partition(&record, p, &config))
+            .collect();
+        self.topics.insert(
+            name.to_string(),
+            TopicState {
+                record,
+                partitions,
+                config,
+            },
+        );
+        self.persist()?;
+        log::info!(
+            "created {name} with {} partition(s)",
+            self.config.groups.offsets_topic_partitions
+        );
+        Ok(())
+    }
+
+    fn partition_counts(&self) -> BTreeMap<String, i32> {
+        self.topics
+            .iter()
+            .map(|(name, t)| (name.clone(), t.record.partitions))
+            .collect()
+    }
+
+    fn topics_changed(&mut self) {
+        let msg = TopicsChanged {
+            partitions: self.partition_counts(),
+        };
+        self.topic_subscribers.retain(|r| r.connected());
+        for r in &self.topic_subscribers {
+            r.do_send(msg.clone());
+        }
     }
 
     fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
@@ -312,6 +374,7 @@ impl Handler<CreateTopic> for Broker {
             state.partitions = addrs;
         }
         log::info!("created topic {} with {partitions} partition(s)", msg.name);
+        self.topics_changed();
         self.topic(&msg.name).map(Self::metadata)
     }
 }
@@ -355,6 +418,7 @@ impl Handler<DeleteTopic> for Broker {
                     }
                 }
                 act.deleting.remove(&msg.name);
+                act.topics_changed();
                 tokio::task::spawn_blocking(move || {
                     for dir in doomed {
                         if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -425,6 +489,7 @@ impl Handler<CreatePartitions> for Broker {
             msg.name,
             msg.count
         );
+        self.topics_changed();
         self.topic(&msg.name).map(Self::metadata)
     }
 }
@@ -519,6 +584,15 @@ impl Handler<RouteTopic> for Broker {
             sticky_partition,
             max_message_bytes,
         })
+    }
+}
+
+impl Handler<SubscribeTopics> for Broker {
+    type Result = MessageResult<SubscribeTopics>;
+
+    fn handle(&mut self, msg: SubscribeTopics, _: &mut Context<Self>) -> Self::Result {
+        self.topic_subscribers.push(msg.0);
+        MessageResult(self.partition_counts())
     }
 }
 

@@ -40,6 +40,70 @@ pub struct BrokerConfig {
     pub partition_restart_window_ms: u64,
     /// `partition.threads`: arbiters (threads) the partition actors are spread over.
     pub partition_threads: usize,
+    /// Consumer groups and `__consumer_offsets`.
+    pub groups: GroupConfig,
+    /// Consumer instances living in the broker (REST v2, WebSocket).
+    pub consumers: ConsumerConfig,
+}
+
+/// Consumer instances the broker runs for REST (and WebSocket) clients, as
+/// Confluent REST Proxy runs them (its names where it has them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerConfig {
+    /// `consumer.instance.timeout.ms`: an instance unused this long is closed and
+    /// leaves its group.
+    pub instance_timeout_ms: u64,
+    /// `consumer.instances.max`: instances open at once on this broker.
+    pub max_instances: usize,
+    /// `consumer.session.timeout.ms` and `consumer.heartbeat.interval.ms`: the group
+    /// session of an instance, and how often it heartbeats.
+    pub session_timeout_ms: i64,
+    pub heartbeat_interval_ms: u64,
+    /// `consumer.request.timeout.ms`: how long a records request waits for data when
+    /// it names no `timeout`.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            instance_timeout_ms: 300_000,
+            max_instances: 1_000,
+            session_timeout_ms: 45_000,
+            heartbeat_interval_ms: 3_000,
+            request_timeout_ms: 1_000,
+        }
+    }
+}
+
+/// Consumer-group settings (Kafka's names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupConfig {
+    /// `offsets.topic.num.partitions`: fixed once the topic exists.
+    pub offsets_topic_partitions: i32,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: u64,
+    /// `offset.metadata.max.bytes`: the longest metadata string a commit may carry.
+    pub offset_metadata_max_bytes: usize,
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`: the session
+    /// timeouts members may ask for.
+    pub min_session_timeout_ms: i64,
+    pub max_session_timeout_ms: i64,
+    /// `group.max.size`: members per group.
+    pub max_size: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            offsets_topic_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            offset_metadata_max_bytes: 4096,
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            max_size: 1_000,
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -62,6 +126,8 @@ impl Default for BrokerConfig {
             partition_max_restarts: 5,
             partition_restart_window_ms: 60_000,
             partition_threads: 2,
+            groups: GroupConfig::default(),
+            consumers: ConsumerConfig::default(),
         }
     }
 }

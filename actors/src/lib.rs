@@ -1,11 +1,13 @@
 //! `troupe-actors`: Troupe's engine. [`storage`] is the partition log as Kafka lays it
 //! out on disk, with no actors in it; above it, the actors that own the logs: the
 //! [`broker::Broker`] (topic registry) and one [`partition::PartitionReplica`] per
-//! partition. [`node`] starts them in order.
+//! partition; the [`group`] coordinators and the [`consumer`] instances the broker
+//! runs for REST and WebSocket clients. [`node`] starts them in order.
 
 pub mod broker;
 pub mod broker_config;
 pub mod cleaner;
+pub mod consumer;
 pub mod error;
 pub mod group;
 pub mod node;

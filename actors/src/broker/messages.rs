@@ -120,3 +120,16 @@ pub struct ShutdownBroker;
 #[derive(Message)]
 #[rtype(result = "Vec<Addr<PartitionReplica>>")]
 pub struct CompactedPartitions;
+
+/// Every topic's partition count, sent to subscribers after any topic is created,
+/// deleted or grows (consumer groups rebalance on it).
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct TopicsChanged {
+    pub partitions: BTreeMap<String, i32>,
+}
+
+/// Subscribe to [`TopicsChanged`]; answers the current counts.
+#[derive(Message)]
+#[rtype(result = "BTreeMap<String, i32>")]
+pub struct SubscribeTopics(pub actix::Recipient<TopicsChanged>);

@@ -51,6 +51,10 @@ pub enum GroupError {
     InvalidCommitOffset(String),
     #[error("OFFSET_METADATA_TOO_LARGE: {size} bytes, the limit is {limit}")]
     OffsetMetadataTooLarge { size: usize, limit: usize },
+    #[error("UNKNOWN_TOPIC_OR_PARTITION: unknown topic '{0}'")]
+    UnknownTopic(String),
+    #[error("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' has no partition {partition}")]
+    UnknownPartition { topic: String, partition: i32 },
     #[error("COORDINATOR_NOT_AVAILABLE: {0}")]
     CoordinatorNotAvailable(String),
 }

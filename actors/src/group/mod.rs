@@ -1,15 +1,74 @@
-//! Consumer groups. So far: the partition assignors a group's leader (or the broker)
-//! runs when a group rebalances — Kafka's `range`, `roundrobin` and `sticky`. The
-//! GroupCoordinator actor and the `__consumer_offsets` store build on these
-//! (issue 5, in progress).
+//! Consumer groups: one [`GroupCoordinator`] actor per group (membership,
+//! rebalances, committed offsets), the [`GroupManager`] that starts and finds them,
+//! the partition assignors a rebalance runs — Kafka's `range`, `roundrobin` and
+//! `sticky` — and the records that keep it all in `__consumer_offsets`.
 
+pub mod coordinator;
+pub mod manager;
 pub mod membership;
+pub mod messages;
 pub mod offsets_topic;
 pub mod range;
 pub mod roundrobin;
 pub mod sticky;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use actix::Addr;
+
+pub use coordinator::GroupCoordinator;
+pub use manager::GroupManager;
+pub use membership::{GroupError, GroupState};
+pub use messages::*;
+
+use crate::partition::{Fetch, ListOffsets, OffsetSpec, PartitionReplica};
+use offsets_topic::{GroupRecord, GroupSnapshot};
+
+/// Bytes read per fetch while replaying `__consumer_offsets`.
+const REPLAY_FETCH_BYTES: usize = 1024 * 1024;
+
+/// Replays one partition of `__consumer_offsets` from its log start to its high
+/// watermark into a snapshot per group.
+pub(crate) async fn read_offsets_partition(
+    store: &Addr<PartitionReplica>,
+) -> Result<HashMap<String, GroupSnapshot>, String> {
+    let mut groups: HashMap<String, GroupSnapshot> = HashMap::new();
+    let mut offset = store
+        .send(ListOffsets(OffsetSpec::Earliest))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?
+        .map_or(0, |(o, _)| o);
+    loop {
+        let fetched = store
+            .send(Fetch {
+                offset,
+                max_bytes: REPLAY_FETCH_BYTES,
+                max_wait_ms: 0,
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let records = fetched.data.records_from(offset).map_err(|e| e.to_string())?;
+        let next = fetched
+            .data
+            .batches()
+            .last()
+            .map_or(offset, |b| b.next_offset());
+        for stored in &records {
+            let record = GroupRecord::decode(stored)
+                .map_err(|e| format!("record at offset {}: {e}", stored.offset))?;
+            groups
+                .entry(record.group().to_string())
+                .or_default()
+                .apply(&record);
+        }
+        if next <= offset || next >= fetched.high_watermark {
+            return Ok(groups);
+        }
+        offset = next;
+    }
+}
 
 /// One partition of one topic; ordered by topic, then partition, as Kafka sorts them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,0 +1,168 @@
+//! The typed messages a [`super::ConsumerInstance`] and the
+//! [`super::ConsumerRegistry`] answer: the operations of Confluent REST Proxy's v2
+//! consumer API, in Kafka consumer terms.
+
+use actix::{Addr, Message};
+
+use super::{ConsumerError, ConsumerInstance};
+use crate::group::offsets_topic::CommittedOffset;
+use crate::group::TopicPartition;
+use crate::storage::StoredRecord;
+
+pub type ConsumerResult<T> = Result<T, ConsumerError>;
+
+/// Kafka's `auto.offset.reset`: where to start a partition without a committed
+/// offset (or whose committed offset retention has passed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetPolicy {
+    Earliest,
+    Latest,
+    /// Fail the fetch instead.
+    None,
+}
+
+impl ResetPolicy {
+    pub fn parse(s: &str) -> Option<ResetPolicy> {
+        match s {
+            "earliest" | "smallest" => Some(ResetPolicy::Earliest),
+            "latest" | "largest" => Some(ResetPolicy::Latest),
+            "none" => Some(ResetPolicy::None),
+            _ => None,
+        }
+    }
+}
+
+/// What an instance is created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSettings {
+    /// The embedded format records are rendered in (the web layer's concern; kept
+    /// with the instance as Confluent does).
+    pub format: String,
+    pub auto_offset_reset: ResetPolicy,
+    pub auto_commit: bool,
+    /// Kafka's `client.id`: shown in group descriptions.
+    pub client_id: String,
+}
+
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<Addr<ConsumerInstance>>")]
+pub struct CreateInstance {
+    pub group_id: String,
+    pub name: String,
+    pub settings: InstanceSettings,
+}
+
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<Addr<ConsumerInstance>>")]
+pub struct FindInstance {
+    pub group_id: String,
+    pub name: String,
+}
+
+/// An instance has closed (deleted, or idle past `consumer.instance.timeout.ms`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InstanceClosed {
+    pub group_id: String,
+    pub name: String,
+}
+
+/// What an instance reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    pub group_id: String,
+    pub name: String,
+    pub settings: InstanceSettings,
+    pub member_id: Option<String>,
+    pub generation_id: Option<i32>,
+}
+
+#[derive(Message)]
+#[rtype(result = "InstanceInfo")]
+pub struct GetInstanceInfo;
+
+/// Subscribe to `topics` (replacing any earlier subscription): the group assigns
+/// the partitions.
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<()>")]
+pub struct Subscribe {
+    pub topics: Vec<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct GetSubscription;
+
+/// Drop the subscription (and leave the group) or the manual assignment.
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<()>")]
+pub struct Unsubscribe;
+
+/// Assign partitions by hand, outside group management.
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<()>")]
+pub struct Assign {
+    pub partitions: Vec<TopicPartition>,
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<TopicPartition>")]
+pub struct GetAssignment;
+
+/// One record and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub record: StoredRecord,
+}
+
+/// Fetch records from the assigned partitions at the instance's positions, waiting
+/// up to `timeout_ms` for some to arrive, at most `max_bytes` of keys and values
+/// (but at least one record).
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<Vec<ConsumedRecord>>")]
+pub struct Poll {
+    pub max_bytes: usize,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetAndMetadata {
+    pub partition: TopicPartition,
+    pub offset: i64,
+    pub metadata: String,
+}
+
+/// Commit `offsets`, or (with `None`) every position the instance has fetched up to.
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<Vec<OffsetAndMetadata>>")]
+pub struct Commit {
+    pub offsets: Option<Vec<OffsetAndMetadata>>,
+}
+
+/// The group's committed offsets for `partitions`.
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<Vec<(TopicPartition, Option<CommittedOffset>)>>")]
+pub struct Committed {
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// Where the next fetch of each partition starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekTo {
+    Offset(i64),
+    Beginning,
+    End,
+}
+
+#[derive(Message)]
+#[rtype(result = "ConsumerResult<()>")]
+pub struct Seek {
+    pub seeks: Vec<(TopicPartition, SeekTo)>,
+}
+
+/// Close the instance: leave the group (committing first with auto commit).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseInstance;

@@ -1,0 +1,638 @@
+//! `GroupCoordinator`: the actor that owns one consumer group — its membership and
+//! rebalances ([`Group`], the plain state machine) and its committed offsets.
+//!
+//! Every change that must survive a restart becomes records of `__consumer_offsets`
+//! (its partition for this group), appended before the caller is answered and then
+//! applied with the very function that replays them at startup. Join and follower
+//! sync requests are parked until the rebalance lets them through; one timer,
+//! re-armed after every change, fires at the group's next deadline (a member's
+//! session running out, or the rebalance timeout).
+//!
+//! It is supervised: when its memory may have run ahead of what is on disk (a failed
+//! write) it stops, and the supervisor restarts it from the records on disk.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::channel::oneshot;
+
+use super::membership::{Group, GroupError, GroupState, JoinResult};
+use super::messages::*;
+use super::offsets_topic::{CommittedOffset, GroupRecord, GroupSnapshot};
+use super::{read_offsets_partition, TopicPartition};
+use crate::broker_config::GroupConfig;
+use crate::partition::{Acks, Append, PartitionReplica};
+use crate::storage::{Clock, RecordBatch, SystemClock, TimestampType};
+
+fn now_ms() -> i64 {
+    SystemClock.now_ms()
+}
+
+type Parked<T> = oneshot::Sender<GroupResult<T>>;
+
+pub struct GroupCoordinator {
+    group_id: String,
+    config: Arc<GroupConfig>,
+    /// This group's partition of `__consumer_offsets`.
+    store: Addr<PartitionReplica>,
+    group: Group,
+    snapshot: GroupSnapshot,
+    /// Partition counts of every topic (kept current by the manager).
+    topics: BTreeMap<String, i32>,
+    /// The counts the current assignment was computed from: a change to one of them
+    /// (partitions added, topic deleted) rebalances the group.
+    assigned_counts: BTreeMap<String, i32>,
+    pending_joins: HashMap<String, Parked<JoinResult>>,
+    pending_syncs: HashMap<String, Parked<Vec<TopicPartition>>>,
+    notify: HashMap<String, Recipient<RebalanceNotice>>,
+    timer: Option<SpawnHandle>,
+    /// Writes are numbered; a record is applied only if no later write of the same
+    /// key was applied first, so memory matches the log's order.
+    write_seq: u64,
+    applied_seq: HashMap<Option<TopicPartition>, u64>,
+}
+
+impl GroupCoordinator {
+    pub fn new(
+        group_id: &str,
+        config: Arc<GroupConfig>,
+        store: Addr<PartitionReplica>,
+        snapshot: GroupSnapshot,
+        topics: BTreeMap<String, i32>,
+    ) -> Self {
+        let mut coordinator = GroupCoordinator {
+            group_id: group_id.to_string(),
+            group: Group::new(group_id, config.max_size),
+            config,
+            store,
+            snapshot: GroupSnapshot::default(),
+            topics,
+            assigned_counts: BTreeMap::new(),
+            pending_joins: HashMap::new(),
+            pending_syncs: HashMap::new(),
+            notify: HashMap::new(),
+            timer: None,
+            write_seq: 0,
+            applied_seq: HashMap::new(),
+        };
+        coordinator.restore(snapshot);
+        coordinator
+    }
+
+    fn restore(&mut self, snapshot: GroupSnapshot) {
+        self.group = match &snapshot.metadata {
+            Some(meta) => Group::restore(&self.group_id, self.config.max_size, meta, now_ms()),
+            None => Group::new(&self.group_id, self.config.max_size),
+        };
+        self.assigned_counts = self.subscribed_counts();
+        self.snapshot = snapshot;
+    }
+
+    fn subscribed_counts(&self) -> BTreeMap<String, i32> {
+        let topics: BTreeSet<&String> = self
+            .group
+            .members
+            .values()
+            .flat_map(|m| m.topics.iter())
+            .collect();
+        topics
+            .into_iter()
+            .map(|t| (t.clone(), self.topics.get(t).copied().unwrap_or(0)))
+            .collect()
+    }
+
+    fn describe(&self) -> GroupDescription {
+        GroupDescription {
+            group_id: self.group_id.clone(),
+            state: self.group.state,
+            generation_id: self.group.generation_id,
+            protocol_type: "consumer".to_string(),
+            protocol: self.group.protocol.clone(),
+            leader_id: self.group.leader_id.clone(),
+            members: self
+                .group
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.member_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    origin: m.origin,
+                    topics: m.topics.clone(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+            offsets: self.snapshot.offsets.clone(),
+        }
+    }
+
+    /// After any change to the membership: tell members a rebalance started,
+    /// complete the join phase if it can, persist the group when it empties, and
+    /// re-arm the timer.
+    fn settle(&mut self, before: GroupState, ctx: &mut Context<Self>) {
+        let now = now_ms();
+        if self.group.state == GroupState::PreparingRebalance
+            && before != GroupState::PreparingRebalance
+        {
+            self.rebalance_started();
+        }
+        if self.group.try_complete_join(now) {
+            self.complete_joins();
+        }
+        self.forget_departed();
+        if self.group.state == GroupState::Empty && before != GroupState::Empty {
+            self.write_metadata(ctx);
+        }
+        self.arm_timer(ctx);
+    }
+
+    fn rebalance_started(&mut self) {
+        log::debug!(
+            "group {} rebalancing (generation {})",
+            self.group_id,
+            self.group.generation_id
+        );
+        for (_, tx) in self.pending_syncs.drain() {
+            let _ = tx.send(Err(GroupError::RebalanceInProgress));
+        }
+        for (member_id, recipient) in &self.notify {
+            let joined = self.group.members.get(member_id).is_some_and(|m| m.joined);
+            if !joined {
+                recipient.do_send(RebalanceNotice {
+                    group_id: self.group_id.clone(),
+                    member_id: member_id.clone(),
+                });
+            }
+        }
+    }
+
+    fn complete_joins(&mut self) {
+        log::info!(
+            "group {} generation {}: {} member(s), assignor {:?}",
+            self.group_id,
+            self.group.generation_id,
+            self.group.members.len(),
+            self.group.protocol
+        );
+        for (member_id, tx) in self.pending_joins.drain() {
+            let answer = self
+                .group
+                .join_result(&member_id)
+                .ok_or_else(|| GroupError::UnknownMemberId(member_id.clone()));
+            let _ = tx.send(answer);
+        }
+    }
+
+    /// Drops parked requests and notice recipients of members no longer in the group.
+    fn forget_departed(&mut self) {
+        let members = &self.group.members;
+        self.notify.retain(|id, _| members.contains_key(id));
+        for id in self
+            .pending_joins
+            .keys()
+            .chain(self.pending_syncs.keys())
+            .filter(|id| !members.contains_key(*id))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            let gone = GroupError::UnknownMemberId(id.clone());
+            if let Some(tx) = self.pending_joins.remove(&id) {
+                let _ = tx.send(Err(gone.clone()));
+            }
+            if let Some(tx) = self.pending_syncs.remove(&id) {
+                let _ = tx.send(Err(gone));
+            }
+        }
+    }
+
+    fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let Some(deadline) = self.group.next_deadline_ms() else {
+            return;
+        };
+        let wait = Duration::from_millis((deadline - now_ms()).max(0) as u64);
+        self.timer = Some(ctx.run_later(wait, |act, ctx| {
+            act.timer = None;
+            let before = act.group.state;
+            let now = now_ms();
+            let expired = act.group.expire(now);
+            if !expired.is_empty() {
+                log::info!(
+                    "group {}: session timed out for {expired:?}",
+                    act.group_id
+                );
+            }
+            act.settle(before, ctx);
+        }));
+    }
+
+    /// Appends `records` to this group's partition; once durable, applies them.
+    fn write(
+        &mut self,
+        records: Vec<GroupRecord>,
+    ) -> impl ActorFuture<Self, Output = GroupResult<()>> {
+        self.write_seq += 1;
+        let seq = self.write_seq;
+        let now = now_ms();
+        let encoded: Vec<_> = records.iter().map(|r| r.encode(now)).collect();
+        let store = self.store.clone();
+        let append = async move {
+            let batch = RecordBatch::encode(&encoded, TimestampType::CreateTime)
+                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?;
+            store
+                .send(Append {
+                    batch,
+                    acks: Acks::All,
+                })
+                .await
+                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
+                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?;
+            Ok(())
+        };
+        fut::wrap_future::<_, Self>(append).map(move |result, act, ctx| {
+            match &result {
+                Ok(()) => {
+                    for record in &records {
+                        let key = match record {
+                            GroupRecord::Offset { partition, .. } => Some(partition.clone()),
+                            GroupRecord::Group { .. } => None,
+                        };
+                        let applied = act.applied_seq.entry(key).or_insert(0);
+                        if *applied < seq {
+                            *applied = seq;
+                            act.snapshot.apply(record);
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Whether the append reached the disk is unknown: start over
+                    // from what the log says.
+                    log::error!(
+                        "group {}: writing to __consumer_offsets failed ({e}); restarting from disk",
+                        act.group_id
+                    );
+                    ctx.stop();
+                }
+            }
+            result
+        })
+    }
+
+    fn write_metadata(&mut self, ctx: &mut Context<Self>) {
+        let record = GroupRecord::Group {
+            group: self.group_id.clone(),
+            value: Some(self.group.to_metadata(now_ms())),
+        };
+        ctx.spawn(self.write(vec![record]).map(|_, _, _| ()));
+    }
+
+    fn check_commit(&self, msg: &CommitOffsets) -> GroupResult<()> {
+        match &msg.committer {
+            Committer::Standalone => {
+                if !self.group.members.is_empty() {
+                    return Err(GroupError::UnknownMemberId(String::new()));
+                }
+            }
+            Committer::Member {
+                member_id,
+                generation_id,
+            } => {
+                let member = self
+                    .group
+                    .members
+                    .get(member_id)
+                    .ok_or_else(|| GroupError::UnknownMemberId(member_id.clone()))?;
+                if *generation_id != self.group.generation_id {
+                    return Err(GroupError::IllegalGeneration {
+                        given: *generation_id,
+                        current: self.group.generation_id,
+                    });
+                }
+                // As Kafka: members may still commit while the group prepares a
+                // rebalance (that is when they hand their partitions back), not
+                // while the new assignment is being made.
+                if self.group.state == GroupState::CompletingRebalance {
+                    return Err(GroupError::RebalanceInProgress);
+                }
+                if let Some(c) = msg
+                    .offsets
+                    .iter()
+                    .find(|c| !member.assignment.contains(&c.partition))
+                {
+                    return Err(GroupError::PartitionNotAssigned {
+                        member_id: member_id.clone(),
+                        topic: c.partition.topic.clone(),
+                        partition: c.partition.partition,
+                    });
+                }
+            }
+        }
+        for c in &msg.offsets {
+            if c.offset < 0 {
+                return Err(GroupError::InvalidCommitOffset(format!(
+                    "offset {} for {}-{} is negative",
+                    c.offset, c.partition.topic, c.partition.partition
+                )));
+            }
+            if c.metadata.len() > self.config.offset_metadata_max_bytes {
+                return Err(GroupError::OffsetMetadataTooLarge {
+                    size: c.metadata.len(),
+                    limit: self.config.offset_metadata_max_bytes,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn park<T: Send + 'static>(
+        rx: oneshot::Receiver<GroupResult<T>>,
+    ) -> impl std::future::Future<Output = GroupResult<T>> {
+        async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(GroupError::CoordinatorNotAvailable(
+                    "the coordinator restarted".into(),
+                ))
+            })
+        }
+    }
+}
+
+impl Actor for GroupCoordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.arm_timer(ctx);
+    }
+}
+
+impl Supervised for GroupCoordinator {
+    /// Forget everything in memory and replay this group's records from disk; the
+    /// mailbox waits until that is done.
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        log::warn!("group coordinator {} restarting from disk", self.group_id);
+        self.pending_joins.clear();
+        self.pending_syncs.clear();
+        self.notify.clear();
+        self.timer = None;
+        self.applied_seq.clear();
+        let store = self.store.clone();
+        let group_id = self.group_id.clone();
+        let reload = async move {
+            let mut groups = read_offsets_partition(&store).await?;
+            Ok::<_, String>(groups.remove(&group_id).unwrap_or_default())
+        };
+        ctx.wait(
+            fut::wrap_future::<_, Self>(reload).map(|result, act, ctx| match result {
+                Ok(snapshot) => {
+                    act.restore(snapshot);
+                    act.arm_timer(ctx);
+                }
+                Err(e) => {
+                    log::error!("group {}: cannot reload: {e}", act.group_id);
+                    act.restore(GroupSnapshot::default());
+                    act.group.state = GroupState::Dead;
+                }
+            }),
+        );
+    }
+}
+
+fn dead<T>() -> GroupResult<T> {
+    Err(GroupError::CoordinatorNotAvailable(
+        "the group's state could not be loaded".into(),
+    ))
+}
+
+impl Handler<JoinGroup> for GroupCoordinator {
+    type Result = ResponseFuture<GroupResult<JoinResult>>;
+
+    fn handle(&mut self, msg: JoinGroup, ctx: &mut Context<Self>) -> Self::Result {
+        if self.group.state == GroupState::Dead {
+            return Box::pin(async { dead() });
+        }
+        let timeout = msg.request.session_timeout_ms;
+        let (min, max) = (
+            self.config.min_session_timeout_ms,
+            self.config.max_session_timeout_ms,
+        );
+        if timeout < min || timeout > max {
+            return Box::pin(async move {
+                Err(GroupError::InvalidSessionTimeout {
+                    given: timeout,
+                    min,
+                    max,
+                })
+            });
+        }
+        let before = self.group.state;
+        let member_id = match self.group.join(msg.request, now_ms()) {
+            Ok(id) => id,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        if let Some(recipient) = msg.notify {
+            self.notify.insert(member_id.clone(), recipient);
+        }
+        let (tx, rx) = oneshot::channel();
+        if let Some(earlier) = self.pending_joins.insert(member_id, tx) {
+            let _ = earlier.send(Err(GroupError::RebalanceInProgress));
+        }
+        self.settle(before, ctx);
+        Box::pin(Self::park(rx))
+    }
+}
+
+impl Handler<SyncGroup> for GroupCoordinator {
+    type Result = ResponseActFuture<Self, GroupResult<Vec<TopicPartition>>>;
+
+    fn handle(&mut self, msg: SyncGroup, _: &mut Context<Self>) -> Self::Result {
+        let before = self.group.state;
+        let member_id = msg.member_id.clone();
+        let synced = self
+            .group
+            .sync(&msg.member_id, msg.generation_id, msg.assignment, &self.topics);
+        match synced {
+            Err(e) => Box::pin(fut::ready(Err(e))),
+            Ok(None) => {
+                let (tx, rx) = oneshot::channel();
+                self.pending_syncs.insert(member_id, tx);
+                Box::pin(fut::wrap_future(Self::park(rx)))
+            }
+            Ok(Some(partitions)) if before == GroupState::Stable => {
+                Box::pin(fut::ready(Ok(partitions)))
+            }
+            Ok(Some(partitions)) => {
+                // The leader's sync made the group Stable: persist the new
+                // generation, then answer everyone waiting on it.
+                self.assigned_counts = self.subscribed_counts();
+                let generation = self.group.generation_id;
+                let record = GroupRecord::Group {
+                    group: self.group_id.clone(),
+                    value: Some(self.group.to_metadata(now_ms())),
+                };
+                Box::pin(self.write(vec![record]).map(move |written, act, _| {
+                    let current =
+                        act.group.generation_id == generation && act.group.state == GroupState::Stable;
+                    for (id, tx) in act.pending_syncs.drain() {
+                        let answer = match (&written, current) {
+                            (Err(e), _) => Err(e.clone()),
+                            (Ok(()), false) => Err(GroupError::RebalanceInProgress),
+                            (Ok(()), true) => Ok(act
+                                .group
+                                .members
+                                .get(&id)
+                                .map(|m| m.assignment.clone())
+                                .unwrap_or_default()),
+                        };
+                        let _ = tx.send(answer);
+                    }
+                    written.map(|()| partitions)
+                }))
+            }
+        }
+    }
+}
+
+impl Handler<Heartbeat> for GroupCoordinator {
+    type Result = GroupResult<()>;
+
+    fn handle(&mut self, msg: Heartbeat, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self
+            .group
+            .heartbeat(&msg.member_id, msg.generation_id, now_ms());
+        self.arm_timer(ctx);
+        result
+    }
+}
+
+impl Handler<LeaveGroup> for GroupCoordinator {
+    type Result = GroupResult<()>;
+
+    fn handle(&mut self, msg: LeaveGroup, ctx: &mut Context<Self>) -> Self::Result {
+        let before = self.group.state;
+        self.group.leave(&msg.member_id, now_ms())?;
+        log::info!("group {}: {} left", self.group_id, msg.member_id);
+        self.settle(before, ctx);
+        Ok(())
+    }
+}
+
+impl Handler<CommitOffsets> for GroupCoordinator {
+    type Result = ResponseActFuture<Self, GroupResult<()>>;
+
+    fn handle(&mut self, msg: CommitOffsets, _: &mut Context<Self>) -> Self::Result {
+        if self.group.state == GroupState::Dead {
+            let e = GroupError::GroupIdNotFound(self.group_id.clone());
+            return Box::pin(fut::ready(Err(e)));
+        }
+        if let Err(e) = self.check_commit(&msg) {
+            return Box::pin(fut::ready(Err(e)));
+        }
+        if msg.offsets.is_empty() {
+            return Box::pin(fut::ready(Ok(())));
+        }
+        let now = now_ms();
+        let records = msg
+            .offsets
+            .into_iter()
+            .map(|c| GroupRecord::Offset {
+                group: self.group_id.clone(),
+                partition: c.partition,
+                value: Some(CommittedOffset {
+                    offset: c.offset,
+                    leader_epoch: -1,
+                    metadata: c.metadata,
+                    commit_timestamp_ms: now,
+                }),
+            })
+            .collect();
+        Box::pin(self.write(records))
+    }
+}
+
+impl Handler<FetchOffsets> for GroupCoordinator {
+    type Result = MessageResult<FetchOffsets>;
+
+    fn handle(&mut self, msg: FetchOffsets, _: &mut Context<Self>) -> Self::Result {
+        let offsets = &self.snapshot.offsets;
+        MessageResult(match msg.partitions {
+            None => offsets.clone(),
+            Some(wanted) => wanted
+                .into_iter()
+                .filter_map(|tp| offsets.get(&tp).map(|o| (tp, o.clone())))
+                .collect(),
+        })
+    }
+}
+
+impl Handler<DescribeGroup> for GroupCoordinator {
+    type Result = MessageResult<DescribeGroup>;
+
+    fn handle(&mut self, _: DescribeGroup, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.describe())
+    }
+}
+
+impl Handler<RemoveGroup> for GroupCoordinator {
+    type Result = ResponseActFuture<Self, GroupResult<()>>;
+
+    fn handle(&mut self, _: RemoveGroup, _: &mut Context<Self>) -> Self::Result {
+        if !self.group.members.is_empty() {
+            let n = self.group.members.len();
+            return Box::pin(fut::ready(Err(GroupError::NonEmptyGroup(n))));
+        }
+        let mut records: Vec<GroupRecord> = self
+            .snapshot
+            .offsets
+            .keys()
+            .map(|tp| GroupRecord::Offset {
+                group: self.group_id.clone(),
+                partition: tp.clone(),
+                value: None,
+            })
+            .collect();
+        records.push(GroupRecord::Group {
+            group: self.group_id.clone(),
+            value: None,
+        });
+        Box::pin(self.write(records).map(|written, act, _| {
+            if written.is_ok() {
+                act.group.state = GroupState::Dead;
+                log::info!("group {} deleted", act.group_id);
+            }
+            written
+        }))
+    }
+}
+
+impl Handler<crate::broker::TopicsChanged> for GroupCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::broker::TopicsChanged, ctx: &mut Context<Self>) {
+        self.topics = msg.partitions;
+        let settled = matches!(
+            self.group.state,
+            GroupState::Stable | GroupState::CompletingRebalance
+        );
+        if settled && self.subscribed_counts() != self.assigned_counts {
+            log::info!(
+                "group {}: subscribed topics changed, rebalancing",
+                self.group_id
+            );
+            let before = self.group.state;
+            self.group.request_rebalance(now_ms());
+            self.settle(before, ctx);
+        }
+    }
+}
+
+impl Handler<Crash> for GroupCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,337 @@
+//! `GroupManager`: the registry of consumer groups. At startup it replays every
+//! partition of `__consumer_offsets` into one snapshot per group and starts a
+//! supervised [`GroupCoordinator`] for each (on a thread of their own); later it
+//! starts one for each new group, routes callers to them, keeps them told of topic
+//! changes, and answers the questions that span groups and partitions (list, lag,
+//! offset resets).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::future::join_all;
+
+use super::coordinator::GroupCoordinator;
+use super::membership::{GroupError, GroupState};
+use super::messages::*;
+use super::offsets_topic::{partition_for, GroupSnapshot, OFFSETS_TOPIC};
+use super::{read_offsets_partition, TopicPartition};
+use crate::broker::{Broker, RouteTopic, SubscribeTopics, TopicsChanged};
+use crate::broker_config::GroupConfig;
+use crate::error::{BrokerError, BrokerResult};
+use crate::partition::{GetStatus, ListOffsets, OffsetSpec, PartitionReplica};
+
+/// The longest group id accepted (ids appear in URLs and on-disk keys).
+pub const MAX_GROUP_ID_CHARS: usize = 255;
+
+pub fn validate_group_id(group_id: &str) -> GroupResult<()> {
+    if group_id.is_empty() {
+        return Err(GroupError::InvalidGroupId("the group id is empty".into()));
+    }
+    if group_id.chars().count() > MAX_GROUP_ID_CHARS {
+        return Err(GroupError::InvalidGroupId(format!(
+            "longer than {MAX_GROUP_ID_CHARS} characters"
+        )));
+    }
+    if group_id.chars().any(char::is_control) {
+        return Err(GroupError::InvalidGroupId(
+            "control characters are not allowed".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub struct GroupManager {
+    config: Arc<GroupConfig>,
+    broker: Addr<Broker>,
+    /// `__consumer_offsets`' partitions.
+    stores: Vec<Addr<PartitionReplica>>,
+    coordinators: HashMap<String, Addr<GroupCoordinator>>,
+    topics: BTreeMap<String, i32>,
+    arbiter: Arbiter,
+}
+
+impl GroupManager {
+    /// Replays `__consumer_offsets` and starts the manager and a coordinator per
+    /// group found. Fails (the broker must not serve groups half-loaded) if a
+    /// partition cannot be read or holds records this version cannot decode.
+    pub async fn start(broker: Addr<Broker>, config: GroupConfig) -> BrokerResult<Addr<Self>> {
+        let route = broker
+            .send(RouteTopic {
+                name: OFFSETS_TOPIC.to_string(),
+            })
+            .await
+            .map_err(BrokerError::mailbox)??;
+        let mut snapshots: HashMap<String, GroupSnapshot> = HashMap::new();
+        for (p, store) in route.partitions.iter().enumerate() {
+            let groups = read_offsets_partition(store)
+                .await
+                .map_err(|e| BrokerError::Storage(format!("{OFFSETS_TOPIC}-{p}: {e}")))?;
+            snapshots.extend(groups);
+        }
+        snapshots.retain(|_, s| !s.is_empty());
+        log::info!(
+            "loaded {} consumer group(s) from {OFFSETS_TOPIC}",
+            snapshots.len()
+        );
+        let topics: BTreeMap<String, i32> = broker
+            .send(crate::broker::ListTopics)
+            .await
+            .map_err(BrokerError::mailbox)?
+            .into_iter()
+            .map(|t| (t.name, t.partitions))
+            .collect();
+        let mut manager = GroupManager {
+            config: Arc::new(config),
+            broker,
+            stores: route.partitions,
+            coordinators: HashMap::new(),
+            topics,
+            arbiter: Arbiter::new(),
+        };
+        for (group_id, snapshot) in snapshots {
+            manager.start_coordinator(&group_id, snapshot);
+        }
+        Ok(manager.start())
+    }
+
+    fn start_coordinator(&mut self, group_id: &str, snapshot: GroupSnapshot) -> Addr<GroupCoordinator> {
+        let p = partition_for(group_id, self.stores.len() as i32) as usize;
+        let coordinator = GroupCoordinator::new(
+            group_id,
+            self.config.clone(),
+            self.stores[p].clone(),
+            snapshot,
+            self.topics.clone(),
+        );
+        let addr = Supervisor::start_in_arbiter(&self.arbiter.handle(), move |_| coordinator);
+        self.coordinators.insert(group_id.to_string(), addr.clone());
+        addr
+    }
+}
+
+impl Actor for GroupManager {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let subscribe = self.broker.send(SubscribeTopics(ctx.address().recipient()));
+        ctx.wait(subscribe.into_actor(self).map(|counts, _, ctx| {
+            if let Ok(partitions) = counts {
+                ctx.notify(TopicsChanged { partitions });
+            }
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.arbiter.stop();
+    }
+}
+
+impl Handler<TopicsChanged> for GroupManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: TopicsChanged, _: &mut Context<Self>) {
+        if msg.partitions == self.topics {
+            return;
+        }
+        self.topics = msg.partitions.clone();
+        for c in self.coordinators.values() {
+            c.do_send(msg.clone());
+        }
+    }
+}
+
+impl Handler<FindCoordinator> for GroupManager {
+    type Result = GroupResult<Addr<GroupCoordinator>>;
+
+    fn handle(&mut self, msg: FindCoordinator, _: &mut Context<Self>) -> Self::Result {
+        validate_group_id(&msg.group_id)?;
+        if let Some(addr) = self.coordinators.get(&msg.group_id) {
+            return Ok(addr.clone());
+        }
+        if !msg.create {
+            return Err(GroupError::GroupIdNotFound(msg.group_id));
+        }
+        Ok(self.start_coordinator(&msg.group_id, GroupSnapshot::default()))
+    }
+}
+
+impl Handler<ListGroups> for GroupManager {
+    type Result = ResponseFuture<Vec<GroupDescription>>;
+
+    fn handle(&mut self, _: ListGroups, _: &mut Context<Self>) -> Self::Result {
+        let coordinators: Vec<_> = self.coordinators.values().cloned().collect();
+        Box::pin(async move {
+            let mut groups: Vec<GroupDescription> =
+                join_all(coordinators.iter().map(|c| c.send(DescribeGroup)))
+                    .await
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .filter(|g| g.state != GroupState::Dead)
+                    .collect();
+            groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+            groups
+        })
+    }
+}
+
+impl Handler<DeleteGroup> for GroupManager {
+    type Result = ResponseActFuture<Self, GroupResult<()>>;
+
+    fn handle(&mut self, msg: DeleteGroup, _: &mut Context<Self>) -> Self::Result {
+        let Some(addr) = self.coordinators.get(&msg.group_id).cloned() else {
+            return Box::pin(fut::ready(Err(GroupError::GroupIdNotFound(msg.group_id))));
+        };
+        let group_id = msg.group_id;
+        Box::pin(
+            async move { addr.send(RemoveGroup).await.map_err(unavailable)? }
+                .into_actor(self)
+                .map(move |result, act, _| {
+                    if result.is_ok() {
+                        act.coordinators.remove(&group_id);
+                    }
+                    result
+                }),
+        )
+    }
+}
+
+fn unavailable(e: MailboxError) -> GroupError {
+    GroupError::CoordinatorNotAvailable(e.to_string())
+}
+
+/// The partitions of `topic` a reset or lag question is about.
+async fn topic_partitions(
+    broker: &Addr<Broker>,
+    topic: &str,
+) -> GroupResult<Vec<Addr<PartitionReplica>>> {
+    let route = broker
+        .send(RouteTopic {
+            name: topic.to_string(),
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(|e| match e {
+            BrokerError::UnknownTopic(t) => GroupError::UnknownTopic(t),
+            other => GroupError::CoordinatorNotAvailable(other.to_string()),
+        })?;
+    Ok(route.partitions)
+}
+
+async fn list_offset(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> GroupResult<Option<i64>> {
+    Ok(addr
+        .send(ListOffsets(spec))
+        .await
+        .map_err(unavailable)?
+        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
+        .map(|(offset, _)| offset))
+}
+
+impl Handler<ResetOffsets> for GroupManager {
+    type Result = ResponseFuture<GroupResult<Vec<(TopicPartition, i64)>>>;
+
+    fn handle(&mut self, msg: ResetOffsets, _: &mut Context<Self>) -> Self::Result {
+        let broker = self.broker.clone();
+        let coordinator = validate_group_id(&msg.group_id).map(|()| {
+            self.coordinators
+                .get(&msg.group_id)
+                .cloned()
+                .unwrap_or_else(|| self.start_coordinator(&msg.group_id, GroupSnapshot::default()))
+        });
+        Box::pin(async move {
+            let coordinator = coordinator?;
+            let partitions = topic_partitions(&broker, &msg.topic).await?;
+            let wanted: Vec<i32> = match msg.partitions {
+                Some(list) => list,
+                None => (0..partitions.len() as i32).collect(),
+            };
+            let mut offsets = Vec::new();
+            for p in wanted {
+                let addr = usize::try_from(p)
+                    .ok()
+                    .and_then(|i| partitions.get(i))
+                    .ok_or_else(|| GroupError::UnknownPartition {
+                        topic: msg.topic.clone(),
+                        partition: p,
+                    })?;
+                let start = list_offset(addr, OffsetSpec::Earliest).await?.unwrap_or(0);
+                let end = list_offset(addr, OffsetSpec::Latest).await?.unwrap_or(0);
+                let offset = match msg.spec {
+                    ResetSpec::Earliest => start,
+                    ResetSpec::Latest => end,
+                    ResetSpec::Timestamp(t) => list_offset(addr, OffsetSpec::Timestamp(t))
+                        .await?
+                        .unwrap_or(end),
+                    ResetSpec::Offset(o) => o.clamp(start, end),
+                };
+                offsets.push((TopicPartition::new(&msg.topic, p), offset));
+            }
+            let commit = CommitOffsets {
+                committer: Committer::Standalone,
+                offsets: offsets
+                    .iter()
+                    .map(|(tp, offset)| OffsetCommit {
+                        partition: tp.clone(),
+                        offset: *offset,
+                        metadata: String::new(),
+                    })
+                    .collect(),
+            };
+            match coordinator.send(commit).await.map_err(unavailable)? {
+                // A standalone commit is refused by a group with members.
+                Err(GroupError::UnknownMemberId(_)) => {
+                    let members = coordinator.send(DescribeGroup).await.map_err(unavailable)?;
+                    Err(GroupError::NonEmptyGroup(members.members.len()))
+                }
+                other => other.map(|()| offsets),
+            }
+        })
+    }
+}
+
+impl Handler<GroupLag> for GroupManager {
+    type Result = ResponseFuture<GroupResult<Vec<PartitionLag>>>;
+
+    fn handle(&mut self, msg: GroupLag, _: &mut Context<Self>) -> Self::Result {
+        let broker = self.broker.clone();
+        let coordinator = self.coordinators.get(&msg.group_id).cloned();
+        Box::pin(async move {
+            let coordinator = coordinator.ok_or(GroupError::GroupIdNotFound(msg.group_id))?;
+            let group = coordinator.send(DescribeGroup).await.map_err(unavailable)?;
+            let owners: HashMap<&TopicPartition, (&str, &str)> = group
+                .members
+                .iter()
+                .flat_map(|m| {
+                    m.assignment
+                        .iter()
+                        .map(move |tp| (tp, (m.member_id.as_str(), m.client_id.as_str())))
+                })
+                .collect();
+            let mut routes: HashMap<String, Vec<Addr<PartitionReplica>>> = HashMap::new();
+            let mut lags = Vec::new();
+            for (tp, committed) in &group.offsets {
+                if !routes.contains_key(&tp.topic) {
+                    // A deleted topic's offsets linger until the group is deleted.
+                    let Ok(partitions) = topic_partitions(&broker, &tp.topic).await else {
+                        continue;
+                    };
+                    routes.insert(tp.topic.clone(), partitions);
+                }
+                let Some(addr) = routes[&tp.topic].get(tp.partition as usize) else {
+                    continue;
+                };
+                let status = addr.send(GetStatus).await.map_err(unavailable)?;
+                let owner = owners.get(tp);
+                lags.push(PartitionLag {
+                    partition: tp.clone(),
+                    committed_offset: committed.offset,
+                    log_end_offset: status.high_watermark,
+                    lag_records: (status.high_watermark - committed.offset).max(0),
+                    member_id: owner.map(|o| o.0.to_string()),
+                    client_id: owner.map(|o| o.1.to_string()),
+                });
+            }
+            Ok(lags)
+        })
+    }
+}
