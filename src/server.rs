@@ -58,6 +58,9 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         limits: settings.web,
         metrics,
         cleaner: node.cleaner.clone(),
+        groups: node.groups.clone(),
+        consumers: node.consumers.clone(),
+        consumer_request_timeout_ms: settings.broker.consumers.request_timeout_ms,
     };
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {

@@ -5,6 +5,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use troupe_actors::consumer::ConsumerError;
+use troupe_actors::group::GroupError;
 use troupe_actors::BrokerError;
 
 /// Confluent's codes, plus Troupe's own for cases Confluent has none for (same scheme).
@@ -13,13 +15,26 @@ pub mod codes {
     pub const TOPIC_NOT_FOUND: i32 = 40401;
     pub const PARTITION_NOT_FOUND: i32 = 40402;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 40403;
+    /// Confluent uses 40403 for an unknown consumer instance as well.
+    pub const CONSUMER_INSTANCE_NOT_FOUND: i32 = 40403;
+    pub const GROUP_NOT_FOUND: i32 = 40405;
     pub const NOT_ACCEPTABLE: i32 = 40601;
     pub const TOPIC_EXISTS: i32 = 40901;
+    pub const CONSUMER_ALREADY_EXISTS: i32 = 40902;
+    /// Confluent's "illegal state": not subscribed, not assigned, subscription and
+    /// assignment mixed, no offset to start from.
+    pub const ILLEGAL_STATE: i32 = 40903;
+    pub const REBALANCE_IN_PROGRESS: i32 = 40904;
+    /// ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID: the committer is not (or no longer)
+    /// a member of the group's current generation.
+    pub const STALE_MEMBER: i32 = 40905;
+    pub const NON_EMPTY_GROUP: i32 = 40906;
     pub const PAYLOAD_TOO_LARGE: i32 = 41301;
     pub const UNSUPPORTED_MEDIA_TYPE: i32 = 41501;
     pub const OFFSET_OUT_OF_RANGE: i32 = 41601;
     pub const INVALID_KEY: i32 = 42201;
     pub const INVALID_VALUE: i32 = 42202;
+    pub const INVALID_CONSUMER_CONFIG: i32 = 42204;
     pub const INVALID_PAYLOAD: i32 = 42206;
     pub const TOO_MANY_REQUESTS: i32 = 42901;
     pub const INTERNAL: i32 = 50001;
@@ -115,6 +130,52 @@ impl From<BrokerError> for ApiError {
             E::PartitionRestarting { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::KAFKA_ERROR),
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(e: GroupError) -> Self {
+        use GroupError as E;
+        let message = e.to_string();
+        let (status, code) = match e {
+            E::GroupIdNotFound(_) => (StatusCode::NOT_FOUND, codes::GROUP_NOT_FOUND),
+            E::UnknownTopic(_) => (StatusCode::NOT_FOUND, codes::UNKNOWN_TOPIC_OR_PARTITION),
+            E::UnknownPartition { .. } => (StatusCode::NOT_FOUND, codes::PARTITION_NOT_FOUND),
+            E::NonEmptyGroup(_) => (StatusCode::CONFLICT, codes::NON_EMPTY_GROUP),
+            E::RebalanceInProgress => (StatusCode::CONFLICT, codes::REBALANCE_IN_PROGRESS),
+            E::IllegalGeneration { .. } | E::UnknownMemberId(_) => {
+                (StatusCode::CONFLICT, codes::STALE_MEMBER)
+            }
+            E::PartitionNotAssigned { .. }
+            | E::InconsistentGroupProtocol
+            | E::GroupMaxSizeReached(_) => (StatusCode::CONFLICT, codes::ILLEGAL_STATE),
+            E::InvalidGroupId(_)
+            | E::InvalidSessionTimeout { .. }
+            | E::InvalidCommitOffset(_)
+            | E::OffsetMetadataTooLarge { .. } => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
+            E::CoordinatorNotAvailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<ConsumerError> for ApiError {
+    fn from(e: ConsumerError) -> Self {
+        use ConsumerError as E;
+        let message = e.to_string();
+        let (status, code) = match e {
+            E::Group(e) => return e.into(),
+            E::Broker(e) => return e.into(),
+            E::UnknownInstance { .. } | E::Closed => {
+                (StatusCode::NOT_FOUND, codes::CONSUMER_INSTANCE_NOT_FOUND)
+            }
+            E::InstanceExists { .. } => (StatusCode::CONFLICT, codes::CONSUMER_ALREADY_EXISTS),
+            E::TooManyInstances(_) => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS),
+            E::IllegalState(_) | E::NotAssigned { .. } | E::NoOffset { .. } => {
+                (StatusCode::CONFLICT, codes::ILLEGAL_STATE)
+            }
         };
         ApiError::new(status, code, message)
     }

@@ -13,11 +13,15 @@ use crate::error::{codes, ApiError, ApiResult};
 pub const BINARY_V2: &str = "application/vnd.kafka.binary.v2+json";
 pub const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 pub const V2: &str = "application/vnd.kafka.v2+json";
+/// Troupe's: keys and values as UTF-8 text (consumer instances created with
+/// `"format": "string"`).
+pub const STRING_V2: &str = "application/vnd.kafka.string.v2+json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmbeddedFormat {
     Binary,
     Json,
+    String,
 }
 
 impl EmbeddedFormat {
@@ -51,7 +55,24 @@ impl EmbeddedFormat {
         match self {
             EmbeddedFormat::Binary => BINARY_V2,
             EmbeddedFormat::Json => JSON_V2,
+            EmbeddedFormat::String => STRING_V2,
         }
+    }
+
+    /// Whether a request's `Accept` header takes this format: any header that does
+    /// not name another embedded format does.
+    pub fn accepted_by(self, req: &HttpRequest) -> bool {
+        let accept = req
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let names_other = [BINARY_V2, JSON_V2, STRING_V2]
+            .iter()
+            .any(|t| *t != self.content_type() && accept.contains(t));
+        let names_this = accept.contains(self.content_type());
+        names_this || !names_other
     }
 
     pub fn render_bytes(self, bytes: Option<&[u8]>) -> Value {
@@ -64,6 +85,7 @@ impl EmbeddedFormat {
             }
             EmbeddedFormat::Json => serde_json::from_slice(bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned())),
+            EmbeddedFormat::String => Value::String(String::from_utf8_lossy(bytes).into_owned()),
         }
     }
 }

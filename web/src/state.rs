@@ -1,11 +1,14 @@
-//! `AppState`: what every handler is given — the broker's address, the cluster's
-//! identity and the HTTP layer's limits. Handlers keep no state of their own.
+//! `AppState`: what every handler is given — the addresses of the broker, the group
+//! manager and the consumer registry, the cluster's identity and the HTTP layer's
+//! limits. Handlers keep no state of their own.
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 use troupe_actors::broker::Broker;
 use troupe_actors::cleaner::LogCleaner;
+use troupe_actors::consumer::ConsumerRegistry;
+use troupe_actors::group::GroupManager;
 use troupe_actors::BrokerResult;
 
 use crate::error::ApiResult;
@@ -42,6 +45,10 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The log cleaner, when enabled (for its metrics).
     pub cleaner: Option<Addr<LogCleaner>>,
+    pub groups: Addr<GroupManager>,
+    pub consumers: Addr<ConsumerRegistry>,
+    /// `consumer.request.timeout.ms`: a records request's wait when it names none.
+    pub consumer_request_timeout_ms: u64,
 }
 
 impl AppState {

@@ -1,8 +1,10 @@
 //! Confluent REST Proxy v2: produce (`POST /topics/{topic}`), topic and partition
-//! metadata, `GET /brokers`, and the direct partition read that Redpanda's proxy offers
+//! metadata, `GET /brokers`, consumer instances (`/consumers/…`), and the direct
+//! partition read that Redpanda's proxy offers
 //! (`GET /topics/{topic}/partitions/{p}/records`). Responses are
 //! `application/vnd.kafka.v2+json`.
 
+pub mod consumers;
 pub mod produce;
 pub mod records;
 pub mod topics;
@@ -38,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/topics/{topic}/partitions/{partition}/records",
             web::get().to(records::read),
         );
+    consumers::configure(cfg);
 }
 
 pub fn ok(body: serde_json::Value) -> HttpResponse {

@@ -75,6 +75,11 @@ fn embedded(
             code,
             format!("The record {what} must be a base64 string"),
         )),
+        (EmbeddedFormat::String, Some(Value::String(s))) => Ok(Some(s.into_bytes())),
+        (EmbeddedFormat::String, Some(_)) => Err(ApiError::unprocessable(
+            code,
+            format!("The record {what} must be a string"),
+        )),
     }
 }
 

@@ -33,7 +33,7 @@ pub struct ReadQuery {
     auto_offset_reset: Option<String>,
 }
 
-fn parse_timestamp(s: &str) -> ApiResult<i64> {
+pub fn parse_timestamp(s: &str) -> ApiResult<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }

@@ -1,9 +1,10 @@
-//! Confluent REST Proxy v3: clusters, brokers, topics, partitions, topic configs and
-//! produce. Every resource carries `kind` and `metadata` (`self` URL and a CRN), and
+//! Confluent REST Proxy v3: clusters, brokers, topics, partitions, topic configs,
+//! produce and consumer groups. Every resource carries `kind` and `metadata` (`self` URL and a CRN), and
 //! links to related resources as `{"related": url}`, as Confluent's do.
 
 pub mod clusters;
 pub mod configs;
+pub mod consumer_groups;
 pub mod partitions;
 pub mod records;
 pub mod topics;
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             &format!("{c}/topics/{{topic}}/records"),
             web::post().to(records::produce),
         );
+    consumer_groups::configure(cfg);
 }
 
 /// `scheme://host` of the request, for the `self` and `related` links.

@@ -1,0 +1,476 @@
+//! Confluent REST Proxy v2 consumer instances: `POST /consumers/{group}` creates an
+//! instance (a consumer the broker runs on the client's behalf, a real member of the
+//! group), and `/consumers/{group}/instances/{instance}/…` drives it: subscription,
+//! assignments, records, offsets and positions.
+//!
+//! As Confluent: a commit with a body names the offset of the *last record
+//! processed* (the group stores the next one, offset + 1); an empty commit commits
+//! everything the instance has returned; `GET …/offsets` answers the stored (next)
+//! offsets. The records' embedded format is fixed when the instance is created and
+//! the `Accept` header of a records request must match it (406 otherwise).
+
+use actix::Addr;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use troupe_actors::consumer::*;
+use troupe_actors::group::TopicPartition;
+
+use crate::error::{codes, ApiError, ApiResult};
+use crate::json::parse;
+use crate::read_body;
+use crate::metrics;
+use crate::records::{render_record, EmbeddedFormat};
+use crate::state::AppState;
+use crate::v2::ok;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let instance = "/consumers/{group}/instances/{instance}";
+    cfg.route("/consumers/{group}", web::post().to(create))
+        .route(instance, web::delete().to(delete))
+        .route(&format!("{instance}/subscription"), web::post().to(subscribe))
+        .route(&format!("{instance}/subscription"), web::get().to(subscription))
+        .route(&format!("{instance}/subscription"), web::delete().to(unsubscribe))
+        .route(&format!("{instance}/assignments"), web::post().to(assign))
+        .route(&format!("{instance}/assignments"), web::get().to(assignments))
+        .route(&format!("{instance}/records"), web::get().to(records))
+        .route(&format!("{instance}/offsets"), web::post().to(commit))
+        .route(&format!("{instance}/offsets"), web::get().to(committed))
+        .route(&format!("{instance}/positions"), web::post().to(seek))
+        .route(
+            &format!("{instance}/positions/beginning"),
+            web::post().to(seek_to_beginning),
+        )
+        .route(
+            &format!("{instance}/positions/end"),
+            web::post().to(seek_to_end),
+        );
+}
+
+fn no_content() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
+fn invalid_config(message: String) -> ApiError {
+    ApiError::unprocessable(codes::INVALID_CONSUMER_CONFIG, message)
+}
+
+/// Confluent takes these settings as strings; plain JSON booleans and numbers are
+/// accepted as well.
+fn setting_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: Option<String>,
+    format: Option<String>,
+    #[serde(rename = "auto.offset.reset")]
+    auto_offset_reset: Option<Value>,
+    #[serde(rename = "auto.commit.enable")]
+    auto_commit_enable: Option<Value>,
+    /// Accepted for compatibility; a records request's `timeout` bounds its wait.
+    #[serde(rename = "fetch.min.bytes")]
+    _fetch_min_bytes: Option<Value>,
+    #[serde(rename = "consumer.request.timeout.ms")]
+    _request_timeout_ms: Option<Value>,
+}
+
+fn format_of(name: &str) -> Option<EmbeddedFormat> {
+    match name {
+        "binary" => Some(EmbeddedFormat::Binary),
+        "json" => Some(EmbeddedFormat::Json),
+        "string" => Some(EmbeddedFormat::String),
+        _ => None,
+    }
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    group: web::Path<String>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    let group_id = group.into_inner();
+    let body: CreateBody = if body.is_empty() {
+        parse(b"{}")?
+    } else {
+        parse(&body)?
+    };
+    let format = body.format.unwrap_or_else(|| "binary".into());
+    if format_of(&format).is_none() {
+        return Err(invalid_config(format!(
+            "format '{format}' is not binary, json or string"
+        )));
+    }
+    let reset_text = match &body.auto_offset_reset {
+        None => "latest".to_string(),
+        Some(v) => setting_text(v).unwrap_or_default(),
+    };
+    let auto_offset_reset = ResetPolicy::parse(&reset_text).ok_or_else(|| {
+        invalid_config(format!(
+            "auto.offset.reset '{reset_text}' is not earliest, latest or none"
+        ))
+    })?;
+    let auto_commit = match body.auto_commit_enable.as_ref().map(setting_text) {
+        None => false,
+        Some(Some(t)) if t == "true" => true,
+        Some(Some(t)) if t == "false" => false,
+        Some(other) => {
+            return Err(invalid_config(format!(
+                "auto.commit.enable '{}' is not true or false",
+                other.unwrap_or_default()
+            )))
+        }
+    };
+    let name = body
+        .name
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("rest-consumer-{}", uuid::Uuid::new_v4()));
+    let settings = InstanceSettings {
+        format,
+        auto_offset_reset,
+        auto_commit,
+        client_id: format!("rest-{name}"),
+    };
+    state
+        .consumers
+        .send(CreateInstance {
+            group_id: group_id.clone(),
+            name: name.clone(),
+            settings,
+        })
+        .await??;
+    let host = req.connection_info().host().to_string();
+    let scheme = req.connection_info().scheme().to_string();
+    Ok(ok(json!({
+        "instance_id": name,
+        "base_uri": format!("{scheme}://{host}/consumers/{group_id}/instances/{name}"),
+    })))
+}
+
+async fn instance(state: &AppState, path: &(String, String)) -> ApiResult<Addr<ConsumerInstance>> {
+    Ok(state
+        .consumers
+        .send(FindInstance {
+            group_id: path.0.clone(),
+            name: path.1.clone(),
+        })
+        .await??)
+}
+
+type InstancePath = web::Path<(String, String)>;
+
+async fn delete(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
+    instance(&state, &path).await?.send(CloseInstance).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeBody {
+    topics: Option<Vec<String>>,
+    topic_pattern: Option<String>,
+}
+
+async fn subscribe(
+    state: web::Data<AppState>,
+    path: InstancePath,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    let addr = instance(&state, &path).await?;
+    let body: SubscribeBody = parse(&body)?;
+    let topics = match (body.topics, body.topic_pattern) {
+        (Some(topics), None) if !topics.is_empty() => topics,
+        (None, Some(_)) => {
+            return Err(ApiError::unprocessable(
+                codes::INVALID_PAYLOAD,
+                "topic_pattern subscriptions are not supported; name the topics",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                codes::ILLEGAL_STATE,
+                "Subscription to topics, partitions and pattern are mutually exclusive",
+            ))
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                codes::INVALID_PAYLOAD,
+                "A subscription needs a non-empty 'topics' list",
+            ))
+        }
+    };
+    addr.send(Subscribe { topics }).await??;
+    Ok(no_content())
+}
+
+async fn subscription(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
+    let topics = instance(&state, &path).await?.send(GetSubscription).await?;
+    Ok(ok(json!({ "topics": topics })))
+}
+
+async fn unsubscribe(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
+    instance(&state, &path).await?.send(Unsubscribe).await??;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct PartitionRef {
+    topic: String,
+    partition: i32,
+}
+
+#[derive(Deserialize)]
+struct PartitionsBody {
+    partitions: Vec<PartitionRef>,
+}
+
+fn topic_partitions(partitions: Vec<PartitionRef>) -> Vec<TopicPartition> {
+    partitions
+        .into_iter()
+        .map(|p| TopicPartition {
+            topic: p.topic,
+            partition: p.partition,
+        })
+        .collect()
+}
+
+fn render_partitions(partitions: &[TopicPartition]) -> Value {
+    Value::Array(
+        partitions
+            .iter()
+            .map(|tp| json!({"topic": tp.topic, "partition": tp.partition}))
+            .collect(),
+    )
+}
+
+async fn assign(
+    state: web::Data<AppState>,
+    path: InstancePath,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    let addr = instance(&state, &path).await?;
+    let body: PartitionsBody = parse(&body)?;
+    addr.send(Assign {
+        partitions: topic_partitions(body.partitions),
+    })
+    .await??;
+    Ok(no_content())
+}
+
+async fn assignments(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
+    let partitions = instance(&state, &path).await?.send(GetAssignment).await?;
+    Ok(ok(json!({ "partitions": render_partitions(&partitions) })))
+}
+
+#[derive(Deserialize)]
+struct RecordsQuery {
+    timeout: Option<u64>,
+    max_bytes: Option<usize>,
+}
+
+async fn records(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: InstancePath,
+    query: web::Query<RecordsQuery>,
+) -> ApiResult<HttpResponse> {
+    let addr = instance(&state, &path).await?;
+    let info = addr.send(GetInstanceInfo).await?;
+    let format = format_of(&info.settings.format).unwrap_or(EmbeddedFormat::Binary);
+    if !format.accepted_by(&req) {
+        return Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            codes::NOT_ACCEPTABLE,
+            format!(
+                "The consumer instance's format is {}: accept {}",
+                info.settings.format,
+                format.content_type()
+            ),
+        ));
+    }
+    let timeout_ms = query
+        .timeout
+        .unwrap_or(state.consumer_request_timeout_ms)
+        .min(state.limits.max_fetch_wait_ms);
+    let max_bytes = query
+        .max_bytes
+        .unwrap_or(state.limits.max_fetch_bytes)
+        .clamp(1, state.limits.max_fetch_bytes);
+    let consumed = addr
+        .send(Poll {
+            max_bytes,
+            timeout_ms,
+        })
+        .await??;
+    let mut body = Vec::with_capacity(consumed.len());
+    for r in &consumed {
+        let bytes = r.record.record.key.as_ref().map_or(0, Vec::len)
+            + r.record.record.value.as_ref().map_or(0, Vec::len);
+        metrics::record_out(&r.topic, 1, bytes as u64);
+        body.push(render_record(&r.topic, r.partition, &r.record, format));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(Value::Array(body).to_string()))
+}
+
+#[derive(Deserialize)]
+struct OffsetRef {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    metadata: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OffsetsBody {
+    offsets: Vec<OffsetRef>,
+}
+
+async fn commit(
+    state: web::Data<AppState>,
+    path: InstancePath,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    let addr = instance(&state, &path).await?;
+    let offsets = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let body: OffsetsBody = parse(&body)?;
+        let mut offsets = Vec::with_capacity(body.offsets.len());
+        for o in body.offsets {
+            if o.offset < 0 {
+                return Err(ApiError::bad_request(format!(
+                    "offset {} for {}-{} is negative",
+                    o.offset, o.topic, o.partition
+                )));
+            }
+            offsets.push(OffsetAndMetadata {
+                partition: TopicPartition {
+                    topic: o.topic,
+                    partition: o.partition,
+                },
+                // The last record processed: the group resumes after it.
+                offset: o.offset + 1,
+                metadata: o.metadata.unwrap_or_default(),
+            });
+        }
+        Some(offsets)
+    };
+    addr.send(Commit { offsets }).await??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `GET …/offsets` takes its partitions in a body, as Confluent's does.
+async fn committed(
+    state: web::Data<AppState>,
+    path: InstancePath,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    let addr = instance(&state, &path).await?;
+    let body: PartitionsBody = parse(&body)?;
+    let committed = addr
+        .send(Committed {
+            partitions: topic_partitions(body.partitions),
+        })
+        .await??;
+    let offsets: Vec<Value> = committed
+        .into_iter()
+        .filter_map(|(tp, c)| {
+            c.map(|c| {
+                json!({
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "offset": c.offset,
+                    "metadata": c.metadata,
+                })
+            })
+        })
+        .collect();
+    Ok(ok(json!({ "offsets": offsets })))
+}
+
+#[derive(Deserialize)]
+struct PositionRef {
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+#[derive(Deserialize)]
+struct PositionsBody {
+    offsets: Vec<PositionRef>,
+}
+
+async fn seek(
+    state: web::Data<AppState>,
+    path: InstancePath,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    let addr = instance(&state, &path).await?;
+    let body: PositionsBody = parse(&body)?;
+    let seeks = body
+        .offsets
+        .into_iter()
+        .map(|p| {
+            (
+                TopicPartition {
+                    topic: p.topic,
+                    partition: p.partition,
+                },
+                SeekTo::Offset(p.offset),
+            )
+        })
+        .collect();
+    addr.send(Seek { seeks }).await??;
+    Ok(no_content())
+}
+
+async fn seek_to(
+    state: &AppState,
+    path: &(String, String),
+    body: &[u8],
+    to: SeekTo,
+) -> ApiResult<HttpResponse> {
+    let addr = instance(state, path).await?;
+    let body: PartitionsBody = parse(body)?;
+    let seeks = topic_partitions(body.partitions)
+        .into_iter()
+        .map(|tp| (tp, to))
+        .collect();
+    addr.send(Seek { seeks }).await??;
+    Ok(no_content())
+}
+
+async fn seek_to_beginning(
+    state: web::Data<AppState>,
+    path: InstancePath,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    seek_to(&state, &path, &body, SeekTo::Beginning).await
+}
+
+async fn seek_to_end(
+    state: web::Data<AppState>,
+    path: InstancePath,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    seek_to(&state, &path, &body, SeekTo::End).await
+}

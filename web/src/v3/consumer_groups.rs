@@ -1,0 +1,404 @@
+//! `/v3/clusters/{cluster_id}/consumer-groups`: Confluent's consumer group, consumer,
+//! assignment, lag and lag-summary resources — and, beyond Confluent (which has no
+//! write API for groups), `DELETE` of an empty group and
+//! `POST …/consumer-groups/{group}/offsets:reset` while the group has no members.
+//!
+//! Lag is the log end (high watermark) minus the committed offset, for every
+//! partition the group has committed.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use troupe_actors::group::{
+    DeleteGroup, DescribeGroup, FindCoordinator, GroupDescription, GroupLag, GroupState,
+    ListGroups, MemberDescription, PartitionLag, ResetOffsets, ResetSpec,
+};
+
+use super::{check_cluster, Urls};
+use crate::error::{ApiError, ApiResult};
+use crate::json::parse;
+use crate::read_body;
+use crate::state::AppState;
+use crate::v2::records::parse_timestamp;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let g = "/v3/clusters/{cluster_id}/consumer-groups";
+    cfg.route(g, web::get().to(list))
+        .route(&format!("{g}/{{group}}"), web::get().to(get))
+        .route(&format!("{g}/{{group}}"), web::delete().to(delete))
+        .route(&format!("{g}/{{group}}/consumers"), web::get().to(consumers))
+        .route(
+            &format!("{g}/{{group}}/consumers/{{consumer}}"),
+            web::get().to(consumer),
+        )
+        .route(
+            &format!("{g}/{{group}}/consumers/{{consumer}}/assignments"),
+            web::get().to(assignments),
+        )
+        .route(&format!("{g}/{{group}}/lags"), web::get().to(lags))
+        .route(
+            &format!("{g}/{{group}}/lags/{{topic}}/partitions/{{partition}}"),
+            web::get().to(lag),
+        )
+        .route(&format!("{g}/{{group}}/lag-summary"), web::get().to(lag_summary))
+        .route(
+            &format!("{g}/{{group}}/offsets:reset"),
+            web::post().to(reset_offsets),
+        );
+}
+
+/// Confluent's state names.
+pub fn state_name(state: GroupState) -> &'static str {
+    match state {
+        GroupState::Empty => "EMPTY",
+        GroupState::PreparingRebalance => "PREPARING_REBALANCE",
+        GroupState::CompletingRebalance => "COMPLETING_REBALANCE",
+        GroupState::Stable => "STABLE",
+        GroupState::Dead => "DEAD",
+    }
+}
+
+async fn describe(state: &AppState, group_id: &str) -> ApiResult<GroupDescription> {
+    let coordinator = state
+        .groups
+        .send(FindCoordinator {
+            group_id: group_id.to_string(),
+            create: false,
+        })
+        .await??;
+    let group = coordinator.send(DescribeGroup).await?;
+    if group.state == GroupState::Dead {
+        return Err(troupe_actors::group::GroupError::GroupIdNotFound(group_id.to_string()).into());
+    }
+    Ok(group)
+}
+
+fn group_json(urls: &Urls, node_id: i32, g: &GroupDescription) -> Value {
+    let path = format!("/consumer-groups/{}", g.group_id);
+    urls.resource(
+        "KafkaConsumerGroup",
+        &path,
+        &format!("/consumer-group={}", g.group_id),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "consumer_group_id": g.group_id,
+            // Only ever used for standalone commits (manual assignment, resets).
+            "is_simple": g.generation_id == 0,
+            "partition_assignor": g.protocol.clone().unwrap_or_default(),
+            "state": state_name(g.state),
+            "generation_id": g.generation_id,
+            "members_count": g.members.len(),
+            "coordinator": urls.related(&format!("/brokers/{node_id}")),
+            "consumers": urls.related(&format!("{path}/consumers")),
+            "lag_summary": urls.related(&format!("{path}/lag-summary")),
+        }),
+    )
+}
+
+fn consumer_json(urls: &Urls, group_id: &str, m: &MemberDescription) -> Value {
+    let path = format!("/consumer-groups/{group_id}/consumers/{}", m.member_id);
+    urls.resource(
+        "KafkaConsumer",
+        &path,
+        &format!("/consumer-group={group_id}/consumer={}", m.member_id),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "consumer_group_id": group_id,
+            "consumer_id": m.member_id,
+            "instance_id": null,
+            "client_id": m.client_id,
+            "client_host": m.client_host,
+            "subscription": m.topics,
+            "assignments": urls.related(&format!("{path}/assignments")),
+        }),
+    )
+}
+
+type GroupPath = web::Path<(String, String)>;
+
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    cluster: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &cluster)?;
+    let urls = Urls::new(&req, &state);
+    let groups = state.groups.send(ListGroups).await?;
+    let data = groups
+        .iter()
+        .map(|g| group_json(&urls, state.node_id, g))
+        .collect();
+    Ok(HttpResponse::Ok().json(urls.list("KafkaConsumerGroupList", "/consumer-groups", data)))
+}
+
+async fn get(req: HttpRequest, state: web::Data<AppState>, path: GroupPath) -> ApiResult<HttpResponse> {
+    let (cluster, group_id) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let group = describe(&state, &group_id).await?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(group_json(&urls, state.node_id, &group)))
+}
+
+async fn delete(state: web::Data<AppState>, path: GroupPath) -> ApiResult<HttpResponse> {
+    let (cluster, group_id) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    state.groups.send(DeleteGroup { group_id }).await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn consumers(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: GroupPath,
+) -> ApiResult<HttpResponse> {
+    let (cluster, group_id) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let group = describe(&state, &group_id).await?;
+    let urls = Urls::new(&req, &state);
+    let data = group
+        .members
+        .iter()
+        .map(|m| consumer_json(&urls, &group_id, m))
+        .collect();
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaConsumerList",
+        &format!("/consumer-groups/{group_id}/consumers"),
+        data,
+    )))
+}
+
+async fn member<'a>(group: &'a GroupDescription, consumer_id: &str) -> ApiResult<&'a MemberDescription> {
+    group
+        .members
+        .iter()
+        .find(|m| m.member_id == consumer_id)
+        .ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::NOT_FOUND,
+                crate::error::codes::CONSUMER_INSTANCE_NOT_FOUND,
+                format!(
+                    "Consumer {consumer_id} is not a member of group {}",
+                    group.group_id
+                ),
+            )
+        })
+}
+
+async fn consumer(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster, group_id, consumer_id) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let group = describe(&state, &group_id).await?;
+    let m = member(&group, &consumer_id).await?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(consumer_json(&urls, &group_id, m)))
+}
+
+async fn assignments(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster, group_id, consumer_id) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let group = describe(&state, &group_id).await?;
+    let m = member(&group, &consumer_id).await?;
+    let urls = Urls::new(&req, &state);
+    let base = format!("/consumer-groups/{group_id}/consumers/{consumer_id}/assignments");
+    let data = m
+        .assignment
+        .iter()
+        .map(|tp| {
+            urls.resource(
+                "KafkaConsumerAssignment",
+                &format!("{base}/{}/partitions/{}", tp.topic, tp.partition),
+                &format!(
+                    "/consumer-group={group_id}/consumer={consumer_id}/assignment=topic={}/partition={}",
+                    tp.topic, tp.partition
+                ),
+                json!({
+                    "cluster_id": urls.cluster_id,
+                    "consumer_group_id": group_id,
+                    "consumer_id": consumer_id,
+                    "topic_name": tp.topic,
+                    "partition_id": tp.partition,
+                    "partition": urls.related(&format!("/topics/{}/partitions/{}", tp.topic, tp.partition)),
+                    "lag": urls.related(&format!("/consumer-groups/{group_id}/lags/{}/partitions/{}", tp.topic, tp.partition)),
+                }),
+            )
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(urls.list("KafkaConsumerAssignmentList", &base, data)))
+}
+
+fn lag_json(urls: &Urls, group_id: &str, l: &PartitionLag) -> Value {
+    let (topic, partition) = (&l.partition.topic, l.partition.partition);
+    urls.resource(
+        "KafkaConsumerLag",
+        &format!("/consumer-groups/{group_id}/lags/{topic}/partitions/{partition}"),
+        &format!("/consumer-group={group_id}/lag=topic={topic}/partition={partition}"),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "consumer_group_id": group_id,
+            "topic_name": topic,
+            "partition_id": partition,
+            "current_offset": l.committed_offset,
+            "log_end_offset": l.log_end_offset,
+            "lag": l.lag_records,
+            "consumer_id": l.member_id.clone().unwrap_or_default(),
+            "instance_id": null,
+            "client_id": l.client_id.clone().unwrap_or_default(),
+        }),
+    )
+}
+
+async fn group_lags(state: &AppState, group_id: &str) -> ApiResult<Vec<PartitionLag>> {
+    describe(state, group_id).await?;
+    Ok(state
+        .groups
+        .send(GroupLag {
+            group_id: group_id.to_string(),
+        })
+        .await??)
+}
+
+async fn lags(req: HttpRequest, state: web::Data<AppState>, path: GroupPath) -> ApiResult<HttpResponse> {
+    let (cluster, group_id) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let lags = group_lags(&state, &group_id).await?;
+    let urls = Urls::new(&req, &state);
+    let data = lags.iter().map(|l| lag_json(&urls, &group_id, l)).collect();
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaConsumerLagList",
+        &format!("/consumer-groups/{group_id}/lags"),
+        data,
+    )))
+}
+
+async fn lag(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster, group_id, topic, partition) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let lags = group_lags(&state, &group_id).await?;
+    let l = lags
+        .iter()
+        .find(|l| l.partition.topic == topic && l.partition.partition == partition)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Group {group_id} has no committed offset for {topic}-{partition}"
+            ))
+        })?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(lag_json(&urls, &group_id, l)))
+}
+
+async fn lag_summary(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: GroupPath,
+) -> ApiResult<HttpResponse> {
+    let (cluster, group_id) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let lags = group_lags(&state, &group_id).await?;
+    let urls = Urls::new(&req, &state);
+    let total: i64 = lags.iter().map(|l| l.lag_records).sum();
+    let max = lags.iter().max_by_key(|l| l.lag_records);
+    let field = |f: fn(&PartitionLag) -> Value| max.map_or(Value::Null, f);
+    Ok(HttpResponse::Ok().json(urls.resource(
+        "KafkaConsumerGroupLagSummary",
+        &format!("/consumer-groups/{group_id}/lag-summary"),
+        &format!("/consumer-group={group_id}/lag-summary"),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "consumer_group_id": group_id,
+            "max_lag_consumer_id": field(|l| json!(l.member_id.clone().unwrap_or_default())),
+            "max_lag_instance_id": null,
+            "max_lag_client_id": field(|l| json!(l.client_id.clone().unwrap_or_default())),
+            "max_lag_topic_name": field(|l| json!(l.partition.topic)),
+            "max_lag_partition_id": field(|l| json!(l.partition.partition)),
+            "max_lag": max.map_or(0, |l| l.lag_records),
+            "total_lag": total,
+            "max_lag_partition": max.map_or(Value::Null, |l| urls.related(&format!(
+                "/topics/{}/partitions/{}", l.partition.topic, l.partition.partition
+            ))),
+        }),
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    topic_name: String,
+    partitions: Option<Vec<i32>>,
+    /// `earliest`, `latest`, `timestamp` or `offset`.
+    to: String,
+    timestamp: Option<Value>,
+    offset: Option<i64>,
+}
+
+async fn reset_offsets(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: GroupPath,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let (cluster, group_id) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    let body: ResetBody = parse(&body)?;
+    let spec = match body.to.as_str() {
+        "earliest" => ResetSpec::Earliest,
+        "latest" => ResetSpec::Latest,
+        "timestamp" => {
+            let t = match &body.timestamp {
+                Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+                    ApiError::bad_request(format!("timestamp {n} is not whole milliseconds"))
+                })?,
+                Some(Value::String(s)) => parse_timestamp(s)?,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "'to': 'timestamp' needs a 'timestamp' (ms since the epoch or ISO-8601)",
+                    ))
+                }
+            };
+            ResetSpec::Timestamp(t)
+        }
+        "offset" => match body.offset {
+            Some(o) if o >= 0 => ResetSpec::Offset(o),
+            Some(o) => return Err(ApiError::bad_request(format!("offset {o} is negative"))),
+            None => return Err(ApiError::bad_request("'to': 'offset' needs an 'offset'")),
+        },
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "'to' is '{other}': use earliest, latest, timestamp or offset"
+            )))
+        }
+    };
+    let offsets = state
+        .groups
+        .send(ResetOffsets {
+            group_id: group_id.clone(),
+            topic: body.topic_name,
+            partitions: body.partitions,
+            spec,
+        })
+        .await??;
+    let urls = Urls::new(&req, &state);
+    let data: Vec<Value> = offsets
+        .iter()
+        .map(|(tp, offset)| {
+            json!({"topic_name": tp.topic, "partition_id": tp.partition, "offset": offset})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaConsumerGroupOffsetList",
+        &format!("/consumer-groups/{group_id}/offsets:reset"),
+        data,
+    )))
+}
