@@ -1,5 +1,5 @@
 //! `troupe`: the broker (`troupe serve`) and its command-line tools (`troupe topics`,
-//! `troupe produce`, `troupe consume`), in one binary.
+//! `troupe produce`, `troupe consume`, `troupe groups`), in one binary.
 
 mod cli;
 mod server;
@@ -33,6 +33,8 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Print records as they arrive.
     Consume(cli::consume::ConsumeArgs),
+    /// List, describe, reset and delete consumer groups.
+    Groups(cli::groups::GroupsArgs),
 }
 
 fn main() {
@@ -44,6 +46,7 @@ fn main() {
         Command::Topics(args) => cli::topics::run(&client, args),
         Command::Produce(args) => cli::produce::run(&client, args),
         Command::Consume(args) => cli::consume::run(&client, args),
+        Command::Groups(args) => cli::groups::run(&client, args),
     };
     if let Err(e) = outcome {
         eprintln!("troupe: {e}");

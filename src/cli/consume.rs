@@ -2,16 +2,22 @@
 //! end (default), the beginning, an offset, or a timestamp, and follows new records
 //! until Ctrl-C, `--max-messages` or `--timeout-ms` of silence. Each partition is
 //! long-polled by its own thread over the direct partition read API.
+//!
+//! With `--group`, it is a member of a consumer group instead: a REST consumer
+//! instance subscribed to the topic, reading the partitions the group assigns it
+//! from the group's committed offsets, and committing what it has printed.
 
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use super::client::{CliError, Client};
-use troupe_web::records::{decode_base64, BINARY_V2};
+use troupe_web::records::{decode_base64, BINARY_V2, V2};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
@@ -27,7 +33,11 @@ pub enum OutputFormat {
 pub struct ConsumeArgs {
     #[arg(long)]
     pub topic: String,
-    /// Start at the log start of each partition.
+    /// Consume as a member of this consumer group (from its committed offsets).
+    #[arg(long, conflicts_with_all = ["offset", "timestamp", "partition"])]
+    pub group: Option<String>,
+    /// Start at the log start of each partition (with --group: where the group has
+    /// no committed offset).
     #[arg(long, conflicts_with_all = ["offset", "timestamp"])]
     pub from_beginning: bool,
     /// Start at this offset (needs --partition).
@@ -60,6 +70,9 @@ enum Start {
 }
 
 pub fn run(client: &Client, args: ConsumeArgs) -> Result<(), CliError> {
+    if let Some(group) = args.group.clone() {
+        return run_in_group(client, &group, &args);
+    }
     let partitions: Vec<i32> = match args.partition {
         Some(p) => vec![p],
         None => {
@@ -172,6 +185,112 @@ fn poll_partition(
             }
         }
     }
+}
+
+/// Set by Ctrl-C (or SIGTERM), so a group member can leave its group cleanly.
+fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        set.store(true, Ordering::SeqCst);
+    });
+    flag
+}
+
+fn run_in_group(client: &Client, group: &str, args: &ConsumeArgs) -> Result<(), CliError> {
+    let reset = if args.from_beginning { "earliest" } else { "latest" };
+    let created = client
+        .send_json(
+            "POST",
+            &format!("/consumers/{group}"),
+            V2,
+            &json!({"format": "binary", "auto.offset.reset": reset}),
+        )?
+        .unwrap_or(Value::Null);
+    let instance = created["instance_id"]
+        .as_str()
+        .ok_or_else(|| CliError::Input("the broker named no consumer instance".into()))?
+        .to_string();
+    let base = format!("/consumers/{group}/instances/{instance}");
+    let stop = stop_flag();
+    let outcome = consume_in_group(client, &base, args, &stop);
+    // Leave the group whatever happened, so its partitions move on at once.
+    let left = client.delete(&base);
+    outcome.and(left.map(|_| ()))
+}
+
+fn consume_in_group(
+    client: &Client,
+    base: &str,
+    args: &ConsumeArgs,
+    stop: &AtomicBool,
+) -> Result<(), CliError> {
+    client.send_json(
+        "POST",
+        &format!("{base}/subscription"),
+        V2,
+        &json!({"topics": [args.topic]}),
+    )?;
+    let mut stdout = std::io::stdout().lock();
+    let mut printed = 0u64;
+    let mut last_record = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        if args.max_messages.is_some_and(|m| printed >= m) {
+            break;
+        }
+        if args
+            .timeout_ms
+            .is_some_and(|t| last_record.elapsed() >= Duration::from_millis(t))
+        {
+            break;
+        }
+        let records = client.get_accept(
+            &format!("{base}/records?timeout={POLL_WAIT_MS}"),
+            BINARY_V2,
+        )?;
+        let mut done: BTreeMap<(String, i64), i64> = BTreeMap::new();
+        for r in records.as_array().into_iter().flatten() {
+            if args.max_messages.is_some_and(|m| printed >= m) {
+                break;
+            }
+            let partition = r["partition"].as_i64().unwrap_or(0);
+            if print_record(&mut stdout, partition as i32, r, args.format).is_err() {
+                return Ok(());
+            }
+            printed += 1;
+            last_record = Instant::now();
+            done.insert(
+                (args.topic.clone(), partition),
+                r["offset"].as_i64().unwrap_or(0),
+            );
+        }
+        if !done.is_empty() {
+            // What was printed, and no more: the rest of a batch cut short by
+            // --max-messages is left for the group's next reader.
+            let offsets: Vec<Value> = done
+                .iter()
+                .map(|((topic, partition), offset)| {
+                    json!({"topic": topic, "partition": partition, "offset": offset})
+                })
+                .collect();
+            client.send_json(
+                "POST",
+                &format!("{base}/offsets"),
+                V2,
+                &json!({ "offsets": offsets }),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn text(v: &Value) -> Option<String> {

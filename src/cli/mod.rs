@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod consume;
+pub mod groups;
 pub mod produce;
 pub mod serve;
 pub mod topics;
