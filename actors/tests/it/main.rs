@@ -1,10 +1,12 @@
-//! Integration tests of the storage engine against real files in temp directories.
+//! Integration tests of the storage engine against real files in temp directories,
+//! and of the actors above it (partitions, group coordinators) on a real node.
 
 mod common;
 mod compaction;
 mod crash;
 mod durability;
 mod edges;
+mod groups;
 mod model;
 mod partition;
 mod retention;
