@@ -90,6 +90,8 @@ pub struct ConsumerInstance {
     /// The next offset to fetch per assigned partition; absent until first fetched.
     positions: BTreeMap<TopicPartition, i64>,
     joining: bool,
+    /// A rebalance notice came while a join was under way: join again after it.
+    rejoin_requested: bool,
     /// Bumped whenever the subscription changes: a join started before is stale.
     join_epoch: u64,
     join_waiters: Vec<oneshot::Sender<()>>,
@@ -124,6 +126,7 @@ impl ConsumerInstance {
             assignment: Vec::new(),
             positions: BTreeMap::new(),
             joining: false,
+            rejoin_requested: false,
             join_epoch: 0,
             join_waiters: Vec::new(),
             last_used: Instant::now(),
@@ -183,6 +186,7 @@ impl ConsumerInstance {
             return;
         };
         self.joining = true;
+        self.rejoin_requested = false;
         let epoch = self.join_epoch;
         let commit = self.auto_commit();
         let request = JoinRequest {
@@ -196,6 +200,12 @@ impl ConsumerInstance {
             topics: self.subscription.clone(),
         };
         let notify = ctx.address().recipient();
+        log::debug!(
+            "consumer {}/{} joining as {:?}",
+            self.group_id,
+            self.name,
+            request.member_id
+        );
         let join = async move {
             if let Some((c, commit)) = commit {
                 // Hand the partitions back with their positions committed.
@@ -209,36 +219,69 @@ impl ConsumerInstance {
                     notify: Some(notify),
                 })
                 .await
-                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))??;
-            let partitions = coordinator
+                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
+                .and_then(|answer| answer);
+            let joined = match joined {
+                Ok(joined) => joined,
+                Err(e) => return (None, Err(e)),
+            };
+            // From here on the member id is ours, whatever the sync answers.
+            let synced = coordinator
                 .send(SyncGroup {
                     member_id: joined.member_id.clone(),
                     generation_id: joined.generation_id,
                     assignment: None,
                 })
                 .await
-                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))??;
-            Ok::<_, GroupError>((joined.member_id, joined.generation_id, partitions))
+                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
+                .and_then(|answer| answer);
+            (
+                Some(joined.member_id),
+                synced.map(|partitions| (joined.generation_id, partitions)),
+            )
         };
-        ctx.spawn(join.into_actor(self).map(move |result, act, ctx| {
+        ctx.spawn(join.into_actor(self).map(move |(member_id, result), act, ctx| {
             act.joining = false;
-            if act.join_epoch != epoch || act.closed {
-                act.rejoin(ctx);
+            log::debug!(
+                "consumer {}/{} join answered: {member_id:?} {:?}",
+                act.group_id,
+                act.name,
+                result.as_ref().map(|r| r.0)
+            );
+            if let Some(id) = member_id {
+                act.member_id = Some(id);
+            }
+            if act.closed {
+                // Closed while joining: leave with the member id just learned.
+                act.leave();
+                ctx.stop();
+                return;
+            }
+            if act.join_epoch != epoch {
+                // The subscription changed meanwhile: join with the new one, or
+                // leave if there is none.
+                if act.subscription.is_empty() {
+                    act.leave();
+                } else {
+                    act.rejoin(ctx);
+                }
                 return;
             }
             match result {
-                Ok((member_id, generation_id, partitions)) => {
+                Ok((generation_id, partitions)) => {
                     log::debug!(
                         "consumer {}/{} joined generation {generation_id} with {partitions:?}",
                         act.group_id,
                         act.name
                     );
-                    act.member_id = Some(member_id);
                     act.generation_id = generation_id;
                     act.positions.retain(|tp, _| partitions.contains(tp));
                     act.assignment = partitions;
                     act.last_heartbeat = Instant::now();
                     act.wake_join_waiters();
+                    if act.rejoin_requested {
+                        act.rejoin(ctx);
+                    }
                 }
                 Err(GroupError::RebalanceInProgress) | Err(GroupError::IllegalGeneration { .. }) => {
                     act.rejoin(ctx)
@@ -334,12 +377,16 @@ impl ConsumerInstance {
         if self.closed {
             return;
         }
-        self.leave();
         self.closed = true;
         self.registry.do_send(InstanceClosed {
             group_id: self.group_id.clone(),
             name: self.name.clone(),
         });
+        if self.joining {
+            // The join's answer brings the member id to leave with; it stops then.
+            return;
+        }
+        self.leave();
         ctx.stop();
     }
 
@@ -632,6 +679,9 @@ impl Handler<RebalanceNotice> for ConsumerInstance {
     type Result = ();
 
     fn handle(&mut self, _: RebalanceNotice, ctx: &mut Context<Self>) {
+        if self.joining {
+            self.rejoin_requested = true;
+        }
         self.rejoin(ctx);
     }
 }

@@ -32,7 +32,11 @@ impl TestBroker {
                 "--override",
                 "http.workers=2",
             ])
-            .env("RUST_LOG", "info")
+            // TROUPE_TEST_RUST_LOG=debug (with TROUPE_TEST_LOG=1) to see more.
+            .env(
+                "RUST_LOG",
+                std::env::var("TROUPE_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for o in overrides {

@@ -5,6 +5,7 @@
 mod broker;
 mod cli;
 mod errors;
+mod groups;
 mod quickstart;
 mod restart;
 mod retention;

@@ -230,16 +230,11 @@ async fn list_offset(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> GroupRe
 impl Handler<ResetOffsets> for GroupManager {
     type Result = ResponseFuture<GroupResult<Vec<(TopicPartition, i64)>>>;
 
-    fn handle(&mut self, msg: ResetOffsets, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ResetOffsets, ctx: &mut Context<Self>) -> Self::Result {
         let broker = self.broker.clone();
-        let coordinator = validate_group_id(&msg.group_id).map(|()| {
-            self.coordinators
-                .get(&msg.group_id)
-                .cloned()
-                .unwrap_or_else(|| self.start_coordinator(&msg.group_id, GroupSnapshot::default()))
-        });
+        let manager = ctx.address();
         Box::pin(async move {
-            let coordinator = coordinator?;
+            validate_group_id(&msg.group_id)?;
             let partitions = topic_partitions(&broker, &msg.topic).await?;
             let wanted: Vec<i32> = match msg.partitions {
                 Some(list) => list,
@@ -266,6 +261,14 @@ impl Handler<ResetOffsets> for GroupManager {
                 };
                 offsets.push((TopicPartition::new(&msg.topic, p), offset));
             }
+            // Only now, with the offsets known, may the group come into being.
+            let coordinator = manager
+                .send(FindCoordinator {
+                    group_id: msg.group_id.clone(),
+                    create: true,
+                })
+                .await
+                .map_err(unavailable)??;
             let commit = CommitOffsets {
                 committer: Committer::Standalone,
                 offsets: offsets

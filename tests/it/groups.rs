@@ -1,0 +1,623 @@
+//! Consumer groups through the REST API of the real binary: v2 consumer instances
+//! sharing a topic's partitions and rebalancing as they come and go, at-least-once
+//! delivery across random joins and leaves, committed offsets and group metadata
+//! across a restart and a kill -9, the v3 group resources, and the errors for bad
+//! input.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::broker::*;
+
+const V2: &str = "application/vnd.kafka.v2+json";
+const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+
+/// A v2 consumer instance, driven as a REST client would.
+struct Consumer {
+    base: String,
+}
+
+impl Consumer {
+    fn create(b: &TestBroker, group: &str, name: &str, settings: Value) -> Consumer {
+        let mut body = json!({"name": name, "format": "json", "auto.offset.reset": "earliest"});
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, settings) {
+            body.extend(extra);
+        }
+        let (status, created) = send(
+            "POST",
+            &b.url(&format!("/consumers/{group}")),
+            V2,
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{created}");
+        let base = created["base_uri"].as_str().expect("base_uri").to_string();
+        assert!(base.ends_with(&format!("/consumers/{group}/instances/{name}")));
+        Consumer { base }
+    }
+
+    fn subscribe(&self, topics: &[&str]) {
+        let (status, body) = send(
+            "POST",
+            &format!("{}/subscription", self.base),
+            V2,
+            &json!({ "topics": topics }).to_string(),
+        );
+        assert_eq!(status, 204, "{body}");
+    }
+
+    fn assignments(&self) -> BTreeSet<i32> {
+        let (status, body) = get(&format!("{}/assignments", self.base));
+        assert_eq!(status, 200, "{body}");
+        body["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .map(|p| p["partition"].as_i64().expect("partition") as i32)
+            .collect()
+    }
+
+    /// Records as (partition, offset, value).
+    fn poll(&self, timeout_ms: u64) -> Vec<(i32, i64, Value)> {
+        let (status, body) = get_accept(
+            &format!("{}/records?timeout={timeout_ms}", self.base),
+            JSON_V2,
+        );
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .expect("an array")
+            .iter()
+            .map(|r| {
+                (
+                    r["partition"].as_i64().expect("partition") as i32,
+                    r["offset"].as_i64().expect("offset"),
+                    r["value"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Commits the last processed offset of each partition (Confluent's convention).
+    fn commit(&self, topic: &str, last: &BTreeMap<i32, i64>) -> (u16, Value) {
+        let offsets: Vec<Value> = last
+            .iter()
+            .map(|(p, o)| json!({"topic": topic, "partition": p, "offset": o}))
+            .collect();
+        send(
+            "POST",
+            &format!("{}/offsets", self.base),
+            V2,
+            &json!({ "offsets": offsets }).to_string(),
+        )
+    }
+
+    fn committed(&self, topic: &str, partitions: &[i32]) -> BTreeMap<i32, i64> {
+        let body = json!({"partitions": partitions.iter().map(|p| json!({"topic": topic, "partition": p})).collect::<Vec<_>>()});
+        let (status, answer) = send(
+            "GET",
+            &format!("{}/offsets", self.base),
+            V2,
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer["offsets"]
+            .as_array()
+            .expect("offsets")
+            .iter()
+            .map(|o| {
+                (
+                    o["partition"].as_i64().expect("partition") as i32,
+                    o["offset"].as_i64().expect("offset"),
+                )
+            })
+            .collect()
+    }
+
+    fn delete(&self) {
+        let (status, body) = delete(&self.base);
+        assert_eq!(status, 204, "{body}");
+    }
+}
+
+fn produce_values(b: &TestBroker, topic: &str, values: impl IntoIterator<Item = String>) {
+    let records: Vec<Value> = values
+        .into_iter()
+        // Keyed by the value, so records spread over the partitions.
+        .map(|v| json!({"key": {"type": "JSON", "data": v}, "value": {"type": "JSON", "data": v}}))
+        .collect();
+    for chunk in records.chunks(500) {
+        let body: Vec<String> = chunk.iter().map(Value::to_string).collect();
+        let (status, answer) = send(
+            "POST",
+            &b.v3(&format!("/topics/{topic}/records")),
+            "application/json",
+            &body.join("\n"),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+/// Waits (up to 30 s) until the group is Stable with exactly these consumers, and
+/// their assignments are disjoint, cover `0..partitions` and are balanced; answers
+/// them.
+fn settled(b: &TestBroker, consumers: &[&Consumer], partitions: i32) -> Vec<BTreeSet<i32>> {
+    let group = consumers[0]
+        .base
+        .split("/consumers/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a group in the base URI")
+        .to_string();
+    let (fair_min, fair_max) = (
+        partitions as usize / consumers.len(),
+        (partitions as usize).div_ceil(consumers.len()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, g) = get(&b.v3(&format!("/consumer-groups/{group}")));
+        let now: Vec<BTreeSet<i32>> = consumers.iter().map(|c| c.assignments()).collect();
+        let all: Vec<i32> = now.iter().flatten().copied().collect();
+        let distinct: BTreeSet<i32> = all.iter().copied().collect();
+        let stable = g["state"] == "STABLE" && g["members_count"] == consumers.len();
+        let balanced = now
+            .iter()
+            .all(|a| (fair_min..=fair_max).contains(&a.len()));
+        if stable
+            && balanced
+            && all.len() == partitions as usize
+            && distinct == (0..partitions).collect()
+        {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "assignments never settled: {now:?}, group {g}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn three_instances_split_six_partitions_and_the_rest_cover_them_when_one_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 6);
+    let cs: Vec<Consumer> = (0..3)
+        .map(|i| Consumer::create(&b, "g", &format!("c{i}"), json!({})))
+        .collect();
+    for c in &cs {
+        c.subscribe(&["t"]);
+    }
+    let first = settled(&b, &[&cs[0], &cs[1], &cs[2]], 6);
+    assert!(first.iter().all(|a| a.len() == 2), "{first:?}");
+    let (status, group) = get(&b.v3("/consumer-groups/g"));
+    assert_eq!(status, 200);
+    assert_eq!(group["state"], "STABLE");
+    assert_eq!(group["partition_assignor"], "sticky");
+    let (_, consumers) = get(&b.v3("/consumer-groups/g/consumers"));
+    assert_eq!(consumers["data"].as_array().unwrap().len(), 3);
+
+    // One leaves: the other two cover all six and keep what they had (sticky).
+    cs[1].delete();
+    let second = settled(&b, &[&cs[0], &cs[2]], 6);
+    assert_eq!((second[0].len(), second[1].len()), (3, 3), "{second:?}");
+    assert!(first[0].is_subset(&second[0]) && first[2].is_subset(&second[1]));
+    let (status, gone) = get(&format!("{}/assignments", cs[1].base));
+    assert_eq!((status, gone["error_code"].as_i64()), (404, Some(40403)));
+
+    // Every record reaches exactly one of the two.
+    produce_values(&b, "t", (0..60).map(|i| format!("v{i}")));
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.len() < 60 && Instant::now() < deadline {
+        for (i, c) in [&cs[0], &cs[2]].iter().enumerate() {
+            for (p, _, v) in c.poll(200) {
+                assert!(second[i].contains(&p), "a record of an unassigned partition");
+                seen.push(v.as_str().unwrap().to_string());
+            }
+        }
+    }
+    seen.sort();
+    let mut expected: Vec<String> = (0..60).map(|i| format!("v{i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn an_idle_instance_expires_and_leaves_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start_with(dir.path(), &["consumer.instance.timeout.ms=1500"]);
+    create_topic(&b, "t", 4);
+    let busy = Consumer::create(&b, "g", "busy", json!({}));
+    let idle = Consumer::create(&b, "g", "idle", json!({}));
+    busy.subscribe(&["t"]);
+    idle.subscribe(&["t"]);
+    let both = settled(&b, &[&busy, &idle], 4);
+    assert_eq!((both[0].len(), both[1].len()), (2, 2));
+    let started = Instant::now();
+    // Only `busy` keeps using its instance.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while busy.assignments().len() < 4 {
+        assert!(Instant::now() < deadline, "the idle instance never expired");
+        busy.poll(100);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    let (status, body) = get(&format!("{}/subscription", idle.base));
+    assert_eq!((status, body["error_code"].as_i64()), (404, Some(40403)));
+    let (_, consumers) = get(&b.v3("/consumer-groups/g/consumers"));
+    assert_eq!(consumers["data"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_topic_that_gains_partitions_is_rebalanced() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 2);
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 2);
+    let (status, body) = send(
+        "PATCH",
+        &b.v3("/topics/t"),
+        "application/json",
+        &json!({"partitions_count": 5}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    settled(&b, &[&c], 5);
+}
+
+/// A tiny deterministic generator (xorshift), so a failing run can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leaves() {
+    const N: usize = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let b = Arc::new(TestBroker::start(dir.path()));
+    create_topic(&b, "t", 4);
+    let producing = Arc::new(AtomicBool::new(true));
+    let producer = {
+        let b = b.clone();
+        let producing = producing.clone();
+        std::thread::spawn(move || {
+            for chunk in 0..30 {
+                produce_values(&b, "t", (chunk * 100..(chunk + 1) * 100).map(|i| format!("r{i}")));
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            producing.store(false, Ordering::SeqCst);
+        })
+    };
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let workers: Vec<_> = (0..3u64)
+        .map(|w| {
+            let (b, seen, producing) = (b.clone(), seen.clone(), producing.clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1));
+                let mut generation = 0;
+                // Each worker is a series of short-lived instances; the last one stays
+                // until every record has been seen.
+                loop {
+                    let c = Consumer::create(&b, "g", &format!("w{w}-{generation}"), json!({}));
+                    generation += 1;
+                    c.subscribe(&["t"]);
+                    let polls = 3 + rng.below(8);
+                    let mut i = 0;
+                    loop {
+                        let records = c.poll(100);
+                        let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+                        {
+                            let mut seen = seen.lock().unwrap();
+                            for (p, o, v) in records {
+                                *seen.entry(v.as_str().unwrap().to_string()).or_default() += 1;
+                                last.insert(p, o);
+                            }
+                        }
+                        // Processed: commit. A rebalance may have moved a partition
+                        // away (409): its records will be read again by the new owner.
+                        if !last.is_empty() {
+                            let (status, body) = c.commit("t", &last);
+                            assert!(status == 200 || status == 409, "{status} {body}");
+                        }
+                        i += 1;
+                        let done = !producing.load(Ordering::SeqCst)
+                            && seen.lock().unwrap().len() >= N;
+                        if done {
+                            c.delete();
+                            return;
+                        }
+                        if i >= polls && producing.load(Ordering::SeqCst) {
+                            break;
+                        }
+                    }
+                    // Leave abruptly, sometimes without a goodbye commit of anything.
+                    c.delete();
+                }
+            })
+        })
+        .collect();
+    producer.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.lock().unwrap().len() < N {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {N} records seen",
+            seen.lock().unwrap().len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    let expected: BTreeSet<String> = (0..N).map(|i| format!("r{i}")).collect();
+    let got: BTreeSet<String> = seen.keys().cloned().collect();
+    assert_eq!(got, expected, "every record seen, nothing else");
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!("at-least-once: {N} records, {duplicates} delivered again after a rebalance");
+}
+
+#[test]
+fn committed_offsets_and_group_metadata_survive_a_restart_and_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 2);
+    produce_values(&b, "t", (0..40).map(|i| format!("v{i}")));
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 2);
+    let mut last = BTreeMap::new();
+    while last.len() < 2 {
+        for (p, o, _) in c.poll(500) {
+            if o == 4 {
+                last.insert(p, o);
+            }
+        }
+    }
+    let (status, body) = c.commit("t", &last);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(c.committed("t", &[0, 1]), BTreeMap::from([(0, 5), (1, 5)]));
+    let (_, group) = get(&b.v3("/consumer-groups/g"));
+    let generation = group["generation_id"].as_i64().unwrap();
+    assert!(generation >= 1);
+    b.stop();
+
+    let b = TestBroker::start(dir.path());
+    let (status, group) = get(&b.v3("/consumer-groups/g"));
+    assert_eq!(status, 200, "{group}");
+    // The instance lived in the broker and died with it; the group remains.
+    assert_eq!(group["state"], "EMPTY");
+    assert_eq!(group["generation_id"].as_i64(), Some(generation));
+    let (_, lags) = get(&b.v3("/consumer-groups/g/lags"));
+    let lags: Vec<(i64, i64, i64)> = lags["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["partition_id"].as_i64().unwrap(),
+                l["current_offset"].as_i64().unwrap(),
+                l["lag"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(lags.len(), 2);
+    assert!(lags.iter().all(|&(_, current, lag)| current == 5 && lag > 0), "{lags:?}");
+    // A new member resumes at the committed offsets, then commits further.
+    let c = Consumer::create(&b, "g", "c2", json!({"auto.offset.reset": "latest"}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 2);
+    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+    while first.len() < 2 {
+        for (p, o, _) in c.poll(500) {
+            first.entry(p).or_insert(o);
+        }
+    }
+    assert_eq!(first, BTreeMap::from([(0, 5), (1, 5)]));
+    let (status, _) = c.commit("t", &BTreeMap::from([(0, 9), (1, 11)]));
+    assert_eq!(status, 200);
+    // An acknowledged commit survives kill -9.
+    b.kill9();
+
+    let b = TestBroker::start(dir.path());
+    let c = Consumer::create(&b, "g", "c3", json!({}));
+    assert_eq!(c.committed("t", &[0, 1]), BTreeMap::from([(0, 10), (1, 12)]));
+    let (_, group) = get(&b.v3("/consumer-groups/g"));
+    assert!(group["generation_id"].as_i64().unwrap() > generation);
+}
+
+#[test]
+fn group_admin_lists_describes_resets_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 3);
+    produce_values(&b, "t", (0..30).map(|i| format!("v{i}")));
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 3);
+    let mut consumed = 0;
+    while consumed < 30 {
+        consumed += c.poll(500).len();
+    }
+    // An empty-body commit commits everything returned so far.
+    let (status, _) = send("POST", &format!("{}/offsets", c.base), V2, "");
+    assert_eq!(status, 200);
+    let (_, summary) = get(&b.v3("/consumer-groups/g/lag-summary"));
+    assert_eq!((summary["total_lag"].as_i64(), summary["max_lag"].as_i64()), (Some(0), Some(0)));
+    produce_values(&b, "t", (0..9).map(|i| format!("w{i}")));
+    let (_, summary) = get(&b.v3("/consumer-groups/g/lag-summary"));
+    assert_eq!(summary["total_lag"].as_i64(), Some(9));
+    assert!(summary["max_lag"].as_i64().unwrap() >= 3);
+    let (_, lags) = get(&b.v3("/consumer-groups/g/lags"));
+    let lags = lags["data"].as_array().unwrap();
+    assert_eq!(lags.len(), 3);
+    for l in lags {
+        assert_eq!(
+            l["lag"].as_i64().unwrap(),
+            l["log_end_offset"].as_i64().unwrap() - l["current_offset"].as_i64().unwrap()
+        );
+        assert!(l["consumer_id"].as_str().unwrap().starts_with("rest-c-"));
+    }
+    let (_, list) = get(&b.v3("/consumer-groups"));
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["consumer_group_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["g"]);
+
+    // Reset and delete need an empty group.
+    let reset = json!({"topic_name": "t", "to": "earliest"});
+    let (status, body) = post_json(&b.v3("/consumer-groups/g/offsets:reset"), &reset);
+    assert_eq!((status, body["error_code"].as_i64()), (409, Some(40906)), "{body}");
+    let (status, body) = delete(&b.v3("/consumer-groups/g"));
+    assert_eq!((status, body["error_code"].as_i64()), (409, Some(40906)));
+    c.delete();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&b.v3("/consumer-groups/g")).1["state"] != "EMPTY" {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = post_json(
+        &b.v3("/consumer-groups/g/offsets:reset"),
+        &json!({"topic_name": "t", "partitions": [1], "to": "offset", "offset": 2}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"][0]["offset"].as_i64(), Some(2));
+    let (status, body) = post_json(&b.v3("/consumer-groups/g/offsets:reset"), &reset);
+    assert_eq!(status, 200, "{body}");
+    let (_, summary) = get(&b.v3("/consumer-groups/g/lag-summary"));
+    assert_eq!(summary["total_lag"].as_i64(), Some(39));
+    let (status, _) = delete(&b.v3("/consumer-groups/g"));
+    assert_eq!(status, 204);
+    let (status, body) = get(&b.v3("/consumer-groups/g"));
+    assert_eq!((status, body["error_code"].as_i64()), (404, Some(40405)));
+    // Deleted for good: not back after a restart.
+    b.stop();
+    let b = TestBroker::start(dir.path());
+    let (_, list) = get(&b.v3("/consumer-groups"));
+    assert_eq!(list["data"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 2);
+    let err = |(status, body): (u16, Value)| (status, body["error_code"].as_i64().unwrap_or(0));
+    let create = |body: &str| send("POST", &b.url("/consumers/g"), V2, body);
+    assert_eq!(err(create("{\"name\": ")), (400, 400));
+    assert_eq!(err(create(r#"{"format": "avro"}"#)), (422, 42204));
+    assert_eq!(err(create(r#"{"auto.offset.reset": "sometimes"}"#)), (422, 42204));
+    assert_eq!(err(create(r#"{"auto.commit.enable": "maybe"}"#)), (422, 42204));
+    let c = Consumer::create(&b, "g", "c", json!({"format": "binary"}));
+    assert_eq!(err(create(r#"{"name": "c"}"#)), (409, 40902));
+
+    let unknown = b.url("/consumers/g/instances/nobody");
+    assert_eq!(err(get(&format!("{unknown}/subscription"))), (404, 40403));
+    assert_eq!(err(delete(&unknown)), (404, 40403));
+    // Not subscribed yet.
+    assert_eq!(
+        err(get_accept(&format!("{}/records", c.base), "application/vnd.kafka.binary.v2+json")),
+        (409, 40903)
+    );
+    let sub = format!("{}/subscription", c.base);
+    assert_eq!(err(send("POST", &sub, V2, "{\"topics\": [")), (400, 400));
+    assert_eq!(err(send("POST", &sub, V2, r#"{"topics": []}"#)), (422, 42206));
+    assert_eq!(err(send("POST", &sub, V2, r#"{"topics": ["bad name"]}"#)), (400, 40002));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 2);
+    // The instance's format is binary: asking for JSON is refused.
+    assert_eq!(err(get_accept(&format!("{}/records", c.base), JSON_V2)), (406, 40601));
+    // Subscribed instances cannot also take manual assignments.
+    let assign = json!({"partitions": [{"topic": "t", "partition": 0}]}).to_string();
+    assert_eq!(
+        err(send("POST", &format!("{}/assignments", c.base), V2, &assign)),
+        (409, 40903)
+    );
+
+    let offsets = format!("{}/offsets", c.base);
+    let commit = |partition: i64, offset: i64| {
+        json!({"offsets": [{"topic": "t", "partition": partition, "offset": offset}]}).to_string()
+    };
+    assert_eq!(err(send("POST", &offsets, V2, "{\"offsets\": [{")), (400, 400));
+    assert_eq!(err(send("POST", &offsets, V2, r#"{"offsets": 5}"#)), (400, 40002));
+    assert_eq!(err(send("POST", &offsets, V2, &commit(0, -4))), (400, 40002));
+    assert_eq!(err(send("POST", &offsets, V2, &commit(7, 1))), (409, 40903), "not assigned");
+    assert_eq!(err(send("POST", &offsets, V2, &commit(0, 1))).0, 200);
+    assert_eq!(err(send("POST", &offsets, V2, &commit(1, 1))).0, 200);
+    // A second member takes a partition: committing it now is refused, whole.
+    let other = Consumer::create(&b, "g", "other", json!({}));
+    other.subscribe(&["t"]);
+    let now = settled(&b, &[&c, &other], 2);
+    let lost = *now[1].iter().next().unwrap();
+    let kept = *now[0].iter().next().unwrap();
+    let both = json!({"offsets": [
+        {"topic": "t", "partition": kept, "offset": 20},
+        {"topic": "t", "partition": lost, "offset": 20},
+    ]})
+    .to_string();
+    assert_eq!(err(send("POST", &offsets, V2, &both)), (409, 40903));
+    assert_eq!(
+        c.committed("t", &[0, 1]),
+        BTreeMap::from([(0, 2), (1, 2)]),
+        "nothing of the refused commits stuck"
+    );
+
+    let positions = format!("{}/positions", c.base);
+    let seek = |p: i32, o: i64| {
+        json!({"offsets": [{"topic": "t", "partition": p, "offset": o}]}).to_string()
+    };
+    assert_eq!(err(send("POST", &positions, V2, &seek(kept, -1))), (400, 40002));
+    assert_eq!(err(send("POST", &positions, V2, &seek(lost, 0))), (409, 40903));
+    assert_eq!(err(send("POST", &positions, V2, &seek(kept, 0))).0, 204);
+    let ends = json!({"partitions": [{"topic": "t", "partition": kept}]}).to_string();
+    assert_eq!(err(send("POST", &format!("{positions}/end"), V2, &ends)).0, 204);
+    assert_eq!(err(send("POST", &format!("{positions}/beginning"), V2, "[")), (400, 400));
+
+    // Group admin errors.
+    assert_eq!(err(get(&b.v3("/consumer-groups/nope"))), (404, 40405));
+    assert_eq!(err(delete(&b.v3("/consumer-groups/nope"))), (404, 40405));
+    let reset = |body: Value| post_json(&b.v3("/consumer-groups/g2/offsets:reset"), &body);
+    assert_eq!(err(reset(json!({"topic_name": "nope", "to": "earliest"}))), (404, 40403));
+    assert_eq!(err(reset(json!({"topic_name": "t", "to": "yesterday"}))), (400, 40002));
+    assert_eq!(err(reset(json!({"topic_name": "t", "to": "offset"}))), (400, 40002));
+    assert_eq!(
+        err(reset(json!({"topic_name": "t", "partitions": [9], "to": "latest"}))),
+        (404, 40402)
+    );
+    // The internal topic is visible but read-only.
+    let (_, topics) = get(&b.v3("/topics"));
+    let internal = topics["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["topic_name"] == "__consumer_offsets")
+        .expect("__consumer_offsets is listed")
+        .clone();
+    assert_eq!(internal["is_internal"], true);
+    assert_eq!(internal["partitions_count"], 50);
+    assert_eq!(err(delete(&b.v3("/topics/__consumer_offsets"))), (400, 40002));
+    let (status, _) = send(
+        "POST",
+        &b.v3("/topics/__consumer_offsets/records"),
+        "application/json",
+        r#"{"value": {"type": "JSON", "data": 1}}"#,
+    );
+    assert_eq!(status, 400);
+    // Failed resets created no group; the broker still serves, the group is intact.
+    assert_eq!(err(get(&b.v3("/consumer-groups/g2"))), (404, 40405));
+    assert_eq!(c.committed("t", &[kept]), BTreeMap::from([(kept, 2)]));
+}
