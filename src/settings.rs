@@ -233,12 +233,8 @@ impl Settings {
                 max_size: parse(&values, "group.max.size", 1, 1_000_000)? as usize,
             },
             consumers: ConsumerConfig {
-                instance_timeout_ms: parse(
-                    &values,
-                    "consumer.instance.timeout.ms",
-                    1,
-                    i64::MAX,
-                )? as u64,
+                instance_timeout_ms: parse(&values, "consumer.instance.timeout.ms", 1, i64::MAX)?
+                    as u64,
                 max_instances: parse(&values, "consumer.instances.max", 1, 1_000_000)? as usize,
                 session_timeout_ms: parse(
                     &values,

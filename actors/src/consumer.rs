@@ -34,7 +34,7 @@ use crate::error::BrokerError;
 use crate::group::membership::JoinRequest;
 use crate::group::offsets_topic::MemberOrigin;
 use crate::group::{
-    Committer, CommitOffsets, FetchOffsets, FindCoordinator, GroupCoordinator, GroupError,
+    CommitOffsets, Committer, FetchOffsets, FindCoordinator, GroupCoordinator, GroupError,
     GroupManager, Heartbeat, JoinGroup, LeaveGroup, OffsetCommit, RebalanceNotice, SyncGroup,
     TopicPartition,
 };
@@ -240,69 +240,71 @@ impl ConsumerInstance {
                 synced.map(|partitions| (joined.generation_id, partitions)),
             )
         };
-        ctx.spawn(join.into_actor(self).map(move |(member_id, result), act, ctx| {
-            act.joining = false;
-            log::debug!(
-                "consumer {}/{} join answered: {member_id:?} {:?}",
-                act.group_id,
-                act.name,
-                result.as_ref().map(|r| r.0)
-            );
-            if let Some(id) = member_id {
-                act.member_id = Some(id);
-            }
-            if act.closed {
-                // Closed while joining: leave with the member id just learned.
-                act.leave();
-                ctx.stop();
-                return;
-            }
-            if act.join_epoch != epoch {
-                // The subscription changed meanwhile: join with the new one, or
-                // leave if there is none.
-                if act.subscription.is_empty() {
-                    act.leave();
-                } else {
-                    act.rejoin(ctx);
-                }
-                return;
-            }
-            match result {
-                Ok((generation_id, partitions)) => {
+        ctx.spawn(
+            join.into_actor(self)
+                .map(move |(member_id, result), act, ctx| {
+                    act.joining = false;
                     log::debug!(
+                        "consumer {}/{} join answered: {member_id:?} {:?}",
+                        act.group_id,
+                        act.name,
+                        result.as_ref().map(|r| r.0)
+                    );
+                    if let Some(id) = member_id {
+                        act.member_id = Some(id);
+                    }
+                    if act.closed {
+                        // Closed while joining: leave with the member id just learned.
+                        act.leave();
+                        ctx.stop();
+                        return;
+                    }
+                    if act.join_epoch != epoch {
+                        // The subscription changed meanwhile: join with the new one, or
+                        // leave if there is none.
+                        if act.subscription.is_empty() {
+                            act.leave();
+                        } else {
+                            act.rejoin(ctx);
+                        }
+                        return;
+                    }
+                    match result {
+                        Ok((generation_id, partitions)) => {
+                            log::debug!(
                         "consumer {}/{} joined generation {generation_id} with {partitions:?}",
                         act.group_id,
                         act.name
                     );
-                    act.generation_id = generation_id;
-                    act.positions.retain(|tp, _| partitions.contains(tp));
-                    act.assignment = partitions;
-                    act.last_heartbeat = Instant::now();
-                    act.wake_join_waiters();
-                    if act.rejoin_requested {
-                        act.rejoin(ctx);
+                            act.generation_id = generation_id;
+                            act.positions.retain(|tp, _| partitions.contains(tp));
+                            act.assignment = partitions;
+                            act.last_heartbeat = Instant::now();
+                            act.wake_join_waiters();
+                            if act.rejoin_requested {
+                                act.rejoin(ctx);
+                            }
+                        }
+                        Err(GroupError::RebalanceInProgress)
+                        | Err(GroupError::IllegalGeneration { .. }) => act.rejoin(ctx),
+                        Err(GroupError::UnknownMemberId(_)) => {
+                            act.member_id = None;
+                            act.rejoin(ctx);
+                        }
+                        Err(e) => {
+                            log::warn!(
+                                "consumer {}/{} cannot join its group: {e}",
+                                act.group_id,
+                                act.name
+                            );
+                            act.wake_join_waiters();
+                            // Try again at the next heartbeat tick.
+                            act.member_id = None;
+                            act.assignment.clear();
+                        }
                     }
-                }
-                Err(GroupError::RebalanceInProgress) | Err(GroupError::IllegalGeneration { .. }) => {
-                    act.rejoin(ctx)
-                }
-                Err(GroupError::UnknownMemberId(_)) => {
-                    act.member_id = None;
-                    act.rejoin(ctx);
-                }
-                Err(e) => {
-                    log::warn!(
-                        "consumer {}/{} cannot join its group: {e}",
-                        act.group_id,
-                        act.name
-                    );
-                    act.wake_join_waiters();
-                    // Try again at the next heartbeat tick.
-                    act.member_id = None;
-                    act.assignment.clear();
-                }
-            }
-        }));
+                }),
+        );
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -429,7 +431,11 @@ impl ConsumerInstance {
 
     /// The fetch step of a poll: everything it needs is copied out, so the mailbox
     /// keeps serving (heartbeats, rebalances) while it waits for data.
-    fn fetch(&mut self, max_bytes: usize, timeout_ms: u64) -> ResponseActFuture<Self, ConsumerResult<Vec<ConsumedRecord>>> {
+    fn fetch(
+        &mut self,
+        max_bytes: usize,
+        timeout_ms: u64,
+    ) -> ResponseActFuture<Self, ConsumerResult<Vec<ConsumedRecord>>> {
         let Some(coordinator) = self.coordinator.clone() else {
             return Box::pin(fut::ready(Ok(Vec::new())));
         };
@@ -902,7 +908,14 @@ impl Handler<Commit> for ConsumerInstance {
 }
 
 impl Handler<Committed> for ConsumerInstance {
-    type Result = ResponseFuture<ConsumerResult<Vec<(TopicPartition, Option<crate::group::offsets_topic::CommittedOffset>)>>>;
+    type Result = ResponseFuture<
+        ConsumerResult<
+            Vec<(
+                TopicPartition,
+                Option<crate::group::offsets_topic::CommittedOffset>,
+            )>,
+        >,
+    >;
 
     fn handle(&mut self, msg: Committed, _: &mut Context<Self>) -> Self::Result {
         let usable = self.usable();

@@ -207,7 +207,11 @@ fn stop_flag() -> Arc<AtomicBool> {
 }
 
 fn run_in_group(client: &Client, group: &str, args: &ConsumeArgs) -> Result<(), CliError> {
-    let reset = if args.from_beginning { "earliest" } else { "latest" };
+    let reset = if args.from_beginning {
+        "earliest"
+    } else {
+        "latest"
+    };
     let created = client
         .send_json(
             "POST",
@@ -253,10 +257,8 @@ fn consume_in_group(
         {
             break;
         }
-        let records = client.get_accept(
-            &format!("{base}/records?timeout={POLL_WAIT_MS}"),
-            BINARY_V2,
-        )?;
+        let records =
+            client.get_accept(&format!("{base}/records?timeout={POLL_WAIT_MS}"), BINARY_V2)?;
         let mut done: BTreeMap<(String, i64), i64> = BTreeMap::new();
         for r in records.as_array().into_iter().flatten() {
             if args.max_messages.is_some_and(|m| printed >= m) {

@@ -85,7 +85,8 @@ pub fn run(client: &Client, args: GroupsArgs) -> Result<(), CliError> {
             println!("\n{:<60} {:<24} PARTITIONS", "CONSUMER-ID", "CLIENT-ID");
             for c in consumers["data"].as_array().into_iter().flatten() {
                 let id = text(&c["consumer_id"]);
-                let assigned = client.get(&format!("{groups}/{group}/consumers/{id}/assignments"))?;
+                let assigned =
+                    client.get(&format!("{groups}/{group}/consumers/{id}/assignments"))?;
                 let partitions: Vec<String> = assigned["data"]
                     .as_array()
                     .into_iter()
@@ -113,7 +114,11 @@ pub fn run(client: &Client, args: GroupsArgs) -> Result<(), CliError> {
                     text(&l["current_offset"]),
                     text(&l["log_end_offset"]),
                     text(&l["lag"]),
-                    if consumer.is_empty() { "-".into() } else { consumer }
+                    if consumer.is_empty() {
+                        "-".into()
+                    } else {
+                        consumer
+                    }
                 );
             }
         }

@@ -29,8 +29,13 @@ pub enum TopicsCommand {
         #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         configs: Vec<(String, String)>,
     },
-    /// List topic names.
-    List,
+    /// List topic names (internal ones such as __consumer_offsets included, as
+    /// kafka-topics does).
+    List {
+        /// Leave internal topics out.
+        #[arg(long)]
+        exclude_internal: bool,
+    },
     /// Show a topic's partitions, offsets and configs.
     Describe {
         #[arg(long)]
@@ -84,9 +89,14 @@ pub fn run(client: &Client, args: TopicsArgs) -> Result<(), CliError> {
                 topic, created["partitions_count"]
             );
         }
-        TopicsCommand::List => {
+        TopicsCommand::List { exclude_internal } => {
             let list = client.get(&topics)?;
-            for t in list["data"].as_array().into_iter().flatten() {
+            for t in list["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| !(exclude_internal && t["is_internal"] == true))
+            {
                 println!("{}", t["topic_name"].as_str().unwrap_or_default());
             }
         }

@@ -54,6 +54,15 @@ fn topics_produce_consume_round_trip() {
     );
     assert_eq!(
         stdout(&troupe(Some(&b), &["topics", "list"], None)).trim(),
+        "__consumer_offsets\ncli"
+    );
+    assert_eq!(
+        stdout(&troupe(
+            Some(&b),
+            &["topics", "list", "--exclude-internal"],
+            None
+        ))
+        .trim(),
         "cli"
     );
     let described = stdout(&troupe(
@@ -175,9 +184,97 @@ fn topics_produce_consume_round_trip() {
             .success()
     );
     assert_eq!(
-        stdout(&troupe(Some(&b), &["topics", "list"], None)).trim(),
+        stdout(&troupe(
+            Some(&b),
+            &["topics", "list", "--exclude-internal"],
+            None
+        ))
+        .trim(),
         ""
     );
+}
+
+#[test]
+fn consume_as_a_group_member_and_manage_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let run = |args: &[&str]| {
+        let out = troupe(Some(&b), args, None);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    run(&["topics", "create", "--topic", "x", "--partitions", "1"]);
+    let input: String = (1..=10).map(|i| format!("{i}\n")).collect();
+    let out = troupe(Some(&b), &["produce", "--topic", "x"], Some(&input));
+    assert!(out.status.success());
+    // The first member reads four records and commits exactly those.
+    let first = run(&[
+        "consume",
+        "--topic",
+        "x",
+        "--group",
+        "cg",
+        "--from-beginning",
+        "--max-messages",
+        "4",
+    ]);
+    assert_eq!(first.lines().collect::<Vec<_>>(), vec!["1", "2", "3", "4"]);
+    let described = run(&["groups", "describe", "--group", "cg"]);
+    let lag_line = described
+        .lines()
+        .find(|l| l.starts_with("x "))
+        .expect("a lag line for x");
+    let fields: Vec<&str> = lag_line.split_whitespace().collect();
+    assert_eq!(&fields[..5], &["x", "0", "4", "10", "6"], "{described}");
+    assert!(run(&["groups", "list"])
+        .lines()
+        .any(|l| l.starts_with("cg ") && l.contains("EMPTY")));
+    // The next member of the group goes on where the first stopped.
+    let rest = run(&[
+        "consume",
+        "--topic",
+        "x",
+        "--group",
+        "cg",
+        "--timeout-ms",
+        "1500",
+    ]);
+    assert_eq!(
+        rest.lines().collect::<Vec<_>>(),
+        vec!["5", "6", "7", "8", "9", "10"]
+    );
+    let reset = run(&[
+        "groups",
+        "reset",
+        "--group",
+        "cg",
+        "--topic",
+        "x",
+        "--to-offset",
+        "7",
+    ]);
+    assert!(reset
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["x", "0", "7"]));
+    let again = run(&[
+        "consume",
+        "--topic",
+        "x",
+        "--group",
+        "cg",
+        "--max-messages",
+        "1",
+    ]);
+    assert_eq!(again.trim(), "8");
+    run(&["groups", "delete", "--group", "cg"]);
+    assert!(!run(&["groups", "list"]).contains("cg "));
+    let out = troupe(Some(&b), &["groups", "describe", "--group", "cg"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("40405"));
 }
 
 #[test]

@@ -162,9 +162,7 @@ fn settled(b: &TestBroker, consumers: &[&Consumer], partitions: i32) -> Vec<BTre
         let all: Vec<i32> = now.iter().flatten().copied().collect();
         let distinct: BTreeSet<i32> = all.iter().copied().collect();
         let stable = g["state"] == "STABLE" && g["members_count"] == consumers.len();
-        let balanced = now
-            .iter()
-            .all(|a| (fair_min..=fair_max).contains(&a.len()));
+        let balanced = now.iter().all(|a| (fair_min..=fair_max).contains(&a.len()));
         if stable
             && balanced
             && all.len() == partitions as usize
@@ -215,7 +213,10 @@ fn three_instances_split_six_partitions_and_the_rest_cover_them_when_one_leaves(
     while seen.len() < 60 && Instant::now() < deadline {
         for (i, c) in [&cs[0], &cs[2]].iter().enumerate() {
             for (p, _, v) in c.poll(200) {
-                assert!(second[i].contains(&p), "a record of an unassigned partition");
+                assert!(
+                    second[i].contains(&p),
+                    "a record of an unassigned partition"
+                );
                 seen.push(v.as_str().unwrap().to_string());
             }
         }
@@ -293,7 +294,11 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
         let producing = producing.clone();
         std::thread::spawn(move || {
             for chunk in 0..30 {
-                produce_values(&b, "t", (chunk * 100..(chunk + 1) * 100).map(|i| format!("r{i}")));
+                produce_values(
+                    &b,
+                    "t",
+                    (chunk * 100..(chunk + 1) * 100).map(|i| format!("r{i}")),
+                );
                 std::thread::sleep(Duration::from_millis(40));
             }
             producing.store(false, Ordering::SeqCst);
@@ -331,8 +336,8 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
                             assert!(status == 200 || status == 409, "{status} {body}");
                         }
                         i += 1;
-                        let done = !producing.load(Ordering::SeqCst)
-                            && seen.lock().unwrap().len() >= N;
+                        let done =
+                            !producing.load(Ordering::SeqCst) && seen.lock().unwrap().len() >= N;
                         if done {
                             c.delete();
                             return;
@@ -413,7 +418,11 @@ fn committed_offsets_and_group_metadata_survive_a_restart_and_a_kill_9() {
         })
         .collect();
     assert_eq!(lags.len(), 2);
-    assert!(lags.iter().all(|&(_, current, lag)| current == 5 && lag > 0), "{lags:?}");
+    assert!(
+        lags.iter()
+            .all(|&(_, current, lag)| current == 5 && lag > 0),
+        "{lags:?}"
+    );
     // A new member resumes at the committed offsets, then commits further.
     let c = Consumer::create(&b, "g", "c2", json!({"auto.offset.reset": "latest"}));
     c.subscribe(&["t"]);
@@ -432,7 +441,10 @@ fn committed_offsets_and_group_metadata_survive_a_restart_and_a_kill_9() {
 
     let b = TestBroker::start(dir.path());
     let c = Consumer::create(&b, "g", "c3", json!({}));
-    assert_eq!(c.committed("t", &[0, 1]), BTreeMap::from([(0, 10), (1, 12)]));
+    assert_eq!(
+        c.committed("t", &[0, 1]),
+        BTreeMap::from([(0, 10), (1, 12)])
+    );
     let (_, group) = get(&b.v3("/consumer-groups/g"));
     assert!(group["generation_id"].as_i64().unwrap() > generation);
 }
@@ -454,7 +466,10 @@ fn group_admin_lists_describes_resets_and_deletes() {
     let (status, _) = send("POST", &format!("{}/offsets", c.base), V2, "");
     assert_eq!(status, 200);
     let (_, summary) = get(&b.v3("/consumer-groups/g/lag-summary"));
-    assert_eq!((summary["total_lag"].as_i64(), summary["max_lag"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (summary["total_lag"].as_i64(), summary["max_lag"].as_i64()),
+        (Some(0), Some(0))
+    );
     produce_values(&b, "t", (0..9).map(|i| format!("w{i}")));
     let (_, summary) = get(&b.v3("/consumer-groups/g/lag-summary"));
     assert_eq!(summary["total_lag"].as_i64(), Some(9));
@@ -481,7 +496,11 @@ fn group_admin_lists_describes_resets_and_deletes() {
     // Reset and delete need an empty group.
     let reset = json!({"topic_name": "t", "to": "earliest"});
     let (status, body) = post_json(&b.v3("/consumer-groups/g/offsets:reset"), &reset);
-    assert_eq!((status, body["error_code"].as_i64()), (409, Some(40906)), "{body}");
+    assert_eq!(
+        (status, body["error_code"].as_i64()),
+        (409, Some(40906)),
+        "{body}"
+    );
     let (status, body) = delete(&b.v3("/consumer-groups/g"));
     assert_eq!((status, body["error_code"].as_i64()), (409, Some(40906)));
     c.delete();
@@ -520,8 +539,14 @@ fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
     let create = |body: &str| send("POST", &b.url("/consumers/g"), V2, body);
     assert_eq!(err(create("{\"name\": ")), (400, 400));
     assert_eq!(err(create(r#"{"format": "avro"}"#)), (422, 42204));
-    assert_eq!(err(create(r#"{"auto.offset.reset": "sometimes"}"#)), (422, 42204));
-    assert_eq!(err(create(r#"{"auto.commit.enable": "maybe"}"#)), (422, 42204));
+    assert_eq!(
+        err(create(r#"{"auto.offset.reset": "sometimes"}"#)),
+        (422, 42204)
+    );
+    assert_eq!(
+        err(create(r#"{"auto.commit.enable": "maybe"}"#)),
+        (422, 42204)
+    );
     let c = Consumer::create(&b, "g", "c", json!({"format": "binary"}));
     assert_eq!(err(create(r#"{"name": "c"}"#)), (409, 40902));
 
@@ -530,21 +555,38 @@ fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
     assert_eq!(err(delete(&unknown)), (404, 40403));
     // Not subscribed yet.
     assert_eq!(
-        err(get_accept(&format!("{}/records", c.base), "application/vnd.kafka.binary.v2+json")),
+        err(get_accept(
+            &format!("{}/records", c.base),
+            "application/vnd.kafka.binary.v2+json"
+        )),
         (409, 40903)
     );
     let sub = format!("{}/subscription", c.base);
     assert_eq!(err(send("POST", &sub, V2, "{\"topics\": [")), (400, 400));
-    assert_eq!(err(send("POST", &sub, V2, r#"{"topics": []}"#)), (422, 42206));
-    assert_eq!(err(send("POST", &sub, V2, r#"{"topics": ["bad name"]}"#)), (400, 40002));
+    assert_eq!(
+        err(send("POST", &sub, V2, r#"{"topics": []}"#)),
+        (422, 42206)
+    );
+    assert_eq!(
+        err(send("POST", &sub, V2, r#"{"topics": ["bad name"]}"#)),
+        (400, 40002)
+    );
     c.subscribe(&["t"]);
     settled(&b, &[&c], 2);
     // The instance's format is binary: asking for JSON is refused.
-    assert_eq!(err(get_accept(&format!("{}/records", c.base), JSON_V2)), (406, 40601));
+    assert_eq!(
+        err(get_accept(&format!("{}/records", c.base), JSON_V2)),
+        (406, 40601)
+    );
     // Subscribed instances cannot also take manual assignments.
     let assign = json!({"partitions": [{"topic": "t", "partition": 0}]}).to_string();
     assert_eq!(
-        err(send("POST", &format!("{}/assignments", c.base), V2, &assign)),
+        err(send(
+            "POST",
+            &format!("{}/assignments", c.base),
+            V2,
+            &assign
+        )),
         (409, 40903)
     );
 
@@ -552,10 +594,23 @@ fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
     let commit = |partition: i64, offset: i64| {
         json!({"offsets": [{"topic": "t", "partition": partition, "offset": offset}]}).to_string()
     };
-    assert_eq!(err(send("POST", &offsets, V2, "{\"offsets\": [{")), (400, 400));
-    assert_eq!(err(send("POST", &offsets, V2, r#"{"offsets": 5}"#)), (400, 40002));
-    assert_eq!(err(send("POST", &offsets, V2, &commit(0, -4))), (400, 40002));
-    assert_eq!(err(send("POST", &offsets, V2, &commit(7, 1))), (409, 40903), "not assigned");
+    assert_eq!(
+        err(send("POST", &offsets, V2, "{\"offsets\": [{")),
+        (400, 400)
+    );
+    assert_eq!(
+        err(send("POST", &offsets, V2, r#"{"offsets": 5}"#)),
+        (400, 40002)
+    );
+    assert_eq!(
+        err(send("POST", &offsets, V2, &commit(0, -4))),
+        (400, 40002)
+    );
+    assert_eq!(
+        err(send("POST", &offsets, V2, &commit(7, 1))),
+        (409, 40903),
+        "not assigned"
+    );
     assert_eq!(err(send("POST", &offsets, V2, &commit(0, 1))).0, 200);
     assert_eq!(err(send("POST", &offsets, V2, &commit(1, 1))).0, 200);
     // A second member takes a partition: committing it now is refused, whole.
@@ -580,22 +635,45 @@ fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
     let seek = |p: i32, o: i64| {
         json!({"offsets": [{"topic": "t", "partition": p, "offset": o}]}).to_string()
     };
-    assert_eq!(err(send("POST", &positions, V2, &seek(kept, -1))), (400, 40002));
-    assert_eq!(err(send("POST", &positions, V2, &seek(lost, 0))), (409, 40903));
+    assert_eq!(
+        err(send("POST", &positions, V2, &seek(kept, -1))),
+        (400, 40002)
+    );
+    assert_eq!(
+        err(send("POST", &positions, V2, &seek(lost, 0))),
+        (409, 40903)
+    );
     assert_eq!(err(send("POST", &positions, V2, &seek(kept, 0))).0, 204);
     let ends = json!({"partitions": [{"topic": "t", "partition": kept}]}).to_string();
-    assert_eq!(err(send("POST", &format!("{positions}/end"), V2, &ends)).0, 204);
-    assert_eq!(err(send("POST", &format!("{positions}/beginning"), V2, "[")), (400, 400));
+    assert_eq!(
+        err(send("POST", &format!("{positions}/end"), V2, &ends)).0,
+        204
+    );
+    assert_eq!(
+        err(send("POST", &format!("{positions}/beginning"), V2, "[")),
+        (400, 400)
+    );
 
     // Group admin errors.
     assert_eq!(err(get(&b.v3("/consumer-groups/nope"))), (404, 40405));
     assert_eq!(err(delete(&b.v3("/consumer-groups/nope"))), (404, 40405));
     let reset = |body: Value| post_json(&b.v3("/consumer-groups/g2/offsets:reset"), &body);
-    assert_eq!(err(reset(json!({"topic_name": "nope", "to": "earliest"}))), (404, 40403));
-    assert_eq!(err(reset(json!({"topic_name": "t", "to": "yesterday"}))), (400, 40002));
-    assert_eq!(err(reset(json!({"topic_name": "t", "to": "offset"}))), (400, 40002));
     assert_eq!(
-        err(reset(json!({"topic_name": "t", "partitions": [9], "to": "latest"}))),
+        err(reset(json!({"topic_name": "nope", "to": "earliest"}))),
+        (404, 40403)
+    );
+    assert_eq!(
+        err(reset(json!({"topic_name": "t", "to": "yesterday"}))),
+        (400, 40002)
+    );
+    assert_eq!(
+        err(reset(json!({"topic_name": "t", "to": "offset"}))),
+        (400, 40002)
+    );
+    assert_eq!(
+        err(reset(
+            json!({"topic_name": "t", "partitions": [9], "to": "latest"})
+        )),
         (404, 40402)
     );
     // The internal topic is visible but read-only.
@@ -609,7 +687,10 @@ fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
         .clone();
     assert_eq!(internal["is_internal"], true);
     assert_eq!(internal["partitions_count"], 50);
-    assert_eq!(err(delete(&b.v3("/topics/__consumer_offsets"))), (400, 40002));
+    assert_eq!(
+        err(delete(&b.v3("/topics/__consumer_offsets"))),
+        (400, 40002)
+    );
     let (status, _) = send(
         "POST",
         &b.v3("/topics/__consumer_offsets/records"),

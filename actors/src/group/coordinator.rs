@@ -221,10 +221,7 @@ impl GroupCoordinator {
             let now = now_ms();
             let expired = act.group.expire(now);
             if !expired.is_empty() {
-                log::info!(
-                    "group {}: session timed out for {expired:?}",
-                    act.group_id
-                );
+                log::info!("group {}: session timed out for {expired:?}", act.group_id);
             }
             act.settle(before, ctx);
         }));
@@ -348,16 +345,12 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    fn park<T: Send + 'static>(
-        rx: oneshot::Receiver<GroupResult<T>>,
-    ) -> impl std::future::Future<Output = GroupResult<T>> {
-        async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(GroupError::CoordinatorNotAvailable(
-                    "the coordinator restarted".into(),
-                ))
-            })
-        }
+    async fn park<T: Send + 'static>(rx: oneshot::Receiver<GroupResult<T>>) -> GroupResult<T> {
+        rx.await.unwrap_or_else(|_| {
+            Err(GroupError::CoordinatorNotAvailable(
+                "the coordinator restarted".into(),
+            ))
+        })
     }
 }
 
@@ -451,9 +444,12 @@ impl Handler<SyncGroup> for GroupCoordinator {
     fn handle(&mut self, msg: SyncGroup, _: &mut Context<Self>) -> Self::Result {
         let before = self.group.state;
         let member_id = msg.member_id.clone();
-        let synced = self
-            .group
-            .sync(&msg.member_id, msg.generation_id, msg.assignment, &self.topics);
+        let synced = self.group.sync(
+            &msg.member_id,
+            msg.generation_id,
+            msg.assignment,
+            &self.topics,
+        );
         match synced {
             Err(e) => Box::pin(fut::ready(Err(e))),
             Ok(None) => {
@@ -474,8 +470,8 @@ impl Handler<SyncGroup> for GroupCoordinator {
                     value: Some(self.group.to_metadata(now_ms())),
                 };
                 Box::pin(self.write(vec![record]).map(move |written, act, _| {
-                    let current =
-                        act.group.generation_id == generation && act.group.state == GroupState::Stable;
+                    let current = act.group.generation_id == generation
+                        && act.group.state == GroupState::Stable;
                     for (id, tx) in act.pending_syncs.drain() {
                         let answer = match (&written, current) {
                             (Err(e), _) => Err(e.clone()),

@@ -95,7 +95,11 @@ impl GroupManager {
         Ok(manager.start())
     }
 
-    fn start_coordinator(&mut self, group_id: &str, snapshot: GroupSnapshot) -> Addr<GroupCoordinator> {
+    fn start_coordinator(
+        &mut self,
+        group_id: &str,
+        snapshot: GroupSnapshot,
+    ) -> Addr<GroupCoordinator> {
         let p = partition_for(group_id, self.stores.len() as i32) as usize;
         let coordinator = GroupCoordinator::new(
             group_id,

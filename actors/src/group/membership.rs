@@ -241,7 +241,11 @@ impl Group {
     pub fn restore(group_id: &str, max_members: usize, meta: &GroupMetadata, now_ms: i64) -> Self {
         let mut group = Group::new(group_id, max_members);
         group.generation_id = meta.generation_id;
-        for m in meta.members.iter().filter(|m| m.origin == MemberOrigin::Remote) {
+        for m in meta
+            .members
+            .iter()
+            .filter(|m| m.origin == MemberOrigin::Remote)
+        {
             group.members.insert(
                 m.member_id.clone(),
                 Member {
@@ -435,7 +439,9 @@ impl Group {
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| !self.awaiting_join(m) && now_ms - m.last_heartbeat_ms > m.session_timeout_ms)
+            .filter(|m| {
+                !self.awaiting_join(m) && now_ms - m.last_heartbeat_ms > m.session_timeout_ms
+            })
             .map(|m| m.member_id.clone())
             .collect();
         for id in &expired {
@@ -612,7 +618,10 @@ mod tests {
         in_broker.member_id = Some(b.clone());
         g.join(in_broker, 2).unwrap();
         assert!(g.try_complete_join(2));
-        assert!(g.sync(&b, g.generation_id, None, &partitions).unwrap().is_some());
+        assert!(g
+            .sync(&b, g.generation_id, None, &partitions)
+            .unwrap()
+            .is_some());
         let restored = Group::restore("g", 10, &g.to_metadata(3), 100);
         assert_eq!(
             (restored.state, restored.generation_id),
@@ -636,7 +645,10 @@ mod tests {
         // join, waits past its own session timeout and is kept.
         for t in [10_000, 20_000] {
             let generation = g.generation_id;
-            assert_eq!(g.heartbeat(&a, generation, t), Err(GroupError::RebalanceInProgress));
+            assert_eq!(
+                g.heartbeat(&a, generation, t),
+                Err(GroupError::RebalanceInProgress)
+            );
         }
         assert!(g.expire(2_000 + 20_000).is_empty());
         // a's session (from its last heartbeat), not b's: b is parked.

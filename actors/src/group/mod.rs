@@ -49,7 +49,10 @@ pub(crate) async fn read_offsets_partition(
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let records = fetched.data.records_from(offset).map_err(|e| e.to_string())?;
+        let records = fetched
+            .data
+            .records_from(offset)
+            .map_err(|e| e.to_string())?;
         let next = fetched
             .data
             .batches()

@@ -391,7 +391,8 @@ impl<'a> Reader<'a> {
             .map_err(|_| "a string that is not UTF-8".to_string())
     }
     fn string(&mut self) -> Result<String, String> {
-        self.opt_string()?.ok_or_else(|| "an unexpected null".to_string())
+        self.opt_string()?
+            .ok_or_else(|| "an unexpected null".to_string())
     }
 }
 

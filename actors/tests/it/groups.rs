@@ -207,10 +207,15 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
     let c = coordinator(&node, "g").await;
     let [(a, pa), (b, _)] = two_members(&c, [&["roundrobin"], &["roundrobin"]]).await;
     let mine = pa[0].partition;
-    let theirs = (0..4).find(|p| !pa.iter().any(|tp| tp.partition == *p)).unwrap();
+    let theirs = (0..4)
+        .find(|p| !pa.iter().any(|tp| tp.partition == *p))
+        .unwrap();
     let refusals = [
         (commit(&a, a.generation_id - 1, mine, 5), "stale generation"),
-        (commit(&a, a.generation_id, theirs, 5), "a partition not assigned"),
+        (
+            commit(&a, a.generation_id, theirs, 5),
+            "a partition not assigned",
+        ),
         (
             CommitOffsets {
                 committer: Committer::Standalone,
@@ -232,13 +237,18 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
         ..a.clone()
     };
     assert!(matches!(
-        c.send(commit(&stranger, a.generation_id, mine, 5)).await.unwrap(),
+        c.send(commit(&stranger, a.generation_id, mine, 5))
+            .await
+            .unwrap(),
         Err(GroupError::UnknownMemberId(_))
     ));
     let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
     assert!(committed.is_empty(), "nothing committed: {committed:?}");
     // The right member, generation and partition: committed.
-    c.send(commit(&a, a.generation_id, mine, 7)).await.unwrap().unwrap();
+    c.send(commit(&a, a.generation_id, mine, 7))
+        .await
+        .unwrap()
+        .unwrap();
     let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
     assert_eq!(committed[&TopicPartition::new("t", mine)].offset, 7);
     assert_eq!(committed[&TopicPartition::new("t", mine)].metadata, "m");
@@ -324,7 +334,10 @@ async fn a_crashed_coordinator_comes_back_from_disk() {
                 break g;
             }
         }
-        assert!(Instant::now() < deadline, "the coordinator did not come back");
+        assert!(
+            Instant::now() < deadline,
+            "the coordinator did not come back"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(restored.offsets[&mine].offset, 42);

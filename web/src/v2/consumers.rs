@@ -19,8 +19,8 @@ use troupe_actors::group::TopicPartition;
 
 use crate::error::{codes, ApiError, ApiResult};
 use crate::json::parse;
-use crate::read_body;
 use crate::metrics;
+use crate::read_body;
 use crate::records::{render_record, EmbeddedFormat};
 use crate::state::AppState;
 use crate::v2::ok;
@@ -29,11 +29,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let instance = "/consumers/{group}/instances/{instance}";
     cfg.route("/consumers/{group}", web::post().to(create))
         .route(instance, web::delete().to(delete))
-        .route(&format!("{instance}/subscription"), web::post().to(subscribe))
-        .route(&format!("{instance}/subscription"), web::get().to(subscription))
-        .route(&format!("{instance}/subscription"), web::delete().to(unsubscribe))
+        .route(
+            &format!("{instance}/subscription"),
+            web::post().to(subscribe),
+        )
+        .route(
+            &format!("{instance}/subscription"),
+            web::get().to(subscription),
+        )
+        .route(
+            &format!("{instance}/subscription"),
+            web::delete().to(unsubscribe),
+        )
         .route(&format!("{instance}/assignments"), web::post().to(assign))
-        .route(&format!("{instance}/assignments"), web::get().to(assignments))
+        .route(
+            &format!("{instance}/assignments"),
+            web::get().to(assignments),
+        )
         .route(&format!("{instance}/records"), web::get().to(records))
         .route(&format!("{instance}/offsets"), web::post().to(commit))
         .route(&format!("{instance}/offsets"), web::get().to(committed))

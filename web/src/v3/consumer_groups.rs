@@ -26,7 +26,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(g, web::get().to(list))
         .route(&format!("{g}/{{group}}"), web::get().to(get))
         .route(&format!("{g}/{{group}}"), web::delete().to(delete))
-        .route(&format!("{g}/{{group}}/consumers"), web::get().to(consumers))
+        .route(
+            &format!("{g}/{{group}}/consumers"),
+            web::get().to(consumers),
+        )
         .route(
             &format!("{g}/{{group}}/consumers/{{consumer}}"),
             web::get().to(consumer),
@@ -40,7 +43,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             &format!("{g}/{{group}}/lags/{{topic}}/partitions/{{partition}}"),
             web::get().to(lag),
         )
-        .route(&format!("{g}/{{group}}/lag-summary"), web::get().to(lag_summary))
+        .route(
+            &format!("{g}/{{group}}/lag-summary"),
+            web::get().to(lag_summary),
+        )
         .route(
             &format!("{g}/{{group}}/offsets:reset"),
             web::post().to(reset_offsets),
@@ -131,7 +137,11 @@ async fn list(
     Ok(HttpResponse::Ok().json(urls.list("KafkaConsumerGroupList", "/consumer-groups", data)))
 }
 
-async fn get(req: HttpRequest, state: web::Data<AppState>, path: GroupPath) -> ApiResult<HttpResponse> {
+async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: GroupPath,
+) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
     let group = describe(&state, &group_id).await?;
@@ -167,7 +177,10 @@ async fn consumers(
     )))
 }
 
-async fn member<'a>(group: &'a GroupDescription, consumer_id: &str) -> ApiResult<&'a MemberDescription> {
+async fn member<'a>(
+    group: &'a GroupDescription,
+    consumer_id: &str,
+) -> ApiResult<&'a MemberDescription> {
     group
         .members
         .iter()
@@ -265,7 +278,11 @@ async fn group_lags(state: &AppState, group_id: &str) -> ApiResult<Vec<Partition
         .await??)
 }
 
-async fn lags(req: HttpRequest, state: web::Data<AppState>, path: GroupPath) -> ApiResult<HttpResponse> {
+async fn lags(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: GroupPath,
+) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
     let lags = group_lags(&state, &group_id).await?;
@@ -356,17 +373,16 @@ async fn reset_offsets(
         "earliest" => ResetSpec::Earliest,
         "latest" => ResetSpec::Latest,
         "timestamp" => {
-            let t = match &body.timestamp {
-                Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
-                    ApiError::bad_request(format!("timestamp {n} is not whole milliseconds"))
-                })?,
-                Some(Value::String(s)) => parse_timestamp(s)?,
-                _ => {
-                    return Err(ApiError::bad_request(
+            let t =
+                match &body.timestamp {
+                    Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+                        ApiError::bad_request(format!("timestamp {n} is not whole milliseconds"))
+                    })?,
+                    Some(Value::String(s)) => parse_timestamp(s)?,
+                    _ => return Err(ApiError::bad_request(
                         "'to': 'timestamp' needs a 'timestamp' (ms since the epoch or ISO-8601)",
-                    ))
-                }
-            };
+                    )),
+                };
             ResetSpec::Timestamp(t)
         }
         "offset" => match body.offset {
