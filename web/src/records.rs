@@ -17,6 +17,14 @@ pub const V2: &str = "application/vnd.kafka.v2+json";
 /// `"format": "string"`).
 pub const STRING_V2: &str = "application/vnd.kafka.string.v2+json";
 
+fn accept_header(req: &HttpRequest) -> String {
+    req.headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmbeddedFormat {
     Binary,
@@ -27,12 +35,7 @@ pub enum EmbeddedFormat {
 impl EmbeddedFormat {
     /// From a consume request's `Accept` header.
     pub fn from_accept(req: &HttpRequest) -> ApiResult<EmbeddedFormat> {
-        let accept = req
-            .headers()
-            .get("accept")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let accept = accept_header(req);
         if accept.is_empty()
             || accept.contains("*/*")
             || accept.contains("binary")
@@ -62,12 +65,7 @@ impl EmbeddedFormat {
     /// Whether a request's `Accept` header takes this format: any header that does
     /// not name another embedded format does.
     pub fn accepted_by(self, req: &HttpRequest) -> bool {
-        let accept = req
-            .headers()
-            .get("accept")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let accept = accept_header(req);
         let names_other = [BINARY_V2, JSON_V2, STRING_V2]
             .iter()
             .any(|t| *t != self.content_type() && accept.contains(t));

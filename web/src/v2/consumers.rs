@@ -180,6 +180,17 @@ async fn instance(state: &AppState, path: &(String, String)) -> ApiResult<Addr<C
 
 type InstancePath = web::Path<(String, String)>;
 
+/// The instance a request is for, and its body parsed.
+async fn instance_and_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    path: &(String, String),
+    payload: web::Payload,
+) -> ApiResult<(Addr<ConsumerInstance>, T)> {
+    let body = read_body(payload, state.limits.max_request_bytes).await?;
+    let addr = instance(state, path).await?;
+    Ok((addr, parse(&body)?))
+}
+
 async fn delete(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
     instance(&state, &path).await?.send(CloseInstance).await?;
     Ok(no_content())
@@ -197,9 +208,7 @@ async fn subscribe(
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let body = read_body(payload, state.limits.max_request_bytes).await?;
-    let addr = instance(&state, &path).await?;
-    let body: SubscribeBody = parse(&body)?;
+    let (addr, body): (_, SubscribeBody) = instance_and_body(&state, &path, payload).await?;
     let topics = match (body.topics, body.topic_pattern) {
         (Some(topics), None) if !topics.is_empty() => topics,
         (None, Some(_)) => {
@@ -271,9 +280,7 @@ async fn assign(
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let body = read_body(payload, state.limits.max_request_bytes).await?;
-    let addr = instance(&state, &path).await?;
-    let body: PartitionsBody = parse(&body)?;
+    let (addr, body): (_, PartitionsBody) = instance_and_body(&state, &path, payload).await?;
     addr.send(Assign {
         partitions: topic_partitions(body.partitions),
     })
@@ -338,6 +345,7 @@ async fn records(
         .body(Value::Array(body).to_string()))
 }
 
+/// One partition's offset (commits and positions; positions ignore `metadata`).
 #[derive(Deserialize)]
 struct OffsetRef {
     topic: String,
@@ -392,9 +400,7 @@ async fn committed(
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let body = read_body(payload, state.limits.max_request_bytes).await?;
-    let addr = instance(&state, &path).await?;
-    let body: PartitionsBody = parse(&body)?;
+    let (addr, body): (_, PartitionsBody) = instance_and_body(&state, &path, payload).await?;
     let committed = addr
         .send(Committed {
             partitions: topic_partitions(body.partitions),
@@ -416,26 +422,12 @@ async fn committed(
     Ok(ok(json!({ "offsets": offsets })))
 }
 
-#[derive(Deserialize)]
-struct PositionRef {
-    topic: String,
-    partition: i32,
-    offset: i64,
-}
-
-#[derive(Deserialize)]
-struct PositionsBody {
-    offsets: Vec<PositionRef>,
-}
-
 async fn seek(
     state: web::Data<AppState>,
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let body = read_body(payload, state.limits.max_request_bytes).await?;
-    let addr = instance(&state, &path).await?;
-    let body: PositionsBody = parse(&body)?;
+    let (addr, body): (_, OffsetsBody) = instance_and_body(&state, &path, payload).await?;
     let seeks = body
         .offsets
         .into_iter()
@@ -456,11 +448,10 @@ async fn seek(
 async fn seek_to(
     state: &AppState,
     path: &(String, String),
-    body: &[u8],
+    payload: web::Payload,
     to: SeekTo,
 ) -> ApiResult<HttpResponse> {
-    let addr = instance(state, path).await?;
-    let body: PartitionsBody = parse(body)?;
+    let (addr, body): (_, PartitionsBody) = instance_and_body(state, path, payload).await?;
     let seeks = topic_partitions(body.partitions)
         .into_iter()
         .map(|tp| (tp, to))
@@ -474,8 +465,7 @@ async fn seek_to_beginning(
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let body = read_body(payload, state.limits.max_request_bytes).await?;
-    seek_to(&state, &path, &body, SeekTo::Beginning).await
+    seek_to(&state, &path, payload, SeekTo::Beginning).await
 }
 
 async fn seek_to_end(
@@ -483,6 +473,5 @@ async fn seek_to_end(
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let body = read_body(payload, state.limits.max_request_bytes).await?;
-    seek_to(&state, &path, &body, SeekTo::End).await
+    seek_to(&state, &path, payload, SeekTo::End).await
 }
