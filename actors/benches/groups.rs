@@ -25,7 +25,7 @@ use troupe_actors::broker::{CreateTopic, RouteTopic};
 use troupe_actors::broker_config::BrokerConfig;
 use troupe_actors::consumer::{
     CloseInstance, ConsumerInstance, CreateInstance, GetAssignment, InstanceSettings, ResetPolicy,
-    Subscribe,
+    Subscribe, Subscription,
 };
 use troupe_actors::group::offsets_topic::OFFSETS_TOPIC;
 use troupe_actors::group::{
@@ -60,7 +60,7 @@ async fn instance(node: &Node, group: &str, name: String) -> Addr<ConsumerInstan
         .unwrap_or_else(|e| fail(e))
         .unwrap_or_else(|e| fail(e));
     addr.send(Subscribe {
-        topics: vec![TOPIC.into()],
+        to: Subscription::Topics(vec![TOPIC.into()]),
     })
     .await
     .unwrap_or_else(|e| fail(e))

@@ -82,6 +82,8 @@ pub struct ConsumerInstance {
     registry: Recipient<InstanceClosed>,
     coordinator: Option<Addr<GroupCoordinator>>,
     subscription: Vec<String>,
+    /// With a pattern subscription, `subscription` is the topics it matches now.
+    pattern: Option<regex::Regex>,
     /// Partitions assigned by hand (`Assign`), outside group management.
     manual: bool,
     member_id: Option<String>,
@@ -120,6 +122,7 @@ impl ConsumerInstance {
             registry,
             coordinator: None,
             subscription: Vec::new(),
+            pattern: None,
             manual: false,
             member_id: None,
             generation_id: -1,
@@ -352,15 +355,22 @@ impl ConsumerInstance {
     /// subscription or assignment.
     fn leave(&mut self) {
         self.join_epoch += 1;
+        self.drop_membership();
+        self.subscription.clear();
+        self.pattern = None;
+        self.manual = false;
+    }
+
+    /// Leaves the group (committing first with auto commit) and forgets the
+    /// assignment, keeping the subscription.
+    fn drop_membership(&mut self) {
         let commit = self.auto_commit();
         let leave = match (&self.member_id, &self.coordinator) {
             (Some(member_id), Some(c)) if !self.manual => Some((c.clone(), member_id.clone())),
             _ => None,
         };
-        self.subscription.clear();
         self.assignment.clear();
         self.positions.clear();
-        self.manual = false;
         self.member_id = None;
         self.generation_id = -1;
         self.wake_join_waiters();
@@ -681,6 +691,14 @@ impl Actor for ConsumerInstance {
     }
 }
 
+impl Handler<crate::broker::TopicsChanged> for ConsumerInstance {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::broker::TopicsChanged, ctx: &mut Context<Self>) {
+        self.match_pattern(&msg.partitions, ctx);
+    }
+}
+
 impl Handler<RebalanceNotice> for ConsumerInstance {
     type Result = ();
 
@@ -709,7 +727,7 @@ impl Handler<GetInstanceInfo> for ConsumerInstance {
 impl Handler<Subscribe> for ConsumerInstance {
     type Result = ResponseActFuture<Self, ConsumerResult<()>>;
 
-    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> Self::Result {
         if let Err(e) = self.usable() {
             return Box::pin(fut::ready(Err(e)));
         }
@@ -720,7 +738,11 @@ impl Handler<Subscribe> for ConsumerInstance {
                     .into(),
             ))));
         }
-        let mut topics = msg.topics;
+        let topics = match msg.to {
+            Subscription::Topics(topics) => topics,
+            Subscription::Pattern(pattern) => return self.subscribe_pattern(&pattern, ctx),
+        };
+        let mut topics = topics;
         topics.sort();
         topics.dedup();
         for t in &topics {
@@ -729,6 +751,7 @@ impl Handler<Subscribe> for ConsumerInstance {
             }
         }
         self.join_epoch += 1;
+        self.pattern = None;
         self.subscription = topics;
         let coordinator = self.coordinator_future();
         Box::pin(coordinator.into_actor(self).map(|c, act, ctx| {
@@ -740,6 +763,62 @@ impl Handler<Subscribe> for ConsumerInstance {
 }
 
 impl ConsumerInstance {
+    fn subscribe_pattern(
+        &mut self,
+        pattern: &str,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, ConsumerResult<()>> {
+        let regex = match regex::Regex::new(&format!("^(?:{pattern})$")) {
+            Ok(r) => r,
+            Err(e) => {
+                return Box::pin(fut::ready(Err(ConsumerError::Broker(
+                    BrokerError::InvalidRequest(format!("invalid topic_pattern: {e}")),
+                ))))
+            }
+        };
+        self.join_epoch += 1;
+        self.pattern = Some(regex);
+        self.subscription.clear();
+        let coordinator = self.coordinator_future();
+        let topics = self
+            .broker
+            .send(crate::broker::SubscribeTopics(ctx.address().recipient()));
+        let both = async move { Ok::<_, ConsumerError>((coordinator.await?, topics.await?)) };
+        Box::pin(both.into_actor(self).map(|answer, act, ctx| {
+            let (coordinator, counts) = answer?;
+            act.coordinator = Some(coordinator);
+            act.match_pattern(&counts, ctx);
+            Ok(())
+        }))
+    }
+
+    /// Re-evaluates a pattern subscription against the topics that exist now.
+    fn match_pattern(&mut self, counts: &BTreeMap<String, i32>, ctx: &mut Context<Self>) {
+        let Some(pattern) = &self.pattern else {
+            return;
+        };
+        let topics: Vec<String> = counts
+            .keys()
+            .filter(|t| !crate::broker::is_internal_topic(t) && pattern.is_match(t))
+            .cloned()
+            .collect();
+        if topics == self.subscription {
+            return;
+        }
+        log::debug!(
+            "consumer {}/{}: pattern now matches {topics:?}",
+            self.group_id,
+            self.name
+        );
+        self.join_epoch += 1;
+        self.subscription = topics;
+        if self.subscription.is_empty() {
+            self.drop_membership();
+        } else {
+            self.joining_now(ctx);
+        }
+    }
+
     /// Starts a join now: a running one is for an older subscription and its answer
     /// will be ignored (and the join repeated).
     fn joining_now(&mut self, ctx: &mut Context<Self>) {
@@ -775,7 +854,7 @@ impl Handler<Assign> for ConsumerInstance {
         if let Err(e) = self.usable() {
             return Box::pin(fut::ready(Err(e)));
         }
-        if !self.subscription.is_empty() {
+        if !self.subscription.is_empty() || self.pattern.is_some() {
             return Box::pin(fut::ready(Err(ConsumerError::IllegalState(
                 "Subscription to topics, partitions and pattern are mutually exclusive: \
                  this instance is subscribed"
@@ -830,7 +909,7 @@ impl Handler<Poll> for ConsumerInstance {
         if let Err(e) = self.usable() {
             return Box::pin(fut::ready(Err(e)));
         }
-        if self.subscription.is_empty() && !self.manual {
+        if self.subscription.is_empty() && !self.manual && self.pattern.is_none() {
             return Box::pin(fut::ready(Err(ConsumerError::IllegalState(
                 "Consumer is not subscribed to any topics or assigned any partitions".into(),
             ))));

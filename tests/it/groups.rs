@@ -270,6 +270,67 @@ fn a_topic_that_gains_partitions_is_rebalanced() {
     settled(&b, &[&c], 5);
 }
 
+#[test]
+fn a_pattern_subscription_follows_topics_as_they_are_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "logs-a", 2);
+    create_topic(&b, "other", 1);
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    let sub = format!("{}/subscription", c.base);
+    let err = |(status, body): (u16, Value)| (status, body["error_code"].as_i64().unwrap_or(0));
+    assert_eq!(
+        err(send("POST", &sub, V2, r#"{"topic_pattern": "("}"#)),
+        (400, 40002)
+    );
+    assert_eq!(
+        err(send(
+            "POST",
+            &sub,
+            V2,
+            r#"{"topics": ["x"], "topic_pattern": "x"}"#
+        )),
+        (409, 40903)
+    );
+    let (status, body) = send("POST", &sub, V2, r#"{"topic_pattern": "logs-.*"}"#);
+    assert_eq!(status, 204, "{body}");
+    let assigned = |c: &Consumer| {
+        let (_, body) = get(&format!("{}/assignments", c.base));
+        body["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{}-{}", p["topic"].as_str().unwrap(), p["partition"]))
+            .collect::<BTreeSet<String>>()
+    };
+    let wait_for = |want: &[&str]| {
+        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while assigned(&c) != want {
+            assert!(
+                Instant::now() < deadline,
+                "never assigned {want:?}: {:?}",
+                assigned(&c)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(&["logs-a-0", "logs-a-1"]);
+    assert_eq!(get(&sub).1, json!({"topics": ["logs-a"]}));
+    // A matching topic created later joins the subscription; others do not.
+    create_topic(&b, "logs-b", 1);
+    create_topic(&b, "nomatch", 1);
+    wait_for(&["logs-a-0", "logs-a-1", "logs-b-0"]);
+    produce_values(&b, "logs-b", ["fresh".to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut values = Vec::new();
+    while values.is_empty() {
+        assert!(Instant::now() < deadline);
+        values.extend(c.poll(200).into_iter().map(|(_, _, v)| v));
+    }
+    assert_eq!(values, vec![json!("fresh")]);
+}
+
 /// A tiny deterministic generator (xorshift), so a failing run can be replayed.
 struct Rng(u64);
 

@@ -81,12 +81,21 @@ pub struct InstanceInfo {
 #[rtype(result = "InstanceInfo")]
 pub struct GetInstanceInfo;
 
-/// Subscribe to `topics` (replacing any earlier subscription): the group assigns
-/// the partitions.
+/// What an instance subscribes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    Topics(Vec<String>),
+    /// A regular expression matched against whole topic names (as Java's
+    /// `Pattern.matches`), internal topics excluded; topics created or deleted later
+    /// are picked up as they come.
+    Pattern(String),
+}
+
+/// Subscribe (replacing any earlier subscription): the group assigns the partitions.
 #[derive(Message)]
 #[rtype(result = "ConsumerResult<()>")]
 pub struct Subscribe {
-    pub topics: Vec<String>,
+    pub to: Subscription,
 }
 
 #[derive(Message)]

@@ -209,14 +209,9 @@ async fn subscribe(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (addr, body): (_, SubscribeBody) = instance_and_body(&state, &path, payload).await?;
-    let topics = match (body.topics, body.topic_pattern) {
-        (Some(topics), None) if !topics.is_empty() => topics,
-        (None, Some(_)) => {
-            return Err(ApiError::unprocessable(
-                codes::INVALID_PAYLOAD,
-                "topic_pattern subscriptions are not supported; name the topics",
-            ))
-        }
+    let to = match (body.topics, body.topic_pattern) {
+        (Some(topics), None) if !topics.is_empty() => Subscription::Topics(topics),
+        (None, Some(pattern)) => Subscription::Pattern(pattern),
         (Some(_), Some(_)) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -227,11 +222,11 @@ async fn subscribe(
         _ => {
             return Err(ApiError::unprocessable(
                 codes::INVALID_PAYLOAD,
-                "A subscription needs a non-empty 'topics' list",
+                "A subscription needs a non-empty 'topics' list or a 'topic_pattern'",
             ))
         }
     };
-    addr.send(Subscribe { topics }).await??;
+    addr.send(Subscribe { to }).await??;
     Ok(no_content())
 }
 
