@@ -258,7 +258,7 @@ impl ConsumerInstance {
                     }
                     if act.closed {
                         // Closed while joining: leave with the member id just learned.
-                        act.leave();
+                        drop(act.leave());
                         ctx.stop();
                         return;
                     }
@@ -266,7 +266,7 @@ impl ConsumerInstance {
                         // The subscription changed meanwhile: join with the new one, or
                         // leave if there is none.
                         if act.subscription.is_empty() {
-                            act.leave();
+                            drop(act.leave());
                         } else {
                             act.rejoin(ctx);
                         }
@@ -318,7 +318,7 @@ impl ConsumerInstance {
                 self.name,
                 self.config.instance_timeout_ms
             );
-            self.close(ctx);
+            drop(self.close(ctx));
             return;
         }
         if self.subscription.is_empty() || self.joining {
@@ -353,17 +353,20 @@ impl ConsumerInstance {
 
     /// Leaves the group (committing first with auto commit) and forgets the
     /// subscription or assignment.
-    fn leave(&mut self) {
+    fn leave(&mut self) -> LeaveFuture {
         self.join_epoch += 1;
-        self.drop_membership();
+        let done = self.drop_membership();
         self.subscription.clear();
         self.pattern = None;
         self.manual = false;
+        done
     }
 
     /// Leaves the group (committing first with auto commit) and forgets the
     /// assignment, keeping the subscription.
-    fn drop_membership(&mut self) {
+    /// The answer is the leave itself; it runs on its own task, so it finishes even
+    /// if this instance stops now — await it only to know when it is done.
+    fn drop_membership(&mut self) -> LeaveFuture {
         let commit = self.auto_commit();
         let leave = match (&self.member_id, &self.coordinator) {
             (Some(member_id), Some(c)) if !self.manual => Some((c.clone(), member_id.clone())),
@@ -374,8 +377,7 @@ impl ConsumerInstance {
         self.member_id = None;
         self.generation_id = -1;
         self.wake_join_waiters();
-        // On its own task: it must finish even if this instance stops now.
-        actix::spawn(async move {
+        let task = actix::spawn(async move {
             if let Some((c, commit)) = commit {
                 let _ = c.send(commit).await;
             }
@@ -383,11 +385,15 @@ impl ConsumerInstance {
                 let _ = c.send(LeaveGroup { member_id }).await;
             }
         });
+        Box::pin(async move {
+            let _ = task.await;
+        })
     }
 
-    fn close(&mut self, ctx: &mut Context<Self>) {
+    /// Closes the instance; the answer completes once it has left its group.
+    fn close(&mut self, ctx: &mut Context<Self>) -> LeaveFuture {
         if self.closed {
-            return;
+            return Box::pin(async {});
         }
         self.closed = true;
         self.registry.do_send(InstanceClosed {
@@ -396,10 +402,11 @@ impl ConsumerInstance {
         });
         if self.joining {
             // The join's answer brings the member id to leave with; it stops then.
-            return;
+            return Box::pin(async {});
         }
-        self.leave();
+        let left = self.leave();
         ctx.stop();
+        left
     }
 
     fn check_assigned(&self, tp: &TopicPartition) -> ConsumerResult<()> {
@@ -489,6 +496,9 @@ struct FetchPlan {
 }
 
 type Fetched = Vec<(TopicPartition, i64, Vec<ConsumedRecord>)>;
+
+/// A leave under way (it runs on its own task; awaiting it is optional).
+type LeaveFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 impl FetchPlan {
     async fn run(mut self, max_bytes: usize, timeout_ms: u64) -> ConsumerResult<Fetched> {
@@ -813,7 +823,7 @@ impl ConsumerInstance {
         self.join_epoch += 1;
         self.subscription = topics;
         if self.subscription.is_empty() {
-            self.drop_membership();
+            drop(self.drop_membership());
         } else {
             self.joining_now(ctx);
         }
@@ -842,7 +852,7 @@ impl Handler<Unsubscribe> for ConsumerInstance {
 
     fn handle(&mut self, _: Unsubscribe, _: &mut Context<Self>) -> Self::Result {
         self.usable()?;
-        self.leave();
+        drop(self.leave());
         Ok(())
     }
 }
@@ -1077,9 +1087,9 @@ impl Handler<Seek> for ConsumerInstance {
 }
 
 impl Handler<CloseInstance> for ConsumerInstance {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: CloseInstance, ctx: &mut Context<Self>) {
-        self.close(ctx);
+    fn handle(&mut self, _: CloseInstance, ctx: &mut Context<Self>) -> Self::Result {
+        self.close(ctx)
     }
 }

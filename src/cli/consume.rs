@@ -187,7 +187,7 @@ fn poll_partition(
     }
 }
 
-/// Set by Ctrl-C (or SIGTERM), so a group member can leave its group cleanly.
+/// Set by Ctrl-C or SIGTERM, so a group member can leave its group cleanly.
 fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = flag.clone();
@@ -199,7 +199,17 @@ fn stop_flag() -> Arc<AtomicBool> {
             return;
         };
         rt.block_on(async {
-            let _ = tokio::signal::ctrl_c().await;
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         });
         set.store(true, Ordering::SeqCst);
     });

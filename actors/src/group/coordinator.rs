@@ -45,7 +45,8 @@ pub struct GroupCoordinator {
     /// (partitions added, topic deleted) rebalances the group.
     assigned_counts: BTreeMap<String, i32>,
     pending_joins: HashMap<String, Parked<JoinResult>>,
-    pending_syncs: HashMap<String, Parked<Vec<TopicPartition>>>,
+    /// Follower syncs waiting for the leader's, with the generation they are for.
+    pending_syncs: HashMap<String, (i32, Parked<Vec<TopicPartition>>)>,
     notify: HashMap<String, Recipient<RebalanceNotice>>,
     timer: Option<SpawnHandle>,
     /// Writes are numbered; a record is applied only if no later write of the same
@@ -154,7 +155,7 @@ impl GroupCoordinator {
             self.group_id,
             self.group.generation_id
         );
-        for (_, tx) in self.pending_syncs.drain() {
+        for (_, (_, tx)) in self.pending_syncs.drain() {
             let _ = tx.send(Err(GroupError::RebalanceInProgress));
         }
         for (member_id, recipient) in &self.notify {
@@ -201,7 +202,7 @@ impl GroupCoordinator {
             if let Some(tx) = self.pending_joins.remove(&id) {
                 let _ = tx.send(Err(gone.clone()));
             }
-            if let Some(tx) = self.pending_syncs.remove(&id) {
+            if let Some((_, tx)) = self.pending_syncs.remove(&id) {
                 let _ = tx.send(Err(gone));
             }
         }
@@ -454,7 +455,10 @@ impl Handler<SyncGroup> for GroupCoordinator {
             Err(e) => Box::pin(fut::ready(Err(e))),
             Ok(None) => {
                 let (tx, rx) = oneshot::channel();
-                self.pending_syncs.insert(member_id, tx);
+                let generation = self.group.generation_id;
+                if let Some((_, earlier)) = self.pending_syncs.insert(member_id, (generation, tx)) {
+                    let _ = earlier.send(Err(GroupError::RebalanceInProgress));
+                }
                 Box::pin(fut::wrap_future(Self::park(rx)))
             }
             Ok(Some(partitions)) if before == GroupState::Stable => {
@@ -472,7 +476,17 @@ impl Handler<SyncGroup> for GroupCoordinator {
                 Box::pin(self.write(vec![record]).map(move |written, act, _| {
                     let current = act.group.generation_id == generation
                         && act.group.state == GroupState::Stable;
-                    for (id, tx) in act.pending_syncs.drain() {
+                    // Only this generation's followers: a later one's wait for theirs.
+                    let waiting: Vec<String> = act
+                        .pending_syncs
+                        .iter()
+                        .filter(|(_, (g, _))| *g == generation)
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in waiting {
+                        let Some((_, tx)) = act.pending_syncs.remove(&id) else {
+                            continue;
+                        };
                         let answer = match (&written, current) {
                             (Err(e), _) => Err(e.clone()),
                             (Ok(()), false) => Err(GroupError::RebalanceInProgress),

@@ -460,8 +460,9 @@ impl Group {
             self.rebalance_deadline_ms = None;
             return;
         }
+        // The caller completes the join phase (try_complete_join) if everyone left
+        // has already rejoined, and answers the joins waiting on it.
         self.prepare_rebalance(now_ms);
-        self.try_complete_join(now_ms);
     }
 }
 

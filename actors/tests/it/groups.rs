@@ -344,3 +344,31 @@ async fn a_crashed_coordinator_comes_back_from_disk() {
     assert_eq!(restored.generation_id, generation);
     node.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn a_leave_that_completes_a_rebalance_answers_the_waiting_joins_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node_with_topic(dir.path(), 4).await;
+    let c = coordinator(&node, "g").await;
+    let [(a, _), (b, _)] = two_members(&c, [&["range"], &["range"]]).await;
+    // A newcomer starts a rebalance; a rejoins; both wait for b...
+    let newcomer = c.send(join(None, &["range"]));
+    let a_again = c.send(join(Some(&a.member_id), &["range"]));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...which leaves instead: the join phase is complete, now.
+    c.send(LeaveGroup {
+        member_id: b.member_id.clone(),
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(2), async {
+        futures::join!(newcomer, a_again)
+    })
+    .await
+    .expect("the joins are answered when the leave completes the rebalance, not at its timeout");
+    let (n, a2) = (answered.0.unwrap().unwrap(), answered.1.unwrap().unwrap());
+    assert_eq!(n.generation_id, a.generation_id + 1);
+    assert_eq!(a2.generation_id, n.generation_id);
+    node.shutdown().await;
+}

@@ -150,7 +150,7 @@ async fn create(
         format,
         auto_offset_reset,
         auto_commit,
-        client_id: format!("rest-{name}"),
+        client_id: name.clone(),
     };
     state
         .consumers
