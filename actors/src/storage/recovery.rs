@@ -96,7 +96,8 @@ fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
 }
 
 pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
-    if !dir.exists() {
+    let created = !dir.exists();
+    if created {
         fs::create_dir_all(dir).map_err(LogError::io(dir))?;
         // Make the new partition directory itself durable.
         if let Some(parent) = dir.parent() {
@@ -127,7 +128,8 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
         .filter(|b| *b <= checkpoint.recovery_point)
         .max()
         .unwrap_or(i64::MIN);
-    if !clean {
+    // A partition created just now has nothing to recover.
+    if !clean && !created {
         log::info!(
             "{}: no clean shutdown; recovering segments from offset {} (recovery point {})",
             dir.display(),
