@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use config::{Config, File, FileFormat, Value, ValueKind};
 use troupe_actors::broker_config::{BrokerConfig, ConsumerConfig, GroupConfig};
 use troupe_actors::topic_config::{TopicDefaults, TOPIC_CONFIGS};
-use troupe_web::WebLimits;
+use troupe_web::{WebLimits, WsLimits};
 
 /// The default configuration, compiled into the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/server.toml");
@@ -62,6 +62,16 @@ const BROKER_KEYS: &[&str] = &[
     "consumer.session.timeout.ms",
     "consumer.heartbeat.interval.ms",
     "consumer.request.timeout.ms",
+    "partition.tail.buffer.chunks",
+    "partition.tail.chunk.max.bytes",
+    "websocket.max.connections",
+    "websocket.max.subscriptions.per.connection",
+    "websocket.max.frame.bytes",
+    "websocket.send.buffer.bytes",
+    "websocket.slow.client.timeout.ms",
+    "websocket.ping.interval.ms",
+    "websocket.idle.timeout.ms",
+    "websocket.allowed.origins",
 ];
 
 fn is_known(key: &str) -> bool {
@@ -76,6 +86,7 @@ pub struct Settings {
     pub http_workers: usize,
     pub shutdown_timeout_ms: u64,
     pub web: WebLimits,
+    pub websocket: WsLimits,
     /// Every effective key and value, for the startup log.
     pub values: BTreeMap<String, String>,
 }
@@ -207,6 +218,18 @@ impl Settings {
             partition_restart_window_ms: parse(&values, "partition.restart.window.ms", 1, i64::MAX)?
                 as u64,
             partition_threads: parse(&values, "partition.threads", 1, 256)? as usize,
+            partition_tail_buffer_chunks: parse(
+                &values,
+                "partition.tail.buffer.chunks",
+                1,
+                1 << 16,
+            )? as usize,
+            partition_tail_chunk_max_bytes: parse(
+                &values,
+                "partition.tail.chunk.max.bytes",
+                1024,
+                1 << 30,
+            )? as usize,
             groups: GroupConfig {
                 offsets_topic_partitions: parse(&values, "offsets.topic.num.partitions", 1, 10_000)?
                     as i32,
@@ -257,8 +280,35 @@ impl Settings {
             max_fetch_wait_ms: parse(&values, "fetch.max.wait.ms", 0, 3_600_000)? as u64,
             max_fetch_bytes: parse(&values, "fetch.max.bytes", 1024, 1 << 30)? as usize,
         };
+        let websocket = WsLimits {
+            max_connections: parse(&values, "websocket.max.connections", 1, 1_000_000)? as usize,
+            max_subscriptions: parse(
+                &values,
+                "websocket.max.subscriptions.per.connection",
+                1,
+                100_000,
+            )? as usize,
+            max_frame_bytes: parse(&values, "websocket.max.frame.bytes", 1024, 1 << 30)? as usize,
+            send_buffer_bytes: parse(&values, "websocket.send.buffer.bytes", 1024, 1 << 31)?
+                as usize,
+            slow_client_timeout_ms: parse(
+                &values,
+                "websocket.slow.client.timeout.ms",
+                1,
+                3_600_000,
+            )? as u64,
+            ping_interval_ms: parse(&values, "websocket.ping.interval.ms", 10, 3_600_000)? as u64,
+            idle_timeout_ms: parse(&values, "websocket.idle.timeout.ms", 10, 86_400_000)? as u64,
+            allowed_origins: get("websocket.allowed.origins")?
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            fetch_max_bytes: web.max_fetch_bytes,
+        };
         Ok(Settings {
             broker,
+            websocket,
             listen_host,
             listen_port,
             http_workers: parse(&values, "http.workers", 0, 1024)? as usize,

@@ -208,6 +208,8 @@ impl Broker {
             retention_check_interval: Duration::from_millis(
                 self.config.retention_check_interval_ms.max(1),
             ),
+            tail_buffer_chunks: self.config.partition_tail_buffer_chunks,
+            tail_chunk_max_bytes: self.config.partition_tail_chunk_max_bytes,
         };
         let replica = PartitionReplica::new(
             &record.name,

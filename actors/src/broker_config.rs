@@ -40,6 +40,12 @@ pub struct BrokerConfig {
     pub partition_restart_window_ms: u64,
     /// `partition.threads`: arbiters (threads) the partition actors are spread over.
     pub partition_threads: usize,
+    /// `partition.tail.buffer.chunks` / `partition.tail.chunk.max.bytes`: the live
+    /// tail's ring per partition (recently committed chunks pushed to subscribers).
+    /// A subscriber more than the ring behind reads the log instead; the ring bounds
+    /// the memory the live tail of one partition can hold.
+    pub partition_tail_buffer_chunks: usize,
+    pub partition_tail_chunk_max_bytes: usize,
     /// Consumer groups and `__consumer_offsets`.
     pub groups: GroupConfig,
     /// Consumer instances living in the broker (REST v2, WebSocket).
@@ -126,6 +132,8 @@ impl Default for BrokerConfig {
             partition_max_restarts: 5,
             partition_restart_window_ms: 60_000,
             partition_threads: 2,
+            partition_tail_buffer_chunks: 128,
+            partition_tail_chunk_max_bytes: 256 * 1024,
             groups: GroupConfig::default(),
             consumers: ConsumerConfig::default(),
         }

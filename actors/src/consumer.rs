@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures::channel::oneshot;
 use futures::future::{join_all, select_all};
+use tokio::sync::watch;
 
 pub use messages::*;
 pub use registry::ConsumerRegistry;
@@ -100,6 +101,9 @@ pub struct ConsumerInstance {
     last_used: Instant,
     last_heartbeat: Instant,
     closed: bool,
+    /// Told of every assignment change (a WebSocket group subscription watches it);
+    /// an instance being watched does not expire while idle.
+    assignment_watch: Option<watch::Sender<AssignmentState>>,
 }
 
 impl ConsumerInstance {
@@ -135,6 +139,7 @@ impl ConsumerInstance {
             last_used: Instant::now(),
             last_heartbeat: Instant::now(),
             closed: false,
+            assignment_watch: None,
         }
     }
 
@@ -172,6 +177,27 @@ impl ConsumerInstance {
                 offsets: self.position_commits(),
             },
         ))
+    }
+
+    /// Tells the watcher, if any, the assignment as it is now.
+    fn publish_assignment(&self) {
+        if let Some(w) = &self.assignment_watch {
+            let state = AssignmentState {
+                generation_id: self.generation_id,
+                partitions: self.assignment.clone(),
+            };
+            w.send_if_modified(|current| {
+                let changed = *current != state;
+                *current = state;
+                changed
+            });
+        }
+    }
+
+    fn watched(&self) -> bool {
+        self.assignment_watch
+            .as_ref()
+            .is_some_and(|w| w.receiver_count() > 0)
     }
 
     fn wake_join_waiters(&mut self) {
@@ -282,6 +308,7 @@ impl ConsumerInstance {
                             act.generation_id = generation_id;
                             act.positions.retain(|tp, _| partitions.contains(tp));
                             act.assignment = partitions;
+                            act.publish_assignment();
                             act.last_heartbeat = Instant::now();
                             act.wake_join_waiters();
                             if act.rejoin_requested {
@@ -304,6 +331,7 @@ impl ConsumerInstance {
                             // Try again at the next heartbeat tick.
                             act.member_id = None;
                             act.assignment.clear();
+                            act.publish_assignment();
                         }
                     }
                 }),
@@ -311,6 +339,9 @@ impl ConsumerInstance {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.watched() {
+            self.last_used = Instant::now();
+        }
         if self.last_used.elapsed() >= Duration::from_millis(self.config.instance_timeout_ms) {
             log::info!(
                 "consumer instance {}/{} idle for {} ms: closing",
@@ -376,6 +407,7 @@ impl ConsumerInstance {
         self.positions.clear();
         self.member_id = None;
         self.generation_id = -1;
+        self.publish_assignment();
         self.wake_join_waiters();
         let task = actix::spawn(async move {
             if let Some((c, commit)) = commit {
@@ -898,6 +930,7 @@ impl Handler<Assign> for ConsumerInstance {
             act.manual = !partitions.is_empty();
             act.positions.retain(|tp, _| partitions.contains(tp));
             act.assignment = partitions;
+            act.publish_assignment();
             Ok(())
         }))
     }
@@ -1083,6 +1116,21 @@ impl Handler<Seek> for ConsumerInstance {
             }
             Ok(())
         }))
+    }
+}
+
+impl Handler<WatchAssignment> for ConsumerInstance {
+    type Result = MessageResult<WatchAssignment>;
+
+    fn handle(&mut self, _: WatchAssignment, _: &mut Context<Self>) -> Self::Result {
+        let state = AssignmentState {
+            generation_id: self.generation_id,
+            partitions: self.assignment.clone(),
+        };
+        let watch = self
+            .assignment_watch
+            .get_or_insert_with(|| watch::channel(state).0);
+        MessageResult(watch.subscribe())
     }
 }
 

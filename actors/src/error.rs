@@ -109,6 +109,14 @@ impl BrokerError {
         }
     }
 
+    /// Whether the same request may succeed if sent again shortly.
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            BrokerError::PartitionRestarting { .. } | BrokerError::Busy { .. }
+        )
+    }
+
     pub fn mailbox(e: actix::MailboxError) -> BrokerError {
         BrokerError::Internal(format!("actor unavailable: {e}"))
     }

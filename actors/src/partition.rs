@@ -20,6 +20,7 @@
 //! epoch and high watermark are kept so followers can be added without reshaping this.
 
 pub mod messages;
+pub mod tail;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -36,6 +37,8 @@ use crate::storage::{
 };
 use crate::topic_config::PartitionConfig;
 pub use messages::*;
+use tail::Tail;
+pub use tail::{PartitionFeed, SubscribeTail, TailChunk, TailSubscription};
 
 /// Limits a partition enforces (from the broker config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,10 @@ pub struct PartitionLimits {
     pub restart_window: Duration,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval: Duration,
+    /// `partition.tail.buffer.chunks` and `partition.tail.chunk.max.bytes`: the live
+    /// tail's ring of recently committed chunks (see [`tail`]).
+    pub tail_buffer_chunks: usize,
+    pub tail_chunk_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +90,7 @@ pub struct PartitionReplica {
     flush_timer_armed: bool,
     waiting: Vec<WaitingFetch>,
     next_waiter_id: u64,
+    tail: Tail,
     restart_times: VecDeque<Instant>,
     restarts: usize,
     retention_deleted_segments: u64,
@@ -114,6 +122,7 @@ impl PartitionReplica {
             flush_timer_armed: false,
             waiting: Vec::new(),
             next_waiter_id: 0,
+            tail: Tail::new(limits.tail_buffer_chunks, limits.tail_chunk_max_bytes),
             restart_times: VecDeque::new(),
             restarts: 0,
             retention_deleted_segments: 0,
@@ -227,7 +236,17 @@ impl PartitionReplica {
         };
         self.fail_parked(&error);
         self.log = None;
+        self.close_tail();
         ctx.stop();
+    }
+
+    /// Live-tail subscribers see the ring close and subscribe again (after a
+    /// restart) or give up (after a stop).
+    fn close_tail(&mut self) {
+        self.tail = Tail::new(
+            self.limits.tail_buffer_chunks,
+            self.limits.tail_chunk_max_bytes,
+        );
     }
 
     fn fail_parked(&mut self, error: &BrokerError) {
@@ -245,7 +264,9 @@ impl PartitionReplica {
         if to <= self.high_watermark {
             return;
         }
+        let from = self.high_watermark;
         self.high_watermark = to;
+        self.publish_tail(ctx, from);
         while self.pending.front().is_some_and(|p| p.last_offset < to) {
             if let Some(p) = self.pending.pop_front() {
                 let _ = p.reply.send(Ok(p.result));
@@ -264,6 +285,21 @@ impl PartitionReplica {
             }
             let result = self.read(ctx, waiter.offset, waiter.max_bytes);
             let _ = waiter.reply.send(result);
+        }
+    }
+
+    /// Pushes what just became committed (from `from`) to the live tail: one read,
+    /// whatever the number of subscribers.
+    fn publish_tail(&mut self, ctx: &mut Context<Self>, from: i64) {
+        if !self.tail.has_subscribers() || self.log.is_none() {
+            return;
+        }
+        let max_bytes = self.tail.chunk_max_bytes;
+        let Ok(read) = self.read(ctx, from, max_bytes) else {
+            return;
+        };
+        if let Some(chunk) = TailChunk::from_read(from, read.data, read.high_watermark) {
+            self.tail.publish(chunk);
         }
     }
 
@@ -689,6 +725,7 @@ impl Handler<Stop> for PartitionReplica {
         self.offline_reason = Some("stopped".into());
         let error = self.unavailable();
         self.fail_parked(&error);
+        self.close_tail();
         ctx.stop();
         result
     }
@@ -739,5 +776,22 @@ impl Handler<InjectPanic> for PartitionReplica {
             |_| false,
             |_| -> LogResult<()> { panic!("injected fault") },
         )
+    }
+}
+
+impl Handler<SubscribeTail> for PartitionReplica {
+    type Result = BrokerResult<TailSubscription>;
+
+    fn handle(&mut self, _: SubscribeTail, _: &mut Context<Self>) -> Self::Result {
+        let Some(log) = self.log.as_ref() else {
+            return Err(self.unavailable());
+        };
+        Ok(TailSubscription {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            chunks: self.tail.subscribe(),
+            high_watermark: self.high_watermark,
+            log_start_offset: log.log_start_offset(),
+        })
     }
 }

@@ -12,12 +12,16 @@ use troupe_actors::BrokerError;
 /// Confluent's codes, plus Troupe's own for cases Confluent has none for (same scheme).
 pub mod codes {
     pub const BAD_REQUEST: i32 = 40002;
+    /// A browser WebSocket from an origin not in `websocket.allowed.origins`.
+    pub const FORBIDDEN_ORIGIN: i32 = 40301;
     pub const TOPIC_NOT_FOUND: i32 = 40401;
     pub const PARTITION_NOT_FOUND: i32 = 40402;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 40403;
     /// Confluent uses 40403 for an unknown consumer instance as well.
     pub const CONSUMER_INSTANCE_NOT_FOUND: i32 = 40403;
     pub const GROUP_NOT_FOUND: i32 = 40405;
+    /// A WebSocket frame names a subscription the connection does not hold.
+    pub const SUBSCRIPTION_NOT_FOUND: i32 = 40407;
     pub const NOT_ACCEPTABLE: i32 = 40601;
     pub const TOPIC_EXISTS: i32 = 40901;
     pub const CONSUMER_ALREADY_EXISTS: i32 = 40902;
@@ -29,6 +33,8 @@ pub mod codes {
     /// a member of the group's current generation.
     pub const STALE_MEMBER: i32 = 40905;
     pub const NON_EMPTY_GROUP: i32 = 40906;
+    /// A WebSocket subscribe frame reuses an id the connection already holds.
+    pub const SUBSCRIPTION_EXISTS: i32 = 40908;
     pub const PAYLOAD_TOO_LARGE: i32 = 41301;
     pub const UNSUPPORTED_MEDIA_TYPE: i32 = 41501;
     pub const OFFSET_OUT_OF_RANGE: i32 = 41601;

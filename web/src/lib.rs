@@ -14,15 +14,18 @@ pub mod records;
 pub mod state;
 pub mod v2;
 pub mod v3;
+pub mod ws;
 
 use actix_web::{web, HttpResponse};
 
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, WebLimits};
+pub use ws::{WsHub, WsLimits};
 
 /// Registers every route. The caller adds `web::Data<AppState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
+        .route("/ws", web::get().to(ws::connect))
         .route("/metrics", web::get().to(metrics::render));
     v3::configure(cfg);
     v2::configure(cfg);

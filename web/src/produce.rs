@@ -65,8 +65,13 @@ fn estimated_bytes(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHe
     key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers + 30
 }
 
-/// Produces `records` to the routed topic; each record gets its own result, in order.
-pub async fn produce(route: &TopicRoute, records: Vec<ProduceRecord>) -> Vec<ApiResult<Produced>> {
+/// Produces `records` to the routed topic with the producer's `acks`; each record gets
+/// its own result, in order.
+pub async fn produce(
+    route: &TopicRoute,
+    records: Vec<ProduceRecord>,
+    acks: Acks,
+) -> Vec<ApiResult<Produced>> {
     let max_message_bytes = route.max_message_bytes;
     let partitions = route.partitions.len() as i32;
     let now = now_ms();
@@ -126,16 +131,7 @@ pub async fn produce(route: &TopicRoute, records: Vec<ProduceRecord>) -> Vec<Api
                         .map_err(|e| ApiError::bad_request(format!("cannot encode records: {e}"))),
                 };
                 let appended = match encoded {
-                    Ok(batch) => {
-                        ask(
-                            &addr,
-                            Append {
-                                batch,
-                                acks: Acks::All,
-                            },
-                        )
-                        .await
-                    }
+                    Ok(batch) => ask(&addr, Append { batch, acks }).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = &appended {

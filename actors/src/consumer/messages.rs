@@ -171,6 +171,19 @@ pub struct Seek {
     pub seeks: Vec<(TopicPartition, SeekTo)>,
 }
 
+/// The partitions assigned to an instance, and the generation that assigned them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignmentState {
+    pub generation_id: i32,
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// Watch the instance's assignment: the receiver sees every change (a join that
+/// completed, the group left). While watched, the instance does not expire idle.
+#[derive(Message)]
+#[rtype(result = "tokio::sync::watch::Receiver<AssignmentState>")]
+pub struct WatchAssignment;
+
 /// Close the instance: leave the group (committing first with auto commit).
 #[derive(Message)]
 #[rtype(result = "()")]

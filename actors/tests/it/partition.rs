@@ -20,6 +20,8 @@ fn limits(max_restarts: usize) -> PartitionLimits {
         max_restarts,
         restart_window: Duration::from_secs(60),
         retention_check_interval: Duration::from_secs(3600),
+        tail_buffer_chunks: 8,
+        tail_chunk_max_bytes: 64 * 1024,
     }
 }
 

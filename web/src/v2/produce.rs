@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use troupe_actors::partition::Acks;
 use troupe_actors::BrokerError;
 
 use super::ok;
@@ -152,7 +153,7 @@ async fn produce_v2(
         return Err(e);
     }
     let count = records.len() as u64;
-    let results = produce(&route, records).await;
+    let results = produce(&route, records, Acks::All).await;
     let failed = results.iter().filter(|r| r.is_err()).count() as u64;
     // A request whose every record failed for the same reason is that error.
     if failed == count {

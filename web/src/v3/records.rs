@@ -12,6 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use troupe_actors::partition::Acks;
 use troupe_actors::storage::RecordHeader;
 
 use super::check_cluster;
@@ -103,13 +104,14 @@ fn parse_timestamp(v: Value) -> ApiResult<i64> {
     }
 }
 
-struct Prepared {
-    record: ProduceRecord,
+pub(crate) struct Prepared {
+    pub(crate) record: ProduceRecord,
     key_type: Option<String>,
     value_type: Option<String>,
 }
 
-fn prepare(value: Value) -> ApiResult<Prepared> {
+/// One record in the v3 produce schema (shared with WebSocket produce frames).
+pub(crate) fn prepare(value: Value) -> ApiResult<Prepared> {
     let request: ProduceRequest = json::from_value(value)?;
     let (key, key_type) = encode_data(request.key, codes::INVALID_KEY, "key")?;
     let (value, value_type) = encode_data(request.value, codes::INVALID_VALUE, "value")?;
@@ -137,7 +139,7 @@ fn prepare(value: Value) -> ApiResult<Prepared> {
     })
 }
 
-fn report(state: &AppState, topic: &str, p: &Prepared, produced: &Produced) -> Value {
+pub(crate) fn report(state: &AppState, topic: &str, p: &Prepared, produced: &Produced) -> Value {
     let mut body = json!({
         "error_code": 200,
         "cluster_id": state.cluster_id,
@@ -199,7 +201,9 @@ pub async fn produce(
         .enumerate()
         .filter_map(|(i, e)| e.as_ref().ok().map(|p| (p.record.clone(), i)))
         .unzip();
-    let mut results = produce_records(&route, records).await.into_iter();
+    let mut results = produce_records(&route, records, Acks::All)
+        .await
+        .into_iter();
     let mut reports = Vec::with_capacity(entries.len() + 1);
     let (mut ok_records, mut ok_bytes) = (0u64, 0u64);
     for (i, entry) in entries.iter().enumerate() {

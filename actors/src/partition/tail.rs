@@ -1,0 +1,310 @@
+//! The live tail of a partition: push delivery to any number of subscribers, with one
+//! log read per high-watermark advance however many there are.
+//!
+//! When the high watermark advances, the [`super::PartitionReplica`] reads the newly
+//! committed batches once and publishes them as a [`TailChunk`] on a bounded broadcast
+//! ring (`partition.tail.buffer.chunks` chunks of at most
+//! `partition.tail.chunk.max.bytes`). Publishing never waits: a producer is never
+//! slowed by a subscriber.
+//!
+//! A [`PartitionFeed`] is one subscriber's view: it catches up from the log with
+//! ordinary reads until it reaches the high watermark, then takes chunks from the
+//! ring. It checks every chunk against its own position, so each record is delivered
+//! exactly once and in offset order whatever happens in between: a chunk that
+//! starts past its position (the feed fell behind the ring, or the chunk was cut at
+//! its byte limit) sends it back to catching up from the log; a chunk it has already
+//! seen is skipped. A slow subscriber therefore costs log reads of its own, never
+//! broker memory beyond the ring.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::broadcast;
+
+use super::{Fetch, PartitionReplica};
+use crate::error::{BrokerError, BrokerResult};
+use crate::storage::{FetchData, StoredRecord};
+
+/// Committed batches covering offsets `[start_offset, end_offset)` of a partition.
+pub struct TailChunk {
+    /// The first offset the chunk answers for (its first batch may begin earlier).
+    pub start_offset: i64,
+    /// One past the last offset in the chunk: where the next chunk starts.
+    pub end_offset: i64,
+    /// The high watermark when the chunk was made.
+    pub high_watermark: i64,
+    data: FetchData,
+    records: OnceLock<BrokerResult<Vec<StoredRecord>>>,
+    /// Views derived from the records by the chunk's readers (a rendering, say),
+    /// made by the first reader that asks and shared by the rest.
+    views: Mutex<Vec<(u32, Arc<dyn Any + Send + Sync>)>>,
+}
+
+impl std::fmt::Debug for TailChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TailChunk")
+            .field("start_offset", &self.start_offset)
+            .field("end_offset", &self.end_offset)
+            .field("bytes", &self.data.bytes.len())
+            .finish()
+    }
+}
+
+impl TailChunk {
+    /// A chunk of what a read from `start_offset` returned, or `None` if it returned
+    /// no batch.
+    pub fn from_read(start_offset: i64, data: FetchData, high_watermark: i64) -> Option<TailChunk> {
+        let end_offset = data.batches().last()?.next_offset();
+        Some(TailChunk {
+            start_offset,
+            end_offset,
+            high_watermark,
+            data,
+            records: OnceLock::new(),
+            views: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn size_bytes(&self) -> usize {
+        self.data.bytes.len()
+    }
+
+    /// The chunk's records from `start_offset` on, decoded once for every reader.
+    pub fn records(&self) -> BrokerResult<&[StoredRecord]> {
+        let decoded = self.records.get_or_init(|| {
+            self.data
+                .records_from(self.start_offset)
+                .map_err(|e| BrokerError::Internal(format!("cannot decode committed batch: {e}")))
+        });
+        match decoded {
+            Ok(records) => Ok(records),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The view named `key`, made from this chunk by `make` if no reader made it yet.
+    pub fn view<T: Any + Send + Sync>(
+        &self,
+        key: u32,
+        make: impl FnOnce(&TailChunk) -> T,
+    ) -> Arc<T> {
+        let found = self.views.lock().ok().and_then(|views| {
+            views
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+        });
+        if let Some(view) = found {
+            return view;
+        }
+        // Made outside the lock: two readers racing both make it, one copy is kept.
+        let made = Arc::new(make(self));
+        if let Ok(mut views) = self.views.lock() {
+            if !views.iter().any(|(k, _)| *k == key) {
+                views.push((key, made.clone() as Arc<dyn Any + Send + Sync>));
+            }
+        }
+        made
+    }
+}
+
+/// Subscribe to the live tail.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<TailSubscription>")]
+pub struct SubscribeTail;
+
+pub struct TailSubscription {
+    pub topic: String,
+    pub partition: i32,
+    pub chunks: broadcast::Receiver<Arc<TailChunk>>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// What the partition keeps for its live tail.
+pub(super) struct Tail {
+    sender: broadcast::Sender<Arc<TailChunk>>,
+    pub(super) chunk_max_bytes: usize,
+}
+
+impl Tail {
+    pub(super) fn new(buffer_chunks: usize, chunk_max_bytes: usize) -> Tail {
+        let (sender, _) = broadcast::channel(buffer_chunks.max(1));
+        Tail {
+            sender,
+            chunk_max_bytes,
+        }
+    }
+
+    pub(super) fn has_subscribers(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Arc<TailChunk>> {
+        self.sender.subscribe()
+    }
+
+    /// Publishes without waiting; subscribers that fell a ring behind catch up from the log.
+    pub(super) fn publish(&self, chunk: TailChunk) {
+        let _ = self.sender.send(Arc::new(chunk));
+    }
+}
+
+/// How long a feed waits before subscribing again to a partition that stopped or
+/// restarted.
+const RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One subscriber's ordered, exactly-once view of a partition from a position on.
+pub struct PartitionFeed {
+    partition: Addr<PartitionReplica>,
+    position: i64,
+    max_bytes: usize,
+    live: Option<broadcast::Receiver<Arc<TailChunk>>>,
+    /// The high watermark last seen: below it the feed reads the log.
+    known_high_watermark: i64,
+    resubscribes: u32,
+}
+
+/// Resubscribing this many times in a row without delivering anything gives up.
+const MAX_RESUBSCRIBES: u32 = 50;
+
+impl PartitionFeed {
+    /// A feed delivering from `position`, reading at most `max_bytes` per catch-up read.
+    pub fn new(partition: Addr<PartitionReplica>, position: i64, max_bytes: usize) -> Self {
+        PartitionFeed {
+            partition,
+            position,
+            max_bytes,
+            live: None,
+            known_high_watermark: 0,
+            resubscribes: 0,
+        }
+    }
+
+    /// The next offset to deliver.
+    pub fn position(&self) -> i64 {
+        self.position
+    }
+
+    /// Moves the position back to `offset` (records from it were taken but not
+    /// delivered); the next call reads them from the log.
+    pub fn rewind(&mut self, offset: i64) {
+        debug_assert!(offset <= self.position);
+        self.position = offset;
+        self.known_high_watermark = i64::MAX;
+    }
+
+    /// The next committed records at the feed's position: a chunk and the offset to
+    /// deliver from (records of the chunk below it were delivered before). Waits
+    /// for the partition to push when the feed is at the high watermark.
+    pub async fn next(&mut self) -> BrokerResult<(Arc<TailChunk>, i64)> {
+        loop {
+            if self.live.is_none() {
+                self.subscribe().await?;
+            }
+            if self.position < self.known_high_watermark {
+                if let Some(chunk) = self.catch_up().await? {
+                    return Ok(self.deliver(chunk));
+                }
+                continue;
+            }
+            let Some(live) = self.live.as_mut() else {
+                continue;
+            };
+            match live.recv().await {
+                Ok(chunk) => {
+                    self.known_high_watermark = self.known_high_watermark.max(chunk.high_watermark);
+                    if chunk.end_offset <= self.position {
+                        continue;
+                    }
+                    if chunk.start_offset > self.position {
+                        // Data between: read it from the log first.
+                        self.known_high_watermark =
+                            self.known_high_watermark.max(chunk.start_offset);
+                        continue;
+                    }
+                    return Ok(self.deliver(chunk));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // The ring moved on without us: whatever we missed is in the log.
+                    self.known_high_watermark = i64::MAX;
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The partition stopped or restarted: subscribe again.
+                    self.live = None;
+                    tokio::time::sleep(RESUBSCRIBE_BACKOFF).await;
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, chunk: Arc<TailChunk>) -> (Arc<TailChunk>, i64) {
+        let from = self.position;
+        self.position = chunk.end_offset;
+        self.resubscribes = 0;
+        (chunk, from)
+    }
+
+    async fn subscribe(&mut self) -> BrokerResult<()> {
+        self.resubscribes += 1;
+        let subscribed = self
+            .partition
+            .send(SubscribeTail)
+            .await
+            .map_err(BrokerError::mailbox)
+            .and_then(|answer| answer);
+        match subscribed {
+            Ok(sub) => {
+                self.known_high_watermark = sub.high_watermark;
+                self.live = Some(sub.chunks);
+                if self.position < sub.log_start_offset {
+                    return Err(BrokerError::OffsetOutOfRange {
+                        topic: sub.topic,
+                        partition: sub.partition,
+                        requested: self.position,
+                        log_start_offset: sub.log_start_offset,
+                        log_end_offset: sub.high_watermark,
+                    });
+                }
+                Ok(())
+            }
+            Err(e) if self.resubscribes < MAX_RESUBSCRIBES && e.is_retriable() => {
+                tokio::time::sleep(RESUBSCRIBE_BACKOFF).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One read from the log at the position; `None` once the position is at the
+    /// high watermark (the feed then waits on the ring).
+    async fn catch_up(&mut self) -> BrokerResult<Option<Arc<TailChunk>>> {
+        let read = self
+            .partition
+            .send(Fetch {
+                offset: self.position,
+                max_bytes: self.max_bytes,
+                max_wait_ms: 0,
+            })
+            .await
+            .map_err(BrokerError::mailbox)?;
+        let read = match read {
+            Ok(read) => read,
+            Err(e) if e.is_retriable() => {
+                self.live = None;
+                tokio::time::sleep(RESUBSCRIBE_BACKOFF).await;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        self.known_high_watermark = read.high_watermark;
+        let chunk = TailChunk::from_read(self.position, read.data, read.high_watermark);
+        if chunk.is_none() {
+            // Nothing committed past the position after all: wait for the push.
+            self.known_high_watermark = self.position;
+        }
+        Ok(chunk.map(Arc::new))
+    }
+}

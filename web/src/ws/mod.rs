@@ -1,0 +1,169 @@
+//! `GET /ws`: live consumption and streaming produce over one WebSocket (the
+//! protocol is documented in `docs/websocket.md`).
+//!
+//! A connection holds subscriptions — to a topic's partitions from a chosen
+//! position, or as a member of a consumer group — and receives records the moment
+//! they are committed: each partition's live tail pushes them (no polling loop), and
+//! subscribers at the same position share one log read. It may also produce, with
+//! one acknowledgement per record.
+//!
+//! The pieces: [`protocol`] parses client frames and renders server frames;
+//! [`outbox`] is the connection's bounded send buffer (backpressure and slow-client
+//! detection); [`subscription`] runs the per-partition delivery tasks and their flow
+//! control; [`session`] is the connection itself. This module checks the upgrade
+//! (allowed origins, the connection limit) and starts the session.
+
+pub mod binary;
+mod outbox;
+pub mod protocol;
+mod session;
+mod subscription;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::{codes, ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The limits every connection lives within (`websocket.*` in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsLimits {
+    pub max_connections: usize,
+    pub max_subscriptions: usize,
+    /// Largest frame (after continuations are joined) a client may send.
+    pub max_frame_bytes: usize,
+    /// Bytes of frames queued for one connection before its subscriptions pause.
+    pub send_buffer_bytes: usize,
+    /// A connection whose writes make no progress this long is dropped (4008).
+    pub slow_client_timeout_ms: u64,
+    pub ping_interval_ms: u64,
+    /// A connection that sends nothing this long is closed (4001).
+    pub idle_timeout_ms: u64,
+    /// Browser origins allowed besides the broker's own; `*` allows any.
+    pub allowed_origins: Vec<String>,
+    /// Largest catch-up read of one partition, in bytes (`fetch.max.bytes`).
+    pub fetch_max_bytes: usize,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        WsLimits {
+            max_connections: 1024,
+            max_subscriptions: 64,
+            max_frame_bytes: 1024 * 1024,
+            send_buffer_bytes: 4 * 1024 * 1024,
+            slow_client_timeout_ms: 30_000,
+            ping_interval_ms: 15_000,
+            idle_timeout_ms: 60_000,
+            allowed_origins: Vec::new(),
+            fetch_max_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What the WebSocket layer shares across workers: its limits and the count of open
+/// connections.
+#[derive(Debug, Default)]
+pub struct WsHub {
+    pub limits: WsLimits,
+    connections: AtomicUsize,
+}
+
+impl WsHub {
+    pub fn new(limits: WsLimits) -> Self {
+        WsHub {
+            limits,
+            connections: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    fn admit(self: &Arc<Self>) -> ApiResult<ConnectionSlot> {
+        let max = self.limits.max_connections;
+        let admitted = self
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        if admitted.is_err() {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                codes::TOO_MANY_REQUESTS,
+                format!("Too many WebSocket connections: websocket.max.connections = {max}"),
+            ));
+        }
+        metrics::gauge!("troupe_websocket_connections").increment(1.0);
+        Ok(ConnectionSlot(self.clone()))
+    }
+}
+
+/// One admitted connection; the count goes down when it is dropped.
+pub(crate) struct ConnectionSlot(Arc<WsHub>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("troupe_websocket_connections").decrement(1.0);
+    }
+}
+
+/// A browser may open a socket from the broker's own origin, from an allowed one, or
+/// (for non-browser clients, which send no `Origin`) from anywhere. Everything else
+/// is refused before the upgrade: a page on another site must not ride on a user's
+/// access to the broker.
+fn check_origin(req: &HttpRequest, limits: &WsLimits) -> ApiResult<()> {
+    let Some(origin) = req.headers().get("origin") else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    if limits
+        .allowed_origins
+        .iter()
+        .any(|o| o == "*" || *o == origin)
+    {
+        return Ok(());
+    }
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    if !host.is_empty() && origin_host == host {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        codes::FORBIDDEN_ORIGIN,
+        format!("WebSocket connections from origin '{origin}' are not allowed (websocket.allowed.origins)"),
+    ))
+}
+
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let hub = state.ws.clone();
+    check_origin(&req, &hub.limits)?;
+    let slot = hub.admit()?;
+    let (response, ws_session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::bad_request(format!("Not a WebSocket upgrade request: {e}")))?;
+    let stream = stream
+        .max_frame_size(hub.limits.max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(hub.limits.max_frame_bytes);
+    let state = state.into_inner();
+    actix_web::rt::spawn(session::run(ws_session, stream, state, slot));
+    Ok(response)
+}

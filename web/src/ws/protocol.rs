@@ -1,0 +1,482 @@
+//! The WebSocket message schema: JSON text frames, each an object with a `type`.
+//! Client frames are parsed here into typed requests, with an error a client can act
+//! on for anything malformed; server frames are rendered here. `docs/websocket.md`
+//! documents both directions.
+
+use std::collections::BTreeMap;
+
+use chrono::DateTime;
+use serde_json::{json, Map, Value};
+use troupe_actors::consumer::ResetPolicy;
+use troupe_actors::partition::Acks;
+use troupe_actors::storage::StoredRecord;
+
+use crate::error::{codes, ApiError, ApiResult};
+use crate::records::{encode_base64, EmbeddedFormat};
+
+/// Close codes the broker uses (4000-4999 are the application's own range).
+pub mod close_codes {
+    /// The client sent a binary frame: client frames are JSON text.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A frame larger than `websocket.max.frame.bytes`.
+    pub const TOO_BIG: u16 = 1009;
+    /// Nothing heard from the client for `websocket.idle.timeout.ms`.
+    pub const IDLE: u16 = 4001;
+    /// The client took nothing from a full send buffer for
+    /// `websocket.slow.client.timeout.ms`.
+    pub const SLOW_CLIENT: u16 = 4008;
+}
+
+/// Where a subscription starts in each partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFrom {
+    Beginning,
+    End,
+    /// An offset per partition (the partitions subscribed are these).
+    Offsets(BTreeMap<i32, i64>),
+    /// The first offset whose timestamp is at or after this (the end if none is).
+    Timestamp(i64),
+}
+
+/// How records frames are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameEncoding {
+    Text,
+    /// The binary layout of [`super::binary`]: raw keys and values, no base64.
+    Binary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Partitions of one topic (all, when `partitions` is `None`).
+    Partitions {
+        topic: String,
+        partitions: Option<Vec<i32>>,
+        from: StartFrom,
+    },
+    /// As a member of a consumer group: the group assigns partitions of `topics`;
+    /// partitions without a committed offset start per `reset`.
+    Group {
+        group_id: String,
+        topics: Vec<String>,
+        reset: ResetPolicy,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeRequest {
+    pub sub: String,
+    pub target: Target,
+    pub format: EmbeddedFormat,
+    pub frames: FrameEncoding,
+    /// Records the client allows before it grants more with `credit` frames
+    /// (`None`: no limit beyond the send buffer).
+    pub credit: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame {
+    Subscribe(SubscribeRequest),
+    Unsubscribe {
+        sub: String,
+    },
+    /// Pause or resume one subscription, or (without `sub`) all of them.
+    Pause {
+        sub: Option<String>,
+    },
+    Resume {
+        sub: Option<String>,
+    },
+    Credit {
+        sub: String,
+        records: u64,
+    },
+    /// Commit the given offsets, or (with `None`) everything delivered so far.
+    Commit {
+        sub: String,
+        offsets: Option<Vec<CommitOffset>>,
+    },
+    Produce {
+        id: Option<Value>,
+        topic: String,
+        acks: Acks,
+        records: Vec<Value>,
+    },
+    Ping {
+        id: Option<Value>,
+    },
+}
+
+/// The longest subscription id accepted (it is repeated in every records frame).
+const MAX_SUB_ID_BYTES: usize = 128;
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message)
+}
+
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).filter(|v| !v.is_null())
+}
+
+fn string_field(obj: &Map<String, Value>, name: &str) -> ApiResult<Option<String>> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad(format!("'{name}' must be a string"))),
+    }
+}
+
+fn required_string(obj: &Map<String, Value>, name: &str, frame: &str) -> ApiResult<String> {
+    string_field(obj, name)?.ok_or_else(|| bad(format!("A {frame} frame needs '{name}'")))
+}
+
+fn sub_id(obj: &Map<String, Value>, frame: &str) -> ApiResult<String> {
+    let sub = required_string(obj, "sub", frame)?;
+    if sub.is_empty() || sub.len() > MAX_SUB_ID_BYTES {
+        return Err(bad(format!(
+            "'sub' must be 1 to {MAX_SUB_ID_BYTES} bytes long"
+        )));
+    }
+    Ok(sub)
+}
+
+fn u64_field(obj: &Map<String, Value>, name: &str) -> ApiResult<Option<u64>> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| bad(format!("'{name}' must be a non-negative whole number"))),
+    }
+}
+
+/// Parses one client text frame.
+pub fn parse(text: &str) -> ApiResult<ClientFrame> {
+    let value: Value = serde_json::from_str(text).map_err(ApiError::malformed_json)?;
+    let Value::Object(obj) = value else {
+        return Err(bad("A frame must be a JSON object with a 'type'"));
+    };
+    let kind = required_string(&obj, "type", "")?;
+    match kind.as_str() {
+        "subscribe" => parse_subscribe(&obj).map(ClientFrame::Subscribe),
+        "unsubscribe" => Ok(ClientFrame::Unsubscribe {
+            sub: sub_id(&obj, "unsubscribe")?,
+        }),
+        "pause" => Ok(ClientFrame::Pause {
+            sub: string_field(&obj, "sub")?,
+        }),
+        "resume" => Ok(ClientFrame::Resume {
+            sub: string_field(&obj, "sub")?,
+        }),
+        "credit" => Ok(ClientFrame::Credit {
+            sub: sub_id(&obj, "credit")?,
+            records: u64_field(&obj, "records")?
+                .ok_or_else(|| bad("A credit frame needs 'records'"))?,
+        }),
+        "commit" => Ok(ClientFrame::Commit {
+            sub: sub_id(&obj, "commit")?,
+            offsets: parse_commit_offsets(&obj)?,
+        }),
+        "produce" => parse_produce(&obj),
+        "ping" => Ok(ClientFrame::Ping {
+            id: field(&obj, "id").cloned(),
+        }),
+        other => Err(bad(format!(
+            "Unknown frame type '{other}': use subscribe, unsubscribe, pause, resume, credit, commit, produce or ping"
+        ))),
+    }
+}
+
+fn parse_subscribe(obj: &Map<String, Value>) -> ApiResult<SubscribeRequest> {
+    let sub = sub_id(obj, "subscribe")?;
+    let format = match string_field(obj, "format")?.as_deref() {
+        None | Some("json") => EmbeddedFormat::Json,
+        Some("binary") => EmbeddedFormat::Binary,
+        Some("string") => EmbeddedFormat::String,
+        Some(other) => {
+            return Err(bad(format!(
+                "Unknown format '{other}': use json, string or binary"
+            )))
+        }
+    };
+    let frames = match string_field(obj, "frames")?.as_deref() {
+        None | Some("text") => FrameEncoding::Text,
+        Some("binary") => FrameEncoding::Binary,
+        Some(other) => {
+            return Err(bad(format!(
+                "Unknown frames encoding '{other}': use text or binary"
+            )))
+        }
+    };
+    let credit = u64_field(obj, "credit")?;
+    let target = match string_field(obj, "group")? {
+        Some(group_id) => parse_group_target(obj, group_id)?,
+        None => parse_partition_target(obj)?,
+    };
+    Ok(SubscribeRequest {
+        sub,
+        target,
+        format,
+        frames,
+        credit,
+    })
+}
+
+fn parse_group_target(obj: &Map<String, Value>, group_id: String) -> ApiResult<Target> {
+    if group_id.is_empty() {
+        return Err(bad("'group' must not be empty"));
+    }
+    let topics = match (field(obj, "topics"), string_field(obj, "topic")?) {
+        (Some(Value::Array(items)), _) => items
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("'topics' must be a list of topic names"))
+            })
+            .collect::<ApiResult<Vec<String>>>()?,
+        (Some(_), _) => return Err(bad("'topics' must be a list of topic names")),
+        (None, Some(topic)) => vec![topic],
+        (None, None) => return Err(bad("A group subscription needs 'topics' (or 'topic')")),
+    };
+    if topics.is_empty() {
+        return Err(bad("'topics' must name at least one topic"));
+    }
+    if field(obj, "partitions").is_some() {
+        return Err(bad(
+            "A group subscription takes no 'partitions': the group assigns them",
+        ));
+    }
+    let reset = match field(obj, "from") {
+        None => ResetPolicy::Latest,
+        Some(Value::String(s)) if s == "beginning" || s == "earliest" => ResetPolicy::Earliest,
+        Some(Value::String(s)) if s == "end" || s == "latest" => ResetPolicy::Latest,
+        Some(_) => {
+            return Err(bad(
+                "In a group subscription 'from' is where partitions without a committed offset start: beginning or end",
+            ))
+        }
+    };
+    Ok(Target::Group {
+        group_id,
+        topics,
+        reset,
+    })
+}
+
+fn parse_partition_target(obj: &Map<String, Value>) -> ApiResult<Target> {
+    let topic = required_string(obj, "topic", "subscribe")?;
+    let partitions = match field(obj, "partitions") {
+        None => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|p| {
+                    p.as_i64()
+                        .and_then(|p| i32::try_from(p).ok())
+                        .filter(|p| *p >= 0)
+                        .ok_or_else(|| bad("'partitions' must be a list of partition numbers"))
+                })
+                .collect::<ApiResult<Vec<i32>>>()?,
+        ),
+        Some(_) => return Err(bad("'partitions' must be a list of partition numbers")),
+    };
+    let from = parse_from(field(obj, "from"))?;
+    if let (StartFrom::Offsets(_), Some(_)) = (&from, &partitions) {
+        return Err(bad(
+            "Give either 'partitions' or per-partition 'from.offsets', not both",
+        ));
+    }
+    Ok(Target::Partitions {
+        topic,
+        partitions,
+        from,
+    })
+}
+
+fn parse_from(from: Option<&Value>) -> ApiResult<StartFrom> {
+    let usage = "'from' must be \"beginning\", \"end\", {\"offsets\": {\"<partition>\": <offset>}} or {\"timestamp\": <ms or ISO-8601>}";
+    let Some(from) = from else {
+        return Ok(StartFrom::End);
+    };
+    match from {
+        Value::String(s) if s == "beginning" || s == "earliest" => Ok(StartFrom::Beginning),
+        Value::String(s) if s == "end" || s == "latest" => Ok(StartFrom::End),
+        Value::Object(o) => {
+            if let Some(offsets) = field(o, "offsets") {
+                let Value::Object(offsets) = offsets else {
+                    return Err(bad(usage));
+                };
+                let mut out = BTreeMap::new();
+                for (p, offset) in offsets {
+                    let partition = p
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|p| *p >= 0)
+                        .ok_or_else(|| bad(format!("'{p}' is not a partition number")))?;
+                    let offset = offset.as_i64().filter(|o| *o >= 0).ok_or_else(|| {
+                        bad(format!(
+                            "The offset for partition {p} must be a non-negative whole number"
+                        ))
+                    })?;
+                    out.insert(partition, offset);
+                }
+                if out.is_empty() {
+                    return Err(bad("'from.offsets' names no partition"));
+                }
+                return Ok(StartFrom::Offsets(out));
+            }
+            match field(o, "timestamp") {
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(StartFrom::Timestamp)
+                    .ok_or_else(|| bad("'from.timestamp' must be whole milliseconds")),
+                Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+                    .map(|t| StartFrom::Timestamp(t.timestamp_millis()))
+                    .map_err(|e| bad(format!("'from.timestamp' '{s}' is not ISO-8601: {e}"))),
+                _ => Err(bad(usage)),
+            }
+        }
+        _ => Err(bad(usage)),
+    }
+}
+
+fn parse_commit_offsets(obj: &Map<String, Value>) -> ApiResult<Option<Vec<CommitOffset>>> {
+    let Some(offsets) = field(obj, "offsets") else {
+        return Ok(None);
+    };
+    let usage = "'offsets' must be a list of {\"topic\", \"partition\", \"offset\"}";
+    let Value::Array(items) = offsets else {
+        return Err(bad(usage));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Value::Object(o) = item else {
+                return Err(bad(usage));
+            };
+            let topic = required_string(o, "topic", "commit offset")?;
+            let partition = field(o, "partition")
+                .and_then(Value::as_i64)
+                .and_then(|p| i32::try_from(p).ok())
+                .ok_or_else(|| bad(usage))?;
+            let offset = field(o, "offset")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| bad(usage))?;
+            Ok(CommitOffset {
+                topic,
+                partition,
+                offset,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()
+        .map(Some)
+}
+
+fn parse_produce(obj: &Map<String, Value>) -> ApiResult<ClientFrame> {
+    let topic = required_string(obj, "topic", "produce")?;
+    let acks = match field(obj, "acks") {
+        None => Acks::All,
+        Some(v) => match v
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| v.as_i64().map(|n| n.to_string()))
+            .as_deref()
+        {
+            Some("all") | Some("-1") => Acks::All,
+            Some("1") => Acks::Leader,
+            Some("0") => Acks::None,
+            _ => return Err(bad("'acks' must be 0, 1 or \"all\"")),
+        },
+    };
+    let records = match field(obj, "records") {
+        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        _ => {
+            return Err(bad(
+                "A produce frame needs 'records': a non-empty list of records (the REST v3 record schema)",
+            ))
+        }
+    };
+    Ok(ClientFrame::Produce {
+        id: field(obj, "id").cloned(),
+        topic,
+        acks,
+        records,
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Server frames
+
+/// `{"type": "error", "error_code", "message"}`, with the subscription or request it
+/// concerns when there is one.
+pub fn error_frame(e: &ApiError, about: Option<(&str, Value)>) -> String {
+    let mut frame = json!({"type": "error", "error_code": e.error_code, "message": e.message});
+    if let Some((name, value)) = about {
+        frame[name] = value;
+    }
+    frame.to_string()
+}
+
+/// A subscription that does not exist.
+pub fn unknown_subscription(sub: &str) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        codes::SUBSCRIPTION_NOT_FOUND,
+        format!("No subscription '{sub}' on this connection"),
+    )
+}
+
+/// One record as a records frame shows it (the REST v2 consume shape, with headers).
+pub fn record_json(r: &StoredRecord, format: EmbeddedFormat) -> Value {
+    let headers: Vec<Value> = r
+        .record
+        .headers
+        .iter()
+        .map(|h| json!({"name": h.key, "value": h.value.as_deref().map(encode_base64)}))
+        .collect();
+    json!({
+        "offset": r.offset,
+        "timestamp": r.record.timestamp_ms,
+        "key": format.render_bytes(r.record.key.as_deref()),
+        "value": format.render_bytes(r.record.value.as_deref()),
+        "headers": headers,
+    })
+}
+
+/// The JSON array of `records`.
+pub fn records_json(records: &[StoredRecord], format: EmbeddedFormat) -> String {
+    let mut out = String::with_capacity(records.len() * 64 + 2);
+    out.push('[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&record_json(r, format).to_string());
+    }
+    out.push(']');
+    out
+}
+
+/// `{"type": "records", "sub", "topic", "partition", "records": […]}`, around an
+/// already rendered records array (which subscribers at the same position share).
+pub fn records_frame(sub: &str, topic: &str, partition: i32, records: &str) -> String {
+    let mut out = String::with_capacity(records.len() + sub.len() + topic.len() + 64);
+    out.push_str(r#"{"type":"records","sub":"#);
+    out.push_str(&Value::from(sub).to_string());
+    out.push_str(r#","topic":"#);
+    out.push_str(&Value::from(topic).to_string());
+    out.push_str(r#","partition":"#);
+    out.push_str(&partition.to_string());
+    out.push_str(r#","records":"#);
+    out.push_str(records);
+    out.push('}');
+    out
+}

@@ -1,0 +1,655 @@
+//! One WebSocket connection: reads client frames and answers them, owns the
+//! connection's subscriptions, follows group assignments, and enforces the idle and
+//! slow-client limits. Everything it sends goes through the connection's
+//! [`Outbox`]; produce frames are handled in order by a task of their own, so a
+//! producer waiting for acks never holds up subscriptions.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use troupe_actors::broker::{RouteTopic, TopicRoute};
+use troupe_actors::consumer::{
+    AssignmentState, CloseInstance, Commit, Committed, CreateInstance, InstanceSettings,
+    OffsetAndMetadata, ResetPolicy, Subscribe, Subscription as GroupSubscription, WatchAssignment,
+};
+use troupe_actors::group::TopicPartition;
+use troupe_actors::partition::{ListOffsets, OffsetSpec, PartitionFeed, PartitionReplica};
+use troupe_actors::BrokerError;
+
+use super::outbox::{Closed, Frame, Outbox, Writer};
+use super::protocol::{self, close_codes, ClientFrame, StartFrom, SubscribeRequest, Target};
+use super::subscription::{Membership, Rendering, Subscription};
+use super::ConnectionSlot;
+use crate::error::{codes, ApiError, ApiResult};
+use crate::produce::{produce, route};
+use crate::state::AppState;
+use crate::v3::records::{prepare, report};
+
+/// Produce frames queued before the connection stops reading more.
+const PRODUCE_QUEUE_FRAMES: usize = 16;
+/// How long a closing connection may take to flush what it already queued.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+struct ProduceJob {
+    id: Option<Value>,
+    topic: String,
+    acks: troupe_actors::partition::Acks,
+    records: Vec<Value>,
+}
+
+struct Connection {
+    state: Arc<AppState>,
+    outbox: Outbox,
+    subscriptions: HashMap<String, Subscription>,
+    assignments: mpsc::UnboundedSender<(String, AssignmentState)>,
+}
+
+/// Why the session ends, and how the socket is closed.
+enum End {
+    /// The client closed or went away.
+    Client(Option<CloseReason>),
+    /// The broker closes with `code`.
+    Close(u16, String),
+}
+
+pub(super) async fn run(
+    ws: actix_ws::Session,
+    mut stream: AggregatedMessageStream,
+    state: Arc<AppState>,
+    slot: ConnectionSlot,
+) {
+    let limits = state.ws.limits.clone();
+    let (outbox, writer) = Outbox::start(ws.clone(), limits.send_buffer_bytes);
+    let (assignments, mut assignment_rx) = mpsc::unbounded_channel();
+    let (produce_tx, produce_rx) = mpsc::channel(PRODUCE_QUEUE_FRAMES);
+    let producer = actix_web::rt::spawn(produce_loop(produce_rx, state.clone(), outbox.clone()));
+    let mut conn = Connection {
+        state,
+        outbox,
+        subscriptions: HashMap::new(),
+        assignments,
+    };
+    let mut pong = ws.clone();
+    let tick = Duration::from_millis(limits.ping_interval_ms.clamp(10, 1_000));
+    let mut ticker = tokio::time::interval(tick);
+    let mut last_heard = Instant::now();
+    let mut last_ping = Instant::now();
+    let end = loop {
+        tokio::select! {
+            message = stream.recv() => {
+                last_heard = Instant::now();
+                match message {
+                    None => break End::Client(None),
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        match protocol::parse(&text) {
+                            Ok(ClientFrame::Produce { id, topic, acks, records }) => {
+                                // Waits when the queue is full: the client is then not read.
+                                let job = ProduceJob { id, topic, acks, records };
+                                if produce_tx.send(job).await.is_err() {
+                                    break End::Close(1011, "produce task ended".into());
+                                }
+                            }
+                            Ok(frame) => conn.handle(frame).await,
+                            Err(e) => conn.reply(protocol::error_frame(&e, None)),
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        break End::Close(close_codes::UNSUPPORTED_DATA, "client frames are JSON text".into());
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        let _ = pong.pong(&bytes).await;
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(reason))) => break End::Client(reason),
+                    Some(Err(ProtocolError::Overflow)) => {
+                        break End::Close(close_codes::TOO_BIG, format!(
+                            "frame larger than websocket.max.frame.bytes = {}", limits.max_frame_bytes));
+                    }
+                    Some(Err(e)) => break End::Close(1002, format!("protocol error: {e}")),
+                }
+            }
+            Some((sub, assignment)) = assignment_rx.recv() => conn.on_assignment(&sub, assignment).await,
+            _ = ticker.tick() => {
+                if last_heard.elapsed() >= Duration::from_millis(limits.idle_timeout_ms) {
+                    break End::Close(close_codes::IDLE, format!(
+                        "nothing received for websocket.idle.timeout.ms = {}", limits.idle_timeout_ms));
+                }
+                if conn.outbox.stalled_for().is_some_and(|d| d >= Duration::from_millis(limits.slow_client_timeout_ms)) {
+                    log::info!("websocket client not reading for {} ms ({} bytes queued): dropping it",
+                        limits.slow_client_timeout_ms, conn.outbox.queued_bytes());
+                    break End::Close(close_codes::SLOW_CLIENT, format!(
+                        "slow client: nothing read for websocket.slow.client.timeout.ms = {}", limits.slow_client_timeout_ms));
+                }
+                if last_ping.elapsed() >= Duration::from_millis(limits.ping_interval_ms) {
+                    last_ping = Instant::now();
+                    let _ = pong.ping(b"troupe").await;
+                }
+            }
+        }
+    };
+    producer.abort();
+    conn.shutdown().await;
+    let Connection { outbox, .. } = conn;
+    drop(outbox);
+    finish(writer, end, &limits);
+    drop(slot);
+}
+
+fn finish(writer: Writer, end: End, limits: &super::WsLimits) {
+    match end {
+        End::Client(reason) => {
+            actix_web::rt::spawn(writer.finish(reason, CLOSE_WAIT));
+        }
+        End::Close(code, reason) => {
+            log::debug!("closing websocket with {code}: {reason}");
+            let wait = Duration::from_millis(limits.slow_client_timeout_ms).max(CLOSE_WAIT);
+            writer.close(code, &reason, wait);
+        }
+    }
+}
+
+impl Connection {
+    fn reply(&self, text: String) {
+        let _ = self.outbox.text(text);
+    }
+
+    fn error(&self, e: &ApiError, sub: Option<&str>) {
+        self.reply(protocol::error_frame(
+            e,
+            sub.map(|s| ("sub", Value::from(s))),
+        ));
+    }
+
+    async fn handle(&mut self, frame: ClientFrame) {
+        match frame {
+            ClientFrame::Subscribe(request) => {
+                let sub = request.sub.clone();
+                if let Err(e) = self.subscribe(request).await {
+                    self.error(&e, Some(&sub));
+                }
+            }
+            ClientFrame::Unsubscribe { sub } => match self.subscriptions.remove(&sub) {
+                Some(s) => {
+                    close_membership(s.stop());
+                    self.reply(json!({"type": "unsubscribed", "sub": sub}).to_string());
+                }
+                None => self.error(&protocol::unknown_subscription(&sub), Some(&sub)),
+            },
+            ClientFrame::Pause { sub } => self.set_paused(sub, true),
+            ClientFrame::Resume { sub } => self.set_paused(sub, false),
+            ClientFrame::Credit { sub, records } => match self.subscriptions.get(&sub) {
+                Some(s) => s.flow.add_credit(records),
+                None => self.error(&protocol::unknown_subscription(&sub), Some(&sub)),
+            },
+            ClientFrame::Commit { sub, offsets } => {
+                if let Err(e) = self.commit(&sub, offsets).await {
+                    self.error(&e, Some(&sub));
+                }
+            }
+            ClientFrame::Ping { id } => {
+                self.reply(json!({"type": "pong", "id": id}).to_string());
+            }
+            ClientFrame::Produce { .. } => {}
+        }
+    }
+
+    fn set_paused(&self, sub: Option<String>, paused: bool) {
+        let kind = if paused { "paused" } else { "resumed" };
+        match sub {
+            Some(sub) => match self.subscriptions.get(&sub) {
+                Some(s) => {
+                    s.flow.set_paused(paused);
+                    self.reply(json!({"type": kind, "sub": sub, "reason": "client"}).to_string());
+                }
+                None => self.error(&protocol::unknown_subscription(&sub), Some(&sub)),
+            },
+            None => {
+                for (id, s) in &self.subscriptions {
+                    s.flow.set_paused(paused);
+                    self.reply(json!({"type": kind, "sub": id, "reason": "client"}).to_string());
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, request: SubscribeRequest) -> ApiResult<()> {
+        if self.subscriptions.contains_key(&request.sub) {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                codes::SUBSCRIPTION_EXISTS,
+                format!(
+                    "Subscription '{}' already exists on this connection",
+                    request.sub
+                ),
+            ));
+        }
+        let max = self.state.ws.limits.max_subscriptions;
+        if self.subscriptions.len() >= max {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                codes::TOO_MANY_REQUESTS,
+                format!("Too many subscriptions on this connection: websocket.max.subscriptions.per.connection = {max}"),
+            ));
+        }
+        let rendering = Rendering {
+            format: request.format,
+            frames: request.frames,
+        };
+        let mut subscription = Subscription::new(&request.sub, rendering, request.credit);
+        match request.target {
+            Target::Partitions {
+                topic,
+                partitions,
+                from,
+            } => {
+                let route = self.route(&topic).await?;
+                let starts = start_offsets(&route, partitions, &from).await?;
+                let fetch_max_bytes = self.state.ws.limits.fetch_max_bytes;
+                let mut answer = Vec::new();
+                for (partition, offset) in &starts {
+                    let addr = route.partitions[*partition as usize].clone();
+                    let feed = PartitionFeed::new(addr, *offset, fetch_max_bytes);
+                    subscription.start_partition(
+                        TopicPartition::new(&topic, *partition),
+                        feed,
+                        self.outbox.clone(),
+                    );
+                    answer.push(json!({"partition": partition, "offset": offset}));
+                }
+                self.reply(
+                    json!({"type": "subscribed", "sub": request.sub, "topic": topic, "partitions": answer})
+                        .to_string(),
+                );
+            }
+            Target::Group {
+                group_id,
+                topics,
+                reset,
+            } => {
+                for topic in &topics {
+                    self.route(topic).await?;
+                }
+                let membership = self
+                    .join_group(
+                        &request.sub,
+                        &group_id,
+                        topics.clone(),
+                        reset,
+                        request.format,
+                    )
+                    .await?;
+                subscription.membership = Some(membership);
+                self.reply(
+                    json!({"type": "subscribed", "sub": request.sub, "group": group_id, "topics": topics})
+                        .to_string(),
+                );
+            }
+        }
+        self.subscriptions.insert(request.sub, subscription);
+        Ok(())
+    }
+
+    async fn route(&self, topic: &str) -> ApiResult<TopicRoute> {
+        Ok(self
+            .state
+            .broker
+            .send(RouteTopic {
+                name: topic.to_string(),
+            })
+            .await??)
+    }
+
+    /// A consumer instance in the broker is the group member; this connection
+    /// watches its assignment and delivers the assigned partitions.
+    async fn join_group(
+        &self,
+        sub: &str,
+        group_id: &str,
+        topics: Vec<String>,
+        reset: ResetPolicy,
+        format: crate::records::EmbeddedFormat,
+    ) -> ApiResult<Membership> {
+        let format = match format {
+            crate::records::EmbeddedFormat::Binary => "binary",
+            crate::records::EmbeddedFormat::Json => "json",
+            crate::records::EmbeddedFormat::String => "string",
+        };
+        let instance = self
+            .state
+            .consumers
+            .send(CreateInstance {
+                group_id: group_id.to_string(),
+                name: format!("websocket-{}", uuid::Uuid::new_v4()),
+                settings: InstanceSettings {
+                    format: format.into(),
+                    auto_offset_reset: reset,
+                    auto_commit: false,
+                    client_id: "troupe-websocket".into(),
+                },
+            })
+            .await??;
+        let mut watch = instance.send(WatchAssignment).await?;
+        if let Err(e) = instance
+            .send(Subscribe {
+                to: GroupSubscription::Topics(topics),
+            })
+            .await
+            .map_err(ApiError::from)
+            .and_then(|r| r.map_err(ApiError::from))
+        {
+            let _ = instance.send(CloseInstance).await;
+            return Err(e);
+        }
+        let forward = self.assignments.clone();
+        let sub = sub.to_string();
+        let watcher = actix_web::rt::spawn(async move {
+            while watch.changed().await.is_ok() {
+                let state = watch.borrow_and_update().clone();
+                if forward.send((sub.clone(), state)).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Membership {
+            instance,
+            watcher,
+            reset,
+        })
+    }
+
+    /// The group changed this subscription's partitions: stop the revoked ones,
+    /// start the new ones from their committed offsets, and tell the client.
+    async fn on_assignment(&mut self, sub: &str, assignment: AssignmentState) {
+        let Some(subscription) = self.subscriptions.get(sub) else {
+            return;
+        };
+        let Some(membership) = &subscription.membership else {
+            return;
+        };
+        let instance = membership.instance.clone();
+        let reset = membership.reset;
+        let new: BTreeSet<TopicPartition> = assignment.partitions.iter().cloned().collect();
+        let current: BTreeSet<TopicPartition> = subscription.tasks.keys().cloned().collect();
+        let revoked: Vec<TopicPartition> = current.difference(&new).cloned().collect();
+        let added: Vec<TopicPartition> = new.difference(&current).cloned().collect();
+        let starts = match self.group_starts(&instance, &added, reset).await {
+            Ok(starts) => starts,
+            Err(e) => {
+                self.error(&e, Some(sub));
+                Vec::new()
+            }
+        };
+        let fetch_max_bytes = self.state.ws.limits.fetch_max_bytes;
+        let outbox = self.outbox.clone();
+        let Some(subscription) = self.subscriptions.get_mut(sub) else {
+            return;
+        };
+        for tp in &revoked {
+            subscription.stop_partition(tp);
+        }
+        let generation = assignment.generation_id;
+        if !revoked.is_empty() {
+            let partitions: Vec<Value> = revoked
+                .iter()
+                .map(|tp| json!({"topic": tp.topic, "partition": tp.partition}))
+                .collect();
+            let _ = outbox.text(
+                json!({"type": "revoked", "sub": sub, "generation": generation, "partitions": partitions})
+                    .to_string(),
+            );
+        }
+        let mut assigned = Vec::new();
+        for (tp, addr, offset) in starts {
+            let feed = PartitionFeed::new(addr, offset, fetch_max_bytes);
+            assigned.push(json!({"topic": tp.topic, "partition": tp.partition, "offset": offset}));
+            subscription.start_partition(tp, feed, outbox.clone());
+        }
+        if !assigned.is_empty() {
+            let _ = outbox.text(
+                json!({"type": "assigned", "sub": sub, "generation": generation, "partitions": assigned})
+                    .to_string(),
+            );
+        }
+    }
+
+    /// Where newly assigned partitions start: the group's committed offset, else per
+    /// the subscription's reset policy.
+    async fn group_starts(
+        &self,
+        instance: &actix::Addr<troupe_actors::consumer::ConsumerInstance>,
+        added: &[TopicPartition],
+        reset: ResetPolicy,
+    ) -> ApiResult<Vec<(TopicPartition, actix::Addr<PartitionReplica>, i64)>> {
+        if added.is_empty() {
+            return Ok(Vec::new());
+        }
+        let committed = instance
+            .send(Committed {
+                partitions: added.to_vec(),
+            })
+            .await??;
+        let mut routes: BTreeMap<String, TopicRoute> = BTreeMap::new();
+        let mut out = Vec::new();
+        for (tp, offset) in committed {
+            if !routes.contains_key(&tp.topic) {
+                routes.insert(tp.topic.clone(), self.route(&tp.topic).await?);
+            }
+            let Some(addr) = routes
+                .get(&tp.topic)
+                .and_then(|r| r.partitions.get(tp.partition as usize))
+                .cloned()
+            else {
+                continue;
+            };
+            let offset = match offset {
+                Some(c) => c.offset,
+                None => {
+                    let spec = match reset {
+                        ResetPolicy::Earliest => OffsetSpec::Earliest,
+                        ResetPolicy::Latest | ResetPolicy::None => OffsetSpec::Latest,
+                    };
+                    resolve(&addr, spec).await?
+                }
+            };
+            out.push((tp, addr, offset));
+        }
+        Ok(out)
+    }
+
+    async fn commit(
+        &self,
+        sub: &str,
+        offsets: Option<Vec<protocol::CommitOffset>>,
+    ) -> ApiResult<()> {
+        let subscription = self
+            .subscriptions
+            .get(sub)
+            .ok_or_else(|| protocol::unknown_subscription(sub))?;
+        let Some(membership) = &subscription.membership else {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                codes::ILLEGAL_STATE,
+                format!(
+                    "Subscription '{sub}' is not a group subscription: only group members commit"
+                ),
+            ));
+        };
+        let offsets: Vec<OffsetAndMetadata> = match offsets {
+            Some(list) => list
+                .into_iter()
+                .map(|o| OffsetAndMetadata {
+                    partition: TopicPartition::new(&o.topic, o.partition),
+                    offset: o.offset,
+                    metadata: String::new(),
+                })
+                .collect(),
+            None => subscription
+                .delivered
+                .borrow()
+                .iter()
+                .map(|(tp, offset)| OffsetAndMetadata {
+                    partition: tp.clone(),
+                    offset: *offset,
+                    metadata: String::new(),
+                })
+                .collect(),
+        };
+        let committed = membership
+            .instance
+            .send(Commit {
+                offsets: Some(offsets),
+            })
+            .await??;
+        let committed: Vec<Value> = committed
+            .iter()
+            .map(|o| {
+                json!({"topic": o.partition.topic, "partition": o.partition.partition, "offset": o.offset})
+            })
+            .collect();
+        self.reply(json!({"type": "committed", "sub": sub, "offsets": committed}).to_string());
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) {
+        for (_, s) in self.subscriptions.drain() {
+            if let Some(m) = s.stop() {
+                // Leave the group now, so the others get its partitions at once.
+                let _ = m.instance.send(CloseInstance).await;
+            }
+        }
+    }
+}
+
+fn close_membership(membership: Option<Membership>) {
+    if let Some(m) = membership {
+        m.instance.do_send(CloseInstance);
+    }
+}
+
+async fn resolve(addr: &actix::Addr<PartitionReplica>, spec: OffsetSpec) -> ApiResult<i64> {
+    match addr.send(ListOffsets(spec)).await?? {
+        Some((offset, _)) => Ok(offset),
+        // No record at or after the timestamp: start at the end, as Kafka does.
+        None => Ok(addr
+            .send(ListOffsets(OffsetSpec::Latest))
+            .await??
+            .map_or(0, |(o, _)| o)),
+    }
+}
+
+/// The starting offset of each subscribed partition, checked against the log.
+async fn start_offsets(
+    route: &TopicRoute,
+    partitions: Option<Vec<i32>>,
+    from: &StartFrom,
+) -> ApiResult<BTreeMap<i32, i64>> {
+    let count = route.partitions.len() as i32;
+    let chosen: Vec<i32> = match (from, partitions) {
+        (StartFrom::Offsets(offsets), _) => offsets.keys().copied().collect(),
+        (_, Some(list)) => list,
+        (_, None) => (0..count).collect(),
+    };
+    let mut out = BTreeMap::new();
+    for p in chosen {
+        let Some(addr) = route.partitions.get(p as usize) else {
+            return Err(BrokerError::UnknownPartition {
+                topic: route.name.clone(),
+                partition: p,
+            }
+            .into());
+        };
+        let offset = match from {
+            StartFrom::Beginning => resolve(addr, OffsetSpec::Earliest).await?,
+            StartFrom::End => resolve(addr, OffsetSpec::Latest).await?,
+            StartFrom::Timestamp(t) => resolve(addr, OffsetSpec::Timestamp(*t)).await?,
+            StartFrom::Offsets(offsets) => {
+                let wanted = offsets.get(&p).copied().unwrap_or(0);
+                let start = resolve(addr, OffsetSpec::Earliest).await?;
+                let end = resolve(addr, OffsetSpec::Latest).await?;
+                if wanted < start || wanted > end {
+                    return Err(BrokerError::OffsetOutOfRange {
+                        topic: route.name.clone(),
+                        partition: p,
+                        requested: wanted,
+                        log_start_offset: start,
+                        log_end_offset: end,
+                    }
+                    .into());
+                }
+                wanted
+            }
+        };
+        out.insert(p, offset);
+    }
+    Ok(out)
+}
+
+async fn produce_loop(mut jobs: mpsc::Receiver<ProduceJob>, state: Arc<AppState>, outbox: Outbox) {
+    while let Some(job) = jobs.recv().await {
+        let Some(answer) = produce_job(&state, job).await else {
+            continue;
+        };
+        if outbox.send_control_waiting(Frame::Text(answer)).await == Err(Closed) {
+            return;
+        }
+    }
+}
+
+/// Produces one frame's records; the answer is an `ack` frame with one result per
+/// record, in order (none with acks=0 unless a record failed).
+async fn produce_job(state: &AppState, job: ProduceJob) -> Option<String> {
+    let ProduceJob {
+        id,
+        topic,
+        acks,
+        records,
+    } = job;
+    let route = match route(state, &topic).await {
+        Ok(route) => route,
+        Err(e) => {
+            return Some(protocol::error_frame(
+                &e,
+                Some(("id", id.unwrap_or(Value::Null))),
+            ))
+        }
+    };
+    let prepared: Vec<_> = records.into_iter().map(prepare).collect();
+    let valid: Vec<_> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok().map(|p| p.record.clone()))
+        .collect();
+    let mut produced = produce(&route, valid, acks).await.into_iter();
+    let (mut ok_records, mut ok_bytes, mut failed) = (0u64, 0u64, false);
+    let results: Vec<Value> = prepared
+        .iter()
+        .map(|p| {
+            let outcome = match p {
+                Err(e) => Err(e.clone()),
+                Ok(p) => match produced.next() {
+                    Some(Ok(done)) => {
+                        ok_records += 1;
+                        ok_bytes += (p.record.key.as_ref().map_or(0, Vec::len)
+                            + p.record.value.as_ref().map_or(0, Vec::len))
+                            as u64;
+                        Ok(report(state, &topic, p, &done))
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Err(ApiError::internal("missing produce result")),
+                },
+            };
+            outcome.unwrap_or_else(|e| {
+                failed = true;
+                e.body()
+            })
+        })
+        .collect();
+    crate::metrics::record_in(&topic, ok_records, ok_bytes);
+    if acks == troupe_actors::partition::Acks::None && !failed {
+        return None;
+    }
+    Some(json!({"type": "ack", "id": id, "topic": topic, "results": results}).to_string())
+}

@@ -1,0 +1,282 @@
+//! One subscription of a connection: a delivery task per partition, each driving a
+//! [`PartitionFeed`] (catch up from the log, then the partition's live tail) and
+//! sending records frames through the connection's [`Outbox`], and the flow control
+//! the client steers with `pause`, `resume` and `credit` frames.
+//!
+//! A delivery task sends a partition's records strictly in offset order, each once.
+//! When credit runs out mid-chunk it sends what the credit allows and rewinds its
+//! feed to the first record it held back. Whole chunks from the live tail are
+//! rendered once per format and shared by every subscriber that sends them whole.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use troupe_actors::consumer::ConsumerInstance;
+use troupe_actors::group::TopicPartition;
+use troupe_actors::partition::{PartitionFeed, TailChunk};
+use troupe_actors::storage::StoredRecord;
+
+use super::binary;
+use super::outbox::{Frame, Outbox};
+use super::protocol::{self, FrameEncoding};
+use crate::error::ApiError;
+use crate::metrics;
+use crate::records::EmbeddedFormat;
+
+/// The client's say over a subscription's pace.
+#[derive(Default)]
+pub struct Flow {
+    paused: Cell<bool>,
+    /// Records still allowed; `None`: no limit.
+    credit: Cell<Option<u64>>,
+    changed: Notify,
+}
+
+impl Flow {
+    pub fn new(credit: Option<u64>) -> Flow {
+        Flow {
+            paused: Cell::new(false),
+            credit: Cell::new(credit),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.set(paused);
+        self.changed.notify_waiters();
+    }
+
+    pub fn add_credit(&self, records: u64) {
+        let credit = self.credit.get().unwrap_or(0).saturating_add(records);
+        self.credit.set(Some(credit));
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until the subscription may send.
+    async fn ready(&self) {
+        loop {
+            // Registered before the check, so a change in between is not missed.
+            let changed = self.changed.notified();
+            if !self.paused.get() && self.credit.get() != Some(0) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Takes credit for up to `wanted` records; returns how many may be sent.
+    fn take(&self, wanted: usize) -> usize {
+        match self.credit.get() {
+            None => wanted,
+            Some(credit) => {
+                let n = (credit.min(wanted as u64)) as usize;
+                self.credit.set(Some(credit - n as u64));
+                n
+            }
+        }
+    }
+}
+
+/// How a subscription's records frames look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rendering {
+    pub format: EmbeddedFormat,
+    pub frames: FrameEncoding,
+}
+
+impl Rendering {
+    /// The key the shared rendering of a whole chunk is kept under.
+    fn view_key(self) -> u32 {
+        match (self.frames, self.format) {
+            (FrameEncoding::Binary, _) => 0,
+            (FrameEncoding::Text, EmbeddedFormat::Binary) => 1,
+            (FrameEncoding::Text, EmbeddedFormat::Json) => 2,
+            (FrameEncoding::Text, EmbeddedFormat::String) => 3,
+        }
+    }
+
+    fn frame(self, sub: &str, tp: &TopicPartition, records: &[StoredRecord]) -> Frame {
+        match self.frames {
+            FrameEncoding::Text => Frame::Text(protocol::records_frame(
+                sub,
+                &tp.topic,
+                tp.partition,
+                &protocol::records_json(records, self.format),
+            )),
+            FrameEncoding::Binary => Frame::Binary(binary::records_frame(
+                sub,
+                &tp.topic,
+                tp.partition,
+                &binary::encode_records(records),
+            )),
+        }
+    }
+
+    /// The frame for a whole chunk, around the rendering subscribers share.
+    fn shared_frame(self, sub: &str, tp: &TopicPartition, chunk: &TailChunk) -> Frame {
+        match self.frames {
+            FrameEncoding::Text => {
+                let format = self.format;
+                let rendered = chunk.view(self.view_key(), |c| {
+                    protocol::records_json(c.records().unwrap_or_default(), format)
+                });
+                Frame::Text(protocol::records_frame(
+                    sub,
+                    &tp.topic,
+                    tp.partition,
+                    &rendered,
+                ))
+            }
+            FrameEncoding::Binary => {
+                let encoded = chunk.view(self.view_key(), |c| {
+                    binary::encode_records(c.records().unwrap_or_default())
+                });
+                Frame::Binary(binary::records_frame(
+                    sub,
+                    &tp.topic,
+                    tp.partition,
+                    &encoded,
+                ))
+            }
+        }
+    }
+}
+
+/// Next offsets delivered per partition (what a commit without offsets commits).
+pub type Delivered = Rc<RefCell<BTreeMap<TopicPartition, i64>>>;
+
+/// A group subscription's member and the task forwarding its assignment changes.
+pub struct Membership {
+    pub instance: actix::Addr<ConsumerInstance>,
+    pub watcher: JoinHandle<()>,
+    pub reset: troupe_actors::consumer::ResetPolicy,
+}
+
+pub struct Subscription {
+    pub id: Rc<str>,
+    pub flow: Rc<Flow>,
+    pub rendering: Rendering,
+    pub delivered: Delivered,
+    pub tasks: BTreeMap<TopicPartition, JoinHandle<()>>,
+    pub membership: Option<Membership>,
+}
+
+impl Subscription {
+    pub fn new(id: &str, rendering: Rendering, credit: Option<u64>) -> Subscription {
+        Subscription {
+            id: Rc::from(id),
+            flow: Rc::new(Flow::new(credit)),
+            rendering,
+            delivered: Rc::new(RefCell::new(BTreeMap::new())),
+            tasks: BTreeMap::new(),
+            membership: None,
+        }
+    }
+
+    /// Starts delivering `tp` from `feed`'s position.
+    pub fn start_partition(&mut self, tp: TopicPartition, feed: PartitionFeed, outbox: Outbox) {
+        let delivery = Delivery {
+            sub: self.id.clone(),
+            tp: tp.clone(),
+            rendering: self.rendering,
+            flow: self.flow.clone(),
+            delivered: self.delivered.clone(),
+            outbox,
+        };
+        let task = actix_web::rt::spawn(delivery.run(feed));
+        if let Some(old) = self.tasks.insert(tp, task) {
+            old.abort();
+        }
+    }
+
+    /// Stops delivering `tp` (revoked by the group).
+    pub fn stop_partition(&mut self, tp: &TopicPartition) {
+        if let Some(task) = self.tasks.remove(tp) {
+            task.abort();
+        }
+        self.delivered.borrow_mut().remove(tp);
+    }
+
+    /// Stops every delivery; the group member, if any, is handed back to close.
+    pub fn stop(mut self) -> Option<Membership> {
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            task.abort();
+        }
+        if let Some(m) = &self.membership {
+            m.watcher.abort();
+        }
+        self.membership.take()
+    }
+}
+
+struct Delivery {
+    sub: Rc<str>,
+    tp: TopicPartition,
+    rendering: Rendering,
+    flow: Rc<Flow>,
+    delivered: Delivered,
+    outbox: Outbox,
+}
+
+impl Delivery {
+    async fn run(self, mut feed: PartitionFeed) {
+        loop {
+            self.flow.ready().await;
+            let (chunk, from) = match feed.next().await {
+                Ok(next) => next,
+                Err(e) => {
+                    let e = ApiError::from(e);
+                    let mut frame = serde_json::json!({
+                        "type": "error",
+                        "error_code": e.error_code,
+                        "message": e.message,
+                        "sub": &*self.sub,
+                        "topic": self.tp.topic,
+                        "partition": self.tp.partition,
+                    });
+                    frame["position"] = feed.position().into();
+                    let _ = self.outbox.text(frame.to_string());
+                    return;
+                }
+            };
+            let records = match chunk.records() {
+                Ok(records) => records,
+                Err(e) => {
+                    let e = ApiError::from(e);
+                    let _ = self
+                        .outbox
+                        .text(protocol::error_frame(&e, Some(("sub", (*self.sub).into()))));
+                    return;
+                }
+            };
+            let first = records.partition_point(|r| r.offset < from);
+            let available = &records[first..];
+            if available.is_empty() {
+                continue;
+            }
+            let allowed = self.flow.take(available.len());
+            if allowed < available.len() {
+                feed.rewind(available[allowed].offset);
+            }
+            if allowed == 0 {
+                continue;
+            }
+            let sent = &available[..allowed];
+            let frame = if first == 0 && allowed == available.len() {
+                self.rendering.shared_frame(&self.sub, &self.tp, &chunk)
+            } else {
+                self.rendering.frame(&self.sub, &self.tp, sent)
+            };
+            let bytes = frame.len() as u64;
+            if self.outbox.send_records(&self.sub, frame).await.is_err() {
+                return;
+            }
+            let next = sent.last().map_or(from, |r| r.offset + 1);
+            self.delivered.borrow_mut().insert(self.tp.clone(), next);
+            metrics::record_out(&self.tp.topic, sent.len() as u64, bytes);
+        }
+    }
+}
