@@ -68,6 +68,7 @@ const BROKER_KEYS: &[&str] = &[
     "websocket.max.subscriptions.per.connection",
     "websocket.max.frame.bytes",
     "websocket.send.buffer.bytes",
+    "websocket.records.frame.bytes",
     "websocket.slow.client.timeout.ms",
     "websocket.ping.interval.ms",
     "websocket.idle.timeout.ms",
@@ -290,6 +291,8 @@ impl Settings {
             )? as usize,
             max_frame_bytes: parse(&values, "websocket.max.frame.bytes", 1024, 1 << 30)? as usize,
             send_buffer_bytes: parse(&values, "websocket.send.buffer.bytes", 1024, 1 << 31)?
+                as usize,
+            records_frame_bytes: parse(&values, "websocket.records.frame.bytes", 1024, 1 << 30)?
                 as usize,
             slow_client_timeout_ms: parse(
                 &values,

@@ -229,3 +229,8 @@ pub fn read_partition(
         }
     }
 }
+
+pub fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -9,3 +9,4 @@ mod groups;
 mod quickstart;
 mod restart;
 mod retention;
+mod ws;

@@ -37,6 +37,10 @@ pub struct WsLimits {
     pub max_frame_bytes: usize,
     /// Bytes of frames queued for one connection before its subscriptions pause.
     pub send_buffer_bytes: usize,
+    /// About how many bytes of records one records frame carries (a larger record
+    /// goes alone). The socket holds a fixed number of frames beyond the send
+    /// buffer, so this also bounds what a connection can hold past it.
+    pub records_frame_bytes: usize,
     /// A connection whose writes make no progress this long is dropped (4008).
     pub slow_client_timeout_ms: u64,
     pub ping_interval_ms: u64,
@@ -55,6 +59,7 @@ impl Default for WsLimits {
             max_subscriptions: 64,
             max_frame_bytes: 1024 * 1024,
             send_buffer_bytes: 4 * 1024 * 1024,
+            records_frame_bytes: 64 * 1024,
             slow_client_timeout_ms: 30_000,
             ping_interval_ms: 15_000,
             idle_timeout_ms: 60_000,

@@ -257,6 +257,7 @@ impl Connection {
                         TopicPartition::new(&topic, *partition),
                         feed,
                         self.outbox.clone(),
+                        self.state.ws.limits.records_frame_bytes,
                     );
                     answer.push(json!({"partition": partition, "offset": offset}));
                 }
@@ -384,6 +385,7 @@ impl Connection {
             }
         };
         let fetch_max_bytes = self.state.ws.limits.fetch_max_bytes;
+        let frame_bytes = self.state.ws.limits.records_frame_bytes;
         let outbox = self.outbox.clone();
         let Some(subscription) = self.subscriptions.get_mut(sub) else {
             return;
@@ -406,7 +408,7 @@ impl Connection {
         for (tp, addr, offset) in starts {
             let feed = PartitionFeed::new(addr, offset, fetch_max_bytes);
             assigned.push(json!({"topic": tp.topic, "partition": tp.partition, "offset": offset}));
-            subscription.start_partition(tp, feed, outbox.clone());
+            subscription.start_partition(tp, feed, outbox.clone(), frame_bytes);
         }
         if !assigned.is_empty() {
             let _ = outbox.text(

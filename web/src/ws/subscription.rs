@@ -98,51 +98,109 @@ impl Rendering {
         }
     }
 
-    fn frame(self, sub: &str, tp: &TopicPartition, records: &[StoredRecord]) -> Frame {
+    /// The records frames for `records`, each holding about `frame_bytes` of them.
+    fn frames(
+        self,
+        sub: &str,
+        tp: &TopicPartition,
+        records: &[StoredRecord],
+        frame_bytes: usize,
+    ) -> Vec<Frame> {
         match self.frames {
-            FrameEncoding::Text => Frame::Text(protocol::records_frame(
-                sub,
-                &tp.topic,
-                tp.partition,
-                &protocol::records_json(records, self.format),
-            )),
-            FrameEncoding::Binary => Frame::Binary(binary::records_frame(
-                sub,
-                &tp.topic,
-                tp.partition,
-                &binary::encode_records(records),
-            )),
+            FrameEncoding::Text => {
+                let pieces = text_pieces(records, self.format, frame_bytes);
+                wrap_text(sub, tp, &pieces)
+            }
+            FrameEncoding::Binary => {
+                let pieces = binary_pieces(records, frame_bytes);
+                wrap_binary(sub, tp, &pieces)
+            }
         }
     }
 
-    /// The frame for a whole chunk, around the rendering subscribers share.
-    fn shared_frame(self, sub: &str, tp: &TopicPartition, chunk: &TailChunk) -> Frame {
+    /// The frames for a whole chunk, around the rendering subscribers share.
+    fn shared_frames(
+        self,
+        sub: &str,
+        tp: &TopicPartition,
+        chunk: &TailChunk,
+        frame_bytes: usize,
+    ) -> Vec<Frame> {
+        let format = self.format;
         match self.frames {
             FrameEncoding::Text => {
-                let format = self.format;
-                let rendered = chunk.view(self.view_key(), |c| {
-                    protocol::records_json(c.records().unwrap_or_default(), format)
+                let pieces = chunk.view(self.view_key(), |c| {
+                    text_pieces(c.records().unwrap_or_default(), format, frame_bytes)
                 });
-                Frame::Text(protocol::records_frame(
-                    sub,
-                    &tp.topic,
-                    tp.partition,
-                    &rendered,
-                ))
+                wrap_text(sub, tp, &pieces)
             }
             FrameEncoding::Binary => {
-                let encoded = chunk.view(self.view_key(), |c| {
-                    binary::encode_records(c.records().unwrap_or_default())
+                let pieces = chunk.view(self.view_key(), |c| {
+                    binary_pieces(c.records().unwrap_or_default(), frame_bytes)
                 });
-                Frame::Binary(binary::records_frame(
-                    sub,
-                    &tp.topic,
-                    tp.partition,
-                    &encoded,
-                ))
+                wrap_binary(sub, tp, &pieces)
             }
         }
     }
+}
+
+/// Splits `records` into runs of about `max_bytes` (a larger record goes alone), so
+/// frames stay small: the socket queues a fixed number of frames past the send
+/// buffer, and small frames keep that bounded.
+fn split(records: &[StoredRecord], max_bytes: usize) -> Vec<&[StoredRecord]> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, r) in records.iter().enumerate() {
+        // Base64 of binary data is 4/3 of it; JSON adds the field names.
+        let n = (r.record.key.as_ref().map_or(0, Vec::len)
+            + r.record.value.as_ref().map_or(0, Vec::len))
+            * 4
+            / 3
+            + r.record
+                .headers
+                .iter()
+                .map(|h| h.key.len() + h.value.as_ref().map_or(0, Vec::len) * 4 / 3 + 24)
+                .sum::<usize>()
+            + 80;
+        if i > start && size + n > max_bytes {
+            out.push(&records[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += n;
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
+}
+
+fn text_pieces(records: &[StoredRecord], format: EmbeddedFormat, max_bytes: usize) -> Vec<String> {
+    split(records, max_bytes)
+        .into_iter()
+        .map(|run| protocol::records_json(run, format))
+        .collect()
+}
+
+fn binary_pieces(records: &[StoredRecord], max_bytes: usize) -> Vec<Vec<u8>> {
+    split(records, max_bytes)
+        .into_iter()
+        .map(binary::encode_records)
+        .collect()
+}
+
+fn wrap_text(sub: &str, tp: &TopicPartition, pieces: &[String]) -> Vec<Frame> {
+    pieces
+        .iter()
+        .map(|p| Frame::Text(protocol::records_frame(sub, &tp.topic, tp.partition, p)))
+        .collect()
+}
+
+fn wrap_binary(sub: &str, tp: &TopicPartition, pieces: &[Vec<u8>]) -> Vec<Frame> {
+    pieces
+        .iter()
+        .map(|p| Frame::Binary(binary::records_frame(sub, &tp.topic, tp.partition, p)))
+        .collect()
 }
 
 /// Next offsets delivered per partition (what a commit without offsets commits).
@@ -176,9 +234,17 @@ impl Subscription {
         }
     }
 
-    /// Starts delivering `tp` from `feed`'s position.
-    pub fn start_partition(&mut self, tp: TopicPartition, feed: PartitionFeed, outbox: Outbox) {
+    /// Starts delivering `tp` from `feed`'s position, in frames of about
+    /// `frame_bytes` of records.
+    pub fn start_partition(
+        &mut self,
+        tp: TopicPartition,
+        feed: PartitionFeed,
+        outbox: Outbox,
+        frame_bytes: usize,
+    ) {
         let delivery = Delivery {
+            frame_bytes,
             sub: self.id.clone(),
             tp: tp.clone(),
             rendering: self.rendering,
@@ -219,6 +285,7 @@ struct Delivery {
     flow: Rc<Flow>,
     delivered: Delivered,
     outbox: Outbox,
+    frame_bytes: usize,
 }
 
 impl Delivery {
@@ -265,14 +332,19 @@ impl Delivery {
                 continue;
             }
             let sent = &available[..allowed];
-            let frame = if first == 0 && allowed == available.len() {
-                self.rendering.shared_frame(&self.sub, &self.tp, &chunk)
+            let frames = if first == 0 && allowed == available.len() {
+                self.rendering
+                    .shared_frames(&self.sub, &self.tp, &chunk, self.frame_bytes)
             } else {
-                self.rendering.frame(&self.sub, &self.tp, sent)
+                self.rendering
+                    .frames(&self.sub, &self.tp, sent, self.frame_bytes)
             };
-            let bytes = frame.len() as u64;
-            if self.outbox.send_records(&self.sub, frame).await.is_err() {
-                return;
+            let mut bytes = 0u64;
+            for frame in frames {
+                bytes += frame.len() as u64;
+                if self.outbox.send_records(&self.sub, frame).await.is_err() {
+                    return;
+                }
             }
             let next = sent.last().map_or(from, |r| r.offset + 1);
             self.delivered.borrow_mut().insert(self.tp.clone(), next);
