@@ -10,58 +10,18 @@
 //! Environment: `TROUPE_BENCH_SECONDS` (per case, default 3), `TROUPE_BENCH_DIR`
 //! (default `target/bench-data`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
 use troupe_actors::storage::{Log, LogConfig, Record, RecordBatch, TimestampType};
 
+mod support;
+use support::{cluster_id, start_broker_with};
+
 const VALUE_BYTES: usize = 1024;
 const PARTITIONS: i32 = 8;
-
-struct Broker {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_broker(dir: &Path) -> Broker {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting troupe: {e}"));
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("the broker did not start"));
-    Broker {
-        child,
-        base: format!("http://{addr}"),
-    }
-}
 
 #[derive(Clone, Copy)]
 struct Figure {
@@ -206,7 +166,7 @@ fn main() {
         "{:<36} {:>11} {:>9} {:>16} {:>8}",
         "case", "records/s", "MB/s", "baseline rec/s", "ratio"
     );
-    let broker = start_broker(&root.join("broker"));
+    let broker = start_broker_with(&root.join("broker"), &[]);
     let agent = ureq::AgentBuilder::new().build();
     for (i, (per_request, connections)) in [(1usize, 1usize), (1, 8), (500, 1), (500, 8)]
         .into_iter()
@@ -245,16 +205,4 @@ fn main() {
     }
     drop(broker);
     let _ = std::fs::remove_dir_all(&root);
-}
-
-fn cluster_id(base: &str) -> String {
-    let clusters: Value = ureq::get(&format!("{base}/v3/clusters"))
-        .call()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_json()
-        .unwrap_or_else(|e| panic!("{e}"));
-    clusters["data"][0]["cluster_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }

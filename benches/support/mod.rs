@@ -1,0 +1,64 @@
+//! What the benchmark binaries share: a real broker (the `troupe` binary) started on
+//! a temp directory and an ephemeral port, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub struct Broker {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a broker with `overrides` (`key=value`) on top of the defaults.
+pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(overrides.iter().flat_map(|o| ["--override", o]))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting troupe: {e}"));
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("the broker did not start"));
+    Broker {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+pub fn cluster_id(base: &str) -> String {
+    let clusters: Value = ureq::get(&format!("{base}/v3/clusters"))
+        .call()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_json()
+        .unwrap_or_else(|e| panic!("{e}"));
+    clusters["data"][0]["cluster_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
