@@ -91,6 +91,7 @@ pub struct PartitionReplica {
     waiting: Vec<WaitingFetch>,
     next_waiter_id: u64,
     tail: Tail,
+    tail_chunks: u64,
     restart_times: VecDeque<Instant>,
     restarts: usize,
     retention_deleted_segments: u64,
@@ -123,6 +124,7 @@ impl PartitionReplica {
             waiting: Vec::new(),
             next_waiter_id: 0,
             tail: Tail::new(limits.tail_buffer_chunks, limits.tail_chunk_max_bytes),
+            tail_chunks: 0,
             restart_times: VecDeque::new(),
             restarts: 0,
             retention_deleted_segments: 0,
@@ -300,6 +302,7 @@ impl PartitionReplica {
         };
         if let Some(chunk) = TailChunk::from_read(from, read.data, read.high_watermark) {
             self.tail.publish(chunk);
+            self.tail_chunks += 1;
         }
     }
 
@@ -399,6 +402,7 @@ impl PartitionReplica {
             dirty_bytes: cleanable.as_ref().map_or(0, CleanableLog::dirty_bytes),
             cleaner_runs: self.cleaner_runs,
             flushes: log.map_or(0, |l| l.stats().flushes),
+            tail_chunks: self.tail_chunks,
         }
     }
 

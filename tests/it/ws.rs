@@ -271,6 +271,21 @@ fn fifty_concurrent_subscribers_all_receive_every_record_of_a_10000_record_produ
         got.sort();
         assert_eq!(got, want);
     }
+    // The live tail is read once per committed batch, not once per subscriber: 20
+    // requests of 500 records make at most 20 chunks for all 50 subscribers.
+    let (status, text) = get(&b.url("/metrics"));
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("metrics text").to_string();
+    let chunks: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("troupe_partition_tail_chunks_total{topic=\"fanout\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        (1..=(RECORDS / 500) as u64).contains(&chunks),
+        "{chunks} live-tail chunks for {} records to {SUBSCRIBERS} subscribers",
+        RECORDS
+    );
 }
 
 #[test]

@@ -56,7 +56,7 @@ async fn storage_gauges(state: &AppState) -> String {
             }
         }
     }
-    let gauges: [(&str, &str, StatusField); 6] = [
+    let gauges: [(&str, &str, StatusField); 7] = [
         ("troupe_partition_size_bytes", "gauge", |s| s.size_bytes),
         ("troupe_partition_log_end_offset", "gauge", |s| {
             s.log_end_offset.max(0) as u64
@@ -65,6 +65,9 @@ async fn storage_gauges(state: &AppState) -> String {
         ("troupe_partition_dirty_bytes", "gauge", |s| s.dirty_bytes),
         ("troupe_partition_cleaner_runs_total", "counter", |s| {
             s.cleaner_runs
+        }),
+        ("troupe_partition_tail_chunks_total", "counter", |s| {
+            s.tail_chunks
         }),
         (
             "troupe_partition_retention_deleted_segments_total",
