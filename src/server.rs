@@ -61,6 +61,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         groups: node.groups.clone(),
         consumers: node.consumers.clone(),
         consumer_request_timeout_ms: settings.broker.consumers.request_timeout_ms,
+        started_at_ms: troupe_web::produce::now_ms(),
         ws: std::sync::Arc::new(troupe_web::WsHub::new(settings.websocket.clone())),
     };
     let data = web::Data::new(state);

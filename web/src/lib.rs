@@ -4,8 +4,11 @@
 //!
 //! - [`v3`]: admin (clusters, brokers, topics, partitions, configs) and produce.
 //! - [`v2`]: produce, metadata, and direct partition reads (Redpanda's form).
+//! - [`ws`]: `/ws`, live consumption and produce over WebSocket.
+//! - [`dashboard`]: the browser dashboard at `/`.
 //! - `/health` and `/metrics` (Prometheus text).
 
+pub mod dashboard;
 pub mod error;
 pub mod json;
 pub mod metrics;
@@ -29,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics::render));
     v3::configure(cfg);
     v2::configure(cfg);
+    dashboard::configure(cfg);
 }
 
 async fn health() -> HttpResponse {

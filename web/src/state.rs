@@ -49,6 +49,8 @@ pub struct AppState {
     pub consumers: Addr<ConsumerRegistry>,
     /// `consumer.request.timeout.ms`: a records request's wait when it names none.
     pub consumer_request_timeout_ms: u64,
+    /// When this broker started (ms since the epoch), for its uptime.
+    pub started_at_ms: i64,
     /// The WebSocket layer's limits and open-connection count.
     pub ws: std::sync::Arc<crate::ws::WsHub>,
 }

@@ -37,6 +37,10 @@ fn broker(urls: &Urls, state: &AppState) -> Value {
             "host": state.advertised_host,
             "port": state.advertised_port,
             "rack": null,
+            // Beyond Confluent's fields: what the dashboard's overview shows.
+            "is_controller": true,
+            "started_at_ms": state.started_at_ms,
+            "uptime_ms": (crate::produce::now_ms() - state.started_at_ms).max(0),
             "configs": urls.related(&format!("/brokers/{id}/configs")),
             "partition_replicas": urls.related(&format!("/brokers/{id}/partition-replicas")),
         }),
