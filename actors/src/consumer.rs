@@ -185,9 +185,7 @@ impl ConsumerInstance {
         if self.subscription.is_empty() || self.closed || self.joining {
             return;
         }
-        let Some(coordinator) = self.coordinator.clone() else {
-            return;
-        };
+        let find = self.coordinator_future();
         self.joining = true;
         self.rejoin_requested = false;
         let epoch = self.join_epoch;
@@ -216,6 +214,10 @@ impl ConsumerInstance {
                     log::debug!("commit before rejoining: {e}");
                 }
             }
+            let coordinator = match find.await {
+                Ok(c) => c,
+                Err(e) => return (None, None, Err(lookup_failed(e))),
+            };
             let joined = coordinator
                 .send(JoinGroup {
                     request,
@@ -226,7 +228,7 @@ impl ConsumerInstance {
                 .and_then(|answer| answer);
             let joined = match joined {
                 Ok(joined) => joined,
-                Err(e) => return (None, Err(e)),
+                Err(e) => return (Some(coordinator), None, Err(e)),
             };
             // From here on the member id is ours, whatever the sync answers.
             let synced = coordinator
@@ -239,14 +241,19 @@ impl ConsumerInstance {
                 .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
                 .and_then(|answer| answer);
             (
+                Some(coordinator),
                 Some(joined.member_id),
                 synced.map(|partitions| (joined.generation_id, partitions)),
             )
         };
         ctx.spawn(
             join.into_actor(self)
-                .map(move |(member_id, result), act, ctx| {
+                .map(move |(coordinator, member_id, result), act, ctx| {
                     act.joining = false;
+                    if let Some(c) = coordinator {
+                        // The member id below (and the leave) belong to this one.
+                        act.coordinator = Some(c);
+                    }
                     log::debug!(
                         "consumer {}/{} join answered: {member_id:?} {:?}",
                         act.group_id,
@@ -427,23 +434,12 @@ impl ConsumerInstance {
         Ok(())
     }
 
-    fn coordinator_future(
-        &self,
-    ) -> impl std::future::Future<Output = ConsumerResult<Addr<GroupCoordinator>>> {
-        let groups = self.groups.clone();
-        let known = self.coordinator.clone();
-        let group_id = self.group_id.clone();
-        async move {
-            if let Some(c) = known {
-                return Ok(c);
-            }
-            Ok(groups
-                .send(FindCoordinator {
-                    group_id,
-                    create: true,
-                })
-                .await??)
-        }
+    /// The group's coordinator, asked of the manager (and created if need be) rather
+    /// than taken from `coordinator`: a group deleted since that address was cached
+    /// left a Dead coordinator behind, which refuses everyone and which the manager
+    /// no longer routes to.
+    fn coordinator_future(&self) -> CoordinatorFuture {
+        find_coordinator(self.groups.clone(), self.group_id.clone())
     }
 
     /// The fetch step of a poll: everything it needs is copied out, so the mailbox
@@ -459,13 +455,18 @@ impl ConsumerInstance {
         let plan = FetchPlan {
             broker: self.broker.clone(),
             coordinator,
+            find: Some(self.coordinator_future()),
+            found: None,
             assignment: self.assignment.clone(),
             positions: self.positions.clone(),
-            commit: self.auto_commit(),
+            commit: self.auto_commit().map(|(_, commit)| commit),
             reset: self.settings.auto_offset_reset,
         };
-        let fetched = async move { plan.run(max_bytes, timeout_ms).await };
-        Box::pin(fetched.into_actor(self).map(|result, act, _| {
+        let fetched = plan.run(max_bytes, timeout_ms);
+        Box::pin(fetched.into_actor(self).map(|(found, result), act, _| {
+            if found.is_some() {
+                act.coordinator = found;
+            }
             let fetched = result?;
             let mut records = Vec::new();
             for (tp, from, batch) in fetched {
@@ -485,13 +486,63 @@ impl ConsumerInstance {
     }
 }
 
+type CoordinatorFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = ConsumerResult<Addr<GroupCoordinator>>>>>;
+
+fn find_coordinator(groups: Addr<GroupManager>, group_id: String) -> CoordinatorFuture {
+    Box::pin(async move {
+        Ok(groups
+            .send(FindCoordinator {
+                group_id,
+                create: true,
+            })
+            .await??)
+    })
+}
+
+/// A failed coordinator lookup, as the join loop handles errors.
+fn lookup_failed(e: ConsumerError) -> GroupError {
+    match e {
+        ConsumerError::Group(e) => e,
+        other => GroupError::CoordinatorNotAvailable(other.to_string()),
+    }
+}
+
+/// Sends a commit to the cached coordinator. If the group was deleted since (its
+/// Dead coordinator answers GROUP_ID_NOT_FOUND, or it is gone), the group is looked
+/// up again — which creates it anew, as a commit to an unknown group does in Kafka —
+/// and the commit sent there. Answers the new coordinator, if it took one.
+async fn send_commit(
+    cached: Addr<GroupCoordinator>,
+    find: CoordinatorFuture,
+    commit: CommitOffsets,
+) -> (Option<Addr<GroupCoordinator>>, ConsumerResult<()>) {
+    match cached.send(commit.clone()).await {
+        Ok(Err(GroupError::GroupIdNotFound(_))) | Err(_) => {}
+        Ok(answer) => return (None, answer.map_err(ConsumerError::from)),
+    }
+    let fresh = match find.await {
+        Ok(c) => c,
+        Err(e) => return (None, Err(e)),
+    };
+    let answer = match fresh.send(commit).await {
+        Ok(answer) => answer.map_err(ConsumerError::from),
+        Err(e) => Err(e.into()),
+    };
+    (Some(fresh), answer)
+}
+
 /// The data a poll works from: a copy of the instance's state at its start.
 struct FetchPlan {
     broker: Addr<Broker>,
     coordinator: Addr<GroupCoordinator>,
+    /// To look the group up again if the auto commit finds it deleted; and the
+    /// coordinator found then.
+    find: Option<CoordinatorFuture>,
+    found: Option<Addr<GroupCoordinator>>,
     assignment: Vec<TopicPartition>,
     positions: BTreeMap<TopicPartition, i64>,
-    commit: Option<(Addr<GroupCoordinator>, CommitOffsets)>,
+    commit: Option<CommitOffsets>,
     reset: ResetPolicy,
 }
 
@@ -501,10 +552,26 @@ type Fetched = Vec<(TopicPartition, i64, Vec<ConsumedRecord>)>;
 type LeaveFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 impl FetchPlan {
-    async fn run(mut self, max_bytes: usize, timeout_ms: u64) -> ConsumerResult<Fetched> {
-        if let Some((c, commit)) = self.commit.take() {
-            if let Ok(Err(e)) = c.send(commit).await {
+    /// Answers the fetched records, and the group's new coordinator if the old one
+    /// turned out to be of a deleted group.
+    async fn run(
+        mut self,
+        max_bytes: usize,
+        timeout_ms: u64,
+    ) -> (Option<Addr<GroupCoordinator>>, ConsumerResult<Fetched>) {
+        let result = self.fetch(max_bytes, timeout_ms).await;
+        (self.found, result)
+    }
+
+    async fn fetch(&mut self, max_bytes: usize, timeout_ms: u64) -> ConsumerResult<Fetched> {
+        if let (Some(commit), Some(find)) = (self.commit.take(), self.find.take()) {
+            let (found, answer) = send_commit(self.coordinator.clone(), find, commit).await;
+            if let Err(e) = answer {
                 log::debug!("auto commit: {e}");
+            }
+            if let Some(c) = found {
+                self.coordinator = c.clone();
+                self.found = Some(c);
             }
         }
         if self.assignment.is_empty() {
@@ -947,7 +1014,7 @@ impl Handler<Poll> for ConsumerInstance {
 }
 
 impl Handler<Commit> for ConsumerInstance {
-    type Result = ResponseFuture<ConsumerResult<Vec<OffsetAndMetadata>>>;
+    type Result = ResponseActFuture<Self, ConsumerResult<Vec<OffsetAndMetadata>>>;
 
     fn handle(&mut self, msg: Commit, _: &mut Context<Self>) -> Self::Result {
         let prepared = (|| {
@@ -976,23 +1043,28 @@ impl Handler<Commit> for ConsumerInstance {
             })?;
             Ok::<_, ConsumerError>((coordinator, offsets))
         })();
-        let committer = self.committer();
-        Box::pin(async move {
-            let (coordinator, offsets) = prepared?;
-            let commit = CommitOffsets {
-                committer,
-                offsets: offsets
-                    .iter()
-                    .map(|o| OffsetCommit {
-                        partition: o.partition.clone(),
-                        offset: o.offset,
-                        metadata: o.metadata.clone(),
-                    })
-                    .collect(),
-            };
-            coordinator.send(commit).await??;
-            Ok(offsets)
-        })
+        let (coordinator, offsets) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => return Box::pin(fut::ready(Err(e))),
+        };
+        let commit = CommitOffsets {
+            committer: self.committer(),
+            offsets: offsets
+                .iter()
+                .map(|o| OffsetCommit {
+                    partition: o.partition.clone(),
+                    offset: o.offset,
+                    metadata: o.metadata.clone(),
+                })
+                .collect(),
+        };
+        let sent = send_commit(coordinator, self.coordinator_future(), commit);
+        Box::pin(sent.into_actor(self).map(|(fresh, answer), act, _| {
+            if fresh.is_some() {
+                act.coordinator = fresh;
+            }
+            answer.map(|()| offsets)
+        }))
     }
 }
 

@@ -49,6 +49,21 @@ impl Consumer {
         assert_eq!(status, 204, "{body}");
     }
 
+    /// Assigns partitions by hand.
+    fn assign(&self, topic: &str, partitions: &[i32]) {
+        let partitions: Vec<Value> = partitions
+            .iter()
+            .map(|p| json!({"topic": topic, "partition": p}))
+            .collect();
+        let (status, body) = send(
+            "POST",
+            &format!("{}/assignments", self.base),
+            V2,
+            &json!({ "partitions": partitions }).to_string(),
+        );
+        assert_eq!(status, 204, "{body}");
+    }
+
     fn assignments(&self) -> BTreeSet<i32> {
         let (status, body) = get(&format!("{}/assignments", self.base));
         assert_eq!(status, 200, "{body}");
@@ -60,12 +75,19 @@ impl Consumer {
             .collect()
     }
 
+    fn unsubscribe(&self) {
+        let (status, body) = delete(&format!("{}/subscription", self.base));
+        assert_eq!(status, 204, "{body}");
+    }
+
     /// Records as (partition, offset, value).
     fn poll(&self, timeout_ms: u64) -> Vec<(i32, i64, Value)> {
-        let (status, body) = get_accept(
-            &format!("{}/records?timeout={timeout_ms}", self.base),
-            JSON_V2,
-        );
+        self.poll_query(&format!("timeout={timeout_ms}"))
+    }
+
+    /// Records as (partition, offset, value), with the query string given.
+    fn poll_query(&self, query: &str) -> Vec<(i32, i64, Value)> {
+        let (status, body) = get_accept(&format!("{}/records?{query}", self.base), JSON_V2);
         assert_eq!(status, 200, "{body}");
         body.as_array()
             .expect("an array")
@@ -138,6 +160,53 @@ fn produce_values(b: &TestBroker, topic: &str, values: impl IntoIterator<Item = 
         );
         assert_eq!(status, 200, "{answer}");
     }
+}
+
+/// Polls (up to 20 s) until at least `want` records have come; answers them all.
+fn poll_until(c: &Consumer, want: usize) -> Vec<(i32, i64, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    while got.len() < want {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {want} records came: {got:?}",
+            got.len()
+        );
+        got.extend(c.poll(200));
+    }
+    got
+}
+
+/// Waits (up to 10 s) until the group is in `state` (Confluent's name).
+fn wait_for_state(b: &TestBroker, group: &str, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, g) = get(&b.v3(&format!("/consumer-groups/{group}")));
+        if g["state"] == state {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {state}: {g}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The group's lags, per partition of `topic`: (current_offset, log_end_offset, lag).
+fn lags(b: &TestBroker, group: &str, topic: &str) -> BTreeMap<i32, (i64, i64, i64)> {
+    let (status, body) = get(&b.v3(&format!("/consumer-groups/{group}/lags")));
+    assert_eq!(status, 200, "{body}");
+    body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter(|l| l["topic_name"] == topic)
+        .map(|l| {
+            let n = |f: &str| l[f].as_i64().expect(f);
+            (
+                n("partition_id") as i32,
+                (n("current_offset"), n("log_end_offset"), n("lag")),
+            )
+        })
+        .collect()
 }
 
 /// Waits (up to 30 s) until the group is Stable with exactly these consumers, and
@@ -225,6 +294,63 @@ fn three_instances_split_six_partitions_and_the_rest_cover_them_when_one_leaves(
     let mut expected: Vec<String> = (0..60).map(|i| format!("v{i}")).collect();
     expected.sort();
     assert_eq!(seen, expected);
+}
+
+#[test]
+fn an_instance_rejoins_and_commits_after_its_group_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 2);
+    produce_values(&b, "t", (0..10).map(|i| format!("v{i}")));
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 2);
+    assert_eq!(poll_until(&c, 10).len(), 10);
+    let (status, _) = send("POST", &format!("{}/offsets", c.base), V2, "");
+    assert_eq!(status, 200);
+    // The instance leaves the group but lives on; the group is deleted.
+    c.unsubscribe();
+    wait_for_state(&b, "g", "EMPTY");
+    let (status, body) = delete(&b.v3("/consumer-groups/g"));
+    assert_eq!(status, 204, "{body}");
+
+    // Subscribing again joins a group "g" anew (not the deleted one, which refuses
+    // everyone), with no offsets: it reads from the start again and commits.
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 2);
+    let again = poll_until(&c, 10);
+    assert_eq!(again.len(), 10, "{again:?}");
+    let (status, body) = send("POST", &format!("{}/offsets", c.base), V2, "");
+    assert_eq!(status, 200, "{body}");
+    let committed = lags(&b, "g", "t");
+    assert_eq!(committed.len(), 2, "{committed:?}");
+    assert!(committed
+        .values()
+        .all(|&(current, end, lag)| current == end && lag == 0));
+
+    // Likewise an instance with partitions assigned by hand: its group deleted
+    // under it, its next commit creates the group again.
+    let m = Consumer::create(&b, "m", "c", json!({}));
+    m.assign("t", &[0, 1]);
+    let records = poll_until(&m, 10);
+    let last: BTreeMap<i32, i64> = records.iter().map(|&(p, o, _)| (p, o)).collect();
+    let (status, body) = m.commit("t", &last);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = delete(&b.v3("/consumer-groups/m"));
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = get(&b.v3("/consumer-groups/m"));
+    assert_eq!((status, body["error_code"].as_i64()), (404, Some(40405)));
+    let first: BTreeMap<i32, i64> = last.keys().map(|&p| (p, 0)).collect();
+    let (status, body) = m.commit("t", &first);
+    assert_eq!(status, 200, "{body}");
+    let committed = lags(&b, "m", "t");
+    assert_eq!(
+        committed
+            .iter()
+            .map(|(&p, l)| (p, l.0))
+            .collect::<BTreeMap<_, _>>(),
+        last.keys().map(|&p| (p, 1)).collect::<BTreeMap<_, _>>()
+    );
 }
 
 #[test]
