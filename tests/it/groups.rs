@@ -354,6 +354,49 @@ fn an_instance_rejoins_and_commits_after_its_group_is_deleted() {
 }
 
 #[test]
+fn a_commit_from_a_stale_generation_gets_40905_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Instances that never heartbeat: a member's session runs out under it, unnoticed.
+    let b = TestBroker::start_with(
+        dir.path(),
+        &[
+            "group.min.session.timeout.ms=100",
+            "consumer.session.timeout.ms=3000",
+            "consumer.heartbeat.interval.ms=3600000",
+        ],
+    );
+    create_topic(&b, "t", 1);
+    produce_values(&b, "t", (0..10).map(|i| format!("v{i}")));
+    let stale = Consumer::create(&b, "g", "stale", json!({}));
+    stale.subscribe(&["t"]);
+    settled(&b, &[&stale], 1);
+    let (_, group) = get(&b.v3("/consumer-groups/g"));
+    let old_generation = group["generation_id"].as_i64().unwrap();
+    assert_eq!(poll_until(&stale, 10).len(), 10);
+    wait_for_state(&b, "g", "EMPTY");
+    // A newcomer forms the next generation; the stale member still thinks it owns t-0.
+    let next = Consumer::create(&b, "g", "next", json!({}));
+    next.subscribe(&["t"]);
+    settled(&b, &[&next], 1);
+    let (_, group) = get(&b.v3("/consumer-groups/g"));
+    assert!(
+        group["generation_id"].as_i64().unwrap() > old_generation,
+        "{group}"
+    );
+    assert_eq!(stale.assignments(), BTreeSet::from([0]));
+
+    let (status, body) = stale.commit("t", &BTreeMap::from([(0, 9)]));
+    assert_eq!(
+        (status, body["error_code"].as_i64()),
+        (409, Some(40905)),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("UNKNOWN_MEMBER_ID"), "{message}");
+    assert!(lags(&b, "g", "t").is_empty(), "nothing committed");
+}
+
+#[test]
 fn an_idle_instance_expires_and_leaves_its_group() {
     let dir = tempfile::tempdir().unwrap();
     let b = TestBroker::start_with(dir.path(), &["consumer.instance.timeout.ms=1500"]);

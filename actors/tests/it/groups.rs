@@ -211,9 +211,29 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
         .find(|p| !pa.iter().any(|tp| tp.partition == *p))
         .unwrap();
     let refusals = [
-        (commit(&a, a.generation_id - 1, mine, 5), "stale generation"),
+        (
+            commit(&a, a.generation_id - 1, mine, 5),
+            GroupError::IllegalGeneration {
+                given: a.generation_id - 1,
+                current: a.generation_id,
+            },
+            "a stale generation",
+        ),
+        (
+            commit(&a, a.generation_id + 1, mine, 5),
+            GroupError::IllegalGeneration {
+                given: a.generation_id + 1,
+                current: a.generation_id,
+            },
+            "a generation from the future",
+        ),
         (
             commit(&a, a.generation_id, theirs, 5),
+            GroupError::PartitionNotAssigned {
+                member_id: a.member_id.clone(),
+                topic: "t".into(),
+                partition: theirs,
+            },
             "a partition not assigned",
         ),
         (
@@ -225,23 +245,32 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
                     metadata: String::new(),
                 }],
             },
+            GroupError::UnknownMemberId(String::new()),
             "a non-member while the group has members",
         ),
-        (commit(&a, a.generation_id, mine, -1), "a negative offset"),
+        (
+            commit(&a, a.generation_id, mine, -1),
+            GroupError::InvalidCommitOffset(format!("offset -1 for t-{mine} is negative")),
+            "a negative offset",
+        ),
     ];
-    for (msg, why) in refusals {
-        assert!(c.send(msg).await.unwrap().is_err(), "{why} is refused");
+    for (msg, expected, why) in refusals {
+        assert_eq!(
+            c.send(msg).await.unwrap(),
+            Err(expected),
+            "{why} is refused"
+        );
     }
     let stranger = JoinResult {
         member_id: "nobody".into(),
         ..a.clone()
     };
-    assert!(matches!(
+    assert_eq!(
         c.send(commit(&stranger, a.generation_id, mine, 5))
             .await
             .unwrap(),
-        Err(GroupError::UnknownMemberId(_))
-    ));
+        Err(GroupError::UnknownMemberId("nobody".into()))
+    );
     let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
     assert!(committed.is_empty(), "nothing committed: {committed:?}");
     // The right member, generation and partition: committed.
