@@ -1,7 +1,8 @@
 //! Group coordinators driven through their messages on a real node (broker, partition
 //! actors, `__consumer_offsets` on disk): session expiry of a member that stops
 //! heartbeating, Kafka's refusals of stale and foreign commits, assignor
-//! negotiation, and a coordinator restarted from disk by its supervisor.
+//! negotiation, a coordinator restarted from disk by its supervisor, and offset
+//! fetches that see every commit accepted before them.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -399,5 +400,29 @@ async fn a_leave_that_completes_a_rebalance_answers_the_waiting_joins_at_once() 
     let (n, a2) = (answered.0.unwrap().unwrap(), answered.1.unwrap().unwrap());
     assert_eq!(n.generation_id, a.generation_id + 1);
     assert_eq!(a2.generation_id, n.generation_id);
+    node.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn an_offset_fetch_waits_for_the_commits_accepted_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node_with_topic(dir.path(), 2).await;
+    let c = coordinator(&node, "g").await;
+    let (a, pa) = member(&c, &["range"], None).await;
+    let mine = TopicPartition::new("t", pa[0].partition);
+    for offset in 1..=20 {
+        // Both are queued at once: the fetch is handled while the commit's append
+        // is still on its way to the disk. A member just given the partition must
+        // not start before a commit its previous owner already had accepted.
+        let committed = c.send(commit(&a, a.generation_id, mine.partition, offset));
+        let fetched = c
+            .send(FetchOffsets {
+                partitions: Some(vec![mine.clone()]),
+            })
+            .await
+            .unwrap();
+        assert_eq!(fetched.get(&mine).map(|o| o.offset), Some(offset));
+        committed.await.unwrap().unwrap();
+    }
     node.shutdown().await;
 }
