@@ -8,7 +8,9 @@
 //! Positions start at the group's committed offset, or per `auto.offset.reset`.
 //! After a rebalance, partitions the instance keeps keep their positions (as
 //! Kafka's cooperative protocol does), so a client that has fetched but not yet
-//! committed does not see those records again. With `auto.commit.enable` the
+//! committed does not see those records again — kept from one generation to the
+//! next only: across a generation it missed, a partition may have had another
+//! owner, and its position starts again from the committed offset. With `auto.commit.enable` the
 //! instance commits what it has returned at the start of the next fetch, before
 //! handing partitions back in a rebalance, and when it closes.
 //!
@@ -89,6 +91,9 @@ pub struct ConsumerInstance {
     member_id: Option<String>,
     generation_id: i32,
     assignment: Vec<TopicPartition>,
+    /// Bumped whenever `assignment` is replaced: a fetch that started before may
+    /// bring records of a partition lost and assigned again since.
+    assignment_epoch: u64,
     /// The next offset to fetch per assigned partition; absent until first fetched.
     positions: BTreeMap<TopicPartition, i64>,
     joining: bool,
@@ -127,6 +132,7 @@ impl ConsumerInstance {
             member_id: None,
             generation_id: -1,
             assignment: Vec::new(),
+            assignment_epoch: 0,
             positions: BTreeMap::new(),
             joining: false,
             rejoin_requested: false,
@@ -286,9 +292,17 @@ impl ConsumerInstance {
                         act.group_id,
                         act.name
                     );
+                            // Positions carry over only from the generation just
+                            // before: in one this member missed (a sync that failed)
+                            // its partitions may have gone to another member, which
+                            // fetched and committed further.
+                            if generation_id == act.generation_id + 1 {
+                                act.positions.retain(|tp, _| partitions.contains(tp));
+                            } else {
+                                act.positions.clear();
+                            }
                             act.generation_id = generation_id;
-                            act.positions.retain(|tp, _| partitions.contains(tp));
-                            act.assignment = partitions;
+                            act.set_assignment(partitions);
                             act.last_heartbeat = Instant::now();
                             act.wake_join_waiters();
                             if act.rejoin_requested {
@@ -310,7 +324,7 @@ impl ConsumerInstance {
                             act.wake_join_waiters();
                             // Try again at the next heartbeat tick.
                             act.member_id = None;
-                            act.assignment.clear();
+                            act.set_assignment(Vec::new());
                         }
                     }
                 }),
@@ -379,7 +393,7 @@ impl ConsumerInstance {
             (Some(member_id), Some(c)) if !self.manual => Some((c.clone(), member_id.clone())),
             _ => None,
         };
-        self.assignment.clear();
+        self.set_assignment(Vec::new());
         self.positions.clear();
         self.member_id = None;
         self.generation_id = -1;
@@ -414,6 +428,11 @@ impl ConsumerInstance {
         let left = self.leave();
         ctx.stop();
         left
+    }
+
+    fn set_assignment(&mut self, partitions: Vec<TopicPartition>) {
+        self.assignment = partitions;
+        self.assignment_epoch += 1;
     }
 
     fn check_assigned(&self, tp: &TopicPartition) -> ConsumerResult<()> {
@@ -462,27 +481,36 @@ impl ConsumerInstance {
             commit: self.auto_commit().map(|(_, commit)| commit),
             reset: self.settings.auto_offset_reset,
         };
+        let epoch = self.assignment_epoch;
         let fetched = plan.run(max_bytes, timeout_ms);
-        Box::pin(fetched.into_actor(self).map(|(found, result), act, _| {
-            if found.is_some() {
-                act.coordinator = found;
-            }
-            let fetched = result?;
-            let mut records = Vec::new();
-            for (tp, from, batch) in fetched {
-                if !act.assignment.contains(&tp) {
-                    continue;
-                }
-                // A seek or another poll moved the position meanwhile: drop these.
-                if act.positions.get(&tp).is_some_and(|&p| p != from) {
-                    continue;
-                }
-                let next = batch.last().map_or(from, |r| r.record.offset + 1);
-                act.positions.insert(tp, next);
-                records.extend(batch);
-            }
-            Ok(records)
-        }))
+        Box::pin(
+            fetched
+                .into_actor(self)
+                .map(move |(found, result), act, _| {
+                    if found.is_some() {
+                        act.coordinator = found;
+                    }
+                    let fetched = result?;
+                    let mut records = Vec::new();
+                    for (tp, from, batch) in fetched {
+                        if !act.assignment.contains(&tp) {
+                            continue;
+                        }
+                        match act.positions.get(&tp) {
+                            // A seek or another poll moved the position meanwhile.
+                            Some(&p) if p != from => continue,
+                            // Lost and assigned again meanwhile: its position starts over
+                            // from the committed offset, which may be past these.
+                            None if act.assignment_epoch != epoch => continue,
+                            _ => {}
+                        }
+                        let next = batch.last().map_or(from, |r| r.record.offset + 1);
+                        act.positions.insert(tp, next);
+                        records.extend(batch);
+                    }
+                    Ok(records)
+                }),
+        )
     }
 }
 
@@ -964,7 +992,7 @@ impl Handler<Assign> for ConsumerInstance {
             act.coordinator = Some(coordinator);
             act.manual = !partitions.is_empty();
             act.positions.retain(|tp, _| partitions.contains(tp));
-            act.assignment = partitions;
+            act.set_assignment(partitions);
             Ok(())
         }))
     }
