@@ -534,10 +534,10 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
             producing.store(false, Ordering::SeqCst);
         })
     };
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let deliveries: Arc<Mutex<Deliveries>> = Arc::default();
     let workers: Vec<_> = (0..3u64)
         .map(|w| {
-            let (b, seen, producing) = (b.clone(), seen.clone(), producing.clone());
+            let (b, deliveries, producing) = (b.clone(), deliveries.clone(), producing.clone());
             std::thread::spawn(move || {
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1));
                 let mut generation = 0;
@@ -547,15 +547,18 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
                     let c = Consumer::create(&b, "g", &format!("w{w}-{generation}"), json!({}));
                     generation += 1;
                     c.subscribe(&["t"]);
+                    let mut run = InstanceRun::default();
                     let polls = 3 + rng.below(8);
                     let mut i = 0;
                     loop {
                         let records = c.poll(100);
                         let mut last: BTreeMap<i32, i64> = BTreeMap::new();
                         {
-                            let mut seen = seen.lock().unwrap();
+                            let mut deliveries = deliveries.lock().unwrap();
                             for (p, o, v) in records {
-                                *seen.entry(v.as_str().unwrap().to_string()).or_default() += 1;
+                                let v = v.as_str().unwrap().to_string();
+                                *deliveries.seen.entry(v.clone()).or_default() += 1;
+                                run.delivered(p, o, v, &mut deliveries);
                                 last.insert(p, o);
                             }
                         }
@@ -564,11 +567,14 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
                         if !last.is_empty() {
                             let (status, body) = c.commit("t", &last);
                             assert!(status == 200 || status == 409, "{status} {body}");
+                            let mut deliveries = deliveries.lock().unwrap();
+                            run.committed(&last, status == 200, &mut deliveries);
                         }
                         i += 1;
-                        let done =
-                            !producing.load(Ordering::SeqCst) && seen.lock().unwrap().len() >= N;
+                        let done = !producing.load(Ordering::SeqCst)
+                            && deliveries.lock().unwrap().seen.len() >= N;
                         if done {
+                            run.left(&mut deliveries.lock().unwrap());
                             c.delete();
                             return;
                         }
@@ -577,6 +583,7 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
                         }
                     }
                     // Leave abruptly, sometimes without a goodbye commit of anything.
+                    run.left(&mut deliveries.lock().unwrap());
                     c.delete();
                 }
             })
@@ -584,7 +591,7 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
         .collect();
     producer.join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while seen.lock().unwrap().len() < N {
+    while deliveries.lock().unwrap().seen.len() < N {
         if Instant::now() >= deadline {
             // What the group looked like, to tell why.
             let (_, group) = get(&b.v3("/consumer-groups/g"));
@@ -592,7 +599,7 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
             let (_, lags) = get(&b.v3("/consumer-groups/g/lags"));
             panic!(
                 "only {} of {N} records seen\ngroup {group}\nmembers {members}\nlags {lags}",
-                seen.lock().unwrap().len()
+                deliveries.lock().unwrap().seen.len()
             );
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -600,12 +607,92 @@ fn consumers_that_commit_after_processing_see_every_record_across_joins_and_leav
     for w in workers {
         w.join().unwrap();
     }
-    let seen = seen.lock().unwrap();
+    let d = deliveries.lock().unwrap();
     let expected: BTreeSet<String> = (0..N).map(|i| format!("r{i}")).collect();
-    let got: BTreeSet<String> = seen.keys().cloned().collect();
+    let got: BTreeSet<String> = d.seen.keys().cloned().collect();
     assert_eq!(got, expected, "every record seen, nothing else");
-    let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    eprintln!("at-least-once: {N} records, {duplicates} delivered again after a rebalance");
+    let mut stored: HashMap<String, Vec<(i32, i64)>> = HashMap::new();
+    for p in 0..4 {
+        for (o, _, v) in read_partition(&b, "t", p) {
+            stored.entry(v.unwrap()).or_default().push((p, o));
+        }
+    }
+    let twice_stored: Vec<_> = stored.iter().filter(|(_, at)| at.len() > 1).collect();
+    assert!(twice_stored.is_empty(), "stored twice: {twice_stored:?}");
+    // A record whose consumer committed past it is never delivered to another
+    // consumer that commits past it too: the next owner starts after that commit.
+    let twice: Vec<(&String, &usize)> = d.committed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "records committed by two consumers, so delivered past a commit: {twice:?}"
+    );
+    // Hence every duplicate is a delivery no commit covered before the record's
+    // partition moved (a rebalance) or its consumer left.
+    let duplicates: usize = d.seen.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= d.uncommitted,
+        "{duplicates} duplicates, but only {} deliveries were left uncommitted",
+        d.uncommitted
+    );
+    eprintln!(
+        "at-least-once: {N} records, {duplicates} delivered again after a rebalance; \
+         {} deliveries were not committed before their partition moved (the bound)",
+        d.uncommitted
+    );
+}
+
+/// What the consumers of the at-least-once test were given, per record value.
+#[derive(Default)]
+struct Deliveries {
+    /// Deliveries of each record, to any consumer.
+    seen: HashMap<String, usize>,
+    /// Of those, deliveries that their consumer then committed, still holding the
+    /// partition.
+    committed: HashMap<String, usize>,
+    /// Deliveries no commit of their consumer covered: a commit was refused (the
+    /// partition had moved in a rebalance), or the consumer left, first.
+    uncommitted: usize,
+}
+
+/// One consumer instance's deliveries not yet committed, per partition: a run of
+/// consecutive offsets since it last (re)started on that partition.
+#[derive(Default)]
+struct InstanceRun {
+    pending: BTreeMap<i32, Vec<(i64, String)>>,
+}
+
+impl InstanceRun {
+    fn delivered(&mut self, p: i32, o: i64, v: String, d: &mut Deliveries) {
+        let run = self.pending.entry(p).or_default();
+        // Not where this instance left off: it lost the partition and got it back,
+        // restarting from the committed offset; what it had is not its to commit.
+        if run.last().is_some_and(|(last, _)| last + 1 != o) {
+            d.uncommitted += run.len();
+            run.clear();
+        }
+        run.push((o, v));
+    }
+
+    /// A commit of the last record of each partition's poll: all of its run, or,
+    /// refused, none.
+    fn committed(&mut self, last: &BTreeMap<i32, i64>, accepted: bool, d: &mut Deliveries) {
+        for (p, &upto) in last {
+            let run = self.pending.entry(*p).or_default();
+            if accepted {
+                for (o, v) in run.drain(..) {
+                    assert!(o <= upto, "{p}:{o} delivered but not committed by {upto}");
+                    *d.committed.entry(v).or_default() += 1;
+                }
+            } else {
+                d.uncommitted += run.len();
+                run.clear();
+            }
+        }
+    }
+
+    fn left(self, d: &mut Deliveries) {
+        d.uncommitted += self.pending.values().map(Vec::len).sum::<usize>();
+    }
 }
 
 #[test]
