@@ -771,6 +771,184 @@ fn committed_offsets_and_group_metadata_survive_a_restart_and_a_kill_9() {
     assert!(group["generation_id"].as_i64().unwrap() > generation);
 }
 
+/// Produces `count` records to a one-partition topic, each with a key and a value
+/// of `RECORD_BYTES / 2` stored bytes (a JSON string, quotes included).
+fn produce_sized(b: &TestBroker, topic: &str, count: usize) {
+    let records: Vec<String> = (0..count)
+        .map(|i| {
+            let v = format!("{i:03}{}", "x".repeat(RECORD_BYTES / 2 - 5));
+            json!({"key": {"type": "JSON", "data": v}, "value": {"type": "JSON", "data": v}})
+                .to_string()
+        })
+        .collect();
+    let (status, answer) = send(
+        "POST",
+        &b.v3(&format!("/topics/{topic}/records")),
+        "application/json",
+        &records.join("\n"),
+    );
+    assert_eq!(status, 200, "{answer}");
+}
+
+const RECORD_BYTES: usize = 200;
+
+fn offsets(records: &[(i32, i64, Value)]) -> Vec<i64> {
+    records.iter().map(|r| r.1).collect()
+}
+
+#[test]
+fn unsubscribing_leaves_the_group_and_records_then_need_a_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 2);
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 2);
+    c.unsubscribe();
+    assert_eq!(
+        get(&format!("{}/subscription", c.base)).1,
+        json!({"topics": []})
+    );
+    assert!(c.assignments().is_empty());
+    wait_for_state(&b, "g", "EMPTY");
+    let (_, group) = get(&b.v3("/consumer-groups/g"));
+    assert_eq!(group["members_count"], 0);
+    let (status, body) = get_accept(&format!("{}/records", c.base), JSON_V2);
+    assert_eq!(
+        (status, body["error_code"].as_i64()),
+        (409, Some(40903)),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not subscribed"), "{message}");
+}
+
+#[test]
+fn max_bytes_limits_a_records_response_but_always_to_at_least_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 1);
+    produce_sized(&b, "t", 10);
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 1);
+    // Smaller than one record: one record all the same.
+    assert_eq!(offsets(&c.poll_query("timeout=5000&max_bytes=1")), vec![0]);
+    // Room for two records and a half: two.
+    let two_and_a_half = RECORD_BYTES * 5 / 2;
+    assert_eq!(
+        offsets(&c.poll_query(&format!("timeout=5000&max_bytes={two_and_a_half}"))),
+        vec![1, 2]
+    );
+    // Nothing skipped: the rest, in order.
+    assert_eq!(
+        offsets(&c.poll_query("timeout=5000&max_bytes=1000000")),
+        (3..10).collect::<Vec<i64>>()
+    );
+}
+
+#[test]
+fn positions_beginning_and_end_move_where_the_next_records_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 1);
+    produce_values(&b, "t", (0..10).map(|i| format!("v{i}")));
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 1);
+    assert_eq!(offsets(&poll_until(&c, 10)), (0..10).collect::<Vec<i64>>());
+    let seek = |path: &str, body: Value| {
+        let (status, answer) = send("POST", &format!("{}/{path}", c.base), V2, &body.to_string());
+        assert_eq!(status, 204, "{path}: {answer}");
+    };
+    let partition = json!({"partitions": [{"topic": "t", "partition": 0}]});
+    seek(
+        "positions",
+        json!({"offsets": [{"topic": "t", "partition": 0, "offset": 6}]}),
+    );
+    assert_eq!(offsets(&poll_until(&c, 4)), vec![6, 7, 8, 9]);
+    seek("positions/beginning", partition.clone());
+    assert_eq!(offsets(&poll_until(&c, 10)), (0..10).collect::<Vec<i64>>());
+    seek(
+        "positions",
+        json!({"offsets": [{"topic": "t", "partition": 0, "offset": 2}]}),
+    );
+    seek("positions/end", partition);
+    assert!(c.poll(300).is_empty(), "at the end, nothing to read");
+    produce_values(&b, "t", ["v10".to_string()]);
+    let next = poll_until(&c, 1);
+    assert_eq!(offsets(&next), vec![10]);
+    assert_eq!(next[0].2, json!("v10"));
+}
+
+#[test]
+fn auto_commit_commits_what_the_instance_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 1);
+    produce_sized(&b, "t", 10);
+    let c = Consumer::create(&b, "g", "c", json!({"auto.commit.enable": "true"}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 1);
+    assert_eq!(offsets(&c.poll_query("timeout=5000&max_bytes=1")), vec![0]);
+    // Commits go out at the start of the next fetch: what was returned before it.
+    assert_eq!(c.committed("t", &[0]), BTreeMap::new());
+    assert_eq!(offsets(&c.poll_query("timeout=5000&max_bytes=1")), vec![1]);
+    assert_eq!(c.committed("t", &[0]), BTreeMap::from([(0, 1)]));
+    let two = RECORD_BYTES * 2;
+    assert_eq!(
+        offsets(&c.poll_query(&format!("timeout=5000&max_bytes={two}"))),
+        vec![2, 3]
+    );
+    assert_eq!(c.committed("t", &[0]), BTreeMap::from([(0, 2)]));
+    // Closing commits the rest of what was returned.
+    c.delete();
+    assert_eq!(lags(&b, "g", "t"), BTreeMap::from([(0, (4, 10, 6))]));
+}
+
+#[test]
+fn assigned_partitions_are_read_and_only_those() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 3);
+    produce_values(&b, "t", (0..60).map(|i| format!("v{i}")));
+    let expected: BTreeSet<(i32, i64)> = [0, 2]
+        .into_iter()
+        .flat_map(|p| {
+            read_partition(&b, "t", p)
+                .into_iter()
+                .map(move |r| (p, r.0))
+        })
+        .collect();
+    assert!(
+        !read_partition(&b, "t", 1).is_empty(),
+        "partition 1 has records too"
+    );
+    let c = Consumer::create(&b, "m", "c", json!({}));
+    c.assign("t", &[2, 0]);
+    assert_eq!(c.assignments(), BTreeSet::from([0, 2]));
+    let got: BTreeSet<(i32, i64)> = poll_until(&c, expected.len())
+        .into_iter()
+        .map(|(p, o, _)| (p, o))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(c.poll(300).is_empty(), "nothing beyond");
+    // Outside group management: no member, and commits are the instance's own.
+    let (_, group) = get(&b.v3("/consumer-groups/m"));
+    assert_eq!(group["members_count"], 0, "{group}");
+    let last: BTreeMap<i32, i64> = got.iter().map(|&(p, o)| (p, o)).collect();
+    let (status, body) = c.commit("t", &last);
+    assert_eq!(status, 200, "{body}");
+    let committed = lags(&b, "m", "t");
+    assert_eq!(
+        committed
+            .iter()
+            .map(|(&p, l)| (p, l.2))
+            .collect::<BTreeMap<_, _>>(),
+        BTreeMap::from([(0, 0), (2, 0)])
+    );
+}
+
 #[test]
 fn group_admin_lists_describes_resets_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
