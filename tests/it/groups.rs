@@ -1031,6 +1031,80 @@ fn group_admin_lists_describes_resets_and_deletes() {
 }
 
 #[test]
+fn group_offsets_reset_to_latest_and_to_a_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 2);
+    // Partition 0 at timestamps 1000, 2000, … 10000; partition 1 at 100000 and on.
+    let records: Vec<String> = (0..20)
+        .map(|i| {
+            let (p, ts) = if i < 10 {
+                (0, (i + 1) * 1_000)
+            } else {
+                (1, 100_000 + i)
+            };
+            json!({"partition_id": p, "timestamp": ts, "value": {"type": "JSON", "data": i}})
+                .to_string()
+        })
+        .collect();
+    let (status, body) = send(
+        "POST",
+        &b.v3("/topics/t/records"),
+        "application/json",
+        &records.join("\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let reset = |body: Value| {
+        let (status, answer) = post_json(&b.v3("/consumer-groups/g/offsets:reset"), &body);
+        assert_eq!(status, 200, "{body}: {answer}");
+        answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["partition_id"].as_i64().unwrap() as i32,
+                    o["offset"].as_i64().unwrap(),
+                )
+            })
+            .collect::<BTreeMap<i32, i64>>()
+    };
+    let current = || {
+        lags(&b, "g", "t")
+            .into_iter()
+            .map(|(p, (current, end, lag))| {
+                assert_eq!(lag, end - current);
+                (p, current)
+            })
+            .collect::<BTreeMap<i32, i64>>()
+    };
+
+    let latest = reset(json!({"topic_name": "t", "to": "latest"}));
+    assert_eq!(latest, BTreeMap::from([(0, 10), (1, 10)]));
+    assert_eq!(current(), latest);
+    let (_, summary) = get(&b.v3("/consumer-groups/g/lag-summary"));
+    assert_eq!(summary["total_lag"].as_i64(), Some(0));
+
+    // The first record at or after 5500 ms: t-0 offset 5 (6000 ms); all of t-1.
+    let at = reset(json!({"topic_name": "t", "to": "timestamp", "timestamp": 5_500}));
+    assert_eq!(at, BTreeMap::from([(0, 5), (1, 0)]));
+    assert_eq!(current(), at);
+    let (_, summary) = get(&b.v3("/consumer-groups/g/lag-summary"));
+    assert_eq!(summary["total_lag"].as_i64(), Some(15));
+    // ISO-8601, one partition only: the other keeps its offset.
+    let at = reset(json!({
+        "topic_name": "t", "partitions": [0], "to": "timestamp",
+        "timestamp": "1970-01-01T00:00:08Z",
+    }));
+    assert_eq!(at, BTreeMap::from([(0, 7)]));
+    assert_eq!(current(), BTreeMap::from([(0, 7), (1, 0)]));
+    // Later than every record: the log end.
+    let at = reset(json!({"topic_name": "t", "to": "timestamp", "timestamp": 200_000}));
+    assert_eq!(at, BTreeMap::from([(0, 10), (1, 10)]));
+    assert_eq!(current(), at);
+}
+
+#[test]
 fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let b = TestBroker::start(dir.path());
