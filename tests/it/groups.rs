@@ -1105,6 +1105,103 @@ fn group_offsets_reset_to_latest_and_to_a_timestamp() {
 }
 
 #[test]
+fn a_live_member_is_described_with_its_assignments_and_partition_lags() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 2);
+    produce_values(&b, "t", (0..20).map(|i| format!("v{i}")));
+    let c = Consumer::create(&b, "g", "c", json!({}));
+    c.subscribe(&["t"]);
+    settled(&b, &[&c], 2);
+    let (_, consumers) = get(&b.v3("/consumer-groups/g/consumers"));
+    let id = consumers["data"][0]["consumer_id"]
+        .as_str()
+        .expect("a member")
+        .to_string();
+    assert!(id.starts_with("c-"), "{id}");
+
+    let (status, member) = get(&b.v3(&format!("/consumer-groups/g/consumers/{id}")));
+    assert_eq!(status, 200, "{member}");
+    assert_eq!(member["kind"], "KafkaConsumer");
+    assert_eq!(member["consumer_group_id"], "g");
+    assert_eq!(member["consumer_id"], id.as_str());
+    assert_eq!(member["client_id"], "c");
+    let assignments_url = member["assignments"]["related"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(assignments_url.ends_with(&format!("/consumer-groups/g/consumers/{id}/assignments")));
+
+    let (status, assignments) = get(&assignments_url);
+    assert_eq!(status, 200, "{assignments}");
+    let assigned: BTreeSet<i32> = assignments["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(
+                (&a["topic_name"], &a["consumer_id"]),
+                (&json!("t"), &json!(id))
+            );
+            a["partition_id"].as_i64().unwrap() as i32
+        })
+        .collect();
+    assert_eq!(assigned, c.assignments());
+    assert_eq!(assigned, BTreeSet::from([0, 1]));
+
+    // Only t-0 committed (the record at offset 2 processed): t-1 has no lag yet.
+    let on_0: Vec<i64> = poll_until(&c, 20)
+        .into_iter()
+        .filter(|r| r.0 == 0)
+        .map(|r| r.1)
+        .collect();
+    assert!(on_0.len() >= 3, "{on_0:?}");
+    let (status, body) = c.commit("t", &BTreeMap::from([(0, 2)]));
+    assert_eq!(status, 200, "{body}");
+    let (status, lag) = get(&b.v3("/consumer-groups/g/lags/t/partitions/0"));
+    assert_eq!(status, 200, "{lag}");
+    assert_eq!(lag["kind"], "KafkaConsumerLag");
+    assert_eq!(
+        (
+            lag["current_offset"].as_i64(),
+            lag["log_end_offset"].as_i64(),
+            lag["lag"].as_i64()
+        ),
+        (
+            Some(3),
+            Some(on_0.len() as i64),
+            Some(on_0.len() as i64 - 3)
+        )
+    );
+    assert_eq!(lag["consumer_id"], id.as_str());
+    assert_eq!(lag["client_id"], "c");
+    let (status, _) = get(&b.v3("/consumer-groups/g/lags/t/partitions/1"));
+    assert_eq!(status, 404);
+
+    let err = |(status, body): (u16, Value)| (status, body["error_code"].as_i64().unwrap_or(0));
+    assert_eq!(
+        err(get(&b.v3("/consumer-groups/g/consumers/nobody"))),
+        (404, 40403)
+    );
+    assert_eq!(
+        err(get(&b.v3("/consumer-groups/g/consumers/nobody/assignments"))),
+        (404, 40403)
+    );
+    // Gone once it leaves; the lag stays, with no owner.
+    c.delete();
+    wait_for_state(&b, "g", "EMPTY");
+    assert_eq!(
+        err(get(&b.v3(&format!("/consumer-groups/g/consumers/{id}")))),
+        (404, 40403)
+    );
+    let (_, lag) = get(&b.v3("/consumer-groups/g/lags/t/partitions/0"));
+    assert_eq!(
+        (lag["current_offset"].as_i64(), &lag["consumer_id"]),
+        (Some(3), &json!(""))
+    );
+}
+
+#[test]
 fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let b = TestBroker::start(dir.path());
