@@ -1202,6 +1202,98 @@ fn a_live_member_is_described_with_its_assignments_and_partition_lags() {
 }
 
 #[test]
+fn the_internal_offsets_topic_refuses_produce_partitions_and_config_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    // Something in it: a group's commit.
+    create_topic(&b, "t", 1);
+    let (status, body) = post_json(
+        &b.v3("/consumer-groups/g/offsets:reset"),
+        &json!({"topic_name": "t", "to": "earliest"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let topic = b.v3("/topics/__consumer_offsets");
+    let end_offsets = || -> Vec<i64> {
+        (0..50)
+            .map(|p| {
+                let (status, o) = get(&b.url(&format!(
+                    "/topics/__consumer_offsets/partitions/{p}/offsets"
+                )));
+                assert_eq!(status, 200, "{o}");
+                o["end_offset"].as_i64().unwrap()
+            })
+            .collect()
+    };
+    let before = (
+        get(&topic).1,
+        get(&format!("{topic}/configs")).1,
+        end_offsets(),
+    );
+    assert!(before.2.iter().sum::<i64>() > 0);
+
+    let refused = |(status, body): (u16, Value)| {
+        assert_eq!(
+            (status, body["error_code"].as_i64()),
+            (400, Some(40002)),
+            "{body}"
+        );
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("'__consumer_offsets' is internal and read-only"),
+            "{message}"
+        );
+    };
+    let v2_records = r#"{"records": [{"value": {"forged": true}}]}"#;
+    refused(send(
+        "POST",
+        &b.url("/topics/__consumer_offsets"),
+        JSON_V2,
+        v2_records,
+    ));
+    refused(send(
+        "POST",
+        &b.url("/topics/__consumer_offsets/partitions/0"),
+        JSON_V2,
+        v2_records,
+    ));
+    refused(send(
+        "PATCH",
+        &topic,
+        "application/json",
+        &json!({"partitions_count": 60}).to_string(),
+    ));
+    refused(send(
+        "PUT",
+        &format!("{topic}/configs/cleanup.policy"),
+        "application/json",
+        &json!({"value": "delete"}).to_string(),
+    ));
+    refused(delete(&format!("{topic}/configs/cleanup.policy")));
+    for validate_only in [false, true] {
+        refused(send(
+            "POST",
+            &format!("{topic}/configs:alter"),
+            "application/json",
+            &json!({
+                "data": [{"name": "retention.ms", "value": "1"}],
+                "validate_only": validate_only,
+            })
+            .to_string(),
+        ));
+    }
+    let after = (
+        get(&topic).1,
+        get(&format!("{topic}/configs")).1,
+        end_offsets(),
+    );
+    assert_eq!(
+        before, after,
+        "the topic, its configs and its data are unchanged"
+    );
+    assert_eq!(after.0["partitions_count"], 50);
+}
+
+#[test]
 fn bad_consumer_requests_get_the_documented_errors_and_commit_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let b = TestBroker::start(dir.path());
