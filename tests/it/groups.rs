@@ -1,7 +1,8 @@
 //! Consumer groups through the REST API of the real binary: v2 consumer instances
 //! sharing a topic's partitions and rebalancing as they come and go, at-least-once
 //! delivery across random joins and leaves, committed offsets and group metadata
-//! across a restart and a kill -9, the v3 group resources, and the errors for bad
+//! across a restart and a kill -9, each v2 instance endpoint and v3 group resource
+//! doing what it says, the read-only `__consumer_offsets`, and the errors for bad
 //! input.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
