@@ -8,7 +8,9 @@
 //! Positions start at the group's committed offset, or per `auto.offset.reset`.
 //! After a rebalance, partitions the instance keeps keep their positions (as
 //! Kafka's cooperative protocol does), so a client that has fetched but not yet
-//! committed does not see those records again. With `auto.commit.enable` the
+//! committed does not see those records again — kept from one generation to the
+//! next only: across a generation it missed, a partition may have had another
+//! owner, and its position starts again from the committed offset. With `auto.commit.enable` the
 //! instance commits what it has returned at the start of the next fetch, before
 //! handing partitions back in a rebalance, and when it closes.
 //!
@@ -90,6 +92,9 @@ pub struct ConsumerInstance {
     member_id: Option<String>,
     generation_id: i32,
     assignment: Vec<TopicPartition>,
+    /// Bumped whenever `assignment` is replaced: a fetch that started before may
+    /// bring records of a partition lost and assigned again since.
+    assignment_epoch: u64,
     /// The next offset to fetch per assigned partition; absent until first fetched.
     positions: BTreeMap<TopicPartition, i64>,
     joining: bool,
@@ -131,6 +136,7 @@ impl ConsumerInstance {
             member_id: None,
             generation_id: -1,
             assignment: Vec::new(),
+            assignment_epoch: 0,
             positions: BTreeMap::new(),
             joining: false,
             rejoin_requested: false,
@@ -211,9 +217,7 @@ impl ConsumerInstance {
         if self.subscription.is_empty() || self.closed || self.joining {
             return;
         }
-        let Some(coordinator) = self.coordinator.clone() else {
-            return;
-        };
+        let find = self.coordinator_future();
         self.joining = true;
         self.rejoin_requested = false;
         let epoch = self.join_epoch;
@@ -242,6 +246,10 @@ impl ConsumerInstance {
                     log::debug!("commit before rejoining: {e}");
                 }
             }
+            let coordinator = match find.await {
+                Ok(c) => c,
+                Err(e) => return (None, None, Err(lookup_failed(e))),
+            };
             let joined = coordinator
                 .send(JoinGroup {
                     request,
@@ -252,7 +260,7 @@ impl ConsumerInstance {
                 .and_then(|answer| answer);
             let joined = match joined {
                 Ok(joined) => joined,
-                Err(e) => return (None, Err(e)),
+                Err(e) => return (Some(coordinator), None, Err(e)),
             };
             // From here on the member id is ours, whatever the sync answers.
             let synced = coordinator
@@ -265,14 +273,19 @@ impl ConsumerInstance {
                 .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
                 .and_then(|answer| answer);
             (
+                Some(coordinator),
                 Some(joined.member_id),
                 synced.map(|partitions| (joined.generation_id, partitions)),
             )
         };
         ctx.spawn(
             join.into_actor(self)
-                .map(move |(member_id, result), act, ctx| {
+                .map(move |(coordinator, member_id, result), act, ctx| {
                     act.joining = false;
+                    if let Some(c) = coordinator {
+                        // The member id below (and the leave) belong to this one.
+                        act.coordinator = Some(c);
+                    }
                     log::debug!(
                         "consumer {}/{} join answered: {member_id:?} {:?}",
                         act.group_id,
@@ -305,10 +318,17 @@ impl ConsumerInstance {
                         act.group_id,
                         act.name
                     );
+                            // Positions carry over only from the generation just
+                            // before: in one this member missed (a sync that failed)
+                            // its partitions may have gone to another member, which
+                            // fetched and committed further.
+                            if generation_id == act.generation_id + 1 {
+                                act.positions.retain(|tp, _| partitions.contains(tp));
+                            } else {
+                                act.positions.clear();
+                            }
                             act.generation_id = generation_id;
-                            act.positions.retain(|tp, _| partitions.contains(tp));
-                            act.assignment = partitions;
-                            act.publish_assignment();
+                            act.set_assignment(partitions);
                             act.last_heartbeat = Instant::now();
                             act.wake_join_waiters();
                             if act.rejoin_requested {
@@ -330,8 +350,7 @@ impl ConsumerInstance {
                             act.wake_join_waiters();
                             // Try again at the next heartbeat tick.
                             act.member_id = None;
-                            act.assignment.clear();
-                            act.publish_assignment();
+                            act.set_assignment(Vec::new());
                         }
                     }
                 }),
@@ -403,11 +422,10 @@ impl ConsumerInstance {
             (Some(member_id), Some(c)) if !self.manual => Some((c.clone(), member_id.clone())),
             _ => None,
         };
-        self.assignment.clear();
+        self.set_assignment(Vec::new());
         self.positions.clear();
         self.member_id = None;
         self.generation_id = -1;
-        self.publish_assignment();
         self.wake_join_waiters();
         let task = actix::spawn(async move {
             if let Some((c, commit)) = commit {
@@ -441,6 +459,12 @@ impl ConsumerInstance {
         left
     }
 
+    fn set_assignment(&mut self, partitions: Vec<TopicPartition>) {
+        self.assignment = partitions;
+        self.assignment_epoch += 1;
+        self.publish_assignment();
+    }
+
     fn check_assigned(&self, tp: &TopicPartition) -> ConsumerResult<()> {
         if self.assignment.contains(tp) {
             return Ok(());
@@ -459,23 +483,12 @@ impl ConsumerInstance {
         Ok(())
     }
 
-    fn coordinator_future(
-        &self,
-    ) -> impl std::future::Future<Output = ConsumerResult<Addr<GroupCoordinator>>> {
-        let groups = self.groups.clone();
-        let known = self.coordinator.clone();
-        let group_id = self.group_id.clone();
-        async move {
-            if let Some(c) = known {
-                return Ok(c);
-            }
-            Ok(groups
-                .send(FindCoordinator {
-                    group_id,
-                    create: true,
-                })
-                .await??)
-        }
+    /// The group's coordinator, asked of the manager (and created if need be) rather
+    /// than taken from `coordinator`: a group deleted since that address was cached
+    /// left a Dead coordinator behind, which refuses everyone and which the manager
+    /// no longer routes to.
+    fn coordinator_future(&self) -> CoordinatorFuture {
+        find_coordinator(self.groups.clone(), self.group_id.clone())
     }
 
     /// The fetch step of a poll: everything it needs is copied out, so the mailbox
@@ -491,39 +504,103 @@ impl ConsumerInstance {
         let plan = FetchPlan {
             broker: self.broker.clone(),
             coordinator,
+            find: Some(self.coordinator_future()),
+            found: None,
             assignment: self.assignment.clone(),
             positions: self.positions.clone(),
-            commit: self.auto_commit(),
+            commit: self.auto_commit().map(|(_, commit)| commit),
             reset: self.settings.auto_offset_reset,
         };
-        let fetched = async move { plan.run(max_bytes, timeout_ms).await };
-        Box::pin(fetched.into_actor(self).map(|result, act, _| {
-            let fetched = result?;
-            let mut records = Vec::new();
-            for (tp, from, batch) in fetched {
-                if !act.assignment.contains(&tp) {
-                    continue;
-                }
-                // A seek or another poll moved the position meanwhile: drop these.
-                if act.positions.get(&tp).is_some_and(|&p| p != from) {
-                    continue;
-                }
-                let next = batch.last().map_or(from, |r| r.record.offset + 1);
-                act.positions.insert(tp, next);
-                records.extend(batch);
-            }
-            Ok(records)
-        }))
+        let epoch = self.assignment_epoch;
+        let fetched = plan.run(max_bytes, timeout_ms);
+        Box::pin(
+            fetched
+                .into_actor(self)
+                .map(move |(found, result), act, _| {
+                    if found.is_some() {
+                        act.coordinator = found;
+                    }
+                    let fetched = result?;
+                    let mut records = Vec::new();
+                    for (tp, from, batch) in fetched {
+                        if !act.assignment.contains(&tp) {
+                            continue;
+                        }
+                        match act.positions.get(&tp) {
+                            // A seek or another poll moved the position meanwhile.
+                            Some(&p) if p != from => continue,
+                            // Lost and assigned again meanwhile: its position starts over
+                            // from the committed offset, which may be past these.
+                            None if act.assignment_epoch != epoch => continue,
+                            _ => {}
+                        }
+                        let next = batch.last().map_or(from, |r| r.record.offset + 1);
+                        act.positions.insert(tp, next);
+                        records.extend(batch);
+                    }
+                    Ok(records)
+                }),
+        )
     }
+}
+
+type CoordinatorFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = ConsumerResult<Addr<GroupCoordinator>>>>>;
+
+fn find_coordinator(groups: Addr<GroupManager>, group_id: String) -> CoordinatorFuture {
+    Box::pin(async move {
+        Ok(groups
+            .send(FindCoordinator {
+                group_id,
+                create: true,
+            })
+            .await??)
+    })
+}
+
+/// A failed coordinator lookup, as the join loop handles errors.
+fn lookup_failed(e: ConsumerError) -> GroupError {
+    match e {
+        ConsumerError::Group(e) => e,
+        other => GroupError::CoordinatorNotAvailable(other.to_string()),
+    }
+}
+
+/// Sends a commit to the cached coordinator. If the group was deleted since (its
+/// Dead coordinator answers GROUP_ID_NOT_FOUND, or it is gone), the group is looked
+/// up again — which creates it anew, as a commit to an unknown group does in Kafka —
+/// and the commit sent there. Answers the new coordinator, if it took one.
+async fn send_commit(
+    cached: Addr<GroupCoordinator>,
+    find: CoordinatorFuture,
+    commit: CommitOffsets,
+) -> (Option<Addr<GroupCoordinator>>, ConsumerResult<()>) {
+    match cached.send(commit.clone()).await {
+        Ok(Err(GroupError::GroupIdNotFound(_))) | Err(_) => {}
+        Ok(answer) => return (None, answer.map_err(ConsumerError::from)),
+    }
+    let fresh = match find.await {
+        Ok(c) => c,
+        Err(e) => return (None, Err(e)),
+    };
+    let answer = match fresh.send(commit).await {
+        Ok(answer) => answer.map_err(ConsumerError::from),
+        Err(e) => Err(e.into()),
+    };
+    (Some(fresh), answer)
 }
 
 /// The data a poll works from: a copy of the instance's state at its start.
 struct FetchPlan {
     broker: Addr<Broker>,
     coordinator: Addr<GroupCoordinator>,
+    /// To look the group up again if the auto commit finds it deleted; and the
+    /// coordinator found then.
+    find: Option<CoordinatorFuture>,
+    found: Option<Addr<GroupCoordinator>>,
     assignment: Vec<TopicPartition>,
     positions: BTreeMap<TopicPartition, i64>,
-    commit: Option<(Addr<GroupCoordinator>, CommitOffsets)>,
+    commit: Option<CommitOffsets>,
     reset: ResetPolicy,
 }
 
@@ -533,10 +610,26 @@ type Fetched = Vec<(TopicPartition, i64, Vec<ConsumedRecord>)>;
 type LeaveFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 impl FetchPlan {
-    async fn run(mut self, max_bytes: usize, timeout_ms: u64) -> ConsumerResult<Fetched> {
-        if let Some((c, commit)) = self.commit.take() {
-            if let Ok(Err(e)) = c.send(commit).await {
+    /// Answers the fetched records, and the group's new coordinator if the old one
+    /// turned out to be of a deleted group.
+    async fn run(
+        mut self,
+        max_bytes: usize,
+        timeout_ms: u64,
+    ) -> (Option<Addr<GroupCoordinator>>, ConsumerResult<Fetched>) {
+        let result = self.fetch(max_bytes, timeout_ms).await;
+        (self.found, result)
+    }
+
+    async fn fetch(&mut self, max_bytes: usize, timeout_ms: u64) -> ConsumerResult<Fetched> {
+        if let (Some(commit), Some(find)) = (self.commit.take(), self.find.take()) {
+            let (found, answer) = send_commit(self.coordinator.clone(), find, commit).await;
+            if let Err(e) = answer {
                 log::debug!("auto commit: {e}");
+            }
+            if let Some(c) = found {
+                self.coordinator = c.clone();
+                self.found = Some(c);
             }
         }
         if self.assignment.is_empty() {
@@ -929,8 +1022,7 @@ impl Handler<Assign> for ConsumerInstance {
             act.coordinator = Some(coordinator);
             act.manual = !partitions.is_empty();
             act.positions.retain(|tp, _| partitions.contains(tp));
-            act.assignment = partitions;
-            act.publish_assignment();
+            act.set_assignment(partitions);
             Ok(())
         }))
     }
@@ -980,7 +1072,7 @@ impl Handler<Poll> for ConsumerInstance {
 }
 
 impl Handler<Commit> for ConsumerInstance {
-    type Result = ResponseFuture<ConsumerResult<Vec<OffsetAndMetadata>>>;
+    type Result = ResponseActFuture<Self, ConsumerResult<Vec<OffsetAndMetadata>>>;
 
     fn handle(&mut self, msg: Commit, _: &mut Context<Self>) -> Self::Result {
         let prepared = (|| {
@@ -1009,23 +1101,28 @@ impl Handler<Commit> for ConsumerInstance {
             })?;
             Ok::<_, ConsumerError>((coordinator, offsets))
         })();
-        let committer = self.committer();
-        Box::pin(async move {
-            let (coordinator, offsets) = prepared?;
-            let commit = CommitOffsets {
-                committer,
-                offsets: offsets
-                    .iter()
-                    .map(|o| OffsetCommit {
-                        partition: o.partition.clone(),
-                        offset: o.offset,
-                        metadata: o.metadata.clone(),
-                    })
-                    .collect(),
-            };
-            coordinator.send(commit).await??;
-            Ok(offsets)
-        })
+        let (coordinator, offsets) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => return Box::pin(fut::ready(Err(e))),
+        };
+        let commit = CommitOffsets {
+            committer: self.committer(),
+            offsets: offsets
+                .iter()
+                .map(|o| OffsetCommit {
+                    partition: o.partition.clone(),
+                    offset: o.offset,
+                    metadata: o.metadata.clone(),
+                })
+                .collect(),
+        };
+        let sent = send_commit(coordinator, self.coordinator_future(), commit);
+        Box::pin(sent.into_actor(self).map(|(fresh, answer), act, _| {
+            if fresh.is_some() {
+                act.coordinator = fresh;
+            }
+            answer.map(|()| offsets)
+        }))
     }
 }
 

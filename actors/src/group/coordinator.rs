@@ -53,7 +53,18 @@ pub struct GroupCoordinator {
     /// key was applied first, so memory matches the log's order.
     write_seq: u64,
     applied_seq: HashMap<Option<TopicPartition>, u64>,
+    /// Writes finish in the order they were appended, but their answers may be
+    /// polled out of order: every write up to this number has finished, and these
+    /// beyond it.
+    finished_through: u64,
+    finished: BTreeSet<u64>,
+    /// Offset fetches waiting for the writes begun before them: a commit already
+    /// accepted is not in `snapshot` until it is durable, and a member just given
+    /// the partition must start after that commit, not before it.
+    pending_fetches: Vec<(u64, FetchOffsets, Parked<CommittedOffsets>)>,
 }
+
+type CommittedOffsets = BTreeMap<TopicPartition, CommittedOffset>;
 
 impl GroupCoordinator {
     pub fn new(
@@ -77,6 +88,9 @@ impl GroupCoordinator {
             timer: None,
             write_seq: 0,
             applied_seq: HashMap::new(),
+            finished_through: 0,
+            finished: BTreeSet::new(),
+            pending_fetches: Vec::new(),
         };
         coordinator.restore(snapshot);
         coordinator
@@ -265,6 +279,7 @@ impl GroupCoordinator {
                             act.snapshot.apply(record);
                         }
                     }
+                    act.write_finished(seq);
                 }
                 Err(e) => {
                     // Whether the append reached the disk is unknown: start over
@@ -278,6 +293,41 @@ impl GroupCoordinator {
             }
             result
         })
+    }
+
+    fn write_finished(&mut self, seq: u64) {
+        self.finished.insert(seq);
+        while self.finished.remove(&(self.finished_through + 1)) {
+            self.finished_through += 1;
+        }
+        let through = self.finished_through;
+        let (ready, waiting) = std::mem::take(&mut self.pending_fetches)
+            .into_iter()
+            .partition(|(after, _, _)| *after <= through);
+        self.pending_fetches = waiting;
+        self.answer_fetches(ready);
+    }
+
+    fn answer_all_fetches(&mut self) {
+        let all = std::mem::take(&mut self.pending_fetches);
+        self.answer_fetches(all);
+    }
+
+    fn answer_fetches(&self, fetches: Vec<(u64, FetchOffsets, Parked<CommittedOffsets>)>) {
+        for (_, msg, tx) in fetches {
+            let _ = tx.send(Ok(self.committed_offsets(msg)));
+        }
+    }
+
+    fn committed_offsets(&self, msg: FetchOffsets) -> CommittedOffsets {
+        let offsets = &self.snapshot.offsets;
+        match msg.partitions {
+            None => offsets.clone(),
+            Some(wanted) => wanted
+                .into_iter()
+                .filter_map(|tp| offsets.get(&tp).map(|o| (tp, o.clone())))
+                .collect(),
+        }
     }
 
     fn write_metadata(&mut self, ctx: &mut Context<Self>) {
@@ -373,6 +423,10 @@ impl Supervised for GroupCoordinator {
         self.notify.clear();
         self.timer = None;
         self.applied_seq.clear();
+        // Writes in flight were dropped with the actor's futures: whatever of them
+        // reached the disk is in what is reloaded now.
+        self.finished_through = self.write_seq;
+        self.finished.clear();
         let store = self.store.clone();
         let group_id = self.group_id.clone();
         let reload = async move {
@@ -384,11 +438,13 @@ impl Supervised for GroupCoordinator {
                 Ok(snapshot) => {
                     act.restore(snapshot);
                     act.arm_timer(ctx);
+                    act.answer_all_fetches();
                 }
                 Err(e) => {
                     log::error!("group {}: cannot reload: {e}", act.group_id);
                     act.restore(GroupSnapshot::default());
                     act.group.state = GroupState::Dead;
+                    act.answer_all_fetches();
                 }
             }),
         );
@@ -564,17 +620,20 @@ impl Handler<CommitOffsets> for GroupCoordinator {
 }
 
 impl Handler<FetchOffsets> for GroupCoordinator {
-    type Result = MessageResult<FetchOffsets>;
+    type Result = ResponseFuture<CommittedOffsets>;
 
+    /// Answers once every write begun before has been applied (see
+    /// `pending_fetches`).
     fn handle(&mut self, msg: FetchOffsets, _: &mut Context<Self>) -> Self::Result {
-        let offsets = &self.snapshot.offsets;
-        MessageResult(match msg.partitions {
-            None => offsets.clone(),
-            Some(wanted) => wanted
-                .into_iter()
-                .filter_map(|tp| offsets.get(&tp).map(|o| (tp, o.clone())))
-                .collect(),
-        })
+        if self.finished_through >= self.write_seq {
+            let offsets = self.committed_offsets(msg);
+            return Box::pin(async move { offsets });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.pending_fetches.push((self.write_seq, msg, tx));
+        // Parked fetches are answered even across a restart (from the log); the
+        // sender is dropped only with the actor, when the node shuts down.
+        Box::pin(async move { rx.await.ok().and_then(Result::ok).unwrap_or_default() })
     }
 }
 

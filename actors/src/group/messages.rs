@@ -75,7 +75,7 @@ pub enum Committer {
 
 /// OffsetCommit: durable (fsynced per the offsets topic's flush policy) before the
 /// answer. All or nothing: one refused partition refuses the request.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "GroupResult<()>")]
 pub struct CommitOffsets {
     pub committer: Committer,

@@ -1,7 +1,8 @@
 //! Group coordinators driven through their messages on a real node (broker, partition
 //! actors, `__consumer_offsets` on disk): session expiry of a member that stops
 //! heartbeating, Kafka's refusals of stale and foreign commits, assignor
-//! negotiation, and a coordinator restarted from disk by its supervisor.
+//! negotiation, a coordinator restarted from disk by its supervisor, and offset
+//! fetches that see every commit accepted before them.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -211,9 +212,29 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
         .find(|p| !pa.iter().any(|tp| tp.partition == *p))
         .unwrap();
     let refusals = [
-        (commit(&a, a.generation_id - 1, mine, 5), "stale generation"),
+        (
+            commit(&a, a.generation_id - 1, mine, 5),
+            GroupError::IllegalGeneration {
+                given: a.generation_id - 1,
+                current: a.generation_id,
+            },
+            "a stale generation",
+        ),
+        (
+            commit(&a, a.generation_id + 1, mine, 5),
+            GroupError::IllegalGeneration {
+                given: a.generation_id + 1,
+                current: a.generation_id,
+            },
+            "a generation from the future",
+        ),
         (
             commit(&a, a.generation_id, theirs, 5),
+            GroupError::PartitionNotAssigned {
+                member_id: a.member_id.clone(),
+                topic: "t".into(),
+                partition: theirs,
+            },
             "a partition not assigned",
         ),
         (
@@ -225,23 +246,32 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
                     metadata: String::new(),
                 }],
             },
+            GroupError::UnknownMemberId(String::new()),
             "a non-member while the group has members",
         ),
-        (commit(&a, a.generation_id, mine, -1), "a negative offset"),
+        (
+            commit(&a, a.generation_id, mine, -1),
+            GroupError::InvalidCommitOffset(format!("offset -1 for t-{mine} is negative")),
+            "a negative offset",
+        ),
     ];
-    for (msg, why) in refusals {
-        assert!(c.send(msg).await.unwrap().is_err(), "{why} is refused");
+    for (msg, expected, why) in refusals {
+        assert_eq!(
+            c.send(msg).await.unwrap(),
+            Err(expected),
+            "{why} is refused"
+        );
     }
     let stranger = JoinResult {
         member_id: "nobody".into(),
         ..a.clone()
     };
-    assert!(matches!(
+    assert_eq!(
         c.send(commit(&stranger, a.generation_id, mine, 5))
             .await
             .unwrap(),
-        Err(GroupError::UnknownMemberId(_))
-    ));
+        Err(GroupError::UnknownMemberId("nobody".into()))
+    );
     let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
     assert!(committed.is_empty(), "nothing committed: {committed:?}");
     // The right member, generation and partition: committed.
@@ -370,5 +400,29 @@ async fn a_leave_that_completes_a_rebalance_answers_the_waiting_joins_at_once() 
     let (n, a2) = (answered.0.unwrap().unwrap(), answered.1.unwrap().unwrap());
     assert_eq!(n.generation_id, a.generation_id + 1);
     assert_eq!(a2.generation_id, n.generation_id);
+    node.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn an_offset_fetch_waits_for_the_commits_accepted_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node_with_topic(dir.path(), 2).await;
+    let c = coordinator(&node, "g").await;
+    let (a, pa) = member(&c, &["range"], None).await;
+    let mine = TopicPartition::new("t", pa[0].partition);
+    for offset in 1..=20 {
+        // Both are queued at once: the fetch is handled while the commit's append
+        // is still on its way to the disk. A member just given the partition must
+        // not start before a commit its previous owner already had accepted.
+        let committed = c.send(commit(&a, a.generation_id, mine.partition, offset));
+        let fetched = c
+            .send(FetchOffsets {
+                partitions: Some(vec![mine.clone()]),
+            })
+            .await
+            .unwrap();
+        assert_eq!(fetched.get(&mine).map(|o| o.offset), Some(offset));
+        committed.await.unwrap().unwrap();
+    }
     node.shutdown().await;
 }
