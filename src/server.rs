@@ -49,12 +49,23 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             None
         }
     };
+    // Bound before the state is made, so a listener on port 0 advertises the port
+    // it got.
+    let addr = format!("{}:{}", settings.listen_host, settings.listen_port);
+    let listener = std::net::TcpListener::bind(&addr).map_err(|source| ServeError::Bind {
+        addr: addr.clone(),
+        source,
+    })?;
+    let advertised_port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(settings.listen_port);
     let state = AppState {
         broker: node.broker.clone(),
         cluster_id: cluster.cluster_id.clone(),
         node_id: cluster.node_id,
         advertised_host: settings.listen_host.clone(),
-        advertised_port: settings.listen_port,
+        advertised_port,
         limits: settings.web,
         metrics,
         cleaner: node.cleaner.clone(),
@@ -80,8 +91,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     } else {
         server
     };
-    let addr = format!("{}:{}", settings.listen_host, settings.listen_port);
-    let server = server.bind(&addr).map_err(|source| ServeError::Bind {
+    let server = server.listen(listener).map_err(|source| ServeError::Bind {
         addr: addr.clone(),
         source,
     })?;

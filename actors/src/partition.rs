@@ -290,17 +290,21 @@ impl PartitionReplica {
         }
     }
 
-    /// Pushes what just became committed (from `from`) to the live tail: one read,
-    /// whatever the number of subscribers.
-    fn publish_tail(&mut self, ctx: &mut Context<Self>, from: i64) {
-        if !self.tail.has_subscribers() || self.log.is_none() {
-            return;
-        }
-        let max_bytes = self.tail.chunk_max_bytes;
-        let Ok(read) = self.read(ctx, from, max_bytes) else {
-            return;
-        };
-        if let Some(chunk) = TailChunk::from_read(from, read.data, read.high_watermark) {
+    /// Pushes what just became committed (from `from` to the high watermark) to the
+    /// live tail, in chunks of at most `partition.tail.chunk.max.bytes`: one read per
+    /// chunk, whatever the number of subscribers.
+    fn publish_tail(&mut self, ctx: &mut Context<Self>, mut from: i64) {
+        while from < self.high_watermark && self.tail.has_subscribers() && self.log.is_some() {
+            let max_bytes = self.tail.chunk_max_bytes;
+            let Ok(read) = self.read(ctx, from, max_bytes) else {
+                return;
+            };
+            let Some(chunk) = TailChunk::from_read(from, read.data, read.high_watermark) else {
+                return;
+            };
+            // Every read returns at least one batch past `from`: the loop ends.
+            debug_assert!(chunk.end_offset > from);
+            from = chunk.end_offset;
             self.tail.publish(chunk);
             self.tail_chunks += 1;
         }

@@ -20,12 +20,18 @@ impl TestBroker {
     }
 
     pub fn start_with(dir: &Path, overrides: &[&str]) -> TestBroker {
+        TestBroker::start_on(dir, 0, overrides)
+    }
+
+    /// Starts on `port` (0: an ephemeral one) — a restart on the port a browser page
+    /// came from, say.
+    pub fn start_on(dir: &Path, port: u16, overrides: &[&str]) -> TestBroker {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(format!("127.0.0.1:{port}"))
             .args([
                 "--override",
                 "shutdown.timeout.ms=1000",

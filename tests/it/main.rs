@@ -4,6 +4,7 @@
 
 mod broker;
 mod cli;
+mod dashboard;
 mod errors;
 mod groups;
 mod quickstart;

@@ -137,11 +137,12 @@ function lineChart(title, unit) {
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", title);
   const now = h("span", { class: "now", text: "–" });
-  const el = h("div", { class: "card chart" }, h("div", { class: "label" }, title, ": ", now, " ", unit), svg);
+  const bytes = unit === "B/s";
+  const el = h("div", { class: "card chart" }, h("div", { class: "label" }, title, ": ", now, bytes ? "" : " " + unit), svg);
   function push(v) {
     points.push(v);
     if (points.length > 60) points.shift();
-    now.textContent = unit.includes("B/s") ? fmtBytes(v) + "/s" : fmtRate(v);
+    now.textContent = bytes ? fmtBytes(v) + "/s" : fmtRate(v);
     const max = Math.max(1, ...points);
     const d = points.map((p, i) => `${i === 0 ? "M" : "L"}${(i / 59) * 300},${96 - (p / max) * 90}`).join(" ");
     svg.innerHTML = "";
@@ -228,7 +229,7 @@ function pageOverview() {
       card("Partitions", partitions), card("Under-replicated", under, under > 0), card("Offline partitions", offline, offline > 0));
     brokersBox.replaceChildren(table(["Id", "Address", "Controller", "Uptime"], brokers.data.map((b) =>
       h("tr", {}, h("td", { text: b.broker_id }), h("td", { text: `${b.host}:${b.port}` }),
-        h("td", { text: b.is_controller ? "yes" : "no" }), h("td", { text: fmtDuration(b.uptime_ms || 0) })))), { id: "brokers" }));
+        h("td", { text: b.is_controller ? "yes" : "no" }), h("td", { text: fmtDuration(b.uptime_ms || 0) }))), { id: "brokers" }));
     clearError();
   });
   let last = null;
@@ -284,7 +285,7 @@ function pageTopics() {
       h("td", {}, h("a", { href: `#/topics/${enc(r.name)}`, text: r.name }), r.internal ? h("span", { class: "tag", text: " internal" }) : null),
       h("td", { class: "num", text: r.partitions }), h("td", { class: "num", text: r.rf }),
       h("td", { class: "num", text: fmtBytes(r.size) }), h("td", { class: "num", text: fmtNum(r.messages) }),
-      h("td", { text: r.policy })))), { id: "topics", empty: "no topics" }));
+      h("td", { text: r.policy }))), { id: "topics", empty: "no topics" }));
   };
   search.addEventListener("input", draw);
   const refresh = async () => {

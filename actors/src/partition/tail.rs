@@ -188,10 +188,10 @@ impl PartitionFeed {
         self.position
     }
 
-    /// Moves the position back to `offset` (records from it were taken but not
-    /// delivered); the next call reads them from the log.
-    pub fn rewind(&mut self, offset: i64) {
-        debug_assert!(offset <= self.position);
+    /// Moves the position to `offset`: back, when records from it were taken but not
+    /// delivered, or forward, past records retention deleted. The next call reads
+    /// from the log there.
+    pub fn seek(&mut self, offset: i64) {
         self.position = offset;
         self.known_high_watermark = i64::MAX;
     }

@@ -7,10 +7,13 @@
 //! slow client costs the broker at most the budget, and nothing upstream waits on it:
 //! the partitions keep committing and the subscription later catches up from the log.
 //!
-//! Control frames (acks, errors, notices) go ahead of records frames through a short
-//! bounded queue of their own. The writer notes when a write started; a write that
-//! has not finished for `websocket.slow.client.timeout.ms` means the client has
-//! stopped reading, and the session drops it.
+//! Control frames (acks, errors, notices, pings) go ahead of records frames through a
+//! short bounded queue of their own; produce acks, which can be large, also take room
+//! in the byte budget. A control frame that finds the queue full marks the connection
+//! overflowed (the client is not reading), and the session drops it. The writer
+//! notes when a write started; a write that has not finished for
+//! `websocket.slow.client.timeout.ms` means the client has stopped reading, and the
+//! session drops it too. Nothing the session does waits on the client.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -29,13 +32,15 @@ const CONTROL_QUEUE_FRAMES: usize = 1024;
 pub enum Frame {
     Text(String),
     Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
 }
 
 impl Frame {
     pub fn len(&self) -> usize {
         match self {
             Frame::Text(s) => s.len(),
-            Frame::Binary(b) => b.len(),
+            Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
         }
     }
 }
@@ -48,13 +53,15 @@ pub struct Closed;
 struct Progress {
     /// When the write under way started (`None` when the writer is idle).
     writing_since: Cell<Option<Instant>>,
+    /// A control frame found the control queue full.
+    overflowed: Cell<bool>,
 }
 
 /// A handle to the send buffer; clones share it.
 #[derive(Clone)]
 pub struct Outbox {
     data: mpsc::UnboundedSender<(Frame, OwnedSemaphorePermit)>,
-    control: mpsc::Sender<Frame>,
+    control: mpsc::Sender<(Frame, Option<OwnedSemaphorePermit>)>,
     budget: Arc<Semaphore>,
     capacity: usize,
     progress: Rc<Progress>,
@@ -91,41 +98,61 @@ impl Outbox {
 
     /// Queues a records frame of subscription `sub`, waiting while the budget is spent.
     pub async fn send_records(&self, sub: &str, frame: Frame) -> Result<(), Closed> {
-        let need = frame.len().clamp(1, self.capacity) as u32;
-        let permit = match self.budget.clone().try_acquire_many_owned(need) {
-            Ok(permit) => permit,
-            Err(TryAcquireError::Closed) => return Err(Closed),
+        let permit = self.room(frame.len(), Some(sub)).await?;
+        self.data.send((frame, permit)).map_err(|_| Closed)
+    }
+
+    /// Room for `len` bytes in the budget, waiting while it is spent (and telling
+    /// the client that `sub` is paused meanwhile).
+    async fn room(&self, len: usize, sub: Option<&str>) -> Result<OwnedSemaphorePermit, Closed> {
+        let need = len.clamp(1, self.capacity) as u32;
+        match self.budget.clone().try_acquire_many_owned(need) {
+            Ok(permit) => Ok(permit),
+            Err(TryAcquireError::Closed) => Err(Closed),
             Err(TryAcquireError::NoPermits) => {
-                let notice = json!({"type": "paused", "sub": sub, "reason": "send_buffer_full"});
-                self.send_control(Frame::Text(notice.to_string()))?;
+                let notice = |kind| json!({"type": kind, "sub": sub, "reason": "send_buffer_full"});
+                if sub.is_some() {
+                    self.send_control(Frame::Text(notice("paused").to_string()));
+                }
                 let permit = self
                     .budget
                     .clone()
                     .acquire_many_owned(need)
                     .await
                     .map_err(|_| Closed)?;
-                let notice = json!({"type": "resumed", "sub": sub, "reason": "send_buffer_full"});
-                self.send_control(Frame::Text(notice.to_string()))?;
-                permit
+                if sub.is_some() {
+                    self.send_control(Frame::Text(notice("resumed").to_string()));
+                }
+                Ok(permit)
             }
-        };
-        self.data.send((frame, permit)).map_err(|_| Closed)
+        }
     }
 
-    /// Queues a control frame ahead of records; fails if the control queue is full
-    /// (the client is not reading) or the connection is gone.
-    pub fn send_control(&self, frame: Frame) -> Result<(), Closed> {
-        self.control.try_send(frame).map_err(|_| Closed)
+    /// Queues a small control frame ahead of records, never waiting: if the queue is
+    /// full the connection is marked overflowed (the session then drops it).
+    pub fn send_control(&self, frame: Frame) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.control.try_send((frame, None)) {
+            self.progress.overflowed.set(true);
+        }
     }
 
-    /// Queues a control frame, waiting for room (produce acks: a producer that does
-    /// not read its acks stops being read from).
+    /// Queues a control frame that may be large (a produce ack), within the byte
+    /// budget: a producer that does not read its acks stops being read from.
     pub async fn send_control_waiting(&self, frame: Frame) -> Result<(), Closed> {
-        self.control.send(frame).await.map_err(|_| Closed)
+        let permit = self.room(frame.len(), None).await?;
+        self.control
+            .send((frame, Some(permit)))
+            .await
+            .map_err(|_| Closed)
     }
 
-    pub fn text(&self, text: String) -> Result<(), Closed> {
+    pub fn text(&self, text: String) {
         self.send_control(Frame::Text(text))
+    }
+
+    /// Whether a control frame found the queue full.
+    pub fn overflowed(&self) -> bool {
+        self.progress.overflowed.get()
     }
 
     /// How long the write under way has been waiting for the client, if one is.
@@ -169,7 +196,7 @@ impl Writer {
 
 async fn write_loop(
     mut session: Session,
-    mut control: mpsc::Receiver<Frame>,
+    mut control: mpsc::Receiver<(Frame, Option<OwnedSemaphorePermit>)>,
     mut data: mpsc::UnboundedReceiver<(Frame, OwnedSemaphorePermit)>,
     progress: Rc<Progress>,
 ) {
@@ -177,7 +204,7 @@ async fn write_loop(
         let (frame, permit) = tokio::select! {
             biased;
             c = control.recv() => match c {
-                Some(frame) => (frame, None),
+                Some(item) => item,
                 None => break,
             },
             d = data.recv() => match d {
@@ -189,6 +216,8 @@ async fn write_loop(
         let written = match frame {
             Frame::Text(text) => session.text(text).await,
             Frame::Binary(bytes) => session.binary(bytes).await,
+            Frame::Ping(bytes) => session.ping(&bytes).await,
+            Frame::Pong(bytes) => session.pong(&bytes).await,
         };
         progress.writing_since.set(None);
         drop(permit);

@@ -98,10 +98,12 @@ pub enum ClientFrame {
         sub: String,
         records: u64,
     },
-    /// Commit the given offsets, or (with `None`) everything delivered so far.
+    /// Commit these offsets (the next offset to read of each partition). The broker
+    /// cannot know what the client has received and processed, so it never commits
+    /// on the client's behalf.
     Commit {
         sub: String,
-        offsets: Option<Vec<CommitOffset>>,
+        offsets: Vec<CommitOffset>,
     },
     Produce {
         id: Option<Value>,
@@ -348,14 +350,14 @@ fn parse_from(from: Option<&Value>) -> ApiResult<StartFrom> {
     }
 }
 
-fn parse_commit_offsets(obj: &Map<String, Value>) -> ApiResult<Option<Vec<CommitOffset>>> {
-    let Some(offsets) = field(obj, "offsets") else {
-        return Ok(None);
-    };
-    let usage = "'offsets' must be a list of {\"topic\", \"partition\", \"offset\"}";
-    let Value::Array(items) = offsets else {
+fn parse_commit_offsets(obj: &Map<String, Value>) -> ApiResult<Vec<CommitOffset>> {
+    let usage = "A commit frame needs 'offsets': a non-empty list of {\"topic\", \"partition\", \"offset\"} (the next offset to read)";
+    let Some(Value::Array(items)) = field(obj, "offsets") else {
         return Err(bad(usage));
     };
+    if items.is_empty() {
+        return Err(bad(usage));
+    }
     items
         .iter()
         .map(|item| {
@@ -377,7 +379,6 @@ fn parse_commit_offsets(obj: &Map<String, Value>) -> ApiResult<Option<Vec<Commit
             })
         })
         .collect::<ApiResult<Vec<_>>>()
-        .map(Some)
 }
 
 fn parse_produce(obj: &Map<String, Value>) -> ApiResult<ClientFrame> {

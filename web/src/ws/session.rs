@@ -45,7 +45,11 @@ struct Connection {
     state: Arc<AppState>,
     outbox: Outbox,
     subscriptions: HashMap<String, Subscription>,
-    assignments: mpsc::UnboundedSender<(String, AssignmentState)>,
+    /// Assignment changes of group subscriptions: (sub, its serial, the assignment).
+    assignments: mpsc::UnboundedSender<(String, u64, AssignmentState)>,
+    /// Numbers subscriptions, so a change meant for an earlier one of the same id is
+    /// told apart.
+    next_serial: u64,
 }
 
 /// Why the session ends, and how the socket is closed.
@@ -72,26 +76,31 @@ pub(super) async fn run(
         outbox,
         subscriptions: HashMap::new(),
         assignments,
+        next_serial: 0,
     };
-    let mut pong = ws.clone();
     let tick = Duration::from_millis(limits.ping_interval_ms.clamp(10, 1_000));
     let mut ticker = tokio::time::interval(tick);
     let mut last_heard = Instant::now();
     let mut last_ping = Instant::now();
+    // A produce frame waiting for room in the produce queue: until it has some, the
+    // connection is not read (backpressure to the producer), but timers still run.
+    let mut waiting_job: Option<ProduceJob> = None;
     let end = loop {
         tokio::select! {
-            message = stream.recv() => {
+            permit = produce_tx.reserve(), if waiting_job.is_some() => {
+                match (permit, waiting_job.take()) {
+                    (Ok(permit), Some(job)) => permit.send(job),
+                    _ => break End::Close(1011, "produce task ended".into()),
+                }
+            }
+            message = stream.recv(), if waiting_job.is_none() => {
                 last_heard = Instant::now();
                 match message {
                     None => break End::Client(None),
                     Some(Ok(AggregatedMessage::Text(text))) => {
                         match protocol::parse(&text) {
                             Ok(ClientFrame::Produce { id, topic, acks, records }) => {
-                                // Waits when the queue is full: the client is then not read.
-                                let job = ProduceJob { id, topic, acks, records };
-                                if produce_tx.send(job).await.is_err() {
-                                    break End::Close(1011, "produce task ended".into());
-                                }
+                                waiting_job = Some(ProduceJob { id, topic, acks, records });
                             }
                             Ok(frame) => conn.handle(frame).await,
                             Err(e) => conn.reply(protocol::error_frame(&e, None)),
@@ -101,7 +110,7 @@ pub(super) async fn run(
                         break End::Close(close_codes::UNSUPPORTED_DATA, "client frames are JSON text".into());
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        let _ = pong.pong(&bytes).await;
+                        conn.outbox.send_control(Frame::Pong(bytes.to_vec()));
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Close(reason))) => break End::Client(reason),
@@ -112,21 +121,22 @@ pub(super) async fn run(
                     Some(Err(e)) => break End::Close(1002, format!("protocol error: {e}")),
                 }
             }
-            Some((sub, assignment)) = assignment_rx.recv() => conn.on_assignment(&sub, assignment).await,
+            Some((sub, serial, assignment)) = assignment_rx.recv() => conn.on_assignment(&sub, serial, assignment).await,
             _ = ticker.tick() => {
                 if last_heard.elapsed() >= Duration::from_millis(limits.idle_timeout_ms) {
                     break End::Close(close_codes::IDLE, format!(
                         "nothing received for websocket.idle.timeout.ms = {}", limits.idle_timeout_ms));
                 }
-                if conn.outbox.stalled_for().is_some_and(|d| d >= Duration::from_millis(limits.slow_client_timeout_ms)) {
+                let stalled = conn.outbox.stalled_for().is_some_and(|d| d >= Duration::from_millis(limits.slow_client_timeout_ms));
+                if stalled || conn.outbox.overflowed() {
                     log::info!("websocket client not reading for {} ms ({} bytes queued): dropping it",
                         limits.slow_client_timeout_ms, conn.outbox.queued_bytes());
                     break End::Close(close_codes::SLOW_CLIENT, format!(
                         "slow client: nothing read for websocket.slow.client.timeout.ms = {}", limits.slow_client_timeout_ms));
                 }
-                if last_ping.elapsed() >= Duration::from_millis(limits.ping_interval_ms) {
+                if last_ping.elapsed() >= Duration::from_millis(limits.ping_interval_ms) && conn.outbox.stalled_for().is_none() {
                     last_ping = Instant::now();
-                    let _ = pong.ping(b"troupe").await;
+                    conn.outbox.send_control(Frame::Ping(b"troupe".to_vec()));
                 }
             }
         }
@@ -154,7 +164,7 @@ fn finish(writer: Writer, end: End, limits: &super::WsLimits) {
 
 impl Connection {
     fn reply(&self, text: String) {
-        let _ = self.outbox.text(text);
+        self.outbox.text(text);
     }
 
     fn error(&self, e: &ApiError, sub: Option<&str>) {
@@ -239,7 +249,9 @@ impl Connection {
             format: request.format,
             frames: request.frames,
         };
-        let mut subscription = Subscription::new(&request.sub, rendering, request.credit);
+        self.next_serial += 1;
+        let serial = self.next_serial;
+        let mut subscription = Subscription::new(&request.sub, serial, rendering, request.credit);
         match request.target {
             Target::Partitions {
                 topic,
@@ -277,6 +289,7 @@ impl Connection {
                 let membership = self
                     .join_group(
                         &request.sub,
+                        serial,
                         &group_id,
                         topics.clone(),
                         reset,
@@ -309,6 +322,7 @@ impl Connection {
     async fn join_group(
         &self,
         sub: &str,
+        serial: u64,
         group_id: &str,
         topics: Vec<String>,
         reset: ResetPolicy,
@@ -333,7 +347,13 @@ impl Connection {
                 },
             })
             .await??;
-        let mut watch = instance.send(WatchAssignment).await?;
+        let mut watch = match instance.send(WatchAssignment).await {
+            Ok(watch) => watch,
+            Err(e) => {
+                instance.do_send(CloseInstance);
+                return Err(e.into());
+            }
+        };
         if let Err(e) = instance
             .send(Subscribe {
                 to: GroupSubscription::Topics(topics),
@@ -350,7 +370,7 @@ impl Connection {
         let watcher = actix_web::rt::spawn(async move {
             while watch.changed().await.is_ok() {
                 let state = watch.borrow_and_update().clone();
-                if forward.send((sub.clone(), state)).is_err() {
+                if forward.send((sub.clone(), serial, state)).is_err() {
                     return;
                 }
             }
@@ -364,8 +384,8 @@ impl Connection {
 
     /// The group changed this subscription's partitions: stop the revoked ones,
     /// start the new ones from their committed offsets, and tell the client.
-    async fn on_assignment(&mut self, sub: &str, assignment: AssignmentState) {
-        let Some(subscription) = self.subscriptions.get(sub) else {
+    async fn on_assignment(&mut self, sub: &str, serial: u64, assignment: AssignmentState) {
+        let Some(subscription) = self.subscriptions.get(sub).filter(|s| s.serial == serial) else {
             return;
         };
         let Some(membership) = &subscription.membership else {
@@ -374,14 +394,28 @@ impl Connection {
         let instance = membership.instance.clone();
         let reset = membership.reset;
         let new: BTreeSet<TopicPartition> = assignment.partitions.iter().cloned().collect();
-        let current: BTreeSet<TopicPartition> = subscription.tasks.keys().cloned().collect();
+        // A delivery that ended (its partition failed) counts as not running: it is
+        // started again.
+        let current: BTreeSet<TopicPartition> = subscription
+            .tasks
+            .iter()
+            .filter(|(_, task)| !task.is_finished())
+            .map(|(tp, _)| tp.clone())
+            .collect();
         let revoked: Vec<TopicPartition> = current.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&current).cloned().collect();
         let starts = match self.group_starts(&instance, &added, reset).await {
             Ok(starts) => starts,
             Err(e) => {
+                // Say so, and try the same assignment again shortly.
                 self.error(&e, Some(sub));
-                Vec::new()
+                let again = self.assignments.clone();
+                let sub = sub.to_string();
+                actix_web::rt::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let _ = again.send((sub, serial, assignment));
+                });
+                return;
             }
         };
         let fetch_max_bytes = self.state.ws.limits.fetch_max_bytes;
@@ -399,7 +433,7 @@ impl Connection {
                 .iter()
                 .map(|tp| json!({"topic": tp.topic, "partition": tp.partition}))
                 .collect();
-            let _ = outbox.text(
+            outbox.text(
                 json!({"type": "revoked", "sub": sub, "generation": generation, "partitions": partitions})
                     .to_string(),
             );
@@ -411,7 +445,7 @@ impl Connection {
             subscription.start_partition(tp, feed, outbox.clone(), frame_bytes);
         }
         if !assigned.is_empty() {
-            let _ = outbox.text(
+            outbox.text(
                 json!({"type": "assigned", "sub": sub, "generation": generation, "partitions": assigned})
                     .to_string(),
             );
@@ -447,26 +481,30 @@ impl Connection {
             else {
                 continue;
             };
+            let reset_spec = match reset {
+                ResetPolicy::Earliest => OffsetSpec::Earliest,
+                ResetPolicy::Latest | ResetPolicy::None => OffsetSpec::Latest,
+            };
             let offset = match offset {
-                Some(c) => c.offset,
-                None => {
-                    let spec = match reset {
-                        ResetPolicy::Earliest => OffsetSpec::Earliest,
-                        ResetPolicy::Latest | ResetPolicy::None => OffsetSpec::Latest,
-                    };
-                    resolve(&addr, spec).await?
+                // A committed offset the log no longer has (retention) or does not
+                // have yet resets, as Kafka's auto.offset.reset.
+                Some(c) => {
+                    let start = resolve(&addr, OffsetSpec::Earliest).await?;
+                    let end = resolve(&addr, OffsetSpec::Latest).await?;
+                    if (start..=end).contains(&c.offset) {
+                        c.offset
+                    } else {
+                        resolve(&addr, reset_spec).await?
+                    }
                 }
+                None => resolve(&addr, reset_spec).await?,
             };
             out.push((tp, addr, offset));
         }
         Ok(out)
     }
 
-    async fn commit(
-        &self,
-        sub: &str,
-        offsets: Option<Vec<protocol::CommitOffset>>,
-    ) -> ApiResult<()> {
+    async fn commit(&self, sub: &str, offsets: Vec<protocol::CommitOffset>) -> ApiResult<()> {
         let subscription = self
             .subscriptions
             .get(sub)
@@ -480,26 +518,14 @@ impl Connection {
                 ),
             ));
         };
-        let offsets: Vec<OffsetAndMetadata> = match offsets {
-            Some(list) => list
-                .into_iter()
-                .map(|o| OffsetAndMetadata {
-                    partition: TopicPartition::new(&o.topic, o.partition),
-                    offset: o.offset,
-                    metadata: String::new(),
-                })
-                .collect(),
-            None => subscription
-                .delivered
-                .borrow()
-                .iter()
-                .map(|(tp, offset)| OffsetAndMetadata {
-                    partition: tp.clone(),
-                    offset: *offset,
-                    metadata: String::new(),
-                })
-                .collect(),
-        };
+        let offsets: Vec<OffsetAndMetadata> = offsets
+            .into_iter()
+            .map(|o| OffsetAndMetadata {
+                partition: TopicPartition::new(&o.topic, o.partition),
+                offset: o.offset,
+                metadata: String::new(),
+            })
+            .collect();
         let committed = membership
             .instance
             .send(Commit {

@@ -8,7 +8,7 @@
 //! feed to the first record it held back. Whole chunks from the live tail are
 //! rendered once per format and shared by every subscriber that sends them whole.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -18,6 +18,7 @@ use troupe_actors::consumer::ConsumerInstance;
 use troupe_actors::group::TopicPartition;
 use troupe_actors::partition::{PartitionFeed, TailChunk};
 use troupe_actors::storage::StoredRecord;
+use troupe_actors::BrokerError;
 
 use super::binary;
 use super::outbox::{Frame, Outbox};
@@ -49,10 +50,16 @@ impl Flow {
         self.changed.notify_waiters();
     }
 
+    /// Adds credit to a subscription that has a limit (one without stays without).
     pub fn add_credit(&self, records: u64) {
-        let credit = self.credit.get().unwrap_or(0).saturating_add(records);
-        self.credit.set(Some(credit));
-        self.changed.notify_waiters();
+        if let Some(credit) = self.credit.get() {
+            self.credit.set(Some(credit.saturating_add(records)));
+            self.changed.notify_waiters();
+        }
+    }
+
+    fn may_send(&self) -> bool {
+        !self.paused.get() && self.credit.get() != Some(0)
     }
 
     /// Waits until the subscription may send.
@@ -60,7 +67,7 @@ impl Flow {
         loop {
             // Registered before the check, so a change in between is not missed.
             let changed = self.changed.notified();
-            if !self.paused.get() && self.credit.get() != Some(0) {
+            if self.may_send() {
                 return;
             }
             changed.await;
@@ -203,9 +210,6 @@ fn wrap_binary(sub: &str, tp: &TopicPartition, pieces: &[Vec<u8>]) -> Vec<Frame>
         .collect()
 }
 
-/// Next offsets delivered per partition (what a commit without offsets commits).
-pub type Delivered = Rc<RefCell<BTreeMap<TopicPartition, i64>>>;
-
 /// A group subscription's member and the task forwarding its assignment changes.
 pub struct Membership {
     pub instance: actix::Addr<ConsumerInstance>,
@@ -215,20 +219,21 @@ pub struct Membership {
 
 pub struct Subscription {
     pub id: Rc<str>,
+    /// Tells this subscription from an earlier one of the same id.
+    pub serial: u64,
     pub flow: Rc<Flow>,
     pub rendering: Rendering,
-    pub delivered: Delivered,
     pub tasks: BTreeMap<TopicPartition, JoinHandle<()>>,
     pub membership: Option<Membership>,
 }
 
 impl Subscription {
-    pub fn new(id: &str, rendering: Rendering, credit: Option<u64>) -> Subscription {
+    pub fn new(id: &str, serial: u64, rendering: Rendering, credit: Option<u64>) -> Subscription {
         Subscription {
             id: Rc::from(id),
+            serial,
             flow: Rc::new(Flow::new(credit)),
             rendering,
-            delivered: Rc::new(RefCell::new(BTreeMap::new())),
             tasks: BTreeMap::new(),
             membership: None,
         }
@@ -249,7 +254,6 @@ impl Subscription {
             tp: tp.clone(),
             rendering: self.rendering,
             flow: self.flow.clone(),
-            delivered: self.delivered.clone(),
             outbox,
         };
         let task = actix_web::rt::spawn(delivery.run(feed));
@@ -263,7 +267,6 @@ impl Subscription {
         if let Some(task) = self.tasks.remove(tp) {
             task.abort();
         }
-        self.delivered.borrow_mut().remove(tp);
     }
 
     /// Stops every delivery; the group member, if any, is handed back to close.
@@ -283,7 +286,6 @@ struct Delivery {
     tp: TopicPartition,
     rendering: Rendering,
     flow: Rc<Flow>,
-    delivered: Delivered,
     outbox: Outbox,
     frame_bytes: usize,
 }
@@ -294,6 +296,26 @@ impl Delivery {
             self.flow.ready().await;
             let (chunk, from) = match feed.next().await {
                 Ok(next) => next,
+                // Retention deleted records before they were delivered: carry on at
+                // the log start (Kafka's auto.offset.reset=earliest), and say so.
+                Err(BrokerError::OffsetOutOfRange {
+                    requested,
+                    log_start_offset,
+                    ..
+                }) if requested < log_start_offset => {
+                    let frame = serde_json::json!({
+                        "type": "error",
+                        "error_code": crate::error::codes::OFFSET_OUT_OF_RANGE,
+                        "message": format!("Records {requested} to {} were deleted by retention before they were delivered; continuing at {log_start_offset}", log_start_offset - 1),
+                        "sub": &*self.sub,
+                        "topic": self.tp.topic,
+                        "partition": self.tp.partition,
+                        "position": log_start_offset,
+                    });
+                    self.outbox.text(frame.to_string());
+                    feed.seek(log_start_offset);
+                    continue;
+                }
                 Err(e) => {
                     let e = ApiError::from(e);
                     let mut frame = serde_json::json!({
@@ -305,7 +327,7 @@ impl Delivery {
                         "partition": self.tp.partition,
                     });
                     frame["position"] = feed.position().into();
-                    let _ = self.outbox.text(frame.to_string());
+                    self.outbox.text(frame.to_string());
                     return;
                 }
             };
@@ -313,12 +335,16 @@ impl Delivery {
                 Ok(records) => records,
                 Err(e) => {
                     let e = ApiError::from(e);
-                    let _ = self
-                        .outbox
+                    self.outbox
                         .text(protocol::error_frame(&e, Some(("sub", (*self.sub).into()))));
                     return;
                 }
             };
+            if !self.flow.may_send() {
+                // Paused (or out of credit) while waiting: these wait too.
+                feed.seek(from);
+                continue;
+            }
             let first = records.partition_point(|r| r.offset < from);
             let available = &records[first..];
             if available.is_empty() {
@@ -326,7 +352,7 @@ impl Delivery {
             }
             let allowed = self.flow.take(available.len());
             if allowed < available.len() {
-                feed.rewind(available[allowed].offset);
+                feed.seek(available[allowed].offset);
             }
             if allowed == 0 {
                 continue;
@@ -346,8 +372,6 @@ impl Delivery {
                     return;
                 }
             }
-            let next = sent.last().map_or(from, |r| r.offset + 1);
-            self.delivered.borrow_mut().insert(self.tp.clone(), next);
             metrics::record_out(&self.tp.topic, sent.len() as u64, bytes);
         }
     }

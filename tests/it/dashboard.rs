@@ -1,0 +1,465 @@
+//! The dashboard in a real browser: Debian's Chromium, headless, driven over the
+//! DevTools protocol (headless_chrome). It opens the dashboard served by the real
+//! binary, creates a topic through the form, sees a record produced over REST arrive
+//! in the live tail (over the WebSocket API), sees a consumer group's lag change
+//! after a commit, resets the group's offsets, and deletes the topic through the
+//! confirmation dialog. Screenshots of each page go to
+//! `target/tmp/dashboard/` (phone width too).
+//!
+//! Needs `/usr/bin/chromium` (`apt-get install chromium`; `.ci/run` installs it).
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+use headless_chrome::types::Bounds;
+use headless_chrome::{Browser, LaunchOptions, Tab};
+use serde_json::{json, Value};
+
+use crate::broker::{create_topic, get, send, TestBroker};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn browser() -> Browser {
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "the dashboard test needs Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+    );
+    let args: Vec<&OsStr> = [
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    .iter()
+    .map(OsStr::new)
+    .collect();
+    let options = LaunchOptions::default_builder()
+        .path(Some(PathBuf::from(CHROMIUM)))
+        .headless(true)
+        .sandbox(false)
+        .window_size(Some((1280, 900)))
+        .idle_browser_timeout(Duration::from_secs(300))
+        .args(args)
+        .build()
+        .expect("launch options");
+    Browser::new(options).expect("Chromium starts")
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&dir).expect("the screenshot directory");
+    dir
+}
+
+fn screenshot(tab: &Tab, name: &str) {
+    eval(tab, "window.scrollTo(0, 0)");
+    let png = tab
+        .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
+        .expect("a screenshot");
+    let path = shots_dir().join(format!("{name}.png"));
+    std::fs::write(&path, png).expect("the screenshot is saved");
+    eprintln!("screenshot: {}", path.display());
+}
+
+fn eval(tab: &Tab, js: &str) -> Value {
+    tab.evaluate(js, false)
+        .expect("the script runs")
+        .value
+        .unwrap_or(Value::Null)
+}
+
+/// Waits (up to 30 s) until `js` evaluates to true in the page.
+fn wait_for(tab: &Tab, js: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if eval(tab, js) == Value::Bool(true) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let error = eval(tab, "document.getElementById('error').textContent");
+            let body = eval(
+                tab,
+                "document.getElementById('main').innerText.slice(0, 2000)",
+            );
+            panic!("{what}: not seen within 30 s (error banner: {error}; page: {body})");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn text_of(tab: &Tab, selector: &str) -> String {
+    eval(
+        tab,
+        &format!(
+            "(document.querySelector({}) || {{}}).innerText || ''",
+            json!(selector)
+        ),
+    )
+    .as_str()
+    .unwrap_or("")
+    .to_string()
+}
+
+fn open(tab: &Tab, hash: &str) {
+    eval(tab, &format!("location.hash = {}", json!(hash)));
+}
+
+fn type_into(tab: &Tab, selector: &str, text: &str) {
+    let el = tab.wait_for_element(selector).expect("the field");
+    el.click().expect("focus the field");
+    el.type_into(text).expect("typing");
+}
+
+fn click(tab: &Tab, selector: &str) {
+    tab.wait_for_element(selector)
+        .expect("the element")
+        .click()
+        .expect("the click");
+}
+
+#[test]
+fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = TestBroker::start(dir.path());
+    let browser = browser();
+    let tab = browser.new_tab().expect("a tab");
+    tab.set_default_timeout(Duration::from_secs(30));
+    tab.navigate_to(&b.url("/"))
+        .expect("the dashboard")
+        .wait_until_navigated()
+        .expect("loaded");
+
+    // Overview: the broker, its address and uptime; the counts; rate charts.
+    wait_for(
+        &tab,
+        "!!document.querySelector('#brokers tbody tr td') && document.querySelectorAll('.chart svg path').length >= 4",
+        "the overview",
+    );
+    let brokers = text_of(&tab, "#brokers");
+    assert!(
+        brokers.contains(&format!("127.0.0.1:{}", b.port)),
+        "{brokers}"
+    );
+    assert!(
+        brokers.contains("yes"),
+        "the broker is the controller: {brokers}"
+    );
+    assert!(
+        text_of(&tab, "#conn").contains("connected"),
+        "connection indicator"
+    );
+    screenshot(&tab, "overview");
+
+    // Topics: create one through the form.
+    click(&tab, "a[data-nav=topics]");
+    wait_for(
+        &tab,
+        "!!document.getElementById('create-topic')",
+        "the topics page",
+    );
+    type_into(&tab, "#new-topic-name", "dash-events");
+    eval(
+        &tab,
+        "document.getElementById('new-topic-partitions').value = '2'",
+    );
+    type_into(&tab, "#new-topic-configs", "retention.ms=86400000");
+    click(&tab, "#create-topic-submit");
+    wait_for(
+        &tab,
+        "!!document.querySelector('#topics tr[data-topic=\"dash-events\"]')",
+        "the created topic in the list",
+    );
+    let row = text_of(&tab, "#topics tr[data-topic=\"dash-events\"]");
+    assert!(row.contains('2') && row.contains("delete"), "{row}");
+    let (status, topic) = get(&b.v3("/topics/dash-events"));
+    assert_eq!((status, topic["partitions_count"].clone()), (200, json!(2)));
+    let (_, retention) = get(&b.v3("/topics/dash-events/configs/retention.ms"));
+    assert_eq!(retention["value"], "86400000");
+    // A bad name is refused with the broker's message, shown to the user.
+    type_into(&tab, "#new-topic-name", "dash-events");
+    click(&tab, "#create-topic-submit");
+    wait_for(
+        &tab,
+        "!document.getElementById('error').hidden && document.getElementById('error').textContent.includes('40901')",
+        "the error for an existing topic",
+    );
+    screenshot(&tab, "topics");
+    // The search box filters the list.
+    type_into(&tab, "#topic-search", "nomatch");
+    wait_for(
+        &tab,
+        "!document.querySelector('#topics tr[data-topic=\"dash-events\"]')",
+        "filtering",
+    );
+
+    // The topic page: partitions and configs.
+    open(&tab, "#/topics/dash-events");
+    wait_for(
+        &tab,
+        "document.querySelectorAll('#partitions tbody tr').length === 2 && !!document.querySelector('#configs')",
+        "the topic page",
+    );
+    screenshot(&tab, "topic");
+
+    // Messages: start the live tail, produce over REST, see it arrive.
+    click(&tab, "#open-messages");
+    click(&tab, "#tail-start");
+    wait_for(
+        &tab,
+        "document.getElementById('tail-status').textContent.startsWith('live')",
+        "the live tail subscribed",
+    );
+    let (status, body) = send(
+        "POST",
+        &b.v3("/topics/dash-events/records"),
+        "application/json",
+        &json!({"partition_id": 1, "key": {"type": "STRING", "data": "order-7"},
+                "value": {"type": "JSON", "data": {"item": "hello-dashboard", "qty": 3}}})
+        .to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for(
+        &tab,
+        "document.getElementById('tail').innerText.includes('hello-dashboard')",
+        "the produced record in the live tail",
+    );
+    let tail = text_of(&tab, "#tail");
+    assert!(tail.contains("order-7") && tail.contains("json"), "{tail}");
+    // Pause, produce from the form, resume: the record comes after resuming.
+    click(&tab, "#tail-pause");
+    wait_for(
+        &tab,
+        "document.getElementById('tail-status').textContent === 'paused'",
+        "paused",
+    );
+    type_into(&tab, "#produce-value", "from-the-form");
+    click(&tab, "#produce-submit");
+    wait_for(
+        &tab,
+        "document.getElementById('produce-status').textContent.includes('offset')",
+        "the produce answer",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !text_of(&tab, "#tail").contains("from-the-form"),
+        "nothing arrives while paused"
+    );
+    click(&tab, "#tail-pause");
+    wait_for(
+        &tab,
+        "document.getElementById('tail').innerText.includes('from-the-form')",
+        "the form's record after resuming",
+    );
+    // Browse partition 1 from the beginning: the JSON value is pretty-printed.
+    eval(
+        &tab,
+        "document.getElementById('browse-partition').value = '1'",
+    );
+    click(&tab, "#browse-form button[type=submit]");
+    wait_for(
+        &tab,
+        "document.getElementById('browse').innerText.includes('\"qty\": 3')",
+        "the browsed record",
+    );
+    screenshot(&tab, "messages");
+
+    // A consumer group whose lag changes when it commits.
+    let consumers = b.url("/consumers/dash-group");
+    let v2 = "application/vnd.kafka.v2+json";
+    let (status, created) = send(
+        "POST",
+        &consumers,
+        v2,
+        &json!({"name": "c1", "format": "binary", "auto.offset.reset": "earliest", "auto.commit.enable": "false"}).to_string(),
+    );
+    assert_eq!(status, 200, "{created}");
+    let instance = b.url("/consumers/dash-group/instances/c1");
+    let (status, _) = send(
+        "POST",
+        &format!("{instance}/subscription"),
+        v2,
+        &json!({"topics": ["dash-events"]}).to_string(),
+    );
+    assert_eq!(status, 204);
+    // Commit offset 0 of partition 1 as processed (Confluent's v2 commits the last
+    // processed offset; the group stores the next, 1): one record of lag there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, answer) = send(
+            "POST",
+            &format!("{instance}/offsets"),
+            v2,
+            &json!({"offsets": [{"topic": "dash-events", "partition": 1, "offset": 0}]})
+                .to_string(),
+        );
+        if status == 200 || status == 204 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "commit: {status} {answer}");
+        let _ = crate::broker::get_accept(
+            &format!("{instance}/records?timeout=500"),
+            "application/vnd.kafka.binary.v2+json",
+        );
+    }
+    open(&tab, "#/groups");
+    wait_for(
+        &tab,
+        "!!document.querySelector('#groups tr[data-group=\"dash-group\"]')",
+        "the group in the list",
+    );
+    open(&tab, "#/groups/dash-group");
+    wait_for(
+        &tab,
+        "document.getElementById('total-lag') && document.getElementById('total-lag').textContent === '1'",
+        "a lag of 1 before the commit",
+    );
+    wait_for(
+        &tab,
+        "document.getElementById('members').innerText.includes('dash-events-')",
+        "the member and its assignment",
+    );
+    let (status, _) = send(
+        "POST",
+        &format!("{instance}/offsets"),
+        v2,
+        &json!({"offsets": [{"topic": "dash-events", "partition": 1, "offset": 1}]}).to_string(),
+    );
+    assert!(status == 200 || status == 204, "{status}");
+    wait_for(
+        &tab,
+        "document.getElementById('total-lag').textContent === '0'",
+        "the lag after the commit",
+    );
+    screenshot(&tab, "group");
+    // Resetting offsets needs the group empty: the error is shown, then it works.
+    type_into(&tab, "#reset-form input[name=topic]", "dash-events");
+    click(&tab, "#reset-form button[type=submit]");
+    wait_for(
+        &tab,
+        "document.getElementById('error').textContent.includes('40906')",
+        "the non-empty group error",
+    );
+    let (status, _) = crate::broker::delete(&instance);
+    assert_eq!(status, 204);
+    click(&tab, "#reset-form button[type=submit]");
+    wait_for(
+        &tab,
+        "document.getElementById('total-lag').textContent === '2'",
+        "the lag after resetting to earliest",
+    );
+
+    // Phone width: the same pages stay usable.
+    tab.set_bounds(Bounds::Normal {
+        left: None,
+        top: None,
+        width: Some(390.0),
+        height: Some(844.0),
+    })
+    .expect("a phone-sized window");
+    open(&tab, "#/overview");
+    wait_for(
+        &tab,
+        "!!document.querySelector('#brokers tbody tr td')",
+        "the overview at phone width",
+    );
+    let overflow = eval(
+        &tab,
+        "document.documentElement.scrollWidth <= window.innerWidth + 1",
+    );
+    assert_eq!(
+        overflow,
+        Value::Bool(true),
+        "no horizontal scrolling of the page at phone width"
+    );
+    screenshot(&tab, "overview-phone");
+    tab.set_bounds(Bounds::Normal {
+        left: None,
+        top: None,
+        width: Some(1280.0),
+        height: Some(900.0),
+    })
+    .expect("back to desktop size");
+
+    // Delete the topic through the confirmation dialog.
+    open(&tab, "#/topics/dash-events");
+    click(&tab, "#delete-topic");
+    wait_for(
+        &tab,
+        "document.getElementById('confirm').open",
+        "the confirmation dialog",
+    );
+    assert_eq!(
+        eval(&tab, "document.getElementById('confirm-ok').disabled"),
+        Value::Bool(true),
+        "delete needs the name typed"
+    );
+    screenshot(&tab, "delete-confirm");
+    type_into(&tab, "#confirm-input", "dash-events");
+    click(&tab, "#confirm-ok");
+    wait_for(
+        &tab,
+        "location.hash === '#/topics'",
+        "back on the topics page",
+    );
+    wait_for(
+        &tab,
+        "!!document.querySelector('#topics') && !document.querySelector('#topics tr[data-topic=\"dash-events\"]')",
+        "the topic gone from the list",
+    );
+    let (status, _) = get(&b.v3("/topics/dash-events"));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn the_dashboard_survives_a_broker_restart_and_keeps_tailing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "survivor", 1);
+    let port = b.port;
+    let browser = browser();
+    let tab = browser.new_tab().expect("a tab");
+    tab.navigate_to(&b.url("/#/topics/survivor/messages"))
+        .expect("the dashboard")
+        .wait_until_navigated()
+        .expect("loaded");
+    click(&tab, "#tail-start");
+    wait_for(
+        &tab,
+        "document.getElementById('tail-status').textContent.startsWith('live')",
+        "the live tail",
+    );
+    b.stop();
+    wait_for(
+        &tab,
+        "document.getElementById('tail-status').textContent.includes('reconnecting')",
+        "the tail noticing the broker is gone",
+    );
+    // The same port again, so the page's origin still points at it.
+    let b = TestBroker::start_on(dir.path(), port, &[]);
+    wait_for(
+        &tab,
+        "document.getElementById('tail-status').textContent.startsWith('live')",
+        "the tail back after the restart",
+    );
+    let (status, body) = send(
+        "POST",
+        &b.v3("/topics/survivor/records"),
+        "application/json",
+        &json!({"value": {"type": "STRING", "data": "after-restart"}}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for(
+        &tab,
+        "document.getElementById('tail').innerText.includes('after-restart')",
+        "a record produced after the restart",
+    );
+    assert!(
+        text_of(&tab, "#conn").contains("connected")
+            || text_of(&tab, "#conn").contains("connecting")
+    );
+    screenshot(&tab, "after-restart");
+}
