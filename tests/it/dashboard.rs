@@ -114,6 +114,20 @@ fn type_into(tab: &Tab, selector: &str, text: &str) {
     el.type_into(text).expect("typing");
 }
 
+/// Every form field on the page has a label a screen reader announces.
+fn assert_labelled(tab: &Tab, page: &str) {
+    let unlabelled = eval(
+        tab,
+        "Array.from(document.querySelectorAll('main input, main select, main textarea, dialog input'))\
+           .filter(e => !e.closest('label') && !e.getAttribute('aria-label')).map(e => e.outerHTML).join(' ')",
+    );
+    assert_eq!(
+        unlabelled,
+        json!(""),
+        "unlabelled fields on the {page} page"
+    );
+}
+
 fn click(tab: &Tab, selector: &str) {
     tab.wait_for_element(selector)
         .expect("the element")
@@ -152,6 +166,7 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         text_of(&tab, "#conn").contains("connected"),
         "connection indicator"
     );
+    assert_labelled(&tab, "overview");
     screenshot(&tab, "overview");
 
     // Topics: create one through the form.
@@ -187,6 +202,7 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "!document.getElementById('error').hidden && document.getElementById('error').textContent.includes('40901')",
         "the error for an existing topic",
     );
+    assert_labelled(&tab, "topics");
     screenshot(&tab, "topics");
     // The search box filters the list.
     type_into(&tab, "#topic-search", "nomatch");
@@ -203,7 +219,45 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "document.querySelectorAll('#partitions tbody tr').length === 2 && !!document.querySelector('#configs')",
         "the topic page",
     );
+    assert_labelled(&tab, "topic");
+    // Edit a config in its row, then reset it to the default.
+    wait_for(
+        &tab,
+        "!!document.querySelector('tr[data-config=\"retention.ms\"] input')",
+        "the retention.ms row",
+    );
+    eval(
+        &tab,
+        "document.querySelector('tr[data-config=\"retention.ms\"] input').value = '3600000'",
+    );
+    click(&tab, "tr[data-config=\"retention.ms\"] button");
+    let config = |b: &TestBroker| get(&b.v3("/topics/dash-events/configs/retention.ms")).1;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while config(&b)["value"] != "3600000" {
+        assert!(
+            Instant::now() < deadline,
+            "the edit never reached the broker"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for(
+        &tab,
+        "document.querySelector('tr[data-config=\"retention.ms\"]').innerText.includes('DYNAMIC')",
+        "the edited config's source",
+    );
     screenshot(&tab, "topic");
+    click(
+        &tab,
+        "tr[data-config=\"retention.ms\"] button:nth-of-type(2)",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while config(&b)["value"] != "604800000" {
+        assert!(
+            Instant::now() < deadline,
+            "the reset never reached the broker"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Messages: start the live tail, produce over REST, see it arrive.
     click(&tab, "#open-messages");
@@ -265,7 +319,42 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "document.getElementById('browse').innerText.includes('\"qty\": 3')",
         "the browsed record",
     );
+    // A binary value is shown as hex; the filter narrows the rows; browsing can start
+    // at an offset.
+    let (status, body) = send(
+        "POST",
+        &b.v3("/topics/dash-events/records"),
+        "application/json",
+        &json!({"partition_id": 1, "value": {"type": "BINARY", "data": crate::broker::base64_encode(&[0, 255, 1, 128])}})
+            .to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    click(&tab, "#browse-form button[type=submit]");
+    wait_for(
+        &tab,
+        "document.getElementById('browse').innerText.includes('00 ff 01 80')",
+        "the binary value as hex",
+    );
+    type_into(&tab, "#browse-filter", "hello");
+    wait_for(
+        &tab,
+        "document.querySelectorAll('#browse tbody tr').length === 1",
+        "the filtered rows",
+    );
+    assert_labelled(&tab, "messages");
     screenshot(&tab, "messages");
+    eval(&tab, "document.getElementById('browse-filter').value = ''");
+    eval(
+        &tab,
+        "document.getElementById('browse-from').value = 'offset'",
+    );
+    eval(&tab, "document.getElementById('browse-value').value = '1'");
+    click(&tab, "#browse-form button[type=submit]");
+    wait_for(
+        &tab,
+        "document.querySelector('#browse tbody tr') && document.querySelector('#browse tbody tr').dataset.offset === '1' && document.querySelectorAll('#browse tbody tr').length === 1",
+        "browsing from offset 1",
+    );
 
     // A consumer group whose lag changes when it commits.
     let consumers = b.url("/consumers/dash-group");
@@ -334,6 +423,7 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "document.getElementById('total-lag').textContent === '0'",
         "the lag after the commit",
     );
+    assert_labelled(&tab, "group");
     screenshot(&tab, "group");
     // Resetting offsets needs the group empty: the error is shown, then it works.
     type_into(&tab, "#reset-form input[name=topic]", "dash-events");
@@ -348,8 +438,8 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
     click(&tab, "#reset-form button[type=submit]");
     wait_for(
         &tab,
-        "document.getElementById('total-lag').textContent === '2'",
-        "the lag after resetting to earliest",
+        "document.getElementById('total-lag').textContent === '3'",
+        "the lag after resetting to earliest (every record of both partitions)",
     );
 
     // Phone width: the same pages stay usable.

@@ -326,7 +326,7 @@ function pageTopic(name) {
         try { await v3(`/topics/${enc(name)}/configs/${enc(c.name)}`, { method: "DELETE" }); clearError(); await drawConfigs(); }
         catch (e) { showError(e); }
       } });
-      return h("tr", {}, h("td", { text: c.name }), h("td", {}, input), h("td", { text: c.source }), h("td", {}, c.is_read_only ? null : [save, " ", reset]));
+      return h("tr", { "data-config": c.name }, h("td", { text: c.name }), h("td", {}, input), h("td", { text: c.source }), h("td", {}, c.is_read_only ? null : [save, " ", reset]));
     }), { id: "configs" }));
   };
   drawConfigs().catch(showError);

@@ -259,7 +259,9 @@ impl PartitionFeed {
             Ok(sub) => {
                 self.known_high_watermark = sub.high_watermark;
                 self.live = Some(sub.chunks);
-                if self.position < sub.log_start_offset {
+                // Before the log start (retention), or past the end (a log that lost
+                // uncommitted data in a crash, say): nothing here to go on from.
+                if self.position < sub.log_start_offset || self.position > sub.high_watermark {
                     return Err(BrokerError::OffsetOutOfRange {
                         topic: sub.topic,
                         partition: sub.partition,
