@@ -10,7 +10,7 @@
 //! Environment: `TROUPE_BENCH_SECONDS` (per case, default 3), `TROUPE_BENCH_DIR`
 //! (default `target/bench-data`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use troupe_actors::storage::{Log, LogConfig, Record, RecordBatch, TimestampType};
 
 mod support;
-use support::{cluster_id, start_broker_with};
+use support::{bench_settings, cluster_id, start_broker_with};
 
 const VALUE_BYTES: usize = 1024;
 const PARTITIONS: i32 = 8;
@@ -146,17 +146,7 @@ fn consume(base: &str, topic: &str) -> Figure {
 }
 
 fn main() {
-    let seconds = Duration::from_secs(
-        std::env::var("TROUPE_BENCH_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3),
-    );
-    let root = std::env::var("TROUPE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+    let (seconds, root) = bench_settings(3);
     println!(
         "troupe REST benchmark: 1 KiB values, {} s per case, default flush (fsync before ack)",
         seconds.as_secs()

@@ -22,7 +22,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -33,7 +32,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
 mod support;
-use support::{cluster_id, start_broker_with};
+use support::{bench_settings, cluster_id, start_broker_with};
 
 const VALUE_BYTES: usize = 100;
 const RECORDS_PER_REQUEST: usize = 100;
@@ -143,6 +142,39 @@ fn subscriber(
     })
 }
 
+/// `n` live subscribers of `topic`, all subscribed when `start` returns.
+struct Fleet {
+    stop: Arc<AtomicBool>,
+    delivered: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<Vec<(u32, Instant)>>>,
+}
+
+impl Fleet {
+    fn start(port: u16, topic: &str, n: usize, keep_arrivals: bool) -> Fleet {
+        let ready = Arc::new(Barrier::new(n + 1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let delivered = Arc::new(AtomicU64::new(0));
+        let threads = (0..n)
+            .map(|_| {
+                subscriber(
+                    port,
+                    topic.to_string(),
+                    ready.clone(),
+                    stop.clone(),
+                    keep_arrivals,
+                    delivered.clone(),
+                )
+            })
+            .collect();
+        ready.wait();
+        Fleet {
+            stop,
+            delivered,
+            threads,
+        }
+    }
+}
+
 fn request_body(first_seq: u32) -> String {
     let records: Vec<serde_json::Value> = (0..RECORDS_PER_REQUEST as u32)
         .map(|i| {
@@ -175,22 +207,11 @@ fn latency_case(
     rate: usize,
     seconds: Duration,
 ) {
-    let ready = Arc::new(Barrier::new(subscribers + 1));
-    let stop = Arc::new(AtomicBool::new(false));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let threads: Vec<_> = (0..subscribers)
-        .map(|_| {
-            subscriber(
-                port,
-                topic.to_string(),
-                ready.clone(),
-                stop.clone(),
-                true,
-                delivered.clone(),
-            )
-        })
-        .collect();
-    ready.wait();
+    let Fleet {
+        stop,
+        delivered,
+        threads,
+    } = Fleet::start(port, topic, subscribers, true);
     let agent = ureq::AgentBuilder::new().build();
     let url = format!("{base}/topics/{topic}/partitions/0");
     let interval = Duration::from_secs_f64(RECORDS_PER_REQUEST as f64 / rate as f64);
@@ -283,22 +304,11 @@ fn tcp_baseline(seconds: Duration) -> f64 {
 }
 
 fn fanout_case(base: &str, port: u16, topic: &str, subscribers: usize, seconds: Duration) {
-    let ready = Arc::new(Barrier::new(subscribers + 1));
-    let stop = Arc::new(AtomicBool::new(false));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let threads: Vec<_> = (0..subscribers)
-        .map(|_| {
-            subscriber(
-                port,
-                topic.to_string(),
-                ready.clone(),
-                stop.clone(),
-                false,
-                delivered.clone(),
-            )
-        })
-        .collect();
-    ready.wait();
+    let Fleet {
+        stop,
+        delivered,
+        threads,
+    } = Fleet::start(port, topic, subscribers, false);
     let body = Arc::new(request_body(0));
     let produced = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -344,17 +354,7 @@ fn fanout_case(base: &str, port: u16, topic: &str, subscribers: usize, seconds: 
 }
 
 fn main() {
-    let seconds = Duration::from_secs(
-        std::env::var("TROUPE_BENCH_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5),
-    );
-    let root = std::env::var("TROUPE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+    let (seconds, root) = bench_settings(5);
     println!(
         "troupe WebSocket benchmark: {VALUE_BYTES} B values, {RECORDS_PER_REQUEST} records per REST request, {} s per case, default flush (fsync before ack)\n",
         seconds.as_secs()

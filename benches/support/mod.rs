@@ -2,7 +2,7 @@
 //! a temp directory and an ephemeral port, killed when dropped.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -61,4 +61,21 @@ pub fn cluster_id(base: &str) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// `TROUPE_BENCH_SECONDS` per case (default `default_seconds`) and a fresh
+/// `TROUPE_BENCH_DIR` (default `target/bench-data`).
+pub fn bench_settings(default_seconds: u64) -> (Duration, PathBuf) {
+    let seconds = Duration::from_secs(
+        std::env::var("TROUPE_BENCH_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default_seconds),
+    );
+    let root = std::env::var("TROUPE_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+    (seconds, root)
 }

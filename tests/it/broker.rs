@@ -240,3 +240,16 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// Produces one v3 record (or several, as Confluent's streamed form) and checks it
+/// was accepted.
+pub fn produce_v3(b: &TestBroker, topic: &str, records: &[Value]) {
+    let body: Vec<String> = records.iter().map(Value::to_string).collect();
+    let (status, answer) = send(
+        "POST",
+        &b.v3(&format!("/topics/{topic}/records")),
+        "application/json",
+        &body.join("\n"),
+    );
+    assert_eq!(status, 200, "{answer}");
+}

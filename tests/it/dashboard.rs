@@ -17,7 +17,7 @@ use headless_chrome::types::Bounds;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::{json, Value};
 
-use crate::broker::{create_topic, get, send, TestBroker};
+use crate::broker::{create_topic, get, produce_v3, send, TestBroker};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -267,15 +267,14 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "document.getElementById('tail-status').textContent.startsWith('live')",
         "the live tail subscribed",
     );
-    let (status, body) = send(
-        "POST",
-        &b.v3("/topics/dash-events/records"),
-        "application/json",
-        &json!({"partition_id": 1, "key": {"type": "STRING", "data": "order-7"},
-                "value": {"type": "JSON", "data": {"item": "hello-dashboard", "qty": 3}}})
-        .to_string(),
+    produce_v3(
+        &b,
+        "dash-events",
+        &[
+            json!({"partition_id": 1, "key": {"type": "STRING", "data": "order-7"},
+                "value": {"type": "JSON", "data": {"item": "hello-dashboard", "qty": 3}}}),
+        ],
     );
-    assert_eq!(status, 200, "{body}");
     wait_for(
         &tab,
         "document.getElementById('tail').innerText.includes('hello-dashboard')",
@@ -321,14 +320,13 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
     );
     // A binary value is shown as hex; the filter narrows the rows; browsing can start
     // at an offset.
-    let (status, body) = send(
-        "POST",
-        &b.v3("/topics/dash-events/records"),
-        "application/json",
-        &json!({"partition_id": 1, "value": {"type": "BINARY", "data": crate::broker::base64_encode(&[0, 255, 1, 128])}})
-            .to_string(),
+    produce_v3(
+        &b,
+        "dash-events",
+        &[
+            json!({"partition_id": 1, "value": {"type": "BINARY", "data": crate::broker::base64_encode(&[0, 255, 1, 128])}}),
+        ],
     );
-    assert_eq!(status, 200, "{body}");
     click(&tab, "#browse-form button[type=submit]");
     wait_for(
         &tab,
@@ -535,13 +533,11 @@ fn the_dashboard_survives_a_broker_restart_and_keeps_tailing() {
         "document.getElementById('tail-status').textContent.startsWith('live')",
         "the tail back after the restart",
     );
-    let (status, body) = send(
-        "POST",
-        &b.v3("/topics/survivor/records"),
-        "application/json",
-        &json!({"value": {"type": "STRING", "data": "after-restart"}}).to_string(),
+    produce_v3(
+        &b,
+        "survivor",
+        &[json!({"value": {"type": "STRING", "data": "after-restart"}})],
     );
-    assert_eq!(status, 200, "{body}");
     wait_for(
         &tab,
         "document.getElementById('tail').innerText.includes('after-restart')",

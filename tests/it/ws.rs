@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
-use crate::broker::{create_topic, get, read_partition, send, TestBroker};
+use crate::broker::{create_topic, get, produce_v3, read_partition, send, TestBroker};
 
 pub enum Incoming {
     Json(Value),
@@ -396,16 +396,10 @@ fn a_subscription_can_start_at_a_timestamp() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = TestBroker::start(dir.path());
     create_topic(&b, "timed", 1);
-    let records: Vec<String> = (0..10)
-        .map(|i| json!({"value": {"type": "STRING", "data": format!("t{i}")}, "timestamp": 1_000 * (i + 1)}).to_string())
+    let records: Vec<Value> = (0..10)
+        .map(|i| json!({"value": {"type": "STRING", "data": format!("t{i}")}, "timestamp": 1_000 * (i + 1)}))
         .collect();
-    let (status, body) = send(
-        "POST",
-        &b.v3("/topics/timed/records"),
-        "application/json",
-        &records.join("\n"),
-    );
-    assert_eq!(status, 200, "{body}");
+    produce_v3(&b, "timed", &records);
     let mut c = WsClient::connect(&b);
     c.send(json!({"type": "subscribe", "sub": "s", "topic": "timed", "from": {"timestamp": 4_500}, "format": "string"}));
     let subscribed = c.expect("subscribed", secs(10));
@@ -498,14 +492,14 @@ fn binary_frames_carry_raw_keys_values_and_headers() {
     let b = TestBroker::start(dir.path());
     create_topic(&b, "raw", 1);
     let value = crate::broker::base64_encode(&[0u8, 159, 146, 150, 255]);
-    let (status, body) = send(
-        "POST",
-        &b.v3("/topics/raw/records"),
-        "application/json",
-        &json!({"key": {"type": "STRING", "data": "k1"}, "value": {"type": "BINARY", "data": value},
-                "headers": [{"name": "h", "value": crate::broker::base64_encode(b"hv")}]}).to_string(),
+    produce_v3(
+        &b,
+        "raw",
+        &[
+            json!({"key": {"type": "STRING", "data": "k1"}, "value": {"type": "BINARY", "data": value},
+                "headers": [{"name": "h", "value": crate::broker::base64_encode(b"hv")}]}),
+        ],
     );
-    assert_eq!(status, 200, "{body}");
     let mut c = WsClient::connect(&b);
     c.send(json!({"type": "subscribe", "sub": "bin", "topic": "raw", "from": "beginning", "frames": "binary"}));
     c.expect("subscribed", secs(10));
