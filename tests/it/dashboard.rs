@@ -135,6 +135,19 @@ fn click(tab: &Tab, selector: &str) {
         .expect("the click");
 }
 
+/// Records a topic holds: high watermark minus log start, summed over partitions.
+fn records_in(b: &TestBroker, topic: &str) -> i64 {
+    let (_, parts) = get(&b.v3(&format!("/topics/{topic}/partitions")));
+    parts["data"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            p["high_watermark"].as_i64().unwrap_or(0) - p["log_start_offset"].as_i64().unwrap_or(0)
+        })
+        .sum()
+}
+
 #[test]
 fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -166,6 +179,38 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         text_of(&tab, "#conn").contains("connected"),
         "connection indicator"
     );
+    // Records produced now show in the counts and as a rate on the chart.
+    create_topic(&b, "warmup", 3);
+    for i in 0..5 {
+        produce_v3(
+            &b,
+            "warmup",
+            &[json!({"value": {"type": "STRING", "data": format!("w{i}")}})],
+        );
+    }
+    wait_for(
+        &tab,
+        "document.querySelector('[data-card=\"Topics\"]') && document.querySelector('[data-card=\"Topics\"]').textContent === '2' \
+         && document.querySelector('[data-card=\"Partitions\"]').textContent === '53'",
+        "the topic and partition counts (with __consumer_offsets' 50)",
+    );
+    wait_for(
+        &tab,
+        "Array.from(document.querySelectorAll('.chart .now')).some(e => e.textContent !== '–' && parseFloat(e.textContent) > 0)",
+        "a non-zero rate on the charts",
+    );
+    // Keyboard: the first Tab reaches the skip link; following it stays on the page.
+    tab.press_key("Tab").expect("Tab");
+    assert_eq!(
+        eval(&tab, "document.activeElement.className"),
+        json!("skip")
+    );
+    tab.press_key("Enter").expect("Enter");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        text_of(&tab, "#main").starts_with("Overview"),
+        "the skip link keeps the page"
+    );
     assert_labelled(&tab, "overview");
     screenshot(&tab, "overview");
 
@@ -182,7 +227,9 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "document.getElementById('new-topic-partitions').value = '2'",
     );
     type_into(&tab, "#new-topic-configs", "retention.ms=86400000");
-    click(&tab, "#create-topic-submit");
+    // Submitted from the keyboard: Enter in the name field.
+    click(&tab, "#new-topic-name");
+    tab.press_key("Enter").expect("Enter");
     wait_for(
         &tab,
         "!!document.querySelector('#topics tr[data-topic=\"dash-events\"]')",
@@ -282,6 +329,25 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
     );
     let tail = text_of(&tab, "#tail");
     assert!(tail.contains("order-7") && tail.contains("json"), "{tail}");
+    // Broker data is shown as text, never as markup.
+    produce_v3(
+        &b,
+        "dash-events",
+        &[
+            json!({"partition_id": 0, "key": {"type": "STRING", "data": "<b id=\"injected\">bold</b>"},
+                 "value": {"type": "STRING", "data": "<img src=x onerror=\"window.pwned=1\">"}}),
+        ],
+    );
+    wait_for(
+        &tab,
+        "document.getElementById('tail').innerText.includes('<b id=\"injected\">bold</b>')",
+        "the markup-looking key as text",
+    );
+    assert_eq!(
+        eval(&tab, "!document.getElementById('injected') && !document.querySelector('#tail img') && !window.pwned"),
+        json!(true),
+        "no markup from the broker's data reached the page"
+    );
     // Pause, produce from the form, resume: the record comes after resuming.
     click(&tab, "#tail-pause");
     wait_for(
@@ -290,6 +356,7 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "paused",
     );
     type_into(&tab, "#produce-value", "from-the-form");
+    type_into(&tab, "#produce-form input[name=partition]", "0");
     click(&tab, "#produce-submit");
     wait_for(
         &tab,
@@ -306,6 +373,36 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         &tab,
         "document.getElementById('tail').innerText.includes('from-the-form')",
         "the form's record after resuming",
+    );
+    // JSON from the form: a valid value is produced, an invalid one refused with a
+    // message before anything is sent.
+    eval(
+        &tab,
+        "document.querySelector('#produce-form select[name=type]').value = 'JSON'",
+    );
+    eval(
+        &tab,
+        "document.getElementById('produce-value').value = '{\"n\": 1}'",
+    );
+    eval(
+        &tab,
+        "document.getElementById('produce-status').textContent = ''",
+    );
+    click(&tab, "#produce-submit");
+    wait_for(
+        &tab,
+        "document.getElementById('produce-status').textContent.includes('offset')",
+        "the JSON record produced",
+    );
+    eval(
+        &tab,
+        "document.getElementById('produce-value').value = '{bad'",
+    );
+    click(&tab, "#produce-submit");
+    wait_for(
+        &tab,
+        "document.getElementById('error').textContent.includes('not valid JSON')",
+        "the invalid JSON refused",
     );
     // Browse partition 1 from the beginning: the JSON value is pretty-printed.
     eval(
@@ -353,6 +450,31 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "document.querySelector('#browse tbody tr') && document.querySelector('#browse tbody tr').dataset.offset === '1' && document.querySelectorAll('#browse tbody tr').length === 1",
         "browsing from offset 1",
     );
+    // From a time: one long ago gives every record; one in the future none.
+    eval(
+        &tab,
+        "document.getElementById('browse-from').value = 'timestamp'",
+    );
+    eval(
+        &tab,
+        "document.getElementById('browse-value').value = '2000-01-01T00:00'",
+    );
+    click(&tab, "#browse-form button[type=submit]");
+    wait_for(
+        &tab,
+        "document.querySelectorAll('#browse tbody tr[data-offset]').length === 2",
+        "browsing from a time long ago",
+    );
+    eval(
+        &tab,
+        "document.getElementById('browse-value').value = '2999-01-01T00:00'",
+    );
+    click(&tab, "#browse-form button[type=submit]");
+    wait_for(
+        &tab,
+        "document.querySelectorAll('#browse tbody tr[data-offset]').length === 0",
+        "browsing from a time to come",
+    );
 
     // A consumer group whose lag changes when it commits.
     let consumers = b.url("/consumers/dash-group");
@@ -395,9 +517,27 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
     open(&tab, "#/groups");
     wait_for(
         &tab,
-        "!!document.querySelector('#groups tr[data-group=\"dash-group\"]')",
-        "the group in the list",
+        "!!document.querySelector('#groups tr[data-group=\"dash-group\"]') \
+         && document.querySelector('#groups tr[data-group=\"dash-group\"]').innerText.includes('STABLE')",
+        "the group in the list, with its state",
     );
+    // Leaving the messages page closed its live-tail socket.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, metrics) = get(&b.url("/metrics"));
+        if metrics
+            .as_str()
+            .is_some_and(|m| m.lines().any(|l| l == "troupe_websocket_connections 0"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tail's WebSocket stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    screenshot(&tab, "groups");
     open(&tab, "#/groups/dash-group");
     wait_for(
         &tab,
@@ -408,6 +548,13 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         &tab,
         "document.getElementById('members').innerText.includes('dash-events-')",
         "the member and its assignment",
+    );
+    // Per partition: the committed one with its lag, the other assigned with none yet.
+    wait_for(
+        &tab,
+        "!!document.querySelector('#lags tr[data-lag=\"dash-events-1\"]') && !!document.querySelector('#lags tr[data-lag=\"dash-events-0\"]') \
+         && document.querySelector('#lags tr[data-lag=\"dash-events-1\"] td:nth-child(5)').textContent === '1'",
+        "the lag per partition",
     );
     let (status, _) = send(
         "POST",
@@ -436,7 +583,10 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
     click(&tab, "#reset-form button[type=submit]");
     wait_for(
         &tab,
-        "document.getElementById('total-lag').textContent === '3'",
+        &format!(
+            "document.getElementById('total-lag').textContent === '{}'",
+            records_in(&b, "dash-events")
+        ),
         "the lag after resetting to earliest (every record of both partitions)",
     );
 
@@ -448,22 +598,36 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         height: Some(844.0),
     })
     .expect("a phone-sized window");
-    open(&tab, "#/overview");
-    wait_for(
-        &tab,
-        "!!document.querySelector('#brokers tbody tr td')",
-        "the overview at phone width",
-    );
-    let overflow = eval(
-        &tab,
-        "document.documentElement.scrollWidth <= window.innerWidth + 1",
-    );
-    assert_eq!(
-        overflow,
-        Value::Bool(true),
-        "no horizontal scrolling of the page at phone width"
-    );
-    screenshot(&tab, "overview-phone");
+    for (page, ready, shot) in [
+        (
+            "#/topics",
+            "!!document.querySelector('#topics tbody tr')",
+            "topics-phone",
+        ),
+        (
+            "#/topics/dash-events/messages",
+            "!!document.getElementById('tail-start')",
+            "messages-phone",
+        ),
+        (
+            "#/overview",
+            "!!document.querySelector('#brokers tbody tr td')",
+            "overview-phone",
+        ),
+    ] {
+        open(&tab, page);
+        wait_for(&tab, ready, &format!("{page} at phone width"));
+        let overflow = eval(
+            &tab,
+            "document.documentElement.scrollWidth <= window.innerWidth + 1",
+        );
+        assert_eq!(
+            overflow,
+            Value::Bool(true),
+            "no horizontal scrolling of {page} at phone width"
+        );
+        screenshot(&tab, shot);
+    }
     tab.set_bounds(Bounds::Normal {
         left: None,
         top: None,
@@ -472,8 +636,49 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
     })
     .expect("back to desktop size");
 
-    // Delete the topic through the confirmation dialog.
+    // The list's size and message count, and the topic page's offsets, match the broker.
+    let messages = records_in(&b, "dash-events");
+    let (_, parts) = get(&b.v3("/topics/dash-events/partitions"));
+    let parts = parts["data"].as_array().expect("partitions").clone();
+    open(&tab, "#/topics");
+    wait_for(
+        &tab,
+        &format!(
+            "!!document.querySelector('#topics tr[data-topic=\"dash-events\"]') \
+             && document.querySelector('#topics tr[data-topic=\"dash-events\"] td:nth-child(5)').textContent === '{messages}' \
+             && document.querySelector('#topics tr[data-topic=\"dash-events\"] td:nth-child(4)').textContent !== '0 B'"
+        ),
+        "the topic's message count and size",
+    );
     open(&tab, "#/topics/dash-events");
+    let end1 = parts[1]["log_end_offset"].as_i64().expect("log end");
+    wait_for(
+        &tab,
+        &format!(
+            "!!document.querySelector('#partitions tr[data-partition=\"1\"]') \
+             && document.querySelector('#partitions tr[data-partition=\"1\"] td:nth-child(6)').textContent === '{end1}' \
+             && document.querySelector('#partitions tr[data-partition=\"1\"] td:nth-child(7)').textContent === '{end1}'"
+        ),
+        "partition 1's log end and high watermark",
+    );
+    // Delete the topic through the confirmation dialog: Escape backs out.
+    click(&tab, "#delete-topic");
+    wait_for(
+        &tab,
+        "document.getElementById('confirm').open",
+        "the confirmation dialog",
+    );
+    tab.press_key("Escape").expect("Escape");
+    wait_for(
+        &tab,
+        "!document.getElementById('confirm').open",
+        "the dialog closed",
+    );
+    assert_eq!(
+        get(&b.v3("/topics/dash-events")).0,
+        200,
+        "Escape deletes nothing"
+    );
     click(&tab, "#delete-topic");
     wait_for(
         &tab,
@@ -500,6 +705,15 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
     );
     let (status, _) = get(&b.v3("/topics/dash-events"));
     assert_eq!(status, 404);
+    // Everything the page loaded came from the broker itself.
+    assert_eq!(
+        eval(
+            &tab,
+            "performance.getEntriesByType('resource').every(e => e.name.startsWith(location.origin))"
+        ),
+        json!(true),
+        "no request left the broker's origin"
+    );
 }
 
 #[test]
@@ -526,6 +740,11 @@ fn the_dashboard_survives_a_broker_restart_and_keeps_tailing() {
         "document.getElementById('tail-status').textContent.includes('reconnecting')",
         "the tail noticing the broker is gone",
     );
+    wait_for(
+        &tab,
+        "document.getElementById('conn').textContent.includes('unreachable')",
+        "the page saying the broker is unreachable",
+    );
     // The same port again, so the page's origin still points at it.
     let b = TestBroker::start_on(dir.path(), port, &[]);
     wait_for(
@@ -543,9 +762,10 @@ fn the_dashboard_survives_a_broker_restart_and_keeps_tailing() {
         "document.getElementById('tail').innerText.includes('after-restart')",
         "a record produced after the restart",
     );
-    assert!(
-        text_of(&tab, "#conn").contains("connected")
-            || text_of(&tab, "#conn").contains("connecting")
+    wait_for(
+        &tab,
+        "document.getElementById('conn').textContent === 'connected' && document.getElementById('error').hidden",
+        "connected again, with no error left",
     );
     screenshot(&tab, "after-restart");
 }

@@ -10,6 +10,10 @@ const $conn = document.getElementById("conn");
 let cluster = null;
 // Timers and sockets of the page on screen, stopped when another page opens.
 let cleanups = [];
+// Bumped when another page opens: answers that arrive for an earlier page are dropped.
+let pageSerial = 0;
+// Lag samples per group, kept across page changes for the lag-over-time chart.
+const lagHistory = new Map();
 
 // ------------------------------------------------------------------ helpers
 
@@ -42,21 +46,41 @@ function fmtDuration(ms) {
   const mm = Math.floor(s % 3600 / 60), ss = s % 60;
   return d ? `${d}d ${hh}h ${mm}m` : hh ? `${hh}h ${mm}m ${ss}s` : mm ? `${mm}m ${ss}s` : `${ss}s`;
 }
+// A time typed by the user, read as UTC unless it names a zone; null if unreadable.
+function parseTime(text) {
+  const s = String(text || "").trim();
+  if (!s) return null;
+  const t = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : s + "Z").getTime();
+  return isNaN(t) ? null : t;
+}
 function fmtTime(ms) { return ms === null || ms === undefined ? "–" : new Date(ms).toISOString().replace("T", " ").replace("Z", ""); }
 
 class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
-function setConn(up, text) {
+// Live regions are written only when their text changes, so screen readers announce
+// a change once, not every poll.
+function setConn(up) {
+  const text = up ? "connected" : "broker unreachable — retrying";
+  if ($conn.textContent === text) return;
   $conn.className = "conn " + (up ? "up" : "down");
-  $conn.textContent = text || (up ? "connected" : "broker unreachable — retrying");
+  $conn.textContent = text;
 }
-function showError(e) {
+// `origin` is "action" (the user did something: the error stays until the next
+// action) or "poll" (a refresh failed: the next good refresh clears it).
+function showError(e, origin = "action") {
+  const text = e instanceof ApiError && e.code ? `Error ${e.code}: ${e.message}` : String(e.message || e);
+  $error.dataset.origin = origin;
+  if (!$error.hidden && $error.textContent === text) return;
   $error.hidden = false;
-  $error.textContent = e instanceof ApiError && e.code ? `Error ${e.code}: ${e.message}` : String(e.message || e);
+  $error.textContent = text;
 }
-function clearError() { $error.hidden = true; $error.textContent = ""; }
+function clearError(origin = "action") {
+  if ($error.hidden || (origin === "poll" && $error.dataset.origin !== "poll")) return;
+  $error.hidden = true;
+  $error.textContent = "";
+}
 
 async function api(path, opts = {}) {
   const headers = {};
@@ -66,6 +90,8 @@ async function api(path, opts = {}) {
   try {
     res = await fetch(path, {
       method: opts.method || "GET", headers,
+      // A broker that hangs must not stall the page's loops.
+      signal: AbortSignal.timeout(10000),
       body: opts.body === undefined ? undefined : (typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body)),
     });
   } catch (e) {
@@ -91,11 +117,19 @@ async function v3(path, opts) { return api(`/v3/clusters/${await clusterId()}${p
 const enc = encodeURIComponent;
 
 // Runs `fn` now and every `ms`; errors show in the banner and the loop goes on
-// (the broker may be restarting).
+// (the broker may be restarting); a success clears the banner. Nothing is shown for
+// a tick that finishes after its page was left.
 function every(ms, fn) {
   let stopped = false, timer = null;
+  const serial = pageSerial;
   const tick = async () => {
-    try { await fn(); } catch (e) { showError(e); if (e.status === 0) cluster = null; }
+    try {
+      await fn();
+      if (!stopped && serial === pageSerial) clearError("poll");
+    } catch (e) {
+      if (!stopped && serial === pageSerial) showError(e, "poll");
+      if (e.status === 0) cluster = null;
+    }
     if (!stopped) timer = setTimeout(tick, ms);
   };
   tick();
@@ -119,7 +153,20 @@ function renderBytes(b64) {
 }
 function bytesCell(b64) {
   const r = renderBytes(b64);
+  if (r.kind === "null") return h("td", {}, h("span", { class: "tag", text: "null" }));
   return h("td", {}, h("span", { class: "tag", text: r.kind }), " ", h("pre", { class: "val", text: r.text }));
+}
+
+// Rebuilding a table must not throw away keyboard focus: the focused row's link
+// (found by its data attribute) gets it back.
+function keepFocus(attr, rebuild) {
+  const row = document.activeElement && document.activeElement.closest && document.activeElement.closest(`[${attr}]`);
+  const key = row && row.getAttribute(attr);
+  rebuild();
+  if (key === null || key === undefined) return;
+  const again = Array.from(document.querySelectorAll(`[${attr}]`)).find((r) => r.getAttribute(attr) === key);
+  const link = again && again.querySelector("a, button, input");
+  if (link) link.focus();
 }
 
 function table(headers, rows, opts = {}) {
@@ -138,11 +185,12 @@ function lineChart(title, unit) {
   svg.setAttribute("aria-label", title);
   const now = h("span", { class: "now", text: "–" });
   const bytes = unit === "B/s";
+  const show = (v) => (bytes ? fmtBytes(v) + "/s" : unit === "records" ? fmtNum(v) : fmtRate(v));
   const el = h("div", { class: "card chart" }, h("div", { class: "label" }, title, ": ", now, bytes ? "" : " " + unit), svg);
   function push(v) {
     points.push(v);
     if (points.length > 60) points.shift();
-    now.textContent = bytes ? fmtBytes(v) + "/s" : fmtRate(v);
+    now.textContent = show(v);
     const max = Math.max(1, ...points);
     const d = points.map((p, i) => `${i === 0 ? "M" : "L"}${(i / 59) * 300},${96 - (p / max) * 90}`).join(" ");
     svg.innerHTML = "";
@@ -157,7 +205,7 @@ function lineChart(title, unit) {
     line.setAttribute("vector-effect", "non-scaling-stroke");
     svg.append(grid, line);
   }
-  return { el, push };
+  return { el, push, now };
 }
 
 function parseMetrics(text) {
@@ -222,15 +270,14 @@ function pageOverview() {
       const s = await topicStats(t.topic_name);
       partitions += s.parts.length;
       offline += s.offline;
-      // In-sync replicas: a partition's one replica while it is online.
-      under += s.parts.filter((p) => p.online && t.replication_factor > 1).length;
+      // Online, but fewer replicas in sync than it has.
+      under += s.parts.filter((p) => p.online && (p.isr_ids || []).length < (p.replica_ids || []).length).length;
     }
     cards.replaceChildren(card("Brokers", brokers.data.length), card("Topics", topics.data.length),
       card("Partitions", partitions), card("Under-replicated", under, under > 0), card("Offline partitions", offline, offline > 0));
     brokersBox.replaceChildren(table(["Id", "Address", "Controller", "Uptime"], brokers.data.map((b) =>
       h("tr", {}, h("td", { text: b.broker_id }), h("td", { text: `${b.host}:${b.port}` }),
         h("td", { text: b.is_controller ? "yes" : "no" }), h("td", { text: fmtDuration(b.uptime_ms || 0) }))), { id: "brokers" }));
-    clearError();
   });
   let last = null;
   every(2000, async () => {
@@ -276,8 +323,8 @@ function pageTopics() {
   $main.replaceChildren(h("h1", { text: "Topics" }),
     h("section", { class: "panel" }, h("h2", { text: "Create a topic" }), form, status),
     h("section", { class: "panel" }, h("div", { class: "row" }, search), list));
-  let rows = [];
-  const draw = () => {
+  let rows = [], seq = 0;
+  const draw = () => keepFocus("data-topic", () => {
     const q = search.value.toLowerCase();
     list.replaceChildren(table(["Topic", { label: "Partitions", num: true }, { label: "Replication", num: true },
       { label: "Size", num: true }, { label: "Messages", num: true }, "Cleanup policy"],
@@ -286,16 +333,20 @@ function pageTopics() {
       h("td", { class: "num", text: r.partitions }), h("td", { class: "num", text: r.rf }),
       h("td", { class: "num", text: fmtBytes(r.size) }), h("td", { class: "num", text: fmtNum(r.messages) }),
       h("td", { text: r.policy }))), { id: "topics", empty: "no topics" }));
-  };
+  });
   search.addEventListener("input", draw);
   const refresh = async () => {
+    // A refresh that finishes after a newer one started is dropped.
+    const mine = ++seq;
     const topics = (await v3("/topics")).data;
-    rows = await Promise.all(topics.map(async (t) => {
+    const fresh = await Promise.all(topics.map(async (t) => {
       const [s, policy] = await Promise.all([topicStats(t.topic_name),
         v3(`/topics/${enc(t.topic_name)}/configs/cleanup.policy`).then((c) => c.value).catch(() => "?")]);
       return { name: t.topic_name, internal: t.is_internal, partitions: t.partitions_count,
         rf: t.replication_factor, size: s.size, messages: s.messages, policy };
     }));
+    if (mine !== seq) return;
+    rows = fresh;
     draw();
   };
   every(5000, refresh);
@@ -316,7 +367,7 @@ function pageTopic(name) {
     h("section", { class: "panel" }, h("h2", { text: "Configs" }), configs));
   const drawConfigs = async () => {
     const list = (await v3(`/topics/${enc(name)}/configs`)).data;
-    configs.replaceChildren(table(["Name", "Value", "Source", ""], list.map((c) => {
+    configs.replaceChildren(table(["Name", "Value", "Source", "Actions"], list.map((c) => {
       const input = h("input", { value: c.value ?? "", "aria-label": `Value of ${c.name}`, disabled: c.is_read_only || null });
       const save = h("button", { class: "secondary", text: "Save", onclick: async () => {
         try { await v3(`/topics/${enc(name)}/configs/${enc(c.name)}`, { method: "PUT", body: { value: input.value } }); clearError(); await drawConfigs(); }
@@ -335,14 +386,14 @@ function pageTopic(name) {
     parts.replaceChildren(table([{ label: "Partition", num: true }, "Leader", "Replicas", "ISR", { label: "Log start", num: true },
       { label: "Log end", num: true }, { label: "High watermark", num: true }, { label: "Size", num: true }, "State"],
     list.map((p) => {
-      const leader = p.online ? String(p.leader ? p.leader.related.split("/").pop() : "–") : "none";
-      return h("tr", {}, h("td", { class: "num", text: p.partition_id }), h("td", { text: leader }), h("td", { text: leader === "none" ? "–" : `[${leader}]` }),
-        h("td", { text: p.online ? `[${leader}]` : "[]" }), h("td", { class: "num", text: fmtNum(p.log_start_offset) }),
+      const leader = p.leader_id === null || p.leader_id === undefined ? "none" : String(p.leader_id);
+      return h("tr", { "data-partition": p.partition_id }, h("td", { class: "num", text: p.partition_id }), h("td", { text: leader }),
+        h("td", { text: `[${(p.replica_ids || []).join(", ")}]` }),
+        h("td", { text: `[${(p.isr_ids || []).join(", ")}]` }), h("td", { class: "num", text: fmtNum(p.log_start_offset) }),
         h("td", { class: "num", text: fmtNum(p.log_end_offset) }), h("td", { class: "num", text: fmtNum(p.high_watermark) }),
         h("td", { class: "num", text: fmtBytes(p.size_bytes) }),
         h("td", {}, h("span", { class: "tag " + (p.online ? "ok" : "bad"), text: p.online ? "online" : "offline" })));
     }), { id: "partitions" }));
-    clearError();
   });
 }
 
@@ -357,13 +408,13 @@ function matches(r, q) {
 }
 
 function pageMessages(name) {
-  const headers = [{ label: "Partition", num: true }, { label: "Offset", num: true }, "Timestamp", "Key", "Value"];
+  const headers = [{ label: "Partition", num: true }, { label: "Offset", num: true }, "Timestamp (UTC)", "Key", "Value"];
   // Browse.
   const partition = h("select", { id: "browse-partition", "aria-label": "Partition" });
   const fromKind = h("select", { id: "browse-from", "aria-label": "Start from" },
     h("option", { value: "beginning", text: "beginning" }), h("option", { value: "offset", text: "offset" }),
     h("option", { value: "timestamp", text: "timestamp" }), h("option", { value: "end", text: "end" }));
-  const fromValue = h("input", { id: "browse-value", "aria-label": "Offset or time", placeholder: "offset, or 2026-12-01T10:00" });
+  const fromValue = h("input", { id: "browse-value", "aria-label": "Offset or time", placeholder: "42 or 2026-12-01T10:00" });
   const limit = h("input", { id: "browse-limit", type: "number", min: 1, max: 1000, value: 50, "aria-label": "Records" });
   const filter = h("input", { id: "browse-filter", type: "search", placeholder: "Filter key/value", "aria-label": "Filter" });
   const browseBox = h("div", {});
@@ -375,9 +426,15 @@ function pageMessages(name) {
     const p = partition.value;
     let q;
     if (offsetOverride !== undefined) q = `offset=${offsetOverride}`;
-    else if (fromKind.value === "offset") q = `offset=${Number(fromValue.value) || 0}`;
-    else if (fromKind.value === "timestamp") q = `timestamp=${new Date(fromValue.value).getTime()}`;
-    else q = `offset=${fromKind.value}`;
+    else if (fromKind.value === "offset") {
+      const o = Number(fromValue.value);
+      if (fromValue.value.trim() === "" || !Number.isInteger(o) || o < 0) return showError(new Error("Give the offset to start from: a whole number, 0 or more."));
+      q = `offset=${o}`;
+    } else if (fromKind.value === "timestamp") {
+      const t = parseTime(fromValue.value);
+      if (t === null) return showError(new Error("Give the time to start from, e.g. 2026-12-01T10:00 (UTC)."));
+      q = `timestamp=${t}`;
+    } else q = `offset=${fromKind.value}`;
     try {
       const got = await api(`/topics/${enc(name)}/partitions/${p}/records?${q}&max_bytes=1048576`, { accept: "application/vnd.kafka.binary.v2+json" });
       browsed = got.slice(0, Number(limit.value) || 50);
@@ -399,6 +456,13 @@ function pageMessages(name) {
   const tailFilter = h("input", { id: "tail-filter", type: "search", placeholder: "Filter key/value", "aria-label": "Filter live records" });
   let tailRows = [], ws = null, wanted = false, paused = false, positions = {}, retry = null;
   const drawTail = () => tailBox.replaceChildren(table(headers, tailRows.filter((r) => matches(r, tailFilter.value)).map(messageRow), { id: "tail", empty: "waiting for records…" }));
+  // Frames can come faster than the page paints: redraw at most once a frame.
+  let drawPending = false;
+  const drawTailSoon = () => {
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => { drawPending = false; drawTail(); });
+  };
   tailFilter.addEventListener("input", drawTail);
   const startBtn = h("button", { id: "tail-start", text: "Start live tail" });
   const pauseBtn = h("button", { id: "tail-pause", class: "secondary", text: "Pause", disabled: true });
@@ -423,12 +487,16 @@ function pageMessages(name) {
           positions[f.partition] = r.offset + 1;
         }
         tailRows = tailRows.slice(0, 500);
-        drawTail();
+        drawTailSoon();
         sock.send(JSON.stringify({ type: "credit", sub: "tail", records: f.records.length }));
       } else if (f.type === "error") {
         showError(new ApiError(0, f.error_code, f.message));
+        // Records deleted by retention before they came: the tail goes on from here.
+        if (f.partition !== undefined && f.position !== undefined) positions[f.partition] = f.position;
+        tailStatus.textContent = `error: ${f.message}`;
       } else if (f.type === "paused" || f.type === "resumed") {
-        tailStatus.textContent = f.type === "paused" ? "paused" : "live";
+        if (f.reason === "send_buffer_full") tailStatus.textContent = f.type === "paused" ? "catching up (the page is slower than the topic)" : "live";
+        else tailStatus.textContent = f.type === "paused" ? "paused" : "live";
       }
     };
     sock.onclose = () => {
@@ -478,7 +546,9 @@ function pageMessages(name) {
       const r = await v3(`/topics/${enc(name)}/records`, { method: "POST", body: record });
       produceStatus.textContent = `Written to partition ${r.partition_id} at offset ${r.offset}.`;
       clearError();
-    } catch (err) { showError(err); }
+    } catch (err) {
+      showError(err instanceof SyntaxError ? new Error("The value is not valid JSON: " + err.message) : err);
+    }
   });
 
   $main.replaceChildren(
@@ -487,6 +557,7 @@ function pageMessages(name) {
     h("section", { class: "panel" }, h("h2", { text: "Browse a partition" }), browseForm, browseStatus, browseBox),
     h("section", { class: "panel" }, h("h2", { text: "Produce a test record" }), produceForm, produceStatus));
   drawTail();
+  every(5000, () => api("/health"));
   v3(`/topics/${enc(name)}`).then((t) => {
     partition.replaceChildren(...Array.from({ length: t.partitions_count }, (_, i) => h("option", { value: i, text: i })));
   }).catch(showError);
@@ -504,26 +575,41 @@ function pageGroups() {
         h("td", { text: g.state }), h("td", { class: "num", text: g.members_count }),
         h("td", { text: g.partition_assignor || "–" }), h("td", { class: "num", text: lag ? fmtNum(lag.total_lag) : "–" }));
     }));
-    box.replaceChildren(table(["Group", "State", { label: "Members", num: true }, "Assignor", { label: "Total lag", num: true }], rows, { id: "groups", empty: "no consumer groups" }));
-    clearError();
+    keepFocus("data-group", () => box.replaceChildren(table(["Group", "State", { label: "Members", num: true }, "Assignor", { label: "Total lag", num: true }], rows, { id: "groups", empty: "no consumer groups" })));
   });
 }
 
 function pageGroup(id) {
   const summary = h("div", { class: "cards" }), members = h("div", {}), lags = h("div", {});
   const chart = lineChart("Total lag", "records");
+  if (!lagHistory.has(id)) lagHistory.set(id, []);
+  const history = lagHistory.get(id);
+  for (const v of history) chart.push(v);
   const resetStatus = h("div", { class: "status-line", role: "status", "aria-live": "polite" });
   const resetForm = h("form", { class: "inline", id: "reset-form" },
     h("label", {}, "Topic", h("input", { name: "topic", required: true })),
     h("label", {}, "To", h("select", { name: "to" }, ["earliest", "latest", "timestamp", "offset"].map((t) => h("option", { value: t, text: t })))),
-    h("label", {}, "Offset / time", h("input", { name: "at", placeholder: "offset, or 2026-12-01T10:00" })),
+    h("label", {}, "Partitions (optional)", h("input", { name: "partitions", placeholder: "0, 2 (default: all)" })),
+    h("label", {}, "Offset / time", h("input", { name: "at", placeholder: "42 or 2026-12-01T10:00" })),
     h("button", { type: "submit", text: "Reset offsets" }));
   resetForm.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const f = new FormData(resetForm), to = f.get("to"), at = String(f.get("at") || "");
+    const f = new FormData(resetForm), to = f.get("to"), at = String(f.get("at") || "").trim();
     const body = { topic_name: f.get("topic"), to };
-    if (to === "offset") body.offset = Number(at);
-    if (to === "timestamp") body.timestamp = new Date(at).getTime();
+    const parts = String(f.get("partitions") || "").split(",").map((p) => p.trim()).filter(Boolean);
+    if (parts.length) {
+      if (!parts.every((p) => /^\d+$/.test(p))) return showError(new Error("Partitions are whole numbers separated by commas."));
+      body.partitions = parts.map(Number);
+    }
+    if (to === "offset") {
+      if (!/^\d+$/.test(at)) return showError(new Error("Give the offset to reset to: a whole number, 0 or more."));
+      body.offset = Number(at);
+    }
+    if (to === "timestamp") {
+      const t = parseTime(at);
+      if (t === null) return showError(new Error("Give the time to reset to, e.g. 2026-12-01T10:00 (UTC)."));
+      body.timestamp = t;
+    }
     try {
       const r = await v3(`/consumer-groups/${enc(id)}/offsets:reset`, { method: "POST", body });
       resetStatus.textContent = `Reset ${r.data.length} partition(s).`;
@@ -541,24 +627,40 @@ function pageGroup(id) {
     summary.replaceChildren(card("State", g.state), card("Members", g.members_count), card("Generation", g.generation_id),
       card("Assignor", g.partition_assignor || "–"), card("Total lag", fmtNum(lag.total_lag), { id: "total-lag" }), card("Max lag", fmtNum(lag.max_lag)));
     chart.push(lag.total_lag);
+    history.push(lag.total_lag);
+    if (history.length > 60) history.shift();
     const consumers = (await v3(`/consumer-groups/${enc(id)}/consumers`)).data;
-    const rows = await Promise.all(consumers.map(async (c) => {
-      const a = (await v3(`/consumer-groups/${enc(id)}/consumers/${enc(c.consumer_id)}/assignments`)).data;
-      return h("tr", {}, h("td", { text: c.consumer_id }), h("td", { text: c.client_id }), h("td", { text: c.client_host }),
-        h("td", { text: a.map((x) => `${x.topic_name}-${x.partition_id}`).join(", ") || "none" }));
+    // A member may leave between the two requests: it is then just not listed.
+    const assigned = await Promise.all(consumers.map(async (c) => {
+      const a = await v3(`/consumer-groups/${enc(id)}/consumers/${enc(c.consumer_id)}/assignments`).then((r) => r.data).catch(() => null);
+      return { c, a };
     }));
+    const rows = assigned.filter((x) => x.a !== null).map(({ c, a }) => h("tr", {}, h("td", { text: c.consumer_id }), h("td", { text: c.client_id }), h("td", { text: c.client_host }),
+      h("td", { text: a.map((x) => `${x.topic_name}-${x.partition_id}`).join(", ") || "none" })));
     members.replaceChildren(table(["Member", "Client id", "Host", "Assigned partitions"], rows, { id: "members", empty: "no members" }));
+    // Assigned partitions with nothing committed yet show too (as Kafka's tool: "–").
+    const lagRows = lagList.data.map((l) => ({ topic: l.topic_name, partition: l.partition_id, committed: l.current_offset, end: l.log_end_offset, lag: l.lag, member: l.consumer_id }));
+    for (const { c, a } of assigned) {
+      for (const x of a || []) {
+        if (!lagRows.some((r) => r.topic === x.topic_name && r.partition === x.partition_id)) {
+          lagRows.push({ topic: x.topic_name, partition: x.partition_id, committed: null, end: null, lag: null, member: c.consumer_id });
+        }
+      }
+    }
+    lagRows.sort((x, y) => x.topic.localeCompare(y.topic) || x.partition - y.partition);
     lags.replaceChildren(table(["Topic", { label: "Partition", num: true }, { label: "Committed", num: true }, { label: "Log end", num: true }, { label: "Lag", num: true }, "Member"],
-      lagList.data.map((l) => h("tr", {}, h("td", { text: l.topic_name }), h("td", { class: "num", text: l.partition_id }),
-        h("td", { class: "num", text: fmtNum(l.current_offset) }), h("td", { class: "num", text: fmtNum(l.log_end_offset) }),
-        h("td", { class: "num", text: fmtNum(l.lag) }), h("td", { text: l.consumer_id || "–" }))), { id: "lags", empty: "nothing committed yet" }));
-    clearError();
+      lagRows.map((l) => h("tr", { "data-lag": `${l.topic}-${l.partition}` }, h("td", { text: l.topic }), h("td", { class: "num", text: l.partition }),
+        h("td", { class: "num", text: fmtNum(l.committed) }), h("td", { class: "num", text: fmtNum(l.end) }),
+        h("td", { class: "num", text: fmtNum(l.lag) }), h("td", { text: l.member || "–" }))), { id: "lags", empty: "nothing assigned or committed" }));
   });
 }
 
 // ------------------------------------------------------------------ router
 
 function route() {
+  // In-page anchors (the skip link) are not pages.
+  if (location.hash && !location.hash.startsWith("#/")) return;
+  pageSerial++;
   for (const c of cleanups) c();
   cleanups = [];
   clearError();

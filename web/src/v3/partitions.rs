@@ -67,6 +67,11 @@ fn partition_json(urls: &Urls, node_id: i32, s: &PartitionStatus) -> Value {
         "dirty_bytes": s.dirty_bytes,
         "cleaner_runs": s.cleaner_runs,
         "online": s.online,
+        // The replica set inline (beyond Confluent's fields), as the replicas
+        // resource has it: this broker's replica, in sync while it is online.
+        "replica_ids": [node_id],
+        "isr_ids": if s.online { vec![node_id] } else { Vec::new() },
+        "leader_id": if s.online { Some(node_id) } else { None },
     });
     if s.online {
         fields["leader"] = urls.related(&format!("{path}/replicas/{node_id}"));
