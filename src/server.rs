@@ -75,6 +75,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         started_at_ms: troupe_web::produce::now_ms(),
         ws: std::sync::Arc::new(troupe_web::WsHub::new(settings.websocket.clone())),
     };
+    let ws_hub = state.ws.clone();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -111,6 +112,8 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         finished = &mut running => finished.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
         signal = shutdown_signal() => {
             log::info!("{signal} received; stopping");
+            // WebSocket clients are told (1001) before the server stops accepting.
+            ws_hub.begin_shutdown();
             handle.stop(true).await;
             running.await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
         }

@@ -1055,3 +1055,23 @@ fn group_subscriptions_split_partitions_and_lose_nothing_across_a_rebalance() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_stopping_broker_tells_its_websocket_clients_it_is_going_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 1);
+    let mut c = WsClient::connect(&b);
+    c.send(json!({"type": "subscribe", "sub": "s", "topic": "t"}));
+    c.expect("subscribed", secs(10));
+    let stopping = std::thread::spawn(move || b.stop());
+    let code = loop {
+        match c.next(secs(20)) {
+            Some(Incoming::Closed(code)) => break code,
+            Some(_) => continue,
+            None => panic!("not closed while the broker stopped"),
+        }
+    };
+    assert_eq!(code, Some(1001), "going away");
+    stopping.join().expect("the broker stopped cleanly");
+}

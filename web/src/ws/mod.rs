@@ -69,12 +69,13 @@ impl Default for WsLimits {
     }
 }
 
-/// What the WebSocket layer shares across workers: its limits and the count of open
-/// connections.
-#[derive(Debug, Default)]
+/// What the WebSocket layer shares across workers: its limits, the count of open
+/// connections, and the broker's "shutting down" signal.
+#[derive(Debug)]
 pub struct WsHub {
     pub limits: WsLimits,
     connections: AtomicUsize,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl WsHub {
@@ -82,7 +83,18 @@ impl WsHub {
         WsHub {
             limits,
             connections: AtomicUsize::new(0),
+            shutdown: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// The broker is stopping: every connection closes with 1001 (going away), so
+    /// clients know to reconnect rather than seeing the socket just drop.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     pub fn connections(&self) -> usize {

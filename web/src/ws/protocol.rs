@@ -16,6 +16,8 @@ use crate::records::{encode_base64, EmbeddedFormat};
 
 /// Close codes the broker uses (4000-4999 are the application's own range).
 pub mod close_codes {
+    /// The broker is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
     /// The client sent a binary frame: client frames are JSON text.
     pub const UNSUPPORTED_DATA: u16 = 1003;
     /// A frame larger than `websocket.max.frame.bytes`.

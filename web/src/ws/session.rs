@@ -85,6 +85,7 @@ pub(super) async fn run(
     // A produce frame waiting for room in the produce queue: until it has some, the
     // connection is not read (backpressure to the producer), but timers still run.
     let mut waiting_job: Option<ProduceJob> = None;
+    let mut shutdown = conn.state.ws.shutdown_signal();
     let end = loop {
         tokio::select! {
             permit = produce_tx.reserve(), if waiting_job.is_some() => {
@@ -122,6 +123,9 @@ pub(super) async fn run(
                 }
             }
             Some((sub, serial, assignment)) = assignment_rx.recv() => conn.on_assignment(&sub, serial, assignment).await,
+            _ = shutdown.wait_for(|stopping| *stopping) => {
+                break End::Close(close_codes::GOING_AWAY, "the broker is shutting down".into());
+            }
             _ = ticker.tick() => {
                 if last_heard.elapsed() >= Duration::from_millis(limits.idle_timeout_ms) {
                     break End::Close(close_codes::IDLE, format!(
