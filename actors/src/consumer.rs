@@ -729,7 +729,9 @@ impl FetchPlan {
     }
 }
 
-async fn reset_offset(
+/// Where a partition without a usable committed offset starts, per Kafka's
+/// `auto.offset.reset` (`None` is an error).
+pub async fn reset_offset(
     tp: &TopicPartition,
     addr: Option<&Addr<PartitionReplica>>,
     reset: ResetPolicy,

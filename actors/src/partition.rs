@@ -268,12 +268,13 @@ impl PartitionReplica {
         }
         let from = self.high_watermark;
         self.high_watermark = to;
-        self.publish_tail(ctx, from);
+        // Producers first: the tail's read must not delay their acknowledgements.
         while self.pending.front().is_some_and(|p| p.last_offset < to) {
             if let Some(p) = self.pending.pop_front() {
                 let _ = p.reply.send(Ok(p.result));
             }
         }
+        self.publish_tail(ctx, from);
         let ready: Vec<WaitingFetch> = {
             let (ready, still) = std::mem::take(&mut self.waiting)
                 .into_iter()

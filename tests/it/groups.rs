@@ -152,14 +152,7 @@ fn produce_values(b: &TestBroker, topic: &str, values: impl IntoIterator<Item = 
         .map(|v| json!({"key": {"type": "JSON", "data": v}, "value": {"type": "JSON", "data": v}}))
         .collect();
     for chunk in records.chunks(500) {
-        let body: Vec<String> = chunk.iter().map(Value::to_string).collect();
-        let (status, answer) = send(
-            "POST",
-            &b.v3(&format!("/topics/{topic}/records")),
-            "application/json",
-            &body.join("\n"),
-        );
-        assert_eq!(status, 200, "{answer}");
+        produce_v3(b, topic, chunk);
     }
 }
 

@@ -54,6 +54,24 @@ impl EmbeddedFormat {
         ))
     }
 
+    /// From a consumer's `format` setting (Confluent's names, and Troupe's `string`).
+    pub fn from_name(name: &str) -> Option<EmbeddedFormat> {
+        match name {
+            "binary" => Some(EmbeddedFormat::Binary),
+            "json" => Some(EmbeddedFormat::Json),
+            "string" => Some(EmbeddedFormat::String),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EmbeddedFormat::Binary => "binary",
+            EmbeddedFormat::Json => "json",
+            EmbeddedFormat::String => "string",
+        }
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             EmbeddedFormat::Binary => BINARY_V2,

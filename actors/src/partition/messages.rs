@@ -96,8 +96,9 @@ pub struct PartitionStatus {
     pub cleaner_runs: u64,
     /// fsync rounds since the log was (re)opened: with group commit, fewer than appends.
     pub flushes: u64,
-    /// Chunks read for and pushed to live-tail subscribers: one per high-watermark
-    /// advance that had subscribers, however many there were.
+    /// Chunks read for and pushed to live-tail subscribers: each read once, however
+    /// many subscribers there were (one per high-watermark advance, more when an
+    /// advance exceeds `partition.tail.chunk.max.bytes`).
     pub tail_chunks: u64,
 }
 

@@ -94,15 +94,6 @@ struct CreateBody {
     _request_timeout_ms: Option<Value>,
 }
 
-fn format_of(name: &str) -> Option<EmbeddedFormat> {
-    match name {
-        "binary" => Some(EmbeddedFormat::Binary),
-        "json" => Some(EmbeddedFormat::Json),
-        "string" => Some(EmbeddedFormat::String),
-        _ => None,
-    }
-}
-
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -117,7 +108,7 @@ async fn create(
         parse(&body)?
     };
     let format = body.format.unwrap_or_else(|| "binary".into());
-    if format_of(&format).is_none() {
+    if EmbeddedFormat::from_name(&format).is_none() {
         return Err(invalid_config(format!(
             "format '{format}' is not binary, json or string"
         )));
@@ -302,7 +293,7 @@ async fn records(
 ) -> ApiResult<HttpResponse> {
     let addr = instance(&state, &path).await?;
     let info = addr.send(GetInstanceInfo).await?;
-    let format = format_of(&info.settings.format).unwrap_or(EmbeddedFormat::Binary);
+    let format = EmbeddedFormat::from_name(&info.settings.format).unwrap_or(EmbeddedFormat::Binary);
     if !format.accepted_by(&req) {
         return Err(ApiError::new(
             StatusCode::NOT_ACCEPTABLE,

@@ -90,7 +90,8 @@ fn encode_data(
     Ok((bytes, Some(kind)))
 }
 
-fn parse_timestamp(v: Value) -> ApiResult<i64> {
+/// A timestamp as ms since the epoch or ISO-8601 (shared with WebSocket frames).
+pub(crate) fn parse_timestamp(v: Value) -> ApiResult<i64> {
     match v {
         Value::Number(n) => n.as_i64().ok_or_else(|| {
             ApiError::bad_request("timestamp must be a whole number of milliseconds")

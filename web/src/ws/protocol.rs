@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::DateTime;
 use serde_json::{json, Map, Value};
 use troupe_actors::consumer::ResetPolicy;
 use troupe_actors::partition::Acks;
@@ -13,6 +12,7 @@ use troupe_actors::storage::StoredRecord;
 
 use crate::error::{codes, ApiError, ApiResult};
 use crate::records::{encode_base64, EmbeddedFormat};
+use crate::v3::records::parse_timestamp;
 
 /// Close codes the broker uses (4000-4999 are the application's own range).
 pub mod close_codes {
@@ -200,15 +200,13 @@ pub fn parse(text: &str) -> ApiResult<ClientFrame> {
 
 fn parse_subscribe(obj: &Map<String, Value>) -> ApiResult<SubscribeRequest> {
     let sub = sub_id(obj, "subscribe")?;
-    let format = match string_field(obj, "format")?.as_deref() {
-        None | Some("json") => EmbeddedFormat::Json,
-        Some("binary") => EmbeddedFormat::Binary,
-        Some("string") => EmbeddedFormat::String,
-        Some(other) => {
-            return Err(bad(format!(
-                "Unknown format '{other}': use json, string or binary"
-            )))
-        }
+    let format = match string_field(obj, "format")? {
+        None => EmbeddedFormat::Json,
+        Some(name) => EmbeddedFormat::from_name(&name).ok_or_else(|| {
+            bad(format!(
+                "Unknown format '{name}': use json, string or binary"
+            ))
+        })?,
     };
     let frames = match string_field(obj, "frames")?.as_deref() {
         None | Some("text") => FrameEncoding::Text,
@@ -338,13 +336,9 @@ fn parse_from(from: Option<&Value>) -> ApiResult<StartFrom> {
                 return Ok(StartFrom::Offsets(out));
             }
             match field(o, "timestamp") {
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .map(StartFrom::Timestamp)
-                    .ok_or_else(|| bad("'from.timestamp' must be whole milliseconds")),
-                Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
-                    .map(|t| StartFrom::Timestamp(t.timestamp_millis()))
-                    .map_err(|e| bad(format!("'from.timestamp' '{s}' is not ISO-8601: {e}"))),
+                Some(t @ (Value::Number(_) | Value::String(_))) => {
+                    parse_timestamp(t.clone()).map(StartFrom::Timestamp)
+                }
                 _ => Err(bad(usage)),
             }
         }

@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use troupe_actors::broker::{RouteTopic, TopicRoute};
 use troupe_actors::consumer::{
-    AssignmentState, CloseInstance, Commit, Committed, CreateInstance, InstanceSettings,
-    OffsetAndMetadata, ResetPolicy, Subscribe, Subscription as GroupSubscription, WatchAssignment,
+    reset_offset, AssignmentState, CloseInstance, Commit, Committed, CreateInstance,
+    InstanceSettings, OffsetAndMetadata, ResetPolicy, Subscribe, Subscription as GroupSubscription,
+    WatchAssignment,
 };
 use troupe_actors::group::TopicPartition;
 use troupe_actors::partition::{ListOffsets, OffsetSpec, PartitionFeed, PartitionReplica};
@@ -67,7 +68,7 @@ pub(super) async fn run(
     slot: ConnectionSlot,
 ) {
     let limits = state.ws.limits.clone();
-    let (outbox, writer) = Outbox::start(ws.clone(), limits.send_buffer_bytes);
+    let (outbox, writer) = Outbox::start(ws, limits.send_buffer_bytes);
     let (assignments, mut assignment_rx) = mpsc::unbounded_channel();
     let (produce_tx, produce_rx) = mpsc::channel(PRODUCE_QUEUE_FRAMES);
     let producer = actix_web::rt::spawn(produce_loop(produce_rx, state.clone(), outbox.clone()));
@@ -332,11 +333,6 @@ impl Connection {
         reset: ResetPolicy,
         format: crate::records::EmbeddedFormat,
     ) -> ApiResult<Membership> {
-        let format = match format {
-            crate::records::EmbeddedFormat::Binary => "binary",
-            crate::records::EmbeddedFormat::Json => "json",
-            crate::records::EmbeddedFormat::String => "string",
-        };
         let instance = self
             .state
             .consumers
@@ -344,7 +340,7 @@ impl Connection {
                 group_id: group_id.to_string(),
                 name: format!("websocket-{}", uuid::Uuid::new_v4()),
                 settings: InstanceSettings {
-                    format: format.into(),
+                    format: format.name().into(),
                     auto_offset_reset: reset,
                     auto_commit: false,
                     client_id: "troupe-websocket".into(),
@@ -485,23 +481,12 @@ impl Connection {
             else {
                 continue;
             };
-            let reset_spec = match reset {
-                ResetPolicy::Earliest => OffsetSpec::Earliest,
-                ResetPolicy::Latest | ResetPolicy::None => OffsetSpec::Latest,
-            };
+            // A committed offset the log no longer has (retention) or does not have
+            // yet resets, as Kafka's auto.offset.reset.
+            let (start, end) = log_bounds(&addr).await?;
             let offset = match offset {
-                // A committed offset the log no longer has (retention) or does not
-                // have yet resets, as Kafka's auto.offset.reset.
-                Some(c) => {
-                    let start = resolve(&addr, OffsetSpec::Earliest).await?;
-                    let end = resolve(&addr, OffsetSpec::Latest).await?;
-                    if (start..=end).contains(&c.offset) {
-                        c.offset
-                    } else {
-                        resolve(&addr, reset_spec).await?
-                    }
-                }
-                None => resolve(&addr, reset_spec).await?,
+                Some(c) if (start..=end).contains(&c.offset) => c.offset,
+                _ => reset_offset(&tp, Some(&addr), reset).await?,
             };
             out.push((tp, addr, offset));
         }
@@ -573,6 +558,14 @@ async fn resolve(addr: &actix::Addr<PartitionReplica>, spec: OffsetSpec) -> ApiR
     }
 }
 
+/// The offsets a partition has: `[log start, high watermark]`.
+async fn log_bounds(addr: &actix::Addr<PartitionReplica>) -> ApiResult<(i64, i64)> {
+    Ok((
+        resolve(addr, OffsetSpec::Earliest).await?,
+        resolve(addr, OffsetSpec::Latest).await?,
+    ))
+}
+
 /// The starting offset of each subscribed partition, checked against the log.
 async fn start_offsets(
     route: &TopicRoute,
@@ -600,8 +593,7 @@ async fn start_offsets(
             StartFrom::Timestamp(t) => resolve(addr, OffsetSpec::Timestamp(*t)).await?,
             StartFrom::Offsets(offsets) => {
                 let wanted = offsets.get(&p).copied().unwrap_or(0);
-                let start = resolve(addr, OffsetSpec::Earliest).await?;
-                let end = resolve(addr, OffsetSpec::Latest).await?;
+                let (start, end) = log_bounds(addr).await?;
                 if wanted < start || wanted > end {
                     return Err(BrokerError::OffsetOutOfRange {
                         topic: route.name.clone(),

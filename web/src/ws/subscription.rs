@@ -291,6 +291,21 @@ struct Delivery {
 }
 
 impl Delivery {
+    /// An error frame about this partition: its subscription, topic, partition and
+    /// the position delivery stands at.
+    fn report(&self, e: &ApiError, position: i64) {
+        let mut frame = serde_json::json!({
+            "type": "error",
+            "error_code": e.error_code,
+            "message": e.message,
+            "sub": &*self.sub,
+            "topic": self.tp.topic,
+            "partition": self.tp.partition,
+        });
+        frame["position"] = position.into();
+        self.outbox.text(frame.to_string());
+    }
+
     async fn run(self, mut feed: PartitionFeed) {
         loop {
             self.flow.ready().await;
@@ -303,40 +318,24 @@ impl Delivery {
                     log_start_offset,
                     ..
                 }) if requested < log_start_offset => {
-                    let frame = serde_json::json!({
-                        "type": "error",
-                        "error_code": crate::error::codes::OFFSET_OUT_OF_RANGE,
-                        "message": format!("Records {requested} to {} were deleted by retention before they were delivered; continuing at {log_start_offset}", log_start_offset - 1),
-                        "sub": &*self.sub,
-                        "topic": self.tp.topic,
-                        "partition": self.tp.partition,
-                        "position": log_start_offset,
-                    });
-                    self.outbox.text(frame.to_string());
+                    let e = ApiError::new(
+                        actix_web::http::StatusCode::RANGE_NOT_SATISFIABLE,
+                        crate::error::codes::OFFSET_OUT_OF_RANGE,
+                        format!("Records {requested} to {} were deleted by retention before they were delivered; continuing at {log_start_offset}", log_start_offset - 1),
+                    );
+                    self.report(&e, log_start_offset);
                     feed.seek(log_start_offset);
                     continue;
                 }
                 Err(e) => {
-                    let e = ApiError::from(e);
-                    let mut frame = serde_json::json!({
-                        "type": "error",
-                        "error_code": e.error_code,
-                        "message": e.message,
-                        "sub": &*self.sub,
-                        "topic": self.tp.topic,
-                        "partition": self.tp.partition,
-                    });
-                    frame["position"] = feed.position().into();
-                    self.outbox.text(frame.to_string());
+                    self.report(&ApiError::from(e), feed.position());
                     return;
                 }
             };
             let records = match chunk.records() {
                 Ok(records) => records,
                 Err(e) => {
-                    let e = ApiError::from(e);
-                    self.outbox
-                        .text(protocol::error_frame(&e, Some(("sub", (*self.sub).into()))));
+                    self.report(&ApiError::from(e), from);
                     return;
                 }
             };
