@@ -76,12 +76,14 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         ws: std::sync::Arc::new(troupe_web::WsHub::new(settings.websocket.clone())),
     };
     let ws_hub = state.ws.clone();
+    troupe_web::memory::start_trimmer();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(web::PathConfig::default().error_handler(troupe_web::path_error))
             .app_data(web::QueryConfig::default().error_handler(troupe_web::query_error))
+            .wrap(from_fn(troupe_web::body_timeout::limit))
             .wrap(from_fn(troupe_web::metrics::track))
             .configure(troupe_web::configure)
             .default_service(web::to(troupe_web::default_service))

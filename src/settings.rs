@@ -33,6 +33,7 @@ const BROKER_KEYS: &[&str] = &[
     "listeners",
     "http.workers",
     "http.max.request.bytes",
+    "http.request.body.timeout.ms",
     "shutdown.timeout.ms",
     "log.dirs",
     "num.partitions",
@@ -280,6 +281,7 @@ impl Settings {
             max_request_bytes: parse(&values, "http.max.request.bytes", 1024, 1 << 31)? as usize,
             max_fetch_wait_ms: parse(&values, "fetch.max.wait.ms", 0, 3_600_000)? as u64,
             max_fetch_bytes: parse(&values, "fetch.max.bytes", 1024, 1 << 30)? as usize,
+            body_timeout_ms: parse(&values, "http.request.body.timeout.ms", 100, 3_600_000)? as u64,
         };
         let websocket = WsLimits {
             max_connections: parse(&values, "websocket.max.connections", 1, 1_000_000)? as usize,

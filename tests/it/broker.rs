@@ -82,6 +82,11 @@ impl TestBroker {
         }
     }
 
+    /// The broker process's id (for reading its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
@@ -241,8 +246,8 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Produces one v3 record (or several, as Confluent's streamed form) and checks it
-/// was accepted.
+/// Produces one v3 record (or several, as Confluent's streamed form) and checks each
+/// was accepted (v3 reports failures in band, with HTTP 200).
 pub fn produce_v3(b: &TestBroker, topic: &str, records: &[Value]) {
     let body: Vec<String> = records.iter().map(Value::to_string).collect();
     let (status, answer) = send(
@@ -252,4 +257,21 @@ pub fn produce_v3(b: &TestBroker, topic: &str, records: &[Value]) {
         &body.join("\n"),
     );
     assert_eq!(status, 200, "{answer}");
+    let reports = v3_reports(&answer);
+    assert_eq!(reports.len(), records.len(), "{answer}");
+    for r in reports {
+        assert_eq!(r["error_code"], 200, "{r}");
+    }
+}
+
+/// The reports of a v3 produce answer: one object, or one JSON line per record.
+pub fn v3_reports(answer: &Value) -> Vec<Value> {
+    match answer {
+        Value::String(text) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("each report is JSON"))
+            .collect(),
+        other => vec![other.clone()],
+    }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod dashboard;
 mod errors;
 mod groups;
+mod produce;
 mod quickstart;
 mod restart;
 mod retention;

@@ -23,6 +23,8 @@ pub mod codes {
     /// A WebSocket frame names a subscription the connection does not hold.
     pub const SUBSCRIPTION_NOT_FOUND: i32 = 40407;
     pub const NOT_ACCEPTABLE: i32 = 40601;
+    /// A request body that did not arrive within `http.request.body.timeout.ms`.
+    pub const REQUEST_TIMEOUT: i32 = 40801;
     pub const TOPIC_EXISTS: i32 = 40901;
     pub const CONSUMER_ALREADY_EXISTS: i32 = 40902;
     /// Confluent's "illegal state": not subscribed, not assigned, subscription and

@@ -8,9 +8,11 @@
 //! - [`dashboard`]: the browser dashboard at `/`.
 //! - `/health` and `/metrics` (Prometheus text).
 
+pub mod body_timeout;
 pub mod dashboard;
 pub mod error;
 pub mod json;
+pub mod memory;
 pub mod metrics;
 pub mod produce;
 pub mod records;
@@ -63,13 +65,24 @@ pub fn query_error(
     ApiError::bad_request(format!("Invalid query parameter: {err}")).into()
 }
 
+/// A failed body read: 408 / 40801 when the body was too slow, else 400.
+pub fn body_error(e: actix_web::error::PayloadError) -> ApiError {
+    if body_timeout::is_timeout(&e) {
+        return ApiError::new(
+            actix_web::http::StatusCode::REQUEST_TIMEOUT,
+            error::codes::REQUEST_TIMEOUT,
+            format!("Request body too slow: {e}"),
+        );
+    }
+    ApiError::bad_request(format!("Cannot read the request body: {e}"))
+}
+
 /// Reads a request body up to `limit` bytes; a larger one is a 413 with a JSON body.
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> ApiResult<web::Bytes> {
     use futures::StreamExt;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(format!("Cannot read the request body: {e}")))?;
+        let chunk = chunk.map_err(body_error)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,

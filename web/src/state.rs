@@ -21,6 +21,9 @@ pub struct WebLimits {
     pub max_fetch_wait_ms: u64,
     /// `fetch.max.bytes`: largest consume response, and the default when none is asked.
     pub max_fetch_bytes: usize,
+    /// `http.request.body.timeout.ms`: how long a body of known length may take to
+    /// arrive, and how long a chunked one may go silent.
+    pub body_timeout_ms: u64,
 }
 
 impl Default for WebLimits {
@@ -29,6 +32,7 @@ impl Default for WebLimits {
             max_request_bytes: 32 * 1024 * 1024,
             max_fetch_wait_ms: 30_000,
             max_fetch_bytes: 1024 * 1024,
+            body_timeout_ms: 30_000,
         }
     }
 }

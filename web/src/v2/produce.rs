@@ -7,27 +7,45 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::value::RawValue;
 use troupe_actors::partition::Acks;
 use troupe_actors::BrokerError;
 
-use super::ok;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::produce::{oversized, produce, route, ProduceRecord};
-use crate::records::{decode_base64, EmbeddedFormat};
+use crate::records::{decode_base64, EmbeddedFormat, V2};
 use crate::state::AppState;
 use crate::{json, metrics, read_body};
 
+/// Records converted and produced at a time, so memory follows the window, not the
+/// request (the request's JSON is read whole, and borrowed from, not copied).
+const WINDOW_RECORDS: usize = 4096;
+
 #[derive(Deserialize)]
-struct V2Record {
-    key: Option<Value>,
-    value: Option<Value>,
+#[serde(deny_unknown_fields)]
+struct V2Record<'a> {
+    #[serde(borrow, default)]
+    key: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
     partition: Option<i32>,
 }
 
 #[derive(Deserialize)]
-struct V2Request {
-    records: Vec<V2Record>,
+#[serde(deny_unknown_fields)]
+struct V2Request<'a> {
+    #[serde(borrow)]
+    records: Vec<V2Record<'a>>,
+    // Schema-registry fields of Confluent's schema: known, and refused by name.
+    #[serde(borrow, default)]
+    key_schema: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    value_schema: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    key_schema_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    value_schema_id: Option<&'a RawValue>,
 }
 
 fn format_of(req: &HttpRequest) -> ApiResult<EmbeddedFormat> {
@@ -58,30 +76,68 @@ fn format_of(req: &HttpRequest) -> ApiResult<EmbeddedFormat> {
     }
 }
 
+/// A JSON text without the whitespace between its tokens (the text is valid JSON).
+fn compact_json(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !b.is_ascii_whitespace() {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
+}
+
 fn embedded(
     format: EmbeddedFormat,
-    v: Option<Value>,
+    raw: Option<&RawValue>,
     code: i32,
     what: &str,
 ) -> ApiResult<Option<Vec<u8>>> {
-    match (format, v) {
-        (_, None) | (_, Some(Value::Null)) => Ok(None),
-        (EmbeddedFormat::Json, Some(v)) => Ok(Some(v.to_string().into_bytes())),
-        (EmbeddedFormat::Binary, Some(Value::String(s))) => {
-            decode_base64(&s).map(Some).map_err(|e| {
-                ApiError::unprocessable(code, format!("The record {what} is not valid base64: {e}"))
-            })
-        }
-        (EmbeddedFormat::Binary, Some(_)) => Err(ApiError::unprocessable(
-            code,
-            format!("The record {what} must be a base64 string"),
-        )),
-        (EmbeddedFormat::String, Some(Value::String(s))) => Ok(Some(s.into_bytes())),
-        (EmbeddedFormat::String, Some(_)) => Err(ApiError::unprocessable(
-            code,
-            format!("The record {what} must be a string"),
-        )),
+    let Some(raw) = raw.filter(|r| r.get() != "null") else {
+        return Ok(None);
+    };
+    let text = || -> ApiResult<std::borrow::Cow<'_, str>> {
+        serde_json::from_str(raw.get()).map_err(|_| {
+            let kind = if format == EmbeddedFormat::Binary {
+                "a base64 string"
+            } else {
+                "a string"
+            };
+            ApiError::unprocessable(code, format!("The record {what} must be {kind}"))
+        })
+    };
+    match format {
+        EmbeddedFormat::Json => Ok(Some(compact_json(raw.get()))),
+        EmbeddedFormat::Binary => decode_base64(&text()?).map(Some).map_err(|e| {
+            ApiError::unprocessable(code, format!("The record {what} is not valid base64: {e}"))
+        }),
+        EmbeddedFormat::String => Ok(Some(text()?.into_owned().into_bytes())),
     }
+}
+
+/// One request record as the produce path takes it.
+fn convert(
+    format: EmbeddedFormat,
+    partition: Option<i32>,
+    r: &V2Record<'_>,
+) -> ApiResult<ProduceRecord> {
+    Ok(ProduceRecord {
+        partition: partition.or(r.partition),
+        key: embedded(format, r.key, codes::INVALID_KEY, "key")?,
+        value: embedded(format, r.value, codes::INVALID_VALUE, "value")?,
+        headers: Vec::new(),
+        timestamp_ms: None,
+    })
 }
 
 pub async fn to_topic(
@@ -112,26 +168,27 @@ async fn produce_v2(
 ) -> ApiResult<HttpResponse> {
     let format = format_of(&req)?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: V2Request = json::parse(&body)?;
+    let request: V2Request<'_> = json::parse_borrowed(&body)?;
+    let schema_fields = [
+        ("key_schema", request.key_schema),
+        ("value_schema", request.value_schema),
+        ("key_schema_id", request.key_schema_id),
+        ("value_schema_id", request.value_schema_id),
+    ];
+    if let Some((name, _)) = schema_fields
+        .iter()
+        .find(|(_, v)| v.is_some_and(|v| v.get() != "null"))
+    {
+        return Err(ApiError::unprocessable(
+            codes::INVALID_PAYLOAD,
+            format!("'{name}' needs a schema registry, which Troupe does not have"),
+        ));
+    }
     if request.records.is_empty() {
         return Err(ApiError::unprocessable(
             codes::INVALID_PAYLOAD,
             "records may not be empty",
         ));
-    }
-    let mut records = Vec::with_capacity(request.records.len());
-    let mut bytes = 0u64;
-    for r in request.records {
-        let key = embedded(format, r.key, codes::INVALID_KEY, "key")?;
-        let value = embedded(format, r.value, codes::INVALID_VALUE, "value")?;
-        bytes += (key.as_ref().map_or(0, Vec::len) + value.as_ref().map_or(0, Vec::len)) as u64;
-        records.push(ProduceRecord {
-            partition: partition.or(r.partition),
-            key,
-            value,
-            headers: Vec::new(),
-            timestamp_ms: None,
-        });
     }
     let route = route(&state, &topic).await.map_err(|e| {
         if e.error_code == codes::UNKNOWN_TOPIC_OR_PARTITION {
@@ -149,29 +206,70 @@ async fn produce_v2(
             .into());
         }
     }
-    if let Some(e) = oversized(&records, route.max_message_bytes) {
-        return Err(e);
-    }
-    let count = records.len() as u64;
-    let results = produce(&route, records, Acks::All).await;
-    let failed = results.iter().filter(|r| r.is_err()).count() as u64;
-    // A request whose every record failed for the same reason is that error.
-    if failed == count {
-        if let Some(Err(e)) = results.first() {
-            if results.iter().all(|r| r.as_ref().err() == Some(e)) {
-                return Err(e.clone());
-            }
+    // Every record is checked before any is written: one invalid or oversized record
+    // refuses the request.
+    for r in &request.records {
+        let record = convert(format, partition, r)?;
+        if let Some(e) = oversized(std::slice::from_ref(&record), route.max_message_bytes) {
+            return Err(e);
         }
     }
-    metrics::record_in(&topic, count - failed, bytes);
-    let offsets: Vec<Value> = results
-        .into_iter()
-        .map(|r| match r {
-            Ok(p) => json!({"partition": p.partition, "offset": p.offset, "error_code": null, "error": null}),
-            Err(e) => json!({"partition": null, "offset": null, "error_code": e.error_code, "error": e.message}),
-        })
-        .collect();
-    Ok(ok(
-        json!({"key_schema_id": null, "value_schema_id": null, "offsets": offsets}),
-    ))
+    let count = request.records.len();
+    let (mut ok, mut bytes) = (0u64, 0u64);
+    // The first error, while every record so far failed with it.
+    let mut uniform_error: Option<Option<ApiError>> = None;
+    let mut offsets = Vec::with_capacity(count * 64);
+    offsets.push(b'[');
+    for window in request.records.chunks(WINDOW_RECORDS) {
+        let records = window
+            .iter()
+            .map(|r| convert(format, partition, r))
+            .collect::<ApiResult<Vec<_>>>()?;
+        bytes += records
+            .iter()
+            .map(|r| {
+                (r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len)) as u64
+            })
+            .sum::<u64>();
+        for r in produce(&route, records, Acks::All).await {
+            let entry = match &r {
+                Ok(p) => {
+                    json!({"partition": p.partition, "offset": p.offset, "error_code": null, "error": null})
+                }
+                Err(e) => {
+                    json!({"partition": null, "offset": null, "error_code": e.error_code, "error": e.message})
+                }
+            };
+            match r {
+                Ok(_) => {
+                    ok += 1;
+                    uniform_error = Some(None);
+                }
+                Err(e) => match &uniform_error {
+                    None => uniform_error = Some(Some(e)),
+                    Some(Some(first)) if *first != e => uniform_error = Some(None),
+                    Some(_) => {}
+                },
+            }
+            if offsets.len() > 1 {
+                offsets.push(b',');
+            }
+            // Writing a Value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut offsets, &entry);
+        }
+    }
+    offsets.push(b']');
+    metrics::record_in(&topic, ok, bytes);
+    if body.len() >= crate::memory::LARGE_BODY_BYTES {
+        crate::memory::release_soon();
+    }
+    // A request whose every record failed for the same reason is that error.
+    if let Some(Some(e)) = uniform_error {
+        return Err(e);
+    }
+    // Rendered as text: a `Value` of every offset would cost far more than the request.
+    let mut body = br#"{"key_schema_id":null,"value_schema_id":null,"offsets":"#.to_vec();
+    body.extend_from_slice(&offsets);
+    body.push(b'}');
+    Ok(HttpResponse::Ok().content_type(V2).body(body))
 }

@@ -73,6 +73,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             &format!("{c}/topics/{{topic}}/records"),
             web::post().to(records::produce),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/records:batch"),
+            web::post().to(records::produce_batch),
         );
     consumer_groups::configure(cfg);
 }

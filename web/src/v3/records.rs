@@ -1,41 +1,80 @@
-//! `POST /v3/clusters/{cluster_id}/topics/{topic}/records`: Confluent's v3 produce.
-//! The body is one JSON record, or several concatenated (Confluent's streamed form,
-//! usually sent with `Transfer-Encoding: chunked`): then the answer is HTTP 200 with one
-//! JSON report per record, in order, each `{"error_code": 200, …}` on success or
-//! `{"error_code", "message"}` on failure. A single record's failure is an HTTP error.
+//! `POST /v3/clusters/{cluster_id}/topics/{topic}/records`: Confluent's v3 produce,
+//! and `…/records:batch`, its batch form.
+//!
+//! The body of `…/records` is a stream of JSON records, one or several concatenated
+//! (Confluent's streamed form, usually sent with `Transfer-Encoding: chunked` and kept
+//! open). As in Confluent, the answer is HTTP 200 and one JSON report per record, in
+//! order: `{"error_code": 200, …}` on success or `{"error_code", "message"}` on
+//! failure — a record of the wrong shape (an unknown or misspelled field, a bad type,
+//! bad base64) fails alone, in band, with error code 400, and nothing of it is written.
+//! A chunked body is answered as it arrives: each record is produced once it is
+//! complete and its report sent once it is acknowledged, while the connection stays
+//! open. A body of known length is checked for JSON syntax whole before any record is
+//! written (a syntax error anywhere refuses all of it with HTTP 400); in a chunked
+//! body a syntax error ends the stream there, after the records before it.
+//!
+//! Memory per request is bounded: records are parsed, encoded and produced in windows
+//! of at most [`WINDOW_RECORDS`] records or [`WINDOW_BYTES`] bytes of JSON, and reports
+//! go out through a bounded channel, so a client that does not read its answers stops
+//! the reading of its body rather than growing the broker.
 //!
 //! Key and value are `{"type": "BINARY"|"JSON"|"STRING", "data": …}`; BINARY data is
-//! base64. There is no schema registry, so a key or value without a type is refused.
+//! base64. There is no schema registry, so a key or value without a type, or with
+//! schema fields, is refused.
 
 use actix_web::http::header;
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use troupe_actors::broker::TopicRoute;
 use troupe_actors::partition::Acks;
 use troupe_actors::storage::RecordHeader;
 
 use super::check_cluster;
 use crate::error::{codes, ApiError, ApiResult};
+use crate::json::ValueSplitter;
 use crate::produce::{produce as produce_records, route, ProduceRecord, Produced};
 use crate::records::decode_base64;
 use crate::state::AppState;
-use crate::{json, metrics, read_body};
+use crate::{body_error, json, metrics, read_body};
+
+/// Records parsed, encoded and produced at a time.
+pub const WINDOW_RECORDS: usize = 4096;
+/// Bytes of request JSON parsed, encoded and produced at a time.
+pub const WINDOW_BYTES: usize = 1024 * 1024;
+/// Windows of reports queued for a client before reading its body pauses.
+const REPORT_QUEUE_WINDOWS: usize = 4;
+/// Latest timestamp a record may carry: the end of year 9999, the last instant
+/// ISO-8601 (and so the report) can state.
+const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Data {
     #[serde(rename = "type")]
     kind: Option<String>,
     data: Option<Value>,
+    // Schema-registry fields of Confluent's schema: known, and refused by name.
+    subject: Option<Value>,
+    subject_name_strategy: Option<Value>,
+    schema_id: Option<Value>,
+    schema_version: Option<Value>,
+    schema: Option<Value>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Header {
     name: String,
     value: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProduceRequest {
     partition_id: Option<i32>,
     #[serde(default)]
@@ -54,6 +93,19 @@ fn encode_data(
     let Some(data) = data else {
         return Ok((None, None));
     };
+    let schema_fields = [
+        ("subject", &data.subject),
+        ("subject_name_strategy", &data.subject_name_strategy),
+        ("schema_id", &data.schema_id),
+        ("schema_version", &data.schema_version),
+        ("schema", &data.schema),
+    ];
+    if let Some((name, _)) = schema_fields.iter().find(|(_, v)| v.is_some()) {
+        return Err(ApiError::unprocessable(
+            code,
+            format!("The {what} names '{name}': schemas need a schema registry, which Troupe does not have"),
+        ));
+    }
     let kind = data
         .kind
         .ok_or_else(|| {
@@ -90,19 +142,29 @@ fn encode_data(
     Ok((bytes, Some(kind)))
 }
 
-/// A timestamp as ms since the epoch or ISO-8601 (shared with WebSocket frames).
+/// A timestamp as ms since the epoch or ISO-8601 (shared with WebSocket frames),
+/// between the epoch and the end of year 9999: Kafka has no record timestamps before
+/// the epoch (-1 means "none"), and a later one could not be reported back.
 pub(crate) fn parse_timestamp(v: Value) -> ApiResult<i64> {
-    match v {
+    let ms = match v {
         Value::Number(n) => n.as_i64().ok_or_else(|| {
             ApiError::bad_request("timestamp must be a whole number of milliseconds")
-        }),
+        })?,
         Value::String(s) => DateTime::parse_from_rfc3339(&s)
             .map(|t| t.timestamp_millis())
-            .map_err(|e| ApiError::bad_request(format!("timestamp '{s}' is not ISO-8601: {e}"))),
-        _ => Err(ApiError::bad_request(
-            "timestamp must be an ISO-8601 string or milliseconds",
-        )),
+            .map_err(|e| ApiError::bad_request(format!("timestamp '{s}' is not ISO-8601: {e}")))?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "timestamp must be an ISO-8601 string or milliseconds",
+            ))
+        }
+    };
+    if !(0..=MAX_TIMESTAMP_MS).contains(&ms) {
+        return Err(ApiError::bad_request(format!(
+            "timestamp {ms} is out of range: from 0 (1970-01-01T00:00:00Z) to {MAX_TIMESTAMP_MS} (9999-12-31T23:59:59.999Z)"
+        )));
     }
+    Ok(ms)
 }
 
 pub(crate) struct Prepared {
@@ -113,7 +175,15 @@ pub(crate) struct Prepared {
 
 /// One record in the v3 produce schema (shared with WebSocket produce frames).
 pub(crate) fn prepare(value: Value) -> ApiResult<Prepared> {
-    let request: ProduceRequest = json::from_value(value)?;
+    prepare_request(json::from_value(value)?)
+}
+
+/// One record from its JSON text.
+fn prepare_slice(text: &[u8]) -> ApiResult<Prepared> {
+    prepare_request(json::parse(text)?)
+}
+
+fn prepare_request(request: ProduceRequest) -> ApiResult<Prepared> {
     let (key, key_type) = encode_data(request.key, codes::INVALID_KEY, "key")?;
     let (value, value_type) = encode_data(request.value, codes::INVALID_VALUE, "value")?;
     let mut headers = Vec::with_capacity(request.headers.len());
@@ -161,6 +231,72 @@ pub(crate) fn report(state: &AppState, topic: &str, p: &Prepared, produced: &Pro
     body
 }
 
+/// Produces records already prepared (or refused), in order; each gets its report or
+/// its error. Shared by REST and WebSocket produce.
+pub(crate) async fn produce_prepared(
+    state: &AppState,
+    route: &TopicRoute,
+    prepared: &[ApiResult<Prepared>],
+    acks: Acks,
+) -> Vec<ApiResult<Value>> {
+    let valid: Vec<ProduceRecord> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok().map(|p| p.record.clone()))
+        .collect();
+    let mut produced = produce_records(route, valid, acks).await.into_iter();
+    let (mut ok_records, mut ok_bytes) = (0u64, 0u64);
+    let reports = prepared
+        .iter()
+        .map(|p| match p {
+            Err(e) => Err(e.clone()),
+            Ok(p) => match produced.next() {
+                Some(Ok(done)) => {
+                    ok_records += 1;
+                    ok_bytes += (p.record.key.as_ref().map_or(0, Vec::len)
+                        + p.record.value.as_ref().map_or(0, Vec::len))
+                        as u64;
+                    Ok(report(state, &route.name, p, &done))
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(ApiError::internal("missing produce result")),
+            },
+        })
+        .collect();
+    metrics::record_in(&route.name, ok_records, ok_bytes);
+    reports
+}
+
+/// A record refused for its shape or encoding is reported in band with Confluent's
+/// code 400; other failures keep their own code.
+fn in_band(result: ApiResult<Value>, shape_error: bool) -> Value {
+    match result {
+        Ok(v) => v,
+        Err(e) if shape_error => json!({"error_code": 400, "message": e.message}),
+        Err(e) => e.body(),
+    }
+}
+
+/// Produces one window of record texts; the reports, one JSON line each.
+async fn produce_window(state: &AppState, route: &TopicRoute, texts: &[Bytes]) -> Vec<u8> {
+    let prepared: Vec<ApiResult<Prepared>> = texts.iter().map(|t| prepare_slice(t)).collect();
+    let results = produce_prepared(state, route, &prepared, Acks::All).await;
+    let mut out = Vec::with_capacity(results.len() * 160);
+    for (p, r) in prepared.iter().zip(results) {
+        let line = in_band(r, p.is_err());
+        // Writing a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn is_chunked(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+}
+
 pub async fn produce(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -169,85 +305,255 @@ pub async fn produce(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let chunked = req
-        .headers()
-        .get(header::TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("chunked"));
-    // Parse every record; a syntax error ends the stream at that point.
-    let mut entries: Vec<ApiResult<Prepared>> = Vec::new();
-    let mut stream_error = None;
-    for value in serde_json::Deserializer::from_slice(&body).into_iter::<Value>() {
-        match value {
-            Ok(v) => entries.push(prepare(v)),
-            Err(e) => {
-                stream_error = Some(json::shape_error(e));
-                break;
-            }
-        }
-    }
-    let streamed = chunked || entries.len() + usize::from(stream_error.is_some()) > 1;
-    if !streamed {
-        if let Some(e) = stream_error {
-            return Err(e);
-        }
-        if entries.is_empty() {
-            return Err(ApiError::bad_request("The request body holds no record"));
-        }
-    }
     let route = route(&state, &topic).await?;
-    let (records, kept): (Vec<ProduceRecord>, Vec<usize>) = entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| e.as_ref().ok().map(|p| (p.record.clone(), i)))
-        .unzip();
-    let mut results = produce_records(&route, records, Acks::All)
-        .await
-        .into_iter();
-    let mut reports = Vec::with_capacity(entries.len() + 1);
-    let (mut ok_records, mut ok_bytes) = (0u64, 0u64);
-    for (i, entry) in entries.iter().enumerate() {
-        let outcome = match entry {
-            Err(e) => Err(e.clone()),
-            Ok(p) => {
-                debug_assert!(kept.contains(&i));
-                match results.next() {
-                    Some(Ok(produced)) => {
-                        ok_records += 1;
-                        ok_bytes += (p.record.key.as_ref().map_or(0, Vec::len)
-                            + p.record.value.as_ref().map_or(0, Vec::len))
-                            as u64;
-                        Ok(report(&state, &topic, p, &produced))
-                    }
-                    Some(Err(e)) => Err(e),
-                    None => Err(ApiError::internal("missing produce result")),
-                }
-            }
-        };
-        reports.push(outcome);
-    }
-    if let Some(e) = stream_error {
-        reports.push(Err(e));
-    }
-    metrics::record_in(&topic, ok_records, ok_bytes);
-    if !streamed {
-        return match reports.pop() {
-            Some(Ok(body)) => Ok(HttpResponse::Ok().json(body)),
-            Some(Err(e)) => Err(e),
-            None => Err(ApiError::internal("no produce result")),
-        };
-    }
-    let mut out = String::new();
-    for r in reports {
-        let v = match r {
-            Ok(v) => v,
-            Err(e) => e.body(),
-        };
-        out.push_str(&v.to_string());
-        out.push_str("\r\n");
-    }
+    let limit = state.limits.max_request_bytes;
+    let records = if is_chunked(&req) {
+        RecordStream {
+            payload: Some(body),
+            splitter: ValueSplitter::new(limit),
+            eof: false,
+        }
+    } else {
+        let whole = read_body(body, limit).await?;
+        let count = json::count_values(&whole).map_err(json::shape_error)?;
+        if count == 0 {
+            return Err(ApiError::unprocessable(
+                codes::INVALID_PAYLOAD,
+                "The request body holds no record",
+            ));
+        }
+        if count == 1 {
+            let single = produce_window(&state, &route, &[whole]).await;
+            return Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(trim_line_end(single)));
+        }
+        RecordStream {
+            payload: None,
+            // The body's own buffer, not a copy, when nothing else holds it.
+            splitter: ValueSplitter::whole(
+                whole
+                    .try_into_mut()
+                    .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
+            ),
+            eof: true,
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(REPORT_QUEUE_WINDOWS);
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        let handled_bytes = pump(records, &state, &route, tx).await;
+        if handled_bytes >= crate::memory::LARGE_BODY_BYTES {
+            crate::memory::release_soon();
+        }
+    });
+    let reports = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
+    });
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(out))
+        .streaming(reports))
+}
+
+/// Produces the records of `source` window by window, sending each window's reports
+/// to `tx`; ends with the stream, its first error (sent as the last report), or the
+/// client going away. Returns the bytes of records handled.
+async fn pump(
+    mut source: RecordStream,
+    state: &AppState,
+    route: &TopicRoute,
+    tx: mpsc::Sender<Bytes>,
+) -> usize {
+    let mut handled_bytes = 0;
+    loop {
+        let (texts, end) = match source.next_window().await {
+            Ok(w) => w,
+            Err(e) => {
+                let mut line = e.body().to_string().into_bytes();
+                line.extend_from_slice(b"\r\n");
+                let _ = tx.send(Bytes::from(line)).await;
+                return handled_bytes;
+            }
+        };
+        if !texts.is_empty() {
+            handled_bytes += texts.iter().map(Bytes::len).sum::<usize>();
+            let lines = produce_window(state, route, &texts).await;
+            if tx.send(Bytes::from(lines)).await.is_err() {
+                // The client went away: stop reading its body.
+                return handled_bytes;
+            }
+        }
+        if end {
+            return handled_bytes;
+        }
+    }
+}
+
+fn trim_line_end(mut line: Vec<u8>) -> Vec<u8> {
+    while line.last().is_some_and(u8::is_ascii_whitespace) {
+        line.pop();
+    }
+    line
+}
+
+/// The records of one produce request, as they arrive.
+struct RecordStream {
+    /// `None` when the body arrived whole before.
+    payload: Option<web::Payload>,
+    splitter: ValueSplitter,
+    eof: bool,
+}
+
+impl RecordStream {
+    /// The next window of record texts: whatever complete records are buffered (up to
+    /// the window's bounds), waiting for the body only when none is. `true` once the
+    /// body has ended and everything was handed out. A syntax error, a body error or a
+    /// record over the size limit ends the stream with that error.
+    async fn next_window(&mut self) -> ApiResult<(Vec<Bytes>, bool)> {
+        let RecordStream {
+            payload,
+            splitter,
+            eof,
+        } = self;
+        let mut texts = Vec::new();
+        let mut bytes = 0;
+        loop {
+            while texts.len() < WINDOW_RECORDS && bytes < WINDOW_BYTES {
+                match splitter.next_value(*eof) {
+                    Some(Ok(text)) => {
+                        bytes += text.len();
+                        texts.push(text);
+                    }
+                    Some(Err(e)) => {
+                        if texts.is_empty() {
+                            return Err(json::shape_error(e));
+                        }
+                        // Produce what came before; the error comes next time.
+                        return Ok((texts, false));
+                    }
+                    None => break,
+                }
+            }
+            if !texts.is_empty() {
+                return Ok((texts, false));
+            }
+            if *eof {
+                return if splitter.is_blank() {
+                    Ok((texts, true))
+                } else {
+                    Err(ApiError::malformed_json("the stream ends inside a record"))
+                };
+            }
+            let Some(payload) = payload else {
+                *eof = true;
+                continue;
+            };
+            match payload.next().await {
+                Some(Ok(chunk)) => splitter.push(&chunk)?,
+                Some(Err(e)) => return Err(body_error(e)),
+                None => *eof = true,
+            }
+        }
+    }
+}
+
+/// Entries one `records:batch` request may carry (Confluent's default limit).
+pub const BATCH_MAX_ENTRIES: usize = 10;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    entries: Vec<BatchEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchEntry {
+    id: Value,
+    partition_id: Option<i32>,
+    #[serde(default)]
+    headers: Vec<Header>,
+    key: Option<Data>,
+    value: Option<Data>,
+    timestamp: Option<Value>,
+}
+
+/// `POST …/topics/{topic}/records:batch`: up to [`BATCH_MAX_ENTRIES`] records, each
+/// with a client-chosen `id` (a string of 1 to 80 characters, distinct within the
+/// request); the answer is 207 with `successes` and `failures`, each naming its id.
+pub async fn produce_batch(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, topic) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    let route = route(&state, &topic).await?;
+    let body = read_body(body, state.limits.max_request_bytes).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::unprocessable(
+            codes::INVALID_PAYLOAD,
+            "The request body holds no batch",
+        ));
+    }
+    let request: BatchRequest = json::parse(&body)?;
+    if request.entries.is_empty() {
+        return Err(ApiError::bad_request("A batch needs at least one entry"));
+    }
+    if request.entries.len() > BATCH_MAX_ENTRIES {
+        return Err(ApiError::bad_request(format!(
+            "A batch holds at most {BATCH_MAX_ENTRIES} entries; this one has {}",
+            request.entries.len()
+        )));
+    }
+    let mut ids = Vec::with_capacity(request.entries.len());
+    for e in &request.entries {
+        let id = match &e.id {
+            Value::String(s) if (1..=80).contains(&s.chars().count()) => s.clone(),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Each entry needs an 'id': a string of 1 to 80 characters (got {other})"
+                )))
+            }
+        };
+        if ids.contains(&id) {
+            return Err(ApiError::bad_request(format!(
+                "Entry ids must be distinct: '{id}' appears twice"
+            )));
+        }
+        ids.push(id);
+    }
+    let prepared: Vec<ApiResult<Prepared>> = request
+        .entries
+        .into_iter()
+        .map(|e| {
+            prepare_request(ProduceRequest {
+                partition_id: e.partition_id,
+                headers: e.headers,
+                key: e.key,
+                value: e.value,
+                timestamp: e.timestamp,
+            })
+        })
+        .collect();
+    let results = produce_prepared(&state, &route, &prepared, Acks::All).await;
+    let (mut successes, mut failures) = (Vec::new(), Vec::new());
+    for ((id, p), r) in ids.into_iter().zip(&prepared).zip(results) {
+        let mut line = in_band(r, p.is_err());
+        if line["error_code"] == json!(200) {
+            if let Some(o) = line.as_object_mut() {
+                o.remove("error_code");
+                o.insert("id".into(), Value::String(id));
+            }
+            successes.push(line);
+        } else {
+            failures.push(
+                json!({"id": id, "error_code": line["error_code"], "message": line["message"]}),
+            );
+        }
+    }
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::MULTI_STATUS)
+            .json(json!({"successes": successes, "failures": failures})),
+    )
 }
