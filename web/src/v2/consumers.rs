@@ -21,7 +21,7 @@ use crate::error::{codes, ApiError, ApiResult};
 use crate::json::parse;
 use crate::metrics;
 use crate::read_body;
-use crate::records::{render_record, EmbeddedFormat};
+use crate::records::{EmbeddedFormat, RecordsWriter};
 use crate::state::AppState;
 use crate::v2::ok;
 
@@ -319,16 +319,16 @@ async fn records(
             timeout_ms,
         })
         .await??;
-    let mut body = Vec::with_capacity(consumed.len());
+    let mut body = RecordsWriter::default();
     for r in &consumed {
         let bytes = r.record.record.key.as_ref().map_or(0, Vec::len)
             + r.record.record.value.as_ref().map_or(0, Vec::len);
         metrics::record_out(&r.topic, 1, bytes as u64);
-        body.push(render_record(&r.topic, r.partition, &r.record, format));
+        body.push(&r.topic, r.partition, &r.record, format);
     }
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
-        .body(Value::Array(body).to_string()))
+        .body(body.finish()))
 }
 
 /// One partition's offset (commits and positions; positions ignore `metadata`).

@@ -11,13 +11,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::Value;
 use troupe_actors::partition::{Fetch, ListOffsets, OffsetSpec};
 use troupe_actors::BrokerError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::metrics;
-use crate::records::{render_record, EmbeddedFormat};
+use crate::records::{EmbeddedFormat, RecordsWriter};
 use crate::state::{ask, AppState};
 
 #[derive(Deserialize)]
@@ -171,11 +170,11 @@ async fn fetch(
         })
         .sum();
     metrics::record_out(topic, records.len() as u64, bytes as u64);
-    let body: Vec<Value> = records
-        .iter()
-        .map(|r| render_record(topic, partition, r, format))
-        .collect();
+    let mut body = RecordsWriter::with_capacity(bytes * 4 / 3 + records.len() * 96);
+    for r in &records {
+        body.push(topic, partition, r, format);
+    }
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
-        .body(Value::Array(body).to_string()))
+        .body(body.finish()))
 }
