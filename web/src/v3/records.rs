@@ -297,15 +297,21 @@ fn is_chunked(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
 }
 
+/// The topic a v3 produce path names, checked: this cluster, a topic that takes
+/// records (unknown and internal topics are HTTP errors, before the body is read).
+async fn target(state: &AppState, path: web::Path<(String, String)>) -> ApiResult<TopicRoute> {
+    let (cluster_id, topic) = path.into_inner();
+    check_cluster(state, &cluster_id)?;
+    route(state, &topic).await
+}
+
 pub async fn produce(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let (cluster_id, topic) = path.into_inner();
-    check_cluster(&state, &cluster_id)?;
-    let route = route(&state, &topic).await?;
+    let route = target(&state, path).await?;
     let limit = state.limits.max_request_bytes;
     let records = if is_chunked(&req) {
         RecordStream {
@@ -486,9 +492,7 @@ pub async fn produce_batch(
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let (cluster_id, topic) = path.into_inner();
-    check_cluster(&state, &cluster_id)?;
-    let route = route(&state, &topic).await?;
+    let route = target(&state, path).await?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::unprocessable(
