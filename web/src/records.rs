@@ -5,7 +5,7 @@
 
 use actix_web::HttpRequest;
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::Value;
 use troupe_actors::storage::StoredRecord;
 
 use crate::error::{codes, ApiError, ApiResult};
@@ -204,6 +204,7 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use troupe_actors::storage::Record;
 
     fn stored(offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> StoredRecord {
