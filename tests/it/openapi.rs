@@ -300,7 +300,7 @@ fn check_type(path: &str, v: &Value, ty: Ty) -> Result<(), String> {
     }
 }
 
-fn check_fields(path: &str, v: &Value, fields: Fields) -> Result<(), String> {
+fn check_fields(path: &str, v: &Value, fields: &[(&str, Ty, bool)]) -> Result<(), String> {
     let Some(obj) = v.as_object() else {
         return Err(format!("{path}: expected an object, got {v}"));
     };
