@@ -61,11 +61,18 @@ pub fn is_internal_topic(name: &str) -> bool {
 /// partition count and replication factor it implies: partitions numbered 0..n
 /// once each, every partition with the same number of distinct replicas, every
 /// replica a live broker.
-fn assignment_shape(assignment: &[(i32, Vec<i32>)], live_brokers: &[i32]) -> BrokerResult<(i32, i16)> {
+fn assignment_shape(
+    assignment: &[(i32, Vec<i32>)],
+    live_brokers: &[i32],
+) -> BrokerResult<(i32, i16)> {
     let invalid = |m: String| Err(BrokerError::InvalidRequest(m));
     let mut partitions: Vec<i32> = assignment.iter().map(|(p, _)| *p).collect();
     partitions.sort_unstable();
-    if partitions.iter().enumerate().any(|(i, p)| *p as i64 != i as i64) {
+    if partitions
+        .iter()
+        .enumerate()
+        .any(|(i, p)| *p as i64 != i as i64)
+    {
         return invalid(format!(
             "replicas_assignments names partitions {partitions:?}: they must be 0 to n-1, each once"
         ));

@@ -525,7 +525,10 @@ mod tests {
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
         assert!(validate_topic_config("no.such.config", "1").is_err());
         for codec in ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"] {
-            assert_eq!(validate_topic_config("compression.type", codec).unwrap(), codec);
+            assert_eq!(
+                validate_topic_config("compression.type", codec).unwrap(),
+                codec
+            );
         }
         assert_eq!(
             validate_topic_config("compression.type", "GZIP").unwrap(),
@@ -537,9 +540,7 @@ mod tests {
     #[test]
     fn broker_entries_name_broker_keys_and_sources() {
         let mut defaults = TopicDefaults::default();
-        defaults
-            .set_broker_key("log.retention.ms", "1000")
-            .unwrap();
+        defaults.set_broker_key("log.retention.ms", "1000").unwrap();
         let entries = defaults.broker_entries();
         let get = |n: &str| entries.iter().find(|e| e.name == n).unwrap().clone();
         assert_eq!(get("log.retention.ms").value, "1000");

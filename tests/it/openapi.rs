@@ -336,7 +336,9 @@ pub fn check_resource(path: &str, v: &Value) -> Result<(), String> {
         return Err(format!("{path}: expected an object, got {v}"));
     };
     let Some(kind) = obj.get("kind").and_then(Value::as_str) else {
-        return Err(format!("{path}: required field kind missing or not a string"));
+        return Err(format!(
+            "{path}: required field kind missing or not a string"
+        ));
     };
     if let Some(item_kind) = list_item_kind(kind) {
         check_metadata(path, obj, true)?;
@@ -353,7 +355,9 @@ pub fn check_resource(path: &str, v: &Value) -> Result<(), String> {
         return Ok(());
     }
     let Some((own, base)) = resource_fields(kind) else {
-        return Err(format!("{path}: kind {kind} is not in Confluent's v3 schema"));
+        return Err(format!(
+            "{path}: kind {kind} is not in Confluent's v3 schema"
+        ));
     };
     check_metadata(path, obj, false)?;
     check_fields(path, v, base)?;
@@ -365,7 +369,10 @@ pub fn check_error(path: &str, v: &Value) -> Result<(), String> {
     check_fields(
         path,
         v,
-        &[("error_code", Ty::Int, true), ("message", Ty::NullStr, true)],
+        &[
+            ("error_code", Ty::Int, true),
+            ("message", Ty::NullStr, true),
+        ],
     )
 }
 
@@ -436,6 +443,10 @@ fn the_checker_refuses_what_the_spec_refuses() {
     assert_eq!(check_resource("list", &list), Ok(()));
     let mixed = serde_json::json!({"kind": "KafkaTopicList", "metadata": {"self": "x"}, "data": [{"kind": "KafkaBroker"}]});
     assert!(check_resource("list", &mixed).is_err());
-    assert!(check_resource("x", &serde_json::json!({"kind": "KafkaNothing", "metadata": {"self": "x"}})).is_err());
+    assert!(check_resource(
+        "x",
+        &serde_json::json!({"kind": "KafkaNothing", "metadata": {"self": "x"}})
+    )
+    .is_err());
     assert!(check_error("e", &serde_json::json!({"error_code": 404})).is_err());
 }

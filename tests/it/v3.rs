@@ -38,7 +38,9 @@ fn assert_error(answer: &(u16, Value), status: u16, code: i64, mentions: &str) {
         "{body}"
     );
     assert!(
-        body["message"].as_str().is_some_and(|m| m.contains(mentions)),
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(mentions)),
         "the message should mention {mentions:?}: {body}"
     );
 }
@@ -79,7 +81,10 @@ fn join_group(
                 return (base, id.to_string());
             }
         }
-        assert!(Instant::now() < deadline, "the member never got its partitions");
+        assert!(
+            Instant::now() < deadline,
+            "the member never got its partitions"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -170,7 +175,11 @@ fn every_link_the_v3_api_hands_out_answers_200_and_matches_confluents_schema() {
     // What the new resources say.
     let (_, replica) = get_checked(&format!("{c}/topics/orders/partitions/1/replicas/{node}"));
     assert_eq!(
-        (&replica["broker_id"], &replica["is_leader"], &replica["is_in_sync"]),
+        (
+            &replica["broker_id"],
+            &replica["is_leader"],
+            &replica["is_in_sync"]
+        ),
         (&json!(node), &json!(true), &json!(true))
     );
     let (_, held) = get_checked(&format!("{c}/brokers/{node}/partition-replicas"));
@@ -179,7 +188,12 @@ fn every_link_the_v3_api_hands_out_answers_200_and_matches_confluents_schema() {
         .unwrap()
         .iter()
         .filter(|r| r["topic_name"] == "orders")
-        .map(|r| (r["topic_name"].as_str().unwrap().to_string(), r["partition_id"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["topic_name"].as_str().unwrap().to_string(),
+                r["partition_id"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(held.len(), 3, "{held:?}");
     let (_, config) = get_checked(&format!("{c}/brokers/{node}/configs/log.retention.ms"));
@@ -187,7 +201,11 @@ fn every_link_the_v3_api_hands_out_answers_200_and_matches_confluents_schema() {
         (&config["value"], &config["source"], &config["is_default"]),
         (&json!("604800000"), &json!("DEFAULT_CONFIG"), &json!(true))
     );
-    for empty in ["/acls", "/broker-configs", "/topics/-/partitions/-/reassignment"] {
+    for empty in [
+        "/acls",
+        "/broker-configs",
+        "/topics/-/partitions/-/reassignment",
+    ] {
         assert_eq!(get_checked(&format!("{c}{empty}")).1["data"], json!([]));
     }
     let (_, moving) = get_checked(&format!("{c}/topics/orders/partitions/0/reassignment"));
@@ -226,7 +244,8 @@ fn partition_offsets_and_all_topic_configs_are_confluents_endpoints() {
         .collect();
     produce_v3(&b, "t", &records);
     for query in ["", "?offset_type=earliest_and_latest"] {
-        let (status, offsets) = get_checked(&b.v3(&format!("/topics/t/partitions/1/offset{query}")));
+        let (status, offsets) =
+            get_checked(&b.v3(&format!("/topics/t/partitions/1/offset{query}")));
         assert_eq!(status, 200, "{offsets}");
         assert_eq!(offsets["kind"], "KafkaPartitionWithOffsets");
         assert_eq!(
@@ -239,15 +258,28 @@ fn partition_offsets_and_all_topic_configs_are_confluents_endpoints() {
             .ends_with("/topic=t/partition=1/offset_type=earliest_and_latest"));
     }
     let (_, empty) = get_checked(&b.v3("/topics/t/partitions/0/offset"));
-    assert_eq!((&empty["earliest_offset"], &empty["latest_offset"]), (&json!(0), &json!(0)));
+    assert_eq!(
+        (&empty["earliest_offset"], &empty["latest_offset"]),
+        (&json!(0), &json!(0))
+    );
     assert_error(
         &get_checked(&b.v3("/topics/t/partitions/1/offset?offset_type=latest")),
         400,
         400,
         "offset_type",
     );
-    assert_error(&get_checked(&b.v3("/topics/t/partitions/5/offset")), 404, 40402, "5");
-    assert_error(&get_checked(&b.v3("/topics/nope/partitions/0/offset")), 404, 40403, "nope");
+    assert_error(
+        &get_checked(&b.v3("/topics/t/partitions/5/offset")),
+        404,
+        40402,
+        "5",
+    );
+    assert_error(
+        &get_checked(&b.v3("/topics/nope/partitions/0/offset")),
+        404,
+        40403,
+        "nope",
+    );
 
     let (status, body) = send_checked(
         "PUT",
@@ -278,7 +310,10 @@ fn admin_bodies_refuse_unknown_fields_empty_bodies_and_unknown_or_repeated_confi
     let b = TestBroker::start(dir.path());
     create_topic(&b, "t", 1);
     let retention = b.v3("/topics/t/configs/retention.ms");
-    assert_eq!(send_checked("PUT", &retention, r#"{"value": "5000"}"#).0, 204);
+    assert_eq!(
+        send_checked("PUT", &retention, r#"{"value": "5000"}"#).0,
+        204
+    );
     let retention_now = || get_checked(&retention).1["value"].clone();
 
     // A misspelt field is refused and changes nothing (it used to reset the override).
@@ -299,19 +334,53 @@ fn admin_bodies_refuse_unknown_fields_empty_bodies_and_unknown_or_repeated_confi
     assert_eq!(retention_now(), "5000");
     // A misspelt partitions_count does not make a one-partition topic.
     assert_error(
-        &send_checked("POST", &b.v3("/topics"), r#"{"topic_name": "u", "partition_count": 3}"#),
+        &send_checked(
+            "POST",
+            &b.v3("/topics"),
+            r#"{"topic_name": "u", "partition_count": 3}"#,
+        ),
         400,
         40002,
         "partition_count",
     );
     assert_eq!(get_checked(&b.v3("/topics/u")).0, 404);
     for (method, url, body, field) in [
-        ("POST", b.v3("/topics"), r#"{"topic_name": "u", "configs": [{"name": "retention.ms", "valeu": "1"}]}"#, "valeu"),
-        ("POST", b.v3("/topics"), r#"{"topic_name": "u", "replicas_assignments": [{"partition": 0, "broker_ids": [1]}]}"#, "partition"),
-        ("PATCH", b.v3("/topics/t"), r#"{"partitions_count": 2, "partitions": 3}"#, "partitions"),
-        ("POST", b.v3("/topics/t/configs:alter"), r#"{"data": [{"name": "retention.ms", "value": "1", "op": "SET"}]}"#, "op"),
-        ("POST", b.v3("/topics/t/configs:alter"), r#"{"data": [], "validateOnly": true}"#, "validateOnly"),
-        ("POST", b.v3("/consumer-groups/g/offsets:reset"), r#"{"topic_name": "t", "to": "earliest", "partition": 0}"#, "partition"),
+        (
+            "POST",
+            b.v3("/topics"),
+            r#"{"topic_name": "u", "configs": [{"name": "retention.ms", "valeu": "1"}]}"#,
+            "valeu",
+        ),
+        (
+            "POST",
+            b.v3("/topics"),
+            r#"{"topic_name": "u", "replicas_assignments": [{"partition": 0, "broker_ids": [1]}]}"#,
+            "partition",
+        ),
+        (
+            "PATCH",
+            b.v3("/topics/t"),
+            r#"{"partitions_count": 2, "partitions": 3}"#,
+            "partitions",
+        ),
+        (
+            "POST",
+            b.v3("/topics/t/configs:alter"),
+            r#"{"data": [{"name": "retention.ms", "value": "1", "op": "SET"}]}"#,
+            "op",
+        ),
+        (
+            "POST",
+            b.v3("/topics/t/configs:alter"),
+            r#"{"data": [], "validateOnly": true}"#,
+            "validateOnly",
+        ),
+        (
+            "POST",
+            b.v3("/consumer-groups/g/offsets:reset"),
+            r#"{"topic_name": "t", "to": "earliest", "partition": 0}"#,
+            "partition",
+        ),
     ] {
         assert_error(&send_checked(method, &url, body), 400, 40002, field);
     }
@@ -334,8 +403,18 @@ fn admin_bodies_refuse_unknown_fields_empty_bodies_and_unknown_or_repeated_confi
 
     // Unknown config names are not found; an unknown topic is reported first.
     let unknown = b.v3("/topics/t/configs/retention.msec");
-    assert_error(&send_checked("PUT", &unknown, r#"{"value": "1"}"#), 404, 404, "retention.msec");
-    assert_error(&send_checked("DELETE", &unknown, ""), 404, 404, "retention.msec");
+    assert_error(
+        &send_checked("PUT", &unknown, r#"{"value": "1"}"#),
+        404,
+        404,
+        "retention.msec",
+    );
+    assert_error(
+        &send_checked("DELETE", &unknown, ""),
+        404,
+        404,
+        "retention.msec",
+    );
     assert_error(&get_checked(&unknown), 404, 404, "retention.msec");
     assert_error(
         &send_checked(
@@ -348,7 +427,11 @@ fn admin_bodies_refuse_unknown_fields_empty_bodies_and_unknown_or_repeated_confi
         "nope.ms",
     );
     assert_error(
-        &send_checked("PUT", &b.v3("/topics/gone/configs/nope.ms"), r#"{"value": "1"}"#),
+        &send_checked(
+            "PUT",
+            &b.v3("/topics/gone/configs/nope.ms"),
+            r#"{"value": "1"}"#,
+        ),
         404,
         40403,
         "gone",
@@ -382,7 +465,11 @@ fn admin_bodies_refuse_unknown_fields_empty_bodies_and_unknown_or_repeated_confi
     // Names Kafka reserves for its internal topics cannot be created: an internal
     // topic can never be deleted again.
     assert_error(
-        &send_checked("POST", &b.v3("/topics"), r#"{"topic_name": "__transaction_state"}"#),
+        &send_checked(
+            "POST",
+            &b.v3("/topics"),
+            r#"{"topic_name": "__transaction_state"}"#,
+        ),
         400,
         40002,
         "__transaction_state",
@@ -398,7 +485,12 @@ fn admin_bodies_refuse_unknown_fields_empty_bodies_and_unknown_or_repeated_confi
         std::thread::sleep(Duration::from_millis(20));
     }
     let reset = b.v3("/consumer-groups/g/offsets:reset");
-    for t in ["-9223372036854775808", "-1", "9223372036854775807", "\"+275760-09-13T00:00:00Z\""] {
+    for t in [
+        "-9223372036854775808",
+        "-1",
+        "9223372036854775807",
+        "\"+275760-09-13T00:00:00Z\"",
+    ] {
         let body = format!(r#"{{"topic_name": "t", "to": "timestamp", "timestamp": {t}}}"#);
         let answer = send("POST", &reset, "application/json", &body);
         assert_eq!(answer.0, 400, "{body}: {}", answer.1);
@@ -433,7 +525,10 @@ fn topics_take_replicas_assignments_and_compression_type() {
     let config = |topic: &str, name: &str| {
         let (status, c) = get_checked(&b.v3(&format!("/topics/{topic}/configs/{name}")));
         assert_eq!(status, 200, "{c}");
-        (c["value"].as_str().unwrap().to_string(), c["source"].as_str().unwrap().to_string())
+        (
+            c["value"].as_str().unwrap().to_string(),
+            c["source"].as_str().unwrap().to_string(),
+        )
     };
     assert_eq!(
         config("topic-X", "compression.type"),
@@ -459,7 +554,11 @@ fn topics_take_replicas_assignments_and_compression_type() {
         40002,
         "brotli",
     );
-    produce_v3(&b, "topic-X", &[json!({"value": {"type": "STRING", "data": "kept"}})]);
+    produce_v3(
+        &b,
+        "topic-X",
+        &[json!({"value": {"type": "STRING", "data": "kept"}})],
+    );
 
     // A manual assignment sets the partitions and the replication factor.
     let body = json!({"topic_name": "assigned", "replicas_assignments": [
@@ -484,17 +583,52 @@ fn topics_take_replicas_assignments_and_compression_type() {
 
     // Refused as Kafka's controller refuses them; nothing is created.
     for (assignments, extra, mentions) in [
-        (json!([{"partition_id": 0, "broker_ids": [node]}]), json!({"partitions_count": 1}), "partitions_count"),
-        (json!([{"partition_id": 0, "broker_ids": [node]}]), json!({"replication_factor": 1}), "replication_factor"),
-        (json!([{"partition_id": 0, "broker_ids": [node + 1]}]), json!({}), "broker"),
-        (json!([{"partition_id": 0, "broker_ids": [node, node]}]), json!({}), "twice"),
-        (json!([{"partition_id": 0, "broker_ids": []}]), json!({}), "no replicas"),
-        (json!([{"partition_id": 1, "broker_ids": [node]}]), json!({}), "0 to n-1"),
-        (json!([{"partition_id": 0, "broker_ids": [node]}, {"partition_id": 0, "broker_ids": [node]}]), json!({}), "0 to n-1"),
+        (
+            json!([{"partition_id": 0, "broker_ids": [node]}]),
+            json!({"partitions_count": 1}),
+            "partitions_count",
+        ),
+        (
+            json!([{"partition_id": 0, "broker_ids": [node]}]),
+            json!({"replication_factor": 1}),
+            "replication_factor",
+        ),
+        (
+            json!([{"partition_id": 0, "broker_ids": [node + 1]}]),
+            json!({}),
+            "broker",
+        ),
+        (
+            json!([{"partition_id": 0, "broker_ids": [node, node]}]),
+            json!({}),
+            "twice",
+        ),
+        (
+            json!([{"partition_id": 0, "broker_ids": []}]),
+            json!({}),
+            "no replicas",
+        ),
+        (
+            json!([{"partition_id": 1, "broker_ids": [node]}]),
+            json!({}),
+            "0 to n-1",
+        ),
+        (
+            json!([{"partition_id": 0, "broker_ids": [node]}, {"partition_id": 0, "broker_ids": [node]}]),
+            json!({}),
+            "0 to n-1",
+        ),
     ] {
         let mut body = json!({"topic_name": "refused", "replicas_assignments": assignments});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        assert_error(&send_checked("POST", &b.v3("/topics"), &body.to_string()), 400, 40002, mentions);
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        assert_error(
+            &send_checked("POST", &b.v3("/topics"), &body.to_string()),
+            400,
+            40002,
+            mentions,
+        );
     }
     assert_eq!(get_checked(&b.v3("/topics/refused")).0, 404);
     // validate_only checks an assignment and creates nothing.
@@ -505,7 +639,11 @@ fn topics_take_replicas_assignments_and_compression_type() {
                 "replicas_assignments": [{"partition_id": 0, "broker_ids": [node]}, {"partition_id": 1, "broker_ids": [node]}]})
         .to_string(),
     );
-    assert_eq!((status, &dry["partitions_count"]), (200, &json!(2)), "{dry}");
+    assert_eq!(
+        (status, &dry["partitions_count"]),
+        (200, &json!(2)),
+        "{dry}"
+    );
     assert_eq!(get_checked(&b.v3("/topics/dry")).0, 404);
 
     // All of it survives a restart.
@@ -540,23 +678,42 @@ fn consumer_groups_carry_type_lag_summary_and_sorted_lags_as_confluent() {
     // Nothing committed yet: no lag summary (Confluent's 404), no lags.
     let (status, body) = get_checked(&b.v3("/consumer-groups/g/lag-summary"));
     assert_eq!(status, 404, "{body}");
-    assert_eq!(get_checked(&b.v3("/consumer-groups/g/lags")).1["data"], json!([]));
+    assert_eq!(
+        get_checked(&b.v3("/consumer-groups/g/lags")).1["data"],
+        json!([])
+    );
 
     // Assignments by topic then partition, named as Confluent names them.
-    let (_, assigned) = get_checked(&b.v3(&format!("/consumer-groups/g/consumers/{member}/assignments")));
+    let (_, assigned) = get_checked(&b.v3(&format!(
+        "/consumer-groups/g/consumers/{member}/assignments"
+    )));
     let order: Vec<(String, i64)> = assigned["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["topic_name"].as_str().unwrap().to_string(), a["partition_id"].as_i64().unwrap()))
+        .map(|a| {
+            (
+                a["topic_name"].as_str().unwrap().to_string(),
+                a["partition_id"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         order,
-        vec![("a".into(), 0), ("t".into(), 0), ("t".into(), 1), ("t".into(), 2)]
+        vec![
+            ("a".into(), 0),
+            ("t".into(), 0),
+            ("t".into(), 1),
+            ("t".into(), 2)
+        ]
     );
-    let crn = assigned["data"][1]["metadata"]["resource_name"].as_str().unwrap();
+    let crn = assigned["data"][1]["metadata"]["resource_name"]
+        .as_str()
+        .unwrap();
     assert!(
-        crn.ends_with(&format!("/consumer-group=g/consumer={member}/assignment=t/partition=0")),
+        crn.ends_with(&format!(
+            "/consumer-group=g/consumer={member}/assignment=t/partition=0"
+        )),
         "{crn}"
     );
 
@@ -596,8 +753,13 @@ fn consumer_groups_carry_type_lag_summary_and_sorted_lags_as_confluent() {
             ("t".into(), 0, 1)
         ]
     );
-    let crn = lags["data"][1]["metadata"]["resource_name"].as_str().unwrap();
-    assert!(crn.ends_with("/consumer-group=g/lag=t/partition=1"), "{crn}");
+    let crn = lags["data"][1]["metadata"]["resource_name"]
+        .as_str()
+        .unwrap();
+    assert!(
+        crn.ends_with("/consumer-group=g/lag=t/partition=1"),
+        "{crn}"
+    );
 
     let (status, summary) = get_checked(&b.v3("/consumer-groups/g/lag-summary"));
     assert_eq!(status, 200, "{summary}");

@@ -182,9 +182,5 @@ pub async fn cluster_configs(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
-    Ok(HttpResponse::Ok().json(urls.list(
-        "KafkaClusterConfigList",
-        "/broker-configs",
-        Vec::new(),
-    )))
+    Ok(HttpResponse::Ok().json(urls.list("KafkaClusterConfigList", "/broker-configs", Vec::new())))
 }

@@ -390,7 +390,9 @@ async fn lag_summary(
     let max_lag_consumer = if consumer_id.is_empty() {
         urls.related(&format!("/consumer-groups/{group_id}/consumers"))
     } else {
-        urls.related(&format!("/consumer-groups/{group_id}/consumers/{consumer_id}"))
+        urls.related(&format!(
+            "/consumer-groups/{group_id}/consumers/{consumer_id}"
+        ))
     };
     let (topic, partition) = (&max.partition.topic, max.partition.partition);
     Ok(HttpResponse::Ok().json(urls.resource(
