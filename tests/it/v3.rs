@@ -262,6 +262,19 @@ fn partition_offsets_and_all_topic_configs_are_confluents_endpoints() {
         (&empty["earliest_offset"], &empty["latest_offset"]),
         (&json!(0), &json!(0))
     );
+    // A delivery report is Confluent's ProduceResponse.
+    let (status, report) = send(
+        "POST",
+        &b.v3("/topics/t/records"),
+        "application/json",
+        r#"{"partition_id": 0, "key": {"type": "STRING", "data": "k"}, "value": {"type": "JSON", "data": {"n": 1}}}"#,
+    );
+    assert_eq!(status, 200, "{report}");
+    if let Err(e) = crate::openapi::check_produce_report("produce", &report) {
+        panic!("a delivery report does not match Confluent's schema: {e}\n{report}");
+    }
+    let (_, one) = get_checked(&b.v3("/topics/t/partitions/0/offset"));
+    assert_eq!(one["latest_offset"], 1);
     assert_error(
         &get_checked(&b.v3("/topics/t/partitions/1/offset?offset_type=latest")),
         400,
