@@ -181,6 +181,7 @@ async fn run(seconds: u64, dir: PathBuf) {
             name: TOPIC.into(),
             partitions: Some(PARTITIONS),
             replication_factor: None,
+            replicas_assignments: Vec::new(),
             configs: BTreeMap::new(),
             validate_only: false,
         })

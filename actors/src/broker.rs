@@ -51,9 +51,61 @@ pub fn validate_topic_name(name: &str) -> BrokerResult<()> {
     Ok(())
 }
 
-/// Topics Kafka itself owns; read-only to the admin API.
+/// Topics Kafka itself owns (its `Topic.INTERNAL_TOPICS`); read-only to the admin API,
+/// and no client may create one.
 pub fn is_internal_topic(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+/// Checks a manual replica assignment as Kafka's controller does and answers the
+/// partition count and replication factor it implies: partitions numbered 0..n
+/// once each, every partition with the same number of distinct replicas, every
+/// replica a live broker.
+fn assignment_shape(
+    assignment: &[(i32, Vec<i32>)],
+    live_brokers: &[i32],
+) -> BrokerResult<(i32, i16)> {
+    let invalid = |m: String| Err(BrokerError::InvalidRequest(m));
+    let mut partitions: Vec<i32> = assignment.iter().map(|(p, _)| *p).collect();
+    partitions.sort_unstable();
+    if partitions
+        .iter()
+        .enumerate()
+        .any(|(i, p)| *p as i64 != i as i64)
+    {
+        return invalid(format!(
+            "replicas_assignments names partitions {partitions:?}: they must be 0 to n-1, each once"
+        ));
+    }
+    let replicas = assignment[0].1.len();
+    for (partition, brokers) in assignment {
+        if brokers.is_empty() {
+            return invalid(format!("partition {partition} has no replicas"));
+        }
+        if brokers.len() != replicas {
+            return invalid(format!(
+                "partition {partition} has {} replicas where partition {} has {replicas}: all partitions need the same number",
+                brokers.len(),
+                assignment[0].0
+            ));
+        }
+        let mut distinct = brokers.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != brokers.len() {
+            return invalid(format!(
+                "partition {partition} names a broker twice in {brokers:?}"
+            ));
+        }
+        if let Some(b) = brokers.iter().find(|b| !live_brokers.contains(b)) {
+            return invalid(format!(
+                "partition {partition} is assigned to broker {b}, which is not registered (brokers: {live_brokers:?})"
+            ));
+        }
+    }
+    let replication_factor = i16::try_from(replicas)
+        .map_err(|_| BrokerError::InvalidRequest(format!("{replicas} replicas per partition")))?;
+    Ok((partitions.len() as i32, replication_factor))
 }
 
 struct TopicState {
@@ -325,15 +377,36 @@ impl Handler<CreateTopic> for Broker {
         if self.topics.contains_key(&msg.name) || self.deleting.contains(&msg.name) {
             return Err(BrokerError::TopicExists(msg.name));
         }
-        let partitions = match msg.partitions {
-            None | Some(-1) => self.config.num_partitions,
-            Some(n) => n,
+        if is_internal_topic(&msg.name) {
+            // Kafka's controller refuses these too: the broker creates them itself,
+            // and an internal topic can never be deleted again.
+            return Err(BrokerError::InvalidRequest(format!(
+                "Creation of internal topic {} is prohibited",
+                msg.name
+            )));
+        }
+        let (partitions, replication_factor) = if msg.replicas_assignments.is_empty() {
+            let partitions = match msg.partitions {
+                None | Some(-1) => self.config.num_partitions,
+                Some(n) => n,
+            };
+            let replication_factor = match msg.replication_factor {
+                None | Some(-1) => self.config.default_replication_factor,
+                Some(n) => n,
+            };
+            (partitions, replication_factor)
+        } else {
+            let unset = |v: Option<i64>| matches!(v, None | Some(-1));
+            if !unset(msg.partitions.map(i64::from))
+                || !unset(msg.replication_factor.map(i64::from))
+            {
+                return Err(BrokerError::InvalidRequest(
+                    "both partitions_count or replication_factor and replicas_assignments were set: only one may be used".into(),
+                ));
+            }
+            assignment_shape(&msg.replicas_assignments, &[self.config.node_id])?
         };
         self.validate_partitions(partitions)?;
-        let replication_factor = match msg.replication_factor {
-            None | Some(-1) => self.config.default_replication_factor,
-            Some(n) => n,
-        };
         let live_brokers = 1;
         if replication_factor < 1 || replication_factor as i32 > live_brokers {
             return Err(BrokerError::InvalidReplicationFactor {
@@ -568,6 +641,14 @@ impl Handler<TopicConfigs> for Broker {
     }
 }
 
+impl Handler<BrokerConfigs> for Broker {
+    type Result = MessageResult<BrokerConfigs>;
+
+    fn handle(&mut self, _: BrokerConfigs, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.config.topic_defaults.broker_entries())
+    }
+}
+
 impl Handler<RouteTopic> for Broker {
     type Result = BrokerResult<TopicRoute>;
 
@@ -637,6 +718,33 @@ impl Handler<ShutdownBroker> for Broker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replica_assignments_are_checked_as_kafka_does() {
+        let live = [1];
+        assert_eq!(assignment_shape(&[(0, vec![1])], &live), Ok((1, 1)));
+        assert_eq!(
+            assignment_shape(&[(1, vec![1]), (0, vec![1]), (2, vec![1])], &live),
+            Ok((3, 1))
+        );
+        for bad in [
+            vec![(1, vec![1])],
+            vec![(0, vec![1]), (0, vec![1])],
+            vec![(0, vec![1]), (2, vec![1])],
+            vec![(0, vec![])],
+            vec![(0, vec![2])],
+            vec![(0, vec![1, 1])],
+            vec![(0, vec![1]), (1, vec![1, 2])],
+        ] {
+            assert!(
+                matches!(
+                    assignment_shape(&bad, &live),
+                    Err(BrokerError::InvalidRequest(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules() {

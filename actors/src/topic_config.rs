@@ -50,6 +50,15 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         doc: "delete old segments, compact by key, or both",
     },
     TopicConfigDef {
+        name: "compression.type",
+        broker_key: "compression.type",
+        default: "producer",
+        kind: ConfigType::Enum(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        // Stored and reported; batches are kept as the producer sent them for now
+        // (what `producer` means), whatever the value.
+        doc: "codec of stored batches (`producer`: as the producer compressed them)",
+    },
+    TopicConfigDef {
         name: "delete.retention.ms",
         broker_key: "log.cleaner.delete.retention.ms",
         default: "86400000",
@@ -340,6 +349,38 @@ impl TopicDefaults {
         Ok(())
     }
 
+    /// The broker-level settings behind the topic defaults, by their broker keys
+    /// (`log.retention.ms`, …), as Kafka's DescribeConfigs of a broker lists them.
+    pub fn broker_entries(&self) -> Vec<ConfigEntry> {
+        let mut entries: Vec<ConfigEntry> = TOPIC_CONFIGS
+            .iter()
+            .map(|def| {
+                let (value, source) = self
+                    .values
+                    .get(def.name)
+                    .cloned()
+                    .unwrap_or((def.default.to_string(), ConfigSource::DefaultConfig));
+                let mut synonyms = Vec::new();
+                if source == ConfigSource::StaticBrokerConfig {
+                    synonyms.push((def.broker_key.to_string(), value.clone(), source));
+                }
+                synonyms.push((
+                    def.broker_key.to_string(),
+                    def.default.to_string(),
+                    ConfigSource::DefaultConfig,
+                ));
+                ConfigEntry {
+                    name: def.broker_key.to_string(),
+                    value,
+                    source,
+                    synonyms,
+                }
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(|(v, _)| v.as_str())
     }
@@ -483,6 +524,33 @@ mod tests {
         );
         assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
         assert!(validate_topic_config("no.such.config", "1").is_err());
+        for codec in ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"] {
+            assert_eq!(
+                validate_topic_config("compression.type", codec).unwrap(),
+                codec
+            );
+        }
+        assert_eq!(
+            validate_topic_config("compression.type", "GZIP").unwrap(),
+            "gzip"
+        );
+        assert!(validate_topic_config("compression.type", "brotli").is_err());
+    }
+
+    #[test]
+    fn broker_entries_name_broker_keys_and_sources() {
+        let mut defaults = TopicDefaults::default();
+        defaults.set_broker_key("log.retention.ms", "1000").unwrap();
+        let entries = defaults.broker_entries();
+        let get = |n: &str| entries.iter().find(|e| e.name == n).unwrap().clone();
+        assert_eq!(get("log.retention.ms").value, "1000");
+        assert_eq!(
+            get("log.retention.ms").source,
+            ConfigSource::StaticBrokerConfig
+        );
+        assert_eq!(get("compression.type").value, "producer");
+        assert_eq!(get("compression.type").source, ConfigSource::DefaultConfig);
+        assert_eq!(entries.len(), TOPIC_CONFIGS.len());
     }
 
     #[test]

@@ -623,7 +623,9 @@ function pageGroup(id) {
     h("section", { class: "panel" }, h("h2", { text: "Reset offsets (only while the group has no members)" }), resetForm, resetStatus));
   const card = (label, value, attrs) => h("div", { class: "card" }, h("div", { class: "label", text: label }), h("div", Object.assign({ class: "value", text: value }, attrs || {})));
   every(2000, async () => {
-    const [g, lagList, lag] = await Promise.all([v3(`/consumer-groups/${enc(id)}`), v3(`/consumer-groups/${enc(id)}/lags`), v3(`/consumer-groups/${enc(id)}/lag-summary`)]);
+    // A group with no committed offsets has no lag summary (404, as Confluent's).
+    const noLag = (e) => { if (e.status === 404) return { total_lag: 0, max_lag: 0 }; throw e; };
+    const [g, lagList, lag] = await Promise.all([v3(`/consumer-groups/${enc(id)}`), v3(`/consumer-groups/${enc(id)}/lags`), v3(`/consumer-groups/${enc(id)}/lag-summary`).catch(noLag)]);
     summary.replaceChildren(card("State", g.state), card("Members", g.members_count), card("Generation", g.generation_id),
       card("Assignor", g.partition_assignor || "–"), card("Total lag", fmtNum(lag.total_lag), { id: "total-lag" }), card("Max lag", fmtNum(lag.max_lag)));
     chart.push(lag.total_lag);

@@ -44,6 +44,9 @@ pub mod codes {
     pub const INVALID_VALUE: i32 = 42202;
     pub const INVALID_CONSUMER_CONFIG: i32 = 42204;
     pub const INVALID_PAYLOAD: i32 = 42206;
+    /// An admin request with an empty body: Confluent's bean validation answers
+    /// 422 with the bare status as the code.
+    pub const EMPTY_BODY: i32 = 422;
     pub const TOO_MANY_REQUESTS: i32 = 42901;
     pub const INTERNAL: i32 = 50001;
     pub const KAFKA_ERROR: i32 = 50002;

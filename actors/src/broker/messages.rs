@@ -41,6 +41,9 @@ pub struct CreateTopic {
     pub partitions: Option<i32>,
     /// `None` (or -1) takes `default.replication.factor`.
     pub replication_factor: Option<i16>,
+    /// Kafka's manual replica assignment, `(partition, broker ids)`: when not empty it
+    /// sets the partition count and replication factor, and neither may be given.
+    pub replicas_assignments: Vec<(i32, Vec<i32>)>,
     pub configs: BTreeMap<String, String>,
     pub validate_only: bool,
 }
@@ -91,6 +94,12 @@ pub struct AlterTopicConfigs {
 pub struct TopicConfigs {
     pub name: String,
 }
+
+/// The broker's own settings behind the topic defaults, by broker key
+/// (`log.retention.ms`, …), with their sources.
+#[derive(Message)]
+#[rtype(result = "Vec<ConfigEntry>")]
+pub struct BrokerConfigs;
 
 /// Where to send a topic's records: its partition actors, and the partition keyless
 /// records of this request should stick to (rotated per request, as Kafka's sticky

@@ -37,6 +37,7 @@ async fn node_with_topic(dir: &std::path::Path, partitions: i32) -> Node {
             name: "t".into(),
             partitions: Some(partitions),
             replication_factor: None,
+            replicas_assignments: Vec::new(),
             configs: BTreeMap::new(),
             validate_only: false,
         })

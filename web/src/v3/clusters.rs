@@ -1,9 +1,13 @@
-//! `GET /v3/clusters`, `/v3/clusters/{id}`, and the brokers under it.
+//! `GET /v3/clusters`, `/v3/clusters/{id}`, the brokers under it and their configs,
+//! and the cluster's ACLs and cluster-wide broker configs (both empty: Troupe has no
+//! ACLs and no dynamic cluster configs).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
+use troupe_actors::broker::BrokerConfigs;
+use troupe_actors::topic_config::{ConfigEntry, ConfigSource};
 
-use super::{check_cluster, Urls};
+use super::{check_broker, check_cluster, Urls};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -87,10 +91,96 @@ pub async fn get_broker(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, broker_id) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    if broker_id != state.node_id {
-        return Err(ApiError::not_found(format!(
-            "Broker {broker_id} cannot be found."
-        )));
-    }
+    check_broker(&state, broker_id)?;
     Ok(HttpResponse::Ok().json(broker(&Urls::new(&req, &state), &state)))
+}
+
+/// Confluent's BrokerConfigData: a broker-level setting, read-only here (settings
+/// change in the configuration file, not through the API).
+fn broker_config_json(urls: &Urls, broker_id: i32, e: &ConfigEntry) -> Value {
+    urls.resource(
+        "KafkaBrokerConfig",
+        &format!("/brokers/{broker_id}/configs/{}", e.name),
+        &format!("/broker={broker_id}/config={}", e.name),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "broker_id": broker_id,
+            "name": e.name,
+            "value": e.value,
+            "is_default": e.source == ConfigSource::DefaultConfig,
+            "is_read_only": true,
+            "is_sensitive": false,
+            "source": e.source.kafka_name(),
+            "synonyms": e.synonyms.iter().map(|(name, value, source)| json!({
+                "name": name, "value": value, "source": source.kafka_name()
+            })).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `GET …/brokers/{id}/configs`: the broker settings that set the topic defaults
+/// (`log.retention.ms`, `compression.type`, …).
+pub async fn broker_configs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, broker_id) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    check_broker(&state, broker_id)?;
+    let entries = state.broker.send(BrokerConfigs).await?;
+    let urls = Urls::new(&req, &state);
+    let data = entries
+        .iter()
+        .map(|e| broker_config_json(&urls, broker_id, e))
+        .collect();
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaBrokerConfigList",
+        &format!("/brokers/{broker_id}/configs"),
+        data,
+    )))
+}
+
+pub async fn broker_config(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32, String)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, broker_id, name) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    check_broker(&state, broker_id)?;
+    let entries = state.broker.send(BrokerConfigs).await?;
+    let entry = entries.iter().find(|e| e.name == name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Config {name} cannot be found for broker {broker_id}."
+        ))
+    })?;
+    Ok(HttpResponse::Ok().json(broker_config_json(
+        &Urls::new(&req, &state),
+        broker_id,
+        entry,
+    )))
+}
+
+/// `GET …/acls`: Troupe has no ACLs, so every search finds none.
+pub async fn acls(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(urls.list("KafkaAclList", "/acls", Vec::new())))
+}
+
+/// `GET …/broker-configs`: cluster-wide dynamic broker configs, of which Troupe has
+/// none (its settings are per broker, static, under `/brokers/{id}/configs`).
+pub async fn cluster_configs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(urls.list("KafkaClusterConfigList", "/broker-configs", Vec::new())))
 }

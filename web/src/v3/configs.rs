@@ -1,16 +1,45 @@
 //! `/v3/clusters/{cluster_id}/topics/{topic}/configs`: list, get, update (`PUT` with
-//! `{"value"}`), reset (`DELETE`), and batch alter (`POST …/configs:alter`).
+//! `{"value"}`), reset (`DELETE`), and batch alter (`POST …/configs:alter`); and
+//! every topic's configs at once (`GET …/topics/-/configs`). A config name Troupe
+//! does not know is a 404 on its own path, as Confluent's.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use troupe_actors::broker::{AlterTopicConfigs, ConfigChange, TopicConfigs};
-use troupe_actors::topic_config::ConfigEntry;
+use troupe_actors::broker::{
+    AlterTopicConfigs, ConfigChange, DescribeTopic, ListTopics, TopicConfigs,
+};
+use troupe_actors::topic_config::{topic_config_def, ConfigEntry};
 
-use super::{check_cluster, Urls};
+use super::topics::refuse_duplicate_names;
+use super::{check_cluster, parse_body, Urls};
 use crate::error::{ApiError, ApiResult};
+use crate::read_body;
 use crate::state::AppState;
-use crate::{json, read_body};
+
+fn config_not_found(name: &str, topic: &str) -> ApiError {
+    ApiError::not_found(format!("Config {name} cannot be found for topic {topic}."))
+}
+
+/// A config name Troupe has no definition for is not found (Confluent checks the
+/// config exists before it alters it); an unknown topic is reported first.
+async fn check_configs<'a>(
+    state: &AppState,
+    topic: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> ApiResult<()> {
+    state
+        .ask(DescribeTopic {
+            name: topic.to_string(),
+        })
+        .await?;
+    for name in names {
+        if topic_config_def(name).is_none() {
+            return Err(config_not_found(name, topic));
+        }
+    }
+    Ok(())
+}
 
 fn config_json(urls: &Urls, topic: &str, e: &ConfigEntry) -> Value {
     urls.resource(
@@ -57,6 +86,32 @@ pub async fn list(
     )))
 }
 
+/// `GET …/topics/-/configs`: the effective configs of every topic, by topic.
+pub async fn list_all(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    let urls = Urls::new(&req, &state);
+    let mut data = Vec::new();
+    for topic in state.broker.send(ListTopics).await? {
+        let entries = match state
+            .ask(TopicConfigs {
+                name: topic.name.clone(),
+            })
+            .await
+        {
+            Ok(entries) => entries,
+            // Deleted since the listing.
+            Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => continue,
+            Err(e) => return Err(e),
+        };
+        data.extend(entries.iter().map(|e| config_json(&urls, &topic.name, e)));
+    }
+    Ok(HttpResponse::Ok().json(urls.list("KafkaTopicConfigList", "/topics/-/configs", data)))
+}
+
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -69,13 +124,15 @@ pub async fn get(
             name: topic.clone(),
         })
         .await?;
-    let entry = entries.iter().find(|e| e.name == name).ok_or_else(|| {
-        ApiError::not_found(format!("Config {name} cannot be found for topic {topic}."))
-    })?;
+    let entry = entries
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| config_not_found(&name, &topic))?;
     Ok(HttpResponse::Ok().json(config_json(&Urls::new(&req, &state), &topic, entry)))
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct UpdateConfigRequest {
     value: Option<String>,
 }
@@ -88,13 +145,21 @@ pub async fn update(
     let (cluster_id, topic, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: UpdateConfigRequest = json::parse(&body)?;
+    let request: UpdateConfigRequest = parse_body(&body)?;
+    check_configs(&state, &topic, [name.as_str()]).await?;
+    // A PUT sets; only DELETE resets. A missing or null value is Kafka's
+    // "null value not supported" for a SET, never a silent reset.
+    let Some(value) = request.value else {
+        return Err(ApiError::bad_request(format!(
+            "Setting {name} needs a value (DELETE resets it to the default)"
+        )));
+    };
     state
         .ask(AlterTopicConfigs {
             name: topic,
             changes: vec![ConfigChange {
                 name,
-                value: request.value,
+                value: Some(value),
             }],
             validate_only: false,
         })
@@ -108,6 +173,7 @@ pub async fn reset(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
+    check_configs(&state, &topic, [name.as_str()]).await?;
     state
         .ask(AlterTopicConfigs {
             name: topic,
@@ -119,6 +185,7 @@ pub async fn reset(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AlterEntry {
     name: String,
     value: Option<String>,
@@ -126,6 +193,7 @@ struct AlterEntry {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AlterRequest {
     data: Vec<AlterEntry>,
     #[serde(default)]
@@ -140,7 +208,9 @@ pub async fn alter(
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: AlterRequest = json::parse(&body)?;
+    let request: AlterRequest = parse_body(&body)?;
+    refuse_duplicate_names(request.data.iter().map(|e| e.name.as_str()))?;
+    check_configs(&state, &topic, request.data.iter().map(|e| e.name.as_str())).await?;
     let mut changes = Vec::with_capacity(request.data.len());
     for entry in request.data {
         let op = entry

@@ -11,12 +11,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_actors::group::{
     DeleteGroup, DescribeGroup, FindCoordinator, GroupDescription, GroupLag, GroupState,
-    ListGroups, MemberDescription, PartitionLag, ResetOffsets, ResetSpec,
+    ListGroups, MemberDescription, PartitionLag, ResetOffsets, ResetSpec, TopicPartition,
 };
 
-use super::{check_cluster, Urls};
+use super::{check_cluster, parse_body, Urls};
 use crate::error::{ApiError, ApiResult};
-use crate::json::parse;
 use crate::read_body;
 use crate::state::AppState;
 use crate::v2::records::parse_timestamp;
@@ -37,6 +36,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             &format!("{g}/{{group}}/consumers/{{consumer}}/assignments"),
             web::get().to(assignments),
+        )
+        .route(
+            &format!("{g}/{{group}}/consumers/{{consumer}}/assignments/{{topic}}/partitions/{{partition}}"),
+            web::get().to(assignment),
         )
         .route(&format!("{g}/{{group}}/lags"), web::get().to(lags))
         .route(
@@ -92,6 +95,10 @@ fn group_json(urls: &Urls, node_id: i32, g: &GroupDescription) -> Value {
             "is_simple": g.generation_id == 0,
             "partition_assignor": g.protocol.clone().unwrap_or_default(),
             "state": state_name(g.state),
+            // Kafka's classic group protocol (JoinGroup/SyncGroup) is the only one
+            // Troupe speaks, so no group mixes it with KIP-848 consumers.
+            "type": "CLASSIC",
+            "is_mixed_consumer_group": false,
             "generation_id": g.generation_id,
             "members_count": g.members.len(),
             "coordinator": urls.related(&format!("/brokers/{node_id}")),
@@ -220,31 +227,67 @@ async fn assignments(
     let group = describe(&state, &group_id).await?;
     let m = member(&group, &consumer_id).await?;
     let urls = Urls::new(&req, &state);
-    let base = format!("/consumer-groups/{group_id}/consumers/{consumer_id}/assignments");
-    let data = m
+    let mut assigned: Vec<&TopicPartition> = m.assignment.iter().collect();
+    // Confluent lists them by topic, then partition.
+    assigned.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    let data = assigned
+        .into_iter()
+        .map(|tp| assignment_json(&urls, &group_id, &consumer_id, tp))
+        .collect();
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaConsumerAssignmentList",
+        &format!("/consumer-groups/{group_id}/consumers/{consumer_id}/assignments"),
+        data,
+    )))
+}
+
+/// Confluent's ConsumerAssignmentData; its resource name is
+/// `…/consumer={c}/assignment={topic}/partition={p}`, as Confluent's CrnFactory
+/// builds it.
+fn assignment_json(urls: &Urls, group_id: &str, consumer_id: &str, tp: &TopicPartition) -> Value {
+    let (topic, partition) = (&tp.topic, tp.partition);
+    urls.resource(
+        "KafkaConsumerAssignment",
+        &format!(
+            "/consumer-groups/{group_id}/consumers/{consumer_id}/assignments/{topic}/partitions/{partition}"
+        ),
+        &format!(
+            "/consumer-group={group_id}/consumer={consumer_id}/assignment={topic}/partition={partition}"
+        ),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "consumer_group_id": group_id,
+            "consumer_id": consumer_id,
+            "topic_name": topic,
+            "partition_id": partition,
+            "partition": urls.related(&format!("/topics/{topic}/partitions/{partition}")),
+            "lag": urls.related(&format!("/consumer-groups/{group_id}/lags/{topic}/partitions/{partition}")),
+        }),
+    )
+}
+
+/// `GET …/consumers/{c}/assignments/{topic}/partitions/{p}`: one assignment (the
+/// `self` of each listed one).
+async fn assignment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String, String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster, group_id, consumer_id, topic, partition) = path.into_inner();
+    check_cluster(&state, &cluster)?;
+    let group = describe(&state, &group_id).await?;
+    let m = member(&group, &consumer_id).await?;
+    let tp = m
         .assignment
         .iter()
-        .map(|tp| {
-            urls.resource(
-                "KafkaConsumerAssignment",
-                &format!("{base}/{}/partitions/{}", tp.topic, tp.partition),
-                &format!(
-                    "/consumer-group={group_id}/consumer={consumer_id}/assignment=topic={}/partition={}",
-                    tp.topic, tp.partition
-                ),
-                json!({
-                    "cluster_id": urls.cluster_id,
-                    "consumer_group_id": group_id,
-                    "consumer_id": consumer_id,
-                    "topic_name": tp.topic,
-                    "partition_id": tp.partition,
-                    "partition": urls.related(&format!("/topics/{}/partitions/{}", tp.topic, tp.partition)),
-                    "lag": urls.related(&format!("/consumer-groups/{group_id}/lags/{}/partitions/{}", tp.topic, tp.partition)),
-                }),
-            )
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(urls.list("KafkaConsumerAssignmentList", &base, data)))
+        .find(|tp| tp.topic == topic && tp.partition == partition)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Consumer {consumer_id} of group {group_id} is not assigned {topic}-{partition}"
+            ))
+        })?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(assignment_json(&urls, &group_id, &consumer_id, tp)))
 }
 
 fn lag_json(urls: &Urls, group_id: &str, l: &PartitionLag) -> Value {
@@ -252,7 +295,8 @@ fn lag_json(urls: &Urls, group_id: &str, l: &PartitionLag) -> Value {
     urls.resource(
         "KafkaConsumerLag",
         &format!("/consumer-groups/{group_id}/lags/{topic}/partitions/{partition}"),
-        &format!("/consumer-group={group_id}/lag=topic={topic}/partition={partition}"),
+        // Confluent's resource name: `lag={topic}/partition={p}`.
+        &format!("/consumer-group={group_id}/lag={topic}/partition={partition}"),
         json!({
             "cluster_id": urls.cluster_id,
             "consumer_group_id": group_id,
@@ -268,14 +312,22 @@ fn lag_json(urls: &Urls, group_id: &str, l: &PartitionLag) -> Value {
     )
 }
 
+/// The group's lags, largest first, then by topic and partition (Confluent's order).
 async fn group_lags(state: &AppState, group_id: &str) -> ApiResult<Vec<PartitionLag>> {
     describe(state, group_id).await?;
-    Ok(state
+    let mut lags = state
         .groups
         .send(GroupLag {
             group_id: group_id.to_string(),
         })
-        .await??)
+        .await??;
+    lags.sort_by(|a, b| {
+        b.lag_records
+            .cmp(&a.lag_records)
+            .then_with(|| a.partition.topic.cmp(&b.partition.topic))
+            .then_with(|| a.partition.partition.cmp(&b.partition.partition))
+    });
+    Ok(lags)
 }
 
 async fn lags(
@@ -323,10 +375,26 @@ async fn lag_summary(
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
     let lags = group_lags(&state, &group_id).await?;
+    // Sorted largest first: the first is the max. With nothing committed there is no
+    // lag to summarise, and Confluent answers 404 rather than nulls in required fields.
+    let Some(max) = lags.first() else {
+        return Err(ApiError::not_found(format!(
+            "Consumer group {group_id} has no committed offsets, so no lag summary."
+        )));
+    };
     let urls = Urls::new(&req, &state);
     let total: i64 = lags.iter().map(|l| l.lag_records).sum();
-    let max = lags.iter().max_by_key(|l| l.lag_records);
-    let field = |f: fn(&PartitionLag) -> Value| max.map_or(Value::Null, f);
+    let consumer_id = max.member_id.clone().unwrap_or_default();
+    // The consumer that owns the partition; with none (no member has it now), the
+    // group's consumers, so the link still resolves.
+    let max_lag_consumer = if consumer_id.is_empty() {
+        urls.related(&format!("/consumer-groups/{group_id}/consumers"))
+    } else {
+        urls.related(&format!(
+            "/consumer-groups/{group_id}/consumers/{consumer_id}"
+        ))
+    };
+    let (topic, partition) = (&max.partition.topic, max.partition.partition);
     Ok(HttpResponse::Ok().json(urls.resource(
         "KafkaConsumerGroupLagSummary",
         &format!("/consumer-groups/{group_id}/lag-summary"),
@@ -334,19 +402,22 @@ async fn lag_summary(
         json!({
             "cluster_id": urls.cluster_id,
             "consumer_group_id": group_id,
-            "max_lag_consumer_id": field(|l| json!(l.member_id.clone().unwrap_or_default())),
+            "max_lag_consumer_id": consumer_id,
             "max_lag_instance_id": null,
-            "max_lag_client_id": field(|l| json!(l.client_id.clone().unwrap_or_default())),
-            "max_lag_topic_name": field(|l| json!(l.partition.topic)),
-            "max_lag_partition_id": field(|l| json!(l.partition.partition)),
-            "max_lag": max.map_or(0, |l| l.lag_records),
+            "max_lag_client_id": max.client_id.clone().unwrap_or_default(),
+            "max_lag_topic_name": topic,
+            "max_lag_partition_id": partition,
+            "max_lag": max.lag_records,
             "total_lag": total,
-            "max_lag_partition": max.map_or(Value::Null, |l| urls.related(&format!(
-                "/topics/{}/partitions/{}", l.partition.topic, l.partition.partition
-            ))),
+            "max_lag_consumer": max_lag_consumer,
+            "max_lag_partition": urls.related(&format!("/topics/{topic}/partitions/{partition}")),
         }),
     )))
 }
+
+/// The latest timestamp a reset accepts: the end of year 9999, the last instant
+/// ISO-8601 writes with four year digits. Anything beyond is a client mistake.
+const MAX_RESET_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -368,7 +439,7 @@ async fn reset_offsets(
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
     let body = read_body(payload, state.limits.max_request_bytes).await?;
-    let body: ResetBody = parse(&body)?;
+    let body: ResetBody = parse_body(&body)?;
     let spec = match body.to.as_str() {
         "earliest" => ResetSpec::Earliest,
         "latest" => ResetSpec::Latest,
@@ -383,6 +454,13 @@ async fn reset_offsets(
                         "'to': 'timestamp' needs a 'timestamp' (ms since the epoch or ISO-8601)",
                     )),
                 };
+            // Negative timestamps are Kafka's ListOffsets sentinels (-1 latest, -2
+            // earliest), not times: say `latest` or `earliest` instead.
+            if !(0..=MAX_RESET_TIMESTAMP_MS).contains(&t) {
+                return Err(ApiError::bad_request(format!(
+                    "timestamp {t} is outside [0, {MAX_RESET_TIMESTAMP_MS}] ms since the epoch"
+                )));
+            }
             ResetSpec::Timestamp(t)
         }
         "offset" => match body.offset {

@@ -1,6 +1,9 @@
 //! Confluent REST Proxy v3: clusters, brokers, topics, partitions, topic configs,
 //! produce and consumer groups. Every resource carries `kind` and `metadata` (`self` URL and a CRN), and
-//! links to related resources as `{"related": url}`, as Confluent's do.
+//! links to related resources as `{"related": url}`, as Confluent's do; every link
+//! handed out answers a GET (ACLs, cluster configs and reassignments are empty lists:
+//! one node has none). Request bodies are parsed strictly: an unknown field is a 400
+//! naming it, an empty body a 422, as Confluent's.
 
 pub mod clusters;
 pub mod configs;
@@ -27,6 +30,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             &format!("{c}/brokers/{{broker_id}}"),
             web::get().to(clusters::get_broker),
         )
+        .route(
+            &format!("{c}/brokers/{{broker_id}}/configs"),
+            web::get().to(clusters::broker_configs),
+        )
+        .route(
+            &format!("{c}/brokers/{{broker_id}}/configs/{{name}}"),
+            web::get().to(clusters::broker_config),
+        )
+        .route(
+            &format!("{c}/brokers/{{broker_id}}/partition-replicas"),
+            web::get().to(partitions::broker_replicas),
+        )
+        .route(&format!("{c}/acls"), web::get().to(clusters::acls))
+        .route(
+            &format!("{c}/broker-configs"),
+            web::get().to(clusters::cluster_configs),
+        )
+        // `-` means every topic (and partition) in Confluent's paths: these come
+        // before the `{topic}` routes, which would take `-` as a topic name.
+        .route(
+            &format!("{c}/topics/-/configs"),
+            web::get().to(configs::list_all),
+        )
+        .route(
+            &format!("{c}/topics/-/partitions/-/reassignment"),
+            web::get().to(partitions::all_reassignments),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/partitions/-/reassignment"),
+            web::get().to(partitions::topic_reassignments),
+        )
         .route(&format!("{c}/topics"), web::get().to(topics::list))
         .route(&format!("{c}/topics"), web::post().to(topics::create))
         .route(&format!("{c}/topics/{{topic}}"), web::get().to(topics::get))
@@ -49,6 +83,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             &format!("{c}/topics/{{topic}}/partitions/{{partition}}/replicas"),
             web::get().to(partitions::replicas),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/partitions/{{partition}}/replicas/{{broker_id}}"),
+            web::get().to(partitions::replica),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/partitions/{{partition}}/reassignment"),
+            web::get().to(partitions::reassignment),
+        )
+        .route(
+            &format!("{c}/topics/{{topic}}/partitions/{{partition}}/offset"),
+            web::get().to(partitions::offsets),
         )
         .route(
             &format!("{c}/topics/{{topic}}/configs"),
@@ -85,6 +131,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn base_url(req: &HttpRequest) -> String {
     let info = req.connection_info();
     format!("{}://{}", info.scheme(), info.host())
+}
+
+/// Parses an admin request body strictly (the request structs deny unknown fields).
+/// An empty body is Confluent's 422 (its bean validation of a required body), not a
+/// malformed-JSON 400.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::unprocessable(
+            crate::error::codes::EMPTY_BODY,
+            "Payload error. Request body is empty. Data is required.",
+        ));
+    }
+    crate::json::parse(body)
+}
+
+/// Refuses a broker id that is not this broker's.
+pub fn check_broker(state: &AppState, broker_id: i32) -> ApiResult<()> {
+    if broker_id != state.node_id {
+        return Err(ApiError::not_found(format!(
+            "Broker {broker_id} cannot be found."
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a cluster id that is not this cluster's.

@@ -1,17 +1,20 @@
 //! `/v3/clusters/{cluster_id}/topics/{topic}/partitions`: Confluent's PartitionData,
 //! plus the partition's offsets and size (`log_start_offset`, `log_end_offset`,
 //! `high_watermark`, `size_bytes`, `leader_epoch`), which Confluent's API lacks and
-//! dashboards need.
+//! dashboards need; a partition's replicas (one, on this broker), its earliest and
+//! latest offsets (`…/offset`), the replicas a broker holds, and reassignments (none
+//! ever run on one node: empty lists, and a partition's shows nothing moving).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::future::join_all;
+use serde::Deserialize;
 use serde_json::{json, Value};
-use troupe_actors::broker::{RouteTopic, TopicRoute};
+use troupe_actors::broker::{DescribeTopic, ListTopics, RouteTopic, TopicRoute};
 use troupe_actors::partition::{GetStatus, PartitionStatus};
 use troupe_actors::BrokerError;
 
-use super::{check_cluster, Urls};
-use crate::error::ApiResult;
+use super::{check_broker, check_cluster, Urls};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Every partition's status, in partition order.
@@ -116,6 +119,26 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(partition_json(&urls, state.node_id, &one[0])))
 }
 
+/// Confluent's ReplicaData: this broker's replica of a partition, the leader and in
+/// sync while the partition is online.
+fn replica_json(urls: &Urls, node_id: i32, s: &PartitionStatus) -> Value {
+    let (topic, partition) = (&s.topic, s.partition);
+    urls.resource(
+        "KafkaReplica",
+        &format!("/topics/{topic}/partitions/{partition}/replicas/{node_id}"),
+        &format!("/topic={topic}/partition={partition}/replica={node_id}"),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "topic_name": topic,
+            "partition_id": partition,
+            "broker_id": node_id,
+            "is_leader": s.online,
+            "is_in_sync": s.online,
+            "broker": urls.related(&format!("/brokers/{node_id}")),
+        }),
+    )
+}
+
 pub async fn replicas(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -124,25 +147,166 @@ pub async fn replicas(
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
-    let s = &one[0];
     let urls = Urls::new(&req, &state);
-    let path = format!("/topics/{topic}/partitions/{partition}/replicas");
-    let replica = urls.resource(
-        "KafkaReplica",
-        &format!("{path}/{}", state.node_id),
-        &format!(
-            "/topic={topic}/partition={partition}/replica={}",
-            state.node_id
-        ),
+    let replica = replica_json(&urls, state.node_id, &one[0]);
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaReplicaList",
+        &format!("/topics/{topic}/partitions/{partition}/replicas"),
+        vec![replica],
+    )))
+}
+
+/// `GET …/partitions/{p}/replicas/{broker_id}`: the partition's leader link points here.
+pub async fn replica(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, i32, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, topic, partition, broker_id) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    if broker_id != state.node_id {
+        return Err(ApiError::not_found(format!(
+            "Partition {topic}-{partition} has no replica on broker {broker_id}."
+        )));
+    }
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(replica_json(&urls, state.node_id, &one[0])))
+}
+
+/// `GET …/brokers/{id}/partition-replicas`: every replica the broker holds, by topic
+/// then partition.
+pub async fn broker_replicas(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, broker_id) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    check_broker(&state, broker_id)?;
+    let urls = Urls::new(&req, &state);
+    let mut data = Vec::new();
+    for topic in state.broker.send(ListTopics).await? {
+        // A topic deleted since the listing has no replicas left to show.
+        let all = match route_and_status(&state, &topic.name, None).await {
+            Ok((_, all)) => all,
+            Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => continue,
+            Err(e) => return Err(e),
+        };
+        data.extend(all.iter().map(|s| replica_json(&urls, broker_id, s)));
+    }
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaReplicaList",
+        &format!("/brokers/{broker_id}/partition-replicas"),
+        data,
+    )))
+}
+
+/// `GET …/partitions/{p}/reassignment`: Confluent's ReassignmentData. Nothing is ever
+/// being moved on one node, so nothing is being added or removed.
+pub async fn reassignment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, topic, partition) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    route_and_status(&state, &topic, Some(partition)).await?;
+    let urls = Urls::new(&req, &state);
+    let path = format!("/topics/{topic}/partitions/{partition}");
+    Ok(HttpResponse::Ok().json(urls.resource(
+        "KafkaReassignment",
+        &format!("{path}/reassignment"),
+        &format!("/topic={topic}/partition={partition}/reassignment"),
         json!({
             "cluster_id": urls.cluster_id,
             "topic_name": topic,
             "partition_id": partition,
-            "broker_id": state.node_id,
-            "is_leader": s.online,
-            "is_in_sync": s.online,
-            "broker": urls.related(&format!("/brokers/{}", state.node_id)),
+            "adding_replicas": [],
+            "removing_replicas": [],
+            "replicas": urls.related(&format!("{path}/replicas")),
         }),
-    );
-    Ok(HttpResponse::Ok().json(urls.list("KafkaReplicaList", &path, vec![replica])))
+    )))
+}
+
+/// `GET …/topics/{topic}/partitions/-/reassignment`: ongoing reassignments of a
+/// topic — none.
+pub async fn topic_reassignments(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, topic) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    state
+        .ask(DescribeTopic {
+            name: topic.clone(),
+        })
+        .await?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaReassignmentList",
+        &format!("/topics/{topic}/partitions/-/reassignment"),
+        Vec::new(),
+    )))
+}
+
+/// `GET …/topics/-/partitions/-/reassignment`: ongoing reassignments — none.
+pub async fn all_reassignments(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(urls.list(
+        "KafkaReassignmentList",
+        "/topics/-/partitions/-/reassignment",
+        Vec::new(),
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct OffsetQuery {
+    offset_type: Option<String>,
+}
+
+/// The one `offset_type` Confluent knows (and its default).
+const EARLIEST_AND_LATEST: &str = "earliest_and_latest";
+
+/// `GET …/partitions/{p}/offset?offset_type=earliest_and_latest`: Confluent's
+/// PartitionWithOffsets, the offsets Kafka's ListOffsets answers for `earliest`
+/// (the log start offset) and `latest` (the high watermark).
+pub async fn offsets(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, i32)>,
+    query: web::Query<OffsetQuery>,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, topic, partition) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    let offset_type = query.offset_type.as_deref().unwrap_or(EARLIEST_AND_LATEST);
+    if offset_type != EARLIEST_AND_LATEST {
+        // Confluent answers a JAX-RS BadRequest: the bare status as the code.
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            400,
+            format!("offset_type:{offset_type} is invalid (only {EARLIEST_AND_LATEST} is known)"),
+        ));
+    }
+    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    let s = &one[0];
+    let urls = Urls::new(&req, &state);
+    Ok(HttpResponse::Ok().json(urls.resource(
+        "KafkaPartitionWithOffsets",
+        &format!("/topics/{topic}/partitions/{partition}/offset"),
+        &format!("/topic={topic}/partition={partition}/offset_type={EARLIEST_AND_LATEST}"),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "topic_name": topic,
+            "partition_id": partition,
+            "earliest_offset": s.log_start_offset,
+            "latest_offset": s.high_watermark,
+        }),
+    )))
 }

@@ -10,10 +10,10 @@ use troupe_actors::broker::{
     CreatePartitions, CreateTopic, DeleteTopic, DescribeTopic, ListTopics, TopicMetadata,
 };
 
-use super::{check_cluster, Urls};
-use crate::error::ApiResult;
+use super::{check_cluster, parse_body, Urls};
+use crate::error::{ApiError, ApiResult};
+use crate::read_body;
 use crate::state::AppState;
-use crate::{json, read_body};
 
 pub fn topic_json(urls: &Urls, t: &TopicMetadata) -> Value {
     let path = format!("/topics/{}", t.name);
@@ -48,21 +48,48 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(urls.list("KafkaTopicList", "/topics", data)))
 }
 
+/// Confluent's CreateTopicRequestData (`api/v3/openapi.yaml`); unknown fields are
+/// refused, so a misspelt `partition_count` cannot silently make one partition.
 #[derive(Deserialize)]
-struct ConfigPair {
-    name: String,
-    value: Option<String>,
+#[serde(deny_unknown_fields)]
+pub struct ConfigPair {
+    pub name: String,
+    pub value: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplicasAssignment {
+    partition_id: i32,
+    broker_ids: Vec<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CreateTopicRequest {
     topic_name: String,
     partitions_count: Option<i32>,
     replication_factor: Option<i16>,
     #[serde(default)]
+    replicas_assignments: Vec<ReplicasAssignment>,
+    #[serde(default)]
     configs: Vec<ConfigPair>,
     #[serde(default)]
     validate_only: bool,
+}
+
+/// Refuses a config named twice in one request (Kafka's INVALID_REQUEST): which one
+/// would win is not the client's to guess.
+pub fn refuse_duplicate_names<'a>(names: impl IntoIterator<Item = &'a str>) -> ApiResult<()> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(ApiError::bad_request(format!(
+                "Config {name} is given more than once in the request"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub async fn create(
@@ -73,7 +100,8 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: CreateTopicRequest = json::parse(&body)?;
+    let request: CreateTopicRequest = parse_body(&body)?;
+    refuse_duplicate_names(request.configs.iter().map(|c| c.name.as_str()))?;
     let configs: BTreeMap<String, String> = request
         .configs
         .into_iter()
@@ -84,6 +112,11 @@ pub async fn create(
             name: request.topic_name,
             partitions: request.partitions_count,
             replication_factor: request.replication_factor,
+            replicas_assignments: request
+                .replicas_assignments
+                .into_iter()
+                .map(|a| (a.partition_id, a.broker_ids))
+                .collect(),
             configs,
             validate_only: request.validate_only,
         })
@@ -120,6 +153,7 @@ pub async fn delete(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct UpdateTopicRequest {
     partitions_count: i32,
     #[serde(default)]
@@ -135,7 +169,7 @@ pub async fn update(
     let (cluster_id, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: UpdateTopicRequest = json::parse(&body)?;
+    let request: UpdateTopicRequest = parse_body(&body)?;
     let topic = state
         .ask(CreatePartitions {
             name,
