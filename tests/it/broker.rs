@@ -261,6 +261,9 @@ pub fn produce_v3(b: &TestBroker, topic: &str, records: &[Value]) {
     assert_eq!(reports.len(), records.len(), "{answer}");
     for r in reports {
         assert_eq!(r["error_code"], 200, "{r}");
+        if let Err(e) = crate::openapi::check_produce_report("produce report", &r) {
+            panic!("not Confluent's ProduceResponse: {e}: {r}");
+        }
     }
 }
 

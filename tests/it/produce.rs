@@ -11,8 +11,25 @@ use serde_json::{json, Value};
 
 use crate::broker::*;
 
+/// Posts a v3 body; every report in the answer (and any error) must match
+/// Confluent's schema.
 fn post_text(b: &TestBroker, path: &str, body: &str) -> (u16, Value) {
-    send("POST", &b.v3(path), "application/json", body)
+    let (status, answer) = send("POST", &b.v3(path), "application/json", body);
+    if status == 200 && !path.ends_with(":batch") {
+        for r in v3_reports(&answer) {
+            let checked = if r["error_code"] == 200 {
+                crate::openapi::check_produce_report(path, &r)
+            } else {
+                crate::openapi::check_error(path, &r)
+            };
+            if let Err(e) = checked {
+                panic!("{path}: not Confluent's schema: {e}: {r}");
+            }
+        }
+    } else {
+        crate::openapi::assert_v3_answer(path, status, &answer);
+    }
+    (status, answer)
 }
 
 #[test]
