@@ -404,6 +404,21 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "document.getElementById('error').textContent.includes('not valid JSON')",
         "the invalid JSON refused",
     );
+    // A record the broker refuses in band (HTTP 200, as Confluent's) shows its error.
+    eval(
+        &tab,
+        "document.getElementById('produce-value').value = '{\"n\": 2}'; document.querySelector('#produce-form input[name=partition]').value = '99'",
+    );
+    click(&tab, "#produce-submit");
+    wait_for(
+        &tab,
+        "document.getElementById('error').textContent.includes('Error 40402')",
+        "the in-band refusal shown",
+    );
+    eval(
+        &tab,
+        "document.querySelector('#produce-form input[name=partition]').value = '0'",
+    );
     // Browse partition 1 from the beginning: the JSON value is pretty-printed.
     eval(
         &tab,

@@ -544,6 +544,8 @@ function pageMessages(name) {
       if (f.get("key")) record.key = { type: "STRING", data: String(f.get("key")) };
       if (f.get("partition") !== "") record.partition_id = Number(f.get("partition"));
       const r = await v3(`/topics/${enc(name)}/records`, { method: "POST", body: record });
+      // v3 produce reports a refused record in band, with HTTP 200 (as Confluent's).
+      if (r.error_code !== 200) throw new ApiError(200, r.error_code, r.message);
       produceStatus.textContent = `Written to partition ${r.partition_id} at offset ${r.offset}.`;
       clearError();
     } catch (err) {
