@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use config::{Config, File, FileFormat, Value, ValueKind};
 use troupe_actors::broker_config::{BrokerConfig, ConsumerConfig, GroupConfig};
 use troupe_actors::topic_config::{TopicDefaults, TOPIC_CONFIGS};
-use troupe_web::{WebLimits, WsLimits};
+use troupe_web::{BrowserSafety, WebLimits, WsLimits};
 
 /// The default configuration, compiled into the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/server.toml");
@@ -33,6 +33,8 @@ const BROKER_KEYS: &[&str] = &[
     "listeners",
     "http.workers",
     "http.max.request.bytes",
+    "http.allowed.hosts",
+    "http.allowed.origins",
     "shutdown.timeout.ms",
     "log.dirs",
     "num.partitions",
@@ -88,6 +90,9 @@ pub struct Settings {
     pub shutdown_timeout_ms: u64,
     pub web: WebLimits,
     pub websocket: WsLimits,
+    /// `http.allowed.hosts` and `http.allowed.origins`, and the listener's host; the
+    /// server adds whether the listener is exposed once it is bound.
+    pub browser: BrowserSafety,
     /// Every effective key and value, for the startup log.
     pub values: BTreeMap<String, String>,
 }
@@ -309,9 +314,23 @@ impl Settings {
                 .collect(),
             fetch_max_bytes: web.max_fetch_bytes,
         };
+        let list = |key: &str| -> Result<Vec<String>, SettingsError> {
+            Ok(get(key)?
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect())
+        };
+        let browser = BrowserSafety {
+            allowed_hosts: list("http.allowed.hosts")?,
+            allowed_origins: list("http.allowed.origins")?,
+            listener_host: listen_host.clone(),
+            exposed: false,
+        };
         Ok(Settings {
             broker,
             websocket,
+            browser,
             listen_host,
             listen_port,
             http_workers: parse(&values, "http.workers", 0, 1024)? as usize,

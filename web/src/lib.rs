@@ -8,6 +8,8 @@
 //! - [`dashboard`]: the browser dashboard at `/`.
 //! - `/health` and `/metrics` (Prometheus text).
 
+pub mod browser_safety;
+pub mod content_type;
 pub mod dashboard;
 pub mod error;
 pub mod json;
@@ -21,6 +23,7 @@ pub mod ws;
 
 use actix_web::{web, HttpResponse};
 
+pub use browser_safety::BrowserSafety;
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, WebLimits};
 pub use ws::{WsHub, WsLimits};
