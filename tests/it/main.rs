@@ -3,6 +3,7 @@
 //! and through the CLI.
 
 mod broker;
+mod browser;
 mod cli;
 mod dashboard;
 mod errors;
@@ -10,4 +11,5 @@ mod groups;
 mod quickstart;
 mod restart;
 mod retention;
+mod v2;
 mod ws;
