@@ -23,7 +23,10 @@ fn raw(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let mut request = format!("{method} {path} HTTP/1.1\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("connection")) {
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+    {
         request.push_str("Connection: close\r\n");
     }
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
@@ -81,7 +84,11 @@ fn a_cross_site_form_post_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = TestBroker::start(dir.path());
     create_topic(&b, "kept", 1);
-    produce_v3(&b, "kept", &[json!({"value": {"type": "STRING", "data": "a"}})]);
+    produce_v3(
+        &b,
+        "kept",
+        &[json!({"value": {"type": "STRING", "data": "a"}})],
+    );
     let evil = "http://evil.example";
     let form = "application/x-www-form-urlencoded";
     let create = v3_path(&b, "/topics");
@@ -89,7 +96,13 @@ fn a_cross_site_form_post_is_refused_and_changes_nothing() {
 
     // What a plain HTML form on another site sends.
     assert_refused(
-        raw(b.port, "POST", &create, &[("Origin", evil), ("Content-Type", form)], body),
+        raw(
+            b.port,
+            "POST",
+            &create,
+            &[("Origin", evil), ("Content-Type", form)],
+            body,
+        ),
         403,
         40301,
     );
@@ -110,13 +123,25 @@ fn a_cross_site_form_post_is_refused_and_changes_nothing() {
     );
     // A sandboxed frame's opaque origin.
     assert_refused(
-        raw(b.port, "POST", &create, &[("Origin", "null"), ("Content-Type", "application/json")], body),
+        raw(
+            b.port,
+            "POST",
+            &create,
+            &[("Origin", "null"), ("Content-Type", "application/json")],
+            body,
+        ),
         403,
         40301,
     );
     // A form with no Origin at all still sends a form type, which no route takes.
     assert_refused(
-        raw(b.port, "POST", &create, &[("Content-Type", "text/plain")], body),
+        raw(
+            b.port,
+            "POST",
+            &create,
+            &[("Content-Type", "text/plain")],
+            body,
+        ),
         415,
         41501,
     );
@@ -154,7 +179,13 @@ fn a_cross_site_form_post_is_refused_and_changes_nothing() {
         40301,
     );
     assert_refused(
-        raw(b.port, "DELETE", &v3_path(&b, "/topics/kept"), &[("Origin", evil)], ""),
+        raw(
+            b.port,
+            "DELETE",
+            &v3_path(&b, "/topics/kept"),
+            &[("Origin", evil)],
+            "",
+        ),
         403,
         40301,
     );
@@ -174,7 +205,13 @@ fn a_cross_site_form_post_is_refused_and_changes_nothing() {
 
     // Reads stay open to the browser's same-origin policy (it keeps the answer from
     // the page); the broker's own pages write as before.
-    let (status, _) = raw(b.port, "GET", &v3_path(&b, "/topics"), &[("Origin", evil)], "");
+    let (status, _) = raw(
+        b.port,
+        "GET",
+        &v3_path(&b, "/topics"),
+        &[("Origin", evil)],
+        "",
+    );
     assert_eq!(status, 200);
     let own = format!("http://127.0.0.1:{}", b.port);
     let (status, created) = raw(
@@ -389,29 +426,36 @@ pub fn listen_on(dir: &std::path::Path, host: &str) -> Listening {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the troupe binary starts");
-    let stderr = child.stderr.take().expect("stderr is piped");
+    let stderr = child.stderr.take();
+    // Owned from here on, so a panic below still kills the child.
+    let mut listening = Listening {
+        child,
+        port: 0,
+        log: Vec::new(),
+    };
+    let stderr = stderr.expect("stderr is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let mut log = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    while listening.port == 0 {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx.recv_timeout(left).expect("the broker reports its port within 30 s");
-        let port = line
+        let line = rx
+            .recv_timeout(left)
+            .expect("the broker reports its port within 30 s");
+        listening.port = line
             .split("listening on http://")
             .nth(1)
             .and_then(|rest| rest.split(' ').next())
             .and_then(|addr| addr.rsplit(':').next())
-            .and_then(|p| p.parse::<u16>().ok());
-        log.push(line);
-        if let Some(port) = port {
-            return Listening { child, port, log };
-        }
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(0);
+        listening.log.push(line);
     }
+    listening
 }
 
 #[test]
@@ -426,7 +470,10 @@ fn listening_beyond_loopback_warns_in_the_log_and_on_the_dashboard() {
         "{:#?}",
         exposed.log
     );
-    let (status, body) = get(&format!("http://127.0.0.1:{}/dashboard/status", exposed.port));
+    let (status, body) = get(&format!(
+        "http://127.0.0.1:{}/dashboard/status",
+        exposed.port
+    ));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["exposed"], true, "{body}");
     drop(exposed);

@@ -789,7 +789,11 @@ fn a_broker_listening_beyond_loopback_shows_a_warning_on_every_page() {
     let warning = text_of(&tab, "#exposed");
     assert!(warning.contains("no authentication"), "{warning}");
     // The page works as usual under it, and the warning stays across pages.
-    wait_for(&tab, "!!document.querySelector('main h1, main h2')", "the topics page");
+    wait_for(
+        &tab,
+        "!!document.querySelector('main h1, main h2')",
+        "the topics page",
+    );
     open(&tab, "#/overview");
     wait_for(
         &tab,

@@ -225,7 +225,12 @@ fn v2_errors_are_typed_v2_and_an_unknown_topic_is_40401_on_every_route() {
     unknown_topic("GET", "/topics/nope/partitions", None, "");
     unknown_topic("GET", "/topics/nope/partitions/0", None, "");
     unknown_topic("GET", "/topics/nope/partitions/0/offsets", None, "");
-    unknown_topic("GET", "/topics/nope/partitions/0/records?offset=0", None, "");
+    unknown_topic(
+        "GET",
+        "/topics/nope/partitions/0/records?offset=0",
+        None,
+        "",
+    );
     unknown_topic(
         "POST",
         "/topics/nope",
@@ -240,8 +245,13 @@ fn v2_errors_are_typed_v2_and_an_unknown_topic_is_40401_on_every_route() {
     );
     // Other v2 errors carry v2's type too; an unknown partition and instance keep
     // their codes.
-    let (status, answer_type, answer) = call("GET", &b.url("/topics/t/partitions/7"), None, None, "");
-    assert_eq!((status, answer["error_code"].as_i64()), (404, Some(40402)), "{answer}");
+    let (status, answer_type, answer) =
+        call("GET", &b.url("/topics/t/partitions/7"), None, None, "");
+    assert_eq!(
+        (status, answer["error_code"].as_i64()),
+        (404, Some(40402)),
+        "{answer}"
+    );
     assert_eq!(answer_type, V2);
     let (status, answer_type, answer) = call(
         "GET",
@@ -250,28 +260,25 @@ fn v2_errors_are_typed_v2_and_an_unknown_topic_is_40401_on_every_route() {
         None,
         "",
     );
-    assert_eq!((status, answer["error_code"].as_i64()), (404, Some(40403)), "{answer}");
-    assert_eq!(answer_type, V2);
-    let (status, answer_type, answer) = call(
-        "POST",
-        &b.url("/consumers/g"),
-        Some(V2),
-        None,
-        "{not json",
+    assert_eq!(
+        (status, answer["error_code"].as_i64()),
+        (404, Some(40403)),
+        "{answer}"
     );
+    assert_eq!(answer_type, V2);
+    let (status, answer_type, answer) =
+        call("POST", &b.url("/consumers/g"), Some(V2), None, "{not json");
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer_type, V2);
-    let (status, answer_type, _) = call(
-        "GET",
-        &b.url("/topics/t/partitions/zero"),
-        None,
-        None,
-        "",
-    );
+    let (status, answer_type, _) = call("GET", &b.url("/topics/t/partitions/zero"), None, None, "");
     assert_eq!((status, answer_type.as_str()), (400, V2));
     // v3 keeps its own type and code.
     let (status, answer_type, answer) = call("GET", &b.v3("/topics/nope"), None, None, "");
-    assert_eq!((status, answer["error_code"].as_i64()), (404, Some(40403)), "{answer}");
+    assert_eq!(
+        (status, answer["error_code"].as_i64()),
+        (404, Some(40403)),
+        "{answer}"
+    );
     assert_eq!(answer_type, "application/json");
 }
 
@@ -294,7 +301,9 @@ fn the_root_answers_api_clients_with_an_empty_object_and_browsers_with_the_dashb
     let (status, content_type, body) = call("GET", &b.url("/"), None, Some(browser), "");
     assert_eq!(status, 200);
     assert!(content_type.starts_with("text/html"), "{content_type}");
-    assert!(body.as_str().is_some_and(|html| html.contains("<title>Troupe")));
+    assert!(body
+        .as_str()
+        .is_some_and(|html| html.contains("<title>Troupe")));
 }
 
 #[test]
@@ -308,7 +317,9 @@ fn v2_consumer_bodies_with_unknown_fields_are_refused_and_change_nothing() {
         assert_eq!(status, 400, "{body}: {answer}");
         assert_eq!(answer["error_code"], 40002, "{body}: {answer}");
         assert!(
-            answer["message"].as_str().is_some_and(|m| m.contains("unknown field")),
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("unknown field")),
             "{answer}"
         );
     };

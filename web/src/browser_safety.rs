@@ -64,7 +64,11 @@ impl BrowserSafety {
 
     fn origin_allowed(&self, origin: &str, host: &str) -> bool {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        if self.allowed_origins.iter().any(|o| o == "*" || *o == origin) {
+        if self
+            .allowed_origins
+            .iter()
+            .any(|o| o == "*" || *o == origin)
+        {
             return true;
         }
         // The broker's own origin: the page was served from the Host this request
@@ -89,8 +93,10 @@ fn host_name(host: &str) -> String {
     host.split(':').next().unwrap_or("").to_string()
 }
 
-fn header_text<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
-    req.headers().get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
+    req.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }
 
 fn forbidden(code: i32, message: String) -> ApiError {
@@ -194,7 +200,11 @@ mod tests {
         ] {
             assert!(p.host_allowed(ok), "{ok}");
         }
-        for refused in ["evil.example:8082", "localhost.evil.example", "127.0.0.1.nip.io"] {
+        for refused in [
+            "evil.example:8082",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+        ] {
             assert!(!p.host_allowed(refused), "{refused}");
         }
         let any = BrowserSafety {

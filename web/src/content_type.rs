@@ -207,7 +207,11 @@ mod tests {
             "application/jsonx",
             "text/plain; x=application/json",
         ] {
-            assert_eq!(check_with(Method::POST, topics, refused), Err(415), "{refused}");
+            assert_eq!(
+                check_with(Method::POST, topics, refused),
+                Err(415),
+                "{refused}"
+            );
         }
     }
 
@@ -241,7 +245,11 @@ mod tests {
         assert_eq!(check_with(Method::POST, path, "text/plain"), Err(415));
         assert_eq!(check_with(Method::POST, path, "application/json"), Err(415));
         assert_eq!(
-            check_with(Method::POST, path, "application/vnd.kafka.v2+json; charset=utf-16"),
+            check_with(
+                Method::POST,
+                path,
+                "application/vnd.kafka.v2+json; charset=utf-16"
+            ),
             Err(400)
         );
     }

@@ -26,17 +26,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
         .route("/dashboard/status", web::get().to(status))
         .route(
-        "/ui",
-        web::get().to(|| asset(INDEX_HTML, "text/html; charset=utf-8")),
-    )
-    .route(
-        "/dashboard/app.js",
-        web::get().to(|| asset(APP_JS, "text/javascript; charset=utf-8")),
-    )
-    .route(
-        "/dashboard/style.css",
-        web::get().to(|| asset(STYLE_CSS, "text/css; charset=utf-8")),
-    );
+            "/ui",
+            web::get().to(|| asset(INDEX_HTML, "text/html; charset=utf-8")),
+        )
+        .route(
+            "/dashboard/app.js",
+            web::get().to(|| asset(APP_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/dashboard/style.css",
+            web::get().to(|| asset(STYLE_CSS, "text/css; charset=utf-8")),
+        );
 }
 
 /// `GET /`: the dashboard for a browser (its `Accept` names `text/html`), and
