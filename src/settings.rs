@@ -547,4 +547,28 @@ mod tests {
         assert!(parse_listener("https://x:1").is_err());
         assert!(parse_listener("x").is_err());
     }
+
+    #[test]
+    fn browser_safety_lists_are_read_and_default_to_empty() {
+        let s = load(CliOverrides::default(), &[]).unwrap();
+        assert!(s.browser.allowed_hosts.is_empty());
+        assert!(s.browser.allowed_origins.is_empty());
+        assert_eq!(s.browser.listener_host, "127.0.0.1");
+        let cli = CliOverrides {
+            overrides: vec![
+                (
+                    "http.allowed.hosts".into(),
+                    " Broker.Internal, ,kafka.example ".into(),
+                ),
+                ("http.allowed.origins".into(), "https://Ops.Example/".into()),
+            ],
+            ..CliOverrides::default()
+        };
+        let s = load(cli, &[]).unwrap();
+        assert_eq!(
+            s.browser.allowed_hosts,
+            ["broker.internal", "kafka.example"]
+        );
+        assert_eq!(s.browser.allowed_origins, ["https://ops.example"]);
+    }
 }

@@ -59,7 +59,7 @@ impl BrowserSafety {
             || self
                 .allowed_hosts
                 .iter()
-                .any(|h| h == "*" || h.eq_ignore_ascii_case(&name))
+                .any(|h| h == "*" || host_name(h) == name)
     }
 
     fn origin_allowed(&self, origin: &str, host: &str) -> bool {
@@ -172,7 +172,8 @@ mod tests {
 
     fn policy() -> BrowserSafety {
         BrowserSafety {
-            allowed_hosts: vec!["broker.internal".into()],
+            // A port in the list is ignored: names are what rebinding forges.
+            allowed_hosts: vec!["broker.internal".into(), "ops.example:9000".into()],
             allowed_origins: vec!["https://ops.example".into()],
             listener_host: "127.0.0.1".into(),
             exposed: false,
@@ -196,6 +197,8 @@ mod tests {
             "localhost:8082",
             "LOCALHOST",
             "broker.internal:8082",
+            "Broker.Internal",
+            "ops.example",
             "",
         ] {
             assert!(p.host_allowed(ok), "{ok}");
