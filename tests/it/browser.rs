@@ -392,6 +392,7 @@ fn clients_that_are_not_browsers_keep_working() {
         "/topics/t",
         &[
             ("Origin", "https://ops.example"),
+            ("Sec-Fetch-Site", "cross-site"),
             ("Content-Type", "application/vnd.kafka.binary.v2+json"),
         ],
         r#"{"records": [{"value": "eQ=="}]}"#,

@@ -62,17 +62,18 @@ impl BrowserSafety {
                 .any(|h| h == "*" || host_name(h) == name)
     }
 
-    fn origin_allowed(&self, origin: &str, host: &str) -> bool {
+    /// An origin the operator listed (`http.allowed.origins`).
+    fn origin_listed(&self, origin: &str) -> bool {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        if self
-            .allowed_origins
+        self.allowed_origins
             .iter()
             .any(|o| o == "*" || *o == origin)
-        {
-            return true;
-        }
-        // The broker's own origin: the page was served from the Host this request
-        // went to (already checked to be one of the broker's names).
+    }
+
+    /// The broker's own origin: the page was served from the Host this request went
+    /// to (already checked to be one of the broker's names).
+    fn own_origin(origin: &str, host: &str) -> bool {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
         let authority = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
@@ -120,6 +121,12 @@ pub fn check(req: &HttpRequest, policy: &BrowserSafety) -> ApiResult<()> {
     }
     let method = req.method();
     if *method != Method::GET && *method != Method::HEAD {
+        let origin = header_text(req, header::ORIGIN);
+        // A listed origin is another site by definition: its browser says
+        // `Sec-Fetch-Site: cross-site`, and the operator allowed it anyway.
+        if origin.is_some_and(|o| policy.origin_listed(o)) {
+            return content_type::check(req);
+        }
         let fetch_site = header_text(req, header::HeaderName::from_static("sec-fetch-site"))
             .map(str::to_ascii_lowercase);
         if let Some(site @ ("cross-site" | "same-site")) = fetch_site.as_deref() {
@@ -127,12 +134,13 @@ pub fn check(req: &HttpRequest, policy: &BrowserSafety) -> ApiResult<()> {
                 codes::FORBIDDEN_ORIGIN,
                 format!(
                     "{method} from another site (Sec-Fetch-Site: {site}) is not allowed: \
-                     browsers may change the broker only from its own pages"
+                     browsers may change the broker only from its own pages or \
+                     http.allowed.origins"
                 ),
             ));
         }
-        if let Some(origin) = header_text(req, header::ORIGIN) {
-            if !policy.origin_allowed(origin, &host) {
+        if let Some(origin) = origin {
+            if !BrowserSafety::own_origin(origin, &host) {
                 return Err(forbidden(
                     codes::FORBIDDEN_ORIGIN,
                     format!(
@@ -241,6 +249,23 @@ mod tests {
         assert_eq!(
             status(post().insert_header((header::ORIGIN, "https://ops.example"))),
             None
+        );
+        // A listed origin, as a browser really sends it.
+        assert_eq!(
+            status(
+                post()
+                    .insert_header((header::ORIGIN, "https://ops.example"))
+                    .insert_header(("Sec-Fetch-Site", "cross-site"))
+            ),
+            None
+        );
+        assert_eq!(
+            status(
+                post()
+                    .insert_header((header::ORIGIN, "https://evil.example"))
+                    .insert_header(("Sec-Fetch-Site", "cross-site"))
+            ),
+            Some(403)
         );
         assert_eq!(
             status(post().insert_header((header::ORIGIN, "http://evil.example"))),
