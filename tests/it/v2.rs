@@ -243,6 +243,21 @@ fn v2_errors_are_typed_v2_and_an_unknown_topic_is_40401_on_every_route() {
         Some(BINARY_V2),
         r#"{"records": [{"value": "eA=="}]}"#,
     );
+    // A consumer instance assigned a topic that does not exist.
+    let base = assigned_consumer(&b, "g", "t");
+    let (status, answer_type, answer) = call(
+        "POST",
+        &format!("{base}/assignments"),
+        Some(V2),
+        None,
+        &json!({"partitions": [{"topic": "nope", "partition": 0}]}).to_string(),
+    );
+    assert_eq!(
+        (status, answer["error_code"].as_i64()),
+        (404, Some(40401)),
+        "{answer}"
+    );
+    assert_eq!(answer_type, V2);
     // Other v2 errors carry v2's type too; an unknown partition and instance keep
     // their codes.
     let (status, answer_type, answer) =
