@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 use troupe_actors::storage::{Log, LogConfig, Record, RecordBatch, TimestampType};
 
 mod support;

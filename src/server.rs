@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use troupe_actors::broker::GetClusterInfo;
@@ -60,6 +60,19 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         .local_addr()
         .map(|a| a.port())
         .unwrap_or(settings.listen_port);
+    let mut browser = settings.browser.clone();
+    browser.exposed = listener
+        .local_addr()
+        .map(|a| !a.ip().is_loopback())
+        .unwrap_or(true);
+    if browser.exposed {
+        log::warn!(
+            "!!! listening on {addr}, beyond this machine, with NO AUTHENTICATION: anyone who \
+             can reach this address can read, write and delete every topic. Bind a loopback \
+             address (--listen 127.0.0.1:PORT) or put the broker behind an authenticating proxy."
+        );
+    }
+    let browser = web::Data::new(browser);
     let state = AppState {
         broker: node.broker.clone(),
         cluster_id: cluster.cluster_id.clone(),
@@ -81,10 +94,17 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(browser.clone())
             .app_data(web::PathConfig::default().error_handler(troupe_web::path_error))
             .app_data(web::QueryConfig::default().error_handler(troupe_web::query_error))
+            // Innermost first: browser safety, v2 errors typed (refusals included),
+            // metrics (so refusals are counted), trailing slashes trimmed before
+            // anything routes (Jersey matches `…/offsets/` as `…/offsets`).
+            .wrap(from_fn(troupe_web::browser_safety::enforce))
+            .wrap(from_fn(troupe_web::v2::typed_errors))
             .wrap(from_fn(troupe_web::body_timeout::limit))
             .wrap(from_fn(troupe_web::metrics::track))
+            .wrap(NormalizePath::trim())
             .configure(troupe_web::configure)
             .default_service(web::to(troupe_web::default_service))
     })

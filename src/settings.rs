@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use config::{Config, File, FileFormat, Value, ValueKind};
 use troupe_actors::broker_config::{BrokerConfig, ConsumerConfig, GroupConfig};
 use troupe_actors::topic_config::{TopicDefaults, TOPIC_CONFIGS};
-use troupe_web::{WebLimits, WsLimits};
+use troupe_web::{BrowserSafety, WebLimits, WsLimits};
 
 /// The default configuration, compiled into the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/server.toml");
@@ -33,6 +33,8 @@ const BROKER_KEYS: &[&str] = &[
     "listeners",
     "http.workers",
     "http.max.request.bytes",
+    "http.allowed.hosts",
+    "http.allowed.origins",
     "http.request.body.timeout.ms",
     "shutdown.timeout.ms",
     "log.dirs",
@@ -89,6 +91,9 @@ pub struct Settings {
     pub shutdown_timeout_ms: u64,
     pub web: WebLimits,
     pub websocket: WsLimits,
+    /// `http.allowed.hosts` and `http.allowed.origins`, and the listener's host; the
+    /// server adds whether the listener is exposed once it is bound.
+    pub browser: BrowserSafety,
     /// Every effective key and value, for the startup log.
     pub values: BTreeMap<String, String>,
 }
@@ -311,9 +316,23 @@ impl Settings {
                 .collect(),
             fetch_max_bytes: web.max_fetch_bytes,
         };
+        let list = |key: &str| -> Result<Vec<String>, SettingsError> {
+            Ok(get(key)?
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect())
+        };
+        let browser = BrowserSafety {
+            allowed_hosts: list("http.allowed.hosts")?,
+            allowed_origins: list("http.allowed.origins")?,
+            listener_host: listen_host.clone(),
+            exposed: false,
+        };
         Ok(Settings {
             broker,
             websocket,
+            browser,
             listen_host,
             listen_port,
             http_workers: parse(&values, "http.workers", 0, 1024)? as usize,
@@ -529,5 +548,29 @@ mod tests {
         assert!(matches!(load(cli, &[]), Err(SettingsError::Invalid { .. })));
         assert!(parse_listener("https://x:1").is_err());
         assert!(parse_listener("x").is_err());
+    }
+
+    #[test]
+    fn browser_safety_lists_are_read_and_default_to_empty() {
+        let s = load(CliOverrides::default(), &[]).unwrap();
+        assert!(s.browser.allowed_hosts.is_empty());
+        assert!(s.browser.allowed_origins.is_empty());
+        assert_eq!(s.browser.listener_host, "127.0.0.1");
+        let cli = CliOverrides {
+            overrides: vec![
+                (
+                    "http.allowed.hosts".into(),
+                    " Broker.Internal, ,kafka.example ".into(),
+                ),
+                ("http.allowed.origins".into(), "https://Ops.Example/".into()),
+            ],
+            ..CliOverrides::default()
+        };
+        let s = load(cli, &[]).unwrap();
+        assert_eq!(
+            s.browser.allowed_hosts,
+            ["broker.internal", "kafka.example"]
+        );
+        assert_eq!(s.browser.allowed_origins, ["https://ops.example"]);
     }
 }

@@ -752,6 +752,31 @@ pub async fn reset_offset(
     Ok(addr.send(ListOffsets(spec)).await??.map_or(0, |(o, _)| o))
 }
 
+/// The offset of the first record at or after `timestamp_ms`, or the log end when no
+/// record is that recent (Kafka's consumer seeks there too: nothing older is wanted).
+async fn offset_for_time(
+    tp: &TopicPartition,
+    addr: Option<&Addr<PartitionReplica>>,
+    timestamp_ms: i64,
+) -> ConsumerResult<i64> {
+    let Some(addr) = addr else {
+        return Err(ConsumerError::Broker(BrokerError::UnknownPartition {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+        }));
+    };
+    if let Some((offset, _)) = addr
+        .send(ListOffsets(OffsetSpec::Timestamp(timestamp_ms)))
+        .await??
+    {
+        return Ok(offset);
+    }
+    Ok(addr
+        .send(ListOffsets(OffsetSpec::Latest))
+        .await??
+        .map_or(0, |(o, _)| o))
+}
+
 /// Reads one partition from `offset`; an offset retention has passed is reset per
 /// the policy (and the records from there returned).
 async fn read(
@@ -1201,6 +1226,15 @@ impl Handler<Seek> for ConsumerInstance {
                             ResetPolicy::Latest
                         };
                         reset_offset(&tp, route.partitions.get(tp.partition as usize), spec).await?
+                    }
+                    SeekTo::Timestamp(ms) => {
+                        let route = broker
+                            .send(RouteTopic {
+                                name: tp.topic.clone(),
+                            })
+                            .await??;
+                        offset_for_time(&tp, route.partitions.get(tp.partition as usize), ms)
+                            .await?
                     }
                 };
                 resolved.push((tp, offset));

@@ -784,3 +784,36 @@ fn the_dashboard_survives_a_broker_restart_and_keeps_tailing() {
     );
     screenshot(&tab, "after-restart");
 }
+
+#[test]
+fn a_broker_listening_beyond_loopback_shows_a_warning_on_every_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exposed = crate::browser::listen_on(dir.path(), "0.0.0.0");
+    let browser = browser();
+    let tab = browser.new_tab().expect("a tab");
+    tab.set_default_timeout(Duration::from_secs(30));
+    tab.navigate_to(&format!("http://127.0.0.1:{}/#/topics", exposed.port))
+        .expect("the dashboard")
+        .wait_until_navigated()
+        .expect("loaded");
+    wait_for(
+        &tab,
+        "!document.getElementById('exposed').hidden",
+        "the exposure warning",
+    );
+    let warning = text_of(&tab, "#exposed");
+    assert!(warning.contains("no authentication"), "{warning}");
+    // The page works as usual under it, and the warning stays across pages.
+    wait_for(
+        &tab,
+        "!!document.querySelector('main h1, main h2')",
+        "the topics page",
+    );
+    open(&tab, "#/overview");
+    wait_for(
+        &tab,
+        "!!document.querySelector('#brokers tbody tr td') && !document.getElementById('exposed').hidden",
+        "the overview under the warning",
+    );
+    screenshot(&tab, "exposed-warning");
+}

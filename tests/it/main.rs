@@ -3,6 +3,7 @@
 //! and through the CLI.
 
 mod broker;
+mod browser;
 mod cli;
 mod dashboard;
 mod errors;
@@ -12,5 +13,6 @@ mod produce;
 mod quickstart;
 mod restart;
 mod retention;
+mod v2;
 mod v3;
 mod ws;

@@ -291,7 +291,7 @@ fn slow_request_bodies_time_out_with_408() {
     let started = Instant::now();
     write!(
         stream,
-        "POST /v3/clusters/{}/topics/slow/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"value\"",
+        "POST /v3/clusters/{}/topics/slow/records HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"value\"",
         b.cluster_id()
     )
     .unwrap();

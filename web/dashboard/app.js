@@ -684,5 +684,16 @@ function route() {
   $main.focus({ preventScroll: true });
 }
 
+// The broker says whether it is reachable beyond this machine with no authentication;
+// the page then keeps a warning on screen. Asked once: it cannot change while the
+// page's broker runs.
+async function showExposure() {
+  try {
+    const status = await api("/dashboard/status");
+    document.getElementById("exposed").hidden = !(status && status.exposed);
+  } catch { /* the pages show the broker as unreachable */ }
+}
+
 window.addEventListener("hashchange", route);
 route();
+showExposure();

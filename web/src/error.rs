@@ -12,8 +12,11 @@ use troupe_actors::BrokerError;
 /// Confluent's codes, plus Troupe's own for cases Confluent has none for (same scheme).
 pub mod codes {
     pub const BAD_REQUEST: i32 = 40002;
-    /// A browser WebSocket from an origin not in `websocket.allowed.origins`.
+    /// A browser WebSocket from an origin not in `websocket.allowed.origins`, or a
+    /// cross-site state-changing HTTP request.
     pub const FORBIDDEN_ORIGIN: i32 = 40301;
+    /// A request to a host name the broker does not answer to (DNS rebinding).
+    pub const FORBIDDEN_HOST: i32 = 40302;
     pub const TOPIC_NOT_FOUND: i32 = 40401;
     pub const PARTITION_NOT_FOUND: i32 = 40402;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 40403;

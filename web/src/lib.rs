@@ -9,6 +9,8 @@
 //! - `/health` and `/metrics` (Prometheus text).
 
 pub mod body_timeout;
+pub mod browser_safety;
+pub mod content_type;
 pub mod dashboard;
 pub mod error;
 pub mod json;
@@ -23,6 +25,7 @@ pub mod ws;
 
 use actix_web::{web, HttpResponse};
 
+pub use browser_safety::BrowserSafety;
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, WebLimits};
 pub use ws::{WsHub, WsLimits};

@@ -163,6 +163,9 @@ pub enum SeekTo {
     Offset(i64),
     Beginning,
     End,
+    /// The first record whose timestamp is at or after this one (ms since the epoch),
+    /// or the log end when there is none, as Kafka's `offsetsForTimes` then `seek`.
+    Timestamp(i64),
 }
 
 #[derive(Message)]

@@ -8,6 +8,9 @@
 //! everything the instance has returned; `GET …/offsets` answers the stored (next)
 //! offsets. The records' embedded format is fixed when the instance is created and
 //! the `Accept` header of a records request must match it (406 otherwise).
+//!
+//! Bodies refuse unknown fields (400), as Confluent's do; `POST …/positions` seeks to
+//! offsets and, with `timestamps`, to the first record at or after a time.
 
 use actix::Addr;
 use actix_web::http::StatusCode;
@@ -23,7 +26,8 @@ use crate::metrics;
 use crate::read_body;
 use crate::records::{EmbeddedFormat, RecordsWriter};
 use crate::state::AppState;
-use crate::v2::ok;
+use crate::v2::{consumer_error, ok};
+use crate::v3::records::parse_timestamp;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let instance = "/consumers/{group}/instances/{instance}";
@@ -80,17 +84,20 @@ fn setting_text(v: &Value) -> Option<String> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CreateBody {
     name: Option<String>,
+    /// Confluent's older name for `name`.
+    id: Option<String>,
     format: Option<String>,
     #[serde(rename = "auto.offset.reset")]
     auto_offset_reset: Option<Value>,
     #[serde(rename = "auto.commit.enable")]
     auto_commit_enable: Option<Value>,
     /// Accepted for compatibility; a records request's `timeout` bounds its wait.
-    #[serde(rename = "fetch.min.bytes")]
+    #[serde(rename = "fetch.min.bytes", alias = "responseMinBytes")]
     _fetch_min_bytes: Option<Value>,
-    #[serde(rename = "consumer.request.timeout.ms")]
+    #[serde(rename = "consumer.request.timeout.ms", alias = "requestWaitMs")]
     _request_timeout_ms: Option<Value>,
 }
 
@@ -107,7 +114,11 @@ async fn create(
     } else {
         parse(&body)?
     };
-    let format = body.format.unwrap_or_else(|| "binary".into());
+    // Confluent reads the format case-insensitively.
+    let format = body
+        .format
+        .map(|f| f.to_ascii_lowercase())
+        .unwrap_or_else(|| "binary".into());
     if EmbeddedFormat::from_name(&format).is_none() {
         return Err(invalid_config(format!(
             "format '{format}' is not binary, json or string"
@@ -135,6 +146,7 @@ async fn create(
     };
     let name = body
         .name
+        .or(body.id)
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| format!("rest-consumer-{}", uuid::Uuid::new_v4()));
     let settings = InstanceSettings {
@@ -217,7 +229,7 @@ async fn subscribe(
             ))
         }
     };
-    addr.send(Subscribe { to }).await??;
+    addr.send(Subscribe { to }).await?.map_err(consumer_error)?;
     Ok(no_content())
 }
 
@@ -227,17 +239,23 @@ async fn subscription(state: web::Data<AppState>, path: InstancePath) -> ApiResu
 }
 
 async fn unsubscribe(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
-    instance(&state, &path).await?.send(Unsubscribe).await??;
+    instance(&state, &path)
+        .await?
+        .send(Unsubscribe)
+        .await?
+        .map_err(consumer_error)?;
     Ok(no_content())
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PartitionRef {
     topic: String,
     partition: i32,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PartitionsBody {
     partitions: Vec<PartitionRef>,
 }
@@ -270,7 +288,8 @@ async fn assign(
     addr.send(Assign {
         partitions: topic_partitions(body.partitions),
     })
-    .await??;
+    .await?
+    .map_err(consumer_error)?;
     Ok(no_content())
 }
 
@@ -318,7 +337,8 @@ async fn records(
             max_bytes,
             timeout_ms,
         })
-        .await??;
+        .await?
+        .map_err(consumer_error)?;
     let mut body = RecordsWriter::default();
     for r in &consumed {
         let bytes = r.record.record.key.as_ref().map_or(0, Vec::len)
@@ -333,6 +353,7 @@ async fn records(
 
 /// One partition's offset (commits and positions; positions ignore `metadata`).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct OffsetRef {
     topic: String,
     partition: i32,
@@ -341,8 +362,31 @@ struct OffsetRef {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct OffsetsBody {
     offsets: Vec<OffsetRef>,
+}
+
+/// One partition's seek to a time: `timestamp` is ISO-8601 or ms since the epoch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimestampRef {
+    topic: String,
+    partition: i32,
+    timestamp: Value,
+    /// Accepted as Confluent's is; a seek stores nothing.
+    #[serde(rename = "metadata")]
+    _metadata: Option<String>,
+}
+
+/// `POST …/positions`: offsets, timestamps, or both (Confluent's seek request).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeekBody {
+    #[serde(default)]
+    offsets: Vec<OffsetRef>,
+    #[serde(default)]
+    timestamps: Vec<TimestampRef>,
 }
 
 async fn commit(
@@ -376,8 +420,12 @@ async fn commit(
         }
         Some(offsets)
     };
-    addr.send(Commit { offsets }).await??;
-    Ok(HttpResponse::Ok().finish())
+    addr.send(Commit { offsets })
+        .await?
+        .map_err(consumer_error)?;
+    // Confluent answers a JSON list (of the offsets it committed; its own is always
+    // empty), typed like every v2 answer.
+    Ok(ok(json!([])))
 }
 
 /// `GET …/offsets` takes its partitions in a body, as Confluent's does.
@@ -391,7 +439,8 @@ async fn committed(
         .send(Committed {
             partitions: topic_partitions(body.partitions),
         })
-        .await??;
+        .await?
+        .map_err(consumer_error)?;
     let offsets: Vec<Value> = committed
         .into_iter()
         .filter_map(|(tp, c)| {
@@ -413,21 +462,23 @@ async fn seek(
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let (addr, body): (_, OffsetsBody) = instance_and_body(&state, &path, payload).await?;
-    let seeks = body
-        .offsets
-        .into_iter()
-        .map(|p| {
-            (
-                TopicPartition {
-                    topic: p.topic,
-                    partition: p.partition,
-                },
-                SeekTo::Offset(p.offset),
-            )
-        })
-        .collect();
-    addr.send(Seek { seeks }).await??;
+    let (addr, body): (_, SeekBody) = instance_and_body(&state, &path, payload).await?;
+    let mut seeks = Vec::with_capacity(body.offsets.len() + body.timestamps.len());
+    for p in body.offsets {
+        let tp = TopicPartition {
+            topic: p.topic,
+            partition: p.partition,
+        };
+        seeks.push((tp, SeekTo::Offset(p.offset)));
+    }
+    for t in body.timestamps {
+        let tp = TopicPartition {
+            topic: t.topic,
+            partition: t.partition,
+        };
+        seeks.push((tp, SeekTo::Timestamp(parse_timestamp(t.timestamp)?)));
+    }
+    addr.send(Seek { seeks }).await?.map_err(consumer_error)?;
     Ok(no_content())
 }
 
@@ -442,7 +493,7 @@ async fn seek_to(
         .into_iter()
         .map(|tp| (tp, to))
         .collect();
-    addr.send(Seek { seeks }).await??;
+    addr.send(Seek { seeks }).await?.map_err(consumer_error)?;
     Ok(no_content())
 }
 

@@ -4,7 +4,6 @@
 //! `application/vnd.kafka.json.v2+json` (any JSON). Each record gets an entry in
 //! `offsets`, with `error_code`/`error` set when that record failed.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -48,32 +47,10 @@ struct V2Request<'a> {
     value_schema_id: Option<&'a RawValue>,
 }
 
+/// The embedded format, from the exact `Content-Type` (a substring match took
+/// `text/plain; x=vnd.kafka.json.v2+json`, which a page on any site can send).
 fn format_of(req: &HttpRequest) -> ApiResult<EmbeddedFormat> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.contains("vnd.kafka.json") {
-        Ok(EmbeddedFormat::Json)
-    } else if content_type.contains("vnd.kafka.binary")
-        || content_type.contains("vnd.kafka.v2")
-        || content_type.contains("vnd.kafka+json")
-    {
-        Ok(EmbeddedFormat::Binary)
-    } else if content_type.contains("vnd.kafka.avro")
-        || content_type.contains("vnd.kafka.protobuf")
-        || content_type.contains("vnd.kafka.jsonschema")
-    {
-        Err(ApiError::unsupported_media_type(format!(
-            "'{content_type}' needs a schema registry, which Troupe does not have"
-        )))
-    } else {
-        Err(ApiError::unsupported_media_type(format!(
-            "Content-Type '{content_type}' is not supported: use application/vnd.kafka.binary.v2+json or application/vnd.kafka.json.v2+json"
-        )))
-    }
+    crate::content_type::v2_produce_format(req)
 }
 
 /// A JSON text without the whitespace between its tokens (the text is valid JSON).

@@ -52,7 +52,19 @@ pub async fn read(
     query: web::Query<ReadQuery>,
 ) -> ApiResult<HttpResponse> {
     let (topic, partition) = path.into_inner();
-    let format = EmbeddedFormat::from_accept(&req)?;
+    read_from(&req, &state, &topic, partition, &query)
+        .await
+        .map_err(super::topic_error)
+}
+
+async fn read_from(
+    req: &HttpRequest,
+    state: &AppState,
+    topic: &str,
+    partition: i32,
+    query: &ReadQuery,
+) -> ApiResult<HttpResponse> {
+    let format = EmbeddedFormat::from_accept(req)?;
     let spec = match (&query.offset, &query.timestamp) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
@@ -74,13 +86,13 @@ pub async fn read(
                 if n < 0 {
                     return Err(ApiError::bad_request(format!("offset {n} is negative")));
                 }
-                return fetch(&state, &topic, partition, n, &query, format).await;
+                return fetch(state, topic, partition, n, query, format).await;
             }
         },
         (None, Some(t)) => Some(OffsetSpec::Timestamp(parse_timestamp(t)?)),
     };
-    let route = produce_route(&state, &topic).await?;
-    let addr = partition_addr(&route, &topic, partition)?;
+    let route = produce_route(state, topic).await?;
+    let addr = partition_addr(&route, topic, partition)?;
     let offset = match ask(addr, ListOffsets(spec.unwrap_or(OffsetSpec::Latest))).await? {
         Some((offset, _)) => offset,
         // No record at or after the timestamp: start at the end, as Kafka does.
@@ -88,7 +100,7 @@ pub async fn read(
             .await?
             .map_or(0, |(o, _)| o),
     };
-    fetch(&state, &topic, partition, offset, &query, format).await
+    fetch(state, topic, partition, offset, query, format).await
 }
 
 async fn produce_route(

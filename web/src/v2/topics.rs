@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use troupe_actors::broker::{ListTopics, TopicConfigs};
 use troupe_actors::partition::PartitionStatus;
 
-use super::ok;
+use super::{ok, topic_error};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::v3::partitions::route_and_status;
@@ -39,8 +39,11 @@ pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResu
         .ask(TopicConfigs {
             name: topic.clone(),
         })
-        .await?;
-    let (_, statuses) = route_and_status(&state, &topic, None).await?;
+        .await
+        .map_err(topic_error)?;
+    let (_, statuses) = route_and_status(&state, &topic, None)
+        .await
+        .map_err(topic_error)?;
     let configs: BTreeMap<String, String> =
         configs.into_iter().map(|e| (e.name, e.value)).collect();
     Ok(ok(json!({
@@ -54,7 +57,9 @@ pub async fn partitions(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (_, statuses) = route_and_status(&state, &path, None).await?;
+    let (_, statuses) = route_and_status(&state, &path, None)
+        .await
+        .map_err(topic_error)?;
     Ok(ok(json!(statuses
         .iter()
         .map(|s| partition_json(state.node_id, s))
@@ -66,7 +71,9 @@ pub async fn partition(
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (topic, partition) = path.into_inner();
-    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    let (_, one) = route_and_status(&state, &topic, Some(partition))
+        .await
+        .map_err(topic_error)?;
     Ok(ok(partition_json(state.node_id, &one[0])))
 }
 
@@ -77,7 +84,9 @@ pub async fn offsets(
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (topic, partition) = path.into_inner();
-    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    let (_, one) = route_and_status(&state, &topic, Some(partition))
+        .await
+        .map_err(topic_error)?;
     Ok(ok(json!({
         "beginning_offset": one[0].log_start_offset,
         "end_offset": one[0].high_watermark,
