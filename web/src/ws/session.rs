@@ -21,7 +21,7 @@ use troupe_actors::group::TopicPartition;
 use troupe_actors::partition::{ListOffsets, OffsetSpec, PartitionFeed, PartitionReplica};
 use troupe_actors::BrokerError;
 
-use super::outbox::{Closed, Frame, Outbox, Writer};
+use super::outbox::{Closed, Frame, Outbox};
 use super::protocol::{self, close_codes, ClientFrame, StartFrom, SubscribeRequest, Target};
 use super::subscription::{Membership, Rendering, Subscription};
 use super::ConnectionSlot;
@@ -32,7 +32,7 @@ use crate::v3::records::{prepare, report};
 
 /// Produce frames queued before the connection stops reading more.
 const PRODUCE_QUEUE_FRAMES: usize = 16;
-/// How long a closing connection may take to flush what it already queued.
+/// How long the broker waits for the client to answer its close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 struct ProduceJob {
@@ -62,13 +62,12 @@ enum End {
 }
 
 pub(super) async fn run(
-    ws: actix_ws::Session,
+    outbox: Outbox,
     mut stream: AggregatedMessageStream,
     state: Arc<AppState>,
     slot: ConnectionSlot,
 ) {
     let limits = state.ws.limits.clone();
-    let (outbox, writer) = Outbox::start(ws, limits.send_buffer_bytes);
     let (assignments, mut assignment_rx) = mpsc::unbounded_channel();
     let (produce_tx, produce_rx) = mpsc::channel(PRODUCE_QUEUE_FRAMES);
     let producer = actix_web::rt::spawn(produce_loop(produce_rx, state.clone(), outbox.clone()));
@@ -105,14 +104,14 @@ pub(super) async fn run(
                                 waiting_job = Some(ProduceJob { id, topic, acks, records });
                             }
                             Ok(frame) => conn.handle(frame).await,
-                            Err(e) => conn.reply(protocol::error_frame(&e, None)),
+                            Err(refused) => conn.reply(refused.frame()),
                         }
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         break End::Close(close_codes::UNSUPPORTED_DATA, "client frames are JSON text".into());
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        conn.outbox.send_control(Frame::Pong(bytes.to_vec()));
+                        conn.outbox.send_control(Frame::pong(bytes));
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Close(reason))) => break End::Client(reason),
@@ -141,7 +140,7 @@ pub(super) async fn run(
                 }
                 if last_ping.elapsed() >= Duration::from_millis(limits.ping_interval_ms) && conn.outbox.stalled_for().is_none() {
                     last_ping = Instant::now();
-                    conn.outbox.send_control(Frame::Ping(b"troupe".to_vec()));
+                    conn.outbox.send_control(Frame::ping(b"troupe"));
                 }
             }
         }
@@ -149,20 +148,33 @@ pub(super) async fn run(
     producer.abort();
     conn.shutdown().await;
     let Connection { outbox, .. } = conn;
-    drop(outbox);
-    finish(writer, end, &limits);
+    close(outbox, stream, end).await;
     drop(slot);
 }
 
-fn finish(writer: Writer, end: End, limits: &super::WsLimits) {
+/// The close handshake (RFC 6455 §7.1.1): the broker answers a client's close with
+/// the same code, or sends its own and waits (up to [`CLOSE_WAIT`]) for the client's
+/// answer; either way the TCP connection ends as soon as the handshake is done.
+async fn close(outbox: Outbox, mut stream: AggregatedMessageStream, end: End) {
     match end {
         End::Client(reason) => {
-            actix_web::rt::spawn(writer.finish(reason, CLOSE_WAIT));
+            let code = reason.as_ref().map(|r| u16::from(r.code));
+            outbox.close(code, "", true);
         }
         End::Close(code, reason) => {
             log::debug!("closing websocket with {code}: {reason}");
-            let wait = Duration::from_millis(limits.slow_client_timeout_ms).max(CLOSE_WAIT);
-            writer.close(code, &reason, wait);
+            outbox.close(Some(code), &reason, false);
+            let answered = async {
+                loop {
+                    match stream.recv().await {
+                        Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => return,
+                        // Whatever the client sent before its close is not read any more.
+                        Some(Ok(_)) => {}
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
+            outbox.close_reply_received();
         }
     }
 }
@@ -617,7 +629,7 @@ async fn produce_loop(mut jobs: mpsc::Receiver<ProduceJob>, state: Arc<AppState>
         let Some(answer) = produce_job(&state, job).await else {
             continue;
         };
-        if outbox.send_control_waiting(Frame::Text(answer)).await == Err(Closed) {
+        if outbox.send_control_waiting(Frame::text(answer)).await == Err(Closed) {
             return;
         }
     }
