@@ -38,7 +38,7 @@ use crate::storage::{
 use crate::topic_config::PartitionConfig;
 pub use messages::*;
 use tail::Tail;
-pub use tail::{PartitionFeed, SubscribeTail, TailChunk, TailSubscription};
+pub use tail::{ChunkRecords, PartitionFeed, SubscribeTail, TailChunk, TailSubscription};
 
 /// Limits a partition enforces (from the broker config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

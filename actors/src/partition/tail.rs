@@ -17,8 +17,9 @@
 //! broker memory beyond the ring.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -37,16 +38,31 @@ pub struct TailChunk {
     /// The high watermark when the chunk was made.
     pub high_watermark: i64,
     data: FetchData,
-    records: OnceLock<BrokerResult<Vec<StoredRecord>>>,
-    /// Views derived from the records by the chunk's readers (a rendering, say),
-    /// made by the first reader that asks and shared by the rest. Slots, not a map
-    /// behind a lock: readers on every thread take a view without waiting on each
-    /// other (only on the one making it).
-    views: [OnceLock<Arc<dyn Any + Send + Sync>>; VIEW_SLOTS],
+    /// The decoded records and their views, shared by the chunk's readers while the
+    /// chunk is among the partition's most recent ([`CACHED_CHUNKS`]); the lock is
+    /// only ever held to clone or drop the `Arc`, never while decoding or rendering.
+    cache: Mutex<Option<Arc<ChunkCache>>>,
+    /// The partition evicted the cache: readers this far behind make their own.
+    evicted: AtomicBool,
 }
 
 /// How many views a chunk keeps (one per rendering readers use).
 pub const VIEW_SLOTS: usize = 4;
+
+/// How many of a partition's most recent chunks keep their decoded records and
+/// renderings for readers at the live tail. Older chunks in the ring keep only their
+/// bytes: the ring's memory stays what `partition.tail.chunk.max.bytes` says, and a
+/// reader that far behind decodes and renders for itself.
+const CACHED_CHUNKS: usize = 8;
+
+#[derive(Default)]
+struct ChunkCache {
+    records: OnceLock<BrokerResult<Vec<StoredRecord>>>,
+    /// Views derived from the records (a rendering, say), made by the first reader
+    /// that asks and shared by the rest. A reader asking while another makes one
+    /// waits for that one rather than making it again.
+    views: [OnceLock<Arc<dyn Any + Send + Sync>>; VIEW_SLOTS],
+}
 
 impl std::fmt::Debug for TailChunk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,8 +84,8 @@ impl TailChunk {
             end_offset,
             high_watermark,
             data,
-            records: OnceLock::new(),
-            views: Default::default(),
+            cache: Mutex::new(None),
+            evicted: AtomicBool::new(false),
         })
     }
 
@@ -77,28 +93,64 @@ impl TailChunk {
         self.data.bytes.len()
     }
 
-    /// The chunk's records from `start_offset` on, decoded once for every reader.
-    pub fn records(&self) -> BrokerResult<&[StoredRecord]> {
-        let decoded = self.records.get_or_init(|| {
+    fn cache(&self) -> Arc<ChunkCache> {
+        if self.evicted.load(Ordering::Acquire) {
+            return Arc::default();
+        }
+        match self.cache.lock() {
+            Ok(mut cache) => cache.get_or_insert_with(Arc::default).clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Drops the shared decoded records and views (readers holding them keep theirs).
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        let dropped = self.cache.lock().ok().and_then(|mut cache| cache.take());
+        drop(dropped);
+    }
+
+    /// The chunk's records from `start_offset` on, decoded once for every reader
+    /// (while the chunk is recent).
+    pub fn records(&self) -> BrokerResult<ChunkRecords> {
+        let cache = self.cache();
+        let decoded = cache.records.get_or_init(|| {
             self.data
                 .records_from(self.start_offset)
                 .map_err(|e| BrokerError::Internal(format!("cannot decode committed batch: {e}")))
         });
-        match decoded {
-            Ok(records) => Ok(records),
-            Err(e) => Err(e.clone()),
+        if let Err(e) = decoded {
+            return Err(e.clone());
+        }
+        Ok(ChunkRecords { cache })
+    }
+}
+
+/// A chunk's decoded records, and the views readers share of them.
+pub struct ChunkRecords {
+    cache: Arc<ChunkCache>,
+}
+
+impl std::ops::Deref for ChunkRecords {
+    type Target = [StoredRecord];
+
+    fn deref(&self) -> &[StoredRecord] {
+        match self.cache.records.get() {
+            Some(Ok(records)) => records,
+            _ => &[],
         }
     }
+}
 
-    /// The view in slot `key` (below [`VIEW_SLOTS`]), made from this chunk by `make`
-    /// if no reader made it yet. A reader asking while another makes it waits for
-    /// that one rather than making it again.
+impl ChunkRecords {
+    /// The view in slot `key` (below [`VIEW_SLOTS`]), made from the records by `make`
+    /// if no reader made it yet.
     pub fn view<T: Any + Send + Sync + Default>(
         &self,
         key: usize,
-        make: impl FnOnce(&TailChunk) -> T,
+        make: impl FnOnce(&[StoredRecord]) -> T,
     ) -> Arc<T> {
-        let Some(slot) = self.views.get(key) else {
+        let Some(slot) = self.cache.views.get(key) else {
             return Arc::new(make(self));
         };
         let mut make = Some(make);
@@ -138,6 +190,8 @@ pub(super) struct Tail {
     sender: broadcast::Sender<Arc<TailChunk>>,
     pub(super) chunk_max_bytes: usize,
     log_start: Arc<AtomicI64>,
+    /// The chunks published last, whose caches readers share ([`CACHED_CHUNKS`]).
+    recent: VecDeque<Arc<TailChunk>>,
 }
 
 impl Tail {
@@ -147,6 +201,7 @@ impl Tail {
             sender,
             chunk_max_bytes,
             log_start: Arc::new(AtomicI64::new(0)),
+            recent: VecDeque::new(),
         }
     }
 
@@ -168,8 +223,15 @@ impl Tail {
     }
 
     /// Publishes without waiting; subscribers that fell a ring behind catch up from the log.
-    pub(super) fn publish(&self, chunk: TailChunk) {
-        let _ = self.sender.send(Arc::new(chunk));
+    pub(super) fn publish(&mut self, chunk: TailChunk) {
+        let chunk = Arc::new(chunk);
+        let _ = self.sender.send(chunk.clone());
+        self.recent.push_back(chunk);
+        if self.recent.len() > CACHED_CHUNKS {
+            if let Some(old) = self.recent.pop_front() {
+                old.evict();
+            }
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use troupe_actors::consumer::ConsumerInstance;
 use troupe_actors::group::TopicPartition;
-use troupe_actors::partition::{PartitionFeed, TailChunk};
+use troupe_actors::partition::{ChunkRecords, PartitionFeed};
 use troupe_actors::storage::StoredRecord;
 use troupe_actors::BrokerError;
 
@@ -126,10 +126,8 @@ impl Rendering {
 
     /// The records parts for a whole chunk: rendered once, by the first subscriber
     /// that asks, and shared (reference-counted, never copied) by every other.
-    fn shared_pieces(self, chunk: &TailChunk, frame_bytes: usize) -> Arc<Vec<Bytes>> {
-        chunk.view(self.view_key(), |c| {
-            self.pieces(c.records().unwrap_or_default(), frame_bytes)
-        })
+    fn shared_pieces(self, records: &ChunkRecords, frame_bytes: usize) -> Arc<Vec<Bytes>> {
+        records.view(self.view_key(), |r| self.pieces(r, frame_bytes))
     }
 
     /// The head of every records frame of one partition of a subscription.
@@ -356,15 +354,16 @@ impl Delivery {
             }
             let sent = allowed as u64;
             let pieces = if first == 0 && allowed == available.len() {
-                self.rendering.shared_pieces(&chunk, self.frame_bytes)
+                self.rendering.shared_pieces(&records, self.frame_bytes)
             } else {
                 Arc::new(
                     self.rendering
                         .pieces(&available[..allowed], self.frame_bytes),
                 )
             };
-            // The rendering is all that is sent: the chunk (and its decoded records)
+            // The rendering is all that is sent: the chunk and its decoded records
             // need not be kept while the frames wait for room.
+            drop(records);
             drop(chunk);
             let mut bytes = 0u64;
             for piece in pieces.iter() {
