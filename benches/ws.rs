@@ -206,7 +206,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// One latency case: `subscribers` live on `topic`, `rate` records/s for `seconds`.
-/// Returns the p99 from acknowledgement to delivery.
+/// Returns the p99 from acknowledgement to delivery and from sending to delivery.
 fn latency_case(
     base: &str,
     port: u16,
@@ -214,7 +214,7 @@ fn latency_case(
     subscribers: usize,
     rate: usize,
     seconds: Duration,
-) -> Duration {
+) -> (Duration, Duration) {
     let Fleet {
         stop,
         delivered,
@@ -282,19 +282,25 @@ fn latency_case(
         ms(percentile(&round_trips, 0.99)),
         complete * 100.0
     );
-    percentile(&from_ack, 0.99)
+    (percentile(&from_ack, 0.99), percentile(&from_send, 0.99))
 }
 
 /// `n` slow readers of `topic`: each subscribes at the end (JSON text frames) and
 /// takes one message a second until `stop`.
-fn slow_readers(port: u16, topic: &str, n: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+fn slow_readers(
+    port: u16,
+    topic: &str,
+    n: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<u64>> {
     let ready = Arc::new(Barrier::new(n + 1));
     let threads = (0..n)
         .map(|_| {
             let (topic, ready, stop) = (topic.to_string(), ready.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut ws = connect(port);
-                let subscribe = json!({"type": "subscribe", "sub": "slow", "topic": topic, "from": "end"});
+                let subscribe =
+                    json!({"type": "subscribe", "sub": "slow", "topic": topic, "from": "end"});
                 ws.send(Message::text(subscribe.to_string()))
                     .unwrap_or_else(|e| panic!("{e}"));
                 loop {
@@ -365,7 +371,7 @@ fn slow_readers_case(broker: &Broker, port: u16, cluster: &str, seconds: Duratio
         stop_slow.store(true, Ordering::Relaxed);
         let messages: u64 = readers.into_iter().map(|t| t.join().unwrap_or(0)).sum();
         // The slow connections are closed now; give the broker a moment to let go.
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(Duration::from_secs(3));
         let after = broker.rss_bytes();
         println!(
             "    RSS {:.1} MiB before, peak +{:.1} MiB, {:+.1} MiB after the slow readers left ({messages} messages read by them)",
@@ -375,11 +381,15 @@ fn slow_readers_case(broker: &Broker, port: u16, cluster: &str, seconds: Duratio
         );
         p99s.push(p99);
     }
+    let ratio = |with: Duration, without: Duration| ms(with) / ms(without).max(0.001);
     println!(
-        "slow readers: fast subscribers' p99 with 20 slow readers / with none = {:.2} ({:.2} ms / {:.2} ms)",
-        ms(p99s[1]) / ms(p99s[0]).max(0.001),
-        ms(p99s[1]),
-        ms(p99s[0])
+        "slow readers: fast subscribers' p99 with 20 slow readers / with none: ack->ws {:.2} ({:.2} / {:.2} ms), send->ws {:.2} ({:.2} / {:.2} ms)",
+        ratio(p99s[1].0, p99s[0].0),
+        ms(p99s[1].0),
+        ms(p99s[0].0),
+        ratio(p99s[1].1, p99s[0].1),
+        ms(p99s[1].1),
+        ms(p99s[0].1),
     );
 }
 

@@ -1145,7 +1145,10 @@ fn refused_frames_name_the_sub_or_id_they_answer_and_unknown_fields_are_refused(
         json!({"type": "produce", "id": "p3", "topic": "t", "ack": 1, "records": [{"value": {"type": "STRING", "data": "x"}}]}),
     );
     assert_eq!(e["id"], "p3", "{e}");
-    assert!(e["message"].as_str().is_some_and(|m| m.contains("'ack'")), "{e}");
+    assert!(
+        e["message"].as_str().is_some_and(|m| m.contains("'ack'")),
+        "{e}"
+    );
     let e = refused(&mut c, json!({"type": "ping", "id": 9, "payload": 1}));
     assert_eq!(e["id"], 9, "{e}");
     let e = refused(
@@ -1204,7 +1207,10 @@ fn records_deleted_by_retention_are_skipped_and_reported_even_from_the_live_tail
         if start > 1 {
             break start;
         }
-        assert!(Instant::now() < deadline, "retention did not advance the log start");
+        assert!(
+            Instant::now() < deadline,
+            "retention did not advance the log start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     c.send(json!({"type": "credit", "sub": "s", "records": 1000}));
@@ -1217,10 +1223,17 @@ fn records_deleted_by_retention_are_skipped_and_reported_even_from_the_live_tail
         match c.next(deadline) {
             Some(Incoming::Json(v)) if v["type"] == "error" => {
                 assert_eq!(v["error_code"], 41601, "{v}");
-                assert_eq!((v["sub"].clone(), v["partition"].clone()), (json!("s"), json!(0)), "{v}");
+                assert_eq!(
+                    (v["sub"].clone(), v["partition"].clone()),
+                    (json!("s"), json!(0)),
+                    "{v}"
+                );
                 let position = v["position"].as_i64().expect("position");
                 assert!(position >= start, "continues at the log start {start}: {v}");
-                assert!(next.is_none(), "reported before any record after the gap: {v}");
+                assert!(
+                    next.is_none(),
+                    "reported before any record after the gap: {v}"
+                );
                 reported = Some(position);
             }
             Some(Incoming::Json(v)) if v["type"] == "records" => {
@@ -1279,7 +1292,10 @@ fn the_broker_ends_the_tcp_connection_at_once_after_the_close_handshake() {
     c.expect("pong", secs(10));
     c.ws.close(None).expect("close sent");
     let waited = time_to_eof(&mut c, None);
-    assert!(waited < Duration::from_millis(200), "EOF {waited:?} after the handshake");
+    assert!(
+        waited < Duration::from_millis(200),
+        "EOF {waited:?} after the handshake"
+    );
     // The broker closes (idle timeout, 4001): once the client answers, the same.
     let mut c = WsClient::connect(&b);
     std::thread::sleep(Duration::from_millis(900));
@@ -1293,7 +1309,10 @@ fn the_broker_ends_the_tcp_connection_at_once_after_the_close_handshake() {
     let closed = Instant::now();
     assert_eq!(code, Some(4001));
     let waited = time_to_eof(&mut c, Some(closed));
-    assert!(waited < Duration::from_millis(200), "EOF {waited:?} after the handshake");
+    assert!(
+        waited < Duration::from_millis(200),
+        "EOF {waited:?} after the handshake"
+    );
     // The broker keeps serving.
     let mut c = WsClient::connect(&b);
     c.send(json!({"type": "ping", "id": 2}));

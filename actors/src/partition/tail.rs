@@ -283,7 +283,9 @@ impl PartitionFeed {
     }
 
     fn partition_topic(&self) -> String {
-        self.names.as_ref().map_or_else(String::new, |(t, _)| t.clone())
+        self.names
+            .as_ref()
+            .map_or_else(String::new, |(t, _)| t.clone())
     }
 
     fn partition_number(&self) -> i32 {

@@ -390,7 +390,12 @@ impl Outbox {
 
     /// Bytes of records frames and acks queued and not yet handed to the socket.
     pub fn queued_bytes(&self) -> usize {
-        self.shared.capacity - self.shared.budget.available_permits().min(self.shared.capacity)
+        self.shared.capacity
+            - self
+                .shared
+                .budget
+                .available_permits()
+                .min(self.shared.capacity)
     }
 
     /// Starts the close handshake: what is queued and not yet handed over is
@@ -426,7 +431,6 @@ impl Outbox {
             self.shared.wake();
         }
     }
-
 }
 
 /// The connection's response body: the frames of its [`Outbox`], in order, as they
@@ -489,5 +493,39 @@ impl Drop for OutboxBody {
         self.shared.data.borrow_mut().clear();
         self.shared.shutdown(Shutdown::Read);
         self.shared.socket.borrow_mut().take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_heads_carry_the_length_in_the_shortest_form() {
+        let head = |len: usize| Frame::binary_parts(vec![Bytes::from(vec![0u8; len])]).head();
+        assert_eq!(&head(125)[..], &[0x82, 125]);
+        assert_eq!(&head(126)[..], &[0x82, 126, 0, 126]);
+        assert_eq!(&head(65_535)[..], &[0x82, 126, 0xff, 0xff]);
+        assert_eq!(&head(65_536)[..], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+        // Parts count as one payload.
+        let parts = Frame::text_parts(vec![
+            Bytes::from_static(b"{\"a\":"),
+            Bytes::from_static(b"1}"),
+        ]);
+        assert_eq!(parts.len(), 7);
+        assert_eq!(&parts.head()[..], &[0x81, 7]);
+    }
+
+    #[test]
+    fn close_and_control_frames_fit_125_bytes() {
+        let close = Frame::close(Some(4008), &"é".repeat(100));
+        assert!(close.len() <= MAX_CONTROL_PAYLOAD_BYTES);
+        assert_eq!(&close.parts[0][..2], &4008u16.to_be_bytes());
+        assert!(
+            std::str::from_utf8(&close.parts[0][2..]).is_ok(),
+            "cut on a character boundary"
+        );
+        assert_eq!(Frame::close(None, "ignored").len(), 0);
+        assert_eq!(Frame::pong(Bytes::from(vec![1u8; 300])).len(), 125);
     }
 }

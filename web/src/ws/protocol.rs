@@ -175,8 +175,7 @@ pub struct Refusal {
 impl Refusal {
     /// The `error` frame answering the refused frame.
     pub fn frame(&self) -> String {
-        let mut frame =
-            json!({"type": "error", "error_code": self.error.error_code, "message": self.error.message});
+        let mut frame = json!({"type": "error", "error_code": self.error.error_code, "message": self.error.message});
         if let Some(sub) = &self.sub {
             frame["sub"] = sub.clone();
         }
@@ -213,11 +212,26 @@ pub fn parse(text: &str) -> Result<ClientFrame, Refusal> {
 fn allowed_fields(kind: &str, obj: &Map<String, Value>) -> &'static [&'static str] {
     match kind {
         "subscribe" if obj.contains_key("group") => &[
-            "type", "sub", "group", "topics", "topic", "partitions", "from", "format", "frames",
+            "type",
+            "sub",
+            "group",
+            "topics",
+            "topic",
+            "partitions",
+            "from",
+            "format",
+            "frames",
             "credit",
         ],
         "subscribe" => &[
-            "type", "sub", "topic", "partitions", "from", "format", "frames", "credit",
+            "type",
+            "sub",
+            "topic",
+            "partitions",
+            "from",
+            "format",
+            "frames",
+            "credit",
         ],
         "unsubscribe" | "pause" | "resume" => &["type", "sub"],
         "credit" => &["type", "sub", "records"],
@@ -560,3 +574,74 @@ pub fn records_frame_head(sub: &str, topic: &str, partition: i32) -> String {
 
 /// What follows the records array of a records frame.
 pub const RECORDS_FRAME_TAIL: &str = "}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(frame: Value) -> Refusal {
+        match parse(&frame.to_string()) {
+            Err(r) => r,
+            Ok(f) => panic!("{frame} parsed as {f:?}"),
+        }
+    }
+
+    #[test]
+    fn refusals_carry_the_sub_and_id_as_sent() {
+        let r = refusal(json!({"type": "subscribe", "sub": "a"}));
+        assert_eq!(r.sub, Some(json!("a")));
+        let frame: Value = serde_json::from_str(&r.frame()).expect("JSON");
+        assert_eq!(frame["sub"], "a");
+        assert_eq!(frame["error_code"], codes::BAD_REQUEST);
+        let r = refusal(
+            json!({"type": "produce", "id": [1], "topic": "t", "acks": 2, "records": [{}]}),
+        );
+        assert_eq!(r.id, Some(json!([1])));
+        let r = refusal(json!({"type": "nonsense", "sub": "x", "id": 3}));
+        assert_eq!((r.sub, r.id), (Some(json!("x")), Some(json!(3))));
+        let r = parse("{oops").expect_err("malformed");
+        assert_eq!((r.error.error_code, r.sub, r.id), (400, None, None));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        for (frame, field) in [
+            (
+                json!({"type": "subscribe", "sub": "a", "topic": "t", "frame": "binary"}),
+                "frame",
+            ),
+            (
+                json!({"type": "subscribe", "sub": "a", "topic": "t", "topics": ["t"]}),
+                "topics",
+            ),
+            (
+                json!({"type": "subscribe", "sub": "a", "group": "g", "topics": ["t"], "offset": 1}),
+                "offset",
+            ),
+            (
+                json!({"type": "unsubscribe", "sub": "a", "force": true}),
+                "force",
+            ),
+            (
+                json!({"type": "credit", "sub": "a", "records": 1, "bytes": 5}),
+                "bytes",
+            ),
+            (json!({"type": "ping", "ID": 1}), "ID"),
+        ] {
+            let r = refusal(frame.clone());
+            assert!(
+                r.error.message.contains(&format!("'{field}'")),
+                "{frame}: {}",
+                r.error.message
+            );
+        }
+        // The documented fields all parse.
+        assert!(parse(&json!({"type": "subscribe", "sub": "a", "topic": "t", "partitions": [0], "from": "end", "format": "json", "frames": "text", "credit": 5}).to_string()).is_ok());
+        assert!(parse(&json!({"type": "subscribe", "sub": "g", "group": "g", "topics": ["t"], "from": "beginning", "format": "binary", "frames": "binary", "credit": 1}).to_string()).is_ok());
+        assert!(parse(
+            &json!({"type": "produce", "id": 1, "topic": "t", "acks": "all", "records": [{}]})
+                .to_string()
+        )
+        .is_ok());
+    }
+}

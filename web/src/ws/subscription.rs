@@ -133,11 +133,9 @@ impl Rendering {
     /// The head of every records frame of one partition of a subscription.
     fn frame_head(self, sub: &str, tp: &TopicPartition) -> Bytes {
         match self.frames {
-            FrameEncoding::Text => Bytes::from(protocol::records_frame_head(
-                sub,
-                &tp.topic,
-                tp.partition,
-            )),
+            FrameEncoding::Text => {
+                Bytes::from(protocol::records_frame_head(sub, &tp.topic, tp.partition))
+            }
             FrameEncoding::Binary => {
                 Bytes::from(binary::records_frame_head(sub, &tp.topic, tp.partition))
             }
