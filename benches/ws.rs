@@ -350,6 +350,21 @@ fn mib(bytes: u64) -> f64 {
 /// F3 in small form: 10 subscribers at 10k records/s, with 0 and with 20 slow readers.
 fn slow_readers_case(broker: &Broker, port: u16, cluster: &str, seconds: Duration) {
     let agent = ureq::AgentBuilder::new().build();
+    // A first run warms the broker up (connections, the first segments), so the
+    // run without slow readers is not the one paying for it.
+    agent
+        .post(&format!("{}/v3/clusters/{cluster}/topics", broker.base))
+        .send_json(json!({"topic_name": "slow-warmup", "partitions_count": 1}))
+        .unwrap_or_else(|e| panic!("create topic: {e}"));
+    print!("warm-up:               ");
+    latency_case(
+        &broker.base,
+        port,
+        "slow-warmup",
+        10,
+        10_000,
+        Duration::from_secs(2),
+    );
     let mut p99s = Vec::new();
     for slow in [0usize, 20] {
         let topic = format!("slow{slow}");

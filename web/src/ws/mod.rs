@@ -216,6 +216,12 @@ pub async fn connect(
     let socket = req
         .conn_data::<ConnectionSocket>()
         .and_then(|s| s.duplicate());
+    if let Some(socket) = &socket {
+        // Records are pushed as they commit, in frames written whole: Nagle's
+        // algorithm would only hold a small frame back until the client's (delayed)
+        // acknowledgement of the previous one.
+        let _ = socket.set_nodelay(true);
+    }
     let (response, upgrade_body) = response.into_parts();
     let (outbox, body) = outbox::Outbox::new(hub.limits.send_buffer_bytes, socket, upgrade_body);
     let state = state.into_inner();
