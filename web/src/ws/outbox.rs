@@ -418,6 +418,11 @@ impl Outbox {
         self.shared.wake();
     }
 
+    /// Whether the close frame has been handed to the socket.
+    pub fn close_sent(&self) -> bool {
+        self.shared.closing.get() == Closing::Sent && !self.shared.writing.get()
+    }
+
     /// The client answered the close frame (or will not): the connection ends now if
     /// the close frame went out; if it is still stuck behind what the client never
     /// read, the connection is cut.

@@ -148,14 +148,21 @@ pub(super) async fn run(
     producer.abort();
     conn.shutdown().await;
     let Connection { outbox, .. } = conn;
-    close(outbox, stream, end).await;
+    close(outbox, stream, end, &limits).await;
     drop(slot);
 }
 
 /// The close handshake (RFC 6455 §7.1.1): the broker answers a client's close with
-/// the same code, or sends its own and waits (up to [`CLOSE_WAIT`]) for the client's
-/// answer; either way the TCP connection ends as soon as the handshake is done.
-async fn close(outbox: Outbox, mut stream: AggregatedMessageStream, end: End) {
+/// the same code, or sends its own and waits (up to [`CLOSE_WAIT`] once it is out) for
+/// the client's answer; either way the TCP connection ends as soon as the handshake is
+/// done. A close frame stuck behind frames the client is not reading waits for it up
+/// to `websocket.idle.timeout.ms`; then the connection is cut.
+async fn close(
+    outbox: Outbox,
+    mut stream: AggregatedMessageStream,
+    end: End,
+    limits: &super::WsLimits,
+) {
     match end {
         End::Client(reason) => {
             let code = reason.as_ref().map(|r| u16::from(r.code));
@@ -173,7 +180,24 @@ async fn close(outbox: Outbox, mut stream: AggregatedMessageStream, end: End) {
                     }
                 }
             };
-            let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
+            tokio::pin!(answered);
+            let started = Instant::now();
+            let stuck_limit = Duration::from_millis(limits.idle_timeout_ms).max(CLOSE_WAIT);
+            let mut sent_at = None;
+            loop {
+                let check = Duration::from_millis(100);
+                if tokio::time::timeout(check, &mut answered).await.is_ok() {
+                    break;
+                }
+                if outbox.close_sent() {
+                    let sent_at = *sent_at.get_or_insert_with(Instant::now);
+                    if sent_at.elapsed() >= CLOSE_WAIT {
+                        break;
+                    }
+                } else if started.elapsed() >= stuck_limit {
+                    break;
+                }
+            }
             outbox.close_reply_received();
         }
     }
