@@ -14,11 +14,18 @@
 //!    delivered per second in total, and the bytes on the wire ÷ a plain loopback TCP
 //!    stream's throughput measured in the same run.
 //!
+//! 3. **Slow readers (F3 of the fault targets, small form)**: the latency case with 10
+//!    subscribers at 10k records/s, first alone, then beside 20 slow readers that take
+//!    one message a second (JSON text frames, as a browser would). Prints the broker's
+//!    RSS growth during each run and after the slow readers are gone, and the fast
+//!    subscribers' p99 with 20 slow readers ÷ with none.
+//!
 //! Subscribers use binary records frames (`"frames": "binary"`), so the clients' own
 //! decoding stays cheap and the figures are the broker's.
 //!
-//! Environment: `TROUPE_BENCH_SECONDS` (per case, default 5), `TROUPE_BENCH_DIR`
-//! (default `target/bench-data`).
+//! Environment: `TROUPE_BENCH_SECONDS` (per case, default 5; the slow-reader runs take
+//! twice that), `TROUPE_BENCH_DIR` (default `target/bench-data`), `TROUPE_BENCH_ONLY=slow`
+//! (only the slow-reader case).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -32,7 +39,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
 mod support;
-use support::{bench_settings, cluster_id, start_broker_with};
+use support::{bench_settings, cluster_id, start_broker_with, Broker};
 
 const VALUE_BYTES: usize = 100;
 const RECORDS_PER_REQUEST: usize = 100;
@@ -199,6 +206,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// One latency case: `subscribers` live on `topic`, `rate` records/s for `seconds`.
+/// Returns the p99 from acknowledgement to delivery and from sending to delivery.
 fn latency_case(
     base: &str,
     port: u16,
@@ -206,7 +214,7 @@ fn latency_case(
     subscribers: usize,
     rate: usize,
     seconds: Duration,
-) {
+) -> (Duration, Duration) {
     let Fleet {
         stop,
         delivered,
@@ -273,6 +281,130 @@ fn latency_case(
         ms(percentile(&round_trips, 0.5)),
         ms(percentile(&round_trips, 0.99)),
         complete * 100.0
+    );
+    (percentile(&from_ack, 0.99), percentile(&from_send, 0.99))
+}
+
+/// `n` slow readers of `topic`: each subscribes at the end (JSON text frames) and
+/// takes one message a second until `stop`.
+fn slow_readers(
+    port: u16,
+    topic: &str,
+    n: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    let ready = Arc::new(Barrier::new(n + 1));
+    let threads = (0..n)
+        .map(|_| {
+            let (topic, ready, stop) = (topic.to_string(), ready.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut ws = connect(port);
+                let subscribe =
+                    json!({"type": "subscribe", "sub": "slow", "topic": topic, "from": "end"});
+                ws.send(Message::text(subscribe.to_string()))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                loop {
+                    match ws.read() {
+                        Ok(Message::Text(t)) if t.as_str().contains("\"subscribed\"") => break,
+                        Ok(_) => {}
+                        Err(tungstenite::Error::Io(e))
+                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                        Err(e) => panic!("subscribe: {e}"),
+                    }
+                }
+                ready.wait();
+                let mut messages = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    match ws.read() {
+                        Ok(_) => {
+                            messages += 1;
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                        Err(tungstenite::Error::Io(e))
+                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                        Err(_) => break,
+                    }
+                }
+                messages
+            })
+        })
+        .collect();
+    ready.wait();
+    threads
+}
+
+/// The broker's RSS sampled every 100 ms until `stop`; returns the peak.
+fn rss_peak(broker: &Broker, stop: &AtomicBool) -> u64 {
+    let mut peak = broker.rss_bytes();
+    while !stop.load(Ordering::Relaxed) {
+        peak = peak.max(broker.rss_bytes());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    peak
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// F3 in small form: 10 subscribers at 10k records/s, with 0 and with 20 slow readers.
+fn slow_readers_case(broker: &Broker, port: u16, cluster: &str, seconds: Duration) {
+    let agent = ureq::AgentBuilder::new().build();
+    // A first run warms the broker up (connections, the first segments), so the
+    // run without slow readers is not the one paying for it.
+    agent
+        .post(&format!("{}/v3/clusters/{cluster}/topics", broker.base))
+        .send_json(json!({"topic_name": "slow-warmup", "partitions_count": 1}))
+        .unwrap_or_else(|e| panic!("create topic: {e}"));
+    print!("warm-up:               ");
+    latency_case(
+        &broker.base,
+        port,
+        "slow-warmup",
+        10,
+        10_000,
+        Duration::from_secs(2),
+    );
+    let mut p99s = Vec::new();
+    for slow in [0usize, 20] {
+        let topic = format!("slow{slow}");
+        agent
+            .post(&format!("{}/v3/clusters/{cluster}/topics", broker.base))
+            .send_json(json!({"topic_name": topic, "partitions_count": 1}))
+            .unwrap_or_else(|e| panic!("create topic: {e}"));
+        let before = broker.rss_bytes();
+        let stop_slow = Arc::new(AtomicBool::new(false));
+        let readers = slow_readers(port, &topic, slow, stop_slow.clone());
+        let sampling = AtomicBool::new(false);
+        let (p99, peak) = std::thread::scope(|s| {
+            let sampler = s.spawn(|| rss_peak(broker, &sampling));
+            print!("with {slow:>2} slow readers: ");
+            let p99 = latency_case(&broker.base, port, &topic, 10, 10_000, seconds);
+            sampling.store(true, Ordering::Relaxed);
+            (p99, sampler.join().unwrap_or(0))
+        });
+        stop_slow.store(true, Ordering::Relaxed);
+        let messages: u64 = readers.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        // The slow connections are closed now; give the broker a moment to let go.
+        std::thread::sleep(Duration::from_secs(3));
+        let after = broker.rss_bytes();
+        println!(
+            "    RSS {:.1} MiB before, peak +{:.1} MiB, {:+.1} MiB after the slow readers left ({messages} messages read by them)",
+            mib(before),
+            mib(peak.saturating_sub(before)),
+            mib(after) - mib(before),
+        );
+        p99s.push(p99);
+    }
+    let ratio = |with: Duration, without: Duration| ms(with) / ms(without).max(0.001);
+    println!(
+        "slow readers: fast subscribers' p99 with 20 slow readers / with none: ack->ws {:.2} ({:.2} / {:.2} ms), send->ws {:.2} ({:.2} / {:.2} ms)",
+        ratio(p99s[1].0, p99s[0].0),
+        ms(p99s[1].0),
+        ms(p99s[0].0),
+        ratio(p99s[1].1, p99s[0].1),
+        ms(p99s[1].1),
+        ms(p99s[0].1),
     );
 }
 
@@ -368,25 +500,28 @@ fn main() {
         .unwrap_or_else(|| panic!("no port in {}", broker.base));
     let agent = ureq::AgentBuilder::new().build();
     let cluster = cluster_id(&broker.base);
-    let cases = [
-        (1usize, 10_000usize),
-        (100, 10_000),
-        (1000, 10_000),
-        (1000, 1_000),
-    ];
-    for (i, (subscribers, rate)) in cases.into_iter().enumerate() {
-        let topic = format!("latency{i}");
+    if std::env::var("TROUPE_BENCH_ONLY").as_deref() != Ok("slow") {
+        let cases = [
+            (1usize, 10_000usize),
+            (100, 10_000),
+            (1000, 10_000),
+            (1000, 1_000),
+        ];
+        for (i, (subscribers, rate)) in cases.into_iter().enumerate() {
+            let topic = format!("latency{i}");
+            agent
+                .post(&format!("{}/v3/clusters/{cluster}/topics", broker.base))
+                .send_json(json!({"topic_name": topic, "partitions_count": 1}))
+                .unwrap_or_else(|e| panic!("create topic: {e}"));
+            latency_case(&broker.base, port, &topic, subscribers, rate, seconds);
+        }
         agent
             .post(&format!("{}/v3/clusters/{cluster}/topics", broker.base))
-            .send_json(json!({"topic_name": topic, "partitions_count": 1}))
+            .send_json(json!({"topic_name": "fanout", "partitions_count": 1}))
             .unwrap_or_else(|e| panic!("create topic: {e}"));
-        latency_case(&broker.base, port, &topic, subscribers, rate, seconds);
+        fanout_case(&broker.base, port, "fanout", 100, seconds);
     }
-    agent
-        .post(&format!("{}/v3/clusters/{cluster}/topics", broker.base))
-        .send_json(json!({"topic_name": "fanout", "partitions_count": 1}))
-        .unwrap_or_else(|e| panic!("create topic: {e}"));
-    fanout_case(&broker.base, port, "fanout", 100, seconds);
+    slow_readers_case(&broker, port, &cluster, seconds * 2);
     drop(broker);
     let _ = std::fs::remove_dir_all(&root);
 }

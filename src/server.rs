@@ -108,6 +108,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             .configure(troupe_web::configure)
             .default_service(web::to(troupe_web::default_service))
     })
+    .on_connect(troupe_web::ws::note_connection)
     .shutdown_timeout(settings.shutdown_timeout_ms.div_ceil(1000));
     let server = if settings.http_workers > 0 {
         server.workers(settings.http_workers)

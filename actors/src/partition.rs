@@ -38,7 +38,7 @@ use crate::storage::{
 use crate::topic_config::PartitionConfig;
 pub use messages::*;
 use tail::Tail;
-pub use tail::{PartitionFeed, SubscribeTail, TailChunk, TailSubscription};
+pub use tail::{ChunkRecords, PartitionFeed, SubscribeTail, TailChunk, TailSubscription};
 
 /// Limits a partition enforces (from the broker config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,6 +436,9 @@ impl PartitionReplica {
             })
         })?;
         if let Some(start) = self.log.as_ref().map(Log::log_start_offset) {
+            // Live-tail readers behind the new start must skip (and be told), even
+            // when the ring still holds the deleted records.
+            self.tail.set_log_start(start);
             self.advance_high_watermark(start, ctx);
         }
         self.retention_deleted_segments += deleted.len() as u64;
@@ -795,12 +798,14 @@ impl Handler<SubscribeTail> for PartitionReplica {
         let Some(log) = self.log.as_ref() else {
             return Err(self.unavailable());
         };
+        self.tail.set_log_start(log.log_start_offset());
         Ok(TailSubscription {
             topic: self.topic.clone(),
             partition: self.partition,
             chunks: self.tail.subscribe(),
             high_watermark: self.high_watermark,
             log_start_offset: log.log_start_offset(),
+            log_start: self.tail.log_start(),
         })
     }
 }

@@ -1075,3 +1075,292 @@ fn a_stopping_broker_tells_its_websocket_clients_it_is_going_away() {
     assert_eq!(code, Some(1001), "going away");
     stopping.join().expect("the broker stopped cleanly");
 }
+
+/// Sends `frame` and returns the error frame answering it.
+fn refused(c: &mut WsClient, frame: Value) -> Value {
+    c.send(frame.clone());
+    let e = c.expect("error", secs(10));
+    assert_eq!(e["error_code"], 40002, "{frame} -> {e}");
+    e
+}
+
+#[test]
+fn refused_frames_name_the_sub_or_id_they_answer_and_unknown_fields_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "t", 1);
+    let mut c = WsClient::connect(&b);
+    // Shape errors answer with the sub or id of the frame they refuse, so a client
+    // waiting for that answer gets it.
+    let e = refused(&mut c, json!({"type": "subscribe", "sub": "no-topic"}));
+    assert_eq!(e["sub"], "no-topic", "{e}");
+    let e = refused(
+        &mut c,
+        json!({"type": "subscribe", "sub": "bad-from", "topic": "t", "from": "yesterday"}),
+    );
+    assert_eq!(e["sub"], "bad-from", "{e}");
+    let e = refused(
+        &mut c,
+        json!({"type": "subscribe", "sub": "bad-format", "topic": "t", "format": "xml"}),
+    );
+    assert_eq!(e["sub"], "bad-format", "{e}");
+    let e = refused(
+        &mut c,
+        json!({"type": "subscribe", "sub": "bad-credit", "topic": "t", "credit": -1}),
+    );
+    assert_eq!(e["sub"], "bad-credit", "{e}");
+    let e = refused(
+        &mut c,
+        json!({"type": "produce", "id": 7, "topic": "t", "acks": "some", "records": [{"value": {"type": "STRING", "data": "x"}}]}),
+    );
+    assert_eq!(e["id"], 7, "{e}");
+    let e = refused(&mut c, json!({"type": "produce", "id": "p2", "topic": "t"}));
+    assert_eq!(e["id"], "p2", "{e}");
+    let e = refused(
+        &mut c,
+        json!({"type": "credit", "sub": "s", "records": "many"}),
+    );
+    assert_eq!(e["sub"], "s", "{e}");
+    // Even a sub of the wrong kind is named as it was sent.
+    let e = refused(&mut c, json!({"type": "unsubscribe", "sub": 42}));
+    assert_eq!(e["sub"], 42, "{e}");
+    // A misspelled or unknown field is refused, precisely, not ignored.
+    let e = refused(
+        &mut c,
+        json!({"type": "subscribe", "sub": "typo", "topic": "t", "partiton": [0]}),
+    );
+    assert_eq!(e["sub"], "typo", "{e}");
+    let message = e["message"].as_str().expect("message");
+    assert!(
+        message.contains("'partiton'") && message.contains("partitions"),
+        "{e}"
+    );
+    let e = refused(
+        &mut c,
+        json!({"type": "subscribe", "sub": "typo2", "topic": "t", "from": {"offsets": {"0": 0}, "timestamp": 5}}),
+    );
+    assert_eq!(e["sub"], "typo2", "{e}");
+    let e = refused(
+        &mut c,
+        json!({"type": "produce", "id": "p3", "topic": "t", "ack": 1, "records": [{"value": {"type": "STRING", "data": "x"}}]}),
+    );
+    assert_eq!(e["id"], "p3", "{e}");
+    assert!(
+        e["message"].as_str().is_some_and(|m| m.contains("'ack'")),
+        "{e}"
+    );
+    let e = refused(&mut c, json!({"type": "ping", "id": 9, "payload": 1}));
+    assert_eq!(e["id"], 9, "{e}");
+    let e = refused(
+        &mut c,
+        json!({"type": "commit", "sub": "g", "offsets": [{"topic": "t", "partition": 0, "offset": 1, "metadata": "m"}]}),
+    );
+    assert_eq!(e["sub"], "g", "{e}");
+    let e = refused(&mut c, json!({"type": "pause", "sub": "s", "all": true}));
+    assert_eq!(e["sub"], "s", "{e}");
+    // Nothing of that was produced or subscribed; the connection keeps serving.
+    assert!(read_partition(&b, "t", 0).is_empty());
+    c.send(json!({"type": "subscribe", "sub": "ok", "topic": "t", "from": "beginning"}));
+    assert_eq!(c.expect("subscribed", secs(10))["sub"], "ok");
+}
+
+#[test]
+fn records_deleted_by_retention_are_skipped_and_reported_even_from_the_live_tail_ring() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = TestBroker::start_with(
+        dir.path(),
+        &[
+            "log.retention.check.interval.ms=100",
+            "log.segment.delete.delay.ms=0",
+        ],
+    );
+    let (status, body) = crate::broker::post_json(
+        &b.v3("/topics"),
+        &json!({"topic_name": "aging", "partitions_count": 1,
+                "configs": [{"name": "segment.bytes", "value": "1024"}, {"name": "retention.ms", "value": "60000"}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mut c = WsClient::connect(&b);
+    // One record of credit: the subscriber follows the live tail, takes one record,
+    // then waits while the next ones sit in the partition's ring for it.
+    c.send(json!({"type": "subscribe", "sub": "s", "topic": "aging", "from": "end", "format": "string", "credit": 1}));
+    c.expect("subscribed", secs(10));
+    // Stamped an hour ago: older than retention.ms as soon as their segment rolls.
+    let old = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+        - 3_600_000;
+    let record = |i: usize| json!({"value": {"type": "STRING", "data": format!("r{i}-{}", "x".repeat(100))}, "timestamp": old});
+    produce_v3(&b, "aging", &[record(0)]);
+    let first = c.collect("s", 1, secs(10), &mut Vec::new());
+    assert_eq!(first[&0][0].0, 0);
+    // One produce per record: each is a chunk of its own in the ring.
+    for i in 1..30 {
+        produce_v3(&b, "aging", &[record(i)]);
+    }
+    let deadline = secs(20);
+    let start = loop {
+        let start = get(&b.v3("/topics/aging/partitions/0")).1["log_start_offset"]
+            .as_i64()
+            .expect("log_start_offset");
+        if start > 1 {
+            break start;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "retention did not advance the log start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    c.send(json!({"type": "credit", "sub": "s", "records": 1000}));
+    // The skip is reported, then delivery goes on at the log start: nothing below it
+    // (retention deleted it) is delivered.
+    let mut reported = None;
+    let mut next = None;
+    let deadline = secs(20);
+    while next != Some(30) {
+        match c.next(deadline) {
+            Some(Incoming::Json(v)) if v["type"] == "error" => {
+                assert_eq!(v["error_code"], 41601, "{v}");
+                assert_eq!(
+                    (v["sub"].clone(), v["partition"].clone()),
+                    (json!("s"), json!(0)),
+                    "{v}"
+                );
+                let position = v["position"].as_i64().expect("position");
+                assert!(position >= start, "continues at the log start {start}: {v}");
+                assert!(
+                    next.is_none(),
+                    "reported before any record after the gap: {v}"
+                );
+                reported = Some(position);
+            }
+            Some(Incoming::Json(v)) if v["type"] == "records" => {
+                for r in v["records"].as_array().expect("records") {
+                    let offset = r["offset"].as_i64().expect("offset");
+                    let expected = next.or(reported).unwrap_or_else(|| {
+                        panic!("offset {offset} delivered though retention deleted it (log start {start}), with no 41601 frame")
+                    });
+                    assert_eq!(offset, expected, "in order from the log start");
+                    next = Some(offset + 1);
+                }
+            }
+            Some(Incoming::Json(_)) => {}
+            Some(other) => panic!("unexpected {:?}", matches!(other, Incoming::Binary(_))),
+            None => panic!("stuck at {next:?} (reported {reported:?})"),
+        }
+    }
+}
+
+/// Time from the close handshake's end to the broker closing the TCP connection: from
+/// `closed` (when the client got the broker's close frame, if it had already), else from
+/// the close frame arriving now.
+fn time_to_eof(c: &mut WsClient, mut closed: Option<Instant>) -> Duration {
+    let deadline = secs(10);
+    loop {
+        // tungstenite answers the broker's close frame itself, then reports the
+        // connection closed once the broker ends the TCP connection.
+        match c.ws.read() {
+            Ok(Message::Close(_)) => closed = closed.or(Some(Instant::now())),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                assert!(Instant::now() < deadline, "the TCP connection stayed open");
+            }
+            Err(_) => break,
+        }
+    }
+    closed.expect("a close frame came").elapsed()
+}
+
+#[test]
+fn the_broker_ends_the_tcp_connection_at_once_after_the_close_handshake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = TestBroker::start_with(
+        dir.path(),
+        &[
+            "websocket.idle.timeout.ms=500",
+            "websocket.ping.interval.ms=100",
+        ],
+    );
+    // The client closes: the broker answers and closes the TCP connection at once
+    // (RFC 6455 §7.1.1), not after lingering for the client to hang up.
+    let mut c = WsClient::connect(&b);
+    c.send(json!({"type": "ping", "id": 1}));
+    c.expect("pong", secs(10));
+    c.ws.close(None).expect("close sent");
+    let waited = time_to_eof(&mut c, None);
+    assert!(
+        waited < Duration::from_millis(200),
+        "EOF {waited:?} after the handshake"
+    );
+    // The broker closes (idle timeout, 4001): once the client answers, the same.
+    let mut c = WsClient::connect(&b);
+    std::thread::sleep(Duration::from_millis(900));
+    let code = loop {
+        match c.next(secs(10)) {
+            Some(Incoming::Closed(code)) => break code,
+            Some(_) => continue,
+            None => panic!("not closed"),
+        }
+    };
+    let closed = Instant::now();
+    assert_eq!(code, Some(4001));
+    let waited = time_to_eof(&mut c, Some(closed));
+    assert!(
+        waited < Duration::from_millis(200),
+        "EOF {waited:?} after the handshake"
+    );
+    // The broker keeps serving.
+    let mut c = WsClient::connect(&b);
+    c.send(json!({"type": "ping", "id": 2}));
+    c.expect("pong", secs(10));
+}
+
+#[test]
+fn stalled_subscribers_cost_the_broker_no_more_than_their_send_buffers() {
+    const STALLED: usize = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = TestBroker::start_with(
+        dir.path(),
+        &[
+            "websocket.send.buffer.bytes=1048576",
+            "websocket.slow.client.timeout.ms=120000",
+        ],
+    );
+    create_topic(&b, "flood", 1);
+    let mut stalled: Vec<WsClient> = (0..STALLED)
+        .map(|i| {
+            let mut c = WsClient::connect(&b);
+            c.send(json!({"type": "subscribe", "sub": format!("s{i}"), "topic": "flood", "from": "end", "format": "string"}));
+            c.expect("subscribed", secs(10));
+            c
+        })
+        .collect();
+    let before = b.rss_bytes();
+    // 20 MiB committed while 20 subscribers read nothing: each may have its 1 MiB send
+    // buffer filled, no more (records frames share one rendering of the records).
+    let pad = "z".repeat(1000);
+    let records: Vec<String> = (0..20_000).map(|i| format!("{i:06}{pad}")).collect();
+    produce(&b, "flood", Some(0), &records);
+    // Let delivery fill every buffer it can.
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = b.rss_bytes().saturating_sub(before);
+    eprintln!(
+        "broker RSS grew {} MiB with {STALLED} stalled subscribers",
+        grown >> 20
+    );
+    // The live-tail ring keeps up to 32 MiB of those records (128 chunks of 256 KiB)
+    // whoever subscribes; the stalled subscribers' buffers add at most 20 MiB.
+    assert!(
+        grown < 64 << 20,
+        "broker RSS grew {} MiB with {STALLED} stalled subscribers",
+        grown >> 20
+    );
+    // They were paused, not dropped, and get their records in order once they read.
+    let got = stalled[0].collect("s0", 1000, secs(30), &mut Vec::new());
+    assert_in_order(&got);
+    assert_eq!(got[&0][0].0, 0);
+}

@@ -17,6 +17,8 @@
 //! broker memory beyond the ring.
 
 use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -36,10 +38,30 @@ pub struct TailChunk {
     /// The high watermark when the chunk was made.
     pub high_watermark: i64,
     data: FetchData,
+    /// The decoded records and their views, shared by the chunk's readers while the
+    /// chunk is among the partition's most recent ([`CACHED_CHUNKS`]); the lock is
+    /// only ever held to clone or drop the `Arc`, never while decoding or rendering.
+    cache: Mutex<Option<Arc<ChunkCache>>>,
+    /// The partition evicted the cache: readers this far behind make their own.
+    evicted: AtomicBool,
+}
+
+/// How many views a chunk keeps (one per rendering readers use).
+pub const VIEW_SLOTS: usize = 4;
+
+/// How many of a partition's most recent chunks keep their decoded records and
+/// renderings for readers at the live tail. Older chunks in the ring keep only their
+/// bytes: the ring's memory stays what `partition.tail.chunk.max.bytes` says, and a
+/// reader that far behind decodes and renders for itself.
+const CACHED_CHUNKS: usize = 8;
+
+#[derive(Default)]
+struct ChunkCache {
     records: OnceLock<BrokerResult<Vec<StoredRecord>>>,
-    /// Views derived from the records by the chunk's readers (a rendering, say),
-    /// made by the first reader that asks and shared by the rest.
-    views: Mutex<Vec<(u32, Arc<dyn Any + Send + Sync>)>>,
+    /// Views derived from the records (a rendering, say), made by the first reader
+    /// that asks and shared by the rest. A reader asking while another makes one
+    /// waits for that one rather than making it again.
+    views: [OnceLock<Arc<dyn Any + Send + Sync>>; VIEW_SLOTS],
 }
 
 impl std::fmt::Debug for TailChunk {
@@ -62,8 +84,8 @@ impl TailChunk {
             end_offset,
             high_watermark,
             data,
-            records: OnceLock::new(),
-            views: Mutex::new(Vec::new()),
+            cache: Mutex::new(None),
+            evicted: AtomicBool::new(false),
         })
     }
 
@@ -71,42 +93,79 @@ impl TailChunk {
         self.data.bytes.len()
     }
 
-    /// The chunk's records from `start_offset` on, decoded once for every reader.
-    pub fn records(&self) -> BrokerResult<&[StoredRecord]> {
-        let decoded = self.records.get_or_init(|| {
+    fn cache(&self) -> Arc<ChunkCache> {
+        if self.evicted.load(Ordering::Acquire) {
+            return Arc::default();
+        }
+        match self.cache.lock() {
+            Ok(mut cache) => cache.get_or_insert_with(Arc::default).clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Drops the shared decoded records and views (readers holding them keep theirs).
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        let dropped = self.cache.lock().ok().and_then(|mut cache| cache.take());
+        drop(dropped);
+    }
+
+    /// The chunk's records from `start_offset` on, decoded once for every reader
+    /// (while the chunk is recent).
+    pub fn records(&self) -> BrokerResult<ChunkRecords> {
+        let cache = self.cache();
+        let decoded = cache.records.get_or_init(|| {
             self.data
                 .records_from(self.start_offset)
                 .map_err(|e| BrokerError::Internal(format!("cannot decode committed batch: {e}")))
         });
-        match decoded {
-            Ok(records) => Ok(records),
-            Err(e) => Err(e.clone()),
+        if let Err(e) = decoded {
+            return Err(e.clone());
+        }
+        Ok(ChunkRecords { cache })
+    }
+}
+
+/// A chunk's decoded records, and the views readers share of them.
+pub struct ChunkRecords {
+    cache: Arc<ChunkCache>,
+}
+
+impl std::ops::Deref for ChunkRecords {
+    type Target = [StoredRecord];
+
+    fn deref(&self) -> &[StoredRecord] {
+        match self.cache.records.get() {
+            Some(Ok(records)) => records,
+            _ => &[],
         }
     }
+}
 
-    /// The view named `key`, made from this chunk by `make` if no reader made it yet.
-    pub fn view<T: Any + Send + Sync>(
+impl ChunkRecords {
+    /// The view in slot `key` (below [`VIEW_SLOTS`]), made from the records by `make`
+    /// if no reader made it yet.
+    pub fn view<T: Any + Send + Sync + Default>(
         &self,
-        key: u32,
-        make: impl FnOnce(&TailChunk) -> T,
+        key: usize,
+        make: impl FnOnce(&[StoredRecord]) -> T,
     ) -> Arc<T> {
-        let found = self.views.lock().ok().and_then(|views| {
-            views
-                .iter()
-                .find(|(k, _)| *k == key)
-                .and_then(|(_, v)| v.clone().downcast::<T>().ok())
-        });
-        if let Some(view) = found {
+        let Some(slot) = self.cache.views.get(key) else {
+            return Arc::new(make(self));
+        };
+        let mut make = Some(make);
+        let view = slot
+            .get_or_init(|| match make.take() {
+                Some(make) => Arc::new(make(self)),
+                None => Arc::new(()),
+            })
+            .clone();
+        if let Ok(view) = view.downcast::<T>() {
             return view;
         }
-        // Made outside the lock: two readers racing both make it, one copy is kept.
-        let made = Arc::new(make(self));
-        if let Ok(mut views) = self.views.lock() {
-            if !views.iter().any(|(k, _)| *k == key) {
-                views.push((key, made.clone() as Arc<dyn Any + Send + Sync>));
-            }
-        }
-        made
+        // The slot holds another reader's kind of view: make this one unshared. (If
+        // `make` filled the slot, the view is a `T` and was returned above.)
+        Arc::new(make.map(|make| make(self)).unwrap_or_default())
     }
 }
 
@@ -121,12 +180,18 @@ pub struct TailSubscription {
     pub chunks: broadcast::Receiver<Arc<TailChunk>>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// The partition's log start offset as it moves (retention): records below it
+    /// are gone, even if a chunk in the ring still holds them.
+    pub log_start: Arc<AtomicI64>,
 }
 
 /// What the partition keeps for its live tail.
 pub(super) struct Tail {
     sender: broadcast::Sender<Arc<TailChunk>>,
     pub(super) chunk_max_bytes: usize,
+    log_start: Arc<AtomicI64>,
+    /// The chunks published last, whose caches readers share ([`CACHED_CHUNKS`]).
+    recent: VecDeque<Arc<TailChunk>>,
 }
 
 impl Tail {
@@ -135,7 +200,18 @@ impl Tail {
         Tail {
             sender,
             chunk_max_bytes,
+            log_start: Arc::new(AtomicI64::new(0)),
+            recent: VecDeque::new(),
         }
+    }
+
+    /// The log start moved (the log opened, or retention deleted segments).
+    pub(super) fn set_log_start(&self, offset: i64) {
+        self.log_start.store(offset, Ordering::Release);
+    }
+
+    pub(super) fn log_start(&self) -> Arc<AtomicI64> {
+        self.log_start.clone()
     }
 
     pub(super) fn has_subscribers(&self) -> bool {
@@ -147,8 +223,15 @@ impl Tail {
     }
 
     /// Publishes without waiting; subscribers that fell a ring behind catch up from the log.
-    pub(super) fn publish(&self, chunk: TailChunk) {
-        let _ = self.sender.send(Arc::new(chunk));
+    pub(super) fn publish(&mut self, chunk: TailChunk) {
+        let chunk = Arc::new(chunk);
+        let _ = self.sender.send(chunk.clone());
+        self.recent.push_back(chunk);
+        if self.recent.len() > CACHED_CHUNKS {
+            if let Some(old) = self.recent.pop_front() {
+                old.evict();
+            }
+        }
     }
 }
 
@@ -162,6 +245,10 @@ pub struct PartitionFeed {
     position: i64,
     max_bytes: usize,
     live: Option<broadcast::Receiver<Arc<TailChunk>>>,
+    /// The partition's log start offset, as the partition moves it.
+    log_start: Option<Arc<AtomicI64>>,
+    /// The partition's topic and number, once subscribed (for errors).
+    names: Option<(String, i32)>,
     /// The high watermark last seen: below it the feed reads the log.
     known_high_watermark: i64,
     resubscribes: u32,
@@ -178,9 +265,51 @@ impl PartitionFeed {
             position,
             max_bytes,
             live: None,
+            log_start: None,
+            names: None,
             known_high_watermark: 0,
             resubscribes: 0,
         }
+    }
+
+    /// The most one catch-up read from the log returns, in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Changes what one catch-up read may return (a reader short of room reads less).
+    pub fn set_max_bytes(&mut self, max_bytes: usize) {
+        self.max_bytes = max_bytes.max(1);
+    }
+
+    fn partition_topic(&self) -> String {
+        self.names
+            .as_ref()
+            .map_or_else(String::new, |(t, _)| t.clone())
+    }
+
+    fn partition_number(&self) -> i32 {
+        self.names.as_ref().map_or(-1, |(_, p)| *p)
+    }
+
+    /// Records below the log start are gone (retention): a feed whose position fell
+    /// below it is told so — it must not deliver them from the ring, nor silently
+    /// skip them.
+    fn check_log_start(&self) -> BrokerResult<()> {
+        let start = self
+            .log_start
+            .as_ref()
+            .map_or(0, |s| s.load(Ordering::Acquire));
+        if self.position >= start {
+            return Ok(());
+        }
+        Err(BrokerError::OffsetOutOfRange {
+            topic: self.partition_topic(),
+            partition: self.partition_number(),
+            requested: self.position,
+            log_start_offset: start,
+            log_end_offset: self.known_high_watermark.max(start),
+        })
     }
 
     /// The next offset to deliver.
@@ -225,6 +354,7 @@ impl PartitionFeed {
                             self.known_high_watermark.max(chunk.start_offset);
                         continue;
                     }
+                    self.check_log_start()?;
                     return Ok(self.deliver(chunk));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -259,6 +389,8 @@ impl PartitionFeed {
             Ok(sub) => {
                 self.known_high_watermark = sub.high_watermark;
                 self.live = Some(sub.chunks);
+                self.log_start = Some(sub.log_start);
+                self.names = Some((sub.topic.clone(), sub.partition));
                 // Before the log start (retention), or past the end (a log that lost
                 // uncommitted data in a crash, say): nothing here to go on from.
                 if self.position < sub.log_start_offset || self.position > sub.high_watermark {

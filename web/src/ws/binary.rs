@@ -78,13 +78,13 @@ pub fn encode_records(records: &[StoredRecord]) -> Vec<u8> {
     out
 }
 
-/// A whole records frame around an encoded records part.
-pub fn records_frame(sub: &str, topic: &str, partition: i32, records: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.len() + sub.len() + topic.len() + 16);
+/// The head of a records frame (kind, sub, topic, partition): an encoded records
+/// part follows it.
+pub fn records_frame_head(sub: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sub.len() + topic.len() + 16);
     out.push(RECORDS);
     put_short_str(&mut out, sub);
     put_short_str(&mut out, topic);
     out.extend_from_slice(&partition.to_be_bytes());
-    out.extend_from_slice(records);
     out
 }

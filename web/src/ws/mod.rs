@@ -19,9 +19,14 @@ pub mod protocol;
 mod session;
 mod subscription;
 
+use std::any::Any;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use actix_web::body::{BodyStream, BoxBody};
+use actix_web::dev::Extensions;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -166,6 +171,31 @@ fn check_origin(req: &HttpRequest, limits: &WsLimits) -> ApiResult<()> {
     ))
 }
 
+/// The descriptor of an HTTP connection's socket, noted when the connection is
+/// accepted, so that a WebSocket on it can end the TCP connection as soon as its close
+/// handshake is done (the HTTP layer would otherwise linger for the client to hang up).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSocket(RawFd);
+
+/// For `HttpServer::on_connect`: notes the socket of each plain TCP connection.
+pub fn note_connection(connection: &dyn Any, data: &mut Extensions) {
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        data.insert(ConnectionSocket(tcp.as_raw_fd()));
+    }
+}
+
+impl ConnectionSocket {
+    /// A descriptor of its own for the socket (closed when the WebSocket's body ends).
+    fn duplicate(self) -> Option<TcpStream> {
+        // SAFETY: called only from a request handler running on the connection this
+        // descriptor was noted for: the HTTP layer owns that socket and keeps it open
+        // at least until the handler has answered, so the descriptor is open and is
+        // this connection's socket.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
+        fd.try_clone_to_owned().ok().map(TcpStream::from)
+    }
+}
+
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -174,13 +204,27 @@ pub async fn connect(
     let hub = state.ws.clone();
     check_origin(&req, &hub.limits)?;
     let slot = hub.admit()?;
-    let (response, ws_session, stream) = actix_ws::handle(&req, body)
+    // actix-ws makes the handshake answer and parses client frames; what the broker
+    // sends goes through its own body (the connection's send buffer), not actix-ws's
+    // session, whose queue the send buffer could not count.
+    let (response, _, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request(format!("Not a WebSocket upgrade request: {e}")))?;
     let stream = stream
         .max_frame_size(hub.limits.max_frame_bytes)
         .aggregate_continuations()
         .max_continuation_size(hub.limits.max_frame_bytes);
+    let socket = req
+        .conn_data::<ConnectionSocket>()
+        .and_then(|s| s.duplicate());
+    if let Some(socket) = &socket {
+        // Records are pushed as they commit, in frames written whole: Nagle's
+        // algorithm would only hold a small frame back until the client's (delayed)
+        // acknowledgement of the previous one.
+        let _ = socket.set_nodelay(true);
+    }
+    let (response, upgrade_body) = response.into_parts();
+    let (outbox, body) = outbox::Outbox::new(hub.limits.send_buffer_bytes, socket, upgrade_body);
     let state = state.into_inner();
-    actix_web::rt::spawn(session::run(ws_session, stream, state, slot));
-    Ok(response)
+    actix_web::rt::spawn(session::run(outbox, stream, state, slot));
+    Ok(response.set_body(BoxBody::new(BodyStream::new(body))))
 }

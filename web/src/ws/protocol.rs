@@ -161,36 +161,127 @@ fn u64_field(obj: &Map<String, Value>, name: &str) -> ApiResult<Option<u64>> {
     }
 }
 
+/// A client frame the broker refused: the error, and the `sub` and `id` the frame
+/// carried. They are taken as they are, before the frame's shape is checked, so the
+/// answer names what it refuses even when the rest is wrong: a client waiting for the
+/// answer to its `sub` or `id` gets one.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub error: ApiError,
+    pub sub: Option<Value>,
+    pub id: Option<Value>,
+}
+
+impl Refusal {
+    /// The `error` frame answering the refused frame.
+    pub fn frame(&self) -> String {
+        let mut frame = json!({"type": "error", "error_code": self.error.error_code, "message": self.error.message});
+        if let Some(sub) = &self.sub {
+            frame["sub"] = sub.clone();
+        }
+        if let Some(id) = &self.id {
+            frame["id"] = id.clone();
+        }
+        frame.to_string()
+    }
+}
+
 /// Parses one client text frame.
-pub fn parse(text: &str) -> ApiResult<ClientFrame> {
-    let value: Value = serde_json::from_str(text).map_err(ApiError::malformed_json)?;
+pub fn parse(text: &str) -> Result<ClientFrame, Refusal> {
+    let value: Value = serde_json::from_str(text).map_err(|e| Refusal {
+        error: ApiError::malformed_json(e),
+        sub: None,
+        id: None,
+    })?;
     let Value::Object(obj) = value else {
-        return Err(bad("A frame must be a JSON object with a 'type'"));
+        return Err(Refusal {
+            error: bad("A frame must be a JSON object with a 'type'"),
+            sub: None,
+            id: None,
+        });
     };
-    let kind = required_string(&obj, "type", "")?;
+    parse_object(&obj).map_err(|error| Refusal {
+        error,
+        sub: field(&obj, "sub").cloned(),
+        id: field(&obj, "id").cloned(),
+    })
+}
+
+/// The fields each kind of client frame may carry: anything else is refused, so a
+/// misspelled field (`"partiton"`, `"credits"`) is an error, not silently ignored.
+fn allowed_fields(kind: &str, obj: &Map<String, Value>) -> &'static [&'static str] {
+    match kind {
+        "subscribe" if obj.contains_key("group") => &[
+            "type",
+            "sub",
+            "group",
+            "topics",
+            "topic",
+            "partitions",
+            "from",
+            "format",
+            "frames",
+            "credit",
+        ],
+        "subscribe" => &[
+            "type",
+            "sub",
+            "topic",
+            "partitions",
+            "from",
+            "format",
+            "frames",
+            "credit",
+        ],
+        "unsubscribe" | "pause" | "resume" => &["type", "sub"],
+        "credit" => &["type", "sub", "records"],
+        "commit" => &["type", "sub", "offsets"],
+        "produce" => &["type", "id", "topic", "acks", "records"],
+        "ping" => &["type", "id"],
+        _ => &[],
+    }
+}
+
+/// Refuses a field of `obj` not in `allowed`, naming it and what is allowed.
+fn only_fields(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> ApiResult<()> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(bad(format!(
+            "Unknown field '{unknown}' in {what}: the fields are {}",
+            allowed.join(", ")
+        ))),
+    }
+}
+
+fn parse_object(obj: &Map<String, Value>) -> ApiResult<ClientFrame> {
+    let kind = required_string(obj, "type", "")?;
+    let allowed = allowed_fields(&kind, obj);
+    if !allowed.is_empty() {
+        only_fields(obj, allowed, &format!("a {kind} frame"))?;
+    }
     match kind.as_str() {
-        "subscribe" => parse_subscribe(&obj).map(ClientFrame::Subscribe),
+        "subscribe" => parse_subscribe(obj).map(ClientFrame::Subscribe),
         "unsubscribe" => Ok(ClientFrame::Unsubscribe {
-            sub: sub_id(&obj, "unsubscribe")?,
+            sub: sub_id(obj, "unsubscribe")?,
         }),
         "pause" => Ok(ClientFrame::Pause {
-            sub: string_field(&obj, "sub")?,
+            sub: string_field(obj, "sub")?,
         }),
         "resume" => Ok(ClientFrame::Resume {
-            sub: string_field(&obj, "sub")?,
+            sub: string_field(obj, "sub")?,
         }),
         "credit" => Ok(ClientFrame::Credit {
-            sub: sub_id(&obj, "credit")?,
-            records: u64_field(&obj, "records")?
+            sub: sub_id(obj, "credit")?,
+            records: u64_field(obj, "records")?
                 .ok_or_else(|| bad("A credit frame needs 'records'"))?,
         }),
         "commit" => Ok(ClientFrame::Commit {
-            sub: sub_id(&obj, "commit")?,
-            offsets: parse_commit_offsets(&obj)?,
+            sub: sub_id(obj, "commit")?,
+            offsets: parse_commit_offsets(obj)?,
         }),
-        "produce" => parse_produce(&obj),
+        "produce" => parse_produce(obj),
         "ping" => Ok(ClientFrame::Ping {
-            id: field(&obj, "id").cloned(),
+            id: field(obj, "id").cloned(),
         }),
         other => Err(bad(format!(
             "Unknown frame type '{other}': use subscribe, unsubscribe, pause, resume, credit, commit, produce or ping"
@@ -312,6 +403,9 @@ fn parse_from(from: Option<&Value>) -> ApiResult<StartFrom> {
         Value::String(s) if s == "beginning" || s == "earliest" => Ok(StartFrom::Beginning),
         Value::String(s) if s == "end" || s == "latest" => Ok(StartFrom::End),
         Value::Object(o) => {
+            if o.len() != 1 {
+                return Err(bad(usage));
+            }
             if let Some(offsets) = field(o, "offsets") {
                 let Value::Object(offsets) = offsets else {
                     return Err(bad(usage));
@@ -360,6 +454,7 @@ fn parse_commit_offsets(obj: &Map<String, Value>) -> ApiResult<Vec<CommitOffset>
             let Value::Object(o) = item else {
                 return Err(bad(usage));
             };
+            only_fields(o, &["topic", "partition", "offset"], "a commit offset")?;
             let topic = required_string(o, "topic", "commit offset")?;
             let partition = field(o, "partition")
                 .and_then(Value::as_i64)
@@ -462,10 +557,11 @@ pub fn records_json(records: &[StoredRecord], format: EmbeddedFormat) -> String 
     out
 }
 
-/// `{"type": "records", "sub", "topic", "partition", "records": […]}`, around an
-/// already rendered records array (which subscribers at the same position share).
-pub fn records_frame(sub: &str, topic: &str, partition: i32, records: &str) -> String {
-    let mut out = String::with_capacity(records.len() + sub.len() + topic.len() + 64);
+/// The start of `{"type": "records", "sub", "topic", "partition", "records": […]}`, up
+/// to the records array; [`RECORDS_FRAME_TAIL`] ends it. The array between is rendered
+/// once and shared by every subscriber sending the same records.
+pub fn records_frame_head(sub: &str, topic: &str, partition: i32) -> String {
+    let mut out = String::with_capacity(sub.len() + topic.len() + 64);
     out.push_str(r#"{"type":"records","sub":"#);
     out.push_str(&Value::from(sub).to_string());
     out.push_str(r#","topic":"#);
@@ -473,7 +569,79 @@ pub fn records_frame(sub: &str, topic: &str, partition: i32, records: &str) -> S
     out.push_str(r#","partition":"#);
     out.push_str(&partition.to_string());
     out.push_str(r#","records":"#);
-    out.push_str(records);
-    out.push('}');
     out
+}
+
+/// What follows the records array of a records frame.
+pub const RECORDS_FRAME_TAIL: &str = "}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(frame: Value) -> Refusal {
+        match parse(&frame.to_string()) {
+            Err(r) => r,
+            Ok(f) => panic!("{frame} parsed as {f:?}"),
+        }
+    }
+
+    #[test]
+    fn refusals_carry_the_sub_and_id_as_sent() {
+        let r = refusal(json!({"type": "subscribe", "sub": "a"}));
+        assert_eq!(r.sub, Some(json!("a")));
+        let frame: Value = serde_json::from_str(&r.frame()).expect("JSON");
+        assert_eq!(frame["sub"], "a");
+        assert_eq!(frame["error_code"], codes::BAD_REQUEST);
+        let r = refusal(
+            json!({"type": "produce", "id": [1], "topic": "t", "acks": 2, "records": [{}]}),
+        );
+        assert_eq!(r.id, Some(json!([1])));
+        let r = refusal(json!({"type": "nonsense", "sub": "x", "id": 3}));
+        assert_eq!((r.sub, r.id), (Some(json!("x")), Some(json!(3))));
+        let r = parse("{oops").expect_err("malformed");
+        assert_eq!((r.error.error_code, r.sub, r.id), (400, None, None));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        for (frame, field) in [
+            (
+                json!({"type": "subscribe", "sub": "a", "topic": "t", "frame": "binary"}),
+                "frame",
+            ),
+            (
+                json!({"type": "subscribe", "sub": "a", "topic": "t", "topics": ["t"]}),
+                "topics",
+            ),
+            (
+                json!({"type": "subscribe", "sub": "a", "group": "g", "topics": ["t"], "offset": 1}),
+                "offset",
+            ),
+            (
+                json!({"type": "unsubscribe", "sub": "a", "force": true}),
+                "force",
+            ),
+            (
+                json!({"type": "credit", "sub": "a", "records": 1, "bytes": 5}),
+                "bytes",
+            ),
+            (json!({"type": "ping", "ID": 1}), "ID"),
+        ] {
+            let r = refusal(frame.clone());
+            assert!(
+                r.error.message.contains(&format!("'{field}'")),
+                "{frame}: {}",
+                r.error.message
+            );
+        }
+        // The documented fields all parse.
+        assert!(parse(&json!({"type": "subscribe", "sub": "a", "topic": "t", "partitions": [0], "from": "end", "format": "json", "frames": "text", "credit": 5}).to_string()).is_ok());
+        assert!(parse(&json!({"type": "subscribe", "sub": "g", "group": "g", "topics": ["t"], "from": "beginning", "format": "binary", "frames": "binary", "credit": 1}).to_string()).is_ok());
+        assert!(parse(
+            &json!({"type": "produce", "id": 1, "topic": "t", "acks": "all", "records": [{}]})
+                .to_string()
+        )
+        .is_ok());
+    }
 }

@@ -21,18 +21,18 @@ use troupe_actors::group::TopicPartition;
 use troupe_actors::partition::{ListOffsets, OffsetSpec, PartitionFeed, PartitionReplica};
 use troupe_actors::BrokerError;
 
-use super::outbox::{Closed, Frame, Outbox, Writer};
+use super::outbox::{Closed, Frame, Outbox};
 use super::protocol::{self, close_codes, ClientFrame, StartFrom, SubscribeRequest, Target};
 use super::subscription::{Membership, Rendering, Subscription};
 use super::ConnectionSlot;
 use crate::error::{codes, ApiError, ApiResult};
-use crate::produce::{produce, route};
+use crate::produce::route;
 use crate::state::AppState;
-use crate::v3::records::{prepare, report};
+use crate::v3::records::{prepare, produce_prepared};
 
 /// Produce frames queued before the connection stops reading more.
 const PRODUCE_QUEUE_FRAMES: usize = 16;
-/// How long a closing connection may take to flush what it already queued.
+/// How long the broker waits for the client to answer its close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 struct ProduceJob {
@@ -62,13 +62,12 @@ enum End {
 }
 
 pub(super) async fn run(
-    ws: actix_ws::Session,
+    outbox: Outbox,
     mut stream: AggregatedMessageStream,
     state: Arc<AppState>,
     slot: ConnectionSlot,
 ) {
     let limits = state.ws.limits.clone();
-    let (outbox, writer) = Outbox::start(ws, limits.send_buffer_bytes);
     let (assignments, mut assignment_rx) = mpsc::unbounded_channel();
     let (produce_tx, produce_rx) = mpsc::channel(PRODUCE_QUEUE_FRAMES);
     let producer = actix_web::rt::spawn(produce_loop(produce_rx, state.clone(), outbox.clone()));
@@ -105,14 +104,14 @@ pub(super) async fn run(
                                 waiting_job = Some(ProduceJob { id, topic, acks, records });
                             }
                             Ok(frame) => conn.handle(frame).await,
-                            Err(e) => conn.reply(protocol::error_frame(&e, None)),
+                            Err(refused) => conn.reply(refused.frame()),
                         }
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         break End::Close(close_codes::UNSUPPORTED_DATA, "client frames are JSON text".into());
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        conn.outbox.send_control(Frame::Pong(bytes.to_vec()));
+                        conn.outbox.send_control(Frame::pong(bytes));
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Close(reason))) => break End::Client(reason),
@@ -141,7 +140,7 @@ pub(super) async fn run(
                 }
                 if last_ping.elapsed() >= Duration::from_millis(limits.ping_interval_ms) && conn.outbox.stalled_for().is_none() {
                     last_ping = Instant::now();
-                    conn.outbox.send_control(Frame::Ping(b"troupe".to_vec()));
+                    conn.outbox.send_control(Frame::ping(b"troupe"));
                 }
             }
         }
@@ -149,20 +148,57 @@ pub(super) async fn run(
     producer.abort();
     conn.shutdown().await;
     let Connection { outbox, .. } = conn;
-    drop(outbox);
-    finish(writer, end, &limits);
+    close(outbox, stream, end, &limits).await;
     drop(slot);
 }
 
-fn finish(writer: Writer, end: End, limits: &super::WsLimits) {
+/// The close handshake (RFC 6455 §7.1.1): the broker answers a client's close with
+/// the same code, or sends its own and waits (up to [`CLOSE_WAIT`] once it is out) for
+/// the client's answer; either way the TCP connection ends as soon as the handshake is
+/// done. A close frame stuck behind frames the client is not reading waits for it up
+/// to `websocket.idle.timeout.ms`; then the connection is cut.
+async fn close(
+    outbox: Outbox,
+    mut stream: AggregatedMessageStream,
+    end: End,
+    limits: &super::WsLimits,
+) {
     match end {
         End::Client(reason) => {
-            actix_web::rt::spawn(writer.finish(reason, CLOSE_WAIT));
+            let code = reason.as_ref().map(|r| u16::from(r.code));
+            outbox.close(code, "", true);
         }
         End::Close(code, reason) => {
             log::debug!("closing websocket with {code}: {reason}");
-            let wait = Duration::from_millis(limits.slow_client_timeout_ms).max(CLOSE_WAIT);
-            writer.close(code, &reason, wait);
+            outbox.close(Some(code), &reason, false);
+            let answered = async {
+                loop {
+                    match stream.recv().await {
+                        Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => return,
+                        // Whatever the client sent before its close is not read any more.
+                        Some(Ok(_)) => {}
+                    }
+                }
+            };
+            tokio::pin!(answered);
+            let started = Instant::now();
+            let stuck_limit = Duration::from_millis(limits.idle_timeout_ms).max(CLOSE_WAIT);
+            let mut sent_at = None;
+            loop {
+                let check = Duration::from_millis(100);
+                if tokio::time::timeout(check, &mut answered).await.is_ok() {
+                    break;
+                }
+                if outbox.close_sent() {
+                    let sent_at = *sent_at.get_or_insert_with(Instant::now);
+                    if sent_at.elapsed() >= CLOSE_WAIT {
+                        break;
+                    }
+                } else if started.elapsed() >= stuck_limit {
+                    break;
+                }
+            }
+            outbox.close_reply_received();
         }
     }
 }
@@ -617,7 +653,7 @@ async fn produce_loop(mut jobs: mpsc::Receiver<ProduceJob>, state: Arc<AppState>
         let Some(answer) = produce_job(&state, job).await else {
             continue;
         };
-        if outbox.send_control_waiting(Frame::Text(answer)).await == Err(Closed) {
+        if outbox.send_control_waiting(Frame::text(answer)).await == Err(Closed) {
             return;
         }
     }
@@ -642,36 +678,17 @@ async fn produce_job(state: &AppState, job: ProduceJob) -> Option<String> {
         }
     };
     let prepared: Vec<_> = records.into_iter().map(prepare).collect();
-    let valid: Vec<_> = prepared
-        .iter()
-        .filter_map(|p| p.as_ref().ok().map(|p| p.record.clone()))
-        .collect();
-    let mut produced = produce(&route, valid, acks).await.into_iter();
-    let (mut ok_records, mut ok_bytes, mut failed) = (0u64, 0u64, false);
-    let results: Vec<Value> = prepared
-        .iter()
-        .map(|p| {
-            let outcome = match p {
-                Err(e) => Err(e.clone()),
-                Ok(p) => match produced.next() {
-                    Some(Ok(done)) => {
-                        ok_records += 1;
-                        ok_bytes += (p.record.key.as_ref().map_or(0, Vec::len)
-                            + p.record.value.as_ref().map_or(0, Vec::len))
-                            as u64;
-                        Ok(report(state, &topic, p, &done))
-                    }
-                    Some(Err(e)) => Err(e),
-                    None => Err(ApiError::internal("missing produce result")),
-                },
-            };
+    let mut failed = false;
+    let results: Vec<Value> = produce_prepared(state, &route, &prepared, acks)
+        .await
+        .into_iter()
+        .map(|outcome| {
             outcome.unwrap_or_else(|e| {
                 failed = true;
                 e.body()
             })
         })
         .collect();
-    crate::metrics::record_in(&topic, ok_records, ok_bytes);
     if acks == troupe_actors::partition::Acks::None && !failed {
         return None;
     }

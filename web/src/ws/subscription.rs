@@ -6,17 +6,23 @@
 //! A delivery task sends a partition's records strictly in offset order, each once.
 //! When credit runs out mid-chunk it sends what the credit allows and rewinds its
 //! feed to the first record it held back. Whole chunks from the live tail are
-//! rendered once per format and shared by every subscriber that sends them whole.
+//! rendered once per format and shared by every subscriber that sends them whole:
+//! a records frame is the subscription's own head around that shared rendering.
+//!
+//! A delivery reads from the log for its client only as much as the connection's send
+//! buffer has room for, so a slow client's catch-up holds no more than its buffer.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
+use actix_web::web::Bytes;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use troupe_actors::consumer::ConsumerInstance;
 use troupe_actors::group::TopicPartition;
-use troupe_actors::partition::{PartitionFeed, TailChunk};
+use troupe_actors::partition::{ChunkRecords, PartitionFeed};
 use troupe_actors::storage::StoredRecord;
 use troupe_actors::BrokerError;
 
@@ -95,8 +101,8 @@ pub struct Rendering {
 }
 
 impl Rendering {
-    /// The key the shared rendering of a whole chunk is kept under.
-    fn view_key(self) -> u32 {
+    /// The slot the shared rendering of a whole chunk is kept in.
+    fn view_key(self) -> usize {
         match (self.frames, self.format) {
             (FrameEncoding::Binary, _) => 0,
             (FrameEncoding::Text, EmbeddedFormat::Binary) => 1,
@@ -105,55 +111,52 @@ impl Rendering {
         }
     }
 
-    /// The records frames for `records`, each holding about `frame_bytes` of them.
-    fn frames(
-        self,
-        sub: &str,
-        tp: &TopicPartition,
-        records: &[StoredRecord],
-        frame_bytes: usize,
-    ) -> Vec<Frame> {
+    /// The records part of each frame for `records`, each about `frame_bytes`.
+    fn pieces(self, records: &[StoredRecord], frame_bytes: usize) -> Vec<Bytes> {
+        let runs = split(records, frame_bytes).into_iter();
+        match self.frames {
+            FrameEncoding::Text => runs
+                .map(|run| Bytes::from(protocol::records_json(run, self.format)))
+                .collect(),
+            FrameEncoding::Binary => runs
+                .map(|run| Bytes::from(binary::encode_records(run)))
+                .collect(),
+        }
+    }
+
+    /// The records parts for a whole chunk: rendered once, by the first subscriber
+    /// that asks, and shared (reference-counted, never copied) by every other.
+    fn shared_pieces(self, records: &ChunkRecords, frame_bytes: usize) -> Arc<Vec<Bytes>> {
+        records.view(self.view_key(), |r| self.pieces(r, frame_bytes))
+    }
+
+    /// The head of every records frame of one partition of a subscription.
+    fn frame_head(self, sub: &str, tp: &TopicPartition) -> Bytes {
         match self.frames {
             FrameEncoding::Text => {
-                let pieces = text_pieces(records, self.format, frame_bytes);
-                wrap_text(sub, tp, &pieces)
+                Bytes::from(protocol::records_frame_head(sub, &tp.topic, tp.partition))
             }
             FrameEncoding::Binary => {
-                let pieces = binary_pieces(records, frame_bytes);
-                wrap_binary(sub, tp, &pieces)
+                Bytes::from(binary::records_frame_head(sub, &tp.topic, tp.partition))
             }
         }
     }
 
-    /// The frames for a whole chunk, around the rendering subscribers share.
-    fn shared_frames(
-        self,
-        sub: &str,
-        tp: &TopicPartition,
-        chunk: &TailChunk,
-        frame_bytes: usize,
-    ) -> Vec<Frame> {
-        let format = self.format;
+    /// A records frame: the subscription's head around a (shared) records part.
+    fn frame(self, head: &Bytes, piece: &Bytes) -> Frame {
         match self.frames {
-            FrameEncoding::Text => {
-                let pieces = chunk.view(self.view_key(), |c| {
-                    text_pieces(c.records().unwrap_or_default(), format, frame_bytes)
-                });
-                wrap_text(sub, tp, &pieces)
-            }
-            FrameEncoding::Binary => {
-                let pieces = chunk.view(self.view_key(), |c| {
-                    binary_pieces(c.records().unwrap_or_default(), frame_bytes)
-                });
-                wrap_binary(sub, tp, &pieces)
-            }
+            FrameEncoding::Text => Frame::text_parts(vec![
+                head.clone(),
+                piece.clone(),
+                Bytes::from_static(protocol::RECORDS_FRAME_TAIL.as_bytes()),
+            ]),
+            FrameEncoding::Binary => Frame::binary_parts(vec![head.clone(), piece.clone()]),
         }
     }
 }
 
 /// Splits `records` into runs of about `max_bytes` (a larger record goes alone), so
-/// frames stay small: the socket queues a fixed number of frames past the send
-/// buffer, and small frames keep that bounded.
+/// frames stay small: the send buffer is spent and given back a frame at a time.
 fn split(records: &[StoredRecord], max_bytes: usize) -> Vec<&[StoredRecord]> {
     let mut out = Vec::new();
     let (mut start, mut size) = (0, 0);
@@ -180,34 +183,6 @@ fn split(records: &[StoredRecord], max_bytes: usize) -> Vec<&[StoredRecord]> {
         out.push(&records[start..]);
     }
     out
-}
-
-fn text_pieces(records: &[StoredRecord], format: EmbeddedFormat, max_bytes: usize) -> Vec<String> {
-    split(records, max_bytes)
-        .into_iter()
-        .map(|run| protocol::records_json(run, format))
-        .collect()
-}
-
-fn binary_pieces(records: &[StoredRecord], max_bytes: usize) -> Vec<Vec<u8>> {
-    split(records, max_bytes)
-        .into_iter()
-        .map(binary::encode_records)
-        .collect()
-}
-
-fn wrap_text(sub: &str, tp: &TopicPartition, pieces: &[String]) -> Vec<Frame> {
-    pieces
-        .iter()
-        .map(|p| Frame::Text(protocol::records_frame(sub, &tp.topic, tp.partition, p)))
-        .collect()
-}
-
-fn wrap_binary(sub: &str, tp: &TopicPartition, pieces: &[Vec<u8>]) -> Vec<Frame> {
-    pieces
-        .iter()
-        .map(|p| Frame::Binary(binary::records_frame(sub, &tp.topic, tp.partition, p)))
-        .collect()
 }
 
 /// A group subscription's member and the task forwarding its assignment changes.
@@ -250,6 +225,7 @@ impl Subscription {
     ) {
         let delivery = Delivery {
             frame_bytes,
+            head: self.rendering.frame_head(&self.id, &tp),
             sub: self.id.clone(),
             tp: tp.clone(),
             rendering: self.rendering,
@@ -283,6 +259,8 @@ impl Subscription {
 
 struct Delivery {
     sub: Rc<str>,
+    /// The head of this partition's records frames, made once.
+    head: Bytes,
     tp: TopicPartition,
     rendering: Rendering,
     flow: Rc<Flow>,
@@ -307,8 +285,24 @@ impl Delivery {
     }
 
     async fn run(self, mut feed: PartitionFeed) {
+        let fetch_max_bytes = feed.max_bytes();
         loop {
             self.flow.ready().await;
+            // Read from the log no more than the client has room for (at least a
+            // frame's worth): what a slow client is sent waits in the log, not here.
+            if self
+                .outbox
+                .wait_for_room(&self.sub, self.frame_bytes)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            feed.set_max_bytes(
+                self.outbox
+                    .room_now()
+                    .clamp(self.frame_bytes.min(fetch_max_bytes), fetch_max_bytes),
+            );
             let (chunk, from) = match feed.next().await {
                 Ok(next) => next,
                 // Retention deleted records before they were delivered: carry on at
@@ -356,22 +350,28 @@ impl Delivery {
             if allowed == 0 {
                 continue;
             }
-            let sent = &available[..allowed];
-            let frames = if first == 0 && allowed == available.len() {
-                self.rendering
-                    .shared_frames(&self.sub, &self.tp, &chunk, self.frame_bytes)
+            let sent = allowed as u64;
+            let pieces = if first == 0 && allowed == available.len() {
+                self.rendering.shared_pieces(&records, self.frame_bytes)
             } else {
-                self.rendering
-                    .frames(&self.sub, &self.tp, sent, self.frame_bytes)
+                Arc::new(
+                    self.rendering
+                        .pieces(&available[..allowed], self.frame_bytes),
+                )
             };
+            // The rendering is all that is sent: the chunk and its decoded records
+            // need not be kept while the frames wait for room.
+            drop(records);
+            drop(chunk);
             let mut bytes = 0u64;
-            for frame in frames {
+            for piece in pieces.iter() {
+                let frame = self.rendering.frame(&self.head, piece);
                 bytes += frame.len() as u64;
                 if self.outbox.send_records(&self.sub, frame).await.is_err() {
                     return;
                 }
             }
-            metrics::record_out(&self.tp.topic, sent.len() as u64, bytes);
+            metrics::record_out(&self.tp.topic, sent, bytes);
         }
     }
 }
