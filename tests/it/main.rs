@@ -10,4 +10,5 @@ mod groups;
 mod quickstart;
 mod restart;
 mod retention;
+mod topic_delete;
 mod ws;
