@@ -15,6 +15,7 @@ use futures::future::join_all;
 
 use crate::broker_config::BrokerConfig;
 use crate::error::{BrokerError, BrokerResult};
+use crate::file_limits::{raise_open_files_limit, FileBudget, FDS_PER_PARTITION};
 use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode, UpdateConfig};
 use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry, PartitionConfig};
 use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
@@ -77,6 +78,8 @@ pub struct Broker {
     /// yet renamed, and the topic is still in the registry.
     deleting: HashSet<String>,
     topic_subscribers: Vec<Recipient<TopicsChanged>>,
+    /// What `RLIMIT_NOFILE` allows: bounds the partition count.
+    files: FileBudget,
 }
 
 impl Broker {
@@ -87,6 +90,7 @@ impl Broker {
             BrokerError::Storage(format!("creating {}: {e}", config.log_dir.display()))
         })?;
         remove_deleted_dirs(&config.log_dir);
+        let files = open_files_budget(config.reserved_file_descriptors);
         let store = TopicStore::new(&config.log_dir);
         let meta = store.load_or_init(config.node_id)?;
         let arbiters = (0..config.partition_threads.max(1))
@@ -102,11 +106,24 @@ impl Broker {
             sticky: HashMap::new(),
             deleting: HashSet::new(),
             topic_subscribers: Vec::new(),
+            files,
         };
-        for record in broker.meta.topics.clone() {
+        // The offsets topic first: groups need it. Partitions past the open-file
+        // budget start offline rather than take the descriptors the listener needs.
+        let mut records = broker.meta.topics.clone();
+        records.sort_by_key(|r| r.name != crate::group::offsets_topic::OFFSETS_TOPIC);
+        let mut started = 0usize;
+        for record in records {
             let config = broker.partition_config(&record.configs);
             let partitions = (0..record.partitions)
-                .map(|p| broker.start_partition(&record, p, &config))
+                .map(|p| {
+                    started += 1;
+                    if started > broker.files.max_partitions() {
+                        broker.start_offline_partition(&record, p, &config)
+                    } else {
+                        broker.start_partition(&record, p, &config)
+                    }
+                })
                 .collect();
             broker.topics.insert(
                 record.name.clone(),
@@ -203,6 +220,36 @@ impl Broker {
         partition: i32,
         config: &PartitionConfig,
     ) -> Addr<PartitionReplica> {
+        let replica = self.new_partition(record, partition, config);
+        self.start_on_next_arbiter(replica)
+    }
+
+    fn start_offline_partition(
+        &mut self,
+        record: &TopicRecord,
+        partition: i32,
+        config: &PartitionConfig,
+    ) -> Addr<PartitionReplica> {
+        let reason = format!(
+            "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
+            self.files.describe()
+        );
+        let replica = self.new_partition(record, partition, config).offline(reason);
+        self.start_on_next_arbiter(replica)
+    }
+
+    fn start_on_next_arbiter(&mut self, replica: PartitionReplica) -> Addr<PartitionReplica> {
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter += 1;
+        replica.start_supervised(&arbiter.handle())
+    }
+
+    fn new_partition(
+        &self,
+        record: &TopicRecord,
+        partition: i32,
+        config: &PartitionConfig,
+    ) -> PartitionReplica {
         let limits = PartitionLimits {
             mailbox_capacity: self.config.partition_mailbox_capacity,
             max_waiting_fetches: self.config.partition_max_waiting_fetches,
@@ -214,16 +261,13 @@ impl Broker {
             tail_buffer_chunks: self.config.partition_tail_buffer_chunks,
             tail_chunk_max_bytes: self.config.partition_tail_chunk_max_bytes,
         };
-        let replica = PartitionReplica::new(
+        PartitionReplica::new(
             &record.name,
             partition,
             self.partition_dir(&record.name, partition),
             config.clone(),
             limits,
-        );
-        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
-        self.next_arbiter += 1;
-        replica.start_supervised(&arbiter.handle())
+        )
     }
 
     fn topic(&self, name: &str) -> BrokerResult<&TopicState> {
@@ -259,6 +303,24 @@ impl Broker {
         Ok(())
     }
 
+    /// Refuses `added` partitions that would take the broker past what its open-file
+    /// limit carries, before anything is created.
+    fn check_file_budget(&self, added: i32) -> BrokerResult<()> {
+        let current: usize = self
+            .topics
+            .values()
+            .map(|t| t.record.partitions.max(0) as usize)
+            .sum();
+        let total = current + added.max(0) as usize;
+        if total > self.files.max_partitions() {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "{added} more partition(s) would make {total} on this broker, but {}; raise the limit (ulimit -n, LimitNOFILE) or create fewer",
+                self.files.describe()
+            )));
+        }
+        Ok(())
+    }
+
     fn validate_configs(
         configs: &BTreeMap<String, String>,
     ) -> BrokerResult<BTreeMap<String, String>> {
@@ -279,6 +341,31 @@ impl Broker {
             )));
         }
         Ok(topic)
+    }
+}
+
+/// Raises the soft open-file limit to the hard one and says what it allows.
+fn open_files_budget(reserved: u64) -> FileBudget {
+    match raise_open_files_limit(reserved) {
+        Ok(files) => {
+            log::info!(
+                "open files: RLIMIT_NOFILE {} (hard {}), {} reserved, {} per partition: room for {} partitions (sealed segments hold no files)",
+                files.soft_limit,
+                files.hard_limit,
+                files.reserved,
+                FDS_PER_PARTITION,
+                files.max_partitions()
+            );
+            files
+        }
+        Err(e) => {
+            log::warn!("cannot read the open-file limit (RLIMIT_NOFILE): {e}; not bounding partitions by it");
+            FileBudget {
+                soft_limit: u64::MAX,
+                hard_limit: u64::MAX,
+                reserved,
+            }
+        }
     }
 }
 
@@ -338,6 +425,7 @@ impl Handler<CreateTopic> for Broker {
             Some(n) => n,
         };
         self.validate_partitions(partitions)?;
+        self.check_file_budget(partitions)?;
         let replication_factor = match msg.replication_factor {
             None | Some(-1) => self.config.default_replication_factor,
             Some(n) => n,
@@ -598,6 +686,7 @@ impl Handler<CreatePartitions> for Broker {
             )));
         }
         self.validate_partitions(msg.count)?;
+        self.check_file_budget(msg.count - current)?;
         if msg.validate_only {
             let mut meta = Self::metadata(self.topic(&msg.name)?);
             meta.partitions = msg.count;

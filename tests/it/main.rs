@@ -6,6 +6,7 @@ mod broker;
 mod cli;
 mod dashboard;
 mod errors;
+mod file_limits;
 mod groups;
 mod quickstart;
 mod restart;
