@@ -3,11 +3,9 @@
 //! restart under the same limit always comes up and serves. The brokers here run
 //! under a low `RLIMIT_NOFILE` set with `prlimit`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::{json, Value};
 
+use crate::mounts::Tmpfs;
 use crate::broker::{
     create_topic, get, post_json, produce_v3, read_partition, send, TestBroker,
 };
@@ -122,32 +120,6 @@ fn a_restart_past_the_budget_starts_the_excess_offline_and_serves_the_rest() {
             .is_some_and(|m| m.contains("RLIMIT_NOFILE 768")),
         "{body}"
     );
-}
-
-/// A tmpfs for the test's data: thousands of segment rolls, each fsynced, at memory
-/// speed. Unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("mount runs");
-        assert!(
-            out.status.success(),
-            "this test needs to mount a tmpfs (run as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]

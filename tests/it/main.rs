@@ -5,9 +5,11 @@
 mod broker;
 mod cli;
 mod dashboard;
+mod disk_full;
 mod errors;
 mod file_limits;
 mod groups;
+mod mounts;
 mod quickstart;
 mod restart;
 mod retention;

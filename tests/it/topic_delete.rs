@@ -4,11 +4,11 @@
 //! fails is refused and the topic keeps serving.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::mounts::BindMount;
 use crate::broker::{create_topic, delete, get, produce_v3, read_partition, TestBroker};
 
 fn values(b: &TestBroker, topic: &str) -> Vec<String> {
@@ -73,34 +73,6 @@ fn a_249_character_topic_is_deleted_whole_and_recreated_empty() {
     b.stop();
     let b = TestBroker::start_with(data.path(), &["offsets.topic.num.partitions=1"]);
     assert_eq!(values(&b, &topic), ["new-1"]);
-}
-
-/// A bind mount of a directory on itself makes renaming it fail (EBUSY): a real
-/// rename failure, with nothing faked in the broker.
-struct BindMount(PathBuf);
-
-impl BindMount {
-    fn on_itself(dir: &Path) -> BindMount {
-        let out = Command::new("mount")
-            .args(["--bind"])
-            .arg(dir)
-            .arg(dir)
-            .output()
-            .expect("mount runs");
-        assert!(
-            out.status.success(),
-            "this test needs to bind-mount a directory (run as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        BindMount(dir.to_path_buf())
-    }
-}
-
-impl Drop for BindMount {
-    fn drop(&mut self) {
-        // Lazily: the broker holds files open under the mount point.
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]
