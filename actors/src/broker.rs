@@ -234,7 +234,9 @@ impl Broker {
             "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
             self.files.describe()
         );
-        let replica = self.new_partition(record, partition, config).offline(reason);
+        let replica = self
+            .new_partition(record, partition, config)
+            .offline(reason);
         self.start_on_next_arbiter(replica)
     }
 
@@ -491,10 +493,9 @@ impl Handler<DeleteTopic> for Broker {
             return Box::pin(actix::fut::ready(Err(e)));
         }
         if !self.deleting.insert(msg.name.clone()) {
-            return Box::pin(actix::fut::ready(Err(BrokerError::InvalidRequest(format!(
-                "topic '{}' is already being deleted",
-                msg.name
-            )))));
+            return Box::pin(actix::fut::ready(Err(BrokerError::InvalidRequest(
+                format!("topic '{}' is already being deleted", msg.name),
+            ))));
         }
         let partitions = self
             .topics
@@ -611,7 +612,10 @@ impl Broker {
         if let Some(state) = self.topics.get_mut(&record.name) {
             state.partitions = addrs;
         }
-        log::warn!("topic {} was not deleted; its partitions are back", record.name);
+        log::warn!(
+            "topic {} was not deleted; its partitions are back",
+            record.name
+        );
     }
 
     /// Moves aside partition directories a new topic (or new partitions) would
@@ -886,9 +890,15 @@ mod tests {
         let long = "x".repeat(MAX_TOPIC_NAME_CHARS);
         let name = delete_dir_name(&long, 12345);
         assert_eq!(name.len(), MAX_FILE_NAME_BYTES, "{name}");
-        assert!(name.ends_with("-delete") && name.contains("-12345."), "{name}");
+        assert!(
+            name.ends_with("-delete") && name.contains("-12345."),
+            "{name}"
+        );
         assert_ne!(name, delete_dir_name(&long, 12345));
         let short = delete_dir_name("orders", 0);
-        assert!(short.starts_with("orders-0.") && short.len() == 6 + 3 + 32 + 7, "{short}");
+        assert!(
+            short.starts_with("orders-0.") && short.len() == 6 + 3 + 32 + 7,
+            "{short}"
+        );
     }
 }

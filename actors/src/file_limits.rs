@@ -78,6 +78,8 @@ pub fn raise_open_files_limit(reserved: u64) -> io::Result<FileBudget> {
     })
 }
 
+// `rlim_t` is u64 here but not on every target.
+#[allow(clippy::unnecessary_cast)]
 fn get_nofile() -> io::Result<(u64, u64)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -90,6 +92,7 @@ fn get_nofile() -> io::Result<(u64, u64)> {
     Ok((limit.rlim_cur as u64, limit.rlim_max as u64))
 }
 
+#[allow(clippy::unnecessary_cast)]
 fn set_nofile(soft: u64, hard: u64) -> io::Result<()> {
     let limit = libc::rlimit {
         rlim_cur: soft as libc::rlim_t,

@@ -26,7 +26,12 @@ impl TestBroker {
     /// Starts on `port` (0: an ephemeral one) — a restart on the port a browser page
     /// came from, say.
     pub fn start_on(dir: &Path, port: u16, overrides: &[&str]) -> TestBroker {
-        TestBroker::launch(Command::new(env!("CARGO_BIN_EXE_troupe")), dir, port, overrides)
+        TestBroker::launch(
+            Command::new(env!("CARGO_BIN_EXE_troupe")),
+            dir,
+            port,
+            overrides,
+        )
     }
 
     /// Starts with `RLIMIT_NOFILE` set to `open_files` (soft and hard) by `prlimit`,

@@ -94,7 +94,9 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
             {"name": "segment.bytes", "value": "65536"}]}),
     );
     assert_eq!(status, 201, "{body}");
-    let stored: Vec<String> = (0..40).map(|i| format!("{i}-{}", "r".repeat(1000))).collect();
+    let stored: Vec<String> = (0..40)
+        .map(|i| format!("{i}-{}", "r".repeat(1000)))
+        .collect();
     for v in &stored {
         produce_accepted(&b, v, Duration::ZERO);
     }
@@ -105,7 +107,10 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     for _ in 0..3 {
         let started = Instant::now();
         let answer = produce(&b, &big);
-        assert!(started.elapsed() < Duration::from_secs(1), "refused at once");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "refused at once"
+        );
         assert_disk_full(answer);
     }
     assert_eq!(values(&b), stored, "reads go on while the disk is full");

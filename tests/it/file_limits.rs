@@ -5,10 +5,8 @@
 
 use serde_json::{json, Value};
 
+use crate::broker::{create_topic, get, post_json, produce_v3, read_partition, send, TestBroker};
 use crate::mounts::Tmpfs;
-use crate::broker::{
-    create_topic, get, post_json, produce_v3, read_partition, send, TestBroker,
-};
 
 /// 1024 open files, 224 of them reserved: room for (1024 - 224) / 8 = 100 partitions.
 const OPEN_FILES: u64 = 1024;
@@ -76,7 +74,11 @@ fn creates_beyond_the_open_file_limit_are_refused_and_existing_partitions_keep_s
         "existing",
         &[json!({"partition_id": 3, "value": {"type": "STRING", "data": "after"}})],
     );
-    produce_v3(&b, "small-88", &[json!({"value": {"type": "STRING", "data": "s"}})]);
+    produce_v3(
+        &b,
+        "small-88",
+        &[json!({"value": {"type": "STRING", "data": "s"}})],
+    );
     let values = |b: &TestBroker, t: &str, p: i32| -> Vec<String> {
         read_partition(b, t, p)
             .into_iter()
@@ -154,10 +156,20 @@ fn thousands_of_segments_restart_and_serve_with_few_open_files() {
     let b = TestBroker::start_with_open_files(data.path(), OPEN_FILES, SETTINGS);
     let read = read_partition(&b, "many", 0);
     assert_eq!(read.len(), RECORDS);
-    assert_eq!(read[RECORDS - 1].2.as_deref(), Some(format!("v{}", RECORDS - 1).as_str()));
-    produce_v3(&b, "many", &[json!({"value": {"type": "STRING", "data": "after"}})]);
+    assert_eq!(
+        read[RECORDS - 1].2.as_deref(),
+        Some(format!("v{}", RECORDS - 1).as_str())
+    );
+    produce_v3(
+        &b,
+        "many",
+        &[json!({"value": {"type": "STRING", "data": "after"}})],
+    );
     let fds = open_fds(&b);
-    assert!(fds < 200, "{fds} files open after a restart with {segments} segments");
+    assert!(
+        fds < 200,
+        "{fds} files open after a restart with {segments} segments"
+    );
 
     // And after a kill -9 (recovery) too.
     b.kill9();

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::mounts::BindMount;
 use crate::broker::{create_topic, delete, get, produce_v3, read_partition, TestBroker};
+use crate::mounts::BindMount;
 
 fn values(b: &TestBroker, topic: &str) -> Vec<String> {
     read_partition(b, topic, 0)
@@ -39,8 +39,16 @@ fn a_249_character_topic_is_deleted_whole_and_recreated_empty() {
     let b = TestBroker::start_with(data.path(), &["offsets.topic.num.partitions=1"]);
     let topic = "t".repeat(249);
     create_topic(&b, &topic, 1);
-    produce_v3(&b, &topic, &[json!({"value": {"type": "STRING", "data": "old-1"}})]);
-    produce_v3(&b, &topic, &[json!({"value": {"type": "STRING", "data": "old-2"}})]);
+    produce_v3(
+        &b,
+        &topic,
+        &[json!({"value": {"type": "STRING", "data": "old-1"}})],
+    );
+    produce_v3(
+        &b,
+        &topic,
+        &[json!({"value": {"type": "STRING", "data": "old-2"}})],
+    );
     assert_eq!(values(&b, &topic), ["old-1", "old-2"]);
 
     let (status, body) = delete(&b.v3(&format!("/topics/{topic}")));
@@ -53,8 +61,15 @@ fn a_249_character_topic_is_deleted_whole_and_recreated_empty() {
     assert_eq!(status, 404);
 
     create_topic(&b, &topic, 1);
-    assert!(values(&b, &topic).is_empty(), "the re-created topic starts empty");
-    produce_v3(&b, &topic, &[json!({"value": {"type": "STRING", "data": "new-1"}})]);
+    assert!(
+        values(&b, &topic).is_empty(),
+        "the re-created topic starts empty"
+    );
+    produce_v3(
+        &b,
+        &topic,
+        &[json!({"value": {"type": "STRING", "data": "new-1"}})],
+    );
     assert_eq!(values(&b, &topic), ["new-1"]);
 
     // The renamed directory (truncated name, `-delete` suffix) is removed in the

@@ -240,8 +240,8 @@ impl MmapIndex {
         }
         // SAFETY: a sealed index is never written again while the log is open (only
         // replaced by renames, which leave this mapping on the old inode).
-        let map = unsafe { MmapOptions::new().len(used).map(&file) }
-            .map_err(LogError::io(&self.path))?;
+        let map =
+            unsafe { MmapOptions::new().len(used).map(&file) }.map_err(LogError::io(&self.path))?;
         Ok(IndexView::Loaded(map, used))
     }
 
