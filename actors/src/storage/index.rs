@@ -45,6 +45,8 @@ pub(crate) struct MmapIndex {
     /// Bytes from the start of the file known to be backed by disk blocks: the only
     /// bytes ever written through the mapping.
     reserved_bytes: usize,
+    /// Whether an entry was skipped for want of space (logged once, not per entry).
+    skipped_entries: bool,
 }
 
 #[derive(Debug)]
@@ -94,6 +96,7 @@ impl MmapIndex {
             entries: 0,
             capacity_entries: 0,
             reserved_bytes: 0,
+            skipped_entries: false,
         };
         index.resize(max_index_bytes)?;
         Ok(index)
@@ -120,6 +123,7 @@ impl MmapIndex {
             capacity_entries: 0,
             // A sealed index was written entry by entry: all of it is allocated.
             reserved_bytes: len,
+            skipped_entries: false,
         };
         index.map(len)?;
         Ok(index)
@@ -259,7 +263,10 @@ impl MmapIndex {
             "append to a full index: the segment should have rolled"
         );
         if let Err(e) = self.reserve_next() {
-            log::warn!("skipping an index entry: {e}");
+            if !self.skipped_entries {
+                log::warn!("skipping index entries (lookups scan further): {e}");
+                self.skipped_entries = true;
+            }
             return false;
         }
         let start = self.entries * self.entry_bytes;
