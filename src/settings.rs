@@ -41,6 +41,7 @@ const BROKER_KEYS: &[&str] = &[
     "num.partitions",
     "default.replication.factor",
     "max.partitions.per.topic",
+    "reserved.file.descriptors",
     "log.flush.offset.checkpoint.interval.ms",
     "log.retention.check.interval.ms",
     "log.cleaner.enable",
@@ -213,6 +214,8 @@ impl Settings {
             cleaner_backoff_ms: parse(&values, "log.cleaner.backoff.ms", 1, i64::MAX)? as u64,
             max_partitions_per_topic: parse(&values, "max.partitions.per.topic", 1, 1_000_000)?
                 as i32,
+            reserved_file_descriptors: parse(&values, "reserved.file.descriptors", 0, 1 << 30)?
+                as u64,
             partition_mailbox_capacity: parse(&values, "partition.mailbox.capacity", 1, 1 << 20)?
                 as usize,
             partition_max_waiting_fetches: parse(

@@ -15,6 +15,7 @@ use futures::future::join_all;
 
 use crate::broker_config::BrokerConfig;
 use crate::error::{BrokerError, BrokerResult};
+use crate::file_limits::{raise_open_files_limit, FileBudget, FDS_PER_PARTITION};
 use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode, UpdateConfig};
 use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry, PartitionConfig};
 use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
@@ -24,6 +25,8 @@ pub use messages::*;
 pub const MAX_TOPIC_NAME_CHARS: usize = 249;
 /// Suffix of a partition directory that is being deleted.
 const DELETE_SUFFIX: &str = "-delete";
+/// The longest file name Linux file systems take (NAME_MAX).
+const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> BrokerResult<()> {
@@ -123,9 +126,12 @@ pub struct Broker {
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     sticky: HashMap<String, i32>,
-    /// Topics whose partitions are still stopping after a delete.
+    /// Topics being deleted: their partitions are stopping, their directories not
+    /// yet renamed, and the topic is still in the registry.
     deleting: HashSet<String>,
     topic_subscribers: Vec<Recipient<TopicsChanged>>,
+    /// What `RLIMIT_NOFILE` allows: bounds the partition count.
+    files: FileBudget,
 }
 
 impl Broker {
@@ -136,6 +142,7 @@ impl Broker {
             BrokerError::Storage(format!("creating {}: {e}", config.log_dir.display()))
         })?;
         remove_deleted_dirs(&config.log_dir);
+        let files = open_files_budget(config.reserved_file_descriptors);
         let store = TopicStore::new(&config.log_dir);
         let meta = store.load_or_init(config.node_id)?;
         let arbiters = (0..config.partition_threads.max(1))
@@ -151,11 +158,24 @@ impl Broker {
             sticky: HashMap::new(),
             deleting: HashSet::new(),
             topic_subscribers: Vec::new(),
+            files,
         };
-        for record in broker.meta.topics.clone() {
+        // The offsets topic first: groups need it. Partitions past the open-file
+        // budget start offline rather than take the descriptors the listener needs.
+        let mut records = broker.meta.topics.clone();
+        records.sort_by_key(|r| r.name != crate::group::offsets_topic::OFFSETS_TOPIC);
+        let mut started = 0usize;
+        for record in records {
             let config = broker.partition_config(&record.configs);
             let partitions = (0..record.partitions)
-                .map(|p| broker.start_partition(&record, p, &config))
+                .map(|p| {
+                    started += 1;
+                    if started > broker.files.max_partitions() {
+                        broker.start_offline_partition(&record, p, &config)
+                    } else {
+                        broker.start_partition(&record, p, &config)
+                    }
+                })
                 .collect();
             broker.topics.insert(
                 record.name.clone(),
@@ -252,6 +272,38 @@ impl Broker {
         partition: i32,
         config: &PartitionConfig,
     ) -> Addr<PartitionReplica> {
+        let replica = self.new_partition(record, partition, config);
+        self.start_on_next_arbiter(replica)
+    }
+
+    fn start_offline_partition(
+        &mut self,
+        record: &TopicRecord,
+        partition: i32,
+        config: &PartitionConfig,
+    ) -> Addr<PartitionReplica> {
+        let reason = format!(
+            "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
+            self.files.describe()
+        );
+        let replica = self
+            .new_partition(record, partition, config)
+            .offline(reason);
+        self.start_on_next_arbiter(replica)
+    }
+
+    fn start_on_next_arbiter(&mut self, replica: PartitionReplica) -> Addr<PartitionReplica> {
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter += 1;
+        replica.start_supervised(&arbiter.handle())
+    }
+
+    fn new_partition(
+        &self,
+        record: &TopicRecord,
+        partition: i32,
+        config: &PartitionConfig,
+    ) -> PartitionReplica {
         let limits = PartitionLimits {
             mailbox_capacity: self.config.partition_mailbox_capacity,
             max_waiting_fetches: self.config.partition_max_waiting_fetches,
@@ -263,16 +315,13 @@ impl Broker {
             tail_buffer_chunks: self.config.partition_tail_buffer_chunks,
             tail_chunk_max_bytes: self.config.partition_tail_chunk_max_bytes,
         };
-        let replica = PartitionReplica::new(
+        PartitionReplica::new(
             &record.name,
             partition,
             self.partition_dir(&record.name, partition),
             config.clone(),
             limits,
-        );
-        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
-        self.next_arbiter += 1;
-        replica.start_supervised(&arbiter.handle())
+        )
     }
 
     fn topic(&self, name: &str) -> BrokerResult<&TopicState> {
@@ -308,6 +357,24 @@ impl Broker {
         Ok(())
     }
 
+    /// Refuses `added` partitions that would take the broker past what its open-file
+    /// limit carries, before anything is created.
+    fn check_file_budget(&self, added: i32) -> BrokerResult<()> {
+        let current: usize = self
+            .topics
+            .values()
+            .map(|t| t.record.partitions.max(0) as usize)
+            .sum();
+        let total = current + added.max(0) as usize;
+        if total > self.files.max_partitions() {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "{added} more partition(s) would make {total} on this broker, but {}; raise the limit (ulimit -n, LimitNOFILE) or create fewer",
+                self.files.describe()
+            )));
+        }
+        Ok(())
+    }
+
     fn validate_configs(
         configs: &BTreeMap<String, String>,
     ) -> BrokerResult<BTreeMap<String, String>> {
@@ -322,7 +389,37 @@ impl Broker {
         if is_internal_topic(name) {
             return Err(BrokerError::TopicIsInternal(name.to_string()));
         }
+        if self.deleting.contains(name) {
+            return Err(BrokerError::InvalidRequest(format!(
+                "topic '{name}' is being deleted"
+            )));
+        }
         Ok(topic)
+    }
+}
+
+/// Raises the soft open-file limit to the hard one and says what it allows.
+fn open_files_budget(reserved: u64) -> FileBudget {
+    match raise_open_files_limit(reserved) {
+        Ok(files) => {
+            log::info!(
+                "open files: RLIMIT_NOFILE {} (hard {}), {} reserved, {} per partition: room for {} partitions (sealed segments hold no files)",
+                files.soft_limit,
+                files.hard_limit,
+                files.reserved,
+                FDS_PER_PARTITION,
+                files.max_partitions()
+            );
+            files
+        }
+        Err(e) => {
+            log::warn!("cannot read the open-file limit (RLIMIT_NOFILE): {e}; not bounding partitions by it");
+            FileBudget {
+                soft_limit: u64::MAX,
+                hard_limit: u64::MAX,
+                reserved,
+            }
+        }
     }
 }
 
@@ -407,6 +504,7 @@ impl Handler<CreateTopic> for Broker {
             assignment_shape(&msg.replicas_assignments, &[self.config.node_id])?
         };
         self.validate_partitions(partitions)?;
+        self.check_file_budget(partitions)?;
         let live_brokers = 1;
         if replication_factor < 1 || replication_factor as i32 > live_brokers {
             return Err(BrokerError::InvalidReplicationFactor {
@@ -429,6 +527,7 @@ impl Handler<CreateTopic> for Broker {
                 partitions: Vec::new(),
             }));
         }
+        self.clear_stale_dirs(&msg.name, 0..partitions)?;
         let config = self.partition_config(&record.configs);
         self.topics.insert(
             msg.name.clone(),
@@ -457,55 +556,183 @@ impl Handler<CreateTopic> for Broker {
 impl Handler<DeleteTopic> for Broker {
     type Result = ResponseActFuture<Self, BrokerResult<()>>;
 
+    /// Deletion happens whole or not at all: the partitions are closed, every
+    /// partition directory is renamed to a `-delete` name (Kafka's
+    /// `LogLocalLog.logDeleteDirName`), and only then is the topic removed from the
+    /// registry and the delete acknowledged. A rename or registry write that fails
+    /// puts the directories back, restarts the partitions and fails the request.
     fn handle(&mut self, msg: DeleteTopic, _: &mut Context<Self>) -> Self::Result {
         if let Err(e) = self.writable_topic(&msg.name) {
             return Box::pin(actix::fut::ready(Err(e)));
         }
-        let Some(state) = self.topics.remove(&msg.name) else {
-            return Box::pin(actix::fut::ready(Err(BrokerError::UnknownTopic(msg.name))));
-        };
-        if let Err(e) = self.persist() {
-            self.topics.insert(msg.name, state);
-            return Box::pin(actix::fut::ready(Err(e)));
+        if !self.deleting.insert(msg.name.clone()) {
+            return Box::pin(actix::fut::ready(Err(BrokerError::InvalidRequest(
+                format!("topic '{}' is already being deleted", msg.name),
+            ))));
         }
-        // Until its partitions have stopped, the name cannot be re-created: the old
-        // actors must not write into a new topic's directories.
-        self.deleting.insert(msg.name.clone());
-        self.sticky.remove(&msg.name);
+        let partitions = self
+            .topics
+            .get(&msg.name)
+            .map(|t| t.partitions.clone())
+            .unwrap_or_default();
         log::info!("deleting topic {}", msg.name);
-        let partitions = state.partitions;
+        // Closed cleanly (not discarded): if the delete has to be undone, the
+        // partitions reopen without recovery and lose nothing.
         let stop_all = async move {
-            join_all(partitions.iter().map(|p| p.send(Stop(StopMode::Discard)))).await;
+            for result in join_all(partitions.iter().map(|p| p.send(Stop(StopMode::Close)))).await {
+                if let Ok(Err(e)) = result {
+                    log::warn!("closing a partition of a deleted topic: {e}");
+                }
+            }
         };
         Box::pin(
-            actix::fut::wrap_future(stop_all).map(move |(), act: &mut Self, _| {
-                let mut doomed = Vec::new();
-                for p in 0..state.record.partitions {
-                    let dir = act.partition_dir(&msg.name, p);
-                    let target = act.config.log_dir.join(format!(
-                        "{}-{p}.{}{DELETE_SUFFIX}",
-                        msg.name, state.record.topic_id
-                    ));
-                    match std::fs::rename(&dir, &target) {
-                        Ok(()) => doomed.push(target),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => log::warn!("cannot rename {}: {e}", dir.display()),
-                    }
-                }
-                act.deleting.remove(&msg.name);
-                act.topics_changed();
-                tokio::task::spawn_blocking(move || {
-                    for dir in doomed {
-                        if let Err(e) = std::fs::remove_dir_all(&dir) {
-                            log::warn!("cannot remove {}: {e}", dir.display());
-                        }
-                    }
-                });
-                log::info!("deleted topic {}", msg.name);
-                Ok(())
-            }),
+            actix::fut::wrap_future(stop_all)
+                .map(move |(), act: &mut Self, _| act.finish_delete(&msg.name)),
         )
     }
+}
+
+impl Broker {
+    /// The part of a delete after the partitions have stopped (see `DeleteTopic`).
+    fn finish_delete(&mut self, name: &str) -> BrokerResult<()> {
+        self.deleting.remove(name);
+        let Some(record) = self.topics.get(name).map(|t| t.record.clone()) else {
+            return Err(BrokerError::UnknownTopic(name.to_string()));
+        };
+        let moved = match self.move_to_delete(name, 0..record.partitions) {
+            Ok(moved) => moved,
+            Err(e) => {
+                self.restart_topic(&record);
+                return Err(e);
+            }
+        };
+        let state = self.topics.remove(name);
+        if let Err(e) = self.persist() {
+            if let Some(state) = state {
+                self.topics.insert(name.to_string(), state);
+            }
+            self.move_back(&moved);
+            self.restart_topic(&record);
+            return Err(e);
+        }
+        self.sticky.remove(name);
+        self.topics_changed();
+        remove_dirs_later(moved.into_iter().map(|(_, doomed)| doomed).collect());
+        log::info!("deleted topic {name}");
+        Ok(())
+    }
+
+    /// Renames the existing directories of `topic`'s `partitions` to unique
+    /// `-delete` names, durably. On failure, renames back what it had moved and
+    /// answers the error. Returns (original, doomed) pairs.
+    fn move_to_delete(
+        &self,
+        topic: &str,
+        partitions: std::ops::Range<i32>,
+    ) -> BrokerResult<Vec<(PathBuf, PathBuf)>> {
+        let mut moved = Vec::new();
+        for p in partitions {
+            let dir = self.partition_dir(topic, p);
+            let doomed = self.config.log_dir.join(delete_dir_name(topic, p));
+            match std::fs::rename(&dir, &doomed) {
+                Ok(()) => moved.push((dir, doomed)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    self.move_back(&moved);
+                    log::error!(
+                        "cannot delete topic {topic}: renaming {} failed: {e}",
+                        dir.display()
+                    );
+                    return Err(BrokerError::Storage(format!(
+                        "cannot delete topic '{topic}': renaming {} to {} failed: {e}; the topic is unchanged",
+                        dir.display(),
+                        doomed.display()
+                    )));
+                }
+            }
+        }
+        if !moved.is_empty() {
+            if let Err(e) = crate::storage::checkpoint::sync_dir(&self.config.log_dir) {
+                self.move_back(&moved);
+                return Err(BrokerError::Storage(format!(
+                    "cannot delete topic '{topic}': {e}; the topic is unchanged"
+                )));
+            }
+        }
+        Ok(moved)
+    }
+
+    fn move_back(&self, moved: &[(PathBuf, PathBuf)]) {
+        for (dir, doomed) in moved {
+            if let Err(e) = std::fs::rename(doomed, dir) {
+                log::error!(
+                    "cannot rename {} back to {}: {e}",
+                    doomed.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
+
+    /// Starts the partitions of a topic again after a delete that did not happen.
+    fn restart_topic(&mut self, record: &TopicRecord) {
+        let Some(config) = self.topics.get(&record.name).map(|t| t.config.clone()) else {
+            return;
+        };
+        let addrs = (0..record.partitions)
+            .map(|p| self.start_partition(record, p, &config))
+            .collect();
+        if let Some(state) = self.topics.get_mut(&record.name) {
+            state.partitions = addrs;
+        }
+        log::warn!(
+            "topic {} was not deleted; its partitions are back",
+            record.name
+        );
+    }
+
+    /// Moves aside partition directories a new topic (or new partitions) would
+    /// inherit: left by a crash in the middle of a delete, they must not be served as
+    /// the new topic's records. Refuses the create if they cannot be moved.
+    fn clear_stale_dirs(&self, topic: &str, partitions: std::ops::Range<i32>) -> BrokerResult<()> {
+        let stale: Vec<i32> = partitions
+            .filter(|p| self.partition_dir(topic, *p).exists())
+            .collect();
+        for p in stale {
+            log::warn!(
+                "{} belongs to no topic; removing it before creating {topic}-{p}",
+                self.partition_dir(topic, p).display()
+            );
+            let moved = self.move_to_delete(topic, p..p + 1)?;
+            remove_dirs_later(moved.into_iter().map(|(_, doomed)| doomed).collect());
+        }
+        Ok(())
+    }
+}
+
+/// Kafka's `LocalLog.logDeleteDirName`: `<topic>-<partition>.<uuid>-delete`, unique per
+/// delete, with the topic part cut so the name fits in 255 bytes (topic names are
+/// ASCII, so characters are bytes).
+pub fn delete_dir_name(topic: &str, partition: i32) -> String {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let suffix = format!("-{partition}.{unique}{DELETE_SUFFIX}");
+    let keep = topic.len().min(MAX_FILE_NAME_BYTES - suffix.len());
+    format!("{}{suffix}", &topic[..keep])
+}
+
+/// Removes renamed directories off the actor's thread (the next start removes any
+/// that are left).
+fn remove_dirs_later(doomed: Vec<PathBuf>) {
+    if doomed.is_empty() {
+        return;
+    }
+    tokio::task::spawn_blocking(move || {
+        for dir in doomed {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                log::warn!("cannot remove {}: {e}", dir.display());
+            }
+        }
+    });
 }
 
 impl Handler<ListTopics> for Broker {
@@ -536,11 +763,13 @@ impl Handler<CreatePartitions> for Broker {
             )));
         }
         self.validate_partitions(msg.count)?;
+        self.check_file_budget(msg.count - current)?;
         if msg.validate_only {
             let mut meta = Self::metadata(self.topic(&msg.name)?);
             meta.partitions = msg.count;
             return Ok(meta);
         }
+        self.clear_stale_dirs(&msg.name, current..msg.count)?;
         let Some(state) = self.topics.get_mut(&msg.name) else {
             return Err(BrokerError::UnknownTopic(msg.name));
         };
@@ -762,5 +991,22 @@ mod tests {
         ] {
             assert!(validate_topic_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn delete_dir_names_fit_in_255_bytes_and_are_unique() {
+        let long = "x".repeat(MAX_TOPIC_NAME_CHARS);
+        let name = delete_dir_name(&long, 12345);
+        assert_eq!(name.len(), MAX_FILE_NAME_BYTES, "{name}");
+        assert!(
+            name.ends_with("-delete") && name.contains("-12345."),
+            "{name}"
+        );
+        assert_ne!(name, delete_dir_name(&long, 12345));
+        let short = delete_dir_name("orders", 0);
+        assert!(
+            short.starts_with("orders-0.") && short.len() == 6 + 3 + 32 + 7,
+            "{short}"
+        );
     }
 }

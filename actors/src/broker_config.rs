@@ -30,6 +30,10 @@ pub struct BrokerConfig {
     pub cleaner_backoff_ms: u64,
     /// `max.partitions.per.topic`: a bound on one topic's size (not a Kafka key).
     pub max_partitions_per_topic: i32,
+    /// `reserved.file.descriptors`: open files kept for connections, threads and all
+    /// that is not a partition; the rest of `RLIMIT_NOFILE` bounds the partition
+    /// count (see [`crate::file_limits`]).
+    pub reserved_file_descriptors: u64,
     /// `partition.mailbox.capacity`: messages queued per partition actor before senders wait.
     pub partition_mailbox_capacity: usize,
     /// `partition.max.waiting.fetches`: long-polling reads parked on one partition.
@@ -127,6 +131,7 @@ impl Default for BrokerConfig {
             cleaner_dedupe_buffer_bytes: 128 * 1024 * 1024,
             cleaner_backoff_ms: 15_000,
             max_partitions_per_topic: 10_000,
+            reserved_file_descriptors: 1024,
             partition_mailbox_capacity: 1024,
             partition_max_waiting_fetches: 1024,
             partition_max_restarts: 5,

@@ -69,6 +69,13 @@ pub enum BrokerError {
         limit: usize,
     },
 
+    /// The file system holding the log directory is full (`ENOSPC`): the write was
+    /// refused and nothing of it stored; reads go on, and writes succeed again once
+    /// space is freed (Kafka's KAFKA_STORAGE_ERROR, without taking the partition
+    /// offline).
+    #[error("Disk full: {0}")]
+    DiskFull(String),
+
     #[error("Storage error: {0}")]
     Storage(String),
 
@@ -79,6 +86,11 @@ pub enum BrokerError {
 impl BrokerError {
     /// Maps a storage error met while serving `topic`-`partition`.
     pub fn from_log(topic: &str, partition: i32, e: LogError) -> BrokerError {
+        if e.is_disk_full() {
+            return BrokerError::DiskFull(format!(
+                "{topic}-{partition} cannot take writes: {e}. Reads continue; writes resume once space is freed"
+            ));
+        }
         match e {
             LogError::OffsetOutOfRange {
                 requested,
@@ -113,7 +125,9 @@ impl BrokerError {
     pub fn is_retriable(&self) -> bool {
         matches!(
             self,
-            BrokerError::PartitionRestarting { .. } | BrokerError::Busy { .. }
+            BrokerError::PartitionRestarting { .. }
+                | BrokerError::Busy { .. }
+                | BrokerError::DiskFull(_)
         )
     }
 

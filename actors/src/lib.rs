@@ -9,6 +9,7 @@ pub mod broker_config;
 pub mod cleaner;
 pub mod consumer;
 pub mod error;
+pub mod file_limits;
 pub mod group;
 pub mod node;
 pub mod partition;

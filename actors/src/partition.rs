@@ -132,6 +132,14 @@ impl PartitionReplica {
         }
     }
 
+    /// A partition that starts offline, without opening its log (the broker's
+    /// open-file budget has no room for it); every request is answered with `reason`.
+    pub fn offline(mut self, reason: String) -> Self {
+        log::error!("partition {} is offline: {reason}", self.name());
+        self.offline_reason = Some(reason);
+        self
+    }
+
     /// Starts the actor under a supervisor on `arbiter`.
     pub fn start_supervised(self, arbiter: &ArbiterHandle) -> Addr<PartitionReplica> {
         Supervisor::start_in_arbiter(arbiter, move |_| self)
@@ -499,9 +507,13 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Write-path errors leave the file state in doubt: reopen from disk.
+/// Write-path errors leave the file state in doubt: reopen from disk. A full disk
+/// does not: every write cuts back what it began (see [`LogError::is_disk_full`]), so
+/// the partition refuses that write and stays online, serving reads, and takes writes
+/// again as soon as space is freed — a restart could not help, and recovery on a full
+/// disk is the one thing that might fail.
 fn write_error_is_fatal(e: &LogError) -> bool {
-    matches!(e, LogError::Io { .. } | LogError::Corrupt { .. })
+    !e.is_disk_full() && matches!(e, LogError::Io { .. } | LogError::Corrupt { .. })
 }
 
 impl Actor for PartitionReplica {

@@ -182,7 +182,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
             min: 12,
             max: I32_MAX,
         },
-        doc: "preallocated size of each index file",
+        doc: "size of an active segment's index files (sparse; blocks are reserved as entries are written)",
     },
     TopicConfigDef {
         name: "segment.ms",

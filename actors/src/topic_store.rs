@@ -86,7 +86,13 @@ impl TopicStore {
     pub fn save(&self, meta: &StoredMetadata) -> BrokerResult<()> {
         let bytes =
             serde_json::to_vec_pretty(meta).map_err(|e| BrokerError::Internal(e.to_string()))?;
-        write_file_atomically(&self.path, &bytes).map_err(|e| BrokerError::Storage(e.to_string()))
+        write_file_atomically(&self.path, &bytes).map_err(|e| {
+            if e.is_disk_full() {
+                BrokerError::DiskFull(format!("cannot save the topic registry: {e}"))
+            } else {
+                BrokerError::Storage(e.to_string())
+            }
+        })
     }
 }
 

@@ -26,7 +26,29 @@ impl TestBroker {
     /// Starts on `port` (0: an ephemeral one) — a restart on the port a browser page
     /// came from, say.
     pub fn start_on(dir: &Path, port: u16, overrides: &[&str]) -> TestBroker {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        TestBroker::launch(
+            Command::new(env!("CARGO_BIN_EXE_troupe")),
+            dir,
+            port,
+            overrides,
+        )
+    }
+
+    /// Starts with `RLIMIT_NOFILE` set to `open_files` (soft and hard) by `prlimit`,
+    /// which sets it and execs the broker (same pid).
+    pub fn start_with_open_files(dir: &Path, open_files: u64, overrides: &[&str]) -> TestBroker {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={open_files}:{open_files}"))
+            .arg(env!("CARGO_BIN_EXE_troupe"));
+        TestBroker::launch(cmd, dir, 0, overrides)
+    }
+
+    /// The broker's process id (for /proc/<pid>/…).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    fn launch(mut cmd: Command, dir: &Path, port: u16, overrides: &[&str]) -> TestBroker {
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(dir)
@@ -80,11 +102,6 @@ impl TestBroker {
             child: Some(child),
             port,
         }
-    }
-
-    /// The broker process's id (for reading its memory from /proc).
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// The broker's resident set size in bytes (`VmRSS` in `/proc/<pid>/status`).

@@ -55,6 +55,10 @@ pub mod codes {
     pub const KAFKA_ERROR: i32 = 50002;
     pub const RETRIABLE: i32 = 50003;
     pub const UNAVAILABLE: i32 = 50302;
+    /// The disk holding the log directory is full: the write was refused, nothing of
+    /// it stored; reads continue and writes resume once space is freed. HTTP 507
+    /// (Insufficient Storage) says exactly that; Confluent has no code of its own.
+    pub const DISK_FULL: i32 = 50701;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -142,6 +146,7 @@ impl From<BrokerError> for ApiError {
             E::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS),
             E::PartitionOffline { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             E::PartitionRestarting { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
+            E::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, codes::DISK_FULL),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::KAFKA_ERROR),
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         };

@@ -50,6 +50,18 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// Whether this is the file system refusing to grow a file (`ENOSPC`, `EDQUOT`):
+    /// the log is unchanged (writes cut back what they began), so the owner refuses
+    /// the write and stays online, and writes resume once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            LogError::Io { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> LogError {
         let path = path.into();
         move |source| LogError::Io { path, source }

@@ -225,6 +225,12 @@ impl Log {
         let now = self.clock.now_ms();
         let base_offset = self.log_end_offset();
         let last_offset = base_offset + batch.view().last_offset_delta() as i64;
+        // A roll that could not create the next segment (a full disk) leaves the
+        // last one sealed: open it again, then roll as usual.
+        if self.active().is_sealed() {
+            let config = self.config.clone();
+            self.active_mut().activate(&config)?;
+        }
         if self
             .active()
             .should_roll(size_bytes, last_offset, now, &self.config)
@@ -328,7 +334,7 @@ impl Log {
         self.complete_flush(done)?;
         // Rolls are rare (one per segment.bytes), so persisting the recovery point
         // here is cheap, and after a crash only the active segment needs a scan.
-        self.write_checkpoint()
+        self.write_checkpoint_unless_full()
     }
 
     /// Whether the flush policy calls for a flush now: `flush.messages` records or
@@ -397,7 +403,7 @@ impl Log {
         }
         let now = self.clock.now_ms();
         if now - self.last_checkpoint_ms >= self.config.recovery_point_checkpoint_interval_ms {
-            self.write_checkpoint()?;
+            self.write_checkpoint_unless_full()?;
         }
         Ok(())
     }
@@ -418,6 +424,24 @@ impl Log {
         }
         self.flush()?;
         Ok(true)
+    }
+
+    /// Writes the checkpoint, or on a full disk keeps the previous one and carries on:
+    /// a stale recovery point or cleaner offset only means more work after a restart
+    /// (more scanning, cleaning again), and whole segments removed by retention are
+    /// past the old log start offset by themselves (the next open starts at the first
+    /// segment left). Other failures are errors.
+    fn write_checkpoint_unless_full(&mut self) -> LogResult<()> {
+        match self.write_checkpoint() {
+            Err(e) if e.is_disk_full() => {
+                log::warn!(
+                    "{}: keeping the previous checkpoint: {e}",
+                    self.dir.display()
+                );
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     fn write_checkpoint(&mut self) -> LogResult<()> {
@@ -474,7 +498,8 @@ impl Log {
         self.log_start_offset = self.log_start_offset.max(new_start);
         self.recovery_point = self.recovery_point.max(self.log_start_offset);
         self.flush_requested_offset = self.flush_requested_offset.max(self.recovery_point);
-        self.write_checkpoint()?;
+        // Retention is what frees a full disk: it must work without writing first.
+        self.write_checkpoint_unless_full()?;
         let mut files = Vec::new();
         for info in &doomed {
             if let Some(segment) = self.segments.remove(&info.base_offset) {
@@ -550,10 +575,12 @@ impl Log {
                     reason: format!("cleaned segment {base} failed its check after the swap"),
                 });
             }
+            let mut segment = segment;
+            segment.seal()?;
             self.segments.insert(*base, segment);
         }
         self.cleaner_offset = self.cleaner_offset.max(manifest.first_dirty_offset);
-        self.write_checkpoint()?;
+        self.write_checkpoint_unless_full()?;
         Ok(true)
     }
 
@@ -566,7 +593,9 @@ impl Log {
             file.sync_all().map_err(LogError::io(path))?;
         }
         self.recovery_point = self.log_end_offset();
-        self.write_checkpoint()?;
+        // On a full disk the previous checkpoint stays; the marker (an empty file)
+        // still says every segment is flushed and trimmed, which is what it vouches for.
+        self.write_checkpoint_unless_full()?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::File::create(&marker)
             .and_then(|f| f.sync_all())

@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use super::error::{LogError, LogResult};
-use super::index::{be_u32, MmapIndex};
+use super::index::{be_u32, floor, MmapIndex};
 
 pub(crate) const OFFSET_ENTRY_BYTES: usize = 8;
 
@@ -51,6 +51,11 @@ impl OffsetIndex {
         &self.index
     }
 
+    /// Reserves room for the next entry (see [`MmapIndex::reserve_next`]).
+    pub(crate) fn reserve_next(&mut self) -> LogResult<()> {
+        self.index.reserve_next()
+    }
+
     fn decode(&self, b: &[u8]) -> OffsetPosition {
         OffsetPosition {
             offset: self.base_offset + be_u32(b) as i64,
@@ -86,15 +91,17 @@ impl OffsetIndex {
     }
 
     /// The last entry at or before `offset`, or the segment start.
-    pub(crate) fn lookup(&self, offset: i64) -> OffsetPosition {
+    pub(crate) fn lookup(&self, offset: i64) -> LogResult<OffsetPosition> {
         let relative = offset - self.base_offset;
-        match self.index.floor(&relative, |b| be_u32(b) as i64) {
-            Some(i) => self.entry(i),
+        let view = self.index.view()?;
+        let found = floor(&view, OFFSET_ENTRY_BYTES, &relative, |b| be_u32(b) as i64);
+        Ok(match found {
+            Some(i) => self.decode(&view[i * OFFSET_ENTRY_BYTES..]),
             None => OffsetPosition {
                 offset: self.base_offset,
                 position: 0,
             },
-        }
+        })
     }
 
     /// Kafka's sanity check, made complete: entries rise strictly and point inside the log.

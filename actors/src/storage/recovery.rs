@@ -168,6 +168,11 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
                 break;
             }
         }
+        // Only the last segment stays open: sealing each one as the next arrives keeps
+        // the descriptors a load holds to one segment's, however many there are.
+        if let Some(previous) = segments.values_mut().next_back() {
+            previous.seal()?;
+        }
         segments.insert(base, segment);
         if dropped > 0 {
             break;
@@ -235,14 +240,19 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
         0 => 0,
         o => o.clamp(log_start_offset.max(1), log_end_offset.max(1)),
     };
-    write_log_checkpoint(
-        dir,
-        Checkpoint {
-            log_start_offset,
-            recovery_point: log_end_offset,
-            cleaner_offset,
-        },
-    )?;
+    let checkpoint = Checkpoint {
+        log_start_offset,
+        recovery_point: log_end_offset,
+        cleaner_offset,
+    };
+    match write_log_checkpoint(dir, checkpoint) {
+        // A full disk must not keep the log from opening (and serving reads): the
+        // previous checkpoint only means a longer recovery next time.
+        Err(e) if e.is_disk_full() => {
+            log::warn!("{}: keeping the previous checkpoint: {e}", dir.display())
+        }
+        other => other?,
+    }
     log::debug!(
         "{}: opened {} segment(s), log start {}, log end {}, active segment {}",
         dir.display(),

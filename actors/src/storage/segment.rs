@@ -7,8 +7,14 @@
 //! find an offset by timestamp, and rebuild its indexes by scanning its batches — the
 //! same indexing code runs at append time and at recovery time, so a rebuilt index is
 //! identical to the one it replaces.
+//!
+//! A sealed segment holds no file open: [`LogSegment::seal`] closes its `.log` and
+//! both indexes, and a read opens what it needs for the length of the read. A
+//! partition's file descriptors are those of its active segment, however many
+//! segments it has (see the README's "File descriptors").
 
 use std::fs::{self, File, OpenOptions};
+use std::ops::Deref;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +74,9 @@ pub(crate) struct LogSegment {
     base_offset: i64,
     dir: PathBuf,
     log_path: PathBuf,
-    file: File,
+    /// The `.log` file while the segment is active (or being loaded); `None` once it
+    /// is sealed, when reads open it for themselves.
+    file: Option<File>,
     size_bytes: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
@@ -93,22 +101,41 @@ impl LogSegment {
             .truncate(true)
             .open(&log_path)
             .map_err(LogError::io(&log_path))?;
+        let indexes = OffsetIndex::create(
+            &segment_file(dir, base_offset, INDEX_SUFFIX),
+            base_offset,
+            config.segment_index_bytes,
+        )
+        .and_then(|offsets| {
+            let times = TimeIndex::create(
+                &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
+                base_offset,
+                config.segment_index_bytes,
+            )?;
+            Ok((offsets, times))
+        });
+        let (offset_index, time_index) = match indexes {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Leave no half-made segment behind (a full disk, say): the next
+                // attempt starts from nothing.
+                drop(file);
+                let _ = remove_files(&[
+                    log_path,
+                    segment_file(dir, base_offset, INDEX_SUFFIX),
+                    segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
+                ]);
+                return Err(e);
+            }
+        };
         Ok(LogSegment {
             base_offset,
             dir: dir.to_path_buf(),
             log_path,
-            file,
+            file: Some(file),
             size_bytes: 0,
-            offset_index: OffsetIndex::create(
-                &segment_file(dir, base_offset, INDEX_SUFFIX),
-                base_offset,
-                config.segment_index_bytes,
-            )?,
-            time_index: TimeIndex::create(
-                &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
-                base_offset,
-                config.segment_index_bytes,
-            )?,
+            offset_index,
+            time_index,
             next_offset: base_offset,
             max_timestamp: None,
             first_append_ms: None,
@@ -157,7 +184,7 @@ impl LogSegment {
             base_offset,
             dir: dir.to_path_buf(),
             log_path,
-            file,
+            file: Some(file),
             size_bytes,
             offset_index,
             time_index,
@@ -258,10 +285,10 @@ impl LogSegment {
                 dropped,
                 reason
             );
-            self.file
-                .set_len(end.valid_bytes)
+            let file = self.writable_file()?;
+            file.set_len(end.valid_bytes)
                 .map_err(LogError::io(&self.log_path))?;
-            self.file.sync_all().map_err(LogError::io(&self.log_path))?;
+            file.sync_all().map_err(LogError::io(&self.log_path))?;
             self.size_bytes = end.valid_bytes;
         }
         self.first_append_ms = self.first_batch_max_timestamp()?;
@@ -276,10 +303,11 @@ impl LogSegment {
         mut visit: impl FnMut(&mut Self, u64, &BatchRef<'_>),
     ) -> LogResult<ScanEnd> {
         // A second handle, so `visit` may borrow the segment mutably meanwhile.
-        let file = self
-            .file
-            .try_clone()
-            .map_err(LogError::io(&self.log_path))?;
+        let file = match &self.file {
+            Some(f) => f.try_clone(),
+            None => File::open(&self.log_path),
+        }
+        .map_err(LogError::io(&self.log_path))?;
         let path = self.log_path.clone();
         let mut reader = ChunkReader::new(&file, &path, SCAN_CHUNK_BYTES);
         let mut position = start;
@@ -351,7 +379,7 @@ impl LogSegment {
             return Ok(None);
         }
         let mut header = [0u8; BATCH_HEADER_BYTES];
-        self.file
+        self.log_file()?
             .read_exact_at(&mut header, 0)
             .map_err(LogError::io(&self.log_path))?;
         let header = BatchHeader::parse(&header).map_err(|e| self.corrupt(0, e.to_string()))?;
@@ -412,13 +440,20 @@ impl LogSegment {
         too_big || too_old || index_full || offset_overflow
     }
 
-    /// Writes a validated batch (its base offset already assigned) at the end of the file.
+    /// Writes a validated batch (its base offset already assigned) at the end of the
+    /// file. A failure (a full disk) leaves the segment as it was: index room is
+    /// reserved before anything is written, and a partly written batch is cut off.
     pub(crate) fn append(&mut self, batch: &BatchRef<'_>, now_ms: i64) -> LogResult<()> {
         debug_assert!(batch.base_offset() >= self.next_offset);
+        if self.bytes_since_last_index_entry > self.index_interval_bytes {
+            self.offset_index.reserve_next()?;
+            self.time_index.reserve_next()?;
+        }
         let position = self.size_bytes;
-        if let Err(e) = self.file.write_all_at(batch.as_bytes(), position) {
+        let file = self.writable_file()?;
+        if let Err(e) = file.write_all_at(batch.as_bytes(), position) {
             // Leave no partial batch behind for a later append to build on.
-            let _ = self.file.set_len(position);
+            let _ = file.set_len(position);
             return Err(LogError::io(&self.log_path)(e));
         }
         self.size_bytes += batch.size_bytes() as u64;
@@ -440,7 +475,8 @@ impl LogSegment {
     ) -> LogResult<ReadEnd> {
         // Skip the batches between the index entry and the one holding start_offset,
         // reading only their headers (at most about index.interval.bytes of them).
-        let mut position = self.offset_index.lookup(start_offset).position as u64;
+        let mut position = self.offset_index.lookup(start_offset)?.position as u64;
+        let file = self.log_file()?;
         let mut header_bytes = [0u8; BATCH_HEADER_BYTES];
         let first = loop {
             if position >= self.size_bytes {
@@ -450,8 +486,7 @@ impl LogSegment {
             if remaining < BATCH_HEADER_BYTES as u64 {
                 return Err(self.corrupt(position, "torn batch header".into()));
             }
-            self.file
-                .read_exact_at(&mut header_bytes, position)
+            file.read_exact_at(&mut header_bytes, position)
                 .map_err(LogError::io(&self.log_path))?;
             let header = BatchHeader::parse(&header_bytes)
                 .map_err(|e| self.corrupt(position, e.to_string()))?;
@@ -476,7 +511,7 @@ impl LogSegment {
         let want = (budget as u64).min(remaining) as usize;
         let start = out.len();
         out.resize(start + want, 0);
-        if let Err(e) = self.file.read_exact_at(&mut out[start..], position) {
+        if let Err(e) = file.read_exact_at(&mut out[start..], position) {
             out.truncate(start);
             return Err(LogError::io(&self.log_path)(e));
         }
@@ -526,11 +561,12 @@ impl LogSegment {
         }
         let from = self
             .time_index
-            .lookup_before(timestamp_ms)
+            .lookup_before(timestamp_ms)?
             .map_or(self.base_offset, |e| e.offset)
             .max(min_offset);
-        let mut position = self.offset_index.lookup(from).position as u64;
-        let mut reader = ChunkReader::new(&self.file, &self.log_path, SCAN_CHUNK_BYTES);
+        let mut position = self.offset_index.lookup(from)?.position as u64;
+        let file = self.log_file()?;
+        let mut reader = ChunkReader::new(&file, &self.log_path, SCAN_CHUNK_BYTES);
         while position < self.size_bytes {
             let remaining = (self.size_bytes - position) as usize;
             let header_bytes =
@@ -563,21 +599,61 @@ impl LogSegment {
     }
 
     /// Seals the segment when it stops being active: records its final max timestamp
-    /// in the time index and trims both indexes to their used size.
+    /// in the time index, trims both indexes to their used size, and closes all three
+    /// files (reads reopen them as they need).
     pub(crate) fn seal(&mut self) -> LogResult<()> {
+        if self.is_sealed() {
+            return Ok(());
+        }
         if let Some(max) = self.max_timestamp {
             self.time_index.maybe_append(max.timestamp_ms, max.offset);
         }
         self.offset_index.inner().trim()?;
-        self.time_index.inner().trim()
+        self.time_index.inner().trim()?;
+        self.offset_index.inner().close();
+        self.time_index.inner().close();
+        self.file = None;
+        Ok(())
     }
 
-    /// Makes a sealed segment appendable again: room for new index entries.
+    /// Whether the segment is sealed (closed to appends; its files closed).
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Makes a sealed segment appendable again: its files reopened, room for new
+    /// index entries (sized, not yet allocated, so this needs no free space).
     pub(crate) fn activate(&mut self, config: &LogConfig) -> LogResult<()> {
+        if self.file.is_none() {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.log_path)
+                .map_err(LogError::io(&self.log_path))?;
+            self.file = Some(file);
+        }
         self.offset_index
             .inner()
             .resize(config.segment_index_bytes)?;
         self.time_index.inner().resize(config.segment_index_bytes)
+    }
+
+    /// The `.log` file for reading: the held one, or opened for the caller.
+    fn log_file(&self) -> LogResult<LogFile<'_>> {
+        match &self.file {
+            Some(f) => Ok(LogFile::Held(f)),
+            None => File::open(&self.log_path)
+                .map(LogFile::Opened)
+                .map_err(LogError::io(&self.log_path)),
+        }
+    }
+
+    /// The `.log` file for writing: only an active segment has one.
+    fn writable_file(&self) -> LogResult<&File> {
+        self.file.as_ref().ok_or_else(|| LogError::Io {
+            path: self.log_path.clone(),
+            source: std::io::Error::other("the segment is sealed"),
+        })
     }
 
     /// Handles on the three files, for an fsync that runs off the owner's thread.
@@ -585,9 +661,11 @@ impl LogSegment {
         Ok(vec![
             (
                 self.log_path.clone(),
-                self.file
-                    .try_clone()
-                    .map_err(LogError::io(&self.log_path))?,
+                match &self.file {
+                    Some(f) => f.try_clone(),
+                    None => File::open(&self.log_path),
+                }
+                .map_err(LogError::io(&self.log_path))?,
             ),
             (
                 self.offset_index.index().path().to_path_buf(),
@@ -640,15 +718,14 @@ impl LogSegment {
     /// Sets the log file's modification time (the cleaner carries cleaning times over).
     pub(crate) fn set_modified_ms(&self, ms: i64) -> LogResult<()> {
         let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-        self.file
+        self.log_file()?
             .set_modified(time)
             .map_err(LogError::io(&self.log_path))
     }
 
     /// When the segment's log file was last written, in ms since the epoch.
     pub(crate) fn modified_ms(&self) -> i64 {
-        self.file
-            .metadata()
+        fs::metadata(&self.log_path)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -685,6 +762,23 @@ pub fn remove_files(paths: &[PathBuf]) -> LogResult<()> {
         }
     }
     Ok(())
+}
+
+/// A segment's `.log` file for one read: the active segment's own handle, or one
+/// opened for a sealed segment and closed when the read is done.
+enum LogFile<'a> {
+    Held(&'a File),
+    Opened(File),
+}
+
+impl Deref for LogFile<'_> {
+    type Target = File;
+    fn deref(&self) -> &File {
+        match self {
+            LogFile::Held(f) => f,
+            LogFile::Opened(f) => f,
+        }
+    }
 }
 
 /// Whether batches in a segment must follow one another without offset gaps.

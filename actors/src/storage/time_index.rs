@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use super::error::{LogError, LogResult};
-use super::index::{be_i64, be_u32, MmapIndex};
+use super::index::{be_i64, be_u32, floor, MmapIndex};
 
 pub(crate) const TIME_ENTRY_BYTES: usize = 12;
 
@@ -52,8 +52,16 @@ impl TimeIndex {
         &self.index
     }
 
+    /// Reserves room for the next entry (see [`MmapIndex::reserve_next`]).
+    pub(crate) fn reserve_next(&mut self) -> LogResult<()> {
+        self.index.reserve_next()
+    }
+
     pub(crate) fn entry(&self, i: usize) -> TimestampOffset {
-        let b = self.index.entry(i);
+        self.decode(self.index.entry(i))
+    }
+
+    fn decode(&self, b: &[u8]) -> TimestampOffset {
         TimestampOffset {
             timestamp_ms: be_i64(b),
             offset: self.base_offset + be_u32(&b[8..]) as i64,
@@ -81,15 +89,18 @@ impl TimeIndex {
         let mut entry = [0u8; TIME_ENTRY_BYTES];
         entry[..8].copy_from_slice(&timestamp_ms.to_be_bytes());
         entry[8..].copy_from_slice(&(relative as u32).to_be_bytes());
-        self.index.push(&entry);
-        true
+        self.index.push(&entry)
     }
 
     /// The last entry whose timestamp is strictly below `timestamp_ms`.
-    pub(crate) fn lookup_before(&self, timestamp_ms: i64) -> Option<TimestampOffset> {
+    pub(crate) fn lookup_before(&self, timestamp_ms: i64) -> LogResult<Option<TimestampOffset>> {
         // floor(t - 1) over rising timestamps = last entry with timestamp < t.
-        let target = timestamp_ms.checked_sub(1)?;
-        self.index.floor(&target, be_i64).map(|i| self.entry(i))
+        let Some(target) = timestamp_ms.checked_sub(1) else {
+            return Ok(None);
+        };
+        let view = self.index.view()?;
+        Ok(floor(&view, TIME_ENTRY_BYTES, &target, be_i64)
+            .map(|i| self.decode(&view[i * TIME_ENTRY_BYTES..])))
     }
 
     pub(crate) fn sanity_check(&self, next_offset: i64) -> LogResult<()> {

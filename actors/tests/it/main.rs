@@ -4,6 +4,7 @@
 mod common;
 mod compaction;
 mod crash;
+mod disk_full;
 mod durability;
 mod edges;
 mod groups;
