@@ -46,6 +46,9 @@ pub mod codes {
     pub const INTERNAL: i32 = 50001;
     pub const KAFKA_ERROR: i32 = 50002;
     pub const RETRIABLE: i32 = 50003;
+    /// Kafka's CORRUPT_MESSAGE on a read: stored offsets fail their check and cannot
+    /// be served (the message names them; the offsets after them can be read).
+    pub const CORRUPT_RECORD: i32 = 50004;
     pub const UNAVAILABLE: i32 = 50302;
 }
 
@@ -134,6 +137,7 @@ impl From<BrokerError> for ApiError {
             E::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS),
             E::PartitionOffline { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             E::PartitionRestarting { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
+            E::CorruptRecord { .. } => (StatusCode::INTERNAL_SERVER_ERROR, codes::CORRUPT_RECORD),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::KAFKA_ERROR),
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         };

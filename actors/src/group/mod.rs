@@ -21,6 +21,7 @@ pub use manager::GroupManager;
 pub use membership::{GroupError, GroupState};
 pub use messages::*;
 
+use crate::error::BrokerError;
 use crate::partition::{Fetch, ListOffsets, OffsetSpec, PartitionReplica};
 use offsets_topic::{GroupRecord, GroupSnapshot};
 
@@ -40,15 +41,27 @@ pub(crate) async fn read_offsets_partition(
         .map_err(|e| e.to_string())?
         .map_or(0, |(o, _)| o);
     loop {
-        let fetched = store
+        let answer = store
             .send(Fetch {
                 offset,
                 max_bytes: REPLAY_FETCH_BYTES,
                 max_wait_ms: 0,
             })
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        let fetched = match answer {
+            Ok(fetched) => fetched,
+            // A damaged batch loses the commits in it, not the whole partition's
+            // groups: replay goes on after it (the log has reported it).
+            Err(e) => match &e {
+                BrokerError::CorruptRecord { last_offset, .. } => {
+                    log::error!("replaying group offsets, skipping what cannot be read: {e}");
+                    offset = last_offset + 1;
+                    continue;
+                }
+                _ => return Err(e.to_string()),
+            },
+        };
         let records = fetched
             .data
             .records_from(offset)

@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod compaction;
+mod corruption;
 pub mod error;
 pub mod flush;
 mod index;

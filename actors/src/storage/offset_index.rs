@@ -97,6 +97,16 @@ impl OffsetIndex {
         }
     }
 
+    /// The first entry whose position is past `position`: a batch start the index
+    /// vouches for, where the search for the end of a damaged batch can stop.
+    pub(crate) fn first_entry_after(&self, position: u64) -> Option<OffsetPosition> {
+        let i = self
+            .index
+            .floor(&position, |b| be_u32(&b[4..]) as u64)
+            .map_or(0, |i| i + 1);
+        (i < self.index.entries()).then(|| self.entry(i))
+    }
+
     /// Kafka's sanity check, made complete: entries rise strictly and point inside the log.
     pub(crate) fn sanity_check(&self, log_bytes: u64) -> LogResult<()> {
         let mut previous: Option<OffsetPosition> = None;
