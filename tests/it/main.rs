@@ -4,6 +4,7 @@
 
 mod broker;
 mod cli;
+mod corruption;
 mod dashboard;
 mod errors;
 mod groups;

@@ -1,0 +1,123 @@
+//! A bit flipped in a sealed segment while the broker is stopped: after a restart the
+//! direct partition read serves the records before the damaged batch, refuses a read
+//! inside it with 500 / 50004 naming it, serves the records after it, and
+//! `/metrics` counts it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::broker::*;
+
+/// The directory of `topic`-`partition` under the broker's data directory.
+fn partition_dir(root: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(root).ok()?.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+        if let Some(found) = partition_dir(&path, name) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Byte positions of the batches in a `.log` file (each batch's length is at 8..12).
+fn batch_positions(bytes: &[u8]) -> Vec<usize> {
+    let mut positions = Vec::new();
+    let mut at = 0;
+    while at + 12 <= bytes.len() {
+        positions.push(at);
+        let length = i32::from_be_bytes([bytes[at + 8], bytes[at + 9], bytes[at + 10], bytes[at + 11]]);
+        at += 12 + length as usize;
+    }
+    positions
+}
+
+fn read_at(b: &TestBroker, offset: i64) -> (u16, serde_json::Value) {
+    get_accept(
+        &b.url(&format!("/topics/damaged/partitions/0/records?offset={offset}")),
+        "application/vnd.kafka.json.v2+json",
+    )
+}
+
+#[test]
+fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let (status, body) = post_json(
+        &b.v3("/topics"),
+        &json!({"topic_name": "damaged", "partitions_count": 1,
+                "configs": [{"name": "segment.bytes", "value": "1024"}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    // One record per request: one batch per offset.
+    for i in 0..30 {
+        let (status, body) = send(
+            "POST",
+            &b.url("/topics/damaged"),
+            "application/vnd.kafka.json.v2+json",
+            &json!({"records": [{"value": format!("value {i} {}", "x".repeat(80))}]}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    b.stop();
+
+    let partition = partition_dir(dir.path(), "damaged-0").expect("the partition's directory");
+    let segment = partition.join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let positions = batch_positions(&bytes);
+    assert!(positions.len() >= 4, "the first segment holds several batches");
+    assert!(
+        partition.join(format!("{:020}.log", positions.len())).exists(),
+        "the first segment is sealed"
+    );
+    // Offset 2's batch: a bit in its record's value.
+    bytes[positions[3] - 10] ^= 0x04;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let b = TestBroker::start(dir.path());
+    // Before: the good records, and nothing from the damaged batch.
+    let (status, body) = read_at(&b, 0);
+    assert_eq!(status, 200, "{body}");
+    let offsets: Vec<i64> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![0, 1]);
+    // At: refused, naming what is damaged and where.
+    let (status, body) = read_at(&b, 2);
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error_code"], 50004, "{body}");
+    let message = body["message"].as_str().unwrap();
+    for part in [
+        "damaged-0",
+        "offsets 2 to 2",
+        "00000000000000000000.log",
+        &format!("at byte {}", positions[2]),
+        "offsets from 3 on",
+    ] {
+        assert!(message.contains(part), "{message} should name {part}");
+    }
+    // After: readable, to the end.
+    let (status, body) = read_at(&b, 3);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["offset"], 3);
+    assert_eq!(body[0]["value"], format!("value 3 {}", "x".repeat(80)));
+    let (status, body) = read_at(&b, 29);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["offset"], 29);
+    // Counted once, however often read.
+    let metrics = ureq::get(&b.url("/metrics")).call().unwrap().into_string().unwrap();
+    assert!(
+        metrics.contains("troupe_partition_corrupt_batches_total{topic=\"damaged\",partition=\"0\"} 1"),
+        "{metrics}"
+    );
+    b.stop();
+}
