@@ -27,7 +27,8 @@ pub mod segment;
 mod time_index;
 
 pub use batch::{
-    BatchError, BatchRef, Record, RecordBatch, RecordHeader, StoredRecord, TimestampType,
+    BatchError, BatchRef, Record, RecordBatch, RecordHeader, RecordView, StoredRecord,
+    TimestampType,
     BATCH_HEADER_BYTES,
 };
 pub use error::{LogError, LogResult};

@@ -5,14 +5,33 @@
 //! next pass.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// Bytes one entry is budgeted at (16-byte hash + 8-byte offset), as in Kafka.
 pub const ENTRY_BYTES: usize = 24;
 
+/// The map's keys are already digests: hashing them again (SipHash, the default)
+/// would only cost time. Takes the digest's low 64 bits.
+#[derive(Debug, Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ *b as u64;
+        }
+    }
+    fn write_u128(&mut self, digest: u128) {
+        self.0 = digest as u64;
+    }
+}
+
 #[derive(Debug)]
 pub struct OffsetMap {
-    map: HashMap<u128, i64>,
+    map: HashMap<u128, i64, BuildHasherDefault<DigestHasher>>,
     max_entries: usize,
 }
 
@@ -20,7 +39,10 @@ impl OffsetMap {
     pub fn with_buffer_bytes(buffer_bytes: usize) -> Self {
         let max_entries = (buffer_bytes / ENTRY_BYTES).max(1);
         OffsetMap {
-            map: HashMap::with_capacity(max_entries.min(1 << 20)),
+            map: HashMap::with_capacity_and_hasher(
+                max_entries.min(1 << 20),
+                BuildHasherDefault::default(),
+            ),
             max_entries,
         }
     }
