@@ -282,7 +282,13 @@ fn scan_directory(dir: &Path) -> LogResult<Vec<i64>> {
             continue;
         };
         if name.ends_with(DELETED_SUFFIX) || name.ends_with(".tmp") {
-            fs::remove_file(&path).map_err(LogError::io(&path))?;
+            // Set-aside files may be going already (the cleaner removes its own in the
+            // background): gone is as good as removed.
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&path)(e)),
+            }
             continue;
         }
         let Some((stem, suffix)) = name.split_once('.') else {

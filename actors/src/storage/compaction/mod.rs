@@ -16,8 +16,9 @@
 //!    the next open removes the folder; the log is untouched);
 //! 2. a manifest `<dir>/.cleaning/SWAP` naming the segments replaced and installed is
 //!    written atomically — from here the swap is committed;
-//! 3. the replaced files are removed and the cleaned ones renamed into place, file by
-//!    file; then the folder goes. A crash during 3 is finished by the next open
+//! 3. the replaced files are set aside (renamed `*.deleted`) and the cleaned ones
+//!    renamed into place, file by file; then the folder goes, and the set-aside files
+//!    are removed on a background thread (the next open removes any left). A crash during 3 is finished by the next open
 //!    ([`recover_cleaning`]), which repeats 3 (every step is idempotent).
 //!
 //! This module reads sealed segment files and writes new ones; it never touches a
@@ -38,7 +39,8 @@ use super::checkpoint::{read_checkpoint, sync_dir, write_checkpoint};
 use super::error::{LogError, LogResult};
 use super::log_config::LogConfig;
 use super::segment::{
-    segment_file, LogSegment, SegmentInfo, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    remove_files, segment_file, LogSegment, SegmentInfo, DELETED_SUFFIX, INDEX_SUFFIX,
+    LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 
 /// Where cleaned segments are prepared.
@@ -523,18 +525,28 @@ fn read_manifest(path: &Path) -> LogResult<Option<SwapManifest>> {
     Ok(Some(m))
 }
 
-/// Step 3 of the swap: remove the replaced files, move the cleaned ones in, drop the
-/// folder. Idempotent, so an interrupted swap is finished by running it again.
+/// Step 3 of the swap: set the replaced files aside (`*.deleted`), move the cleaned
+/// ones in, drop the folder. Idempotent, so an interrupted swap is finished by running
+/// it again. The set-aside files are removed on a background thread afterwards, as
+/// Kafka deletes replaced segments asynchronously: freeing a large cached file takes
+/// far longer than the renames, and the partition waits for the swap (a crash before
+/// they are gone leaves them to the next open, which removes `*.deleted` files).
 pub(crate) fn apply_swap(dir: &Path, manifest: &SwapManifest) -> LogResult<()> {
     let cleaning = dir.join(CLEANING_DIR);
+    let mut doomed = Vec::new();
     for base in &manifest.replaced {
-        if manifest.installed.contains(base) {
-            continue; // replaced by the rename below, file by file
-        }
         for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            // Where a cleaned file takes the place of this one and is already in it,
+            // this file is the cleaned one: leave it.
+            let installed_here = manifest.installed.contains(base);
+            if installed_here && !segment_file(&cleaning, *base, suffix).exists() {
+                continue;
+            }
             let path = segment_file(dir, *base, suffix);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
+            let mut aside = path.clone().into_os_string();
+            aside.push(DELETED_SUFFIX);
+            match fs::rename(&path, &aside) {
+                Ok(()) => doomed.push(PathBuf::from(aside)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(LogError::io(&path)(e)),
             }
@@ -550,7 +562,29 @@ pub(crate) fn apply_swap(dir: &Path, manifest: &SwapManifest) -> LogResult<()> {
         }
     }
     sync_dir(dir)?;
-    discard_cleaning(dir)
+    discard_cleaning(dir)?;
+    remove_in_background(doomed);
+    Ok(())
+}
+
+/// Removes `paths` on a thread of its own (inline if no thread can be started).
+fn remove_in_background(paths: Vec<PathBuf>) {
+    if paths.is_empty() {
+        return;
+    }
+    let remove = |paths: &[PathBuf]| {
+        if let Err(e) = remove_files(paths) {
+            log::warn!("removing segments replaced by the cleaner: {e}");
+        }
+    };
+    let background = paths.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cleaner-delete".into())
+        .spawn(move || remove(&background));
+    if let Err(e) = spawned {
+        log::warn!("no thread to remove replaced segments ({e}); removing them now");
+        remove(&paths);
+    }
 }
 
 /// Removes a prepared but uninstalled pass.

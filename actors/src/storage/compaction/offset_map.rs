@@ -39,8 +39,10 @@ impl OffsetMap {
     pub fn with_buffer_bytes(buffer_bytes: usize) -> Self {
         let max_entries = (buffer_bytes / ENTRY_BYTES).max(1);
         OffsetMap {
+            // Grown as keys arrive (up to max_entries): a pass over few keys keeps a
+            // small table, in cache, instead of a sparse one sized for the bound.
             map: HashMap::with_capacity_and_hasher(
-                max_entries.min(1 << 20),
+                max_entries.min(1 << 12),
                 BuildHasherDefault::default(),
             ),
             max_entries,
