@@ -32,7 +32,8 @@ fn batch_positions(bytes: &[u8]) -> Vec<usize> {
     let mut at = 0;
     while at + 12 <= bytes.len() {
         positions.push(at);
-        let length = i32::from_be_bytes([bytes[at + 8], bytes[at + 9], bytes[at + 10], bytes[at + 11]]);
+        let length =
+            i32::from_be_bytes([bytes[at + 8], bytes[at + 9], bytes[at + 10], bytes[at + 11]]);
         at += 12 + length as usize;
     }
     positions
@@ -40,7 +41,9 @@ fn batch_positions(bytes: &[u8]) -> Vec<usize> {
 
 fn read_at(b: &TestBroker, offset: i64) -> (u16, serde_json::Value) {
     get_accept(
-        &b.url(&format!("/topics/damaged/partitions/0/records?offset={offset}")),
+        &b.url(&format!(
+            "/topics/damaged/partitions/0/records?offset={offset}"
+        )),
         "application/vnd.kafka.json.v2+json",
     )
 }
@@ -71,9 +74,14 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
     let segment = partition.join("00000000000000000000.log");
     let mut bytes = std::fs::read(&segment).unwrap();
     let positions = batch_positions(&bytes);
-    assert!(positions.len() >= 4, "the first segment holds several batches");
     assert!(
-        partition.join(format!("{:020}.log", positions.len())).exists(),
+        positions.len() >= 4,
+        "the first segment holds several batches"
+    );
+    assert!(
+        partition
+            .join(format!("{:020}.log", positions.len()))
+            .exists(),
         "the first segment is sealed"
     );
     // Offset 2's batch: a bit in its record's value.
@@ -114,9 +122,15 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["offset"], 29);
     // Counted once, however often read.
-    let metrics = ureq::get(&b.url("/metrics")).call().unwrap().into_string().unwrap();
+    let metrics = ureq::get(&b.url("/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     assert!(
-        metrics.contains("troupe_partition_corrupt_batches_total{topic=\"damaged\",partition=\"0\"} 1"),
+        metrics.contains(
+            "troupe_partition_corrupt_batches_total{topic=\"damaged\",partition=\"0\"} 1"
+        ),
         "{metrics}"
     );
     b.stop();

@@ -72,7 +72,9 @@ pub(crate) struct CorruptRegions(Mutex<Vec<CorruptRegion>>);
 impl CorruptRegions {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CorruptRegion>> {
         // The list stays consistent whatever panicked while holding it.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The region starting at `position`, if one is known.
@@ -258,8 +260,6 @@ fn valid_batch_at(
     seg.file
         .read_exact_at(&mut bytes, position)
         .map_err(LogError::io(seg.path))?;
-    let valid = BatchRef::parse(&bytes)
-        .and_then(|b| b.validate())
-        .is_ok();
+    let valid = BatchRef::parse(&bytes).and_then(|b| b.validate()).is_ok();
     Ok(valid.then_some(header))
 }

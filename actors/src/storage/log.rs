@@ -185,7 +185,11 @@ impl Log {
     /// Damaged batches found so far in the log's durable data, by recovery or by reads
     /// (see [`crate::storage::corruption`]); each counts once.
     pub fn corrupt_batches(&self) -> u64 {
-        let live: usize = self.segments.values().map(LogSegment::corrupt_batches).sum();
+        let live: usize = self
+            .segments
+            .values()
+            .map(LogSegment::corrupt_batches)
+            .sum();
         self.retired_corrupt_batches + live as u64
     }
     pub fn segments(&self) -> Vec<SegmentInfo> {

@@ -28,8 +28,7 @@ mod time_index;
 
 pub use batch::{
     BatchError, BatchRef, Record, RecordBatch, RecordHeader, RecordView, StoredRecord,
-    TimestampType,
-    BATCH_HEADER_BYTES,
+    TimestampType, BATCH_HEADER_BYTES,
 };
 pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};

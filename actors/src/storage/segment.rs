@@ -305,8 +305,8 @@ impl LogSegment {
             let problem = match self.check_scanned(&mut reader, position, remaining)? {
                 Ok(size) => {
                     let bytes = reader.read(position, size, remaining)?;
-                    let batch =
-                        BatchRef::parse(bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
+                    let batch = BatchRef::parse(bytes)
+                        .map_err(|e| self.corrupt(position, e.to_string()))?;
                     visit(self, position, &batch);
                     position += size as u64;
                     continue;

@@ -36,7 +36,13 @@ fn write_and_close(dir: &Path, batches: usize) -> (Vec<Written>, Vec<StoredRecor
     let mut all = Vec::new();
     for i in 0..batches {
         let records: Vec<_> = (0..3)
-            .map(|j| record(1000 + i as i64, &format!("k{i}-{j}"), &format!("value {i}-{j} {}", "x".repeat(90))))
+            .map(|j| {
+                record(
+                    1000 + i as i64,
+                    &format!("k{i}-{j}"),
+                    &format!("value {i}-{j} {}", "x".repeat(90)),
+                )
+            })
             .collect();
         let info = log.append_records(&records, 0).unwrap();
         let segment = *log.segments().last().unwrap();
@@ -47,10 +53,15 @@ fn write_and_close(dir: &Path, batches: usize) -> (Vec<Written>, Vec<StoredRecor
             base_offset: info.base_offset,
             last_offset: info.last_offset,
         });
-        all.extend(records.into_iter().enumerate().map(|(j, record)| StoredRecord {
-            offset: info.base_offset + j as i64,
-            record,
-        }));
+        all.extend(
+            records
+                .into_iter()
+                .enumerate()
+                .map(|(j, record)| StoredRecord {
+                    offset: info.base_offset + j as i64,
+                    record,
+                }),
+        );
     }
     log.close().unwrap();
     (written, all)
@@ -123,7 +134,10 @@ fn check_damaged_batch(dir: &Path, victim: Written, all: &[StoredRecord]) {
             }) => {
                 assert_eq!(path, segment_file(dir, victim.segment_base, "log"));
                 assert_eq!(position, victim.position);
-                assert_eq!((first_offset, last_offset), (victim.base_offset, victim.last_offset));
+                assert_eq!(
+                    (first_offset, last_offset),
+                    (victim.base_offset, victim.last_offset)
+                );
             }
             other => panic!("read at {offset} inside the damaged batch answered {other:?}"),
         }
@@ -148,7 +162,11 @@ fn flipped_payload_byte_in_a_sealed_segment_is_skipped_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (written, all) = write_and_close(dir.path(), 120);
     // A batch in the middle of the first (sealed) segment, its last record's value.
-    let in_first: Vec<Written> = written.iter().copied().filter(|w| w.segment_base == 0).collect();
+    let in_first: Vec<Written> = written
+        .iter()
+        .copied()
+        .filter(|w| w.segment_base == 0)
+        .collect();
     let victim = in_first[in_first.len() / 2];
     flip(dir.path(), 0, victim.end_position - 20, 3);
     check_damaged_batch(dir.path(), victim, &all);
@@ -159,7 +177,11 @@ fn flipped_length_in_a_sealed_segment_header_is_skipped_and_reported() {
     init_logging();
     let dir = tempfile::tempdir().unwrap();
     let (written, all) = write_and_close(dir.path(), 120);
-    let in_first: Vec<Written> = written.iter().copied().filter(|w| w.segment_base == 0).collect();
+    let in_first: Vec<Written> = written
+        .iter()
+        .copied()
+        .filter(|w| w.segment_base == 0)
+        .collect();
     let victim = in_first[in_first.len() / 3];
     // batch_length (bytes 8..12): the framing itself cannot be trusted.
     flip(dir.path(), 0, victim.position + 10, 2);
@@ -177,7 +199,10 @@ fn damage_in_the_active_segment_after_a_clean_close_keeps_the_records_after_it()
         .copied()
         .filter(|w| w.segment_base == last.segment_base)
         .collect();
-    assert!(in_active.len() >= 3, "the test needs batches after the victim");
+    assert!(
+        in_active.len() >= 3,
+        "the test needs batches after the victim"
+    );
     // The second-to-last batch: past the last index entry, so open's scan meets it.
     let victim = in_active[in_active.len() - 2];
     flip(dir.path(), victim.segment_base, victim.position + 40, 0);

@@ -39,8 +39,8 @@ use super::checkpoint::{read_checkpoint, sync_dir, write_checkpoint};
 use super::error::{LogError, LogResult};
 use super::log_config::LogConfig;
 use super::segment::{
-    remove_files, segment_file, LogSegment, SegmentInfo, DELETED_SUFFIX, INDEX_SUFFIX,
-    LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    remove_files, segment_file, LogSegment, SegmentInfo, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
 };
 
 /// Where cleaned segments are prepared.
@@ -129,8 +129,9 @@ pub struct CleanOutcome {
     pub stats: CleanStats,
 }
 
-/// Bytes read from a segment file at a time: large reads, batches used in place.
-const READ_CHUNK_BYTES: usize = 8 << 20;
+/// Bytes read from a segment file at a time: large reads, batches used in place while
+/// still in the CPU cache (8 MiB measured slower than 1 MiB).
+const READ_CHUNK_BYTES: usize = 1 << 20;
 
 /// Whether [`for_each_batch`] checks each batch's CRC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,9 +436,9 @@ fn clean_group(
                         reason: e.to_string(),
                     })?;
                     stats.records_read += 1;
-                    let superseded = record
-                        .key
-                        .is_some_and(|key| map.get(key).is_some_and(|latest| latest > record.offset));
+                    let superseded = record.key.is_some_and(|key| {
+                        map.get(key).is_some_and(|latest| latest > record.offset)
+                    });
                     if superseded {
                         continue;
                     }
