@@ -8,7 +8,9 @@
 //! the renames, so appends and reads are never held up longer than that.
 //!
 //! A pass that fails or panics is logged, its prepared files are discarded, and the
-//! partition is skipped until the next round: never left half-cleaned.
+//! partition is passed over for `FAILED_PASS_COOLING_ROUNDS` rounds: never left
+//! half-cleaned, and a partition that cannot be cleaned (a corrupt batch in it, say)
+//! is neither re-read nor re-reported every round (Kafka marks it uncleanable).
 
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -88,6 +90,9 @@ impl Handler<CleanJob> for CleanerWorker {
         Err(failure)
     }
 }
+
+/// Rounds of `log.cleaner.backoff.ms` a partition whose pass failed is passed over.
+const FAILED_PASS_COOLING_ROUNDS: u32 = 20;
 
 pub struct LogCleaner {
     broker: Addr<Broker>,
@@ -219,8 +224,11 @@ impl LogCleaner {
                     Ok(None) => {}
                     Err(e) => {
                         act.stats.failures += 1;
+                        let rounds = FAILED_PASS_COOLING_ROUNDS;
+                        let until = Instant::now() + act.settings.backoff * rounds;
+                        act.cooling.insert(addr, until);
                         log::error!(
-                            "log cleaner: pass failed, partition skipped until the next round: {e}"
+                            "log cleaner: pass failed, partition passed over for {rounds} rounds: {e}"
                         );
                     }
                 }

@@ -135,3 +135,71 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
     );
     b.stop();
 }
+
+/// The `troupe_cleaner_failures_total` value in a `/metrics` scrape.
+fn cleaner_failures(b: &TestBroker) -> u64 {
+    let metrics = ureq::get(&b.url("/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("troupe_cleaner_failures_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_cleaner_fails_once_on_a_corrupt_partition_and_passes_it_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let (status, body) = post_json(
+        &b.v3("/topics"),
+        &json!({"topic_name": "damaged", "partitions_count": 1,
+                "configs": [{"name": "segment.bytes", "value": "1024"},
+                            {"name": "cleanup.policy", "value": "compact"}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    for i in 0..30 {
+        let (status, body) = send(
+            "POST",
+            &b.url("/topics/damaged"),
+            "application/vnd.kafka.json.v2+json",
+            &json!({"records": [{"key": format!("k{}", i % 3), "value": format!("value {i} {}", "x".repeat(80))}]}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    b.stop();
+    let partition = partition_dir(dir.path(), "damaged-0").expect("the partition's directory");
+    let segment = partition.join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let positions = batch_positions(&bytes);
+    bytes[positions[2] - 10] ^= 0x04;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let b = TestBroker::start_with(dir.path(), &["log.cleaner.backoff.ms=50"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while cleaner_failures(&b) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cleaner never met the damage"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Twelve more rounds: the partition is passed over, not re-read and re-reported.
+    let watch_until = std::time::Instant::now() + std::time::Duration::from_millis(600);
+    while std::time::Instant::now() < watch_until {
+        assert_eq!(
+            cleaner_failures(&b),
+            1,
+            "the failed partition was retried at once"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Nothing was lost or served damaged meanwhile.
+    let (status, body) = read_at(&b, 3);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["offset"], 3);
+    b.stop();
+}
