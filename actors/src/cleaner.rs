@@ -167,6 +167,15 @@ impl LogCleaner {
         ctx.spawn(
             actix::fut::wrap_future(find).map(|best, act: &mut Self, ctx| {
                 if let Some((ratio, addr, view)) = best {
+                    // Rounds overlap (a round's look is asynchronous): another may have
+                    // started, or failed, a pass on this partition meanwhile.
+                    let cooling = act
+                        .cooling
+                        .get(&addr)
+                        .is_some_and(|until| *until > Instant::now());
+                    if act.busy.contains(&addr) || cooling {
+                        return;
+                    }
                     act.run(addr, view, ratio, ctx);
                 }
             }),

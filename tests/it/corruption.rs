@@ -48,10 +48,10 @@ fn read_at(b: &TestBroker, offset: i64) -> (u16, serde_json::Value) {
     )
 }
 
-#[test]
-fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = TestBroker::start(dir.path());
+/// A topic `damaged` of 30 one-record batches in 1 KiB segments, written and closed,
+/// with a bit flipped in offset 2's record; returns the first segment's batch positions.
+fn damaged_topic(dir: &Path) -> Vec<usize> {
+    let b = TestBroker::start(dir);
     let (status, body) = post_json(
         &b.v3("/topics"),
         &json!({"topic_name": "damaged", "partitions_count": 1,
@@ -70,7 +70,7 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
     }
     b.stop();
 
-    let partition = partition_dir(dir.path(), "damaged-0").expect("the partition's directory");
+    let partition = partition_dir(dir, "damaged-0").expect("the partition's directory");
     let segment = partition.join("00000000000000000000.log");
     let mut bytes = std::fs::read(&segment).unwrap();
     let positions = batch_positions(&bytes);
@@ -87,7 +87,13 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
     // Offset 2's batch: a bit in its record's value.
     bytes[positions[3] - 10] ^= 0x04;
     std::fs::write(&segment, &bytes).unwrap();
+    positions
+}
 
+#[test]
+fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
+    let dir = tempfile::tempdir().unwrap();
+    let positions = damaged_topic(dir.path());
     let b = TestBroker::start(dir.path());
     // Before: the good records, and nothing from the damaged batch.
     let (status, body) = read_at(&b, 0);
@@ -201,5 +207,45 @@ fn the_cleaner_fails_once_on_a_corrupt_partition_and_passes_it_over() {
     let (status, body) = read_at(&b, 3);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["offset"], 3);
+    b.stop();
+}
+
+#[test]
+fn a_websocket_subscription_is_told_of_the_damage_and_carries_on_after_it() {
+    use crate::ws::{Incoming, WsClient};
+    let dir = tempfile::tempdir().unwrap();
+    damaged_topic(dir.path());
+    let b = TestBroker::start(dir.path());
+    let mut c = WsClient::connect(&b);
+    c.send(json!({"type": "subscribe", "sub": "s", "topic": "damaged", "from": "beginning"}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut offsets = Vec::new();
+    let mut errors = Vec::new();
+    while offsets.last() != Some(&29) {
+        match c.next(deadline) {
+            Some(Incoming::Json(v)) if v["type"] == "records" => {
+                for r in v["records"].as_array().unwrap() {
+                    assert_eq!(
+                        r["value"],
+                        format!("value {} {}", r["offset"], "x".repeat(80)),
+                        "a damaged record was sent"
+                    );
+                    offsets.push(r["offset"].as_i64().unwrap());
+                }
+            }
+            Some(Incoming::Json(v)) if v["type"] == "error" => errors.push(v),
+            Some(Incoming::Json(_)) => {}
+            Some(Incoming::Binary(_)) => panic!("unexpected binary frame"),
+            Some(Incoming::Closed(code)) => panic!("closed ({code:?}) after {offsets:?}"),
+            None => panic!("only {offsets:?} by the deadline, errors {errors:?}"),
+        }
+    }
+    let expected: Vec<i64> = (0..30).filter(|o| *o != 2).collect();
+    assert_eq!(offsets, expected);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["error_code"], 50004);
+    assert_eq!(errors[0]["sub"], "s");
+    assert_eq!(errors[0]["partition"], 0);
+    assert_eq!(errors[0]["position"], 3);
     b.stop();
 }
