@@ -150,12 +150,12 @@ impl LogSegment {
                 Self::open_indexes(&index_path, &time_index_path, base_offset, size_bytes)
             }
         };
-        let (offset_index, time_index, loaded) = match loaded {
-            Some((offsets, times)) => (offsets, times, Some(())),
+        let recovering = loaded.is_none();
+        let (offset_index, time_index) = match loaded {
+            Some(pair) => pair,
             None => (
                 OffsetIndex::create(&index_path, base_offset, config.segment_index_bytes)?,
                 TimeIndex::create(&time_index_path, base_offset, config.segment_index_bytes)?,
-                None,
             ),
         };
         let mut segment = LogSegment {
@@ -180,9 +180,10 @@ impl LogSegment {
             IndexTrust::SanityCheck => OnDamage::Skip,
             IndexTrust::Rebuild { recovery_point } => OnDamage::Truncate { recovery_point },
         };
-        let truncated = match loaded {
-            None => segment.rebuild(config, on_damage)?,
-            Some(_) => segment.load_tail(config)?,
+        let truncated = if recovering {
+            segment.rebuild(config, on_damage)?
+        } else {
+            segment.load_tail(config)?
         };
         Ok((segment, truncated))
     }
