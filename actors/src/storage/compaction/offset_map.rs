@@ -5,7 +5,7 @@
 //! next pass.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Bytes one entry is budgeted at (16-byte hash + 8-byte offset), as in Kafka.
 pub const ENTRY_BYTES: usize = 24;
@@ -49,16 +49,22 @@ impl OffsetMap {
         }
     }
 
-    /// Two independently salted SipHash values: a 128-bit digest, so two keys
-    /// colliding (and one wrongly shadowing the other) is as unlikely as with MD5.
+    /// A 128-bit digest, so two keys colliding (and one wrongly shadowing the other)
+    /// is as unlikely as with Kafka's MD5: SipHash-1-3 for one half, a multiply-mix
+    /// over 8-byte words for the other. Neither half alone decides; both must
+    /// collide at once. One SipHash pass per key instead of two: this runs for every
+    /// record, twice per cleaning pass.
     fn digest(key: &[u8]) -> u128 {
-        let half = |salt: u64| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            salt.hash(&mut h);
-            key.hash(&mut h);
-            h.finish()
-        };
-        ((half(0x5452_4f55_5045_0001) as u128) << 64) | half(0x5452_4f55_5045_0002) as u128
+        let mut sip = std::collections::hash_map::DefaultHasher::new();
+        sip.write(key);
+        let mut mix: u64 = 0x9e37_79b9_7f4a_7c15 ^ key.len() as u64;
+        for word in key.chunks(8) {
+            let mut bytes = [0u8; 8];
+            bytes[..word.len()].copy_from_slice(word);
+            mix = (mix ^ u64::from_le_bytes(bytes)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            mix ^= mix >> 33;
+        }
+        ((sip.finish() as u128) << 64) | mix as u128
     }
 
     /// Records `offset` as the latest for `key`. `false` when the map is full and the
