@@ -8,7 +8,9 @@
 //! the renames, so appends and reads are never held up longer than that.
 //!
 //! A pass that fails or panics is logged, its prepared files are discarded, and the
-//! partition is skipped until the next round: never left half-cleaned.
+//! partition is passed over for `FAILED_PASS_COOLING_ROUNDS` rounds: never left
+//! half-cleaned, and a partition that cannot be cleaned (a corrupt batch in it, say)
+//! is neither re-read nor re-reported every round (Kafka marks it uncleanable).
 
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -89,6 +91,9 @@ impl Handler<CleanJob> for CleanerWorker {
     }
 }
 
+/// Rounds of `log.cleaner.backoff.ms` a partition whose pass failed is passed over.
+const FAILED_PASS_COOLING_ROUNDS: u32 = 20;
+
 pub struct LogCleaner {
     broker: Addr<Broker>,
     workers: Addr<CleanerWorker>,
@@ -162,6 +167,15 @@ impl LogCleaner {
         ctx.spawn(
             actix::fut::wrap_future(find).map(|best, act: &mut Self, ctx| {
                 if let Some((ratio, addr, view)) = best {
+                    // Rounds overlap (a round's look is asynchronous): another may have
+                    // started, or failed, a pass on this partition meanwhile.
+                    let cooling = act
+                        .cooling
+                        .get(&addr)
+                        .is_some_and(|until| *until > Instant::now());
+                    if act.busy.contains(&addr) || cooling {
+                        return;
+                    }
                     act.run(addr, view, ratio, ctx);
                 }
             }),
@@ -219,8 +233,11 @@ impl LogCleaner {
                     Ok(None) => {}
                     Err(e) => {
                         act.stats.failures += 1;
+                        let rounds = FAILED_PASS_COOLING_ROUNDS;
+                        let until = Instant::now() + act.settings.backoff * rounds;
+                        act.cooling.insert(addr, until);
                         log::error!(
-                            "log cleaner: pass failed, partition skipped until the next round: {e}"
+                            "log cleaner: pass failed, partition passed over for {rounds} rounds: {e}"
                         );
                     }
                 }

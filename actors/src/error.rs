@@ -75,6 +75,18 @@ pub enum BrokerError {
     /// offline).
     #[error("Disk full: {0}")]
     DiskFull(String),
+    /// Kafka's CORRUPT_MESSAGE on a read: stored offsets that fail their check. They
+    /// cannot be served; the offsets after them can.
+    #[error("Corrupt record batch in {topic}-{partition}: offsets {first_offset} to {last_offset} fail their check in segment file {segment} at byte {position} ({reason}) and cannot be served; offsets from {next} on can be read", next = .last_offset + 1)]
+    CorruptRecord {
+        topic: String,
+        partition: i32,
+        first_offset: i64,
+        last_offset: i64,
+        segment: String,
+        position: u64,
+        reason: String,
+    },
 
     #[error("Storage error: {0}")]
     Storage(String),
@@ -113,6 +125,21 @@ impl BrokerError {
             LogError::InvalidBatch(e) => {
                 BrokerError::InvalidRequest(format!("invalid record batch: {e}"))
             }
+            LogError::CorruptBatch {
+                path,
+                position,
+                first_offset,
+                last_offset,
+                reason,
+            } => BrokerError::CorruptRecord {
+                topic: topic.to_string(),
+                partition,
+                first_offset,
+                last_offset,
+                segment: path.display().to_string(),
+                position,
+                reason,
+            },
             LogError::InvalidConfig(reason) => BrokerError::InvalidConfig {
                 name: "log".into(),
                 reason,

@@ -416,6 +416,7 @@ impl PartitionReplica {
             cleaner_runs: self.cleaner_runs,
             flushes: log.map_or(0, |l| l.stats().flushes),
             tail_chunks: self.tail_chunks,
+            corrupt_batches: log.map_or(0, Log::corrupt_batches),
         }
     }
 

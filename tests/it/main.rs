@@ -5,6 +5,7 @@
 mod broker;
 mod browser;
 mod cli;
+mod corruption;
 mod dashboard;
 mod disk_full;
 mod errors;

@@ -54,6 +54,9 @@ pub mod codes {
     pub const INTERNAL: i32 = 50001;
     pub const KAFKA_ERROR: i32 = 50002;
     pub const RETRIABLE: i32 = 50003;
+    /// Kafka's CORRUPT_MESSAGE on a read: stored offsets fail their check and cannot
+    /// be served (the message names them; the offsets after them can be read).
+    pub const CORRUPT_RECORD: i32 = 50004;
     pub const UNAVAILABLE: i32 = 50302;
     /// The disk holding the log directory is full: the write was refused, nothing of
     /// it stored; reads continue and writes resume once space is freed. HTTP 507
@@ -147,6 +150,7 @@ impl From<BrokerError> for ApiError {
             E::PartitionOffline { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
             E::PartitionRestarting { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
             E::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, codes::DISK_FULL),
+            E::CorruptRecord { .. } => (StatusCode::INTERNAL_SERVER_ERROR, codes::CORRUPT_RECORD),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::KAFKA_ERROR),
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         };

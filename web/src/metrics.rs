@@ -56,7 +56,7 @@ async fn storage_gauges(state: &AppState) -> String {
             }
         }
     }
-    let gauges: [(&str, &str, StatusField); 7] = [
+    let gauges: [(&str, &str, StatusField); 8] = [
         ("troupe_partition_size_bytes", "gauge", |s| s.size_bytes),
         ("troupe_partition_log_end_offset", "gauge", |s| {
             s.log_end_offset.max(0) as u64
@@ -68,6 +68,9 @@ async fn storage_gauges(state: &AppState) -> String {
         }),
         ("troupe_partition_tail_chunks_total", "counter", |s| {
             s.tail_chunks
+        }),
+        ("troupe_partition_corrupt_batches_total", "counter", |s| {
+            s.corrupt_batches
         }),
         (
             "troupe_partition_retention_deleted_segments_total",

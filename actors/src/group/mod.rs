@@ -21,6 +21,7 @@ pub use manager::GroupManager;
 pub use membership::{GroupError, GroupState};
 pub use messages::*;
 
+use crate::error::BrokerError;
 use crate::partition::{Fetch, ListOffsets, OffsetSpec, PartitionReplica};
 use offsets_topic::{GroupRecord, GroupSnapshot};
 
@@ -40,15 +41,27 @@ pub(crate) async fn read_offsets_partition(
         .map_err(|e| e.to_string())?
         .map_or(0, |(o, _)| o);
     loop {
-        let fetched = store
+        let answer = store
             .send(Fetch {
                 offset,
                 max_bytes: REPLAY_FETCH_BYTES,
                 max_wait_ms: 0,
             })
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        let fetched = match answer {
+            Ok(fetched) => fetched,
+            // A damaged batch loses the commits in it, not the whole partition's
+            // groups: replay goes on after it (the log has reported it).
+            Err(e) => match &e {
+                BrokerError::CorruptRecord { last_offset, .. } => {
+                    log::error!("replaying group offsets, skipping what cannot be read: {e}");
+                    offset = last_offset + 1;
+                    continue;
+                }
+                _ => return Err(e.to_string()),
+            },
+        };
         let records = fetched
             .data
             .records_from(offset)
@@ -164,6 +177,64 @@ pub(crate) fn subscribed_partitions(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A batch of `__consumer_offsets` that fails its CRC loses only the commits in
+    /// it: the replay goes on after it instead of failing every group of the partition.
+    #[actix_rt::test]
+    async fn replay_skips_a_damaged_batch_and_loads_the_rest() {
+        use crate::group::offsets_topic::CommittedOffset;
+        use crate::partition::PartitionLimits;
+        use crate::storage::{Log, LogConfig};
+        use crate::topic_config::PartitionConfig;
+        use actix::Actor;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("__consumer_offsets-0");
+        let mut log = Log::open(&path, LogConfig::default()).unwrap();
+        let mut ends = Vec::new();
+        for group in ["a", "b", "c"] {
+            let commit = offsets_topic::GroupRecord::Offset {
+                group: group.into(),
+                partition: TopicPartition::new("t", 0),
+                value: Some(CommittedOffset {
+                    offset: 7,
+                    leader_epoch: 0,
+                    metadata: String::new(),
+                    commit_timestamp_ms: 1,
+                }),
+            };
+            log.append_records(&[commit.encode(1)], 0).unwrap();
+            ends.push(log.size_bytes() as usize);
+        }
+        log.close().unwrap();
+        // A bit inside the second batch (group "b"'s commit).
+        let file = path.join("00000000000000000000.log");
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[ends[1] - 3] ^= 0x10;
+        std::fs::write(&file, &bytes).unwrap();
+
+        let limits = PartitionLimits {
+            mailbox_capacity: 16,
+            max_waiting_fetches: 4,
+            max_restarts: 0,
+            restart_window: std::time::Duration::from_secs(60),
+            retention_check_interval: std::time::Duration::from_secs(3600),
+            tail_buffer_chunks: 4,
+            tail_chunk_max_bytes: 1 << 16,
+        };
+        let store = PartitionReplica::new(
+            "__consumer_offsets",
+            0,
+            path,
+            PartitionConfig::default(),
+            limits,
+        )
+        .start();
+        let groups = read_offsets_partition(&store).await.unwrap();
+        let mut loaded: Vec<&str> = groups.keys().map(String::as_str).collect();
+        loaded.sort_unstable();
+        assert_eq!(loaded, vec!["a", "c"]);
+    }
 
     pub fn members(n: usize, topics: &[&str]) -> Vec<Subscription> {
         (0..n)

@@ -100,6 +100,9 @@ pub struct PartitionStatus {
     /// many subscribers there were (one per high-watermark advance, more when an
     /// advance exceeds `partition.tail.chunk.max.bytes`).
     pub tail_chunks: u64,
+    /// Damaged batches found in the log's durable data since it was (re)opened, each
+    /// counted once (see `storage::corruption`).
+    pub corrupt_batches: u64,
 }
 
 /// Apply a changed topic config.

@@ -461,6 +461,59 @@ impl<'a> BatchRef<'a> {
         Ok(())
     }
 
+    /// The records in order as borrowed views: offset, timestamp, key and the stored
+    /// bytes, without copying anything (the log cleaner tests keys this way).
+    pub fn record_views(&self) -> RecordViews<'a> {
+        RecordViews {
+            batch: self.buf,
+            at: BATCH_HEADER_BYTES,
+            remaining: self.records_count().max(0),
+            base_offset: self.base_offset(),
+            base_timestamp: self.base_timestamp(),
+            append_time: match self.timestamp_type() {
+                TimestampType::LogAppendTime => Some(self.max_timestamp()),
+                TimestampType::CreateTime => None,
+            },
+        }
+    }
+
+    /// Writes into `out` a copy of this batch holding only the records whose stored
+    /// bytes are `kept` (ranges from [`RecordView::raw`], in order), as Kafka's cleaner
+    /// does: the header is kept (base offset, last offset delta, base timestamp), the
+    /// records are copied byte for byte (their deltas stay relative to that header),
+    /// and the count, length, max timestamp (CreateTime: the kept records' largest,
+    /// `kept_max_timestamp`) and CRC are rewritten.
+    pub fn write_filtered(
+        &self,
+        kept: &[std::ops::Range<usize>],
+        kept_max_timestamp: i64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BatchError> {
+        if kept.is_empty() {
+            return Err(BatchError::Empty);
+        }
+        out.clear();
+        out.extend_from_slice(&self.buf[..BATCH_HEADER_BYTES]);
+        for range in kept {
+            let raw = self
+                .buf
+                .get(range.clone())
+                .filter(|_| range.start >= BATCH_HEADER_BYTES)
+                .ok_or(BatchError::Malformed("kept record outside the batch"))?;
+            out.extend_from_slice(raw);
+        }
+        let length = i32::try_from(out.len() - LOG_OVERHEAD_BYTES)
+            .map_err(|_| BatchError::Malformed("batch larger than 2 GiB"))?;
+        put_i32(out, LENGTH_POS, length);
+        put_i32(out, RECORDS_COUNT_POS, kept.len() as i32);
+        if self.timestamp_type() == TimestampType::CreateTime {
+            put_i64(out, MAX_TIMESTAMP_POS, kept_max_timestamp);
+        }
+        let crc = crc32fast::hash(&out[ATTRIBUTES_POS..]);
+        out[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        Ok(())
+    }
+
     /// Decodes the records in order. For LogAppendTime batches every record carries the
     /// batch's max timestamp, as Kafka reports them.
     pub fn records(&self) -> RecordIter<'a> {
@@ -515,6 +568,77 @@ impl BatchHeader {
     }
     pub fn last_offset(&self) -> i64 {
         self.base_offset + self.last_offset_delta as i64
+    }
+}
+
+/// One record of a batch, borrowed from the batch's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub key: Option<&'a [u8]>,
+    /// A null value: on a compacted topic, a delete marker.
+    pub is_tombstone: bool,
+    /// Where the record's stored bytes (length prefix included) sit in the batch.
+    pub raw: std::ops::Range<usize>,
+}
+
+/// Iterates over a batch's records as [`RecordView`]s. The headers of each record are
+/// not looked at (the batch's CRC vouches for them; they are copied as they are).
+pub struct RecordViews<'a> {
+    batch: &'a [u8],
+    at: usize,
+    remaining: i32,
+    base_offset: i64,
+    base_timestamp: i64,
+    append_time: Option<i64>,
+}
+
+impl<'a> Iterator for RecordViews<'a> {
+    type Item = Result<RecordView<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let result = self.view_one();
+        if result.is_err() {
+            self.remaining = 0;
+        }
+        Some(result)
+    }
+}
+
+impl<'a> RecordViews<'a> {
+    fn view_one(&mut self) -> Result<RecordView<'a>, BatchError> {
+        let start = self.at;
+        let mut r = Reader {
+            buf: &self.batch[start..],
+        };
+        let length = r.varint_len()?;
+        let mut body = Reader {
+            buf: r.take(length)?,
+        };
+        let end = self.batch.len() - r.buf.len();
+        self.at = end;
+        body.take(1)?;
+        let ts_delta = body.varlong()?;
+        let offset_delta = body.varint()?;
+        if offset_delta < 0 {
+            return Err(BatchError::Malformed("negative offset delta"));
+        }
+        let key = body.nullable_slice()?;
+        let is_tombstone = body.nullable_slice()?.is_none();
+        Ok(RecordView {
+            offset: self.base_offset + offset_delta as i64,
+            timestamp_ms: self
+                .append_time
+                .unwrap_or(self.base_timestamp.wrapping_add(ts_delta)),
+            key,
+            is_tombstone,
+            raw: start..end,
+        })
     }
 }
 
@@ -834,6 +958,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_filtered_copy_keeps_the_chosen_records_byte_for_byte() {
+        let mut with_header = rec(30, Some(b"c"), Some(b"3"));
+        with_header.headers = vec![RecordHeader {
+            key: "h".into(),
+            value: Some(b"x".to_vec()),
+        }];
+        let records = vec![
+            rec(10, Some(b"a"), Some(b"1")),
+            rec(20, Some(b"b"), None),
+            with_header,
+        ];
+        let mut batch = RecordBatch::encode(&records, TimestampType::CreateTime).unwrap();
+        batch.set_base_offset(100);
+        let view = batch.view();
+        let views: Vec<RecordView<'_>> = view.record_views().map(|v| v.unwrap()).collect();
+        assert_eq!(views[1].key, Some(&b"b"[..]));
+        assert!(views[1].is_tombstone && !views[0].is_tombstone);
+        assert_eq!(views[2].offset, 102);
+        let mut out = Vec::new();
+        view.write_filtered(&[views[0].raw.clone(), views[2].raw.clone()], 30, &mut out)
+            .unwrap();
+        let filtered = RecordBatch::from_bytes(out).unwrap();
+        let f = filtered.view();
+        assert_eq!((f.base_offset(), f.last_offset()), (100, 102));
+        assert_eq!(f.max_timestamp(), 30);
+        let back: Vec<StoredRecord> = f.records().map(|r| r.unwrap()).collect();
+        assert_eq!(back.len(), 2);
+        assert_eq!((back[0].offset, &back[0].record), (100, &records[0]));
+        assert_eq!((back[1].offset, &back[1].record), (102, &records[2]));
     }
 
     #[test]

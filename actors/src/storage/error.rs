@@ -38,6 +38,18 @@ pub enum LogError {
         reason: String,
     },
 
+    /// A stored batch that fails its check in data the log had made durable (Kafka's
+    /// CORRUPT_MESSAGE on a read): its offsets cannot be served, the ones after it can
+    /// (see [`crate::storage::corruption`]).
+    #[error("corrupt record batch in {path} at byte {position}: offsets {first_offset}..={last_offset} cannot be served ({reason})")]
+    CorruptBatch {
+        path: PathBuf,
+        position: u64,
+        first_offset: i64,
+        last_offset: i64,
+        reason: String,
+    },
+
     #[error("invalid log configuration: {0}")]
     InvalidConfig(String),
 

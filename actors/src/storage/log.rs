@@ -104,6 +104,8 @@ pub struct Log {
     checkpointed: Checkpoint,
     last_checkpoint_ms: i64,
     stats: LogStats,
+    /// Damaged batches that were in segments since deleted (for a counter that only rises).
+    retired_corrupt_batches: u64,
 }
 
 impl Log {
@@ -140,6 +142,7 @@ impl Log {
             checkpointed,
             last_checkpoint_ms: now,
             stats: LogStats::default(),
+            retired_corrupt_batches: 0,
         })
     }
 
@@ -178,6 +181,16 @@ impl Log {
     }
     pub fn stats(&self) -> LogStats {
         self.stats
+    }
+    /// Damaged batches found so far in the log's durable data, by recovery or by reads
+    /// (see [`crate::storage::corruption`]); each counts once.
+    pub fn corrupt_batches(&self) -> u64 {
+        let live: usize = self
+            .segments
+            .values()
+            .map(LogSegment::corrupt_batches)
+            .sum();
+        self.retired_corrupt_batches + live as u64
     }
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let active = self.active().base_offset();
@@ -503,6 +516,7 @@ impl Log {
         let mut files = Vec::new();
         for info in &doomed {
             if let Some(segment) = self.segments.remove(&info.base_offset) {
+                self.retired_corrupt_batches += segment.corrupt_batches() as u64;
                 log::info!(
                     "{}: deleting segment {} ({} bytes, offsets {}..{})",
                     self.dir.display(),

@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod compaction;
+mod corruption;
 pub mod error;
 pub mod flush;
 mod index;
@@ -26,8 +27,8 @@ pub mod segment;
 mod time_index;
 
 pub use batch::{
-    BatchError, BatchRef, Record, RecordBatch, RecordHeader, StoredRecord, TimestampType,
-    BATCH_HEADER_BYTES,
+    BatchError, BatchRef, Record, RecordBatch, RecordHeader, RecordView, StoredRecord,
+    TimestampType, BATCH_HEADER_BYTES,
 };
 pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};

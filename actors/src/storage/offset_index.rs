@@ -104,6 +104,18 @@ impl OffsetIndex {
         })
     }
 
+    /// The first entry whose position is past `position`: a batch start the index
+    /// vouches for, where the search for the end of a damaged batch can stop.
+    pub(crate) fn first_entry_after(&self, position: u64) -> LogResult<Option<OffsetPosition>> {
+        let view = self.index.view()?;
+        let i = floor(&view, OFFSET_ENTRY_BYTES, &position, |b| {
+            be_u32(&b[4..]) as u64
+        })
+        .map_or(0, |i| i + 1);
+        Ok((i * OFFSET_ENTRY_BYTES < view.len())
+            .then(|| self.decode(&view[i * OFFSET_ENTRY_BYTES..])))
+    }
+
     /// Kafka's sanity check, made complete: entries rise strictly and point inside the log.
     pub(crate) fn sanity_check(&self, log_bytes: u64) -> LogResult<()> {
         let mut previous: Option<OffsetPosition> = None;

@@ -10,6 +10,9 @@
 //!   (framing, CRC, record structure, offset order), their indexes rebuilt, and the
 //!   first bad batch truncates the log there: later segments are removed, so the log
 //!   is always the longest valid prefix of what was written.
+//! - Damage found in durable data (after a clean shutdown, or below the recovery
+//!   point) is not a torn write: the batch is kept, skipped and reported, and the
+//!   records after it stay (see [`crate::storage::corruption`]).
 //! - Missing or damaged index files are rebuilt from the `.log` in every case.
 //! - Leftovers of interrupted work (`*.deleted`, `*.tmp`) are removed.
 
@@ -146,7 +149,9 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
             IndexTrust::SanityCheck
         } else {
             scanned = true;
-            IndexTrust::Rebuild
+            IndexTrust::Rebuild {
+                recovery_point: checkpoint.recovery_point,
+            }
         };
         // Only the last (active) segment is sure to be gap-free; compaction may have
         // rewritten the others.
@@ -156,6 +161,10 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
             Continuity::Contiguous
         };
         let (segment, dropped) = LogSegment::open(dir, base, config, trust, continuity)?;
+        // A damaged batch that ends the previous segment ends where this one begins.
+        if let Some(previous) = segments.values_mut().next_back() {
+            previous.settle_corrupt_tail(segment.base_offset())?;
+        }
         if let Some(previous) = segments.values().next_back() {
             let gap = segment.base_offset() > previous.next_offset() && !allow_gaps;
             if segment.base_offset() < previous.next_offset() || gap {
@@ -203,6 +212,9 @@ pub(crate) fn load(dir: &Path, config: &LogConfig) -> LogResult<LoadedLog> {
     }
     let mut active_base = 0;
     if let Some(active) = segments.values_mut().next_back() {
+        // Offsets below the recovery point were durable (after a clean close it is
+        // the log end offset): a damaged batch ending the log holds the offsets up to it.
+        active.settle_corrupt_tail(checkpoint.recovery_point)?;
         active.activate(config)?;
         active_base = active.base_offset();
     }
@@ -280,7 +292,13 @@ fn scan_directory(dir: &Path) -> LogResult<Vec<i64>> {
             continue;
         };
         if name.ends_with(DELETED_SUFFIX) || name.ends_with(".tmp") {
-            fs::remove_file(&path).map_err(LogError::io(&path))?;
+            // Set-aside files may be going already (the cleaner removes its own in the
+            // background): gone is as good as removed.
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&path)(e)),
+            }
             continue;
         }
         let Some((stem, suffix)) = name.split_once('.') else {

@@ -19,6 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::batch::{BatchHeader, BatchRef, BATCH_HEADER_BYTES};
+use super::corruption::{self, CorruptRegions, SegmentBounds};
 use super::error::{LogError, LogResult};
 use super::log_config::LogConfig;
 use super::offset_index::OffsetIndex;
@@ -88,6 +89,9 @@ pub(crate) struct LogSegment {
     bytes_since_last_index_entry: usize,
     index_interval_bytes: usize,
     continuity: Continuity,
+    /// Damaged batches found in this segment's durable data (see
+    /// [`crate::storage::corruption`]).
+    corrupt: CorruptRegions,
 }
 
 impl LogSegment {
@@ -142,6 +146,7 @@ impl LogSegment {
             bytes_since_last_index_entry: 0,
             index_interval_bytes: config.index_interval_bytes,
             continuity: Continuity::Contiguous,
+            corrupt: CorruptRegions::default(),
         })
     }
 
@@ -167,7 +172,7 @@ impl LogSegment {
         let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
         let time_index_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
         let loaded = match trust_indexes {
-            IndexTrust::Rebuild => None,
+            IndexTrust::Rebuild { .. } => None,
             IndexTrust::SanityCheck => {
                 Self::open_indexes(&index_path, &time_index_path, base_offset, size_bytes)
             }
@@ -194,9 +199,16 @@ impl LogSegment {
             bytes_since_last_index_entry: 0,
             index_interval_bytes: config.index_interval_bytes,
             continuity,
+            corrupt: CorruptRegions::default(),
+        };
+        // Data the indexes may be trusted for is durable: damage there is corruption,
+        // skipped and reported, never a torn write to cut off.
+        let on_damage = match trust_indexes {
+            IndexTrust::SanityCheck => OnDamage::Skip,
+            IndexTrust::Rebuild { recovery_point } => OnDamage::Truncate { recovery_point },
         };
         let truncated = if recovering {
-            segment.rebuild(config)?
+            segment.rebuild(config, on_damage)?
         } else {
             segment.load_tail(config)?
         };
@@ -225,7 +237,9 @@ impl LogSegment {
     }
 
     /// Picks up the state the indexes do not hold by scanning from the last offset
-    /// index entry to the end. If that scan finds damage, falls back to a full rebuild.
+    /// index entry to the end (the segment's data is durable, so damage found there is
+    /// skipped and reported). If the time index is out of order, falls back to a full
+    /// rebuild.
     fn load_tail(&mut self, config: &LogConfig) -> LogResult<u64> {
         let start = self.offset_index.last_entry();
         if let Some(last) = self.time_index.last_entry() {
@@ -233,7 +247,7 @@ impl LogSegment {
         }
         let start_position = start.map_or(0, |e| e.position as u64);
         self.next_offset = start.map_or(self.base_offset, |e| e.offset);
-        let end = self.scan(start_position, |seg, _pos, batch| {
+        let end = self.scan(start_position, OnDamage::Skip, |seg, _pos, batch| {
             seg.note_batch(batch);
         })?;
         let time_index_ok = self.time_index.sanity_check(self.next_offset).is_ok();
@@ -254,7 +268,7 @@ impl LogSegment {
                 self.base_offset,
                 config.segment_index_bytes,
             )?;
-            return self.rebuild(config);
+            return self.rebuild(config, OnDamage::Skip);
         }
         // As if every batch had been indexed by append: bytes since the last entry.
         self.bytes_since_last_index_entry = (self.size_bytes - start_position) as usize;
@@ -262,10 +276,11 @@ impl LogSegment {
         Ok(0)
     }
 
-    /// Scans every batch from the start, re-indexing each, and truncates the file at
-    /// the first batch that is torn, fails its CRC or breaks offset order. Returns the
-    /// number of bytes dropped.
-    pub(crate) fn rebuild(&mut self, config: &LogConfig) -> LogResult<u64> {
+    /// Scans every batch from the start, re-indexing each. A batch that is torn, fails
+    /// its CRC or breaks offset order truncates the file there (`Truncate`: unflushed
+    /// data) or is skipped and reported (`Skip`: durable data). Returns the number of
+    /// bytes dropped.
+    pub(crate) fn rebuild(&mut self, config: &LogConfig, on_damage: OnDamage) -> LogResult<u64> {
         self.offset_index.inner().truncate_entries(0);
         self.offset_index
             .inner()
@@ -275,7 +290,8 @@ impl LogSegment {
         self.next_offset = self.base_offset;
         self.max_timestamp = None;
         self.bytes_since_last_index_entry = 0;
-        let end = self.scan(0, |seg, pos, batch| seg.index_batch(pos, batch))?;
+        self.corrupt.clear();
+        let end = self.scan(0, on_damage, |seg, pos, batch| seg.index_batch(pos, batch))?;
         let dropped = self.size_bytes - end.valid_bytes;
         if let Some(reason) = end.invalid {
             log::warn!(
@@ -295,11 +311,13 @@ impl LogSegment {
         Ok(dropped)
     }
 
-    /// Walks whole, valid batches from `start`, calling `visit` with each. Stops at the
-    /// end of the file or at the first batch that does not validate.
+    /// Walks whole, valid batches from `start`, calling `visit` with each. At a batch
+    /// that does not validate, stops (`Truncate`) or records it as a corrupt region and
+    /// goes on after it (`Skip`).
     fn scan(
         &mut self,
         start: u64,
+        on_damage: OnDamage,
         mut visit: impl FnMut(&mut Self, u64, &BatchRef<'_>),
     ) -> LogResult<ScanEnd> {
         // A second handle, so `visit` may borrow the segment mutably meanwhile.
@@ -313,65 +331,159 @@ impl LogSegment {
         let mut position = start;
         while position < self.size_bytes {
             let remaining = (self.size_bytes - position) as usize;
-            if remaining < BATCH_HEADER_BYTES {
-                return Ok(ScanEnd {
-                    valid_bytes: position,
-                    invalid: Some(format!("torn batch header ({remaining} bytes)")),
-                });
-            }
-            let header_bytes = reader.read(position, BATCH_HEADER_BYTES, remaining)?;
-            let header = match BatchHeader::parse(header_bytes) {
-                Ok(h) => h,
-                Err(e) => {
+            let problem = match self.check_scanned(&mut reader, position, remaining)? {
+                Ok(size) => {
+                    let bytes = reader.read(position, size, remaining)?;
+                    let batch = BatchRef::parse(bytes)
+                        .map_err(|e| self.corrupt(position, e.to_string()))?;
+                    visit(self, position, &batch);
+                    position += size as u64;
+                    continue;
+                }
+                Err(problem) => problem,
+            };
+            match on_damage {
+                OnDamage::Truncate { recovery_point } if self.next_offset >= recovery_point => {
                     return Ok(ScanEnd {
                         valid_bytes: position,
-                        invalid: Some(e.to_string()),
+                        invalid: Some(problem),
                     })
                 }
-            };
-            if header.size_bytes > remaining {
-                return Ok(ScanEnd {
-                    valid_bytes: position,
-                    invalid: Some(format!(
-                        "torn batch: {} bytes of {} present",
-                        remaining, header.size_bytes
-                    )),
-                });
-            }
-            let bytes = reader.read(position, header.size_bytes, remaining)?;
-            let checked = BatchRef::parse(bytes).and_then(|b| b.validate().map(|()| b));
-            let batch = match checked {
-                Ok(b) => b,
-                Err(e) => {
-                    return Ok(ScanEnd {
-                        valid_bytes: position,
-                        invalid: Some(e.to_string()),
-                    })
+                OnDamage::Skip | OnDamage::Truncate { .. } => {
+                    let region = corruption::locate(
+                        &self.bounds(&file, None),
+                        position,
+                        self.next_offset,
+                        self.size_bytes,
+                        problem,
+                    )?;
+                    // As if indexed: the interval counts the region's bytes too.
+                    self.bytes_since_last_index_entry += region.size_bytes() as usize;
+                    self.next_offset = region.last_offset + 1;
+                    position = region.end_position;
+                    self.corrupt.record(region, &self.log_path);
                 }
-            };
-            // The base offset is outside the CRC (as in Kafka), so continuity is what
-            // vouches for it: each batch starts where the previous one ended.
-            let in_order = match self.continuity {
-                Continuity::Contiguous => batch.base_offset() == self.next_offset,
-                Continuity::Gaps => batch.base_offset() >= self.next_offset,
-            };
-            if !in_order || batch.last_offset() - self.base_offset > i32::MAX as i64 {
-                return Ok(ScanEnd {
-                    valid_bytes: position,
-                    invalid: Some(format!(
-                        "batch at offset {} breaks offset continuity (expected {})",
-                        batch.base_offset(),
-                        self.next_offset
-                    )),
-                });
             }
-            visit(self, position, &batch);
-            position += header.size_bytes as u64;
         }
         Ok(ScanEnd {
             valid_bytes: position,
             invalid: None,
         })
+    }
+
+    /// Checks the batch at `position` for the scan: its size, or why it is not valid.
+    fn check_scanned(
+        &self,
+        reader: &mut ChunkReader<'_>,
+        position: u64,
+        remaining: usize,
+    ) -> LogResult<Result<usize, String>> {
+        if remaining < BATCH_HEADER_BYTES {
+            return Ok(Err(format!("torn batch header ({remaining} bytes)")));
+        }
+        let header_bytes = reader.read(position, BATCH_HEADER_BYTES, remaining)?;
+        let header = match BatchHeader::parse(header_bytes) {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        if header.size_bytes > remaining {
+            return Ok(Err(format!(
+                "torn batch: {} bytes of {} present",
+                remaining, header.size_bytes
+            )));
+        }
+        let bytes = reader.read(position, header.size_bytes, remaining)?;
+        let checked = BatchRef::parse(bytes).and_then(|b| b.validate().map(|()| b));
+        let batch = match checked {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        // The base offset is outside the CRC (as in Kafka), so continuity is what
+        // vouches for it: each batch starts where the previous one ended.
+        let in_order = match self.continuity {
+            Continuity::Contiguous => batch.base_offset() == self.next_offset,
+            Continuity::Gaps => batch.base_offset() >= self.next_offset,
+        };
+        if !in_order || batch.last_offset() - self.base_offset > i32::MAX as i64 {
+            return Ok(Err(format!(
+                "batch at offset {} breaks offset continuity (expected {})",
+                batch.base_offset(),
+                self.next_offset
+            )));
+        }
+        Ok(Ok(header.size_bytes))
+    }
+
+    fn bounds<'a>(&'a self, file: &'a File, next_offset: Option<i64>) -> SegmentBounds<'a> {
+        SegmentBounds {
+            file,
+            path: &self.log_path,
+            base_offset: self.base_offset,
+            size_bytes: self.size_bytes,
+            next_offset,
+        }
+    }
+
+    /// Records the damaged batch at `position` (which should start at
+    /// `expected_offset`) as a corrupt region, found by a read.
+    fn discover(&self, position: u64, expected_offset: i64, reason: String) -> LogResult<()> {
+        let search_end = self
+            .offset_index
+            .first_entry_after(position)?
+            .map_or(self.size_bytes, |e| e.position as u64);
+        let file = self.log_file()?;
+        let region = corruption::locate(
+            &self.bounds(&file, Some(self.next_offset)),
+            position,
+            expected_offset,
+            search_end,
+            reason,
+        )?;
+        self.corrupt.record(region, &self.log_path);
+        Ok(())
+    }
+
+    /// How many damaged batches this segment is known to hold.
+    pub(crate) fn corrupt_batches(&self) -> usize {
+        self.corrupt.len()
+    }
+
+    /// After an open that ended in a damaged region running to the end of the file:
+    /// `next_offset` is where the segment really ends (the next segment's base offset,
+    /// or the log end offset a clean close recorded). The region is given the offsets
+    /// up to it; a region that holds none was bytes past the last record and is cut
+    /// off. Returns whether anything changed.
+    pub(crate) fn settle_corrupt_tail(&mut self, next_offset: i64) -> LogResult<bool> {
+        if self.corrupt.stretch_tail(self.size_bytes, next_offset) {
+            self.next_offset = next_offset;
+            return Ok(true);
+        }
+        let tail = self
+            .corrupt
+            .last()
+            .filter(|r| r.end_position == self.size_bytes && r.first_offset == next_offset);
+        let Some(region) = tail else {
+            return Ok(false);
+        };
+        log::warn!(
+            "{}: the {} bytes at {} hold no record below the recorded end offset {next_offset}; cutting them off",
+            self.log_path.display(),
+            region.size_bytes(),
+            region.position
+        );
+        // A sealed segment holds no handle: this one is opened for the cut alone.
+        let file = match &self.file {
+            Some(f) => f.try_clone(),
+            None => std::fs::OpenOptions::new().write(true).open(&self.log_path),
+        }
+        .map_err(LogError::io(&self.log_path))?;
+        file.set_len(region.position)
+            .map_err(LogError::io(&self.log_path))?;
+        file.sync_all().map_err(LogError::io(&self.log_path))?;
+        self.size_bytes = region.position;
+        self.next_offset = next_offset;
+        self.corrupt.pop();
+        Ok(true)
     }
 
     fn first_batch_max_timestamp(&self) -> LogResult<Option<i64>> {
@@ -382,8 +494,8 @@ impl LogSegment {
         self.log_file()?
             .read_exact_at(&mut header, 0)
             .map_err(LogError::io(&self.log_path))?;
-        let header = BatchHeader::parse(&header).map_err(|e| self.corrupt(0, e.to_string()))?;
-        Ok(Some(header.max_timestamp))
+        // A damaged first batch has no age to go by: it is reported where it is read.
+        Ok(BatchHeader::parse(&header).ok().map(|h| h.max_timestamp))
     }
 
     /// Index bookkeeping for a batch written at `position`: the one code path shared by
@@ -466,84 +578,168 @@ impl LogSegment {
 
     /// Appends whole batches, starting with the one holding `start_offset`, to `out`
     /// while they fit in `max_bytes`; the first one is appended even when it alone is
-    /// larger, if `out` is empty. Every batch returned passes its CRC check.
+    /// larger, if `out` is empty. Every batch returned passes its CRC check and follows
+    /// the previous one's offsets.
+    ///
+    /// A damaged batch ends the read before it ([`ReadEnd::Full`]) when good batches
+    /// precede it in `out`; a read that starts inside one fails with
+    /// [`LogError::CorruptBatch`]; a read that starts after one goes around it.
     pub(crate) fn read(
         &self,
         start_offset: i64,
         max_bytes: usize,
         out: &mut Vec<u8>,
     ) -> LogResult<ReadEnd> {
-        // Skip the batches between the index entry and the one holding start_offset,
-        // reading only their headers (at most about index.interval.bytes of them).
-        let mut position = self.offset_index.lookup(start_offset)?.position as u64;
-        let file = self.log_file()?;
-        let mut header_bytes = [0u8; BATCH_HEADER_BYTES];
-        let first = loop {
-            if position >= self.size_bytes {
-                return Ok(ReadEnd::Exhausted);
-            }
-            let remaining = self.size_bytes - position;
-            if remaining < BATCH_HEADER_BYTES as u64 {
-                return Err(self.corrupt(position, "torn batch header".into()));
-            }
-            file.read_exact_at(&mut header_bytes, position)
-                .map_err(LogError::io(&self.log_path))?;
-            let header = BatchHeader::parse(&header_bytes)
-                .map_err(|e| self.corrupt(position, e.to_string()))?;
-            if header.size_bytes as u64 > remaining {
-                return Err(self.corrupt(position, "batch runs past the end of the segment".into()));
-            }
-            if header.last_offset() >= start_offset {
-                break header;
-            }
-            position += header.size_bytes as u64;
-        };
-        let budget = if out.is_empty() {
-            max_bytes.max(first.size_bytes)
-        } else if out.len() + first.size_bytes > max_bytes {
-            return Ok(ReadEnd::Full);
-        } else {
-            max_bytes - out.len()
-        };
-        // Then read the run of batches in one call, straight into `out`, and keep the
-        // whole ones.
-        let remaining = self.size_bytes - position;
-        let want = (budget as u64).min(remaining) as usize;
-        let start = out.len();
-        out.resize(start + want, 0);
-        if let Err(e) = file.read_exact_at(&mut out[start..], position) {
-            out.truncate(start);
-            return Err(LogError::io(&self.log_path)(e));
-        }
-        let mut kept = start;
-        while out.len() - kept >= BATCH_HEADER_BYTES {
-            let at = position + (kept - start) as u64;
-            let checked =
-                BatchHeader::parse(&out[kept..]).map_err(|e| self.corrupt(at, e.to_string()));
-            let header = match checked {
-                Ok(h) => h,
-                Err(e) => {
-                    out.truncate(start);
-                    return Err(e);
+        let had_bytes = !out.is_empty();
+        let entry = self.offset_index.lookup(start_offset)?;
+        let mut position = entry.position as u64;
+        // The offset the batch at `position` must start at (or after, with gaps).
+        let mut expected = entry.offset;
+        loop {
+            // Skip the batches between the index entry and the one holding
+            // start_offset, reading only their headers (about index.interval.bytes).
+            let first = loop {
+                if position >= self.size_bytes {
+                    return Ok(ReadEnd::Exhausted);
+                }
+                if let Some(region) = self.corrupt.at(position) {
+                    if region.last_offset >= start_offset {
+                        return match had_bytes {
+                            true => Ok(ReadEnd::Full),
+                            false => Err(region.error(&self.log_path)),
+                        };
+                    }
+                    position = region.end_position;
+                    expected = region.last_offset + 1;
+                    continue;
+                }
+                match self.header_at(position, expected)? {
+                    Ok(header) if header.last_offset() >= start_offset => break header,
+                    Ok(header) => {
+                        position += header.size_bytes as u64;
+                        expected = header.last_offset() + 1;
+                    }
+                    Err(reason) => self.discover(position, expected, reason)?,
                 }
             };
-            if kept + header.size_bytes > out.len() {
-                break;
-            }
-            if let Err(e) =
-                BatchRef::parse(&out[kept..kept + header.size_bytes]).and_then(|b| b.verify_crc())
-            {
+            let budget = if out.is_empty() {
+                max_bytes.max(first.size_bytes)
+            } else if out.len() + first.size_bytes > max_bytes {
+                return Ok(ReadEnd::Full);
+            } else {
+                max_bytes - out.len()
+            };
+            // Then read the run of batches in one call, straight into `out`, and keep
+            // the whole, valid ones.
+            let remaining = self.size_bytes - position;
+            let want = (budget as u64).min(remaining) as usize;
+            let start = out.len();
+            out.resize(start + want, 0);
+            if let Err(e) = self.log_file()?.read_exact_at(&mut out[start..], position) {
                 out.truncate(start);
-                return Err(self.corrupt(at, e.to_string()));
+                return Err(LogError::io(&self.log_path)(e));
             }
-            kept += header.size_bytes;
+            let mut kept = start;
+            let mut next_expected = expected;
+            let mut damage = None;
+            while out.len() - kept >= BATCH_HEADER_BYTES {
+                let at = position + (kept - start) as u64;
+                if self.corrupt.at(at).is_some() {
+                    damage = Some((at, None));
+                    break;
+                }
+                match self.check_read(&out[kept..], at, next_expected) {
+                    Ok(Some(header)) => {
+                        kept += header.size_bytes;
+                        next_expected = header.last_offset() + 1;
+                    }
+                    Ok(None) => break,
+                    Err(reason) => {
+                        damage = Some((at, Some(reason)));
+                        break;
+                    }
+                }
+            }
+            out.truncate(kept);
+            let Some((at, reason)) = damage else {
+                return Ok(if (kept - start) as u64 == remaining {
+                    ReadEnd::Exhausted
+                } else {
+                    ReadEnd::Full
+                });
+            };
+            if let Some(reason) = reason {
+                self.discover(at, next_expected, reason)?;
+            }
+            if kept > start || had_bytes {
+                // Serve the good batches before the damage; the next read starts there.
+                return Ok(ReadEnd::Full);
+            }
+            // The batch holding start_offset is itself damaged: the walk above, which
+            // now knows its region, answers the error or goes around it.
+            position = at;
+            expected = next_expected;
         }
-        out.truncate(kept);
-        if (kept - start) as u64 == remaining {
-            Ok(ReadEnd::Exhausted)
-        } else {
-            Ok(ReadEnd::Full)
+    }
+
+    /// The header of the batch at `position` if it is framed within the segment and
+    /// starts at `expected` (or after it, where gaps are allowed); else why not.
+    fn header_at(&self, position: u64, expected: i64) -> LogResult<Result<BatchHeader, String>> {
+        let remaining = self.size_bytes - position;
+        if remaining < BATCH_HEADER_BYTES as u64 {
+            return Ok(Err(format!("torn batch header ({remaining} bytes)")));
         }
+        let mut bytes = [0u8; BATCH_HEADER_BYTES];
+        self.log_file()?
+            .read_exact_at(&mut bytes, position)
+            .map_err(LogError::io(&self.log_path))?;
+        let header = match BatchHeader::parse(&bytes) {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        if header.size_bytes as u64 > remaining {
+            return Ok(Err("batch runs past the end of the segment".into()));
+        }
+        Ok(self.check_continuity(&header, expected).map(|()| header))
+    }
+
+    fn check_continuity(&self, header: &BatchHeader, expected: i64) -> Result<(), String> {
+        let in_order = match self.continuity {
+            Continuity::Contiguous => header.base_offset == expected,
+            Continuity::Gaps => header.base_offset >= expected,
+        };
+        if !in_order
+            || header.last_offset() < header.base_offset
+            || header.last_offset() >= self.next_offset
+        {
+            return Err(format!(
+                "batch at offset {} breaks offset continuity (expected {expected})",
+                header.base_offset
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the batch at the start of `bytes` (at `position` in the file) for a read:
+    /// `None` when it is not wholly in `bytes`, else its header, or why it is damaged.
+    fn check_read(
+        &self,
+        bytes: &[u8],
+        position: u64,
+        expected: i64,
+    ) -> Result<Option<BatchHeader>, String> {
+        let header = BatchHeader::parse(bytes).map_err(|e| e.to_string())?;
+        if position + header.size_bytes as u64 > self.size_bytes {
+            return Err("batch runs past the end of the segment".into());
+        }
+        if header.size_bytes > bytes.len() {
+            return Ok(None);
+        }
+        self.check_continuity(&header, expected)?;
+        BatchRef::parse(&bytes[..header.size_bytes])
+            .and_then(|b| b.verify_crc())
+            .map_err(|e| e.to_string())?;
+        Ok(Some(header))
     }
 
     /// The first record at or after `min_offset` whose timestamp is at or after
@@ -564,36 +760,62 @@ impl LogSegment {
             .lookup_before(timestamp_ms)?
             .map_or(self.base_offset, |e| e.offset)
             .max(min_offset);
-        let mut position = self.offset_index.lookup(from)?.position as u64;
-        let file = self.log_file()?;
-        let mut reader = ChunkReader::new(&file, &self.log_path, SCAN_CHUNK_BYTES);
+        let entry = self.offset_index.lookup(from)?;
+        let mut position = entry.position as u64;
+        let mut expected = entry.offset;
         while position < self.size_bytes {
-            let remaining = (self.size_bytes - position) as usize;
-            let header_bytes =
-                reader.read(position, BATCH_HEADER_BYTES.min(remaining), remaining)?;
-            let header = BatchHeader::parse(header_bytes)
-                .map_err(|e| self.corrupt(position, e.to_string()))?;
-            if header.size_bytes > remaining {
-                return Err(self.corrupt(position, "batch runs past the end of the segment".into()));
+            // Damaged batches have no timestamps to trust: the search goes around them.
+            if let Some(region) = self.corrupt.at(position) {
+                position = region.end_position;
+                expected = region.last_offset + 1;
+                continue;
             }
+            let header = match self.header_at(position, expected)? {
+                Ok(header) => header,
+                Err(reason) => {
+                    self.discover(position, expected, reason)?;
+                    continue;
+                }
+            };
             if header.last_offset() >= from && header.max_timestamp >= timestamp_ms {
-                let bytes = reader.read(position, header.size_bytes, remaining)?;
-                let batch =
-                    BatchRef::parse(bytes).map_err(|e| self.corrupt(position, e.to_string()))?;
-                batch
-                    .verify_crc()
-                    .map_err(|e| self.corrupt(position, e.to_string()))?;
-                for record in batch.records() {
-                    let record = record.map_err(|e| self.corrupt(position, e.to_string()))?;
-                    if record.offset >= from && record.record.timestamp_ms >= timestamp_ms {
-                        return Ok(Some(TimestampOffset {
-                            timestamp_ms: record.record.timestamp_ms,
-                            offset: record.offset,
-                        }));
-                    }
+                if let Some(found) = self.find_in_batch(position, &header, timestamp_ms, from)? {
+                    return Ok(Some(found));
                 }
             }
             position += header.size_bytes as u64;
+            expected = header.last_offset() + 1;
+        }
+        Ok(None)
+    }
+
+    /// The first record of the batch at `position` at or after both `from` and
+    /// `timestamp_ms`. A damaged batch is recorded and yields nothing.
+    fn find_in_batch(
+        &self,
+        position: u64,
+        header: &BatchHeader,
+        timestamp_ms: i64,
+        from: i64,
+    ) -> LogResult<Option<TimestampOffset>> {
+        let mut bytes = vec![0u8; header.size_bytes];
+        self.log_file()?
+            .read_exact_at(&mut bytes, position)
+            .map_err(LogError::io(&self.log_path))?;
+        let batch = match BatchRef::parse(&bytes).and_then(|b| b.validate().map(|()| b)) {
+            Ok(batch) => batch,
+            Err(e) => {
+                self.discover(position, header.base_offset, e.to_string())?;
+                return Ok(None);
+            }
+        };
+        for record in batch.records() {
+            let record = record.map_err(|e| self.corrupt(position, e.to_string()))?;
+            if record.offset >= from && record.record.timestamp_ms >= timestamp_ms {
+                return Ok(Some(TimestampOffset {
+                    timestamp_ms: record.record.timestamp_ms,
+                    offset: record.offset,
+                }));
+            }
         }
         Ok(None)
     }
@@ -791,14 +1013,26 @@ pub(crate) enum Continuity {
     Gaps,
 }
 
+/// What a scan does at a batch that does not validate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDamage {
+    /// Cut the file there if the batch is at or past the recovery point (after a
+    /// crash, a torn write); below it the data was durable, so skip as below.
+    Truncate { recovery_point: i64 },
+    /// Keep the bytes, record a corrupt region and go on after it: durable data,
+    /// whose later batches are good (see [`crate::storage::corruption`]).
+    Skip,
+}
+
 /// How far the indexes found on disk can be believed at open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IndexTrust {
     /// Keep them if they pass their sanity check (clean shutdown, or below the
     /// recovery point).
     SanityCheck,
-    /// Scan the log and rebuild them (after an unclean stop).
-    Rebuild,
+    /// Scan the log and rebuild them (after an unclean stop). Offsets below the
+    /// recovery point were durable: damage there is skipped, not truncated.
+    Rebuild { recovery_point: i64 },
 }
 
 /// A window over a file, refilled with one large read at a time so walking many small

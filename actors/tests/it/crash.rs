@@ -163,8 +163,14 @@ fn damage_below_the_recovery_point_is_reported_by_reads_not_returned() {
                     assert_eq!(r, all[r.offset as usize], "a damaged record was returned");
                 }
             }
-            Err(LogError::Corrupt { path, .. }) => {
+            Err(LogError::CorruptBatch {
+                path,
+                first_offset,
+                last_offset,
+                ..
+            }) => {
                 assert_eq!(path, first);
+                assert!((first_offset..=last_offset).contains(&offset));
                 saw_corrupt = true;
             }
             Err(e) => panic!("unexpected error {e}"),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use troupe_actors::storage::{FlushPolicy, Log, LogConfig, ManualClock};
+use troupe_actors::storage::{FlushPolicy, Log, LogConfig, LogError, ManualClock};
 
 use crate::common::{read_all, record};
 
@@ -122,12 +122,24 @@ fn clean_shutdown_skips_the_scan_and_unclean_stop_scans() {
     );
     drop(log);
 
-    // Without the marker the open scans and truncates at the damaged batch.
+    // Without the marker the open scans from the recovery point's segment. The
+    // damaged batch is below the recovery point (durable, acknowledged, and so are the
+    // batches after it): it is skipped and reported, not truncated.
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
-    assert_eq!(log.log_end_offset(), 0);
-    assert!(read_all(&log, 1000).is_empty());
+    assert_eq!(log.log_end_offset(), 20);
+    assert_eq!(log.corrupt_batches(), 1, "the scan found it");
+    assert!(matches!(
+        log.read(0, 1),
+        Err(LogError::CorruptBatch {
+            first_offset: 0,
+            last_offset: 0,
+            ..
+        })
+    ));
+    let after = log.read(1, 1 << 20).unwrap().records_from(1).unwrap();
+    assert_eq!(after.len(), 19);
     let checkpoint = std::fs::read_to_string(dir.path().join("log.checkpoint")).unwrap();
-    assert!(checkpoint.contains("recovery_point 0\n"));
+    assert!(checkpoint.contains("recovery_point 20\n"));
 }
 
 #[test]

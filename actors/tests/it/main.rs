@@ -3,6 +3,7 @@
 
 mod common;
 mod compaction;
+mod corruption;
 mod crash;
 mod disk_full;
 mod durability;

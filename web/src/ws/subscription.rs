@@ -321,6 +321,17 @@ impl Delivery {
                     feed.seek(log_start_offset);
                     continue;
                 }
+                // Stored records that fail their check are never sent: say which, and
+                // carry on after them (a consumer would seek past them the same way).
+                Err(e @ BrokerError::CorruptRecord { .. }) => {
+                    let next = match &e {
+                        BrokerError::CorruptRecord { last_offset, .. } => last_offset + 1,
+                        _ => feed.position(),
+                    };
+                    self.report(&ApiError::from(e), next);
+                    feed.seek(next);
+                    continue;
+                }
                 Err(e) => {
                     self.report(&ApiError::from(e), feed.position());
                     return;

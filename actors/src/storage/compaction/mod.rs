@@ -16,8 +16,9 @@
 //!    the next open removes the folder; the log is untouched);
 //! 2. a manifest `<dir>/.cleaning/SWAP` naming the segments replaced and installed is
 //!    written atomically — from here the swap is committed;
-//! 3. the replaced files are removed and the cleaned ones renamed into place, file by
-//!    file; then the folder goes. A crash during 3 is finished by the next open
+//! 3. the replaced files are set aside (renamed `*.deleted`) and the cleaned ones
+//!    renamed into place, file by file; then the folder goes, and the set-aside files
+//!    are removed on a background thread (the next open removes any left). A crash during 3 is finished by the next open
 //!    ([`recover_cleaning`]), which repeats 3 (every step is idempotent).
 //!
 //! This module reads sealed segment files and writes new ones; it never touches a
@@ -27,17 +28,19 @@
 pub mod offset_map;
 
 use std::fs::{self, File};
-use std::io::{BufReader, Read};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use offset_map::OffsetMap;
 
-use super::batch::{BatchRef, RecordBatch, StoredRecord, TimestampType, LOG_OVERHEAD_BYTES};
+use super::batch::{BatchRef, LOG_OVERHEAD_BYTES};
 use super::checkpoint::{read_checkpoint, sync_dir, write_checkpoint};
 use super::error::{LogError, LogResult};
 use super::log_config::LogConfig;
 use super::segment::{
-    segment_file, LogSegment, SegmentInfo, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    remove_files, segment_file, LogSegment, SegmentInfo, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
 };
 
 /// Where cleaned segments are prepared.
@@ -126,44 +129,112 @@ pub struct CleanOutcome {
     pub stats: CleanStats,
 }
 
-/// Reads a sealed segment's batches in order, checking each CRC.
+/// Bytes read from a segment file at a time: large reads, batches used in place while
+/// still in the CPU cache (8 MiB measured slower than 1 MiB).
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// Whether [`for_each_batch`] checks each batch's CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    Crc,
+    /// Only for bytes this pass has already checked (a dirty segment the offset map
+    /// was built from): framing and offsets are still checked.
+    AlreadyChecked,
+}
+
+/// A window over a file, refilled with one large read at a time; batches are handed
+/// out as slices of it, never copied.
+struct ChunkedFile {
+    file: File,
+    len: u64,
+    buf: Vec<u8>,
+    /// File position of `buf[0]`, and how much of `buf` holds file data.
+    start: u64,
+    filled: usize,
+}
+
+impl ChunkedFile {
+    fn open(path: &Path) -> LogResult<Self> {
+        let file = File::open(path).map_err(LogError::io(path))?;
+        let len = file.metadata().map_err(LogError::io(path))?.len();
+        Ok(ChunkedFile {
+            file,
+            len,
+            buf: Vec::new(),
+            start: 0,
+            filled: 0,
+        })
+    }
+
+    /// The `n` bytes at `position`; fewer only at the end of the file.
+    fn window(&mut self, position: u64, n: usize, path: &Path) -> LogResult<&[u8]> {
+        let end = self.start + self.filled as u64;
+        if position < self.start || position + n as u64 > end {
+            // Keep what is left of the window, then fill the rest in large reads.
+            if position >= self.start && position < end {
+                let from = (position - self.start) as usize;
+                self.buf.copy_within(from..self.filled, 0);
+                self.filled -= from;
+            } else {
+                self.filled = 0;
+            }
+            self.start = position;
+            let capacity = n.max(READ_CHUNK_BYTES.min(self.len as usize));
+            if self.buf.len() < capacity {
+                self.buf.resize(capacity, 0);
+            }
+            while self.filled < self.buf.len() {
+                let at = self.start + self.filled as u64;
+                let read = self
+                    .file
+                    .read_at(&mut self.buf[self.filled..], at)
+                    .map_err(LogError::io(path))?;
+                if read == 0 {
+                    break;
+                }
+                self.filled += read;
+            }
+        }
+        let from = (position - self.start) as usize;
+        let to = (from + n).min(self.filled);
+        Ok(&self.buf[from..to])
+    }
+}
+
+/// Reads a sealed segment's batches in order, checking each CRC (unless `verify` says
+/// this pass already did), until `visit` answers `false` or the file ends.
 /// `range` is the segment's `[base offset, next offset)`: every batch must fall inside
 /// it and follow the previous one, since no checksum covers a batch's base offset.
 fn for_each_batch(
     path: &Path,
     range: (i64, i64),
-    mut visit: impl FnMut(BatchRef<'_>) -> LogResult<()>,
+    verify: Verify,
+    mut visit: impl FnMut(BatchRef<'_>) -> LogResult<bool>,
 ) -> LogResult<u64> {
-    let file = File::open(path).map_err(LogError::io(path))?;
-    let file_len = file.metadata().map_err(LogError::io(path))?.len();
+    let mut file = ChunkedFile::open(path)?;
+    let file_len = file.len;
     let mut next_expected = range.0;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::new();
     let mut position = 0u64;
-    loop {
-        let mut head = [0u8; LOG_OVERHEAD_BYTES];
-        match reader.read_exact(&mut head) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(position),
-            Err(e) => return Err(LogError::io(path)(e)),
-        }
-        let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+    while position < file_len {
         let corrupt = |reason: String| LogError::Corrupt {
             path: path.to_path_buf(),
             position,
             reason,
         };
+        let head = file.window(position, LOG_OVERHEAD_BYTES, path)?;
+        if head.len() < LOG_OVERHEAD_BYTES {
+            return Err(corrupt("torn batch header".into()));
+        }
+        let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
         if length < 0 || position + LOG_OVERHEAD_BYTES as u64 + length as u64 > file_len {
             return Err(corrupt(format!("impossible batch length {length}")));
         }
-        buf.clear();
-        buf.extend_from_slice(&head);
-        buf.resize(LOG_OVERHEAD_BYTES + length as usize, 0);
-        reader
-            .read_exact(&mut buf[LOG_OVERHEAD_BYTES..])
-            .map_err(|e| corrupt(format!("torn batch: {e}")))?;
-        let batch = BatchRef::parse(&buf).map_err(|e| corrupt(e.to_string()))?;
-        batch.verify_crc().map_err(|e| corrupt(e.to_string()))?;
+        let size = LOG_OVERHEAD_BYTES + length as usize;
+        let bytes = file.window(position, size, path)?;
+        let batch = BatchRef::parse(bytes).map_err(|e| corrupt(e.to_string()))?;
+        if verify == Verify::Crc {
+            batch.verify_crc().map_err(|e| corrupt(e.to_string()))?;
+        }
         if batch.base_offset() < next_expected
             || batch.last_offset() >= range.1
             || batch.last_offset() < batch.base_offset()
@@ -176,9 +247,12 @@ fn for_each_batch(
             )));
         }
         next_expected = batch.next_offset();
-        visit(batch)?;
-        position += buf.len() as u64;
+        if !visit(batch)? {
+            break;
+        }
+        position += size as u64;
     }
+    Ok(position)
 }
 
 /// The dirty segments a pass may read: from the first dirty offset, stopping at the
@@ -223,26 +297,24 @@ pub fn clean(
         for_each_batch(
             &path,
             (segment.info.base_offset, segment.info.next_offset),
+            Verify::Crc,
             |batch| {
-                if full {
-                    return Ok(());
-                }
-                for record in batch.records() {
+                for record in batch.record_views() {
                     let record = record.map_err(|e| LogError::Corrupt {
                         path: path.clone(),
                         position: 0,
                         reason: e.to_string(),
                     })?;
-                    if let Some(key) = &record.record.key {
+                    if let Some(key) = record.key {
                         if !map.put(key, record.offset) {
                             full = true;
                             // Only whole segments are cleaned: this one waits for the next pass.
                             seg_end = segment.info.base_offset;
-                            return Ok(());
+                            return Ok(false);
                         }
                     }
                 }
-                Ok(())
+                Ok(true)
             },
         )?;
         map_end = seg_end;
@@ -333,6 +405,9 @@ fn clean_group(
         .unwrap_or(now_ms);
     let mut outputs = Vec::new();
     let mut out = LogSegment::create(cleaning, first_base, &config.log)?;
+    // Reused for every batch: no allocation per batch or record.
+    let mut kept: Vec<Range<usize>> = Vec::new();
+    let mut rewritten: Vec<u8> = Vec::new();
     for segment in group {
         let path = segment_file(&log.dir, segment.info.base_offset, LOG_SUFFIX);
         let in_clean_tail = segment.info.next_offset <= log.first_dirty_offset;
@@ -342,52 +417,49 @@ fn clean_group(
                 .saturating_add(config.delete_retention_ms)
                 <= now_ms;
         stats.bytes_read += segment.info.size_bytes;
+        // Dirty segments were CRC-checked while the offset map was built from them.
+        let verify = match in_clean_tail {
+            true => Verify::Crc,
+            false => Verify::AlreadyChecked,
+        };
         for_each_batch(
             &path,
             (segment.info.base_offset, segment.info.next_offset),
+            verify,
             |batch| {
-                let mut kept: Vec<StoredRecord> = Vec::new();
-                for record in batch.records() {
+                kept.clear();
+                let mut kept_max_timestamp = i64::MIN;
+                for record in batch.record_views() {
                     let record = record.map_err(|e| LogError::Corrupt {
                         path: path.clone(),
                         position: 0,
                         reason: e.to_string(),
                     })?;
                     stats.records_read += 1;
-                    let superseded = match &record.record.key {
-                        Some(key) => map.get(key).is_some_and(|latest| latest > record.offset),
-                        None => false,
-                    };
+                    let superseded = record.key.is_some_and(|key| {
+                        map.get(key).is_some_and(|latest| latest > record.offset)
+                    });
                     if superseded {
                         continue;
                     }
-                    if record.record.value.is_none() && tombstones_expire {
+                    if record.is_tombstone && tombstones_expire {
                         stats.tombstones_removed += 1;
                         continue;
                     }
-                    kept.push(record);
+                    kept_max_timestamp = kept_max_timestamp.max(record.timestamp_ms);
+                    kept.push(record.raw);
                 }
                 if kept.is_empty() {
-                    return Ok(());
+                    return Ok(true);
                 }
                 stats.records_kept += kept.len() as u64;
-                let rewritten;
                 let to_write = if kept.len() == batch.records_count() as usize {
                     // Nothing removed: the batch is copied as it was, CRC and all.
                     batch
                 } else {
-                    let mut b = RecordBatch::encode_with_offsets(
-                        batch.base_offset(),
-                        batch.last_offset(),
-                        &kept,
-                        TimestampType::CreateTime,
-                    )?;
-                    b.set_partition_leader_epoch(batch.partition_leader_epoch());
-                    if batch.timestamp_type() == TimestampType::LogAppendTime {
-                        b.set_log_append_time(batch.max_timestamp());
-                    }
-                    rewritten = b;
-                    rewritten.view()
+                    // The kept records' bytes, copied as they are into a new batch.
+                    batch.write_filtered(&kept, kept_max_timestamp, &mut rewritten)?;
+                    BatchRef::parse(&rewritten)?
                 };
                 if out.index_full() {
                     let full = std::mem::replace(
@@ -397,7 +469,8 @@ fn clean_group(
                     finish_output(full, cleaned_at_ms, &mut outputs)?;
                 }
                 stats.bytes_written += to_write.size_bytes() as u64;
-                out.append(&to_write, now_ms)
+                out.append(&to_write, now_ms)?;
+                Ok(true)
             },
         )?;
     }
@@ -453,18 +526,28 @@ fn read_manifest(path: &Path) -> LogResult<Option<SwapManifest>> {
     Ok(Some(m))
 }
 
-/// Step 3 of the swap: remove the replaced files, move the cleaned ones in, drop the
-/// folder. Idempotent, so an interrupted swap is finished by running it again.
+/// Step 3 of the swap: set the replaced files aside (`*.deleted`), move the cleaned
+/// ones in, drop the folder. Idempotent, so an interrupted swap is finished by running
+/// it again. The set-aside files are removed on a background thread afterwards, as
+/// Kafka deletes replaced segments asynchronously: freeing a large cached file takes
+/// far longer than the renames, and the partition waits for the swap (a crash before
+/// they are gone leaves them to the next open, which removes `*.deleted` files).
 pub(crate) fn apply_swap(dir: &Path, manifest: &SwapManifest) -> LogResult<()> {
     let cleaning = dir.join(CLEANING_DIR);
+    let mut doomed = Vec::new();
     for base in &manifest.replaced {
-        if manifest.installed.contains(base) {
-            continue; // replaced by the rename below, file by file
-        }
         for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            // Where a cleaned file takes the place of this one and is already in it,
+            // this file is the cleaned one: leave it.
+            let installed_here = manifest.installed.contains(base);
+            if installed_here && !segment_file(&cleaning, *base, suffix).exists() {
+                continue;
+            }
             let path = segment_file(dir, *base, suffix);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
+            let mut aside = path.clone().into_os_string();
+            aside.push(DELETED_SUFFIX);
+            match fs::rename(&path, &aside) {
+                Ok(()) => doomed.push(PathBuf::from(aside)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(LogError::io(&path)(e)),
             }
@@ -480,7 +563,29 @@ pub(crate) fn apply_swap(dir: &Path, manifest: &SwapManifest) -> LogResult<()> {
         }
     }
     sync_dir(dir)?;
-    discard_cleaning(dir)
+    discard_cleaning(dir)?;
+    remove_in_background(doomed);
+    Ok(())
+}
+
+/// Removes `paths` on a thread of its own (inline if no thread can be started).
+fn remove_in_background(paths: Vec<PathBuf>) {
+    if paths.is_empty() {
+        return;
+    }
+    let remove = |paths: &[PathBuf]| {
+        if let Err(e) = remove_files(paths) {
+            log::warn!("removing segments replaced by the cleaner: {e}");
+        }
+    };
+    let background = paths.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cleaner-delete".into())
+        .spawn(move || remove(&background));
+    if let Err(e) = spawned {
+        log::warn!("no thread to remove replaced segments ({e}); removing them now");
+        remove(&paths);
+    }
 }
 
 /// Removes a prepared but uninstalled pass.

@@ -5,14 +5,33 @@
 //! next pass.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Bytes one entry is budgeted at (16-byte hash + 8-byte offset), as in Kafka.
 pub const ENTRY_BYTES: usize = 24;
 
+/// The map's keys are already digests: hashing them again (SipHash, the default)
+/// would only cost time. Takes the digest's low 64 bits.
+#[derive(Debug, Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ *b as u64;
+        }
+    }
+    fn write_u128(&mut self, digest: u128) {
+        self.0 = digest as u64;
+    }
+}
+
 #[derive(Debug)]
 pub struct OffsetMap {
-    map: HashMap<u128, i64>,
+    map: HashMap<u128, i64, BuildHasherDefault<DigestHasher>>,
     max_entries: usize,
 }
 
@@ -20,21 +39,32 @@ impl OffsetMap {
     pub fn with_buffer_bytes(buffer_bytes: usize) -> Self {
         let max_entries = (buffer_bytes / ENTRY_BYTES).max(1);
         OffsetMap {
-            map: HashMap::with_capacity(max_entries.min(1 << 20)),
+            // Grown as keys arrive (up to max_entries): a pass over few keys keeps a
+            // small table, in cache, instead of a sparse one sized for the bound.
+            map: HashMap::with_capacity_and_hasher(
+                max_entries.min(1 << 12),
+                BuildHasherDefault::default(),
+            ),
             max_entries,
         }
     }
 
-    /// Two independently salted SipHash values: a 128-bit digest, so two keys
-    /// colliding (and one wrongly shadowing the other) is as unlikely as with MD5.
+    /// A 128-bit digest, so two keys colliding (and one wrongly shadowing the other)
+    /// is as unlikely as with Kafka's MD5: SipHash-1-3 for one half, a multiply-mix
+    /// over 8-byte words for the other. Neither half alone decides; both must
+    /// collide at once. One SipHash pass per key instead of two: this runs for every
+    /// record, twice per cleaning pass.
     fn digest(key: &[u8]) -> u128 {
-        let half = |salt: u64| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            salt.hash(&mut h);
-            key.hash(&mut h);
-            h.finish()
-        };
-        ((half(0x5452_4f55_5045_0001) as u128) << 64) | half(0x5452_4f55_5045_0002) as u128
+        let mut sip = std::collections::hash_map::DefaultHasher::new();
+        sip.write(key);
+        let mut mix: u64 = 0x9e37_79b9_7f4a_7c15 ^ key.len() as u64;
+        for word in key.chunks(8) {
+            let mut bytes = [0u8; 8];
+            bytes[..word.len()].copy_from_slice(word);
+            mix = (mix ^ u64::from_le_bytes(bytes)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            mix ^= mix >> 33;
+        }
+        ((sip.finish() as u128) << 64) | mix as u128
     }
 
     /// Records `offset` as the latest for `key`. `false` when the map is full and the
