@@ -273,8 +273,46 @@ fn v3_chunked_stream_answers_each_record_while_the_body_stays_open() {
     assert_eq!(post.next_report()["error_code"], 400);
     post.send(&json!({"value": {"type": "STRING", "data": "four"}}).to_string());
     assert_eq!(post.next_report()["offset"], 2);
-    post.finish();
-    assert_eq!(read_partition(&b, "s", 0).len(), 3);
+    // Chunk boundaries inside a number, an escape and a literal change nothing.
+    let tricky = r#"{"value": {"type": "JSON", "data": [-3.5e+2, "q\"}", true]}}"#;
+    for part in [
+        "{\"value\": {\"type\": \"JSON\", \"data\": [-",
+        "3.",
+        "5e",
+        "+2, \"q\\",
+        "\"}\", tr",
+        "ue]}}",
+    ] {
+        post.send(part);
+    }
+    let report = post.next_report();
+    assert_eq!(
+        (report["error_code"].as_i64(), report["offset"].as_i64()),
+        (Some(200), Some(3)),
+        "{tricky}: {report}"
+    );
+    // A syntax error ends the stream there, with an in-band 400 after the records
+    // before it.
+    post.send(&json!({"value": {"type": "STRING", "data": "five"}}).to_string());
+    post.send(r#"{"value": garbage}"#);
+    assert_eq!(post.next_report()["offset"], 4);
+    let last = post.next_report();
+    assert_eq!(last["error_code"], 400, "{last}");
+    let values: Vec<Option<String>> = read_partition(&b, "s", 0)
+        .into_iter()
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(values[3].as_deref(), Some(r#"[-350.0,"q\"}",true]"#));
+    assert_eq!(values.len(), 5);
+
+    // A chunked body with no record is refused as a body of known length is.
+    let mut empty = ChunkedPost::open(
+        &b,
+        &format!("/v3/clusters/{}/topics/s/records", b.cluster_id()),
+    );
+    empty.send("  \n");
+    empty.finish();
+    assert_eq!(empty.head(), 422);
 }
 
 #[test]

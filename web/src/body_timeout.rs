@@ -32,7 +32,14 @@ pub async fn limit(
     let timeout_ms = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.limits.body_timeout_ms);
-    let upgrade = req.headers().contains_key(header::UPGRADE);
+    // Only a WebSocket handshake is exempt: any other Upgrade header is ignored here,
+    // so it cannot be used to send a slow body.
+    let upgrade = req.method() == actix_web::http::Method::GET
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if let (Some(timeout_ms), false) = (timeout_ms, upgrade) {
         let chunked = req
             .headers()
@@ -45,6 +52,7 @@ pub async fn limit(
             inner,
             sleep: Box::pin(tokio::time::sleep(timeout)),
             idle: chunked.then_some(timeout),
+            rearm: false,
             expired: false,
         };
         req.set_payload(Payload::Stream {
@@ -59,6 +67,9 @@ struct TimedPayload {
     sleep: Pin<Box<Sleep>>,
     /// For chunked bodies: the deadline moves on with every chunk.
     idle: Option<Duration>,
+    /// A chunk was handed out: the idle deadline starts again when the reader next
+    /// asks for one (the time the broker spends on a chunk is not the client's).
+    rearm: bool,
     expired: bool,
 }
 
@@ -70,11 +81,13 @@ impl Stream for TimedPayload {
         if this.expired {
             return Poll::Ready(None);
         }
+        if let (true, Some(idle)) = (this.rearm, this.idle) {
+            this.rearm = false;
+            this.sleep.as_mut().reset(Instant::now() + idle);
+        }
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                if let Some(idle) = this.idle {
-                    this.sleep.as_mut().reset(Instant::now() + idle);
-                }
+                this.rearm = true;
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(other) => Poll::Ready(other),

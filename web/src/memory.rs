@@ -8,7 +8,7 @@
 //! memory call [`release_soon`]; a timer then asks malloc to return free pages
 //! (`malloc_trim`), at most once per [`TRIM_INTERVAL`], never on the request path.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// How often, at most, free memory is handed back.
@@ -17,11 +17,16 @@ pub const TRIM_INTERVAL: Duration = Duration::from_millis(500);
 /// Bodies at least this large are worth a trim once they are done with.
 pub const LARGE_BODY_BYTES: usize = 1024 * 1024;
 
-static PENDING: AtomicBool = AtomicBool::new(false);
+/// Ticks that trim after a call to [`release_soon`]: the handler asks before its
+/// answer has left (a large answer is freed only once the client has read it), so
+/// the trim is repeated for a while rather than done once.
+const TRIM_TICKS: u32 = 6;
 
-/// Asks for free memory to be returned to the OS at the next tick.
+static PENDING: AtomicU32 = AtomicU32::new(0);
+
+/// Asks for free memory to be returned to the OS over the next few ticks.
 pub fn release_soon() {
-    PENDING.store(true, Ordering::Relaxed);
+    PENDING.store(TRIM_TICKS, Ordering::Relaxed);
 }
 
 /// Starts the timer that trims when asked (on the current actix system).
@@ -30,7 +35,10 @@ pub fn start_trimmer() {
         let mut tick = actix_web::rt::time::interval(TRIM_INTERVAL);
         loop {
             tick.tick().await;
-            if PENDING.swap(false, Ordering::Relaxed) {
+            let due = PENDING
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok();
+            if due {
                 // Off the async thread: a trim walks the heap.
                 let _ = actix_web::rt::task::spawn_blocking(trim).await;
             }

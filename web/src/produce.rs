@@ -72,6 +72,23 @@ pub async fn produce(
     records: Vec<ProduceRecord>,
     acks: Acks,
 ) -> Vec<ApiResult<Produced>> {
+    produce_in_order(route, records, acks, &mut PartitionFailures::new()).await
+}
+
+/// Partitions of one request whose append failed, with the error: a request produced
+/// in several windows carries it from one window to the next, so nothing is appended
+/// to such a partition after the failure (a client retrying the failures must not
+/// see them reordered).
+pub type PartitionFailures = BTreeMap<i32, ApiError>;
+
+/// [`produce`], for one window of a request: partitions that failed in an earlier
+/// window (`failures`) take no more records, and failures of this one are added.
+pub async fn produce_in_order(
+    route: &TopicRoute,
+    records: Vec<ProduceRecord>,
+    acks: Acks,
+    failures: &mut PartitionFailures,
+) -> Vec<ApiResult<Produced>> {
     let max_message_bytes = route.max_message_bytes;
     let partitions = route.partitions.len() as i32;
     let now = now_ms();
@@ -117,11 +134,12 @@ pub async fn produce(
     }
     let sends = groups.into_iter().map(|(partition, group)| {
         let addr = route.partitions[partition as usize].clone();
+        let earlier = failures.get(&partition).cloned();
         async move {
             let mut out = Vec::with_capacity(group.len());
             // After a failed batch, later ones of the same partition are not sent: a
             // client retrying the failures must not see them reordered.
-            let mut failed: Option<ApiError> = None;
+            let mut failed: Option<ApiError> = earlier;
             for chunk in split_by_size(group, max_message_bytes) {
                 let indexes: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
                 let recs: Vec<Record> = chunk.into_iter().map(|(_, r)| r).collect();
@@ -146,10 +164,13 @@ pub async fn produce(
                     out.push((index, result));
                 }
             }
-            out
+            (partition, failed, out)
         }
     });
-    for group in join_all(sends).await {
+    for (partition, failed, group) in join_all(sends).await {
+        if let Some(e) = failed {
+            failures.insert(partition, e);
+        }
         for (index, result) in group {
             results[index] = Some(result);
         }

@@ -181,7 +181,9 @@ impl EmbeddedFormat {
             }
             EmbeddedFormat::Json => {
                 // A stored JSON document goes out as it is; anything else as its text.
-                let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+                // The parser skips strings without checking their UTF-8: check it first.
+                let is_json = std::str::from_utf8(bytes).is_ok()
+                    && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
                 if is_json {
                     out.extend_from_slice(bytes);
                 } else {
@@ -227,6 +229,7 @@ mod tests {
             stored(2, Some(b""), None),
             stored(3, Some(b"\x00\x01\x02\xfe"), Some(b"42")),
             stored(4, None, Some(b"  ")),
+            stored(5, None, Some(b"\"\xff\"")),
         ];
         let topic = "t\u{e9}\"q";
         for format in [

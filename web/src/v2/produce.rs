@@ -12,7 +12,7 @@ use troupe_actors::partition::Acks;
 use troupe_actors::BrokerError;
 
 use crate::error::{codes, ApiError, ApiResult};
-use crate::produce::{oversized, produce, route, ProduceRecord};
+use crate::produce::{oversized, produce_in_order, route, PartitionFailures, ProduceRecord};
 use crate::records::{decode_base64, EmbeddedFormat, V2};
 use crate::state::AppState;
 use crate::{json, metrics, read_body};
@@ -197,6 +197,7 @@ async fn produce_v2(
     let mut uniform_error: Option<Option<ApiError>> = None;
     let mut offsets = Vec::with_capacity(count * 64);
     offsets.push(b'[');
+    let mut failures = PartitionFailures::new();
     for window in request.records.chunks(WINDOW_RECORDS) {
         let records = window
             .iter()
@@ -208,7 +209,7 @@ async fn produce_v2(
                 (r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len)) as u64
             })
             .sum::<u64>();
-        for r in produce(&route, records, Acks::All).await {
+        for r in produce_in_order(&route, records, Acks::All, &mut failures).await {
             let entry = match &r {
                 Ok(p) => {
                     json!({"partition": p.partition, "offset": p.offset, "error_code": null, "error": null})

@@ -37,7 +37,7 @@ use troupe_actors::storage::RecordHeader;
 use super::check_cluster;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::json::ValueSplitter;
-use crate::produce::{produce as produce_records, route, ProduceRecord, Produced};
+use crate::produce::{produce_in_order, route, PartitionFailures, ProduceRecord, Produced};
 use crate::records::decode_base64;
 use crate::state::AppState;
 use crate::{body_error, json, metrics, read_body};
@@ -239,11 +239,24 @@ pub(crate) async fn produce_prepared(
     prepared: &[ApiResult<Prepared>],
     acks: Acks,
 ) -> Vec<ApiResult<Value>> {
+    produce_prepared_in_order(state, route, prepared, acks, &mut PartitionFailures::new()).await
+}
+
+/// [`produce_prepared`] for one window of a request (see [`produce_in_order`]).
+async fn produce_prepared_in_order(
+    state: &AppState,
+    route: &TopicRoute,
+    prepared: &[ApiResult<Prepared>],
+    acks: Acks,
+    failures: &mut PartitionFailures,
+) -> Vec<ApiResult<Value>> {
     let valid: Vec<ProduceRecord> = prepared
         .iter()
         .filter_map(|p| p.as_ref().ok().map(|p| p.record.clone()))
         .collect();
-    let mut produced = produce_records(route, valid, acks).await.into_iter();
+    let mut produced = produce_in_order(route, valid, acks, failures)
+        .await
+        .into_iter();
     let (mut ok_records, mut ok_bytes) = (0u64, 0u64);
     let reports = prepared
         .iter()
@@ -277,9 +290,14 @@ fn in_band(result: ApiResult<Value>, shape_error: bool) -> Value {
 }
 
 /// Produces one window of record texts; the reports, one JSON line each.
-async fn produce_window(state: &AppState, route: &TopicRoute, texts: &[Bytes]) -> Vec<u8> {
+async fn produce_window(
+    state: &AppState,
+    route: &TopicRoute,
+    texts: &[Bytes],
+    failures: &mut PartitionFailures,
+) -> Vec<u8> {
     let prepared: Vec<ApiResult<Prepared>> = texts.iter().map(|t| prepare_slice(t)).collect();
-    let results = produce_prepared(state, route, &prepared, Acks::All).await;
+    let results = produce_prepared_in_order(state, route, &prepared, Acks::All, failures).await;
     let mut out = Vec::with_capacity(results.len() * 160);
     for (p, r) in prepared.iter().zip(results) {
         let line = in_band(r, p.is_err());
@@ -313,12 +331,23 @@ pub async fn produce(
 ) -> ApiResult<HttpResponse> {
     let route = target(&state, path).await?;
     let limit = state.limits.max_request_bytes;
-    let records = if is_chunked(&req) {
-        RecordStream {
+    let (records, first) = if is_chunked(&req) {
+        let mut records = RecordStream {
             payload: Some(body),
             splitter: ValueSplitter::new(limit),
             eof: false,
+        };
+        // The first record is awaited before the answer starts, so a stream that is
+        // empty or broken from its first byte gets the same HTTP error as a body of
+        // known length would.
+        let first = records.next_window().await?;
+        if first.0.is_empty() {
+            return Err(ApiError::unprocessable(
+                codes::INVALID_PAYLOAD,
+                "The request body holds no record",
+            ));
         }
+        (records, Some(first))
     } else {
         let whole = read_body(body, limit).await?;
         let count = json::count_values(&whole).map_err(json::shape_error)?;
@@ -329,12 +358,17 @@ pub async fn produce(
             ));
         }
         if count == 1 {
-            let single = produce_window(&state, &route, &[whole]).await;
+            let large = whole.len() >= crate::memory::LARGE_BODY_BYTES;
+            let single =
+                produce_window(&state, &route, &[whole], &mut PartitionFailures::new()).await;
+            if large {
+                crate::memory::release_soon();
+            }
             return Ok(HttpResponse::Ok()
                 .content_type("application/json")
                 .body(trim_line_end(single)));
         }
-        RecordStream {
+        let records = RecordStream {
             payload: None,
             // The body's own buffer, not a copy, when nothing else holds it.
             splitter: ValueSplitter::whole(
@@ -343,12 +377,13 @@ pub async fn produce(
                     .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
             ),
             eof: true,
-        }
+        };
+        (records, None)
     };
     let (tx, rx) = mpsc::channel::<Bytes>(REPORT_QUEUE_WINDOWS);
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        let handled_bytes = pump(records, &state, &route, tx).await;
+        let handled_bytes = pump(records, first, &state, &route, tx).await;
         if handled_bytes >= crate::memory::LARGE_BODY_BYTES {
             crate::memory::release_soon();
         }
@@ -361,18 +396,25 @@ pub async fn produce(
         .streaming(reports))
 }
 
-/// Produces the records of `source` window by window, sending each window's reports
-/// to `tx`; ends with the stream, its first error (sent as the last report), or the
-/// client going away. Returns the bytes of records handled.
+/// Produces the records of `source` window by window (starting with `first`, when
+/// already read), sending each window's reports to `tx`; ends with the stream, its
+/// first error (sent as the last report), or the client going away. Returns the bytes
+/// of records handled.
 async fn pump(
     mut source: RecordStream,
+    mut first: Option<(Vec<Bytes>, bool)>,
     state: &AppState,
     route: &TopicRoute,
     tx: mpsc::Sender<Bytes>,
 ) -> usize {
     let mut handled_bytes = 0;
+    let mut failures = PartitionFailures::new();
     loop {
-        let (texts, end) = match source.next_window().await {
+        let window = match first.take() {
+            Some(w) => Ok(w),
+            None => source.next_window().await,
+        };
+        let (texts, end) = match window {
             Ok(w) => w,
             Err(e) => {
                 let mut line = e.body().to_string().into_bytes();
@@ -383,7 +425,7 @@ async fn pump(
         };
         if !texts.is_empty() {
             handled_bytes += texts.iter().map(Bytes::len).sum::<usize>();
-            let lines = produce_window(state, route, &texts).await;
+            let lines = produce_window(state, route, &texts, &mut failures).await;
             if tx.send(Bytes::from(lines)).await.is_err() {
                 // The client went away: stop reading its body.
                 return handled_bytes;
