@@ -89,6 +89,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         ws: std::sync::Arc::new(troupe_web::WsHub::new(settings.websocket.clone())),
     };
     let ws_hub = state.ws.clone();
+    troupe_web::memory::tune_allocator();
     troupe_web::memory::start_trimmer();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {

@@ -388,8 +388,12 @@ pub async fn produce(
             crate::memory::release_soon();
         }
     });
-    let reports = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
+    // The guard asks for a trim once the last report has gone, if they were many.
+    let sent = crate::memory::ReleaseOnDrop { bytes: 0 };
+    let reports = futures::stream::unfold((rx, sent), |(mut rx, mut sent)| async move {
+        let b = rx.recv().await?;
+        sent.bytes += b.len();
+        Some((Ok::<_, actix_web::Error>(b), (rx, sent)))
     });
     Ok(HttpResponse::Ok()
         .content_type("application/json")
