@@ -878,24 +878,41 @@ impl Handler<BrokerConfigs> for Broker {
     }
 }
 
-impl Handler<RouteTopic> for Broker {
-    type Result = BrokerResult<TopicRoute>;
-
-    fn handle(&mut self, msg: RouteTopic, _: &mut Context<Self>) -> Self::Result {
-        let topic = self.topic(&msg.name)?;
+impl Broker {
+    /// A topic's route; a produce moves the sticky partition on for the next one.
+    fn route(&mut self, name: String, produce: bool) -> BrokerResult<TopicRoute> {
+        let topic = self.topic(&name)?;
         let partitions = topic.partitions.clone();
         let max_message_bytes = topic.config.log.max_message_bytes;
         let count = partitions.len().max(1) as i32;
-        let sticky = self.sticky.entry(msg.name.clone()).or_insert(0);
+        let sticky = self.sticky.entry(name.clone()).or_insert(0);
         let sticky_partition = *sticky % count;
-        *sticky = (*sticky + 1) % count;
+        if produce {
+            *sticky = (*sticky + 1) % count;
+        }
         Ok(TopicRoute {
-            internal: is_internal_topic(&msg.name),
-            name: msg.name,
+            internal: is_internal_topic(&name),
+            name,
             partitions,
             sticky_partition,
             max_message_bytes,
         })
+    }
+}
+
+impl Handler<RouteTopic> for Broker {
+    type Result = BrokerResult<TopicRoute>;
+
+    fn handle(&mut self, msg: RouteTopic, _: &mut Context<Self>) -> Self::Result {
+        self.route(msg.name, false)
+    }
+}
+
+impl Handler<RouteForProduce> for Broker {
+    type Result = BrokerResult<TopicRoute>;
+
+    fn handle(&mut self, msg: RouteForProduce, _: &mut Context<Self>) -> Self::Result {
+        self.route(msg.name, true)
     }
 }
 

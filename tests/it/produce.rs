@@ -506,3 +506,31 @@ fn a_large_request_of_tiny_records_costs_a_bounded_multiple_of_its_size() {
     );
     assert_eq!(read_partition(&b, "many", 0).len(), 2 * count + 1);
 }
+
+#[test]
+fn keyless_records_rotate_per_produce_request_not_per_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "rot", 4);
+    let produce_keyless = || {
+        let (status, answer) = post_text(
+            &b,
+            "/topics/rot/records",
+            &json!({"value": {"type": "STRING", "data": "k"}}).to_string(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer["partition_id"].as_i64().unwrap()
+    };
+    let first = produce_keyless();
+    // Reads, metrics scrapes and describes look the topic up; they move nothing.
+    for _ in 0..3 {
+        assert_eq!(
+            get(&b.url("/topics/rot/partitions/0/records?offset=beginning")).0,
+            200
+        );
+        assert_eq!(get(&b.url("/metrics")).0, 200);
+        assert_eq!(get(&b.v3("/topics/rot/partitions")).0, 200);
+    }
+    assert_eq!(produce_keyless(), (first + 1) % 4);
+    assert_eq!(produce_keyless(), (first + 2) % 4);
+}

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use futures::future::join_all;
-use troupe_actors::broker::{RouteTopic, TopicRoute};
+use troupe_actors::broker::{RouteForProduce, TopicRoute};
 use troupe_actors::partition::{Acks, Append};
 use troupe_actors::partitioner::partition_for_key;
 use troupe_actors::storage::{
@@ -46,7 +46,7 @@ pub fn now_ms() -> i64 {
 /// Looks the topic up for producing: unknown topics and internal topics are refused.
 pub async fn route(state: &AppState, topic: &str) -> ApiResult<TopicRoute> {
     let route = state
-        .ask(RouteTopic {
+        .ask(RouteForProduce {
             name: topic.to_string(),
         })
         .await?;

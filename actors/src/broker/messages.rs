@@ -102,8 +102,8 @@ pub struct TopicConfigs {
 pub struct BrokerConfigs;
 
 /// Where to send a topic's records: its partition actors, and the partition keyless
-/// records of this request should stick to (rotated per request, as Kafka's sticky
-/// partitioner rotates per batch).
+/// records of this request should stick to (rotated per produce request, as Kafka's
+/// sticky partitioner rotates per batch).
 #[derive(Debug, Clone)]
 pub struct TopicRoute {
     pub name: String,
@@ -114,9 +114,19 @@ pub struct TopicRoute {
     pub max_message_bytes: usize,
 }
 
+/// A topic's route, for reading or looking: the sticky partition is where the next
+/// producer would go, and is left where it is.
 #[derive(Message)]
 #[rtype(result = "BrokerResult<TopicRoute>")]
 pub struct RouteTopic {
+    pub name: String,
+}
+
+/// A topic's route for one produce request: keyless records stick to its
+/// `sticky_partition`, and the next produce request gets the next partition.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<TopicRoute>")]
+pub struct RouteForProduce {
     pub name: String,
 }
 
