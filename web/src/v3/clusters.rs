@@ -5,8 +5,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use troupe_actors::broker::BrokerConfigs;
-use troupe_actors::topic_config::{ConfigEntry, ConfigSource};
 
+use super::configs::{config_json, ConfigOwner};
 use super::{check_broker, check_cluster, Urls};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -95,29 +95,6 @@ pub async fn get_broker(
     Ok(HttpResponse::Ok().json(broker(&Urls::new(&req, &state), &state)))
 }
 
-/// Confluent's BrokerConfigData: a broker-level setting, read-only here (settings
-/// change in the configuration file, not through the API).
-fn broker_config_json(urls: &Urls, broker_id: i32, e: &ConfigEntry) -> Value {
-    urls.resource(
-        "KafkaBrokerConfig",
-        &format!("/brokers/{broker_id}/configs/{}", e.name),
-        &format!("/broker={broker_id}/config={}", e.name),
-        json!({
-            "cluster_id": urls.cluster_id,
-            "broker_id": broker_id,
-            "name": e.name,
-            "value": e.value,
-            "is_default": e.source == ConfigSource::DefaultConfig,
-            "is_read_only": true,
-            "is_sensitive": false,
-            "source": e.source.kafka_name(),
-            "synonyms": e.synonyms.iter().map(|(name, value, source)| json!({
-                "name": name, "value": value, "source": source.kafka_name()
-            })).collect::<Vec<_>>(),
-        }),
-    )
-}
-
 /// `GET …/brokers/{id}/configs`: the broker settings that set the topic defaults
 /// (`log.retention.ms`, `compression.type`, …).
 pub async fn broker_configs(
@@ -132,7 +109,7 @@ pub async fn broker_configs(
     let urls = Urls::new(&req, &state);
     let data = entries
         .iter()
-        .map(|e| broker_config_json(&urls, broker_id, e))
+        .map(|e| config_json(&urls, &ConfigOwner::Broker(broker_id), e))
         .collect();
     Ok(HttpResponse::Ok().json(urls.list(
         "KafkaBrokerConfigList",
@@ -155,9 +132,9 @@ pub async fn broker_config(
             "Config {name} cannot be found for broker {broker_id}."
         ))
     })?;
-    Ok(HttpResponse::Ok().json(broker_config_json(
+    Ok(HttpResponse::Ok().json(config_json(
         &Urls::new(&req, &state),
-        broker_id,
+        &ConfigOwner::Broker(broker_id),
         entry,
     )))
 }

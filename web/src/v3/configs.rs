@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use troupe_actors::broker::{
     AlterTopicConfigs, ConfigChange, DescribeTopic, ListTopics, TopicConfigs,
 };
-use troupe_actors::topic_config::{topic_config_def, ConfigEntry};
+use troupe_actors::topic_config::{topic_config_def, ConfigEntry, ConfigSource};
 
 use super::topics::refuse_duplicate_names;
 use super::{check_cluster, parse_body, Urls};
@@ -41,25 +41,49 @@ async fn check_configs<'a>(
     Ok(())
 }
 
-fn config_json(urls: &Urls, topic: &str, e: &ConfigEntry) -> Value {
-    urls.resource(
-        "KafkaTopicConfig",
-        &format!("/topics/{topic}/configs/{}", e.name),
-        &format!("/topic={topic}/config={}", e.name),
-        json!({
-            "cluster_id": urls.cluster_id,
-            "topic_name": topic,
-            "name": e.name,
-            "value": e.value,
-            "is_default": e.source != troupe_actors::topic_config::ConfigSource::DynamicTopicConfig,
-            "is_read_only": false,
-            "is_sensitive": false,
-            "source": e.source.kafka_name(),
-            "synonyms": e.synonyms.iter().map(|(name, value, source)| json!({
-                "name": name, "value": value, "source": source.kafka_name()
-            })).collect::<Vec<_>>(),
-        }),
-    )
+/// Who a config belongs to, as Confluent's config resources name it.
+pub(super) enum ConfigOwner<'a> {
+    /// A topic's config: `is_default` unless set on the topic, writable.
+    Topic(&'a str),
+    /// A broker's setting: read-only here (it changes in the configuration file).
+    Broker(i32),
+}
+
+/// One config resource (Confluent's `KafkaTopicConfig` / `KafkaBrokerConfig`): the
+/// fields both share, and the owner's own.
+pub(super) fn config_json(urls: &Urls, owner: &ConfigOwner<'_>, e: &ConfigEntry) -> Value {
+    let (kind, path, crn, owner_field, is_default, is_read_only) = match owner {
+        ConfigOwner::Topic(topic) => (
+            "KafkaTopicConfig",
+            format!("/topics/{topic}/configs/{}", e.name),
+            format!("/topic={topic}/config={}", e.name),
+            ("topic_name", json!(topic)),
+            e.source != ConfigSource::DynamicTopicConfig,
+            false,
+        ),
+        ConfigOwner::Broker(id) => (
+            "KafkaBrokerConfig",
+            format!("/brokers/{id}/configs/{}", e.name),
+            format!("/broker={id}/config={}", e.name),
+            ("broker_id", json!(id)),
+            e.source == ConfigSource::DefaultConfig,
+            true,
+        ),
+    };
+    let mut data = json!({
+        "cluster_id": urls.cluster_id,
+        "name": e.name,
+        "value": e.value,
+        "is_default": is_default,
+        "is_read_only": is_read_only,
+        "is_sensitive": false,
+        "source": e.source.kafka_name(),
+        "synonyms": e.synonyms.iter().map(|(name, value, source)| json!({
+            "name": name, "value": value, "source": source.kafka_name()
+        })).collect::<Vec<_>>(),
+    });
+    data[owner_field.0] = owner_field.1;
+    urls.resource(kind, &path, &crn, data)
 }
 
 pub async fn list(
@@ -77,7 +101,7 @@ pub async fn list(
     let urls = Urls::new(&req, &state);
     let data = entries
         .iter()
-        .map(|e| config_json(&urls, &topic, e))
+        .map(|e| config_json(&urls, &ConfigOwner::Topic(&topic), e))
         .collect();
     Ok(HttpResponse::Ok().json(urls.list(
         "KafkaTopicConfigList",
@@ -107,7 +131,11 @@ pub async fn list_all(
             Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => continue,
             Err(e) => return Err(e),
         };
-        data.extend(entries.iter().map(|e| config_json(&urls, &topic.name, e)));
+        data.extend(
+            entries
+                .iter()
+                .map(|e| config_json(&urls, &ConfigOwner::Topic(&topic.name), e)),
+        );
     }
     Ok(HttpResponse::Ok().json(urls.list("KafkaTopicConfigList", "/topics/-/configs", data)))
 }
@@ -128,7 +156,11 @@ pub async fn get(
         .iter()
         .find(|e| e.name == name)
         .ok_or_else(|| config_not_found(&name, &topic))?;
-    Ok(HttpResponse::Ok().json(config_json(&Urls::new(&req, &state), &topic, entry)))
+    Ok(HttpResponse::Ok().json(config_json(
+        &Urls::new(&req, &state),
+        &ConfigOwner::Topic(&topic),
+        entry,
+    )))
 }
 
 #[derive(Deserialize)]
