@@ -41,7 +41,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         log::debug!("config {key} = {value}");
     }
     let node = Node::start(settings.broker.clone()).await?;
-    let cluster = node.broker.send(GetClusterInfo).await?;
+    let cluster = node.engine.broker.send(GetClusterInfo).await?;
     let metrics = match PrometheusBuilder::new().install_recorder() {
         Ok(handle) => Some(handle),
         Err(e) => {
@@ -74,18 +74,15 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     }
     let browser = web::Data::new(browser);
     let state = AppState {
-        broker: node.broker.clone(),
+        engine: node.engine.clone(),
         cluster_id: cluster.cluster_id.clone(),
         node_id: cluster.node_id,
         advertised_host: settings.listen_host.clone(),
         advertised_port,
         limits: settings.web,
         metrics,
-        cleaner: node.cleaner.clone(),
-        groups: node.groups.clone(),
-        consumers: node.consumers.clone(),
         consumer_request_timeout_ms: settings.broker.consumers.request_timeout_ms,
-        started_at_ms: troupe_web::produce::now_ms(),
+        started_at_ms: troupe_actors::requests::produce::now_ms(),
         ws: std::sync::Arc::new(troupe_web::WsHub::new(settings.websocket.clone())),
     };
     let ws_hub = state.ws.clone();

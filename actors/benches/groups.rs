@@ -45,6 +45,7 @@ fn fail(e: impl std::fmt::Display) -> ! {
 
 async fn instance(node: &Node, group: &str, name: String) -> Addr<ConsumerInstance> {
     let addr = node
+        .engine
         .consumers
         .send(CreateInstance {
             group_id: group.into(),
@@ -69,7 +70,8 @@ async fn instance(node: &Node, group: &str, name: String) -> Addr<ConsumerInstan
 }
 
 async fn coordinator(node: &Node, group: &str) -> Addr<GroupCoordinator> {
-    node.groups
+    node.engine
+        .groups
         .send(FindCoordinator {
             group_id: group.into(),
             create: true,
@@ -176,7 +178,8 @@ async fn run(seconds: u64, dir: PathBuf) {
     })
     .await
     .unwrap_or_else(|e| fail(e));
-    node.broker
+    node.engine
+        .broker
         .send(CreateTopic {
             name: TOPIC.into(),
             partitions: Some(PARTITIONS),
@@ -189,6 +192,7 @@ async fn run(seconds: u64, dir: PathBuf) {
         .unwrap_or_else(|e| fail(e))
         .unwrap_or_else(|e| fail(e));
     let offsets = node
+        .engine
         .broker
         .send(RouteTopic {
             name: OFFSETS_TOPIC.into(),

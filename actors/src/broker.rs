@@ -1,13 +1,15 @@
-//! `Broker`: the actor that owns the topic registry. It creates, alters and deletes
-//! topics (persisting each change in `topics.json` before acknowledging it), starts one
-//! supervised [`PartitionReplica`] per partition spread over a small pool of arbiters
-//! (threads), and tells callers where a topic's partitions are. It never touches a
-//! partition's log itself: it talks to partition actors by message only.
+//! `Broker`: the actor that owns the topic registry — on one node, the controller's
+//! part of Kafka. It creates, alters and deletes topics (persisting each change in
+//! `topics.json` before acknowledging it), publishes the resulting
+//! [`MetadataImage`](crate::metadata::MetadataImage), and has the
+//! [`ReplicaManager`] start and stop the partitions and the [`LogManager`] move their
+//! directories. Nobody asks it where a partition is: that is a read of the published
+//! image and replica table. It never touches a partition's log itself.
 
 pub mod messages;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -15,18 +17,16 @@ use futures::future::join_all;
 
 use crate::broker_config::BrokerConfig;
 use crate::error::{BrokerError, BrokerResult};
-use crate::file_limits::{raise_open_files_limit, FileBudget, FDS_PER_PARTITION};
-use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode, UpdateConfig};
+use crate::log_manager::{remove_dirs_later, LogManager};
+use crate::metadata::{MetadataImage, MetadataPublisher, MetadataView, TopicImage};
+use crate::partition::{PartitionLimits, UpdateConfig};
+use crate::replica_manager::{close_all, ReplicaManager, ReplicaView};
 use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry, PartitionConfig};
 use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
 pub use messages::*;
 
 /// Kafka's limit on topic names.
 pub const MAX_TOPIC_NAME_CHARS: usize = 249;
-/// Suffix of a partition directory that is being deleted.
-const DELETE_SUFFIX: &str = "-delete";
-/// The longest file name Linux file systems take (NAME_MAX).
-const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> BrokerResult<()> {
@@ -113,7 +113,6 @@ fn assignment_shape(
 
 struct TopicState {
     record: TopicRecord,
-    partitions: Vec<Addr<PartitionReplica>>,
     /// The effective config, derived once per change (not per produce request).
     config: PartitionConfig,
 }
@@ -123,42 +122,48 @@ pub struct Broker {
     store: TopicStore,
     meta: StoredMetadata,
     topics: BTreeMap<String, TopicState>,
-    arbiters: Vec<Arbiter>,
-    next_arbiter: usize,
-    sticky: HashMap<String, i32>,
     /// Topics being deleted: their partitions are stopping, their directories not
     /// yet renamed, and the topic is still in the registry.
     deleting: HashSet<String>,
     topic_subscribers: Vec<Recipient<TopicsChanged>>,
-    /// What `RLIMIT_NOFILE` allows: bounds the partition count.
-    files: FileBudget,
+    logs: LogManager,
+    replicas: ReplicaManager,
+    metadata: MetadataPublisher,
 }
 
 impl Broker {
     /// Loads the registry from `log.dirs` and starts every partition. Must run inside
     /// an actix system.
     pub fn open(config: BrokerConfig) -> BrokerResult<Broker> {
-        std::fs::create_dir_all(&config.log_dir).map_err(|e| {
-            BrokerError::Storage(format!("creating {}: {e}", config.log_dir.display()))
-        })?;
-        remove_deleted_dirs(&config.log_dir);
-        let files = open_files_budget(config.reserved_file_descriptors);
+        let logs = LogManager::open(&config.log_dir, config.reserved_file_descriptors)?;
         let store = TopicStore::new(&config.log_dir);
         let meta = store.load_or_init(config.node_id)?;
-        let arbiters = (0..config.partition_threads.max(1))
-            .map(|_| Arbiter::new())
-            .collect();
+        let limits = PartitionLimits {
+            mailbox_capacity: config.partition_mailbox_capacity,
+            max_waiting_fetches: config.partition_max_waiting_fetches,
+            max_restarts: config.partition_max_restarts,
+            restart_window: Duration::from_millis(config.partition_restart_window_ms),
+            retention_check_interval: Duration::from_millis(
+                config.retention_check_interval_ms.max(1),
+            ),
+            tail_buffer_chunks: config.partition_tail_buffer_chunks,
+            tail_chunk_max_bytes: config.partition_tail_chunk_max_bytes,
+        };
+        let replicas = ReplicaManager::new(config.partition_threads, limits);
+        let metadata = MetadataPublisher::new(MetadataImage::single_node(
+            meta.cluster_id.clone(),
+            config.node_id,
+        ));
         let mut broker = Broker {
             config,
             store,
             meta,
             topics: BTreeMap::new(),
-            arbiters,
-            next_arbiter: 0,
-            sticky: HashMap::new(),
             deleting: HashSet::new(),
             topic_subscribers: Vec::new(),
-            files,
+            logs,
+            replicas,
+            metadata,
         };
         // The offsets topic first: groups need it. Partitions past the open-file
         // budget start offline rather than take the descriptors the listener needs.
@@ -167,26 +172,22 @@ impl Broker {
         let mut started = 0usize;
         for record in records {
             let config = broker.partition_config(&record.configs);
-            let partitions = (0..record.partitions)
-                .map(|p| {
-                    started += 1;
-                    if started > broker.files.max_partitions() {
-                        broker.start_offline_partition(&record, p, &config)
-                    } else {
-                        broker.start_partition(&record, p, &config)
-                    }
-                })
-                .collect();
-            broker.topics.insert(
-                record.name.clone(),
-                TopicState {
-                    record,
-                    partitions,
-                    config,
-                },
-            );
+            for p in 0..record.partitions {
+                started += 1;
+                let offline = (started > broker.logs.files().max_partitions()).then(|| {
+                    format!(
+                        "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
+                        broker.logs.files().describe()
+                    )
+                });
+                broker.start_partition(&record.name, p, &config, offline);
+            }
+            broker
+                .topics
+                .insert(record.name.clone(), TopicState { record, config });
         }
         broker.create_offsets_topic()?;
+        broker.publish();
         log::info!(
             "broker {} of cluster {} serving {} topic(s) from {}",
             broker.config.node_id,
@@ -220,17 +221,11 @@ impl Broker {
             configs: Self::validate_configs(&configs)?,
         };
         let config = self.partition_config(&record.configs);
-        let partitions = (0..record.partitions)
-            .map(|p| self.start_partition(&record, p, &config))
-            .collect();
-        self.topics.insert(
-            name.to_string(),
-            TopicState {
-                record,
-                partitions,
-                config,
-            },
-        );
+        for p in 0..record.partitions {
+            self.start_partition(name, p, &config, None);
+        }
+        self.topics
+            .insert(name.to_string(), TopicState { record, config });
         self.persist()?;
         log::info!(
             "created {name} with {} partition(s)",
@@ -256,72 +251,50 @@ impl Broker {
         }
     }
 
-    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
-        self.config.log_dir.join(format!("{topic}-{partition}"))
-    }
-
     fn partition_config(&self, overrides: &BTreeMap<String, String>) -> PartitionConfig {
         self.config
             .topic_defaults
             .partition_config(overrides, self.config.recovery_point_checkpoint_interval_ms)
     }
 
+    /// Starts a partition (unpublished until [`Self::publish`]).
     fn start_partition(
         &mut self,
-        record: &TopicRecord,
+        topic: &str,
         partition: i32,
         config: &PartitionConfig,
-    ) -> Addr<PartitionReplica> {
-        let replica = self.new_partition(record, partition, config);
-        self.start_on_next_arbiter(replica)
+        offline: Option<String>,
+    ) {
+        let dir = self.logs.partition_dir(topic, partition);
+        self.replicas.start(topic, partition, dir, config, offline);
     }
 
-    fn start_offline_partition(
-        &mut self,
-        record: &TopicRecord,
-        partition: i32,
-        config: &PartitionConfig,
-    ) -> Addr<PartitionReplica> {
-        let reason = format!(
-            "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
-            self.files.describe()
-        );
-        let replica = self
-            .new_partition(record, partition, config)
-            .offline(reason);
-        self.start_on_next_arbiter(replica)
+    /// Publishes the replica table, then the metadata image made from the registry:
+    /// in this order, a reader that finds a topic in the image finds its replicas.
+    fn publish(&self) {
+        self.replicas.publish();
+        let mut image =
+            MetadataImage::single_node(self.meta.cluster_id.clone(), self.config.node_id);
+        for (name, state) in &self.topics {
+            let mut topic = TopicImage::local(
+                name,
+                state.record.topic_id.clone(),
+                state.record.partitions,
+                self.config.node_id,
+                state.record.configs.clone(),
+                state.config.log.max_message_bytes,
+            );
+            topic.replication_factor = state.record.replication_factor;
+            topic.compacted = state.config.cleanup_compact;
+            topic.deleting = self.deleting.contains(name);
+            image.topics.insert(name.clone(), Arc::new(topic));
+        }
+        self.metadata.publish(image);
     }
 
-    fn start_on_next_arbiter(&mut self, replica: PartitionReplica) -> Addr<PartitionReplica> {
-        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
-        self.next_arbiter += 1;
-        replica.start_supervised(&arbiter.handle())
-    }
-
-    fn new_partition(
-        &self,
-        record: &TopicRecord,
-        partition: i32,
-        config: &PartitionConfig,
-    ) -> PartitionReplica {
-        let limits = PartitionLimits {
-            mailbox_capacity: self.config.partition_mailbox_capacity,
-            max_waiting_fetches: self.config.partition_max_waiting_fetches,
-            max_restarts: self.config.partition_max_restarts,
-            restart_window: Duration::from_millis(self.config.partition_restart_window_ms),
-            retention_check_interval: Duration::from_millis(
-                self.config.retention_check_interval_ms.max(1),
-            ),
-            tail_buffer_chunks: self.config.partition_tail_buffer_chunks,
-            tail_chunk_max_bytes: self.config.partition_tail_chunk_max_bytes,
-        };
-        PartitionReplica::new(
-            &record.name,
-            partition,
-            self.partition_dir(&record.name, partition),
-            config.clone(),
-            limits,
-        )
+    /// Readers' handles on what [`Self::publish`] publishes.
+    pub fn views(&self) -> (MetadataView, ReplicaView) {
+        (self.metadata.view(), self.replicas.view())
     }
 
     fn topic(&self, name: &str) -> BrokerResult<&TopicState> {
@@ -366,10 +339,11 @@ impl Broker {
             .map(|t| t.record.partitions.max(0) as usize)
             .sum();
         let total = current + added.max(0) as usize;
-        if total > self.files.max_partitions() {
+        let files = self.logs.files();
+        if total > files.max_partitions() {
             return Err(BrokerError::InvalidPartitions(format!(
                 "{added} more partition(s) would make {total} on this broker, but {}; raise the limit (ulimit -n, LimitNOFILE) or create fewer",
-                self.files.describe()
+                files.describe()
             )));
         }
         Ok(())
@@ -398,58 +372,11 @@ impl Broker {
     }
 }
 
-/// Raises the soft open-file limit to the hard one and says what it allows.
-fn open_files_budget(reserved: u64) -> FileBudget {
-    match raise_open_files_limit(reserved) {
-        Ok(files) => {
-            log::info!(
-                "open files: RLIMIT_NOFILE {} (hard {}), {} reserved, {} per partition: room for {} partitions (sealed segments hold no files)",
-                files.soft_limit,
-                files.hard_limit,
-                files.reserved,
-                FDS_PER_PARTITION,
-                files.max_partitions()
-            );
-            files
-        }
-        Err(e) => {
-            log::warn!("cannot read the open-file limit (RLIMIT_NOFILE): {e}; not bounding partitions by it");
-            FileBudget {
-                soft_limit: u64::MAX,
-                hard_limit: u64::MAX,
-                reserved,
-            }
-        }
-    }
-}
-
-/// Finishes deletions a crash interrupted.
-fn remove_deleted_dirs(log_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(log_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let doomed = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(DELETE_SUFFIX));
-        if doomed && path.is_dir() {
-            log::info!("removing {} (deleted topic)", path.display());
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                log::warn!("cannot remove {}: {e}", path.display());
-            }
-        }
-    }
-}
-
 impl Actor for Broker {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        for arbiter in &self.arbiters {
-            arbiter.stop();
-        }
+        self.replicas.stop_arbiters();
     }
 }
 
@@ -524,16 +451,14 @@ impl Handler<CreateTopic> for Broker {
             return Ok(Self::metadata(&TopicState {
                 config: self.partition_config(&record.configs),
                 record,
-                partitions: Vec::new(),
             }));
         }
-        self.clear_stale_dirs(&msg.name, 0..partitions)?;
+        self.logs.clear_stale_dirs(&msg.name, 0..partitions)?;
         let config = self.partition_config(&record.configs);
         self.topics.insert(
             msg.name.clone(),
             TopicState {
-                record: record.clone(),
-                partitions: Vec::new(),
+                record,
                 config: config.clone(),
             },
         );
@@ -541,12 +466,10 @@ impl Handler<CreateTopic> for Broker {
             self.topics.remove(&msg.name);
             return Err(e);
         }
-        let addrs = (0..partitions)
-            .map(|p| self.start_partition(&record, p, &config))
-            .collect();
-        if let Some(state) = self.topics.get_mut(&msg.name) {
-            state.partitions = addrs;
+        for p in 0..partitions {
+            self.start_partition(&msg.name, p, &config, None);
         }
+        self.publish();
         log::info!("created topic {} with {partitions} partition(s)", msg.name);
         self.topics_changed();
         self.topic(&msg.name).map(Self::metadata)
@@ -570,21 +493,14 @@ impl Handler<DeleteTopic> for Broker {
                 format!("topic '{}' is already being deleted", msg.name),
             ))));
         }
-        let partitions = self
-            .topics
-            .get(&msg.name)
-            .map(|t| t.partitions.clone())
-            .unwrap_or_default();
+        // The topic takes no more writes from here on, and its replicas are no longer
+        // found by readers.
+        self.publish();
+        let partitions = self.replicas.remove_topic(&msg.name);
         log::info!("deleting topic {}", msg.name);
         // Closed cleanly (not discarded): if the delete has to be undone, the
         // partitions reopen without recovery and lose nothing.
-        let stop_all = async move {
-            for result in join_all(partitions.iter().map(|p| p.send(Stop(StopMode::Close)))).await {
-                if let Ok(Err(e)) = result {
-                    log::warn!("closing a partition of a deleted topic: {e}");
-                }
-            }
-        };
+        let stop_all = close_all(partitions, "its topic is being deleted");
         Box::pin(
             actix::fut::wrap_future(stop_all)
                 .map(move |(), act: &mut Self, _| act.finish_delete(&msg.name)),
@@ -599,7 +515,7 @@ impl Broker {
         let Some(record) = self.topics.get(name).map(|t| t.record.clone()) else {
             return Err(BrokerError::UnknownTopic(name.to_string()));
         };
-        let moved = match self.move_to_delete(name, 0..record.partitions) {
+        let moved = match self.logs.move_to_delete(name, 0..record.partitions) {
             Ok(moved) => moved,
             Err(e) => {
                 self.restart_topic(&record);
@@ -611,67 +527,15 @@ impl Broker {
             if let Some(state) = state {
                 self.topics.insert(name.to_string(), state);
             }
-            self.move_back(&moved);
+            self.logs.move_back(&moved);
             self.restart_topic(&record);
             return Err(e);
         }
-        self.sticky.remove(name);
+        self.publish();
         self.topics_changed();
-        remove_dirs_later(moved.into_iter().map(|(_, doomed)| doomed).collect());
+        remove_dirs_later(moved);
         log::info!("deleted topic {name}");
         Ok(())
-    }
-
-    /// Renames the existing directories of `topic`'s `partitions` to unique
-    /// `-delete` names, durably. On failure, renames back what it had moved and
-    /// answers the error. Returns (original, doomed) pairs.
-    fn move_to_delete(
-        &self,
-        topic: &str,
-        partitions: std::ops::Range<i32>,
-    ) -> BrokerResult<Vec<(PathBuf, PathBuf)>> {
-        let mut moved = Vec::new();
-        for p in partitions {
-            let dir = self.partition_dir(topic, p);
-            let doomed = self.config.log_dir.join(delete_dir_name(topic, p));
-            match std::fs::rename(&dir, &doomed) {
-                Ok(()) => moved.push((dir, doomed)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    self.move_back(&moved);
-                    log::error!(
-                        "cannot delete topic {topic}: renaming {} failed: {e}",
-                        dir.display()
-                    );
-                    return Err(BrokerError::Storage(format!(
-                        "cannot delete topic '{topic}': renaming {} to {} failed: {e}; the topic is unchanged",
-                        dir.display(),
-                        doomed.display()
-                    )));
-                }
-            }
-        }
-        if !moved.is_empty() {
-            if let Err(e) = crate::storage::checkpoint::sync_dir(&self.config.log_dir) {
-                self.move_back(&moved);
-                return Err(BrokerError::Storage(format!(
-                    "cannot delete topic '{topic}': {e}; the topic is unchanged"
-                )));
-            }
-        }
-        Ok(moved)
-    }
-
-    fn move_back(&self, moved: &[(PathBuf, PathBuf)]) {
-        for (dir, doomed) in moved {
-            if let Err(e) = std::fs::rename(doomed, dir) {
-                log::error!(
-                    "cannot rename {} back to {}: {e}",
-                    doomed.display(),
-                    dir.display()
-                );
-            }
-        }
     }
 
     /// Starts the partitions of a topic again after a delete that did not happen.
@@ -679,60 +543,15 @@ impl Broker {
         let Some(config) = self.topics.get(&record.name).map(|t| t.config.clone()) else {
             return;
         };
-        let addrs = (0..record.partitions)
-            .map(|p| self.start_partition(record, p, &config))
-            .collect();
-        if let Some(state) = self.topics.get_mut(&record.name) {
-            state.partitions = addrs;
+        for p in 0..record.partitions {
+            self.start_partition(&record.name, p, &config, None);
         }
+        self.publish();
         log::warn!(
             "topic {} was not deleted; its partitions are back",
             record.name
         );
     }
-
-    /// Moves aside partition directories a new topic (or new partitions) would
-    /// inherit: left by a crash in the middle of a delete, they must not be served as
-    /// the new topic's records. Refuses the create if they cannot be moved.
-    fn clear_stale_dirs(&self, topic: &str, partitions: std::ops::Range<i32>) -> BrokerResult<()> {
-        let stale: Vec<i32> = partitions
-            .filter(|p| self.partition_dir(topic, *p).exists())
-            .collect();
-        for p in stale {
-            log::warn!(
-                "{} belongs to no topic; removing it before creating {topic}-{p}",
-                self.partition_dir(topic, p).display()
-            );
-            let moved = self.move_to_delete(topic, p..p + 1)?;
-            remove_dirs_later(moved.into_iter().map(|(_, doomed)| doomed).collect());
-        }
-        Ok(())
-    }
-}
-
-/// Kafka's `LocalLog.logDeleteDirName`: `<topic>-<partition>.<uuid>-delete`, unique per
-/// delete, with the topic part cut so the name fits in 255 bytes (topic names are
-/// ASCII, so characters are bytes).
-pub fn delete_dir_name(topic: &str, partition: i32) -> String {
-    let unique = uuid::Uuid::new_v4().simple().to_string();
-    let suffix = format!("-{partition}.{unique}{DELETE_SUFFIX}");
-    let keep = topic.len().min(MAX_FILE_NAME_BYTES - suffix.len());
-    format!("{}{suffix}", &topic[..keep])
-}
-
-/// Removes renamed directories off the actor's thread (the next start removes any
-/// that are left).
-fn remove_dirs_later(doomed: Vec<PathBuf>) {
-    if doomed.is_empty() {
-        return;
-    }
-    tokio::task::spawn_blocking(move || {
-        for dir in doomed {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                log::warn!("cannot remove {}: {e}", dir.display());
-            }
-        }
-    });
 }
 
 impl Handler<ListTopics> for Broker {
@@ -769,7 +588,7 @@ impl Handler<CreatePartitions> for Broker {
             meta.partitions = msg.count;
             return Ok(meta);
         }
-        self.clear_stale_dirs(&msg.name, current..msg.count)?;
+        self.logs.clear_stale_dirs(&msg.name, current..msg.count)?;
         let Some(state) = self.topics.get_mut(&msg.name) else {
             return Err(BrokerError::UnknownTopic(msg.name));
         };
@@ -782,12 +601,10 @@ impl Handler<CreatePartitions> for Broker {
             }
             return Err(e);
         }
-        let added: Vec<_> = (current..msg.count)
-            .map(|p| self.start_partition(&record, p, &config))
-            .collect();
-        if let Some(state) = self.topics.get_mut(&msg.name) {
-            state.partitions.extend(added);
+        for p in current..msg.count {
+            self.start_partition(&record.name, p, &config, None);
         }
+        self.publish();
         log::info!(
             "topic {} grew from {current} to {} partitions",
             msg.name,
@@ -838,7 +655,6 @@ impl Handler<AlterTopicConfigs> for Broker {
         };
         let previous = std::mem::replace(&mut state.record.configs, configs);
         let previous_config = std::mem::replace(&mut state.config, partition_config.clone());
-        let partitions = state.partitions.clone();
         if let Err(e) = self.persist() {
             if let Some(state) = self.topics.get_mut(&msg.name) {
                 state.record.configs = previous;
@@ -846,6 +662,8 @@ impl Handler<AlterTopicConfigs> for Broker {
             }
             return Box::pin(async move { Err(e) });
         }
+        self.publish();
+        let partitions = self.replicas.topic(&msg.name).to_vec();
         Box::pin(async move {
             for result in join_all(
                 partitions
@@ -878,41 +696,12 @@ impl Handler<BrokerConfigs> for Broker {
     }
 }
 
-impl Broker {
-    /// A topic's route; a produce moves the sticky partition on for the next one.
-    fn route(&mut self, name: String, produce: bool) -> BrokerResult<TopicRoute> {
-        let topic = self.topic(&name)?;
-        let partitions = topic.partitions.clone();
-        let max_message_bytes = topic.config.log.max_message_bytes;
-        let count = partitions.len().max(1) as i32;
-        let sticky = self.sticky.entry(name.clone()).or_insert(0);
-        let sticky_partition = *sticky % count;
-        if produce {
-            *sticky = (*sticky + 1) % count;
-        }
-        Ok(TopicRoute {
-            internal: is_internal_topic(&name),
-            name,
-            partitions,
-            sticky_partition,
-            max_message_bytes,
-        })
-    }
-}
-
 impl Handler<RouteTopic> for Broker {
     type Result = BrokerResult<TopicRoute>;
 
     fn handle(&mut self, msg: RouteTopic, _: &mut Context<Self>) -> Self::Result {
-        self.route(msg.name, false)
-    }
-}
-
-impl Handler<RouteForProduce> for Broker {
-    type Result = BrokerResult<TopicRoute>;
-
-    fn handle(&mut self, msg: RouteForProduce, _: &mut Context<Self>) -> Self::Result {
-        self.route(msg.name, true)
+        let (metadata, replicas) = self.views();
+        TopicRoute::lookup(&metadata, &replicas, &msg.name)
     }
 }
 
@@ -931,9 +720,9 @@ impl Handler<CompactedPartitions> for Broker {
     fn handle(&mut self, _: CompactedPartitions, _: &mut Context<Self>) -> Self::Result {
         MessageResult(
             self.topics
-                .values()
-                .filter(|t| t.config.cleanup_compact)
-                .flat_map(|t| t.partitions.iter().cloned())
+                .iter()
+                .filter(|(_, t)| t.config.cleanup_compact)
+                .flat_map(|(name, _)| self.replicas.topic(name).iter().cloned())
                 .collect(),
         )
     }
@@ -943,21 +732,9 @@ impl Handler<ShutdownBroker> for Broker {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: ShutdownBroker, _: &mut Context<Self>) -> Self::Result {
-        let partitions: Vec<_> = self
-            .topics
-            .values()
-            .flat_map(|t| t.partitions.iter().cloned())
-            .collect();
+        let partitions = self.replicas.all();
         log::info!("closing {} partition(s)", partitions.len());
-        Box::pin(async move {
-            for result in join_all(partitions.iter().map(|p| p.send(Stop(StopMode::Close)))).await {
-                match result {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => log::warn!("closing a partition: {e}"),
-                    Err(e) => log::warn!("closing a partition: {e}"),
-                }
-            }
-        })
+        Box::pin(close_all(partitions, "the broker is stopping"))
     }
 }
 
@@ -1008,22 +785,5 @@ mod tests {
         ] {
             assert!(validate_topic_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn delete_dir_names_fit_in_255_bytes_and_are_unique() {
-        let long = "x".repeat(MAX_TOPIC_NAME_CHARS);
-        let name = delete_dir_name(&long, 12345);
-        assert_eq!(name.len(), MAX_FILE_NAME_BYTES, "{name}");
-        assert!(
-            name.ends_with("-delete") && name.contains("-12345."),
-            "{name}"
-        );
-        assert_ne!(name, delete_dir_name(&long, 12345));
-        let short = delete_dir_name("orders", 0);
-        assert!(
-            short.starts_with("orders-0.") && short.len() == 6 + 3 + 32 + 7,
-            "{short}"
-        );
     }
 }

@@ -690,7 +690,7 @@ impl FetchPlan {
             else {
                 continue;
             };
-            for (p, addr) in route.partitions.into_iter().enumerate() {
+            for (p, addr) in route.partitions.iter().cloned().enumerate() {
                 routes.insert(TopicPartition::new(topic, p as i32), addr);
             }
         }

@@ -88,6 +88,11 @@ pub enum BrokerError {
         reason: String,
     },
 
+    /// An actor this request needs is not running (stopped, restarting, or not
+    /// started yet): the request may succeed if sent again.
+    #[error("Unavailable: {0}")]
+    Unavailable(String),
+
     #[error("Storage error: {0}")]
     Storage(String),
 
@@ -155,11 +160,12 @@ impl BrokerError {
             BrokerError::PartitionRestarting { .. }
                 | BrokerError::Busy { .. }
                 | BrokerError::DiskFull(_)
+                | BrokerError::Unavailable(_)
         )
     }
 
     pub fn mailbox(e: actix::MailboxError) -> BrokerError {
-        BrokerError::Internal(format!("actor unavailable: {e}"))
+        BrokerError::Unavailable(format!("actor unavailable: {e}"))
     }
 }
 

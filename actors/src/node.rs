@@ -11,15 +11,12 @@ use crate::cleaner::{CleanerSettings, LogCleaner};
 use crate::consumer::ConsumerRegistry;
 use crate::error::BrokerResult;
 use crate::group::GroupManager;
+use crate::requests::Engine;
 
-/// A running node: the addresses the web layer talks to.
+/// A running node: the request layer's handle, over its actors.
 #[derive(Clone)]
 pub struct Node {
-    pub broker: Addr<Broker>,
-    /// `None` when `log.cleaner.enable` is false.
-    pub cleaner: Option<Addr<LogCleaner>>,
-    pub groups: Addr<GroupManager>,
-    pub consumers: Addr<ConsumerRegistry>,
+    pub engine: Engine,
 }
 
 impl Node {
@@ -33,22 +30,21 @@ impl Node {
         let enabled = config.cleaner_enable;
         let group_config = config.groups.clone();
         let consumer_config = config.consumers.clone();
-        let broker = Broker::open(config)?.start();
+        let broker = Broker::open(config)?;
+        let (metadata, replicas) = broker.views();
+        let broker = broker.start();
         let cleaner = enabled.then(|| LogCleaner::start(broker.clone(), settings));
         let groups = GroupManager::start(broker.clone(), group_config).await?;
         let consumers =
             ConsumerRegistry::new(consumer_config, broker.clone(), groups.clone()).start();
         Ok(Node {
-            broker,
-            cleaner,
-            groups,
-            consumers,
+            engine: Engine::new(metadata, replicas, broker, groups, consumers, cleaner),
         })
     }
 
     /// Closes every partition cleanly (flush, trim indexes, clean-shutdown marker).
     pub async fn shutdown(&self) {
-        if let Err(e) = self.broker.send(ShutdownBroker).await {
+        if let Err(e) = self.engine.broker.send(ShutdownBroker).await {
             log::warn!("broker shutdown: {e}");
         }
     }

@@ -152,6 +152,7 @@ impl From<BrokerError> for ApiError {
             E::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, codes::DISK_FULL),
             E::CorruptRecord { .. } => (StatusCode::INTERNAL_SERVER_ERROR, codes::CORRUPT_RECORD),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::KAFKA_ERROR),
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         };
         ApiError::new(status, code, message)

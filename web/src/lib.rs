@@ -16,7 +16,6 @@ pub mod error;
 pub mod json;
 pub mod memory;
 pub mod metrics;
-pub mod produce;
 pub mod records;
 pub mod state;
 pub mod v2;

@@ -9,7 +9,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 
-use troupe_actors::broker::{ListTopics, RouteTopic};
 use troupe_actors::cleaner::GetCleanerStats;
 use troupe_actors::partition::{GetStatus, PartitionStatus};
 
@@ -39,19 +38,12 @@ async fn storage_gauges(state: &AppState) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let mut rows: Vec<PartitionStatus> = Vec::new();
-    if let Ok(topics) = state.broker.send(ListTopics).await {
-        for t in topics {
-            if let Ok(Ok(route)) = state
-                .broker
-                .send(RouteTopic {
-                    name: t.name.clone(),
-                })
-                .await
-            {
-                for p in route.partitions {
-                    if let Ok(s) = p.send(GetStatus).await {
-                        rows.push(s);
-                    }
+    let image = state.engine.metadata.image();
+    for name in image.topics.keys() {
+        if let Ok(route) = state.route(name) {
+            for p in route.partitions.iter() {
+                if let Ok(s) = p.send(GetStatus).await {
+                    rows.push(s);
                 }
             }
         }
@@ -90,7 +82,7 @@ async fn storage_gauges(state: &AppState) -> String {
             );
         }
     }
-    if let Some(cleaner) = &state.cleaner {
+    if let Some(cleaner) = &state.engine.cleaner {
         if let Ok(stats) = cleaner.send(GetCleanerStats).await {
             for (name, v) in [
                 ("troupe_cleaner_runs_total", stats.runs),

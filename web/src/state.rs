@@ -1,14 +1,13 @@
-//! `AppState`: what every handler is given — the addresses of the broker, the group
-//! manager and the consumer registry, the cluster's identity and the HTTP layer's
-//! limits. Handlers keep no state of their own.
+//! `AppState`: what every handler is given — the request layer's [`Engine`] (and
+//! through it the broker's actors), the cluster's identity and the HTTP layer's limits.
+//! Handlers keep no state of their own.
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 use troupe_actors::broker::Broker;
-use troupe_actors::cleaner::LogCleaner;
-use troupe_actors::consumer::ConsumerRegistry;
-use troupe_actors::group::GroupManager;
+use troupe_actors::requests::produce::{self, ProduceTarget};
+use troupe_actors::requests::{Engine, RequestContext, TopicRoute};
 use troupe_actors::BrokerResult;
 
 use crate::error::ApiResult;
@@ -39,7 +38,8 @@ impl Default for WebLimits {
 
 #[derive(Clone)]
 pub struct AppState {
-    pub broker: Addr<Broker>,
+    /// The request layer, and through it the broker's actors.
+    pub engine: Engine,
     pub cluster_id: String,
     pub node_id: i32,
     /// The host and port clients reach this broker at (for the brokers resources).
@@ -47,10 +47,6 @@ pub struct AppState {
     pub advertised_port: u16,
     pub limits: WebLimits,
     pub metrics: Option<PrometheusHandle>,
-    /// The log cleaner, when enabled (for its metrics).
-    pub cleaner: Option<Addr<LogCleaner>>,
-    pub groups: Addr<GroupManager>,
-    pub consumers: Addr<ConsumerRegistry>,
     /// `consumer.request.timeout.ms`: a records request's wait when it names none.
     pub consumer_request_timeout_ms: u64,
     /// When this broker started (ms since the epoch), for its uptime.
@@ -60,6 +56,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Where a topic's partitions are (a read of the published metadata).
+    pub fn route(&self, topic: &str) -> ApiResult<TopicRoute> {
+        Ok(self.engine.route(topic)?)
+    }
+
+    /// The topic routed for one produce request (unknown, internal and deleting
+    /// topics refused).
+    pub fn produce_target(&self, ctx: &RequestContext, topic: &str) -> ApiResult<ProduceTarget> {
+        Ok(produce::target(&self.engine, ctx, topic)?)
+    }
+
     /// Sends `msg` to the broker and unwraps both the mailbox and the broker's answer.
     pub async fn ask<M, T>(&self, msg: M) -> ApiResult<T>
     where
@@ -68,7 +75,7 @@ impl AppState {
         Broker: Handler<M>,
         <Broker as Actor>::Context: ToEnvelope<Broker, M>,
     {
-        Ok(self.broker.send(msg).await??)
+        Ok(self.engine.broker.send(msg).await??)
     }
 }
 

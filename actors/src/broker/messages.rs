@@ -101,32 +101,14 @@ pub struct TopicConfigs {
 #[rtype(result = "Vec<ConfigEntry>")]
 pub struct BrokerConfigs;
 
-/// Where to send a topic's records: its partition actors, and the partition keyless
-/// records of this request should stick to (rotated per produce request, as Kafka's
-/// sticky partitioner rotates per batch).
-#[derive(Debug, Clone)]
-pub struct TopicRoute {
-    pub name: String,
-    pub partitions: Vec<Addr<PartitionReplica>>,
-    pub sticky_partition: i32,
-    pub internal: bool,
-    /// The topic's effective `max.message.bytes`.
-    pub max_message_bytes: usize,
-}
+pub use crate::requests::TopicRoute;
 
-/// A topic's route, for reading or looking: the sticky partition is where the next
-/// producer would go, and is left where it is.
+/// A topic's route, for actors that have no [`crate::requests::Engine`] (the group
+/// manager and consumer instances): answered from the same published image and
+/// replica table a direct lookup reads.
 #[derive(Message)]
 #[rtype(result = "BrokerResult<TopicRoute>")]
 pub struct RouteTopic {
-    pub name: String,
-}
-
-/// A topic's route for one produce request: keyless records stick to its
-/// `sticky_partition`, and the next produce request gets the next partition.
-#[derive(Message)]
-#[rtype(result = "BrokerResult<TopicRoute>")]
-pub struct RouteForProduce {
     pub name: String,
 }
 

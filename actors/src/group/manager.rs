@@ -84,7 +84,7 @@ impl GroupManager {
         let mut manager = GroupManager {
             config: Arc::new(config),
             broker,
-            stores: route.partitions,
+            stores: route.partitions.to_vec(),
             coordinators: HashMap::new(),
             topics,
             arbiter: Arbiter::new(),
@@ -219,7 +219,7 @@ async fn topic_partitions(
             BrokerError::UnknownTopic(t) => GroupError::UnknownTopic(t),
             other => GroupError::CoordinatorNotAvailable(other.to_string()),
         })?;
-    Ok(route.partitions)
+    Ok(route.partitions.to_vec())
 }
 
 async fn list_offset(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> GroupResult<Option<i64>> {

@@ -32,7 +32,8 @@ fn config(dir: &std::path::Path) -> BrokerConfig {
 
 async fn node_with_topic(dir: &std::path::Path, partitions: i32) -> Node {
     let node = Node::start(config(dir)).await.unwrap();
-    node.broker
+    node.engine
+        .broker
         .send(CreateTopic {
             name: "t".into(),
             partitions: Some(partitions),
@@ -48,7 +49,8 @@ async fn node_with_topic(dir: &std::path::Path, partitions: i32) -> Node {
 }
 
 async fn coordinator(node: &Node, group: &str) -> Addr<GroupCoordinator> {
-    node.groups
+    node.engine
+        .groups
         .send(FindCoordinator {
             group_id: group.into(),
             create: true,
@@ -293,6 +295,7 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
         .unwrap();
     }
     let reset = node
+        .engine
         .groups
         .send(ResetOffsets {
             group_id: "g".into(),

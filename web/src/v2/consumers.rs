@@ -156,6 +156,7 @@ async fn create(
         client_id: name.clone(),
     };
     state
+        .engine
         .consumers
         .send(CreateInstance {
             group_id: group_id.clone(),
@@ -173,6 +174,7 @@ async fn create(
 
 async fn instance(state: &AppState, path: &(String, String)) -> ApiResult<Addr<ConsumerInstance>> {
     Ok(state
+        .engine
         .consumers
         .send(FindInstance {
             group_id: path.0.clone(),

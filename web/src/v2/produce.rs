@@ -12,10 +12,13 @@ use troupe_actors::partition::Acks;
 use troupe_actors::BrokerError;
 
 use crate::error::{codes, ApiError, ApiResult};
-use crate::produce::{oversized, produce_in_order, route, PartitionFailures, ProduceRecord};
 use crate::records::{decode_base64, EmbeddedFormat, V2};
 use crate::state::AppState;
 use crate::{json, metrics, read_body};
+use troupe_actors::requests::produce::{
+    oversized, produce_in_order, PartitionFailures, ProduceRecord,
+};
+use troupe_actors::requests::RequestContext;
 
 /// Records converted and produced at a time, so memory follows the window, not the
 /// request (the request's JSON is read whole, and borrowed from, not copied).
@@ -167,7 +170,8 @@ async fn produce_v2(
             "records may not be empty",
         ));
     }
-    let route = route(&state, &topic).await.map_err(|e| {
+    let ctx = RequestContext::http(req.peer_addr());
+    let route = state.produce_target(&ctx, &topic).map_err(|e| {
         if e.error_code == codes::UNKNOWN_TOPIC_OR_PARTITION {
             ApiError::new(e.status, codes::TOPIC_NOT_FOUND, e.message)
         } else {
@@ -188,7 +192,7 @@ async fn produce_v2(
     for r in &request.records {
         let record = convert(format, partition, r)?;
         if let Some(e) = oversized(std::slice::from_ref(&record), route.max_message_bytes) {
-            return Err(e);
+            return Err(e.into());
         }
     }
     let count = request.records.len();
@@ -210,6 +214,7 @@ async fn produce_v2(
             })
             .sum::<u64>();
         for r in produce_in_order(&route, records, Acks::All, &mut failures).await {
+            let r = r.map_err(ApiError::from);
             let entry = match &r {
                 Ok(p) => {
                     json!({"partition": p.partition, "offset": p.offset, "error_code": null, "error": null})

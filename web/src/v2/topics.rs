@@ -24,7 +24,7 @@ fn partition_json(node_id: i32, s: &PartitionStatus) -> Value {
 /// Topic names, internal topics left out (as Confluent's v2 lists them); v3 lists
 /// every topic with `is_internal`.
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let topics = state.broker.send(ListTopics).await?;
+    let topics = state.engine.broker.send(ListTopics).await?;
     let names: Vec<&str> = topics
         .iter()
         .filter(|t| !t.internal)

@@ -44,7 +44,7 @@ fn broker(urls: &Urls, state: &AppState) -> Value {
             // Beyond Confluent's fields: what the dashboard's overview shows.
             "is_controller": true,
             "started_at_ms": state.started_at_ms,
-            "uptime_ms": (crate::produce::now_ms() - state.started_at_ms).max(0),
+            "uptime_ms": (troupe_actors::requests::produce::now_ms() - state.started_at_ms).max(0),
             "configs": urls.related(&format!("/brokers/{id}/configs")),
             "partition_replicas": urls.related(&format!("/brokers/{id}/partition-replicas")),
         }),
@@ -105,7 +105,7 @@ pub async fn broker_configs(
     let (cluster_id, broker_id) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     check_broker(&state, broker_id)?;
-    let entries = state.broker.send(BrokerConfigs).await?;
+    let entries = state.engine.broker.send(BrokerConfigs).await?;
     let urls = Urls::new(&req, &state);
     let data = entries
         .iter()
@@ -126,7 +126,7 @@ pub async fn broker_config(
     let (cluster_id, broker_id, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     check_broker(&state, broker_id)?;
-    let entries = state.broker.send(BrokerConfigs).await?;
+    let entries = state.engine.broker.send(BrokerConfigs).await?;
     let entry = entries.iter().find(|e| e.name == name).ok_or_else(|| {
         ApiError::not_found(format!(
             "Config {name} cannot be found for broker {broker_id}."

@@ -119,7 +119,7 @@ pub async fn list_all(
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
     let mut data = Vec::new();
-    for topic in state.broker.send(ListTopics).await? {
+    for topic in state.engine.broker.send(ListTopics).await? {
         let entries = match state
             .ask(TopicConfigs {
                 name: topic.name.clone(),

@@ -69,6 +69,7 @@ pub fn state_name(state: GroupState) -> &'static str {
 
 async fn describe(state: &AppState, group_id: &str) -> ApiResult<GroupDescription> {
     let coordinator = state
+        .engine
         .groups
         .send(FindCoordinator {
             group_id: group_id.to_string(),
@@ -136,7 +137,7 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &cluster)?;
     let urls = Urls::new(&req, &state);
-    let groups = state.groups.send(ListGroups).await?;
+    let groups = state.engine.groups.send(ListGroups).await?;
     let data = groups
         .iter()
         .map(|g| group_json(&urls, state.node_id, g))
@@ -159,7 +160,7 @@ async fn get(
 async fn delete(state: web::Data<AppState>, path: GroupPath) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    state.groups.send(DeleteGroup { group_id }).await??;
+    state.engine.groups.send(DeleteGroup { group_id }).await??;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -316,6 +317,7 @@ fn lag_json(urls: &Urls, group_id: &str, l: &PartitionLag) -> Value {
 async fn group_lags(state: &AppState, group_id: &str) -> ApiResult<Vec<PartitionLag>> {
     describe(state, group_id).await?;
     let mut lags = state
+        .engine
         .groups
         .send(GroupLag {
             group_id: group_id.to_string(),
@@ -475,6 +477,7 @@ async fn reset_offsets(
         }
     };
     let offsets = state
+        .engine
         .groups
         .send(ResetOffsets {
             group_id: group_id.clone(),

@@ -186,7 +186,7 @@ pub async fn broker_replicas(
     check_broker(&state, broker_id)?;
     let urls = Urls::new(&req, &state);
     let mut data = Vec::new();
-    for topic in state.broker.send(ListTopics).await? {
+    for topic in state.engine.broker.send(ListTopics).await? {
         // A topic deleted since the listing has no replicas left to show.
         let all = match route_and_status(&state, &topic.name, None).await {
             Ok((_, all)) => all,

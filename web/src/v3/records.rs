@@ -30,17 +30,19 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use troupe_actors::broker::TopicRoute;
 use troupe_actors::partition::Acks;
 use troupe_actors::storage::RecordHeader;
 
 use super::check_cluster;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::json::ValueSplitter;
-use crate::produce::{produce_in_order, route, PartitionFailures, ProduceRecord, Produced};
 use crate::records::decode_base64;
 use crate::state::AppState;
 use crate::{body_error, json, metrics, read_body};
+use troupe_actors::requests::produce::{
+    produce_in_order, PartitionFailures, ProduceRecord, ProduceTarget, Produced,
+};
+use troupe_actors::requests::RequestContext;
 
 /// Records parsed, encoded and produced at a time.
 pub const WINDOW_RECORDS: usize = 4096;
@@ -235,7 +237,7 @@ pub(crate) fn report(state: &AppState, topic: &str, p: &Prepared, produced: &Pro
 /// its error. Shared by REST and WebSocket produce.
 pub(crate) async fn produce_prepared(
     state: &AppState,
-    route: &TopicRoute,
+    route: &ProduceTarget,
     prepared: &[ApiResult<Prepared>],
     acks: Acks,
 ) -> Vec<ApiResult<Value>> {
@@ -245,7 +247,7 @@ pub(crate) async fn produce_prepared(
 /// [`produce_prepared`] for one window of a request (see [`produce_in_order`]).
 async fn produce_prepared_in_order(
     state: &AppState,
-    route: &TopicRoute,
+    route: &ProduceTarget,
     prepared: &[ApiResult<Prepared>],
     acks: Acks,
     failures: &mut PartitionFailures,
@@ -256,7 +258,8 @@ async fn produce_prepared_in_order(
         .collect();
     let mut produced = produce_in_order(route, valid, acks, failures)
         .await
-        .into_iter();
+        .into_iter()
+        .map(|r| r.map_err(ApiError::from));
     let (mut ok_records, mut ok_bytes) = (0u64, 0u64);
     let reports = prepared
         .iter()
@@ -292,7 +295,7 @@ fn in_band(result: ApiResult<Value>, shape_error: bool) -> Value {
 /// Produces one window of record texts; the reports, one JSON line each.
 async fn produce_window(
     state: &AppState,
-    route: &TopicRoute,
+    route: &ProduceTarget,
     texts: &[Bytes],
     failures: &mut PartitionFailures,
 ) -> Vec<u8> {
@@ -317,10 +320,14 @@ fn is_chunked(req: &HttpRequest) -> bool {
 
 /// The topic a v3 produce path names, checked: this cluster, a topic that takes
 /// records (unknown and internal topics are HTTP errors, before the body is read).
-async fn target(state: &AppState, path: web::Path<(String, String)>) -> ApiResult<TopicRoute> {
+fn target(
+    state: &AppState,
+    req: &HttpRequest,
+    path: web::Path<(String, String)>,
+) -> ApiResult<ProduceTarget> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(state, &cluster_id)?;
-    route(state, &topic).await
+    state.produce_target(&RequestContext::http(req.peer_addr()), &topic)
 }
 
 pub async fn produce(
@@ -329,7 +336,7 @@ pub async fn produce(
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let route = target(&state, path).await?;
+    let route = target(&state, &req, path)?;
     let limit = state.limits.max_request_bytes;
     let (records, first) = if is_chunked(&req) {
         let mut records = RecordStream {
@@ -408,7 +415,7 @@ async fn pump(
     mut source: RecordStream,
     mut first: Option<(Vec<Bytes>, bool)>,
     state: &AppState,
-    route: &TopicRoute,
+    route: &ProduceTarget,
     tx: mpsc::Sender<Bytes>,
 ) -> usize {
     let mut handled_bytes = 0;
@@ -534,11 +541,12 @@ struct BatchEntry {
 /// with a client-chosen `id` (a string of 1 to 80 characters, distinct within the
 /// request); the answer is 207 with `successes` and `failures`, each naming its id.
 pub async fn produce_batch(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let route = target(&state, path).await?;
+    let route = target(&state, &req, path)?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::unprocessable(

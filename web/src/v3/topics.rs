@@ -43,7 +43,7 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
-    let topics = state.broker.send(ListTopics).await?;
+    let topics = state.engine.broker.send(ListTopics).await?;
     let data = topics.iter().map(|t| topic_json(&urls, t)).collect();
     Ok(HttpResponse::Ok().json(urls.list("KafkaTopicList", "/topics", data)))
 }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use troupe_actors::broker::{RouteTopic, TopicRoute};
 use troupe_actors::consumer::{
     reset_offset, AssignmentState, CloseInstance, Commit, Committed, CreateInstance,
     InstanceSettings, OffsetAndMetadata, ResetPolicy, Subscribe, Subscription as GroupSubscription,
@@ -19,6 +18,7 @@ use troupe_actors::consumer::{
 };
 use troupe_actors::group::TopicPartition;
 use troupe_actors::partition::{ListOffsets, OffsetSpec, PartitionFeed, PartitionReplica};
+use troupe_actors::requests::{RequestContext, TopicRoute};
 use troupe_actors::BrokerError;
 
 use super::outbox::{Closed, Frame, Outbox};
@@ -26,7 +26,6 @@ use super::protocol::{self, close_codes, ClientFrame, StartFrom, SubscribeReques
 use super::subscription::{Membership, Rendering, Subscription};
 use super::ConnectionSlot;
 use crate::error::{codes, ApiError, ApiResult};
-use crate::produce::route;
 use crate::state::AppState;
 use crate::v3::records::{prepare, produce_prepared};
 
@@ -349,13 +348,7 @@ impl Connection {
     }
 
     async fn route(&self, topic: &str) -> ApiResult<TopicRoute> {
-        Ok(self
-            .state
-            .broker
-            .send(RouteTopic {
-                name: topic.to_string(),
-            })
-            .await??)
+        self.state.route(topic)
     }
 
     /// A consumer instance in the broker is the group member; this connection
@@ -371,6 +364,7 @@ impl Connection {
     ) -> ApiResult<Membership> {
         let instance = self
             .state
+            .engine
             .consumers
             .send(CreateInstance {
                 group_id: group_id.to_string(),
@@ -668,7 +662,7 @@ async fn produce_job(state: &AppState, job: ProduceJob) -> Option<String> {
         acks,
         records,
     } = job;
-    let route = match route(state, &topic).await {
+    let route = match state.produce_target(&RequestContext::websocket(None), &topic) {
         Ok(route) => route,
         Err(e) => {
             return Some(protocol::error_frame(

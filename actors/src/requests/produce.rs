@@ -1,24 +1,21 @@
-//! The produce path shared by v3 and v2: choose each record's partition (explicit,
-//! Kafka's murmur2 for keyed records, sticky per request for keyless ones), group the
-//! records of one request into one batch per partition (split to respect
-//! `max.message.bytes`), append the batches — in order within a partition, in parallel
-//! across partitions — and report each record's partition and offset.
+//! Produce, for every protocol: choose each record's partition (explicit, Kafka's
+//! murmur2 for keyed records, sticky per request for keyless ones), group the records
+//! of one request into one batch per partition (split to respect
+//! `max.message.bytes`), append the batches — in order within a partition, in
+//! parallel across partitions — and report each record's partition and offset.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use futures::future::join_all;
-use troupe_actors::broker::{RouteForProduce, TopicRoute};
-use troupe_actors::partition::{Acks, Append};
-use troupe_actors::partitioner::partition_for_key;
-use troupe_actors::storage::{
-    Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_BYTES,
-};
-use troupe_actors::BrokerError;
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::{ask, AppState};
+use super::{Engine, RequestContext, TopicRoute};
+use crate::error::{BrokerError, BrokerResult};
+use crate::partition::{Acks, Append};
+use crate::partitioner::partition_for_key;
+use crate::storage::{Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_BYTES};
 
-/// A record as a REST client sends it.
+/// A record as a client sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProduceRecord {
     pub partition: Option<i32>,
@@ -36,24 +33,70 @@ pub struct Produced {
     pub timestamp_ms: i64,
 }
 
+/// A topic routed for one produce request: its keyless records go to
+/// `sticky_partition`; the next request gets the next partition (Kafka's sticky
+/// partitioner moves on per batch; a REST request is our batch).
+#[derive(Debug, Clone)]
+pub struct ProduceTarget {
+    pub route: TopicRoute,
+    pub sticky_partition: i32,
+}
+
+impl std::ops::Deref for ProduceTarget {
+    type Target = TopicRoute;
+    fn deref(&self) -> &TopicRoute {
+        &self.route
+    }
+}
+
+/// Each topic's next sticky partition. Topics no longer in the image are dropped
+/// when the map has grown past twice the topics there are.
+#[derive(Default)]
+pub struct StickyPartitioner {
+    next: Mutex<HashMap<String, i32>>,
+}
+
+impl StickyPartitioner {
+    fn take(&self, engine: &Engine, topic: &str, partitions: i32) -> i32 {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let count = partitions.max(1);
+        let entry = next.entry(topic.to_string()).or_insert(0);
+        let sticky = *entry % count;
+        *entry = (sticky + 1) % count;
+        let image = engine.metadata.image();
+        if next.len() > 2 * image.topics.len() + 16 {
+            next.retain(|t, _| image.topics.contains_key(t));
+        }
+        sticky
+    }
+}
+
+/// Looks the topic up for producing: unknown topics, internal topics and topics
+/// being deleted are refused.
+pub fn target(engine: &Engine, _ctx: &RequestContext, topic: &str) -> BrokerResult<ProduceTarget> {
+    let route = engine.route(topic)?;
+    if route.internal {
+        return Err(BrokerError::TopicIsInternal(topic.to_string()));
+    }
+    if route.deleting {
+        return Err(BrokerError::InvalidRequest(format!(
+            "topic '{topic}' is being deleted"
+        )));
+    }
+    let sticky_partition = engine
+        .sticky
+        .take(engine, topic, route.partitions.len() as i32);
+    Ok(ProduceTarget {
+        route,
+        sticky_partition,
+    })
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// Looks the topic up for producing: unknown topics and internal topics are refused.
-pub async fn route(state: &AppState, topic: &str) -> ApiResult<TopicRoute> {
-    let route = state
-        .ask(RouteForProduce {
-            name: topic.to_string(),
-        })
-        .await?;
-    if route.internal {
-        return Err(BrokerError::TopicIsInternal(topic.to_string()).into());
-    }
-    Ok(route)
 }
 
 /// An upper estimate of a record's encoded size (varint lengths and deltas included).
@@ -65,50 +108,49 @@ fn estimated_bytes(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHe
     key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers + 30
 }
 
-/// Produces `records` to the routed topic with the producer's `acks`; each record gets
-/// its own result, in order.
+/// Produces `records` to the target with the producer's `acks`; each record gets its
+/// own result, in order.
 pub async fn produce(
-    route: &TopicRoute,
+    target: &ProduceTarget,
     records: Vec<ProduceRecord>,
     acks: Acks,
-) -> Vec<ApiResult<Produced>> {
-    produce_in_order(route, records, acks, &mut PartitionFailures::new()).await
+) -> Vec<BrokerResult<Produced>> {
+    produce_in_order(target, records, acks, &mut PartitionFailures::new()).await
 }
 
 /// Partitions of one request whose append failed, with the error: a request produced
 /// in several windows carries it from one window to the next, so nothing is appended
 /// to such a partition after the failure (a client retrying the failures must not
 /// see them reordered).
-pub type PartitionFailures = BTreeMap<i32, ApiError>;
+pub type PartitionFailures = BTreeMap<i32, BrokerError>;
 
 /// [`produce`], for one window of a request: partitions that failed in an earlier
 /// window (`failures`) take no more records, and failures of this one are added.
 pub async fn produce_in_order(
-    route: &TopicRoute,
+    target: &ProduceTarget,
     records: Vec<ProduceRecord>,
     acks: Acks,
     failures: &mut PartitionFailures,
-) -> Vec<ApiResult<Produced>> {
-    let max_message_bytes = route.max_message_bytes;
-    let partitions = route.partitions.len() as i32;
+) -> Vec<BrokerResult<Produced>> {
+    let max_message_bytes = target.max_message_bytes;
+    let partitions = target.partitions.len() as i32;
     let now = now_ms();
-    let mut results: Vec<Option<ApiResult<Produced>>> = vec![None; records.len()];
+    let mut results: Vec<Option<BrokerResult<Produced>>> = vec![None; records.len()];
     // partition -> [(index in request, record)]
     let mut groups: BTreeMap<i32, Vec<(usize, Record)>> = BTreeMap::new();
     for (i, r) in records.into_iter().enumerate() {
         let partition = match r.partition {
             Some(p) if p < 0 || p >= partitions => {
                 results[i] = Some(Err(BrokerError::UnknownPartition {
-                    topic: route.name.clone(),
+                    topic: target.name.clone(),
                     partition: p,
-                }
-                .into()));
+                }));
                 continue;
             }
             Some(p) => p,
             None => match &r.key {
                 Some(key) => partition_for_key(key, partitions),
-                None => route.sticky_partition,
+                None => target.sticky_partition,
             },
         };
         let record = Record {
@@ -126,30 +168,33 @@ pub async fn produce_in_order(
             results[i] = Some(Err(BrokerError::RecordTooLarge {
                 size_bytes: size,
                 max_message_bytes,
-            }
-            .into()));
+            }));
             continue;
         }
         groups.entry(partition).or_default().push((i, record));
     }
     let sends = groups.into_iter().map(|(partition, group)| {
-        let addr = route.partitions[partition as usize].clone();
+        let addr = target.partitions[partition as usize].clone();
         let earlier = failures.get(&partition).cloned();
         async move {
             let mut out = Vec::with_capacity(group.len());
             // After a failed batch, later ones of the same partition are not sent: a
             // client retrying the failures must not see them reordered.
-            let mut failed: Option<ApiError> = earlier;
+            let mut failed: Option<BrokerError> = earlier;
             for chunk in split_by_size(group, max_message_bytes) {
                 let indexes: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
                 let recs: Vec<Record> = chunk.into_iter().map(|(_, r)| r).collect();
                 let encoded = match &failed {
                     Some(e) => Err(e.clone()),
-                    None => RecordBatch::encode(&recs, TimestampType::CreateTime)
-                        .map_err(|e| ApiError::bad_request(format!("cannot encode records: {e}"))),
+                    None => RecordBatch::encode(&recs, TimestampType::CreateTime).map_err(|e| {
+                        BrokerError::InvalidRequest(format!("cannot encode records: {e}"))
+                    }),
                 };
                 let appended = match encoded {
-                    Ok(batch) => ask(&addr, Append { batch, acks }).await,
+                    Ok(batch) => match addr.send(Append { batch, acks }).await {
+                        Ok(answer) => answer,
+                        Err(e) => Err(BrokerError::mailbox(e)),
+                    },
                     Err(e) => Err(e),
                 };
                 if let Err(e) = &appended {
@@ -177,22 +222,19 @@ pub async fn produce_in_order(
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(ApiError::internal("record was not produced"))))
+        .map(|r| r.unwrap_or_else(|| Err(BrokerError::Internal("record was not produced".into()))))
         .collect()
 }
 
 /// The first record of a request too large for `max.message.bytes`, as the error
 /// that refuses the whole request (so nothing of it is written).
-pub fn oversized(records: &[ProduceRecord], max_message_bytes: usize) -> Option<ApiError> {
+pub fn oversized(records: &[ProduceRecord], max_message_bytes: usize) -> Option<BrokerError> {
     records.iter().find_map(|r| {
         let size =
             estimated_bytes(r.key.as_deref(), r.value.as_deref(), &r.headers) + BATCH_HEADER_BYTES;
-        (size > max_message_bytes).then(|| {
-            BrokerError::RecordTooLarge {
-                size_bytes: size,
-                max_message_bytes,
-            }
-            .into()
+        (size > max_message_bytes).then_some(BrokerError::RecordTooLarge {
+            size_bytes: size,
+            max_message_bytes,
         })
     })
 }

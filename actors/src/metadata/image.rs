@@ -1,0 +1,118 @@
+//! The image's types: plain values, cloned (cheaply, topics are `Arc`s) to make the
+//! next version. Field names are Kafka's (`leader_epoch`, `isr`, `partition_epoch`),
+//! so the cluster's metadata records can fill them as they are.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::error::{BrokerError, BrokerResult};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataImage {
+    pub cluster_id: String,
+    /// This broker.
+    pub node_id: i32,
+    /// The active controller (on one node: this node).
+    pub controller_id: i32,
+    pub brokers: BTreeMap<i32, BrokerImage>,
+    pub topics: BTreeMap<String, Arc<TopicImage>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerImage {
+    pub id: i32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicImage {
+    pub name: String,
+    pub topic_id: String,
+    pub internal: bool,
+    pub replication_factor: i16,
+    /// Topic-level config overrides.
+    pub overrides: BTreeMap<String, String>,
+    /// The effective `max.message.bytes`, which produce checks on every record.
+    pub max_message_bytes: usize,
+    /// The effective `cleanup.policy` includes `compact`.
+    pub compacted: bool,
+    /// Being deleted: still listed, but takes no more writes.
+    pub deleting: bool,
+    pub partitions: Vec<PartitionImage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// Bumped on every change of the partition's leader, replicas or ISR.
+    pub partition_epoch: i32,
+}
+
+impl MetadataImage {
+    /// A node that is the whole cluster and knows no topics yet.
+    pub fn single_node(cluster_id: String, node_id: i32) -> Self {
+        MetadataImage {
+            cluster_id,
+            node_id,
+            controller_id: node_id,
+            brokers: BTreeMap::from([(node_id, BrokerImage { id: node_id })]),
+            topics: BTreeMap::new(),
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> BrokerResult<&Arc<TopicImage>> {
+        self.topics
+            .get(name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))
+    }
+
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.brokers.keys().copied().collect()
+    }
+}
+
+impl TopicImage {
+    /// A topic whose every partition has one replica, on `node_id`, which leads it.
+    pub fn local(
+        name: &str,
+        topic_id: String,
+        partitions: i32,
+        node_id: i32,
+        overrides: BTreeMap<String, String>,
+        max_message_bytes: usize,
+    ) -> Self {
+        TopicImage {
+            name: name.to_string(),
+            topic_id,
+            internal: crate::broker::is_internal_topic(name),
+            replication_factor: 1,
+            overrides,
+            max_message_bytes,
+            compacted: false,
+            deleting: false,
+            partitions: (0..partitions)
+                .map(|partition| PartitionImage {
+                    partition,
+                    leader: node_id,
+                    leader_epoch: 0,
+                    replicas: vec![node_id],
+                    isr: vec![node_id],
+                    partition_epoch: 0,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn partition(&self, partition: i32) -> BrokerResult<&PartitionImage> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.partitions.get(p))
+            .ok_or_else(|| BrokerError::UnknownPartition {
+                topic: self.name.clone(),
+                partition,
+            })
+    }
+}

@@ -1,0 +1,98 @@
+//! The metadata image: what this broker knows of the cluster — its identity, the
+//! brokers, every topic with its partitions' leader, replicas, ISR and epochs — as one
+//! immutable value, published on a `tokio::sync::watch` each time it changes.
+//!
+//! Why a published image rather than questions to an actor: routing a record or a
+//! read to its partition is a *read* of this value, taken by any thread without
+//! queueing in a mailbox (Kafka's brokers route from their `MetadataCache` the same
+//! way). On one node the topic registry (`broker.rs`) publishes it after each change;
+//! in a cluster the replayed `__cluster_metadata` records will.
+
+mod image;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+
+/// The one writer of the image.
+pub struct MetadataPublisher {
+    tx: watch::Sender<Arc<MetadataImage>>,
+}
+
+/// A reader's handle: cheap to clone, never blocks the writer.
+#[derive(Clone)]
+pub struct MetadataView {
+    rx: watch::Receiver<Arc<MetadataImage>>,
+}
+
+impl MetadataPublisher {
+    pub fn new(initial: MetadataImage) -> Self {
+        let (tx, _) = watch::channel(Arc::new(initial));
+        MetadataPublisher { tx }
+    }
+
+    /// Replaces the image every reader sees from now on.
+    pub fn publish(&self, image: MetadataImage) {
+        self.tx.send_replace(Arc::new(image));
+    }
+
+    pub fn current(&self) -> Arc<MetadataImage> {
+        self.tx.borrow().clone()
+    }
+
+    pub fn view(&self) -> MetadataView {
+        MetadataView {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+impl MetadataView {
+    /// The image as it is now (an `Arc`: holding it keeps that version alive, and
+    /// blocks nobody).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.rx.borrow().clone()
+    }
+
+    /// Waits for the next published image; `false` once the publisher is gone.
+    pub async fn changed(&mut self) -> bool {
+        self.rx.changed().await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_rt::test]
+    async fn readers_see_each_published_image_and_old_ones_stay_valid() {
+        let publisher = MetadataPublisher::new(MetadataImage::single_node("c1".into(), 1));
+        let mut view = publisher.view();
+        let before = view.image();
+        assert!(before.topics.is_empty());
+        let mut next = (*before).clone();
+        next.topics.insert(
+            "t".into(),
+            Arc::new(TopicImage::local(
+                "t",
+                "id".into(),
+                2,
+                1,
+                Default::default(),
+                1,
+            )),
+        );
+        publisher.publish(next);
+        assert!(view.changed().await);
+        let after = view.image();
+        assert_eq!(after.topic("t").map(|t| t.partitions.len()), Ok(2));
+        assert!(
+            before.topics.is_empty(),
+            "an image taken earlier does not change"
+        );
+        drop(publisher);
+        assert!(!view.changed().await, "the publisher is gone");
+    }
+}

@@ -1,0 +1,152 @@
+//! `ReplicaManager`: this broker's partition replicas, as Kafka's `ReplicaManager`. It
+//! starts a supervised [`PartitionReplica`] per partition the metadata gives this
+//! node, spread over a small pool of arbiters (threads), stops them when their topic
+//! goes, and publishes the table of their addresses on a `tokio::sync::watch`, so that
+//! finding a partition's actor is a read ([`ReplicaView`]) and never a message.
+//!
+//! On one node the topic registry (`broker.rs`) tells it what to start and stop; in a
+//! cluster the metadata image's changes will, with leader and follower roles.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::future::join_all;
+use tokio::sync::watch;
+
+use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode};
+use crate::topic_config::PartitionConfig;
+
+/// The addresses of a topic's local replicas, by partition number.
+pub type TopicReplicas = Arc<[Addr<PartitionReplica>]>;
+
+/// What is published: topic → its replicas.
+#[derive(Default)]
+pub struct ReplicaTable {
+    topics: HashMap<String, TopicReplicas>,
+}
+
+/// A reader's handle on the published table.
+#[derive(Clone)]
+pub struct ReplicaView {
+    rx: watch::Receiver<Arc<ReplicaTable>>,
+}
+
+impl ReplicaView {
+    /// The topic's replicas on this broker, if it has any.
+    pub fn topic(&self, name: &str) -> Option<TopicReplicas> {
+        self.rx.borrow().topics.get(name).cloned()
+    }
+
+    /// Every local replica.
+    pub fn all(&self) -> Vec<Addr<PartitionReplica>> {
+        self.rx
+            .borrow()
+            .topics
+            .values()
+            .flat_map(|t| t.iter().cloned())
+            .collect()
+    }
+}
+
+pub struct ReplicaManager {
+    arbiters: Vec<Arbiter>,
+    next_arbiter: usize,
+    limits: PartitionLimits,
+    replicas: BTreeMap<String, Vec<Addr<PartitionReplica>>>,
+    tx: watch::Sender<Arc<ReplicaTable>>,
+}
+
+impl ReplicaManager {
+    /// `threads` arbiters host the partitions, round-robin. Must run inside an actix
+    /// system.
+    pub fn new(threads: usize, limits: PartitionLimits) -> Self {
+        let (tx, _) = watch::channel(Arc::new(ReplicaTable::default()));
+        ReplicaManager {
+            arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
+            next_arbiter: 0,
+            limits,
+            replicas: BTreeMap::new(),
+            tx,
+        }
+    }
+
+    pub fn view(&self) -> ReplicaView {
+        ReplicaView {
+            rx: self.tx.subscribe(),
+        }
+    }
+
+    /// Starts `topic`-`partition` (which must be the topic's next partition), opening
+    /// its log in `dir`, or offline with `offline` as the reason. Not published until
+    /// [`Self::publish`].
+    pub fn start(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        dir: PathBuf,
+        config: &PartitionConfig,
+        offline: Option<String>,
+    ) {
+        let mut replica = PartitionReplica::new(topic, partition, dir, config.clone(), self.limits);
+        if let Some(reason) = offline {
+            replica = replica.offline(reason);
+        }
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter += 1;
+        let addr = replica.start_supervised(&arbiter.handle());
+        let replicas = self.replicas.entry(topic.to_string()).or_default();
+        debug_assert_eq!(replicas.len(), partition as usize);
+        replicas.push(addr);
+    }
+
+    /// Makes the current replicas visible to every [`ReplicaView`].
+    pub fn publish(&self) {
+        let topics = self
+            .replicas
+            .iter()
+            .map(|(name, addrs)| (name.clone(), Arc::from(addrs.as_slice())))
+            .collect();
+        self.tx.send_replace(Arc::new(ReplicaTable { topics }));
+    }
+
+    /// The topic's replicas (empty when it has none here).
+    pub fn topic(&self, name: &str) -> &[Addr<PartitionReplica>] {
+        self.replicas.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Forgets a topic's replicas (their actors are stopped by the caller) and
+    /// publishes the table without them.
+    pub fn remove_topic(&mut self, name: &str) -> Vec<Addr<PartitionReplica>> {
+        let gone = self.replicas.remove(name).unwrap_or_default();
+        self.publish();
+        gone
+    }
+
+    pub fn all(&self) -> Vec<Addr<PartitionReplica>> {
+        self.replicas.values().flatten().cloned().collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.replicas.values().map(Vec::len).sum()
+    }
+
+    /// Stops the arbiters (the broker is stopping).
+    pub fn stop_arbiters(&self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// Closes `partitions` cleanly (flush, trim indexes, checkpoint), logging failures.
+pub async fn close_all(partitions: Vec<Addr<PartitionReplica>>, why: &str) {
+    for result in join_all(partitions.iter().map(|p| p.send(Stop(StopMode::Close)))).await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("closing a partition ({why}): {e}"),
+            Err(e) => log::warn!("closing a partition ({why}): {e}"),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The request layer: one file per operation every protocol offers (produce, and
+//! more to come), each a function over an [`Engine`] handle and a
+//! [`RequestContext`], answering typed results. REST v3, REST v2 and the WebSocket
+//! only translate their wire shapes to and from these calls; the Kafka listener will
+//! be one more translator. Only this layer (and the actors themselves) send messages
+//! to actors, as Kafka's `KafkaApis` sits over its `ReplicaManager` and coordinators.
+
+pub mod produce;
+mod route;
+
+use std::net::SocketAddr;
+
+use actix::Addr;
+
+use crate::broker::Broker;
+use crate::cleaner::LogCleaner;
+use crate::consumer::ConsumerRegistry;
+use crate::group::GroupManager;
+use crate::metadata::MetadataView;
+use crate::replica_manager::ReplicaView;
+
+pub use route::TopicRoute;
+
+/// Which listener a request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Listener {
+    #[default]
+    Http,
+    WebSocket,
+    /// Work the broker does for itself (group coordinators, the cleaner).
+    Internal,
+}
+
+/// Who asks, and from where: filled by each protocol adapter. The principal stays
+/// empty until authentication exists; authorization will read it here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub listener: Listener,
+    pub principal: Option<String>,
+    pub client_id: Option<String>,
+    pub client_address: Option<SocketAddr>,
+}
+
+impl RequestContext {
+    pub fn http(client_address: Option<SocketAddr>) -> Self {
+        RequestContext {
+            listener: Listener::Http,
+            client_address,
+            ..Default::default()
+        }
+    }
+
+    pub fn websocket(client_address: Option<SocketAddr>) -> Self {
+        RequestContext {
+            listener: Listener::WebSocket,
+            client_address,
+            ..Default::default()
+        }
+    }
+}
+
+/// What the request layer works over: the published metadata image and replica
+/// table (read, never asked), and the actors that own the rest. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub metadata: MetadataView,
+    pub replicas: ReplicaView,
+    pub broker: Addr<Broker>,
+    pub groups: Addr<GroupManager>,
+    pub consumers: Addr<ConsumerRegistry>,
+    /// `None` when `log.cleaner.enable` is false.
+    pub cleaner: Option<Addr<LogCleaner>>,
+    sticky: std::sync::Arc<produce::StickyPartitioner>,
+}
+
+impl Engine {
+    pub fn new(
+        metadata: MetadataView,
+        replicas: ReplicaView,
+        broker: Addr<Broker>,
+        groups: Addr<GroupManager>,
+        consumers: Addr<ConsumerRegistry>,
+        cleaner: Option<Addr<LogCleaner>>,
+    ) -> Self {
+        Engine {
+            metadata,
+            replicas,
+            broker,
+            groups,
+            consumers,
+            cleaner,
+            sticky: Default::default(),
+        }
+    }
+
+    /// Where a topic's partitions are, for reading or looking (a read of the image).
+    pub fn route(&self, topic: &str) -> crate::BrokerResult<TopicRoute> {
+        TopicRoute::lookup(&self.metadata, &self.replicas, topic)
+    }
+}
