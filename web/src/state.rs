@@ -6,6 +6,8 @@ use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 use troupe_actors::broker::Broker;
+use troupe_actors::partition::PartitionStatus;
+use troupe_actors::requests::metadata;
 use troupe_actors::requests::produce::{self, ProduceTarget};
 use troupe_actors::requests::{Engine, RequestContext, TopicRoute};
 use troupe_actors::BrokerResult;
@@ -59,6 +61,16 @@ impl AppState {
     /// Where a topic's partitions are (a read of the published metadata).
     pub fn route(&self, topic: &str) -> ApiResult<TopicRoute> {
         Ok(self.engine.route(topic)?)
+    }
+
+    /// The topic's route and the status of partition `Some(p)`, or of all of them.
+    pub async fn partition_statuses(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+    ) -> ApiResult<(TopicRoute, Vec<PartitionStatus>)> {
+        let ctx = RequestContext::default();
+        Ok(metadata::partition_statuses(&self.engine, &ctx, topic, partition).await?)
     }
 
     /// The topic routed for one produce request (unknown, internal and deleting

@@ -26,8 +26,8 @@ use crate::metrics;
 use crate::read_body;
 use crate::records::{EmbeddedFormat, RecordsWriter};
 use crate::state::AppState;
+use crate::timestamps::record_timestamp as parse_timestamp;
 use crate::v2::{consumer_error, ok};
-use crate::v3::records::parse_timestamp;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let instance = "/consumers/{group}/instances/{instance}";

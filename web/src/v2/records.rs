@@ -32,19 +32,6 @@ pub struct ReadQuery {
     auto_offset_reset: Option<String>,
 }
 
-pub fn parse_timestamp(s: &str) -> ApiResult<i64> {
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            ApiError::bad_request(format!(
-                "timestamp '{s}' is neither milliseconds nor ISO-8601"
-            ))
-        })
-}
-
 pub async fn read(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -89,7 +76,9 @@ async fn read_from(
                 return fetch(state, topic, partition, n, query, format).await;
             }
         },
-        (None, Some(t)) => Some(OffsetSpec::Timestamp(parse_timestamp(t)?)),
+        (None, Some(t)) => Some(OffsetSpec::Timestamp(crate::timestamps::lookup_timestamp(
+            t,
+        )?)),
     };
     let route = produce_route(state, topic).await?;
     let addr = partition_addr(&route, topic, partition)?;

@@ -11,7 +11,6 @@ use troupe_actors::partition::PartitionStatus;
 use super::{ok, topic_error};
 use crate::error::ApiResult;
 use crate::state::AppState;
-use crate::v3::partitions::route_and_status;
 
 fn partition_json(node_id: i32, s: &PartitionStatus) -> Value {
     json!({
@@ -41,7 +40,8 @@ pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResu
         })
         .await
         .map_err(topic_error)?;
-    let (_, statuses) = route_and_status(&state, &topic, None)
+    let (_, statuses) = state
+        .partition_statuses(&topic, None)
         .await
         .map_err(topic_error)?;
     let configs: BTreeMap<String, String> =
@@ -57,7 +57,8 @@ pub async fn partitions(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (_, statuses) = route_and_status(&state, &path, None)
+    let (_, statuses) = state
+        .partition_statuses(&path, None)
         .await
         .map_err(topic_error)?;
     Ok(ok(json!(statuses
@@ -71,7 +72,8 @@ pub async fn partition(
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (topic, partition) = path.into_inner();
-    let (_, one) = route_and_status(&state, &topic, Some(partition))
+    let (_, one) = state
+        .partition_statuses(&topic, Some(partition))
         .await
         .map_err(topic_error)?;
     Ok(ok(partition_json(state.node_id, &one[0])))
@@ -84,7 +86,8 @@ pub async fn offsets(
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (topic, partition) = path.into_inner();
-    let (_, one) = route_and_status(&state, &topic, Some(partition))
+    let (_, one) = state
+        .partition_statuses(&topic, Some(partition))
         .await
         .map_err(topic_error)?;
     Ok(ok(json!({

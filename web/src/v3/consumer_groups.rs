@@ -18,7 +18,7 @@ use super::{check_cluster, parse_body, Urls};
 use crate::error::{ApiError, ApiResult};
 use crate::read_body;
 use crate::state::AppState;
-use crate::v2::records::parse_timestamp;
+use crate::timestamps::lookup_timestamp as parse_timestamp;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let g = "/v3/clusters/{cluster_id}/consumer-groups";

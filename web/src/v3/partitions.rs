@@ -6,51 +6,14 @@
 //! ever run on one node: empty lists, and a partition's shows nothing moving).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use troupe_actors::broker::{DescribeTopic, ListTopics, RouteTopic, TopicRoute};
-use troupe_actors::partition::{GetStatus, PartitionStatus};
-use troupe_actors::BrokerError;
+use troupe_actors::broker::{DescribeTopic, ListTopics};
+use troupe_actors::partition::PartitionStatus;
 
 use super::{check_broker, check_cluster, Urls};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
-/// Every partition's status, in partition order.
-pub async fn statuses(route: &TopicRoute) -> ApiResult<Vec<PartitionStatus>> {
-    let answers = join_all(route.partitions.iter().map(|p| p.send(GetStatus))).await;
-    answers.into_iter().map(|a| a.map_err(Into::into)).collect()
-}
-
-pub async fn route_and_status(
-    state: &AppState,
-    topic: &str,
-    partition: Option<i32>,
-) -> ApiResult<(TopicRoute, Vec<PartitionStatus>)> {
-    let route = state
-        .ask(RouteTopic {
-            name: topic.to_string(),
-        })
-        .await?;
-    match partition {
-        None => {
-            let all = statuses(&route).await?;
-            Ok((route, all))
-        }
-        Some(p) => {
-            let addr = usize::try_from(p)
-                .ok()
-                .and_then(|i| route.partitions.get(i))
-                .ok_or_else(|| BrokerError::UnknownPartition {
-                    topic: topic.to_string(),
-                    partition: p,
-                })?;
-            let status = addr.send(GetStatus).await?;
-            Ok((route, vec![status]))
-        }
-    }
-}
 
 fn partition_json(urls: &Urls, node_id: i32, s: &PartitionStatus) -> Value {
     let path = format!("/topics/{}/partitions/{}", s.topic, s.partition);
@@ -94,7 +57,7 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let (_, all) = route_and_status(&state, &topic, None).await?;
+    let (_, all) = state.partition_statuses(&topic, None).await?;
     let urls = Urls::new(&req, &state);
     let data = all
         .iter()
@@ -114,7 +77,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
     let urls = Urls::new(&req, &state);
     Ok(HttpResponse::Ok().json(partition_json(&urls, state.node_id, &one[0])))
 }
@@ -146,7 +109,7 @@ pub async fn replicas(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
     let urls = Urls::new(&req, &state);
     let replica = replica_json(&urls, state.node_id, &one[0]);
     Ok(HttpResponse::Ok().json(urls.list(
@@ -164,7 +127,7 @@ pub async fn replica(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition, broker_id) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
     if broker_id != state.node_id {
         return Err(ApiError::not_found(format!(
             "Partition {topic}-{partition} has no replica on broker {broker_id}."
@@ -188,7 +151,7 @@ pub async fn broker_replicas(
     let mut data = Vec::new();
     for topic in state.engine.broker.send(ListTopics).await? {
         // A topic deleted since the listing has no replicas left to show.
-        let all = match route_and_status(&state, &topic.name, None).await {
+        let all = match state.partition_statuses(&topic.name, None).await {
             Ok((_, all)) => all,
             Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => continue,
             Err(e) => return Err(e),
@@ -211,7 +174,7 @@ pub async fn reassignment(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    route_and_status(&state, &topic, Some(partition)).await?;
+    state.partition_statuses(&topic, Some(partition)).await?;
     let urls = Urls::new(&req, &state);
     let path = format!("/topics/{topic}/partitions/{partition}");
     Ok(HttpResponse::Ok().json(urls.resource(
@@ -294,7 +257,7 @@ pub async fn offsets(
             format!("offset_type:{offset_type} is invalid (only {EARLIEST_AND_LATEST} is known)"),
         ));
     }
-    let (_, one) = route_and_status(&state, &topic, Some(partition)).await?;
+    let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
     let s = &one[0];
     let urls = Urls::new(&req, &state);
     Ok(HttpResponse::Ok().json(urls.resource(

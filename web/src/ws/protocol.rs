@@ -12,7 +12,7 @@ use troupe_actors::storage::StoredRecord;
 
 use crate::error::{codes, ApiError, ApiResult};
 use crate::records::{encode_base64, EmbeddedFormat};
-use crate::v3::records::parse_timestamp;
+use crate::timestamps::record_timestamp as parse_timestamp;
 
 /// Close codes the broker uses (4000-4999 are the application's own range).
 pub mod close_codes {

@@ -26,8 +26,8 @@ use super::protocol::{self, close_codes, ClientFrame, StartFrom, SubscribeReques
 use super::subscription::{Membership, Rendering, Subscription};
 use super::ConnectionSlot;
 use crate::error::{codes, ApiError, ApiResult};
+use crate::produce_json::{prepare, produce_prepared};
 use crate::state::AppState;
-use crate::v3::records::{prepare, produce_prepared};
 
 /// Produce frames queued before the connection stops reading more.
 const PRODUCE_QUEUE_FRAMES: usize = 16;
