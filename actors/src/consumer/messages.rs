@@ -1,13 +1,43 @@
 //! The typed messages a [`super::ConsumerInstance`] and the
 //! [`super::ConsumerRegistry`] answer: the operations of Confluent REST Proxy's v2
-//! consumer API, in Kafka consumer terms.
+//! consumer API, in Kafka consumer terms, and the [`ConsumerError`] they fail with.
 
-use actix::{Addr, Message};
+use actix::{Addr, MailboxError, Message};
 
-use super::{ConsumerError, ConsumerInstance};
+use super::ConsumerInstance;
+use crate::error::BrokerError;
 use crate::group::offsets_topic::CommittedOffset;
-use crate::group::TopicPartition;
+use crate::group::{GroupError, TopicPartition};
 use crate::storage::StoredRecord;
+
+/// Why a consumer message failed; `web/src/error.rs` maps each to a Confluent code.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("Consumer instance '{name}' not found in group '{group_id}'")]
+    UnknownInstance { group_id: String, name: String },
+    #[error("Consumer instance '{name}' already exists in group '{group_id}'")]
+    InstanceExists { group_id: String, name: String },
+    #[error("Too many consumer instances: consumer.instances.max = {0}")]
+    TooManyInstances(usize),
+    #[error("{0}")]
+    IllegalState(String),
+    #[error("Partition {topic}-{partition} is not assigned to this consumer instance")]
+    NotAssigned { topic: String, partition: i32 },
+    #[error("No committed offset for {topic}-{partition} and auto.offset.reset is none")]
+    NoOffset { topic: String, partition: i32 },
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("The consumer instance is closed")]
+    Closed,
+}
+
+impl From<MailboxError> for ConsumerError {
+    fn from(e: MailboxError) -> Self {
+        ConsumerError::Broker(BrokerError::mailbox(e))
+    }
+}
 
 pub type ConsumerResult<T> = Result<T, ConsumerError>;
 
