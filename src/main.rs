@@ -35,6 +35,9 @@ enum Command {
     Consume(cli::consume::ConsumeArgs),
     /// List, describe, reset and delete consumer groups.
     Groups(cli::groups::GroupsArgs),
+    /// Print the README's configuration table (--readme FILE rewrites it in place).
+    #[command(hide = true)]
+    ConfigDocs(cli::config_docs::ConfigDocsArgs),
 }
 
 fn main() {
@@ -43,6 +46,7 @@ fn main() {
     let client = Client::new(&cli.bootstrap_server);
     let outcome = match cli.command {
         Command::Serve(args) => std::process::exit(cli::serve::run(args)),
+        Command::ConfigDocs(args) => std::process::exit(cli::config_docs::run(args)),
         Command::Topics(args) => cli::topics::run(&client, args),
         Command::Produce(args) => cli::produce::run(&client, args),
         Command::Consume(args) => cli::consume::run(&client, args),

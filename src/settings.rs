@@ -1,21 +1,30 @@
-//! Broker settings, read with the `config` crate in this order, later winning:
-//! the embedded `config/server.toml`, `--config FILE`, `TROUPE_*` environment variables
-//! (`TROUPE_LOG_SEGMENT_BYTES` → `log.segment.bytes`), `--override KEY=VALUE`, and the
-//! `--data-dir` / `--listen` flags. Keys are Kafka's broker config names. An unknown
-//! key in a file or an override, or an invalid value anywhere, is a startup error
-//! naming the key; an unknown `TROUPE_*` variable is only warned about (other tools
-//! share the prefix).
+//! Broker settings, read in this order, later winning: the defaults of the key table
+//! (`broker_configs.rs`), `--config FILE` (TOML, read with the `config` crate),
+//! `TROUPE_*` environment variables (`TROUPE_LOG_SEGMENT_BYTES` → `log.segment.bytes`),
+//! `--override KEY=VALUE`, and the `--data-dir` / `--listen` flags. Keys are Kafka's
+//! broker config names. An unknown key in a file or an override, or an invalid value
+//! anywhere, is a startup error naming the key; an unknown `TROUPE_*` variable is only
+//! warned about (other tools share the prefix).
+//!
+//! Which keys exist, their defaults and their checks come from the one table of
+//! definitions (Kafka's `ConfigDef`, in `config_def.rs`); this file only gathers the
+//! raw values and hands the checked ones to `BrokerConfig`, `WebLimits`, `WsLimits`
+//! and `BrowserSafety`.
+
+mod broker_configs;
+mod config_def;
+pub mod docs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use config::{Config, File, FileFormat, Value, ValueKind};
 use troupe_actors::broker_config::{BrokerConfig, ConsumerConfig, GroupConfig};
-use troupe_actors::topic_config::{TopicDefaults, TOPIC_CONFIGS};
+use troupe_actors::topic_config::TopicDefaults;
 use troupe_web::{BrowserSafety, WebLimits, WsLimits};
 
-/// The default configuration, compiled into the binary.
-pub const DEFAULT_CONFIG: &str = include_str!("../config/server.toml");
+use broker_configs::{broker_config, BROKER_CONFIGS};
+use config_def::{ConfigType, ConfigValue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -25,62 +34,6 @@ pub enum SettingsError {
     UnknownKey { key: String, source_name: String },
     #[error("invalid value for '{key}': {reason}")]
     Invalid { key: String, reason: String },
-}
-
-/// Keys the broker itself reads (the topic defaults come from the topic config table).
-const BROKER_KEYS: &[&str] = &[
-    "node.id",
-    "listeners",
-    "http.workers",
-    "http.max.request.bytes",
-    "http.allowed.hosts",
-    "http.allowed.origins",
-    "http.request.body.timeout.ms",
-    "shutdown.timeout.ms",
-    "log.dirs",
-    "num.partitions",
-    "default.replication.factor",
-    "max.partitions.per.topic",
-    "reserved.file.descriptors",
-    "log.flush.offset.checkpoint.interval.ms",
-    "log.retention.check.interval.ms",
-    "log.cleaner.enable",
-    "log.cleaner.threads",
-    "log.cleaner.dedupe.buffer.size",
-    "log.cleaner.backoff.ms",
-    "fetch.max.wait.ms",
-    "fetch.max.bytes",
-    "partition.threads",
-    "partition.mailbox.capacity",
-    "partition.max.waiting.fetches",
-    "partition.max.restarts",
-    "partition.restart.window.ms",
-    "offsets.topic.num.partitions",
-    "offsets.topic.segment.bytes",
-    "offset.metadata.max.bytes",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "group.max.size",
-    "consumer.instance.timeout.ms",
-    "consumer.instances.max",
-    "consumer.session.timeout.ms",
-    "consumer.heartbeat.interval.ms",
-    "consumer.request.timeout.ms",
-    "partition.tail.buffer.chunks",
-    "partition.tail.chunk.max.bytes",
-    "websocket.max.connections",
-    "websocket.max.subscriptions.per.connection",
-    "websocket.max.frame.bytes",
-    "websocket.send.buffer.bytes",
-    "websocket.records.frame.bytes",
-    "websocket.slow.client.timeout.ms",
-    "websocket.ping.interval.ms",
-    "websocket.idle.timeout.ms",
-    "websocket.allowed.origins",
-];
-
-fn is_known(key: &str) -> bool {
-    BROKER_KEYS.contains(&key) || TOPIC_CONFIGS.iter().any(|d| d.broker_key == key)
 }
 
 #[derive(Debug, Clone)]
@@ -118,7 +71,10 @@ impl Settings {
         cli: &CliOverrides,
         env: &[(String, String)],
     ) -> Result<Settings, SettingsError> {
-        let mut values = flatten_toml(DEFAULT_CONFIG, "the embedded defaults")?;
+        let mut values: BTreeMap<String, String> = BROKER_CONFIGS
+            .iter()
+            .map(|def| (def.name.to_string(), def.default.to_string()))
+            .collect();
         if let Some(path) = &cli.config_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| SettingsError::Read(format!("{}: {e}", path.display())))?;
@@ -133,7 +89,7 @@ impl Settings {
                 continue;
             };
             let key = rest.to_ascii_lowercase().replace('_', ".");
-            if is_known(&key) {
+            if broker_config(&key).is_some() {
                 values.insert(key, value.clone());
             } else {
                 log::warn!(
@@ -151,270 +107,203 @@ impl Settings {
         if let Some(listen) = &cli.listen {
             values.insert("listeners".into(), format!("http://{listen}"));
         }
-        let defaults = flatten_toml(DEFAULT_CONFIG, "the embedded defaults")?;
-        Settings::from_values(values, &defaults)
+        Settings::from_values(values)
     }
 
-    fn from_values(
-        values: BTreeMap<String, String>,
-        defaults: &BTreeMap<String, String>,
-    ) -> Result<Settings, SettingsError> {
-        let get = |key: &str| -> Result<&str, SettingsError> {
-            values
-                .get(key)
-                .map(String::as_str)
-                .ok_or_else(|| SettingsError::Invalid {
-                    key: key.into(),
-                    reason: "missing".into(),
-                })
-        };
-        let (listen_host, listen_port) = parse_listener(get("listeners")?)?;
-        // A value that differs from the shipped file is the operator's (Kafka's
-        // STATIC_BROKER_CONFIG); the rest are defaults (DEFAULT_CONFIG).
-        let mut topic_defaults = TopicDefaults::default();
-        for def in TOPIC_CONFIGS {
-            let Some(value) = values.get(def.broker_key) else {
-                continue;
-            };
-            if Some(value) != defaults.get(def.broker_key) {
-                topic_defaults
-                    .set_broker_key(def.broker_key, value)
-                    .map_err(|e| SettingsError::Invalid {
-                        key: def.broker_key.into(),
-                        reason: e.to_string(),
-                    })?;
-            }
-        }
+    fn from_values(values: BTreeMap<String, String>) -> Result<Settings, SettingsError> {
+        let mut checked = CheckedValues::check(&values)?;
+        let (listen_host, listen_port) = checked.listener("listeners")?;
         let broker = BrokerConfig {
-            node_id: parse(&values, "node.id", 0, i32::MAX as i64)? as i32,
-            log_dir: PathBuf::from(get("log.dirs")?),
-            num_partitions: parse(&values, "num.partitions", 1, 1_000_000)? as i32,
-            default_replication_factor: parse(&values, "default.replication.factor", 1, 1)? as i16,
-            topic_defaults,
-            recovery_point_checkpoint_interval_ms: parse(
-                &values,
-                "log.flush.offset.checkpoint.interval.ms",
-                1,
-                i64::MAX,
-            )?,
-            retention_check_interval_ms: parse(
-                &values,
-                "log.retention.check.interval.ms",
-                1,
-                i64::MAX,
-            )? as u64,
-            cleaner_enable: parse_bool(&values, "log.cleaner.enable")?,
-            cleaner_threads: parse(&values, "log.cleaner.threads", 1, 64)? as usize,
-            cleaner_dedupe_buffer_bytes: parse(
-                &values,
-                "log.cleaner.dedupe.buffer.size",
-                1024,
-                1 << 40,
-            )? as usize,
-            cleaner_backoff_ms: parse(&values, "log.cleaner.backoff.ms", 1, i64::MAX)? as u64,
-            max_partitions_per_topic: parse(&values, "max.partitions.per.topic", 1, 1_000_000)?
-                as i32,
-            reserved_file_descriptors: parse(&values, "reserved.file.descriptors", 0, 1 << 30)?
-                as u64,
-            partition_mailbox_capacity: parse(&values, "partition.mailbox.capacity", 1, 1 << 20)?
-                as usize,
-            partition_max_waiting_fetches: parse(
-                &values,
-                "partition.max.waiting.fetches",
-                1,
-                1 << 20,
-            )? as usize,
-            partition_max_restarts: parse(&values, "partition.max.restarts", 0, 1000)? as usize,
-            partition_restart_window_ms: parse(&values, "partition.restart.window.ms", 1, i64::MAX)?
-                as u64,
-            partition_threads: parse(&values, "partition.threads", 1, 256)? as usize,
-            partition_tail_buffer_chunks: parse(
-                &values,
-                "partition.tail.buffer.chunks",
-                1,
-                1 << 16,
-            )? as usize,
-            partition_tail_chunk_max_bytes: parse(
-                &values,
-                "partition.tail.chunk.max.bytes",
-                1024,
-                1 << 30,
-            )? as usize,
+            node_id: checked.number("node.id")?,
+            log_dir: PathBuf::from(checked.text("log.dirs")?),
+            num_partitions: checked.number("num.partitions")?,
+            default_replication_factor: checked.number("default.replication.factor")?,
+            topic_defaults: checked.topic_defaults()?,
+            recovery_point_checkpoint_interval_ms: checked
+                .number("log.flush.offset.checkpoint.interval.ms")?,
+            retention_check_interval_ms: checked.number("log.retention.check.interval.ms")?,
+            cleaner_enable: checked.flag("log.cleaner.enable")?,
+            cleaner_threads: checked.number("log.cleaner.threads")?,
+            cleaner_dedupe_buffer_bytes: checked.number("log.cleaner.dedupe.buffer.size")?,
+            cleaner_backoff_ms: checked.number("log.cleaner.backoff.ms")?,
+            max_partitions_per_topic: checked.number("max.partitions.per.topic")?,
+            reserved_file_descriptors: checked.number("reserved.file.descriptors")?,
+            partition_mailbox_capacity: checked.number("partition.mailbox.capacity")?,
+            partition_max_waiting_fetches: checked.number("partition.max.waiting.fetches")?,
+            partition_max_restarts: checked.number("partition.max.restarts")?,
+            partition_restart_window_ms: checked.number("partition.restart.window.ms")?,
+            partition_threads: checked.number("partition.threads")?,
+            partition_tail_buffer_chunks: checked.number("partition.tail.buffer.chunks")?,
+            partition_tail_chunk_max_bytes: checked.number("partition.tail.chunk.max.bytes")?,
             groups: GroupConfig {
-                offsets_topic_partitions: parse(&values, "offsets.topic.num.partitions", 1, 10_000)?
-                    as i32,
-                offsets_topic_segment_bytes: parse(
-                    &values,
-                    "offsets.topic.segment.bytes",
-                    14,
-                    i32::MAX as i64,
-                )? as u64,
-                offset_metadata_max_bytes: parse(&values, "offset.metadata.max.bytes", 0, 16_384)?
-                    as usize,
-                min_session_timeout_ms: parse(
-                    &values,
-                    "group.min.session.timeout.ms",
-                    1,
-                    i32::MAX as i64,
-                )?,
-                max_session_timeout_ms: parse(
-                    &values,
-                    "group.max.session.timeout.ms",
-                    1,
-                    i32::MAX as i64,
-                )?,
-                max_size: parse(&values, "group.max.size", 1, 1_000_000)? as usize,
+                offsets_topic_partitions: checked.number("offsets.topic.num.partitions")?,
+                offsets_topic_segment_bytes: checked.number("offsets.topic.segment.bytes")?,
+                offset_metadata_max_bytes: checked.number("offset.metadata.max.bytes")?,
+                min_session_timeout_ms: checked.number("group.min.session.timeout.ms")?,
+                max_session_timeout_ms: checked.number("group.max.session.timeout.ms")?,
+                max_size: checked.number("group.max.size")?,
             },
             consumers: ConsumerConfig {
-                instance_timeout_ms: parse(&values, "consumer.instance.timeout.ms", 1, i64::MAX)?
-                    as u64,
-                max_instances: parse(&values, "consumer.instances.max", 1, 1_000_000)? as usize,
-                session_timeout_ms: parse(
-                    &values,
-                    "consumer.session.timeout.ms",
-                    1,
-                    i32::MAX as i64,
-                )?,
-                heartbeat_interval_ms: parse(
-                    &values,
-                    "consumer.heartbeat.interval.ms",
-                    1,
-                    i32::MAX as i64,
-                )? as u64,
-                request_timeout_ms: parse(&values, "consumer.request.timeout.ms", 0, 3_600_000)?
-                    as u64,
+                instance_timeout_ms: checked.number("consumer.instance.timeout.ms")?,
+                max_instances: checked.number("consumer.instances.max")?,
+                session_timeout_ms: checked.number("consumer.session.timeout.ms")?,
+                heartbeat_interval_ms: checked.number("consumer.heartbeat.interval.ms")?,
+                request_timeout_ms: checked.number("consumer.request.timeout.ms")?,
             },
         };
         let web = WebLimits {
-            max_request_bytes: parse(&values, "http.max.request.bytes", 1024, 1 << 31)? as usize,
-            max_fetch_wait_ms: parse(&values, "fetch.max.wait.ms", 0, 3_600_000)? as u64,
-            max_fetch_bytes: parse(&values, "fetch.max.bytes", 1024, 1 << 30)? as usize,
-            body_timeout_ms: parse(&values, "http.request.body.timeout.ms", 100, 3_600_000)? as u64,
+            max_request_bytes: checked.number("http.max.request.bytes")?,
+            max_fetch_wait_ms: checked.number("fetch.max.wait.ms")?,
+            max_fetch_bytes: checked.number("fetch.max.bytes")?,
+            body_timeout_ms: checked.number("http.request.body.timeout.ms")?,
         };
         let websocket = WsLimits {
-            max_connections: parse(&values, "websocket.max.connections", 1, 1_000_000)? as usize,
-            max_subscriptions: parse(
-                &values,
-                "websocket.max.subscriptions.per.connection",
-                1,
-                100_000,
-            )? as usize,
-            max_frame_bytes: parse(&values, "websocket.max.frame.bytes", 1024, 1 << 30)? as usize,
-            send_buffer_bytes: parse(&values, "websocket.send.buffer.bytes", 1024, 1 << 31)?
-                as usize,
-            records_frame_bytes: parse(&values, "websocket.records.frame.bytes", 1024, 1 << 30)?
-                as usize,
-            slow_client_timeout_ms: parse(
-                &values,
-                "websocket.slow.client.timeout.ms",
-                1,
-                3_600_000,
-            )? as u64,
-            ping_interval_ms: parse(&values, "websocket.ping.interval.ms", 10, 3_600_000)? as u64,
-            idle_timeout_ms: parse(&values, "websocket.idle.timeout.ms", 10, 86_400_000)? as u64,
-            allowed_origins: get("websocket.allowed.origins")?
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
-                .filter(|o| !o.is_empty())
-                .collect(),
+            max_connections: checked.number("websocket.max.connections")?,
+            max_subscriptions: checked.number("websocket.max.subscriptions.per.connection")?,
+            max_frame_bytes: checked.number("websocket.max.frame.bytes")?,
+            send_buffer_bytes: checked.number("websocket.send.buffer.bytes")?,
+            records_frame_bytes: checked.number("websocket.records.frame.bytes")?,
+            slow_client_timeout_ms: checked.number("websocket.slow.client.timeout.ms")?,
+            ping_interval_ms: checked.number("websocket.ping.interval.ms")?,
+            idle_timeout_ms: checked.number("websocket.idle.timeout.ms")?,
+            allowed_origins: checked.list("websocket.allowed.origins")?,
             fetch_max_bytes: web.max_fetch_bytes,
         };
-        let list = |key: &str| -> Result<Vec<String>, SettingsError> {
-            Ok(get(key)?
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
-                .filter(|o| !o.is_empty())
-                .collect())
-        };
         let browser = BrowserSafety {
-            allowed_hosts: list("http.allowed.hosts")?,
-            allowed_origins: list("http.allowed.origins")?,
+            allowed_hosts: checked.list("http.allowed.hosts")?,
+            allowed_origins: checked.list("http.allowed.origins")?,
             listener_host: listen_host.clone(),
             exposed: false,
         };
-        Ok(Settings {
+        let settings = Settings {
             broker,
             websocket,
             browser,
             listen_host,
             listen_port,
-            http_workers: parse(&values, "http.workers", 0, 1024)? as usize,
-            shutdown_timeout_ms: parse(&values, "shutdown.timeout.ms", 0, 3_600_000)? as u64,
+            http_workers: checked.number("http.workers")?,
+            shutdown_timeout_ms: checked.number("shutdown.timeout.ms")?,
             web,
             values,
-        })
+        };
+        // A key in the table that nothing reads would be accepted and silently ignored.
+        debug_assert!(
+            checked.0.is_empty(),
+            "defined but never read: {:?}",
+            checked.0.keys().collect::<Vec<_>>()
+        );
+        Ok(settings)
     }
 }
 
-fn parse_bool(values: &BTreeMap<String, String>, key: &str) -> Result<bool, SettingsError> {
-    match values
-        .get(key)
-        .map(|v| v.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        other => Err(SettingsError::Invalid {
-            key: key.into(),
-            reason: format!("{other:?} is not true or false"),
-        }),
+/// Every key's value after its definition's check, handed out once each as the
+/// settings are built.
+struct CheckedValues(BTreeMap<&'static str, ConfigValue>);
+
+impl CheckedValues {
+    fn check(values: &BTreeMap<String, String>) -> Result<CheckedValues, SettingsError> {
+        let mut checked = BTreeMap::new();
+        for def in BROKER_CONFIGS {
+            let raw = values.get(def.name).ok_or_else(|| missing(def.name))?;
+            let value = def.parse(raw).map_err(|reason| SettingsError::Invalid {
+                key: def.name.into(),
+                reason,
+            })?;
+            checked.insert(def.name, value);
+        }
+        Ok(CheckedValues(checked))
+    }
+
+    fn take(&mut self, key: &str) -> Result<ConfigValue, SettingsError> {
+        self.0.remove(key).ok_or_else(|| missing(key))
+    }
+
+    /// A whole number, in the type its user holds it in (the table's range fits it).
+    fn number<T: TryFrom<i64>>(&mut self, key: &str) -> Result<T, SettingsError> {
+        match self.take(key)? {
+            ConfigValue::Long(v) => T::try_from(v).map_err(|_| SettingsError::Invalid {
+                key: key.into(),
+                reason: format!("{v} does not fit {}", std::any::type_name::<T>()),
+            }),
+            other => Err(wrong_type(key, &other)),
+        }
+    }
+
+    fn flag(&mut self, key: &str) -> Result<bool, SettingsError> {
+        match self.take(key)? {
+            ConfigValue::Bool(v) => Ok(v),
+            other => Err(wrong_type(key, &other)),
+        }
+    }
+
+    fn text(&mut self, key: &str) -> Result<String, SettingsError> {
+        match self.take(key)? {
+            ConfigValue::Text(v) => Ok(v),
+            other => Err(wrong_type(key, &other)),
+        }
+    }
+
+    fn list(&mut self, key: &str) -> Result<Vec<String>, SettingsError> {
+        match self.take(key)? {
+            ConfigValue::List(v) => Ok(v),
+            other => Err(wrong_type(key, &other)),
+        }
+    }
+
+    fn listener(&mut self, key: &str) -> Result<(String, u16), SettingsError> {
+        match self.take(key)? {
+            ConfigValue::Listener { host, port } => Ok((host, port)),
+            other => Err(wrong_type(key, &other)),
+        }
+    }
+
+    /// The topic defaults. A value other than the definition's default is the
+    /// operator's (Kafka's STATIC_BROKER_CONFIG); the rest stay DEFAULT_CONFIG.
+    fn topic_defaults(&mut self) -> Result<TopicDefaults, SettingsError> {
+        let mut defaults = TopicDefaults::default();
+        for def in BROKER_CONFIGS {
+            if !matches!(def.kind, ConfigType::TopicDefault { .. }) {
+                continue;
+            }
+            let value = self.text(def.name)?;
+            if value == def.default {
+                continue;
+            }
+            defaults
+                .set_broker_key(def.name, &value)
+                .map_err(|e| SettingsError::Invalid {
+                    key: def.name.into(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(defaults)
+    }
+}
+
+fn missing(key: &str) -> SettingsError {
+    SettingsError::Invalid {
+        key: key.into(),
+        reason: "missing".into(),
+    }
+}
+
+/// The table and the code that reads a key disagree about its type: a bug, reported
+/// as a startup error rather than a panic.
+fn wrong_type(key: &str, value: &ConfigValue) -> SettingsError {
+    SettingsError::Invalid {
+        key: key.into(),
+        reason: format!("read as the wrong type (the table gives {value:?})"),
     }
 }
 
 fn check_known(key: &str, source_name: &str) -> Result<(), SettingsError> {
-    if is_known(key) {
+    if broker_config(key).is_some() {
         return Ok(());
     }
     Err(SettingsError::UnknownKey {
         key: key.to_string(),
         source_name: source_name.to_string(),
     })
-}
-
-fn parse(
-    values: &BTreeMap<String, String>,
-    key: &str,
-    min: i64,
-    max: i64,
-) -> Result<i64, SettingsError> {
-    let raw = values.get(key).ok_or_else(|| SettingsError::Invalid {
-        key: key.into(),
-        reason: "missing".into(),
-    })?;
-    let v: i64 = raw.trim().parse().map_err(|_| SettingsError::Invalid {
-        key: key.into(),
-        reason: format!("'{raw}' is not a whole number"),
-    })?;
-    if v < min || v > max {
-        return Err(SettingsError::Invalid {
-            key: key.into(),
-            reason: format!("{v} is outside [{min}, {max}]"),
-        });
-    }
-    Ok(v)
-}
-
-/// `http://HOST:PORT` (or `HOST:PORT`) → host and port.
-pub fn parse_listener(listener: &str) -> Result<(String, u16), SettingsError> {
-    let invalid = |reason: &str| SettingsError::Invalid {
-        key: "listeners".into(),
-        reason: format!("'{listener}': {reason}"),
-    };
-    let rest = listener.strip_prefix("http://").unwrap_or(listener);
-    if rest.contains("://") {
-        return Err(invalid("only http:// listeners are supported"));
-    }
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("expected HOST:PORT"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid("the port is not a number from 0 to 65535"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Ok(("0.0.0.0".into(), port));
-    }
-    Ok((host.to_string(), port))
 }
 
 /// Reads TOML into dotted keys (`log.segment.bytes`) and string values.
@@ -478,6 +367,7 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use troupe_actors::topic_config::{ConfigSource, TOPIC_CONFIGS};
 
     fn load(cli: CliOverrides, env: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let env: Vec<(String, String)> = env
@@ -549,8 +439,90 @@ mod tests {
             ..CliOverrides::default()
         };
         assert!(matches!(load(cli, &[]), Err(SettingsError::Invalid { .. })));
-        assert!(parse_listener("https://x:1").is_err());
-        assert!(parse_listener("x").is_err());
+        let cli = CliOverrides {
+            listen: Some("x".into()),
+            ..CliOverrides::default()
+        };
+        assert!(matches!(load(cli, &[]), Err(SettingsError::Invalid { .. })));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_what_it_allows() {
+        let bad = |key: &str, value: &str| {
+            let cli = CliOverrides {
+                overrides: vec![(key.into(), value.into())],
+                ..CliOverrides::default()
+            };
+            load(cli, &[]).unwrap_err().to_string()
+        };
+        assert_eq!(
+            bad("partition.threads", "0"),
+            "invalid value for 'partition.threads': 0 is outside [1, 256]"
+        );
+        assert_eq!(
+            bad("log.cleaner.enable", "maybe"),
+            "invalid value for 'log.cleaner.enable': 'maybe' is not true or false"
+        );
+        assert_eq!(
+            bad("log.segment.bytes", "10"),
+            "invalid value for 'log.segment.bytes': 10 is outside [14, 2147483647]"
+        );
+        assert!(bad("listeners", "https://x:1").contains("only http://"));
+    }
+
+    #[test]
+    fn a_value_equal_to_the_default_stays_a_default() {
+        let cli = CliOverrides {
+            overrides: vec![
+                ("log.retention.ms".into(), "604800000".into()),
+                ("log.message.timestamp.type".into(), "logappendtime".into()),
+            ],
+            ..CliOverrides::default()
+        };
+        let s = load(cli, &[]).unwrap();
+        let entries = s.broker.topic_defaults.broker_entries();
+        let source = |name: &str| entries.iter().find(|e| e.name == name).unwrap().source;
+        assert_eq!(source("log.retention.ms"), ConfigSource::DefaultConfig);
+        assert_eq!(
+            source("log.message.timestamp.type"),
+            ConfigSource::StaticBrokerConfig
+        );
+        assert_eq!(
+            s.broker.topic_defaults.get("message.timestamp.type"),
+            Some("LogAppendTime")
+        );
+    }
+
+    #[test]
+    fn the_table_names_each_key_once_and_every_topic_default() {
+        let mut names: Vec<&str> = BROKER_CONFIGS.iter().map(|d| d.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "a key is defined twice");
+        for topic in TOPIC_CONFIGS {
+            assert!(
+                broker_config(topic.broker_key).is_some(),
+                "{} (the default of {}) is not in the table",
+                topic.broker_key,
+                topic.name
+            );
+        }
+        for def in BROKER_CONFIGS {
+            assert!(def.parse(def.default).is_ok(), "{}", def.name);
+        }
+    }
+
+    #[test]
+    fn server_toml_holds_exactly_the_tables_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/server.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let file = flatten_toml(&text, path).unwrap();
+        let table: BTreeMap<String, String> = BROKER_CONFIGS
+            .iter()
+            .map(|d| (d.name.to_string(), d.default.to_string()))
+            .collect();
+        assert_eq!(file, table);
     }
 
     #[test]

@@ -4,11 +4,18 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::settings::docs::help_listing;
 use crate::settings::{parse_key_value, CliOverrides, Settings};
 
+/// `-h` stays short; `--help` ends with every configuration key, from the key table.
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Run with --help for every configuration key.",
+    after_long_help = help_listing()
+)]
 pub struct ServeArgs {
-    /// A TOML file of broker settings, on top of the embedded config/server.toml.
+    /// A TOML file of broker settings (config/server.toml is a commented example), on
+    /// top of the built-in defaults.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Where partitions and metadata live (log.dirs).

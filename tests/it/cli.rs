@@ -311,3 +311,36 @@ fn errors_have_messages_and_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("log.segmnet.bytes"));
 }
+
+#[test]
+fn serve_help_lists_every_key_of_the_readme_table() {
+    let help = |flag: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+            .args(["serve", flag])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let long = help("--help");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let keys: Vec<&str> = readme
+        .split("<!-- config-table:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- config-table:end -->").next())
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert!(keys.len() > 50, "{keys:?}");
+    for key in keys {
+        assert!(
+            long.contains(&format!("\n  {key} = ")),
+            "{key} is not in --help"
+        );
+    }
+    assert!(long.contains("log.segment.bytes = 1073741824  (int, [14, ...])"));
+    // -h stays a summary.
+    assert!(!help("-h").contains("log.segment.bytes"));
+}

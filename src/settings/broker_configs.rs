@@ -1,0 +1,486 @@
+//! Every key the broker reads, once: name, type and limits, default, meaning (Kafka's
+//! `KafkaConfig` definitions). The set of known keys, their defaults, the check of each
+//! value, `troupe serve --help` and the README's configuration table are all made from
+//! this list; `config/server.toml` is the same defaults with comments, and a test keeps
+//! the two equal. Keys are Kafka's names wherever Kafka has one.
+//!
+//! Keys that set a topic config's default (`log.segment.bytes`) take their type, limits
+//! and default from the topic config table (`troupe_actors::topic_config`), so that
+//! table stays the one place those are stated. Rows are in the order the README shows.
+
+use super::config_def::{topic_default, ConfigDef, ConfigType};
+
+const I32_MAX: i32 = i32::MAX;
+const NEVER: i64 = i64::MAX;
+
+pub const BROKER_CONFIGS: &[ConfigDef] = &[
+    // Server basics
+    ConfigDef {
+        name: "node.id",
+        kind: ConfigType::Int { min: 0, max: I32_MAX },
+        default: "1",
+        doc: "this broker's id",
+    },
+    ConfigDef {
+        name: "listeners",
+        kind: ConfigType::Listener,
+        default: "http://127.0.0.1:8082",
+        doc: "where REST, WebSocket and the dashboard listen (port 0 picks a free one); `--listen HOST:PORT`",
+    },
+    ConfigDef {
+        name: "log.dirs",
+        kind: ConfigType::String,
+        default: "./data",
+        doc: "partitions and metadata; `--data-dir DIR`",
+    },
+    ConfigDef {
+        name: "num.partitions",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "1",
+        doc: "partitions of a topic created without a count",
+    },
+    ConfigDef {
+        name: "default.replication.factor",
+        kind: ConfigType::Int { min: 1, max: 1 },
+        default: "1",
+        doc: "replication factor of a topic created without one (one broker: 1)",
+    },
+    ConfigDef {
+        name: "max.partitions.per.topic",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "10000",
+        doc: "bound on a topic's partition count",
+    },
+    ConfigDef {
+        name: "reserved.file.descriptors",
+        kind: ConfigType::Int {
+            min: 0,
+            max: 1 << 30,
+        },
+        default: "1024",
+        doc: "open files kept for connections, threads and the rest; what remains of `RLIMIT_NOFILE` bounds the partition count at 8 per partition (see [File descriptors](#file-descriptors))",
+    },
+    // Segments and indexes
+    topic_default(
+        "log.segment.bytes",
+        "segment.bytes",
+        "topic default of `segment.bytes`",
+    ),
+    topic_default("log.roll.ms", "segment.ms", "topic default of `segment.ms`"),
+    topic_default(
+        "log.index.size.max.bytes",
+        "segment.index.bytes",
+        "topic default of `segment.index.bytes`",
+    ),
+    topic_default(
+        "log.index.interval.bytes",
+        "index.interval.bytes",
+        "topic default of `index.interval.bytes`",
+    ),
+    topic_default(
+        "message.max.bytes",
+        "max.message.bytes",
+        "topic default of `max.message.bytes` (1 MiB + 12 bytes of log overhead, as Kafka)",
+    ),
+    topic_default(
+        "log.message.timestamp.type",
+        "message.timestamp.type",
+        "topic default of `message.timestamp.type`",
+    ),
+    // Flush policy
+    topic_default(
+        "log.flush.interval.messages",
+        "flush.messages",
+        "topic default of `flush.messages` (Kafka's is never: 9223372036854775807)",
+    ),
+    topic_default(
+        "log.flush.interval.ms",
+        "flush.ms",
+        "topic default of `flush.ms` (never)",
+    ),
+    ConfigDef {
+        name: "log.flush.offset.checkpoint.interval.ms",
+        kind: ConfigType::Long { min: 1, max: NEVER },
+        default: "60000",
+        doc: "how often recovery points are persisted",
+    },
+    // Retention and compaction
+    topic_default(
+        "log.cleanup.policy",
+        "cleanup.policy",
+        "topic default of `cleanup.policy`",
+    ),
+    topic_default(
+        "log.retention.ms",
+        "retention.ms",
+        "topic default of `retention.ms` (-1 = forever)",
+    ),
+    topic_default(
+        "log.retention.bytes",
+        "retention.bytes",
+        "topic default of `retention.bytes` (-1 = unlimited)",
+    ),
+    ConfigDef {
+        name: "log.retention.check.interval.ms",
+        kind: ConfigType::Long { min: 1, max: NEVER },
+        default: "300000",
+        doc: "how often each partition applies retention",
+    },
+    topic_default(
+        "log.segment.delete.delay.ms",
+        "file.delete.delay.ms",
+        "topic default of `file.delete.delay.ms`",
+    ),
+    ConfigDef {
+        name: "log.cleaner.enable",
+        kind: ConfigType::Bool,
+        default: "true",
+        doc: "run the log cleaner",
+    },
+    ConfigDef {
+        name: "log.cleaner.threads",
+        kind: ConfigType::Int { min: 1, max: 64 },
+        default: "1",
+        doc: "cleaner worker threads",
+    },
+    ConfigDef {
+        name: "log.cleaner.dedupe.buffer.size",
+        kind: ConfigType::Long {
+            min: 1024,
+            max: 1 << 40,
+        },
+        default: "134217728",
+        doc: "bytes for one pass's key map (24 per key)",
+    },
+    ConfigDef {
+        name: "log.cleaner.backoff.ms",
+        kind: ConfigType::Long { min: 1, max: NEVER },
+        default: "15000",
+        doc: "how often the cleaner looks for a dirty enough log",
+    },
+    topic_default(
+        "log.cleaner.delete.retention.ms",
+        "delete.retention.ms",
+        "topic default of `delete.retention.ms`",
+    ),
+    topic_default(
+        "log.cleaner.min.cleanable.ratio",
+        "min.cleanable.dirty.ratio",
+        "topic default of `min.cleanable.dirty.ratio`",
+    ),
+    topic_default(
+        "log.cleaner.min.compaction.lag.ms",
+        "min.compaction.lag.ms",
+        "topic default of `min.compaction.lag.ms`",
+    ),
+    topic_default(
+        "log.cleaner.max.compaction.lag.ms",
+        "max.compaction.lag.ms",
+        "topic default of `max.compaction.lag.ms`",
+    ),
+    topic_default(
+        "min.insync.replicas",
+        "min.insync.replicas",
+        "topic default of `min.insync.replicas` (stored; replication comes later)",
+    ),
+    topic_default(
+        "compression.type",
+        "compression.type",
+        "topic default of `compression.type`",
+    ),
+    // HTTP
+    ConfigDef {
+        name: "http.workers",
+        kind: ConfigType::Int { min: 0, max: 1024 },
+        default: "0",
+        doc: "HTTP worker threads (0 = one per core)",
+    },
+    ConfigDef {
+        name: "http.max.request.bytes",
+        kind: ConfigType::Long {
+            min: 1024,
+            max: 1 << 31,
+        },
+        default: "33554432",
+        doc: "largest request body (for a streamed v3 produce: largest record in the stream)",
+    },
+    ConfigDef {
+        name: "http.request.body.timeout.ms",
+        kind: ConfigType::Int {
+            min: 100,
+            max: 3_600_000,
+        },
+        default: "30000",
+        doc: "a body of known length must arrive whole within this; a chunked one may not go silent longer (408 / 40801)",
+    },
+    ConfigDef {
+        name: "http.allowed.hosts",
+        kind: ConfigType::NameList,
+        default: "",
+        doc: "host names the broker answers to besides IP literals, `localhost` and the listener's host, comma-separated; `*` turns the Host check off",
+    },
+    ConfigDef {
+        name: "http.allowed.origins",
+        kind: ConfigType::NameList,
+        default: "",
+        doc: "browser origins allowed to change things (every method but GET and HEAD) besides the broker's own, comma-separated; `*` any",
+    },
+    ConfigDef {
+        name: "shutdown.timeout.ms",
+        kind: ConfigType::Int {
+            min: 0,
+            max: 3_600_000,
+        },
+        default: "5000",
+        doc: "graceful stop: how long open requests may finish",
+    },
+    // Consumers
+    ConfigDef {
+        name: "fetch.max.wait.ms",
+        kind: ConfigType::Int {
+            min: 0,
+            max: 3_600_000,
+        },
+        default: "30000",
+        doc: "longest long-poll of a read",
+    },
+    ConfigDef {
+        name: "fetch.max.bytes",
+        kind: ConfigType::Int {
+            min: 1024,
+            max: 1 << 30,
+        },
+        default: "1048576",
+        doc: "largest read response, and its default size",
+    },
+    // Consumer groups
+    ConfigDef {
+        name: "offsets.topic.num.partitions",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 10_000,
+        },
+        default: "50",
+        doc: "partitions of `__consumer_offsets` (fixed once it exists)",
+    },
+    ConfigDef {
+        name: "offsets.topic.segment.bytes",
+        kind: ConfigType::Int {
+            min: 14,
+            max: I32_MAX,
+        },
+        default: "104857600",
+        doc: "its segment size (it is compacted)",
+    },
+    ConfigDef {
+        name: "offset.metadata.max.bytes",
+        kind: ConfigType::Int {
+            min: 0,
+            max: 16_384,
+        },
+        default: "4096",
+        doc: "longest metadata string of a committed offset",
+    },
+    ConfigDef {
+        name: "group.min.session.timeout.ms",
+        kind: ConfigType::Int { min: 1, max: I32_MAX },
+        default: "6000",
+        doc: "shortest session timeout a member may ask for",
+    },
+    ConfigDef {
+        name: "group.max.session.timeout.ms",
+        kind: ConfigType::Int { min: 1, max: I32_MAX },
+        default: "1800000",
+        doc: "longest session timeout a member may ask for",
+    },
+    ConfigDef {
+        name: "group.max.size",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "1000",
+        doc: "members per group",
+    },
+    ConfigDef {
+        name: "consumer.instance.timeout.ms",
+        kind: ConfigType::Long { min: 1, max: NEVER },
+        default: "300000",
+        doc: "a REST consumer instance unused this long is closed and leaves its group",
+    },
+    ConfigDef {
+        name: "consumer.instances.max",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "1000",
+        doc: "REST consumer instances open at once",
+    },
+    ConfigDef {
+        name: "consumer.session.timeout.ms",
+        kind: ConfigType::Int { min: 1, max: I32_MAX },
+        default: "45000",
+        doc: "session timeout of a REST consumer instance (also its rebalance timeout)",
+    },
+    ConfigDef {
+        name: "consumer.heartbeat.interval.ms",
+        kind: ConfigType::Int { min: 1, max: I32_MAX },
+        default: "3000",
+        doc: "how often an instance heartbeats",
+    },
+    ConfigDef {
+        name: "consumer.request.timeout.ms",
+        kind: ConfigType::Int {
+            min: 0,
+            max: 3_600_000,
+        },
+        default: "1000",
+        doc: "a records request's wait when it gives no `timeout`",
+    },
+    // Partition actors
+    ConfigDef {
+        name: "partition.threads",
+        kind: ConfigType::Int { min: 1, max: 256 },
+        default: "2",
+        doc: "threads the partition actors run on",
+    },
+    ConfigDef {
+        name: "partition.mailbox.capacity",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1 << 20,
+        },
+        default: "1024",
+        doc: "messages queued per partition before senders wait",
+    },
+    ConfigDef {
+        name: "partition.max.waiting.fetches",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1 << 20,
+        },
+        default: "1024",
+        doc: "reads parked on one partition",
+    },
+    ConfigDef {
+        name: "partition.max.restarts",
+        kind: ConfigType::Int { min: 0, max: 1000 },
+        default: "5",
+        doc: "failures tolerated per window before a partition goes offline",
+    },
+    ConfigDef {
+        name: "partition.restart.window.ms",
+        kind: ConfigType::Long { min: 1, max: NEVER },
+        default: "60000",
+        doc: "that window",
+    },
+    ConfigDef {
+        name: "partition.tail.buffer.chunks",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1 << 16,
+        },
+        default: "128",
+        doc: "live tail: recently committed chunks a partition keeps for its WebSocket subscribers (one further behind reads the log)",
+    },
+    ConfigDef {
+        name: "partition.tail.chunk.max.bytes",
+        kind: ConfigType::Int {
+            min: 1024,
+            max: 1 << 30,
+        },
+        default: "262144",
+        doc: "largest chunk of the live tail (the ring holds at most chunks x this)",
+    },
+    // WebSocket
+    ConfigDef {
+        name: "websocket.max.connections",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "1024",
+        doc: "open WebSocket connections (more: HTTP 429)",
+    },
+    ConfigDef {
+        name: "websocket.max.subscriptions.per.connection",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 100_000,
+        },
+        default: "64",
+        doc: "subscriptions one connection may hold",
+    },
+    ConfigDef {
+        name: "websocket.max.frame.bytes",
+        kind: ConfigType::Int {
+            min: 1024,
+            max: 1 << 30,
+        },
+        default: "1048576",
+        doc: "largest frame a client may send (more: close 1009)",
+    },
+    ConfigDef {
+        name: "websocket.send.buffer.bytes",
+        kind: ConfigType::Long {
+            min: 1024,
+            max: 1 << 31,
+        },
+        default: "4194304",
+        doc: "bytes queued for one connection (until the socket takes them) before its subscriptions pause; catch-up reads for it stay within what is left",
+    },
+    ConfigDef {
+        name: "websocket.records.frame.bytes",
+        kind: ConfigType::Int {
+            min: 1024,
+            max: 1 << 30,
+        },
+        default: "65536",
+        doc: "about how many bytes of records one records frame carries",
+    },
+    ConfigDef {
+        name: "websocket.slow.client.timeout.ms",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 3_600_000,
+        },
+        default: "30000",
+        doc: "a client that drains nothing from a full buffer this long is dropped (close 4008)",
+    },
+    ConfigDef {
+        name: "websocket.ping.interval.ms",
+        kind: ConfigType::Int {
+            min: 10,
+            max: 3_600_000,
+        },
+        default: "15000",
+        doc: "how often the broker pings",
+    },
+    ConfigDef {
+        name: "websocket.idle.timeout.ms",
+        kind: ConfigType::Int {
+            min: 10,
+            max: 86_400_000,
+        },
+        default: "60000",
+        doc: "a connection that sends nothing (not even a pong) this long is closed (4001)",
+    },
+    ConfigDef {
+        name: "websocket.allowed.origins",
+        kind: ConfigType::NameList,
+        default: "",
+        doc: "browser origins allowed besides the broker's own, comma-separated; `*` any",
+    },
+];
+
+/// The definition of `name`, if the broker reads such a key.
+pub fn broker_config(name: &str) -> Option<&'static ConfigDef> {
+    BROKER_CONFIGS.iter().find(|d| d.name == name)
+}
