@@ -17,6 +17,7 @@ mod produce;
 mod quickstart;
 mod restart;
 mod retention;
+mod tidy;
 mod topic_delete;
 mod v2;
 mod v3;

@@ -23,13 +23,14 @@ pub mod timestamps;
 pub mod v2;
 pub mod v3;
 pub mod ws;
+pub mod ws_hub;
 
 use actix_web::{web, HttpResponse};
 
 pub use browser_safety::BrowserSafety;
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, WebLimits};
-pub use ws::{WsHub, WsLimits};
+pub use ws_hub::{WsHub, WsLimits};
 
 /// Registers every route. The caller adds `web::Data<AppState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {

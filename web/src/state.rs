@@ -54,7 +54,7 @@ pub struct AppState {
     /// When this broker started (ms since the epoch), for its uptime.
     pub started_at_ms: i64,
     /// The WebSocket layer's limits and open-connection count.
-    pub ws: std::sync::Arc<crate::ws::WsHub>,
+    pub ws: std::sync::Arc<crate::ws_hub::WsHub>,
 }
 
 impl AppState {
