@@ -43,7 +43,6 @@ const ENGINE_CRATES: &[&str] = &[
 const WEB_FILES_STILL_MESSAGING_ACTORS: &[&str] = &[
     "web/src/metrics.rs",
     "web/src/v2/consumers.rs",
-    "web/src/v2/records.rs",
     "web/src/v2/topics.rs",
     "web/src/v3/clusters.rs",
     "web/src/v3/configs.rs",

@@ -2,9 +2,9 @@
 //! partition, which offset a time means, and where a seek to the beginning, the end
 //! or a time lands, each asked of the partition (`ListOffsets`).
 //!
-//! Kept apart and small on purpose: the engine's request layer (`requests/`) is to
-//! own offset resolution for every protocol (ARCHITECTURE.md, structural debt 4), and
-//! these functions move there whole. The WebSocket session uses [`reset_offset`] too.
+//! What an offset means is decided once, in the request layer
+//! (`requests/list_offsets.rs`); this file maps the consumer's policies onto it. The
+//! WebSocket session uses [`reset_offset`] too.
 
 use actix::Addr;
 
@@ -13,7 +13,8 @@ use super::metadata::partition_address;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::group::TopicPartition;
-use crate::partition::{ListOffsets, OffsetSpec, PartitionReplica};
+use crate::partition::{OffsetSpec, PartitionReplica};
+use crate::requests::list_offsets::resolve;
 
 /// Where a partition without a usable committed offset starts, per Kafka's
 /// `auto.offset.reset` (`None` is an error). A partition with no address starts at 0.
@@ -35,7 +36,7 @@ pub async fn reset_offset(
     let Some(addr) = addr else {
         return Ok(0);
     };
-    Ok(addr.send(ListOffsets(spec)).await??.map_or(0, |(o, _)| o))
+    Ok(resolve(addr, spec).await?)
 }
 
 /// The offset of the first record at or after `timestamp_ms`, or the log end when no
@@ -51,16 +52,7 @@ pub async fn offset_for_time(
             partition: tp.partition,
         }));
     };
-    if let Some((offset, _)) = addr
-        .send(ListOffsets(OffsetSpec::Timestamp(timestamp_ms)))
-        .await??
-    {
-        return Ok(offset);
-    }
-    Ok(addr
-        .send(ListOffsets(OffsetSpec::Latest))
-        .await??
-        .map_or(0, |(o, _)| o))
+    Ok(resolve(addr, OffsetSpec::Timestamp(timestamp_ms)).await?)
 }
 
 /// The offset each seek lands on, in order; the first failure fails them all.

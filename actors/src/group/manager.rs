@@ -19,7 +19,8 @@ use super::{read_offsets_partition, TopicPartition};
 use crate::broker::{Broker, RouteTopic, SubscribeTopics, TopicsChanged};
 use crate::broker_config::GroupConfig;
 use crate::error::{BrokerError, BrokerResult};
-use crate::partition::{GetStatus, ListOffsets, OffsetSpec, PartitionReplica};
+use crate::partition::{GetStatus, OffsetSpec, PartitionReplica};
+use crate::requests::list_offsets::resolve;
 
 /// The longest group id accepted (ids appear in URLs and on-disk keys).
 pub const MAX_GROUP_ID_CHARS: usize = 255;
@@ -222,13 +223,11 @@ async fn topic_partitions(
     Ok(route.partitions.to_vec())
 }
 
-async fn list_offset(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> GroupResult<Option<i64>> {
-    Ok(addr
-        .send(ListOffsets(spec))
+/// What `spec` means in the partition (the request layer's one rule).
+async fn list_offset(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> GroupResult<i64> {
+    resolve(addr, spec)
         .await
-        .map_err(unavailable)?
-        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
-        .map(|(offset, _)| offset))
+        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
 }
 
 impl Handler<ResetOffsets> for GroupManager {
@@ -253,14 +252,12 @@ impl Handler<ResetOffsets> for GroupManager {
                         topic: msg.topic.clone(),
                         partition: p,
                     })?;
-                let start = list_offset(addr, OffsetSpec::Earliest).await?.unwrap_or(0);
-                let end = list_offset(addr, OffsetSpec::Latest).await?.unwrap_or(0);
+                let start = list_offset(addr, OffsetSpec::Earliest).await?;
+                let end = list_offset(addr, OffsetSpec::Latest).await?;
                 let offset = match msg.spec {
                     ResetSpec::Earliest => start,
                     ResetSpec::Latest => end,
-                    ResetSpec::Timestamp(t) => list_offset(addr, OffsetSpec::Timestamp(t))
-                        .await?
-                        .unwrap_or(end),
+                    ResetSpec::Timestamp(t) => list_offset(addr, OffsetSpec::Timestamp(t)).await?,
                     ResetSpec::Offset(o) => o.clamp(start, end),
                 };
                 offsets.push((TopicPartition::new(&msg.topic, p), offset));

@@ -5,6 +5,8 @@
 //! be one more translator. Only this layer (and the actors themselves) send messages
 //! to actors, as Kafka's `KafkaApis` sits over its `ReplicaManager` and coordinators.
 
+pub mod fetch;
+pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 mod route;

@@ -11,13 +11,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use troupe_actors::partition::{Fetch, ListOffsets, OffsetSpec};
-use troupe_actors::BrokerError;
+use troupe_actors::partition::OffsetSpec;
+use troupe_actors::requests::fetch::FetchRequest;
+use troupe_actors::requests::{self, list_offsets, RequestContext};
 
 use crate::error::{ApiError, ApiResult};
 use crate::metrics;
 use crate::records::{EmbeddedFormat, RecordsWriter};
-use crate::state::{ask, AppState};
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct ReadQuery {
@@ -73,54 +74,27 @@ async fn read_from(
                 if n < 0 {
                     return Err(ApiError::bad_request(format!("offset {n} is negative")));
                 }
-                return fetch(state, topic, partition, n, query, format).await;
+                return fetch(req, state, topic, partition, n, query, format).await;
             }
         },
         (None, Some(t)) => Some(OffsetSpec::Timestamp(crate::timestamps::lookup_timestamp(
             t,
         )?)),
     };
-    let route = produce_route(state, topic).await?;
-    let addr = partition_addr(&route, topic, partition)?;
-    let offset = match ask(addr, ListOffsets(spec.unwrap_or(OffsetSpec::Latest))).await? {
-        Some((offset, _)) => offset,
-        // No record at or after the timestamp: start at the end, as Kafka does.
-        None => ask(addr, ListOffsets(OffsetSpec::Latest))
-            .await?
-            .map_or(0, |(o, _)| o),
-    };
-    fetch(state, topic, partition, offset, query, format).await
-}
-
-async fn produce_route(
-    state: &AppState,
-    topic: &str,
-) -> ApiResult<troupe_actors::broker::TopicRoute> {
-    state
-        .ask(troupe_actors::broker::RouteTopic {
-            name: topic.to_string(),
-        })
-        .await
-}
-
-fn partition_addr<'a>(
-    route: &'a troupe_actors::broker::TopicRoute,
-    topic: &str,
-    partition: i32,
-) -> ApiResult<&'a actix::Addr<troupe_actors::partition::PartitionReplica>> {
-    usize::try_from(partition)
-        .ok()
-        .and_then(|i| route.partitions.get(i))
-        .ok_or_else(|| {
-            BrokerError::UnknownPartition {
-                topic: topic.to_string(),
-                partition,
-            }
-            .into()
-        })
+    let ctx = RequestContext::http(req.peer_addr());
+    let offset = list_offsets::list_offset(
+        &state.engine,
+        &ctx,
+        topic,
+        partition,
+        spec.unwrap_or(OffsetSpec::Latest),
+    )
+    .await?;
+    fetch(req, state, topic, partition, offset, query, format).await
 }
 
 async fn fetch(
+    req: &HttpRequest,
     state: &AppState,
     topic: &str,
     partition: i32,
@@ -128,8 +102,6 @@ async fn fetch(
     query: &ReadQuery,
     format: EmbeddedFormat,
 ) -> ApiResult<HttpResponse> {
-    let route = produce_route(state, topic).await?;
-    let addr = partition_addr(&route, topic, partition)?;
     let max_bytes = query
         .max_bytes
         .unwrap_or(state.limits.max_fetch_bytes)
@@ -148,18 +120,15 @@ async fn fetch(
             )))
         }
     };
-    let fetch = |offset| Fetch {
+    let ctx = RequestContext::http(req.peer_addr());
+    let request = FetchRequest {
+        partition,
         offset,
         max_bytes,
         max_wait_ms,
+        reset,
     };
-    let (offset, fetched) = match (ask(addr, fetch(offset)).await, reset) {
-        (Err(e), Some(spec)) if e.error_code == crate::error::codes::OFFSET_OUT_OF_RANGE => {
-            let offset = ask(addr, ListOffsets(spec)).await?.map_or(0, |(o, _)| o);
-            (offset, ask(addr, fetch(offset)).await?)
-        }
-        (result, _) => (offset, result?),
-    };
+    let (offset, fetched) = requests::fetch::fetch(&state.engine, &ctx, topic, request).await?;
     let records = fetched
         .data
         .records_from(offset)

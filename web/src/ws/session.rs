@@ -17,7 +17,8 @@ use troupe_actors::consumer::{
     WatchAssignment,
 };
 use troupe_actors::group::TopicPartition;
-use troupe_actors::partition::{ListOffsets, OffsetSpec, PartitionFeed, PartitionReplica};
+use troupe_actors::partition::{OffsetSpec, PartitionFeed, PartitionReplica};
+use troupe_actors::requests::list_offsets::{log_bounds, resolve};
 use troupe_actors::requests::{RequestContext, TopicRoute};
 use troupe_actors::BrokerError;
 
@@ -575,25 +576,6 @@ fn close_membership(membership: Option<Membership>) {
     if let Some(m) = membership {
         m.instance.do_send(CloseInstance);
     }
-}
-
-async fn resolve(addr: &actix::Addr<PartitionReplica>, spec: OffsetSpec) -> ApiResult<i64> {
-    match addr.send(ListOffsets(spec)).await?? {
-        Some((offset, _)) => Ok(offset),
-        // No record at or after the timestamp: start at the end, as Kafka does.
-        None => Ok(addr
-            .send(ListOffsets(OffsetSpec::Latest))
-            .await??
-            .map_or(0, |(o, _)| o)),
-    }
-}
-
-/// The offsets a partition has: `[log start, high watermark]`.
-async fn log_bounds(addr: &actix::Addr<PartitionReplica>) -> ApiResult<(i64, i64)> {
-    Ok((
-        resolve(addr, OffsetSpec::Earliest).await?,
-        resolve(addr, OffsetSpec::Latest).await?,
-    ))
 }
 
 /// The starting offset of each subscribed partition, checked against the log.

@@ -1,0 +1,47 @@
+//! Fetch, for the protocols that read a partition directly (REST v2 reads; the
+//! WebSocket and consumer instances read through their own feeds): whole batches from
+//! an offset, bounded in bytes and long-polled up to a wait, and — when the client
+//! asked for it (`auto.offset.reset`) — restarted at the beginning or the end if the
+//! offset fell out of the log (retention moved the start past it).
+
+use super::list_offsets::resolve;
+use super::{Engine, RequestContext};
+use crate::error::{BrokerError, BrokerResult};
+use crate::partition::{Fetch, FetchResult, OffsetSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchRequest {
+    pub partition: i32,
+    pub offset: i64,
+    pub max_bytes: usize,
+    pub max_wait_ms: u64,
+    /// Where to restart when `offset` is out of range: `None` answers the error.
+    pub reset: Option<OffsetSpec>,
+}
+
+/// The offset actually read from (the reset one, if it came to that) and the batches.
+pub async fn fetch(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+    request: FetchRequest,
+) -> BrokerResult<(i64, FetchResult)> {
+    let route = engine.route(topic)?;
+    let addr = route.partition(request.partition)?;
+    let read = |offset| async move {
+        addr.send(Fetch {
+            offset,
+            max_bytes: request.max_bytes,
+            max_wait_ms: request.max_wait_ms,
+        })
+        .await
+        .map_err(BrokerError::mailbox)?
+    };
+    match (read(request.offset).await, request.reset) {
+        (Err(BrokerError::OffsetOutOfRange { .. }), Some(spec)) => {
+            let offset = resolve(addr, spec).await?;
+            Ok((offset, read(offset).await?))
+        }
+        (result, _) => Ok((request.offset, result?)),
+    }
+}

@@ -1,0 +1,47 @@
+//! ListOffsets, for every protocol and for the engine's own consumers: which offset
+//! "the beginning", "the end" or a time means in a partition. One rule lives here, as
+//! Kafka's consumer applies it: a time with no record at or after it means the log
+//! end (nothing older is wanted), and an empty answer for the beginning or the end
+//! means offset 0.
+
+use actix::Addr;
+
+use super::{Engine, RequestContext};
+use crate::error::{BrokerError, BrokerResult};
+use crate::partition::{ListOffsets, OffsetSpec, PartitionReplica};
+
+/// The offset `spec` means in the partition behind `addr`.
+pub async fn resolve(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> BrokerResult<i64> {
+    let ask = |spec| async move {
+        addr.send(ListOffsets(spec))
+            .await
+            .map_err(BrokerError::mailbox)?
+    };
+    match ask(spec).await? {
+        Some((offset, _)) => Ok(offset),
+        None if matches!(spec, OffsetSpec::Timestamp(_)) => {
+            Ok(ask(OffsetSpec::Latest).await?.map_or(0, |(o, _)| o))
+        }
+        None => Ok(0),
+    }
+}
+
+/// The offsets a partition serves: `[log start, high watermark]`.
+pub async fn log_bounds(addr: &Addr<PartitionReplica>) -> BrokerResult<(i64, i64)> {
+    Ok((
+        resolve(addr, OffsetSpec::Earliest).await?,
+        resolve(addr, OffsetSpec::Latest).await?,
+    ))
+}
+
+/// [`resolve`] for `topic`-`partition`, routed.
+pub async fn list_offset(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+    partition: i32,
+    spec: OffsetSpec,
+) -> BrokerResult<i64> {
+    let route = engine.route(topic)?;
+    resolve(route.partition(partition)?, spec).await
+}
