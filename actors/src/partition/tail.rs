@@ -235,6 +235,37 @@ impl Tail {
     }
 }
 
+impl PartitionReplica {
+    /// Pushes what just became committed (from `from` to the high watermark) to the
+    /// live tail, in chunks of at most `partition.tail.chunk.max.bytes`: one read per
+    /// chunk, whatever the number of subscribers.
+    pub(super) fn publish_tail(&mut self, ctx: &mut Context<Self>, mut from: i64) {
+        while from < self.high_watermark() && self.tail.has_subscribers() && self.log.is_some() {
+            let max_bytes = self.tail.chunk_max_bytes;
+            let Ok(read) = self.read(ctx, from, max_bytes) else {
+                return;
+            };
+            let Some(chunk) = TailChunk::from_read(from, read.data, read.high_watermark) else {
+                return;
+            };
+            // Every read returns at least one batch past `from`: the loop ends.
+            debug_assert!(chunk.end_offset > from);
+            from = chunk.end_offset;
+            self.tail.publish(chunk);
+            self.counters.tail_chunks += 1;
+        }
+    }
+
+    /// Live-tail subscribers see the ring close and subscribe again (after a
+    /// restart) or give up (after a stop).
+    pub(super) fn close_tail(&mut self) {
+        self.tail = Tail::new(
+            self.limits.tail_buffer_chunks,
+            self.limits.tail_chunk_max_bytes,
+        );
+    }
+}
+
 /// How long a feed waits before subscribing again to a partition that stopped or
 /// restarted.
 const RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(100);

@@ -119,6 +119,12 @@ impl CorruptRegions {
         self.lock().clear();
     }
 
+    /// Forgets the regions at or after `position` (the segment was cut there, at a
+    /// batch or region start, so no region straddles it).
+    pub(crate) fn truncate(&self, position: u64) {
+        self.lock().retain(|r| r.position < position);
+    }
+
     /// If the last region runs to `end_position` (nothing valid after it), gives it
     /// the offsets up to `next_offset` - 1 and returns `true`.
     pub(crate) fn stretch_tail(&self, end_position: u64, next_offset: i64) -> bool {

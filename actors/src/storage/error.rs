@@ -50,6 +50,15 @@ pub enum LogError {
         reason: String,
     },
 
+    /// Batches copied from a leader whose offsets do not continue the log: the first
+    /// overlaps what the log holds (or goes back), or leaves a gap. Nothing was
+    /// written; a follower truncates to its leader's log first.
+    #[error("a copied batch at offset {base_offset} does not continue the log, which takes offset {expected_offset} next")]
+    NonContiguousAppend {
+        base_offset: i64,
+        expected_offset: i64,
+    },
+
     #[error("invalid log configuration: {0}")]
     InvalidConfig(String),
 

@@ -5,6 +5,12 @@
 //! recovers at open (see [`crate::storage::recovery`]) and deletes old segments on
 //! request (the retention and compaction work builds on that).
 //!
+//! What a follower needs is here too: [`Log::append_as_follower`] copies a leader's
+//! batches at their offsets, [`Log::truncate_to`] drops what a new leader does not
+//! have, the leader-epoch cache ([`crate::storage::leader_epoch`]) says where each
+//! epoch's records end, and the high watermark its owner reports is checkpointed
+//! ([`crate::storage::high_watermark`]) and reopened, clamped to the log, at open.
+//!
 //! A `Log` has a single owner (later, its partition actor) and no interior locking:
 //! every mutating call takes `&mut self`. Dropping it without [`Log::close`] is the
 //! same as a crash: the next open recovers.
@@ -20,9 +26,11 @@ use super::compaction::{
 };
 use super::error::{LogError, LogResult};
 use super::flush::{FlushDone, FlushTicket};
+use super::high_watermark::{read_high_watermark, write_high_watermark};
+use super::leader_epoch::{EpochEndOffset, LeaderEpochCache};
 use super::log_config::{Clock, LogConfig, SystemClock};
 use super::recovery::{self, write_log_checkpoint, Checkpoint, CLEAN_SHUTDOWN_FILE};
-use super::segment::{remove_files, Continuity, IndexTrust, LogSegment, ReadEnd, SegmentInfo};
+use super::segment::{remove_files, Continuity, Cut, IndexTrust, LogSegment, ReadEnd, SegmentInfo};
 use super::time_index::TimestampOffset;
 
 /// What an append did.
@@ -37,6 +45,21 @@ pub struct AppendInfo {
     pub log_append_time_ms: Option<i64>,
     pub size_bytes: usize,
     pub log_start_offset: i64,
+}
+
+impl AppendInfo {
+    /// What two appends did together, `self` first.
+    fn followed_by(self, next: AppendInfo) -> AppendInfo {
+        AppendInfo {
+            base_offset: self.base_offset,
+            last_offset: next.last_offset,
+            record_count: self.record_count + next.record_count,
+            max_timestamp_ms: self.max_timestamp_ms.max(next.max_timestamp_ms),
+            log_append_time_ms: next.log_append_time_ms.or(self.log_append_time_ms),
+            size_bytes: self.size_bytes + next.size_bytes,
+            log_start_offset: next.log_start_offset,
+        }
+    }
 }
 
 /// The answer to a read: whole batches, and the log's bounds at the time.
@@ -103,6 +126,13 @@ pub struct Log {
     oldest_unflushed_ms: Option<i64>,
     checkpointed: Checkpoint,
     last_checkpoint_ms: i64,
+    /// Where each leader epoch's records begin; persisted on every change.
+    epochs: LeaderEpochCache,
+    /// The high watermark as the owner last set it, within [log start, log end].
+    high_watermark: i64,
+    /// What the high-watermark checkpoint holds, and when it was written.
+    checkpointed_high_watermark: Option<i64>,
+    last_high_watermark_checkpoint_ms: i64,
     stats: LogStats,
     /// Damaged batches that were in segments since deleted (for a counter that only rises).
     retired_corrupt_batches: u64,
@@ -129,7 +159,9 @@ impl Log {
             recovery_point: loaded.recovery_point,
             cleaner_offset: loaded.cleaner_offset,
         };
-        Ok(Log {
+        let epochs = LeaderEpochCache::load(&dir)?;
+        let checkpointed_high_watermark = read_high_watermark(&dir)?;
+        let mut log = Log {
             dir,
             config,
             clock,
@@ -141,9 +173,24 @@ impl Log {
             oldest_unflushed_ms: None,
             checkpointed,
             last_checkpoint_ms: now,
+            epochs,
+            high_watermark: 0,
+            checkpointed_high_watermark,
+            last_high_watermark_checkpoint_ms: now,
             stats: LogStats::default(),
             retired_corrupt_batches: 0,
-        })
+        };
+        // No checkpoint means nothing is known committed beyond the log start.
+        log.set_high_watermark(checkpointed_high_watermark.unwrap_or(0));
+        // Recovery may have cut a torn tail, and retention may have moved the log start
+        // after the cache was written: it must claim no offset the log lacks.
+        let (start, end) = (log.log_start_offset, log.log_end_offset());
+        let reconciled = log
+            .epochs
+            .truncate_from_end(end)
+            .and_then(|_| log.epochs.truncate_from_start(start));
+        log.unless_disk_full(reconciled.map(drop))?;
+        Ok(log)
     }
 
     fn active(&self) -> &LogSegment {
@@ -175,6 +222,26 @@ impl Log {
     }
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point
+    }
+    /// The high watermark its owner last set; after an open, the checkpointed one
+    /// (see [`crate::storage::high_watermark`]), clamped to the log.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+    /// Sets the high watermark, clamped to [log start, log end] (Kafka's
+    /// `updateHighWatermark`); returns the value set. It is persisted with the
+    /// periodic checkpoint and at close.
+    pub fn set_high_watermark(&mut self, offset: i64) -> i64 {
+        self.high_watermark = offset.clamp(self.log_start_offset, self.log_end_offset());
+        self.high_watermark
+    }
+    pub fn leader_epochs(&self) -> &LeaderEpochCache {
+        &self.epochs
+    }
+    /// Where `epoch`'s records end in this log (Kafka's OffsetsForLeaderEpoch, as the
+    /// leader answers it): `None` if the log knows no epoch that old or that new.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<EpochEndOffset> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
     }
     pub fn size_bytes(&self) -> u64 {
         self.segments.values().map(LogSegment::size_bytes).sum()
@@ -237,19 +304,6 @@ impl Log {
         debug_assert!(batch.view().validate().is_ok());
         let now = self.clock.now_ms();
         let base_offset = self.log_end_offset();
-        let last_offset = base_offset + batch.view().last_offset_delta() as i64;
-        // A roll that could not create the next segment (a full disk) leaves the
-        // last one sealed: open it again, then roll as usual.
-        if self.active().is_sealed() {
-            let config = self.config.clone();
-            self.active_mut().activate(&config)?;
-        }
-        if self
-            .active()
-            .should_roll(size_bytes, last_offset, now, &self.config)
-        {
-            self.roll()?;
-        }
         batch.set_base_offset(base_offset);
         batch.set_partition_leader_epoch(leader_epoch);
         let log_append_time_ms = match self.config.timestamp_type {
@@ -259,19 +313,82 @@ impl Log {
             }
             TimestampType::CreateTime => None,
         };
-        self.active_mut().append(&batch.view(), now)?;
+        self.epochs.assign(leader_epoch, base_offset)?;
+        self.write_batch(&batch.view(), now)?;
+        Ok(AppendInfo {
+            log_append_time_ms,
+            ..self.append_info(&batch.view())
+        })
+    }
+
+    /// Appends batches copied from the leader as they are: offsets, leader epochs and
+    /// timestamps stay the leader's, byte for byte (Kafka's `appendAsFollower`). Each
+    /// must begin where the log (or the batch before it) ends; one that overlaps what
+    /// the log holds, or leaves a gap, is refused with
+    /// [`LogError::NonContiguousAppend`] before anything is written: a follower
+    /// truncates to its leader first ([`Log::truncate_to`]). A gap is refused even
+    /// where compaction made the leader's log gappy, since the active segment must be
+    /// gap-free for recovery to vouch for it. The batches' epochs go into the
+    /// leader-epoch cache. Rolls as [`Log::append`] does, and like it does not fsync.
+    /// `None` for no batches.
+    pub fn append_as_follower(&mut self, batches: &[RecordBatch]) -> LogResult<Option<AppendInfo>> {
+        let mut expected_offset = self.log_end_offset();
+        for batch in batches {
+            let base_offset = batch.view().base_offset();
+            if base_offset != expected_offset {
+                return Err(LogError::NonContiguousAppend {
+                    base_offset,
+                    expected_offset,
+                });
+            }
+            expected_offset = batch.view().next_offset();
+        }
+        let mut appended: Option<AppendInfo> = None;
+        for batch in batches {
+            let view = batch.view();
+            debug_assert!(view.validate().is_ok());
+            let now = self.clock.now_ms();
+            self.epochs
+                .assign(view.partition_leader_epoch(), view.base_offset())?;
+            self.write_batch(&view, now)?;
+            let info = self.append_info(&view);
+            appended = Some(appended.map_or(info, |before| before.followed_by(info)));
+        }
+        Ok(appended)
+    }
+
+    /// Writes a batch whose offsets are set to the active segment, rolling first if it
+    /// belongs in a new one.
+    fn write_batch(&mut self, batch: &BatchRef<'_>, now: i64) -> LogResult<()> {
+        // A roll that could not create the next segment (a full disk) leaves the
+        // last one sealed: open it again, then roll as usual.
+        if self.active().is_sealed() {
+            let config = self.config.clone();
+            self.active_mut().activate(&config)?;
+        }
+        if self
+            .active()
+            .should_roll(batch.size_bytes(), batch.last_offset(), now, &self.config)
+        {
+            self.roll()?;
+        }
+        self.active_mut().append(batch, now)?;
         self.oldest_unflushed_ms.get_or_insert(now);
         self.stats.appended_batches += 1;
-        self.stats.appended_records += batch.view().records_count() as u64;
-        Ok(AppendInfo {
-            base_offset,
-            last_offset,
-            record_count: batch.view().records_count(),
-            max_timestamp_ms: batch.view().max_timestamp(),
-            log_append_time_ms,
-            size_bytes,
+        self.stats.appended_records += batch.records_count() as u64;
+        Ok(())
+    }
+
+    fn append_info(&self, batch: &BatchRef<'_>) -> AppendInfo {
+        AppendInfo {
+            base_offset: batch.base_offset(),
+            last_offset: batch.last_offset(),
+            record_count: batch.records_count(),
+            max_timestamp_ms: batch.max_timestamp(),
+            log_append_time_ms: None,
+            size_bytes: batch.size_bytes(),
             log_start_offset: self.log_start_offset,
-        })
+        }
     }
 
     fn out_of_range(&self, requested: i64) -> LogError {
@@ -409,7 +526,9 @@ impl Log {
     /// checkpoint interval has passed.
     pub fn complete_flush(&mut self, done: FlushDone) -> LogResult<()> {
         self.stats.flushes += 1;
-        self.recovery_point = self.recovery_point.max(done.up_to_offset);
+        // A truncation while the fsync ran may have taken the log below the ticket.
+        let up_to_offset = done.up_to_offset.min(self.log_end_offset());
+        self.recovery_point = self.recovery_point.max(up_to_offset);
         self.flush_requested_offset = self.flush_requested_offset.max(self.recovery_point);
         if self.recovery_point >= self.log_end_offset() {
             self.oldest_unflushed_ms = None;
@@ -445,7 +564,14 @@ impl Log {
     /// past the old log start offset by themselves (the next open starts at the first
     /// segment left). Other failures are errors.
     fn write_checkpoint_unless_full(&mut self) -> LogResult<()> {
-        match self.write_checkpoint() {
+        let written = self.write_checkpoint();
+        self.unless_disk_full(written)
+    }
+
+    /// `result`, except that a full disk is logged and passed over: what was not
+    /// written is a checkpoint, and the previous one stays (see above).
+    fn unless_disk_full(&self, result: LogResult<()>) -> LogResult<()> {
+        match result {
             Err(e) if e.is_disk_full() => {
                 log::warn!(
                     "{}: keeping the previous checkpoint: {e}",
@@ -457,6 +583,8 @@ impl Log {
         }
     }
 
+    /// The log checkpoint, and the high-watermark checkpoint when it changed and
+    /// `log.flush.offset.checkpoint.interval.ms` has passed since it was written.
     fn write_checkpoint(&mut self) -> LogResult<()> {
         let cp = Checkpoint {
             log_start_offset: self.log_start_offset,
@@ -466,6 +594,20 @@ impl Log {
         write_log_checkpoint(&self.dir, cp)?;
         self.checkpointed = cp;
         self.last_checkpoint_ms = self.clock.now_ms();
+        let since = self.last_checkpoint_ms - self.last_high_watermark_checkpoint_ms;
+        if since >= self.config.recovery_point_checkpoint_interval_ms {
+            self.write_high_watermark_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Persists the high watermark, if the checkpoint does not hold it already.
+    fn write_high_watermark_checkpoint(&mut self) -> LogResult<()> {
+        if self.checkpointed_high_watermark != Some(self.high_watermark) {
+            write_high_watermark(&self.dir, self.high_watermark)?;
+            self.checkpointed_high_watermark = Some(self.high_watermark);
+        }
+        self.last_high_watermark_checkpoint_ms = self.clock.now_ms();
         Ok(())
     }
 
@@ -511,8 +653,11 @@ impl Log {
         self.log_start_offset = self.log_start_offset.max(new_start);
         self.recovery_point = self.recovery_point.max(self.log_start_offset);
         self.flush_requested_offset = self.flush_requested_offset.max(self.recovery_point);
+        self.high_watermark = self.high_watermark.max(self.log_start_offset);
         // Retention is what frees a full disk: it must work without writing first.
         self.write_checkpoint_unless_full()?;
+        let epochs = self.epochs.truncate_from_start(self.log_start_offset);
+        self.unless_disk_full(epochs.map(drop))?;
         let mut files = Vec::new();
         for info in &doomed {
             if let Some(segment) = self.segments.remove(&info.base_offset) {
@@ -530,6 +675,162 @@ impl Log {
         }
         sync_dir(&self.dir)?;
         Ok((doomed, files))
+    }
+
+    /// Drops every record at and after `offset` (Kafka's `Log.truncateTo`): what a
+    /// follower does with records its new leader does not have. Batches are never
+    /// split, so the batch holding `offset` goes whole and the log then ends at its
+    /// base offset. Later segments are deleted and the segment holding the cut is cut,
+    /// its indexes with it; the recovery point, cleaner offset, high watermark and
+    /// leader-epoch cache come down to the new log end. At or past the log end nothing
+    /// happens; when the cut reaches the log start the log is emptied and starts
+    /// again, empty, at its log start offset. Returns whether anything was dropped.
+    ///
+    /// Each step is durable before the next, segments from the last: a crash part way
+    /// reopens a prefix of the old log at least as long as the target, which the
+    /// owner truncates again.
+    pub fn truncate_to(&mut self, offset: i64) -> LogResult<bool> {
+        if offset >= self.log_end_offset() {
+            return Ok(false);
+        }
+        let Some((&base, holding)) = self.segments.range(..=offset).next_back() else {
+            self.truncate_fully()?;
+            return Ok(true);
+        };
+        let cut = holding.cut_for(offset)?;
+        if cut.first_dropped_offset <= self.log_start_offset {
+            self.truncate_fully()?;
+            return Ok(true);
+        }
+        log::info!(
+            "{}: truncating to offset {} (log end offset {})",
+            self.dir.display(),
+            cut.first_dropped_offset,
+            self.log_end_offset()
+        );
+        // First the recovery point: a crash from here on rescans what is left rather
+        // than vouching for it.
+        self.lower_offsets_to(cut.first_dropped_offset);
+        self.write_checkpoint_unless_full()?;
+        let later: Vec<i64> = self.segments.range(base + 1..).map(|(b, _)| *b).collect();
+        self.remove_segments(&later)?;
+        let config = self.config.clone();
+        let segment = self.segment_mut(base)?;
+        let was_sealed = segment.is_sealed();
+        segment.activate(&config)?;
+        let corrupt_before = segment.corrupt_batches();
+        segment.truncate(cut, &config)?;
+        let (corrupt_after, next_offset, empty) = (
+            segment.corrupt_batches(),
+            segment.next_offset(),
+            segment.size_bytes() == 0,
+        );
+        self.retired_corrupt_batches += corrupt_before.saturating_sub(corrupt_after) as u64;
+        if next_offset < self.log_start_offset {
+            // The log start sat in a gap compaction left after the last batch kept.
+            self.truncate_fully()?;
+            return Ok(true);
+        }
+        if was_sealed && !empty {
+            // A sealed segment may be compacted, with gaps between its batches, and
+            // recovery holds the active segment to be gap-free: it stays sealed, and
+            // a new active segment starts at the new log end.
+            self.segment_mut(base)?.seal()?;
+            let segment = LogSegment::create(&self.dir, next_offset, &config)?;
+            self.segments.insert(next_offset, segment);
+            sync_dir(&self.dir)?;
+        }
+        self.settle_truncation()?;
+        Ok(true)
+    }
+
+    /// Empties the log: it starts again, empty, at its log start offset. Segments
+    /// after the log start go first, then the one there is emptied (or a new one made
+    /// there, before the old ones go), then those before it.
+    fn truncate_fully(&mut self) -> LogResult<()> {
+        let start = self.log_start_offset;
+        log::info!(
+            "{}: truncating everything (log end offset {}); the log starts again at {start}",
+            self.dir.display(),
+            self.log_end_offset()
+        );
+        self.lower_offsets_to(start);
+        self.write_checkpoint_unless_full()?;
+        let later: Vec<i64> = self.segments.range(start + 1..).map(|(b, _)| *b).collect();
+        self.remove_segments(&later)?;
+        let config = self.config.clone();
+        if let Some(segment) = self.segments.get_mut(&start) {
+            segment.activate(&config)?;
+            let corrupt_before = segment.corrupt_batches();
+            segment.truncate(
+                Cut {
+                    position: 0,
+                    first_dropped_offset: start,
+                },
+                &config,
+            )?;
+            self.retired_corrupt_batches += corrupt_before as u64;
+        } else {
+            let segment = LogSegment::create(&self.dir, start, &config)?;
+            self.segments.insert(start, segment);
+            sync_dir(&self.dir)?;
+        }
+        let earlier: Vec<i64> = self.segments.range(..start).map(|(b, _)| *b).collect();
+        self.remove_segments(&earlier)?;
+        self.settle_truncation()
+    }
+
+    fn segment_mut(&mut self, base: i64) -> LogResult<&mut LogSegment> {
+        let dir = &self.dir;
+        self.segments
+            .get_mut(&base)
+            .ok_or_else(|| LogError::Corrupt {
+                path: dir.clone(),
+                position: 0,
+                reason: format!("segment {base} is not in the log"),
+            })
+    }
+
+    /// After a truncation: every offset the log tracks comes down to the new log end,
+    /// and the checkpoints say so.
+    fn settle_truncation(&mut self) -> LogResult<()> {
+        let end = self.log_end_offset();
+        self.lower_offsets_to(end);
+        if self.recovery_point >= end {
+            self.oldest_unflushed_ms = None;
+        }
+        self.write_checkpoint_unless_full()?;
+        let high_watermark = self.write_high_watermark_checkpoint();
+        self.unless_disk_full(high_watermark)?;
+        let epochs = self.epochs.truncate_from_end(end);
+        self.unless_disk_full(epochs.map(drop))
+    }
+
+    /// Brings the offsets that must not pass the log end down to `end`.
+    fn lower_offsets_to(&mut self, end: i64) {
+        self.recovery_point = self.recovery_point.min(end);
+        self.flush_requested_offset = self.flush_requested_offset.min(end);
+        self.high_watermark = self.high_watermark.min(end);
+        // 0 means "never compacted"; a compacted log stays marked so.
+        if self.cleaner_offset > 0 {
+            self.cleaner_offset = self.cleaner_offset.min(end.max(1));
+        }
+    }
+
+    /// Deletes the segments at `bases` (renamed, the directory synced, then removed).
+    fn remove_segments(&mut self, bases: &[i64]) -> LogResult<()> {
+        let mut files = Vec::new();
+        for base in bases {
+            if let Some(segment) = self.segments.remove(base) {
+                self.retired_corrupt_batches += segment.corrupt_batches() as u64;
+                files.extend(segment.retire()?);
+            }
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+        sync_dir(&self.dir)?;
+        remove_files(&files)
     }
 
     /// The log cleaner's first dirty offset.
@@ -610,6 +911,8 @@ impl Log {
         // On a full disk the previous checkpoint stays; the marker (an empty file)
         // still says every segment is flushed and trimmed, which is what it vouches for.
         self.write_checkpoint_unless_full()?;
+        let high_watermark = self.write_high_watermark_checkpoint();
+        self.unless_disk_full(high_watermark)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::File::create(&marker)
             .and_then(|f| f.sync_all())

@@ -7,7 +7,11 @@
 //!   00000000000000000000.index      offset -> position, sparse, mmapped (offset_index.rs)
 //!   00000000000000000000.timeindex  timestamp -> offset, sparse, mmapped (time_index.rs)
 //!   00000000000001048576.log …      later segments, named by base offset
-//!   log.checkpoint                  log start offset and recovery point (checkpoint.rs)
+//!   log.checkpoint                  log start offset, recovery point, cleaner offset
+//!                                   (recovery.rs; format: checkpoint.rs)
+//!   leader-epoch-checkpoint         each leader epoch's start offset (leader_epoch.rs)
+//!   high-watermark-checkpoint       the high watermark as last checkpointed
+//!                                   (high_watermark.rs)
 //!   .clean_shutdown                 present only while the log is closed cleanly
 //! ```
 
@@ -17,7 +21,9 @@ pub mod compaction;
 mod corruption;
 pub mod error;
 pub mod flush;
+pub mod high_watermark;
 mod index;
+pub mod leader_epoch;
 mod log;
 pub mod log_config;
 mod offset_index;
@@ -32,6 +38,7 @@ pub use batch::{
 };
 pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};
+pub use leader_epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use log::{AppendInfo, FetchData, Log, LogStats};
 pub use log_config::{Clock, FlushPolicy, LogConfig, ManualClock, SystemClock};
 pub use retention::{segments_to_delete, RetentionPolicy, RetentionReason};

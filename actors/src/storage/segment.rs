@@ -61,6 +61,17 @@ pub(crate) struct ScanEnd {
     pub invalid: Option<String>,
 }
 
+/// Where truncating to an offset cuts a segment: before the batch holding the offset
+/// (batches are never split), or before the first batch after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// Bytes of the `.log` kept.
+    pub position: u64,
+    /// The first offset dropped: the base offset of the first batch cut off, or the
+    /// segment's next offset when nothing is.
+    pub first_dropped_offset: i64,
+}
+
 /// How a segment read ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ReadEnd {
@@ -680,6 +691,83 @@ impl LogSegment {
             position = at;
             expected = next_expected;
         }
+    }
+
+    /// Where truncating to `offset` cuts this segment: before the batch holding it,
+    /// or the first batch after it (a damaged region counts as a batch).
+    pub(crate) fn cut_for(&self, offset: i64) -> LogResult<Cut> {
+        let entry = self.offset_index.lookup(offset)?;
+        let mut position = entry.position as u64;
+        let mut expected = entry.offset;
+        while position < self.size_bytes {
+            if let Some(region) = self.corrupt.at(position) {
+                if region.last_offset >= offset {
+                    return Ok(Cut {
+                        position,
+                        first_dropped_offset: region.first_offset,
+                    });
+                }
+                position = region.end_position;
+                expected = region.last_offset + 1;
+                continue;
+            }
+            match self.header_at(position, expected)? {
+                Ok(header) if header.last_offset() >= offset => {
+                    return Ok(Cut {
+                        position,
+                        first_dropped_offset: header.base_offset,
+                    })
+                }
+                Ok(header) => {
+                    position += header.size_bytes as u64;
+                    expected = header.last_offset() + 1;
+                }
+                // Recorded: the next turn meets it as a region.
+                Err(reason) => self.discover(position, expected, reason)?,
+            }
+        }
+        Ok(Cut {
+            position: self.size_bytes,
+            first_dropped_offset: self.next_offset,
+        })
+    }
+
+    /// Drops everything from `cut` on (the segment must be active): the `.log` is
+    /// cut and synced, index entries and damaged regions past the cut are forgotten,
+    /// and the segment's last offset and largest timestamp are found again by
+    /// scanning from its last index entry, as an open does. Returns the bytes dropped.
+    pub(crate) fn truncate(&mut self, cut: Cut, config: &LogConfig) -> LogResult<u64> {
+        if cut.position >= self.size_bytes {
+            return Ok(0);
+        }
+        let file = self.writable_file()?;
+        file.set_len(cut.position)
+            .map_err(LogError::io(&self.log_path))?;
+        file.sync_all().map_err(LogError::io(&self.log_path))?;
+        let dropped = self.size_bytes - cut.position;
+        self.size_bytes = cut.position;
+        let mut offsets_kept = self.offset_index.index().entries();
+        while offsets_kept > 0
+            && self.offset_index.entry(offsets_kept - 1).position as u64 >= cut.position
+        {
+            offsets_kept -= 1;
+        }
+        self.offset_index.inner().truncate_entries(offsets_kept);
+        let mut times_kept = self.time_index.index().entries();
+        while times_kept > 0
+            && self.time_index.entry(times_kept - 1).offset >= cut.first_dropped_offset
+        {
+            times_kept -= 1;
+        }
+        self.time_index.inner().truncate_entries(times_kept);
+        self.corrupt.truncate(cut.position);
+        if self.size_bytes == 0 {
+            // Nothing left that compaction could have spaced out.
+            self.continuity = Continuity::Contiguous;
+        }
+        self.max_timestamp = None;
+        self.load_tail(config)?;
+        Ok(dropped)
     }
 
     /// The header of the batch at `position` if it is framed within the segment and

@@ -8,6 +8,7 @@ mod crash;
 mod disk_full;
 mod durability;
 mod edges;
+mod follower;
 mod groups;
 mod model;
 mod partition;

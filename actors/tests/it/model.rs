@@ -1,6 +1,6 @@
 //! Model-based property test: random sequences of append, read, timestamp lookup,
-//! roll, segment deletion, clean close/reopen and crash/reopen, checked after every step
-//! against an in-memory list of the records the log has acknowledged.
+//! roll, segment deletion, truncation, clean close/reopen and crash/reopen, checked
+//! after every step against an in-memory list of the records the log has acknowledged.
 
 use proptest::prelude::*;
 use troupe_actors::storage::{Log, LogError, Record, RecordHeader, StoredRecord};
@@ -24,6 +24,8 @@ enum Op {
     },
     Roll,
     DeleteOldest(usize),
+    /// Truncate to an offset between the log start and the log end (`at` picks it).
+    TruncateTo(u32),
     CloseReopen,
     CrashReopen,
 }
@@ -60,6 +62,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         3 => (proptest::option::of(any::<u32>()), -20i64..220).prop_map(|(pick, delta)| Op::LookupTimestamp { pick, delta }),
         1 => Just(Op::Roll),
         1 => (1usize..4).prop_map(Op::DeleteOldest),
+        1 => any::<u32>().prop_map(Op::TruncateTo),
         1 => Just(Op::CloseReopen),
         1 => Just(Op::CrashReopen),
     ]
@@ -67,6 +70,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 
 struct Model {
     records: Vec<StoredRecord>,
+    /// The base offset of every batch appended and still in the log.
+    batch_bases: Vec<i64>,
     log_start_offset: i64,
     log_end_offset: i64,
 }
@@ -84,6 +89,12 @@ fn check_invariants(log: &Log, model: &Model) {
         "log start offset"
     );
     assert_eq!(log.log_end_offset(), model.log_end_offset, "log end offset");
+    assert!(log.recovery_point() <= model.log_end_offset);
+    assert!(log
+        .leader_epochs()
+        .entries()
+        .iter()
+        .all(|e| e.start_offset <= model.log_end_offset));
     let all = read_all(log, 700);
     assert_eq!(all.len(), model.records.len());
     assert!(
@@ -106,6 +117,7 @@ fn run(ops: Vec<Op>) {
     let mut log = Some(Log::open(dir.path(), config.clone()).unwrap());
     let mut model = Model {
         records: Vec::new(),
+        batch_bases: Vec::new(),
         log_start_offset: 0,
         log_end_offset: 0,
     };
@@ -125,6 +137,7 @@ fn run(ops: Vec<Op>) {
                         record,
                     });
                 }
+                model.batch_bases.push(info.base_offset);
                 model.log_end_offset = info.last_offset + 1;
                 l.flush_if_due().unwrap();
             }
@@ -216,6 +229,26 @@ fn run(ops: Vec<Op>) {
                 assert_eq!(deleted.len(), deletable);
                 model.log_start_offset = expected_start;
                 model.records.retain(|r| r.offset >= expected_start);
+                model.batch_bases.retain(|b| *b >= expected_start);
+            }
+            Op::TruncateTo(at) => {
+                let span = (model.log_end_offset - model.log_start_offset + 1) as u64;
+                let offset = model.log_start_offset + (at as u64 % span) as i64;
+                let truncated = l.truncate_to(offset).unwrap();
+                assert_eq!(truncated, offset < model.log_end_offset);
+                if truncated {
+                    // The batch holding the offset goes whole; at the log start, all.
+                    let holding = model
+                        .batch_bases
+                        .iter()
+                        .copied()
+                        .filter(|b| *b <= offset)
+                        .max();
+                    let end = holding.unwrap_or(0).max(model.log_start_offset);
+                    model.records.retain(|r| r.offset < end);
+                    model.batch_bases.retain(|b| *b < end);
+                    model.log_end_offset = end;
+                }
             }
             Op::CloseReopen => {
                 log.take().unwrap().close().unwrap();

@@ -36,6 +36,15 @@ fn start(dir: &std::path::Path, max_restarts: usize) -> Addr<PartitionReplica> {
     .start_supervised(&Arbiter::current())
 }
 
+/// A partition holding the values `v0` .. `v{n-1}`.
+async fn start_with_values(dir: &std::path::Path, n: usize) -> Addr<PartitionReplica> {
+    let addr = start(dir, 5);
+    for i in 0..n {
+        append(&addr, &format!("v{i}")).await.unwrap();
+    }
+    addr
+}
+
 fn batch(value: &str) -> RecordBatch {
     RecordBatch::encode(&[record(1, "k", value)], TimestampType::CreateTime).unwrap()
 }
@@ -90,6 +99,23 @@ async fn a_panic_restarts_the_partition_from_disk() {
     assert_eq!(status.restarts, 1);
     assert_eq!((status.log_end_offset, status.high_watermark), (10, 10));
     assert_eq!(append(&addr, "after").await.unwrap().base_offset, 10);
+}
+
+#[actix_rt::test]
+async fn a_leader_commits_its_recovered_log_even_when_the_high_watermark_checkpoint_lags() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start_with_values(dir.path(), 10).await;
+    addr.send(Stop(StopMode::Close)).await.unwrap().unwrap();
+    let checkpoint = dir.path().join("t-0/high-watermark-checkpoint");
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    assert_eq!(text, "0\n1\nhigh_watermark 10\n", "close checkpoints it");
+    // As if the process died before the periodic checkpoint caught up.
+    std::fs::write(&checkpoint, "0\n1\nhigh_watermark 3\n").unwrap();
+    let addr = start(dir.path(), 5);
+    let status = addr.send(GetStatus).await.unwrap();
+    assert_eq!((status.log_end_offset, status.high_watermark), (10, 10));
+    assert_eq!(values_from(&addr, 0).await.len(), 10);
+    assert_eq!(status.leader_epoch, 0);
 }
 
 #[actix_rt::test]
@@ -313,10 +339,7 @@ async fn feed_values(feed: &mut PartitionFeed, n: usize) -> Vec<(i64, String)> {
 #[actix_rt::test]
 async fn a_feed_catches_up_then_is_pushed_each_record_once_across_ring_lag_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = start(dir.path(), 5);
-    for i in 0..20 {
-        append(&addr, &format!("v{i}")).await.unwrap();
-    }
+    let addr = start_with_values(dir.path(), 20).await;
     let mut feed = PartitionFeed::new(addr.clone(), 5, 256);
     // Catch-up from the log: small reads, from offset 5.
     let got = feed_values(&mut feed, 15).await;

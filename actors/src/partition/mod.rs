@@ -1,0 +1,424 @@
+//! `PartitionReplica`: the actor that owns one partition's [`Log`]. It is the log's
+//! only user: it serialises appends, serves reads and offset lookups, and answers for
+//! the partition's log start offset, log end offset, high watermark and leader epoch.
+//!
+//! This file is the actor itself — its state, its lifecycle and the handler of every
+//! message it answers ([`messages`]). Each handler hands the work to the concern it
+//! belongs to:
+//!
+//! - [`role`]: leader or follower, and what each needs (the leader epoch that stamps
+//!   appends; where the high watermark stands after a restart).
+//! - [`durability`]: when an append is acknowledged, the group-commit fsync pipeline,
+//!   and advancing the high watermark.
+//! - [`waiters`]: the purgatory of delayed produces and delayed fetches that a high
+//!   watermark advance completes.
+//! - [`tail`]: the live tail, pushed to subscribers on each advance.
+//! - [`retention`]: retiring the oldest segments on a timer.
+//! - [`status`]: what the partition reports about itself.
+//! - [`supervision`]: failing safely and restarting from disk, within a budget.
+
+mod durability;
+pub mod messages;
+mod retention;
+mod role;
+mod status;
+mod supervision;
+pub mod tail;
+mod waiters;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::error::{BrokerError, BrokerResult};
+use crate::storage::{FetchData, Log, LogResult};
+use crate::topic_config::PartitionConfig;
+use durability::FlushState;
+pub use messages::*;
+pub use role::Role;
+use status::Counters;
+use supervision::{panic_message, write_error_is_fatal, RestartBudget};
+use tail::Tail;
+pub use tail::{ChunkRecords, PartitionFeed, SubscribeTail, TailChunk, TailSubscription};
+use waiters::Waiters;
+
+/// Limits a partition enforces (from the broker config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLimits {
+    pub mailbox_capacity: usize,
+    pub max_waiting_fetches: usize,
+    pub max_restarts: usize,
+    pub restart_window: Duration,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval: Duration,
+    /// `partition.tail.buffer.chunks` and `partition.tail.chunk.max.bytes`: the live
+    /// tail's ring of recently committed chunks (see [`tail`]).
+    pub tail_buffer_chunks: usize,
+    pub tail_chunk_max_bytes: usize,
+}
+
+pub struct PartitionReplica {
+    topic: String,
+    partition: i32,
+    dir: PathBuf,
+    config: PartitionConfig,
+    limits: PartitionLimits,
+    /// `None` while offline, stopped, or between a failure and the restart. The high
+    /// watermark lives in it (see [`Log::high_watermark`]).
+    log: Option<Log>,
+    offline_reason: Option<String>,
+    /// Set by `Stop`: a restart does not reopen the log.
+    stopped: bool,
+    role: Role,
+    flush: FlushState,
+    waiters: Waiters,
+    tail: Tail,
+    restart_budget: RestartBudget,
+    counters: Counters,
+}
+
+impl PartitionReplica {
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        dir: PathBuf,
+        config: PartitionConfig,
+        limits: PartitionLimits,
+    ) -> Self {
+        PartitionReplica {
+            topic: topic.to_string(),
+            partition,
+            dir,
+            config,
+            limits,
+            log: None,
+            offline_reason: None,
+            stopped: false,
+            role: Role::first_leader(),
+            flush: FlushState::default(),
+            waiters: Waiters::new(limits.max_waiting_fetches),
+            tail: Tail::new(limits.tail_buffer_chunks, limits.tail_chunk_max_bytes),
+            restart_budget: RestartBudget::new(limits.max_restarts, limits.restart_window),
+            counters: Counters::default(),
+        }
+    }
+
+    /// A partition that starts offline, without opening its log (the broker's
+    /// open-file budget has no room for it); every request is answered with `reason`.
+    pub fn offline(mut self, reason: String) -> Self {
+        log::error!("partition {} is offline: {reason}", self.name());
+        self.offline_reason = Some(reason);
+        self
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    fn name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+
+    /// The high watermark; 0 while there is no log.
+    fn high_watermark(&self) -> i64 {
+        self.log.as_ref().map_or(0, Log::high_watermark)
+    }
+
+    /// Opens the log from disk (recovering it) and sets the high watermark as the
+    /// role says. A failure is answered like any other: the supervisor restarts the
+    /// actor, within the restart budget.
+    fn open_log(&mut self) -> Result<(), String> {
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            Log::open(&self.dir, self.config.log.clone())
+        }));
+        match opened {
+            Ok(Ok(mut log)) => {
+                let checkpointed = log.high_watermark();
+                let high_watermark = log.set_high_watermark(self.role.high_watermark_at_open(&log));
+                log::info!(
+                    "partition {} online: offsets [{}, {}), high watermark {high_watermark} (checkpointed {checkpointed}), {} segment(s)",
+                    self.name(),
+                    log.log_start_offset(),
+                    log.log_end_offset(),
+                    log.segments().len()
+                );
+                self.log = Some(log);
+                self.offline_reason = None;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!("cannot open log: {e}")),
+            Err(panic) => Err(format!(
+                "panic while opening log: {}",
+                panic_message(&panic)
+            )),
+        }
+    }
+
+    /// Reads committed data (below the high watermark) from `offset`.
+    fn read(
+        &mut self,
+        ctx: &mut Context<Self>,
+        offset: i64,
+        max_bytes: usize,
+    ) -> BrokerResult<FetchResult> {
+        let (data, high_watermark) = self.guarded(
+            ctx,
+            |_| false,
+            |log| {
+                let high_watermark = log.high_watermark();
+                let mut data = log.read(offset, max_bytes)?;
+                cut_at(&mut data, high_watermark);
+                Ok((data, high_watermark))
+            },
+        )?;
+        Ok(FetchResult {
+            data,
+            high_watermark,
+        })
+    }
+}
+
+/// Drops the batches at or above the high watermark from a read.
+fn cut_at(data: &mut FetchData, high_watermark: i64) {
+    let keep: usize = data
+        .batches()
+        .take_while(|b| b.base_offset() < high_watermark)
+        .map(|b| b.size_bytes())
+        .sum();
+    data.bytes.truncate(keep);
+}
+
+impl Actor for PartitionReplica {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.limits.mailbox_capacity);
+        self.schedule_retention(ctx);
+        if self.log.is_none() && !self.stopped && self.offline_reason.is_none() {
+            if let Err(reason) = self.open_log() {
+                log::error!("partition {}: {reason}", self.name());
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<Append> for PartitionReplica {
+    type Result = ResponseFuture<BrokerResult<AppendResult>>;
+
+    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
+        let Append { mut batch, acks } = msg;
+        let leader_epoch = match self.role {
+            Role::Leader { leader_epoch } => leader_epoch,
+            // Replication will answer Kafka's NOT_LEADER_OR_FOLLOWER here.
+            Role::Follower { leader_id, .. } => {
+                let e = BrokerError::PartitionOffline {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    reason: format!(
+                        "this replica follows broker {leader_id}, which takes the writes"
+                    ),
+                };
+                return Box::pin(async move { Err(e) });
+            }
+        };
+        let appended = self.guarded(ctx, write_error_is_fatal, |log| {
+            log.append(&mut batch, leader_epoch)
+        });
+        let info = match appended {
+            Ok(info) => info,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let result = AppendResult {
+            base_offset: info.base_offset,
+            last_offset: info.last_offset,
+            timestamp_ms: info.max_timestamp_ms,
+            log_append_time_ms: info.log_append_time_ms,
+            log_start_offset: info.log_start_offset,
+        };
+        self.acknowledge_when_durable(result, acks, ctx)
+    }
+}
+
+impl Handler<Fetch> for PartitionReplica {
+    type Result = ResponseFuture<BrokerResult<FetchResult>>;
+
+    fn handle(&mut self, msg: Fetch, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(log) = self.log.as_ref() else {
+            let e = self.unavailable();
+            return Box::pin(async move { Err(e) });
+        };
+        let (log_start, high_watermark) = (log.log_start_offset(), log.high_watermark());
+        if msg.offset < log_start || msg.offset > high_watermark {
+            let e = BrokerError::OffsetOutOfRange {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                requested: msg.offset,
+                log_start_offset: log_start,
+                log_end_offset: high_watermark,
+            };
+            return Box::pin(async move { Err(e) });
+        }
+        if msg.offset < high_watermark || msg.max_wait_ms == 0 {
+            let result = self.read(ctx, msg.offset, msg.max_bytes);
+            return Box::pin(async move { result });
+        }
+        self.park_fetch(msg, ctx)
+    }
+}
+
+impl Handler<ListOffsets> for PartitionReplica {
+    type Result = BrokerResult<Option<(i64, Option<i64>)>>;
+
+    fn handle(&mut self, msg: ListOffsets, ctx: &mut Context<Self>) -> Self::Result {
+        match msg.0 {
+            OffsetSpec::Earliest => self.guarded(
+                ctx,
+                |_| false,
+                |log| Ok(Some((log.log_start_offset(), None))),
+            ),
+            OffsetSpec::Latest => {
+                self.guarded(ctx, |_| false, |log| Ok(Some((log.high_watermark(), None))))
+            }
+            OffsetSpec::Timestamp(t) => {
+                let (found, high_watermark) = self.guarded(
+                    ctx,
+                    |_| false,
+                    |log| Ok((log.offset_for_timestamp(t)?, log.high_watermark())),
+                )?;
+                Ok(found
+                    .filter(|f| f.offset < high_watermark)
+                    .map(|f| (f.offset, Some(f.timestamp_ms))))
+            }
+        }
+    }
+}
+
+impl Handler<GetStatus> for PartitionReplica {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.status())
+    }
+}
+
+impl Handler<UpdateConfig> for PartitionReplica {
+    type Result = BrokerResult<()>;
+
+    fn handle(&mut self, msg: UpdateConfig, ctx: &mut Context<Self>) -> Self::Result {
+        let log_config = msg.0.log.clone();
+        self.config = msg.0;
+        let result = self.guarded(ctx, |_| false, |log| log.set_config(log_config));
+        self.maybe_flush(ctx);
+        result
+    }
+}
+
+impl Handler<Stop> for PartitionReplica {
+    type Result = BrokerResult<()>;
+
+    fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        self.stopped = true;
+        let mut result = Ok(());
+        if let Some(mut log) = self.log.take() {
+            if msg.0 == StopMode::Close {
+                // Everything written is flushed by close, and so committed (the
+                // leader is the only in-sync replica): answer the appends waiting for
+                // it, and let the checkpoint say so.
+                let closed = catch_unwind(AssertUnwindSafe(|| {
+                    log.flush()?;
+                    let end = log.log_end_offset();
+                    log.set_high_watermark(end);
+                    log.close().map(|()| end)
+                }));
+                match closed {
+                    Ok(Ok(end)) => self.waiters.complete_produces(end),
+                    Ok(Err(e)) => {
+                        result = Err(BrokerError::from_log(&self.topic, self.partition, e))
+                    }
+                    Err(p) => {
+                        result = Err(BrokerError::Internal(format!(
+                            "panic while closing: {}",
+                            panic_message(&p)
+                        )))
+                    }
+                }
+            }
+        }
+        self.offline_reason = Some("stopped".into());
+        let error = self.unavailable();
+        self.fail_parked(&error);
+        self.close_tail();
+        ctx.stop();
+        result
+    }
+}
+
+impl Handler<ApplyRetention> for PartitionReplica {
+    type Result = BrokerResult<usize>;
+
+    fn handle(&mut self, _: ApplyRetention, ctx: &mut Context<Self>) -> Self::Result {
+        self.apply_retention(ctx)
+    }
+}
+
+impl Handler<GetCleanable> for PartitionReplica {
+    type Result = Option<CleanerView>;
+
+    fn handle(&mut self, _: GetCleanable, _: &mut Context<Self>) -> Self::Result {
+        if !self.config.cleanup_compact {
+            return None;
+        }
+        let log = self.log.as_ref()?;
+        Some(CleanerView {
+            log: log.cleanable(),
+            config: self.config.clone(),
+        })
+    }
+}
+
+impl Handler<InstallCleaned> for PartitionReplica {
+    type Result = BrokerResult<bool>;
+
+    fn handle(&mut self, msg: InstallCleaned, ctx: &mut Context<Self>) -> Self::Result {
+        let installed =
+            self.guarded(ctx, write_error_is_fatal, |log| log.install_cleaned(&msg.0))?;
+        if installed {
+            self.counters.cleaner_runs += 1;
+        }
+        Ok(installed)
+    }
+}
+
+impl Handler<InjectPanic> for PartitionReplica {
+    type Result = BrokerResult<()>;
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
+        self.guarded(
+            ctx,
+            |_| false,
+            |_| -> LogResult<()> { panic!("injected fault") },
+        )
+    }
+}
+
+impl Handler<SubscribeTail> for PartitionReplica {
+    type Result = BrokerResult<TailSubscription>;
+
+    fn handle(&mut self, _: SubscribeTail, _: &mut Context<Self>) -> Self::Result {
+        let Some(log) = self.log.as_ref() else {
+            return Err(self.unavailable());
+        };
+        self.tail.set_log_start(log.log_start_offset());
+        Ok(TailSubscription {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            chunks: self.tail.subscribe(),
+            high_watermark: log.high_watermark(),
+            log_start_offset: log.log_start_offset(),
+            log_start: self.tail.log_start(),
+        })
+    }
+}
