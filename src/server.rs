@@ -82,7 +82,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         limits: settings.web,
         metrics,
         consumer_request_timeout_ms: settings.broker.consumers.request_timeout_ms,
-        started_at_ms: troupe_actors::requests::produce::now_ms(),
+        started_at_ms: node.engine.clock.now_ms(),
         ws: std::sync::Arc::new(troupe_web::WsHub::new(settings.websocket.clone())),
     };
     let ws_hub = state.ws.clone();

@@ -16,6 +16,7 @@ use actix::prelude::*;
 use futures::future::join_all;
 
 use crate::broker_config::BrokerConfig;
+use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
 use crate::log_manager::{remove_dirs_later, LogManager};
 use crate::metadata::{MetadataImage, MetadataPublisher, MetadataView, TopicImage};
@@ -132,9 +133,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Loads the registry from `log.dirs` and starts every partition. Must run inside
-    /// an actix system.
-    pub fn open(config: BrokerConfig) -> BrokerResult<Broker> {
+    /// Loads the registry from `log.dirs` and starts every partition, each reading
+    /// time from `clock`. Must run inside an actix system.
+    pub fn open(config: BrokerConfig, clock: Clock) -> BrokerResult<Broker> {
         let logs = LogManager::open(&config.log_dir, config.reserved_file_descriptors)?;
         let store = TopicStore::new(&config.log_dir);
         let meta = store.load_or_init(config.node_id)?;
@@ -149,7 +150,7 @@ impl Broker {
             tail_buffer_chunks: config.partition_tail_buffer_chunks,
             tail_chunk_max_bytes: config.partition_tail_chunk_max_bytes,
         };
-        let replicas = ReplicaManager::new(config.partition_threads, limits);
+        let replicas = ReplicaManager::new(config.partition_threads, limits, clock);
         let metadata = MetadataPublisher::new(MetadataImage::single_node(
             meta.cluster_id.clone(),
             config.node_id,

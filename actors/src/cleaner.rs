@@ -20,15 +20,18 @@ use actix::prelude::*;
 use futures::future::join_all;
 
 use crate::broker::{Broker, CompactedPartitions};
+use crate::clock::Clock;
 use crate::partition::{CleanerView, GetCleanable, InstallCleaned, PartitionReplica};
 use crate::storage::compaction::{clean, discard_cleaning, CleanOutcome, CompactionConfig};
-use crate::storage::{Clock, SystemClock};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CleanerSettings {
     pub threads: usize,
     pub dedupe_buffer_bytes: usize,
     pub backoff: Duration,
+    /// The round timer, cooling, `max.compaction.lag.ms` and what a pass takes as now
+    /// (`delete.retention.ms`, `min.compaction.lag.ms`).
+    pub clock: Clock,
 }
 
 /// Totals for metrics and tests.
@@ -59,7 +62,9 @@ impl Message for CleanJob {
 }
 
 /// Runs cleaning passes on a sync arbiter thread.
-struct CleanerWorker;
+struct CleanerWorker {
+    clock: Clock,
+}
 
 impl Actor for CleanerWorker {
     type Context = SyncContext<Self>;
@@ -76,7 +81,7 @@ impl Handler<CleanJob> for CleanerWorker {
             min_compaction_lag_ms: c.min_compaction_lag_ms,
             log: c.log.clone(),
         };
-        let now = SystemClock.now_ms();
+        let now = self.clock.now_ms();
         let dir = job.view.log.dir.clone();
         let outcome = catch_unwind(AssertUnwindSafe(|| clean(&job.view.log, &config, now)));
         let failure = match outcome {
@@ -107,7 +112,10 @@ pub struct LogCleaner {
 
 impl LogCleaner {
     pub fn start(broker: Addr<Broker>, settings: CleanerSettings) -> Addr<LogCleaner> {
-        let workers = SyncArbiter::start(settings.threads.max(1), || CleanerWorker);
+        let clock = settings.clock.clone();
+        let workers = SyncArbiter::start(settings.threads.max(1), move || CleanerWorker {
+            clock: clock.clone(),
+        });
         LogCleaner {
             broker,
             workers,
@@ -139,7 +147,7 @@ impl LogCleaner {
 
     fn look_for_work(&mut self, ctx: &mut Context<Self>) {
         let broker = self.broker.clone();
-        let now = Instant::now();
+        let now = self.settings.clock.monotonic();
         self.cooling.retain(|_, until| *until > now);
         let busy: Vec<_> = self
             .busy
@@ -147,6 +155,7 @@ impl LogCleaner {
             .chain(self.cooling.keys())
             .cloned()
             .collect();
+        let clock = self.settings.clock.clone();
         let find = async move {
             let partitions = broker.send(CompactedPartitions).await.unwrap_or_default();
             let candidates: Vec<_> = partitions
@@ -154,7 +163,7 @@ impl LogCleaner {
                 .filter(|p| !busy.contains(p))
                 .collect();
             let views = join_all(candidates.iter().map(|p| p.send(GetCleanable))).await;
-            let now = SystemClock.now_ms();
+            let now = clock.now_ms();
             candidates
                 .into_iter()
                 .zip(views)
@@ -172,7 +181,7 @@ impl LogCleaner {
                     let cooling = act
                         .cooling
                         .get(&addr)
-                        .is_some_and(|until| *until > Instant::now());
+                        .is_some_and(|until| *until > act.settings.clock.monotonic());
                     if act.busy.contains(&addr) || cooling {
                         return;
                     }
@@ -234,7 +243,7 @@ impl LogCleaner {
                     Err(e) => {
                         act.stats.failures += 1;
                         let rounds = FAILED_PASS_COOLING_ROUNDS;
-                        let until = Instant::now() + act.settings.backoff * rounds;
+                        let until = act.settings.clock.monotonic() + act.settings.backoff * rounds;
                         act.cooling.insert(addr, until);
                         log::error!(
                             "log cleaner: pass failed, partition passed over for {rounds} rounds: {e}"
@@ -250,7 +259,8 @@ impl Actor for LogCleaner {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.settings.backoff, |act, ctx| act.look_for_work(ctx));
+        let (clock, every) = (self.settings.clock.clone(), self.settings.backoff);
+        clock.run_interval(ctx, every, |act: &mut Self, ctx| act.look_for_work(ctx));
     }
 }
 

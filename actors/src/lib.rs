@@ -2,11 +2,13 @@
 //! out on disk, with no actors in it; above it, the actors that own the logs: the
 //! [`broker::Broker`] (topic registry) and one [`partition::PartitionReplica`] per
 //! partition; the [`group`] coordinators and the [`consumer`] instances the broker
-//! runs for REST and WebSocket clients. [`node`] starts them in order.
+//! runs for REST and WebSocket clients. [`node`] starts them in order. Every actor
+//! reads time and arms timers through the node's one [`clock::Clock`].
 
 pub mod broker;
 pub mod broker_config;
 pub mod cleaner;
+pub mod clock;
 pub mod consumer;
 pub mod error;
 pub mod file_limits;

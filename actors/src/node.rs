@@ -1,13 +1,15 @@
 //! Starting and stopping a broker node's actors, in order: the broker (which loads the
 //! topic registry and starts the partition actors, each recovering its log), the log
 //! cleaner, then the group manager (which replays `__consumer_offsets`). The web
-//! layer is started on top by the binary.
+//! layer is started on top by the binary. Every actor gets the node's one
+//! [`Clock`]: the system's, or a test's.
 
 use actix::prelude::*;
 
 use crate::broker::{Broker, ShutdownBroker};
 use crate::broker_config::BrokerConfig;
 use crate::cleaner::{CleanerSettings, LogCleaner};
+use crate::clock::Clock;
 use crate::consumer::ConsumerRegistry;
 use crate::error::BrokerResult;
 use crate::group::GroupManager;
@@ -20,25 +22,40 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts the node's actors. Must be called inside a running actix system.
+    /// Starts the node's actors on the system clock. Must be called inside a running
+    /// actix system.
     pub async fn start(config: BrokerConfig) -> BrokerResult<Node> {
+        Node::start_with_clock(config, Clock::system()).await
+    }
+
+    /// Starts the node's actors, every one reading time and arming timers on
+    /// `clock` (tests pass a `ManualClock`'s and advance it).
+    pub async fn start_with_clock(config: BrokerConfig, clock: Clock) -> BrokerResult<Node> {
         let settings = CleanerSettings {
             threads: config.cleaner_threads,
             dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
             backoff: std::time::Duration::from_millis(config.cleaner_backoff_ms.max(1)),
+            clock: clock.clone(),
         };
         let enabled = config.cleaner_enable;
         let group_config = config.groups.clone();
         let consumer_config = config.consumers.clone();
-        let broker = Broker::open(config)?;
+        let broker = Broker::open(config, clock.clone())?;
         let (metadata, replicas) = broker.views();
         let broker = broker.start();
         let cleaner = enabled.then(|| LogCleaner::start(broker.clone(), settings));
-        let groups = GroupManager::start(broker.clone(), group_config).await?;
-        let consumers =
-            ConsumerRegistry::new(consumer_config, broker.clone(), groups.clone()).start();
+        let groups = GroupManager::start(broker.clone(), group_config, clock.clone()).await?;
+        let consumers = ConsumerRegistry::new(
+            consumer_config,
+            broker.clone(),
+            groups.clone(),
+            clock.clone(),
+        )
+        .start();
         Ok(Node {
-            engine: Engine::new(metadata, replicas, broker, groups, consumers, cleaner),
+            engine: Engine::new(
+                metadata, replicas, broker, groups, consumers, cleaner, clock,
+            ),
         })
     }
 

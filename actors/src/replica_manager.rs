@@ -15,6 +15,7 @@ use actix::prelude::*;
 use futures::future::join_all;
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode};
 use crate::topic_config::PartitionConfig;
 
@@ -54,6 +55,8 @@ pub struct ReplicaManager {
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     limits: PartitionLimits,
+    /// Handed to every partition.
+    clock: Clock,
     replicas: BTreeMap<String, Vec<Addr<PartitionReplica>>>,
     tx: watch::Sender<Arc<ReplicaTable>>,
 }
@@ -61,12 +64,13 @@ pub struct ReplicaManager {
 impl ReplicaManager {
     /// `threads` arbiters host the partitions, round-robin. Must run inside an actix
     /// system.
-    pub fn new(threads: usize, limits: PartitionLimits) -> Self {
+    pub fn new(threads: usize, limits: PartitionLimits, clock: Clock) -> Self {
         let (tx, _) = watch::channel(Arc::new(ReplicaTable::default()));
         ReplicaManager {
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
             next_arbiter: 0,
             limits,
+            clock,
             replicas: BTreeMap::new(),
             tx,
         }
@@ -89,7 +93,14 @@ impl ReplicaManager {
         config: &PartitionConfig,
         offline: Option<String>,
     ) {
-        let mut replica = PartitionReplica::new(topic, partition, dir, config.clone(), self.limits);
+        let mut replica = PartitionReplica::new(
+            topic,
+            partition,
+            dir,
+            config.clone(),
+            self.limits,
+            self.clock.clone(),
+        );
         if let Some(reason) = offline {
             replica = replica.offline(reason);
         }

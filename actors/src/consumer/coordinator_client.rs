@@ -18,6 +18,7 @@ use futures::channel::oneshot;
 
 use super::messages::{ConsumerError, ConsumerResult, OffsetAndMetadata};
 use super::subscription::{GenerationStep, SubscriptionMode};
+use crate::clock::Clock;
 use crate::group::membership::{JoinRequest, JoinResult};
 use crate::group::offsets_topic::{CommittedOffset, MemberOrigin};
 use crate::group::{
@@ -182,6 +183,7 @@ pub(super) struct CoordinatorClient {
     /// Polls waiting for the join under way.
     join_waiters: Vec<oneshot::Sender<()>>,
     last_heartbeat: Instant,
+    clock: Clock,
 }
 
 impl CoordinatorClient {
@@ -190,6 +192,7 @@ impl CoordinatorClient {
         label: String,
         identity: MemberIdentity,
         groups: Addr<GroupManager>,
+        clock: Clock,
     ) -> Self {
         CoordinatorClient {
             group_id: group_id.to_string(),
@@ -200,7 +203,8 @@ impl CoordinatorClient {
             generation: Generation::default(),
             join: JoinProgress::Idle,
             join_waiters: Vec::new(),
-            last_heartbeat: Instant::now(),
+            last_heartbeat: clock.monotonic(),
+            clock,
         }
     }
 
@@ -341,7 +345,7 @@ impl CoordinatorClient {
                     self.label,
                     self.generation.generation_id
                 );
-                self.last_heartbeat = Instant::now();
+                self.last_heartbeat = self.clock.monotonic();
                 self.wake_join_waiters();
             }
             JoinNext::GiveUp(e) => {
@@ -361,13 +365,13 @@ impl CoordinatorClient {
         let Some(member_id) = self.generation.member_id.clone() else {
             return HeartbeatDue::Rejoin;
         };
-        if self.last_heartbeat.elapsed() < interval {
+        if self.clock.elapsed_since(self.last_heartbeat) < interval {
             return HeartbeatDue::Wait;
         }
         let Some(coordinator) = &self.coordinator else {
             return HeartbeatDue::Wait;
         };
-        self.last_heartbeat = Instant::now();
+        self.last_heartbeat = self.clock.monotonic();
         HeartbeatDue::Send(coordinator.send(Heartbeat {
             member_id,
             generation_id: self.generation.generation_id,

@@ -49,6 +49,7 @@ pub use registry::ConsumerRegistry;
 
 use crate::broker::{Broker, SubscribeTopics, TopicsChanged};
 use crate::broker_config::ConsumerConfig;
+use crate::clock::Clock;
 use crate::group::offsets_topic::CommittedOffset;
 use crate::group::{CommitOffsets, GroupManager, RebalanceNotice, TopicPartition};
 use coordinator_client::{
@@ -75,6 +76,17 @@ pub struct ConsumerInstance {
     /// Told of every assignment change (a WebSocket group subscription watches it);
     /// an instance being watched does not expire while idle.
     assignment_watch: Option<watch::Sender<AssignmentState>>,
+    /// Heartbeats, the idle timeout, and a poll's wait for a rebalance.
+    clock: Clock,
+}
+
+/// Whom an instance works with, handed over by the registry that creates it.
+pub struct InstanceLinks {
+    pub broker: Addr<Broker>,
+    pub groups: Addr<GroupManager>,
+    /// Told when the instance closes.
+    pub registry: Recipient<InstanceClosed>,
+    pub clock: Clock,
 }
 
 impl ConsumerInstance {
@@ -83,10 +95,14 @@ impl ConsumerInstance {
         name: &str,
         settings: InstanceSettings,
         config: ConsumerConfig,
-        broker: Addr<Broker>,
-        groups: Addr<GroupManager>,
-        registry: Recipient<InstanceClosed>,
+        links: InstanceLinks,
     ) -> Self {
+        let InstanceLinks {
+            broker,
+            groups,
+            registry,
+            clock,
+        } = links;
         let identity = MemberIdentity {
             client_id: settings.client_id.clone(),
             client_host: format!("troupe:{name}"),
@@ -101,10 +117,11 @@ impl ConsumerInstance {
             broker,
             registry,
             subscriptions: SubscriptionState::default(),
-            coordinator: CoordinatorClient::new(group_id, label, identity, groups),
-            last_used: Instant::now(),
+            coordinator: CoordinatorClient::new(group_id, label, identity, groups, clock.clone()),
+            last_used: clock.monotonic(),
             closed: false,
             assignment_watch: None,
+            clock,
         }
     }
 
@@ -112,7 +129,7 @@ impl ConsumerInstance {
         if self.closed {
             return Err(ConsumerError::Closed);
         }
-        self.last_used = Instant::now();
+        self.last_used = self.clock.monotonic();
         Ok(())
     }
 
@@ -215,9 +232,10 @@ impl ConsumerInstance {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         if self.watched() {
-            self.last_used = Instant::now();
+            self.last_used = self.clock.monotonic();
         }
-        if self.last_used.elapsed() >= Duration::from_millis(self.config.instance_timeout_ms) {
+        let idle = self.clock.elapsed_since(self.last_used);
+        if idle >= Duration::from_millis(self.config.instance_timeout_ms) {
             log::info!(
                 "consumer instance {}/{} idle for {} ms: closing",
                 self.group_id,
@@ -395,7 +413,10 @@ impl Actor for ConsumerInstance {
             .heartbeat_interval_ms
             .min(self.config.instance_timeout_ms / 4)
             .clamp(10, 1_000);
-        ctx.run_interval(Duration::from_millis(tick_ms), |act, ctx| act.tick(ctx));
+        let every = Duration::from_millis(tick_ms);
+        self.clock
+            .clone()
+            .run_interval(ctx, every, |act: &mut Self, ctx| act.tick(ctx));
     }
 }
 
@@ -452,7 +473,7 @@ impl Handler<GetSubscription> for ConsumerInstance {
     type Result = MessageResult<GetSubscription>;
 
     fn handle(&mut self, _: GetSubscription, _: &mut Context<Self>) -> Self::Result {
-        self.last_used = Instant::now();
+        self.last_used = self.clock.monotonic();
         MessageResult(self.subscriptions.subscribed_topics().to_vec())
     }
 }
@@ -498,7 +519,7 @@ impl Handler<GetAssignment> for ConsumerInstance {
     type Result = MessageResult<GetAssignment>;
 
     fn handle(&mut self, _: GetAssignment, _: &mut Context<Self>) -> Self::Result {
-        self.last_used = Instant::now();
+        self.last_used = self.clock.monotonic();
         MessageResult(self.subscriptions.assignment().to_vec())
     }
 }
@@ -525,15 +546,17 @@ impl Handler<Poll> for ConsumerInstance {
         // A rebalance is under way: wait for it (within the timeout), then fetch
         // with what is left of the timeout.
         let joined = self.coordinator.wait_for_join();
-        let started = Instant::now();
+        let started = self.clock.monotonic();
         let wait = Duration::from_millis(msg.timeout_ms);
+        let clock = self.clock.clone();
         Box::pin(
             async move {
-                let _ = tokio::time::timeout(wait, joined).await;
+                let _ = clock.timeout(wait, joined).await;
             }
             .into_actor(self)
             .then(move |(), act, _| {
-                let left_ms = wait.saturating_sub(started.elapsed()).as_millis() as u64;
+                let waited = act.clock.elapsed_since(started);
+                let left_ms = wait.saturating_sub(waited).as_millis() as u64;
                 act.fetch(FetchBudget {
                     max_wait_ms: left_ms,
                     ..budget

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use actix::prelude::*;
 
 use super::messages::*;
-use super::{ConsumerError, ConsumerInstance};
+use super::{ConsumerError, ConsumerInstance, InstanceLinks};
 use crate::broker::Broker;
 use crate::broker_config::ConsumerConfig;
+use crate::clock::Clock;
 use crate::group::manager::validate_group_id;
 use crate::group::GroupManager;
 
@@ -18,15 +19,23 @@ pub struct ConsumerRegistry {
     broker: Addr<Broker>,
     groups: Addr<GroupManager>,
     instances: HashMap<(String, String), Addr<ConsumerInstance>>,
+    /// Handed to every instance.
+    clock: Clock,
 }
 
 impl ConsumerRegistry {
-    pub fn new(config: ConsumerConfig, broker: Addr<Broker>, groups: Addr<GroupManager>) -> Self {
+    pub fn new(
+        config: ConsumerConfig,
+        broker: Addr<Broker>,
+        groups: Addr<GroupManager>,
+        clock: Clock,
+    ) -> Self {
         ConsumerRegistry {
             config,
             broker,
             groups,
             instances: HashMap::new(),
+            clock,
         }
     }
 }
@@ -59,9 +68,12 @@ impl Handler<CreateInstance> for ConsumerRegistry {
             &msg.name,
             msg.settings,
             self.config.clone(),
-            self.broker.clone(),
-            self.groups.clone(),
-            ctx.address().recipient(),
+            InstanceLinks {
+                broker: self.broker.clone(),
+                groups: self.groups.clone(),
+                registry: ctx.address().recipient(),
+                clock: self.clock.clone(),
+            },
         )
         .start();
         log::info!("consumer instance {}/{} created", msg.group_id, msg.name);

@@ -23,12 +23,9 @@ use super::messages::*;
 use super::offsets_topic::{CommittedOffset, GroupRecord, GroupSnapshot};
 use super::{read_offsets_partition, TopicPartition};
 use crate::broker_config::GroupConfig;
+use crate::clock::Clock;
 use crate::partition::{Acks, Append, PartitionReplica};
-use crate::storage::{Clock, RecordBatch, SystemClock, TimestampType};
-
-fn now_ms() -> i64 {
-    SystemClock.now_ms()
-}
+use crate::storage::{RecordBatch, TimestampType};
 
 type Parked<T> = oneshot::Sender<GroupResult<T>>;
 
@@ -62,6 +59,8 @@ pub struct GroupCoordinator {
     /// accepted is not in `snapshot` until it is durable, and a member just given
     /// the partition must start after that commit, not before it.
     pending_fetches: Vec<(u64, FetchOffsets, Parked<CommittedOffsets>)>,
+    /// Session and rebalance deadlines, the deadline timer, record timestamps.
+    clock: Clock,
 }
 
 type CommittedOffsets = BTreeMap<TopicPartition, CommittedOffset>;
@@ -73,6 +72,7 @@ impl GroupCoordinator {
         store: Addr<PartitionReplica>,
         snapshot: GroupSnapshot,
         topics: BTreeMap<String, i32>,
+        clock: Clock,
     ) -> Self {
         let mut coordinator = GroupCoordinator {
             group_id: group_id.to_string(),
@@ -91,6 +91,7 @@ impl GroupCoordinator {
             finished_through: 0,
             finished: BTreeSet::new(),
             pending_fetches: Vec::new(),
+            clock,
         };
         coordinator.restore(snapshot);
         coordinator
@@ -98,7 +99,12 @@ impl GroupCoordinator {
 
     fn restore(&mut self, snapshot: GroupSnapshot) {
         self.group = match &snapshot.metadata {
-            Some(meta) => Group::restore(&self.group_id, self.config.max_size, meta, now_ms()),
+            Some(meta) => Group::restore(
+                &self.group_id,
+                self.config.max_size,
+                meta,
+                self.clock.now_ms(),
+            ),
             None => Group::new(&self.group_id, self.config.max_size),
         };
         self.assigned_counts = self.subscribed_counts();
@@ -147,7 +153,7 @@ impl GroupCoordinator {
     /// complete the join phase if it can, persist the group when it empties, and
     /// re-arm the timer.
     fn settle(&mut self, before: GroupState, ctx: &mut Context<Self>) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if self.group.state == GroupState::PreparingRebalance
             && before != GroupState::PreparingRebalance
         {
@@ -229,11 +235,11 @@ impl GroupCoordinator {
         let Some(deadline) = self.group.next_deadline_ms() else {
             return;
         };
-        let wait = Duration::from_millis((deadline - now_ms()).max(0) as u64);
-        self.timer = Some(ctx.run_later(wait, |act, ctx| {
+        let wait = Duration::from_millis((deadline - self.clock.now_ms()).max(0) as u64);
+        self.timer = Some(self.clock.run_later(ctx, wait, |act: &mut Self, ctx| {
             act.timer = None;
             let before = act.group.state;
-            let now = now_ms();
+            let now = act.clock.now_ms();
             let expired = act.group.expire(now);
             if !expired.is_empty() {
                 log::info!("group {}: session timed out for {expired:?}", act.group_id);
@@ -249,7 +255,7 @@ impl GroupCoordinator {
     ) -> impl ActorFuture<Self, Output = GroupResult<()>> {
         self.write_seq += 1;
         let seq = self.write_seq;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let encoded: Vec<_> = records.iter().map(|r| r.encode(now)).collect();
         let store = self.store.clone();
         let append = async move {
@@ -333,7 +339,7 @@ impl GroupCoordinator {
     fn write_metadata(&mut self, ctx: &mut Context<Self>) {
         let record = GroupRecord::Group {
             group: self.group_id.clone(),
-            value: Some(self.group.to_metadata(now_ms())),
+            value: Some(self.group.to_metadata(self.clock.now_ms())),
         };
         ctx.spawn(self.write(vec![record]).map(|_, _, _| ()));
     }
@@ -479,7 +485,7 @@ impl Handler<JoinGroup> for GroupCoordinator {
             });
         }
         let before = self.group.state;
-        let member_id = match self.group.join(msg.request, now_ms()) {
+        let member_id = match self.group.join(msg.request, self.clock.now_ms()) {
             Ok(id) => id,
             Err(e) => return Box::pin(async move { Err(e) }),
         };
@@ -527,7 +533,7 @@ impl Handler<SyncGroup> for GroupCoordinator {
                 let generation = self.group.generation_id;
                 let record = GroupRecord::Group {
                     group: self.group_id.clone(),
-                    value: Some(self.group.to_metadata(now_ms())),
+                    value: Some(self.group.to_metadata(self.clock.now_ms())),
                 };
                 Box::pin(self.write(vec![record]).map(move |written, act, _| {
                     let current = act.group.generation_id == generation
@@ -568,7 +574,7 @@ impl Handler<Heartbeat> for GroupCoordinator {
     fn handle(&mut self, msg: Heartbeat, ctx: &mut Context<Self>) -> Self::Result {
         let result = self
             .group
-            .heartbeat(&msg.member_id, msg.generation_id, now_ms());
+            .heartbeat(&msg.member_id, msg.generation_id, self.clock.now_ms());
         self.arm_timer(ctx);
         result
     }
@@ -579,7 +585,7 @@ impl Handler<LeaveGroup> for GroupCoordinator {
 
     fn handle(&mut self, msg: LeaveGroup, ctx: &mut Context<Self>) -> Self::Result {
         let before = self.group.state;
-        self.group.leave(&msg.member_id, now_ms())?;
+        self.group.leave(&msg.member_id, self.clock.now_ms())?;
         log::info!("group {}: {} left", self.group_id, msg.member_id);
         self.settle(before, ctx);
         Ok(())
@@ -600,7 +606,7 @@ impl Handler<CommitOffsets> for GroupCoordinator {
         if msg.offsets.is_empty() {
             return Box::pin(fut::ready(Ok(())));
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let records = msg
             .offsets
             .into_iter()
@@ -692,7 +698,7 @@ impl Handler<crate::broker::TopicsChanged> for GroupCoordinator {
                 self.group_id
             );
             let before = self.group.state;
-            self.group.request_rebalance(now_ms());
+            self.group.request_rebalance(self.clock.now_ms());
             self.settle(before, ctx);
         }
     }

@@ -18,6 +18,7 @@ use super::offsets_topic::{partition_for, GroupSnapshot, OFFSETS_TOPIC};
 use super::{read_offsets_partition, TopicPartition};
 use crate::broker::{Broker, RouteTopic, SubscribeTopics, TopicsChanged};
 use crate::broker_config::GroupConfig;
+use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{GetStatus, OffsetSpec, PartitionReplica};
 use crate::requests::list_offsets::resolve;
@@ -50,13 +51,20 @@ pub struct GroupManager {
     coordinators: HashMap<String, Addr<GroupCoordinator>>,
     topics: BTreeMap<String, i32>,
     arbiter: Arbiter,
+    /// Handed to every coordinator.
+    clock: Clock,
 }
 
 impl GroupManager {
     /// Replays `__consumer_offsets` and starts the manager and a coordinator per
     /// group found. Fails (the broker must not serve groups half-loaded) if a
-    /// partition cannot be read or holds records this version cannot decode.
-    pub async fn start(broker: Addr<Broker>, config: GroupConfig) -> BrokerResult<Addr<Self>> {
+    /// partition cannot be read or holds records this version cannot decode. The
+    /// coordinators read time from `clock`.
+    pub async fn start(
+        broker: Addr<Broker>,
+        config: GroupConfig,
+        clock: Clock,
+    ) -> BrokerResult<Addr<Self>> {
         let route = broker
             .send(RouteTopic {
                 name: OFFSETS_TOPIC.to_string(),
@@ -89,6 +97,7 @@ impl GroupManager {
             coordinators: HashMap::new(),
             topics,
             arbiter: Arbiter::new(),
+            clock,
         };
         for (group_id, snapshot) in snapshots {
             manager.start_coordinator(&group_id, snapshot);
@@ -108,6 +117,7 @@ impl GroupManager {
             self.stores[p].clone(),
             snapshot,
             self.topics.clone(),
+            self.clock.clone(),
         );
         let addr = Supervisor::start_in_arbiter(&self.arbiter.handle(), move |_| coordinator);
         self.coordinators.insert(group_id.to_string(), addr.clone());

@@ -228,6 +228,7 @@ pub(crate) mod tests {
             path,
             PartitionConfig::default(),
             limits,
+            crate::clock::Clock::system(),
         )
         .start();
         let groups = read_offsets_partition(&store).await.unwrap();

@@ -108,7 +108,8 @@ impl PartitionReplica {
             return;
         }
         self.flush.timer_armed = true;
-        ctx.run_later(Duration::from_millis(flush_ms as u64), |act, ctx| {
+        let after = Duration::from_millis(flush_ms as u64);
+        self.clock.run_later(ctx, after, |act: &mut Self, ctx| {
             act.flush.timer_armed = false;
             act.maybe_flush(ctx);
         });

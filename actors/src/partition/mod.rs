@@ -28,10 +28,12 @@ mod waiters;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
 use crate::storage::{FetchData, Log, LogResult};
 use crate::topic_config::PartitionConfig;
@@ -77,6 +79,9 @@ pub struct PartitionReplica {
     tail: Tail,
     restart_budget: RestartBudget,
     counters: Counters,
+    /// Timestamps and ages (retention, the log's `segment.ms` and `flush.ms`), and
+    /// every timer the partition arms.
+    clock: Clock,
 }
 
 impl PartitionReplica {
@@ -86,6 +91,7 @@ impl PartitionReplica {
         dir: PathBuf,
         config: PartitionConfig,
         limits: PartitionLimits,
+        clock: Clock,
     ) -> Self {
         PartitionReplica {
             topic: topic.to_string(),
@@ -102,6 +108,7 @@ impl PartitionReplica {
             tail: Tail::new(limits.tail_buffer_chunks, limits.tail_chunk_max_bytes),
             restart_budget: RestartBudget::new(limits.max_restarts, limits.restart_window),
             counters: Counters::default(),
+            clock,
         }
     }
 
@@ -131,7 +138,11 @@ impl PartitionReplica {
     /// actor, within the restart budget.
     fn open_log(&mut self) -> Result<(), String> {
         let opened = catch_unwind(AssertUnwindSafe(|| {
-            Log::open(&self.dir, self.config.log.clone())
+            Log::open_with_clock(
+                &self.dir,
+                self.config.log.clone(),
+                Arc::new(self.clock.clone()),
+            )
         }));
         match opened {
             Ok(Ok(mut log)) => {

@@ -12,12 +12,13 @@ use actix::prelude::*;
 use super::supervision::write_error_is_fatal;
 use super::PartitionReplica;
 use crate::error::BrokerResult;
-use crate::storage::{remove_files, segments_to_delete, Clock, Log};
+use crate::storage::{remove_files, segments_to_delete, Log};
 
 impl PartitionReplica {
     /// Applies retention every `log.retention.check.interval.ms` while the actor runs.
     pub(super) fn schedule_retention(&self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.limits.retention_check_interval, |act, ctx| {
+        let every = self.limits.retention_check_interval;
+        self.clock.run_interval(ctx, every, |act: &mut Self, ctx| {
             if let Err(e) = act.apply_retention(ctx) {
                 log::warn!("retention on partition {} failed: {e}", act.name());
             }
@@ -32,7 +33,7 @@ impl PartitionReplica {
             return Ok(0);
         }
         let policy = self.config.retention;
-        let now = crate::storage::SystemClock.now_ms();
+        let now = self.clock.now_ms();
         let high_watermark = self.high_watermark();
         let (deleted, files) = self.guarded(ctx, write_error_is_fatal, |log| {
             let (count, reason) = segments_to_delete(&log.segments(), now, policy);
@@ -62,9 +63,10 @@ impl PartitionReplica {
         }
         self.counters.retention_deleted_segments += deleted.len() as u64;
         if !files.is_empty() {
-            ctx.run_later(
+            self.clock.run_later(
+                ctx,
                 Duration::from_millis(self.config.file_delete_delay_ms),
-                move |_, _| {
+                move |_: &mut Self, _| {
                     tokio::task::spawn_blocking(move || {
                         if let Err(e) = remove_files(&files) {
                             log::warn!("removing retired segment files: {e}");

@@ -158,7 +158,7 @@ impl Supervised for PartitionReplica {
         if self.stopped {
             return;
         }
-        match self.restart_budget.spend(Instant::now()) {
+        match self.restart_budget.spend(self.clock.monotonic()) {
             Err(reason) => self.go_offline(reason),
             Ok(()) => log::warn!(
                 "restarting partition {} (restart {})",

@@ -153,19 +153,21 @@ impl PartitionReplica {
             };
             return Box::pin(async move { Err(e) });
         };
-        ctx.run_later(Duration::from_millis(msg.max_wait_ms), move |act, _ctx| {
-            if let Some(waiter) = act.waiters.take_fetch(id) {
-                let empty = FetchResult {
-                    data: FetchData {
-                        bytes: Vec::new(),
-                        log_start_offset: act.log.as_ref().map_or(0, Log::log_start_offset),
-                        log_end_offset: act.log.as_ref().map_or(0, Log::log_end_offset),
-                    },
-                    high_watermark: act.high_watermark(),
-                };
-                let _ = waiter.reply.send(Ok(empty));
-            }
-        });
+        let wait = Duration::from_millis(msg.max_wait_ms);
+        self.clock
+            .run_later(ctx, wait, move |act: &mut Self, _ctx| {
+                if let Some(waiter) = act.waiters.take_fetch(id) {
+                    let empty = FetchResult {
+                        data: FetchData {
+                            bytes: Vec::new(),
+                            log_start_offset: act.log.as_ref().map_or(0, Log::log_start_offset),
+                            log_end_offset: act.log.as_ref().map_or(0, Log::log_end_offset),
+                        },
+                        high_watermark: act.high_watermark(),
+                    };
+                    let _ = waiter.reply.send(Ok(empty));
+                }
+            });
         self.parked_reply(rx, "the partition stopped during the read")
     }
 

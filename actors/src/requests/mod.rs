@@ -17,6 +17,7 @@ use actix::Addr;
 
 use crate::broker::Broker;
 use crate::cleaner::LogCleaner;
+use crate::clock::Clock;
 use crate::consumer::ConsumerRegistry;
 use crate::group::GroupManager;
 use crate::metadata::MetadataView;
@@ -73,6 +74,8 @@ pub struct Engine {
     pub consumers: Addr<ConsumerRegistry>,
     /// `None` when `log.cleaner.enable` is false.
     pub cleaner: Option<Addr<LogCleaner>>,
+    /// The node's clock: produce timestamps, and "now" for whoever serves requests.
+    pub clock: Clock,
     sticky: std::sync::Arc<produce::StickyPartitioner>,
 }
 
@@ -84,6 +87,7 @@ impl Engine {
         groups: Addr<GroupManager>,
         consumers: Addr<ConsumerRegistry>,
         cleaner: Option<Addr<LogCleaner>>,
+        clock: Clock,
     ) -> Self {
         Engine {
             metadata,
@@ -92,6 +96,7 @@ impl Engine {
             groups,
             consumers,
             cleaner,
+            clock,
             sticky: Default::default(),
         }
     }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use futures::future::join_all;
 
 use super::{Engine, RequestContext, TopicRoute};
+use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{Acks, Append};
 use crate::partitioner::partition_for_key;
@@ -40,6 +41,8 @@ pub struct Produced {
 pub struct ProduceTarget {
     pub route: TopicRoute,
     pub sticky_partition: i32,
+    /// Stamps records that come without a timestamp.
+    pub clock: Clock,
 }
 
 impl std::ops::Deref for ProduceTarget {
@@ -89,14 +92,8 @@ pub fn target(engine: &Engine, _ctx: &RequestContext, topic: &str) -> BrokerResu
     Ok(ProduceTarget {
         route,
         sticky_partition,
+        clock: engine.clock.clone(),
     })
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// An upper estimate of a record's encoded size (varint lengths and deltas included).
@@ -134,7 +131,7 @@ pub async fn produce_in_order(
 ) -> Vec<BrokerResult<Produced>> {
     let max_message_bytes = target.max_message_bytes;
     let partitions = target.partitions.len() as i32;
-    let now = now_ms();
+    let now = target.clock.now_ms();
     let mut results: Vec<Option<BrokerResult<Produced>>> = vec![None; records.len()];
     // partition -> [(index in request, record)]
     let mut groups: BTreeMap<i32, Vec<(usize, Record)>> = BTreeMap::new();

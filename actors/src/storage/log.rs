@@ -28,7 +28,7 @@ use super::error::{LogError, LogResult};
 use super::flush::{FlushDone, FlushTicket};
 use super::high_watermark::{read_high_watermark, write_high_watermark};
 use super::leader_epoch::{EpochEndOffset, LeaderEpochCache};
-use super::log_config::{Clock, LogConfig, SystemClock};
+use super::log_config::{LogConfig, SystemWallClock, WallClock};
 use super::recovery::{self, write_log_checkpoint, Checkpoint, CLEAN_SHUTDOWN_FILE};
 use super::segment::{remove_files, Continuity, Cut, IndexTrust, LogSegment, ReadEnd, SegmentInfo};
 use super::time_index::TimestampOffset;
@@ -112,7 +112,7 @@ pub struct LogStats {
 pub struct Log {
     dir: PathBuf,
     config: LogConfig,
-    clock: Arc<dyn Clock>,
+    clock: Arc<dyn WallClock>,
     /// Base offset → segment; the last one is the active segment. Never empty.
     segments: BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
@@ -142,13 +142,13 @@ impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering it if the last stop was
     /// not clean.
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> LogResult<Log> {
-        Log::open_with_clock(dir, config, Arc::new(SystemClock))
+        Log::open_with_clock(dir, config, Arc::new(SystemWallClock))
     }
 
     pub fn open_with_clock(
         dir: impl AsRef<Path>,
         config: LogConfig,
-        clock: Arc<dyn Clock>,
+        clock: Arc<dyn WallClock>,
     ) -> LogResult<Log> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();

@@ -1,9 +1,8 @@
 //! `LogConfig`: the per-partition storage settings, named after Kafka's topic-level
 //! configs (`segment.bytes`, `flush.messages`, …) so operators need no new vocabulary,
-//! and the clock the log reads time from (swappable so tests can age segments).
+//! and the wall clock the log reads time from (the engine's `clock::Clock` implements
+//! it, so tests can age segments).
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::batch::TimestampType;
@@ -130,41 +129,22 @@ impl LogConfig {
     }
 }
 
-/// Where the log reads "now" from.
-pub trait Clock: Send + Sync + std::fmt::Debug {
+/// Where the log reads "now" from: milliseconds since the epoch, for `segment.ms`,
+/// `flush.ms`, LogAppendTime and checkpoint intervals. Storage knows no actors, so
+/// the engine's `clock::Clock` comes in through this trait.
+pub trait WallClock: Send + Sync + std::fmt::Debug {
     fn now_ms(&self) -> i64;
 }
 
+/// The system's wall clock, for a log opened without one ([`super::Log::open`]).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
+pub struct SystemWallClock;
 
-impl Clock for SystemClock {
+impl WallClock for SystemWallClock {
     fn now_ms(&self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
-    }
-}
-
-/// A clock that moves only when told to: for tests of time-based rolling and flushing.
-#[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicI64>);
-
-impl ManualClock {
-    pub fn new(start_ms: i64) -> Self {
-        ManualClock(Arc::new(AtomicI64::new(start_ms)))
-    }
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-    pub fn set(&self, ms: i64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
     }
 }

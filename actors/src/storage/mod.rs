@@ -40,7 +40,7 @@ pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};
 pub use leader_epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use log::{AppendInfo, FetchData, Log, LogStats};
-pub use log_config::{Clock, FlushPolicy, LogConfig, ManualClock, SystemClock};
+pub use log_config::{FlushPolicy, LogConfig, SystemWallClock, WallClock};
 pub use retention::{segments_to_delete, RetentionPolicy, RetentionReason};
 pub use segment::{remove_files, segment_file, SegmentInfo};
 pub use time_index::TimestampOffset;

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use troupe_actors::storage::{FlushPolicy, Log, LogConfig, LogError, ManualClock};
+use troupe_actors::clock::ManualClock;
+use troupe_actors::storage::{FlushPolicy, Log, LogConfig, LogError};
 
 use crate::common::{read_all, record};
 
@@ -57,7 +58,7 @@ fn group_commit_shares_one_fsync_among_waiting_appends() {
 #[test]
 fn flush_messages_and_flush_ms_policies() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
+    let clock = ManualClock::starting_at(0);
     let config = LogConfig {
         flush: FlushPolicy {
             flush_messages: Some(10),
@@ -65,13 +66,13 @@ fn flush_messages_and_flush_ms_policies() {
         },
         ..LogConfig::default()
     };
-    let mut log = Log::open_with_clock(dir.path(), config, Arc::new(clock.clone())).unwrap();
+    let mut log = Log::open_with_clock(dir.path(), config, Arc::new(clock.clock())).unwrap();
     log.append_records(&vec![record(1, "k", "v"); 9], 0)
         .unwrap();
     assert!(!log.flush_due(), "9 < flush.messages and no time passed");
-    clock.advance(499);
+    clock.advance_ms(499);
     assert!(!log.flush_due());
-    clock.advance(1);
+    clock.advance_ms(1);
     assert!(log.flush_due(), "flush.ms reached");
     log.flush().unwrap();
     log.append_records(&vec![record(1, "k", "v"); 10], 0)
@@ -83,10 +84,10 @@ fn flush_messages_and_flush_ms_policies() {
         flush: FlushPolicy::NEVER,
         ..LogConfig::default()
     };
-    let mut log = Log::open_with_clock(dir.path(), config, Arc::new(clock.clone())).unwrap();
+    let mut log = Log::open_with_clock(dir.path(), config, Arc::new(clock.clock())).unwrap();
     log.append_records(&vec![record(1, "k", "v"); 1000], 0)
         .unwrap();
-    clock.advance(1 << 40);
+    clock.advance_ms(1 << 40);
     assert!(!log.flush_due());
 }
 

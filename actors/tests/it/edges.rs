@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use troupe_actors::storage::{
-    Log, LogConfig, LogError, ManualClock, Record, RecordBatch, TimestampType,
-};
+use troupe_actors::clock::ManualClock;
+use troupe_actors::storage::{Log, LogConfig, LogError, Record, RecordBatch, TimestampType};
 
 use crate::common::{read_all, record, small_config};
 
@@ -238,21 +237,21 @@ fn segment_rolls_exactly_at_the_size_boundary() {
 #[test]
 fn segment_rolls_by_age_and_by_full_index() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(1_000_000);
+    let clock = ManualClock::starting_at(1_000_000);
     let config = LogConfig {
         segment_ms: 60_000,
         ..LogConfig::default()
     };
-    let mut log = Log::open_with_clock(dir.path(), config, Arc::new(clock.clone())).unwrap();
+    let mut log = Log::open_with_clock(dir.path(), config, Arc::new(clock.clock())).unwrap();
     log.append_records(&[record(1, "k", "v")], 0).unwrap();
-    clock.advance(60_000);
+    clock.advance_ms(60_000);
     log.append_records(&[record(1, "k", "v")], 0).unwrap();
     assert_eq!(
         log.segments().len(),
         1,
         "exactly segment.ms old does not roll"
     );
-    clock.advance(1);
+    clock.advance_ms(1);
     log.append_records(&[record(1, "k", "v")], 0).unwrap();
     assert_eq!(log.segments().len(), 2, "older than segment.ms rolls");
 
@@ -294,12 +293,12 @@ fn segment_rolls_by_age_and_by_full_index() {
 #[test]
 fn log_append_time_stamps_the_broker_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(42_000);
+    let clock = ManualClock::starting_at(42_000);
     let config = LogConfig {
         timestamp_type: TimestampType::LogAppendTime,
         ..LogConfig::default()
     };
-    let mut log = Log::open_with_clock(dir.path(), config, Arc::new(clock)).unwrap();
+    let mut log = Log::open_with_clock(dir.path(), config, Arc::new(clock.clock())).unwrap();
     let info = log
         .append_records(&[record(1, "a", "b"), record(2, "c", "d")], 0)
         .unwrap();

@@ -3,6 +3,10 @@
 //! heartbeating, Kafka's refusals of stale and foreign commits, assignor
 //! negotiation, a coordinator restarted from disk by its supervisor, and offset
 //! fetches that see every commit accepted before them.
+//!
+//! The node runs on a manual clock: time moves only when a test advances it, so a
+//! session expires because the test moved time past it, never because a slow
+//! machine let it run out.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,12 +14,15 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use troupe_actors::broker::CreateTopic;
 use troupe_actors::broker_config::{BrokerConfig, GroupConfig};
+use troupe_actors::clock::ManualClock;
 use troupe_actors::group::membership::{JoinRequest, JoinResult};
 use troupe_actors::group::offsets_topic::MemberOrigin;
 use troupe_actors::group::*;
 use troupe_actors::node::Node;
 
 const SESSION_MS: i64 = 400;
+/// Where the tests' manual clocks start (a plausible "now", in ms since the epoch).
+const START_MS: i64 = 1_700_000_000_000;
 
 fn config(dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
@@ -30,8 +37,10 @@ fn config(dir: &std::path::Path) -> BrokerConfig {
     }
 }
 
-async fn node_with_topic(dir: &std::path::Path, partitions: i32) -> Node {
-    let node = Node::start(config(dir)).await.unwrap();
+async fn node_with_topic(dir: &std::path::Path, partitions: i32, time: &ManualClock) -> Node {
+    let node = Node::start_with_clock(config(dir), time.clock())
+        .await
+        .unwrap();
     node.engine
         .broker
         .send(CreateTopic {
@@ -106,7 +115,9 @@ async fn member(
     }
 }
 
-/// A member that heartbeats until told to rejoin, then rejoins.
+/// A member that heartbeats until told to rejoin, then rejoins. Each heartbeat is a
+/// round trip through the coordinator's mailbox, so the other member's join, sent
+/// meanwhile, is seen within a beat or two.
 async fn rejoin_when_told(
     c: &Addr<GroupCoordinator>,
     protocols: &[&str],
@@ -121,7 +132,7 @@ async fn rejoin_when_told(
             .await
             .unwrap();
         match beat {
-            Ok(()) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Ok(()) => {}
             Err(GroupError::RebalanceInProgress) => {
                 return member(c, protocols, Some(j.member_id.clone())).await
             }
@@ -161,14 +172,16 @@ fn commit(member: &JoinResult, generation_id: i32, partition: i32, offset: i64) 
 #[actix_rt::test]
 async fn a_member_that_stops_heartbeating_is_expired_after_its_session_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node_with_topic(dir.path(), 4).await;
+    let time = ManualClock::starting_at(START_MS);
+    let node = node_with_topic(dir.path(), 4, &time).await;
     let c = coordinator(&node, "g").await;
     let [(a, pa), (b, pb)] = two_members(&c, [&["range"], &["range"]]).await;
     assert_eq!((pa.len(), pb.len()), (2, 2));
-    let silent_since = Instant::now();
-    // Only b heartbeats; a goes silent.
+    let silent_since = time.elapsed();
+    // Only b heartbeats, every 50 ms of the clock; a goes silent.
     let rebalance_seen = loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        time.advance_ms(50);
+        let silent_for = time.elapsed() - silent_since;
         match c
             .send(Heartbeat {
                 member_id: b.member_id.clone(),
@@ -177,8 +190,8 @@ async fn a_member_that_stops_heartbeating_is_expired_after_its_session_timeout()
             .await
             .unwrap()
         {
-            Ok(()) => assert!(silent_since.elapsed() < Duration::from_secs(5), "no expiry"),
-            Err(GroupError::RebalanceInProgress) => break silent_since.elapsed(),
+            Ok(()) => assert!(silent_for < Duration::from_secs(5), "no expiry"),
+            Err(GroupError::RebalanceInProgress) => break silent_for,
             Err(e) => panic!("unexpected {e}"),
         }
     };
@@ -207,7 +220,8 @@ async fn a_member_that_stops_heartbeating_is_expired_after_its_session_timeout()
 #[actix_rt::test]
 async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node_with_topic(dir.path(), 4).await;
+    let time = ManualClock::starting_at(START_MS);
+    let node = node_with_topic(dir.path(), 4, &time).await;
     let c = coordinator(&node, "g").await;
     let [(a, pa), (b, _)] = two_members(&c, [&["roundrobin"], &["roundrobin"]]).await;
     let mine = pa[0].partition;
@@ -315,7 +329,8 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
 #[actix_rt::test]
 async fn the_group_negotiates_an_assignor_every_member_offers() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node_with_topic(dir.path(), 6).await;
+    let time = ManualClock::starting_at(START_MS);
+    let node = node_with_topic(dir.path(), 6, &time).await;
     let c = coordinator(&node, "g").await;
     let [(a, pa), (_, pb)] =
         two_members(&c, [&["sticky", "roundrobin"], &["range", "roundrobin"]]).await;
@@ -333,7 +348,8 @@ async fn the_group_negotiates_an_assignor_every_member_offers() {
 #[actix_rt::test]
 async fn a_crashed_coordinator_comes_back_from_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node_with_topic(dir.path(), 2).await;
+    let time = ManualClock::starting_at(START_MS);
+    let node = node_with_topic(dir.path(), 2, &time).await;
     let c = coordinator(&node, "g").await;
     let [(a, _), _] = two_members(&c, [&["range"], &["range"]]).await;
     let g = c.send(DescribeGroup).await.unwrap();
@@ -347,12 +363,12 @@ async fn a_crashed_coordinator_comes_back_from_disk() {
         .unwrap()
         .unwrap();
     let generation = c.send(DescribeGroup).await.unwrap().generation_id;
-    // A third member's join waits for the others to rejoin (up to 5 s)...
+    // A third member's join waits for the others to rejoin (up to 5 s, which the
+    // clock never reaches)... The mailbox takes the join before the crash.
     let parked = c.send(join(None, &["range"]));
-    tokio::time::sleep(Duration::from_millis(50)).await;
     c.do_send(Crash);
     // ...until the crash: the restarted coordinator has forgotten it.
-    let answered = tokio::time::timeout(Duration::from_secs(2), parked)
+    let answered = tokio::time::timeout(Duration::from_secs(10), parked)
         .await
         .expect("the parked join is answered at the restart, not at the rebalance timeout")
         .unwrap();
@@ -382,13 +398,14 @@ async fn a_crashed_coordinator_comes_back_from_disk() {
 #[actix_rt::test]
 async fn a_leave_that_completes_a_rebalance_answers_the_waiting_joins_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node_with_topic(dir.path(), 4).await;
+    let time = ManualClock::starting_at(START_MS);
+    let node = node_with_topic(dir.path(), 4, &time).await;
     let c = coordinator(&node, "g").await;
     let [(a, _), (b, _)] = two_members(&c, [&["range"], &["range"]]).await;
-    // A newcomer starts a rebalance; a rejoins; both wait for b...
+    // A newcomer starts a rebalance; a rejoins; both wait for b (the mailbox takes
+    // them in the order sent)...
     let newcomer = c.send(join(None, &["range"]));
     let a_again = c.send(join(Some(&a.member_id), &["range"]));
-    tokio::time::sleep(Duration::from_millis(50)).await;
     // ...which leaves instead: the join phase is complete, now.
     c.send(LeaveGroup {
         member_id: b.member_id.clone(),
@@ -396,7 +413,7 @@ async fn a_leave_that_completes_a_rebalance_answers_the_waiting_joins_at_once() 
     .await
     .unwrap()
     .unwrap();
-    let answered = tokio::time::timeout(Duration::from_secs(2), async {
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
         futures::join!(newcomer, a_again)
     })
     .await
@@ -410,7 +427,8 @@ async fn a_leave_that_completes_a_rebalance_answers_the_waiting_joins_at_once() 
 #[actix_rt::test]
 async fn an_offset_fetch_waits_for_the_commits_accepted_before_it() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node_with_topic(dir.path(), 2).await;
+    let time = ManualClock::starting_at(START_MS);
+    let node = node_with_topic(dir.path(), 2, &time).await;
     let c = coordinator(&node, "g").await;
     let (a, pa) = member(&c, &["range"], None).await;
     let mine = TopicPartition::new("t", pa[0].partition);

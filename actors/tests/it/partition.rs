@@ -1,11 +1,14 @@
 //! The partition actor: appends and reads through messages, long-poll wake-ups, group
 //! commit across concurrent producers, and supervision — a panic inside the actor
 //! fails in-flight requests with an error and the actor comes back from disk.
+//! Timeouts (a read's `max_wait_ms`, `file.delete.delay.ms`) run on a manual clock
+//! the test advances.
 
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures::future::join_all;
+use troupe_actors::clock::{Clock, ManualClock};
 use troupe_actors::partition::*;
 use troupe_actors::storage::{RecordBatch, TimestampType};
 use troupe_actors::topic_config::PartitionConfig;
@@ -26,14 +29,22 @@ fn limits(max_restarts: usize) -> PartitionLimits {
 }
 
 fn start(dir: &std::path::Path, max_restarts: usize) -> Addr<PartitionReplica> {
-    PartitionReplica::new(
-        "t",
-        0,
-        dir.join("t-0"),
+    start_with(
+        dir,
         PartitionConfig::default(),
-        limits(max_restarts),
+        max_restarts,
+        Clock::system(),
     )
-    .start_supervised(&Arbiter::current())
+}
+
+fn start_with(
+    dir: &std::path::Path,
+    config: PartitionConfig,
+    max_restarts: usize,
+    clock: Clock,
+) -> Addr<PartitionReplica> {
+    PartitionReplica::new("t", 0, dir.join("t-0"), config, limits(max_restarts), clock)
+        .start_supervised(&Arbiter::current())
 }
 
 /// A partition holding the values `v0` .. `v{n-1}`.
@@ -165,34 +176,42 @@ async fn too_many_failures_leave_the_partition_offline() {
 #[actix_rt::test]
 async fn a_long_poll_wakes_when_data_arrives() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = start(dir.path(), 5);
-    let started = Instant::now();
+    let time = ManualClock::starting_at(0);
+    let addr = start_with(dir.path(), PartitionConfig::default(), 5, time.clock());
+    // The mailbox takes the read first: it parks, and the append wakes it.
     let waiting = addr.send(Fetch {
         offset: 0,
         max_bytes: 1024,
         max_wait_ms: 20_000,
     });
-    let producer = async {
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-        append(&addr, "hello").await.unwrap()
-    };
-    let (fetched, _) = futures::join!(waiting, producer);
+    let (fetched, _) = futures::join!(waiting, append(&addr, "hello"));
     let fetched = fetched.unwrap().unwrap();
     assert_eq!(fetched.data.records_from(0).unwrap().len(), 1);
-    assert!(started.elapsed() < Duration::from_secs(10));
-    // With no data, the wait ends at its timeout with an empty answer.
-    let started = Instant::now();
-    let empty = addr
-        .send(Fetch {
-            offset: 1,
-            max_bytes: 1024,
-            max_wait_ms: 200,
-        })
+    assert_eq!(
+        time.elapsed(),
+        Duration::ZERO,
+        "woken by the data, not a timer"
+    );
+    // With no data, the wait ends at its timeout with an empty answer, not before.
+    let mut empty = Box::pin(addr.send(Fetch {
+        offset: 1,
+        max_bytes: 1024,
+        max_wait_ms: 200,
+    }));
+    addr.send(GetStatus).await.unwrap();
+    time.advance_ms(199);
+    addr.send(GetStatus).await.unwrap();
+    assert!(
+        futures::poll!(empty.as_mut()).is_pending(),
+        "answered before max_wait_ms"
+    );
+    time.advance_ms(1);
+    let empty = tokio::time::timeout(Duration::from_secs(10), empty)
         .await
+        .expect("answered once max_wait_ms passed")
         .unwrap()
         .unwrap();
     assert!(empty.data.bytes.is_empty());
-    assert!(started.elapsed() >= Duration::from_millis(200));
 }
 
 #[actix_rt::test]
@@ -259,8 +278,8 @@ async fn retention_deletes_old_segments_and_removes_their_files_later() {
     config.retention.retention_bytes = Some(600);
     config.retention.retention_ms = None; // the records carry timestamp 1: by time all would go
     config.file_delete_delay_ms = 200;
-    let addr = PartitionReplica::new("t", 0, dir.path().join("t-0"), config, limits(5))
-        .start_supervised(&Arbiter::current());
+    let time = ManualClock::starting_at(0);
+    let addr = start_with(dir.path(), config, 5, time.clock());
     for i in 0..20 {
         append(&addr, &format!("value-{i:03}-{}", "x".repeat(80)))
             .await
@@ -290,11 +309,15 @@ async fn retention_deletes_old_segments_and_removes_their_files_later() {
             })
             .count()
     };
+    time.advance_ms(199);
+    addr.send(GetStatus).await.unwrap();
     assert_eq!(
         deleted_files(),
         retired * 3,
         "files wait out file.delete.delay.ms"
     );
+    time.advance_ms(1);
+    // Removed on a blocking thread once the delay has passed.
     let deadline = Instant::now() + Duration::from_secs(10);
     while deleted_files() > 0 && Instant::now() < deadline {
         actix_rt::time::sleep(Duration::from_millis(20)).await;

@@ -44,7 +44,7 @@ fn broker(urls: &Urls, state: &AppState) -> Value {
             // Beyond Confluent's fields: what the dashboard's overview shows.
             "is_controller": true,
             "started_at_ms": state.started_at_ms,
-            "uptime_ms": (troupe_actors::requests::produce::now_ms() - state.started_at_ms).max(0),
+            "uptime_ms": (state.engine.clock.now_ms() - state.started_at_ms).max(0),
             "configs": urls.related(&format!("/brokers/{id}/configs")),
             "partition_replicas": urls.related(&format!("/brokers/{id}/partition-replicas")),
         }),
