@@ -76,7 +76,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let state = AppState {
         engine: node.engine.clone(),
         cluster_id: cluster.cluster_id.clone(),
-        node_id: cluster.node_id,
+        node_id: cluster.node_id.get(),
         advertised_host: settings.listen_host.clone(),
         advertised_port,
         limits: settings.web,

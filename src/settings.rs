@@ -20,6 +20,7 @@ use std::path::PathBuf;
 
 use config::{Config, File, FileFormat, Value, ValueKind};
 use troupe_actors::broker_config::{BrokerConfig, ConsumerConfig, GroupConfig};
+use troupe_actors::ids::NodeId;
 use troupe_actors::topic_config::TopicDefaults;
 use troupe_web::{BrowserSafety, WebLimits, WsLimits};
 
@@ -114,7 +115,7 @@ impl Settings {
         let mut checked = CheckedValues::check(&values)?;
         let (listen_host, listen_port) = checked.listener("listeners")?;
         let broker = BrokerConfig {
-            node_id: checked.number("node.id")?,
+            node_id: NodeId::new(checked.number("node.id")?),
             log_dir: PathBuf::from(checked.text("log.dirs")?),
             num_partitions: checked.number("num.partitions")?,
             default_replication_factor: checked.number("default.replication.factor")?,

@@ -18,6 +18,7 @@ use futures::future::join_all;
 use crate::broker_config::BrokerConfig;
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
+use crate::ids::{NodeId, PartitionId};
 use crate::log_manager::{remove_dirs_later, LogManager};
 use crate::metadata::{MetadataImage, MetadataPublisher, MetadataView, TopicImage};
 use crate::partition::{PartitionLimits, UpdateConfig};
@@ -66,11 +67,11 @@ pub fn is_internal_topic(name: &str) -> bool {
 /// once each, every partition with the same number of distinct replicas, every
 /// replica a live broker.
 fn assignment_shape(
-    assignment: &[(i32, Vec<i32>)],
-    live_brokers: &[i32],
+    assignment: &[(PartitionId, Vec<NodeId>)],
+    live_brokers: &[NodeId],
 ) -> BrokerResult<(i32, i16)> {
     let invalid = |m: String| Err(BrokerError::InvalidRequest(m));
-    let mut partitions: Vec<i32> = assignment.iter().map(|(p, _)| *p).collect();
+    let mut partitions: Vec<i32> = assignment.iter().map(|(p, _)| p.get()).collect();
     partitions.sort_unstable();
     if partitions
         .iter()
@@ -743,12 +744,23 @@ impl Handler<ShutdownBroker> for Broker {
 mod tests {
     use super::*;
 
+    /// `assignment_shape` on a one-broker cluster (broker 1).
+    fn shape(assignment: &[(i32, Vec<i32>)]) -> BrokerResult<(i32, i16)> {
+        let typed: Vec<(PartitionId, Vec<NodeId>)> = assignment
+            .iter()
+            .map(|(p, brokers)| {
+                let brokers = brokers.iter().copied().map(NodeId::new).collect();
+                (PartitionId::new(*p), brokers)
+            })
+            .collect();
+        assignment_shape(&typed, &[NodeId::new(1)])
+    }
+
     #[test]
     fn replica_assignments_are_checked_as_kafka_does() {
-        let live = [1];
-        assert_eq!(assignment_shape(&[(0, vec![1])], &live), Ok((1, 1)));
+        assert_eq!(shape(&[(0, vec![1])]), Ok((1, 1)));
         assert_eq!(
-            assignment_shape(&[(1, vec![1]), (0, vec![1]), (2, vec![1])], &live),
+            shape(&[(1, vec![1]), (0, vec![1]), (2, vec![1])]),
             Ok((3, 1))
         );
         for bad in [
@@ -761,10 +773,7 @@ mod tests {
             vec![(0, vec![1]), (1, vec![1, 2])],
         ] {
             assert!(
-                matches!(
-                    assignment_shape(&bad, &live),
-                    Err(BrokerError::InvalidRequest(_))
-                ),
+                matches!(shape(&bad), Err(BrokerError::InvalidRequest(_))),
                 "{bad:?}"
             );
         }

@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 
+use crate::ids::NodeId;
 use crate::topic_config::TopicDefaults;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
     /// `node.id` (Kafka's `broker.id`).
-    pub node_id: i32,
+    pub node_id: NodeId,
     /// `log.dirs`: where partitions and metadata live (one directory).
     pub log_dir: PathBuf,
     /// `num.partitions`: partitions of a topic created without a count.
@@ -119,7 +120,7 @@ impl Default for GroupConfig {
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
-            node_id: 1,
+            node_id: NodeId::new(1),
             log_dir: PathBuf::from("./data"),
             num_partitions: 1,
             default_replication_factor: 1,

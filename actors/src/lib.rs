@@ -3,7 +3,8 @@
 //! [`broker::Broker`] (topic registry) and one [`partition::PartitionReplica`] per
 //! partition; the [`group`] coordinators and the [`consumer`] instances the broker
 //! runs for REST and WebSocket clients. [`node`] starts them in order. Every actor
-//! reads time and arms timers through the node's one [`clock::Clock`].
+//! reads time and arms timers through the node's one [`clock::Clock`]; the ids that
+//! must not be mixed up (node, partition, epochs, generation) are [`ids`].
 
 pub mod broker;
 pub mod broker_config;
@@ -13,6 +14,7 @@ pub mod consumer;
 pub mod error;
 pub mod file_limits;
 pub mod group;
+pub mod ids;
 pub mod log_manager;
 pub mod metadata;
 pub mod node;

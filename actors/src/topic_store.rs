@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, BrokerResult};
+use crate::ids::NodeId;
 use crate::storage::checkpoint::write_file_atomically;
 
 pub const TOPICS_FILE: &str = "topics.json";
@@ -35,7 +36,7 @@ pub struct TopicRecord {
 pub struct StoredMetadata {
     pub version: u32,
     pub cluster_id: String,
-    pub node_id: i32,
+    pub node_id: NodeId,
     pub topics: Vec<TopicRecord>,
 }
 
@@ -51,7 +52,7 @@ impl TopicStore {
     }
 
     /// Reads the metadata; a first start creates it with a new cluster id.
-    pub fn load_or_init(&self, node_id: i32) -> BrokerResult<StoredMetadata> {
+    pub fn load_or_init(&self, node_id: NodeId) -> BrokerResult<StoredMetadata> {
         match std::fs::read(&self.path) {
             Ok(bytes) => {
                 let meta: StoredMetadata = serde_json::from_slice(&bytes).map_err(|e| {
@@ -135,7 +136,7 @@ mod tests {
     fn metadata_round_trips_and_damage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let store = TopicStore::new(dir.path());
-        let mut meta = store.load_or_init(3).unwrap();
+        let mut meta = store.load_or_init(NodeId::new(3)).unwrap();
         meta.topics.push(TopicRecord {
             name: "t".into(),
             topic_id: new_id(),
@@ -144,10 +145,10 @@ mod tests {
             configs: BTreeMap::from([("retention.ms".into(), "5".into())]),
         });
         store.save(&meta).unwrap();
-        assert_eq!(store.load_or_init(3).unwrap(), meta);
+        assert_eq!(store.load_or_init(NodeId::new(3)).unwrap(), meta);
         std::fs::write(dir.path().join(TOPICS_FILE), b"{not json").unwrap();
         assert!(matches!(
-            store.load_or_init(3),
+            store.load_or_init(NodeId::new(3)),
             Err(BrokerError::Storage(_))
         ));
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use actix::{Addr, Message};
 
 use crate::error::BrokerResult;
+use crate::ids::{NodeId, PartitionId};
 use crate::partition::PartitionReplica;
 use crate::topic_config::ConfigEntry;
 
@@ -23,10 +24,10 @@ pub struct TopicMetadata {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterInfo {
     pub cluster_id: String,
-    pub node_id: i32,
+    pub node_id: NodeId,
     /// The controller: on one node, this node.
-    pub controller_id: i32,
-    pub live_brokers: Vec<i32>,
+    pub controller_id: NodeId,
+    pub live_brokers: Vec<NodeId>,
 }
 
 #[derive(Message)]
@@ -43,7 +44,8 @@ pub struct CreateTopic {
     pub replication_factor: Option<i16>,
     /// Kafka's manual replica assignment, `(partition, broker ids)`: when not empty it
     /// sets the partition count and replication factor, and neither may be given.
-    pub replicas_assignments: Vec<(i32, Vec<i32>)>,
+    /// Each partition's replicas, by broker (the first preferred as leader).
+    pub replicas_assignments: Vec<(PartitionId, Vec<NodeId>)>,
     pub configs: BTreeMap<String, String>,
     pub validate_only: bool,
 }

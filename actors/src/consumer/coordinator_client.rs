@@ -26,6 +26,7 @@ use crate::group::{
     GroupManager, Heartbeat, JoinGroup, LeaveGroup, OffsetCommit, RebalanceNotice, SyncGroup,
     TopicPartition,
 };
+use crate::ids::GenerationId;
 
 /// The assignors an instance offers, in preference order (sticky first: a
 /// rebalance moves as few partitions as it can).
@@ -42,8 +43,8 @@ pub(super) type LeaveFuture = Pin<Box<dyn Future<Output = ()>>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generation {
     pub member_id: Option<String>,
-    /// -1 until the instance first joins, and again once it leaves.
-    pub generation_id: i32,
+    /// [`GenerationId::NONE`] until the instance first joins, and again once it leaves.
+    pub generation_id: GenerationId,
 }
 
 /// What the instance does after a join and sync answered.
@@ -72,7 +73,7 @@ impl Default for Generation {
     fn default() -> Self {
         Generation {
             member_id: None,
-            generation_id: -1,
+            generation_id: GenerationId::NONE,
         }
     }
 }
@@ -93,7 +94,7 @@ impl Generation {
     /// Takes a join-and-sync's result: a new generation, or what to do about the error.
     pub fn settle_join(
         &mut self,
-        result: Result<(i32, Vec<TopicPartition>), GroupError>,
+        result: Result<(GenerationId, Vec<TopicPartition>), GroupError>,
     ) -> JoinNext {
         match result {
             Ok((generation_id, partitions)) => {
@@ -146,12 +147,12 @@ enum JoinProgress {
 pub(super) struct JoinAnswer {
     coordinator: Option<Addr<GroupCoordinator>>,
     member_id: Option<String>,
-    result: Result<(i32, Vec<TopicPartition>), GroupError>,
+    result: Result<(GenerationId, Vec<TopicPartition>), GroupError>,
 }
 
 /// A finished join, recorded: its result, and whether to join again after it.
 pub(super) struct FinishedJoin {
-    pub result: Result<(i32, Vec<TopicPartition>), GroupError>,
+    pub result: Result<(GenerationId, Vec<TopicPartition>), GroupError>,
     pub rebalance_noticed: bool,
 }
 
@@ -335,7 +336,7 @@ impl CoordinatorClient {
     /// the join go on once it joined or gave up.
     pub fn settle_join(
         &mut self,
-        result: Result<(i32, Vec<TopicPartition>), GroupError>,
+        result: Result<(GenerationId, Vec<TopicPartition>), GroupError>,
     ) -> JoinNext {
         let next = self.generation.settle_join(result);
         match &next {
@@ -574,8 +575,12 @@ mod tests {
     fn member(id: &str, generation_id: i32) -> Generation {
         Generation {
             member_id: Some(id.into()),
-            generation_id,
+            generation_id: GenerationId::new(generation_id),
         }
+    }
+
+    fn synced(generation_id: i32) -> Result<(GenerationId, Vec<TopicPartition>), GroupError> {
+        Ok((GenerationId::new(generation_id), partitions()))
     }
 
     fn partitions() -> Vec<TopicPartition> {
@@ -586,15 +591,15 @@ mod tests {
     fn a_join_into_the_next_generation_keeps_positions_and_a_later_one_does_not() {
         let mut g = member("m", 3);
         assert_eq!(
-            g.settle_join(Ok((4, partitions()))),
+            g.settle_join(synced(4)),
             JoinNext::Joined {
                 partitions: partitions(),
                 step: GenerationStep::Next
             }
         );
-        assert_eq!(g.generation_id, 4);
+        assert_eq!(g.generation_id, GenerationId::new(4));
         assert!(matches!(
-            g.settle_join(Ok((6, partitions()))),
+            g.settle_join(synced(6)),
             JoinNext::Joined {
                 step: GenerationStep::Skipped,
                 ..
@@ -612,8 +617,8 @@ mod tests {
         );
         assert_eq!(
             g.settle_join(Err(GroupError::IllegalGeneration {
-                given: 2,
-                current: 3
+                given: GenerationId::new(2),
+                current: GenerationId::new(3)
             })),
             JoinNext::Retry
         );
@@ -630,7 +635,8 @@ mod tests {
         assert_eq!(g.settle_join(Err(e.clone())), JoinNext::GiveUp(e));
         assert_eq!(g.member_id, None);
         assert_eq!(
-            g.generation_id, 2,
+            g.generation_id,
+            GenerationId::new(2),
             "the generation stays, to judge the next join by"
         );
     }
@@ -658,7 +664,7 @@ mod tests {
             member("m", 5).committer(&topics),
             Committer::Member {
                 member_id: "m".into(),
-                generation_id: 5
+                generation_id: GenerationId::new(5)
             }
         );
         assert_eq!(

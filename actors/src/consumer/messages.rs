@@ -8,6 +8,7 @@ use super::ConsumerInstance;
 use crate::error::BrokerError;
 use crate::group::offsets_topic::CommittedOffset;
 use crate::group::{GroupError, TopicPartition};
+use crate::ids::GenerationId;
 use crate::storage::StoredRecord;
 
 /// Why a consumer message failed; `web/src/error.rs` maps each to a Confluent code.
@@ -104,7 +105,7 @@ pub struct InstanceInfo {
     pub name: String,
     pub settings: InstanceSettings,
     pub member_id: Option<String>,
-    pub generation_id: Option<i32>,
+    pub generation_id: Option<GenerationId>,
 }
 
 #[derive(Message)]
@@ -207,7 +208,7 @@ pub struct Seek {
 /// The partitions assigned to an instance, and the generation that assigned them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssignmentState {
-    pub generation_id: i32,
+    pub generation_id: GenerationId,
     pub partitions: Vec<TopicPartition>,
 }
 

@@ -15,6 +15,7 @@ use super::messages::{ConsumerError, ConsumerResult, OffsetAndMetadata, SeekTo};
 use crate::broker::{is_internal_topic, validate_topic_name};
 use crate::error::BrokerError;
 use crate::group::TopicPartition;
+use crate::ids::GenerationId;
 
 /// How the instance chose what it consumes. The modes exclude each other, as in
 /// Kafka: a subscribed instance cannot also assign partitions by hand, nor the reverse.
@@ -43,8 +44,8 @@ pub enum GenerationStep {
 }
 
 impl GenerationStep {
-    pub fn between(held: i32, joined: i32) -> GenerationStep {
-        if held.checked_add(1) == Some(joined) {
+    pub fn between(held: GenerationId, joined: GenerationId) -> GenerationStep {
+        if held.get().checked_add(1) == Some(joined.get()) {
             GenerationStep::Next
         } else {
             GenerationStep::Skipped
@@ -420,13 +421,13 @@ mod tests {
         s.assign_from_group(vec![tp("t", 1)], GenerationStep::Skipped);
         assert!(s.positions().is_empty());
 
-        assert_eq!(GenerationStep::between(-1, 0), GenerationStep::Next);
-        assert_eq!(GenerationStep::between(3, 5), GenerationStep::Skipped);
-        assert_eq!(GenerationStep::between(4, 4), GenerationStep::Skipped);
-        assert_eq!(
-            GenerationStep::between(i32::MAX, i32::MIN),
-            GenerationStep::Skipped
-        );
+        let between = |held, joined| {
+            GenerationStep::between(GenerationId::new(held), GenerationId::new(joined))
+        };
+        assert_eq!(between(-1, 0), GenerationStep::Next);
+        assert_eq!(between(3, 5), GenerationStep::Skipped);
+        assert_eq!(between(4, 4), GenerationStep::Skipped);
+        assert_eq!(between(i32::MAX, i32::MIN), GenerationStep::Skipped);
     }
 
     #[test]

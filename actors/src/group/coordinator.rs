@@ -24,6 +24,7 @@ use super::offsets_topic::{CommittedOffset, GroupRecord, GroupSnapshot};
 use super::{read_offsets_partition, TopicPartition};
 use crate::broker_config::GroupConfig;
 use crate::clock::Clock;
+use crate::ids::{GenerationId, LeaderEpoch};
 use crate::partition::{Acks, Append, PartitionReplica};
 use crate::storage::{RecordBatch, TimestampType};
 
@@ -43,7 +44,7 @@ pub struct GroupCoordinator {
     assigned_counts: BTreeMap<String, i32>,
     pending_joins: HashMap<String, Parked<JoinResult>>,
     /// Follower syncs waiting for the leader's, with the generation they are for.
-    pending_syncs: HashMap<String, (i32, Parked<Vec<TopicPartition>>)>,
+    pending_syncs: HashMap<String, (GenerationId, Parked<Vec<TopicPartition>>)>,
     notify: HashMap<String, Recipient<RebalanceNotice>>,
     timer: Option<SpawnHandle>,
     /// Writes are numbered; a record is applied only if no later write of the same
@@ -615,7 +616,7 @@ impl Handler<CommitOffsets> for GroupCoordinator {
                 partition: c.partition,
                 value: Some(CommittedOffset {
                     offset: c.offset,
-                    leader_epoch: -1,
+                    leader_epoch: LeaderEpoch::UNKNOWN,
                     metadata: c.metadata,
                     commit_timestamp_ms: now,
                 }),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::offsets_topic::{GroupMetadata, MemberMetadata, MemberOrigin};
 use super::{Assignment, Assignor, Subscription, TopicPartition};
+use crate::ids::GenerationId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
@@ -26,7 +27,10 @@ pub enum GroupError {
     #[error("UNKNOWN_MEMBER_ID: {0} is not a member of the group")]
     UnknownMemberId(String),
     #[error("ILLEGAL_GENERATION: generation {given} is not the group's {current}")]
-    IllegalGeneration { given: i32, current: i32 },
+    IllegalGeneration {
+        given: GenerationId,
+        current: GenerationId,
+    },
     #[error("REBALANCE_IN_PROGRESS: rejoin the group")]
     RebalanceInProgress,
     #[error("INCONSISTENT_GROUP_PROTOCOL: no assignor that every member supports")]
@@ -94,7 +98,7 @@ pub struct Member {
 /// What a completed join tells a member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinResult {
-    pub generation_id: i32,
+    pub generation_id: GenerationId,
     pub protocol: String,
     pub leader_id: String,
     pub member_id: String,
@@ -106,7 +110,7 @@ pub struct JoinResult {
 pub struct Group {
     pub group_id: String,
     pub state: GroupState,
-    pub generation_id: i32,
+    pub generation_id: GenerationId,
     pub protocol: Option<String>,
     pub leader_id: Option<String>,
     pub members: BTreeMap<String, Member>,
@@ -119,7 +123,7 @@ impl Group {
         Group {
             group_id: group_id.to_string(),
             state: GroupState::Empty,
-            generation_id: 0,
+            generation_id: GenerationId::INITIAL,
             protocol: None,
             leader_id: None,
             members: BTreeMap::new(),
@@ -309,7 +313,7 @@ impl Group {
             self.protocol = None;
             return false;
         }
-        self.generation_id += 1;
+        self.generation_id = self.generation_id.next();
         if !self
             .leader_id
             .as_ref()
@@ -362,7 +366,7 @@ impl Group {
             .collect()
     }
 
-    fn check_member(&self, member_id: &str, generation_id: i32) -> Result<(), GroupError> {
+    fn check_member(&self, member_id: &str, generation_id: GenerationId) -> Result<(), GroupError> {
         if !self.members.contains_key(member_id) {
             return Err(GroupError::UnknownMemberId(member_id.to_string()));
         }
@@ -381,7 +385,7 @@ impl Group {
     pub fn sync(
         &mut self,
         member_id: &str,
-        generation_id: i32,
+        generation_id: GenerationId,
         leader_assignment: Option<Assignment>,
         partitions: &BTreeMap<String, i32>,
     ) -> Result<Option<Vec<TopicPartition>>, GroupError> {
@@ -413,7 +417,7 @@ impl Group {
     pub fn heartbeat(
         &mut self,
         member_id: &str,
-        generation_id: i32,
+        generation_id: GenerationId,
         now_ms: i64,
     ) -> Result<(), GroupError> {
         self.check_member(member_id, generation_id)?;
@@ -526,7 +530,11 @@ mod tests {
         assert!(g.try_complete_join(0));
         assert_eq!(
             (g.state, g.generation_id, g.protocol.as_deref()),
-            (GroupState::CompletingRebalance, 1, Some("sticky"))
+            (
+                GroupState::CompletingRebalance,
+                GenerationId::new(1),
+                Some("sticky")
+            )
         );
         let first = rebalance(&mut g, &partitions, 0);
         assert!(first.values().all(|p| p.len() == 2));
@@ -534,7 +542,7 @@ mod tests {
         // One leaves: a rebalance, and the other two cover all six, keeping theirs.
         g.leave(&ids[1], 10).unwrap();
         let second = rebalance(&mut g, &partitions, 10);
-        assert_eq!(g.generation_id, 2);
+        assert_eq!(g.generation_id, GenerationId::new(2));
         assert!(second.values().all(|p| p.len() == 3));
         for id in [&ids[0], &ids[2]] {
             assert!(first[id].iter().all(|tp| second[id].contains(tp)), "sticky");
@@ -572,16 +580,19 @@ mod tests {
         g.try_complete_join(0);
         rebalance(&mut g, &partitions, 0);
         assert!(matches!(
-            g.heartbeat(&a, 0, 1),
+            g.heartbeat(&a, GenerationId::INITIAL, 1),
             Err(GroupError::IllegalGeneration { .. })
         ));
         assert!(matches!(
-            g.sync("nobody", 1, None, &partitions),
+            g.sync("nobody", GenerationId::new(1), None, &partitions),
             Err(GroupError::UnknownMemberId(_))
         ));
         // A join while stable starts a rebalance: heartbeats say so.
         let b = join(&mut g, None, 5);
-        assert_eq!(g.heartbeat(&a, 1, 6), Err(GroupError::RebalanceInProgress));
+        assert_eq!(
+            g.heartbeat(&a, GenerationId::new(1), 6),
+            Err(GroupError::RebalanceInProgress)
+        );
         // a does not rejoin in time: dropped at the rebalance deadline.
         assert!(!g.try_complete_join(6));
         assert!(g.try_complete_join(5 + 30_000));

@@ -10,6 +10,7 @@ use super::coordinator::GroupCoordinator;
 use super::membership::{GroupError, GroupState, JoinRequest, JoinResult};
 use super::offsets_topic::{CommittedOffset, MemberOrigin};
 use super::{Assignment, TopicPartition};
+use crate::ids::GenerationId;
 
 pub type GroupResult<T> = Result<T, GroupError>;
 
@@ -37,7 +38,7 @@ pub struct JoinGroup {
 #[rtype(result = "GroupResult<Vec<TopicPartition>>")]
 pub struct SyncGroup {
     pub member_id: String,
-    pub generation_id: i32,
+    pub generation_id: GenerationId,
     pub assignment: Option<Assignment>,
 }
 
@@ -45,7 +46,7 @@ pub struct SyncGroup {
 #[rtype(result = "GroupResult<()>")]
 pub struct Heartbeat {
     pub member_id: String,
-    pub generation_id: i32,
+    pub generation_id: GenerationId,
 }
 
 #[derive(Message)]
@@ -68,7 +69,7 @@ pub struct OffsetCommit {
 pub enum Committer {
     Member {
         member_id: String,
-        generation_id: i32,
+        generation_id: GenerationId,
     },
     Standalone,
 }
@@ -103,7 +104,7 @@ pub struct MemberDescription {
 pub struct GroupDescription {
     pub group_id: String,
     pub state: GroupState,
-    pub generation_id: i32,
+    pub generation_id: GenerationId,
     pub protocol_type: String,
     /// The negotiated assignor.
     pub protocol: Option<String>,

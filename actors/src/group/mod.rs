@@ -198,7 +198,7 @@ pub(crate) mod tests {
                 partition: TopicPartition::new("t", 0),
                 value: Some(CommittedOffset {
                     offset: 7,
-                    leader_epoch: 0,
+                    leader_epoch: crate::ids::LeaderEpoch::FIRST,
                     metadata: String::new(),
                     commit_timestamp_ms: 1,
                 }),

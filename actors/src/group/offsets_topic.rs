@@ -37,6 +37,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::ids::{GenerationId, LeaderEpoch};
 use crate::storage::{Record, StoredRecord};
 
 use super::TopicPartition;
@@ -66,7 +67,8 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
     pub offset: i64,
-    pub leader_epoch: i32,
+    /// The leader epoch the committer read at, or [`LeaderEpoch::UNKNOWN`].
+    pub leader_epoch: LeaderEpoch,
     pub metadata: String,
     pub commit_timestamp_ms: i64,
 }
@@ -95,7 +97,7 @@ pub struct MemberMetadata {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMetadata {
     pub protocol_type: String,
-    pub generation_id: i32,
+    pub generation_id: GenerationId,
     pub protocol: Option<String>,
     pub leader_id: Option<String>,
     pub state_timestamp_ms: i64,
@@ -183,7 +185,7 @@ fn encode_offset(o: &CommittedOffset) -> Vec<u8> {
     let mut w = Writer::default();
     w.i16(OFFSET_VALUE_VERSION);
     w.i64(o.offset);
-    w.i32(o.leader_epoch);
+    w.i32(o.leader_epoch.get());
     w.str(&o.metadata);
     w.i64(o.commit_timestamp_ms);
     w.0
@@ -197,7 +199,7 @@ fn decode_offset(bytes: &[u8]) -> Result<CommittedOffset, String> {
     }
     Ok(CommittedOffset {
         offset: r.i64()?,
-        leader_epoch: r.i32()?,
+        leader_epoch: LeaderEpoch::new(r.i32()?),
         metadata: r.string()?,
         commit_timestamp_ms: r.i64()?,
     })
@@ -207,7 +209,7 @@ fn encode_group(g: &GroupMetadata) -> Vec<u8> {
     let mut w = Writer::default();
     w.i16(GROUP_VALUE_VERSION);
     w.str(&g.protocol_type);
-    w.i32(g.generation_id);
+    w.i32(g.generation_id.get());
     w.opt_str(g.protocol.as_deref());
     w.opt_str(g.leader_id.as_deref());
     w.i64(g.state_timestamp_ms);
@@ -242,7 +244,7 @@ fn decode_group(bytes: &[u8]) -> Result<GroupMetadata, String> {
         return Err(format!("unknown group value version {version}"));
     }
     let protocol_type = r.string()?;
-    let generation_id = r.i32()?;
+    let generation_id = GenerationId::new(r.i32()?);
     let protocol = r.opt_string()?;
     let leader_id = r.opt_string()?;
     let state_timestamp_ms = r.i64()?;
@@ -425,7 +427,7 @@ mod tests {
             partition: tp.clone(),
             value: Some(CommittedOffset {
                 offset: 42,
-                leader_epoch: -1,
+                leader_epoch: LeaderEpoch::UNKNOWN,
                 metadata: "m✓".into(),
                 commit_timestamp_ms: 7,
             }),
@@ -434,7 +436,7 @@ mod tests {
             group: "g".into(),
             value: Some(GroupMetadata {
                 protocol_type: "consumer".into(),
-                generation_id: 5,
+                generation_id: GenerationId::new(5),
                 protocol: Some("range".into()),
                 leader_id: None,
                 state_timestamp_ms: 9,
@@ -457,7 +459,10 @@ mod tests {
             snapshot.apply(&decoded);
         }
         assert_eq!(snapshot.offsets[&tp].offset, 42);
-        assert_eq!(snapshot.metadata.as_ref().unwrap().generation_id, 5);
+        assert_eq!(
+            snapshot.metadata.as_ref().unwrap().generation_id,
+            GenerationId::new(5)
+        );
         for tombstone in [
             GroupRecord::Offset {
                 group: "g".into(),
@@ -481,7 +486,7 @@ mod tests {
             group: "g".into(),
             value: Some(GroupMetadata {
                 protocol_type: "consumer".into(),
-                generation_id: 1,
+                generation_id: GenerationId::new(1),
                 protocol: None,
                 leader_id: None,
                 state_timestamp_ms: 0,

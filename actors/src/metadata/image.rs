@@ -1,26 +1,28 @@
 //! The image's types: plain values, cloned (cheaply, topics are `Arc`s) to make the
 //! next version. Field names are Kafka's (`leader_epoch`, `isr`, `partition_epoch`),
-//! so the cluster's metadata records can fill them as they are.
+//! so the cluster's metadata records can fill them as they are; their types are
+//! [`crate::ids`], so a leader cannot be given an epoch nor a replica a partition.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::{BrokerError, BrokerResult};
+use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataImage {
     pub cluster_id: String,
     /// This broker.
-    pub node_id: i32,
+    pub node_id: NodeId,
     /// The active controller (on one node: this node).
-    pub controller_id: i32,
-    pub brokers: BTreeMap<i32, BrokerImage>,
+    pub controller_id: NodeId,
+    pub brokers: BTreeMap<NodeId, BrokerImage>,
     pub topics: BTreeMap<String, Arc<TopicImage>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerImage {
-    pub id: i32,
+    pub id: NodeId,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,18 +44,18 @@ pub struct TopicImage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionImage {
-    pub partition: i32,
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
+    pub partition: PartitionId,
+    pub leader: NodeId,
+    pub leader_epoch: LeaderEpoch,
+    pub replicas: Vec<NodeId>,
+    pub isr: Vec<NodeId>,
     /// Bumped on every change of the partition's leader, replicas or ISR.
-    pub partition_epoch: i32,
+    pub partition_epoch: PartitionEpoch,
 }
 
 impl MetadataImage {
     /// A node that is the whole cluster and knows no topics yet.
-    pub fn single_node(cluster_id: String, node_id: i32) -> Self {
+    pub fn single_node(cluster_id: String, node_id: NodeId) -> Self {
         MetadataImage {
             cluster_id,
             node_id,
@@ -69,7 +71,7 @@ impl MetadataImage {
             .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))
     }
 
-    pub fn broker_ids(&self) -> Vec<i32> {
+    pub fn broker_ids(&self) -> Vec<NodeId> {
         self.brokers.keys().copied().collect()
     }
 }
@@ -80,7 +82,7 @@ impl TopicImage {
         name: &str,
         topic_id: String,
         partitions: i32,
-        node_id: i32,
+        node_id: NodeId,
         overrides: BTreeMap<String, String>,
         max_message_bytes: usize,
     ) -> Self {
@@ -95,24 +97,24 @@ impl TopicImage {
             deleting: false,
             partitions: (0..partitions)
                 .map(|partition| PartitionImage {
-                    partition,
+                    partition: PartitionId::new(partition),
                     leader: node_id,
-                    leader_epoch: 0,
+                    leader_epoch: LeaderEpoch::FIRST,
                     replicas: vec![node_id],
                     isr: vec![node_id],
-                    partition_epoch: 0,
+                    partition_epoch: PartitionEpoch::default(),
                 })
                 .collect(),
         }
     }
 
-    pub fn partition(&self, partition: i32) -> BrokerResult<&PartitionImage> {
-        usize::try_from(partition)
+    pub fn partition(&self, partition: PartitionId) -> BrokerResult<&PartitionImage> {
+        usize::try_from(partition.get())
             .ok()
             .and_then(|p| self.partitions.get(p))
             .ok_or_else(|| BrokerError::UnknownPartition {
                 topic: self.name.clone(),
-                partition,
+                partition: partition.get(),
             })
     }
 }

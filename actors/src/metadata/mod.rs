@@ -65,10 +65,12 @@ impl MetadataView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::NodeId;
 
     #[actix_rt::test]
     async fn readers_see_each_published_image_and_old_ones_stay_valid() {
-        let publisher = MetadataPublisher::new(MetadataImage::single_node("c1".into(), 1));
+        let publisher =
+            MetadataPublisher::new(MetadataImage::single_node("c1".into(), NodeId::new(1)));
         let mut view = publisher.view();
         let before = view.image();
         assert!(before.topics.is_empty());
@@ -79,7 +81,7 @@ mod tests {
                 "t",
                 "id".into(),
                 2,
-                1,
+                NodeId::new(1),
                 Default::default(),
                 1,
             )),

@@ -3,6 +3,7 @@
 use actix::Message;
 
 use crate::error::BrokerResult;
+use crate::ids::LeaderEpoch;
 use crate::storage::compaction::{CleanableLog, SwapManifest};
 use crate::storage::{FetchData, RecordBatch};
 use crate::topic_config::PartitionConfig;
@@ -80,7 +81,7 @@ pub struct PartitionStatus {
     pub online: bool,
     /// Why it is offline, when it is.
     pub offline_reason: Option<String>,
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
     pub high_watermark: i64,

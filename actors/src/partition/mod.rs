@@ -236,7 +236,7 @@ impl Handler<Append> for PartitionReplica {
             }
         };
         let appended = self.guarded(ctx, write_error_is_fatal, |log| {
-            log.append(&mut batch, leader_epoch)
+            log.append(&mut batch, leader_epoch.get())
         });
         let info = match appended {
             Ok(info) => info,

@@ -5,6 +5,7 @@
 //! decides (which epoch stamps appends, where the high watermark stands after a
 //! restart) are made in one place, by matching on it.
 
+use crate::ids::{LeaderEpoch, NodeId};
 use crate::storage::Log;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,21 +14,26 @@ pub enum Role {
     /// high watermark over) what every in-sync replica has. The in-sync replicas are
     /// this one alone, so what is durable here is committed. Replication adds the
     /// followers' log end offsets here.
-    Leader { leader_epoch: i32 },
+    Leader { leader_epoch: LeaderEpoch },
     /// Copies the leader's batches at their offsets (`Log::append_as_follower`),
     /// truncates to the leader after an epoch change (`Log::truncate_to`, guided by
     /// the leader-epoch cache), and takes its high watermark from the leader. Never
     /// takes an append of its own. No replica is a follower yet.
-    Follower { leader_epoch: i32, leader_id: i32 },
+    Follower {
+        leader_epoch: LeaderEpoch,
+        leader_id: NodeId,
+    },
 }
 
 impl Role {
     /// A new partition's role: the leader, in the first epoch.
     pub fn first_leader() -> Role {
-        Role::Leader { leader_epoch: 0 }
+        Role::Leader {
+            leader_epoch: LeaderEpoch::FIRST,
+        }
     }
 
-    pub fn leader_epoch(&self) -> i32 {
+    pub fn leader_epoch(&self) -> LeaderEpoch {
         match self {
             Role::Leader { leader_epoch } | Role::Follower { leader_epoch, .. } => *leader_epoch,
         }

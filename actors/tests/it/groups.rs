@@ -18,6 +18,7 @@ use troupe_actors::clock::ManualClock;
 use troupe_actors::group::membership::{JoinRequest, JoinResult};
 use troupe_actors::group::offsets_topic::MemberOrigin;
 use troupe_actors::group::*;
+use troupe_actors::ids::GenerationId;
 use troupe_actors::node::Node;
 
 const SESSION_MS: i64 = 400;
@@ -155,7 +156,12 @@ async fn two_members(
     [a, b]
 }
 
-fn commit(member: &JoinResult, generation_id: i32, partition: i32, offset: i64) -> CommitOffsets {
+fn commit(
+    member: &JoinResult,
+    generation_id: GenerationId,
+    partition: i32,
+    offset: i64,
+) -> CommitOffsets {
     CommitOffsets {
         committer: Committer::Member {
             member_id: member.member_id.clone(),
@@ -200,7 +206,7 @@ async fn a_member_that_stops_heartbeating_is_expired_after_its_session_timeout()
         "expired after {rebalance_seen:?}, before the {SESSION_MS} ms session timeout"
     );
     let (b2, partitions) = member(&c, &["range"], Some(b.member_id.clone())).await;
-    assert_eq!(b2.generation_id, b.generation_id + 1);
+    assert_eq!(b2.generation_id, b.generation_id.next());
     assert_eq!(partitions.len(), 4, "b takes over a's partitions");
     let group = c.send(DescribeGroup).await.unwrap();
     assert_eq!(group.members.len(), 1);
@@ -228,19 +234,20 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
     let theirs = (0..4)
         .find(|p| !pa.iter().any(|tp| tp.partition == *p))
         .unwrap();
+    let stale = GenerationId::new(a.generation_id.get() - 1);
     let refusals = [
         (
-            commit(&a, a.generation_id - 1, mine, 5),
+            commit(&a, stale, mine, 5),
             GroupError::IllegalGeneration {
-                given: a.generation_id - 1,
+                given: stale,
                 current: a.generation_id,
             },
             "a stale generation",
         ),
         (
-            commit(&a, a.generation_id + 1, mine, 5),
+            commit(&a, a.generation_id.next(), mine, 5),
             GroupError::IllegalGeneration {
-                given: a.generation_id + 1,
+                given: a.generation_id.next(),
                 current: a.generation_id,
             },
             "a generation from the future",
@@ -419,7 +426,7 @@ async fn a_leave_that_completes_a_rebalance_answers_the_waiting_joins_at_once() 
     .await
     .expect("the joins are answered when the leave completes the rebalance, not at its timeout");
     let (n, a2) = (answered.0.unwrap().unwrap(), answered.1.unwrap().unwrap());
-    assert_eq!(n.generation_id, a.generation_id + 1);
+    assert_eq!(n.generation_id, a.generation_id.next());
     assert_eq!(a2.generation_id, n.generation_id);
     node.shutdown().await;
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures::future::join_all;
 use troupe_actors::clock::{Clock, ManualClock};
+use troupe_actors::ids::LeaderEpoch;
 use troupe_actors::partition::*;
 use troupe_actors::storage::{RecordBatch, TimestampType};
 use troupe_actors::topic_config::PartitionConfig;
@@ -126,7 +127,7 @@ async fn a_leader_commits_its_recovered_log_even_when_the_high_watermark_checkpo
     let status = addr.send(GetStatus).await.unwrap();
     assert_eq!((status.log_end_offset, status.high_watermark), (10, 10));
     assert_eq!(values_from(&addr, 0).await.len(), 10);
-    assert_eq!(status.leader_epoch, 0);
+    assert_eq!(status.leader_epoch, LeaderEpoch::FIRST);
 }
 
 #[actix_rt::test]

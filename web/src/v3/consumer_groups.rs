@@ -13,6 +13,7 @@ use troupe_actors::group::{
     DeleteGroup, DescribeGroup, FindCoordinator, GroupDescription, GroupLag, GroupState,
     ListGroups, MemberDescription, PartitionLag, ResetOffsets, ResetSpec, TopicPartition,
 };
+use troupe_actors::ids::GenerationId;
 
 use super::{check_cluster, parse_body, Urls};
 use crate::error::{ApiError, ApiResult};
@@ -93,7 +94,7 @@ fn group_json(urls: &Urls, node_id: i32, g: &GroupDescription) -> Value {
             "cluster_id": urls.cluster_id,
             "consumer_group_id": g.group_id,
             // Only ever used for standalone commits (manual assignment, resets).
-            "is_simple": g.generation_id == 0,
+            "is_simple": g.generation_id == GenerationId::INITIAL,
             "partition_assignor": g.protocol.clone().unwrap_or_default(),
             "state": state_name(g.state),
             // Kafka's classic group protocol (JoinGroup/SyncGroup) is the only one

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use troupe_actors::broker::{
     CreatePartitions, CreateTopic, DeleteTopic, DescribeTopic, ListTopics, TopicMetadata,
 };
+use troupe_actors::ids::{NodeId, PartitionId};
 
 use super::{check_cluster, parse_body, Urls};
 use crate::error::{ApiError, ApiResult};
@@ -60,8 +61,8 @@ pub struct ConfigPair {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReplicasAssignment {
-    partition_id: i32,
-    broker_ids: Vec<i32>,
+    partition_id: PartitionId,
+    broker_ids: Vec<NodeId>,
 }
 
 #[derive(Deserialize)]
