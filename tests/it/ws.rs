@@ -1007,9 +1007,16 @@ fn group_subscriptions_split_partitions_and_lose_nothing_across_a_rebalance() {
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(400));
-    // A second member joins mid-stream and leaves (closing its socket) after 500
-    // records: two rebalances while records flow.
+    // Once the first member is consuming, a second joins mid-stream and leaves
+    // (closing its socket) after 500 records: two rebalances while records flow.
+    let deadline = secs(30);
+    while seen.lock().expect("lock").len() < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "the first member never got records"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let second = member(500, seen.clone());
     let (second_count, second_assignments) = second.join().expect("second member");
     producer.join().expect("producer");
