@@ -396,7 +396,7 @@ impl Handler<GetClusterInfo> for Broker {
 impl Handler<CreateTopic> for Broker {
     type Result = BrokerResult<TopicMetadata>;
 
-    fn handle(&mut self, msg: CreateTopic, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, CreateTopic(msg): CreateTopic, _: &mut Context<Self>) -> Self::Result {
         validate_topic_name(&msg.name)?;
         if self.topics.contains_key(&msg.name) || self.deleting.contains(&msg.name) {
             return Err(BrokerError::TopicExists(msg.name));

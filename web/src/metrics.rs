@@ -9,8 +9,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 
-use troupe_actors::cleaner::GetCleanerStats;
-use troupe_actors::partition::{GetStatus, PartitionStatus};
+use troupe_actors::partition::PartitionStatus;
+use troupe_actors::requests::metadata;
 
 use crate::state::AppState;
 
@@ -37,17 +37,7 @@ type StatusField = fn(&PartitionStatus) -> u64;
 async fn storage_gauges(state: &AppState) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let mut rows: Vec<PartitionStatus> = Vec::new();
-    let image = state.engine.metadata.image();
-    for name in image.topics.keys() {
-        if let Ok(route) = state.route(name) {
-            for p in route.partitions.iter() {
-                if let Ok(s) = p.send(GetStatus).await {
-                    rows.push(s);
-                }
-            }
-        }
-    }
+    let rows = metadata::all_statuses(&state.engine, &state.context()).await;
     let gauges: [(&str, &str, StatusField); 8] = [
         ("troupe_partition_size_bytes", "gauge", |s| s.size_bytes),
         ("troupe_partition_log_end_offset", "gauge", |s| {
@@ -82,16 +72,14 @@ async fn storage_gauges(state: &AppState) -> String {
             );
         }
     }
-    if let Some(cleaner) = &state.engine.cleaner {
-        if let Ok(stats) = cleaner.send(GetCleanerStats).await {
-            for (name, v) in [
-                ("troupe_cleaner_runs_total", stats.runs),
-                ("troupe_cleaner_failures_total", stats.failures),
-                ("troupe_cleaner_bytes_read_total", stats.bytes_read),
-                ("troupe_cleaner_bytes_written_total", stats.bytes_written),
-            ] {
-                let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
-            }
+    if let Some(stats) = metadata::cleaner_stats(&state.engine, &state.context()).await {
+        for (name, v) in [
+            ("troupe_cleaner_runs_total", stats.runs),
+            ("troupe_cleaner_failures_total", stats.failures),
+            ("troupe_cleaner_bytes_read_total", stats.bytes_read),
+            ("troupe_cleaner_bytes_written_total", stats.bytes_written),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
         }
     }
     out

@@ -6,6 +6,7 @@ use actix::{Addr, Message};
 
 use crate::error::BrokerResult;
 use crate::partition::PartitionReplica;
+pub use crate::requests::topics::NewTopic;
 use crate::topic_config::ConfigEntry;
 
 /// What the registry knows of a topic.
@@ -33,20 +34,10 @@ pub struct ClusterInfo {
 #[rtype(result = "ClusterInfo")]
 pub struct GetClusterInfo;
 
+/// Create a topic (see [`NewTopic`]).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "BrokerResult<TopicMetadata>")]
-pub struct CreateTopic {
-    pub name: String,
-    /// `None` (or -1) takes `num.partitions`.
-    pub partitions: Option<i32>,
-    /// `None` (or -1) takes `default.replication.factor`.
-    pub replication_factor: Option<i16>,
-    /// Kafka's manual replica assignment, `(partition, broker ids)`: when not empty it
-    /// sets the partition count and replication factor, and neither may be given.
-    pub replicas_assignments: Vec<(i32, Vec<i32>)>,
-    pub configs: BTreeMap<String, String>,
-    pub validate_only: bool,
-}
+pub struct CreateTopic(pub NewTopic);
 
 #[derive(Message)]
 #[rtype(result = "BrokerResult<()>")]

@@ -4,11 +4,10 @@
 //! negotiation, a coordinator restarted from disk by its supervisor, and offset
 //! fetches that see every commit accepted before them.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use troupe_actors::broker::CreateTopic;
+use troupe_actors::broker::{CreateTopic, NewTopic};
 use troupe_actors::broker_config::{BrokerConfig, GroupConfig};
 use troupe_actors::group::membership::{JoinRequest, JoinResult};
 use troupe_actors::group::offsets_topic::MemberOrigin;
@@ -34,14 +33,11 @@ async fn node_with_topic(dir: &std::path::Path, partitions: i32) -> Node {
     let node = Node::start(config(dir)).await.unwrap();
     node.engine
         .broker
-        .send(CreateTopic {
+        .send(CreateTopic(NewTopic {
             name: "t".into(),
             partitions: Some(partitions),
-            replication_factor: None,
-            replicas_assignments: Vec::new(),
-            configs: BTreeMap::new(),
-            validate_only: false,
-        })
+            ..Default::default()
+        }))
         .await
         .unwrap()
         .unwrap();
