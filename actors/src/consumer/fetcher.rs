@@ -165,7 +165,12 @@ async fn read(
     let records = result
         .data
         .records_from(from)
-        .map_err(|e| BrokerError::Storage(format!("cannot decode stored records: {e}")))?
+        .map_err(|e| BrokerError::UndecodableRecords {
+            topic: partition.topic.clone(),
+            partition: partition.partition,
+            offset: from,
+            reason: e.to_string(),
+        })?
         .into_iter()
         .map(|record| ConsumedRecord {
             topic: partition.topic.clone(),

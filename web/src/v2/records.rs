@@ -163,7 +163,12 @@ async fn fetch(
     let records = fetched
         .data
         .records_from(offset)
-        .map_err(|e| ApiError::internal(format!("cannot decode stored records: {e}")))?;
+        .map_err(|e| BrokerError::UndecodableRecords {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            reason: e.to_string(),
+        })?;
     let bytes: usize = records
         .iter()
         .map(|r| {
