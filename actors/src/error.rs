@@ -93,7 +93,9 @@ pub enum BrokerError {
 
     /// Stored batches that pass their check but whose records cannot be decoded
     /// (a record's framing, or a group record of a version this broker does not read).
-    #[error("records of {topic}-{partition} read from offset {offset} cannot be decoded: {reason}")]
+    #[error(
+        "records of {topic}-{partition} read from offset {offset} cannot be decoded: {reason}"
+    )]
     UndecodableRecords {
         topic: String,
         partition: i32,
@@ -205,6 +207,22 @@ impl BrokerError {
         }
     }
 
+    /// Batches of `topic`-`partition` read from `offset` whose records cannot be
+    /// decoded.
+    pub fn undecodable(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        reason: impl std::fmt::Display,
+    ) -> BrokerError {
+        BrokerError::UndecodableRecords {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            reason: reason.to_string(),
+        }
+    }
+
     /// Whether the same request may succeed if sent again shortly.
     pub fn is_retriable(&self) -> bool {
         self.kind().is_retriable()
@@ -213,7 +231,9 @@ impl BrokerError {
     /// An actor that did not take or answer a message: the one mapping of a mailbox
     /// error, which consumer instances, coordinators and the HTTP layer share.
     pub fn mailbox(e: actix::MailboxError) -> BrokerError {
-        BrokerError::Unavailable(format!("the actor serving the request did not answer ({e})"))
+        BrokerError::Unavailable(format!(
+            "the actor serving the request did not answer ({e})"
+        ))
     }
 }
 

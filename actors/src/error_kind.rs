@@ -223,7 +223,9 @@ mod tests {
         // Kafka's codes are distinct: one name, one number, both ways.
         let mut by_code: HashMap<i16, &str> = HashMap::new();
         for &kind in ErrorKind::ALL {
-            let name = *by_code.entry(kind.kafka_code()).or_insert(kind.kafka_name());
+            let name = *by_code
+                .entry(kind.kafka_code())
+                .or_insert(kind.kafka_name());
             assert_eq!(name, kind.kafka_name(), "{kind:?}");
         }
         // And the kinds that share one are those REST tells apart and Kafka does not.
@@ -276,10 +278,16 @@ mod tests {
         assert_eq!(row(ErrorKind::TopicAlreadyExists), (36, 409, 40901, false));
         assert_eq!(row(ErrorKind::MessageTooLarge), (10, 413, 41301, false));
         assert_eq!(row(ErrorKind::Unavailable), (5, 503, 50003, true));
-        assert_eq!(row(ErrorKind::CoordinatorNotAvailable), (15, 503, 50003, true));
+        assert_eq!(
+            row(ErrorKind::CoordinatorNotAvailable),
+            (15, 503, 50003, true)
+        );
         assert_eq!(row(ErrorKind::DiskFull), (56, 507, 50701, true));
         assert_eq!(row(ErrorKind::GroupIdNotFound), (69, 404, 40405, false));
         assert_eq!(row(ErrorKind::Internal), (-1, 500, 50001, false));
-        assert_eq!(ErrorKind::UnknownTopic.kafka_name(), "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(
+            ErrorKind::UnknownTopic.kafka_name(),
+            "UNKNOWN_TOPIC_OR_PARTITION"
+        );
     }
 }

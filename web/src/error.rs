@@ -132,8 +132,8 @@ impl ApiError {
     /// An engine error of `kind`: its HTTP status and Confluent code come from the
     /// engine's table, the message from the error.
     pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
-        let status = StatusCode::from_u16(kind.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError::new(status, kind.confluent_code(), message)
     }
 }

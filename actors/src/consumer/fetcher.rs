@@ -165,12 +165,7 @@ async fn read(
     let records = result
         .data
         .records_from(from)
-        .map_err(|e| BrokerError::UndecodableRecords {
-            topic: partition.topic.clone(),
-            partition: partition.partition,
-            offset: from,
-            reason: e.to_string(),
-        })?
+        .map_err(|e| BrokerError::undecodable(&partition.topic, partition.partition, from, e))?
         .into_iter()
         .map(|record| ConsumedRecord {
             topic: partition.topic.clone(),

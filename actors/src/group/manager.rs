@@ -279,10 +279,17 @@ impl Handler<ResetOffsets> for GroupManager {
                     })
                     .collect(),
             };
-            match coordinator.send(commit).await.map_err(GroupError::mailbox)? {
+            match coordinator
+                .send(commit)
+                .await
+                .map_err(GroupError::mailbox)?
+            {
                 // A standalone commit is refused by a group with members.
                 Err(GroupError::UnknownMemberId(_)) => {
-                    let members = coordinator.send(DescribeGroup).await.map_err(GroupError::mailbox)?;
+                    let members = coordinator
+                        .send(DescribeGroup)
+                        .await
+                        .map_err(GroupError::mailbox)?;
                     Err(GroupError::NonEmptyGroup(members.members.len()))
                 }
                 other => other.map(|()| offsets),
@@ -299,7 +306,10 @@ impl Handler<GroupLag> for GroupManager {
         let coordinator = self.coordinators.get(&msg.group_id).cloned();
         Box::pin(async move {
             let coordinator = coordinator.ok_or(GroupError::GroupIdNotFound(msg.group_id))?;
-            let group = coordinator.send(DescribeGroup).await.map_err(GroupError::mailbox)?;
+            let group = coordinator
+                .send(DescribeGroup)
+                .await
+                .map_err(GroupError::mailbox)?;
             let owners: HashMap<&TopicPartition, (&str, &str)> = group
                 .members
                 .iter()

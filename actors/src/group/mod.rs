@@ -40,12 +40,6 @@ pub(crate) async fn read_offsets_partition(
         .await
         .map_err(BrokerError::mailbox)??
         .map_or(0, |(o, _)| o);
-    let undecodable = |offset: i64, reason: String| BrokerError::UndecodableRecords {
-        topic: OFFSETS_TOPIC.to_string(),
-        partition,
-        offset,
-        reason,
-    };
     loop {
         let answer = store
             .send(Fetch {
@@ -71,15 +65,16 @@ pub(crate) async fn read_offsets_partition(
         let records = fetched
             .data
             .records_from(offset)
-            .map_err(|e| undecodable(offset, e.to_string()))?;
+            .map_err(|e| BrokerError::undecodable(OFFSETS_TOPIC, partition, offset, e))?;
         let next = fetched
             .data
             .batches()
             .last()
             .map_or(offset, |b| b.next_offset());
         for stored in &records {
-            let record = GroupRecord::decode(stored)
-                .map_err(|e| undecodable(stored.offset, e.to_string()))?;
+            let record = GroupRecord::decode(stored).map_err(|e| {
+                BrokerError::undecodable(OFFSETS_TOPIC, partition, stored.offset, e)
+            })?;
             groups
                 .entry(record.group().to_string())
                 .or_default()

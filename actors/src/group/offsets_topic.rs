@@ -154,11 +154,7 @@ impl GroupRecord {
     /// Decodes a stored record; records of unknown versions are an error (a newer
     /// broker wrote them), never silently skipped.
     pub fn decode(record: &StoredRecord) -> Result<GroupRecord, DecodeError> {
-        let key = record
-            .record
-            .key
-            .as_deref()
-            .ok_or(DecodeError::NoKey)?;
+        let key = record.record.key.as_deref().ok_or(DecodeError::NoKey)?;
         let mut k = Reader(key);
         let value = record.record.value.as_deref();
         match k.i16()? {

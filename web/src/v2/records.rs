@@ -163,12 +163,7 @@ async fn fetch(
     let records = fetched
         .data
         .records_from(offset)
-        .map_err(|e| BrokerError::UndecodableRecords {
-            topic: topic.to_string(),
-            partition,
-            offset,
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| BrokerError::undecodable(topic, partition, offset, e))?;
     let bytes: usize = records
         .iter()
         .map(|r| {
