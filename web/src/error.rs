@@ -81,6 +81,13 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// An engine error of `kind`: its HTTP status and Confluent code come from the
+    /// engine's table, the message from the error.
+    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let status =
+            StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(status, kind.confluent_code(), message)
+    }
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
     }
@@ -125,16 +132,6 @@ impl ResponseError for ApiError {
     }
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status).json(self.body())
-    }
-}
-
-impl ApiError {
-    /// An engine error of `kind`: its HTTP status and Confluent code come from the
-    /// engine's table, the message from the error.
-    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
-        let status =
-            StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError::new(status, kind.confluent_code(), message)
     }
 }
 

@@ -36,8 +36,9 @@ type Parked<T> = oneshot::Sender<GroupResult<T>>;
 pub struct GroupCoordinator {
     group_id: String,
     config: Arc<GroupConfig>,
-    /// This group's partition of `__consumer_offsets`, and its number.
+    /// This group's partition of `__consumer_offsets`.
     store: Addr<PartitionReplica>,
+    /// That partition's number, which a failed replay names.
     store_partition: i32,
     group: Group,
     snapshot: GroupSnapshot,
