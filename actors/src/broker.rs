@@ -405,7 +405,7 @@ impl Handler<CreateTopic> for Broker {
             // Kafka's controller refuses these too: the broker creates them itself,
             // and an internal topic can never be deleted again.
             return Err(BrokerError::InvalidRequest(format!(
-                "Creation of internal topic {} is prohibited",
+                "topic '{}' is internal: the broker creates it itself",
                 msg.name
             )));
         }

@@ -9,6 +9,7 @@ pub mod broker_config;
 pub mod cleaner;
 pub mod consumer;
 pub mod error;
+pub mod error_kind;
 pub mod file_limits;
 pub mod group;
 pub mod log_manager;
@@ -23,3 +24,4 @@ pub mod topic_config;
 pub mod topic_store;
 
 pub use error::{BrokerError, BrokerResult};
+pub use error_kind::{ErrorKind, ErrorMapping};

@@ -536,7 +536,7 @@ async fn join(
             notify: Some(notify),
         })
         .await
-        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
+        .map_err(GroupError::mailbox)?
 }
 
 /// Syncs without an assignment of its own: the coordinator assigns with the
@@ -552,7 +552,7 @@ async fn sync(
             assignment: None,
         })
         .await
-        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
+        .map_err(GroupError::mailbox)?
 }
 
 /// A failed coordinator lookup, as the join loop handles errors.

@@ -165,7 +165,7 @@ async fn read(
     let records = result
         .data
         .records_from(from)
-        .map_err(|e| BrokerError::Storage(format!("cannot decode stored records: {e}")))?
+        .map_err(|e| BrokerError::undecodable(&partition.topic, partition.partition, from, e))?
         .into_iter()
         .map(|record| ConsumedRecord {
             topic: partition.topic.clone(),

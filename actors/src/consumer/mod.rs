@@ -59,8 +59,6 @@ use fetch_plan::FetchBudget;
 use fetcher::Fetcher;
 use subscription::SubscriptionState;
 
-const NOT_SUBSCRIBED: &str = "Consumer is not subscribed to any topics or assigned any partitions";
-
 pub struct ConsumerInstance {
     group_id: String,
     name: String,
@@ -511,9 +509,7 @@ impl Handler<Poll> for ConsumerInstance {
             return Box::pin(fut::ready(Err(e)));
         }
         if self.subscriptions.is_idle() {
-            return Box::pin(fut::ready(Err(ConsumerError::IllegalState(
-                NOT_SUBSCRIBED.into(),
-            ))));
+            return Box::pin(fut::ready(Err(ConsumerError::NotSubscribed)));
         }
         let budget = FetchBudget {
             max_bytes: msg.max_bytes,
@@ -561,7 +557,7 @@ impl Handler<Commit> for ConsumerInstance {
             let cached = self
                 .coordinator
                 .current()
-                .ok_or_else(|| ConsumerError::IllegalState(NOT_SUBSCRIBED.into()))?;
+                .ok_or(ConsumerError::NotSubscribed)?;
             Ok::<_, ConsumerError>((cached, offsets))
         })();
         let (cached, offsets) = match prepared {

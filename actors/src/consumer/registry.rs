@@ -40,9 +40,8 @@ impl Handler<CreateInstance> for ConsumerRegistry {
 
     fn handle(&mut self, msg: CreateInstance, ctx: &mut Context<Self>) -> Self::Result {
         validate_group_id(&msg.group_id)?;
-        validate_group_id(&msg.name).map_err(|_| {
-            ConsumerError::IllegalState(format!("invalid consumer instance name '{}'", msg.name))
-        })?;
+        validate_group_id(&msg.name)
+            .map_err(|_| ConsumerError::InvalidInstanceName(msg.name.clone()))?;
         let key = (msg.group_id.clone(), msg.name.clone());
         if self.instances.get(&key).is_some_and(|a| a.connected()) {
             return Err(ConsumerError::InstanceExists {

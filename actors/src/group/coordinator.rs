@@ -23,6 +23,7 @@ use super::messages::*;
 use super::offsets_topic::{CommittedOffset, GroupRecord, GroupSnapshot};
 use super::{read_offsets_partition, TopicPartition};
 use crate::broker_config::GroupConfig;
+use crate::error::BrokerError;
 use crate::partition::{Acks, Append, PartitionReplica};
 use crate::storage::{Clock, RecordBatch, SystemClock, TimestampType};
 
@@ -37,6 +38,8 @@ pub struct GroupCoordinator {
     config: Arc<GroupConfig>,
     /// This group's partition of `__consumer_offsets`.
     store: Addr<PartitionReplica>,
+    /// That partition's number, which a failed replay names.
+    store_partition: i32,
     group: Group,
     snapshot: GroupSnapshot,
     /// Partition counts of every topic (kept current by the manager).
@@ -71,6 +74,7 @@ impl GroupCoordinator {
         group_id: &str,
         config: Arc<GroupConfig>,
         store: Addr<PartitionReplica>,
+        store_partition: i32,
         snapshot: GroupSnapshot,
         topics: BTreeMap<String, i32>,
     ) -> Self {
@@ -79,6 +83,7 @@ impl GroupCoordinator {
             group: Group::new(group_id, config.max_size),
             config,
             store,
+            store_partition,
             snapshot: GroupSnapshot::default(),
             topics,
             assigned_counts: BTreeMap::new(),
@@ -261,7 +266,7 @@ impl GroupCoordinator {
                     acks: Acks::All,
                 })
                 .await
-                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
+                .map_err(GroupError::mailbox)?
                 .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?;
             Ok(())
         };
@@ -428,10 +433,11 @@ impl Supervised for GroupCoordinator {
         self.finished_through = self.write_seq;
         self.finished.clear();
         let store = self.store.clone();
+        let partition = self.store_partition;
         let group_id = self.group_id.clone();
         let reload = async move {
-            let mut groups = read_offsets_partition(&store).await?;
-            Ok::<_, String>(groups.remove(&group_id).unwrap_or_default())
+            let mut groups = read_offsets_partition(&store, partition).await?;
+            Ok::<_, BrokerError>(groups.remove(&group_id).unwrap_or_default())
         };
         ctx.wait(
             fut::wrap_future::<_, Self>(reload).map(|result, act, ctx| match result {

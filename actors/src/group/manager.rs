@@ -65,9 +65,7 @@ impl GroupManager {
             .map_err(BrokerError::mailbox)??;
         let mut snapshots: HashMap<String, GroupSnapshot> = HashMap::new();
         for (p, store) in route.partitions.iter().enumerate() {
-            let groups = read_offsets_partition(store)
-                .await
-                .map_err(|e| BrokerError::Storage(format!("{OFFSETS_TOPIC}-{p}: {e}")))?;
+            let groups = read_offsets_partition(store, p as i32).await?;
             snapshots.extend(groups);
         }
         snapshots.retain(|_, s| !s.is_empty());
@@ -101,11 +99,12 @@ impl GroupManager {
         group_id: &str,
         snapshot: GroupSnapshot,
     ) -> Addr<GroupCoordinator> {
-        let p = partition_for(group_id, self.stores.len() as i32) as usize;
+        let p = partition_for(group_id, self.stores.len() as i32);
         let coordinator = GroupCoordinator::new(
             group_id,
             self.config.clone(),
-            self.stores[p].clone(),
+            self.stores[p as usize].clone(),
+            p,
             snapshot,
             self.topics.clone(),
         );
@@ -189,7 +188,7 @@ impl Handler<DeleteGroup> for GroupManager {
         };
         let group_id = msg.group_id;
         Box::pin(
-            async move { addr.send(RemoveGroup).await.map_err(unavailable)? }
+            async move { addr.send(RemoveGroup).await.map_err(GroupError::mailbox)? }
                 .into_actor(self)
                 .map(move |result, act, _| {
                     if result.is_ok() {
@@ -199,10 +198,6 @@ impl Handler<DeleteGroup> for GroupManager {
                 }),
         )
     }
-}
-
-fn unavailable(e: MailboxError) -> GroupError {
-    GroupError::CoordinatorNotAvailable(e.to_string())
 }
 
 /// The partitions of `topic` a reset or lag question is about.
@@ -215,7 +210,7 @@ async fn topic_partitions(
             name: topic.to_string(),
         })
         .await
-        .map_err(unavailable)?
+        .map_err(GroupError::mailbox)?
         .map_err(|e| match e {
             BrokerError::UnknownTopic(t) => GroupError::UnknownTopic(t),
             other => GroupError::CoordinatorNotAvailable(other.to_string()),
@@ -269,7 +264,7 @@ impl Handler<ResetOffsets> for GroupManager {
                     create: true,
                 })
                 .await
-                .map_err(unavailable)??;
+                .map_err(GroupError::mailbox)??;
             let commit = CommitOffsets {
                 committer: Committer::Standalone,
                 offsets: offsets
@@ -281,10 +276,17 @@ impl Handler<ResetOffsets> for GroupManager {
                     })
                     .collect(),
             };
-            match coordinator.send(commit).await.map_err(unavailable)? {
+            match coordinator
+                .send(commit)
+                .await
+                .map_err(GroupError::mailbox)?
+            {
                 // A standalone commit is refused by a group with members.
                 Err(GroupError::UnknownMemberId(_)) => {
-                    let members = coordinator.send(DescribeGroup).await.map_err(unavailable)?;
+                    let members = coordinator
+                        .send(DescribeGroup)
+                        .await
+                        .map_err(GroupError::mailbox)?;
                     Err(GroupError::NonEmptyGroup(members.members.len()))
                 }
                 other => other.map(|()| offsets),
@@ -301,7 +303,10 @@ impl Handler<GroupLag> for GroupManager {
         let coordinator = self.coordinators.get(&msg.group_id).cloned();
         Box::pin(async move {
             let coordinator = coordinator.ok_or(GroupError::GroupIdNotFound(msg.group_id))?;
-            let group = coordinator.send(DescribeGroup).await.map_err(unavailable)?;
+            let group = coordinator
+                .send(DescribeGroup)
+                .await
+                .map_err(GroupError::mailbox)?;
             let owners: HashMap<&TopicPartition, (&str, &str)> = group
                 .members
                 .iter()
@@ -324,7 +329,7 @@ impl Handler<GroupLag> for GroupManager {
                 let Some(addr) = routes[&tp.topic].get(tp.partition as usize) else {
                     continue;
                 };
-                let status = addr.send(GetStatus).await.map_err(unavailable)?;
+                let status = addr.send(GetStatus).await.map_err(GroupError::mailbox)?;
                 let owner = owners.get(tp);
                 lags.push(PartitionLag {
                     partition: tp.clone(),

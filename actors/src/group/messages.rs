@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix::{Addr, Message, Recipient};
+use actix::{Addr, MailboxError, Message, Recipient};
 
 use super::coordinator::GroupCoordinator;
 use super::membership::{GroupError, GroupState, JoinRequest, JoinResult};
@@ -12,6 +12,15 @@ use super::offsets_topic::{CommittedOffset, MemberOrigin};
 use super::{Assignment, TopicPartition};
 
 pub type GroupResult<T> = Result<T, GroupError>;
+
+impl GroupError {
+    /// A coordinator or partition that did not take or answer a message (stopped or
+    /// restarting): the group's side of [`crate::BrokerError::mailbox`], and as
+    /// retriable.
+    pub fn mailbox(e: MailboxError) -> GroupError {
+        GroupError::CoordinatorNotAvailable(format!("an actor did not answer ({e})"))
+    }
+}
 
 /// Told to a member (that gave a recipient when it joined) the moment its group
 /// starts a rebalance, so it rejoins at once instead of at its next heartbeat.
