@@ -6,6 +6,7 @@
 //! to actors, as Kafka's `KafkaApis` sits over its `ReplicaManager` and coordinators.
 
 pub mod configs;
+pub mod consumers;
 pub mod fetch;
 pub mod groups;
 pub mod list_offsets;
