@@ -141,8 +141,7 @@ impl Broker {
         let limits = PartitionLimits {
             mailbox_capacity: config.partition_mailbox_capacity,
             max_waiting_fetches: config.partition_max_waiting_fetches,
-            max_restarts: config.partition_max_restarts,
-            restart_window: Duration::from_millis(config.partition_restart_window_ms),
+            restart_policy: config.restart_policy(),
             retention_check_interval: Duration::from_millis(
                 config.retention_check_interval_ms.max(1),
             ),

@@ -2,7 +2,8 @@
 //! out on disk, with no actors in it; above it, the actors that own the logs: the
 //! [`broker::Broker`] (topic registry) and one [`partition::PartitionReplica`] per
 //! partition; the [`group`] coordinators and the [`consumer`] instances the broker
-//! runs for REST and WebSocket clients. [`node`] starts them in order.
+//! runs for REST and WebSocket clients. [`node`] starts them in order; [`supervision`]
+//! is the one restart policy the stateful ones run under.
 
 pub mod broker;
 pub mod broker_config;
@@ -20,6 +21,7 @@ pub mod partitioner;
 pub mod replica_manager;
 pub mod requests;
 pub mod storage;
+pub mod supervision;
 pub mod topic_config;
 pub mod topic_store;
 

@@ -1,7 +1,9 @@
 //! Starting and stopping a broker node's actors, in order: the broker (which loads the
 //! topic registry and starts the partition actors, each recovering its log), the log
 //! cleaner, then the group manager (which replays `__consumer_offsets`). The web
-//! layer is started on top by the binary.
+//! layer is started on top by the binary. Every actor that owns state runs under the
+//! one restart policy of [`crate::supervision`], with the budget of
+//! [`BrokerConfig::restart_policy`].
 
 use actix::prelude::*;
 
@@ -22,10 +24,12 @@ pub struct Node {
 impl Node {
     /// Starts the node's actors. Must be called inside a running actix system.
     pub async fn start(config: BrokerConfig) -> BrokerResult<Node> {
+        let restarts = config.restart_policy();
         let settings = CleanerSettings {
             threads: config.cleaner_threads,
             dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
             backoff: std::time::Duration::from_millis(config.cleaner_backoff_ms.max(1)),
+            restarts,
         };
         let enabled = config.cleaner_enable;
         let group_config = config.groups.clone();
@@ -34,9 +38,10 @@ impl Node {
         let (metadata, replicas) = broker.views();
         let broker = broker.start();
         let cleaner = enabled.then(|| LogCleaner::start(broker.clone(), settings));
-        let groups = GroupManager::start(broker.clone(), group_config).await?;
+        let groups = GroupManager::start(broker.clone(), group_config, restarts).await?;
         let consumers =
-            ConsumerRegistry::new(consumer_config, broker.clone(), groups.clone()).start();
+            ConsumerRegistry::new(consumer_config, broker.clone(), groups.clone(), restarts)
+                .start_supervised();
         Ok(Node {
             engine: Engine::new(metadata, replicas, broker, groups, consumers, cleaner),
         })

@@ -12,9 +12,8 @@
 //! - Web code reaches actors only through the request layer: no web file names an
 //!   actor message (a type deriving actix's `Message`) or glob-imports an engine
 //!   module.
-//! - Test hooks (`InjectPanic`, `Crash`) exist only under `cfg(test)` or the
-//!   `test-support` feature (the check is ready; it joins the suite when the hooks
-//!   move behind the feature).
+//! - Test hooks (`InjectPanic`, `Crash`, `PanicInHandler`) exist only under
+//!   `cfg(test)` or the `test-support` feature.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -347,9 +346,13 @@ fn check_test_hooks(files: &[(String, String)]) -> Vec<String> {
     for (path, text) in files {
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
-            let defines = ["pub struct InjectPanic", "pub struct Crash"]
-                .iter()
-                .any(|d| line.trim_start().starts_with(d));
+            let defines = [
+                "pub struct InjectPanic",
+                "pub struct Crash",
+                "pub struct PanicInHandler",
+            ]
+            .iter()
+            .any(|d| line.trim_start().starts_with(d));
             if !defines {
                 continue;
             }
@@ -407,6 +410,11 @@ fn web_reaches_actors_only_through_the_request_layer() {
         &sources("web/src"),
         &messages,
     ));
+}
+
+#[test]
+fn test_hooks_are_test_only() {
+    assert_none(check_test_hooks(&all_sources()));
 }
 
 #[test]
@@ -507,6 +515,14 @@ fn each_check_can_fail() {
         check_test_hooks(&file(
             "actors/src/partition/messages.rs",
             "//! m\n#[derive(Message)]\npub struct InjectPanic;\n"
+        ))
+        .len(),
+        1
+    );
+    assert_eq!(
+        check_test_hooks(&file(
+            "actors/src/supervision.rs",
+            "//! m\n#[doc(hidden)]\n#[derive(Message)]\npub struct PanicInHandler;\n"
         ))
         .len(),
         1

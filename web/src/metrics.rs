@@ -1,6 +1,7 @@
 //! Prometheus metrics: request counts and latencies per route (a middleware), and
 //! bytes and records in and out per topic (recorded by the produce and consume paths).
-//! Rendered as Prometheus text at `GET /metrics`.
+//! Rendered as Prometheus text at `GET /metrics`, with the actors' own numbers read at
+//! scrape time (partitions, the log cleaner, and supervision's counts per actor kind).
 
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use actix_web::{web, Error, HttpResponse};
 
 use troupe_actors::partition::PartitionStatus;
 use troupe_actors::requests::metadata;
+use troupe_actors::supervision::{self, KindTotals};
 
 use crate::state::AppState;
 
@@ -19,6 +21,7 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
         Some(handle) => {
             let mut text = handle.render();
             text.push_str(&storage_gauges(&state).await);
+            text.push_str(&supervision_counters());
             HttpResponse::Ok()
                 .content_type("text/plain; version=0.0.4")
                 .body(text)
@@ -80,6 +83,27 @@ async fn storage_gauges(state: &AppState) -> String {
             ("troupe_cleaner_bytes_written_total", stats.bytes_written),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
+        }
+    }
+    out
+}
+
+type KindField = fn(&KindTotals) -> u64;
+
+/// Panics contained, restarts and give-ups per actor kind (`troupe_actors::supervision`).
+fn supervision_counters() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let totals = supervision::totals();
+    let counters: [(&str, KindField); 3] = [
+        ("troupe_actor_panics_total", |t| t.panics),
+        ("troupe_actor_restarts_total", |t| t.restarts),
+        ("troupe_actor_gave_up_total", |t| t.gave_up),
+    ];
+    for (name, value) in counters {
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for t in &totals {
+            let _ = writeln!(out, "{name}{{kind=\"{}\"}} {}", t.kind.label(), value(t));
         }
     }
     out

@@ -430,7 +430,7 @@ impl CoordinatorClient {
                 .send(FetchOffsets {
                     partitions: Some(partitions),
                 })
-                .await?)
+                .await??)
         }
     }
 }

@@ -74,7 +74,7 @@ impl Fetcher {
             .send(FetchOffsets {
                 partitions: Some(missing.clone()),
             })
-            .await?;
+            .await??;
         for tp in missing {
             let offset = match committed.get(&tp) {
                 Some(c) => c.offset,

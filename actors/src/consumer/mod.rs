@@ -27,6 +27,11 @@
 //! This actor only orchestrates: it turns messages into calls on those pieces, spawns
 //! their futures and hands the answers back. The [`ConsumerRegistry`] finds instances
 //! by group and name and closes them when idle past `consumer.instance.timeout.ms`.
+//!
+//! An instance is a *temporary* actor of [`crate::supervision`]: ephemeral (nothing of
+//! it is persisted but its group's commits) and re-created by its client on a 404, so
+//! a panic is contained and ends it rather than restarting it half-remembered. Its
+//! group sees it leave at its session timeout; the registry forgets it.
 
 pub mod coordinator_client;
 pub mod fetch_plan;
@@ -383,6 +388,17 @@ impl ConsumerInstance {
         }
     }
 }
+
+impl crate::supervision::Supervise for ConsumerInstance {
+    const KIND: crate::supervision::ActorKind = crate::supervision::ActorKind::ConsumerInstance;
+
+    fn name(&self) -> String {
+        format!("{}/{}", self.group_id, self.name)
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+crate::supervision::answers_panic_hook!(ConsumerInstance);
 
 impl Actor for ConsumerInstance {
     type Context = Context<Self>;

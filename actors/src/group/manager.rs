@@ -4,6 +4,11 @@
 //! starts one for each new group, routes callers to them, keeps them told of topic
 //! changes, and answers the questions that span groups and partitions (list, lag,
 //! offset resets).
+//!
+//! Supervised ([`crate::supervision`]): a restart keeps its map of coordinators (they
+//! are supervised themselves, so every address in it stays valid, and forgetting one
+//! would let a second coordinator start for its group) and its topic subscription;
+//! once its budget is spent it answers every request with why.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use crate::broker_config::GroupConfig;
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{GetStatus, OffsetSpec, PartitionReplica};
 use crate::requests::list_offsets::resolve;
+use crate::supervision::{self, ActorKind, RestartPolicy, Supervise, Supervision};
 
 /// The longest group id accepted (ids appear in URLs and on-disk keys).
 pub const MAX_GROUP_ID_CHARS: usize = 255;
@@ -50,13 +56,22 @@ pub struct GroupManager {
     coordinators: HashMap<String, Addr<GroupCoordinator>>,
     topics: BTreeMap<String, i32>,
     arbiter: Arbiter,
+    /// Told to the coordinators it starts.
+    restarts: RestartPolicy,
+    supervision: Supervision,
+    /// Subscribed to the Broker's topic changes (once: a restart keeps it).
+    subscribed: bool,
 }
 
 impl GroupManager {
     /// Replays `__consumer_offsets` and starts the manager and a coordinator per
     /// group found. Fails (the broker must not serve groups half-loaded) if a
     /// partition cannot be read or holds records this version cannot decode.
-    pub async fn start(broker: Addr<Broker>, config: GroupConfig) -> BrokerResult<Addr<Self>> {
+    pub async fn start(
+        broker: Addr<Broker>,
+        config: GroupConfig,
+        restarts: RestartPolicy,
+    ) -> BrokerResult<Addr<Self>> {
         let route = broker
             .send(RouteTopic {
                 name: OFFSETS_TOPIC.to_string(),
@@ -87,11 +102,24 @@ impl GroupManager {
             coordinators: HashMap::new(),
             topics,
             arbiter: Arbiter::new(),
+            restarts,
+            supervision: Supervision::new(ActorKind::GroupManager, restarts),
+            subscribed: false,
         };
         for (group_id, snapshot) in snapshots {
             manager.start_coordinator(&group_id, snapshot);
         }
-        Ok(manager.start())
+        Ok(supervision::start(manager))
+    }
+
+    /// `Err` with the reason while the manager is down (its restart budget spent).
+    fn check_up(&self) -> GroupResult<()> {
+        match self.supervision.down() {
+            None => Ok(()),
+            Some(reason) => Err(GroupError::CoordinatorNotAvailable(format!(
+                "the group manager is down: {reason}"
+            ))),
+        }
     }
 
     fn start_coordinator(
@@ -107,8 +135,9 @@ impl GroupManager {
             p,
             snapshot,
             self.topics.clone(),
+            self.restarts,
         );
-        let addr = Supervisor::start_in_arbiter(&self.arbiter.handle(), move |_| coordinator);
+        let addr = supervision::start_in_arbiter(&self.arbiter.handle(), coordinator);
         self.coordinators.insert(group_id.to_string(), addr.clone());
         addr
     }
@@ -118,6 +147,10 @@ impl Actor for GroupManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.subscribed {
+            return;
+        }
+        self.subscribed = true;
         let subscribe = self.broker.send(SubscribeTopics(ctx.address().recipient()));
         ctx.wait(subscribe.into_actor(self).map(|counts, _, ctx| {
             if let Ok(partitions) = counts {
@@ -125,17 +158,35 @@ impl Actor for GroupManager {
             }
         }));
     }
+}
 
-    fn stopped(&mut self, _: &mut Context<Self>) {
+/// The coordinators' thread ends with the manager itself, not with a stop its
+/// supervisor would restart.
+impl Drop for GroupManager {
+    fn drop(&mut self) {
         self.arbiter.stop();
     }
 }
+
+impl Supervise for GroupManager {
+    const KIND: ActorKind = ActorKind::GroupManager;
+}
+
+impl Supervised for GroupManager {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Its state is its maps, kept as they are; a spent budget leaves it down.
+        let _ = self.supervision.restarting(&self.name());
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+supervision::answers_panic_hook!(GroupManager);
 
 impl Handler<TopicsChanged> for GroupManager {
     type Result = ();
 
     fn handle(&mut self, msg: TopicsChanged, _: &mut Context<Self>) {
-        if msg.partitions == self.topics {
+        if msg.partitions == self.topics || self.check_up().is_err() {
             return;
         }
         self.topics = msg.partitions.clone();
@@ -149,6 +200,7 @@ impl Handler<FindCoordinator> for GroupManager {
     type Result = GroupResult<Addr<GroupCoordinator>>;
 
     fn handle(&mut self, msg: FindCoordinator, _: &mut Context<Self>) -> Self::Result {
+        self.check_up()?;
         validate_group_id(&msg.group_id)?;
         if let Some(addr) = self.coordinators.get(&msg.group_id) {
             return Ok(addr.clone());
@@ -164,6 +216,10 @@ impl Handler<ListGroups> for GroupManager {
     type Result = ResponseFuture<Vec<GroupDescription>>;
 
     fn handle(&mut self, _: ListGroups, _: &mut Context<Self>) -> Self::Result {
+        // Down, it knows of no group it would serve (it has logged why).
+        if self.check_up().is_err() {
+            return Box::pin(async { Vec::new() });
+        }
         let coordinators: Vec<_> = self.coordinators.values().cloned().collect();
         Box::pin(async move {
             let mut groups: Vec<GroupDescription> =
@@ -183,6 +239,9 @@ impl Handler<DeleteGroup> for GroupManager {
     type Result = ResponseActFuture<Self, GroupResult<()>>;
 
     fn handle(&mut self, msg: DeleteGroup, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_up() {
+            return Box::pin(fut::ready(Err(e)));
+        }
         let Some(addr) = self.coordinators.get(&msg.group_id).cloned() else {
             return Box::pin(fut::ready(Err(GroupError::GroupIdNotFound(msg.group_id))));
         };
@@ -231,7 +290,9 @@ impl Handler<ResetOffsets> for GroupManager {
     fn handle(&mut self, msg: ResetOffsets, ctx: &mut Context<Self>) -> Self::Result {
         let broker = self.broker.clone();
         let manager = ctx.address();
+        let up = self.check_up();
         Box::pin(async move {
+            up?;
             validate_group_id(&msg.group_id)?;
             let partitions = topic_partitions(&broker, &msg.topic).await?;
             let wanted: Vec<i32> = match msg.partitions {
@@ -301,7 +362,9 @@ impl Handler<GroupLag> for GroupManager {
     fn handle(&mut self, msg: GroupLag, _: &mut Context<Self>) -> Self::Result {
         let broker = self.broker.clone();
         let coordinator = self.coordinators.get(&msg.group_id).cloned();
+        let up = self.check_up();
         Box::pin(async move {
+            up?;
             let coordinator = coordinator.ok_or(GroupError::GroupIdNotFound(msg.group_id))?;
             let group = coordinator
                 .send(DescribeGroup)

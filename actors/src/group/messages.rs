@@ -93,7 +93,7 @@ pub struct CommitOffsets {
 
 /// OffsetFetch: the committed offsets of `partitions`, or of every partition.
 #[derive(Message)]
-#[rtype(result = "BTreeMap<TopicPartition, CommittedOffset>")]
+#[rtype(result = "GroupResult<BTreeMap<TopicPartition, CommittedOffset>>")]
 pub struct FetchOffsets {
     pub partitions: Option<Vec<TopicPartition>>,
 }
@@ -132,6 +132,7 @@ pub struct RemoveGroup;
 
 /// Fault injection for supervision tests: the coordinator stops as it does when its
 /// memory may have run ahead of `__consumer_offsets`, and is restarted from disk.
+#[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 #[derive(Message)]
 #[rtype(result = "()")]

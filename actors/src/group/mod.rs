@@ -217,8 +217,10 @@ pub(crate) mod tests {
         let limits = PartitionLimits {
             mailbox_capacity: 16,
             max_waiting_fetches: 4,
-            max_restarts: 0,
-            restart_window: std::time::Duration::from_secs(60),
+            restart_policy: crate::supervision::RestartPolicy {
+                max_restarts: 0,
+                window: std::time::Duration::from_secs(60),
+            },
             retention_check_interval: std::time::Duration::from_secs(3600),
             tail_buffer_chunks: 4,
             tail_chunk_max_bytes: 1 << 16,

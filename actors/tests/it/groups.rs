@@ -16,7 +16,7 @@ use troupe_actors::node::Node;
 
 const SESSION_MS: i64 = 400;
 
-fn config(dir: &std::path::Path) -> BrokerConfig {
+pub(crate) fn config(dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
         log_dir: dir.to_path_buf(),
         cleaner_enable: false,
@@ -30,7 +30,12 @@ fn config(dir: &std::path::Path) -> BrokerConfig {
 }
 
 async fn node_with_topic(dir: &std::path::Path, partitions: i32) -> Node {
-    let node = Node::start(config(dir)).await.unwrap();
+    node_from(config(dir), partitions).await
+}
+
+/// A node started from `config`, with topic `t` of `partitions` partitions.
+pub(crate) async fn node_from(config: BrokerConfig, partitions: i32) -> Node {
+    let node = Node::start(config).await.unwrap();
     node.engine
         .broker
         .send(CreateTopic(NewTopic {
@@ -44,7 +49,7 @@ async fn node_with_topic(dir: &std::path::Path, partitions: i32) -> Node {
     node
 }
 
-async fn coordinator(node: &Node, group: &str) -> Addr<GroupCoordinator> {
+pub(crate) async fn coordinator(node: &Node, group: &str) -> Addr<GroupCoordinator> {
     node.engine
         .groups
         .send(FindCoordinator {
@@ -56,7 +61,7 @@ async fn coordinator(node: &Node, group: &str) -> Addr<GroupCoordinator> {
         .unwrap()
 }
 
-fn join(member_id: Option<&str>, protocols: &[&str]) -> JoinGroup {
+pub(crate) fn join(member_id: Option<&str>, protocols: &[&str]) -> JoinGroup {
     JoinGroup {
         request: JoinRequest {
             member_id: member_id.map(str::to_string),
@@ -138,6 +143,25 @@ async fn two_members(
     );
     assert_eq!(a.0.generation_id, b.0.generation_id);
     [a, b]
+}
+
+/// Two members in one generation, and offset 42 committed by the first for one of its
+/// partitions: the group as it stands, and that partition.
+pub(crate) async fn two_members_and_a_commit(
+    c: &Addr<GroupCoordinator>,
+) -> (GroupDescription, TopicPartition) {
+    let [(a, _), _] = two_members(c, [&["range"], &["range"]]).await;
+    let group = c.send(DescribeGroup).await.unwrap();
+    let member = JoinResult {
+        member_id: group.members[0].member_id.clone(),
+        ..a
+    };
+    let mine = group.members[0].assignment[0].clone();
+    c.send(commit(&member, member.generation_id, mine.partition, 42))
+        .await
+        .unwrap()
+        .unwrap();
+    (group, mine)
 }
 
 fn commit(member: &JoinResult, generation_id: i32, partition: i32, offset: i64) -> CommitOffsets {
@@ -271,14 +295,22 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
             .unwrap(),
         Err(GroupError::UnknownMemberId("nobody".into()))
     );
-    let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
+    let committed = c
+        .send(FetchOffsets { partitions: None })
+        .await
+        .unwrap()
+        .unwrap();
     assert!(committed.is_empty(), "nothing committed: {committed:?}");
     // The right member, generation and partition: committed.
     c.send(commit(&a, a.generation_id, mine, 7))
         .await
         .unwrap()
         .unwrap();
-    let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
+    let committed = c
+        .send(FetchOffsets { partitions: None })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(committed[&TopicPartition::new("t", mine)].offset, 7);
     assert_eq!(committed[&TopicPartition::new("t", mine)].metadata, "m");
     // Everyone leaves: the group is Empty and takes standalone commits (resets).
@@ -303,7 +335,11 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
         .unwrap()
         .unwrap();
     assert_eq!(reset.len(), 4);
-    let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
+    let committed = c
+        .send(FetchOffsets { partitions: None })
+        .await
+        .unwrap()
+        .unwrap();
     assert!(committed.values().all(|o| o.offset == 0));
     node.shutdown().await;
 }
@@ -331,17 +367,7 @@ async fn a_crashed_coordinator_comes_back_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let node = node_with_topic(dir.path(), 2).await;
     let c = coordinator(&node, "g").await;
-    let [(a, _), _] = two_members(&c, [&["range"], &["range"]]).await;
-    let g = c.send(DescribeGroup).await.unwrap();
-    let member = JoinResult {
-        member_id: g.members[0].member_id.clone(),
-        ..a.clone()
-    };
-    let mine = g.members[0].assignment[0].clone();
-    c.send(commit(&member, member.generation_id, mine.partition, 42))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, mine) = two_members_and_a_commit(&c).await;
     let generation = c.send(DescribeGroup).await.unwrap().generation_id;
     // A third member's join waits for the others to rejoin (up to 5 s)...
     let parked = c.send(join(None, &["range"]));
@@ -420,6 +446,7 @@ async fn an_offset_fetch_waits_for_the_commits_accepted_before_it() {
                 partitions: Some(vec![mine.clone()]),
             })
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(fetched.get(&mine).map(|o| o.offset), Some(offset));
         committed.await.unwrap().unwrap();
