@@ -15,13 +15,13 @@
 //! Environment: `TROUPE_BENCH_DIR` (data directory), `TROUPE_BENCH_SECONDS` (per
 //! throughput case, default 3).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures::future::join_all;
-use troupe_actors::broker::{CreateTopic, RouteTopic};
+use troupe_actors::broker::{CreateTopic, NewTopic, RouteTopic};
 use troupe_actors::broker_config::BrokerConfig;
 use troupe_actors::consumer::{
     CloseInstance, ConsumerInstance, CreateInstance, GetAssignment, InstanceSettings, ResetPolicy,
@@ -180,14 +180,11 @@ async fn run(seconds: u64, dir: PathBuf) {
     .unwrap_or_else(|e| fail(e));
     node.engine
         .broker
-        .send(CreateTopic {
+        .send(CreateTopic(NewTopic {
             name: TOPIC.into(),
             partitions: Some(PARTITIONS),
-            replication_factor: None,
-            replicas_assignments: Vec::new(),
-            configs: BTreeMap::new(),
-            validate_only: false,
-        })
+            ..Default::default()
+        }))
         .await
         .unwrap_or_else(|e| fail(e))
         .unwrap_or_else(|e| fail(e));

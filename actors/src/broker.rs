@@ -21,7 +21,7 @@ use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{NodeId, PartitionId};
 use crate::log_manager::{remove_dirs_later, LogManager};
 use crate::metadata::{MetadataImage, MetadataPublisher, MetadataView, TopicImage};
-use crate::partition::{PartitionLimits, UpdateConfig};
+use crate::partition::{PartitionLimits, PartitionReplica, UpdateConfig};
 use crate::replica_manager::{close_all, ReplicaManager, ReplicaView};
 use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry, PartitionConfig};
 use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
@@ -143,8 +143,7 @@ impl Broker {
         let limits = PartitionLimits {
             mailbox_capacity: config.partition_mailbox_capacity,
             max_waiting_fetches: config.partition_max_waiting_fetches,
-            max_restarts: config.partition_max_restarts,
-            restart_window: Duration::from_millis(config.partition_restart_window_ms),
+            restart_policy: config.restart_policy(),
             retention_check_interval: Duration::from_millis(
                 config.retention_check_interval_ms.max(1),
             ),
@@ -167,28 +166,16 @@ impl Broker {
             replicas,
             metadata,
         };
-        // The offsets topic first: groups need it. Partitions past the open-file
-        // budget start offline rather than take the descriptors the listener needs.
-        let mut records = broker.meta.topics.clone();
-        records.sort_by_key(|r| r.name != crate::group::offsets_topic::OFFSETS_TOPIC);
-        let mut started = 0usize;
-        for record in records {
+        for record in broker.meta.topics.clone() {
             let config = broker.partition_config(&record.configs);
-            for p in 0..record.partitions {
-                started += 1;
-                let offline = (started > broker.logs.files().max_partitions()).then(|| {
-                    format!(
-                        "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
-                        broker.logs.files().describe()
-                    )
-                });
-                broker.start_partition(&record.name, p, &config, offline);
-            }
             broker
                 .topics
                 .insert(record.name.clone(), TopicState { record, config });
         }
         broker.create_offsets_topic()?;
+        // The replica manager starts every partition, the offsets topic first (groups
+        // need it); past the open-file budget, partitions start offline rather than
+        // take the descriptors the listener needs.
         broker.publish();
         log::info!(
             "broker {} of cluster {} serving {} topic(s) from {}",
@@ -223,9 +210,6 @@ impl Broker {
             configs: Self::validate_configs(&configs)?,
         };
         let config = self.partition_config(&record.configs);
-        for p in 0..record.partitions {
-            self.start_partition(name, p, &config, None);
-        }
         self.topics
             .insert(name.to_string(), TopicState { record, config });
         self.persist()?;
@@ -259,22 +243,11 @@ impl Broker {
             .partition_config(overrides, self.config.recovery_point_checkpoint_interval_ms)
     }
 
-    /// Starts a partition (unpublished until [`Self::publish`]).
-    fn start_partition(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        config: &PartitionConfig,
-        offline: Option<String>,
-    ) {
-        let dir = self.logs.partition_dir(topic, partition);
-        self.replicas.start(topic, partition, dir, config, offline);
-    }
-
-    /// Publishes the replica table, then the metadata image made from the registry:
-    /// in this order, a reader that finds a topic in the image finds its replicas.
-    fn publish(&self) {
-        self.replicas.publish();
+    /// Publishes the metadata image made from the registry, after the replica
+    /// manager has applied it (started what it adds, published its table): a reader
+    /// that finds a topic in the image finds its replicas. Answers the replicas the
+    /// image no longer wants, for the caller to close.
+    fn publish(&mut self) -> Vec<Addr<PartitionReplica>> {
         let mut image =
             MetadataImage::single_node(self.meta.cluster_id.clone(), self.config.node_id);
         for (name, state) in &self.topics {
@@ -291,7 +264,28 @@ impl Broker {
             topic.deleting = self.deleting.contains(name);
             image.topics.insert(name.clone(), Arc::new(topic));
         }
+        let Broker {
+            replicas,
+            topics,
+            logs,
+            ..
+        } = self;
+        let placement = |topic: &str, partition: i32| {
+            let config = topics
+                .get(topic)
+                .map(|t| t.config.clone())
+                .unwrap_or_default();
+            (logs.partition_dir(topic, partition), config)
+        };
+        let files = logs.files();
+        let stopped = replicas.apply(&image, placement, files.max_partitions(), || {
+            format!(
+                "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
+                files.describe()
+            )
+        });
         self.metadata.publish(image);
+        stopped
     }
 
     /// Readers' handles on what [`Self::publish`] publishes.
@@ -398,7 +392,7 @@ impl Handler<GetClusterInfo> for Broker {
 impl Handler<CreateTopic> for Broker {
     type Result = BrokerResult<TopicMetadata>;
 
-    fn handle(&mut self, msg: CreateTopic, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, CreateTopic(msg): CreateTopic, _: &mut Context<Self>) -> Self::Result {
         validate_topic_name(&msg.name)?;
         if self.topics.contains_key(&msg.name) || self.deleting.contains(&msg.name) {
             return Err(BrokerError::TopicExists(msg.name));
@@ -407,7 +401,7 @@ impl Handler<CreateTopic> for Broker {
             // Kafka's controller refuses these too: the broker creates them itself,
             // and an internal topic can never be deleted again.
             return Err(BrokerError::InvalidRequest(format!(
-                "Creation of internal topic {} is prohibited",
+                "topic '{}' is internal: the broker creates it itself",
                 msg.name
             )));
         }
@@ -468,9 +462,6 @@ impl Handler<CreateTopic> for Broker {
             self.topics.remove(&msg.name);
             return Err(e);
         }
-        for p in 0..partitions {
-            self.start_partition(&msg.name, p, &config, None);
-        }
         self.publish();
         log::info!("created topic {} with {partitions} partition(s)", msg.name);
         self.topics_changed();
@@ -497,8 +488,7 @@ impl Handler<DeleteTopic> for Broker {
         }
         // The topic takes no more writes from here on, and its replicas are no longer
         // found by readers.
-        self.publish();
-        let partitions = self.replicas.remove_topic(&msg.name);
+        let partitions = self.publish();
         log::info!("deleting topic {}", msg.name);
         // Closed cleanly (not discarded): if the delete has to be undone, the
         // partitions reopen without recovery and lose nothing.
@@ -542,11 +532,8 @@ impl Broker {
 
     /// Starts the partitions of a topic again after a delete that did not happen.
     fn restart_topic(&mut self, record: &TopicRecord) {
-        let Some(config) = self.topics.get(&record.name).map(|t| t.config.clone()) else {
+        if !self.topics.contains_key(&record.name) {
             return;
-        };
-        for p in 0..record.partitions {
-            self.start_partition(&record.name, p, &config, None);
         }
         self.publish();
         log::warn!(
@@ -595,16 +582,11 @@ impl Handler<CreatePartitions> for Broker {
             return Err(BrokerError::UnknownTopic(msg.name));
         };
         state.record.partitions = msg.count;
-        let record = state.record.clone();
-        let config = state.config.clone();
         if let Err(e) = self.persist() {
             if let Some(state) = self.topics.get_mut(&msg.name) {
                 state.record.partitions = current;
             }
             return Err(e);
-        }
-        for p in current..msg.count {
-            self.start_partition(&record.name, p, &config, None);
         }
         self.publish();
         log::info!(

@@ -3,8 +3,10 @@
 //! broker enforces is here, with its unit in its name.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::ids::NodeId;
+use crate::supervision::RestartPolicy;
 use crate::topic_config::TopicDefaults;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +42,9 @@ pub struct BrokerConfig {
     /// `partition.max.waiting.fetches`: long-polling reads parked on one partition.
     pub partition_max_waiting_fetches: usize,
     /// `partition.max.restarts` within `partition.restart.window.ms` before a failing
-    /// partition is marked offline instead of restarted again.
+    /// partition is marked offline instead of restarted again. The keys are older than
+    /// [`crate::supervision`]: the budget is every supervised actor's
+    /// ([`BrokerConfig::restart_policy`]).
     pub partition_max_restarts: usize,
     pub partition_restart_window_ms: u64,
     /// `partition.threads`: arbiters (threads) the partition actors are spread over.
@@ -113,6 +117,16 @@ impl Default for GroupConfig {
             min_session_timeout_ms: 6_000,
             max_session_timeout_ms: 1_800_000,
             max_size: 1_000,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The restart budget of every supervised actor (see [`crate::supervision`]).
+    pub fn restart_policy(&self) -> RestartPolicy {
+        RestartPolicy {
+            max_restarts: self.partition_max_restarts,
+            window: Duration::from_millis(self.partition_restart_window_ms),
         }
     }
 }

@@ -11,9 +11,15 @@
 //! partition is passed over for `FAILED_PASS_COOLING_ROUNDS` rounds: never left
 //! half-cleaned, and a partition that cannot be cleaned (a corrupt batch in it, say)
 //! is neither re-read nor re-reported every round (Kafka marks it uncleanable).
+//!
+//! Supervision ([`crate::supervision`]): a worker is stateless, so a panic in a pass
+//! is contained there and the thread carries on. The cleaner itself is restarted
+//! after a panic, keeping its books: a pass in flight runs on, and its outcome comes
+//! back as a [`PassFinished`] message (the address survives the restart), so a
+//! partition is never cleaned by two passes at once nor left marked busy. Once its
+//! budget is spent it stays down: no more passes, and its stats say why.
 
 use std::collections::{HashMap, HashSet};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -23,6 +29,7 @@ use crate::broker::{Broker, CompactedPartitions};
 use crate::clock::Clock;
 use crate::partition::{CleanerView, GetCleanable, InstallCleaned, PartitionReplica};
 use crate::storage::compaction::{clean, discard_cleaning, CleanOutcome, CompactionConfig};
+use crate::supervision::{self, contain, ActorKind, RestartPolicy, Supervise, Supervision};
 
 #[derive(Debug, Clone)]
 pub struct CleanerSettings {
@@ -32,15 +39,19 @@ pub struct CleanerSettings {
     /// The round timer, cooling, `max.compaction.lag.ms` and what a pass takes as now
     /// (`delete.retention.ms`, `min.compaction.lag.ms`).
     pub clock: Clock,
+    pub restarts: RestartPolicy,
 }
 
 /// Totals for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CleanerStats {
     pub runs: u64,
     pub failures: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
+    /// The cleaner's own restarts, and why it is down once its budget is spent.
+    pub restarts: u64,
+    pub down: Option<String>,
 }
 
 #[derive(Message)]
@@ -83,11 +94,14 @@ impl Handler<CleanJob> for CleanerWorker {
         };
         let now = self.clock.now_ms();
         let dir = job.view.log.dir.clone();
-        let outcome = catch_unwind(AssertUnwindSafe(|| clean(&job.view.log, &config, now)));
+        let name = dir.display().to_string();
+        let outcome = contain(ActorKind::CleanerWorker, &name, || {
+            clean(&job.view.log, &config, now)
+        });
         let failure = match outcome {
             Ok(Ok(result)) => return Ok(result),
             Ok(Err(e)) => e.to_string(),
-            Err(_) => "the cleaning pass panicked".to_string(),
+            Err(panic) => format!("the cleaning pass panicked: {panic}"),
         };
         if let Err(e) = discard_cleaning(&dir) {
             log::warn!("discarding the failed pass in {}: {e}", dir.display());
@@ -108,23 +122,32 @@ pub struct LogCleaner {
     /// they are passed over, so one partition cannot starve the others.
     cooling: HashMap<Addr<PartitionReplica>, Instant>,
     stats: CleanerStats,
+    supervision: Supervision,
+}
+
+/// A pass has ended (its outcome, or why it failed); sent by the pass's own task.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PassFinished {
+    partition: Addr<PartitionReplica>,
+    result: Result<Option<CleanOutcome>, String>,
 }
 
 impl LogCleaner {
     pub fn start(broker: Addr<Broker>, settings: CleanerSettings) -> Addr<LogCleaner> {
-        let clock = settings.clock.clone();
+        let (clock, restarts) = (settings.clock.clone(), settings.restarts);
         let workers = SyncArbiter::start(settings.threads.max(1), move || CleanerWorker {
             clock: clock.clone(),
         });
-        LogCleaner {
+        supervision::start(LogCleaner {
             broker,
             workers,
             settings,
             busy: HashSet::new(),
             cooling: HashMap::new(),
             stats: CleanerStats::default(),
-        }
-        .start()
+            supervision: Supervision::new(ActorKind::LogCleaner, restarts),
+        })
     }
 
     /// Dirty enough to clean: the ratio is reached, or a dirty record has waited
@@ -208,67 +231,107 @@ impl LogCleaner {
             dedupe_buffer_bytes: self.settings.dedupe_buffer_bytes,
         };
         let workers = self.workers.clone();
-        let target = addr.clone();
-        let pass = async move {
-            let outcome = workers.send(job).await.map_err(|e| e.to_string())??;
-            let Some(outcome) = outcome else {
-                return Ok(None);
-            };
-            let installed = target
-                .send(InstallCleaned(outcome.manifest.clone()))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(installed.then_some(outcome))
-        };
-        ctx.spawn(
-            actix::fut::wrap_future(pass).map(move |result, act: &mut Self, ctx| {
-                act.busy.remove(&addr);
-                match result {
-                    Ok(Some(outcome)) => {
-                        act.stats.runs += 1;
-                        act.stats.bytes_read += outcome.stats.bytes_read;
-                        act.stats.bytes_written += outcome.stats.bytes_written;
-                        log::info!(
-                            "cleaned {} bytes into {} ({} of {} records kept)",
-                            outcome.stats.bytes_read,
-                            outcome.stats.bytes_written,
-                            outcome.stats.records_kept,
-                            outcome.stats.records_read
-                        );
-                        // More may be dirty (a full offset map ends a pass early).
-                        act.look_for_work(ctx);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        act.stats.failures += 1;
-                        let rounds = FAILED_PASS_COOLING_ROUNDS;
-                        let until = act.settings.clock.monotonic() + act.settings.backoff * rounds;
-                        act.cooling.insert(addr, until);
-                        log::error!(
-                            "log cleaner: pass failed, partition passed over for {rounds} rounds: {e}"
-                        );
-                    }
-                }
-            }),
-        );
+        let cleaner = ctx.address();
+        // Its own task, not the actor's: it outlives a restart of the cleaner.
+        actix::spawn(async move {
+            let result = pass(workers, job, addr.clone()).await;
+            cleaner.do_send(PassFinished {
+                partition: addr,
+                result,
+            });
+        });
     }
+
+    fn finished(&mut self, msg: PassFinished, ctx: &mut Context<Self>) {
+        self.busy.remove(&msg.partition);
+        match msg.result {
+            Ok(Some(outcome)) => {
+                self.stats.runs += 1;
+                self.stats.bytes_read += outcome.stats.bytes_read;
+                self.stats.bytes_written += outcome.stats.bytes_written;
+                log::info!(
+                    "cleaned {} bytes into {} ({} of {} records kept)",
+                    outcome.stats.bytes_read,
+                    outcome.stats.bytes_written,
+                    outcome.stats.records_kept,
+                    outcome.stats.records_read
+                );
+                // More may be dirty (a full offset map ends a pass early).
+                self.look_for_work(ctx);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.stats.failures += 1;
+                let rounds = FAILED_PASS_COOLING_ROUNDS;
+                let until = self.settings.clock.monotonic() + self.settings.backoff * rounds;
+                self.cooling.insert(msg.partition, until);
+                log::error!(
+                    "log cleaner: pass failed, partition passed over for {rounds} rounds: {e}"
+                );
+            }
+        }
+    }
+}
+
+/// One pass: the worker cleans, then the partition installs the result.
+async fn pass(
+    workers: Addr<CleanerWorker>,
+    job: CleanJob,
+    target: Addr<PartitionReplica>,
+) -> Result<Option<CleanOutcome>, String> {
+    let outcome = workers.send(job).await.map_err(|e| e.to_string())??;
+    let Some(outcome) = outcome else {
+        return Ok(None);
+    };
+    let installed = target
+        .send(InstallCleaned(outcome.manifest.clone()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(installed.then_some(outcome))
 }
 
 impl Actor for LogCleaner {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let (clock, every) = (self.settings.clock.clone(), self.settings.backoff);
-        clock.run_interval(ctx, every, |act: &mut Self, ctx| act.look_for_work(ctx));
+        if self.supervision.down().is_none() {
+            let (clock, every) = (self.settings.clock.clone(), self.settings.backoff);
+            clock.run_interval(ctx, every, |act: &mut Self, ctx| act.look_for_work(ctx));
+        }
     }
 }
+
+impl Supervise for LogCleaner {
+    const KIND: ActorKind = ActorKind::LogCleaner;
+}
+
+impl Supervised for LogCleaner {
+    /// Its books (busy, cooling, stats) are kept; `started` re-arms the timer.
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        let now = self.settings.clock.monotonic();
+        let _ = self.supervision.restarting_at(&self.name(), now);
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+supervision::answers_panic_hook!(LogCleaner);
 
 impl Handler<CleanNow> for LogCleaner {
     type Result = ();
 
     fn handle(&mut self, _: CleanNow, ctx: &mut Context<Self>) {
-        self.look_for_work(ctx);
+        if self.supervision.down().is_none() {
+            self.look_for_work(ctx);
+        }
+    }
+}
+
+impl Handler<PassFinished> for LogCleaner {
+    type Result = ();
+
+    fn handle(&mut self, msg: PassFinished, ctx: &mut Context<Self>) {
+        self.finished(msg, ctx);
     }
 }
 
@@ -276,7 +339,11 @@ impl Handler<GetCleanerStats> for LogCleaner {
     type Result = MessageResult<GetCleanerStats>;
 
     fn handle(&mut self, _: GetCleanerStats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.stats)
+        MessageResult(CleanerStats {
+            restarts: self.supervision.restarts() as u64,
+            down: self.supervision.down().map(str::to_string),
+            ..self.stats.clone()
+        })
     }
 }
 

@@ -1,42 +1,45 @@
 //! `BrokerError`: what the broker and partition actors answer when they refuse or fail.
-//! The HTTP layer maps each variant to a Confluent REST error code in one place
-//! (`troupe-web`'s `error.rs`); the Kafka protocol layer will map them to Kafka's.
+//! Each variant is one kind of the engine's error table ([`ErrorKind`]), which gives
+//! its Kafka code, HTTP status and Confluent code; messages are lowercase facts.
 
+use std::path::Path;
+
+use crate::error_kind::ErrorKind;
 use crate::storage::LogError;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum BrokerError {
-    #[error("This server does not host this topic-partition: unknown topic '{0}'")]
+    #[error("unknown topic '{0}'")]
     UnknownTopic(String),
 
-    #[error("Topic '{topic}' has no partition {partition}")]
+    #[error("topic '{topic}' has no partition {partition}")]
     UnknownPartition { topic: String, partition: i32 },
 
-    #[error("Topic '{0}' already exists")]
+    #[error("topic '{0}' already exists")]
     TopicExists(String),
 
-    #[error("Invalid topic name '{name}': {reason}")]
+    #[error("invalid topic name '{name}': {reason}")]
     InvalidTopicName { name: String, reason: String },
 
-    #[error("Invalid partitions count: {0}")]
+    #[error("invalid partition count: {0}")]
     InvalidPartitions(String),
 
-    #[error("Invalid replication factor {requested}: only {available} broker(s) are available")]
+    #[error("invalid replication factor {requested}: only {available} broker(s) are available")]
     InvalidReplicationFactor { requested: i32, available: i32 },
 
-    #[error("Invalid config {name}: {reason}")]
+    #[error("invalid config {name}: {reason}")]
     InvalidConfig { name: String, reason: String },
 
-    #[error("Topic '{0}' is internal and read-only")]
+    #[error("topic '{0}' is internal and read-only")]
     TopicIsInternal(String),
 
-    #[error("Record batch of {size_bytes} bytes exceeds max.message.bytes = {max_message_bytes}")]
+    #[error("record batch of {size_bytes} bytes exceeds max.message.bytes = {max_message_bytes}")]
     RecordTooLarge {
         size_bytes: usize,
         max_message_bytes: usize,
     },
 
-    #[error("Offset {requested} is out of range for {topic}-{partition}: valid offsets are [{log_start_offset}, {log_end_offset}]")]
+    #[error("offset {requested} is out of range for {topic}-{partition}: valid offsets are [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         topic: String,
         partition: i32,
@@ -45,24 +48,24 @@ pub enum BrokerError {
         log_end_offset: i64,
     },
 
-    #[error("Invalid request: {0}")]
+    #[error("invalid request: {0}")]
     InvalidRequest(String),
 
-    #[error("Partition {topic}-{partition} is offline: {reason}")]
+    #[error("partition {topic}-{partition} is offline: {reason}")]
     PartitionOffline {
         topic: String,
         partition: i32,
         reason: String,
     },
 
-    #[error("Partition {topic}-{partition} failed and is restarting: {reason}")]
+    #[error("partition {topic}-{partition} failed and is restarting: {reason}")]
     PartitionRestarting {
         topic: String,
         partition: i32,
         reason: String,
     },
 
-    #[error("Too many requests waiting on {topic}-{partition} (limit {limit})")]
+    #[error("too many requests waiting on {topic}-{partition} (limit {limit})")]
     Busy {
         topic: String,
         partition: i32,
@@ -73,11 +76,11 @@ pub enum BrokerError {
     /// refused and nothing of it stored; reads go on, and writes succeed again once
     /// space is freed (Kafka's KAFKA_STORAGE_ERROR, without taking the partition
     /// offline).
-    #[error("Disk full: {0}")]
+    #[error("disk full: {0}")]
     DiskFull(String),
     /// Kafka's CORRUPT_MESSAGE on a read: stored offsets that fail their check. They
     /// cannot be served; the offsets after them can.
-    #[error("Corrupt record batch in {topic}-{partition}: offsets {first_offset} to {last_offset} fail their check in segment file {segment} at byte {position} ({reason}) and cannot be served; offsets from {next} on can be read", next = .last_offset + 1)]
+    #[error("corrupt record batch in {topic}-{partition}: offsets {first_offset} to {last_offset} fail their check in segment file {segment} at byte {position} ({reason}) and cannot be served; offsets from {next} on can be read", next = .last_offset + 1)]
     CorruptRecord {
         topic: String,
         partition: i32,
@@ -88,24 +91,62 @@ pub enum BrokerError {
         reason: String,
     },
 
+    /// Stored batches that pass their check but whose records cannot be decoded
+    /// (a record's framing, or a group record of a version this broker does not read).
+    #[error(
+        "records of {topic}-{partition} read from offset {offset} cannot be decoded: {reason}"
+    )]
+    UndecodableRecords {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
+
     /// An actor this request needs is not running (stopped, restarting, or not
     /// started yet): the request may succeed if sent again.
-    #[error("Unavailable: {0}")]
+    #[error("unavailable: {0}")]
     Unavailable(String),
 
-    #[error("Storage error: {0}")]
-    Storage(String),
+    /// A file or directory of the broker's could not be read or written (not for want
+    /// of space), or holds what this broker cannot read.
+    #[error("storage failure on {path}: {reason}")]
+    StorageFailure { path: String, reason: String },
 
-    #[error("Internal error: {0}")]
+    #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl BrokerError {
+    /// Which row of the engine's error table this is.
+    pub fn kind(&self) -> ErrorKind {
+        use BrokerError as E;
+        match self {
+            E::UnknownTopic(_) => ErrorKind::UnknownTopic,
+            E::UnknownPartition { .. } => ErrorKind::UnknownPartition,
+            E::TopicExists(_) => ErrorKind::TopicAlreadyExists,
+            E::InvalidTopicName { .. } | E::TopicIsInternal(_) => ErrorKind::InvalidTopic,
+            E::InvalidPartitions(_) => ErrorKind::InvalidPartitions,
+            E::InvalidReplicationFactor { .. } => ErrorKind::InvalidReplicationFactor,
+            E::InvalidConfig { .. } => ErrorKind::InvalidConfig,
+            E::RecordTooLarge { .. } => ErrorKind::MessageTooLarge,
+            E::OffsetOutOfRange { .. } => ErrorKind::OffsetOutOfRange,
+            E::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            E::PartitionOffline { .. } => ErrorKind::PartitionOffline,
+            E::PartitionRestarting { .. } | E::Unavailable(_) => ErrorKind::Unavailable,
+            E::Busy { .. } => ErrorKind::TooManyRequests,
+            E::DiskFull(_) => ErrorKind::DiskFull,
+            E::CorruptRecord { .. } | E::UndecodableRecords { .. } => ErrorKind::CorruptMessage,
+            E::StorageFailure { .. } => ErrorKind::StorageError,
+            E::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
     /// Maps a storage error met while serving `topic`-`partition`.
     pub fn from_log(topic: &str, partition: i32, e: LogError) -> BrokerError {
         if e.is_disk_full() {
             return BrokerError::DiskFull(format!(
-                "{topic}-{partition} cannot take writes: {e}. Reads continue; writes resume once space is freed"
+                "{topic}-{partition} cannot take writes ({e}); reads continue, and writes resume once space is freed"
             ));
         }
         match e {
@@ -149,23 +190,55 @@ impl BrokerError {
                 name: "log".into(),
                 reason,
             },
-            other => BrokerError::Storage(other.to_string()),
+            // A replica copying batches that do not continue its log: nothing was
+            // written, and the copier must truncate first.
+            e @ LogError::NonContiguousAppend { .. } => {
+                BrokerError::InvalidRequest(format!("{topic}-{partition}: {e}"))
+            }
+            LogError::Corrupt {
+                path,
+                position,
+                reason,
+            } => BrokerError::storage(&path, format!("corrupt at byte {position}: {reason}")),
+            LogError::Io { path, source } => BrokerError::storage(&path, source),
+        }
+    }
+
+    /// A file or directory at `path` that could not be read or written.
+    pub fn storage(path: &Path, reason: impl std::fmt::Display) -> BrokerError {
+        BrokerError::StorageFailure {
+            path: path.display().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Batches of `topic`-`partition` read from `offset` whose records cannot be
+    /// decoded.
+    pub fn undecodable(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        reason: impl std::fmt::Display,
+    ) -> BrokerError {
+        BrokerError::UndecodableRecords {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            reason: reason.to_string(),
         }
     }
 
     /// Whether the same request may succeed if sent again shortly.
     pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            BrokerError::PartitionRestarting { .. }
-                | BrokerError::Busy { .. }
-                | BrokerError::DiskFull(_)
-                | BrokerError::Unavailable(_)
-        )
+        self.kind().is_retriable()
     }
 
+    /// An actor that did not take or answer a message: the one mapping of a mailbox
+    /// error, which consumer instances, coordinators and the HTTP layer share.
     pub fn mailbox(e: actix::MailboxError) -> BrokerError {
-        BrokerError::Unavailable(format!("actor unavailable: {e}"))
+        BrokerError::Unavailable(format!(
+            "the actor serving the request did not answer ({e})"
+        ))
     }
 }
 

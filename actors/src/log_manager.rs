@@ -28,7 +28,7 @@ impl LogManager {
     /// the open-file limit.
     pub fn open(log_dir: &Path, reserved_file_descriptors: u64) -> BrokerResult<Self> {
         std::fs::create_dir_all(log_dir)
-            .map_err(|e| BrokerError::Storage(format!("creating {}: {e}", log_dir.display())))?;
+            .map_err(|e| BrokerError::storage(log_dir, format!("cannot create it: {e}")))?;
         remove_deleted_dirs(log_dir);
         Ok(LogManager {
             log_dir: log_dir.to_path_buf(),
@@ -69,20 +69,23 @@ impl LogManager {
                         "cannot delete topic {topic}: renaming {} failed: {e}",
                         dir.display()
                     );
-                    return Err(BrokerError::Storage(format!(
-                        "cannot delete topic '{topic}': renaming {} to {} failed: {e}; the topic is unchanged",
-                        dir.display(),
-                        doomed.display()
-                    )));
+                    return Err(BrokerError::storage(
+                        &dir,
+                        format!(
+                            "cannot rename it to {} to delete topic '{topic}' ({e}); the topic is unchanged",
+                            doomed.display()
+                        ),
+                    ));
                 }
             }
         }
         if !moved.is_empty() {
             if let Err(e) = crate::storage::checkpoint::sync_dir(&self.log_dir) {
                 self.move_back(&moved);
-                return Err(BrokerError::Storage(format!(
-                    "cannot delete topic '{topic}': {e}; the topic is unchanged"
-                )));
+                return Err(BrokerError::storage(
+                    &self.log_dir,
+                    format!("cannot delete topic '{topic}' ({e}); the topic is unchanged"),
+                ));
             }
         }
         Ok(moved)

@@ -1,8 +1,10 @@
 //! Starting and stopping a broker node's actors, in order: the broker (which loads the
 //! topic registry and starts the partition actors, each recovering its log), the log
 //! cleaner, then the group manager (which replays `__consumer_offsets`). The web
-//! layer is started on top by the binary. Every actor gets the node's one
-//! [`Clock`]: the system's, or a test's.
+//! layer is started on top by the binary. Every actor that owns state runs under the
+//! one restart policy of [`crate::supervision`], with the budget of
+//! [`BrokerConfig::restart_policy`]. Every actor gets the node's one [`Clock`]: the
+//! system's, or a test's.
 
 use actix::prelude::*;
 
@@ -31,11 +33,13 @@ impl Node {
     /// Starts the node's actors, every one reading time and arming timers on
     /// `clock` (tests pass a `ManualClock`'s and advance it).
     pub async fn start_with_clock(config: BrokerConfig, clock: Clock) -> BrokerResult<Node> {
+        let restarts = config.restart_policy();
         let settings = CleanerSettings {
             threads: config.cleaner_threads,
             dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
             backoff: std::time::Duration::from_millis(config.cleaner_backoff_ms.max(1)),
             clock: clock.clone(),
+            restarts,
         };
         let enabled = config.cleaner_enable;
         let group_config = config.groups.clone();
@@ -44,14 +48,16 @@ impl Node {
         let (metadata, replicas) = broker.views();
         let broker = broker.start();
         let cleaner = enabled.then(|| LogCleaner::start(broker.clone(), settings));
-        let groups = GroupManager::start(broker.clone(), group_config, clock.clone()).await?;
+        let groups =
+            GroupManager::start(broker.clone(), group_config, clock.clone(), restarts).await?;
         let consumers = ConsumerRegistry::new(
             consumer_config,
             broker.clone(),
             groups.clone(),
             clock.clone(),
+            restarts,
         )
-        .start();
+        .start_supervised();
         Ok(Node {
             engine: Engine::new(
                 metadata, replicas, broker, groups, consumers, cleaner, clock,

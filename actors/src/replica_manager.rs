@@ -4,8 +4,11 @@
 //! goes, and publishes the table of their addresses on a `tokio::sync::watch`, so that
 //! finding a partition's actor is a read ([`ReplicaView`]) and never a message.
 //!
-//! On one node the topic registry (`broker.rs`) tells it what to start and stop; in a
-//! cluster the metadata image's changes will, with leader and follower roles.
+//! It acts on the [`MetadataImage`]: [`ReplicaManager::apply`] starts every partition
+//! the image gives this node that is not running yet and stops those of topics the
+//! image no longer has (or is deleting) — the same call whoever published the image:
+//! on one node the topic registry (`broker.rs`), in a cluster the replayed metadata
+//! log, which will add leader and follower roles.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -16,6 +19,8 @@ use futures::future::join_all;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+use crate::group::offsets_topic::OFFSETS_TOPIC;
+use crate::metadata::MetadataImage;
 use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode};
 use crate::topic_config::PartitionConfig;
 
@@ -82,10 +87,53 @@ impl ReplicaManager {
         }
     }
 
+    /// Brings the running replicas in line with `image` and publishes their table:
+    /// starts the partitions this node hosts that are not running (`__consumer_offsets`
+    /// first; each in the directory and with the config `placement` gives; past
+    /// `max_partitions` replicas, offline with `offline_reason`), and stops the
+    /// replicas of topics the image no longer has or is deleting, answering them for
+    /// the caller to close.
+    pub fn apply(
+        &mut self,
+        image: &MetadataImage,
+        placement: impl Fn(&str, i32) -> (PathBuf, PartitionConfig),
+        max_partitions: usize,
+        offline_reason: impl Fn() -> String,
+    ) -> Vec<Addr<PartitionReplica>> {
+        let gone: Vec<String> = self
+            .replicas
+            .keys()
+            .filter(|t| image.topics.get(*t).is_none_or(|topic| topic.deleting))
+            .cloned()
+            .collect();
+        let stopped = gone
+            .iter()
+            .flat_map(|t| self.replicas.remove(t).unwrap_or_default())
+            .collect();
+        let node = image.node_id;
+        let mut topics: Vec<_> = image.topics.values().filter(|t| !t.deleting).collect();
+        topics.sort_by_key(|t| t.name != OFFSETS_TOPIC);
+        for topic in topics {
+            let running = self.topic(&topic.name).len();
+            // The table is indexed by partition number: a partition hosted elsewhere
+            // ends this node's run of the topic (one node hosts them all today).
+            for partition in topic.partitions.iter().skip(running) {
+                if !partition.replicas.contains(&node) {
+                    break;
+                }
+                let p = partition.partition.get();
+                let (dir, config) = placement(&topic.name, p);
+                let offline = (self.count() >= max_partitions).then(&offline_reason);
+                self.start(&topic.name, p, dir, &config, offline);
+            }
+        }
+        self.publish();
+        stopped
+    }
+
     /// Starts `topic`-`partition` (which must be the topic's next partition), opening
-    /// its log in `dir`, or offline with `offline` as the reason. Not published until
-    /// [`Self::publish`].
-    pub fn start(
+    /// its log in `dir`, or offline with `offline` as the reason.
+    fn start(
         &mut self,
         topic: &str,
         partition: i32,
@@ -113,7 +161,7 @@ impl ReplicaManager {
     }
 
     /// Makes the current replicas visible to every [`ReplicaView`].
-    pub fn publish(&self) {
+    fn publish(&self) {
         let topics = self
             .replicas
             .iter()
@@ -125,14 +173,6 @@ impl ReplicaManager {
     /// The topic's replicas (empty when it has none here).
     pub fn topic(&self, name: &str) -> &[Addr<PartitionReplica>] {
         self.replicas.get(name).map_or(&[], Vec::as_slice)
-    }
-
-    /// Forgets a topic's replicas (their actors are stopped by the caller) and
-    /// publishes the table without them.
-    pub fn remove_topic(&mut self, name: &str) -> Vec<Addr<PartitionReplica>> {
-        let gone = self.replicas.remove(name).unwrap_or_default();
-        self.publish();
-        gone
     }
 
     pub fn all(&self) -> Vec<Addr<PartitionReplica>> {

@@ -55,15 +55,13 @@ impl TopicStore {
     pub fn load_or_init(&self, node_id: NodeId) -> BrokerResult<StoredMetadata> {
         match std::fs::read(&self.path) {
             Ok(bytes) => {
-                let meta: StoredMetadata = serde_json::from_slice(&bytes).map_err(|e| {
-                    BrokerError::Storage(format!("{} is damaged: {e}", self.path.display()))
-                })?;
+                let meta: StoredMetadata = serde_json::from_slice(&bytes)
+                    .map_err(|e| BrokerError::storage(&self.path, format!("damaged: {e}")))?;
                 if meta.version != VERSION {
-                    return Err(BrokerError::Storage(format!(
-                        "{} has version {}, this broker reads {VERSION}",
-                        self.path.display(),
-                        meta.version
-                    )));
+                    return Err(BrokerError::storage(
+                        &self.path,
+                        format!("version {}, this broker reads {VERSION}", meta.version),
+                    ));
                 }
                 Ok(meta)
             }
@@ -77,10 +75,7 @@ impl TopicStore {
                 self.save(&meta)?;
                 Ok(meta)
             }
-            Err(e) => Err(BrokerError::Storage(format!(
-                "reading {}: {e}",
-                self.path.display()
-            ))),
+            Err(e) => Err(BrokerError::storage(&self.path, e)),
         }
     }
 
@@ -91,7 +86,7 @@ impl TopicStore {
             if e.is_disk_full() {
                 BrokerError::DiskFull(format!("cannot save the topic registry: {e}"))
             } else {
-                BrokerError::Storage(e.to_string())
+                BrokerError::storage(&self.path, e)
             }
         })
     }
@@ -149,7 +144,7 @@ mod tests {
         std::fs::write(dir.path().join(TOPICS_FILE), b"{not json").unwrap();
         assert!(matches!(
             store.load_or_init(NodeId::new(3)),
-            Err(BrokerError::Storage(_))
+            Err(BrokerError::StorageFailure { .. })
         ));
     }
 }

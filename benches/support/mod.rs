@@ -40,7 +40,11 @@ impl Drop for Broker {
 
 /// Starts a broker with `overrides` (`key=value`) on top of the defaults.
 pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
+    // TROUPE_BENCH_BINARY runs another build (say, the previous commit's) against the
+    // same bench code, for a before/after comparison in one session.
+    let binary = std::env::var_os("TROUPE_BENCH_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_troupe").into());
+    let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(overrides.iter().flat_map(|o| ["--override", o]))

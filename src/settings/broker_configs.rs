@@ -373,7 +373,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         name: "partition.max.restarts",
         kind: ConfigType::Int { min: 0, max: 1000 },
         default: "5",
-        doc: "failures tolerated per window before a partition goes offline",
+        doc: "restarts tolerated per window before a partition goes offline (the budget of every supervised actor: coordinators, group manager, consumer registry, log cleaner)",
     },
     ConfigDef {
         name: "partition.restart.window.ms",

@@ -9,13 +9,11 @@
 //! - `actors/src/storage/` uses no actix and no other engine module.
 //! - Web adapters (`v2`, `v3`, `ws`, `dashboard`) never import one another, and the
 //!   web crate's top-level modules import each other in no circle.
-//! - Web code reaches actors only through the request layer: naming an actor message
-//!   (a type deriving actix's `Message`) is allowed only in the files of
-//!   [`WEB_FILES_STILL_MESSAGING_ACTORS`], a list that may only shrink (a listed file
-//!   that no longer does it fails too).
-//! - Test hooks (`InjectPanic`, `Crash`) exist only under `cfg(test)` or the
-//!   `test-support` feature (the check is ready; it joins the suite when the hooks
-//!   move behind the feature).
+//! - Web code reaches actors only through the request layer: no web file names an
+//!   actor message (a type deriving actix's `Message`) or glob-imports an engine
+//!   module.
+//! - Test hooks (`InjectPanic`, `Crash`, `PanicInHandler`) exist only under
+//!   `cfg(test)` or the `test-support` feature.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,20 +34,6 @@ const ENGINE_CRATES: &[&str] = &[
     "serde_json", // topics.json
     "uuid",       // topic and cluster ids
     "regex",      // pattern subscriptions
-];
-
-/// Web files that still send messages to actors directly rather than through
-/// `troupe_actors::requests` (the reshape moves them one by one). Only shrinks.
-const WEB_FILES_STILL_MESSAGING_ACTORS: &[&str] = &[
-    "web/src/metrics.rs",
-    "web/src/v2/consumers.rs",
-    "web/src/v2/topics.rs",
-    "web/src/v3/clusters.rs",
-    "web/src/v3/configs.rs",
-    "web/src/v3/consumer_groups.rs",
-    "web/src/v3/partitions.rs",
-    "web/src/v3/topics.rs",
-    "web/src/ws/session.rs",
 ];
 
 const ADAPTERS: &[&str] = &["v2", "v3", "ws", "dashboard"];
@@ -308,15 +292,10 @@ fn check_web_reaches_actors_through_requests(
         if imported.contains("*") {
             sent.push("(a glob import)");
         }
-        let listed = WEB_FILES_STILL_MESSAGING_ACTORS.contains(&path.as_str());
-        match (sent.is_empty(), listed) {
-            (false, false) => breaches.push(format!(
-                "{path}: sends actor messages {sent:?}; go through troupe_actors::requests"
-            )),
-            (true, true) => breaches.push(format!(
-                "{path}: sends no actor message any more: take it off WEB_FILES_STILL_MESSAGING_ACTORS"
-            )),
-            _ => {}
+        if !sent.is_empty() {
+            breaches.push(format!(
+                "{path}: names actor messages {sent:?}; go through troupe_actors::requests"
+            ));
         }
     }
     breaches
@@ -367,9 +346,13 @@ fn check_test_hooks(files: &[(String, String)]) -> Vec<String> {
     for (path, text) in files {
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
-            let defines = ["pub struct InjectPanic", "pub struct Crash"]
-                .iter()
-                .any(|d| line.trim_start().starts_with(d));
+            let defines = [
+                "pub struct InjectPanic",
+                "pub struct Crash",
+                "pub struct PanicInHandler",
+            ]
+            .iter()
+            .any(|d| line.trim_start().starts_with(d));
             if !defines {
                 continue;
             }
@@ -427,6 +410,11 @@ fn web_reaches_actors_only_through_the_request_layer() {
         &sources("web/src"),
         &messages,
     ));
+}
+
+#[test]
+fn test_hooks_are_test_only() {
+    assert_none(check_test_hooks(&all_sources()));
 }
 
 #[test]
@@ -516,18 +504,6 @@ fn each_check_can_fail() {
     )
     .is_empty());
     assert_eq!(
-        check_web_reaches_actors_through_requests(
-            &file(
-                "web/src/metrics.rs",
-                "use troupe_actors::requests::Engine;\n"
-            ),
-            &messages
-        )
-        .len(),
-        1,
-        "a listed file that stopped must leave the list"
-    );
-    assert_eq!(
         check_dependency_direction(
             "[dependencies]\nactix.workspace = true\nreqwest = \"1\"\n",
             "[dependencies]\ntroupe = { path = \"..\" }\n"
@@ -539,6 +515,14 @@ fn each_check_can_fail() {
         check_test_hooks(&file(
             "actors/src/partition/messages.rs",
             "//! m\n#[derive(Message)]\npub struct InjectPanic;\n"
+        ))
+        .len(),
+        1
+    );
+    assert_eq!(
+        check_test_hooks(&file(
+            "actors/src/supervision.rs",
+            "//! m\n#[doc(hidden)]\n#[derive(Message)]\npub struct PanicInHandler;\n"
         ))
         .len(),
         1

@@ -1,48 +1,59 @@
 //! `ApiError`: the one place where failures become HTTP answers, Confluent REST Proxy
 //! style: an HTTP status and a JSON body `{"error_code": <int>, "message": "…"}`, where
-//! a five-digit code starts with the HTTP status (40403 is a 404).
+//! a five-digit code starts with the HTTP status (40403 is a 404). An engine error
+//! (`BrokerError`, `GroupError`, `ConsumerError`, a mailbox error) is answered through
+//! the engine's error table, `troupe_actors::ErrorKind`: its kind gives the status and
+//! code, the error its message. The web layer's own refusals (bodies, content types,
+//! origins) are built here from `codes`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use troupe_actors::consumer::ConsumerError;
 use troupe_actors::group::GroupError;
-use troupe_actors::BrokerError;
+use troupe_actors::{BrokerError, ErrorKind};
 
 /// Confluent's codes, plus Troupe's own for cases Confluent has none for (same scheme).
+/// A code an engine error answers with is read from the engine's table
+/// ([`ErrorKind`]), so each is written down once.
 pub mod codes {
-    pub const BAD_REQUEST: i32 = 40002;
+    use troupe_actors::ErrorKind;
+
+    /// A request the broker refuses as it stands (many kinds of it).
+    pub const BAD_REQUEST: i32 = ErrorKind::InvalidRequest.confluent_code();
     /// A browser WebSocket from an origin not in `websocket.allowed.origins`, or a
     /// cross-site state-changing HTTP request.
     pub const FORBIDDEN_ORIGIN: i32 = 40301;
     /// A request to a host name the broker does not answer to (DNS rebinding).
     pub const FORBIDDEN_HOST: i32 = 40302;
+    /// v2's code for an unknown topic (v3 answers 40403).
     pub const TOPIC_NOT_FOUND: i32 = 40401;
-    pub const PARTITION_NOT_FOUND: i32 = 40402;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 40403;
+    pub const PARTITION_NOT_FOUND: i32 = ErrorKind::UnknownPartition.confluent_code();
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = ErrorKind::UnknownTopic.confluent_code();
     /// Confluent uses 40403 for an unknown consumer instance as well.
-    pub const CONSUMER_INSTANCE_NOT_FOUND: i32 = 40403;
-    pub const GROUP_NOT_FOUND: i32 = 40405;
+    pub const CONSUMER_INSTANCE_NOT_FOUND: i32 =
+        ErrorKind::UnknownConsumerInstance.confluent_code();
+    pub const GROUP_NOT_FOUND: i32 = ErrorKind::GroupIdNotFound.confluent_code();
     /// A WebSocket frame names a subscription the connection does not hold.
     pub const SUBSCRIPTION_NOT_FOUND: i32 = 40407;
     pub const NOT_ACCEPTABLE: i32 = 40601;
     /// A request body that did not arrive within `http.request.body.timeout.ms`.
     pub const REQUEST_TIMEOUT: i32 = 40801;
-    pub const TOPIC_EXISTS: i32 = 40901;
-    pub const CONSUMER_ALREADY_EXISTS: i32 = 40902;
+    pub const TOPIC_EXISTS: i32 = ErrorKind::TopicAlreadyExists.confluent_code();
+    pub const CONSUMER_ALREADY_EXISTS: i32 = ErrorKind::ConsumerInstanceExists.confluent_code();
     /// Confluent's "illegal state": not subscribed, not assigned, subscription and
     /// assignment mixed, no offset to start from.
-    pub const ILLEGAL_STATE: i32 = 40903;
-    pub const REBALANCE_IN_PROGRESS: i32 = 40904;
+    pub const ILLEGAL_STATE: i32 = ErrorKind::IllegalState.confluent_code();
+    pub const REBALANCE_IN_PROGRESS: i32 = ErrorKind::RebalanceInProgress.confluent_code();
     /// ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID: the committer is not (or no longer)
     /// a member of the group's current generation.
-    pub const STALE_MEMBER: i32 = 40905;
-    pub const NON_EMPTY_GROUP: i32 = 40906;
+    pub const STALE_MEMBER: i32 = ErrorKind::IllegalGeneration.confluent_code();
+    pub const NON_EMPTY_GROUP: i32 = ErrorKind::NonEmptyGroup.confluent_code();
     /// A WebSocket subscribe frame reuses an id the connection already holds.
     pub const SUBSCRIPTION_EXISTS: i32 = 40908;
-    pub const PAYLOAD_TOO_LARGE: i32 = 41301;
+    pub const PAYLOAD_TOO_LARGE: i32 = ErrorKind::MessageTooLarge.confluent_code();
     pub const UNSUPPORTED_MEDIA_TYPE: i32 = 41501;
-    pub const OFFSET_OUT_OF_RANGE: i32 = 41601;
+    pub const OFFSET_OUT_OF_RANGE: i32 = ErrorKind::OffsetOutOfRange.confluent_code();
     pub const INVALID_KEY: i32 = 42201;
     pub const INVALID_VALUE: i32 = 42202;
     pub const INVALID_CONSUMER_CONFIG: i32 = 42204;
@@ -50,18 +61,8 @@ pub mod codes {
     /// An admin request with an empty body: Confluent's bean validation answers
     /// 422 with the bare status as the code.
     pub const EMPTY_BODY: i32 = 422;
-    pub const TOO_MANY_REQUESTS: i32 = 42901;
-    pub const INTERNAL: i32 = 50001;
-    pub const KAFKA_ERROR: i32 = 50002;
-    pub const RETRIABLE: i32 = 50003;
-    /// Kafka's CORRUPT_MESSAGE on a read: stored offsets fail their check and cannot
-    /// be served (the message names them; the offsets after them can be read).
-    pub const CORRUPT_RECORD: i32 = 50004;
-    pub const UNAVAILABLE: i32 = 50302;
-    /// The disk holding the log directory is full: the write was refused, nothing of
-    /// it stored; reads continue and writes resume once space is freed. HTTP 507
-    /// (Insufficient Storage) says exactly that; Confluent has no code of its own.
-    pub const DISK_FULL: i32 = 50701;
+    pub const TOO_MANY_REQUESTS: i32 = ErrorKind::TooManyRequests.confluent_code();
+    pub const INTERNAL: i32 = ErrorKind::Internal.confluent_code();
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,6 +80,13 @@ impl ApiError {
             error_code,
             message: message.into(),
         }
+    }
+    /// An engine error of `kind`: its HTTP status and Confluent code come from the
+    /// engine's table, the message from the error.
+    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let status =
+            StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(status, kind.confluent_code(), message)
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
@@ -129,90 +137,73 @@ impl ResponseError for ApiError {
 
 impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> Self {
-        use BrokerError as E;
-        let message = e.to_string();
-        let (status, code) = match e {
-            E::UnknownTopic(_) => (StatusCode::NOT_FOUND, codes::UNKNOWN_TOPIC_OR_PARTITION),
-            E::UnknownPartition { .. } => (StatusCode::NOT_FOUND, codes::PARTITION_NOT_FOUND),
-            E::TopicExists(_) => (StatusCode::CONFLICT, codes::TOPIC_EXISTS),
-            E::InvalidTopicName { .. }
-            | E::InvalidPartitions(_)
-            | E::InvalidReplicationFactor { .. }
-            | E::InvalidConfig { .. }
-            | E::InvalidRequest(_)
-            | E::TopicIsInternal(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
-            E::RecordTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
-            E::OffsetOutOfRange { .. } => (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                codes::OFFSET_OUT_OF_RANGE,
-            ),
-            E::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS),
-            E::PartitionOffline { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
-            E::PartitionRestarting { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
-            E::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, codes::DISK_FULL),
-            E::CorruptRecord { .. } => (StatusCode::INTERNAL_SERVER_ERROR, codes::CORRUPT_RECORD),
-            E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::KAFKA_ERROR),
-            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
-            E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
-        };
-        ApiError::new(status, code, message)
+        ApiError::of_kind(e.kind(), e.to_string())
     }
 }
 
 impl From<GroupError> for ApiError {
     fn from(e: GroupError) -> Self {
-        use GroupError as E;
-        let message = e.to_string();
-        let (status, code) = match e {
-            E::GroupIdNotFound(_) => (StatusCode::NOT_FOUND, codes::GROUP_NOT_FOUND),
-            E::UnknownTopic(_) => (StatusCode::NOT_FOUND, codes::UNKNOWN_TOPIC_OR_PARTITION),
-            E::UnknownPartition { .. } => (StatusCode::NOT_FOUND, codes::PARTITION_NOT_FOUND),
-            E::NonEmptyGroup(_) => (StatusCode::CONFLICT, codes::NON_EMPTY_GROUP),
-            E::RebalanceInProgress => (StatusCode::CONFLICT, codes::REBALANCE_IN_PROGRESS),
-            E::IllegalGeneration { .. } | E::UnknownMemberId(_) => {
-                (StatusCode::CONFLICT, codes::STALE_MEMBER)
-            }
-            E::PartitionNotAssigned { .. }
-            | E::InconsistentGroupProtocol
-            | E::GroupMaxSizeReached(_) => (StatusCode::CONFLICT, codes::ILLEGAL_STATE),
-            E::InvalidGroupId(_)
-            | E::InvalidSessionTimeout { .. }
-            | E::InvalidCommitOffset(_)
-            | E::OffsetMetadataTooLarge { .. } => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
-            E::CoordinatorNotAvailable(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::RETRIABLE),
-        };
-        ApiError::new(status, code, message)
+        ApiError::of_kind(e.kind(), e.to_string())
     }
 }
 
 impl From<ConsumerError> for ApiError {
     fn from(e: ConsumerError) -> Self {
-        use ConsumerError as E;
-        let message = e.to_string();
-        let (status, code) = match e {
-            E::Group(e) => return e.into(),
-            E::Broker(e) => return e.into(),
-            E::UnknownInstance { .. } | E::Closed => {
-                (StatusCode::NOT_FOUND, codes::CONSUMER_INSTANCE_NOT_FOUND)
-            }
-            E::InstanceExists { .. } => (StatusCode::CONFLICT, codes::CONSUMER_ALREADY_EXISTS),
-            E::TooManyInstances(_) => (StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS),
-            E::IllegalState(_) | E::NotAssigned { .. } | E::NoOffset { .. } => {
-                (StatusCode::CONFLICT, codes::ILLEGAL_STATE)
-            }
-        };
-        ApiError::new(status, code, message)
+        ApiError::of_kind(e.kind(), e.to_string())
     }
 }
 
+/// An actor that did not answer is the engine's one mailbox error.
 impl From<actix::MailboxError> for ApiError {
     fn from(e: actix::MailboxError) -> Self {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::RETRIABLE,
-            format!("broker unavailable: {e}"),
-        )
+        BrokerError::mailbox(e).into()
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(e: ApiError) -> (u16, i32, String) {
+        (e.status.as_u16(), e.error_code, e.message)
+    }
+
+    #[test]
+    fn engine_errors_answer_through_the_table() {
+        assert_eq!(
+            answer(BrokerError::UnknownTopic("t".into()).into()),
+            (404, 40403, "unknown topic 't'".to_string())
+        );
+        assert_eq!(
+            answer(GroupError::GroupIdNotFound("g".into()).into()),
+            (404, 40405, "unknown group 'g'".to_string())
+        );
+        let full = ConsumerError::Broker(BrokerError::DiskFull("t-0".into()));
+        assert_eq!(answer(full.into()).0, 507);
+        for &kind in ErrorKind::ALL {
+            let e = ApiError::of_kind(kind, "");
+            assert_eq!(
+                (e.status.as_u16(), e.error_code),
+                (kind.http_status(), kind.confluent_code()),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mailbox_error_is_the_same_retriable_503_on_every_path() {
+        let closed = || actix::MailboxError::Closed;
+        let paths = [
+            ApiError::from(closed()),
+            ApiError::from(ConsumerError::from(closed())),
+            ApiError::from(GroupError::mailbox(closed())),
+        ];
+        for e in paths {
+            assert_eq!((e.status.as_u16(), e.error_code), (503, 50003), "{e}");
+        }
+        assert!(BrokerError::mailbox(closed()).is_retriable());
+        assert!(GroupError::mailbox(closed()).kind().is_retriable());
+    }
+}

@@ -1,6 +1,7 @@
 //! Prometheus metrics: request counts and latencies per route (a middleware), and
 //! bytes and records in and out per topic (recorded by the produce and consume paths).
-//! Rendered as Prometheus text at `GET /metrics`.
+//! Rendered as Prometheus text at `GET /metrics`, with the actors' own numbers read at
+//! scrape time (partitions, the log cleaner, and supervision's counts per actor kind).
 
 use std::time::Instant;
 
@@ -9,8 +10,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 
-use troupe_actors::cleaner::GetCleanerStats;
-use troupe_actors::partition::{GetStatus, PartitionStatus};
+use troupe_actors::partition::PartitionStatus;
+use troupe_actors::requests::metadata;
+use troupe_actors::supervision::{self, KindTotals};
 
 use crate::state::AppState;
 
@@ -19,6 +21,7 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
         Some(handle) => {
             let mut text = handle.render();
             text.push_str(&storage_gauges(&state).await);
+            text.push_str(&supervision_counters());
             HttpResponse::Ok()
                 .content_type("text/plain; version=0.0.4")
                 .body(text)
@@ -37,17 +40,7 @@ type StatusField = fn(&PartitionStatus) -> u64;
 async fn storage_gauges(state: &AppState) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let mut rows: Vec<PartitionStatus> = Vec::new();
-    let image = state.engine.metadata.image();
-    for name in image.topics.keys() {
-        if let Ok(route) = state.route(name) {
-            for p in route.partitions.iter() {
-                if let Ok(s) = p.send(GetStatus).await {
-                    rows.push(s);
-                }
-            }
-        }
-    }
+    let rows = metadata::all_statuses(&state.engine, &state.context()).await;
     let gauges: [(&str, &str, StatusField); 8] = [
         ("troupe_partition_size_bytes", "gauge", |s| s.size_bytes),
         ("troupe_partition_log_end_offset", "gauge", |s| {
@@ -82,16 +75,35 @@ async fn storage_gauges(state: &AppState) -> String {
             );
         }
     }
-    if let Some(cleaner) = &state.engine.cleaner {
-        if let Ok(stats) = cleaner.send(GetCleanerStats).await {
-            for (name, v) in [
-                ("troupe_cleaner_runs_total", stats.runs),
-                ("troupe_cleaner_failures_total", stats.failures),
-                ("troupe_cleaner_bytes_read_total", stats.bytes_read),
-                ("troupe_cleaner_bytes_written_total", stats.bytes_written),
-            ] {
-                let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
-            }
+    if let Some(stats) = metadata::cleaner_stats(&state.engine, &state.context()).await {
+        for (name, v) in [
+            ("troupe_cleaner_runs_total", stats.runs),
+            ("troupe_cleaner_failures_total", stats.failures),
+            ("troupe_cleaner_bytes_read_total", stats.bytes_read),
+            ("troupe_cleaner_bytes_written_total", stats.bytes_written),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
+        }
+    }
+    out
+}
+
+type KindField = fn(&KindTotals) -> u64;
+
+/// Panics contained, restarts and give-ups per actor kind (`troupe_actors::supervision`).
+fn supervision_counters() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let totals = supervision::totals();
+    let counters: [(&str, KindField); 3] = [
+        ("troupe_actor_panics_total", |t| t.panics),
+        ("troupe_actor_restarts_total", |t| t.restarts),
+        ("troupe_actor_gave_up_total", |t| t.gave_up),
+    ];
+    for (name, value) in counters {
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for t in &totals {
+            let _ = writeln!(out, "{name}{{kind=\"{}\"}} {}", t.kind.label(), value(t));
         }
     }
     out

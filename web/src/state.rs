@@ -2,15 +2,11 @@
 //! through it the broker's actors), the cluster's identity and the HTTP layer's limits.
 //! Handlers keep no state of their own.
 
-use actix::dev::ToEnvelope;
-use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
-use troupe_actors::broker::Broker;
 use troupe_actors::partition::PartitionStatus;
 use troupe_actors::requests::metadata;
 use troupe_actors::requests::produce::{self, ProduceTarget};
 use troupe_actors::requests::{Engine, RequestContext, TopicRoute};
-use troupe_actors::BrokerResult;
 
 use crate::error::ApiResult;
 
@@ -58,6 +54,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The request context of an HTTP request (empty until authentication exists).
+    pub fn context(&self) -> RequestContext {
+        RequestContext::http(None)
+    }
+
     /// Where a topic's partitions are (a read of the published metadata).
     pub fn route(&self, topic: &str) -> ApiResult<TopicRoute> {
         Ok(self.engine.route(topic)?)
@@ -78,26 +79,4 @@ impl AppState {
     pub fn produce_target(&self, ctx: &RequestContext, topic: &str) -> ApiResult<ProduceTarget> {
         Ok(produce::target(&self.engine, ctx, topic)?)
     }
-
-    /// Sends `msg` to the broker and unwraps both the mailbox and the broker's answer.
-    pub async fn ask<M, T>(&self, msg: M) -> ApiResult<T>
-    where
-        M: Message<Result = BrokerResult<T>> + Send + 'static,
-        T: Send + 'static,
-        Broker: Handler<M>,
-        <Broker as Actor>::Context: ToEnvelope<Broker, M>,
-    {
-        Ok(self.engine.broker.send(msg).await??)
-    }
-}
-
-/// Sends `msg` to any actor whose answer is a `BrokerResult`.
-pub async fn ask<A, M, T>(addr: &Addr<A>, msg: M) -> ApiResult<T>
-where
-    A: Actor + Handler<M>,
-    M: Message<Result = BrokerResult<T>> + Send + 'static,
-    T: Send + 'static,
-    A::Context: ToEnvelope<A, M>,
-{
-    Ok(addr.send(msg).await??)
 }

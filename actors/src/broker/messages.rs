@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use actix::{Addr, Message};
 
 use crate::error::BrokerResult;
-use crate::ids::{NodeId, PartitionId};
+use crate::ids::NodeId;
 use crate::partition::PartitionReplica;
+pub use crate::requests::topics::NewTopic;
 use crate::topic_config::ConfigEntry;
 
 /// What the registry knows of a topic.
@@ -34,21 +35,10 @@ pub struct ClusterInfo {
 #[rtype(result = "ClusterInfo")]
 pub struct GetClusterInfo;
 
+/// Create a topic (see [`NewTopic`]).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "BrokerResult<TopicMetadata>")]
-pub struct CreateTopic {
-    pub name: String,
-    /// `None` (or -1) takes `num.partitions`.
-    pub partitions: Option<i32>,
-    /// `None` (or -1) takes `default.replication.factor`.
-    pub replication_factor: Option<i16>,
-    /// Kafka's manual replica assignment, `(partition, broker ids)`: when not empty it
-    /// sets the partition count and replication factor, and neither may be given.
-    /// Each partition's replicas, by broker (the first preferred as leader).
-    pub replicas_assignments: Vec<(PartitionId, Vec<NodeId>)>,
-    pub configs: BTreeMap<String, String>,
-    pub validate_only: bool,
-}
+pub struct CreateTopic(pub NewTopic);
 
 #[derive(Message)]
 #[rtype(result = "BrokerResult<()>")]

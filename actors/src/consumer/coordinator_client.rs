@@ -435,7 +435,7 @@ impl CoordinatorClient {
                 .send(FetchOffsets {
                     partitions: Some(partitions),
                 })
-                .await?)
+                .await??)
         }
     }
 }
@@ -541,7 +541,7 @@ async fn join(
             notify: Some(notify),
         })
         .await
-        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
+        .map_err(GroupError::mailbox)?
 }
 
 /// Syncs without an assignment of its own: the coordinator assigns with the
@@ -557,7 +557,7 @@ async fn sync(
             assignment: None,
         })
         .await
-        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
+        .map_err(GroupError::mailbox)?
 }
 
 /// A failed coordinator lookup, as the join loop handles errors.

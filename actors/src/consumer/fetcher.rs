@@ -74,7 +74,7 @@ impl Fetcher {
             .send(FetchOffsets {
                 partitions: Some(missing.clone()),
             })
-            .await?;
+            .await??;
         for tp in missing {
             let offset = match committed.get(&tp) {
                 Some(c) => c.offset,
@@ -165,7 +165,7 @@ async fn read(
     let records = result
         .data
         .records_from(from)
-        .map_err(|e| BrokerError::Storage(format!("cannot decode stored records: {e}")))?
+        .map_err(|e| BrokerError::undecodable(&partition.topic, partition.partition, from, e))?
         .into_iter()
         .map(|record| ConsumedRecord {
             topic: partition.topic.clone(),

@@ -6,32 +6,59 @@ use actix::{Addr, MailboxError, Message};
 
 use super::ConsumerInstance;
 use crate::error::BrokerError;
+use crate::error_kind::ErrorKind;
 use crate::group::offsets_topic::CommittedOffset;
 use crate::group::{GroupError, TopicPartition};
 use crate::ids::GenerationId;
 use crate::storage::StoredRecord;
 
-/// Why a consumer message failed; `web/src/error.rs` maps each to a Confluent code.
+/// Why a consumer message failed; [`ConsumerError::kind`] gives its row of the
+/// engine's error table.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConsumerError {
-    #[error("Consumer instance '{name}' not found in group '{group_id}'")]
+    #[error("unknown consumer instance '{name}' in group '{group_id}'")]
     UnknownInstance { group_id: String, name: String },
-    #[error("Consumer instance '{name}' already exists in group '{group_id}'")]
+    #[error("consumer instance '{name}' already exists in group '{group_id}'")]
     InstanceExists { group_id: String, name: String },
-    #[error("Too many consumer instances: consumer.instances.max = {0}")]
+    #[error("invalid consumer instance name '{0}'")]
+    InvalidInstanceName(String),
+    #[error("too many consumer instances: consumer.instances.max = {0}")]
     TooManyInstances(usize),
-    #[error("{0}")]
-    IllegalState(String),
-    #[error("Partition {topic}-{partition} is not assigned to this consumer instance")]
+    #[error("the consumer is not subscribed to any topic and has no partitions assigned")]
+    NotSubscribed,
+    /// Topics, a pattern and partitions assigned by hand are three ways to consume;
+    /// an instance takes one at a time.
+    #[error("subscribing to topics or a pattern and assigning partitions are mutually exclusive: this instance {holds}")]
+    MixedSubscription { holds: &'static str },
+    #[error("partition {topic}-{partition} is not assigned to this consumer instance")]
     NotAssigned { topic: String, partition: i32 },
-    #[error("No committed offset for {topic}-{partition} and auto.offset.reset is none")]
+    #[error("no committed offset for {topic}-{partition} and auto.offset.reset is none")]
     NoOffset { topic: String, partition: i32 },
     #[error(transparent)]
     Group(#[from] GroupError),
     #[error(transparent)]
     Broker(#[from] BrokerError),
-    #[error("The consumer instance is closed")]
+    #[error("the consumer instance is closed")]
     Closed,
+}
+
+impl ConsumerError {
+    /// Which row of the engine's error table this is.
+    pub fn kind(&self) -> ErrorKind {
+        use ConsumerError as E;
+        match self {
+            E::Group(e) => e.kind(),
+            E::Broker(e) => e.kind(),
+            E::UnknownInstance { .. } | E::Closed => ErrorKind::UnknownConsumerInstance,
+            E::InstanceExists { .. } => ErrorKind::ConsumerInstanceExists,
+            E::TooManyInstances(_) => ErrorKind::TooManyRequests,
+            E::InvalidInstanceName(_)
+            | E::NotSubscribed
+            | E::MixedSubscription { .. }
+            | E::NotAssigned { .. }
+            | E::NoOffset { .. } => ErrorKind::IllegalState,
+        }
+    }
 }
 
 impl From<MailboxError> for ConsumerError {

@@ -27,6 +27,11 @@
 //! This actor only orchestrates: it turns messages into calls on those pieces, spawns
 //! their futures and hands the answers back. The [`ConsumerRegistry`] finds instances
 //! by group and name and closes them when idle past `consumer.instance.timeout.ms`.
+//!
+//! An instance is a *temporary* actor of [`crate::supervision`]: ephemeral (nothing of
+//! it is persisted but its group's commits) and re-created by its client on a 404, so
+//! a panic is contained and ends it rather than restarting it half-remembered. Its
+//! group sees it leave at its session timeout; the registry forgets it.
 
 pub mod coordinator_client;
 pub mod fetch_plan;
@@ -59,8 +64,6 @@ use coordinator_client::{
 use fetch_plan::FetchBudget;
 use fetcher::Fetcher;
 use subscription::SubscriptionState;
-
-const NOT_SUBSCRIBED: &str = "Consumer is not subscribed to any topics or assigned any partitions";
 
 pub struct ConsumerInstance {
     group_id: String,
@@ -404,6 +407,17 @@ impl ConsumerInstance {
     }
 }
 
+impl crate::supervision::Supervise for ConsumerInstance {
+    const KIND: crate::supervision::ActorKind = crate::supervision::ActorKind::ConsumerInstance;
+
+    fn name(&self) -> String {
+        format!("{}/{}", self.group_id, self.name)
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+crate::supervision::answers_panic_hook!(ConsumerInstance);
+
 impl Actor for ConsumerInstance {
     type Context = Context<Self>;
 
@@ -532,9 +546,7 @@ impl Handler<Poll> for ConsumerInstance {
             return Box::pin(fut::ready(Err(e)));
         }
         if self.subscriptions.is_idle() {
-            return Box::pin(fut::ready(Err(ConsumerError::IllegalState(
-                NOT_SUBSCRIBED.into(),
-            ))));
+            return Box::pin(fut::ready(Err(ConsumerError::NotSubscribed)));
         }
         let budget = FetchBudget {
             max_bytes: msg.max_bytes,
@@ -584,7 +596,7 @@ impl Handler<Commit> for ConsumerInstance {
             let cached = self
                 .coordinator
                 .current()
-                .ok_or_else(|| ConsumerError::IllegalState(NOT_SUBSCRIBED.into()))?;
+                .ok_or(ConsumerError::NotSubscribed)?;
             Ok::<_, ConsumerError>((cached, offsets))
         })();
         let (cached, offsets) = match prepared {

@@ -53,9 +53,6 @@ impl GenerationStep {
     }
 }
 
-const MODES_EXCLUSIVE: &str =
-    "Subscription to topics, partitions and pattern are mutually exclusive";
-
 #[derive(Debug)]
 pub struct SubscriptionState {
     mode: SubscriptionMode,
@@ -173,9 +170,9 @@ impl SubscriptionState {
     pub fn check_assignable(&self) -> ConsumerResult<()> {
         match self.mode {
             SubscriptionMode::Topics(_) | SubscriptionMode::Pattern { .. } => {
-                Err(ConsumerError::IllegalState(format!(
-                    "{MODES_EXCLUSIVE}: this instance is subscribed"
-                )))
+                Err(ConsumerError::MixedSubscription {
+                    holds: "is subscribed",
+                })
             }
             SubscriptionMode::None | SubscriptionMode::Manual => Ok(()),
         }
@@ -315,9 +312,9 @@ impl SubscriptionState {
 
     fn refuse_if_manual(&self) -> ConsumerResult<()> {
         if self.is_manual() {
-            return Err(ConsumerError::IllegalState(format!(
-                "{MODES_EXCLUSIVE}: this instance has assigned partitions"
-            )));
+            return Err(ConsumerError::MixedSubscription {
+                holds: "has assigned partitions",
+            });
         }
         Ok(())
     }
@@ -365,7 +362,7 @@ mod tests {
         assert_eq!(s.assignment(), [tp("t", 0), tp("t", 1)]);
         assert!(matches!(
             s.subscribe_topics(topics(&["t"])),
-            Err(ConsumerError::IllegalState(_))
+            Err(ConsumerError::MixedSubscription { .. })
         ));
         assert!(s.subscribe_pattern("t.*").is_err());
 
@@ -374,7 +371,7 @@ mod tests {
         s.subscribe_pattern("t.*").unwrap();
         assert!(matches!(
             s.assign(vec![tp("t", 0)]),
-            Err(ConsumerError::IllegalState(_))
+            Err(ConsumerError::MixedSubscription { .. })
         ));
         assert!(
             s.check_assignable().is_err(),

@@ -8,8 +8,10 @@
 //! re-armed after every change, fires at the group's next deadline (a member's
 //! session running out, or the rebalance timeout).
 //!
-//! It is supervised: when its memory may have run ahead of what is on disk (a failed
-//! write) it stops, and the supervisor restarts it from the records on disk.
+//! It is supervised ([`crate::supervision`]): when its memory may have run ahead of
+//! what is on disk (a failed write) it stops, and after a panic (an assignor's bug,
+//! say) the supervisor stops it; either way it restarts from the records on disk, and
+//! once its restart budget is spent it stays down, answering every request with why.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -24,9 +26,11 @@ use super::offsets_topic::{CommittedOffset, GroupRecord, GroupSnapshot};
 use super::{read_offsets_partition, TopicPartition};
 use crate::broker_config::GroupConfig;
 use crate::clock::Clock;
+use crate::error::BrokerError;
 use crate::ids::{GenerationId, LeaderEpoch};
 use crate::partition::{Acks, Append, PartitionReplica};
 use crate::storage::{RecordBatch, TimestampType};
+use crate::supervision::{ActorKind, RestartPolicy, Supervise, Supervision, Verdict};
 
 type Parked<T> = oneshot::Sender<GroupResult<T>>;
 
@@ -35,6 +39,8 @@ pub struct GroupCoordinator {
     config: Arc<GroupConfig>,
     /// This group's partition of `__consumer_offsets`.
     store: Addr<PartitionReplica>,
+    /// That partition's number, which a failed replay names.
+    store_partition: i32,
     group: Group,
     snapshot: GroupSnapshot,
     /// Partition counts of every topic (kept current by the manager).
@@ -62,24 +68,33 @@ pub struct GroupCoordinator {
     pending_fetches: Vec<(u64, FetchOffsets, Parked<CommittedOffsets>)>,
     /// Session and rebalance deadlines, the deadline timer, record timestamps.
     clock: Clock,
+    supervision: Supervision,
 }
 
 type CommittedOffsets = BTreeMap<TopicPartition, CommittedOffset>;
+
+/// The `__consumer_offsets` partition a group's records go to: its actor and number.
+pub struct OffsetsStore {
+    pub replica: Addr<PartitionReplica>,
+    pub partition: i32,
+}
 
 impl GroupCoordinator {
     pub fn new(
         group_id: &str,
         config: Arc<GroupConfig>,
-        store: Addr<PartitionReplica>,
+        store: OffsetsStore,
         snapshot: GroupSnapshot,
         topics: BTreeMap<String, i32>,
         clock: Clock,
+        restarts: RestartPolicy,
     ) -> Self {
         let mut coordinator = GroupCoordinator {
             group_id: group_id.to_string(),
             group: Group::new(group_id, config.max_size),
             config,
-            store,
+            store: store.replica,
+            store_partition: store.partition,
             snapshot: GroupSnapshot::default(),
             topics,
             assigned_counts: BTreeMap::new(),
@@ -93,6 +108,7 @@ impl GroupCoordinator {
             finished: BTreeSet::new(),
             pending_fetches: Vec::new(),
             clock,
+            supervision: Supervision::new(ActorKind::GroupCoordinator, restarts),
         };
         coordinator.restore(snapshot);
         coordinator
@@ -268,7 +284,7 @@ impl GroupCoordinator {
                     acks: Acks::All,
                 })
                 .await
-                .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?
+                .map_err(GroupError::mailbox)?
                 .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?;
             Ok(())
         };
@@ -295,6 +311,8 @@ impl GroupCoordinator {
                         "group {}: writing to __consumer_offsets failed ({e}); restarting from disk",
                         act.group_id
                     );
+                    act.supervision
+                        .failed(format!("writing to __consumer_offsets failed: {e}"));
                     ctx.stop();
                 }
             }
@@ -322,7 +340,18 @@ impl GroupCoordinator {
 
     fn answer_fetches(&self, fetches: Vec<(u64, FetchOffsets, Parked<CommittedOffsets>)>) {
         for (_, msg, tx) in fetches {
-            let _ = tx.send(Ok(self.committed_offsets(msg)));
+            let _ = tx.send(self.check_up().map(|()| self.committed_offsets(msg)));
+        }
+    }
+
+    /// `Err` with the reason while the coordinator is down (its restart budget spent).
+    fn check_up(&self) -> GroupResult<()> {
+        match self.supervision.down() {
+            None => Ok(()),
+            Some(reason) => Err(GroupError::CoordinatorNotAvailable(format!(
+                "the coordinator of group {} is down: {reason}",
+                self.group_id
+            ))),
         }
     }
 
@@ -420,11 +449,19 @@ impl Actor for GroupCoordinator {
     }
 }
 
+impl Supervise for GroupCoordinator {
+    const KIND: ActorKind = ActorKind::GroupCoordinator;
+
+    fn name(&self) -> String {
+        self.group_id.clone()
+    }
+}
+
 impl Supervised for GroupCoordinator {
     /// Forget everything in memory and replay this group's records from disk; the
-    /// mailbox waits until that is done.
+    /// mailbox waits until that is done. Once the budget is spent, forget it all and
+    /// stay down.
     fn restarting(&mut self, ctx: &mut Context<Self>) {
-        log::warn!("group coordinator {} restarting from disk", self.group_id);
         self.pending_joins.clear();
         self.pending_syncs.clear();
         self.notify.clear();
@@ -434,11 +471,19 @@ impl Supervised for GroupCoordinator {
         // reached the disk is in what is reloaded now.
         self.finished_through = self.write_seq;
         self.finished.clear();
+        let now = self.clock.monotonic();
+        if let Verdict::StayDown { .. } = self.supervision.restarting_at(&self.group_id, now) {
+            self.restore(GroupSnapshot::default());
+            self.group.state = GroupState::Dead;
+            self.answer_all_fetches();
+            return;
+        }
         let store = self.store.clone();
+        let partition = self.store_partition;
         let group_id = self.group_id.clone();
         let reload = async move {
-            let mut groups = read_offsets_partition(&store).await?;
-            Ok::<_, String>(groups.remove(&group_id).unwrap_or_default())
+            let mut groups = read_offsets_partition(&store, partition).await?;
+            Ok::<_, BrokerError>(groups.remove(&group_id).unwrap_or_default())
         };
         ctx.wait(
             fut::wrap_future::<_, Self>(reload).map(|result, act, ctx| match result {
@@ -468,6 +513,9 @@ impl Handler<JoinGroup> for GroupCoordinator {
     type Result = ResponseFuture<GroupResult<JoinResult>>;
 
     fn handle(&mut self, msg: JoinGroup, ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_up() {
+            return Box::pin(async move { Err(e) });
+        }
         if self.group.state == GroupState::Dead {
             return Box::pin(async { dead() });
         }
@@ -506,6 +554,9 @@ impl Handler<SyncGroup> for GroupCoordinator {
     type Result = ResponseActFuture<Self, GroupResult<Vec<TopicPartition>>>;
 
     fn handle(&mut self, msg: SyncGroup, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_up() {
+            return Box::pin(fut::ready(Err(e)));
+        }
         let before = self.group.state;
         let member_id = msg.member_id.clone();
         let synced = self.group.sync(
@@ -573,6 +624,7 @@ impl Handler<Heartbeat> for GroupCoordinator {
     type Result = GroupResult<()>;
 
     fn handle(&mut self, msg: Heartbeat, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_up()?;
         let result = self
             .group
             .heartbeat(&msg.member_id, msg.generation_id, self.clock.now_ms());
@@ -585,6 +637,7 @@ impl Handler<LeaveGroup> for GroupCoordinator {
     type Result = GroupResult<()>;
 
     fn handle(&mut self, msg: LeaveGroup, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_up()?;
         let before = self.group.state;
         self.group.leave(&msg.member_id, self.clock.now_ms())?;
         log::info!("group {}: {} left", self.group_id, msg.member_id);
@@ -597,6 +650,9 @@ impl Handler<CommitOffsets> for GroupCoordinator {
     type Result = ResponseActFuture<Self, GroupResult<()>>;
 
     fn handle(&mut self, msg: CommitOffsets, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_up() {
+            return Box::pin(fut::ready(Err(e)));
+        }
         if self.group.state == GroupState::Dead {
             let e = GroupError::GroupIdNotFound(self.group_id.clone());
             return Box::pin(fut::ready(Err(e)));
@@ -627,20 +683,21 @@ impl Handler<CommitOffsets> for GroupCoordinator {
 }
 
 impl Handler<FetchOffsets> for GroupCoordinator {
-    type Result = ResponseFuture<CommittedOffsets>;
+    type Result = ResponseFuture<GroupResult<CommittedOffsets>>;
 
     /// Answers once every write begun before has been applied (see
-    /// `pending_fetches`).
+    /// `pending_fetches`). A coordinator that is down says so: "no committed
+    /// offset" would send its consumers to `auto.offset.reset`.
     fn handle(&mut self, msg: FetchOffsets, _: &mut Context<Self>) -> Self::Result {
         if self.finished_through >= self.write_seq {
-            let offsets = self.committed_offsets(msg);
+            let offsets = self.check_up().map(|()| self.committed_offsets(msg));
             return Box::pin(async move { offsets });
         }
         let (tx, rx) = oneshot::channel();
         self.pending_fetches.push((self.write_seq, msg, tx));
         // Parked fetches are answered even across a restart (from the log); the
         // sender is dropped only with the actor, when the node shuts down.
-        Box::pin(async move { rx.await.ok().and_then(Result::ok).unwrap_or_default() })
+        Box::pin(Self::park(rx))
     }
 }
 
@@ -656,6 +713,9 @@ impl Handler<RemoveGroup> for GroupCoordinator {
     type Result = ResponseActFuture<Self, GroupResult<()>>;
 
     fn handle(&mut self, _: RemoveGroup, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_up() {
+            return Box::pin(fut::ready(Err(e)));
+        }
         if !self.group.members.is_empty() {
             let n = self.group.members.len();
             return Box::pin(fut::ready(Err(GroupError::NonEmptyGroup(n))));
@@ -705,10 +765,15 @@ impl Handler<crate::broker::TopicsChanged> for GroupCoordinator {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Handler<Crash> for GroupCoordinator {
     type Result = ();
 
     fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        self.supervision.failed("a crash was injected".into());
         ctx.stop();
     }
 }
+
+#[cfg(any(test, feature = "test-support"))]
+crate::supervision::answers_panic_hook!(GroupCoordinator);

@@ -4,6 +4,11 @@
 //! starts one for each new group, routes callers to them, keeps them told of topic
 //! changes, and answers the questions that span groups and partitions (list, lag,
 //! offset resets).
+//!
+//! Supervised ([`crate::supervision`]): a restart keeps its map of coordinators (they
+//! are supervised themselves, so every address in it stays valid, and forgetting one
+//! would let a second coordinator start for its group) and its topic subscription;
+//! once its budget is spent it answers every request with why.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -11,7 +16,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use futures::future::join_all;
 
-use super::coordinator::GroupCoordinator;
+use super::coordinator::{GroupCoordinator, OffsetsStore};
 use super::membership::{GroupError, GroupState};
 use super::messages::*;
 use super::offsets_topic::{partition_for, GroupSnapshot, OFFSETS_TOPIC};
@@ -22,6 +27,7 @@ use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{GetStatus, OffsetSpec, PartitionReplica};
 use crate::requests::list_offsets::resolve;
+use crate::supervision::{self, ActorKind, RestartPolicy, Supervise, Supervision};
 
 /// The longest group id accepted (ids appear in URLs and on-disk keys).
 pub const MAX_GROUP_ID_CHARS: usize = 255;
@@ -53,6 +59,11 @@ pub struct GroupManager {
     arbiter: Arbiter,
     /// Handed to every coordinator.
     clock: Clock,
+    /// Told to the coordinators it starts.
+    restarts: RestartPolicy,
+    supervision: Supervision,
+    /// Subscribed to the Broker's topic changes (once: a restart keeps it).
+    subscribed: bool,
 }
 
 impl GroupManager {
@@ -64,6 +75,7 @@ impl GroupManager {
         broker: Addr<Broker>,
         config: GroupConfig,
         clock: Clock,
+        restarts: RestartPolicy,
     ) -> BrokerResult<Addr<Self>> {
         let route = broker
             .send(RouteTopic {
@@ -73,9 +85,7 @@ impl GroupManager {
             .map_err(BrokerError::mailbox)??;
         let mut snapshots: HashMap<String, GroupSnapshot> = HashMap::new();
         for (p, store) in route.partitions.iter().enumerate() {
-            let groups = read_offsets_partition(store)
-                .await
-                .map_err(|e| BrokerError::Storage(format!("{OFFSETS_TOPIC}-{p}: {e}")))?;
+            let groups = read_offsets_partition(store, p as i32).await?;
             snapshots.extend(groups);
         }
         snapshots.retain(|_, s| !s.is_empty());
@@ -98,11 +108,24 @@ impl GroupManager {
             topics,
             arbiter: Arbiter::new(),
             clock,
+            restarts,
+            supervision: Supervision::new(ActorKind::GroupManager, restarts),
+            subscribed: false,
         };
         for (group_id, snapshot) in snapshots {
             manager.start_coordinator(&group_id, snapshot);
         }
-        Ok(manager.start())
+        Ok(supervision::start(manager))
+    }
+
+    /// `Err` with the reason while the manager is down (its restart budget spent).
+    fn check_up(&self) -> GroupResult<()> {
+        match self.supervision.down() {
+            None => Ok(()),
+            Some(reason) => Err(GroupError::CoordinatorNotAvailable(format!(
+                "the group manager is down: {reason}"
+            ))),
+        }
     }
 
     fn start_coordinator(
@@ -110,16 +133,20 @@ impl GroupManager {
         group_id: &str,
         snapshot: GroupSnapshot,
     ) -> Addr<GroupCoordinator> {
-        let p = partition_for(group_id, self.stores.len() as i32) as usize;
+        let p = partition_for(group_id, self.stores.len() as i32);
         let coordinator = GroupCoordinator::new(
             group_id,
             self.config.clone(),
-            self.stores[p].clone(),
+            OffsetsStore {
+                replica: self.stores[p as usize].clone(),
+                partition: p,
+            },
             snapshot,
             self.topics.clone(),
             self.clock.clone(),
+            self.restarts,
         );
-        let addr = Supervisor::start_in_arbiter(&self.arbiter.handle(), move |_| coordinator);
+        let addr = supervision::start_in_arbiter(&self.arbiter.handle(), coordinator);
         self.coordinators.insert(group_id.to_string(), addr.clone());
         addr
     }
@@ -129,6 +156,10 @@ impl Actor for GroupManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.subscribed {
+            return;
+        }
+        self.subscribed = true;
         let subscribe = self.broker.send(SubscribeTopics(ctx.address().recipient()));
         ctx.wait(subscribe.into_actor(self).map(|counts, _, ctx| {
             if let Ok(partitions) = counts {
@@ -136,17 +167,36 @@ impl Actor for GroupManager {
             }
         }));
     }
+}
 
-    fn stopped(&mut self, _: &mut Context<Self>) {
+/// The coordinators' thread ends with the manager itself, not with a stop its
+/// supervisor would restart.
+impl Drop for GroupManager {
+    fn drop(&mut self) {
         self.arbiter.stop();
     }
 }
+
+impl Supervise for GroupManager {
+    const KIND: ActorKind = ActorKind::GroupManager;
+}
+
+impl Supervised for GroupManager {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Its state is its maps, kept as they are; a spent budget leaves it down.
+        let now = self.clock.monotonic();
+        let _ = self.supervision.restarting_at(&self.name(), now);
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+supervision::answers_panic_hook!(GroupManager);
 
 impl Handler<TopicsChanged> for GroupManager {
     type Result = ();
 
     fn handle(&mut self, msg: TopicsChanged, _: &mut Context<Self>) {
-        if msg.partitions == self.topics {
+        if msg.partitions == self.topics || self.check_up().is_err() {
             return;
         }
         self.topics = msg.partitions.clone();
@@ -160,6 +210,7 @@ impl Handler<FindCoordinator> for GroupManager {
     type Result = GroupResult<Addr<GroupCoordinator>>;
 
     fn handle(&mut self, msg: FindCoordinator, _: &mut Context<Self>) -> Self::Result {
+        self.check_up()?;
         validate_group_id(&msg.group_id)?;
         if let Some(addr) = self.coordinators.get(&msg.group_id) {
             return Ok(addr.clone());
@@ -175,6 +226,10 @@ impl Handler<ListGroups> for GroupManager {
     type Result = ResponseFuture<Vec<GroupDescription>>;
 
     fn handle(&mut self, _: ListGroups, _: &mut Context<Self>) -> Self::Result {
+        // Down, it knows of no group it would serve (it has logged why).
+        if self.check_up().is_err() {
+            return Box::pin(async { Vec::new() });
+        }
         let coordinators: Vec<_> = self.coordinators.values().cloned().collect();
         Box::pin(async move {
             let mut groups: Vec<GroupDescription> =
@@ -194,12 +249,15 @@ impl Handler<DeleteGroup> for GroupManager {
     type Result = ResponseActFuture<Self, GroupResult<()>>;
 
     fn handle(&mut self, msg: DeleteGroup, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_up() {
+            return Box::pin(fut::ready(Err(e)));
+        }
         let Some(addr) = self.coordinators.get(&msg.group_id).cloned() else {
             return Box::pin(fut::ready(Err(GroupError::GroupIdNotFound(msg.group_id))));
         };
         let group_id = msg.group_id;
         Box::pin(
-            async move { addr.send(RemoveGroup).await.map_err(unavailable)? }
+            async move { addr.send(RemoveGroup).await.map_err(GroupError::mailbox)? }
                 .into_actor(self)
                 .map(move |result, act, _| {
                     if result.is_ok() {
@@ -209,10 +267,6 @@ impl Handler<DeleteGroup> for GroupManager {
                 }),
         )
     }
-}
-
-fn unavailable(e: MailboxError) -> GroupError {
-    GroupError::CoordinatorNotAvailable(e.to_string())
 }
 
 /// The partitions of `topic` a reset or lag question is about.
@@ -225,7 +279,7 @@ async fn topic_partitions(
             name: topic.to_string(),
         })
         .await
-        .map_err(unavailable)?
+        .map_err(GroupError::mailbox)?
         .map_err(|e| match e {
             BrokerError::UnknownTopic(t) => GroupError::UnknownTopic(t),
             other => GroupError::CoordinatorNotAvailable(other.to_string()),
@@ -246,7 +300,9 @@ impl Handler<ResetOffsets> for GroupManager {
     fn handle(&mut self, msg: ResetOffsets, ctx: &mut Context<Self>) -> Self::Result {
         let broker = self.broker.clone();
         let manager = ctx.address();
+        let up = self.check_up();
         Box::pin(async move {
+            up?;
             validate_group_id(&msg.group_id)?;
             let partitions = topic_partitions(&broker, &msg.topic).await?;
             let wanted: Vec<i32> = match msg.partitions {
@@ -279,7 +335,7 @@ impl Handler<ResetOffsets> for GroupManager {
                     create: true,
                 })
                 .await
-                .map_err(unavailable)??;
+                .map_err(GroupError::mailbox)??;
             let commit = CommitOffsets {
                 committer: Committer::Standalone,
                 offsets: offsets
@@ -291,10 +347,17 @@ impl Handler<ResetOffsets> for GroupManager {
                     })
                     .collect(),
             };
-            match coordinator.send(commit).await.map_err(unavailable)? {
+            match coordinator
+                .send(commit)
+                .await
+                .map_err(GroupError::mailbox)?
+            {
                 // A standalone commit is refused by a group with members.
                 Err(GroupError::UnknownMemberId(_)) => {
-                    let members = coordinator.send(DescribeGroup).await.map_err(unavailable)?;
+                    let members = coordinator
+                        .send(DescribeGroup)
+                        .await
+                        .map_err(GroupError::mailbox)?;
                     Err(GroupError::NonEmptyGroup(members.members.len()))
                 }
                 other => other.map(|()| offsets),
@@ -309,9 +372,14 @@ impl Handler<GroupLag> for GroupManager {
     fn handle(&mut self, msg: GroupLag, _: &mut Context<Self>) -> Self::Result {
         let broker = self.broker.clone();
         let coordinator = self.coordinators.get(&msg.group_id).cloned();
+        let up = self.check_up();
         Box::pin(async move {
+            up?;
             let coordinator = coordinator.ok_or(GroupError::GroupIdNotFound(msg.group_id))?;
-            let group = coordinator.send(DescribeGroup).await.map_err(unavailable)?;
+            let group = coordinator
+                .send(DescribeGroup)
+                .await
+                .map_err(GroupError::mailbox)?;
             let owners: HashMap<&TopicPartition, (&str, &str)> = group
                 .members
                 .iter()
@@ -334,7 +402,7 @@ impl Handler<GroupLag> for GroupManager {
                 let Some(addr) = routes[&tp.topic].get(tp.partition as usize) else {
                     continue;
                 };
-                let status = addr.send(GetStatus).await.map_err(unavailable)?;
+                let status = addr.send(GetStatus).await.map_err(GroupError::mailbox)?;
                 let owner = owners.get(tp);
                 lags.push(PartitionLag {
                     partition: tp.clone(),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::offsets_topic::{GroupMetadata, MemberMetadata, MemberOrigin};
 use super::{Assignment, Assignor, Subscription, TopicPartition};
+use crate::error_kind::ErrorKind;
 use crate::ids::GenerationId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,29 +22,30 @@ pub enum GroupState {
     Dead,
 }
 
-/// Kafka's errors for group requests.
+/// Why a group request is refused; [`GroupError::kind`] gives its row of the engine's
+/// error table (Kafka's group error codes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {
-    #[error("UNKNOWN_MEMBER_ID: {0} is not a member of the group")]
+    #[error("unknown member '{0}'")]
     UnknownMemberId(String),
-    #[error("ILLEGAL_GENERATION: generation {given} is not the group's {current}")]
+    #[error("generation {given} is not the group's current generation {current}")]
     IllegalGeneration {
         given: GenerationId,
         current: GenerationId,
     },
-    #[error("REBALANCE_IN_PROGRESS: rejoin the group")]
+    #[error("the group is rebalancing: rejoin it")]
     RebalanceInProgress,
-    #[error("INCONSISTENT_GROUP_PROTOCOL: no assignor that every member supports")]
+    #[error("no assignor that every member supports")]
     InconsistentGroupProtocol,
-    #[error("GROUP_MAX_SIZE_REACHED: the group has {0} members")]
+    #[error("the group is full at {0} members")]
     GroupMaxSizeReached(usize),
-    #[error("NON_EMPTY_GROUP: the group has {0} active member(s)")]
+    #[error("the group has {0} active member(s)")]
     NonEmptyGroup(usize),
-    #[error("GROUP_ID_NOT_FOUND: no group '{0}'")]
+    #[error("unknown group '{0}'")]
     GroupIdNotFound(String),
-    #[error("INVALID_GROUP_ID: {0}")]
+    #[error("invalid group id: {0}")]
     InvalidGroupId(String),
-    #[error("INVALID_SESSION_TIMEOUT: {given} ms is not between {min} and {max} ms")]
+    #[error("session timeout {given} ms is not between {min} and {max} ms")]
     InvalidSessionTimeout { given: i64, min: i64, max: i64 },
     #[error("partition {topic}-{partition} is not assigned to member {member_id}")]
     PartitionNotAssigned {
@@ -51,16 +53,40 @@ pub enum GroupError {
         topic: String,
         partition: i32,
     },
-    #[error("INVALID_COMMIT_OFFSET: {0}")]
+    #[error("invalid commit offset: {0}")]
     InvalidCommitOffset(String),
-    #[error("OFFSET_METADATA_TOO_LARGE: {size} bytes, the limit is {limit}")]
+    #[error("offset metadata of {size} bytes exceeds the limit of {limit}")]
     OffsetMetadataTooLarge { size: usize, limit: usize },
-    #[error("UNKNOWN_TOPIC_OR_PARTITION: unknown topic '{0}'")]
+    #[error("unknown topic '{0}'")]
     UnknownTopic(String),
-    #[error("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' has no partition {partition}")]
+    #[error("topic '{topic}' has no partition {partition}")]
     UnknownPartition { topic: String, partition: i32 },
-    #[error("COORDINATOR_NOT_AVAILABLE: {0}")]
+    #[error("group coordinator not available: {0}")]
     CoordinatorNotAvailable(String),
+}
+
+impl GroupError {
+    /// Which row of the engine's error table this is.
+    pub fn kind(&self) -> ErrorKind {
+        use GroupError as E;
+        match self {
+            E::UnknownMemberId(_) => ErrorKind::UnknownMemberId,
+            E::IllegalGeneration { .. } => ErrorKind::IllegalGeneration,
+            E::RebalanceInProgress => ErrorKind::RebalanceInProgress,
+            E::InconsistentGroupProtocol => ErrorKind::InconsistentGroupProtocol,
+            E::GroupMaxSizeReached(_) => ErrorKind::GroupMaxSizeReached,
+            E::NonEmptyGroup(_) => ErrorKind::NonEmptyGroup,
+            E::GroupIdNotFound(_) => ErrorKind::GroupIdNotFound,
+            E::InvalidGroupId(_) => ErrorKind::InvalidGroupId,
+            E::InvalidSessionTimeout { .. } => ErrorKind::InvalidSessionTimeout,
+            E::PartitionNotAssigned { .. } => ErrorKind::IllegalState,
+            E::InvalidCommitOffset(_) => ErrorKind::InvalidRequest,
+            E::OffsetMetadataTooLarge { .. } => ErrorKind::OffsetMetadataTooLarge,
+            E::UnknownTopic(_) => ErrorKind::UnknownTopic,
+            E::UnknownPartition { .. } => ErrorKind::UnknownPartition,
+            E::CoordinatorNotAvailable(_) => ErrorKind::CoordinatorNotAvailable,
+        }
+    }
 }
 
 /// A JoinGroup request's fields.

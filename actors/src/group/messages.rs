@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix::{Addr, Message, Recipient};
+use actix::{Addr, MailboxError, Message, Recipient};
 
 use super::coordinator::GroupCoordinator;
 use super::membership::{GroupError, GroupState, JoinRequest, JoinResult};
@@ -13,6 +13,15 @@ use super::{Assignment, TopicPartition};
 use crate::ids::GenerationId;
 
 pub type GroupResult<T> = Result<T, GroupError>;
+
+impl GroupError {
+    /// A coordinator or partition that did not take or answer a message (stopped or
+    /// restarting): the group's side of [`crate::BrokerError::mailbox`], and as
+    /// retriable.
+    pub fn mailbox(e: MailboxError) -> GroupError {
+        GroupError::CoordinatorNotAvailable(format!("an actor did not answer ({e})"))
+    }
+}
 
 /// Told to a member (that gave a recipient when it joined) the moment its group
 /// starts a rebalance, so it rejoins at once instead of at its next heartbeat.
@@ -85,7 +94,7 @@ pub struct CommitOffsets {
 
 /// OffsetFetch: the committed offsets of `partitions`, or of every partition.
 #[derive(Message)]
-#[rtype(result = "BTreeMap<TopicPartition, CommittedOffset>")]
+#[rtype(result = "GroupResult<BTreeMap<TopicPartition, CommittedOffset>>")]
 pub struct FetchOffsets {
     pub partitions: Option<Vec<TopicPartition>>,
 }
@@ -124,6 +133,7 @@ pub struct RemoveGroup;
 
 /// Fault injection for supervision tests: the coordinator stops as it does when its
 /// memory may have run ahead of `__consumer_offsets`, and is restarted from disk.
+#[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -21,24 +21,24 @@ pub use manager::GroupManager;
 pub use membership::{GroupError, GroupState};
 pub use messages::*;
 
-use crate::error::BrokerError;
+use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{Fetch, ListOffsets, OffsetSpec, PartitionReplica};
-use offsets_topic::{GroupRecord, GroupSnapshot};
+use offsets_topic::{GroupRecord, GroupSnapshot, OFFSETS_TOPIC};
 
 /// Bytes read per fetch while replaying `__consumer_offsets`.
 const REPLAY_FETCH_BYTES: usize = 1024 * 1024;
 
-/// Replays one partition of `__consumer_offsets` from its log start to its high
-/// watermark into a snapshot per group.
+/// Replays `partition` of `__consumer_offsets` (its actor `store`) from its log start
+/// to its high watermark into a snapshot per group.
 pub(crate) async fn read_offsets_partition(
     store: &Addr<PartitionReplica>,
-) -> Result<HashMap<String, GroupSnapshot>, String> {
+    partition: i32,
+) -> BrokerResult<HashMap<String, GroupSnapshot>> {
     let mut groups: HashMap<String, GroupSnapshot> = HashMap::new();
     let mut offset = store
         .send(ListOffsets(OffsetSpec::Earliest))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?
+        .map_err(BrokerError::mailbox)??
         .map_or(0, |(o, _)| o);
     loop {
         let answer = store
@@ -48,7 +48,7 @@ pub(crate) async fn read_offsets_partition(
                 max_wait_ms: 0,
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(BrokerError::mailbox)?;
         let fetched = match answer {
             Ok(fetched) => fetched,
             // A damaged batch loses the commits in it, not the whole partition's
@@ -59,21 +59,22 @@ pub(crate) async fn read_offsets_partition(
                     offset = last_offset + 1;
                     continue;
                 }
-                _ => return Err(e.to_string()),
+                _ => return Err(e),
             },
         };
         let records = fetched
             .data
             .records_from(offset)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| BrokerError::undecodable(OFFSETS_TOPIC, partition, offset, e))?;
         let next = fetched
             .data
             .batches()
             .last()
             .map_or(offset, |b| b.next_offset());
         for stored in &records {
-            let record = GroupRecord::decode(stored)
-                .map_err(|e| format!("record at offset {}: {e}", stored.offset))?;
+            let record = GroupRecord::decode(stored).map_err(|e| {
+                BrokerError::undecodable(OFFSETS_TOPIC, partition, stored.offset, e)
+            })?;
             groups
                 .entry(record.group().to_string())
                 .or_default()
@@ -216,8 +217,10 @@ pub(crate) mod tests {
         let limits = PartitionLimits {
             mailbox_capacity: 16,
             max_waiting_fetches: 4,
-            max_restarts: 0,
-            restart_window: std::time::Duration::from_secs(60),
+            restart_policy: crate::supervision::RestartPolicy {
+                max_restarts: 0,
+                window: std::time::Duration::from_secs(60),
+            },
             retention_check_interval: std::time::Duration::from_secs(3600),
             tail_buffer_chunks: 4,
             tail_chunk_max_bytes: 1 << 16,
@@ -231,7 +234,7 @@ pub(crate) mod tests {
             crate::clock::Clock::system(),
         )
         .start();
-        let groups = read_offsets_partition(&store).await.unwrap();
+        let groups = read_offsets_partition(&store, 0).await.unwrap();
         let mut loaded: Vec<&str> = groups.keys().map(String::as_str).collect();
         loaded.sort_unstable();
         assert_eq!(loaded, vec!["a", "c"]);

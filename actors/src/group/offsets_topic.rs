@@ -155,12 +155,8 @@ impl GroupRecord {
 
     /// Decodes a stored record; records of unknown versions are an error (a newer
     /// broker wrote them), never silently skipped.
-    pub fn decode(record: &StoredRecord) -> Result<GroupRecord, String> {
-        let key = record
-            .record
-            .key
-            .as_deref()
-            .ok_or("a record without a key")?;
+    pub fn decode(record: &StoredRecord) -> Result<GroupRecord, DecodeError> {
+        let key = record.record.key.as_deref().ok_or(DecodeError::NoKey)?;
         let mut k = Reader(key);
         let value = record.record.value.as_deref();
         match k.i16()? {
@@ -176,7 +172,10 @@ impl GroupRecord {
                 group: k.string()?,
                 value: value.map(decode_group).transpose()?,
             }),
-            v => Err(format!("unknown key version {v}")),
+            version => Err(DecodeError::UnknownVersion {
+                field: "key",
+                version,
+            }),
         }
     }
 }
@@ -191,11 +190,14 @@ fn encode_offset(o: &CommittedOffset) -> Vec<u8> {
     w.0
 }
 
-fn decode_offset(bytes: &[u8]) -> Result<CommittedOffset, String> {
+fn decode_offset(bytes: &[u8]) -> Result<CommittedOffset, DecodeError> {
     let mut r = Reader(bytes);
     let version = r.i16()?;
     if version != OFFSET_VALUE_VERSION {
-        return Err(format!("unknown offset value version {version}"));
+        return Err(DecodeError::UnknownVersion {
+            field: "offset value",
+            version,
+        });
     }
     Ok(CommittedOffset {
         offset: r.i64()?,
@@ -237,11 +239,14 @@ fn encode_group(g: &GroupMetadata) -> Vec<u8> {
     w.0
 }
 
-fn decode_group(bytes: &[u8]) -> Result<GroupMetadata, String> {
+fn decode_group(bytes: &[u8]) -> Result<GroupMetadata, DecodeError> {
     let mut r = Reader(bytes);
     let version = r.i16()?;
     if version != GROUP_VALUE_VERSION {
-        return Err(format!("unknown group value version {version}"));
+        return Err(DecodeError::UnknownVersion {
+            field: "group value",
+            version,
+        });
     }
     let protocol_type = r.string()?;
     let generation_id = GenerationId::new(r.i32()?);
@@ -270,10 +275,10 @@ fn decode_group(bytes: &[u8]) -> Result<GroupMetadata, String> {
                             partition: r.i32()?,
                         })
                     })
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, DecodeError>>()?,
             })
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, DecodeError>>()?;
     Ok(GroupMetadata {
         protocol_type,
         generation_id,
@@ -347,42 +352,60 @@ impl Writer {
     }
 }
 
+/// Why a stored record is not a group record this broker can read: damage, or a
+/// version a newer broker wrote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("a record without a key")]
+    NoKey,
+    #[error("unknown {field} version {version}")]
+    UnknownVersion { field: &'static str, version: i16 },
+    #[error("truncated: needed {needed} bytes, {left} left")]
+    Truncated { needed: usize, left: usize },
+    #[error("bad array length {0}")]
+    BadLength(i32),
+    #[error("a string that is not UTF-8")]
+    NotUtf8,
+    #[error("an unexpected null")]
+    UnexpectedNull,
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.0.len() < n {
-            return Err(format!(
-                "truncated: needed {n} bytes, {} left",
-                self.0.len()
-            ));
+            return Err(DecodeError::Truncated {
+                needed: n,
+                left: self.0.len(),
+            });
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
     }
-    fn i16(&mut self) -> Result<i16, String> {
+    fn i16(&mut self) -> Result<i16, DecodeError> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
-    fn i32(&mut self) -> Result<i32, String> {
+    fn i32(&mut self) -> Result<i32, DecodeError> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn i64(&mut self) -> Result<i64, String> {
+    fn i64(&mut self) -> Result<i64, DecodeError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(i64::from_be_bytes(a))
     }
-    fn count(&mut self) -> Result<usize, String> {
+    fn count(&mut self) -> Result<usize, DecodeError> {
         let n = self.i32()?;
         // Each element takes at least two bytes: a longer count is corruption.
         usize::try_from(n)
             .ok()
             .filter(|&n| n <= self.0.len() / 2)
-            .ok_or_else(|| format!("bad array length {n}"))
+            .ok_or(DecodeError::BadLength(n))
     }
-    fn opt_string(&mut self) -> Result<Option<String>, String> {
+    fn opt_string(&mut self) -> Result<Option<String>, DecodeError> {
         let len = self.i16()?;
         if len < 0 {
             return Ok(None);
@@ -390,11 +413,10 @@ impl<'a> Reader<'a> {
         let bytes = self.take(len as usize)?;
         String::from_utf8(bytes.to_vec())
             .map(Some)
-            .map_err(|_| "a string that is not UTF-8".to_string())
+            .map_err(|_| DecodeError::NotUtf8)
     }
-    fn string(&mut self) -> Result<String, String> {
-        self.opt_string()?
-            .ok_or_else(|| "an unexpected null".to_string())
+    fn string(&mut self) -> Result<String, DecodeError> {
+        self.opt_string()?.ok_or(DecodeError::UnexpectedNull)
     }
 }
 

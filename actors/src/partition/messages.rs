@@ -150,6 +150,7 @@ pub struct InstallCleaned(pub SwapManifest);
 
 /// Fault injection for supervision tests: panics inside the partition's guarded code
 /// path, exactly as a bug in the storage engine would.
+#[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 #[derive(Message)]
 #[rtype(result = "BrokerResult<()>")]

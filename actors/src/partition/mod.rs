@@ -15,7 +15,8 @@
 //! - [`tail`]: the live tail, pushed to subscribers on each advance.
 //! - [`retention`]: retiring the oldest segments on a timer.
 //! - [`status`]: what the partition reports about itself.
-//! - [`supervision`]: failing safely and restarting from disk, within a budget.
+//! - [`supervision`]: failing safely and restarting from disk, under the one policy
+//!   of [`crate::supervision`].
 
 mod durability;
 pub mod messages;
@@ -26,7 +27,6 @@ mod supervision;
 pub mod tail;
 mod waiters;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,13 +35,14 @@ use actix::prelude::*;
 
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
-use crate::storage::{FetchData, Log, LogResult};
+use crate::storage::{FetchData, Log};
+use crate::supervision::{contain, ActorKind, RestartPolicy, Supervision};
 use crate::topic_config::PartitionConfig;
 use durability::FlushState;
 pub use messages::*;
 pub use role::Role;
 use status::Counters;
-use supervision::{panic_message, write_error_is_fatal, RestartBudget};
+use supervision::write_error_is_fatal;
 use tail::Tail;
 pub use tail::{ChunkRecords, PartitionFeed, SubscribeTail, TailChunk, TailSubscription};
 use waiters::Waiters;
@@ -51,8 +52,8 @@ use waiters::Waiters;
 pub struct PartitionLimits {
     pub mailbox_capacity: usize,
     pub max_waiting_fetches: usize,
-    pub max_restarts: usize,
-    pub restart_window: Duration,
+    /// `partition.max.restarts` within `partition.restart.window.ms`.
+    pub restart_policy: RestartPolicy,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval: Duration,
     /// `partition.tail.buffer.chunks` and `partition.tail.chunk.max.bytes`: the live
@@ -77,7 +78,7 @@ pub struct PartitionReplica {
     flush: FlushState,
     waiters: Waiters,
     tail: Tail,
-    restart_budget: RestartBudget,
+    supervision: Supervision,
     counters: Counters,
     /// Timestamps and ages (retention, the log's `segment.ms` and `flush.ms`), and
     /// every timer the partition arms.
@@ -106,7 +107,7 @@ impl PartitionReplica {
             flush: FlushState::default(),
             waiters: Waiters::new(limits.max_waiting_fetches),
             tail: Tail::new(limits.tail_buffer_chunks, limits.tail_chunk_max_bytes),
-            restart_budget: RestartBudget::new(limits.max_restarts, limits.restart_window),
+            supervision: Supervision::new(ActorKind::Partition, limits.restart_policy),
             counters: Counters::default(),
             clock,
         }
@@ -137,13 +138,14 @@ impl PartitionReplica {
     /// role says. A failure is answered like any other: the supervisor restarts the
     /// actor, within the restart budget.
     fn open_log(&mut self) -> Result<(), String> {
-        let opened = catch_unwind(AssertUnwindSafe(|| {
+        let name = self.name();
+        let opened = contain(ActorKind::Partition, &name, || {
             Log::open_with_clock(
                 &self.dir,
                 self.config.log.clone(),
                 Arc::new(self.clock.clone()),
             )
-        }));
+        });
         match opened {
             Ok(Ok(mut log)) => {
                 let checkpointed = log.high_watermark();
@@ -160,10 +162,7 @@ impl PartitionReplica {
                 Ok(())
             }
             Ok(Err(e)) => Err(format!("cannot open log: {e}")),
-            Err(panic) => Err(format!(
-                "panic while opening log: {}",
-                panic_message(&panic)
-            )),
+            Err(panic) => Err(format!("panic while opening log: {panic}")),
         }
     }
 
@@ -210,6 +209,7 @@ impl Actor for PartitionReplica {
         if self.log.is_none() && !self.stopped && self.offline_reason.is_none() {
             if let Err(reason) = self.open_log() {
                 log::error!("partition {}: {reason}", self.name());
+                self.supervision.failed(reason);
                 ctx.stop();
             }
         }
@@ -338,21 +338,21 @@ impl Handler<Stop> for PartitionReplica {
                 // Everything written is flushed by close, and so committed (the
                 // leader is the only in-sync replica): answer the appends waiting for
                 // it, and let the checkpoint say so.
-                let closed = catch_unwind(AssertUnwindSafe(|| {
+                let name = self.name();
+                let closed = contain(ActorKind::Partition, &name, || {
                     log.flush()?;
                     let end = log.log_end_offset();
                     log.set_high_watermark(end);
                     log.close().map(|()| end)
-                }));
+                });
                 match closed {
                     Ok(Ok(end)) => self.waiters.complete_produces(end),
                     Ok(Err(e)) => {
                         result = Err(BrokerError::from_log(&self.topic, self.partition, e))
                     }
-                    Err(p) => {
+                    Err(panic) => {
                         result = Err(BrokerError::Internal(format!(
-                            "panic while closing: {}",
-                            panic_message(&p)
+                            "panic while closing: {panic}"
                         )))
                     }
                 }
@@ -403,6 +403,7 @@ impl Handler<InstallCleaned> for PartitionReplica {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Handler<InjectPanic> for PartitionReplica {
     type Result = BrokerResult<()>;
 
@@ -410,7 +411,7 @@ impl Handler<InjectPanic> for PartitionReplica {
         self.guarded(
             ctx,
             |_| false,
-            |_| -> LogResult<()> { panic!("injected fault") },
+            |_| -> crate::storage::LogResult<()> { panic!("injected fault") },
         )
     }
 }

@@ -30,7 +30,7 @@ impl PartitionReplica {
             high_watermark: self.high_watermark(),
             size_bytes: log.map_or(0, Log::size_bytes),
             segments: log.map_or(0, |l| l.segments().len()),
-            restarts: self.restart_budget.restarts(),
+            restarts: self.supervision.restarts(),
             retention_deleted_segments: self.counters.retention_deleted_segments,
             clean_bytes: cleanable.as_ref().map_or(0, CleanableLog::clean_bytes),
             dirty_bytes: cleanable.as_ref().map_or(0, CleanableLog::dirty_bytes),

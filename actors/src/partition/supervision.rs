@@ -1,77 +1,28 @@
-//! How a partition fails and comes back: its restart policy, in one place until one
-//! policy serves every stateful actor.
+//! How a partition fails and comes back: its side of the one restart policy
+//! ([`crate::supervision`]), and what only a partition knows — which errors leave its
+//! files in doubt, and what it drops and reopens.
 //!
-//! Every operation on the log runs in [`PartitionReplica::guarded`], under
-//! `catch_unwind`. A panic, or an error that leaves the files in doubt
-//! ([`write_error_is_fatal`]: I/O or corruption on a write path, never a full disk),
-//! calls [`PartitionReplica::fail`]: parked requests get `PartitionRestarting`, the
-//! log is dropped as a crash would drop it, the live-tail ring closes and the actor
-//! stops. Its [`actix::Supervisor`] restarts it and `started` reopens the log from
-//! disk through recovery. More than `partition.max.restarts` restarts within
-//! `partition.restart.window.ms` ([`RestartBudget`]) leave the partition offline,
-//! every request answered with the reason, rather than restart-looping.
-
-use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+//! Every operation on the log runs in [`PartitionReplica::guarded`], which contains a
+//! panic so the caller is answered. A panic, or an error that leaves the files in
+//! doubt ([`write_error_is_fatal`]: I/O or corruption on a write path, never a full
+//! disk), calls [`PartitionReplica::fail`]: parked requests get `PartitionRestarting`,
+//! the log is dropped as a crash would drop it, the live-tail ring closes and the
+//! actor stops. A panic anywhere else is caught by the supervisor, and `restarting`
+//! does the same clean-up. The supervisor restarts the actor and `started` reopens the
+//! log from disk through recovery. Once the budget is spent the partition stays
+//! offline, every request answered with the reason, rather than restart-looping.
 
 use actix::prelude::*;
 
 use super::PartitionReplica;
 use crate::error::{BrokerError, BrokerResult};
 use crate::storage::{Log, LogError, LogResult};
-
-/// Restarts allowed within a sliding window.
-#[derive(Debug)]
-pub(super) struct RestartBudget {
-    max_restarts: usize,
-    window: Duration,
-    recent: VecDeque<Instant>,
-    restarts: usize,
-}
-
-impl RestartBudget {
-    pub(super) fn new(max_restarts: usize, window: Duration) -> RestartBudget {
-        RestartBudget {
-            max_restarts,
-            window,
-            recent: VecDeque::new(),
-            restarts: 0,
-        }
-    }
-
-    /// Restarts since the partition started.
-    pub(super) fn restarts(&self) -> usize {
-        self.restarts
-    }
-
-    /// Counts a restart at `now`; `Err` with the reason to go offline when the budget
-    /// is spent.
-    fn spend(&mut self, now: Instant) -> Result<(), String> {
-        self.restarts += 1;
-        self.recent.push_back(now);
-        while self
-            .recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
-            self.recent.pop_front();
-        }
-        if self.recent.len() > self.max_restarts {
-            return Err(format!(
-                "{} restarts within {} ms",
-                self.recent.len(),
-                self.window.as_millis()
-            ));
-        }
-        Ok(())
-    }
-}
+use crate::supervision::{self, contain, ActorKind, Supervise, Verdict};
 
 impl PartitionReplica {
-    /// Starts the actor under a supervisor on `arbiter`.
+    /// Starts the actor under the supervision policy on `arbiter`.
     pub fn start_supervised(self, arbiter: &ArbiterHandle) -> Addr<PartitionReplica> {
-        Supervisor::start_in_arbiter(arbiter, move |_| self)
+        supervision::start_in_arbiter(arbiter, self)
     }
 
     /// Runs `op` on the log, catching panics. A panic, or an error that `is_fatal`
@@ -82,10 +33,11 @@ impl PartitionReplica {
         is_fatal: fn(&LogError) -> bool,
         op: impl FnOnce(&mut Log) -> LogResult<T>,
     ) -> BrokerResult<T> {
+        let name = self.name();
         let Some(log) = self.log.as_mut() else {
             return Err(self.unavailable());
         };
-        match catch_unwind(AssertUnwindSafe(|| op(log))) {
+        match contain(ActorKind::Partition, &name, || op(log)) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 let (fatal, reason) = (is_fatal(&e), e.to_string());
@@ -96,13 +48,9 @@ impl PartitionReplica {
                 Err(error)
             }
             Err(panic) => {
-                let reason = format!("panic: {}", panic_message(&panic));
+                let reason = format!("panic: {panic}");
                 self.fail(ctx, reason.clone());
-                Err(BrokerError::PartitionRestarting {
-                    topic: self.topic.clone(),
-                    partition: self.partition,
-                    reason,
-                })
+                Err(self.restarting_error(reason))
             }
         }
     }
@@ -114,15 +62,25 @@ impl PartitionReplica {
             "partition {} failed: {reason}; restarting from disk",
             self.name()
         );
-        let error = BrokerError::PartitionRestarting {
+        self.drop_log(&self.restarting_error(reason.clone()));
+        self.supervision.failed(reason);
+        ctx.stop();
+    }
+
+    /// What a crash loses: the log (reopened from disk), parked requests (each told
+    /// `error`) and the live-tail ring (its feeds resubscribe).
+    fn drop_log(&mut self, error: &BrokerError) {
+        self.fail_parked(error);
+        self.log = None;
+        self.close_tail();
+    }
+
+    fn restarting_error(&self, reason: String) -> BrokerError {
+        BrokerError::PartitionRestarting {
             topic: self.topic.clone(),
             partition: self.partition,
             reason,
-        };
-        self.fail_parked(&error);
-        self.log = None;
-        self.close_tail();
-        ctx.stop();
+        }
     }
 
     /// Every parked request gets `error`; an fsync in flight will find nobody.
@@ -150,32 +108,37 @@ impl PartitionReplica {
     }
 }
 
+impl Supervise for PartitionReplica {
+    const KIND: ActorKind = ActorKind::Partition;
+
+    fn name(&self) -> String {
+        PartitionReplica::name(self)
+    }
+}
+
 impl Supervised for PartitionReplica {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.log = None;
         // The context's timers and futures are gone with the restart.
         self.reset_flush();
         if self.stopped {
+            self.log = None;
             return;
         }
-        match self.restart_budget.spend(self.clock.monotonic()) {
-            Err(reason) => self.go_offline(reason),
-            Ok(()) => log::warn!(
-                "restarting partition {} (restart {})",
-                self.name(),
-                self.restart_budget.restarts()
-            ),
+        let now = self.clock.monotonic();
+        match self.supervision.restarting_at(&self.name(), now) {
+            // After `fail` this finds nothing left to drop; after a panic outside
+            // `guarded` it answers what was parked.
+            Verdict::Restart { cause } => self.drop_log(&self.restarting_error(cause)),
+            Verdict::StayDown { reason } => {
+                self.drop_log(&self.restarting_error(reason.clone()));
+                self.go_offline(reason);
+            }
         }
     }
 }
 
-pub(super) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
+#[cfg(any(test, feature = "test-support"))]
+supervision::answers_panic_hook!(PartitionReplica);
 
 /// Write-path errors leave the file state in doubt: reopen from disk. A full disk
 /// does not: every write cuts back what it began (see [`LogError::is_disk_full`]), so

@@ -1,11 +1,12 @@
 //! Metadata reads: a topic's partitions with each one's status (offsets, size,
-//! leader epoch), as REST's partition resources, the v2 topic resources and the
-//! dashboard show them. The route is a read of the image; the status is asked of each
+//! leader epoch), as REST's partition resources, the v2 topic resources, the
+//! dashboard and `/metrics` show them, and the log cleaner's totals. The route is a read of the image; the status is asked of each
 //! partition actor, the owner of those numbers.
 
 use futures::future::join_all;
 
 use super::{Engine, RequestContext, TopicRoute};
+use crate::cleaner::{CleanerStats, GetCleanerStats};
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{GetStatus, PartitionStatus};
 
@@ -40,4 +41,23 @@ pub async fn partition_statuses(
             Ok((route, vec![status]))
         }
     }
+}
+
+/// Every partition's status, topic by topic (a topic deleted meanwhile is left out).
+pub async fn all_statuses(engine: &Engine, _ctx: &RequestContext) -> Vec<PartitionStatus> {
+    let image = engine.metadata.image();
+    let mut rows = Vec::new();
+    for name in image.topics.keys() {
+        if let Ok(route) = engine.route(name) {
+            if let Ok(statuses) = statuses(&route).await {
+                rows.extend(statuses);
+            }
+        }
+    }
+    rows
+}
+
+/// The log cleaner's totals; `None` when it is disabled or not answering.
+pub async fn cleaner_stats(engine: &Engine, _ctx: &RequestContext) -> Option<CleanerStats> {
+    engine.cleaner.as_ref()?.send(GetCleanerStats).await.ok()
 }

@@ -5,11 +5,15 @@
 //! be one more translator. Only this layer (and the actors themselves) send messages
 //! to actors, as Kafka's `KafkaApis` sits over its `ReplicaManager` and coordinators.
 
+pub mod configs;
+pub mod consumers;
 pub mod fetch;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 mod route;
+pub mod topics;
 
 use std::net::SocketAddr;
 

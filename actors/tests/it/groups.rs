@@ -8,11 +8,10 @@
 //! session expires because the test moved time past it, never because a slow
 //! machine let it run out.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use troupe_actors::broker::CreateTopic;
+use troupe_actors::broker::{CreateTopic, NewTopic};
 use troupe_actors::broker_config::{BrokerConfig, GroupConfig};
 use troupe_actors::clock::ManualClock;
 use troupe_actors::group::membership::{JoinRequest, JoinResult};
@@ -25,7 +24,7 @@ const SESSION_MS: i64 = 400;
 /// Where the tests' manual clocks start (a plausible "now", in ms since the epoch).
 const START_MS: i64 = 1_700_000_000_000;
 
-fn config(dir: &std::path::Path) -> BrokerConfig {
+pub(crate) fn config(dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
         log_dir: dir.to_path_buf(),
         cleaner_enable: false,
@@ -42,23 +41,30 @@ async fn node_with_topic(dir: &std::path::Path, partitions: i32, time: &ManualCl
     let node = Node::start_with_clock(config(dir), time.clock())
         .await
         .unwrap();
+    with_topic(node, partitions).await
+}
+
+/// A node started from `config`, with topic `t` of `partitions` partitions.
+pub(crate) async fn node_from(config: BrokerConfig, partitions: i32) -> Node {
+    with_topic(Node::start(config).await.unwrap(), partitions).await
+}
+
+/// `node`, once it has topic `t` of `partitions` partitions.
+async fn with_topic(node: Node, partitions: i32) -> Node {
     node.engine
         .broker
-        .send(CreateTopic {
+        .send(CreateTopic(NewTopic {
             name: "t".into(),
             partitions: Some(partitions),
-            replication_factor: None,
-            replicas_assignments: Vec::new(),
-            configs: BTreeMap::new(),
-            validate_only: false,
-        })
+            ..Default::default()
+        }))
         .await
         .unwrap()
         .unwrap();
     node
 }
 
-async fn coordinator(node: &Node, group: &str) -> Addr<GroupCoordinator> {
+pub(crate) async fn coordinator(node: &Node, group: &str) -> Addr<GroupCoordinator> {
     node.engine
         .groups
         .send(FindCoordinator {
@@ -70,7 +76,7 @@ async fn coordinator(node: &Node, group: &str) -> Addr<GroupCoordinator> {
         .unwrap()
 }
 
-fn join(member_id: Option<&str>, protocols: &[&str]) -> JoinGroup {
+pub(crate) fn join(member_id: Option<&str>, protocols: &[&str]) -> JoinGroup {
     JoinGroup {
         request: JoinRequest {
             member_id: member_id.map(str::to_string),
@@ -154,6 +160,25 @@ async fn two_members(
     );
     assert_eq!(a.0.generation_id, b.0.generation_id);
     [a, b]
+}
+
+/// Two members in one generation, and offset 42 committed by the first for one of its
+/// partitions: the group as it stands, and that partition.
+pub(crate) async fn two_members_and_a_commit(
+    c: &Addr<GroupCoordinator>,
+) -> (GroupDescription, TopicPartition) {
+    let [(a, _), _] = two_members(c, [&["range"], &["range"]]).await;
+    let group = c.send(DescribeGroup).await.unwrap();
+    let member = JoinResult {
+        member_id: group.members[0].member_id.clone(),
+        ..a
+    };
+    let mine = group.members[0].assignment[0].clone();
+    c.send(commit(&member, member.generation_id, mine.partition, 42))
+        .await
+        .unwrap()
+        .unwrap();
+    (group, mine)
 }
 
 fn commit(
@@ -296,14 +321,22 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
             .unwrap(),
         Err(GroupError::UnknownMemberId("nobody".into()))
     );
-    let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
+    let committed = c
+        .send(FetchOffsets { partitions: None })
+        .await
+        .unwrap()
+        .unwrap();
     assert!(committed.is_empty(), "nothing committed: {committed:?}");
     // The right member, generation and partition: committed.
     c.send(commit(&a, a.generation_id, mine, 7))
         .await
         .unwrap()
         .unwrap();
-    let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
+    let committed = c
+        .send(FetchOffsets { partitions: None })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(committed[&TopicPartition::new("t", mine)].offset, 7);
     assert_eq!(committed[&TopicPartition::new("t", mine)].metadata, "m");
     // Everyone leaves: the group is Empty and takes standalone commits (resets).
@@ -328,7 +361,11 @@ async fn stale_generations_strangers_and_foreign_partitions_commit_nothing() {
         .unwrap()
         .unwrap();
     assert_eq!(reset.len(), 4);
-    let committed = c.send(FetchOffsets { partitions: None }).await.unwrap();
+    let committed = c
+        .send(FetchOffsets { partitions: None })
+        .await
+        .unwrap()
+        .unwrap();
     assert!(committed.values().all(|o| o.offset == 0));
     node.shutdown().await;
 }
@@ -358,17 +395,7 @@ async fn a_crashed_coordinator_comes_back_from_disk() {
     let time = ManualClock::starting_at(START_MS);
     let node = node_with_topic(dir.path(), 2, &time).await;
     let c = coordinator(&node, "g").await;
-    let [(a, _), _] = two_members(&c, [&["range"], &["range"]]).await;
-    let g = c.send(DescribeGroup).await.unwrap();
-    let member = JoinResult {
-        member_id: g.members[0].member_id.clone(),
-        ..a.clone()
-    };
-    let mine = g.members[0].assignment[0].clone();
-    c.send(commit(&member, member.generation_id, mine.partition, 42))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, mine) = two_members_and_a_commit(&c).await;
     let generation = c.send(DescribeGroup).await.unwrap().generation_id;
     // A third member's join waits for the others to rejoin (up to 5 s, which the
     // clock never reaches)... The mailbox takes the join before the crash.
@@ -449,6 +476,7 @@ async fn an_offset_fetch_waits_for_the_commits_accepted_before_it() {
                 partitions: Some(vec![mine.clone()]),
             })
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(fetched.get(&mine).map(|o| o.offset), Some(offset));
         committed.await.unwrap().unwrap();

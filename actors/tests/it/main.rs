@@ -1,5 +1,6 @@
 //! Integration tests of the storage engine against real files in temp directories,
-//! and of the actors above it (partitions, group coordinators) on a real node.
+//! and of the actors above it (partitions, group coordinators) on a real node, and of
+//! the restart policy every stateful actor runs under.
 
 mod common;
 mod compaction;
@@ -13,3 +14,4 @@ mod groups;
 mod model;
 mod partition;
 mod retention;
+mod supervision;

@@ -12,6 +12,7 @@ use troupe_actors::clock::{Clock, ManualClock};
 use troupe_actors::ids::LeaderEpoch;
 use troupe_actors::partition::*;
 use troupe_actors::storage::{RecordBatch, TimestampType};
+use troupe_actors::supervision::RestartPolicy;
 use troupe_actors::topic_config::PartitionConfig;
 use troupe_actors::BrokerError;
 
@@ -21,15 +22,17 @@ fn limits(max_restarts: usize) -> PartitionLimits {
     PartitionLimits {
         mailbox_capacity: 64,
         max_waiting_fetches: 16,
-        max_restarts,
-        restart_window: Duration::from_secs(60),
+        restart_policy: RestartPolicy {
+            max_restarts,
+            window: Duration::from_secs(60),
+        },
         retention_check_interval: Duration::from_secs(3600),
         tail_buffer_chunks: 8,
         tail_chunk_max_bytes: 64 * 1024,
     }
 }
 
-fn start(dir: &std::path::Path, max_restarts: usize) -> Addr<PartitionReplica> {
+pub(crate) fn start(dir: &std::path::Path, max_restarts: usize) -> Addr<PartitionReplica> {
     start_with(
         dir,
         PartitionConfig::default(),
@@ -61,7 +64,10 @@ fn batch(value: &str) -> RecordBatch {
     RecordBatch::encode(&[record(1, "k", value)], TimestampType::CreateTime).unwrap()
 }
 
-async fn append(addr: &Addr<PartitionReplica>, value: &str) -> Result<AppendResult, BrokerError> {
+pub(crate) async fn append(
+    addr: &Addr<PartitionReplica>,
+    value: &str,
+) -> Result<AppendResult, BrokerError> {
     addr.send(Append {
         batch: batch(value),
         acks: Acks::All,
@@ -70,7 +76,7 @@ async fn append(addr: &Addr<PartitionReplica>, value: &str) -> Result<AppendResu
     .unwrap()
 }
 
-async fn values_from(addr: &Addr<PartitionReplica>, offset: i64) -> Vec<String> {
+pub(crate) async fn values_from(addr: &Addr<PartitionReplica>, offset: i64) -> Vec<String> {
     let fetched = addr
         .send(Fetch {
             offset,

@@ -12,13 +12,15 @@
 //! Bodies refuse unknown fields (400), as Confluent's do; `POST …/positions` seeks to
 //! offsets and, with `timestamps`, to the first record at or after a time.
 
-use actix::Addr;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use troupe_actors::consumer::*;
+use troupe_actors::consumer::{
+    InstanceSettings, OffsetAndMetadata, ResetPolicy, SeekTo, Subscription,
+};
 use troupe_actors::group::TopicPartition;
+use troupe_actors::requests::consumers::{self, Consumer};
 
 use crate::error::{codes, ApiError, ApiResult};
 use crate::json::parse;
@@ -155,15 +157,7 @@ async fn create(
         auto_commit,
         client_id: name.clone(),
     };
-    state
-        .engine
-        .consumers
-        .send(CreateInstance {
-            group_id: group_id.clone(),
-            name: name.clone(),
-            settings,
-        })
-        .await??;
+    consumers::create(&state.engine, &state.context(), &group_id, &name, settings).await?;
     let host = req.connection_info().host().to_string();
     let scheme = req.connection_info().scheme().to_string();
     Ok(ok(json!({
@@ -172,15 +166,8 @@ async fn create(
     })))
 }
 
-async fn instance(state: &AppState, path: &(String, String)) -> ApiResult<Addr<ConsumerInstance>> {
-    Ok(state
-        .engine
-        .consumers
-        .send(FindInstance {
-            group_id: path.0.clone(),
-            name: path.1.clone(),
-        })
-        .await??)
+async fn instance(state: &AppState, path: &(String, String)) -> ApiResult<Consumer> {
+    Ok(consumers::find(&state.engine, &state.context(), &path.0, &path.1).await?)
 }
 
 type InstancePath = web::Path<(String, String)>;
@@ -190,14 +177,14 @@ async fn instance_and_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     path: &(String, String),
     payload: web::Payload,
-) -> ApiResult<(Addr<ConsumerInstance>, T)> {
+) -> ApiResult<(Consumer, T)> {
     let body = read_body(payload, state.limits.max_request_bytes).await?;
     let addr = instance(state, path).await?;
     Ok((addr, parse(&body)?))
 }
 
 async fn delete(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
-    instance(&state, &path).await?.send(CloseInstance).await?;
+    instance(&state, &path).await?.close().await?;
     Ok(no_content())
 }
 
@@ -231,20 +218,20 @@ async fn subscribe(
             ))
         }
     };
-    addr.send(Subscribe { to }).await?.map_err(consumer_error)?;
+    addr.subscribe(to).await.map_err(consumer_error)?;
     Ok(no_content())
 }
 
 async fn subscription(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
-    let topics = instance(&state, &path).await?.send(GetSubscription).await?;
+    let topics = instance(&state, &path).await?.subscription().await?;
     Ok(ok(json!({ "topics": topics })))
 }
 
 async fn unsubscribe(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
     instance(&state, &path)
         .await?
-        .send(Unsubscribe)
-        .await?
+        .unsubscribe()
+        .await
         .map_err(consumer_error)?;
     Ok(no_content())
 }
@@ -287,16 +274,14 @@ async fn assign(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (addr, body): (_, PartitionsBody) = instance_and_body(&state, &path, payload).await?;
-    addr.send(Assign {
-        partitions: topic_partitions(body.partitions),
-    })
-    .await?
-    .map_err(consumer_error)?;
+    addr.assign(topic_partitions(body.partitions))
+        .await
+        .map_err(consumer_error)?;
     Ok(no_content())
 }
 
 async fn assignments(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
-    let partitions = instance(&state, &path).await?.send(GetAssignment).await?;
+    let partitions = instance(&state, &path).await?.assignment().await?;
     Ok(ok(json!({ "partitions": render_partitions(&partitions) })))
 }
 
@@ -313,7 +298,7 @@ async fn records(
     query: web::Query<RecordsQuery>,
 ) -> ApiResult<HttpResponse> {
     let addr = instance(&state, &path).await?;
-    let info = addr.send(GetInstanceInfo).await?;
+    let info = addr.info().await?;
     let format = EmbeddedFormat::from_name(&info.settings.format).unwrap_or(EmbeddedFormat::Binary);
     if !format.accepted_by(&req) {
         return Err(ApiError::new(
@@ -335,11 +320,8 @@ async fn records(
         .unwrap_or(state.limits.max_fetch_bytes)
         .clamp(1, state.limits.max_fetch_bytes);
     let consumed = addr
-        .send(Poll {
-            max_bytes,
-            timeout_ms,
-        })
-        .await?
+        .poll(max_bytes, timeout_ms)
+        .await
         .map_err(consumer_error)?;
     let mut body = RecordsWriter::default();
     for r in &consumed {
@@ -422,9 +404,7 @@ async fn commit(
         }
         Some(offsets)
     };
-    addr.send(Commit { offsets })
-        .await?
-        .map_err(consumer_error)?;
+    addr.commit(offsets).await.map_err(consumer_error)?;
     // Confluent answers a JSON list (of the offsets it committed; its own is always
     // empty), typed like every v2 answer.
     Ok(ok(json!([])))
@@ -438,10 +418,8 @@ async fn committed(
 ) -> ApiResult<HttpResponse> {
     let (addr, body): (_, PartitionsBody) = instance_and_body(&state, &path, payload).await?;
     let committed = addr
-        .send(Committed {
-            partitions: topic_partitions(body.partitions),
-        })
-        .await?
+        .committed(topic_partitions(body.partitions))
+        .await
         .map_err(consumer_error)?;
     let offsets: Vec<Value> = committed
         .into_iter()
@@ -480,7 +458,7 @@ async fn seek(
         };
         seeks.push((tp, SeekTo::Timestamp(parse_timestamp(t.timestamp)?)));
     }
-    addr.send(Seek { seeks }).await?.map_err(consumer_error)?;
+    addr.seek(seeks).await.map_err(consumer_error)?;
     Ok(no_content())
 }
 
@@ -495,7 +473,7 @@ async fn seek_to(
         .into_iter()
         .map(|tp| (tp, to))
         .collect();
-    addr.send(Seek { seeks }).await?.map_err(consumer_error)?;
+    addr.seek(seeks).await.map_err(consumer_error)?;
     Ok(no_content())
 }
 

@@ -18,8 +18,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 use serde_json::json;
 use troupe_actors::consumer::ConsumerError;
-use troupe_actors::group::GroupError;
-use troupe_actors::BrokerError;
+use troupe_actors::ErrorKind;
 
 use crate::error::{codes, ApiError};
 use crate::records::V2;
@@ -95,11 +94,7 @@ pub fn topic_error(e: ApiError) -> ApiError {
 /// A consumer instance's error in v2's codes: an unknown topic is 40401 (40403 stays
 /// an unknown instance).
 pub fn consumer_error(e: ConsumerError) -> ApiError {
-    let unknown_topic = matches!(
-        &e,
-        ConsumerError::Broker(BrokerError::UnknownTopic(_))
-            | ConsumerError::Group(GroupError::UnknownTopic(_))
-    );
+    let unknown_topic = e.kind() == ErrorKind::UnknownTopic;
     let e = ApiError::from(e);
     if unknown_topic {
         ApiError::new(e.status, codes::TOPIC_NOT_FOUND, e.message)

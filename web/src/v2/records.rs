@@ -14,6 +14,7 @@ use serde::Deserialize;
 use troupe_actors::partition::OffsetSpec;
 use troupe_actors::requests::fetch::FetchRequest;
 use troupe_actors::requests::{self, list_offsets, RequestContext};
+use troupe_actors::BrokerError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::metrics;
@@ -132,7 +133,7 @@ async fn fetch(
     let records = fetched
         .data
         .records_from(offset)
-        .map_err(|e| ApiError::internal(format!("cannot decode stored records: {e}")))?;
+        .map_err(|e| BrokerError::undecodable(topic, partition, offset, e))?;
     let bytes: usize = records
         .iter()
         .map(|r| {

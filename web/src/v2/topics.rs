@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
-use troupe_actors::broker::{ListTopics, TopicConfigs};
 use troupe_actors::partition::PartitionStatus;
+use troupe_actors::requests::{configs, topics};
 
 use super::{ok, topic_error};
 use crate::error::ApiResult;
@@ -23,7 +23,7 @@ fn partition_json(node_id: i32, s: &PartitionStatus) -> Value {
 /// Topic names, internal topics left out (as Confluent's v2 lists them); v3 lists
 /// every topic with `is_internal`.
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let topics = state.engine.broker.send(ListTopics).await?;
+    let topics = topics::list(&state.engine, &state.context());
     let names: Vec<&str> = topics
         .iter()
         .filter(|t| !t.internal)
@@ -34,12 +34,9 @@ pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 
 pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
     let topic = path.into_inner();
-    let configs = state
-        .ask(TopicConfigs {
-            name: topic.clone(),
-        })
+    let configs = configs::topic_configs(&state.engine, &state.context(), &topic)
         .await
-        .map_err(topic_error)?;
+        .map_err(|e| topic_error(e.into()))?;
     let (_, statuses) = state
         .partition_statuses(&topic, None)
         .await

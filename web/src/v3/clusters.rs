@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use troupe_actors::broker::BrokerConfigs;
+use troupe_actors::requests::configs;
 
 use super::configs::{config_json, ConfigOwner};
 use super::{check_broker, check_cluster, Urls};
@@ -105,7 +105,7 @@ pub async fn broker_configs(
     let (cluster_id, broker_id) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     check_broker(&state, broker_id)?;
-    let entries = state.engine.broker.send(BrokerConfigs).await?;
+    let entries = configs::broker_configs(&state.engine, &state.context()).await?;
     let urls = Urls::new(&req, &state);
     let data = entries
         .iter()
@@ -126,7 +126,7 @@ pub async fn broker_config(
     let (cluster_id, broker_id, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     check_broker(&state, broker_id)?;
-    let entries = state.engine.broker.send(BrokerConfigs).await?;
+    let entries = configs::broker_configs(&state.engine, &state.context()).await?;
     let entry = entries.iter().find(|e| e.name == name).ok_or_else(|| {
         ApiError::not_found(format!(
             "Config {name} cannot be found for broker {broker_id}."

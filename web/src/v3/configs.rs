@@ -6,9 +6,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use troupe_actors::broker::{
-    AlterTopicConfigs, ConfigChange, DescribeTopic, ListTopics, TopicConfigs,
-};
+use troupe_actors::broker::ConfigChange;
+use troupe_actors::requests::{configs, topics};
 use troupe_actors::topic_config::{topic_config_def, ConfigEntry, ConfigSource};
 
 use super::topics::refuse_duplicate_names;
@@ -28,11 +27,7 @@ async fn check_configs<'a>(
     topic: &str,
     names: impl IntoIterator<Item = &'a str>,
 ) -> ApiResult<()> {
-    state
-        .ask(DescribeTopic {
-            name: topic.to_string(),
-        })
-        .await?;
+    topics::describe(&state.engine, &state.context(), topic)?;
     for name in names {
         if topic_config_def(name).is_none() {
             return Err(config_not_found(name, topic));
@@ -93,11 +88,7 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let entries = state
-        .ask(TopicConfigs {
-            name: topic.clone(),
-        })
-        .await?;
+    let entries = configs::topic_configs(&state.engine, &state.context(), &topic).await?;
     let urls = Urls::new(&req, &state);
     let data = entries
         .iter()
@@ -119,18 +110,14 @@ pub async fn list_all(
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
     let mut data = Vec::new();
-    for topic in state.engine.broker.send(ListTopics).await? {
-        let entries = match state
-            .ask(TopicConfigs {
-                name: topic.name.clone(),
-            })
-            .await
-        {
-            Ok(entries) => entries,
-            // Deleted since the listing.
-            Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => continue,
-            Err(e) => return Err(e),
-        };
+    for topic in topics::list(&state.engine, &state.context()) {
+        let entries =
+            match configs::topic_configs(&state.engine, &state.context(), &topic.name).await {
+                Ok(entries) => entries,
+                // Deleted since the listing.
+                Err(troupe_actors::BrokerError::UnknownTopic(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
         data.extend(
             entries
                 .iter()
@@ -147,11 +134,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let entries = state
-        .ask(TopicConfigs {
-            name: topic.clone(),
-        })
-        .await?;
+    let entries = configs::topic_configs(&state.engine, &state.context(), &topic).await?;
     let entry = entries
         .iter()
         .find(|e| e.name == name)
@@ -186,16 +169,17 @@ pub async fn update(
             "Setting {name} needs a value (DELETE resets it to the default)"
         )));
     };
-    state
-        .ask(AlterTopicConfigs {
-            name: topic,
-            changes: vec![ConfigChange {
-                name,
-                value: Some(value),
-            }],
-            validate_only: false,
-        })
-        .await?;
+    configs::alter_topic_configs(
+        &state.engine,
+        &state.context(),
+        &topic,
+        vec![ConfigChange {
+            name,
+            value: Some(value),
+        }],
+        false,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -206,13 +190,14 @@ pub async fn reset(
     let (cluster_id, topic, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     check_configs(&state, &topic, [name.as_str()]).await?;
-    state
-        .ask(AlterTopicConfigs {
-            name: topic,
-            changes: vec![ConfigChange { name, value: None }],
-            validate_only: false,
-        })
-        .await?;
+    configs::alter_topic_configs(
+        &state.engine,
+        &state.context(),
+        &topic,
+        vec![ConfigChange { name, value: None }],
+        false,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -266,12 +251,13 @@ pub async fn alter(
             value,
         });
     }
-    state
-        .ask(AlterTopicConfigs {
-            name: topic,
-            changes,
-            validate_only: request.validate_only,
-        })
-        .await?;
+    configs::alter_topic_configs(
+        &state.engine,
+        &state.context(),
+        &topic,
+        changes,
+        request.validate_only,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,10 +10,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_actors::group::{
-    DeleteGroup, DescribeGroup, FindCoordinator, GroupDescription, GroupLag, GroupState,
-    ListGroups, MemberDescription, PartitionLag, ResetOffsets, ResetSpec, TopicPartition,
+    GroupDescription, GroupState, MemberDescription, PartitionLag, ResetSpec, TopicPartition,
 };
 use troupe_actors::ids::GenerationId;
+use troupe_actors::requests::groups;
 
 use super::{check_cluster, parse_body, Urls};
 use crate::error::{ApiError, ApiResult};
@@ -69,19 +69,7 @@ pub fn state_name(state: GroupState) -> &'static str {
 }
 
 async fn describe(state: &AppState, group_id: &str) -> ApiResult<GroupDescription> {
-    let coordinator = state
-        .engine
-        .groups
-        .send(FindCoordinator {
-            group_id: group_id.to_string(),
-            create: false,
-        })
-        .await??;
-    let group = coordinator.send(DescribeGroup).await?;
-    if group.state == GroupState::Dead {
-        return Err(troupe_actors::group::GroupError::GroupIdNotFound(group_id.to_string()).into());
-    }
-    Ok(group)
+    Ok(groups::describe(&state.engine, &state.context(), group_id).await?)
 }
 
 fn group_json(urls: &Urls, node_id: i32, g: &GroupDescription) -> Value {
@@ -138,7 +126,7 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &cluster)?;
     let urls = Urls::new(&req, &state);
-    let groups = state.engine.groups.send(ListGroups).await?;
+    let groups = groups::list(&state.engine, &state.context()).await?;
     let data = groups
         .iter()
         .map(|g| group_json(&urls, state.node_id, g))
@@ -161,7 +149,7 @@ async fn get(
 async fn delete(state: web::Data<AppState>, path: GroupPath) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    state.engine.groups.send(DeleteGroup { group_id }).await??;
+    groups::delete(&state.engine, &state.context(), &group_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -317,13 +305,7 @@ fn lag_json(urls: &Urls, group_id: &str, l: &PartitionLag) -> Value {
 /// The group's lags, largest first, then by topic and partition (Confluent's order).
 async fn group_lags(state: &AppState, group_id: &str) -> ApiResult<Vec<PartitionLag>> {
     describe(state, group_id).await?;
-    let mut lags = state
-        .engine
-        .groups
-        .send(GroupLag {
-            group_id: group_id.to_string(),
-        })
-        .await??;
+    let mut lags = groups::lag(&state.engine, &state.context(), group_id).await?;
     lags.sort_by(|a, b| {
         b.lag_records
             .cmp(&a.lag_records)
@@ -477,16 +459,15 @@ async fn reset_offsets(
             )))
         }
     };
-    let offsets = state
-        .engine
-        .groups
-        .send(ResetOffsets {
-            group_id: group_id.clone(),
-            topic: body.topic_name,
-            partitions: body.partitions,
-            spec,
-        })
-        .await??;
+    let offsets = groups::reset_offsets(
+        &state.engine,
+        &state.context(),
+        &group_id,
+        body.topic_name,
+        body.partitions,
+        spec,
+    )
+    .await?;
     let urls = Urls::new(&req, &state);
     let data: Vec<Value> = offsets
         .iter()

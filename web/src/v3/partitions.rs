@@ -8,8 +8,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use troupe_actors::broker::{DescribeTopic, ListTopics};
 use troupe_actors::partition::PartitionStatus;
+use troupe_actors::requests::topics;
 
 use super::{check_broker, check_cluster, Urls};
 use crate::error::{ApiError, ApiResult};
@@ -149,7 +149,7 @@ pub async fn broker_replicas(
     check_broker(&state, broker_id)?;
     let urls = Urls::new(&req, &state);
     let mut data = Vec::new();
-    for topic in state.engine.broker.send(ListTopics).await? {
+    for topic in topics::list(&state.engine, &state.context()) {
         // A topic deleted since the listing has no replicas left to show.
         let all = match state.partition_statuses(&topic.name, None).await {
             Ok((_, all)) => all,
@@ -201,11 +201,7 @@ pub async fn topic_reassignments(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    state
-        .ask(DescribeTopic {
-            name: topic.clone(),
-        })
-        .await?;
+    topics::describe(&state.engine, &state.context(), &topic)?;
     let urls = Urls::new(&req, &state);
     Ok(HttpResponse::Ok().json(urls.list(
         "KafkaReassignmentList",

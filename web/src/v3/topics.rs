@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use troupe_actors::broker::{
-    CreatePartitions, CreateTopic, DeleteTopic, DescribeTopic, ListTopics, TopicMetadata,
-};
+use troupe_actors::broker::TopicMetadata;
 use troupe_actors::ids::{NodeId, PartitionId};
+use troupe_actors::requests::topics::{self, NewTopic};
 
 use super::{check_cluster, parse_body, Urls};
 use crate::error::{ApiError, ApiResult};
@@ -44,7 +43,7 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
-    let topics = state.engine.broker.send(ListTopics).await?;
+    let topics = topics::list(&state.engine, &state.context());
     let data = topics.iter().map(|t| topic_json(&urls, t)).collect();
     Ok(HttpResponse::Ok().json(urls.list("KafkaTopicList", "/topics", data)))
 }
@@ -108,8 +107,10 @@ pub async fn create(
         .into_iter()
         .filter_map(|c| c.value.map(|v| (c.name, v)))
         .collect();
-    let created = state
-        .ask(CreateTopic {
+    let created = topics::create(
+        &state.engine,
+        &state.context(),
+        NewTopic {
             name: request.topic_name,
             partitions: request.partitions_count,
             replication_factor: request.replication_factor,
@@ -120,8 +121,9 @@ pub async fn create(
                 .collect(),
             configs,
             validate_only: request.validate_only,
-        })
-        .await?;
+        },
+    )
+    .await?;
     let urls = Urls::new(&req, &state);
     let body = topic_json(&urls, &created);
     if request.validate_only {
@@ -139,7 +141,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let topic = state.ask(DescribeTopic { name }).await?;
+    let topic = topics::describe(&state.engine, &state.context(), &name)?;
     Ok(HttpResponse::Ok().json(topic_json(&Urls::new(&req, &state), &topic)))
 }
 
@@ -149,7 +151,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    state.ask(DeleteTopic { name }).await?;
+    topics::delete(&state.engine, &state.context(), &name).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -171,12 +173,13 @@ pub async fn update(
     check_cluster(&state, &cluster_id)?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
     let request: UpdateTopicRequest = parse_body(&body)?;
-    let topic = state
-        .ask(CreatePartitions {
-            name,
-            count: request.partitions_count,
-            validate_only: request.validate_only,
-        })
-        .await?;
+    let topic = topics::create_partitions(
+        &state.engine,
+        &state.context(),
+        &name,
+        request.partitions_count,
+        request.validate_only,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(topic_json(&Urls::new(&req, &state), &topic)))
 }

@@ -12,12 +12,12 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, Protocol
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use troupe_actors::consumer::{
-    reset_offset, AssignmentState, CloseInstance, Commit, Committed, CreateInstance,
-    InstanceSettings, OffsetAndMetadata, ResetPolicy, Subscribe, Subscription as GroupSubscription,
-    WatchAssignment,
+    reset_offset, AssignmentState, InstanceSettings, OffsetAndMetadata, ResetPolicy,
+    Subscription as GroupSubscription,
 };
 use troupe_actors::group::TopicPartition;
 use troupe_actors::partition::{OffsetSpec, PartitionFeed, PartitionReplica};
+use troupe_actors::requests::consumers::{self, Consumer};
 use troupe_actors::requests::list_offsets::{log_bounds, resolve};
 use troupe_actors::requests::{RequestContext, TopicRoute};
 use troupe_actors::BrokerError;
@@ -363,38 +363,29 @@ impl Connection {
         reset: ResetPolicy,
         format: crate::records::EmbeddedFormat,
     ) -> ApiResult<Membership> {
-        let instance = self
-            .state
-            .engine
-            .consumers
-            .send(CreateInstance {
-                group_id: group_id.to_string(),
-                name: format!("websocket-{}", uuid::Uuid::new_v4()),
-                settings: InstanceSettings {
-                    format: format.name().into(),
-                    auto_offset_reset: reset,
-                    auto_commit: false,
-                    client_id: "troupe-websocket".into(),
-                },
-            })
-            .await??;
-        let mut watch = match instance.send(WatchAssignment).await {
+        let instance = consumers::create(
+            &self.state.engine,
+            &RequestContext::websocket(None),
+            group_id,
+            &format!("websocket-{}", uuid::Uuid::new_v4()),
+            InstanceSettings {
+                format: format.name().into(),
+                auto_offset_reset: reset,
+                auto_commit: false,
+                client_id: "troupe-websocket".into(),
+            },
+        )
+        .await?;
+        let mut watch = match instance.watch_assignment().await {
             Ok(watch) => watch,
             Err(e) => {
-                instance.do_send(CloseInstance);
+                instance.close_soon();
                 return Err(e.into());
             }
         };
-        if let Err(e) = instance
-            .send(Subscribe {
-                to: GroupSubscription::Topics(topics),
-            })
-            .await
-            .map_err(ApiError::from)
-            .and_then(|r| r.map_err(ApiError::from))
-        {
-            let _ = instance.send(CloseInstance).await;
-            return Err(e);
+        if let Err(e) = instance.subscribe(GroupSubscription::Topics(topics)).await {
+            let _ = instance.close().await;
+            return Err(e.into());
         }
         let forward = self.assignments.clone();
         let sub = sub.to_string();
@@ -487,18 +478,14 @@ impl Connection {
     /// the subscription's reset policy.
     async fn group_starts(
         &self,
-        instance: &actix::Addr<troupe_actors::consumer::ConsumerInstance>,
+        instance: &Consumer,
         added: &[TopicPartition],
         reset: ResetPolicy,
     ) -> ApiResult<Vec<(TopicPartition, actix::Addr<PartitionReplica>, i64)>> {
         if added.is_empty() {
             return Ok(Vec::new());
         }
-        let committed = instance
-            .send(Committed {
-                partitions: added.to_vec(),
-            })
-            .await??;
+        let committed = instance.committed(added.to_vec()).await?;
         let mut routes: BTreeMap<String, TopicRoute> = BTreeMap::new();
         let mut out = Vec::new();
         for (tp, offset) in committed {
@@ -546,12 +533,7 @@ impl Connection {
                 metadata: String::new(),
             })
             .collect();
-        let committed = membership
-            .instance
-            .send(Commit {
-                offsets: Some(offsets),
-            })
-            .await??;
+        let committed = membership.instance.commit(Some(offsets)).await?;
         let committed: Vec<Value> = committed
             .iter()
             .map(|o| {
@@ -566,7 +548,7 @@ impl Connection {
         for (_, s) in self.subscriptions.drain() {
             if let Some(m) = s.stop() {
                 // Leave the group now, so the others get its partitions at once.
-                let _ = m.instance.send(CloseInstance).await;
+                let _ = m.instance.close().await;
             }
         }
     }
@@ -574,7 +556,7 @@ impl Connection {
 
 fn close_membership(membership: Option<Membership>) {
     if let Some(m) = membership {
-        m.instance.do_send(CloseInstance);
+        m.instance.close_soon();
     }
 }
 

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use actix_web::web::Bytes;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use troupe_actors::consumer::ConsumerInstance;
 use troupe_actors::group::TopicPartition;
 use troupe_actors::partition::{ChunkRecords, PartitionFeed};
+use troupe_actors::requests::consumers::Consumer;
 use troupe_actors::storage::StoredRecord;
 use troupe_actors::BrokerError;
 
@@ -187,7 +187,7 @@ fn split(records: &[StoredRecord], max_bytes: usize) -> Vec<&[StoredRecord]> {
 
 /// A group subscription's member and the task forwarding its assignment changes.
 pub struct Membership {
-    pub instance: actix::Addr<ConsumerInstance>,
+    pub instance: Consumer,
     pub watcher: JoinHandle<()>,
     pub reset: troupe_actors::consumer::ResetPolicy,
 }

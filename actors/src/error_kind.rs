@@ -1,0 +1,293 @@
+//! `ErrorKind`: the engine's one table of error kinds, in the spirit of Kafka's
+//! `org.apache.kafka.common.protocol.Errors`. Every engine error (`BrokerError`,
+//! `GroupError`, `ConsumerError`) says which kind it is; the kind alone decides the
+//! Kafka error code a Kafka listener answers with, the HTTP status and Confluent error
+//! code the REST layer answers with, and whether the same request may succeed if sent
+//! again shortly. The errors' messages say only what happened, in no protocol's words.
+//!
+//! Kinds may share a Kafka code where Kafka has one code for what REST tells apart
+//! (an unknown topic and an unknown partition are both UNKNOWN_TOPIC_OR_PARTITION;
+//! a full disk, a failed file and an offline partition are all KAFKA_STORAGE_ERROR),
+//! and may share a Confluent code where Confluent lumps them (400 / 40002). The
+//! consumer-instance kinds exist only for REST and WebSocket clients, whose consumer
+//! state the broker keeps; their Kafka code is the nearest one a Kafka broker has.
+
+/// One row of the table: what a kind answers in each protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorMapping {
+    /// The Kafka code's name, as Kafka's `Errors` spells it.
+    pub kafka_name: &'static str,
+    /// Kafka's numeric error code (an INT16 on the wire).
+    pub kafka_code: i16,
+    pub http_status: u16,
+    /// Confluent REST Proxy's five-digit code: mostly the HTTP status, then two digits.
+    pub confluent_code: i32,
+    /// The same request may succeed if sent again shortly (the condition passes by
+    /// itself: a restart, a queue draining, space freed).
+    pub retriable: bool,
+}
+
+/// Declares `ErrorKind` and its table from one line per kind, so that a kind cannot
+/// exist without its row.
+macro_rules! error_kinds {
+    ($(
+        $(#[doc = $doc:literal])*
+        $kind:ident => $kafka_name:ident($kafka_code:literal), $http:literal / $confluent:literal, $retry:ident;
+    )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $( $(#[doc = $doc])* $kind, )*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in table order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind),*];
+
+            /// The kind's row of the table.
+            pub const fn mapping(self) -> ErrorMapping {
+                match self {
+                    $(ErrorKind::$kind => ErrorMapping {
+                        kafka_name: stringify!($kafka_name),
+                        kafka_code: $kafka_code,
+                        http_status: $http,
+                        confluent_code: $confluent,
+                        retriable: retriable!($retry),
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+macro_rules! retriable {
+    (retry) => {
+        true
+    };
+    (no_retry) => {
+        false
+    };
+}
+
+error_kinds! {
+    /// A failure the engine did not expect: a bug, or a panic it caught.
+    Internal => UNKNOWN_SERVER_ERROR(-1), 500 / 50001, no_retry;
+    /// A read or lookup outside the log's offsets.
+    OffsetOutOfRange => OFFSET_OUT_OF_RANGE(1), 416 / 41601, no_retry;
+    /// Stored records that fail their check or cannot be decoded: they cannot be
+    /// served (the ones after them can).
+    CorruptMessage => CORRUPT_MESSAGE(2), 500 / 50004, no_retry;
+    UnknownTopic => UNKNOWN_TOPIC_OR_PARTITION(3), 404 / 40403, no_retry;
+    UnknownPartition => UNKNOWN_TOPIC_OR_PARTITION(3), 404 / 40402, no_retry;
+    /// A partition restarting after a failure, or an actor the request needs not
+    /// running (stopped, or not started yet).
+    Unavailable => LEADER_NOT_AVAILABLE(5), 503 / 50003, retry;
+    /// A record batch above `max.message.bytes`.
+    MessageTooLarge => MESSAGE_TOO_LARGE(10), 413 / 41301, no_retry;
+    OffsetMetadataTooLarge => OFFSET_METADATA_TOO_LARGE(12), 400 / 40002, no_retry;
+    /// A group coordinator restarting, or not answering.
+    CoordinatorNotAvailable => COORDINATOR_NOT_AVAILABLE(15), 503 / 50003, retry;
+    /// A topic name Kafka's rules refuse, or an internal topic written to.
+    InvalidTopic => INVALID_TOPIC_EXCEPTION(17), 400 / 40002, no_retry;
+    /// The member's generation is not the group's: it must rejoin.
+    IllegalGeneration => ILLEGAL_GENERATION(22), 409 / 40905, no_retry;
+    /// No assignor every member supports.
+    InconsistentGroupProtocol => INCONSISTENT_GROUP_PROTOCOL(23), 409 / 40903, no_retry;
+    InvalidGroupId => INVALID_GROUP_ID(24), 400 / 40002, no_retry;
+    /// The group does not know the member (never joined, or its session ran out).
+    UnknownMemberId => UNKNOWN_MEMBER_ID(25), 409 / 40905, no_retry;
+    InvalidSessionTimeout => INVALID_SESSION_TIMEOUT(26), 400 / 40002, no_retry;
+    RebalanceInProgress => REBALANCE_IN_PROGRESS(27), 409 / 40904, no_retry;
+    TopicAlreadyExists => TOPIC_ALREADY_EXISTS(36), 409 / 40901, no_retry;
+    /// A partition count refused: below one, not above the current count, or past
+    /// what the open-file limit carries.
+    InvalidPartitions => INVALID_PARTITIONS(37), 400 / 40002, no_retry;
+    InvalidReplicationFactor => INVALID_REPLICATION_FACTOR(38), 400 / 40002, no_retry;
+    InvalidConfig => INVALID_CONFIG(40), 400 / 40002, no_retry;
+    InvalidRequest => INVALID_REQUEST(42), 400 / 40002, no_retry;
+    /// A file or directory of the broker's that could not be read or written (not
+    /// for want of space), or holds what this broker cannot read.
+    StorageError => KAFKA_STORAGE_ERROR(56), 500 / 50002, no_retry;
+    /// The file system holding the log directory is full: the write was refused and
+    /// nothing of it stored; writes succeed again once space is freed.
+    DiskFull => KAFKA_STORAGE_ERROR(56), 507 / 50701, retry;
+    /// A partition that failed past its restart budget, or was never opened.
+    PartitionOffline => KAFKA_STORAGE_ERROR(56), 503 / 50302, no_retry;
+    NonEmptyGroup => NON_EMPTY_GROUP(68), 409 / 40906, no_retry;
+    GroupIdNotFound => GROUP_ID_NOT_FOUND(69), 404 / 40405, no_retry;
+    GroupMaxSizeReached => GROUP_MAX_SIZE_REACHED(81), 409 / 40903, no_retry;
+    /// A limit on things waiting or open at once is reached (parked fetches,
+    /// consumer instances): it frees up as they finish.
+    TooManyRequests => THROTTLING_QUOTA_EXCEEDED(89), 429 / 42901, retry;
+    /// A REST consumer instance that does not exist, or has closed.
+    UnknownConsumerInstance => UNKNOWN_MEMBER_ID(25), 404 / 40403, no_retry;
+    /// A REST consumer instance of that name exists in the group.
+    ConsumerInstanceExists => INVALID_REQUEST(42), 409 / 40902, no_retry;
+    /// A REST consumer instance asked for what its state does not allow: a fetch
+    /// before subscribing, subscription and assignment mixed, a partition it is
+    /// not assigned, no offset to start from.
+    IllegalState => INVALID_REQUEST(42), 409 / 40903, no_retry;
+}
+
+impl ErrorKind {
+    pub const fn kafka_code(self) -> i16 {
+        self.mapping().kafka_code
+    }
+
+    pub const fn kafka_name(self) -> &'static str {
+        self.mapping().kafka_name
+    }
+
+    pub const fn http_status(self) -> u16 {
+        self.mapping().http_status
+    }
+
+    pub const fn confluent_code(self) -> i32 {
+        self.mapping().confluent_code
+    }
+
+    pub const fn is_retriable(self) -> bool {
+        self.mapping().retriable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use super::*;
+
+    /// Kafka's own numbers for the codes the table uses (`Errors.java`), written out
+    /// apart from the table so that a slip in one is caught by the other.
+    const KAFKA_CODES: &[(&str, i16)] = &[
+        ("UNKNOWN_SERVER_ERROR", -1),
+        ("OFFSET_OUT_OF_RANGE", 1),
+        ("CORRUPT_MESSAGE", 2),
+        ("UNKNOWN_TOPIC_OR_PARTITION", 3),
+        ("LEADER_NOT_AVAILABLE", 5),
+        ("MESSAGE_TOO_LARGE", 10),
+        ("OFFSET_METADATA_TOO_LARGE", 12),
+        ("COORDINATOR_NOT_AVAILABLE", 15),
+        ("INVALID_TOPIC_EXCEPTION", 17),
+        ("ILLEGAL_GENERATION", 22),
+        ("INCONSISTENT_GROUP_PROTOCOL", 23),
+        ("INVALID_GROUP_ID", 24),
+        ("UNKNOWN_MEMBER_ID", 25),
+        ("INVALID_SESSION_TIMEOUT", 26),
+        ("REBALANCE_IN_PROGRESS", 27),
+        ("TOPIC_ALREADY_EXISTS", 36),
+        ("INVALID_PARTITIONS", 37),
+        ("INVALID_REPLICATION_FACTOR", 38),
+        ("INVALID_CONFIG", 40),
+        ("INVALID_REQUEST", 42),
+        ("KAFKA_STORAGE_ERROR", 56),
+        ("NON_EMPTY_GROUP", 68),
+        ("GROUP_ID_NOT_FOUND", 69),
+        ("GROUP_MAX_SIZE_REACHED", 81),
+        ("THROTTLING_QUOTA_EXCEEDED", 89),
+    ];
+
+    #[test]
+    fn every_kind_has_a_whole_row() {
+        let kafka: HashMap<&str, i16> = KAFKA_CODES.iter().copied().collect();
+        let mut seen = HashSet::new();
+        for &kind in ErrorKind::ALL {
+            assert!(seen.insert(kind), "{kind:?} listed twice");
+            let row = kind.mapping();
+            assert_eq!(
+                kafka.get(row.kafka_name),
+                Some(&row.kafka_code),
+                "{kind:?}: {} is not Kafka's {}",
+                row.kafka_code,
+                row.kafka_name
+            );
+            assert!(
+                (400..600).contains(&row.http_status),
+                "{kind:?}: HTTP {} is no error",
+                row.http_status
+            );
+            // Confluent's scheme: five digits, of the status's class (the status
+            // itself, then two digits, but for Confluent's 50003 "retriable" which
+            // Troupe answers with 503).
+            assert!(
+                (10_000..100_000).contains(&row.confluent_code)
+                    && row.confluent_code / 10_000 == i32::from(row.http_status / 100),
+                "{kind:?}: {} is not a code for HTTP {}",
+                row.confluent_code,
+                row.http_status
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_share_a_kafka_code_only_where_kafka_has_one_for_them() {
+        // Kafka's codes are distinct: one name, one number, both ways.
+        let mut by_code: HashMap<i16, &str> = HashMap::new();
+        for &kind in ErrorKind::ALL {
+            let name = *by_code
+                .entry(kind.kafka_code())
+                .or_insert(kind.kafka_name());
+            assert_eq!(name, kind.kafka_name(), "{kind:?}");
+        }
+        // And the kinds that share one are those REST tells apart and Kafka does not.
+        let shared: Vec<Vec<ErrorKind>> = by_code
+            .keys()
+            .map(|&code| {
+                ErrorKind::ALL
+                    .iter()
+                    .copied()
+                    .filter(|k| k.kafka_code() == code)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|kinds| kinds.len() > 1)
+            .collect();
+        let expected: HashSet<Vec<ErrorKind>> = [
+            vec![ErrorKind::UnknownTopic, ErrorKind::UnknownPartition],
+            vec![
+                ErrorKind::UnknownMemberId,
+                ErrorKind::UnknownConsumerInstance,
+            ],
+            vec![
+                ErrorKind::InvalidRequest,
+                ErrorKind::ConsumerInstanceExists,
+                ErrorKind::IllegalState,
+            ],
+            vec![
+                ErrorKind::StorageError,
+                ErrorKind::DiskFull,
+                ErrorKind::PartitionOffline,
+            ],
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(shared.into_iter().collect::<HashSet<_>>(), expected);
+    }
+
+    #[test]
+    fn spot_checks() {
+        let row = |k: ErrorKind| {
+            (
+                k.kafka_code(),
+                k.http_status(),
+                k.confluent_code(),
+                k.is_retriable(),
+            )
+        };
+        assert_eq!(row(ErrorKind::UnknownTopic), (3, 404, 40403, false));
+        assert_eq!(row(ErrorKind::UnknownPartition), (3, 404, 40402, false));
+        assert_eq!(row(ErrorKind::OffsetOutOfRange), (1, 416, 41601, false));
+        assert_eq!(row(ErrorKind::TopicAlreadyExists), (36, 409, 40901, false));
+        assert_eq!(row(ErrorKind::MessageTooLarge), (10, 413, 41301, false));
+        assert_eq!(row(ErrorKind::Unavailable), (5, 503, 50003, true));
+        assert_eq!(
+            row(ErrorKind::CoordinatorNotAvailable),
+            (15, 503, 50003, true)
+        );
+        assert_eq!(row(ErrorKind::DiskFull), (56, 507, 50701, true));
+        assert_eq!(row(ErrorKind::GroupIdNotFound), (69, 404, 40405, false));
+        assert_eq!(row(ErrorKind::Internal), (-1, 500, 50001, false));
+        assert_eq!(
+            ErrorKind::UnknownTopic.kafka_name(),
+            "UNKNOWN_TOPIC_OR_PARTITION"
+        );
+    }
+}

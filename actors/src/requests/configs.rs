@@ -1,0 +1,52 @@
+//! Configs: a topic's effective configs with their sources, the broker's own (the
+//! defaults behind topic configs), and altering a topic's overrides — all answered by
+//! the topic registry, which owns the overrides and the broker defaults.
+
+use super::{Engine, RequestContext};
+use crate::broker::{AlterTopicConfigs, BrokerConfigs, ConfigChange, TopicConfigs};
+use crate::error::{BrokerError, BrokerResult};
+use crate::topic_config::ConfigEntry;
+
+pub async fn topic_configs(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+) -> BrokerResult<Vec<ConfigEntry>> {
+    engine
+        .broker
+        .send(TopicConfigs {
+            name: topic.to_string(),
+        })
+        .await
+        .map_err(BrokerError::mailbox)?
+}
+
+pub async fn broker_configs(
+    engine: &Engine,
+    _ctx: &RequestContext,
+) -> BrokerResult<Vec<ConfigEntry>> {
+    engine
+        .broker
+        .send(BrokerConfigs)
+        .await
+        .map_err(BrokerError::mailbox)
+}
+
+/// Applies `changes` to `topic`'s overrides all together, or none of them.
+pub async fn alter_topic_configs(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+    changes: Vec<ConfigChange>,
+    validate_only: bool,
+) -> BrokerResult<()> {
+    engine
+        .broker
+        .send(AlterTopicConfigs {
+            name: topic.to_string(),
+            changes,
+            validate_only,
+        })
+        .await
+        .map_err(BrokerError::mailbox)?
+}

@@ -1,0 +1,150 @@
+//! Consumer instances: the in-broker group members REST v2 clients and WebSocket
+//! group subscriptions read through (Confluent REST Proxy's consumer instances).
+//! [`create`] and [`find`] answer a [`Consumer`] handle whose methods are the
+//! instance's operations — subscribe or assign, poll, commit, seek, close — so the
+//! protocols never hold an actor address or name a message.
+
+use actix::Addr;
+
+use super::{Engine, RequestContext};
+use crate::consumer::{
+    Assign, AssignmentState, CloseInstance, Commit, Committed, ConsumedRecord, ConsumerError,
+    ConsumerInstance, ConsumerResult, CreateInstance, FindInstance, GetAssignment, GetInstanceInfo,
+    GetSubscription, InstanceInfo, InstanceSettings, OffsetAndMetadata, Poll, Seek, SeekTo,
+    Subscribe, Subscription, Unsubscribe, WatchAssignment,
+};
+use crate::error::BrokerError;
+use crate::group::offsets_topic::CommittedOffset;
+use crate::group::TopicPartition;
+
+/// One consumer instance. Cheap to clone; a closed instance answers
+/// [`ConsumerError::Closed`]-like errors (its mailbox is gone).
+#[derive(Clone)]
+pub struct Consumer {
+    addr: Addr<ConsumerInstance>,
+}
+
+fn gone(e: actix::MailboxError) -> ConsumerError {
+    ConsumerError::Broker(BrokerError::mailbox(e))
+}
+
+/// Creates instance `name` in `group_id`.
+pub async fn create(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    group_id: &str,
+    name: &str,
+    settings: InstanceSettings,
+) -> ConsumerResult<Consumer> {
+    let addr = engine
+        .consumers
+        .send(CreateInstance {
+            group_id: group_id.to_string(),
+            name: name.to_string(),
+            settings,
+        })
+        .await
+        .map_err(gone)??;
+    Ok(Consumer { addr })
+}
+
+/// The instance `name` of `group_id`, if it exists.
+pub async fn find(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    group_id: &str,
+    name: &str,
+) -> ConsumerResult<Consumer> {
+    let addr = engine
+        .consumers
+        .send(FindInstance {
+            group_id: group_id.to_string(),
+            name: name.to_string(),
+        })
+        .await
+        .map_err(gone)??;
+    Ok(Consumer { addr })
+}
+
+impl Consumer {
+    pub async fn info(&self) -> ConsumerResult<InstanceInfo> {
+        self.addr.send(GetInstanceInfo).await.map_err(gone)
+    }
+
+    /// Leaves the group (committing first with auto commit) and closes.
+    pub async fn close(&self) -> ConsumerResult<()> {
+        self.addr.send(CloseInstance).await.map_err(gone)
+    }
+
+    /// [`Self::close`] without waiting for it (from code that cannot wait).
+    pub fn close_soon(&self) {
+        self.addr.do_send(CloseInstance);
+    }
+
+    /// Subscribes (replacing any earlier subscription): the group assigns partitions.
+    pub async fn subscribe(&self, to: Subscription) -> ConsumerResult<()> {
+        self.addr.send(Subscribe { to }).await.map_err(gone)?
+    }
+
+    pub async fn subscription(&self) -> ConsumerResult<Vec<String>> {
+        self.addr.send(GetSubscription).await.map_err(gone)
+    }
+
+    pub async fn unsubscribe(&self) -> ConsumerResult<()> {
+        self.addr.send(Unsubscribe).await.map_err(gone)?
+    }
+
+    /// Assigns partitions by hand, outside group management.
+    pub async fn assign(&self, partitions: Vec<TopicPartition>) -> ConsumerResult<()> {
+        self.addr.send(Assign { partitions }).await.map_err(gone)?
+    }
+
+    pub async fn assignment(&self) -> ConsumerResult<Vec<TopicPartition>> {
+        self.addr.send(GetAssignment).await.map_err(gone)
+    }
+
+    /// Every change of the assignment, as it happens (the instance does not expire
+    /// idle while watched).
+    pub async fn watch_assignment(
+        &self,
+    ) -> ConsumerResult<tokio::sync::watch::Receiver<AssignmentState>> {
+        self.addr.send(WatchAssignment).await.map_err(gone)
+    }
+
+    /// Records from the instance's positions, waiting up to `timeout_ms`.
+    pub async fn poll(
+        &self,
+        max_bytes: usize,
+        timeout_ms: u64,
+    ) -> ConsumerResult<Vec<ConsumedRecord>> {
+        self.addr
+            .send(Poll {
+                max_bytes,
+                timeout_ms,
+            })
+            .await
+            .map_err(gone)?
+    }
+
+    /// Commits `offsets`, or with `None` every position fetched up to.
+    pub async fn commit(
+        &self,
+        offsets: Option<Vec<OffsetAndMetadata>>,
+    ) -> ConsumerResult<Vec<OffsetAndMetadata>> {
+        self.addr.send(Commit { offsets }).await.map_err(gone)?
+    }
+
+    pub async fn committed(
+        &self,
+        partitions: Vec<TopicPartition>,
+    ) -> ConsumerResult<Vec<(TopicPartition, Option<CommittedOffset>)>> {
+        self.addr
+            .send(Committed { partitions })
+            .await
+            .map_err(gone)?
+    }
+
+    pub async fn seek(&self, seeks: Vec<(TopicPartition, SeekTo)>) -> ConsumerResult<()> {
+        self.addr.send(Seek { seeks }).await.map_err(gone)?
+    }
+}

@@ -1,0 +1,91 @@
+//! Topics: list and describe (reads of the metadata image), create, delete and grow
+//! (decisions of the topic registry — on one node the `Broker`, the controller's part —
+//! which persists each before answering and publishes the new image before its
+//! answer, so a client reads its own change).
+
+use std::collections::BTreeMap;
+
+use super::{Engine, RequestContext};
+use crate::broker::{CreatePartitions, CreateTopic, DeleteTopic, TopicMetadata};
+use crate::error::{BrokerError, BrokerResult};
+use crate::ids::{NodeId, PartitionId};
+use crate::metadata::TopicImage;
+
+/// A topic to create, as CreateTopics asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewTopic {
+    pub name: String,
+    /// `None` (or -1) takes `num.partitions`.
+    pub partitions: Option<i32>,
+    /// `None` (or -1) takes `default.replication.factor`.
+    pub replication_factor: Option<i16>,
+    /// Kafka's manual replica assignment, `(partition, broker ids)`: when not empty it
+    /// sets the partition count and replication factor, and neither may be given.
+    /// Each partition's replicas, by broker (the first preferred as leader).
+    pub replicas_assignments: Vec<(PartitionId, Vec<NodeId>)>,
+    pub configs: BTreeMap<String, String>,
+    pub validate_only: bool,
+}
+
+fn metadata(topic: &TopicImage) -> TopicMetadata {
+    TopicMetadata {
+        name: topic.name.clone(),
+        topic_id: topic.topic_id.clone(),
+        partitions: topic.partitions.len() as i32,
+        replication_factor: topic.replication_factor,
+        internal: topic.internal,
+        configs: topic.overrides.clone(),
+    }
+}
+
+/// Every topic, by name.
+pub fn list(engine: &Engine, _ctx: &RequestContext) -> Vec<TopicMetadata> {
+    let image = engine.metadata.image();
+    image.topics.values().map(|t| metadata(t)).collect()
+}
+
+pub fn describe(engine: &Engine, _ctx: &RequestContext, name: &str) -> BrokerResult<TopicMetadata> {
+    let image = engine.metadata.image();
+    image.topic(name).map(|t| metadata(t))
+}
+
+pub async fn create(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: NewTopic,
+) -> BrokerResult<TopicMetadata> {
+    engine
+        .broker
+        .send(CreateTopic(topic))
+        .await
+        .map_err(BrokerError::mailbox)?
+}
+
+pub async fn delete(engine: &Engine, _ctx: &RequestContext, name: &str) -> BrokerResult<()> {
+    engine
+        .broker
+        .send(DeleteTopic {
+            name: name.to_string(),
+        })
+        .await
+        .map_err(BrokerError::mailbox)?
+}
+
+/// Raises the partition count to `count` (Kafka never lowers it).
+pub async fn create_partitions(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    name: &str,
+    count: i32,
+    validate_only: bool,
+) -> BrokerResult<TopicMetadata> {
+    engine
+        .broker
+        .send(CreatePartitions {
+            name: name.to_string(),
+            count,
+            validate_only,
+        })
+        .await
+        .map_err(BrokerError::mailbox)?
+}
