@@ -2,9 +2,9 @@
 //! defaults behind topic configs), and altering a topic's overrides — all answered by
 //! the topic registry, which owns the overrides and the broker defaults.
 
-use super::{Engine, RequestContext};
+use super::{ask, Engine, RequestContext};
 use crate::broker::{AlterTopicConfigs, BrokerConfigs, ConfigChange, TopicConfigs};
-use crate::error::{BrokerError, BrokerResult};
+use crate::error::BrokerResult;
 use crate::topic_config::ConfigEntry;
 
 pub async fn topic_configs(
@@ -13,23 +13,17 @@ pub async fn topic_configs(
     topic: &str,
 ) -> BrokerResult<Vec<ConfigEntry>> {
     engine
-        .broker
-        .send(TopicConfigs {
+        .ask_broker(TopicConfigs {
             name: topic.to_string(),
         })
         .await
-        .map_err(BrokerError::mailbox)?
 }
 
 pub async fn broker_configs(
     engine: &Engine,
     _ctx: &RequestContext,
 ) -> BrokerResult<Vec<ConfigEntry>> {
-    engine
-        .broker
-        .send(BrokerConfigs)
-        .await
-        .map_err(BrokerError::mailbox)
+    ask(&engine.broker, BrokerConfigs).await
 }
 
 /// Applies `changes` to `topic`'s overrides all together, or none of them.
@@ -41,12 +35,10 @@ pub async fn alter_topic_configs(
     validate_only: bool,
 ) -> BrokerResult<()> {
     engine
-        .broker
-        .send(AlterTopicConfigs {
+        .ask_broker(AlterTopicConfigs {
             name: topic.to_string(),
             changes,
             validate_only,
         })
         .await
-        .map_err(BrokerError::mailbox)?
 }

@@ -5,7 +5,7 @@
 //! offset fell out of the log (retention moved the start past it).
 
 use super::list_offsets::resolve;
-use super::{Engine, RequestContext};
+use super::{ask, Engine, RequestContext};
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{Fetch, FetchResult, OffsetSpec};
 
@@ -29,13 +29,15 @@ pub async fn fetch(
     let route = engine.route(topic)?;
     let addr = route.partition(request.partition)?;
     let read = |offset| async move {
-        addr.send(Fetch {
-            offset,
-            max_bytes: request.max_bytes,
-            max_wait_ms: request.max_wait_ms,
-        })
-        .await
-        .map_err(BrokerError::mailbox)?
+        ask(
+            addr,
+            Fetch {
+                offset,
+                max_bytes: request.max_bytes,
+                max_wait_ms: request.max_wait_ms,
+            },
+        )
+        .await?
     };
     match (read(request.offset).await, request.reset) {
         (Err(BrokerError::OffsetOutOfRange { .. }), Some(spec)) => {

@@ -9,12 +9,12 @@ use crate::group::{
     GroupResult, GroupState, ListGroups, PartitionLag, ResetOffsets, ResetSpec, TopicPartition,
 };
 
-fn unavailable(e: actix::MailboxError) -> GroupError {
-    GroupError::CoordinatorNotAvailable(e.to_string())
-}
-
 pub async fn list(engine: &Engine, _ctx: &RequestContext) -> GroupResult<Vec<GroupDescription>> {
-    engine.groups.send(ListGroups).await.map_err(unavailable)
+    engine
+        .groups
+        .send(ListGroups)
+        .await
+        .map_err(GroupError::mailbox)
 }
 
 /// A group that exists (a dead one is not found).
@@ -30,8 +30,11 @@ pub async fn describe(
             create: false,
         })
         .await
-        .map_err(unavailable)??;
-    let group = coordinator.send(DescribeGroup).await.map_err(unavailable)?;
+        .map_err(GroupError::mailbox)??;
+    let group = coordinator
+        .send(DescribeGroup)
+        .await
+        .map_err(GroupError::mailbox)?;
     if group.state == GroupState::Dead {
         return Err(GroupError::GroupIdNotFound(group_id.to_string()));
     }
@@ -46,7 +49,7 @@ pub async fn delete(engine: &Engine, _ctx: &RequestContext, group_id: &str) -> G
             group_id: group_id.to_string(),
         })
         .await
-        .map_err(unavailable)?
+        .map_err(GroupError::mailbox)?
 }
 
 /// Each committed partition's lag (log end minus committed offset).
@@ -61,7 +64,7 @@ pub async fn lag(
             group_id: group_id.to_string(),
         })
         .await
-        .map_err(unavailable)?
+        .map_err(GroupError::mailbox)?
 }
 
 /// Sets the committed offsets of `topic`'s partitions (all, or those listed) of a
@@ -83,5 +86,5 @@ pub async fn reset_offsets(
             spec,
         })
         .await
-        .map_err(unavailable)?
+        .map_err(GroupError::mailbox)?
 }

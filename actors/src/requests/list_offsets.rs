@@ -6,21 +6,17 @@
 
 use actix::Addr;
 
-use super::{Engine, RequestContext};
-use crate::error::{BrokerError, BrokerResult};
+use super::{ask, Engine, RequestContext};
+use crate::error::BrokerResult;
 use crate::partition::{ListOffsets, OffsetSpec, PartitionReplica};
 
 /// The offset `spec` means in the partition behind `addr`.
 pub async fn resolve(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> BrokerResult<i64> {
-    let ask = |spec| async move {
-        addr.send(ListOffsets(spec))
-            .await
-            .map_err(BrokerError::mailbox)?
-    };
-    match ask(spec).await? {
+    let list = |spec| async move { ask(addr, ListOffsets(spec)).await? };
+    match list(spec).await? {
         Some((offset, _)) => Ok(offset),
         None if matches!(spec, OffsetSpec::Timestamp(_)) => {
-            Ok(ask(OffsetSpec::Latest).await?.map_or(0, |(o, _)| o))
+            Ok(list(OffsetSpec::Latest).await?.map_or(0, |(o, _)| o))
         }
         None => Ok(0),
     }

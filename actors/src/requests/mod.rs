@@ -23,6 +23,7 @@ use crate::broker::Broker;
 use crate::cleaner::LogCleaner;
 use crate::clock::Clock;
 use crate::consumer::ConsumerRegistry;
+use crate::error::BrokerError;
 use crate::group::GroupManager;
 use crate::metadata::MetadataView;
 use crate::replica_manager::ReplicaView;
@@ -109,4 +110,26 @@ impl Engine {
     pub fn route(&self, topic: &str) -> crate::BrokerResult<TopicRoute> {
         TopicRoute::lookup(&self.metadata, &self.replicas, topic)
     }
+
+    /// Asks the topic registry; an unreachable registry is [`BrokerError::mailbox`].
+    pub(crate) async fn ask_broker<M, T>(&self, msg: M) -> crate::BrokerResult<T>
+    where
+        M: actix::Message<Result = crate::BrokerResult<T>> + Send + 'static,
+        T: Send + 'static,
+        Broker: actix::Handler<M>,
+    {
+        ask(&self.broker, msg).await?
+    }
+}
+
+/// Sends `msg` to `addr`, turning a dead mailbox into [`BrokerError::mailbox`] (503,
+/// retriable) — the one place the request layer maps it.
+pub(crate) async fn ask<A, M>(addr: &Addr<A>, msg: M) -> crate::BrokerResult<M::Result>
+where
+    A: actix::Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    addr.send(msg).await.map_err(BrokerError::mailbox)
 }

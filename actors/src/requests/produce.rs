@@ -66,9 +66,13 @@ impl StickyPartitioner {
         let entry = next.entry(topic.to_string()).or_insert(0);
         let sticky = *entry % count;
         *entry = (sticky + 1) % count;
-        let image = engine.metadata.image();
-        if next.len() > 2 * image.topics.len() + 16 {
-            next.retain(|t, _| image.topics.contains_key(t));
+        // Only a map grown past a few topics is checked against the image: produce
+        // requests pay no image read.
+        if next.len() > 16 {
+            let image = engine.metadata.image();
+            if next.len() > 2 * image.topics.len() + 16 {
+                next.retain(|t, _| image.topics.contains_key(t));
+            }
         }
         sticky
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::{Engine, RequestContext};
 use crate::broker::{CreatePartitions, CreateTopic, DeleteTopic, TopicMetadata};
-use crate::error::{BrokerError, BrokerResult};
+use crate::error::BrokerResult;
 use crate::ids::{NodeId, PartitionId};
 use crate::metadata::TopicImage;
 
@@ -54,21 +54,15 @@ pub async fn create(
     _ctx: &RequestContext,
     topic: NewTopic,
 ) -> BrokerResult<TopicMetadata> {
-    engine
-        .broker
-        .send(CreateTopic(topic))
-        .await
-        .map_err(BrokerError::mailbox)?
+    engine.ask_broker(CreateTopic(topic)).await
 }
 
 pub async fn delete(engine: &Engine, _ctx: &RequestContext, name: &str) -> BrokerResult<()> {
     engine
-        .broker
-        .send(DeleteTopic {
+        .ask_broker(DeleteTopic {
             name: name.to_string(),
         })
         .await
-        .map_err(BrokerError::mailbox)?
 }
 
 /// Raises the partition count to `count` (Kafka never lowers it).
@@ -80,12 +74,10 @@ pub async fn create_partitions(
     validate_only: bool,
 ) -> BrokerResult<TopicMetadata> {
     engine
-        .broker
-        .send(CreatePartitions {
+        .ask_broker(CreatePartitions {
             name: name.to_string(),
             count,
             validate_only,
         })
         .await
-        .map_err(BrokerError::mailbox)?
 }
