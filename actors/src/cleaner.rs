@@ -95,9 +95,11 @@ impl Handler<CleanJob> for CleanerWorker {
         let now = self.clock.now_ms();
         let dir = job.view.log.dir.clone();
         let name = dir.display().to_string();
-        let outcome = contain(ActorKind::CleanerWorker, &name, || {
-            clean(&job.view.log, &config, now)
-        });
+        let outcome = contain(
+            ActorKind::CleanerWorker,
+            || name.clone(),
+            || clean(&job.view.log, &config, now),
+        );
         let failure = match outcome {
             Ok(Ok(result)) => return Ok(result),
             Ok(Err(e)) => e.to_string(),

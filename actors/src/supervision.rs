@@ -254,10 +254,15 @@ fn spawn_here<A: Supervise>(act: A, restart: Option<fn(&mut Running<A>) -> bool>
 /// Runs `f`, turning a panic into `Err` with its message, logged and counted against
 /// `kind`: for code that must answer its caller even when it panics (a partition's
 /// log operations, a cleaning pass).
-pub fn contain<T>(kind: ActorKind, name: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn contain<T>(
+    kind: ActorKind,
+    name: impl FnOnce() -> String,
+    f: impl FnOnce() -> T,
+) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
         let message = panic_message(&panic);
-        log::error!("{kind} {name} panicked: {message}");
+        // Named only when it panicked: `contain` wraps every append and read.
+        log::error!("{kind} {} panicked: {message}", name());
         counters(kind).panics.fetch_add(1, Ordering::Relaxed);
         message
     })
@@ -495,10 +500,15 @@ mod tests {
 
     #[test]
     fn a_contained_panic_gives_its_message() {
-        let caught = contain(ActorKind::CleanerWorker, "w", || -> u8 {
-            panic!("bad pass")
-        });
+        let caught = contain(
+            ActorKind::CleanerWorker,
+            || "w".into(),
+            || -> u8 { panic!("bad pass") },
+        );
         assert_eq!(caught, Err("bad pass".to_string()));
-        assert_eq!(contain(ActorKind::CleanerWorker, "w", || 7), Ok(7));
+        assert_eq!(
+            contain(ActorKind::CleanerWorker, || "w".into(), || 7),
+            Ok(7)
+        );
     }
 }

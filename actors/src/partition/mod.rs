@@ -139,13 +139,17 @@ impl PartitionReplica {
     /// actor, within the restart budget.
     fn open_log(&mut self) -> Result<(), String> {
         let name = self.name();
-        let opened = contain(ActorKind::Partition, &name, || {
-            Log::open_with_clock(
-                &self.dir,
-                self.config.log.clone(),
-                Arc::new(self.clock.clone()),
-            )
-        });
+        let opened = contain(
+            ActorKind::Partition,
+            || name.clone(),
+            || {
+                Log::open_with_clock(
+                    &self.dir,
+                    self.config.log.clone(),
+                    Arc::new(self.clock.clone()),
+                )
+            },
+        );
         match opened {
             Ok(Ok(mut log)) => {
                 let checkpointed = log.high_watermark();
@@ -339,12 +343,16 @@ impl Handler<Stop> for PartitionReplica {
                 // leader is the only in-sync replica): answer the appends waiting for
                 // it, and let the checkpoint say so.
                 let name = self.name();
-                let closed = contain(ActorKind::Partition, &name, || {
-                    log.flush()?;
-                    let end = log.log_end_offset();
-                    log.set_high_watermark(end);
-                    log.close().map(|()| end)
-                });
+                let closed = contain(
+                    ActorKind::Partition,
+                    || name.clone(),
+                    || {
+                        log.flush()?;
+                        let end = log.log_end_offset();
+                        log.set_high_watermark(end);
+                        log.close().map(|()| end)
+                    },
+                );
                 match closed {
                     Ok(Ok(end)) => self.waiters.complete_produces(end),
                     Ok(Err(e)) => {

@@ -33,11 +33,11 @@ impl PartitionReplica {
         is_fatal: fn(&LogError) -> bool,
         op: impl FnOnce(&mut Log) -> LogResult<T>,
     ) -> BrokerResult<T> {
-        let name = self.name();
         let Some(log) = self.log.as_mut() else {
             return Err(self.unavailable());
         };
-        match contain(ActorKind::Partition, &name, || op(log)) {
+        let name = || format!("{}-{}", self.topic, self.partition);
+        match contain(ActorKind::Partition, name, || op(log)) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 let (fatal, reason) = (is_fatal(&e), e.to_string());

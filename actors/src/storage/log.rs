@@ -344,10 +344,10 @@ impl Log {
             expected_offset = batch.view().next_offset();
         }
         let mut appended: Option<AppendInfo> = None;
+        let now = self.clock.now_ms();
         for batch in batches {
             let view = batch.view();
             debug_assert!(view.validate().is_ok());
-            let now = self.clock.now_ms();
             self.epochs
                 .assign(view.partition_leader_epoch(), view.base_offset())?;
             self.write_batch(&view, now)?;
