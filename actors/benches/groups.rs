@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures::future::join_all;
-use troupe_actors::broker::{CreateTopic, NewTopic, RouteTopic};
+use troupe_actors::broker::{CreateTopic, NewTopic};
 use troupe_actors::broker_config::BrokerConfig;
 use troupe_actors::consumer::{
     CloseInstance, ConsumerInstance, CreateInstance, GetAssignment, InstanceSettings, ResetPolicy,
@@ -188,15 +188,7 @@ async fn run(seconds: u64, dir: PathBuf) {
         .await
         .unwrap_or_else(|e| fail(e))
         .unwrap_or_else(|e| fail(e));
-    let offsets = node
-        .engine
-        .broker
-        .send(RouteTopic {
-            name: OFFSETS_TOPIC.into(),
-        })
-        .await
-        .unwrap_or_else(|e| fail(e))
-        .unwrap_or_else(|e| fail(e));
+    let offsets = node.engine.route(OFFSETS_TOPIC).unwrap_or_else(|e| fail(e));
     let store = offsets.partitions[0].clone();
     // A commit record's size: key (group, topic, partition) and value.
     let record = Record {

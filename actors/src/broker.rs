@@ -5,6 +5,13 @@
 //! [`ReplicaManager`] start and stop the partitions and the [`LogManager`] move their
 //! directories. Nobody asks it where a partition is: that is a read of the published
 //! image and replica table. It never touches a partition's log itself.
+//!
+//! Supervised ([`crate::supervision`]): after a panic it reloads the registry from
+//! `topics.json` — what was acknowledged — and publishes it again, so the replica
+//! manager restarts whatever a half-done change stopped; a delete cut short comes
+//! back as a topic that was not deleted (its caller saw the failure). Routing never
+//! crosses its mailbox, so produce and fetch go on meanwhile. Once its budget is
+//! spent it refuses registry changes with why, and the published image stays.
 
 pub mod messages;
 
@@ -20,9 +27,11 @@ use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{NodeId, PartitionId};
 use crate::log_manager::{remove_dirs_later, LogManager};
-use crate::metadata::{MetadataImage, MetadataPublisher, MetadataView, TopicImage};
+use crate::metadata::{MetadataImage, MetadataPublisher, TopicImage};
 use crate::partition::{PartitionLimits, PartitionReplica, UpdateConfig};
-use crate::replica_manager::{close_all, ReplicaManager, ReplicaView};
+use crate::replica_manager::{close_all, ReplicaManager};
+use crate::requests::Routes;
+use crate::supervision::{ActorKind, Supervise, Supervision, Verdict};
 use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry, PartitionConfig};
 use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
 pub use messages::*;
@@ -127,10 +136,14 @@ pub struct Broker {
     /// Topics being deleted: their partitions are stopping, their directories not
     /// yet renamed, and the topic is still in the registry.
     deleting: HashSet<String>,
-    topic_subscribers: Vec<Recipient<TopicsChanged>>,
+    /// The partitions of each topic being deleted, stopping, until its delete ends:
+    /// a restart waits for them to close before it starts the topic's partitions again.
+    closing: BTreeMap<String, Vec<Addr<PartitionReplica>>>,
     logs: LogManager,
     replicas: ReplicaManager,
     metadata: MetadataPublisher,
+    clock: Clock,
+    supervision: Supervision,
 }
 
 impl Broker {
@@ -150,7 +163,8 @@ impl Broker {
             tail_buffer_chunks: config.partition_tail_buffer_chunks,
             tail_chunk_max_bytes: config.partition_tail_chunk_max_bytes,
         };
-        let replicas = ReplicaManager::new(config.partition_threads, limits, clock);
+        let supervision = Supervision::new(ActorKind::Broker, config.restart_policy());
+        let replicas = ReplicaManager::new(config.partition_threads, limits, clock.clone());
         let metadata = MetadataPublisher::new(MetadataImage::single_node(
             meta.cluster_id.clone(),
             config.node_id,
@@ -161,17 +175,14 @@ impl Broker {
             meta,
             topics: BTreeMap::new(),
             deleting: HashSet::new(),
-            topic_subscribers: Vec::new(),
+            closing: BTreeMap::new(),
             logs,
             replicas,
             metadata,
+            clock,
+            supervision,
         };
-        for record in broker.meta.topics.clone() {
-            let config = broker.partition_config(&record.configs);
-            broker
-                .topics
-                .insert(record.name.clone(), TopicState { record, config });
-        }
+        broker.load_topics();
         broker.create_offsets_topic()?;
         // The replica manager starts every partition, the offsets topic first (groups
         // need it); past the open-file budget, partitions start offline rather than
@@ -185,6 +196,35 @@ impl Broker {
             broker.config.log_dir.display()
         );
         Ok(broker)
+    }
+
+    /// The registry in memory, from `self.meta` as read from `topics.json`.
+    fn load_topics(&mut self) {
+        self.topics.clear();
+        for record in self.meta.topics.clone() {
+            let config = self.partition_config(&record.configs);
+            self.topics
+                .insert(record.name.clone(), TopicState { record, config });
+        }
+    }
+
+    /// After a restart: the registry as `topics.json` holds it, published again.
+    fn reload(&mut self) -> BrokerResult<Vec<Addr<PartitionReplica>>> {
+        self.meta = self.store.load_or_init(self.config.node_id)?;
+        self.load_topics();
+        self.deleting.clear();
+        self.create_offsets_topic()?;
+        Ok(self.publish())
+    }
+
+    /// `Err` with the reason while the registry is down (its restart budget spent).
+    fn check_up(&self) -> BrokerResult<()> {
+        match self.supervision.down() {
+            None => Ok(()),
+            Some(reason) => Err(BrokerError::Unavailable(format!(
+                "the topic registry is down: {reason}"
+            ))),
+        }
     }
 
     /// `__consumer_offsets` exists from the first start on: compacted, with
@@ -218,23 +258,6 @@ impl Broker {
             self.config.groups.offsets_topic_partitions
         );
         Ok(())
-    }
-
-    fn partition_counts(&self) -> BTreeMap<String, i32> {
-        self.topics
-            .iter()
-            .map(|(name, t)| (name.clone(), t.record.partitions))
-            .collect()
-    }
-
-    fn topics_changed(&mut self) {
-        let msg = TopicsChanged {
-            partitions: self.partition_counts(),
-        };
-        self.topic_subscribers.retain(|r| r.connected());
-        for r in &self.topic_subscribers {
-            r.do_send(msg.clone());
-        }
     }
 
     fn partition_config(&self, overrides: &BTreeMap<String, String>) -> PartitionConfig {
@@ -289,8 +312,8 @@ impl Broker {
     }
 
     /// Readers' handles on what [`Self::publish`] publishes.
-    pub fn views(&self) -> (MetadataView, ReplicaView) {
-        (self.metadata.view(), self.replicas.view())
+    pub fn routes(&self) -> Routes {
+        Routes::new(self.metadata.view(), self.replicas.view())
     }
 
     fn topic(&self, name: &str) -> BrokerResult<&TopicState> {
@@ -370,11 +393,53 @@ impl Broker {
 
 impl Actor for Broker {
     type Context = Context<Self>;
+}
 
-    fn stopped(&mut self, _: &mut Context<Self>) {
+/// The partitions' threads end with the registry itself, not with a stop its
+/// supervisor would restart.
+impl Drop for Broker {
+    fn drop(&mut self) {
         self.replicas.stop_arbiters();
     }
 }
+
+impl Supervise for Broker {
+    const KIND: ActorKind = ActorKind::Broker;
+}
+
+impl Supervised for Broker {
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.monotonic();
+        if let Verdict::StayDown { .. } = self.supervision.restarting_at(&self.name(), now) {
+            return;
+        }
+        // Partitions a delete was stopping close first: two actors never hold one log.
+        let closing: Vec<_> = std::mem::take(&mut self.closing)
+            .into_values()
+            .flatten()
+            .collect();
+        let closed = close_all(closing, "the topic registry restarts");
+        ctx.wait(actix::fut::wrap_future(closed).map(
+            |(), act: &mut Self, ctx| match act.reload() {
+                Ok(stopped) => {
+                    ctx.spawn(actix::fut::wrap_future(close_all(
+                        stopped,
+                        "not in the reloaded registry",
+                    )));
+                    log::info!("topic registry reloaded: {} topic(s)", act.topics.len());
+                }
+                Err(e) => {
+                    act.supervision
+                        .failed(format!("reloading the registry failed: {e}"));
+                    ctx.stop();
+                }
+            },
+        ));
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+crate::supervision::answers_panic_hook!(Broker);
 
 impl Handler<GetClusterInfo> for Broker {
     type Result = MessageResult<GetClusterInfo>;
@@ -393,6 +458,7 @@ impl Handler<CreateTopic> for Broker {
     type Result = BrokerResult<TopicMetadata>;
 
     fn handle(&mut self, CreateTopic(msg): CreateTopic, _: &mut Context<Self>) -> Self::Result {
+        self.check_up()?;
         validate_topic_name(&msg.name)?;
         if self.topics.contains_key(&msg.name) || self.deleting.contains(&msg.name) {
             return Err(BrokerError::TopicExists(msg.name));
@@ -464,7 +530,6 @@ impl Handler<CreateTopic> for Broker {
         }
         self.publish();
         log::info!("created topic {} with {partitions} partition(s)", msg.name);
-        self.topics_changed();
         self.topic(&msg.name).map(Self::metadata)
     }
 }
@@ -478,7 +543,10 @@ impl Handler<DeleteTopic> for Broker {
     /// registry and the delete acknowledged. A rename or registry write that fails
     /// puts the directories back, restarts the partitions and fails the request.
     fn handle(&mut self, msg: DeleteTopic, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.writable_topic(&msg.name) {
+        if let Err(e) = self
+            .check_up()
+            .and_then(|()| self.writable_topic(&msg.name))
+        {
             return Box::pin(actix::fut::ready(Err(e)));
         }
         if !self.deleting.insert(msg.name.clone()) {
@@ -489,6 +557,7 @@ impl Handler<DeleteTopic> for Broker {
         // The topic takes no more writes from here on, and its replicas are no longer
         // found by readers.
         let partitions = self.publish();
+        self.closing.insert(msg.name.clone(), partitions.clone());
         log::info!("deleting topic {}", msg.name);
         // Closed cleanly (not discarded): if the delete has to be undone, the
         // partitions reopen without recovery and lose nothing.
@@ -504,6 +573,7 @@ impl Broker {
     /// The part of a delete after the partitions have stopped (see `DeleteTopic`).
     fn finish_delete(&mut self, name: &str) -> BrokerResult<()> {
         self.deleting.remove(name);
+        self.closing.remove(name);
         let Some(record) = self.topics.get(name).map(|t| t.record.clone()) else {
             return Err(BrokerError::UnknownTopic(name.to_string()));
         };
@@ -524,7 +594,6 @@ impl Broker {
             return Err(e);
         }
         self.publish();
-        self.topics_changed();
         remove_dirs_later(moved);
         log::info!("deleted topic {name}");
         Ok(())
@@ -543,26 +612,11 @@ impl Broker {
     }
 }
 
-impl Handler<ListTopics> for Broker {
-    type Result = MessageResult<ListTopics>;
-
-    fn handle(&mut self, _: ListTopics, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.topics.values().map(Self::metadata).collect())
-    }
-}
-
-impl Handler<DescribeTopic> for Broker {
-    type Result = BrokerResult<TopicMetadata>;
-
-    fn handle(&mut self, msg: DescribeTopic, _: &mut Context<Self>) -> Self::Result {
-        self.topic(&msg.name).map(Self::metadata)
-    }
-}
-
 impl Handler<CreatePartitions> for Broker {
     type Result = BrokerResult<TopicMetadata>;
 
     fn handle(&mut self, msg: CreatePartitions, _: &mut Context<Self>) -> Self::Result {
+        self.check_up()?;
         let current = self.writable_topic(&msg.name)?.record.partitions;
         if msg.count <= current {
             return Err(BrokerError::InvalidPartitions(format!(
@@ -594,7 +648,6 @@ impl Handler<CreatePartitions> for Broker {
             msg.name,
             msg.count
         );
-        self.topics_changed();
         self.topic(&msg.name).map(Self::metadata)
     }
 }
@@ -603,6 +656,9 @@ impl Handler<AlterTopicConfigs> for Broker {
     type Result = ResponseFuture<BrokerResult<()>>;
 
     fn handle(&mut self, msg: AlterTopicConfigs, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_up() {
+            return Box::pin(futures::future::ready(Err(e)));
+        }
         let prepared = (|| {
             let mut configs = self.writable_topic(&msg.name)?.record.configs.clone();
             for change in &msg.changes {
@@ -677,24 +733,6 @@ impl Handler<BrokerConfigs> for Broker {
 
     fn handle(&mut self, _: BrokerConfigs, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.config.topic_defaults.broker_entries())
-    }
-}
-
-impl Handler<RouteTopic> for Broker {
-    type Result = BrokerResult<TopicRoute>;
-
-    fn handle(&mut self, msg: RouteTopic, _: &mut Context<Self>) -> Self::Result {
-        let (metadata, replicas) = self.views();
-        TopicRoute::lookup(&metadata, &replicas, &msg.name)
-    }
-}
-
-impl Handler<SubscribeTopics> for Broker {
-    type Result = MessageResult<SubscribeTopics>;
-
-    fn handle(&mut self, msg: SubscribeTopics, _: &mut Context<Self>) -> Self::Result {
-        self.topic_subscribers.push(msg.0);
-        MessageResult(self.partition_counts())
     }
 }
 

@@ -6,8 +6,6 @@
 //! [`BrokerConfig::restart_policy`]. Every actor gets the node's one [`Clock`]: the
 //! system's, or a test's.
 
-use actix::prelude::*;
-
 use crate::broker::{Broker, ShutdownBroker};
 use crate::broker_config::BrokerConfig;
 use crate::cleaner::{CleanerSettings, LogCleaner};
@@ -45,23 +43,21 @@ impl Node {
         let group_config = config.groups.clone();
         let consumer_config = config.consumers.clone();
         let broker = Broker::open(config, clock.clone())?;
-        let (metadata, replicas) = broker.views();
-        let broker = broker.start();
+        let routes = broker.routes();
+        let broker = crate::supervision::start(broker);
         let cleaner = enabled.then(|| LogCleaner::start(broker.clone(), settings));
         let groups =
-            GroupManager::start(broker.clone(), group_config, clock.clone(), restarts).await?;
+            GroupManager::start(routes.clone(), group_config, clock.clone(), restarts).await?;
         let consumers = ConsumerRegistry::new(
             consumer_config,
-            broker.clone(),
+            routes.clone(),
             groups.clone(),
             clock.clone(),
             restarts,
         )
         .start_supervised();
         Ok(Node {
-            engine: Engine::new(
-                metadata, replicas, broker, groups, consumers, cleaner, clock,
-            ),
+            engine: Engine::new(routes, broker, groups, consumers, cleaner, clock),
         })
     }
 

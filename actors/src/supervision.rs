@@ -43,6 +43,8 @@ use actix::prelude::*;
 /// The kinds of actor the policy serves: names logs and the per-kind counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ActorKind {
+    /// The topic registry (`broker.rs`).
+    Broker,
     Partition,
     GroupCoordinator,
     GroupManager,
@@ -55,7 +57,8 @@ pub enum ActorKind {
 }
 
 impl ActorKind {
-    pub const ALL: [ActorKind; 7] = [
+    pub const ALL: [ActorKind; 8] = [
+        ActorKind::Broker,
         ActorKind::Partition,
         ActorKind::GroupCoordinator,
         ActorKind::GroupManager,
@@ -68,6 +71,7 @@ impl ActorKind {
     /// The label in metrics.
     pub fn label(self) -> &'static str {
         match self {
+            ActorKind::Broker => "broker",
             ActorKind::Partition => "partition",
             ActorKind::GroupCoordinator => "group_coordinator",
             ActorKind::GroupManager => "group_manager",

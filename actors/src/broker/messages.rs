@@ -46,16 +46,6 @@ pub struct DeleteTopic {
     pub name: String,
 }
 
-#[derive(Message)]
-#[rtype(result = "Vec<TopicMetadata>")]
-pub struct ListTopics;
-
-#[derive(Message)]
-#[rtype(result = "BrokerResult<TopicMetadata>")]
-pub struct DescribeTopic {
-    pub name: String,
-}
-
 /// Raise a topic's partition count (Kafka never lowers it).
 #[derive(Message)]
 #[rtype(result = "BrokerResult<TopicMetadata>")]
@@ -93,17 +83,6 @@ pub struct TopicConfigs {
 #[rtype(result = "Vec<ConfigEntry>")]
 pub struct BrokerConfigs;
 
-pub use crate::requests::TopicRoute;
-
-/// A topic's route, for actors that have no [`crate::requests::Engine`] (the group
-/// manager and consumer instances): answered from the same published image and
-/// replica table a direct lookup reads.
-#[derive(Message)]
-#[rtype(result = "BrokerResult<TopicRoute>")]
-pub struct RouteTopic {
-    pub name: String,
-}
-
 /// Close every partition cleanly (broker shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -113,16 +92,3 @@ pub struct ShutdownBroker;
 #[derive(Message)]
 #[rtype(result = "Vec<Addr<PartitionReplica>>")]
 pub struct CompactedPartitions;
-
-/// Every topic's partition count, sent to subscribers after any topic is created,
-/// deleted or grows (consumer groups rebalance on it).
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-#[rtype(result = "()")]
-pub struct TopicsChanged {
-    pub partitions: BTreeMap<String, i32>,
-}
-
-/// Subscribe to [`TopicsChanged`]; answers the current counts.
-#[derive(Message)]
-#[rtype(result = "BTreeMap<String, i32>")]
-pub struct SubscribeTopics(pub actix::Recipient<TopicsChanged>);

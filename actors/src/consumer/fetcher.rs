@@ -17,13 +17,13 @@ use super::fetch_plan::{trim_to_budget, FetchBudget, FetchPlan, PartitionRead, P
 use super::messages::{ConsumedRecord, ConsumerResult, ResetPolicy};
 use super::metadata::{partition_addresses, PartitionAddresses};
 use super::offset_lookup::reset_offset;
-use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::group::{FetchOffsets, GroupCoordinator, TopicPartition};
 use crate::partition::{Fetch, FetchResult, PartitionReplica};
+use crate::requests::Routes;
 
 pub(super) struct Fetcher {
-    pub broker: Addr<Broker>,
+    pub routes: Routes,
     /// Where the committed offsets of partitions without a position come from.
     pub coordinator: Addr<GroupCoordinator>,
     pub reset: ResetPolicy,
@@ -41,7 +41,7 @@ impl Fetcher {
         if assignment.is_empty() {
             return Ok(Vec::new());
         }
-        let addresses = partition_addresses(&self.broker, &assignment).await?;
+        let addresses = partition_addresses(&self.routes, &assignment)?;
         self.initial_positions(&assignment, &mut positions, &addresses)
             .await?;
         let plan = FetchPlan::new(&assignment, &positions, budget);

@@ -52,11 +52,12 @@ pub use messages::*;
 pub use offset_lookup::reset_offset;
 pub use registry::ConsumerRegistry;
 
-use crate::broker::{Broker, SubscribeTopics, TopicsChanged};
 use crate::broker_config::ConsumerConfig;
 use crate::clock::Clock;
 use crate::group::offsets_topic::CommittedOffset;
 use crate::group::{CommitOffsets, GroupManager, RebalanceNotice, TopicPartition};
+use crate::metadata::TopicsChanged;
+use crate::requests::Routes;
 use coordinator_client::{
     auto_commit, offset_commits, send_commit, CoordinatorClient, FinishedJoin, HeartbeatDue,
     HeartbeatNext, JoinAnswer, JoinNext, LeaveFuture, MemberIdentity,
@@ -70,7 +71,7 @@ pub struct ConsumerInstance {
     name: String,
     settings: InstanceSettings,
     config: ConsumerConfig,
-    broker: Addr<Broker>,
+    routes: Routes,
     registry: Recipient<InstanceClosed>,
     subscriptions: SubscriptionState,
     coordinator: CoordinatorClient,
@@ -81,11 +82,13 @@ pub struct ConsumerInstance {
     assignment_watch: Option<watch::Sender<AssignmentState>>,
     /// Heartbeats, the idle timeout, and a poll's wait for a rebalance.
     clock: Clock,
+    /// Told of topic changes (from the first pattern subscription on).
+    watching_topics: bool,
 }
 
 /// Whom an instance works with, handed over by the registry that creates it.
 pub struct InstanceLinks {
-    pub broker: Addr<Broker>,
+    pub routes: Routes,
     pub groups: Addr<GroupManager>,
     /// Told when the instance closes.
     pub registry: Recipient<InstanceClosed>,
@@ -101,7 +104,7 @@ impl ConsumerInstance {
         links: InstanceLinks,
     ) -> Self {
         let InstanceLinks {
-            broker,
+            routes,
             groups,
             registry,
             clock,
@@ -117,7 +120,7 @@ impl ConsumerInstance {
             name: name.to_string(),
             settings,
             config,
-            broker,
+            routes,
             registry,
             subscriptions: SubscriptionState::default(),
             coordinator: CoordinatorClient::new(group_id, label, identity, groups, clock.clone()),
@@ -125,6 +128,7 @@ impl ConsumerInstance {
             closed: false,
             assignment_watch: None,
             clock,
+            watching_topics: false,
         }
     }
 
@@ -315,7 +319,7 @@ impl ConsumerInstance {
         };
         let commit = self.auto_commit();
         let find = self.coordinator.find();
-        let broker = self.broker.clone();
+        let routes = self.routes.clone();
         let reset = self.settings.auto_offset_reset;
         let assignment = self.subscriptions.assignment().to_vec();
         let positions = self.subscriptions.positions().clone();
@@ -326,7 +330,7 @@ impl ConsumerInstance {
                 None => None,
             };
             let fetcher = Fetcher {
-                broker,
+                routes,
                 coordinator: fresh.clone().unwrap_or(cached),
                 reset,
             };
@@ -377,12 +381,16 @@ impl ConsumerInstance {
         if let Err(e) = self.subscriptions.subscribe_pattern(pattern) {
             return Box::pin(fut::ready(Err(e)));
         }
+        let counts = self.routes.metadata.image().partition_counts();
+        if !self.watching_topics {
+            self.watching_topics = true;
+            self.routes
+                .metadata
+                .watch_partition_counts(counts.clone(), ctx.address().recipient());
+        }
         let find = self.coordinator.find();
-        let topics = self.broker.send(SubscribeTopics(ctx.address().recipient()));
-        let both = async move { Ok::<_, ConsumerError>((find.await?, topics.await?)) };
-        Box::pin(both.into_actor(self).map(|answer, act, ctx| {
-            let (coordinator, counts) = answer?;
-            act.coordinator.set_coordinator(coordinator);
+        Box::pin(find.into_actor(self).map(move |found, act, ctx| {
+            act.coordinator.set_coordinator(found?);
             act.match_pattern(&counts, ctx);
             Ok(())
         }))
@@ -512,13 +520,12 @@ impl Handler<Assign> for ConsumerInstance {
         if let Err(e) = assignable {
             return Box::pin(fut::ready(Err(e)));
         }
-        let broker = self.broker.clone();
-        let find = self.coordinator.find();
         let partitions = msg.partitions;
-        let check = async move {
-            metadata::check_partitions_exist(&broker, &partitions).await?;
-            Ok::<_, ConsumerError>((partitions, find.await?))
-        };
+        if let Err(e) = metadata::check_partitions_exist(&self.routes, &partitions) {
+            return Box::pin(fut::ready(Err(e)));
+        }
+        let find = self.coordinator.find();
+        let check = async move { Ok::<_, ConsumerError>((partitions, find.await?)) };
         Box::pin(check.into_actor(self).map(|checked, act, _| {
             let (partitions, coordinator) = checked?;
             act.coordinator.set_coordinator(coordinator);
@@ -646,7 +653,7 @@ impl Handler<Seek> for ConsumerInstance {
         if let Err(e) = checked {
             return Box::pin(fut::ready(Err(e)));
         }
-        let resolve = offset_lookup::resolve_seeks(self.broker.clone(), msg.seeks);
+        let resolve = offset_lookup::resolve_seeks(self.routes.clone(), msg.seeks);
         Box::pin(resolve.into_actor(self).map(|resolved, act, _| {
             for (tp, offset) in resolved? {
                 act.subscriptions.seek(tp, offset);

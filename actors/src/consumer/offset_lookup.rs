@@ -10,11 +10,11 @@ use actix::Addr;
 
 use super::messages::{ConsumerError, ConsumerResult, ResetPolicy, SeekTo};
 use super::metadata::partition_address;
-use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::group::TopicPartition;
 use crate::partition::{OffsetSpec, PartitionReplica};
 use crate::requests::list_offsets::resolve;
+use crate::requests::Routes;
 
 /// Where a partition without a usable committed offset starts, per Kafka's
 /// `auto.offset.reset` (`None` is an error). A partition with no address starts at 0.
@@ -57,7 +57,7 @@ pub async fn offset_for_time(
 
 /// The offset each seek lands on, in order; the first failure fails them all.
 pub async fn resolve_seeks(
-    broker: Addr<Broker>,
+    routes: Routes,
     seeks: Vec<(TopicPartition, SeekTo)>,
 ) -> ConsumerResult<Vec<(TopicPartition, i64)>> {
     let mut resolved = Vec::with_capacity(seeks.len());
@@ -65,15 +65,15 @@ pub async fn resolve_seeks(
         let offset = match to {
             SeekTo::Offset(o) => o,
             SeekTo::Beginning => {
-                let addr = partition_address(&broker, &tp).await?;
+                let addr = partition_address(&routes, &tp)?;
                 reset_offset(&tp, addr.as_ref(), ResetPolicy::Earliest).await?
             }
             SeekTo::End => {
-                let addr = partition_address(&broker, &tp).await?;
+                let addr = partition_address(&routes, &tp)?;
                 reset_offset(&tp, addr.as_ref(), ResetPolicy::Latest).await?
             }
             SeekTo::Timestamp(ms) => {
-                let addr = partition_address(&broker, &tp).await?;
+                let addr = partition_address(&routes, &tp)?;
                 offset_for_time(&tp, addr.as_ref(), ms).await?
             }
         };

@@ -15,17 +15,17 @@ use actix::prelude::*;
 
 use super::messages::*;
 use super::{ConsumerError, ConsumerInstance, InstanceLinks};
-use crate::broker::Broker;
 use crate::broker_config::ConsumerConfig;
 use crate::clock::Clock;
 use crate::error::BrokerError;
 use crate::group::manager::validate_group_id;
 use crate::group::GroupManager;
+use crate::requests::Routes;
 use crate::supervision::{self, ActorKind, RestartPolicy, Supervise, Supervision};
 
 pub struct ConsumerRegistry {
     config: ConsumerConfig,
-    broker: Addr<Broker>,
+    routes: Routes,
     groups: Addr<GroupManager>,
     instances: HashMap<(String, String), Addr<ConsumerInstance>>,
     /// Handed to every instance.
@@ -36,14 +36,14 @@ pub struct ConsumerRegistry {
 impl ConsumerRegistry {
     pub fn new(
         config: ConsumerConfig,
-        broker: Addr<Broker>,
+        routes: Routes,
         groups: Addr<GroupManager>,
         clock: Clock,
         restarts: RestartPolicy,
     ) -> Self {
         ConsumerRegistry {
             config,
-            broker,
+            routes,
             groups,
             instances: HashMap::new(),
             clock,
@@ -133,7 +133,7 @@ impl Handler<CreateInstance> for ConsumerRegistry {
             msg.settings,
             self.config.clone(),
             InstanceLinks {
-                broker: self.broker.clone(),
+                routes: self.routes.clone(),
                 groups: self.groups.clone(),
                 registry: ctx.address().recipient(),
                 clock: self.clock.clone(),

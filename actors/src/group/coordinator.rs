@@ -744,10 +744,10 @@ impl Handler<RemoveGroup> for GroupCoordinator {
     }
 }
 
-impl Handler<crate::broker::TopicsChanged> for GroupCoordinator {
+impl Handler<crate::metadata::TopicsChanged> for GroupCoordinator {
     type Result = ();
 
-    fn handle(&mut self, msg: crate::broker::TopicsChanged, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: crate::metadata::TopicsChanged, ctx: &mut Context<Self>) {
         self.topics = msg.partitions;
         let settled = matches!(
             self.group.state,

@@ -21,12 +21,13 @@ use super::membership::{GroupError, GroupState};
 use super::messages::*;
 use super::offsets_topic::{partition_for, GroupSnapshot, OFFSETS_TOPIC};
 use super::{read_offsets_partition, TopicPartition};
-use crate::broker::{Broker, RouteTopic, SubscribeTopics, TopicsChanged};
 use crate::broker_config::GroupConfig;
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
+use crate::metadata::TopicsChanged;
 use crate::partition::{GetStatus, OffsetSpec, PartitionReplica};
 use crate::requests::list_offsets::resolve;
+use crate::requests::Routes;
 use crate::supervision::{self, ActorKind, RestartPolicy, Supervise, Supervision};
 
 /// The longest group id accepted (ids appear in URLs and on-disk keys).
@@ -51,7 +52,8 @@ pub fn validate_group_id(group_id: &str) -> GroupResult<()> {
 
 pub struct GroupManager {
     config: Arc<GroupConfig>,
-    broker: Addr<Broker>,
+    /// Where topics' partitions are (a read of the published image).
+    routes: Routes,
     /// `__consumer_offsets`' partitions.
     stores: Vec<Addr<PartitionReplica>>,
     coordinators: HashMap<String, Addr<GroupCoordinator>>,
@@ -62,8 +64,8 @@ pub struct GroupManager {
     /// Told to the coordinators it starts.
     restarts: RestartPolicy,
     supervision: Supervision,
-    /// Subscribed to the Broker's topic changes (once: a restart keeps it).
-    subscribed: bool,
+    /// Watching the image's topic changes (once: a restart keeps the watch).
+    watching: bool,
 }
 
 impl GroupManager {
@@ -72,17 +74,12 @@ impl GroupManager {
     /// partition cannot be read or holds records this version cannot decode. The
     /// coordinators read time from `clock`.
     pub async fn start(
-        broker: Addr<Broker>,
+        routes: Routes,
         config: GroupConfig,
         clock: Clock,
         restarts: RestartPolicy,
     ) -> BrokerResult<Addr<Self>> {
-        let route = broker
-            .send(RouteTopic {
-                name: OFFSETS_TOPIC.to_string(),
-            })
-            .await
-            .map_err(BrokerError::mailbox)??;
+        let route = routes.topic(OFFSETS_TOPIC)?;
         let mut snapshots: HashMap<String, GroupSnapshot> = HashMap::new();
         for (p, store) in route.partitions.iter().enumerate() {
             let groups = read_offsets_partition(store, p as i32).await?;
@@ -93,16 +90,10 @@ impl GroupManager {
             "loaded {} consumer group(s) from {OFFSETS_TOPIC}",
             snapshots.len()
         );
-        let topics: BTreeMap<String, i32> = broker
-            .send(crate::broker::ListTopics)
-            .await
-            .map_err(BrokerError::mailbox)?
-            .into_iter()
-            .map(|t| (t.name, t.partitions))
-            .collect();
+        let topics = routes.metadata.image().partition_counts();
         let mut manager = GroupManager {
             config: Arc::new(config),
-            broker,
+            routes,
             stores: route.partitions.to_vec(),
             coordinators: HashMap::new(),
             topics,
@@ -110,7 +101,7 @@ impl GroupManager {
             clock,
             restarts,
             supervision: Supervision::new(ActorKind::GroupManager, restarts),
-            subscribed: false,
+            watching: false,
         };
         for (group_id, snapshot) in snapshots {
             manager.start_coordinator(&group_id, snapshot);
@@ -156,16 +147,13 @@ impl Actor for GroupManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if self.subscribed {
+        if self.watching {
             return;
         }
-        self.subscribed = true;
-        let subscribe = self.broker.send(SubscribeTopics(ctx.address().recipient()));
-        ctx.wait(subscribe.into_actor(self).map(|counts, _, ctx| {
-            if let Ok(partitions) = counts {
-                ctx.notify(TopicsChanged { partitions });
-            }
-        }));
+        self.watching = true;
+        self.routes
+            .metadata
+            .watch_partition_counts(self.topics.clone(), ctx.address().recipient());
     }
 }
 
@@ -270,20 +258,11 @@ impl Handler<DeleteGroup> for GroupManager {
 }
 
 /// The partitions of `topic` a reset or lag question is about.
-async fn topic_partitions(
-    broker: &Addr<Broker>,
-    topic: &str,
-) -> GroupResult<Vec<Addr<PartitionReplica>>> {
-    let route = broker
-        .send(RouteTopic {
-            name: topic.to_string(),
-        })
-        .await
-        .map_err(GroupError::mailbox)?
-        .map_err(|e| match e {
-            BrokerError::UnknownTopic(t) => GroupError::UnknownTopic(t),
-            other => GroupError::CoordinatorNotAvailable(other.to_string()),
-        })?;
+fn topic_partitions(routes: &Routes, topic: &str) -> GroupResult<Vec<Addr<PartitionReplica>>> {
+    let route = routes.topic(topic).map_err(|e| match e {
+        BrokerError::UnknownTopic(t) => GroupError::UnknownTopic(t),
+        other => GroupError::CoordinatorNotAvailable(other.to_string()),
+    })?;
     Ok(route.partitions.to_vec())
 }
 
@@ -298,13 +277,13 @@ impl Handler<ResetOffsets> for GroupManager {
     type Result = ResponseFuture<GroupResult<Vec<(TopicPartition, i64)>>>;
 
     fn handle(&mut self, msg: ResetOffsets, ctx: &mut Context<Self>) -> Self::Result {
-        let broker = self.broker.clone();
+        let routes = self.routes.clone();
         let manager = ctx.address();
         let up = self.check_up();
         Box::pin(async move {
             up?;
             validate_group_id(&msg.group_id)?;
-            let partitions = topic_partitions(&broker, &msg.topic).await?;
+            let partitions = topic_partitions(&routes, &msg.topic)?;
             let wanted: Vec<i32> = match msg.partitions {
                 Some(list) => list,
                 None => (0..partitions.len() as i32).collect(),
@@ -370,7 +349,7 @@ impl Handler<GroupLag> for GroupManager {
     type Result = ResponseFuture<GroupResult<Vec<PartitionLag>>>;
 
     fn handle(&mut self, msg: GroupLag, _: &mut Context<Self>) -> Self::Result {
-        let broker = self.broker.clone();
+        let lookup = self.routes.clone();
         let coordinator = self.coordinators.get(&msg.group_id).cloned();
         let up = self.check_up();
         Box::pin(async move {
@@ -394,7 +373,7 @@ impl Handler<GroupLag> for GroupManager {
             for (tp, committed) in &group.offsets {
                 if !routes.contains_key(&tp.topic) {
                     // A deleted topic's offsets linger until the group is deleted.
-                    let Ok(partitions) = topic_partitions(&broker, &tp.topic).await else {
+                    let Ok(partitions) = topic_partitions(&lookup, &tp.topic) else {
                         continue;
                     };
                     routes.insert(tp.topic.clone(), partitions);

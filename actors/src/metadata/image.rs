@@ -74,6 +74,14 @@ impl MetadataImage {
     pub fn broker_ids(&self) -> Vec<NodeId> {
         self.brokers.keys().copied().collect()
     }
+
+    /// Every topic's partition count, by name (what consumer groups rebalance on).
+    pub fn partition_counts(&self) -> BTreeMap<String, i32> {
+        self.topics
+            .iter()
+            .map(|(name, t)| (name.clone(), t.partitions.len() as i32))
+            .collect()
+    }
 }
 
 impl TopicImage {

@@ -10,8 +10,10 @@
 
 mod image;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use actix::{Message, Recipient};
 use tokio::sync::watch;
 
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
@@ -60,6 +62,37 @@ impl MetadataView {
     pub async fn changed(&mut self) -> bool {
         self.rx.changed().await.is_ok()
     }
+
+    /// Tells `to` each time the topics' partition counts differ from `known` (what
+    /// it read from the image when it started watching): a topic created, deleted or
+    /// grown. The watch runs on the current arbiter until `to` is gone (noticed at
+    /// the next published image) or the publisher is.
+    pub fn watch_partition_counts(
+        &self,
+        mut known: BTreeMap<String, i32>,
+        to: Recipient<TopicsChanged>,
+    ) {
+        let mut view = self.clone();
+        // Changes published before this call are compared against `known` below.
+        view.rx.mark_changed();
+        actix::spawn(async move {
+            while view.changed().await && to.connected() {
+                let now = view.image().partition_counts();
+                if now != known {
+                    known = now.clone();
+                    to.do_send(TopicsChanged { partitions: now });
+                }
+            }
+        });
+    }
+}
+
+/// Every topic's partition count, sent to a watcher after a topic is created,
+/// deleted or grows (consumer groups rebalance on it).
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct TopicsChanged {
+    pub partitions: BTreeMap<String, i32>,
 }
 
 #[cfg(test)]

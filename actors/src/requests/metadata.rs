@@ -45,7 +45,7 @@ pub async fn partition_statuses(
 
 /// Every partition's status, topic by topic (a topic deleted meanwhile is left out).
 pub async fn all_statuses(engine: &Engine, _ctx: &RequestContext) -> Vec<PartitionStatus> {
-    let image = engine.metadata.image();
+    let image = engine.image();
     let mut rows = Vec::new();
     for name in image.topics.keys() {
         if let Ok(route) = engine.route(name) {

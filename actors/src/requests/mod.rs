@@ -25,10 +25,8 @@ use crate::clock::Clock;
 use crate::consumer::ConsumerRegistry;
 use crate::error::BrokerError;
 use crate::group::GroupManager;
-use crate::metadata::MetadataView;
-use crate::replica_manager::ReplicaView;
 
-pub use route::TopicRoute;
+pub use route::{Routes, TopicRoute};
 
 /// Which listener a request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,8 +70,7 @@ impl RequestContext {
 /// table (read, never asked), and the actors that own the rest. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    pub metadata: MetadataView,
-    pub replicas: ReplicaView,
+    pub routes: Routes,
     pub broker: Addr<Broker>,
     pub groups: Addr<GroupManager>,
     pub consumers: Addr<ConsumerRegistry>,
@@ -86,8 +83,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(
-        metadata: MetadataView,
-        replicas: ReplicaView,
+        routes: Routes,
         broker: Addr<Broker>,
         groups: Addr<GroupManager>,
         consumers: Addr<ConsumerRegistry>,
@@ -95,8 +91,7 @@ impl Engine {
         clock: Clock,
     ) -> Self {
         Engine {
-            metadata,
-            replicas,
+            routes,
             broker,
             groups,
             consumers,
@@ -108,7 +103,12 @@ impl Engine {
 
     /// Where a topic's partitions are, for reading or looking (a read of the image).
     pub fn route(&self, topic: &str) -> crate::BrokerResult<TopicRoute> {
-        TopicRoute::lookup(&self.metadata, &self.replicas, topic)
+        self.routes.topic(topic)
+    }
+
+    /// The metadata image as it is now.
+    pub fn image(&self) -> std::sync::Arc<crate::metadata::MetadataImage> {
+        self.routes.metadata.image()
     }
 
     /// Asks the topic registry; an unreachable registry is [`BrokerError::mailbox`].

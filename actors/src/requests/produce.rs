@@ -69,7 +69,7 @@ impl StickyPartitioner {
         // Only a map grown past a few topics is checked against the image: produce
         // requests pay no image read.
         if next.len() > 16 {
-            let image = engine.metadata.image();
+            let image = engine.image();
             if next.len() > 2 * image.topics.len() + 16 {
                 next.retain(|t, _| image.topics.contains_key(t));
             }

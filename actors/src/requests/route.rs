@@ -8,6 +8,26 @@ use crate::metadata::MetadataView;
 use crate::partition::PartitionReplica;
 use crate::replica_manager::{ReplicaView, TopicReplicas};
 
+/// What routing reads: the published metadata image and replica table. Held by the
+/// request layer's [`super::Engine`] and by the actors that find partitions
+/// themselves (the group manager, consumer instances) — none of them asks an actor.
+#[derive(Clone)]
+pub struct Routes {
+    pub metadata: MetadataView,
+    pub replicas: ReplicaView,
+}
+
+impl Routes {
+    pub fn new(metadata: MetadataView, replicas: ReplicaView) -> Self {
+        Routes { metadata, replicas }
+    }
+
+    /// Where `topic`'s partitions are.
+    pub fn topic(&self, topic: &str) -> BrokerResult<TopicRoute> {
+        TopicRoute::lookup(&self.metadata, &self.replicas, topic)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TopicRoute {
     pub name: String,

@@ -40,12 +40,12 @@ fn metadata(topic: &TopicImage) -> TopicMetadata {
 
 /// Every topic, by name.
 pub fn list(engine: &Engine, _ctx: &RequestContext) -> Vec<TopicMetadata> {
-    let image = engine.metadata.image();
+    let image = engine.image();
     image.topics.values().map(|t| metadata(t)).collect()
 }
 
 pub fn describe(engine: &Engine, _ctx: &RequestContext, name: &str) -> BrokerResult<TopicMetadata> {
-    let image = engine.metadata.image();
+    let image = engine.image();
     image.topic(name).map(|t| metadata(t))
 }
 
