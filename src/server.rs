@@ -1,5 +1,6 @@
 //! `troupe serve`: starts the actor system (the broker and its partitions, each
-//! recovering its log), then the HTTP layer on the configured listener. On SIGINT or
+//! recovering its log), then the Kafka listener (if `listeners` has one) and the HTTP
+//! layer on the configured listener. On SIGINT or
 //! SIGTERM the HTTP server stops accepting, finishes in-flight requests (up to
 //! `shutdown.timeout.ms`), and every partition is closed cleanly so the next start
 //! skips recovery.
@@ -49,6 +50,20 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             None
         }
     };
+    if let Some(config) = settings.kafka.clone() {
+        let bind = config.bind.clone();
+        let kafka = troupe_kafka::start(node.engine.clone(), config)
+            .await
+            .map_err(|source| ServeError::Bind { addr: bind, source })?;
+        // Tests and scripts read this line to learn the port when asked for port 0.
+        log::info!(
+            "listening on kafka://{} (advertised as {}://{}:{})",
+            kafka.bound,
+            kafka.advertised.listener,
+            kafka.advertised.host,
+            kafka.advertised.port
+        );
+    }
     // Bound before the state is made, so a listener on port 0 advertises the port
     // it got.
     let addr = format!("{}:{}", settings.listen_host, settings.listen_port);

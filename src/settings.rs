@@ -1,7 +1,7 @@
 //! Broker settings, read in this order, later winning: the defaults of the key table
 //! (`broker_configs.rs`), `--config FILE` (TOML, read with the `config` crate),
 //! `TROUPE_*` environment variables (`TROUPE_LOG_SEGMENT_BYTES` → `log.segment.bytes`),
-//! `--override KEY=VALUE`, and the `--data-dir` / `--listen` flags. Keys are Kafka's
+//! `--override KEY=VALUE`, and the `--data-dir` / `--listen` / `--kafka-listen` flags. Keys are Kafka's
 //! broker config names. An unknown key in a file or an override, or an invalid value
 //! anywhere, is a startup error naming the key; an unknown `TROUPE_*` variable is only
 //! warned about (other tools share the prefix).
@@ -9,7 +9,7 @@
 //! Which keys exist, their defaults and their checks come from the one table of
 //! definitions (Kafka's `ConfigDef`, in `config_def.rs`); this file only gathers the
 //! raw values and hands the checked ones to `BrokerConfig`, `WebLimits`, `WsLimits`
-//! and `BrowserSafety`.
+//! and `BrowserSafety`, and the Kafka listener's `ListenerConfig`.
 
 mod broker_configs;
 mod config_def;
@@ -17,15 +17,17 @@ pub mod docs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use config::{Config, File, FileFormat, Value, ValueKind};
 use troupe_actors::broker_config::{BrokerConfig, ConsumerConfig, GroupConfig};
 use troupe_actors::ids::NodeId;
 use troupe_actors::topic_config::TopicDefaults;
+use troupe_kafka::ListenerConfig;
 use troupe_web::{BrowserSafety, WebLimits, WsLimits};
 
 use broker_configs::{broker_config, BROKER_CONFIGS};
-use config_def::{ConfigType, ConfigValue};
+use config_def::{ConfigType, ConfigValue, ListenerSpec, HTTP_LISTENER, KAFKA_LISTENERS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -49,6 +51,8 @@ pub struct Settings {
     /// `http.allowed.hosts` and `http.allowed.origins`, and the listener's host; the
     /// server adds whether the listener is exposed once it is bound.
     pub browser: BrowserSafety,
+    /// The Kafka listener, if `listeners` has one.
+    pub kafka: Option<ListenerConfig>,
     /// Every effective key and value, for the startup log.
     pub values: BTreeMap<String, String>,
 }
@@ -60,6 +64,8 @@ pub struct CliOverrides {
     pub overrides: Vec<(String, String)>,
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    /// `HOST:PORT` of the Kafka listener (`PLAINTEXT://`).
+    pub kafka_listen: Option<String>,
 }
 
 impl Settings {
@@ -105,15 +111,27 @@ impl Settings {
         if let Some(dir) = &cli.data_dir {
             values.insert("log.dirs".into(), dir.display().to_string());
         }
+        let listeners = values.entry("listeners".into()).or_default();
         if let Some(listen) = &cli.listen {
-            values.insert("listeners".into(), format!("http://{listen}"));
+            *listeners = replace_listener(listeners, HTTP_LISTENER, listen);
+        }
+        if let Some(listen) = &cli.kafka_listen {
+            *listeners = replace_listener(listeners, KAFKA_LISTENERS[0], listen);
         }
         Settings::from_values(values)
     }
 
     fn from_values(values: BTreeMap<String, String>) -> Result<Settings, SettingsError> {
         let mut checked = CheckedValues::check(&values)?;
-        let (listen_host, listen_port) = checked.listener("listeners")?;
+        let listeners = checked.listeners("listeners")?;
+        let Some(http) = listeners.iter().find(|l| l.name == HTTP_LISTENER) else {
+            return Err(SettingsError::Invalid {
+                key: "listeners".into(),
+                reason: "no http:// listener: REST, WebSocket and the dashboard need one".into(),
+            });
+        };
+        let (listen_host, listen_port) = (http.host.clone(), http.port);
+        let kafka = kafka_listener(&mut checked, &listeners)?;
         let broker = BrokerConfig {
             node_id: NodeId::new(checked.number("node.id")?),
             log_dir: PathBuf::from(checked.text("log.dirs")?),
@@ -185,6 +203,7 @@ impl Settings {
             http_workers: checked.number("http.workers")?,
             shutdown_timeout_ms: checked.number("shutdown.timeout.ms")?,
             web,
+            kafka,
             values,
         };
         // A key in the table that nothing reads would be accepted and silently ignored.
@@ -195,6 +214,67 @@ impl Settings {
         );
         Ok(settings)
     }
+}
+
+/// `raw` listeners with the entry named `name` replaced by `name://address`.
+fn replace_listener(raw: &str, name: &str, address: &str) -> String {
+    let named = |entry: &str| match entry.split_once("://") {
+        Some((n, _)) => n.eq_ignore_ascii_case(name),
+        None => name == HTTP_LISTENER,
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !named(e))
+        .map(str::to_string)
+        .chain(std::iter::once(format!("{name}://{address}")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The Kafka listener's settings, if `listeners` names one; `advertised.listeners`
+/// may name only listeners that exist.
+fn kafka_listener(
+    checked: &mut CheckedValues,
+    listeners: &[ListenerSpec],
+) -> Result<Option<ListenerConfig>, SettingsError> {
+    let advertised = checked.listeners("advertised.listeners")?;
+    if let Some(stray) = advertised
+        .iter()
+        .find(|a| a.name == HTTP_LISTENER || !listeners.iter().any(|l| l.name == a.name))
+    {
+        return Err(SettingsError::Invalid {
+            key: "advertised.listeners".into(),
+            reason: format!(
+                "{} is not a Kafka listener in `listeners`",
+                stray.name
+            ),
+        });
+    }
+    let max_request_bytes: usize = checked.number("socket.request.max.bytes")?;
+    let max_connections: usize = checked.number("max.connections")?;
+    let max_inflight_requests: usize = checked.number("queued.max.requests.per.connection")?;
+    let idle_ms: u64 = checked.number("connections.max.idle.ms")?;
+    let request_timeout_ms: u64 = checked.number("socket.request.timeout.ms")?;
+    let Some(kafka) = listeners.iter().find(|l| l.name != HTTP_LISTENER) else {
+        return Ok(None);
+    };
+    let told = advertised.iter().find(|a| a.name == kafka.name);
+    let bind = if kafka.host.contains(':') {
+        format!("[{}]:{}", kafka.host, kafka.port)
+    } else {
+        format!("{}:{}", kafka.host, kafka.port)
+    };
+    Ok(Some(ListenerConfig {
+        listener_name: kafka.name.clone(),
+        bind,
+        advertised_host: told.map(|a| a.host.clone()),
+        advertised_port: told.map(|a| a.port),
+        max_request_bytes,
+        max_connections,
+        max_inflight_requests,
+        idle_timeout: Duration::from_millis(idle_ms),
+        request_timeout: Duration::from_millis(request_timeout_ms),
+    }))
 }
 
 /// Every key's value after its definition's check, handed out once each as the
@@ -251,9 +331,9 @@ impl CheckedValues {
         }
     }
 
-    fn listener(&mut self, key: &str) -> Result<(String, u16), SettingsError> {
+    fn listeners(&mut self, key: &str) -> Result<Vec<ListenerSpec>, SettingsError> {
         match self.take(key)? {
-            ConfigValue::Listener { host, port } => Ok((host, port)),
+            ConfigValue::Listeners(v) => Ok(v),
             other => Err(wrong_type(key, &other)),
         }
     }

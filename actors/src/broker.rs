@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{NodeId, PartitionId};
 use crate::log_manager::{remove_dirs_later, LogManager};
-use crate::metadata::{MetadataImage, MetadataPublisher, TopicImage};
+use crate::metadata::{Endpoint, MetadataImage, MetadataPublisher, TopicImage};
 use crate::partition::{PartitionLimits, PartitionReplica, UpdateConfig};
 use crate::replica_manager::{close_all, ReplicaManager};
 use crate::requests::Routes;
@@ -144,6 +144,8 @@ pub struct Broker {
     metadata: MetadataPublisher,
     clock: Clock,
     supervision: Supervision,
+    /// This broker's advertised listeners, as registered.
+    endpoints: Vec<Endpoint>,
 }
 
 impl Broker {
@@ -181,6 +183,7 @@ impl Broker {
             metadata,
             clock,
             supervision,
+            endpoints: Vec::new(),
         };
         broker.load_topics();
         broker.create_offsets_topic()?;
@@ -273,6 +276,9 @@ impl Broker {
     fn publish(&mut self) -> Vec<Addr<PartitionReplica>> {
         let mut image =
             MetadataImage::single_node(self.meta.cluster_id.clone(), self.config.node_id);
+        if let Some(me) = image.brokers.get_mut(&self.config.node_id) {
+            me.endpoints = self.endpoints.clone();
+        }
         for (name, state) in &self.topics {
             let mut topic = TopicImage::local(
                 name,
@@ -733,6 +739,16 @@ impl Handler<BrokerConfigs> for Broker {
 
     fn handle(&mut self, _: BrokerConfigs, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.config.topic_defaults.broker_entries())
+    }
+}
+
+impl Handler<RegisterListeners> for Broker {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterListeners, _: &mut Context<Self>) {
+        self.endpoints = msg.0;
+        let stopped = self.publish();
+        debug_assert!(stopped.is_empty(), "listeners change no partition");
     }
 }
 

@@ -51,6 +51,24 @@ pub enum BrokerError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
+    /// A record batch a client sent that fails its checks (framing, records): nothing
+    /// of it is written.
+    #[error("invalid record batch for {topic}-{partition}: {reason}")]
+    InvalidRecord {
+        topic: String,
+        partition: i32,
+        reason: String,
+    },
+
+    /// A record batch a client sent whose checksum does not match its bytes (damaged
+    /// on the way): nothing of it is written, and the client may send it again.
+    #[error("record batch for {topic}-{partition} fails its checksum: {reason}")]
+    CorruptBatch {
+        topic: String,
+        partition: i32,
+        reason: String,
+    },
+
     #[error("partition {topic}-{partition} is offline: {reason}")]
     PartitionOffline {
         topic: String,
@@ -132,6 +150,8 @@ impl BrokerError {
             E::RecordTooLarge { .. } => ErrorKind::MessageTooLarge,
             E::OffsetOutOfRange { .. } => ErrorKind::OffsetOutOfRange,
             E::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            E::InvalidRecord { .. } => ErrorKind::InvalidRecord,
+            E::CorruptBatch { .. } => ErrorKind::CorruptBatch,
             E::PartitionOffline { .. } => ErrorKind::PartitionOffline,
             E::PartitionRestarting { .. } | E::Unavailable(_) => ErrorKind::Unavailable,
             E::Busy { .. } => ErrorKind::TooManyRequests,

@@ -104,6 +104,10 @@ error_kinds! {
     InvalidReplicationFactor => INVALID_REPLICATION_FACTOR(38), 400 / 40002, no_retry;
     InvalidConfig => INVALID_CONFIG(40), 400 / 40002, no_retry;
     InvalidRequest => INVALID_REQUEST(42), 400 / 40002, no_retry;
+    /// A client's batch that fails its checks; nothing of it is written.
+    InvalidRecord => INVALID_RECORD(87), 400 / 40002, no_retry;
+    /// A client's batch damaged on the way (its checksum fails): sending it again may work.
+    CorruptBatch => CORRUPT_MESSAGE(2), 400 / 40002, retry;
     /// A file or directory of the broker's that could not be read or written (not
     /// for want of space), or holds what this broker cannot read.
     StorageError => KAFKA_STORAGE_ERROR(56), 500 / 50002, no_retry;

@@ -1,3 +1,73 @@
-//! Troupe's Kafka-protocol listener: existing Kafka clients (librdkafka, the Java
-//! client, kafka-python) talk to the broker through it. Being built (issue 13); it
-//! serves nothing yet.
+//! Troupe's Kafka-protocol listener: existing Kafka clients (librdkafka and kcat, the
+//! Java client, kafka-python) talk to the broker through it, sharing topics,
+//! partitions and consumer groups with REST and WebSocket users. It is one more
+//! translator over the engine's request layer, as the web crate's adapters are:
+//!
+//! - [`codec`] frames requests and responses (no I/O; message bodies are the
+//!   `kafka-protocol` crate's, generated from Kafka's schemas);
+//! - [`apis`] has one file per API key, and the one list of keys and versions served;
+//! - [`connection`] reads frames within their limits, handles them in order and
+//!   writes the responses in order;
+//! - [`listener`] accepts connections, up to `max.connections`.
+
+pub mod apis;
+pub mod codec;
+pub mod connection;
+pub mod listener;
+
+use std::time::Duration;
+
+pub use listener::{start, KafkaListener};
+
+/// The listener's settings (Kafka's broker keys where Kafka has them).
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// The listener's name (`PLAINTEXT`): Metadata answers list each broker's endpoint
+    /// of the same name.
+    pub listener_name: String,
+    /// Where to bind (`host:port`; port 0 picks a free one).
+    pub bind: String,
+    /// The host clients are told to connect to (`advertised.listeners`); `None`: the
+    /// bound address.
+    pub advertised_host: Option<String>,
+    pub advertised_port: Option<u16>,
+    /// `socket.request.max.bytes`: the largest request frame, checked before anything
+    /// of it is read.
+    pub max_request_bytes: usize,
+    /// `max.connections`.
+    pub max_connections: usize,
+    /// Requests of one connection read ahead of their responses.
+    pub max_inflight_requests: usize,
+    /// `connections.max.idle.ms`: a connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// A request frame must arrive whole within this once it has begun.
+    pub request_timeout: Duration,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            listener_name: "PLAINTEXT".into(),
+            bind: "127.0.0.1:9092".into(),
+            advertised_host: None,
+            advertised_port: None,
+            max_request_bytes: 100 * 1024 * 1024,
+            max_connections: 1000,
+            max_inflight_requests: 16,
+            idle_timeout: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Kafka's topic id (a UUID) from Troupe's: the same 16 bytes, which Troupe writes in
+/// Kafka's own text form (URL-safe base64, unpadded). An id in another form is the
+/// nil UUID, which Kafka's clients read as "no id".
+pub fn topic_id(id: &str) -> uuid::Uuid {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()
+        .and_then(|bytes| uuid::Uuid::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}

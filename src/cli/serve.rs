@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// HOST:PORT for REST, WebSocket and the dashboard (listeners); port 0 picks a free one.
     #[arg(long)]
     pub listen: Option<String>,
+    /// HOST:PORT for Kafka clients (the PLAINTEXT entry of listeners); port 0 picks a free one.
+    #[arg(long)]
+    pub kafka_listen: Option<String>,
     /// Set any broker config key, as kafka-server-start.sh --override (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub overrides: Vec<(String, String)>,
@@ -35,6 +38,7 @@ pub fn run(args: ServeArgs) -> i32 {
         overrides: args.overrides,
         data_dir: args.data_dir,
         listen: args.listen,
+        kafka_listen: args.kafka_listen,
     };
     let settings = match Settings::load(&cli) {
         Ok(s) => s,

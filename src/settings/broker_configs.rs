@@ -24,8 +24,14 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef {
         name: "listeners",
         kind: ConfigType::Listener,
-        default: "http://127.0.0.1:8082",
-        doc: "where REST, WebSocket and the dashboard listen (port 0 picks a free one); `--listen HOST:PORT`",
+        default: "http://127.0.0.1:8082,PLAINTEXT://127.0.0.1:9092",
+        doc: "where the broker listens (port 0 picks a free one): `http://` for REST, WebSocket and the dashboard (`--listen HOST:PORT`), `PLAINTEXT://` for Kafka clients (`--kafka-listen HOST:PORT`; leave it out for none)",
+    },
+    ConfigDef {
+        name: "advertised.listeners",
+        kind: ConfigType::Listener,
+        default: "",
+        doc: "where Kafka clients are told to connect, per listener name (`PLAINTEXT://HOST:PORT`); a listener not named here advertises the address it is bound to",
     },
     ConfigDef {
         name: "log.dirs",
@@ -239,6 +245,49 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         },
         default: "5000",
         doc: "graceful stop: how long open requests may finish",
+    },
+    // Kafka listener
+    ConfigDef {
+        name: "socket.request.max.bytes",
+        kind: ConfigType::Int {
+            min: 1024,
+            max: I32_MAX,
+        },
+        default: "104857600",
+        doc: "largest Kafka request frame; a larger declared length closes the connection before any of it is read",
+    },
+    ConfigDef {
+        name: "max.connections",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "1000",
+        doc: "open Kafka connections at most; one more is closed as it arrives",
+    },
+    ConfigDef {
+        name: "queued.max.requests.per.connection",
+        kind: ConfigType::Int { min: 1, max: 1024 },
+        default: "16",
+        doc: "requests of one Kafka connection read ahead of their responses (a client that pipelines more waits)",
+    },
+    ConfigDef {
+        name: "connections.max.idle.ms",
+        kind: ConfigType::Long {
+            min: 1000,
+            max: NEVER,
+        },
+        default: "600000",
+        doc: "a Kafka connection with no request for this long is closed",
+    },
+    ConfigDef {
+        name: "socket.request.timeout.ms",
+        kind: ConfigType::Int {
+            min: 100,
+            max: 3_600_000,
+        },
+        default: "30000",
+        doc: "a Kafka request frame must arrive whole within this once it has begun, or the connection is closed",
     },
     // Consumers
     ConfigDef {

@@ -60,12 +60,24 @@ pub enum ConfigValue {
     Long(i64),
     /// `String` keys, and topic defaults normalised by the topic config's check.
     Text(String),
-    Listener {
-        host: String,
-        port: u16,
-    },
+    Listeners(Vec<ListenerSpec>),
     List(Vec<String>),
 }
+
+/// One entry of `listeners` or `advertised.listeners`: `NAME://HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// `http` (REST, WebSocket and the dashboard) or a Kafka listener's name
+    /// (`PLAINTEXT`), upper-cased as Kafka writes it.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The name of the HTTP listener's entry.
+pub const HTTP_LISTENER: &str = "http";
+/// The Kafka listener names this version serves (TLS and SASL come later).
+pub const KAFKA_LISTENERS: &[&str] = &["PLAINTEXT"];
 
 impl ConfigDef {
     /// Checks `raw` against the key's type and limits. The error is the reason alone,
@@ -80,9 +92,7 @@ impl ConfigDef {
             ConfigType::Int { min, max } => parse_in_range(raw, min.into(), max.into()),
             ConfigType::Long { min, max } => parse_in_range(raw, min, max),
             ConfigType::String => Ok(ConfigValue::Text(raw.to_string())),
-            ConfigType::Listener => {
-                parse_listener(raw).map(|(host, port)| ConfigValue::Listener { host, port })
-            }
+            ConfigType::Listener => parse_listeners(raw).map(ConfigValue::Listeners),
             ConfigType::NameList => Ok(ConfigValue::List(
                 raw.split(',')
                     .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
@@ -122,7 +132,7 @@ impl ConfigDef {
             ConfigType::Int { min, max } => range(min.into(), max.into(), INT_MAX),
             ConfigType::Long { min, max } => range(min, max, LONG_MAX),
             ConfigType::String | ConfigType::NameList => String::new(),
-            ConfigType::Listener => "`http://HOST:PORT`".into(),
+            ConfigType::Listener => "`NAME://HOST:PORT`, comma-separated".into(),
             ConfigType::TopicDefault { kind, .. } => match kind {
                 topic_config::ConfigType::Long { min, max } if fits_int(min, max) => {
                     range(min, max, INT_MAX)
@@ -233,13 +243,43 @@ fn quoted(choices: &[&str]) -> String {
         .join(", ")
 }
 
-/// `http://HOST:PORT` (or `HOST:PORT`) → host and port; an empty host is every
+/// `NAME://HOST:PORT, …` → the listeners, each name at most once. `http://` (or no
+/// name) is the HTTP listener; the others are Kafka listeners, by name. An empty value
+/// is no listener.
+pub fn parse_listeners(raw: &str) -> Result<Vec<ListenerSpec>, String> {
+    let mut out: Vec<ListenerSpec> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, address) = match entry.split_once("://") {
+            Some((name, address)) => (name, address),
+            None => (HTTP_LISTENER, entry),
+        };
+        let name = if name.eq_ignore_ascii_case(HTTP_LISTENER) {
+            HTTP_LISTENER.to_string()
+        } else {
+            name.to_ascii_uppercase()
+        };
+        if name != HTTP_LISTENER && !KAFKA_LISTENERS.contains(&name.as_str()) {
+            return Err(format!(
+                "'{entry}': listener {name} is not supported (`http`, {})",
+                KAFKA_LISTENERS.join(", ")
+            ));
+        }
+        if out.iter().any(|l| l.name == name) {
+            return Err(format!("'{entry}': listener {name} is given twice"));
+        }
+        let (host, port) = parse_listener(address)?;
+        out.push(ListenerSpec { name, host, port });
+    }
+    Ok(out)
+}
+
+/// `HOST:PORT` (or `http://HOST:PORT`) → host and port; an empty host is every
 /// address. The error is the reason, quoting the listener.
 pub fn parse_listener(listener: &str) -> Result<(String, u16), String> {
     let invalid = |reason: &str| format!("'{listener}': {reason}");
     let rest = listener.strip_prefix("http://").unwrap_or(listener);
     if rest.contains("://") {
-        return Err(invalid("only http:// listeners are supported"));
+        return Err(invalid("expected HOST:PORT"));
     }
     let (host, port) = rest
         .rsplit_once(':')
@@ -296,6 +336,15 @@ mod tests {
         assert_eq!(parse_listener("http://[::1]:2"), Ok(("::1".into(), 2)));
         assert!(parse_listener("https://x:1").is_err());
         assert!(parse_listener("x").is_err());
+        let both = parse_listeners("http://127.0.0.1:8082, plaintext://:9092").unwrap();
+        assert_eq!(both[0].name, "http");
+        assert_eq!(
+            (both[1].name.as_str(), both[1].host.as_str(), both[1].port),
+            ("PLAINTEXT", "0.0.0.0", 9092)
+        );
+        assert!(parse_listeners("SSL://x:1").unwrap_err().contains("not supported"));
+        assert!(parse_listeners("x:1,http://y:2").unwrap_err().contains("twice"));
+        assert_eq!(parse_listeners(""), Ok(vec![]));
     }
 
     #[test]

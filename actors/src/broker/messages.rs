@@ -83,6 +83,12 @@ pub struct TopicConfigs {
 #[rtype(result = "Vec<ConfigEntry>")]
 pub struct BrokerConfigs;
 
+/// This broker's advertised listeners, told by the listeners once they are bound
+/// (the one-node form of Kafka's broker registration): published in the image.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterListeners(pub Vec<crate::metadata::Endpoint>);
+
 /// Close every partition cleanly (broker shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -23,6 +23,24 @@ pub struct MetadataImage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerImage {
     pub id: NodeId,
+    /// Where clients reach it, by listener (Kafka's advertised listeners).
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One advertised listener of a broker: Kafka's `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The listener's name (`PLAINTEXT`), which clients' connections are matched by.
+    pub listener: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl BrokerImage {
+    /// Its endpoint on `listener`, if it has one.
+    pub fn endpoint(&self, listener: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.listener == listener)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +78,13 @@ impl MetadataImage {
             cluster_id,
             node_id,
             controller_id: node_id,
-            brokers: BTreeMap::from([(node_id, BrokerImage { id: node_id })]),
+            brokers: BTreeMap::from([(
+                node_id,
+                BrokerImage {
+                    id: node_id,
+                    endpoints: Vec::new(),
+                },
+            )]),
             topics: BTreeMap::new(),
         }
     }

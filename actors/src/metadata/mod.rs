@@ -16,7 +16,7 @@ use std::sync::Arc;
 use actix::{Message, Recipient};
 use tokio::sync::watch;
 
-pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+pub use image::{BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage};
 
 /// The one writer of the image.
 pub struct MetadataPublisher {

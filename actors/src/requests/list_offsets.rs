@@ -30,6 +30,20 @@ pub async fn log_bounds(addr: &Addr<PartitionReplica>) -> BrokerResult<(i64, i64
     ))
 }
 
+/// What the partition itself answers for `spec`, as Kafka's ListOffsets reports it:
+/// the offset and that record's timestamp (`None` for the beginning and end), or
+/// `None` when no record is at or after the time asked for.
+pub async fn lookup(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+    partition: i32,
+    spec: OffsetSpec,
+) -> BrokerResult<Option<(i64, Option<i64>)>> {
+    let route = engine.route(topic)?;
+    ask(route.partition(partition)?, ListOffsets(spec)).await?
+}
+
 /// [`resolve`] for `topic`-`partition`, routed.
 pub async fn list_offset(
     engine: &Engine,

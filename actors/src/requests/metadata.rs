@@ -10,6 +10,15 @@ use crate::cleaner::{CleanerStats, GetCleanerStats};
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{GetStatus, PartitionStatus};
 
+/// Registers this broker's advertised listeners, so the image (and Kafka's Metadata
+/// answers) name them; answers once the image shows them.
+pub async fn register_listeners(
+    engine: &Engine,
+    endpoints: Vec<crate::metadata::Endpoint>,
+) -> BrokerResult<()> {
+    super::ask(&engine.broker, crate::broker::RegisterListeners(endpoints)).await
+}
+
 /// Every partition's status, in partition order.
 pub async fn statuses(route: &TopicRoute) -> BrokerResult<Vec<PartitionStatus>> {
     let answers = join_all(route.partitions.iter().map(|p| p.send(GetStatus))).await;

@@ -34,6 +34,8 @@ pub enum Listener {
     #[default]
     Http,
     WebSocket,
+    /// A Kafka-protocol listener.
+    Kafka,
     /// Work the broker does for itself (group coordinators, the cleaner).
     Internal,
 }
@@ -53,6 +55,15 @@ impl RequestContext {
         RequestContext {
             listener: Listener::Http,
             client_address,
+            ..Default::default()
+        }
+    }
+
+    pub fn kafka(client_address: Option<SocketAddr>, client_id: Option<String>) -> Self {
+        RequestContext {
+            listener: Listener::Kafka,
+            client_address,
+            client_id,
             ..Default::default()
         }
     }

@@ -3,6 +3,9 @@
 //! of one request into one batch per partition (split to respect
 //! `max.message.bytes`), append the batches — in order within a partition, in
 //! parallel across partitions — and report each record's partition and offset.
+//!
+//! A client that encodes its own batches (the Kafka protocol) hands them in whole
+//! ([`append_batch`]): checked, then stored as they came.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -12,9 +15,11 @@ use futures::future::join_all;
 use super::{Engine, RequestContext, TopicRoute};
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
-use crate::partition::{Acks, Append};
+use crate::partition::{Acks, Append, AppendResult};
 use crate::partitioner::partition_for_key;
-use crate::storage::{Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_BYTES};
+use crate::storage::{
+    BatchError, Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_BYTES,
+};
 
 /// A record as a client sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +230,55 @@ pub async fn produce_in_order(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(BrokerError::Internal("record was not produced".into()))))
         .collect()
+}
+
+/// Appends one record batch a client encoded to `topic`-`partition`, stored as it
+/// came (the log sets only its base offset and leader epoch, and its time under
+/// LogAppendTime). Refused before anything is written when the topic takes no writes,
+/// the batch is larger than `max.message.bytes`, or it fails its checks.
+///
+/// The append is queued at the partition before this returns: batches handed in one
+/// after another are appended in that order, whenever their futures are awaited. The
+/// future answers once `acks` is met.
+pub fn append_batch(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+    partition: i32,
+    bytes: Vec<u8>,
+    acks: Acks,
+) -> BrokerResult<impl std::future::Future<Output = BrokerResult<AppendResult>> + use<>> {
+    let route = engine.route(topic)?;
+    if route.internal {
+        return Err(BrokerError::TopicIsInternal(topic.to_string()));
+    }
+    if route.deleting {
+        return Err(BrokerError::UnknownTopic(topic.to_string()));
+    }
+    let addr = route.partition(partition)?.clone();
+    if bytes.len() > route.max_message_bytes {
+        return Err(BrokerError::RecordTooLarge {
+            size_bytes: bytes.len(),
+            max_message_bytes: route.max_message_bytes,
+        });
+    }
+    let batch = RecordBatch::from_bytes(bytes).map_err(|e| {
+        let (topic, reason) = (topic.to_string(), e.to_string());
+        match e {
+            BatchError::CrcMismatch { .. } => BrokerError::CorruptBatch {
+                topic,
+                partition,
+                reason,
+            },
+            _ => BrokerError::InvalidRecord {
+                topic,
+                partition,
+                reason,
+            },
+        }
+    })?;
+    let appended = addr.send(Append { batch, acks });
+    Ok(async move { appended.await.map_err(BrokerError::mailbox)? })
 }
 
 /// The first record of a request too large for `max.message.bytes`, as the error

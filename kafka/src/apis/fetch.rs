@@ -1,0 +1,142 @@
+//! Fetch: record batches from each partition asked for, sent as the log holds them
+//! (the file's bytes; nothing is decoded or re-encoded on this path), within the
+//! request's byte limits. When there is less than `min_bytes`, the request waits up to
+//! `max_wait_ms` for any partition to get data (Kafka's DelayedFetch), then reads
+//! once more. Fetch sessions (KIP-227) are not kept: every answer has session id 0,
+//! which tells the client to send full fetches.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use troupe_actors::requests::fetch::{fetch, FetchRequest as Read};
+
+use super::{error_code, Session};
+
+/// Kafka's FETCH_SESSION_ID_NOT_FOUND: the client drops its session and starts over.
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+
+type Wanted = Vec<(TopicName, Vec<FetchPartition>)>;
+
+pub async fn handle(session: &Session, request: FetchRequest, _version: i16) -> FetchResponse {
+    if request.session_id != 0 {
+        return FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND);
+    }
+    let wanted: Wanted = request
+        .topics
+        .into_iter()
+        .map(|t| (t.topic, t.partitions))
+        .collect();
+    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let max_wait_ms = u64::try_from(request.max_wait_ms).unwrap_or(0);
+    let (responses, bytes, failed) = read_all(session, &wanted, max_bytes).await;
+    if bytes >= min_bytes.max(1) || failed || max_wait_ms == 0 {
+        return FetchResponse::default().with_responses(responses);
+    }
+    wait_for_data(session, &wanted, max_wait_ms).await;
+    let (responses, _, _) = read_all(session, &wanted, max_bytes).await;
+    FetchResponse::default().with_responses(responses)
+}
+
+/// Reads every partition once, without waiting, in request order within
+/// `max_bytes`: the responses, the bytes read, and whether any partition failed.
+async fn read_all(
+    session: &Session,
+    wanted: &Wanted,
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut remaining = max_bytes;
+    let mut total = 0;
+    let mut failed = false;
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (topic, partitions) in wanted {
+        let mut answers = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let limit = usize::try_from(p.partition_max_bytes)
+                .unwrap_or(0)
+                .min(remaining);
+            let answer = if limit == 0 {
+                empty(p.partition)
+            } else {
+                read_one(session, topic, p, limit, 0).await
+            };
+            failed |= answer.error_code != 0;
+            let size = answer.records.as_ref().map_or(0, Bytes::len);
+            remaining = remaining.saturating_sub(size);
+            total += size;
+            answers.push(answer);
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.clone())
+                .with_partitions(answers),
+        );
+    }
+    (responses, total, failed)
+}
+
+/// Waits, up to `max_wait_ms`, until any partition asked for has data (or fails).
+async fn wait_for_data(session: &Session, wanted: &Wanted, max_wait_ms: u64) {
+    let mut waits: FuturesUnordered<_> = wanted
+        .iter()
+        .flat_map(|(topic, partitions)| partitions.iter().map(move |p| (topic, p)))
+        .map(|(topic, p)| read_one(session, topic, p, 1, max_wait_ms))
+        .collect();
+    let any = async {
+        while let Some(answer) = waits.next().await {
+            if answer.error_code != 0 || answer.records.as_ref().is_some_and(|r| !r.is_empty()) {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(max_wait_ms), any).await;
+}
+
+async fn read_one(
+    session: &Session,
+    topic: &TopicName,
+    p: &FetchPartition,
+    max_bytes: usize,
+    max_wait_ms: u64,
+) -> PartitionData {
+    let read = Read {
+        partition: p.partition,
+        offset: p.fetch_offset,
+        max_bytes,
+        max_wait_ms,
+        reset: None,
+    };
+    match fetch(&session.engine, &session.context, topic.0.as_str(), read).await {
+        Ok((_, fetched)) => PartitionData::default()
+            .with_partition_index(p.partition)
+            .with_high_watermark(fetched.high_watermark)
+            .with_last_stable_offset(fetched.high_watermark)
+            .with_log_start_offset(fetched.data.log_start_offset)
+            .with_aborted_transactions(Some(Vec::new()))
+            .with_preferred_read_replica(BrokerId(-1))
+            .with_records(Some(Bytes::from(fetched.data.bytes))),
+        Err(e) => PartitionData::default()
+            .with_partition_index(p.partition)
+            .with_error_code(error_code(e.kind()))
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+            .with_preferred_read_replica(BrokerId(-1))
+            .with_records(Some(Bytes::new())),
+    }
+}
+
+/// A partition left out of this answer by the byte limit: no records, no error.
+fn empty(partition: i32) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_preferred_read_replica(BrokerId(-1))
+        .with_records(Some(Bytes::new()))
+}

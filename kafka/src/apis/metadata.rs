@@ -1,0 +1,99 @@
+//! Metadata: the brokers (each with its endpoint on the listener the client came
+//! through) and the topics asked for, each partition with its leader, leader epoch,
+//! replicas and ISR — all read from the metadata image, so that in a cluster it lists
+//! every broker and leader with no change here. A topic that does not exist is
+//! UNKNOWN_TOPIC_OR_PARTITION (topics are not created by asking for them).
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use troupe_actors::metadata::{MetadataImage, TopicImage};
+use troupe_actors::ErrorKind;
+
+use super::{error_code, Session};
+
+/// Kafka's "not asked for" value of the authorized-operations fields.
+const OPERATIONS_NOT_ASKED: i32 = i32::MIN;
+
+pub fn handle(session: &Session, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let image = session.engine.image();
+    let listener = &session.config.listener_name;
+    let brokers = image
+        .brokers
+        .values()
+        .filter_map(|b| {
+            let endpoint = b.endpoint(listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id.get()))
+                    .with_host(StrBytes::from_string(endpoint.host.clone()))
+                    .with_port(i32::from(endpoint.port)),
+            )
+        })
+        .collect();
+    // v0: an empty list means every topic; v1 on: null does, and empty means none.
+    let asked: Option<Vec<String>> = match request.topics {
+        None => None,
+        Some(list) if list.is_empty() && version == 0 => None,
+        Some(list) => Some(
+            list.into_iter()
+                .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                .collect(),
+        ),
+    };
+    let topics = match asked {
+        None => image
+            .topics
+            .values()
+            .map(|t| topic(&image, t))
+            .collect(),
+        Some(names) => names
+            .into_iter()
+            .map(|name| match image.topic(&name) {
+                Ok(t) => topic(&image, t),
+                Err(e) => MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(name))))
+                    .with_error_code(error_code(e.kind()))
+                    .with_topic_authorized_operations(OPERATIONS_NOT_ASKED),
+            })
+            .collect(),
+    };
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
+        .with_controller_id(BrokerId(image.controller_id.get()))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(OPERATIONS_NOT_ASKED)
+}
+
+fn topic(image: &MetadataImage, t: &TopicImage) -> MetadataResponseTopic {
+    let ids = |nodes: &[troupe_actors::ids::NodeId]| -> Vec<BrokerId> {
+        nodes.iter().map(|n| BrokerId(n.get())).collect()
+    };
+    let partitions = t
+        .partitions
+        .iter()
+        .map(|p| {
+            let leader_known = image.brokers.contains_key(&p.leader);
+            MetadataResponsePartition::default()
+                .with_partition_index(p.partition.get())
+                .with_error_code(if leader_known {
+                    0
+                } else {
+                    error_code(ErrorKind::Unavailable)
+                })
+                .with_leader_id(BrokerId(p.leader.get()))
+                .with_leader_epoch(p.leader_epoch.get())
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr))
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
+        .with_topic_id(crate::topic_id(&t.topic_id))
+        .with_is_internal(t.internal)
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(OPERATIONS_NOT_ASKED)
+}

@@ -1,0 +1,150 @@
+//! The APIs the listener serves, one file per API key, each a translator between
+//! Kafka's messages and the engine's request layer (`troupe_actors::requests`), as
+//! REST and WebSocket are. [`SUPPORTED`] is the one list of keys and versions: it
+//! routes requests, and ApiVersions advertises exactly it.
+//!
+//! A request is handled in two phases, so that a connection keeps Kafka's order and
+//! still pipelines: [`handle`] runs in request order — it decodes, routes and queues
+//! the work at the actors (a produce's appends are in the partitions' mailboxes when
+//! it returns) — and yields a [`Reply`], a future the connection awaits in the same
+//! order to write the response. Only waiting for acknowledgements overlaps.
+
+pub mod api_versions;
+mod fetch;
+mod find_coordinator;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use troupe_actors::requests::{Engine, RequestContext};
+
+use crate::codec::{decode_body, encode_response, CodecError};
+use crate::ListenerConfig;
+
+/// Every API key served, with the versions served: `(key, min, max)`. Minimums are
+/// the crate's (Kafka 4's); maximums stop before versions that need what Troupe does
+/// not have yet (topic ids in Produce and Fetch from v13).
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::ApiVersions, 0, 4),
+];
+
+/// The versions of `key` served, if it is served.
+pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// What a connection's requests share: the engine, who is asking, and the listener's
+/// settings.
+pub struct Session {
+    pub engine: Engine,
+    pub context: RequestContext,
+    pub config: Arc<ListenerConfig>,
+}
+
+/// The response frame, once the work behind it is done; `None` when Kafka sends no
+/// response (a produce with `acks=0`).
+pub type Reply = Pin<Box<dyn Future<Output = Result<Option<Bytes>, CodecError>> + Send>>;
+
+/// One decoded request, ready to handle.
+pub struct Request {
+    pub key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub body: Bytes,
+}
+
+/// Decodes the body of `request` as `T`.
+fn decode<T: Decodable>(request: &mut Request) -> Result<T, CodecError> {
+    decode_body(&mut request.body, request.version, &format!("{:?}", request.key))
+}
+
+/// A reply that is ready now.
+fn ready<R: Encodable + HeaderVersion>(request: &Request, response: R) -> Reply {
+    let encoded = encode_response(
+        request.correlation_id,
+        request.version,
+        &response,
+        &format!("{:?}", request.key),
+    );
+    Box::pin(async move { encoded.map(Some) })
+}
+
+/// A reply once `response` resolves.
+fn later<R, F>(request: &Request, response: F) -> Reply
+where
+    R: Encodable + HeaderVersion,
+    F: Future<Output = R> + Send + 'static,
+{
+    let (correlation_id, version) = (request.correlation_id, request.version);
+    let what = format!("{:?}", request.key);
+    Box::pin(async move {
+        let response = response.await;
+        encode_response(correlation_id, version, &response, &what).map(Some)
+    })
+}
+
+/// Handles one request of a served key and version (the connection checked both).
+pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, CodecError> {
+    let version = request.version;
+    Ok(match request.key {
+        ApiKey::ApiVersions => {
+            let body = decode(&mut request)?;
+            ready(&request, api_versions::handle(&body, version))
+        }
+        ApiKey::Metadata => {
+            let body = decode(&mut request)?;
+            ready(&request, metadata::handle(session, body, version))
+        }
+        ApiKey::Produce => {
+            let body = decode(&mut request)?;
+            match produce::handle(session, body, version) {
+                produce::Answer::Later(f) => later(&request, f),
+                produce::Answer::None(f) => Box::pin(async move {
+                    f.await;
+                    Ok(None)
+                }),
+            }
+        }
+        ApiKey::Fetch => {
+            let body = decode(&mut request)?;
+            let response = fetch::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::ListOffsets => {
+            let body = decode(&mut request)?;
+            let response = list_offsets::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::FindCoordinator => {
+            let body = decode(&mut request)?;
+            let response = find_coordinator::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        other => {
+            return Err(CodecError::Decode {
+                what: format!("{other:?}"),
+                reason: "not served".into(),
+            })
+        }
+    })
+}
+
+/// Kafka's code for an engine error.
+pub fn error_code(kind: troupe_actors::ErrorKind) -> i16 {
+    kind.mapping().kafka_code
+}

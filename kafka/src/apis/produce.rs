@@ -1,0 +1,130 @@
+//! Produce: each partition's record batch, as the producer encoded it, handed to the
+//! request layer (`append_batch`: checked, then stored as it came) in request order,
+//! answered once `acks` is met — or not at all for `acks=0`, as Kafka does.
+//! Transactional produce is refused: transactions are a later issue.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::future::join_all;
+use kafka_protocol::messages::produce_response::{
+    PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use troupe_actors::partition::{Acks, AppendResult};
+use troupe_actors::requests::produce::append_batch;
+use troupe_actors::BrokerResult;
+
+use super::{error_code, Session};
+
+/// Kafka's INVALID_REQUIRED_ACKS and INVALID_REQUEST.
+const INVALID_REQUIRED_ACKS: i16 = 21;
+const INVALID_REQUEST: i16 = 42;
+
+type Pending = Pin<Box<dyn Future<Output = BrokerResult<AppendResult>> + Send>>;
+
+pub enum Answer {
+    /// The response, once every append is acknowledged.
+    Later(Pin<Box<dyn Future<Output = ProduceResponse> + Send>>),
+    /// `acks=0`: no response; the future ends when the appends are done.
+    None(Pin<Box<dyn Future<Output = ()> + Send>>),
+}
+
+/// One partition's outcome: refused up front, or appending.
+enum Outcome {
+    Refused(i16, String),
+    Appending(Pending),
+}
+
+pub fn handle(session: &Session, request: ProduceRequest, _version: i16) -> Answer {
+    let acks = match request.acks {
+        0 => Some(Acks::None),
+        1 => Some(Acks::Leader),
+        -1 => Some(Acks::All),
+        _ => None,
+    };
+    let refusal = match (acks, &request.transactional_id) {
+        (None, _) => Some((
+            INVALID_REQUIRED_ACKS,
+            format!("acks={} (expected 0, 1 or -1)", request.acks),
+        )),
+        (_, Some(_)) => Some((
+            INVALID_REQUEST,
+            "transactions are not supported yet".to_string(),
+        )),
+        _ => None,
+    };
+    let topics: Vec<_> = request
+        .topic_data
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.to_string();
+            let partitions: Vec<(i32, Outcome)> = topic
+                .partition_data
+                .into_iter()
+                .map(|p| {
+                    let outcome = match (&refusal, acks, p.records) {
+                        (Some((code, message)), _, _) => Outcome::Refused(*code, message.clone()),
+                        (_, _, None) => {
+                            Outcome::Refused(INVALID_REQUEST, "no records".to_string())
+                        }
+                        (None, Some(acks), Some(records)) => match append_batch(
+                            &session.engine,
+                            &session.context,
+                            &name,
+                            p.index,
+                            Vec::from(records),
+                            acks,
+                        ) {
+                            Ok(pending) => Outcome::Appending(Box::pin(pending)),
+                            Err(e) => Outcome::Refused(error_code(e.kind()), e.to_string()),
+                        },
+                        (None, None, Some(_)) => Outcome::Refused(INVALID_REQUIRED_ACKS, String::new()),
+                    };
+                    (p.index, outcome)
+                })
+                .collect();
+            (topic.name, partitions)
+        })
+        .collect();
+    let answered = async move {
+        let topics = topics.into_iter().map(|(name, partitions)| async move {
+            let responses = join_all(partitions.into_iter().map(|(index, outcome)| async move {
+                let answer = PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1);
+                let refused = |code: i16, message: String| {
+                    answer
+                        .clone()
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_string(message)))
+                };
+                match outcome {
+                    Outcome::Refused(code, message) => refused(code, message),
+                    Outcome::Appending(pending) => match pending.await {
+                        Ok(done) => answer
+                            .clone()
+                            .with_base_offset(done.base_offset)
+                            .with_log_append_time_ms(done.log_append_time_ms.unwrap_or(-1))
+                            .with_log_start_offset(done.log_start_offset),
+                        Err(e) => refused(error_code(e.kind()), e.to_string()),
+                    },
+                }
+            }))
+            .await;
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_partition_responses(responses)
+        });
+        ProduceResponse::default().with_responses(join_all(topics).await)
+    };
+    if acks == Some(Acks::None) {
+        return Answer::None(Box::pin(async move {
+            answered.await;
+        }));
+    }
+    Answer::Later(Box::pin(answered))
+}
