@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 /// topic registry (`topics.json`) is JSON, which operators can read; record formats
 /// on disk are Kafka's binary ones.
 const ENGINE_CRATES: &[&str] = &[
-    "crc32fast",  // record batch checksums
+    "crc32fast",  // CRC-32 of the v0/v1 message sets old clients send
+    "crc32c",     // CRC-32C of record batches v2 (Kafka's)
     "memmap2",    // offset and time indexes
     "libc",       // RLIMIT_NOFILE, posix_fallocate, sync_file_range
     "thiserror",  // error enums

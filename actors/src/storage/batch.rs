@@ -1,10 +1,11 @@
 //! The record batch: the unit Troupe stores, checksums, indexes and ships.
 //!
-//! The layout is Kafka's RecordBatch v2 field for field, so that the later Kafka
-//! wire-protocol layer converts a batch in one pass (rewrite the CRC, nothing else).
-//! The one difference is the checksum: Kafka uses CRC-32C, Troupe CRC-32 (IEEE, via
-//! `crc32fast`). Like Kafka's, the CRC covers everything *after* the CRC field, so the
-//! broker can assign `base_offset` and `partition_leader_epoch` without recomputing it.
+//! The layout is Kafka's RecordBatch v2 byte for byte, checksum included (CRC-32C,
+//! Castagnoli, via the `crc32c` crate): a batch a Kafka producer sends validates here
+//! and is stored as it came, and a Kafka fetch can send the file's bytes unchanged.
+//! The CRC covers everything *after* the CRC field, so the broker assigns
+//! `base_offset` and `partition_leader_epoch` without recomputing it; only
+//! LogAppendTime (which rewrites `max_timestamp`) and compaction rewrite the CRC.
 //!
 //! ```text
 //! Batch header (61 bytes, integers big-endian):
@@ -13,7 +14,7 @@
 //!    8   4  batch_length            bytes that follow this field (total size - 12)
 //!   12   4  partition_leader_epoch  leader epoch of the leader that appended it
 //!   16   1  magic                   2, Kafka's RecordBatch v2 layout
-//!   17   4  crc                     CRC-32 (IEEE) over bytes 21..end
+//!   17   4  crc                     CRC-32C (Castagnoli) over bytes 21..end
 //!   21   2  attributes              bits 0-2 compression (0 = none; others reserved)
 //!                                   bit 3 timestamp type (0 CreateTime, 1 LogAppendTime)
 //!                                   bit 4 transactional, bit 5 control (reserved)
@@ -311,8 +312,7 @@ impl RecordBatch {
     }
 
     fn update_crc(&mut self) {
-        let crc = crc32fast::hash(&self.buf[ATTRIBUTES_POS..]);
-        self.buf[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        write_crc(&mut self.buf);
     }
 }
 
@@ -407,8 +407,9 @@ impl<'a> BatchRef<'a> {
         get_i32(self.buf, RECORDS_COUNT_POS)
     }
 
+    /// The CRC-32C of the bytes the CRC covers, as Kafka computes it.
     pub fn computed_crc(&self) -> u32 {
-        crc32fast::hash(&self.buf[ATTRIBUTES_POS..])
+        batch_crc(self.buf)
     }
 
     pub fn verify_crc(&self) -> Result<(), BatchError> {
@@ -509,8 +510,7 @@ impl<'a> BatchRef<'a> {
         if self.timestamp_type() == TimestampType::CreateTime {
             put_i64(out, MAX_TIMESTAMP_POS, kept_max_timestamp);
         }
-        let crc = crc32fast::hash(&out[ATTRIBUTES_POS..]);
-        out[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        write_crc(out);
         Ok(())
     }
 
@@ -528,6 +528,17 @@ impl<'a> BatchRef<'a> {
             },
         }
     }
+}
+
+/// The v2 batch checksum: CRC-32C over everything after the CRC field.
+fn batch_crc(batch: &[u8]) -> u32 {
+    crc32c::crc32c(&batch[ATTRIBUTES_POS..])
+}
+
+/// Recomputes and stores the CRC of a whole framed batch.
+fn write_crc(batch: &mut [u8]) {
+    let crc = batch_crc(batch);
+    batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Reads `batch_length` from a header and returns the whole batch's size.
@@ -915,6 +926,69 @@ mod tests {
         assert_eq!(offsets, vec![42, 43, 44]);
         let back: Vec<Record> = decoded.into_iter().map(|r| r.record).collect();
         assert_eq!(back, records);
+    }
+
+    /// A batch as a Kafka producer builds it (kafka-protocol's encoder, CRC-32C):
+    /// it validates as it came, and its records read back.
+    #[test]
+    fn a_batch_encoded_by_a_kafka_client_validates_and_reads_back() {
+        use kafka_protocol::indexmap::IndexMap;
+        use kafka_protocol::protocol::StrBytes;
+        use kafka_protocol::records as kp;
+        let mut headers = IndexMap::new();
+        headers.insert(
+            StrBytes::from_static_str("h"),
+            Some(bytes::Bytes::from_static(b"x")),
+        );
+        let records: Vec<kp::Record> = (0..3)
+            .map(|i| kp::Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                // The encoder groups records into one batch while offset - sequence
+                // holds; the batch's base sequence comes out -1 (no idempotence).
+                sequence: i as i32 - 1,
+                timestamp_type: kp::TimestampType::Creation,
+                offset: i,
+                timestamp: 1_000 + i,
+                key: Some(bytes::Bytes::from(format!("k{i}"))),
+                value: (i != 1).then(|| bytes::Bytes::from(format!("v{i}"))),
+                headers: headers.clone(),
+            })
+            .collect();
+        let mut encoded = bytes::BytesMut::new();
+        kp::RecordBatchEncoder::encode(
+            &mut encoded,
+            &records,
+            &kp::RecordEncodeOptions {
+                version: 2,
+                compression: kp::Compression::None,
+            },
+        )
+        .unwrap();
+        let batch = RecordBatch::from_bytes(encoded.to_vec()).unwrap();
+        let view = batch.view();
+        assert_eq!(
+            view.stored_crc(),
+            crc32c::crc32c(&encoded[ATTRIBUTES_POS..])
+        );
+        let back: Vec<StoredRecord> = view.records().map(|r| r.unwrap()).collect();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[2].offset, 2);
+        assert_eq!(back[2].record.timestamp_ms, 1_002);
+        assert_eq!(back[1].record.key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(back[1].record.value, None);
+        assert_eq!(back[0].record.headers[0].key, "h");
+        // And ours, checked the other way round: Kafka's decoder accepts what we write.
+        let ours =
+            RecordBatch::encode(&[rec(5, Some(b"k"), Some(b"v"))], TimestampType::CreateTime)
+                .unwrap();
+        let mut bytes = bytes::Bytes::copy_from_slice(ours.as_bytes());
+        let set = kp::RecordBatchDecoder::decode(&mut bytes).unwrap();
+        assert_eq!(set.records[0].value.as_deref(), Some(&b"v"[..]));
     }
 
     #[test]
