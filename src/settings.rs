@@ -244,10 +244,7 @@ fn kafka_listener(
     {
         return Err(SettingsError::Invalid {
             key: "advertised.listeners".into(),
-            reason: format!(
-                "{} is not a Kafka listener in `listeners`",
-                stray.name
-            ),
+            reason: format!("{} is not a Kafka listener in `listeners`", stray.name),
         });
     }
     let max_request_bytes: usize = checked.number("socket.request.max.bytes")?;

@@ -60,7 +60,11 @@ impl FrameStart {
 
 /// Decodes the whole request header of a frame whose key and version are supported,
 /// leaving `frame` at the body.
-pub fn decode_header(frame: &mut Bytes, key: ApiKey, version: i16) -> Result<RequestHeader, CodecError> {
+pub fn decode_header(
+    frame: &mut Bytes,
+    key: ApiKey,
+    version: i16,
+) -> Result<RequestHeader, CodecError> {
     let header_version = key.request_header_version(version);
     RequestHeader::decode(frame, header_version).map_err(|e| CodecError::Decode {
         what: "request header".into(),
@@ -69,7 +73,11 @@ pub fn decode_header(frame: &mut Bytes, key: ApiKey, version: i16) -> Result<Req
 }
 
 /// Decodes a request body of `version`; the whole frame must be used.
-pub fn decode_body<T: Decodable>(body: &mut Bytes, version: i16, what: &str) -> Result<T, CodecError> {
+pub fn decode_body<T: Decodable>(
+    body: &mut Bytes,
+    version: i16,
+    what: &str,
+) -> Result<T, CodecError> {
     let decoded = T::decode(body, version).map_err(|e| CodecError::Decode {
         what: what.to_string(),
         reason: e.to_string(),
@@ -153,7 +161,10 @@ mod tests {
                 }
             );
             let header = decode_header(&mut frame, ApiKey::ApiVersions, version).unwrap();
-            assert_eq!(header.client_id.as_deref().map(|s| s.to_string()), Some("test".into()));
+            assert_eq!(
+                header.client_id.as_deref().map(|s| s.to_string()),
+                Some("test".into())
+            );
             let body: ApiVersionsRequest = decode_body(&mut frame, version, "ApiVersions").unwrap();
             if version >= 3 {
                 assert_eq!(body.client_software_name.as_str(), "t");
@@ -163,7 +174,10 @@ mod tests {
 
     #[test]
     fn trailing_bytes_and_short_frames_are_refused() {
-        assert!(matches!(FrameStart::read(&[0, 18, 0]), Err(CodecError::Short(3))));
+        assert!(matches!(
+            FrameStart::read(&[0, 18, 0]),
+            Err(CodecError::Short(3))
+        ));
         let mut frame = BytesMut::from(&request_frame(3)[..]);
         frame.put_u8(7);
         let mut frame = frame.freeze();

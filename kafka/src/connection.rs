@@ -29,7 +29,12 @@ use crate::ListenerConfig;
 /// How much of a frame's buffer is reserved ahead of its bytes arriving.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
-pub async fn serve(stream: TcpStream, peer: SocketAddr, engine: Engine, config: Arc<ListenerConfig>) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    engine: Engine,
+    config: Arc<ListenerConfig>,
+) {
     log::debug!("kafka: connection from {peer}");
     let (mut reader, mut writer) = stream.into_split();
     let (replies, mut pending) = mpsc::channel::<Reply>(config.max_inflight_requests.max(1));
@@ -166,7 +171,10 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, length: usize) -> std:
     while buf.len() < length {
         let wanted = length - buf.len();
         buf.reserve(wanted.min(READ_CHUNK_BYTES));
-        let read = (&mut *reader).take(wanted as u64).read_buf(&mut buf).await?;
+        let read = (&mut *reader)
+            .take(wanted as u64)
+            .read_buf(&mut buf)
+            .await?;
         if read == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }

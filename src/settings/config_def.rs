@@ -342,8 +342,12 @@ mod tests {
             (both[1].name.as_str(), both[1].host.as_str(), both[1].port),
             ("PLAINTEXT", "0.0.0.0", 9092)
         );
-        assert!(parse_listeners("SSL://x:1").unwrap_err().contains("not supported"));
-        assert!(parse_listeners("x:1,http://y:2").unwrap_err().contains("twice"));
+        assert!(parse_listeners("SSL://x:1")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse_listeners("x:1,http://y:2")
+            .unwrap_err()
+            .contains("twice"));
         assert_eq!(parse_listeners(""), Ok(vec![]));
     }
 

@@ -14,14 +14,14 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use troupe_actors::requests::fetch::{fetch, FetchRequest as Read};
 
-use super::{error_code, Session};
+use super::{error_code, Session, Since};
 
 /// Kafka's FETCH_SESSION_ID_NOT_FOUND: the client drops its session and starts over.
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 
 type Wanted = Vec<(TopicName, Vec<FetchPartition>)>;
 
-pub async fn handle(session: &Session, request: FetchRequest, _version: i16) -> FetchResponse {
+pub async fn handle(session: &Session, request: FetchRequest, version: i16) -> FetchResponse {
     if request.session_id != 0 {
         return FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND);
     }
@@ -33,12 +33,12 @@ pub async fn handle(session: &Session, request: FetchRequest, _version: i16) -> 
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let max_wait_ms = u64::try_from(request.max_wait_ms).unwrap_or(0);
-    let (responses, bytes, failed) = read_all(session, &wanted, max_bytes).await;
+    let (responses, bytes, failed) = read_all(session, &wanted, max_bytes, version).await;
     if bytes >= min_bytes.max(1) || failed || max_wait_ms == 0 {
         return FetchResponse::default().with_responses(responses);
     }
-    wait_for_data(session, &wanted, max_wait_ms).await;
-    let (responses, _, _) = read_all(session, &wanted, max_bytes).await;
+    wait_for_data(session, &wanted, max_wait_ms, version).await;
+    let (responses, _, _) = read_all(session, &wanted, max_bytes, version).await;
     FetchResponse::default().with_responses(responses)
 }
 
@@ -48,6 +48,7 @@ async fn read_all(
     session: &Session,
     wanted: &Wanted,
     max_bytes: usize,
+    version: i16,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut remaining = max_bytes;
     let mut total = 0;
@@ -60,9 +61,9 @@ async fn read_all(
                 .unwrap_or(0)
                 .min(remaining);
             let answer = if limit == 0 {
-                empty(p.partition)
+                empty(p.partition, version)
             } else {
-                read_one(session, topic, p, limit, 0).await
+                read_one(session, topic, p, limit, 0, version).await
             };
             failed |= answer.error_code != 0;
             let size = answer.records.as_ref().map_or(0, Bytes::len);
@@ -80,11 +81,11 @@ async fn read_all(
 }
 
 /// Waits, up to `max_wait_ms`, until any partition asked for has data (or fails).
-async fn wait_for_data(session: &Session, wanted: &Wanted, max_wait_ms: u64) {
+async fn wait_for_data(session: &Session, wanted: &Wanted, max_wait_ms: u64, version: i16) {
     let mut waits: FuturesUnordered<_> = wanted
         .iter()
         .flat_map(|(topic, partitions)| partitions.iter().map(move |p| (topic, p)))
-        .map(|(topic, p)| read_one(session, topic, p, 1, max_wait_ms))
+        .map(|(topic, p)| read_one(session, topic, p, 1, max_wait_ms, version))
         .collect();
     let any = async {
         while let Some(answer) = waits.next().await {
@@ -102,6 +103,7 @@ async fn read_one(
     p: &FetchPartition,
     max_bytes: usize,
     max_wait_ms: u64,
+    version: i16,
 ) -> PartitionData {
     let read = Read {
         partition: p.partition,
@@ -115,28 +117,30 @@ async fn read_one(
             .with_partition_index(p.partition)
             .with_high_watermark(fetched.high_watermark)
             .with_last_stable_offset(fetched.high_watermark)
-            .with_log_start_offset(fetched.data.log_start_offset)
+            .since(version, 5, |m| {
+                m.with_log_start_offset(fetched.data.log_start_offset)
+            })
             .with_aborted_transactions(Some(Vec::new()))
-            .with_preferred_read_replica(BrokerId(-1))
+            .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
             .with_records(Some(Bytes::from(fetched.data.bytes))),
         Err(e) => PartitionData::default()
             .with_partition_index(p.partition)
             .with_error_code(error_code(e.kind()))
             .with_high_watermark(-1)
             .with_last_stable_offset(-1)
-            .with_log_start_offset(-1)
-            .with_preferred_read_replica(BrokerId(-1))
+            .since(version, 5, |m| m.with_log_start_offset(-1))
+            .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
             .with_records(Some(Bytes::new())),
     }
 }
 
 /// A partition left out of this answer by the byte limit: no records, no error.
-fn empty(partition: i32) -> PartitionData {
+fn empty(partition: i32, version: i16) -> PartitionData {
     PartitionData::default()
         .with_partition_index(partition)
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
-        .with_log_start_offset(-1)
-        .with_preferred_read_replica(BrokerId(-1))
+        .since(version, 5, |m| m.with_log_start_offset(-1))
+        .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
         .with_records(Some(Bytes::new()))
 }

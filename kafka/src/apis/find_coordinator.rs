@@ -11,7 +11,7 @@ use troupe_actors::group::offsets_topic::{partition_for, OFFSETS_TOPIC};
 use troupe_actors::ids::PartitionId;
 use troupe_actors::ErrorKind;
 
-use super::{error_code, Session};
+use super::{error_code, Session, Since};
 
 /// Kafka's error for a coordinator type this broker does not run.
 const INVALID_REQUEST: i16 = 42;
@@ -38,7 +38,7 @@ pub async fn handle(
     };
     FindCoordinatorResponse::default()
         .with_error_code(one.error_code)
-        .with_error_message(one.error_message)
+        .since(version, 1, |m| m.with_error_message(one.error_message))
         .with_node_id(one.node_id)
         .with_host(one.host)
         .with_port(one.port)

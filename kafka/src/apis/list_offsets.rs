@@ -11,7 +11,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use troupe_actors::partition::OffsetSpec;
 use troupe_actors::requests::list_offsets::lookup;
 
-use super::{error_code, Session};
+use super::{error_code, Session, Since};
 
 /// Kafka's EARLIEST_TIMESTAMP and LATEST_TIMESTAMP.
 const EARLIEST: i64 = -2;
@@ -22,7 +22,7 @@ const INVALID_REQUEST: i16 = 42;
 pub async fn handle(
     session: &Session,
     request: ListOffsetsRequest,
-    _version: i16,
+    version: i16,
 ) -> ListOffsetsResponse {
     let topics = request.topics.into_iter().map(|topic| async move {
         let name = topic.name.0.to_string();
@@ -33,7 +33,7 @@ pub async fn handle(
                     .with_partition_index(p.partition_index)
                     .with_timestamp(-1)
                     .with_offset(-1)
-                    .with_leader_epoch(-1);
+                    .since(version, 4, |m| m.with_leader_epoch(-1));
                 let spec = match p.timestamp {
                     EARLIEST => OffsetSpec::Earliest,
                     LATEST => OffsetSpec::Latest,
@@ -52,11 +52,11 @@ pub async fn handle(
                     Ok(Some((offset, timestamp))) => answer
                         .with_offset(offset)
                         .with_timestamp(timestamp.unwrap_or(-1))
-                        .with_leader_epoch(0),
+                        .since(version, 4, |m| m.with_leader_epoch(0)),
                     // An empty log: its beginning and end are offset 0.
-                    Ok(None) if !matches!(spec, OffsetSpec::Timestamp(_)) => {
-                        answer.with_offset(0).with_leader_epoch(0)
-                    }
+                    Ok(None) if !matches!(spec, OffsetSpec::Timestamp(_)) => answer
+                        .with_offset(0)
+                        .since(version, 4, |m| m.with_leader_epoch(0)),
                     Ok(None) => answer,
                     Err(e) => answer.with_error_code(error_code(e.kind())),
                 }

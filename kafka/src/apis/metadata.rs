@@ -12,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use troupe_actors::metadata::{MetadataImage, TopicImage};
 use troupe_actors::ErrorKind;
 
-use super::{error_code, Session};
+use super::{error_code, Session, Since};
 
 /// Kafka's "not asked for" value of the authorized-operations fields.
 const OPERATIONS_NOT_ASKED: i32 = i32::MIN;
@@ -47,28 +47,41 @@ pub fn handle(session: &Session, request: MetadataRequest, version: i16) -> Meta
         None => image
             .topics
             .values()
-            .map(|t| topic(&image, t))
+            .map(|t| topic(&image, t, version))
             .collect(),
         Some(names) => names
             .into_iter()
             .map(|name| match image.topic(&name) {
-                Ok(t) => topic(&image, t),
+                Ok(t) => topic(&image, t, version),
                 Err(e) => MetadataResponseTopic::default()
                     .with_name(Some(TopicName(StrBytes::from_string(name))))
                     .with_error_code(error_code(e.kind()))
-                    .with_topic_authorized_operations(OPERATIONS_NOT_ASKED),
+                    .since(version, 8, |m| {
+                        m.with_topic_authorized_operations(OPERATIONS_NOT_ASKED)
+                    }),
             })
             .collect(),
     };
     MetadataResponse::default()
         .with_brokers(brokers)
-        .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
-        .with_controller_id(BrokerId(image.controller_id.get()))
+        .since(version, 2, |m| {
+            m.with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
+        })
+        .since(version, 1, |m| {
+            m.with_controller_id(BrokerId(image.controller_id.get()))
+        })
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPERATIONS_NOT_ASKED)
+        .since(version, 8, |m| {
+            // Asked for in 8 to 10; from 11 on, DescribeCluster answers it.
+            if version <= 10 {
+                m.with_cluster_authorized_operations(OPERATIONS_NOT_ASKED)
+            } else {
+                m
+            }
+        })
 }
 
-fn topic(image: &MetadataImage, t: &TopicImage) -> MetadataResponseTopic {
+fn topic(image: &MetadataImage, t: &TopicImage, version: i16) -> MetadataResponseTopic {
     let ids = |nodes: &[troupe_actors::ids::NodeId]| -> Vec<BrokerId> {
         nodes.iter().map(|n| BrokerId(n.get())).collect()
     };
@@ -85,15 +98,19 @@ fn topic(image: &MetadataImage, t: &TopicImage) -> MetadataResponseTopic {
                     error_code(ErrorKind::Unavailable)
                 })
                 .with_leader_id(BrokerId(p.leader.get()))
-                .with_leader_epoch(p.leader_epoch.get())
+                .since(version, 7, |m| m.with_leader_epoch(p.leader_epoch.get()))
                 .with_replica_nodes(ids(&p.replicas))
                 .with_isr_nodes(ids(&p.isr))
         })
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
-        .with_topic_id(crate::topic_id(&t.topic_id))
-        .with_is_internal(t.internal)
+        .since(version, 10, |m| {
+            m.with_topic_id(crate::topic_id(&t.topic_id))
+        })
+        .since(version, 1, |m| m.with_is_internal(t.internal))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(OPERATIONS_NOT_ASKED)
+        .since(version, 8, |m| {
+            m.with_topic_authorized_operations(OPERATIONS_NOT_ASKED)
+        })
 }

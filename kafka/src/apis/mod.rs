@@ -70,7 +70,11 @@ pub struct Request {
 
 /// Decodes the body of `request` as `T`.
 fn decode<T: Decodable>(request: &mut Request) -> Result<T, CodecError> {
-    decode_body(&mut request.body, request.version, &format!("{:?}", request.key))
+    decode_body(
+        &mut request.body,
+        request.version,
+        &format!("{:?}", request.key),
+    )
 }
 
 /// A reply that is ready now.
@@ -143,6 +147,20 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
         }
     })
 }
+
+/// Sets a field that exists from version `first` on; before it the field keeps its
+/// default (the codec refuses a field set where the version has none).
+pub trait Since: Sized {
+    fn since(self, version: i16, first: i16, set: impl FnOnce(Self) -> Self) -> Self {
+        if version >= first {
+            set(self)
+        } else {
+            self
+        }
+    }
+}
+
+impl<T> Since for T {}
 
 /// Kafka's code for an engine error.
 pub fn error_code(kind: troupe_actors::ErrorKind) -> i16 {

@@ -7,16 +7,14 @@ use std::future::Future;
 use std::pin::Pin;
 
 use futures::future::join_all;
-use kafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
-};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use troupe_actors::partition::{Acks, AppendResult};
 use troupe_actors::requests::produce::append_batch;
 use troupe_actors::BrokerResult;
 
-use super::{error_code, Session};
+use super::{error_code, Session, Since};
 
 /// Kafka's INVALID_REQUIRED_ACKS and INVALID_REQUEST.
 const INVALID_REQUIRED_ACKS: i16 = 21;
@@ -37,7 +35,7 @@ enum Outcome {
     Appending(Pending),
 }
 
-pub fn handle(session: &Session, request: ProduceRequest, _version: i16) -> Answer {
+pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answer {
     let acks = match request.acks {
         0 => Some(Acks::None),
         1 => Some(Acks::Leader),
@@ -66,9 +64,7 @@ pub fn handle(session: &Session, request: ProduceRequest, _version: i16) -> Answ
                 .map(|p| {
                     let outcome = match (&refusal, acks, p.records) {
                         (Some((code, message)), _, _) => Outcome::Refused(*code, message.clone()),
-                        (_, _, None) => {
-                            Outcome::Refused(INVALID_REQUEST, "no records".to_string())
-                        }
+                        (_, _, None) => Outcome::Refused(INVALID_REQUEST, "no records".to_string()),
                         (None, Some(acks), Some(records)) => match append_batch(
                             &session.engine,
                             &session.context,
@@ -80,7 +76,9 @@ pub fn handle(session: &Session, request: ProduceRequest, _version: i16) -> Answ
                             Ok(pending) => Outcome::Appending(Box::pin(pending)),
                             Err(e) => Outcome::Refused(error_code(e.kind()), e.to_string()),
                         },
-                        (None, None, Some(_)) => Outcome::Refused(INVALID_REQUIRED_ACKS, String::new()),
+                        (None, None, Some(_)) => {
+                            Outcome::Refused(INVALID_REQUIRED_ACKS, String::new())
+                        }
                     };
                     (p.index, outcome)
                 })
@@ -95,12 +93,11 @@ pub fn handle(session: &Session, request: ProduceRequest, _version: i16) -> Answ
                     .with_index(index)
                     .with_base_offset(-1)
                     .with_log_append_time_ms(-1)
-                    .with_log_start_offset(-1);
+                    .since(version, 5, |m| m.with_log_start_offset(-1));
                 let refused = |code: i16, message: String| {
-                    answer
-                        .clone()
-                        .with_error_code(code)
-                        .with_error_message(Some(StrBytes::from_string(message)))
+                    answer.clone().with_error_code(code).since(version, 8, |m| {
+                        m.with_error_message(Some(StrBytes::from_string(message)))
+                    })
                 };
                 match outcome {
                     Outcome::Refused(code, message) => refused(code, message),
@@ -109,7 +106,9 @@ pub fn handle(session: &Session, request: ProduceRequest, _version: i16) -> Answ
                             .clone()
                             .with_base_offset(done.base_offset)
                             .with_log_append_time_ms(done.log_append_time_ms.unwrap_or(-1))
-                            .with_log_start_offset(done.log_start_offset),
+                            .since(version, 5, |m| {
+                                m.with_log_start_offset(done.log_start_offset)
+                            }),
                         Err(e) => refused(error_code(e.kind()), e.to_string()),
                     },
                 }
