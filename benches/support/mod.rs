@@ -45,7 +45,14 @@ pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
     let binary = std::env::var_os("TROUPE_BENCH_BINARY")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_troupe").into());
     let mut child = Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kafka-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
         .arg(dir)
         .args(overrides.iter().flat_map(|o| ["--override", o]))
         .env("RUST_LOG", "info")
