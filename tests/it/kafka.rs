@@ -330,6 +330,18 @@ fn bad_frames_close_their_connection_and_the_broker_keeps_serving() {
         s.write_all(&[0u8; 8]).unwrap();
         assert!(closed(&mut s), "length {length} is refused");
     }
+    // A 19-byte Metadata request declaring 2^31 - 1 topics: refused, nothing of that
+    // size allocated (the decoder once tried 150 GB and the process aborted).
+    let mut s = connect(&b);
+    let mut body = vec![0, 3, 0, 1, 0, 0, 0, 1, 0, 1, b'x'];
+    body.extend_from_slice(&i32::MAX.to_be_bytes());
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend(body);
+    s.write_all(&frame).unwrap();
+    assert!(
+        closed(&mut s),
+        "a request that cannot hold what it declares is refused"
+    );
     // An unknown API key.
     let mut s = connect(&b);
     let mut frame = 8i32.to_be_bytes().to_vec();
