@@ -83,6 +83,12 @@ pub struct TopicConfigs {
 #[rtype(result = "Vec<ConfigEntry>")]
 pub struct BrokerConfigs;
 
+/// A new producer id for an idempotent producer (InitProducerId), unique on this
+/// node across restarts (see [`super::producer_ids`]).
+#[derive(Message)]
+#[rtype(result = "BrokerResult<i64>")]
+pub struct AllocateProducerId;
+
 /// Close every partition cleanly (broker shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]

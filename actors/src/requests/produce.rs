@@ -3,16 +3,18 @@
 //! of one request into one batch per partition (split to respect
 //! `max.message.bytes`), append the batches — in order within a partition, in
 //! parallel across partitions — and report each record's partition and offset.
+//! A Kafka client sends its batches already made: [`produce_batch`] appends one as
+//! it is, idempotent producer's fields and all.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use futures::future::join_all;
 
-use super::{Engine, RequestContext, TopicRoute};
+use super::{ask, Engine, RequestContext, TopicRoute};
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
-use crate::partition::{Acks, Append};
+use crate::partition::{Acks, Append, AppendResult};
 use crate::partitioner::partition_for_key;
 use crate::storage::{Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_BYTES};
 
@@ -81,6 +83,20 @@ impl StickyPartitioner {
 /// Looks the topic up for producing: unknown topics, internal topics and topics
 /// being deleted are refused.
 pub fn target(engine: &Engine, _ctx: &RequestContext, topic: &str) -> BrokerResult<ProduceTarget> {
+    let route = writable_route(engine, topic)?;
+    let sticky_partition = engine
+        .sticky
+        .take(engine, topic, route.partitions.len() as i32);
+    Ok(ProduceTarget {
+        route,
+        sticky_partition,
+        clock: engine.clock.clone(),
+    })
+}
+
+/// The topic's route, unless clients may not write to it (internal, or being
+/// deleted).
+fn writable_route(engine: &Engine, topic: &str) -> BrokerResult<TopicRoute> {
     let route = engine.route(topic)?;
     if route.internal {
         return Err(BrokerError::TopicIsInternal(topic.to_string()));
@@ -90,14 +106,32 @@ pub fn target(engine: &Engine, _ctx: &RequestContext, topic: &str) -> BrokerResu
             "topic '{topic}' is being deleted"
         )));
     }
-    let sticky_partition = engine
-        .sticky
-        .take(engine, topic, route.partitions.len() as i32);
-    Ok(ProduceTarget {
-        route,
-        sticky_partition,
-        clock: engine.clock.clone(),
-    })
+    Ok(route)
+}
+
+/// Appends one batch a client encoded (a Kafka producer's, checked by
+/// `RecordBatch::from_bytes`) to `partition` of `topic`, as it is. An idempotent
+/// producer's batch is checked against its state in the partition: the answer's
+/// `duplicate` says it was a retry of a batch the partition holds, answered with
+/// the earlier offsets; `BrokerError::OutOfOrderSequence` and
+/// `BrokerError::InvalidProducerEpoch` refuse it unwritten.
+pub async fn produce_batch(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+    partition: i32,
+    batch: RecordBatch,
+    acks: Acks,
+) -> BrokerResult<AppendResult> {
+    let route = writable_route(engine, topic)?;
+    let addr = usize::try_from(partition)
+        .ok()
+        .and_then(|p| route.partitions.get(p))
+        .ok_or_else(|| BrokerError::UnknownPartition {
+            topic: topic.to_string(),
+            partition,
+        })?;
+    ask(addr, Append { batch, acks }).await?
 }
 
 /// An upper estimate of a record's encoded size (varint lengths and deltas included).
