@@ -531,16 +531,8 @@ async fn a_kafka_producers_batches_are_deduplicated_beside_rest_produce() {
     let node = node_with_topic(dir.path()).await;
     let engine = &node.engine;
     let (pid, epoch) = init_producer_id(engine, &ctx, None, None).await.unwrap();
-    let first = produce_batch(
-        engine,
-        &ctx,
-        "t",
-        1,
-        batch_of(pid, epoch, 0, 3, "a"),
-        Acks::All,
-    )
-    .await
-    .unwrap();
+    let to = |partition, batch| produce_batch(engine, &ctx, "t", partition, batch, Acks::All);
+    let first = to(1, batch_of(pid, epoch, 0, 3, "a")).await.unwrap();
     assert_eq!(
         (first.base_offset, first.last_offset, first.duplicate),
         (0, 2, false)
@@ -557,62 +549,17 @@ async fn a_kafka_producers_batches_are_deduplicated_beside_rest_produce() {
     let produced = produce(&target, vec![rest(), rest()], Acks::All).await;
     let offsets: Vec<i64> = produced.into_iter().map(|p| p.unwrap().offset).collect();
     assert_eq!(offsets, vec![3, 4]);
-    let retry = produce_batch(
-        engine,
-        &ctx,
-        "t",
-        1,
-        batch_of(pid, epoch, 0, 3, "a"),
-        Acks::All,
-    )
-    .await
-    .unwrap();
+    let retry = to(1, batch_of(pid, epoch, 0, 3, "a")).await.unwrap();
     assert!(retry.duplicate);
     assert_eq!((retry.base_offset, retry.last_offset), (0, 2));
-    let next = produce_batch(
-        engine,
-        &ctx,
-        "t",
-        1,
-        batch_of(pid, epoch, 3, 1, "b"),
-        Acks::All,
-    )
-    .await
-    .unwrap();
+    let next = to(1, batch_of(pid, epoch, 3, 1, "b")).await.unwrap();
     assert_eq!((next.base_offset, next.duplicate), (5, false));
     // Sequences are per partition.
-    let other = produce_batch(
-        engine,
-        &ctx,
-        "t",
-        0,
-        batch_of(pid, epoch, 0, 1, "c"),
-        Acks::All,
-    )
-    .await
-    .unwrap();
+    let other = to(0, batch_of(pid, epoch, 0, 1, "c")).await.unwrap();
     assert_eq!((other.base_offset, other.duplicate), (0, false));
-    let gap = produce_batch(
-        engine,
-        &ctx,
-        "t",
-        0,
-        batch_of(pid, epoch, 5, 1, "d"),
-        Acks::All,
-    )
-    .await
-    .unwrap_err();
+    let gap = to(0, batch_of(pid, epoch, 5, 1, "d")).await.unwrap_err();
     assert_eq!(gap.kind(), ErrorKind::OutOfOrderSequence);
-    let missing = produce_batch(
-        engine,
-        &ctx,
-        "t",
-        2,
-        batch_of(pid, epoch, 0, 1, "e"),
-        Acks::All,
-    )
-    .await
-    .unwrap_err();
+    let missing = to(2, batch_of(pid, epoch, 0, 1, "e")).await.unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::UnknownPartition);
     node.shutdown().await;
 }
