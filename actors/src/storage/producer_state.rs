@@ -163,10 +163,12 @@ impl ProducerBatch {
 /// `sequence + delta`, wrapping past `i32::MAX` to 0 as Kafka's producers number
 /// their records (`DefaultRecordBatch.incrementSequence`).
 pub fn increment_sequence(sequence: i32, delta: i32) -> i32 {
-    if sequence > i32::MAX - delta {
-        delta - (i32::MAX - sequence) - 1
+    // In i64, so that no header, however odd, can overflow it.
+    let sum = i64::from(sequence) + i64::from(delta);
+    if sum > i64::from(i32::MAX) {
+        (sum - i64::from(i32::MAX) - 1) as i32
     } else {
-        sequence + delta
+        sum as i32
     }
 }
 
