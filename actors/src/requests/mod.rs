@@ -12,6 +12,7 @@ pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod producer_ids;
 mod route;
 pub mod topics;
 

@@ -311,6 +311,16 @@ impl RecordBatch {
         self.update_crc();
     }
 
+    /// Marks the batch as an idempotent producer's: its id, epoch and the sequence
+    /// of its first record (Kafka's producers write these themselves; the broker's
+    /// own producers, REST and the coordinators, leave them at -1).
+    pub fn set_producer(&mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) {
+        put_i64(&mut self.buf, PRODUCER_ID_POS, producer_id);
+        put_u16(&mut self.buf, PRODUCER_EPOCH_POS, producer_epoch as u16);
+        put_i32(&mut self.buf, BASE_SEQUENCE_POS, base_sequence);
+        self.update_crc();
+    }
+
     fn update_crc(&mut self) {
         write_crc(&mut self.buf);
     }

@@ -12,6 +12,9 @@
 //!   leader-epoch-checkpoint         each leader epoch's start offset (leader_epoch.rs)
 //!   high-watermark-checkpoint       the high watermark as last checkpointed
 //!                                   (high_watermark.rs)
+//!   00000000000001048576.snapshot   producer state when the log ended there, taken at
+//!                                   each roll and at close (producer_snapshot.rs;
+//!                                   the rules: producer_state.rs)
 //!   .clean_shutdown                 present only while the log is closed cleanly
 //! ```
 
@@ -27,6 +30,8 @@ pub mod leader_epoch;
 mod log;
 pub mod log_config;
 mod offset_index;
+pub mod producer_snapshot;
+pub mod producer_state;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
@@ -41,6 +46,10 @@ pub use flush::{FlushDone, FlushTicket};
 pub use leader_epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use log::{AppendInfo, FetchData, Log, LogStats};
 pub use log_config::{FlushPolicy, LogConfig, SystemWallClock, WallClock};
+pub use producer_state::{
+    AppendCheck, BatchMetadata, ProducerBatch, ProducerError, ProducerStateEntry,
+    ProducerStateManager, BATCHES_RETAINED, NO_PRODUCER_ID,
+};
 pub use retention::{segments_to_delete, RetentionPolicy, RetentionReason};
 pub use segment::{remove_files, segment_file, SegmentInfo};
 pub use time_index::TimestampOffset;

@@ -11,6 +11,7 @@ mod durability;
 mod edges;
 mod follower;
 mod groups;
+mod idempotence;
 mod model;
 mod partition;
 mod retention;

@@ -12,6 +12,7 @@
 pub mod api_versions;
 mod fetch;
 mod find_coordinator;
+mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -38,6 +39,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// The versions of `key` served, if it is served.
@@ -137,6 +139,11 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
         ApiKey::FindCoordinator => {
             let body = decode(&mut request)?;
             let response = find_coordinator::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::InitProducerId => {
+            let body = decode(&mut request)?;
+            let response = init_producer_id::handle(session, body, version).await;
             ready(&request, response)
         }
         other => {
