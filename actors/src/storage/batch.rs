@@ -54,8 +54,9 @@ const BASE_OFFSET_POS: usize = 0;
 const LENGTH_POS: usize = 8;
 const LEADER_EPOCH_POS: usize = 12;
 const MAGIC_POS: usize = 16;
-const CRC_POS: usize = 17;
-const ATTRIBUTES_POS: usize = 21;
+/// Where the CRC sits, and where the bytes it covers begin (the rest of the batch).
+pub(crate) const CRC_POS: usize = 17;
+pub(crate) const ATTRIBUTES_POS: usize = 21;
 const LAST_OFFSET_DELTA_POS: usize = 23;
 const BASE_TIMESTAMP_POS: usize = 27;
 const MAX_TIMESTAMP_POS: usize = 35;
@@ -557,6 +558,8 @@ pub struct BatchHeader {
     pub size_bytes: usize,
     pub last_offset_delta: i32,
     pub max_timestamp: i64,
+    /// The CRC as stored (over bytes [`ATTRIBUTES_POS`].. of the whole batch).
+    pub crc: u32,
 }
 
 impl BatchHeader {
@@ -575,6 +578,7 @@ impl BatchHeader {
             size_bytes: framed_size(buf)?,
             last_offset_delta: get_i32(buf, LAST_OFFSET_DELTA_POS),
             max_timestamp: get_i64(buf, MAX_TIMESTAMP_POS),
+            crc: get_i32(buf, CRC_POS) as u32,
         })
     }
     pub fn last_offset(&self) -> i64 {

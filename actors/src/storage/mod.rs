@@ -19,6 +19,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod compaction;
 mod corruption;
+pub mod crc_conversion;
 pub mod error;
 pub mod flush;
 pub mod high_watermark;
@@ -36,6 +37,7 @@ pub use batch::{
     BatchError, BatchRef, Record, RecordBatch, RecordHeader, RecordView, StoredRecord,
     TimestampType, BATCH_HEADER_BYTES,
 };
+pub use crc_conversion::{convert_partitions, ConversionStats};
 pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};
 pub use leader_epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};

@@ -64,7 +64,7 @@ pub(crate) fn write_log_checkpoint(dir: &Path, cp: Checkpoint) -> LogResult<()> 
 
 /// The checkpoint, or `None` when there is none or it cannot be trusted (then the
 /// whole log is scanned).
-fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
+pub(crate) fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
     let entries = match read_checkpoint(&dir.join(CHECKPOINT_FILE)) {
         Ok(Some(entries)) => entries,
         Ok(None) => return Ok(None),
