@@ -18,6 +18,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod compaction;
+pub mod compression;
 mod corruption;
 pub mod crc_conversion;
 pub mod error;
@@ -34,9 +35,10 @@ pub mod segment;
 mod time_index;
 
 pub use batch::{
-    BatchError, BatchRef, Record, RecordBatch, RecordHeader, RecordView, StoredRecord,
-    TimestampType, BATCH_HEADER_BYTES,
+    BatchError, BatchRef, Record, RecordBatch, RecordHeader, RecordView, RecordsSection,
+    StoredRecord, TimestampType, BATCH_HEADER_BYTES,
 };
+pub use compression::{CompressionType, MAX_DECOMPRESSED_BATCH_BYTES};
 pub use crc_conversion::{convert_partitions, ConversionStats};
 pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};

@@ -4,6 +4,7 @@
 
 mod common;
 mod compaction;
+mod compression;
 mod corruption;
 mod crash;
 mod disk_full;
