@@ -34,6 +34,8 @@ use super::batch::BatchError;
 /// "zip bomb") could otherwise take all the broker's memory.
 pub const MAX_DECOMPRESSED_BATCH_BYTES: usize = 64 * 1024 * 1024;
 
+/// Decompressed bytes read at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// zstd: the largest window a frame may ask the decoder to allocate (2^26 = the cap).
 const ZSTD_WINDOW_LOG_MAX: u32 = 26;
 /// xerial-snappy's stream header, and the uncompressed size of the blocks we write
@@ -43,6 +45,8 @@ const SNAPPY_HEADER: [u8; 16] = [
     0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
 ];
 const SNAPPY_BLOCK_BYTES: usize = 32 * 1024;
+/// More than snappy's densest element (a 3-byte copy of 64 bytes) can expand to.
+const SNAPPY_MAX_RATIO: usize = 32;
 
 /// A batch's codec, attributes bits 0-2 (Kafka's `CompressionType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,21 +166,40 @@ impl CompressionType {
     }
 }
 
-/// Reads `reader` to its end, at most `max_bytes`: one byte more is the refusal.
+/// Reads `reader` to its end, refusing output past `max_bytes` before holding it:
+/// the buffer never grows beyond `max_bytes` (plus one read chunk).
 fn read_bounded(
     codec: CompressionType,
-    reader: impl Read,
+    mut reader: impl Read,
     max_bytes: usize,
 ) -> Result<Vec<u8>, BatchError> {
     let mut out = Vec::new();
-    reader
-        .take(max_bytes as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| codec.failed(e))?;
-    if out.len() > max_bytes {
-        return Err(codec.too_large(max_bytes));
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(codec.failed(e)),
+        };
+        if n > max_bytes - out.len() {
+            return Err(codec.too_large(max_bytes));
+        }
+        reserve_within(&mut out, n, max_bytes);
+        out.extend_from_slice(&chunk[..n]);
     }
-    Ok(out)
+}
+
+/// Makes room for `additional` more bytes in `out`, growing it as a `Vec` does
+/// (doubling) but never past `max_bytes` in all (`out.len() + additional` must fit).
+fn reserve_within(out: &mut Vec<u8>, additional: usize, max_bytes: usize) {
+    if out.capacity() - out.len() >= additional {
+        return;
+    }
+    let target = (out.capacity() * 2)
+        .max(out.len() + additional)
+        .min(max_bytes);
+    out.reserve_exact(target - out.len());
 }
 
 fn snappy_decompress(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, BatchError> {
@@ -213,7 +236,13 @@ fn snappy_block(block: &[u8], room: usize, out: &mut Vec<u8>) -> Result<(), Batc
     if length > room {
         return Err(codec.too_large(out.len() + room));
     }
+    // No snappy element yields more than 64 bytes for 3 of input: a block that says
+    // otherwise is damaged, found before its claimed size is allocated.
+    if length > block.len().saturating_mul(SNAPPY_MAX_RATIO) {
+        return Err(codec.failed("block claims more bytes than it can hold"));
+    }
     let start = out.len();
+    reserve_within(out, length, start + room);
     out.resize(start + length, 0);
     let written = snap::raw::Decoder::new()
         .decompress(block, &mut out[start..])
