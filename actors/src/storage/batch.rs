@@ -1022,10 +1022,10 @@ fn get_i16(buf: &[u8], pos: usize) -> i16 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rec(ts: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
+    pub(crate) fn rec(ts: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
         Record {
             timestamp_ms: ts,
             key: key.map(<[u8]>::to_vec),

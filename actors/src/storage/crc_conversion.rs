@@ -39,7 +39,7 @@ use super::batch::{BatchHeader, ATTRIBUTES_POS, BATCH_HEADER_BYTES, CRC_POS};
 use super::compaction::{CLEANING_DIR, SWAP_MANIFEST};
 use super::error::{LogError, LogResult};
 use super::recovery::{read_log_checkpoint, CLEAN_SHUTDOWN_FILE};
-use super::segment::LOG_SUFFIX;
+use super::segment::{parse_segment_file_name, LOG_SUFFIX};
 
 /// Bytes hashed at a time: a batch is never read whole, whatever its length says.
 const HASH_CHUNK_BYTES: usize = 64 * 1024;
@@ -160,10 +160,7 @@ fn segment_logs(dir: &Path) -> LogResult<Vec<(i64, PathBuf)>> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        let Some((stem, LOG_SUFFIX)) = name.split_once('.') else {
-            continue;
-        };
-        if let (20, Ok(base)) = (stem.len(), stem.parse::<i64>()) {
+        if let Some((base, LOG_SUFFIX)) = parse_segment_file_name(name) {
             logs.push((base, path));
         }
     }

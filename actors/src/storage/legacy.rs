@@ -257,13 +257,12 @@ fn take_bytes<'a>(rest: &mut &'a [u8]) -> Result<Option<&'a [u8]>, BatchError> {
     Ok(Some(bytes))
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::storage::StoredRecord;
-
+/// Message sets as v0/v1 clients write them, for tests (here, and the decoder
+/// property tests in `tests/it`).
+#[cfg(any(test, feature = "test-support"))]
+pub mod build {
     /// A message as a v0/v1 client writes it, CRC-32 included.
-    pub(crate) fn message(
+    pub fn message(
         magic: u8,
         attributes: u8,
         timestamp_ms: i64,
@@ -289,7 +288,7 @@ pub(crate) mod tests {
     }
 
     /// `messages` framed into a message set, with offsets from `first_offset`.
-    pub(crate) fn message_set(first_offset: i64, messages: &[Vec<u8>]) -> Vec<u8> {
+    pub fn message_set(first_offset: i64, messages: &[Vec<u8>]) -> Vec<u8> {
         let mut out = Vec::new();
         for (i, m) in messages.iter().enumerate() {
             out.extend_from_slice(&(first_offset + i as i64).to_be_bytes());
@@ -298,6 +297,14 @@ pub(crate) mod tests {
         }
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build::{message, message_set};
+    use super::*;
+    use crate::storage::batch::tests::rec as record;
+    use crate::storage::StoredRecord;
 
     fn records(converted: &ConvertedMessageSet) -> Vec<StoredRecord> {
         converted
@@ -306,15 +313,6 @@ pub(crate) mod tests {
             .records()
             .map(|r| r.unwrap())
             .collect()
-    }
-
-    fn record(ts: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
-        Record {
-            timestamp_ms: ts,
-            key: key.map(<[u8]>::to_vec),
-            value: value.map(<[u8]>::to_vec),
-            headers: vec![],
-        }
     }
 
     #[test]
