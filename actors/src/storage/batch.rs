@@ -7,6 +7,11 @@
 //! `base_offset` and `partition_leader_epoch` without recomputing it; only
 //! LogAppendTime (which rewrites `max_timestamp`) and compaction rewrite the CRC.
 //!
+//! A producer may compress the records section (everything after the header) as a
+//! whole; the batch is stored so. Whoever reads records goes through
+//! [`BatchRef::records`] or [`BatchRef::records_section`], which decompress it
+//! (bounded: see `compression.rs`); nothing else looks past the header.
+//!
 //! ```text
 //! Batch header (61 bytes, integers big-endian):
 //!  pos size field
@@ -27,7 +32,7 @@
 //!   51   2  producer_epoch          -1
 //!   53   4  base_sequence           -1
 //!   57   4  records_count
-//!   61   …  records
+//!   61   …  records section: the records, or (bits 0-2) the codec's compressed form
 //!
 //! Record (in the records section, after decompression; varints are zigzag, as in
 //! protobuf and Kafka):
@@ -568,10 +573,6 @@ pub struct RecordsSection<'a> {
 }
 
 impl<'a> RecordsSection<'a> {
-    pub fn batch(&self) -> BatchRef<'a> {
-        self.batch
-    }
-
     /// The records' bytes, uncompressed.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes

@@ -103,7 +103,8 @@ impl CompressionType {
             CompressionType::None if input.len() > max_bytes => Err(self.too_large(max_bytes)),
             CompressionType::None => Ok(input.to_vec()),
             CompressionType::Gzip => {
-                read_bounded(self, flate2::read::MultiGzDecoder::new(input), max_bytes)
+                // Concatenated members read as one stream, as Java's GZIPInputStream does.
+                read_bounded(self, flate2::bufread::MultiGzDecoder::new(input), max_bytes)
             }
             CompressionType::Lz4 => {
                 let mut decoder = lz4::Decoder::new(input).map_err(failed)?;
@@ -113,7 +114,8 @@ impl CompressionType {
                 Ok(out)
             }
             CompressionType::Zstd => {
-                let mut decoder = zstd::stream::read::Decoder::new(input).map_err(failed)?;
+                let mut decoder =
+                    zstd::stream::read::Decoder::with_buffer(input).map_err(failed)?;
                 decoder
                     .window_log_max(ZSTD_WINDOW_LOG_MAX)
                     .map_err(failed)?;
