@@ -202,6 +202,7 @@ mod tests {
         ("NON_EMPTY_GROUP", 68),
         ("GROUP_ID_NOT_FOUND", 69),
         ("GROUP_MAX_SIZE_REACHED", 81),
+        ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
     ];
 
@@ -261,6 +262,8 @@ mod tests {
             .collect();
         let expected: HashSet<Vec<ErrorKind>> = [
             vec![ErrorKind::UnknownTopic, ErrorKind::UnknownPartition],
+            // Stored data that fails its check, and a client's batch damaged on the way.
+            vec![ErrorKind::CorruptMessage, ErrorKind::CorruptBatch],
             vec![
                 ErrorKind::UnknownMemberId,
                 ErrorKind::UnknownConsumerInstance,

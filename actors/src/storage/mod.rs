@@ -21,12 +21,15 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod compaction;
+pub mod compression;
 mod corruption;
+pub mod crc_conversion;
 pub mod error;
 pub mod flush;
 pub mod high_watermark;
 mod index;
 pub mod leader_epoch;
+pub mod legacy;
 mod log;
 pub mod log_config;
 mod offset_index;
@@ -38,12 +41,15 @@ pub mod segment;
 mod time_index;
 
 pub use batch::{
-    BatchError, BatchRef, Record, RecordBatch, RecordHeader, RecordView, StoredRecord,
-    TimestampType, BATCH_HEADER_BYTES,
+    BatchError, BatchRef, Record, RecordBatch, RecordHeader, RecordView, RecordsSection,
+    StoredRecord, TimestampType, BATCH_HEADER_BYTES,
 };
+pub use compression::{CompressionType, MAX_DECOMPRESSED_BATCH_BYTES};
+pub use crc_conversion::{convert_partitions, ConversionStats};
 pub use error::{LogError, LogResult};
 pub use flush::{FlushDone, FlushTicket};
 pub use leader_epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
+pub use legacy::{convert_message_set, records_magic, ConvertedMessageSet};
 pub use log::{AppendInfo, FetchData, Log, LogStats};
 pub use log_config::{FlushPolicy, LogConfig, SystemWallClock, WallClock};
 pub use producer_state::{

@@ -2,10 +2,13 @@
 //! and of the actors above it (partitions, group coordinators) on a real node, and of
 //! the restart policy every stateful actor runs under.
 
+mod allocations;
 mod common;
 mod compaction;
+mod compression;
 mod corruption;
 mod crash;
+mod decoders;
 mod disk_full;
 mod durability;
 mod edges;
