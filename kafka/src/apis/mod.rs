@@ -202,6 +202,9 @@ mod tests {
             ApiKey::ApiVersions => {
                 decode_body::<ApiVersionsRequest>(&mut b, version, what).map(drop)
             }
+            ApiKey::InitProducerId => {
+                decode_body::<InitProducerIdRequest>(&mut b, version, what).map(drop)
+            }
             other => panic!("{other:?} is served but not fuzzed: add it here"),
         }
     }
