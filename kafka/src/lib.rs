@@ -8,12 +8,14 @@
 //! - [`apis`] has one file per API key, and the one list of keys and versions served;
 //! - [`connection`] reads frames within their limits, handles them in order and
 //!   writes the responses in order;
-//! - [`listener`] accepts connections, up to `max.connections`.
+//! - [`listener`] accepts connections, up to `max.connections`;
+//! - [`metrics`] counts what Kafka clients produce and fetch, per topic.
 
 pub mod apis;
 pub mod codec;
 pub mod connection;
 pub mod listener;
+pub mod metrics;
 
 use std::time::Duration;
 

@@ -695,6 +695,23 @@ fn kafka_python_produces_and_consumes() {
             ])
         );
     }
+    // /metrics counts what Kafka clients produced and fetched.
+    let metrics = ureq::get(&b.url("/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("topic=\"kp\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in:\n{metrics}"))
+    };
+    assert_eq!(value("troupe_records_in_total"), 20.0);
+    assert!(value("troupe_bytes_in_total") > 20.0 * 4.0);
+    assert!(value("troupe_records_out_total") >= 20.0);
     // REST reads the same.
     let rest = read_partition(&b, "kp", 1);
     assert_eq!(rest[3], (3, Some("k7".into()), Some("v7".into())));

@@ -12,6 +12,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use troupe_actors::partition::FetchResult;
 use troupe_actors::requests::fetch::{fetch, FetchRequest as Read};
 
 use super::{error_code, Session, Since};
@@ -114,16 +115,12 @@ async fn read_one(
         reset: None,
     };
     match fetch(&session.engine, &session.context, topic.0.as_str(), read).await {
-        Ok((_, fetched)) => PartitionData::default()
-            .with_partition_index(p.partition)
-            .with_high_watermark(fetched.high_watermark)
-            .with_last_stable_offset(fetched.high_watermark)
-            .since(version, 5, |m| {
-                m.with_log_start_offset(fetched.data.log_start_offset)
-            })
-            .with_aborted_transactions(Some(Vec::new()))
-            .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
-            .with_records(Some(Bytes::from(fetched.data.bytes))),
+        Ok((_, fetched)) if max_wait_ms == 0 => {
+            crate::metrics::fetched(topic.0.as_str(), &fetched.data.bytes, p.fetch_offset);
+            answer_with(fetched, p, version)
+        }
+        // A wait's read only says whether there is data; the read after it answers.
+        Ok((_, fetched)) => answer_with(fetched, p, version),
         Err(e) => PartitionData::default()
             .with_partition_index(p.partition)
             .with_error_code(error_code(e.kind()))
@@ -133,6 +130,19 @@ async fn read_one(
             .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
             .with_records(Some(Bytes::new())),
     }
+}
+
+fn answer_with(fetched: FetchResult, p: &FetchPartition, version: i16) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(p.partition)
+        .with_high_watermark(fetched.high_watermark)
+        .with_last_stable_offset(fetched.high_watermark)
+        .since(version, 5, |m| {
+            m.with_log_start_offset(fetched.data.log_start_offset)
+        })
+        .with_aborted_transactions(Some(Vec::new()))
+        .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
+        .with_records(Some(Bytes::from(fetched.data.bytes)))
 }
 
 /// A partition left out of this answer by the byte limit: no records, no error.

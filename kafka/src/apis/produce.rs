@@ -15,6 +15,7 @@ use troupe_actors::requests::produce::append_batch;
 use troupe_actors::{BrokerResult, ErrorKind};
 
 use super::{error_code, Session, Since};
+use crate::metrics;
 
 /// Kafka's INVALID_REQUIRED_ACKS and INVALID_REQUEST.
 const INVALID_REQUIRED_ACKS: i16 = 21;
@@ -32,7 +33,8 @@ pub enum Answer {
 /// One partition's outcome: refused up front, or appending.
 enum Outcome {
     Refused(i16, String),
-    Appending(Pending),
+    /// With the batch's records and bytes, counted once it is acknowledged.
+    Appending(Pending, (u64, u64)),
 }
 
 pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answer {
@@ -70,10 +72,12 @@ pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answe
                             &session.context,
                             &name,
                             p.index,
-                            Vec::from(records),
+                            Vec::from(records.clone()),
                             acks,
                         ) {
-                            Ok(pending) => Outcome::Appending(Box::pin(pending)),
+                            Ok(pending) => {
+                                Outcome::Appending(Box::pin(pending), metrics::batch_size(&records))
+                            }
                             Err(e) => Outcome::Refused(error_code(e.kind()), e.to_string()),
                         },
                         (None, None, Some(_)) => {
@@ -88,6 +92,8 @@ pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answe
         .collect();
     let answered = async move {
         let topics = topics.into_iter().map(|(name, partitions)| async move {
+            let topic = name.0.to_string();
+            let topic = &topic;
             let responses = join_all(partitions.into_iter().map(|(index, outcome)| async move {
                 let answer = PartitionProduceResponse::default()
                     .with_index(index)
@@ -101,14 +107,17 @@ pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answe
                 };
                 match outcome {
                     Outcome::Refused(code, message) => refused(code, message),
-                    Outcome::Appending(pending) => match pending.await {
-                        Ok(done) => answer
-                            .clone()
-                            .with_base_offset(done.base_offset)
-                            .with_log_append_time_ms(done.log_append_time_ms.unwrap_or(-1))
-                            .since(version, 5, |m| {
-                                m.with_log_start_offset(done.log_start_offset)
-                            }),
+                    Outcome::Appending(pending, size) => match pending.await {
+                        Ok(done) => {
+                            metrics::produced(topic, size);
+                            answer
+                                .clone()
+                                .with_base_offset(done.base_offset)
+                                .with_log_append_time_ms(done.log_append_time_ms.unwrap_or(-1))
+                                .since(version, 5, |m| {
+                                    m.with_log_start_offset(done.log_start_offset)
+                                })
+                        }
                         Err(e) => refused(error_code(e.kind()), e.to_string()),
                     },
                 }
