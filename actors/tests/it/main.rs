@@ -6,6 +6,7 @@ mod common;
 mod compaction;
 mod corruption;
 mod crash;
+mod delete_records;
 mod disk_full;
 mod durability;
 mod edges;
