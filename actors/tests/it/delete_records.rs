@@ -58,7 +58,9 @@ fn the_log_start_moves_inside_a_segment_and_whole_segments_below_it_go() {
     assert!(target < third.next_offset);
     let files = log.advance_log_start_offset(target).unwrap();
     assert_eq!(files.len(), 2 * 3, "two segments' .log, .index, .timeindex");
-    assert!(files.iter().all(|f| f.to_string_lossy().ends_with(".deleted")));
+    assert!(files
+        .iter()
+        .all(|f| f.to_string_lossy().ends_with(".deleted")));
     assert_eq!(log.log_start_offset(), target);
     assert_eq!(log.segments()[0].base_offset, third.base_offset);
     assert_eq!(segment_files(dir.path()), segments.len() - 2);
@@ -149,7 +151,13 @@ async fn the_partition_deletes_up_to_an_offset_or_its_high_watermark() {
         .await
         .unwrap();
     assert!(
-        matches!(below, Err(BrokerError::OffsetOutOfRange { log_start_offset: 9, .. })),
+        matches!(
+            below,
+            Err(BrokerError::OffsetOutOfRange {
+                log_start_offset: 9,
+                ..
+            })
+        ),
         "{below:?}"
     );
     let earliest = addr.send(ListOffsets(OffsetSpec::Earliest)).await.unwrap();
@@ -178,7 +186,10 @@ async fn the_partition_deletes_up_to_an_offset_or_its_high_watermark() {
     // Past the high watermark: refused, nothing moves.
     let past = addr.send(DeleteRecords { offset: Some(21) }).await.unwrap();
     assert!(
-        matches!(past, Err(BrokerError::OffsetOutOfRange { requested: 21, .. })),
+        matches!(
+            past,
+            Err(BrokerError::OffsetOutOfRange { requested: 21, .. })
+        ),
         "{past:?}"
     );
     assert_eq!(log_start(&addr).await, 9);

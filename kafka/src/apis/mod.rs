@@ -9,11 +9,21 @@
 //! it returns) — and yields a [`Reply`], a future the connection awaits in the same
 //! order to write the response. Only waiting for acknowledgements overlaps.
 
+mod admin;
+mod alter_configs;
 pub mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_records;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
 mod fetch;
 mod find_coordinator;
+mod incremental_alter_configs;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 
 use std::future::Future;
@@ -38,6 +48,16 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::ApiVersions, 0, 4),
+    // The admin APIs, each at every version the crate has (Kafka 4's).
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 /// The versions of `key` served, if it is served.
@@ -137,6 +157,50 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
         ApiKey::FindCoordinator => {
             let body = decode(&mut request)?;
             let response = find_coordinator::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::CreateTopics => {
+            let body = decode(&mut request)?;
+            let response = create_topics::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::DeleteTopics => {
+            let body = decode(&mut request)?;
+            let response = delete_topics::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::CreatePartitions => {
+            let body = decode(&mut request)?;
+            let response = create_partitions::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::DescribeConfigs => {
+            let body = decode(&mut request)?;
+            let response = describe_configs::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::AlterConfigs => {
+            let body = decode(&mut request)?;
+            let response = alter_configs::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let body = decode(&mut request)?;
+            let response = incremental_alter_configs::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::DescribeCluster => {
+            let body = decode(&mut request)?;
+            ready(&request, describe_cluster::handle(session, body, version))
+        }
+        ApiKey::DeleteRecords => {
+            let body = decode(&mut request)?;
+            let response = delete_records::handle(session, body, version).await;
+            ready(&request, response)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let body = decode(&mut request)?;
+            let response = offset_for_leader_epoch::handle(session, body, version).await;
             ready(&request, response)
         }
         other => {
