@@ -1,5 +1,6 @@
-//! A broker child process for tests: started on port 0 in a temp dir, its port read
-//! from the "listening on" log line, stopped with SIGTERM or SIGKILL, killed on drop.
+//! A broker child process for tests: started on port 0 in a temp dir (HTTP and Kafka
+//! listeners both), its ports read from the "listening on" log lines, stopped with
+//! SIGTERM or SIGKILL, killed on drop.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -12,6 +13,8 @@ use serde_json::Value;
 pub struct TestBroker {
     child: Option<Child>,
     pub port: u16,
+    /// The Kafka listener's port.
+    pub kafka_port: u16,
 }
 
 impl TestBroker {
@@ -26,10 +29,21 @@ impl TestBroker {
     /// Starts on `port` (0: an ephemeral one) — a restart on the port a browser page
     /// came from, say.
     pub fn start_on(dir: &Path, port: u16, overrides: &[&str]) -> TestBroker {
+        TestBroker::start_on_ports(dir, port, 0, overrides)
+    }
+
+    /// Starts on `port` for HTTP and `kafka_port` for Kafka clients (0: ephemeral) —
+    /// a restart where clients come back to the addresses they knew.
+    pub fn start_on_ports(
+        dir: &Path,
+        port: u16,
+        kafka_port: u16,
+        overrides: &[&str],
+    ) -> TestBroker {
         TestBroker::launch(
             Command::new(env!("CARGO_BIN_EXE_troupe")),
             dir,
-            port,
+            (port, kafka_port),
             overrides,
         )
     }
@@ -40,7 +54,7 @@ impl TestBroker {
         let mut cmd = Command::new("prlimit");
         cmd.arg(format!("--nofile={open_files}:{open_files}"))
             .arg(env!("CARGO_BIN_EXE_troupe"));
-        TestBroker::launch(cmd, dir, 0, overrides)
+        TestBroker::launch(cmd, dir, (0, 0), overrides)
     }
 
     /// The broker's process id (for /proc/<pid>/…).
@@ -48,12 +62,19 @@ impl TestBroker {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    fn launch(mut cmd: Command, dir: &Path, port: u16, overrides: &[&str]) -> TestBroker {
+    fn launch(
+        mut cmd: Command,
+        dir: &Path,
+        (port, kafka_port): (u16, u16),
+        overrides: &[&str],
+    ) -> TestBroker {
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--kafka-listen")
+            .arg(format!("127.0.0.1:{kafka_port}"))
             .args([
                 "--override",
                 "shutdown.timeout.ms=1000",
@@ -75,24 +96,22 @@ impl TestBroker {
         let (tx, rx) = mpsc::channel();
         // Keep draining the log so the child never blocks on a full pipe.
         std::thread::spawn(move || {
+            // The Kafka listener's line comes first.
+            let mut kafka = 0;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let port = rest
-                        .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
-                        .next()
-                        .unwrap_or("");
-                    if let Some(port) = port.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
-                    {
-                        let _ = tx.send(port);
-                    }
+                if let Some(port) = logged_port(&line, "listening on kafka://") {
+                    kafka = port;
+                }
+                if let Some(port) = logged_port(&line, "listening on http://") {
+                    let _ = tx.send((port, kafka));
                 }
                 if std::env::var_os("TROUPE_TEST_LOG").is_some() {
                     eprintln!("[broker] {line}");
                 }
             }
         });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(port) => port,
+        let (port, kafka_port) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(ports) => ports,
             Err(_) => {
                 let _ = child.kill();
                 panic!("the broker did not report its port within 30 s");
@@ -101,7 +120,13 @@ impl TestBroker {
         TestBroker {
             child: Some(child),
             port,
+            kafka_port,
         }
+    }
+
+    /// `bootstrap.servers` for Kafka clients.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.kafka_port)
     }
 
     /// The broker's resident set size in bytes (`VmRSS` in `/proc/<pid>/status`).
@@ -311,4 +336,13 @@ pub fn v3_reports(answer: &Value) -> Vec<Value> {
             .collect(),
         other => vec![other.clone()],
     }
+}
+
+/// The port in a "listening on …" log line after `marker`.
+fn logged_port(line: &str, marker: &str) -> Option<u16> {
+    let rest = line.split(marker).nth(1)?;
+    let address = rest
+        .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
+        .next()?;
+    address.rsplit(':').next()?.parse().ok()
 }

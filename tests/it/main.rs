@@ -11,6 +11,7 @@ mod disk_full;
 mod errors;
 mod file_limits;
 mod groups;
+mod kafka;
 mod mounts;
 mod openapi;
 mod produce;
