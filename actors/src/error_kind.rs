@@ -191,6 +191,7 @@ mod tests {
         ("NON_EMPTY_GROUP", 68),
         ("GROUP_ID_NOT_FOUND", 69),
         ("GROUP_MAX_SIZE_REACHED", 81),
+        ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
     ];
 
@@ -250,6 +251,9 @@ mod tests {
             .collect();
         let expected: HashSet<Vec<ErrorKind>> = [
             vec![ErrorKind::UnknownTopic, ErrorKind::UnknownPartition],
+            // A stored batch that fails its check (a read) and a client's batch
+            // damaged on the way (a write): Kafka's one CORRUPT_MESSAGE.
+            vec![ErrorKind::CorruptMessage, ErrorKind::CorruptBatch],
             vec![
                 ErrorKind::UnknownMemberId,
                 ErrorKind::UnknownConsumerInstance,
