@@ -60,17 +60,102 @@ pub fn outcome<T>(result: &Result<T, Refusal>) -> (i16, Option<StrBytes>) {
     }
 }
 
-/// The names given more than once, for the APIs that refuse every copy of a
-/// duplicate (topics in CreateTopics, resources in AlterConfigs, …).
-pub fn duplicates<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut twice = std::collections::BTreeSet::new();
-    for name in names {
-        if !seen.insert(name) {
-            twice.insert(name);
-        }
+/// For each item of a request, whether its key is given more than once: Kafka
+/// refuses every copy (a topic in CreateTopics, a resource in AlterConfigs, …).
+pub fn repeated<K: Ord>(keys: &[K]) -> Vec<bool> {
+    let mut counts = std::collections::BTreeMap::new();
+    for key in keys {
+        *counts.entry(key).or_insert(0usize) += 1;
     }
-    twice.into_iter().collect()
+    keys.iter()
+        .map(|k| counts.get(k).is_some_and(|n| *n > 1))
+        .collect()
+}
+
+/// The refusal of every copy of `what`, named more than once in a request.
+pub fn named_twice(what: &str) -> Refusal {
+    Refusal::invalid_request(format!("{what} is named more than once in the request"))
+}
+
+/// Refuses config names given more than once for one resource, as Kafka does.
+pub fn refuse_repeated_configs<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), Refusal> {
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut twice: Vec<&str> = names
+        .iter()
+        .zip(repeated(&names))
+        .filter(|(_, repeated)| *repeated)
+        .map(|(name, _)| *name)
+        .collect();
+    twice.sort_unstable();
+    twice.dedup();
+    if twice.is_empty() {
+        return Ok(());
+    }
+    Err(Refusal::invalid_request(format!(
+        "config(s) given more than once: {}",
+        twice.join(", ")
+    )))
+}
+
+/// One config resource's answer to an AlterConfigs or IncrementalAlterConfigs
+/// request (each has its own response type, of these same fields).
+pub struct ResourceAnswer {
+    pub resource_type: i8,
+    pub resource_name: StrBytes,
+    pub error_code: i16,
+    pub error_message: Option<StrBytes>,
+}
+
+/// Alters each config resource of an AlterConfigs or IncrementalAlterConfigs
+/// request with `alter`, all at once, every copy of a resource named twice refused;
+/// answers each resource in request order.
+pub async fn alter_each<R, Fut>(
+    resources: Vec<R>,
+    key: impl Fn(&R) -> (i8, StrBytes),
+    alter: impl Fn(R) -> Fut,
+) -> Vec<ResourceAnswer>
+where
+    Fut: std::future::Future<Output = Result<(), Refusal>>,
+{
+    let keys: Vec<(i8, StrBytes)> = resources.iter().map(key).collect();
+    let twice = repeated(&keys);
+    let alter = &alter;
+    let answers = resources.into_iter().zip(keys).zip(twice).map(
+        |((resource, (resource_type, resource_name)), twice)| async move {
+            let altered = if twice {
+                Err(named_twice("the resource"))
+            } else {
+                alter(resource).await
+            };
+            let (error_code, error_message) = outcome(&altered);
+            ResourceAnswer {
+                resource_type,
+                resource_name,
+                error_code,
+                error_message,
+            }
+        },
+    );
+    futures::future::join_all(answers).await
+}
+
+/// The topic whose configs an alter request changes. Broker resources are refused:
+/// Kafka's dynamic broker configs have no counterpart in Troupe, whose broker
+/// settings are read at startup; other resources as [`ConfigResource::parse`]
+/// refuses them.
+pub fn topic_to_alter(
+    image: &MetadataImage,
+    resource_type: i8,
+    name: &str,
+) -> Result<String, Refusal> {
+    match ConfigResource::parse(image, resource_type, name)? {
+        ConfigResource::Topic(topic) => Ok(topic),
+        ConfigResource::ThisBroker | ConfigResource::BrokerDefaults => Err(Refusal::invalid_request(
+            "broker configs cannot be altered while the broker runs: set them in its configuration file (or --override) and restart it",
+        )),
+    }
 }
 
 /// `topic`-`partition` as the image has it, if this broker leads it: what only a
@@ -136,14 +221,6 @@ impl ConfigResource {
             ))),
         }
     }
-}
-
-/// Why a broker's configs cannot be altered here: Kafka's dynamic broker configs
-/// have no counterpart in Troupe, whose broker settings are read at startup.
-pub fn broker_configs_are_static() -> Refusal {
-    Refusal::invalid_request(
-        "broker configs cannot be altered while the broker runs: set them in its configuration file (or --override) and restart it",
-    )
 }
 
 /// Kafka's `DescribeConfigsResponse.ConfigSource` number of a source.
@@ -219,8 +296,23 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_are_named_once_each() {
-        assert_eq!(duplicates(["a", "b", "a", "c", "a", "b"]), vec!["a", "b"]);
-        assert!(duplicates(["a", "b"]).is_empty());
+    fn every_copy_of_a_repeated_key_is_marked() {
+        assert_eq!(
+            repeated(&["a", "b", "a", "c"]),
+            vec![true, false, true, false]
+        );
+        assert!(refuse_repeated_configs(["x", "y"]).is_ok());
+        let refused = refuse_repeated_configs(["x", "y", "x", "x"]).unwrap_err();
+        assert_eq!(refused.code, 42);
+        assert!(refused.message.ends_with(": x"), "{}", refused.message);
+    }
+
+    #[test]
+    fn only_topics_are_altered() {
+        let image = MetadataImage::single_node("c".into(), NodeId::new(1));
+        assert_eq!(topic_to_alter(&image, RESOURCE_TOPIC, "t"), Ok("t".into()));
+        for (t, n) in [(RESOURCE_BROKER, "1"), (RESOURCE_BROKER, ""), (8, "1")] {
+            assert_eq!(topic_to_alter(&image, t, n).map_err(|r| r.code), Err(42));
+        }
     }
 }

@@ -9,7 +9,6 @@
 //! given twice, a resource given twice or a resource type not served are
 //! INVALID_REQUEST, as Kafka answers them.
 
-use futures::future::join_all;
 use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
@@ -17,7 +16,7 @@ use troupe_actors::broker::ConfigChange;
 use troupe_actors::requests::configs;
 use troupe_actors::topic_config::TOPIC_CONFIGS;
 
-use super::admin::{broker_configs_are_static, duplicates, outcome, ConfigResource, Refusal};
+use super::admin::{alter_each, refuse_repeated_configs, topic_to_alter, Refusal};
 use super::Session;
 
 pub async fn handle(
@@ -25,39 +24,21 @@ pub async fn handle(
     request: AlterConfigsRequest,
     _version: i16,
 ) -> AlterConfigsResponse {
-    let ids: Vec<String> = request
-        .resources
-        .iter()
-        .map(|r| format!("{}/{}", r.resource_type, r.resource_name))
-        .collect();
-    let twice: Vec<String> = duplicates(ids.iter().map(String::as_str))
-        .into_iter()
-        .map(str::to_string)
-        .collect();
     let validate_only = request.validate_only;
-    let answers = request
-        .resources
-        .into_iter()
-        .zip(ids)
-        .map(|(resource, id)| {
-            let named_twice = twice.contains(&id);
-            async move {
-                let altered = if named_twice {
-                    Err(Refusal::invalid_request(
-                        "each resource must appear at most once",
-                    ))
-                } else {
-                    alter(session, &resource, validate_only).await
-                };
-                let (code, message) = outcome(&altered);
-                AlterConfigsResourceResponse::default()
-                    .with_resource_type(resource.resource_type)
-                    .with_resource_name(resource.resource_name)
-                    .with_error_code(code)
-                    .with_error_message(message)
-            }
-        });
-    AlterConfigsResponse::default().with_responses(join_all(answers).await)
+    let answers = alter_each(
+        request.resources,
+        |r| (r.resource_type, r.resource_name.clone()),
+        |r| async move { alter(session, &r, validate_only).await },
+    )
+    .await;
+    let responses = answers.into_iter().map(|a| {
+        AlterConfigsResourceResponse::default()
+            .with_resource_type(a.resource_type)
+            .with_resource_name(a.resource_name)
+            .with_error_code(a.error_code)
+            .with_error_message(a.error_message)
+    });
+    AlterConfigsResponse::default().with_responses(responses.collect())
 }
 
 async fn alter(
@@ -66,13 +47,7 @@ async fn alter(
     validate_only: bool,
 ) -> Result<(), Refusal> {
     let image = session.engine.image();
-    let topic =
-        match ConfigResource::parse(&image, resource.resource_type, &resource.resource_name)? {
-            ConfigResource::Topic(name) => name,
-            ConfigResource::ThisBroker | ConfigResource::BrokerDefaults => {
-                return Err(broker_configs_are_static())
-            }
-        };
+    let topic = topic_to_alter(&image, resource.resource_type, &resource.resource_name)?;
     let given: Vec<(String, Option<String>)> = resource
         .configs
         .iter()
@@ -104,13 +79,7 @@ fn replacement(given: &[(String, Option<String>)]) -> Result<Vec<ConfigChange>, 
             nulls.join(", ")
         )));
     }
-    let twice = duplicates(given.iter().map(|(n, _)| n.as_str()));
-    if !twice.is_empty() {
-        return Err(Refusal::invalid_request(format!(
-            "config(s) given more than once: {}",
-            twice.join(", ")
-        )));
-    }
+    refuse_repeated_configs(given.iter().map(|(n, _)| n.as_str()))?;
     let set = given.iter().map(|(name, value)| ConfigChange {
         name: name.clone(),
         value: value.clone(),

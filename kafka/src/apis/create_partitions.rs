@@ -20,7 +20,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use troupe_actors::metadata::MetadataImage;
 use troupe_actors::requests::topics;
 
-use super::admin::{duplicates, outcome, Refusal};
+use super::admin::{named_twice, outcome, repeated, Refusal};
 use super::Session;
 
 /// Kafka's INVALID_REPLICA_ASSIGNMENT.
@@ -31,28 +31,29 @@ pub async fn handle(
     request: CreatePartitionsRequest,
     _version: i16,
 ) -> CreatePartitionsResponse {
-    let twice: Vec<String> = duplicates(request.topics.iter().map(|t| t.name.0.as_str()))
-        .into_iter()
-        .map(str::to_string)
+    let names: Vec<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.0.to_string())
         .collect();
     let validate_only = request.validate_only;
-    let results = request.topics.into_iter().map(|topic| {
-        let named_twice = twice.iter().any(|t| t.as_str() == topic.name.0.as_str());
-        async move {
-            let grown = if named_twice {
-                Err(Refusal::invalid_request(
-                    "the topic is named more than once in the request",
-                ))
-            } else {
-                grow(session, &topic, validate_only).await
-            };
-            let (code, message) = outcome(&grown);
-            CreatePartitionsTopicResult::default()
-                .with_name(topic.name)
-                .with_error_code(code)
-                .with_error_message(message)
-        }
-    });
+    let results =
+        request
+            .topics
+            .into_iter()
+            .zip(repeated(&names))
+            .map(|(topic, twice)| async move {
+                let grown = if twice {
+                    Err(named_twice("the topic"))
+                } else {
+                    grow(session, &topic, validate_only).await
+                };
+                let (code, message) = outcome(&grown);
+                CreatePartitionsTopicResult::default()
+                    .with_name(topic.name)
+                    .with_error_code(code)
+                    .with_error_message(message)
+            });
     CreatePartitionsResponse::default().with_results(join_all(results).await)
 }
 

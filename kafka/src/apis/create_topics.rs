@@ -25,7 +25,7 @@ use troupe_actors::requests::configs;
 use troupe_actors::requests::topics::{self, NewTopic};
 use troupe_actors::ErrorKind;
 
-use super::admin::{duplicates, outcome, source_id, Refusal};
+use super::admin::{named_twice, outcome, repeated, source_id, Refusal};
 use super::{Session, Since};
 
 pub async fn handle(
@@ -33,18 +33,16 @@ pub async fn handle(
     request: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
-    let twice = duplicates(request.topics.iter().map(|t| t.name.0.as_str()))
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
+    let names: Vec<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.0.to_string())
+        .collect();
     let mut results = Vec::with_capacity(request.topics.len());
-    for topic in request.topics {
+    for (topic, twice) in request.topics.into_iter().zip(repeated(&names)) {
         let name = topic.name.clone();
-        let created = if twice.iter().any(|t| t.as_str() == name.0.as_str()) {
-            Err(Refusal::invalid_request(format!(
-                "topic '{}' is named more than once in the request",
-                name.0
-            )))
+        let created = if twice {
+            Err(named_twice("the topic"))
         } else {
             create(session, topic, request.validate_only).await
         };

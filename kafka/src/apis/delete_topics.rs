@@ -14,7 +14,7 @@ use troupe_actors::metadata::MetadataImage;
 use troupe_actors::requests::topics;
 use uuid::Uuid;
 
-use super::admin::{duplicates, outcome, Refusal};
+use super::admin::{named_twice, outcome, repeated, Refusal};
 use super::{Session, Since};
 
 /// Kafka's UNKNOWN_TOPIC_ID.
@@ -47,19 +47,11 @@ pub async fn handle(
             .map(|n| resolve(&image, Some(n.0.to_string()), Uuid::nil()))
             .collect()
     };
-    let names: Vec<String> = targets
-        .iter()
-        .filter_map(|t| t.resolved.as_ref().ok().cloned())
-        .collect();
-    let twice: Vec<String> = duplicates(names.iter().map(String::as_str))
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    for target in &mut targets {
-        if matches!(&target.resolved, Ok(name) if twice.contains(name)) {
-            target.resolved = Err(Refusal::invalid_request(
-                "the topic is named more than once in the request",
-            ));
+    // A topic named twice, by name or by id, is refused in every copy.
+    let names: Vec<Option<String>> = targets.iter().map(|t| t.resolved.clone().ok()).collect();
+    for (target, twice) in targets.iter_mut().zip(repeated(&names)) {
+        if twice && target.resolved.is_ok() {
+            target.resolved = Err(named_twice("the topic"));
         }
     }
     let deletions = targets.into_iter().map(|target| async move {

@@ -16,7 +16,6 @@
 //! INVALID_REQUEST. Broker resources are refused with INVALID_REQUEST: Troupe's
 //! broker settings are read at startup and have no dynamic form.
 
-use futures::future::join_all;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
@@ -25,7 +24,7 @@ use troupe_actors::requests::configs;
 use troupe_actors::topic_config::{topic_config_def, ConfigEntry, ConfigType};
 use troupe_actors::ErrorKind;
 
-use super::admin::{broker_configs_are_static, duplicates, outcome, ConfigResource, Refusal};
+use super::admin::{alter_each, refuse_repeated_configs, topic_to_alter, Refusal};
 use super::Session;
 
 /// One operation on one config, as Kafka's `AlterConfigOp.OpType` numbers them.
@@ -63,39 +62,21 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
-    let ids: Vec<String> = request
-        .resources
-        .iter()
-        .map(|r| format!("{}/{}", r.resource_type, r.resource_name))
-        .collect();
-    let twice: Vec<String> = duplicates(ids.iter().map(String::as_str))
-        .into_iter()
-        .map(str::to_string)
-        .collect();
     let validate_only = request.validate_only;
-    let answers = request
-        .resources
-        .into_iter()
-        .zip(ids)
-        .map(|(resource, id)| {
-            let named_twice = twice.contains(&id);
-            async move {
-                let altered = if named_twice {
-                    Err(Refusal::invalid_request(
-                        "each resource must appear at most once",
-                    ))
-                } else {
-                    alter(session, &resource, validate_only).await
-                };
-                let (code, message) = outcome(&altered);
-                AlterConfigsResourceResponse::default()
-                    .with_resource_type(resource.resource_type)
-                    .with_resource_name(resource.resource_name)
-                    .with_error_code(code)
-                    .with_error_message(message)
-            }
-        });
-    IncrementalAlterConfigsResponse::default().with_responses(join_all(answers).await)
+    let answers = alter_each(
+        request.resources,
+        |r| (r.resource_type, r.resource_name.clone()),
+        |r| async move { alter(session, &r, validate_only).await },
+    )
+    .await;
+    let responses = answers.into_iter().map(|a| {
+        AlterConfigsResourceResponse::default()
+            .with_resource_type(a.resource_type)
+            .with_resource_name(a.resource_name)
+            .with_error_code(a.error_code)
+            .with_error_message(a.error_message)
+    });
+    IncrementalAlterConfigsResponse::default().with_responses(responses.collect())
 }
 
 async fn alter(
@@ -112,21 +93,9 @@ async fn alter(
             Op::parse(c.config_operation, value, &name).map(|op| (name, op))
         })
         .collect::<Result<_, _>>()?;
-    let twice = duplicates(ops.iter().map(|(n, _)| n.as_str()));
-    if !twice.is_empty() {
-        return Err(Refusal::invalid_request(format!(
-            "config(s) given more than once: {}",
-            twice.join(", ")
-        )));
-    }
+    refuse_repeated_configs(ops.iter().map(|(n, _)| n.as_str()))?;
     let image = session.engine.image();
-    let topic =
-        match ConfigResource::parse(&image, resource.resource_type, &resource.resource_name)? {
-            ConfigResource::Topic(name) => name,
-            ConfigResource::ThisBroker | ConfigResource::BrokerDefaults => {
-                return Err(broker_configs_are_static())
-            }
-        };
+    let topic = topic_to_alter(&image, resource.resource_type, &resource.resource_name)?;
     let (engine, ctx) = (&session.engine, &session.context);
     let lists_touched = ops
         .iter()
