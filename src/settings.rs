@@ -141,6 +141,7 @@ impl Settings {
             recovery_point_checkpoint_interval_ms: checked
                 .number("log.flush.offset.checkpoint.interval.ms")?,
             retention_check_interval_ms: checked.number("log.retention.check.interval.ms")?,
+            producer_id_expiration_ms: checked.number("producer.id.expiration.ms")?,
             cleaner_enable: checked.flag("log.cleaner.enable")?,
             cleaner_threads: checked.number("log.cleaner.threads")?,
             cleaner_dedupe_buffer_bytes: checked.number("log.cleaner.dedupe.buffer.size")?,

@@ -330,6 +330,18 @@ fn bad_frames_close_their_connection_and_the_broker_keeps_serving() {
         s.write_all(&[0u8; 8]).unwrap();
         assert!(closed(&mut s), "length {length} is refused");
     }
+    // A 19-byte Metadata request declaring 2^31 - 1 topics: refused, nothing of that
+    // size allocated (the decoder once tried 150 GB and the process aborted).
+    let mut s = connect(&b);
+    let mut body = vec![0, 3, 0, 1, 0, 0, 0, 1, 0, 1, b'x'];
+    body.extend_from_slice(&i32::MAX.to_be_bytes());
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend(body);
+    s.write_all(&frame).unwrap();
+    assert!(
+        closed(&mut s),
+        "a request that cannot hold what it declares is refused"
+    );
     // An unknown API key.
     let mut s = connect(&b);
     let mut frame = 8i32.to_be_bytes().to_vec();
@@ -403,4 +415,164 @@ fn bad_frames_close_their_connection_and_the_broker_keeps_serving() {
     assert_eq!(status, 200);
     let grown = b.rss_bytes().saturating_sub(rss_before);
     assert!(grown < 256 << 20, "RSS grew by {grown} bytes");
+}
+
+/// A TCP proxy in front of the Kafka listener whose connections the test can cut.
+struct Proxy {
+    port: u16,
+    open: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    /// Listens on an ephemeral port and forwards each connection to `target()` (read
+    /// per connection, so the broker may move).
+    fn start(target: std::sync::Arc<std::sync::atomic::AtomicU16>) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+        let registry = open.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let to = target.load(std::sync::atomic::Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let mut list = registry.lock().unwrap();
+                for s in [&client, &server] {
+                    if let Ok(c) = s.try_clone() {
+                        list.push(c);
+                    }
+                }
+                drop(list);
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, open }
+    }
+
+    /// Cuts every connection open now, mid-stream.
+    fn cut(&self) {
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// An idempotent confluent-kafka producer: `N` records numbered in their values,
+/// sent over about `SECONDS`, every acknowledgement reported.
+const IDEMPOTENT_PRODUCER: &str = r#"
+import time
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "acks": "all",
+              "linger.ms": 5, "message.timeout.ms": 120000, "retry.backoff.ms": 50,
+              "reconnect.backoff.max.ms": 200})
+acked = []
+failed = []
+def done(err, msg):
+    if err is not None:
+        failed.append(str(err))
+    else:
+        acked.append(int(msg.value()))
+start = time.monotonic()
+for i in range(N):
+    while True:
+        try:
+            p.produce("idem", str(i).encode(), on_delivery=done)
+            break
+        except BufferError:
+            p.poll(0.01)
+    if i % 100 == 99:
+        p.poll(0)
+        ahead = start + SECONDS * (i + 1) / N - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+left = p.flush(120)
+print(json.dumps({"acked": acked, "failed": failed, "unflushed": left}))
+"#;
+
+#[test]
+fn an_idempotent_producer_loses_and_duplicates_nothing_through_cuts_and_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(0));
+    let proxy = Proxy::start(target.clone());
+    // Clients are told to connect through the proxy.
+    let advertised = format!("advertised.listeners=PLAINTEXT://127.0.0.1:{}", proxy.port);
+    let b = TestBroker::start_with(dir.path(), &[&advertised]);
+    let kafka_port = b.kafka_port;
+    target.store(kafka_port, std::sync::atomic::Ordering::SeqCst);
+    create_topic(&b, "idem", 3);
+
+    const N: usize = 20_000;
+    let program = format!(
+        "import json\nBOOTSTRAP = '127.0.0.1:{}'\nN = {N}\nSECONDS = 8\n{IDEMPOTENT_PRODUCER}",
+        proxy.port
+    );
+    let producer = Command::new("python3")
+        .args(["-c", &program])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+
+    let at = |secs: f64, started: Instant| {
+        let wait = Duration::from_secs_f64(secs).saturating_sub(started.elapsed());
+        std::thread::sleep(wait);
+    };
+    let started = Instant::now();
+    at(1.5, started);
+    proxy.cut();
+    at(3.0, started);
+    proxy.cut();
+    at(4.0, started);
+    b.kill9();
+    proxy.cut();
+    let b = TestBroker::start_on_ports(dir.path(), 0, kafka_port, &[&advertised]);
+    at(6.5, started);
+    proxy.cut();
+
+    let out = producer.wait_with_output().expect("the producer ends");
+    assert!(
+        out.status.success(),
+        "producer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the producer's report");
+    assert_eq!(report["failed"], json!([]), "every record was delivered");
+    assert_eq!(report["unflushed"], 0);
+    let acked: std::collections::BTreeSet<u64> = report["acked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(acked.len(), N, "every record acknowledged once");
+
+    let mut stored: Vec<u64> = (0..3)
+        .flat_map(|p| read_partition(&b, "idem", p))
+        .map(|(_, _, v)| v.expect("a value").parse().expect("a number"))
+        .collect();
+    stored.sort_unstable();
+    let total = stored.len();
+    stored.dedup();
+    assert_eq!(total - stored.len(), 0, "no record stored twice");
+    let lost: Vec<_> = acked
+        .iter()
+        .filter(|v| stored.binary_search(v).is_err())
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged records lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    assert_eq!(stored.len(), N);
 }

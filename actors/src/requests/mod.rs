@@ -14,6 +14,7 @@ pub mod leader_epochs;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod producer_ids;
 mod route;
 pub mod topics;
 
