@@ -8,7 +8,9 @@
 //!   Beside it, the storage engine's own append of batches of the same shape (as many
 //!   records per batch as the producer's batches averaged) with the broker's default
 //!   flush policy, in the same run on the same disk: the ratio is what the protocol,
-//!   the client and the actors cost.
+//!   the client and the actors cost. Beside it too, the client's own ceiling: how fast
+//!   the Python client only enqueues records, with no broker at all (on two cores the
+//!   client shares the machine with the broker; with 100 B records it is the limit).
 //! - **consume**: kcat (librdkafka's own C client: confluent-kafka's Python loop,
 //!   not the broker, would be the limit) reading the partition from the start until it
 //!   has every record; segment bytes per second, against a sequential read of the
@@ -51,6 +53,22 @@ fn python(broker: &Broker, script: &str, args: Value) -> Value {
     }
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| fail(e))
 }
+
+/// The client's own ceiling: how fast confluent-kafka's `produce()` only enqueues (no
+/// broker reachable, nothing sent), in the same run on the same cores.
+const CLIENT_CEILING: &str = r#"
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": "127.0.0.1:9", "queue.buffering.max.messages": 2000000,
+              "queue.buffering.max.kbytes": 2097151, "linger.ms": 5, "log_level": 0})
+value = b"x" * ARGS["value_bytes"]
+n = ARGS["records"]
+start = time.monotonic()
+for _ in range(n):
+    p.produce("t", value, partition=0)
+elapsed = time.monotonic() - start
+p.purge()
+print(json.dumps({"records": n, "elapsed": elapsed}))
+"#;
 
 const PRODUCE: &str = r#"
 from confluent_kafka import Producer
@@ -154,8 +172,8 @@ fn main() {
         seconds.as_secs()
     );
     println!(
-        "{:<22} {:>12} {:>9} {:>16} {:>7}",
-        "case", "records/s", "MB/s", "engine rec/s", "ratio"
+        "{:<22} {:>12} {:>9} {:>16} {:>7} {:>16} {:>7}",
+        "case", "records/s", "MB/s", "engine rec/s", "ratio", "client ceiling", "ratio"
     );
     for value_bytes in [100usize, 1024] {
         let dir = root.join(format!("broker-{value_bytes}"));
@@ -179,13 +197,22 @@ fn main() {
             .round() as usize;
         let rate = records as f64 / elapsed;
         let engine = storage_baseline(&root.join("engine"), value_bytes, per_batch, seconds);
+        let ceiling = python(
+            &broker,
+            CLIENT_CEILING,
+            json!({"value_bytes": value_bytes, "records": 300_000}),
+        );
+        let ceiling =
+            ceiling["records"].as_f64().unwrap_or(0.0) / ceiling["elapsed"].as_f64().unwrap_or(1.0);
         println!(
-            "{:<22} {:>12.0} {:>9.1} {:>16.0} {:>7.2}   ({} records/batch)",
+            "{:<22} {:>12.0} {:>9.1} {:>16.0} {:>7.2} {:>16.0} {:>7.2}   ({} records/batch)",
             format!("produce {value_bytes} B"),
             rate,
             rate * value_bytes as f64 / 1e6,
             engine,
             rate / engine,
+            ceiling,
+            rate / ceiling,
             per_batch
         );
         // The warm-up record too.

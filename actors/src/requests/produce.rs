@@ -19,7 +19,8 @@ use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{Acks, Append, AppendResult};
 use crate::partitioner::partition_for_key;
 use crate::storage::{
-    BatchError, Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_BYTES,
+    convert_message_set, records_magic, BatchError, Record, RecordBatch, RecordHeader,
+    TimestampType, BATCH_HEADER_BYTES,
 };
 
 /// A record as a client sends it.
@@ -268,7 +269,13 @@ pub fn append_batch(
             max_message_bytes: route.max_message_bytes,
         });
     }
-    let batch = RecordBatch::from_bytes(bytes).map_err(|e| {
+    // An old client's v0/v1 message set is converted to one v2 batch on the way in
+    // (Kafka refuses those in Produce v3+; taking them costs nothing here).
+    let batch = match records_magic(&bytes) {
+        Some(magic) if magic < 2 => convert_message_set(&bytes).map(|c| c.batch),
+        _ => RecordBatch::from_bytes(bytes),
+    };
+    let batch = batch.map_err(|e| {
         let (topic, reason) = (topic.to_string(), e.to_string());
         match e {
             BatchError::CrcMismatch { .. } => BrokerError::CorruptBatch {

@@ -1,10 +1,11 @@
-//! ApiVersions: the keys and versions this listener serves — exactly [`SUPPORTED`].
+//! ApiVersions: the keys and versions this listener serves — [`SUPPORTED`], with the
+//! one exception Kafka 4 makes too (see [`served`]).
 //! A client asking with a version newer than served gets UNSUPPORTED_VERSION with the
 //! same list, in version 0 (the connection answers that case itself, see
 //! [`unsupported`]), and retries with one it finds there.
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use super::SUPPORTED;
 
@@ -22,10 +23,15 @@ pub fn unsupported() -> ApiVersionsResponse {
         .with_api_keys(served())
 }
 
+/// What is advertised: [`SUPPORTED`], except that Produce is listed from version 0,
+/// as Kafka 4 lists it (KAFKA-18659): librdkafka enables message format v1 — and with
+/// it compression — only for a broker listing Produce v2. Requests of those versions
+/// are still refused (their connection closed), as Kafka 4 refuses them.
 fn served() -> Vec<ApiVersion> {
     SUPPORTED
         .iter()
         .map(|&(key, min, max)| {
+            let min = if key == ApiKey::Produce { 0 } else { min };
             ApiVersion::default()
                 .with_api_key(key as i16)
                 .with_min_version(min)
