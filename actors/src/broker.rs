@@ -744,6 +744,14 @@ impl Handler<TopicConfigs> for Broker {
     }
 }
 
+impl Handler<ConfigsWithOverrides> for Broker {
+    type Result = MessageResult<ConfigsWithOverrides>;
+
+    fn handle(&mut self, msg: ConfigsWithOverrides, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.config.topic_defaults.effective(&msg.overrides))
+    }
+}
+
 impl Handler<BrokerConfigs> for Broker {
     type Result = MessageResult<BrokerConfigs>;
 

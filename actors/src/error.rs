@@ -51,6 +51,11 @@ pub enum BrokerError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
+    /// A request the topic's own configuration forbids (records deleted from a topic
+    /// that is only compacted).
+    #[error("{0}")]
+    PolicyViolation(String),
+
     /// A record batch a client sent that fails its checks (framing, records): nothing
     /// of it is written.
     #[error("invalid record batch for {topic}-{partition}: {reason}")]
@@ -181,6 +186,7 @@ impl BrokerError {
             E::RecordTooLarge { .. } => ErrorKind::MessageTooLarge,
             E::OffsetOutOfRange { .. } => ErrorKind::OffsetOutOfRange,
             E::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            E::PolicyViolation(_) => ErrorKind::PolicyViolation,
             E::InvalidRecord { .. } => ErrorKind::InvalidRecord,
             E::CorruptBatch { .. } => ErrorKind::CorruptBatch,
             E::PartitionOffline { .. } => ErrorKind::PartitionOffline,

@@ -104,6 +104,9 @@ error_kinds! {
     InvalidReplicationFactor => INVALID_REPLICATION_FACTOR(38), 400 / 40002, no_retry;
     InvalidConfig => INVALID_CONFIG(40), 400 / 40002, no_retry;
     InvalidRequest => INVALID_REQUEST(42), 400 / 40002, no_retry;
+    /// What the topic's configuration forbids (deleting records of a topic that is
+    /// only compacted).
+    PolicyViolation => POLICY_VIOLATION(44), 400 / 40002, no_retry;
     /// A client's batch that fails its checks; nothing of it is written.
     InvalidRecord => INVALID_RECORD(87), 400 / 40002, no_retry;
     /// A client's batch damaged on the way (its checksum fails): sending it again may work.
@@ -195,6 +198,7 @@ mod tests {
         ("INVALID_REPLICATION_FACTOR", 38),
         ("INVALID_CONFIG", 40),
         ("INVALID_REQUEST", 42),
+        ("POLICY_VIOLATION", 44),
         ("OUT_OF_ORDER_SEQUENCE_NUMBER", 45),
         ("INVALID_PRODUCER_EPOCH", 47),
         ("TRANSACTIONAL_ID_AUTHORIZATION_FAILED", 53),

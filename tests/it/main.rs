@@ -12,6 +12,7 @@ mod errors;
 mod file_limits;
 mod groups;
 mod kafka;
+mod kafka_admin;
 mod mounts;
 mod openapi;
 mod produce;

@@ -77,6 +77,14 @@ pub struct TopicConfigs {
     pub name: String,
 }
 
+/// The effective configs a topic with these overrides has, with their sources: what
+/// CreateTopics reports for a topic it creates (or only validates).
+#[derive(Message)]
+#[rtype(result = "Vec<ConfigEntry>")]
+pub struct ConfigsWithOverrides {
+    pub overrides: BTreeMap<String, String>,
+}
+
 /// The broker's own settings behind the topic defaults, by broker key
 /// (`log.retention.ms`, …), with their sources.
 #[derive(Message)]

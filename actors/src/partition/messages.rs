@@ -5,7 +5,7 @@ use actix::Message;
 use crate::error::BrokerResult;
 use crate::ids::LeaderEpoch;
 use crate::storage::compaction::{CleanableLog, SwapManifest};
-use crate::storage::{FetchData, RecordBatch};
+use crate::storage::{EpochEndOffset, FetchData, RecordBatch};
 use crate::topic_config::PartitionConfig;
 
 /// Kafka's producer `acks`.
@@ -77,6 +77,23 @@ pub enum OffsetSpec {
 #[derive(Message)]
 #[rtype(result = "BrokerResult<Option<(i64, Option<i64>)>>")]
 pub struct ListOffsets(pub OffsetSpec);
+
+/// Delete the records below `offset` (Kafka's DeleteRecords): the log start offset
+/// moves forward to it, up to the high watermark; `None` means the high watermark
+/// (Kafka's -1). Answers the new log start offset, the partition's low watermark.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<i64>")]
+pub struct DeleteRecords {
+    pub offset: Option<i64>,
+}
+
+/// Where a leader epoch's records end in this partition's log (Kafka's
+/// OffsetForLeaderEpoch, as the leader answers it): the largest epoch the log knows
+/// at or before the one asked for, and the offset where the next epoch begins (the
+/// log end offset for the latest). `None` when the log knows no such epoch.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<Option<EpochEndOffset>>")]
+pub struct EndOffsetForEpoch(pub LeaderEpoch);
 
 /// A snapshot of the partition's state.
 #[derive(Message)]

@@ -35,7 +35,8 @@ use actix::prelude::*;
 
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
-use crate::storage::{FetchData, Log};
+use crate::ids::LeaderEpoch;
+use crate::storage::{EpochEndOffset, FetchData, Log};
 use crate::supervision::{contain, ActorKind, RestartPolicy, Supervision};
 use crate::topic_config::PartitionConfig;
 use durability::FlushState;
@@ -173,6 +174,20 @@ impl PartitionReplica {
         }
     }
 
+    /// The epoch a leader writes in; a follower refuses what only the leader does
+    /// (writes, deleting records, answering for its epochs).
+    fn leader_epoch_or_refuse(&self) -> BrokerResult<LeaderEpoch> {
+        match self.role {
+            Role::Leader { leader_epoch } => Ok(leader_epoch),
+            // Replication will answer Kafka's NOT_LEADER_OR_FOLLOWER here.
+            Role::Follower { leader_id, .. } => Err(BrokerError::PartitionOffline {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                reason: format!("this replica follows broker {leader_id}, which takes the writes"),
+            }),
+        }
+    }
+
     /// Reads committed data (below the high watermark) from `offset`.
     fn read(
         &mut self,
@@ -228,19 +243,9 @@ impl Handler<Append> for PartitionReplica {
 
     fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
         let Append { mut batch, acks } = msg;
-        let leader_epoch = match self.role {
-            Role::Leader { leader_epoch } => leader_epoch,
-            // Replication will answer Kafka's NOT_LEADER_OR_FOLLOWER here.
-            Role::Follower { leader_id, .. } => {
-                let e = BrokerError::PartitionOffline {
-                    topic: self.topic.clone(),
-                    partition: self.partition,
-                    reason: format!(
-                        "this replica follows broker {leader_id}, which takes the writes"
-                    ),
-                };
-                return Box::pin(async move { Err(e) });
-            }
+        let leader_epoch = match self.leader_epoch_or_refuse() {
+            Ok(epoch) => epoch,
+            Err(e) => return Box::pin(async move { Err(e) }),
         };
         let appended = self.guarded(ctx, write_error_is_fatal, |log| {
             log.append(&mut batch, leader_epoch.get())
@@ -312,6 +317,44 @@ impl Handler<ListOffsets> for PartitionReplica {
                     .map(|f| (f.offset, Some(f.timestamp_ms))))
             }
         }
+    }
+}
+
+impl Handler<DeleteRecords> for PartitionReplica {
+    type Result = BrokerResult<i64>;
+
+    fn handle(&mut self, msg: DeleteRecords, ctx: &mut Context<Self>) -> Self::Result {
+        self.delete_records(ctx, msg.offset)
+    }
+}
+
+impl Handler<EndOffsetForEpoch> for PartitionReplica {
+    type Result = BrokerResult<Option<EpochEndOffset>>;
+
+    fn handle(&mut self, msg: EndOffsetForEpoch, ctx: &mut Context<Self>) -> Self::Result {
+        let current = self.leader_epoch_or_refuse()?;
+        let asked = msg.0.get();
+        if asked < 0 {
+            // Kafka's UNDEFINED_EPOCH: nothing to look up.
+            return Ok(None);
+        }
+        self.guarded(
+            ctx,
+            |_| false,
+            |log| {
+                let latest = log.leader_epochs().latest_epoch();
+                // Kafka's leader records its epoch at the log end when it takes over;
+                // this one records it at its first append. Until then its own epoch
+                // still ends at the log end, as Kafka answers.
+                if asked == current.get() && latest.is_none_or(|l| l < asked) {
+                    return Ok(Some(EpochEndOffset {
+                        epoch: asked,
+                        end_offset: log.log_end_offset(),
+                    }));
+                }
+                Ok(log.end_offset_for_epoch(asked))
+            },
+        )
     }
 }
 

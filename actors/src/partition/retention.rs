@@ -1,11 +1,18 @@
-//! The actor's side of retention: every `log.retention.check.interval.ms` (and on
-//! `ApplyRetention`) it asks `storage::retention` which of the oldest segments are
-//! due (`retention.ms`, `retention.bytes`, for topics whose `cleanup.policy` has
-//! `delete`), retires them through `Log::retire_oldest_segments` (the log start
-//! moves and is checkpointed first), tells the live tail, and removes the files after
-//! `file.delete.delay.ms`, off the actor's thread.
+//! The actor's side of retention, and of deleting records on request — the two ways
+//! a partition's log start offset moves forward:
 //!
-//! The same timer retires producer state: idempotent producers silent for
+//! - every `log.retention.check.interval.ms` (and on `ApplyRetention`) it asks
+//!   `storage::retention` which of the oldest segments are due (`retention.ms`,
+//!   `retention.bytes`, for topics whose `cleanup.policy` has `delete`) and retires
+//!   them through `Log::retire_oldest_segments`;
+//! - on `DeleteRecords` (Kafka's DeleteRecords, the leader's part) it moves the log
+//!   start to the offset asked for, up to the high watermark, through
+//!   `Log::advance_log_start_offset`, which retires the segments wholly below it.
+//!
+//! Either way the log start is checkpointed first, the live tail is told, and the
+//! retired files are removed after `file.delete.delay.ms`, off the actor's thread.
+//!
+//! The retention timer also retires producer state: idempotent producers silent for
 //! `producer.id.expiration.ms` are forgotten (Kafka checks every
 //! `producer.id.expiration.check.interval.ms`, ten minutes; here it is the retention
 //! interval, five), which bounds the state a partition keeps to the producers of
@@ -17,7 +24,7 @@ use actix::prelude::*;
 
 use super::supervision::write_error_is_fatal;
 use super::PartitionReplica;
-use crate::error::BrokerResult;
+use crate::error::{BrokerError, BrokerResult};
 use crate::storage::{remove_files, segments_to_delete, Log};
 
 impl PartitionReplica {
@@ -84,19 +91,54 @@ impl PartitionReplica {
             }
         }
         self.counters.retention_deleted_segments += deleted.len() as u64;
-        if !files.is_empty() {
-            self.clock.run_later(
-                ctx,
-                Duration::from_millis(self.config.file_delete_delay_ms),
-                move |_: &mut Self, _| {
-                    tokio::task::spawn_blocking(move || {
-                        if let Err(e) = remove_files(&files) {
-                            log::warn!("removing retired segment files: {e}");
-                        }
-                    });
-                },
-            );
-        }
+        self.remove_later(ctx, files);
         Ok(deleted.len())
+    }
+
+    /// Moves the log start offset forward to `offset` (`None`: the high watermark),
+    /// as Kafka's leader does for DeleteRecords, and answers the new log start (the
+    /// partition's low watermark; on one node there are no other replicas to wait
+    /// for). Only a leader deletes, and only from a topic whose `cleanup.policy` has
+    /// `delete` (Kafka's policy check). Offsets past the high watermark are out of
+    /// range; at or below the log start nothing changes.
+    pub(super) fn delete_records(
+        &mut self,
+        ctx: &mut Context<Self>,
+        offset: Option<i64>,
+    ) -> BrokerResult<i64> {
+        self.leader_epoch_or_refuse()?;
+        if !self.config.cleanup_delete {
+            return Err(BrokerError::PolicyViolation(format!(
+                "records of {} cannot be deleted: its cleanup.policy has no 'delete'",
+                self.name()
+            )));
+        }
+        let (start, files) = self.guarded(ctx, write_error_is_fatal, |log| {
+            let offset = offset.unwrap_or(log.high_watermark());
+            let files = log.advance_log_start_offset(offset)?;
+            Ok((log.log_start_offset(), files))
+        })?;
+        self.tail.set_log_start(start);
+        self.remove_later(ctx, files);
+        Ok(start)
+    }
+
+    /// Removes retired segment files after `file.delete.delay.ms`, off the actor's
+    /// thread.
+    fn remove_later(&self, ctx: &mut Context<Self>, files: Vec<std::path::PathBuf>) {
+        if files.is_empty() {
+            return;
+        }
+        self.clock.run_later(
+            ctx,
+            Duration::from_millis(self.config.file_delete_delay_ms),
+            move |_: &mut Self, _| {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = remove_files(&files) {
+                        log::warn!("removing retired segment files: {e}");
+                    }
+                });
+            },
+        );
     }
 }

@@ -2,8 +2,12 @@
 //! defaults behind topic configs), and altering a topic's overrides — all answered by
 //! the topic registry, which owns the overrides and the broker defaults.
 
+use std::collections::BTreeMap;
+
 use super::{ask, Engine, RequestContext};
-use crate::broker::{AlterTopicConfigs, BrokerConfigs, ConfigChange, TopicConfigs};
+use crate::broker::{
+    AlterTopicConfigs, BrokerConfigs, ConfigChange, ConfigsWithOverrides, TopicConfigs,
+};
 use crate::error::BrokerResult;
 use crate::topic_config::ConfigEntry;
 
@@ -17,6 +21,16 @@ pub async fn topic_configs(
             name: topic.to_string(),
         })
         .await
+}
+
+/// The effective configs of a topic with `overrides` (one being created, or only
+/// validated), with their sources.
+pub async fn configs_with_overrides(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    overrides: BTreeMap<String, String>,
+) -> BrokerResult<Vec<ConfigEntry>> {
+    ask(&engine.broker, ConfigsWithOverrides { overrides }).await
 }
 
 pub async fn broker_configs(

@@ -7,8 +7,10 @@
 
 pub mod configs;
 pub mod consumers;
+pub mod delete_records;
 pub mod fetch;
 pub mod groups;
+pub mod leader_epochs;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;

@@ -855,6 +855,66 @@ impl Log {
         Ok((doomed, files))
     }
 
+    /// Moves the log start offset forward to `offset` (Kafka's
+    /// `maybeIncrementLogStartOffset`, for a client's DeleteRecords), then retires
+    /// the sealed segments wholly below it (its `deleteLogStartOffsetBreachedSegments`).
+    /// The offset may fall inside a segment, even inside a batch: reads refuse what is
+    /// below it, and the batch holding it is still served whole, as Kafka serves it.
+    ///
+    /// `offset` must be within `[0, high watermark]` (what is not committed cannot be
+    /// deleted), else [`LogError::OffsetOutOfRange`]; at or below the log start
+    /// nothing happens. The new start is checkpointed before anything else changes
+    /// and a failure to write it (a full disk included) refuses the request with the
+    /// log as it was, so the start a client was told survives a restart. Answers the
+    /// retired segment files, renamed to `*.deleted`, for the caller to remove after
+    /// `file.delete.delay.ms` (the next open removes any that are left).
+    pub fn advance_log_start_offset(&mut self, offset: i64) -> LogResult<Vec<PathBuf>> {
+        if offset < 0 || offset > self.high_watermark {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.high_watermark,
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(Vec::new());
+        }
+        let before = (
+            self.log_start_offset,
+            self.recovery_point,
+            self.flush_requested_offset,
+        );
+        self.log_start_offset = offset;
+        // Nothing below the log start is ever scanned again (see retire_oldest_segments).
+        self.recovery_point = self.recovery_point.max(offset);
+        self.flush_requested_offset = self.flush_requested_offset.max(self.recovery_point);
+        if let Err(e) = self.write_checkpoint() {
+            (
+                self.log_start_offset,
+                self.recovery_point,
+                self.flush_requested_offset,
+            ) = before;
+            return Err(e);
+        }
+        log::info!(
+            "{}: log start offset moved from {} to {offset} (records deleted by request)",
+            self.dir.display(),
+            before.0
+        );
+        let epochs = self.epochs.truncate_from_start(offset);
+        self.unless_disk_full(epochs.map(drop))?;
+        // A sealed segment goes once the next one begins at or below the new start.
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let breached: Vec<i64> = bases
+            .windows(2)
+            .take_while(|pair| pair[1] <= offset)
+            .map(|pair| pair[0])
+            .collect();
+        let (_, files) = self.retire_oldest_segments(|s| breached.contains(&s.base_offset))?;
+        debug_assert_eq!(self.log_start_offset, offset);
+        Ok(files)
+    }
+
     /// Drops every record at and after `offset` (Kafka's `Log.truncateTo`): what a
     /// follower does with records its new leader does not have. Batches are never
     /// split, so the batch holding `offset` goes whole and the log then ends at its

@@ -9,6 +9,7 @@ mod compression;
 mod corruption;
 mod crash;
 mod decoders;
+mod delete_records;
 mod disk_full;
 mod durability;
 mod edges;

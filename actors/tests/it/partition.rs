@@ -42,7 +42,7 @@ pub(crate) fn start(dir: &std::path::Path, max_restarts: usize) -> Addr<Partitio
     )
 }
 
-fn start_with(
+pub(crate) fn start_with(
     dir: &std::path::Path,
     config: PartitionConfig,
     max_restarts: usize,
