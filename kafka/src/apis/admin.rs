@@ -181,6 +181,35 @@ pub fn led_here<'a>(
     Ok(p)
 }
 
+/// Kafka's FENCED_LEADER_EPOCH and UNKNOWN_LEADER_EPOCH.
+pub const FENCED_LEADER_EPOCH: i16 = 74;
+pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+/// Kafka's `RecordBatch.NO_PARTITION_LEADER_EPOCH`: the client gave no epoch.
+const NO_EPOCH: i32 = -1;
+
+/// A client's `current_leader_epoch` (-1: not given) against the partition's epoch in
+/// the image, as Kafka's leader checks it: older is FENCED_LEADER_EPOCH (the client's
+/// metadata is stale), newer UNKNOWN_LEADER_EPOCH (this broker's is).
+pub fn check_current_epoch(
+    given: i32,
+    current: troupe_actors::ids::LeaderEpoch,
+) -> Result<(), Refusal> {
+    let current = current.get();
+    if given == NO_EPOCH || given == current {
+        return Ok(());
+    }
+    if given < current {
+        return Err(Refusal::new(
+            FENCED_LEADER_EPOCH,
+            format!("leader epoch {given} is older than the current {current}"),
+        ));
+    }
+    Err(Refusal::new(
+        UNKNOWN_LEADER_EPOCH,
+        format!("leader epoch {given} is newer than the current {current}"),
+    ))
+}
+
 /// A config resource, as the admin APIs name it, once checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigResource {

@@ -3,7 +3,9 @@
 //! request's byte limits. When there is less than `min_bytes`, the request waits up to
 //! `max_wait_ms` for any partition to get data (Kafka's DelayedFetch), then reads
 //! once more. Fetch sessions (KIP-227) are not kept: every answer has session id 0,
-//! which tells the client to send full fetches.
+//! which tells the client to send full fetches. A partition another broker leads is
+//! NOT_LEADER_OR_FOLLOWER, and a client's `current_leader_epoch` is checked against the
+//! image's (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH), as Kafka's leader checks it.
 
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName}
 use troupe_actors::partition::FetchResult;
 use troupe_actors::requests::fetch::{fetch, FetchRequest as Read};
 
+use super::admin::{check_current_epoch, led_here};
 use super::{error_code, Session, Since};
 
 /// Kafka's FETCH_SESSION_ID_NOT_FOUND: the client drops its session and starts over.
@@ -114,6 +117,12 @@ async fn read_one(
         max_wait_ms,
         reset: None,
     };
+    let image = session.engine.image();
+    let led = led_here(&image, topic.0.as_str(), p.partition)
+        .and_then(|led| check_current_epoch(p.current_leader_epoch, led.leader_epoch));
+    if let Err(refusal) = led {
+        return refused(p.partition, refusal.code, version);
+    }
     match fetch(&session.engine, &session.context, topic.0.as_str(), read).await {
         Ok((_, fetched)) if max_wait_ms == 0 => {
             crate::metrics::fetched(topic.0.as_str(), &fetched.data.bytes, p.fetch_offset);
@@ -121,14 +130,7 @@ async fn read_one(
         }
         // A wait's read only says whether there is data; the read after it answers.
         Ok((_, fetched)) => answer_with(fetched, p, version),
-        Err(e) => PartitionData::default()
-            .with_partition_index(p.partition)
-            .with_error_code(error_code(e.kind()))
-            .with_high_watermark(-1)
-            .with_last_stable_offset(-1)
-            .since(version, 5, |m| m.with_log_start_offset(-1))
-            .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
-            .with_records(Some(Bytes::new())),
+        Err(e) => refused(p.partition, error_code(e.kind()), version),
     }
 }
 
@@ -145,13 +147,19 @@ fn answer_with(fetched: FetchResult, p: &FetchPartition, version: i16) -> Partit
         .with_records(Some(Bytes::from(fetched.data.bytes)))
 }
 
-/// A partition left out of this answer by the byte limit: no records, no error.
-fn empty(partition: i32, version: i16) -> PartitionData {
+/// A partition answered with an error.
+fn refused(partition: i32, code: i16, version: i16) -> PartitionData {
     PartitionData::default()
         .with_partition_index(partition)
+        .with_error_code(code)
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
         .since(version, 5, |m| m.with_log_start_offset(-1))
         .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
         .with_records(Some(Bytes::new()))
+}
+
+/// A partition left out of this answer by the byte limit: no records, no error.
+fn empty(partition: i32, version: i16) -> PartitionData {
+    refused(partition, 0, version)
 }

@@ -19,14 +19,8 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 use troupe_actors::ids::LeaderEpoch;
 use troupe_actors::requests::leader_epochs::end_offset_for_epoch;
 
-use super::admin::{led_here, Refusal};
+use super::admin::{check_current_epoch, led_here, Refusal};
 use super::Session;
-
-/// Kafka's FENCED_LEADER_EPOCH and UNKNOWN_LEADER_EPOCH.
-const FENCED_LEADER_EPOCH: i16 = 74;
-const UNKNOWN_LEADER_EPOCH: i16 = 75;
-/// Kafka's `RecordBatch.NO_PARTITION_LEADER_EPOCH`: the client gave no epoch.
-const NO_EPOCH: i32 = -1;
 
 pub async fn handle(
     session: &Session,
@@ -87,26 +81,10 @@ async fn look_up(
 
 /// Kafka's `Partition.checkCurrentLeaderEpoch`: the client's idea of the leader's
 /// epoch, when it gives one, must be the partition's.
-fn check_current_epoch(given: i32, current: LeaderEpoch) -> Result<(), Refusal> {
-    let current = current.get();
-    if given == NO_EPOCH || given == current {
-        return Ok(());
-    }
-    if given < current {
-        return Err(Refusal::new(
-            FENCED_LEADER_EPOCH,
-            format!("leader epoch {given} is older than the current {current}"),
-        ));
-    }
-    Err(Refusal::new(
-        UNKNOWN_LEADER_EPOCH,
-        format!("leader epoch {given} is newer than the current {current}"),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apis::admin::{FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH};
 
     #[test]
     fn the_current_epoch_is_checked_as_kafka_checks_it() {

@@ -6,14 +6,17 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use bytes::Bytes;
 use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use troupe_actors::metadata::MetadataImage;
 use troupe_actors::partition::{Acks, AppendResult};
 use troupe_actors::requests::produce::append_batch;
 use troupe_actors::{BrokerResult, ErrorKind};
 
+use super::admin::led_here;
 use super::{error_code, Session, Since};
 use crate::metrics;
 
@@ -28,6 +31,34 @@ pub enum Answer {
     Later(Pin<Box<dyn Future<Output = ProduceResponse> + Send>>),
     /// `acks=0`: no response; the future ends when the appends are done.
     None(Pin<Box<dyn Future<Output = ()> + Send>>),
+}
+
+/// Hands one partition's batch to the request layer, unless another broker leads
+/// the partition (NOT_LEADER_OR_FOLLOWER, read from the image).
+fn append(
+    session: &Session,
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    acks: Acks,
+) -> Outcome {
+    if let Err(refusal) = led_here(image, topic, partition) {
+        return Outcome::Refused(refusal.code, refusal.message);
+    }
+    let size = metrics::batch_size(&records);
+    let bytes = Vec::from(records);
+    match append_batch(
+        &session.engine,
+        &session.context,
+        topic,
+        partition,
+        bytes,
+        acks,
+    ) {
+        Ok(pending) => Outcome::Appending(Box::pin(pending), size),
+        Err(e) => Outcome::Refused(error_code(e.kind()), e.to_string()),
+    }
 }
 
 /// One partition's outcome: refused up front, or appending.
@@ -55,6 +86,7 @@ pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answe
         )),
         _ => None,
     };
+    let image = session.engine.image();
     let topics: Vec<_> = request
         .topic_data
         .into_iter()
@@ -67,19 +99,9 @@ pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answe
                     let outcome = match (&refusal, acks, p.records) {
                         (Some((code, message)), _, _) => Outcome::Refused(*code, message.clone()),
                         (_, _, None) => Outcome::Refused(INVALID_REQUEST, "no records".to_string()),
-                        (None, Some(acks), Some(records)) => match append_batch(
-                            &session.engine,
-                            &session.context,
-                            &name,
-                            p.index,
-                            Vec::from(records.clone()),
-                            acks,
-                        ) {
-                            Ok(pending) => {
-                                Outcome::Appending(Box::pin(pending), metrics::batch_size(&records))
-                            }
-                            Err(e) => Outcome::Refused(error_code(e.kind()), e.to_string()),
-                        },
+                        (None, Some(acks), Some(records)) => {
+                            append(session, &image, &name, p.index, records, acks)
+                        }
                         (None, None, Some(_)) => {
                             Outcome::Refused(INVALID_REQUIRED_ACKS, String::new())
                         }
