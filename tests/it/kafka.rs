@@ -716,3 +716,40 @@ fn kafka_python_produces_and_consumes() {
     let rest = read_partition(&b, "kp", 1);
     assert_eq!(rest[3], (3, Some("k7".into()), Some("v7".into())));
 }
+
+#[test]
+fn fetch_checks_the_clients_leader_epoch_against_the_image() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    create_topic(&b, "epochs", 1);
+    kcat(&b, &["-P", "-t", "epochs", "-p", "0"], "one\ntwo\n");
+    let fetch = |current_leader_epoch: i32| -> (i16, usize) {
+        let request = FetchRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("epochs")))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(current_leader_epoch)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let response: FetchResponse = crate::kafka_admin::ask(&b, ApiKey::Fetch, 12, &request);
+        let p = &response.responses[0].partitions[0];
+        (p.error_code, p.records.as_ref().map_or(0, |r| r.len()))
+    };
+    let (code, bytes) = fetch(-1);
+    assert_eq!(code, 0, "no epoch given: served");
+    assert!(bytes > 0);
+    assert_eq!(fetch(0).0, 0, "the current epoch: served");
+    assert_eq!(
+        fetch(3),
+        (75, 0),
+        "a newer epoch than the image's: UNKNOWN_LEADER_EPOCH"
+    );
+}

@@ -22,7 +22,7 @@ use crate::broker::{create_topic, get, post_json, produce_v3, TestBroker};
 use crate::kafka::python;
 
 /// Sends one request of `version` on a new connection and decodes its response.
-fn ask<Req: Encodable, Resp: Decodable>(
+pub fn ask<Req: Encodable, Resp: Decodable>(
     b: &TestBroker,
     key: ApiKey,
     version: i16,
