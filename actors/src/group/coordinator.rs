@@ -701,6 +701,50 @@ impl Handler<FetchOffsets> for GroupCoordinator {
     }
 }
 
+impl Handler<DeleteOffsets> for GroupCoordinator {
+    type Result = ResponseActFuture<Self, GroupResult<Vec<(TopicPartition, GroupResult<()>)>>>;
+
+    fn handle(&mut self, msg: DeleteOffsets, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_up() {
+            return Box::pin(fut::ready(Err(e)));
+        }
+        if self.group.state == GroupState::Dead {
+            let e = GroupError::GroupIdNotFound(self.group_id.clone());
+            return Box::pin(fut::ready(Err(e)));
+        }
+        let subscribed = self.subscribed_counts();
+        let outcomes: Vec<(TopicPartition, GroupResult<()>)> = msg
+            .partitions
+            .into_iter()
+            .map(|tp| {
+                let outcome = if subscribed.contains_key(&tp.topic) {
+                    Err(GroupError::GroupSubscribedToTopic(tp.topic.clone()))
+                } else {
+                    Ok(())
+                };
+                (tp, outcome)
+            })
+            .collect();
+        // Only offsets that exist need a tombstone; the others are gone already.
+        let records: Vec<GroupRecord> = outcomes
+            .iter()
+            .filter(|(tp, outcome)| outcome.is_ok() && self.snapshot.offsets.contains_key(tp))
+            .map(|(tp, _)| GroupRecord::Offset {
+                group: self.group_id.clone(),
+                partition: tp.clone(),
+                value: None,
+            })
+            .collect();
+        if records.is_empty() {
+            return Box::pin(fut::ready(Ok(outcomes)));
+        }
+        Box::pin(
+            self.write(records)
+                .map(move |written, _, _| written.map(|()| outcomes)),
+        )
+    }
+}
+
 impl Handler<DescribeGroup> for GroupCoordinator {
     type Result = MessageResult<DescribeGroup>;
 
