@@ -10,11 +10,21 @@
 //! order to write the response. Only waiting for acknowledgements overlaps.
 
 pub mod api_versions;
+mod delete_groups;
+mod describe_groups;
 mod fetch;
 mod find_coordinator;
+mod heartbeat;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,14 +40,25 @@ use crate::ListenerConfig;
 
 /// Every API key served, with the versions served: `(key, min, max)`. Minimums are
 /// the crate's (Kafka 4's); maximums stop before versions that need what Troupe does
-/// not have yet (topic ids in Produce and Fetch from v13).
+/// not have yet (topic ids in Produce and Fetch from v13; the consumer group protocol
+/// of KIP-848, whose member epochs OffsetCommit v9 and OffsetFetch v9 carry).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 12),
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 6),
     (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
     (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
     (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The versions of `key` served, if it is served.
@@ -102,6 +123,25 @@ where
     })
 }
 
+/// A reply once `answer` has answered the decoded body — in the first phase, so the
+/// connection reads nothing more meanwhile: group requests park until the group lets
+/// them through (a join until the rebalance's members have joined), and Kafka too
+/// handles one request of a connection at a time (clients talk to the coordinator on
+/// a connection of their own).
+async fn answered<T, R, F>(
+    mut request: Request,
+    answer: impl FnOnce(T) -> F,
+) -> Result<Reply, CodecError>
+where
+    T: Decodable,
+    R: Encodable + HeaderVersion,
+    F: Future<Output = R>,
+{
+    let body = decode(&mut request)?;
+    let response = answer(body).await;
+    Ok(ready(&request, response))
+}
+
 /// Handles one request of a served key and version (the connection checked both).
 pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, CodecError> {
     let version = request.version;
@@ -138,6 +178,24 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
             let body = decode(&mut request)?;
             let response = find_coordinator::handle(session, body, version).await;
             ready(&request, response)
+        }
+        ApiKey::JoinGroup => answered(request, |b| join_group::handle(session, b, version)).await?,
+        ApiKey::SyncGroup => answered(request, |b| sync_group::handle(session, b, version)).await?,
+        ApiKey::Heartbeat => answered(request, |b| heartbeat::handle(session, b, version)).await?,
+        ApiKey::LeaveGroup => answered(request, |b| leave_group::handle(session, b, version)).await?,
+        ApiKey::OffsetCommit => {
+            answered(request, |b| offset_commit::handle(session, b, version)).await?
+        }
+        ApiKey::OffsetFetch => answered(request, |b| offset_fetch::handle(session, b, version)).await?,
+        ApiKey::OffsetDelete => {
+            answered(request, |b| offset_delete::handle(session, b, version)).await?
+        }
+        ApiKey::ListGroups => answered(request, |b| list_groups::handle(session, b, version)).await?,
+        ApiKey::DescribeGroups => {
+            answered(request, |b| describe_groups::handle(session, b, version)).await?
+        }
+        ApiKey::DeleteGroups => {
+            answered(request, |b| delete_groups::handle(session, b, version)).await?
         }
         other => {
             return Err(CodecError::Decode {
