@@ -474,6 +474,7 @@ mod tests {
             overrides: vec![("num.partitions".into(), "5".into())],
             data_dir: Some("/tmp/x".into()),
             listen: Some("127.0.0.1:9999".into()),
+            kafka_listen: None,
         };
         let s = load(
             cli,

@@ -1,5 +1,6 @@
-//! A broker child process for tests: started on port 0 in a temp dir, its port read
-//! from the "listening on" log line, stopped with SIGTERM or SIGKILL, killed on drop.
+//! A broker child process for tests: started on port 0 in a temp dir, its HTTP and
+//! Kafka ports read from the "listening on" log lines, stopped with SIGTERM or
+//! SIGKILL, killed on drop.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -12,6 +13,8 @@ use serde_json::Value;
 pub struct TestBroker {
     child: Option<Child>,
     pub port: u16,
+    /// The Kafka listener's port (an ephemeral one, new at each start).
+    pub kafka_port: u16,
 }
 
 impl TestBroker {
@@ -54,6 +57,7 @@ impl TestBroker {
             .arg(dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .args(["--kafka-listen", "127.0.0.1:0"])
             .args([
                 "--override",
                 "shutdown.timeout.ms=1000",
@@ -76,14 +80,9 @@ impl TestBroker {
         // Keep draining the log so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let port = rest
-                        .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
-                        .next()
-                        .unwrap_or("");
-                    if let Some(port) = port.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
-                    {
-                        let _ = tx.send(port);
+                for scheme in ["kafka", "http"] {
+                    if let Some(port) = listening_port(&line, scheme) {
+                        let _ = tx.send((scheme, port));
                     }
                 }
                 if std::env::var_os("TROUPE_TEST_LOG").is_some() {
@@ -91,17 +90,34 @@ impl TestBroker {
                 }
             }
         });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(port) => port,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the broker did not report its port within 30 s");
+        // The Kafka listener is bound (and logged) before the HTTP one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut kafka_port = None;
+        let port = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(("http", port)) => break port,
+                Ok((_, port)) => kafka_port = Some(port),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the broker did not report its port within 30 s");
+                }
             }
+        };
+        let Some(kafka_port) = kafka_port else {
+            let _ = child.kill();
+            panic!("the broker reported no Kafka port before its HTTP port");
         };
         TestBroker {
             child: Some(child),
             port,
+            kafka_port,
         }
+    }
+
+    /// The Kafka listener's address, as `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.kafka_port)
     }
 
     /// The broker's resident set size in bytes (`VmRSS` in `/proc/<pid>/status`).
@@ -175,7 +191,16 @@ impl Drop for TestBroker {
     }
 }
 
-fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+/// The port of a "listening on {scheme}://host:port" log line.
+fn listening_port(line: &str, scheme: &str) -> Option<u16> {
+    let rest = line.split(&format!("listening on {scheme}://")).nth(1)?;
+    let address = rest
+        .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
+        .next()?;
+    address.rsplit(':').next()?.parse().ok()
+}
+
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
