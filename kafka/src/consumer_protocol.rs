@@ -62,7 +62,11 @@ pub fn decode_subscription(bytes: &Bytes) -> Result<Subscription, ConsumerProtoc
     let owned = s
         .owned_partitions
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(&t.topic, p)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|&p| TopicPartition::new(&t.topic, p))
+        })
         .collect();
     Ok(Subscription {
         topics: s.topics.iter().map(|t| t.to_string()).collect(),
@@ -100,7 +104,11 @@ pub fn decode_assignment(bytes: &Bytes) -> Result<Vec<TopicPartition>, ConsumerP
     let mut partitions: Vec<TopicPartition> = a
         .assigned_partitions
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(&t.topic, p)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|&p| TopicPartition::new(&t.topic, p))
+        })
         .collect();
     partitions.sort();
     partitions.dedup();
@@ -170,13 +178,20 @@ mod tests {
     use super::*;
 
     fn tps(list: &[(&str, i32)]) -> Vec<TopicPartition> {
-        list.iter().map(|&(t, p)| TopicPartition::new(t, p)).collect()
+        list.iter()
+            .map(|&(t, p)| TopicPartition::new(t, p))
+            .collect()
     }
 
     /// Bytes as a client of `version` writes them.
     fn client_subscription(version: i16, topics: &[&str], owned: &[(&str, &[i32])]) -> Bytes {
         let s = ConsumerProtocolSubscription::default()
-            .with_topics(topics.iter().map(|t| StrBytes::from(t.to_string())).collect())
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|t| StrBytes::from(t.to_string()))
+                    .collect(),
+            )
             .with_user_data(Some(Bytes::from_static(b"assignor notes")))
             .with_owned_partitions(if version >= 1 {
                 owned
@@ -217,12 +232,20 @@ mod tests {
         // A field version 4 might append.
         bytes.put_i32(99);
         let s = decode_subscription(&bytes.freeze()).unwrap();
-        assert_eq!((s.topics, s.owned), (vec!["t".to_string()], tps(&[("t", 1)])));
+        assert_eq!(
+            (s.topics, s.owned),
+            (vec!["t".to_string()], tps(&[("t", 1)]))
+        );
     }
 
     #[test]
     fn what_is_not_a_subscription_is_refused() {
-        for bytes in [&b""[..], &b"\x00"[..], &b"\xff\xff\x00\x00"[..], &b"\x00\x00\x00\x00\x00\x05a"[..]] {
+        for bytes in [
+            &b""[..],
+            &b"\x00"[..],
+            &b"\xff\xff\x00\x00"[..],
+            &b"\x00\x00\x00\x00\x00\x05a"[..],
+        ] {
             assert!(
                 decode_subscription(&Bytes::copy_from_slice(bytes)).is_err(),
                 "{bytes:?}"
@@ -264,9 +287,11 @@ mod tests {
         // As a leader of each version writes it, user data and all.
         for version in 0..=3 {
             let a = ConsumerProtocolAssignment::default()
-                .with_assigned_partitions(vec![consumer_protocol_assignment::TopicPartition::default()
-                    .with_topic(TopicName(StrBytes::from("t")))
-                    .with_partitions(vec![2, 0, 2])])
+                .with_assigned_partitions(vec![
+                    consumer_protocol_assignment::TopicPartition::default()
+                        .with_topic(TopicName(StrBytes::from("t")))
+                        .with_partitions(vec![2, 0, 2]),
+                ])
                 .with_user_data(Some(Bytes::from_static(b"x")));
             let bytes = encode(&a, version);
             assert_eq!(

@@ -27,7 +27,10 @@ pub struct Script {
 impl Script {
     /// Runs `kafka_clients/{name}` with `args`.
     pub fn start(name: &str, args: &[&str]) -> Script {
-        let path = format!("{}/tests/it/kafka_clients/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/it/kafka_clients/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let mut child = Command::new("python3")
             .arg("-u")
             .arg(&path)

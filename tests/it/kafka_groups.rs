@@ -52,14 +52,20 @@ fn stable_members(b: &TestBroker, group: &str) -> Option<Members> {
             .iter()
             .filter_map(|a| a["partition_id"].as_i64().map(|p| p as i32))
             .collect();
-        members.insert(id.to_string(), (c["client_id"].as_str()?.to_string(), partitions));
+        members.insert(
+            id.to_string(),
+            (c["client_id"].as_str()?.to_string(), partitions),
+        );
     }
     Some(members)
 }
 
 /// Whether `members` own each of `0..partitions` exactly once.
 fn split_exactly(members: &Members, partitions: i32) -> bool {
-    let owned: Vec<i32> = members.values().flat_map(|(_, ps)| ps.iter().copied()).collect();
+    let owned: Vec<i32> = members
+        .values()
+        .flat_map(|(_, ps)| ps.iter().copied())
+        .collect();
     let distinct: BTreeSet<i32> = owned.iter().copied().collect();
     owned.len() == partitions as usize && distinct == (0..partitions).collect()
 }
@@ -80,7 +86,7 @@ fn settled(
     let mut reported = Value::Null;
     loop {
         let reports = kafka.map(Script::drain).unwrap_or_default();
-        if let Some(latest) = reports.into_iter().filter(|r| r["event"] == "state").last() {
+        if let Some(latest) = reports.into_iter().rfind(|r| r["event"] == "state") {
             reported = latest["consumers"].clone();
         }
         let members = stable_members(b, group);
@@ -181,7 +187,11 @@ fn kafka_consumers_and_rest_instances_split_a_group_and_kafka_commits_show_in_v3
     let (_, lag_body) = get(&b.v3(&format!("/consumer-groups/{GROUP}/lags")));
     for (member_id, (client_id, owned)) in &kafka_owns {
         for p in owned {
-            assert_eq!(lag.get(p), Some(&(PER_PARTITION, PER_PARTITION, 0)), "{client_id} p{p}");
+            assert_eq!(
+                lag.get(p),
+                Some(&(PER_PARTITION, PER_PARTITION, 0)),
+                "{client_id} p{p}"
+            );
             let row = lag_body["data"]
                 .as_array()
                 .and_then(|rows| rows.iter().find(|l| l["partition_id"] == *p))
@@ -222,14 +232,26 @@ fn a_kafka_python_group_resumes_from_its_commits_after_a_broker_restart() {
     // A member reads everything, and commits where it got to (by its own account).
     let first = Script::start(
         "kafka_python_resume.py",
-        &["commit", &b.bootstrap(), GROUP, "k", "30", "0=4", "1=7", "2=10"],
+        &[
+            "commit",
+            &b.bootstrap(),
+            GROUP,
+            "k",
+            "30",
+            "0=4",
+            "1=7",
+            "2=10",
+        ],
     );
     let consumed = offsets_of(&first.event("consumed", REPORT));
     for p in 0..3 {
         assert_eq!(consumed[&p], json!((0..10).collect::<Vec<i64>>()), "p{p}");
     }
     let committed = offsets_of(&first.event("committed", REPORT));
-    assert_eq!(committed, BTreeMap::from([(0, json!(4)), (1, json!(7)), (2, json!(10))]));
+    assert_eq!(
+        committed,
+        BTreeMap::from([(0, json!(4)), (1, json!(7)), (2, json!(10))])
+    );
     first.finish(REPORT);
 
     b.stop();
@@ -247,7 +269,10 @@ fn a_kafka_python_group_resumes_from_its_commits_after_a_broker_restart() {
         &["resume", &b.bootstrap(), GROUP, "k", "15"],
     );
     let committed = offsets_of(&second.event("committed", REPORT));
-    assert_eq!(committed, BTreeMap::from([(0, json!(4)), (1, json!(7)), (2, json!(10))]));
+    assert_eq!(
+        committed,
+        BTreeMap::from([(0, json!(4)), (1, json!(7)), (2, json!(10))])
+    );
     let consumed = offsets_of(&second.event("consumed", REPORT));
     let expected = |from: i64| json!((from..12).collect::<Vec<i64>>());
     assert_eq!(

@@ -54,7 +54,9 @@ pub async fn join(
     let member_id = join.member_id.filter(|id| !id.is_empty());
     let coordinator = match &member_id {
         None => existing_or_new(engine, group_id).await?,
-        Some(id) => existing(engine, group_id).await.map_err(unknown_member(id))?,
+        Some(id) => existing(engine, group_id)
+            .await
+            .map_err(unknown_member(id))?,
     };
     let request = JoinRequest {
         member_id,

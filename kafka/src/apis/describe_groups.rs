@@ -57,7 +57,9 @@ fn described_group(g: &GroupDescription) -> DescribedGroup {
         .with_group_id(GroupId(StrBytes::from_string(g.group_id.clone())))
         .with_group_state(StrBytes::from_static_str(state_name(g.state)))
         .with_protocol_type(StrBytes::from_static_str(CONSUMER))
-        .with_protocol_data(StrBytes::from_string(g.protocol.clone().unwrap_or_default()))
+        .with_protocol_data(StrBytes::from_string(
+            g.protocol.clone().unwrap_or_default(),
+        ))
         .with_members(members)
 }
 

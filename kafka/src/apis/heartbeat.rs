@@ -9,7 +9,11 @@ use troupe_actors::requests::membership;
 
 use super::{error_code, Session};
 
-pub async fn handle(session: &Session, request: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+pub async fn handle(
+    session: &Session,
+    request: HeartbeatRequest,
+    _version: i16,
+) -> HeartbeatResponse {
     let answer = membership::heartbeat(
         &session.engine,
         &session.context,

@@ -24,7 +24,11 @@ use crate::consumer_protocol::{decode_subscription, encode_subscription};
 /// The one protocol type served.
 pub(super) const CONSUMER: &str = "consumer";
 
-pub async fn handle(session: &Session, request: JoinGroupRequest, version: i16) -> JoinGroupResponse {
+pub async fn handle(
+    session: &Session,
+    request: JoinGroupRequest,
+    version: i16,
+) -> JoinGroupResponse {
     let refused = |code: i16| {
         JoinGroupResponse::default()
             .with_error_code(code)
@@ -45,7 +49,10 @@ pub async fn handle(session: &Session, request: JoinGroupRequest, version: i16) 
         }
     };
     if let Some(reason) = &request.reason {
-        log::debug!("kafka: group {group_id}: {} joins: {reason}", request.member_id);
+        log::debug!(
+            "kafka: group {group_id}: {} joins: {reason}",
+            request.member_id
+        );
     }
     match membership::join(&session.engine, &session.context, group_id, join).await {
         Ok(joined) => {
@@ -69,7 +76,10 @@ pub async fn handle(session: &Session, request: JoinGroupRequest, version: i16) 
                 .with_members(members)
         }
         Err(e) => {
-            log::debug!("kafka: group {group_id}: join of {}: {e}", request.member_id);
+            log::debug!(
+                "kafka: group {group_id}: join of {}: {e}",
+                request.member_id
+            );
             refused(error_code(e.kind()))
         }
     }
@@ -96,7 +106,11 @@ fn join_of(request: &JoinGroupRequest, version: i16) -> Result<Join, GroupError>
         } else {
             session_timeout_ms
         },
-        protocols: request.protocols.iter().map(|p| p.name.to_string()).collect(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect(),
         topics: subscription.topics,
     })
 }

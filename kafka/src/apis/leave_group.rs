@@ -10,7 +10,11 @@ use troupe_actors::requests::membership;
 
 use super::{error_code, Session};
 
-pub async fn handle(session: &Session, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub async fn handle(
+    session: &Session,
+    request: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
     let group_id = request.group_id.0.as_str();
     if version < 3 {
         let code = leave(session, group_id, request.member_id.as_str(), None).await;
@@ -31,7 +35,10 @@ pub async fn handle(session: &Session, request: LeaveGroupRequest, version: i16)
 }
 
 async fn leave(session: &Session, group_id: &str, member_id: &str, reason: Option<&str>) -> i16 {
-    log::debug!("kafka: group {group_id}: {member_id} leaves ({})", reason.unwrap_or("no reason given"));
+    log::debug!(
+        "kafka: group {group_id}: {member_id} leaves ({})",
+        reason.unwrap_or("no reason given")
+    );
     match membership::leave(&session.engine, &session.context, group_id, member_id).await {
         Ok(()) => 0,
         Err(e) => error_code(e.kind()),

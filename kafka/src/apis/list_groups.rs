@@ -15,7 +15,11 @@ use super::{error_code, Session, Since};
 /// Kafka's name for a group of the classic protocol.
 const CLASSIC: &str = "classic";
 
-pub async fn handle(session: &Session, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
+pub async fn handle(
+    session: &Session,
+    request: ListGroupsRequest,
+    version: i16,
+) -> ListGroupsResponse {
     let listed = match groups::list(&session.engine, &session.context).await {
         Ok(listed) => listed,
         Err(e) => return ListGroupsResponse::default().with_error_code(error_code(e.kind())),
@@ -34,7 +38,9 @@ pub async fn handle(session: &Session, request: ListGroupsRequest, version: i16)
                 .since(version, 4, |l| {
                     l.with_group_state(StrBytes::from_static_str(state_name(g.state)))
                 })
-                .since(version, 5, |l| l.with_group_type(StrBytes::from_static_str(CLASSIC)))
+                .since(version, 5, |l| {
+                    l.with_group_type(StrBytes::from_static_str(CLASSIC))
+                })
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

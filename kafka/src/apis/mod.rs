@@ -14,6 +14,8 @@ mod delete_groups;
 mod describe_groups;
 mod fetch;
 mod find_coordinator;
+#[cfg(test)]
+mod group_tests;
 mod heartbeat;
 mod join_group;
 mod leave_group;
@@ -182,15 +184,21 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
         ApiKey::JoinGroup => answered(request, |b| join_group::handle(session, b, version)).await?,
         ApiKey::SyncGroup => answered(request, |b| sync_group::handle(session, b, version)).await?,
         ApiKey::Heartbeat => answered(request, |b| heartbeat::handle(session, b, version)).await?,
-        ApiKey::LeaveGroup => answered(request, |b| leave_group::handle(session, b, version)).await?,
+        ApiKey::LeaveGroup => {
+            answered(request, |b| leave_group::handle(session, b, version)).await?
+        }
         ApiKey::OffsetCommit => {
             answered(request, |b| offset_commit::handle(session, b, version)).await?
         }
-        ApiKey::OffsetFetch => answered(request, |b| offset_fetch::handle(session, b, version)).await?,
+        ApiKey::OffsetFetch => {
+            answered(request, |b| offset_fetch::handle(session, b, version)).await?
+        }
         ApiKey::OffsetDelete => {
             answered(request, |b| offset_delete::handle(session, b, version)).await?
         }
-        ApiKey::ListGroups => answered(request, |b| list_groups::handle(session, b, version)).await?,
+        ApiKey::ListGroups => {
+            answered(request, |b| list_groups::handle(session, b, version)).await?
+        }
         ApiKey::DescribeGroups => {
             answered(request, |b| describe_groups::handle(session, b, version)).await?
         }

@@ -42,9 +42,11 @@ pub async fn handle(
     if version >= 8 {
         let mut groups = Vec::with_capacity(request.groups.len());
         for g in request.groups {
-            let wanted = g
-                .topics
-                .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+            let wanted = g.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name, t.partition_indexes))
+                    .collect()
+            });
             let (code, answer) = match fetch(session, &g.group_id, wanted).await {
                 Ok(answer) => (0, answer),
                 Err(code) => (code, Vec::new()),
@@ -58,9 +60,11 @@ pub async fn handle(
         }
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted: Wanted = request
-        .topics
-        .map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+    let wanted: Wanted = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name, t.partition_indexes))
+            .collect()
+    });
     let (code, answer) = match fetch(session, &request.group_id, wanted.clone()).await {
         Ok(answer) => (0, answer),
         // Version 1 has no group error: each partition asked for carries it.
@@ -76,7 +80,9 @@ pub async fn handle(
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(f.partition)
                         .with_committed_offset(f.offset)
-                        .since(version, 5, |p| p.with_committed_leader_epoch(f.leader_epoch))
+                        .since(version, 5, |p| {
+                            p.with_committed_leader_epoch(f.leader_epoch)
+                        })
                         .with_metadata(Some(StrBytes::from_string(f.metadata)))
                         .with_error_code(f.error_code)
                 })
@@ -136,13 +142,15 @@ async fn fetch(session: &Session, group_id: &GroupId, wanted: Wanted) -> Result<
     .await
     .map_err(|e| error_code(e.kind()))?;
     let found = |tp: &TopicPartition| {
-        committed.get(tp).map_or(Found::none(tp.partition), |c| Found {
-            partition: tp.partition,
-            offset: c.offset,
-            leader_epoch: c.leader_epoch.get(),
-            metadata: c.metadata.clone(),
-            error_code: 0,
-        })
+        committed
+            .get(tp)
+            .map_or(Found::none(tp.partition), |c| Found {
+                partition: tp.partition,
+                offset: c.offset,
+                leader_epoch: c.leader_epoch.get(),
+                metadata: c.metadata.clone(),
+                error_code: 0,
+            })
     };
     let Some(topics) = wanted else {
         let mut all: BTreeMap<&str, Vec<Found>> = BTreeMap::new();

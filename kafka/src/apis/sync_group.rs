@@ -17,7 +17,11 @@ use super::join_group::CONSUMER;
 use super::{error_code, Session, Since};
 use crate::consumer_protocol::{decode_assignment, encode_assignment};
 
-pub async fn handle(session: &Session, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+pub async fn handle(
+    session: &Session,
+    request: SyncGroupRequest,
+    version: i16,
+) -> SyncGroupResponse {
     let group_id = request.group_id.0.as_str();
     let member_id = request.member_id.as_str();
     let refused = |e: GroupError| {
