@@ -141,6 +141,7 @@ impl Settings {
             recovery_point_checkpoint_interval_ms: checked
                 .number("log.flush.offset.checkpoint.interval.ms")?,
             retention_check_interval_ms: checked.number("log.retention.check.interval.ms")?,
+            producer_id_expiration_ms: checked.number("producer.id.expiration.ms")?,
             cleaner_enable: checked.flag("log.cleaner.enable")?,
             cleaner_threads: checked.number("log.cleaner.threads")?,
             cleaner_dedupe_buffer_bytes: checked.number("log.cleaner.dedupe.buffer.size")?,
@@ -474,7 +475,7 @@ mod tests {
             overrides: vec![("num.partitions".into(), "5".into())],
             data_dir: Some("/tmp/x".into()),
             listen: Some("127.0.0.1:9999".into()),
-            kafka_listen: None,
+            kafka_listen: Some("127.0.0.1:0".into()),
         };
         let s = load(
             cli,
@@ -491,6 +492,57 @@ mod tests {
         );
         assert_eq!(s.broker.log_dir, PathBuf::from("/tmp/x"));
         assert_eq!(s.listen_port, 9999);
+        let kafka = s.kafka.expect("the default listeners have a Kafka one");
+        assert_eq!(
+            (kafka.listener_name.as_str(), kafka.bind.as_str()),
+            ("PLAINTEXT", "127.0.0.1:0")
+        );
+    }
+
+    #[test]
+    fn kafka_listeners_and_what_they_advertise() {
+        let with = |pairs: &[(&str, &str)]| {
+            let cli = CliOverrides {
+                overrides: pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..CliOverrides::default()
+            };
+            load(cli, &[])
+        };
+        let s = with(&[("advertised.listeners", "PLAINTEXT://kafka.example:19092")]).unwrap();
+        let kafka = s.kafka.unwrap();
+        assert_eq!(kafka.bind, "127.0.0.1:9092");
+        assert_eq!(
+            (kafka.advertised_host.as_deref(), kafka.advertised_port),
+            (Some("kafka.example"), Some(19092))
+        );
+        // Only HTTP: no Kafka listener, as before this version.
+        assert!(with(&[("listeners", "http://127.0.0.1:8082")])
+            .unwrap()
+            .kafka
+            .is_none());
+        let no_http = with(&[("listeners", "PLAINTEXT://:9092")]).unwrap_err();
+        assert!(
+            no_http.to_string().contains("no http:// listener"),
+            "{no_http}"
+        );
+        let stray = with(&[("advertised.listeners", "SSL://x:1")]).unwrap_err();
+        assert!(
+            stray.to_string().contains("advertised.listeners")
+                || stray.to_string().contains("not supported"),
+            "{stray}"
+        );
+        let unknown = with(&[
+            ("listeners", "http://:1,PLAINTEXT://:2"),
+            ("advertised.listeners", "http://x:3"),
+        ])
+        .unwrap_err();
+        assert!(
+            unknown.to_string().contains("advertised.listeners"),
+            "{unknown}"
+        );
     }
 
     #[test]
@@ -546,7 +598,7 @@ mod tests {
             bad("log.segment.bytes", "10"),
             "invalid value for 'log.segment.bytes': 10 is outside [14, 2147483647]"
         );
-        assert!(bad("listeners", "https://x:1").contains("only http://"));
+        assert!(bad("listeners", "https://x:1").contains("not supported"));
     }
 
     #[test]

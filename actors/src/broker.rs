@@ -12,8 +12,12 @@
 //! back as a topic that was not deleted (its caller saw the failure). Routing never
 //! crosses its mailbox, so produce and fetch go on meanwhile. Once its budget is
 //! spent it refuses registry changes with why, and the published image stays.
+//!
+//! It also hands out producer ids ([`producer_ids`]), as Kafka's controller
+//! allocates their blocks.
 
 pub mod messages;
+pub mod producer_ids;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -35,6 +39,7 @@ use crate::supervision::{ActorKind, Supervise, Supervision, Verdict};
 use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry, PartitionConfig};
 use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
 pub use messages::*;
+use producer_ids::ProducerIdManager;
 
 /// Kafka's limit on topic names.
 pub const MAX_TOPIC_NAME_CHARS: usize = 249;
@@ -142,6 +147,8 @@ pub struct Broker {
     logs: LogManager,
     replicas: ReplicaManager,
     metadata: MetadataPublisher,
+    /// Producer ids for InitProducerId; kept across a restart (its block stays valid).
+    producer_ids: ProducerIdManager,
     clock: Clock,
     supervision: Supervision,
     /// This broker's advertised listeners, as registered.
@@ -164,6 +171,7 @@ impl Broker {
             ),
             tail_buffer_chunks: config.partition_tail_buffer_chunks,
             tail_chunk_max_bytes: config.partition_tail_chunk_max_bytes,
+            producer_id_expiration_ms: config.producer_id_expiration_ms,
         };
         let supervision = Supervision::new(ActorKind::Broker, config.restart_policy());
         let replicas = ReplicaManager::new(config.partition_threads, limits, clock.clone());
@@ -171,6 +179,7 @@ impl Broker {
             meta.cluster_id.clone(),
             config.node_id,
         ));
+        let producer_ids = ProducerIdManager::new(&config.log_dir);
         let mut broker = Broker {
             config,
             store,
@@ -181,6 +190,7 @@ impl Broker {
             logs,
             replicas,
             metadata,
+            producer_ids,
             clock,
             supervision,
             endpoints: Vec::new(),
@@ -763,6 +773,15 @@ impl Handler<CompactedPartitions> for Broker {
                 .flat_map(|(name, _)| self.replicas.topic(name).iter().cloned())
                 .collect(),
         )
+    }
+}
+
+impl Handler<AllocateProducerId> for Broker {
+    type Result = BrokerResult<i64>;
+
+    /// Served while the registry is down too: producer ids are not the registry.
+    fn handle(&mut self, _: AllocateProducerId, _: &mut Context<Self>) -> Self::Result {
+        self.producer_ids.next_id()
     }
 }
 

@@ -25,6 +25,9 @@ pub struct BrokerConfig {
     pub recovery_point_checkpoint_interval_ms: i64,
     /// `log.retention.check.interval.ms`: how often each partition applies retention.
     pub retention_check_interval_ms: u64,
+    /// `producer.id.expiration.ms`: how long a partition remembers an idempotent
+    /// producer after its newest batch (checked with retention).
+    pub producer_id_expiration_ms: i64,
     /// `log.cleaner.enable`, `log.cleaner.threads`, `log.cleaner.dedupe.buffer.size`,
     /// `log.cleaner.backoff.ms` (how often the cleaner looks for work).
     pub cleaner_enable: bool,
@@ -141,6 +144,7 @@ impl Default for BrokerConfig {
             topic_defaults: TopicDefaults::default(),
             recovery_point_checkpoint_interval_ms: 60_000,
             retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: 86_400_000,
             cleaner_enable: true,
             cleaner_threads: 1,
             cleaner_dedupe_buffer_bytes: 128 * 1024 * 1024,

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error_kind::ErrorKind;
-use crate::storage::LogError;
+use crate::storage::{LogError, ProducerError};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum BrokerError {
@@ -121,6 +121,37 @@ pub enum BrokerError {
         reason: String,
     },
 
+    /// An idempotent producer's batch that does not continue its sequence and is not
+    /// a retry of one of its last five batches (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER).
+    /// Nothing was written. (A retry of one of them is no error: the append answers
+    /// with the earlier offsets, `AppendResult::duplicate` set.)
+    #[error("out of order sequence on {topic}-{partition}: producer {producer_id} (epoch {producer_epoch}) sent a batch starting at sequence {first_sequence}, where sequence {expected_sequence} comes next")]
+    OutOfOrderSequence {
+        topic: String,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        first_sequence: i32,
+        expected_sequence: i32,
+    },
+
+    /// An idempotent producer's batch in an epoch older than the one the partition
+    /// has seen from it: a newer instance of the producer took over (Kafka's
+    /// INVALID_PRODUCER_EPOCH). Nothing was written.
+    #[error("producer {producer_id} sent epoch {producer_epoch} to {topic}-{partition}, older than its current epoch {current_epoch}")]
+    InvalidProducerEpoch {
+        topic: String,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        current_epoch: i16,
+    },
+
+    /// Transactions (a transactional id, transactional batches) are a later issue:
+    /// refused cleanly, never half-served.
+    #[error("transactions are not supported: {0}")]
+    TransactionsUnsupported(String),
+
     /// An actor this request needs is not running (stopped, restarting, or not
     /// started yet): the request may succeed if sent again.
     #[error("unavailable: {0}")]
@@ -158,6 +189,9 @@ impl BrokerError {
             E::DiskFull(_) => ErrorKind::DiskFull,
             E::CorruptRecord { .. } | E::UndecodableRecords { .. } => ErrorKind::CorruptMessage,
             E::StorageFailure { .. } => ErrorKind::StorageError,
+            E::OutOfOrderSequence { .. } => ErrorKind::OutOfOrderSequence,
+            E::InvalidProducerEpoch { .. } => ErrorKind::InvalidProducerEpoch,
+            E::TransactionsUnsupported(_) => ErrorKind::TransactionsUnsupported,
             E::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -206,6 +240,7 @@ impl BrokerError {
                 position,
                 reason,
             },
+            LogError::Producer(e) => BrokerError::from_producer(topic, partition, e),
             LogError::InvalidConfig(reason) => BrokerError::InvalidConfig {
                 name: "log".into(),
                 reason,
@@ -221,6 +256,43 @@ impl BrokerError {
                 reason,
             } => BrokerError::storage(&path, format!("corrupt at byte {position}: {reason}")),
             LogError::Io { path, source } => BrokerError::storage(&path, source),
+        }
+    }
+
+    /// Maps a producer-state refusal met appending to `topic`-`partition`.
+    fn from_producer(topic: &str, partition: i32, e: ProducerError) -> BrokerError {
+        let topic = topic.to_string();
+        match e {
+            ProducerError::InvalidEpoch {
+                producer_id,
+                producer_epoch,
+                current_epoch,
+            } => BrokerError::InvalidProducerEpoch {
+                topic,
+                partition,
+                producer_id,
+                producer_epoch,
+                current_epoch,
+            },
+            ProducerError::OutOfOrderSequence {
+                producer_id,
+                producer_epoch,
+                first_sequence,
+                expected_sequence,
+            } => BrokerError::OutOfOrderSequence {
+                topic,
+                partition,
+                producer_id,
+                producer_epoch,
+                first_sequence,
+                expected_sequence,
+            },
+            e @ ProducerError::InvalidSequence { .. } => BrokerError::InvalidRequest(format!(
+                "invalid record batch for {topic}-{partition}: {e}"
+            )),
+            e @ ProducerError::Transactional { .. } => {
+                BrokerError::TransactionsUnsupported(format!("{topic}-{partition}: {e}"))
+            }
         }
     }
 

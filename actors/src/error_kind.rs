@@ -108,6 +108,18 @@ error_kinds! {
     InvalidRecord => INVALID_RECORD(87), 400 / 40002, no_retry;
     /// A client's batch damaged on the way (its checksum fails): sending it again may work.
     CorruptBatch => CORRUPT_MESSAGE(2), 400 / 40002, retry;
+    /// An idempotent producer's batch that does not continue its sequence (and is
+    /// not a retry of one of its last five batches). Only Kafka clients send such
+    /// batches; the HTTP row is for completeness.
+    OutOfOrderSequence => OUT_OF_ORDER_SEQUENCE_NUMBER(45), 400 / 40002, no_retry;
+    /// An idempotent producer's batch in an epoch older than its current one.
+    InvalidProducerEpoch => INVALID_PRODUCER_EPOCH(47), 400 / 40002, no_retry;
+    /// A transactional id or transactional batch: transactions are not supported
+    /// yet. Kafka's code is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which every
+    /// client (the Java client, librdkafka) treats as final at once, where the
+    /// retriable COORDINATOR_NOT_AVAILABLE would have them retry until they time out;
+    /// this broker indeed allows no transactional id.
+    TransactionsUnsupported => TRANSACTIONAL_ID_AUTHORIZATION_FAILED(53), 501 / 50101, no_retry;
     /// A file or directory of the broker's that could not be read or written (not
     /// for want of space), or holds what this broker cannot read.
     StorageError => KAFKA_STORAGE_ERROR(56), 500 / 50002, no_retry;
@@ -185,11 +197,15 @@ mod tests {
         ("INVALID_REPLICATION_FACTOR", 38),
         ("INVALID_CONFIG", 40),
         ("INVALID_REQUEST", 42),
+        ("OUT_OF_ORDER_SEQUENCE_NUMBER", 45),
+        ("INVALID_PRODUCER_EPOCH", 47),
+        ("TRANSACTIONAL_ID_AUTHORIZATION_FAILED", 53),
         ("KAFKA_STORAGE_ERROR", 56),
         ("NON_EMPTY_GROUP", 68),
         ("GROUP_ID_NOT_FOUND", 69),
         ("GROUP_MAX_SIZE_REACHED", 81),
         ("GROUP_SUBSCRIBED_TO_TOPIC", 86),
+        ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
     ];
 
@@ -249,6 +265,8 @@ mod tests {
             .collect();
         let expected: HashSet<Vec<ErrorKind>> = [
             vec![ErrorKind::UnknownTopic, ErrorKind::UnknownPartition],
+            // Stored data that fails its check, and a client's batch damaged on the way.
+            vec![ErrorKind::CorruptMessage, ErrorKind::CorruptBatch],
             vec![
                 ErrorKind::UnknownMemberId,
                 ErrorKind::UnknownConsumerInstance,
@@ -292,6 +310,15 @@ mod tests {
         assert_eq!(row(ErrorKind::DiskFull), (56, 507, 50701, true));
         assert_eq!(row(ErrorKind::GroupIdNotFound), (69, 404, 40405, false));
         assert_eq!(row(ErrorKind::Internal), (-1, 500, 50001, false));
+        assert_eq!(row(ErrorKind::OutOfOrderSequence), (45, 400, 40002, false));
+        assert_eq!(
+            row(ErrorKind::InvalidProducerEpoch),
+            (47, 400, 40002, false)
+        );
+        assert_eq!(
+            row(ErrorKind::TransactionsUnsupported),
+            (53, 501, 50101, false)
+        );
         assert_eq!(
             ErrorKind::UnknownTopic.kafka_name(),
             "UNKNOWN_TOPIC_OR_PARTITION"

@@ -45,7 +45,7 @@ impl LogManager {
     }
 
     pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
-        self.log_dir.join(format!("{topic}-{partition}"))
+        partition_dir(&self.log_dir, topic, partition)
     }
 
     /// Renames the existing directories of `topic`'s `partitions` to unique
@@ -124,6 +124,11 @@ impl LogManager {
         }
         Ok(())
     }
+}
+
+/// `<log_dir>/<topic>-<partition>`, as Kafka names a partition's directory.
+pub fn partition_dir(log_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    log_dir.join(format!("{topic}-{partition}"))
 }
 
 /// Kafka's `LocalLog.logDeleteDirName`: `<topic>-<partition>.<uuid>-delete`, unique per

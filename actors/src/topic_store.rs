@@ -4,8 +4,16 @@
 //! exactly the topics that were acknowledged. (Kafka keeps the same facts in its KRaft
 //! metadata log; a replicated store replaces this file when the cluster arrives.)
 //!
+//! `version` is the data dir's format as a whole, the registry's and the segments':
+//! 2 since record batches carry Kafka's CRC-32C. A version-1 dir (CRC-32 batches) is
+//! converted in place when it is opened ([`crate::storage::crc_conversion`]: the 4
+//! CRC bytes of each batch rewritten, each file fsynced), then the version is bumped
+//! by the atomic replace of this file; a crash before that runs the conversion again,
+//! which finishes it. Bumping it also keeps an earlier Troupe, which would take the
+//! new checksums for damage, from opening the dir ("version 2, this broker reads 1").
+//!
 //! ```text
-//! {"version":1,"cluster_id":"…","node_id":1,
+//! {"version":2,"cluster_id":"…","node_id":1,
 //!  "topics":[{"name":"orders","topic_id":"…","partitions":3,
 //!             "replication_factor":1,"configs":{"retention.ms":"60000"}}]}
 //! ```
@@ -17,10 +25,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, BrokerResult};
 use crate::ids::NodeId;
+use crate::log_manager::partition_dir;
 use crate::storage::checkpoint::write_file_atomically;
+use crate::storage::convert_partitions;
 
 pub const TOPICS_FILE: &str = "topics.json";
-const VERSION: u32 = 1;
+/// The data dir's format: record batches with CRC-32C (Kafka's).
+const VERSION: u32 = 2;
+/// The format before: record batches with CRC-32, converted at open.
+const VERSION_CRC32_BATCHES: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicRecord {
@@ -41,29 +54,33 @@ pub struct StoredMetadata {
 }
 
 pub struct TopicStore {
+    log_dir: PathBuf,
     path: PathBuf,
 }
 
 impl TopicStore {
     pub fn new(log_dir: &Path) -> Self {
         TopicStore {
+            log_dir: log_dir.to_path_buf(),
             path: log_dir.join(TOPICS_FILE),
         }
     }
 
-    /// Reads the metadata; a first start creates it with a new cluster id.
+    /// Reads the metadata, converting a data dir of the previous format first; a first
+    /// start creates it with a new cluster id.
     pub fn load_or_init(&self, node_id: NodeId) -> BrokerResult<StoredMetadata> {
         match std::fs::read(&self.path) {
             Ok(bytes) => {
                 let meta: StoredMetadata = serde_json::from_slice(&bytes)
                     .map_err(|e| BrokerError::storage(&self.path, format!("damaged: {e}")))?;
-                if meta.version != VERSION {
-                    return Err(BrokerError::storage(
+                match meta.version {
+                    VERSION => Ok(meta),
+                    VERSION_CRC32_BATCHES => self.convert_to_crc32c(meta),
+                    other => Err(BrokerError::storage(
                         &self.path,
-                        format!("version {}, this broker reads {VERSION}", meta.version),
-                    ));
+                        format!("version {other}, this broker reads {VERSION}"),
+                    )),
                 }
-                Ok(meta)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let meta = StoredMetadata {
@@ -77,6 +94,41 @@ impl TopicStore {
             }
             Err(e) => Err(BrokerError::storage(&self.path, e)),
         }
+    }
+
+    /// Rewrites every partition's batches with CRC-32C, then records the new version.
+    fn convert_to_crc32c(&self, mut meta: StoredMetadata) -> BrokerResult<StoredMetadata> {
+        let dirs: Vec<PathBuf> = meta
+            .topics
+            .iter()
+            .flat_map(|t| (0..t.partitions).map(|p| partition_dir(&self.log_dir, &t.name, p)))
+            .collect();
+        log::info!(
+            "{}: data dir format {VERSION_CRC32_BATCHES} (CRC-32 record batches); converting {} partition(s) to CRC-32C",
+            self.log_dir.display(),
+            dirs.len()
+        );
+        let stats = convert_partitions(&dirs).map_err(|e| {
+            BrokerError::storage(
+                &self.log_dir,
+                format!(
+                    "converting record batches from CRC-32 to CRC-32C (data dir format \
+                     {VERSION_CRC32_BATCHES} to {VERSION}) failed: {e}"
+                ),
+            )
+        })?;
+        meta.version = VERSION;
+        self.save(&meta)?;
+        log::info!(
+            "{}: data dir format {VERSION}: {} batch(es) in {} file(s) of {} partition(s) converted to CRC-32C ({} already were; {} torn tail(s) left for recovery)",
+            self.log_dir.display(),
+            stats.batches_converted,
+            stats.files_rewritten,
+            stats.partitions,
+            stats.batches_already_converted,
+            stats.torn_tails
+        );
+        Ok(meta)
     }
 
     pub fn save(&self, meta: &StoredMetadata) -> BrokerResult<()> {
@@ -125,6 +177,72 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, new_id());
+    }
+
+    /// A data dir an earlier version wrote (format 1, CRC-32 batches) is converted
+    /// when opened: records readable, every batch CRC-32C, the format bumped.
+    #[test]
+    fn a_data_dir_of_the_crc32_format_is_converted_at_open() {
+        use crate::storage::{Log, LogConfig, Record};
+        let dir = tempfile::tempdir().unwrap();
+        let store = TopicStore::new(dir.path());
+        let mut meta = store.load_or_init(NodeId::new(1)).unwrap();
+        meta.topics.push(TopicRecord {
+            name: "t".into(),
+            topic_id: new_id(),
+            partitions: 2, // t-1 was never written to: no directory
+            replication_factor: 1,
+            configs: BTreeMap::new(),
+        });
+        meta.version = VERSION_CRC32_BATCHES;
+        store.save(&meta).unwrap();
+        let partition = dir.path().join("t-0");
+        let records: Vec<Record> = (0..5)
+            .map(|i| Record {
+                timestamp_ms: i,
+                key: Some(vec![i as u8]),
+                value: Some(b"v".repeat(i as usize)),
+                headers: vec![],
+            })
+            .collect();
+        let mut log = Log::open(&partition, LogConfig::default()).unwrap();
+        for r in &records {
+            log.append_records(std::slice::from_ref(r), 0).unwrap();
+        }
+        log.close().unwrap();
+        crate::storage::crc_conversion::write_as_before_crc32c(&partition);
+
+        let opened = store.load_or_init(NodeId::new(1)).unwrap();
+        assert_eq!(opened.version, VERSION);
+        let on_disk: StoredMetadata =
+            serde_json::from_slice(&std::fs::read(dir.path().join(TOPICS_FILE)).unwrap()).unwrap();
+        assert_eq!(on_disk.version, VERSION);
+        let log = Log::open(&partition, LogConfig::default()).unwrap();
+        let fetched = log.read(0, 1 << 20).unwrap();
+        assert_eq!(fetched.batches().count(), 5);
+        for batch in fetched.batches() {
+            batch.validate().unwrap();
+            assert_eq!(batch.stored_crc(), crc32c::crc32c(&batch.as_bytes()[21..]));
+        }
+        let back: Vec<Record> = fetched
+            .records_from(0)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.record)
+            .collect();
+        assert_eq!(back, records);
+        assert_eq!(log.corrupt_batches(), 0);
+    }
+
+    #[test]
+    fn a_data_dir_of_an_unknown_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TopicStore::new(dir.path());
+        let mut meta = store.load_or_init(NodeId::new(1)).unwrap();
+        meta.version = VERSION + 1;
+        store.save(&meta).unwrap();
+        let err = store.load_or_init(NodeId::new(1)).unwrap_err();
+        assert!(err.to_string().contains("this broker reads 2"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,9 @@ use serde_json::Value;
 pub struct Broker {
     child: Child,
     pub base: String,
+    /// The Kafka listener's `host:port`.
+    #[allow(dead_code)] // the Kafka bench's
+    pub kafka: String,
 }
 
 impl Broker {
@@ -45,7 +48,14 @@ pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
     let binary = std::env::var_os("TROUPE_BENCH_BINARY")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_troupe").into());
     let mut child = Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kafka-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
         .arg(dir)
         .args(overrides.iter().flat_map(|o| ["--override", o]))
         .env("RUST_LOG", "info")
@@ -56,19 +66,25 @@ pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
     let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // The Kafka listener's line comes first.
+        let mut kafka = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on kafka://").nth(1) {
+                kafka = rest.split_whitespace().next().unwrap_or("").to_string();
+            }
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                let _ = tx.send(addr);
+                let _ = tx.send((addr, kafka.clone()));
             }
         }
     });
-    let addr = rx
+    let (addr, kafka) = rx
         .recv_timeout(Duration::from_secs(30))
         .unwrap_or_else(|_| panic!("the broker did not start"));
     Broker {
         child,
         base: format!("http://{addr}"),
+        kafka,
     }
 }
 

@@ -304,4 +304,20 @@ mod tests {
         assert_eq!(decode_assignment(&encode_assignment(&[])).unwrap(), vec![]);
         assert!(decode_assignment(&Bytes::from_static(b"\x00\x01\x00\x00\x00\x09")).is_err());
     }
+
+    proptest::proptest! {
+        /// A member's bytes are whatever its client sent: any of them reads or is
+        /// refused, never a panic or an allocation their lengths ask for.
+        #[test]
+        fn any_bytes_read_or_are_refused(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128),
+            version in 0i16..6,
+        ) {
+            let mut bytes = version.to_be_bytes().to_vec();
+            bytes.extend(body);
+            let bytes = Bytes::from(bytes);
+            let _ = decode_subscription(&bytes);
+            let _ = decode_assignment(&bytes);
+        }
+    }
 }

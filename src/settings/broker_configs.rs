@@ -200,6 +200,12 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "compression.type",
         "topic default of `compression.type`",
     ),
+    ConfigDef {
+        name: "producer.id.expiration.ms",
+        kind: ConfigType::Int { min: 1, max: I32_MAX },
+        default: "86400000",
+        doc: "an idempotent producer whose newest batch on a partition is this old is forgotten there (checked every log.retention.check.interval.ms); it may write again, from any sequence",
+    },
     // HTTP
     ConfigDef {
         name: "http.workers",

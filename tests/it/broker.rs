@@ -1,6 +1,6 @@
-//! A broker child process for tests: started on port 0 in a temp dir, its HTTP and
-//! Kafka ports read from the "listening on" log lines, stopped with SIGTERM or
-//! SIGKILL, killed on drop.
+//! A broker child process for tests: started on port 0 in a temp dir (HTTP and Kafka
+//! listeners both), its ports read from the "listening on" log lines, stopped with
+//! SIGTERM or SIGKILL, killed on drop.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,7 +13,7 @@ use serde_json::Value;
 pub struct TestBroker {
     child: Option<Child>,
     pub port: u16,
-    /// The Kafka listener's port (an ephemeral one, new at each start).
+    /// The Kafka listener's port.
     pub kafka_port: u16,
 }
 
@@ -29,10 +29,21 @@ impl TestBroker {
     /// Starts on `port` (0: an ephemeral one) — a restart on the port a browser page
     /// came from, say.
     pub fn start_on(dir: &Path, port: u16, overrides: &[&str]) -> TestBroker {
+        TestBroker::start_on_ports(dir, port, 0, overrides)
+    }
+
+    /// Starts on `port` for HTTP and `kafka_port` for Kafka clients (0: ephemeral) —
+    /// a restart where clients come back to the addresses they knew.
+    pub fn start_on_ports(
+        dir: &Path,
+        port: u16,
+        kafka_port: u16,
+        overrides: &[&str],
+    ) -> TestBroker {
         TestBroker::launch(
             Command::new(env!("CARGO_BIN_EXE_troupe")),
             dir,
-            port,
+            (port, kafka_port),
             overrides,
         )
     }
@@ -43,7 +54,7 @@ impl TestBroker {
         let mut cmd = Command::new("prlimit");
         cmd.arg(format!("--nofile={open_files}:{open_files}"))
             .arg(env!("CARGO_BIN_EXE_troupe"));
-        TestBroker::launch(cmd, dir, 0, overrides)
+        TestBroker::launch(cmd, dir, (0, 0), overrides)
     }
 
     /// The broker's process id (for /proc/<pid>/…).
@@ -51,13 +62,19 @@ impl TestBroker {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    fn launch(mut cmd: Command, dir: &Path, port: u16, overrides: &[&str]) -> TestBroker {
+    fn launch(
+        mut cmd: Command,
+        dir: &Path,
+        (port, kafka_port): (u16, u16),
+        overrides: &[&str],
+    ) -> TestBroker {
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .args(["--kafka-listen", "127.0.0.1:0"])
+            .arg("--kafka-listen")
+            .arg(format!("127.0.0.1:{kafka_port}"))
             .args([
                 "--override",
                 "shutdown.timeout.ms=1000",
@@ -79,34 +96,26 @@ impl TestBroker {
         let (tx, rx) = mpsc::channel();
         // Keep draining the log so the child never blocks on a full pipe.
         std::thread::spawn(move || {
+            // The Kafka listener's line comes first.
+            let mut kafka = 0;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                for scheme in ["kafka", "http"] {
-                    if let Some(port) = listening_port(&line, scheme) {
-                        let _ = tx.send((scheme, port));
-                    }
+                if let Some(port) = logged_port(&line, "listening on kafka://") {
+                    kafka = port;
+                }
+                if let Some(port) = logged_port(&line, "listening on http://") {
+                    let _ = tx.send((port, kafka));
                 }
                 if std::env::var_os("TROUPE_TEST_LOG").is_some() {
                     eprintln!("[broker] {line}");
                 }
             }
         });
-        // The Kafka listener is bound (and logged) before the HTTP one.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let mut kafka_port = None;
-        let port = loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(("http", port)) => break port,
-                Ok((_, port)) => kafka_port = Some(port),
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("the broker did not report its port within 30 s");
-                }
+        let (port, kafka_port) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(ports) => ports,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the broker did not report its port within 30 s");
             }
-        };
-        let Some(kafka_port) = kafka_port else {
-            let _ = child.kill();
-            panic!("the broker reported no Kafka port before its HTTP port");
         };
         TestBroker {
             child: Some(child),
@@ -115,7 +124,7 @@ impl TestBroker {
         }
     }
 
-    /// The Kafka listener's address, as `bootstrap.servers`.
+    /// `bootstrap.servers` for Kafka clients.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.kafka_port)
     }
@@ -189,15 +198,6 @@ impl Drop for TestBroker {
             let _ = child.wait();
         }
     }
-}
-
-/// The port of a "listening on {scheme}://host:port" log line.
-fn listening_port(line: &str, scheme: &str) -> Option<u16> {
-    let rest = line.split(&format!("listening on {scheme}://")).nth(1)?;
-    let address = rest
-        .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
-        .next()?;
-    address.rsplit(':').next()?.parse().ok()
 }
 
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -336,4 +336,13 @@ pub fn v3_reports(answer: &Value) -> Vec<Value> {
             .collect(),
         other => vec![other.clone()],
     }
+}
+
+/// The port in a "listening on …" log line after `marker`.
+fn logged_port(line: &str, marker: &str) -> Option<u16> {
+    let rest = line.split(marker).nth(1)?;
+    let address = rest
+        .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
+        .next()?;
+    address.rsplit(':').next()?.parse().ok()
 }

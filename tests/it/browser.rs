@@ -421,6 +421,7 @@ pub fn listen_on(dir: &std::path::Path, host: &str) -> Listening {
         .args(["serve", "--data-dir"])
         .arg(dir)
         .args(["--listen", &format!("{host}:0")])
+        .args(["--kafka-listen", "127.0.0.1:0"])
         .args(["--override", "shutdown.timeout.ms=1000"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

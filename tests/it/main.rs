@@ -11,6 +11,7 @@ mod disk_full;
 mod errors;
 mod file_limits;
 mod groups;
+mod kafka;
 mod kafka_clients;
 mod kafka_groups;
 mod mounts;

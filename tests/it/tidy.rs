@@ -25,6 +25,10 @@ use std::path::{Path, PathBuf};
 const ENGINE_CRATES: &[&str] = &[
     "crc32fast",  // CRC-32 of the v0/v1 message sets old clients send
     "crc32c",     // CRC-32C of record batches v2 (Kafka's)
+    "flate2",     // gzip record batches
+    "snap",       // snappy record batches
+    "lz4",        // lz4 record batches
+    "zstd",       // zstd record batches
     "memmap2",    // offset and time indexes
     "libc",       // RLIMIT_NOFILE, posix_fallocate, sync_file_range
     "thiserror",  // error enums

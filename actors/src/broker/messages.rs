@@ -89,6 +89,12 @@ pub struct BrokerConfigs;
 #[rtype(result = "()")]
 pub struct RegisterListeners(pub Vec<crate::metadata::Endpoint>);
 
+/// A new producer id for an idempotent producer (InitProducerId), unique on this
+/// node across restarts (see [`super::producer_ids`]).
+#[derive(Message)]
+#[rtype(result = "BrokerResult<i64>")]
+pub struct AllocateProducerId;
+
 /// Close every partition cleanly (broker shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]

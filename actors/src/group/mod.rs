@@ -224,6 +224,7 @@ pub(crate) mod tests {
             retention_check_interval: std::time::Duration::from_secs(3600),
             tail_buffer_chunks: 4,
             tail_chunk_max_bytes: 1 << 16,
+            producer_id_expiration_ms: 86_400_000,
         };
         let store = PartitionReplica::new(
             "__consumer_offsets",

@@ -40,6 +40,9 @@ impl PartitionReplica {
         acks: Acks,
         ctx: &mut Context<Self>,
     ) -> ResponseFuture<BrokerResult<AppendResult>> {
+        if result.duplicate {
+            return self.acknowledge_duplicate(result, acks, ctx);
+        }
         if !self.log.as_ref().is_some_and(Log::flush_due) {
             // The policy does not ask for an fsync: committed as written. (With
             // flush.messages > 1 an acknowledgement does not promise durability.)
@@ -52,6 +55,24 @@ impl PartitionReplica {
         if acks == Acks::None {
             return Box::pin(async move { Ok(result) });
         }
+        self.parked_reply(rx, "the partition stopped before the write was durable")
+    }
+
+    /// Answers a producer's retry of a batch the log holds, as the first append
+    /// would have been answered: once its records are committed (Kafka's delayed
+    /// produce waits for the same offset, duplicate or not). A retry can overtake its
+    /// original, still waiting for its fsync, but never its acknowledgement.
+    fn acknowledge_duplicate(
+        &mut self,
+        result: AppendResult,
+        acks: Acks,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<BrokerResult<AppendResult>> {
+        if acks == Acks::None || result.last_offset < self.high_watermark() {
+            return Box::pin(async move { Ok(result) });
+        }
+        let rx = self.waiters.park_produce(result.last_offset, result);
+        self.maybe_flush(ctx);
         self.parked_reply(rx, "the partition stopped before the write was durable")
     }
 

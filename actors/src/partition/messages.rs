@@ -20,7 +20,12 @@ pub enum Acks {
     All,
 }
 
-/// Append one batch; the reply carries the offsets it was given.
+/// Append one batch; the reply carries the offsets it was given. A batch of an
+/// idempotent producer (`producer_id` ≥ 0, as Kafka clients send them) is checked
+/// against the producer's state first: a retry of one of its last five batches is
+/// answered with the earlier append's offsets (`duplicate`) without writing it again,
+/// once those are committed; a gap or reordering is `BrokerError::OutOfOrderSequence`,
+/// an old epoch `BrokerError::InvalidProducerEpoch` (see `storage::producer_state`).
 #[derive(Message)]
 #[rtype(result = "BrokerResult<AppendResult>")]
 pub struct Append {
@@ -37,6 +42,10 @@ pub struct AppendResult {
     pub timestamp_ms: i64,
     pub log_append_time_ms: Option<i64>,
     pub log_start_offset: i64,
+    /// The batch was an idempotent producer's retry of one the log holds: nothing
+    /// was written, and the offsets and timestamps are the earlier append's
+    /// (Kafka answers such a retry with success and those offsets).
+    pub duplicate: bool,
 }
 
 /// Read from `offset`; when nothing is there yet, wait up to `max_wait_ms` for data.

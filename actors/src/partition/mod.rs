@@ -54,8 +54,11 @@ pub struct PartitionLimits {
     pub max_waiting_fetches: usize,
     /// `partition.max.restarts` within `partition.restart.window.ms`.
     pub restart_policy: RestartPolicy,
-    /// `log.retention.check.interval.ms`.
+    /// `log.retention.check.interval.ms`: also when expired producers are forgotten.
     pub retention_check_interval: Duration,
+    /// `producer.id.expiration.ms`: how long the partition remembers an idempotent
+    /// producer after its newest batch.
+    pub producer_id_expiration_ms: i64,
     /// `partition.tail.buffer.chunks` and `partition.tail.chunk.max.bytes`: the live
     /// tail's ring of recently committed chunks (see [`tail`]).
     pub tail_buffer_chunks: usize,
@@ -252,6 +255,7 @@ impl Handler<Append> for PartitionReplica {
             timestamp_ms: info.max_timestamp_ms,
             log_append_time_ms: info.log_append_time_ms,
             log_start_offset: info.log_start_offset,
+            duplicate: info.duplicate,
         };
         self.acknowledge_when_durable(result, acks, ctx)
     }

@@ -4,6 +4,12 @@
 //! `delete`), retires them through `Log::retire_oldest_segments` (the log start
 //! moves and is checkpointed first), tells the live tail, and removes the files after
 //! `file.delete.delay.ms`, off the actor's thread.
+//!
+//! The same timer retires producer state: idempotent producers silent for
+//! `producer.id.expiration.ms` are forgotten (Kafka checks every
+//! `producer.id.expiration.check.interval.ms`, ten minutes; here it is the retention
+//! interval, five), which bounds the state a partition keeps to the producers of
+//! the last day.
 
 use std::time::Duration;
 
@@ -22,7 +28,23 @@ impl PartitionReplica {
             if let Err(e) = act.apply_retention(ctx) {
                 log::warn!("retention on partition {} failed: {e}", act.name());
             }
+            act.expire_producers();
         });
+    }
+
+    /// Forgets the idempotent producers silent for `producer.id.expiration.ms`.
+    pub(super) fn expire_producers(&mut self) {
+        let (now, expiration_ms) = (self.clock.now_ms(), self.limits.producer_id_expiration_ms);
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        let expired = log.remove_expired_producers(now, expiration_ms);
+        if expired > 0 {
+            log::info!(
+                "partition {}: forgot {expired} producer(s) silent for {expiration_ms} ms",
+                self.name()
+            );
+        }
     }
 
     /// Retires the segments retention says to delete, advancing the log start offset,

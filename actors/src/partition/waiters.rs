@@ -60,18 +60,26 @@ impl Waiters {
         !self.produces.is_empty()
     }
 
-    /// Parks an append that ends at `last_offset`; `result` is its answer.
+    /// Parks an append that ends at `last_offset`; `result` is its answer. The queue
+    /// stays in offset order: a producer's retry of a batch still waiting (a
+    /// duplicate) goes in beside its original, not after later appends.
     pub(super) fn park_produce(
         &mut self,
         last_offset: i64,
         result: AppendResult,
     ) -> oneshot::Receiver<BrokerResult<AppendResult>> {
         let (reply, rx) = oneshot::channel();
-        self.produces.push_back(DelayedProduce {
-            last_offset,
-            result,
-            reply,
-        });
+        let at = self
+            .produces
+            .partition_point(|p| p.last_offset <= last_offset);
+        self.produces.insert(
+            at,
+            DelayedProduce {
+                last_offset,
+                result,
+                reply,
+            },
+        );
         rx
     }
 

@@ -13,6 +13,7 @@ pub mod list_offsets;
 pub mod membership;
 pub mod metadata;
 pub mod produce;
+pub mod producer_ids;
 mod route;
 pub mod topics;
 

@@ -5,7 +5,8 @@
 //! parallel across partitions — and report each record's partition and offset.
 //!
 //! A client that encodes its own batches (the Kafka protocol) hands them in whole
-//! ([`append_batch`]): checked, then stored as they came.
+//! ([`append_batch`]): checked, then stored as they came, idempotent producer's
+//! fields and all.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -86,6 +87,20 @@ impl StickyPartitioner {
 /// Looks the topic up for producing: unknown topics, internal topics and topics
 /// being deleted are refused.
 pub fn target(engine: &Engine, _ctx: &RequestContext, topic: &str) -> BrokerResult<ProduceTarget> {
+    let route = writable_route(engine, topic)?;
+    let sticky_partition = engine
+        .sticky
+        .take(engine, topic, route.partitions.len() as i32);
+    Ok(ProduceTarget {
+        route,
+        sticky_partition,
+        clock: engine.clock.clone(),
+    })
+}
+
+/// The topic's route, unless clients may not write to it (internal, or being
+/// deleted).
+fn writable_route(engine: &Engine, topic: &str) -> BrokerResult<TopicRoute> {
     let route = engine.route(topic)?;
     if route.internal {
         return Err(BrokerError::TopicIsInternal(topic.to_string()));
@@ -95,14 +110,7 @@ pub fn target(engine: &Engine, _ctx: &RequestContext, topic: &str) -> BrokerResu
             "topic '{topic}' is being deleted"
         )));
     }
-    let sticky_partition = engine
-        .sticky
-        .take(engine, topic, route.partitions.len() as i32);
-    Ok(ProduceTarget {
-        route,
-        sticky_partition,
-        clock: engine.clock.clone(),
-    })
+    Ok(route)
 }
 
 /// An upper estimate of a record's encoded size (varint lengths and deltas included).
@@ -235,7 +243,11 @@ pub async fn produce_in_order(
 /// Appends one record batch a client encoded to `topic`-`partition`, stored as it
 /// came (the log sets only its base offset and leader epoch, and its time under
 /// LogAppendTime). Refused before anything is written when the topic takes no writes,
-/// the batch is larger than `max.message.bytes`, or it fails its checks.
+/// the batch is larger than `max.message.bytes`, or it fails its checks. An idempotent
+/// producer's batch is checked against its state in the partition: the answer's
+/// `duplicate` says it was a retry of a batch the partition holds, answered with the
+/// earlier offsets; `BrokerError::OutOfOrderSequence` and
+/// `BrokerError::InvalidProducerEpoch` refuse it unwritten.
 ///
 /// The append is queued at the partition before this returns: batches handed in one
 /// after another are appended in that order, whenever their futures are awaited. The
@@ -248,13 +260,7 @@ pub fn append_batch(
     bytes: Vec<u8>,
     acks: Acks,
 ) -> BrokerResult<impl std::future::Future<Output = BrokerResult<AppendResult>> + use<>> {
-    let route = engine.route(topic)?;
-    if route.internal {
-        return Err(BrokerError::TopicIsInternal(topic.to_string()));
-    }
-    if route.deleting {
-        return Err(BrokerError::UnknownTopic(topic.to_string()));
-    }
+    let route = writable_route(engine, topic)?;
     let addr = route.partition(partition)?.clone();
     if bytes.len() > route.max_message_bytes {
         return Err(BrokerError::RecordTooLarge {

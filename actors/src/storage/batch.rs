@@ -7,6 +7,11 @@
 //! `base_offset` and `partition_leader_epoch` without recomputing it; only
 //! LogAppendTime (which rewrites `max_timestamp`) and compaction rewrite the CRC.
 //!
+//! A producer may compress the records section (everything after the header) as a
+//! whole; the batch is stored so. Whoever reads records goes through
+//! [`BatchRef::records`] or [`BatchRef::records_section`], which decompress it
+//! (bounded: see `compression.rs`); nothing else looks past the header.
+//!
 //! ```text
 //! Batch header (61 bytes, integers big-endian):
 //!  pos size field
@@ -15,7 +20,9 @@
 //!   12   4  partition_leader_epoch  leader epoch of the leader that appended it
 //!   16   1  magic                   2, Kafka's RecordBatch v2 layout
 //!   17   4  crc                     CRC-32C (Castagnoli) over bytes 21..end
-//!   21   2  attributes              bits 0-2 compression (0 = none; others reserved)
+//!   21   2  attributes              bits 0-2 compression of the records section as a
+//!                                   whole: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
+//!                                   (compression.rs); the header stays plain
 //!                                   bit 3 timestamp type (0 CreateTime, 1 LogAppendTime)
 //!                                   bit 4 transactional, bit 5 control (reserved)
 //!   23   4  last_offset_delta       last record's offset - base_offset
@@ -25,9 +32,10 @@
 //!   51   2  producer_epoch          -1
 //!   53   4  base_sequence           -1
 //!   57   4  records_count
-//!   61   …  records
+//!   61   …  records section: the records, or (bits 0-2) the codec's compressed form
 //!
-//! Record (varints are zigzag, as in protobuf and Kafka):
+//! Record (in the records section, after decompression; varints are zigzag, as in
+//! protobuf and Kafka):
 //!   length          varint  bytes that follow this field
 //!   attributes      int8    unused, 0
 //!   timestamp_delta varlong timestamp - base_timestamp
@@ -41,7 +49,10 @@
 //!     header_value_length varint (-1 = null), header_value bytes
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
+
+use super::compression::{CompressionType, MAX_DECOMPRESSED_BATCH_BYTES};
 
 /// Size of the fixed batch header.
 pub const BATCH_HEADER_BYTES: usize = 61;
@@ -54,8 +65,9 @@ const BASE_OFFSET_POS: usize = 0;
 const LENGTH_POS: usize = 8;
 const LEADER_EPOCH_POS: usize = 12;
 const MAGIC_POS: usize = 16;
-const CRC_POS: usize = 17;
-const ATTRIBUTES_POS: usize = 21;
+/// Where the CRC sits, and where the bytes it covers begin (the rest of the batch).
+pub(crate) const CRC_POS: usize = 17;
+pub(crate) const ATTRIBUTES_POS: usize = 21;
 const LAST_OFFSET_DELTA_POS: usize = 23;
 const BASE_TIMESTAMP_POS: usize = 27;
 const MAX_TIMESTAMP_POS: usize = 35;
@@ -119,6 +131,19 @@ pub enum BatchError {
     /// The header is sound but the records inside are not.
     Malformed(&'static str),
     Empty,
+    /// Attributes name a codec Kafka has not assigned (5-7).
+    UnknownCompression(u16),
+    /// The records section does not decompress with the batch's codec.
+    Decompression {
+        codec: &'static str,
+        reason: String,
+    },
+    /// The records section inflates past the cap
+    /// ([`crate::storage::compression::MAX_DECOMPRESSED_BATCH_BYTES`]).
+    DecompressedTooLarge {
+        codec: &'static str,
+        limit_bytes: usize,
+    },
 }
 
 impl fmt::Display for BatchError {
@@ -139,6 +164,14 @@ impl fmt::Display for BatchError {
             ),
             BatchError::Malformed(what) => write!(f, "malformed records: {what}"),
             BatchError::Empty => write!(f, "a record batch must hold at least one record"),
+            BatchError::UnknownCompression(id) => write!(f, "unknown compression codec {id}"),
+            BatchError::Decompression { codec, reason } => {
+                write!(f, "{codec} records do not decompress: {reason}")
+            }
+            BatchError::DecompressedTooLarge { codec, limit_bytes } => write!(
+                f,
+                "{codec} records decompress to more than {limit_bytes} bytes"
+            ),
         }
     }
 }
@@ -268,8 +301,31 @@ impl RecordBatch {
         Ok(batch)
     }
 
-    /// Takes ownership of bytes that should hold exactly one batch, checking its
-    /// framing, CRC and records.
+    /// This batch with its records section compressed with `codec`, as a Kafka
+    /// producer with that `compression.type` sends it. The batch must be uncompressed.
+    pub fn compress(self, codec: CompressionType) -> Result<Self, BatchError> {
+        if self.view().compression()? != CompressionType::None {
+            return Err(BatchError::Malformed("the batch is compressed already"));
+        }
+        if codec == CompressionType::None {
+            return Ok(self);
+        }
+        let packed = codec.compress(&self.buf[BATCH_HEADER_BYTES..])?;
+        let mut buf = Vec::with_capacity(BATCH_HEADER_BYTES + packed.len());
+        buf.extend_from_slice(&self.buf[..BATCH_HEADER_BYTES]);
+        buf.extend_from_slice(&packed);
+        let length = i32::try_from(buf.len() - LOG_OVERHEAD_BYTES)
+            .map_err(|_| BatchError::Malformed("batch larger than 2 GiB"))?;
+        put_i32(&mut buf, LENGTH_POS, length);
+        let attributes = (self.view().attributes() & !COMPRESSION_MASK) | codec.id();
+        put_u16(&mut buf, ATTRIBUTES_POS, attributes);
+        write_crc(&mut buf);
+        Ok(RecordBatch { buf })
+    }
+
+    /// Takes ownership of bytes that should hold exactly one batch — as a Kafka
+    /// producer sends it, compressed or not — checking its framing, CRC and records
+    /// ([`BatchRef::validate`]). The bytes are kept as they came.
     pub fn from_bytes(buf: Vec<u8>) -> Result<Self, BatchError> {
         let view = BatchRef::parse(&buf)?;
         if view.size_bytes() != buf.len() {
@@ -308,6 +364,16 @@ impl RecordBatch {
         let attributes = self.view().attributes() | TIMESTAMP_TYPE_BIT;
         put_u16(&mut self.buf, ATTRIBUTES_POS, attributes);
         put_i64(&mut self.buf, MAX_TIMESTAMP_POS, now_ms);
+        self.update_crc();
+    }
+
+    /// Marks the batch as an idempotent producer's: its id, epoch and the sequence
+    /// of its first record (Kafka's producers write these themselves; the broker's
+    /// own producers, REST and the coordinators, leave them at -1).
+    pub fn set_producer(&mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) {
+        put_i64(&mut self.buf, PRODUCER_ID_POS, producer_id);
+        put_u16(&mut self.buf, PRODUCER_EPOCH_POS, producer_epoch as u16);
+        put_i32(&mut self.buf, BASE_SEQUENCE_POS, base_sequence);
         self.update_crc();
     }
 
@@ -363,8 +429,12 @@ impl<'a> BatchRef<'a> {
     pub fn attributes(&self) -> u16 {
         get_i16(self.buf, ATTRIBUTES_POS) as u16
     }
+    /// Attributes bits 0-2 as stored; see [`BatchRef::compression`].
     pub fn compression_codec(&self) -> u16 {
         self.attributes() & COMPRESSION_MASK
+    }
+    pub fn compression(&self) -> Result<CompressionType, BatchError> {
+        CompressionType::from_id(self.compression_codec())
     }
     pub fn timestamp_type(&self) -> TimestampType {
         if self.attributes() & TIMESTAMP_TYPE_BIT != 0 {
@@ -420,15 +490,12 @@ impl<'a> BatchRef<'a> {
         Ok(())
     }
 
-    /// Full check: CRC, then every record decodes, the count matches and offset deltas
-    /// rise within `last_offset_delta`.
+    /// Full check: CRC, then (decompressing a compressed batch, within
+    /// [`MAX_DECOMPRESSED_BATCH_BYTES`]) every record decodes, the count matches and
+    /// offset deltas rise within `last_offset_delta`.
     pub fn validate(&self) -> Result<(), BatchError> {
         self.verify_crc()?;
-        if self.compression_codec() != 0 {
-            return Err(BatchError::Malformed(
-                "compressed batches are not supported yet",
-            ));
-        }
+        let codec = self.compression()?;
         let count = self.records_count();
         if count <= 0 {
             return Err(BatchError::Empty);
@@ -439,8 +506,9 @@ impl<'a> BatchRef<'a> {
             ));
         }
         // Walk the records without copying them: this runs on every append.
+        let section = self.records_section_with(codec)?;
         let mut r = Reader {
-            buf: &self.buf[BATCH_HEADER_BYTES..],
+            buf: &section.bytes,
         };
         let mut previous_delta = -1i64;
         for _ in 0..count {
@@ -462,28 +530,94 @@ impl<'a> BatchRef<'a> {
         Ok(())
     }
 
-    /// The records in order as borrowed views: offset, timestamp, key and the stored
-    /// bytes, without copying anything (the log cleaner tests keys this way).
-    pub fn record_views(&self) -> RecordViews<'a> {
-        RecordViews {
-            batch: self.buf,
-            at: BATCH_HEADER_BYTES,
-            remaining: self.records_count().max(0),
-            base_offset: self.base_offset(),
-            base_timestamp: self.base_timestamp(),
-            append_time: match self.timestamp_type() {
-                TimestampType::LogAppendTime => Some(self.max_timestamp()),
-                TimestampType::CreateTime => None,
+    /// The records section, decompressed when the batch is compressed (within
+    /// [`MAX_DECOMPRESSED_BATCH_BYTES`]); borrowed as stored otherwise.
+    pub fn records_section(&self) -> Result<RecordsSection<'a>, BatchError> {
+        self.records_section_with(self.compression()?)
+    }
+
+    fn records_section_with(
+        &self,
+        codec: CompressionType,
+    ) -> Result<RecordsSection<'a>, BatchError> {
+        let stored = &self.buf[BATCH_HEADER_BYTES..];
+        let bytes = match codec {
+            CompressionType::None => Cow::Borrowed(stored),
+            codec => Cow::Owned(codec.decompress(stored, MAX_DECOMPRESSED_BATCH_BYTES)?),
+        };
+        Ok(RecordsSection {
+            batch: *self,
+            codec,
+            bytes,
+        })
+    }
+
+    /// Decodes the records in order, decompressing first if the batch is compressed
+    /// (a failure is the iterator's one item). For LogAppendTime batches every record
+    /// carries the batch's max timestamp, as Kafka reports them.
+    pub fn records(&self) -> RecordIter<'a> {
+        match self.records_section() {
+            Ok(section) => section.into_records(),
+            Err(e) => RecordIter {
+                failed: Some(e),
+                remaining: 0,
+                ..RecordIter::over(*self, Cow::Borrowed(&[]))
             },
         }
     }
 
-    /// Writes into `out` a copy of this batch holding only the records whose stored
-    /// bytes are `kept` (ranges from [`RecordView::raw`], in order), as Kafka's cleaner
-    /// does: the header is kept (base offset, last offset delta, base timestamp), the
-    /// records are copied byte for byte (their deltas stay relative to that header),
-    /// and the count, length, max timestamp (CreateTime: the kept records' largest,
-    /// `kept_max_timestamp`) and CRC are rewritten.
+    fn append_time(&self) -> Option<i64> {
+        match self.timestamp_type() {
+            TimestampType::LogAppendTime => Some(self.max_timestamp()),
+            TimestampType::CreateTime => None,
+        }
+    }
+}
+
+/// A batch's records section as its records are read: the stored bytes of an
+/// uncompressed batch, or a compressed batch's records decompressed.
+pub struct RecordsSection<'a> {
+    batch: BatchRef<'a>,
+    codec: CompressionType,
+    bytes: Cow<'a, [u8]>,
+}
+
+impl<'a> RecordsSection<'a> {
+    /// The records' bytes, uncompressed.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The records in order as borrowed views: offset, timestamp, key and where each
+    /// record's bytes are in [`RecordsSection::as_bytes`], without copying anything
+    /// (the log cleaner tests keys this way).
+    pub fn views(&self) -> RecordViews<'_> {
+        RecordViews {
+            section: &self.bytes,
+            at: 0,
+            remaining: self.batch.records_count().max(0),
+            base_offset: self.batch.base_offset(),
+            base_timestamp: self.batch.base_timestamp(),
+            append_time: self.batch.append_time(),
+        }
+    }
+
+    /// Decodes the records in order (see [`BatchRef::records`]).
+    pub fn records(&self) -> RecordIter<'_> {
+        RecordIter::over(self.batch, Cow::Borrowed(&self.bytes))
+    }
+
+    fn into_records(self) -> RecordIter<'a> {
+        RecordIter::over(self.batch, self.bytes)
+    }
+
+    /// Writes into `out` a copy of the batch holding only the records whose bytes are
+    /// `kept` (ranges from [`RecordView::raw`], in order), as Kafka's cleaner does: the
+    /// header is kept (base offset, last offset delta, base timestamp), the records are
+    /// copied byte for byte (their deltas stay relative to that header) and, in a
+    /// compressed batch, compressed again with the batch's codec; the count, length,
+    /// max timestamp (CreateTime: the kept records' largest, `kept_max_timestamp`) and
+    /// CRC are rewritten.
     pub fn write_filtered(
         &self,
         kept: &[std::ops::Range<usize>],
@@ -494,39 +628,32 @@ impl<'a> BatchRef<'a> {
             return Err(BatchError::Empty);
         }
         out.clear();
-        out.extend_from_slice(&self.buf[..BATCH_HEADER_BYTES]);
+        out.extend_from_slice(&self.batch.buf[..BATCH_HEADER_BYTES]);
+        let mut plain = Vec::new();
+        // Uncompressed records go straight into `out`: no allocation per batch.
+        let records = match self.codec {
+            CompressionType::None => &mut *out,
+            _ => &mut plain,
+        };
         for range in kept {
             let raw = self
-                .buf
+                .bytes
                 .get(range.clone())
-                .filter(|_| range.start >= BATCH_HEADER_BYTES)
                 .ok_or(BatchError::Malformed("kept record outside the batch"))?;
-            out.extend_from_slice(raw);
+            records.extend_from_slice(raw);
+        }
+        if self.codec != CompressionType::None {
+            out.extend_from_slice(&self.codec.compress(&plain)?);
         }
         let length = i32::try_from(out.len() - LOG_OVERHEAD_BYTES)
             .map_err(|_| BatchError::Malformed("batch larger than 2 GiB"))?;
         put_i32(out, LENGTH_POS, length);
         put_i32(out, RECORDS_COUNT_POS, kept.len() as i32);
-        if self.timestamp_type() == TimestampType::CreateTime {
+        if self.batch.timestamp_type() == TimestampType::CreateTime {
             put_i64(out, MAX_TIMESTAMP_POS, kept_max_timestamp);
         }
         write_crc(out);
         Ok(())
-    }
-
-    /// Decodes the records in order. For LogAppendTime batches every record carries the
-    /// batch's max timestamp, as Kafka reports them.
-    pub fn records(&self) -> RecordIter<'a> {
-        RecordIter {
-            buf: &self.buf[BATCH_HEADER_BYTES..],
-            remaining: self.records_count().max(0),
-            base_offset: self.base_offset(),
-            base_timestamp: self.base_timestamp(),
-            append_time: match self.timestamp_type() {
-                TimestampType::LogAppendTime => Some(self.max_timestamp()),
-                TimestampType::CreateTime => None,
-            },
-        }
     }
 }
 
@@ -557,6 +684,8 @@ pub struct BatchHeader {
     pub size_bytes: usize,
     pub last_offset_delta: i32,
     pub max_timestamp: i64,
+    /// The CRC as stored (over bytes [`ATTRIBUTES_POS`].. of the whole batch).
+    pub crc: u32,
 }
 
 impl BatchHeader {
@@ -575,6 +704,7 @@ impl BatchHeader {
             size_bytes: framed_size(buf)?,
             last_offset_delta: get_i32(buf, LAST_OFFSET_DELTA_POS),
             max_timestamp: get_i64(buf, MAX_TIMESTAMP_POS),
+            crc: get_i32(buf, CRC_POS) as u32,
         })
     }
     pub fn last_offset(&self) -> i64 {
@@ -594,10 +724,10 @@ pub struct RecordView<'a> {
     pub raw: std::ops::Range<usize>,
 }
 
-/// Iterates over a batch's records as [`RecordView`]s. The headers of each record are
+/// Iterates over a records section as [`RecordView`]s. The headers of each record are
 /// not looked at (the batch's CRC vouches for them; they are copied as they are).
 pub struct RecordViews<'a> {
-    batch: &'a [u8],
+    section: &'a [u8],
     at: usize,
     remaining: i32,
     base_offset: i64,
@@ -625,13 +755,13 @@ impl<'a> RecordViews<'a> {
     fn view_one(&mut self) -> Result<RecordView<'a>, BatchError> {
         let start = self.at;
         let mut r = Reader {
-            buf: &self.batch[start..],
+            buf: &self.section[start..],
         };
         let length = r.varint_len()?;
         let mut body = Reader {
             buf: r.take(length)?,
         };
-        let end = self.batch.len() - r.buf.len();
+        let end = self.section.len() - r.buf.len();
         self.at = end;
         body.take(1)?;
         let ts_delta = body.varlong()?;
@@ -653,10 +783,15 @@ impl<'a> RecordViews<'a> {
     }
 }
 
-/// Iterates over a batch's records, decoding each.
+/// Iterates over a batch's records, decoding each. It borrows an uncompressed batch's
+/// bytes and owns a compressed one's records, decompressed.
 pub struct RecordIter<'a> {
-    buf: &'a [u8],
+    buf: Cow<'a, [u8]>,
+    /// Where the next record starts in `buf`.
+    at: usize,
     remaining: i32,
+    /// Why the records could not be had at all (decompression): the one item.
+    failed: Option<BatchError>,
     base_offset: i64,
     base_timestamp: i64,
     append_time: Option<i64>,
@@ -666,9 +801,12 @@ impl Iterator for RecordIter<'_> {
     type Item = Result<StoredRecord, BatchError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.failed.take() {
+            return Some(Err(e));
+        }
         if self.remaining == 0 {
-            if !self.buf.is_empty() {
-                self.buf = &[];
+            if self.at < self.buf.len() {
+                self.at = self.buf.len();
                 return Some(Err(BatchError::Malformed("bytes after the last record")));
             }
             return None;
@@ -677,20 +815,34 @@ impl Iterator for RecordIter<'_> {
         let result = self.decode_one();
         if result.is_err() {
             self.remaining = 0;
-            self.buf = &[];
+            self.at = self.buf.len();
         }
         Some(result)
     }
 }
 
-impl RecordIter<'_> {
+impl<'a> RecordIter<'a> {
+    fn over(batch: BatchRef<'_>, buf: Cow<'a, [u8]>) -> Self {
+        RecordIter {
+            buf,
+            at: 0,
+            remaining: batch.records_count().max(0),
+            failed: None,
+            base_offset: batch.base_offset(),
+            base_timestamp: batch.base_timestamp(),
+            append_time: batch.append_time(),
+        }
+    }
+
     fn decode_one(&mut self) -> Result<StoredRecord, BatchError> {
-        let mut r = Reader { buf: self.buf };
+        let mut r = Reader {
+            buf: &self.buf[self.at..],
+        };
         let length = r.varint_len()?;
         let mut body = Reader {
             buf: r.take(length)?,
         };
-        self.buf = r.buf;
+        self.at = self.buf.len() - r.buf.len();
         let _attributes = body.take(1)?;
         let ts_delta = body.varlong()?;
         let offset_delta = body.varint()?;
@@ -881,10 +1033,10 @@ fn get_i16(buf: &[u8], pos: usize) -> i16 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rec(ts: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
+    pub(crate) fn rec(ts: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
         Record {
             timestamp_ms: ts,
             key: key.map(<[u8]>::to_vec),
@@ -928,20 +1080,15 @@ mod tests {
         assert_eq!(back, records);
     }
 
-    /// A batch as a Kafka producer builds it (kafka-protocol's encoder, CRC-32C):
-    /// it validates as it came, and its records read back.
-    #[test]
-    fn a_batch_encoded_by_a_kafka_client_validates_and_reads_back() {
+    /// `records` encoded by a Kafka client's encoder (kafka-protocol's), with `codec`.
+    fn kafka_encoded(records: &[Record], codec: CompressionType) -> Vec<u8> {
         use kafka_protocol::indexmap::IndexMap;
         use kafka_protocol::protocol::StrBytes;
         use kafka_protocol::records as kp;
-        let mut headers = IndexMap::new();
-        headers.insert(
-            StrBytes::from_static_str("h"),
-            Some(bytes::Bytes::from_static(b"x")),
-        );
-        let records: Vec<kp::Record> = (0..3)
-            .map(|i| kp::Record {
+        let theirs: Vec<kp::Record> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| kp::Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
@@ -952,43 +1099,174 @@ mod tests {
                 // holds; the batch's base sequence comes out -1 (no idempotence).
                 sequence: i as i32 - 1,
                 timestamp_type: kp::TimestampType::Creation,
-                offset: i,
-                timestamp: 1_000 + i,
-                key: Some(bytes::Bytes::from(format!("k{i}"))),
-                value: (i != 1).then(|| bytes::Bytes::from(format!("v{i}"))),
-                headers: headers.clone(),
+                offset: i as i64,
+                timestamp: r.timestamp_ms,
+                key: r.key.clone().map(bytes::Bytes::from),
+                value: r.value.clone().map(bytes::Bytes::from),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            StrBytes::from_string(h.key.clone()),
+                            h.value.clone().map(bytes::Bytes::from),
+                        )
+                    })
+                    .collect::<IndexMap<_, _>>(),
             })
             .collect();
+        let compression = match codec {
+            CompressionType::None => kp::Compression::None,
+            CompressionType::Gzip => kp::Compression::Gzip,
+            CompressionType::Snappy => kp::Compression::Snappy,
+            CompressionType::Lz4 => kp::Compression::Lz4,
+            CompressionType::Zstd => kp::Compression::Zstd,
+        };
         let mut encoded = bytes::BytesMut::new();
         kp::RecordBatchEncoder::encode(
             &mut encoded,
-            &records,
+            &theirs,
             &kp::RecordEncodeOptions {
                 version: 2,
-                compression: kp::Compression::None,
+                compression,
             },
         )
         .unwrap();
-        let batch = RecordBatch::from_bytes(encoded.to_vec()).unwrap();
-        let view = batch.view();
-        assert_eq!(
-            view.stored_crc(),
-            crc32c::crc32c(&encoded[ATTRIBUTES_POS..])
-        );
-        let back: Vec<StoredRecord> = view.records().map(|r| r.unwrap()).collect();
-        assert_eq!(back.len(), 3);
-        assert_eq!(back[2].offset, 2);
-        assert_eq!(back[2].record.timestamp_ms, 1_002);
-        assert_eq!(back[1].record.key.as_deref(), Some(&b"k1"[..]));
-        assert_eq!(back[1].record.value, None);
-        assert_eq!(back[0].record.headers[0].key, "h");
-        // And ours, checked the other way round: Kafka's decoder accepts what we write.
-        let ours =
-            RecordBatch::encode(&[rec(5, Some(b"k"), Some(b"v"))], TimestampType::CreateTime)
+        encoded.to_vec()
+    }
+
+    /// Decodes a batch with a Kafka client's decoder (decompressing as it must).
+    fn kafka_decoded(batch: &[u8]) -> Vec<kafka_protocol::records::Record> {
+        let mut bytes = bytes::Bytes::copy_from_slice(batch);
+        kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
+            .unwrap()
+            .records
+    }
+
+    fn sample_records() -> Vec<Record> {
+        (0..20)
+            .map(|i| Record {
+                timestamp_ms: 1_000 + i,
+                key: Some(format!("key-{}", i % 7).into_bytes()),
+                value: (i % 5 != 3).then(|| format!("value {i} ").repeat(10).into_bytes()),
+                headers: vec![RecordHeader {
+                    key: "h".into(),
+                    value: Some(vec![i as u8]),
+                }],
+            })
+            .collect()
+    }
+
+    /// A batch as a Kafka producer builds it (CRC-32C, any codec) validates and is
+    /// kept as it came; its records read back. And what we write, Kafka's decoder
+    /// reads.
+    #[test]
+    fn batches_a_kafka_client_encodes_validate_as_they_came_and_read_back() {
+        let records = sample_records();
+        for codec in CompressionType::ALL {
+            let encoded = kafka_encoded(&records, codec);
+            let batch = RecordBatch::from_bytes(encoded.clone()).unwrap();
+            assert_eq!(
+                batch.as_bytes(),
+                &encoded[..],
+                "{codec:?}: stored as it came"
+            );
+            let view = batch.view();
+            assert_eq!(view.compression(), Ok(codec));
+            assert_eq!(
+                view.stored_crc(),
+                crc32c::crc32c(&encoded[ATTRIBUTES_POS..])
+            );
+            let back: Vec<StoredRecord> = view.records().map(|r| r.unwrap()).collect();
+            assert_eq!(
+                back.iter().map(|r| r.offset).collect::<Vec<_>>(),
+                (0..20).collect::<Vec<_>>()
+            );
+            let back: Vec<Record> = back.into_iter().map(|r| r.record).collect();
+            assert_eq!(back, records, "{codec:?}");
+
+            let ours = RecordBatch::encode(&records, TimestampType::CreateTime)
+                .unwrap()
+                .compress(codec)
                 .unwrap();
-        let mut bytes = bytes::Bytes::copy_from_slice(ours.as_bytes());
-        let set = kp::RecordBatchDecoder::decode(&mut bytes).unwrap();
-        assert_eq!(set.records[0].value.as_deref(), Some(&b"v"[..]));
+            ours.view().validate().unwrap();
+            let theirs = kafka_decoded(ours.as_bytes());
+            assert_eq!(theirs.len(), 20);
+            assert_eq!(theirs[4].value.as_deref(), records[4].value.as_deref());
+            assert_eq!(theirs[3].value, None);
+        }
+    }
+
+    /// Compaction's copy of a compressed batch stays compressed with the batch's codec
+    /// and holds the kept records.
+    #[test]
+    fn a_filtered_copy_of_a_compressed_batch_is_compressed_with_its_codec() {
+        let records = sample_records();
+        for codec in CompressionType::ALL.into_iter().skip(1) {
+            let mut batch = RecordBatch::from_bytes(kafka_encoded(&records, codec)).unwrap();
+            batch.set_base_offset(500);
+            let section = batch.view().records_section().unwrap();
+            let kept: Vec<RecordView<'_>> = section
+                .views()
+                .map(|v| v.unwrap())
+                .filter(|v| (v.offset - 500) % 3 == 0)
+                .collect();
+            let ranges: Vec<_> = kept.iter().map(|v| v.raw.clone()).collect();
+            let mut out = Vec::new();
+            section.write_filtered(&ranges, 1_018, &mut out).unwrap();
+            let filtered = RecordBatch::from_bytes(out).unwrap();
+            let f = filtered.view();
+            assert_eq!(f.compression(), Ok(codec));
+            assert_eq!(
+                (f.base_offset(), f.last_offset(), f.records_count()),
+                (500, 519, 7)
+            );
+            assert_eq!(f.max_timestamp(), 1_018);
+            let back: Vec<StoredRecord> = f.records().map(|r| r.unwrap()).collect();
+            let offsets: Vec<i64> = back.iter().map(|r| r.offset).collect();
+            assert_eq!(offsets, vec![500, 503, 506, 509, 512, 515, 518]);
+            assert_eq!(back[2].record, records[6]);
+            assert_eq!(kafka_decoded(f.as_bytes()).len(), 7, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_codecs_and_compressed_garbage_are_refused() {
+        let batch = RecordBatch::encode(&sample_records(), TimestampType::CreateTime).unwrap();
+        let mut unknown = batch.as_bytes().to_vec();
+        unknown[ATTRIBUTES_POS + 1] |= 5;
+        write_crc(&mut unknown);
+        assert_eq!(
+            RecordBatch::from_bytes(unknown),
+            Err(BatchError::UnknownCompression(5))
+        );
+        // Attributes say gzip; the records are not: the CRC holds, decompression fails.
+        let mut mislabelled = batch.as_bytes().to_vec();
+        mislabelled[ATTRIBUTES_POS + 1] |= 1;
+        write_crc(&mut mislabelled);
+        let err = RecordBatch::from_bytes(mislabelled.clone()).unwrap_err();
+        assert!(
+            matches!(err, BatchError::Decompression { codec: "gzip", .. }),
+            "{err}"
+        );
+        let view = BatchRef::parse(&mislabelled).unwrap();
+        let mut records = view.records();
+        assert!(matches!(
+            records.next(),
+            Some(Err(BatchError::Decompression { .. }))
+        ));
+        assert!(records.next().is_none());
+        // A compressed batch whose count disagrees with its records.
+        let mut miscounted =
+            RecordBatch::from_bytes(kafka_encoded(&sample_records(), CompressionType::Zstd))
+                .unwrap()
+                .into_bytes();
+        put_i32(&mut miscounted, RECORDS_COUNT_POS, 19);
+        write_crc(&mut miscounted);
+        assert!(matches!(
+            RecordBatch::from_bytes(miscounted),
+            Err(BatchError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -1048,13 +1326,14 @@ mod tests {
         ];
         let mut batch = RecordBatch::encode(&records, TimestampType::CreateTime).unwrap();
         batch.set_base_offset(100);
-        let view = batch.view();
-        let views: Vec<RecordView<'_>> = view.record_views().map(|v| v.unwrap()).collect();
+        let section = batch.view().records_section().unwrap();
+        let views: Vec<RecordView<'_>> = section.views().map(|v| v.unwrap()).collect();
         assert_eq!(views[1].key, Some(&b"b"[..]));
         assert!(views[1].is_tombstone && !views[0].is_tombstone);
         assert_eq!(views[2].offset, 102);
         let mut out = Vec::new();
-        view.write_filtered(&[views[0].raw.clone(), views[2].raw.clone()], 30, &mut out)
+        section
+            .write_filtered(&[views[0].raw.clone(), views[2].raw.clone()], 30, &mut out)
             .unwrap();
         let filtered = RecordBatch::from_bytes(out).unwrap();
         let f = filtered.view();

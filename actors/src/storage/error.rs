@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::batch::BatchError;
+use super::producer_state::ProducerError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -58,6 +59,12 @@ pub enum LogError {
         base_offset: i64,
         expected_offset: i64,
     },
+
+    /// A client's batch that the producer's state refuses (out of order, fenced
+    /// epoch, transactional): nothing was written. See
+    /// [`crate::storage::producer_state`].
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
 
     #[error("invalid log configuration: {0}")]
     InvalidConfig(String),

@@ -11,6 +11,13 @@
 //! epoch's records end, and the high watermark its owner reports is checkpointed
 //! ([`crate::storage::high_watermark`]) and reopened, clamped to the log, at open.
 //!
+//! Each idempotent producer's state is here too, as in Kafka's `UnifiedLog`: a
+//! client's batch is checked against it before it is written, and a retry of one of
+//! the producer's last five batches is answered with the offsets it got the first
+//! time, unwritten ([`crate::storage::producer_state`]). The state is snapshotted at
+//! each roll and at close, and rebuilt at open and after a truncation from the newest
+//! snapshot and the batches after it ([`crate::storage::producer_snapshot`]).
+//!
 //! A `Log` has a single owner (later, its partition actor) and no interior locking:
 //! every mutating call takes `&mut self`. Dropping it without [`Log::close`] is the
 //! same as a crash: the next open recovers.
@@ -29,6 +36,8 @@ use super::flush::{FlushDone, FlushTicket};
 use super::high_watermark::{read_high_watermark, write_high_watermark};
 use super::leader_epoch::{EpochEndOffset, LeaderEpochCache};
 use super::log_config::{LogConfig, SystemWallClock, WallClock};
+use super::producer_snapshot::{self, delete_snapshot, delete_snapshots, list_snapshots};
+use super::producer_state::{AppendCheck, BatchMetadata, ProducerBatch, ProducerStateManager};
 use super::recovery::{self, write_log_checkpoint, Checkpoint, CLEAN_SHUTDOWN_FILE};
 use super::segment::{remove_files, Continuity, Cut, IndexTrust, LogSegment, ReadEnd, SegmentInfo};
 use super::time_index::TimestampOffset;
@@ -45,6 +54,9 @@ pub struct AppendInfo {
     pub log_append_time_ms: Option<i64>,
     pub size_bytes: usize,
     pub log_start_offset: i64,
+    /// The batch was a producer's retry of one the log holds already: nothing was
+    /// written, and the offsets and timestamps are those of the earlier append.
+    pub duplicate: bool,
 }
 
 impl AppendInfo {
@@ -58,6 +70,7 @@ impl AppendInfo {
             log_append_time_ms: next.log_append_time_ms.or(self.log_append_time_ms),
             size_bytes: self.size_bytes + next.size_bytes,
             log_start_offset: next.log_start_offset,
+            duplicate: false,
         }
     }
 }
@@ -136,7 +149,12 @@ pub struct Log {
     stats: LogStats,
     /// Damaged batches that were in segments since deleted (for a counter that only rises).
     retired_corrupt_batches: u64,
+    /// Each idempotent producer's epoch and last batches, current up to the log end.
+    producers: ProducerStateManager,
 }
+
+/// Bytes read at a time when replaying batches into the producer state.
+const PRODUCER_REPLAY_READ_BYTES: usize = 1 << 20;
 
 impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering it if the last stop was
@@ -179,6 +197,7 @@ impl Log {
             last_high_watermark_checkpoint_ms: now,
             stats: LogStats::default(),
             retired_corrupt_batches: 0,
+            producers: ProducerStateManager::default(),
         };
         // No checkpoint means nothing is known committed beyond the log start.
         log.set_high_watermark(checkpointed_high_watermark.unwrap_or(0));
@@ -190,6 +209,7 @@ impl Log {
             .truncate_from_end(end)
             .and_then(|_| log.epochs.truncate_from_start(start));
         log.unless_disk_full(reconciled.map(drop))?;
+        log.load_producer_state()?;
         Ok(log)
     }
 
@@ -267,6 +287,117 @@ impl Log {
             .collect()
     }
 
+    /// Each idempotent producer's epoch and last batches, current up to the log end.
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producers
+    }
+
+    /// Forgets the producers whose newest batch is `expiration_ms` older than
+    /// `now_ms` (Kafka's `producer.id.expiration.ms`); answers how many went. A
+    /// producer that comes back afterwards is accepted at any sequence, as one whose
+    /// batches retention removed.
+    pub fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.producers.remove_expired(now_ms, expiration_ms)
+    }
+
+    /// Records a batch now in the log in its producer's state (nothing for a batch
+    /// whose producer is not idempotent).
+    fn record_producer(&mut self, batch: &BatchRef<'_>) {
+        if let Some(producer) = ProducerBatch::of(batch) {
+            self.producers.update(&producer);
+        }
+    }
+
+    /// Snapshots the producer state, current up to `offset`. A snapshot only saves
+    /// replay at the next open: one that cannot be written is logged, not an error.
+    fn snapshot_producers(&self, offset: i64) {
+        debug_assert_eq!(offset, self.log_end_offset());
+        if let Err(e) = producer_snapshot::write_snapshot(&self.dir, offset, &self.producers) {
+            log::warn!(
+                "{}: no producer snapshot at offset {offset} ({e}); the next open replays the log from an older one",
+                self.dir.display()
+            );
+        }
+    }
+
+    /// Rebuilds the producer state from disk (Kafka's `rebuildProducerState`): the
+    /// newest snapshot at or below the log end that checks out, then every batch
+    /// after it. Snapshots past the log end (batches a crash or a truncation took)
+    /// are deleted first; afterwards only those at segment bases are kept, besides
+    /// the one loaded (Kafka's `removeStraySnapshots`), so they stay one per segment.
+    /// With no snapshot to start from (a log written before snapshots existed, or
+    /// every one damaged), the last two segments are replayed, as Kafka does, rather
+    /// than the whole log: producers older than that are forgotten, which costs them
+    /// nothing (see [`crate::storage::producer_state`]).
+    fn load_producer_state(&mut self) -> LogResult<()> {
+        let (start, end) = (self.log_start_offset, self.log_end_offset());
+        delete_snapshots(&self.dir, |offset| offset > end)?;
+        let loaded = producer_snapshot::load_latest(&self.dir, end)?;
+        let kept = loaded.as_ref().map(|(offset, _)| *offset);
+        let (from, state) = match loaded {
+            Some((offset, state)) => (offset, state),
+            None => {
+                let second_last = self.segments.keys().rev().nth(1).copied();
+                (
+                    second_last.unwrap_or(start),
+                    ProducerStateManager::default(),
+                )
+            }
+        };
+        for offset in list_snapshots(&self.dir)? {
+            if Some(offset) != kept && (offset < start || !self.segments.contains_key(&offset)) {
+                delete_snapshot(&self.dir, offset)?;
+            }
+        }
+        self.producers = state;
+        let replayed = self.replay_producers(from.max(start))?;
+        log::debug!(
+            "{}: producer state of {} producer(s) from {} and {replayed} batch(es) after it",
+            self.dir.display(),
+            self.producers.len(),
+            kept.map_or("no snapshot".to_string(), |o| format!(
+                "the snapshot at {o}"
+            ))
+        );
+        Ok(())
+    }
+
+    /// Records every batch from `from` to the log end in the producer state (whole
+    /// batches: `from` is a batch boundary); damaged batches are passed over. Answers
+    /// how many batches were idempotent producers'.
+    fn replay_producers(&mut self, from: i64) -> LogResult<u64> {
+        let end = self.log_end_offset();
+        let mut next = from;
+        let mut replayed = 0;
+        while next < end {
+            let data = match self.read(next, PRODUCER_REPLAY_READ_BYTES) {
+                Ok(data) => data,
+                // A damaged batch holds nothing to replay; the offsets after it do.
+                Err(LogError::CorruptBatch { last_offset, .. }) => {
+                    next = next.max(last_offset + 1);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let before = next;
+            for batch in data.batches() {
+                // The first batch read may hold offsets before `from`: it was replayed.
+                if batch.base_offset() >= next {
+                    if let Some(producer) = ProducerBatch::of(&batch) {
+                        self.producers.update(&producer);
+                        replayed += 1;
+                    }
+                }
+                next = next.max(batch.next_offset());
+            }
+            if next == before {
+                // Nothing readable up to the log end (a compacted gap at its end).
+                break;
+            }
+        }
+        Ok(replayed)
+    }
+
     /// Replaces the config (a topic config change). Takes effect from the next append.
     pub fn set_config(&mut self, config: LogConfig) -> LogResult<()> {
         config.validate()?;
@@ -302,6 +433,20 @@ impl Log {
         // checks CRC and records), and the setters below keep it so: no second pass
         // over the bytes on the append path.
         debug_assert!(batch.view().validate().is_ok());
+        let producer = ProducerBatch::of(&batch.view());
+        if let Some(producer) = &producer {
+            if let AppendCheck::Duplicate(original) = self.producers.check(producer)? {
+                log::debug!(
+                    "{}: producer {} resent sequences {}..={}, appended at offset {}: answering with its offsets",
+                    self.dir.display(),
+                    producer.producer_id,
+                    original.first_sequence,
+                    original.last_sequence,
+                    original.base_offset
+                );
+                return Ok(self.duplicate_info(original, &batch.view()));
+            }
+        }
         let now = self.clock.now_ms();
         let base_offset = self.log_end_offset();
         batch.set_base_offset(base_offset);
@@ -315,6 +460,9 @@ impl Log {
         };
         self.epochs.assign(leader_epoch, base_offset)?;
         self.write_batch(&batch.view(), now)?;
+        if producer.is_some() {
+            self.record_producer(&batch.view());
+        }
         Ok(AppendInfo {
             log_append_time_ms,
             ..self.append_info(&batch.view())
@@ -351,6 +499,7 @@ impl Log {
             self.epochs
                 .assign(view.partition_leader_epoch(), view.base_offset())?;
             self.write_batch(&view, now)?;
+            self.record_producer(&view);
             let info = self.append_info(&view);
             appended = Some(appended.map_or(info, |before| before.followed_by(info)));
         }
@@ -388,6 +537,25 @@ impl Log {
             log_append_time_ms: None,
             size_bytes: batch.size_bytes(),
             log_start_offset: self.log_start_offset,
+            duplicate: false,
+        }
+    }
+
+    /// What an append answers for a retry of `original`, a batch the log holds.
+    fn duplicate_info(&self, original: BatchMetadata, batch: &BatchRef<'_>) -> AppendInfo {
+        let log_append_time_ms = match self.config.timestamp_type {
+            TimestampType::LogAppendTime => Some(original.timestamp_ms),
+            TimestampType::CreateTime => None,
+        };
+        AppendInfo {
+            base_offset: original.base_offset,
+            last_offset: original.last_offset,
+            record_count: batch.records_count(),
+            max_timestamp_ms: original.timestamp_ms,
+            log_append_time_ms,
+            size_bytes: 0,
+            log_start_offset: self.log_start_offset,
+            duplicate: true,
         }
     }
 
@@ -464,7 +632,11 @@ impl Log {
         self.complete_flush(done)?;
         // Rolls are rare (one per segment.bytes), so persisting the recovery point
         // here is cheap, and after a crash only the active segment needs a scan.
-        self.write_checkpoint_unless_full()
+        self.write_checkpoint_unless_full()?;
+        // The producer state is current up to the new segment's base: the batch
+        // that caused the roll is recorded after it is written.
+        self.snapshot_producers(new_base);
+        Ok(())
     }
 
     /// Whether the flush policy calls for a flush now: `flush.messages` records or
@@ -674,6 +846,12 @@ impl Log {
             }
         }
         sync_dir(&self.dir)?;
+        // The snapshots of the segments that went; the state itself stays, and the
+        // snapshot at the new first segment's base holds it.
+        let start = self.log_start_offset;
+        if let Err(e) = delete_snapshots(&self.dir, |offset| offset < start) {
+            log::warn!("{}: old producer snapshots stay: {e}", self.dir.display());
+        }
         Ok((doomed, files))
     }
 
@@ -803,7 +981,9 @@ impl Log {
         let high_watermark = self.write_high_watermark_checkpoint();
         self.unless_disk_full(high_watermark)?;
         let epochs = self.epochs.truncate_from_end(end);
-        self.unless_disk_full(epochs.map(drop))
+        self.unless_disk_full(epochs.map(drop))?;
+        // The producers' last batches may be among those dropped.
+        self.load_producer_state()
     }
 
     /// Brings the offsets that must not pass the log end down to `end`.
@@ -913,6 +1093,8 @@ impl Log {
         self.write_checkpoint_unless_full()?;
         let high_watermark = self.write_high_watermark_checkpoint();
         self.unless_disk_full(high_watermark)?;
+        let end = self.log_end_offset();
+        self.snapshot_producers(end);
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::File::create(&marker)
             .and_then(|f| f.sync_all())

@@ -24,7 +24,8 @@ use super::checkpoint::{read_checkpoint, sync_dir, write_checkpoint};
 use super::error::{LogError, LogResult};
 use super::log_config::LogConfig;
 use super::segment::{
-    Continuity, IndexTrust, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    parse_segment_file_name, Continuity, IndexTrust, LogSegment, DELETED_SUFFIX, INDEX_SUFFIX,
+    LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 
 /// Written by a clean close, removed at open.
@@ -64,7 +65,7 @@ pub(crate) fn write_log_checkpoint(dir: &Path, cp: Checkpoint) -> LogResult<()> 
 
 /// The checkpoint, or `None` when there is none or it cannot be trusted (then the
 /// whole log is scanned).
-fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
+pub(crate) fn read_log_checkpoint(dir: &Path) -> LogResult<Option<Checkpoint>> {
     let entries = match read_checkpoint(&dir.join(CHECKPOINT_FILE)) {
         Ok(Some(entries)) => entries,
         Ok(None) => return Ok(None),
@@ -301,15 +302,9 @@ fn scan_directory(dir: &Path) -> LogResult<Vec<i64>> {
             }
             continue;
         }
-        let Some((stem, suffix)) = name.split_once('.') else {
+        let Some((base, suffix)) = parse_segment_file_name(name) else {
             continue;
         };
-        let Ok(base) = stem.parse::<i64>() else {
-            continue;
-        };
-        if stem.len() != 20 {
-            continue;
-        }
         match suffix {
             LOG_SUFFIX => bases.push(base),
             INDEX_SUFFIX | TIME_INDEX_SUFFIX => orphans.push((base, path)),

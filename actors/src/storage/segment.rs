@@ -40,6 +40,16 @@ pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{suffix}"))
 }
 
+/// The base offset and suffix a segment file's name (`<20 digits>.<suffix>`) says,
+/// if it is one.
+pub(crate) fn parse_segment_file_name(name: &str) -> Option<(i64, &str)> {
+    let (stem, suffix) = name.split_once('.')?;
+    if stem.len() != 20 {
+        return None;
+    }
+    Some((stem.parse().ok()?, suffix))
+}
+
 /// What a caller may know about a segment (for retention, metrics, the admin API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentInfo {

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use troupe_actors::storage::{Log, LogConfig, Record, StoredRecord};
+use proptest::prelude::*;
+use troupe_actors::storage::{Log, LogConfig, Record, RecordHeader, StoredRecord};
 
 pub fn record(ts: i64, key: &str, value: &str) -> Record {
     Record {
@@ -46,4 +47,29 @@ pub fn file_bytes(path: &Path) -> Vec<u8> {
 
 pub fn init_logging() {
     let _ = env_logger::builder().is_test(true).try_init();
+}
+
+/// Any record: small keys, values up to 300 bytes, nulls and headers now and then.
+pub fn record_strategy() -> impl Strategy<Value = Record> {
+    (
+        0i64..200,
+        proptest::option::weighted(0.8, proptest::collection::vec(any::<u8>(), 0..6)),
+        proptest::option::weighted(0.9, proptest::collection::vec(any::<u8>(), 0..300)),
+        proptest::collection::vec(
+            (
+                "[a-z]{0,3}",
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..4)),
+            ),
+            0..2,
+        ),
+    )
+        .prop_map(|(timestamp_ms, key, value, headers)| Record {
+            timestamp_ms,
+            key,
+            value,
+            headers: headers
+                .into_iter()
+                .map(|(key, value)| RecordHeader { key, value })
+                .collect(),
+        })
 }

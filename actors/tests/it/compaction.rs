@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use troupe_actors::storage::compaction::{clean, CompactionConfig, CLEANING_DIR, SWAP_MANIFEST};
-use troupe_actors::storage::{Log, LogConfig, Record, StoredRecord};
+use troupe_actors::storage::{
+    CompressionType, Log, LogConfig, Record, RecordBatch, StoredRecord, TimestampType,
+};
 
 use crate::common::read_all;
 
@@ -32,6 +34,16 @@ fn compaction(buffer_keys: usize) -> CompactionConfig {
 /// Writes (key, value) pairs, one batch per `batch` records, then rolls so every
 /// record is in a sealed (cleanable) segment. Returns everything written.
 fn write(log: &mut Log, writes: &[(u8, Option<u16>)], batch: usize) -> Vec<StoredRecord> {
+    write_compressed(log, writes, batch, CompressionType::None)
+}
+
+/// [`write`], each batch compressed with `codec` as a Kafka producer sends it.
+fn write_compressed(
+    log: &mut Log,
+    writes: &[(u8, Option<u16>)],
+    batch: usize,
+    codec: CompressionType,
+) -> Vec<StoredRecord> {
     let mut all = Vec::new();
     for chunk in writes.chunks(batch.max(1)) {
         let records: Vec<Record> = chunk
@@ -43,7 +55,10 @@ fn write(log: &mut Log, writes: &[(u8, Option<u16>)], batch: usize) -> Vec<Store
                 headers: vec![],
             })
             .collect();
-        let info = log.append_records(&records, 0).unwrap();
+        let mut sent = RecordBatch::encode(&records, TimestampType::CreateTime)
+            .and_then(|b| b.compress(codec))
+            .unwrap();
+        let info = log.append(&mut sent, 0).unwrap();
         all.extend(
             records
                 .into_iter()
@@ -136,6 +151,50 @@ fn read_all_gapped(log: &Log) -> Vec<StoredRecord> {
         out.extend(records);
     }
     out
+}
+
+/// Compressed batches compact like any others, and what the cleaner rewrites stays
+/// compressed with the codec the producer chose (as Kafka's cleaner does).
+#[test]
+fn compressed_batches_compact_into_batches_of_their_codec() {
+    let writes: Vec<(u8, Option<u16>)> = (0..240)
+        .map(|i| ((i % 13) as u8, (i % 11 != 5).then_some(i as u16)))
+        .collect();
+    for codec in CompressionType::ALL.into_iter().skip(1) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), log_config()).unwrap();
+        let all = write_compressed(&mut log, &writes, 6, codec);
+        let config = compaction(100);
+        assert!(clean_fully(&mut log, &config, 0) > 0, "{codec:?}");
+        assert_eq!(read_all_gapped(&log), expected(&all, true), "{codec:?}");
+        let mut batches = 0;
+        let mut next = log.log_start_offset();
+        while next < log.log_end_offset() {
+            let fetched = log.read(next, 1 << 20).unwrap();
+            for batch in fetched.batches() {
+                batch.validate().unwrap();
+                assert_eq!(batch.compression(), Ok(codec));
+                next = batch.next_offset();
+                batches += 1;
+            }
+        }
+        assert!(
+            batches < 40,
+            "{codec:?}: some batches were rewritten smaller"
+        );
+        // And once tombstones expire, they go from compressed batches too.
+        let more = write_compressed(&mut log, &[(200, Some(1))], 1, codec);
+        let mut everything = all.clone();
+        everything.extend(more);
+        clean_fully(&mut log, &config, i64::MAX / 4);
+        drop(log);
+        let log = Log::open(dir.path(), log_config()).unwrap();
+        assert_eq!(
+            read_all_gapped(&log),
+            expected(&everything, false),
+            "{codec:?}"
+        );
+    }
 }
 
 #[test]

@@ -2,15 +2,19 @@
 //! and of the actors above it (partitions, group coordinators) on a real node, and of
 //! the restart policy every stateful actor runs under.
 
+mod allocations;
 mod common;
 mod compaction;
+mod compression;
 mod corruption;
 mod crash;
+mod decoders;
 mod disk_full;
 mod durability;
 mod edges;
 mod follower;
 mod groups;
+mod idempotence;
 mod model;
 mod partition;
 mod retention;

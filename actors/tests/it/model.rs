@@ -3,9 +3,9 @@
 //! after every step against an in-memory list of the records the log has acknowledged.
 
 use proptest::prelude::*;
-use troupe_actors::storage::{Log, LogError, Record, RecordHeader, StoredRecord};
+use troupe_actors::storage::{Log, LogError, Record, StoredRecord};
 
-use crate::common::{read_all, small_config};
+use crate::common::{read_all, record_strategy, small_config};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -28,30 +28,6 @@ enum Op {
     TruncateTo(u32),
     CloseReopen,
     CrashReopen,
-}
-
-fn record_strategy() -> impl Strategy<Value = Record> {
-    (
-        0i64..200,
-        proptest::option::weighted(0.8, proptest::collection::vec(any::<u8>(), 0..6)),
-        proptest::option::weighted(0.9, proptest::collection::vec(any::<u8>(), 0..300)),
-        proptest::collection::vec(
-            (
-                "[a-z]{0,3}",
-                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..4)),
-            ),
-            0..2,
-        ),
-    )
-        .prop_map(|(timestamp_ms, key, value, headers)| Record {
-            timestamp_ms,
-            key,
-            value,
-            headers: headers
-                .into_iter()
-                .map(|(key, value)| RecordHeader { key, value })
-                .collect(),
-        })
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {

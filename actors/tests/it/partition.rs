@@ -29,6 +29,7 @@ fn limits(max_restarts: usize) -> PartitionLimits {
         retention_check_interval: Duration::from_secs(3600),
         tail_buffer_chunks: 8,
         tail_chunk_max_bytes: 64 * 1024,
+        producer_id_expiration_ms: 86_400_000,
     }
 }
 

@@ -37,6 +37,7 @@ pub async fn handle(session: &Session, request: FetchRequest, version: i16) -> F
     if bytes >= min_bytes.max(1) || failed || max_wait_ms == 0 {
         return FetchResponse::default().with_responses(responses);
     }
+    log::trace!("fetch: {bytes} bytes now, waiting up to {max_wait_ms} ms");
     wait_for_data(session, &wanted, max_wait_ms, version).await;
     let (responses, _, _) = read_all(session, &wanted, max_bytes, version).await;
     FetchResponse::default().with_responses(responses)

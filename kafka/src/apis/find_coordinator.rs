@@ -56,7 +56,7 @@ fn find(session: &Session, key: StrBytes, key_type: i8) -> Coordinator {
     if key_type != 0 {
         return refused(
             key,
-            INVALID_REQUEST,
+            error_code(ErrorKind::TransactionsUnsupported),
             "transactions are not supported yet".into(),
         );
     }

@@ -17,6 +17,7 @@ mod find_coordinator;
 #[cfg(test)]
 mod group_tests;
 mod heartbeat;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -61,6 +62,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// The versions of `key` served, if it is served.
@@ -205,6 +207,11 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
         ApiKey::DeleteGroups => {
             answered(request, |b| delete_groups::handle(session, b, version)).await?
         }
+        ApiKey::InitProducerId => {
+            let body = decode(&mut request)?;
+            let response = init_producer_id::handle(session, body, version).await;
+            ready(&request, response)
+        }
         other => {
             return Err(CodecError::Decode {
                 what: format!("{other:?}"),
@@ -231,4 +238,184 @@ impl<T> Since for T {}
 /// Kafka's code for an engine error.
 pub fn error_code(kind: troupe_actors::ErrorKind) -> i16 {
     kind.mapping().kafka_code
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every request decoder the listener uses, fed random and mutated bytes: each
+    //! answers `Ok` or `Err` — never a panic, and never an allocation sized by a
+    //! declared length rather than by the bytes that came.
+
+    use super::*;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    use proptest::prelude::*;
+
+    /// Decodes `body` as the request type of `key`, as [`handle`] would.
+    fn decode_as(key: ApiKey, version: i16, body: &[u8]) -> Result<(), CodecError> {
+        let mut b = Bytes::copy_from_slice(body);
+        let what = "fuzz";
+        match key {
+            ApiKey::Produce => decode_body::<ProduceRequest>(&mut b, version, what).map(drop),
+            ApiKey::Fetch => decode_body::<FetchRequest>(&mut b, version, what).map(drop),
+            ApiKey::ListOffsets => {
+                decode_body::<ListOffsetsRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::Metadata => decode_body::<MetadataRequest>(&mut b, version, what).map(drop),
+            ApiKey::FindCoordinator => {
+                decode_body::<FindCoordinatorRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::ApiVersions => {
+                decode_body::<ApiVersionsRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::InitProducerId => {
+                decode_body::<InitProducerIdRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::JoinGroup => decode_body::<JoinGroupRequest>(&mut b, version, what).map(drop),
+            ApiKey::SyncGroup => decode_body::<SyncGroupRequest>(&mut b, version, what).map(drop),
+            ApiKey::Heartbeat => decode_body::<HeartbeatRequest>(&mut b, version, what).map(drop),
+            ApiKey::LeaveGroup => decode_body::<LeaveGroupRequest>(&mut b, version, what).map(drop),
+            ApiKey::OffsetCommit => {
+                decode_body::<OffsetCommitRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::OffsetFetch => {
+                decode_body::<OffsetFetchRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::OffsetDelete => {
+                decode_body::<OffsetDeleteRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::ListGroups => decode_body::<ListGroupsRequest>(&mut b, version, what).map(drop),
+            ApiKey::DescribeGroups => {
+                decode_body::<DescribeGroupsRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::DeleteGroups => {
+                decode_body::<DeleteGroupsRequest>(&mut b, version, what).map(drop)
+            }
+            other => panic!("{other:?} is served but not fuzzed: add it here"),
+        }
+    }
+
+    /// A few well-formed request bodies to mutate.
+    fn seeds() -> Vec<(ApiKey, i16, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut push = |key: ApiKey, version: i16, encode: &dyn Fn(&mut bytes::BytesMut)| {
+            let mut buf = bytes::BytesMut::new();
+            encode(&mut buf);
+            out.push((key, version, buf.to_vec()));
+        };
+        for version in [1, 9, 12] {
+            push(ApiKey::Metadata, version, &|b| {
+                MetadataRequest::default()
+                    .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                    )
+                    .with_name(Some(TopicName(StrBytes::from_static_str("t"))))]))
+                    .encode(b, version)
+                    .unwrap()
+            });
+        }
+        for version in [3, 9, 12] {
+            push(ApiKey::Produce, version, &|b| {
+                let partition = produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(Bytes::from_static(&[0u8; 70])));
+                ProduceRequest::default()
+                    .with_acks(-1)
+                    .with_topic_data(vec![produce_request::TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_static_str("t")))
+                        .with_partition_data(vec![partition])])
+                    .encode(b, version)
+                    .unwrap()
+            });
+        }
+        for version in [1, 5, 9] {
+            push(ApiKey::JoinGroup, version, &|b| {
+                JoinGroupRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                    .with_protocol_type(StrBytes::from_static_str("consumer"))
+                    .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                    )
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(Bytes::from_static(
+                        b"\0\x01\0\0\0\x01\0\x01t\xff\xff\xff\xff\0\0\0\0",
+                    ))])
+                    .encode(b, version)
+                    .unwrap()
+            });
+        }
+        for version in [2, 8] {
+            push(ApiKey::OffsetCommit, version, &|b| {
+                OffsetCommitRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                    .with_topics(vec![
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(TopicName(StrBytes::from_static_str("t")))
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default(),
+                            ]),
+                    ])
+                    .encode(b, version)
+                    .unwrap()
+            });
+        }
+        for version in [4, 11, 12] {
+            push(ApiKey::Fetch, version, &|b| {
+                FetchRequest::default()
+                    .with_topics(vec![fetch_request::FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_static_str("t")))
+                        .with_partitions(vec![fetch_request::FetchPartition::default()])])
+                    .encode(b, version)
+                    .unwrap()
+            });
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn random_bodies_decode_or_fail_cleanly(
+            index in 0..SUPPORTED.len(),
+            pick in any::<u16>(),
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let (key, min, max) = SUPPORTED[index];
+            let version = min + (pick % (max - min + 1) as u16) as i16;
+            let _ = decode_as(key, version, &body);
+        }
+
+        #[test]
+        fn mutated_requests_decode_or_fail_cleanly(
+            seed in 0..14usize,
+            at in any::<usize>(),
+            how in 0..3u8,
+            byte in any::<u8>(),
+        ) {
+            let seeds = seeds();
+            let (key, version, mut body) = seeds[seed % seeds.len()].clone();
+            let at = at % body.len().max(1);
+            match how {
+                // A length or count field set to the largest int32.
+                0 => {
+                    for (i, b) in [0x7f, 0xff, 0xff, 0xff].into_iter().enumerate() {
+                        if let Some(slot) = body.get_mut(at + i) {
+                            *slot = b;
+                        }
+                    }
+                }
+                1 => body.truncate(at),
+                _ => {
+                    if let Some(slot) = body.get_mut(at) {
+                        *slot ^= byte | 1;
+                    }
+                }
+            }
+            let _ = decode_as(key, version, &body);
+        }
+    }
+
+    #[test]
+    fn the_seeds_decode_before_they_are_mutated() {
+        for (key, version, body) in seeds() {
+            decode_as(key, version, &body).unwrap();
+        }
+    }
 }

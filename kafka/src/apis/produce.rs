@@ -12,7 +12,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use troupe_actors::partition::{Acks, AppendResult};
 use troupe_actors::requests::produce::append_batch;
-use troupe_actors::BrokerResult;
+use troupe_actors::{BrokerResult, ErrorKind};
 
 use super::{error_code, Session, Since};
 
@@ -48,7 +48,7 @@ pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answe
             format!("acks={} (expected 0, 1 or -1)", request.acks),
         )),
         (_, Some(_)) => Some((
-            INVALID_REQUEST,
+            error_code(ErrorKind::TransactionsUnsupported),
             "transactions are not supported yet".to_string(),
         )),
         _ => None,

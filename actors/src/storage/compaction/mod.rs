@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use offset_map::OffsetMap;
 
-use super::batch::{BatchRef, LOG_OVERHEAD_BYTES};
+use super::batch::{BatchError, BatchRef, RecordsSection, LOG_OVERHEAD_BYTES};
 use super::checkpoint::{read_checkpoint, sync_dir, write_checkpoint};
 use super::error::{LogError, LogResult};
 use super::log_config::LogConfig;
@@ -280,6 +280,21 @@ fn start_writeback(file: &File) {
     }
 }
 
+/// A batch's records, decompressed if need be; failing that, the segment is corrupt.
+fn records_of<'a>(batch: &BatchRef<'a>, path: &Path) -> LogResult<RecordsSection<'a>> {
+    batch
+        .records_section()
+        .map_err(|e| corrupt_records(path, e))
+}
+
+fn corrupt_records(path: &Path, e: BatchError) -> LogError {
+    LogError::Corrupt {
+        path: path.to_path_buf(),
+        position: 0,
+        reason: e.to_string(),
+    }
+}
+
 /// Reads a sealed segment's batches in order, checking each CRC (unless `verify` says
 /// this pass already did), until `visit` answers `false` or the file ends.
 /// `range` is the segment's `[base offset, next offset)`: every batch must fall inside
@@ -378,12 +393,9 @@ pub fn clean(
             (segment.info.base_offset, segment.info.next_offset),
             Verify::Crc,
             |batch| {
-                for record in batch.record_views() {
-                    let record = record.map_err(|e| LogError::Corrupt {
-                        path: path.clone(),
-                        position: 0,
-                        reason: e.to_string(),
-                    })?;
+                let records = records_of(&batch, &path)?;
+                for record in records.views() {
+                    let record = record.map_err(|e| corrupt_records(&path, e))?;
                     if let Some(key) = record.key {
                         if !map.put(key, record.offset) {
                             full = true;
@@ -510,12 +522,9 @@ fn clean_group(
             |batch| {
                 kept.clear();
                 let mut kept_max_timestamp = i64::MIN;
-                for record in batch.record_views() {
-                    let record = record.map_err(|e| LogError::Corrupt {
-                        path: path.clone(),
-                        position: 0,
-                        reason: e.to_string(),
-                    })?;
+                let records = records_of(&batch, &path)?;
+                for record in records.views() {
+                    let record = record.map_err(|e| corrupt_records(&path, e))?;
                     stats.records_read += 1;
                     let superseded = record.key.is_some_and(|key| {
                         map.get(key).is_some_and(|latest| latest > record.offset)
@@ -538,8 +547,9 @@ fn clean_group(
                     // Nothing removed: the batch is copied as it was, CRC and all.
                     batch
                 } else {
-                    // The kept records' bytes, copied as they are into a new batch.
-                    batch.write_filtered(&kept, kept_max_timestamp, &mut rewritten)?;
+                    // The kept records' bytes, copied as they are into a new batch
+                    // (compressed again with the batch's codec, as Kafka's cleaner does).
+                    records.write_filtered(&kept, kept_max_timestamp, &mut rewritten)?;
                     BatchRef::parse(&rewritten)?
                 };
                 if out.index_full() {
