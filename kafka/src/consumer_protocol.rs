@@ -59,15 +59,7 @@ pub struct Subscription {
 
 pub fn decode_subscription(bytes: &Bytes) -> Result<Subscription, ConsumerProtocolError> {
     let s: ConsumerProtocolSubscription = decode(bytes, "subscription")?;
-    let owned = s
-        .owned_partitions
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|&p| TopicPartition::new(&t.topic, p))
-        })
-        .collect();
+    let owned = flatten(s.owned_partitions.iter().map(|t| (&t.topic, &t.partitions)));
     Ok(Subscription {
         topics: s.topics.iter().map(|t| t.to_string()).collect(),
         owned,
@@ -101,15 +93,11 @@ pub fn decode_assignment(bytes: &Bytes) -> Result<Vec<TopicPartition>, ConsumerP
         return Ok(Vec::new());
     }
     let a: ConsumerProtocolAssignment = decode(bytes, "assignment")?;
-    let mut partitions: Vec<TopicPartition> = a
-        .assigned_partitions
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|&p| TopicPartition::new(&t.topic, p))
-        })
-        .collect();
+    let mut partitions = flatten(
+        a.assigned_partitions
+            .iter()
+            .map(|t| (&t.topic, &t.partitions)),
+    );
     partitions.sort();
     partitions.dedup();
     Ok(partitions)
@@ -126,6 +114,13 @@ pub fn encode_assignment(partitions: &[TopicPartition]) -> Bytes {
         .collect();
     let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(assigned);
     encode(&assignment, ASSIGNMENT_VERSION)
+}
+
+/// The partitions of the protocol's (topic, [partition]) lists, in their order.
+fn flatten<'a>(topics: impl Iterator<Item = (&'a TopicName, &'a Vec<i32>)>) -> Vec<TopicPartition> {
+    topics
+        .flat_map(|(topic, partitions)| partitions.iter().map(|&p| TopicPartition::new(topic, p)))
+        .collect()
 }
 
 /// Partitions grouped by topic, both sorted.

@@ -355,6 +355,16 @@ impl GroupCoordinator {
         }
     }
 
+    /// `Err` unless the coordinator is up and its group not deleted: what changing
+    /// the group's offsets needs.
+    fn check_offsets_kept(&self) -> GroupResult<()> {
+        self.check_up()?;
+        if self.group.state == GroupState::Dead {
+            return Err(GroupError::GroupIdNotFound(self.group_id.clone()));
+        }
+        Ok(())
+    }
+
     fn committed_offsets(&self, msg: FetchOffsets) -> CommittedOffsets {
         let offsets = &self.snapshot.offsets;
         match msg.partitions {
@@ -650,11 +660,7 @@ impl Handler<CommitOffsets> for GroupCoordinator {
     type Result = ResponseActFuture<Self, GroupResult<()>>;
 
     fn handle(&mut self, msg: CommitOffsets, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.check_up() {
-            return Box::pin(fut::ready(Err(e)));
-        }
-        if self.group.state == GroupState::Dead {
-            let e = GroupError::GroupIdNotFound(self.group_id.clone());
+        if let Err(e) = self.check_offsets_kept() {
             return Box::pin(fut::ready(Err(e)));
         }
         if let Err(e) = self.check_commit(&msg) {
@@ -705,11 +711,7 @@ impl Handler<DeleteOffsets> for GroupCoordinator {
     type Result = ResponseActFuture<Self, GroupResult<Vec<(TopicPartition, GroupResult<()>)>>>;
 
     fn handle(&mut self, msg: DeleteOffsets, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.check_up() {
-            return Box::pin(fut::ready(Err(e)));
-        }
-        if self.group.state == GroupState::Dead {
-            let e = GroupError::GroupIdNotFound(self.group_id.clone());
+        if let Err(e) = self.check_offsets_kept() {
             return Box::pin(fut::ready(Err(e)));
         }
         let subscribed = self.subscribed_counts();

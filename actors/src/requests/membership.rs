@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use actix::Addr;
+use actix::{Addr, Handler, Message};
 
 use super::{Engine, RequestContext};
 use crate::group::membership::{JoinRequest, JoinResult};
@@ -87,17 +87,12 @@ pub async fn sync(
     generation_id: GenerationId,
     assignment: Option<Assignment>,
 ) -> GroupResult<Vec<TopicPartition>> {
-    let coordinator = existing(engine, group_id)
-        .await
-        .map_err(unknown_member(member_id))?;
-    coordinator
-        .send(SyncGroup {
-            member_id: member_id.to_string(),
-            generation_id,
-            assignment,
-        })
-        .await
-        .map_err(GroupError::mailbox)?
+    let sync = SyncGroup {
+        member_id: member_id.to_string(),
+        generation_id,
+        assignment,
+    };
+    ask_as_member(engine, group_id, member_id, sync).await
 }
 
 /// A heartbeat; `RebalanceInProgress` tells the member to rejoin.
@@ -108,16 +103,11 @@ pub async fn heartbeat(
     member_id: &str,
     generation_id: GenerationId,
 ) -> GroupResult<()> {
-    let coordinator = existing(engine, group_id)
-        .await
-        .map_err(unknown_member(member_id))?;
-    coordinator
-        .send(Heartbeat {
-            member_id: member_id.to_string(),
-            generation_id,
-        })
-        .await
-        .map_err(GroupError::mailbox)?
+    let heartbeat = Heartbeat {
+        member_id: member_id.to_string(),
+        generation_id,
+    };
+    ask_as_member(engine, group_id, member_id, heartbeat).await
 }
 
 pub async fn leave(
@@ -126,15 +116,10 @@ pub async fn leave(
     group_id: &str,
     member_id: &str,
 ) -> GroupResult<()> {
-    let coordinator = existing(engine, group_id)
-        .await
-        .map_err(unknown_member(member_id))?;
-    coordinator
-        .send(LeaveGroup {
-            member_id: member_id.to_string(),
-        })
-        .await
-        .map_err(GroupError::mailbox)?
+    let leave = LeaveGroup {
+        member_id: member_id.to_string(),
+    };
+    ask_as_member(engine, group_id, member_id, leave).await
 }
 
 /// Commits offsets, durably before answering. Partitions the metadata image does not
@@ -280,6 +265,25 @@ async fn find(
         })
         .await
         .map_err(GroupError::mailbox)?
+}
+
+/// Asks the coordinator of the member's group; a group that does not exist does not
+/// know the member either.
+async fn ask_as_member<M, T>(
+    engine: &Engine,
+    group_id: &str,
+    member_id: &str,
+    msg: M,
+) -> GroupResult<T>
+where
+    M: Message<Result = GroupResult<T>> + Send + 'static,
+    T: Send + 'static,
+    GroupCoordinator: Handler<M>,
+{
+    let coordinator = existing(engine, group_id)
+        .await
+        .map_err(unknown_member(member_id))?;
+    coordinator.send(msg).await.map_err(GroupError::mailbox)?
 }
 
 /// A group that does not exist does not know the member either (Kafka's answer).

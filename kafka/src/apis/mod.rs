@@ -29,6 +29,7 @@ mod offset_fetch;
 mod produce;
 mod sync_group;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use troupe_actors::group::TopicPartition;
+use troupe_actors::requests::membership::PartitionOutcomes;
 use troupe_actors::requests::{Engine, RequestContext};
 
 use crate::codec::{decode_body, encode_response, CodecError};
@@ -238,6 +241,29 @@ impl<T> Since for T {}
 /// Kafka's code for an engine error.
 pub fn error_code(kind: troupe_actors::ErrorKind) -> i16 {
     kind.mapping().kafka_code
+}
+
+/// Each partition's Kafka error code (0: done), to answer a request's partitions in
+/// the request's own order (OffsetCommit, OffsetDelete).
+struct PartitionCodes(HashMap<TopicPartition, i16>);
+
+impl PartitionCodes {
+    fn new(outcomes: PartitionOutcomes) -> PartitionCodes {
+        let codes = outcomes
+            .into_iter()
+            .map(|(tp, outcome)| (tp, outcome.map_or_else(|e| error_code(e.kind()), |()| 0)))
+            .collect();
+        PartitionCodes(codes)
+    }
+
+    /// The code of `partition` of `topic`; one the engine did not answer (a bug) is
+    /// UNKNOWN_SERVER_ERROR rather than a success.
+    fn of(&self, topic: &str, partition: i32) -> i16 {
+        self.0
+            .get(&TopicPartition::new(topic, partition))
+            .copied()
+            .unwrap_or(error_code(troupe_actors::ErrorKind::Internal))
+    }
 }
 
 #[cfg(test)]

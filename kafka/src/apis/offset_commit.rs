@@ -10,8 +10,6 @@
 //! (v6+) is not kept: OffsetFetch answers it unknown (-1), and clients then skip the
 //! truncation check it serves.
 
-use std::collections::HashMap;
-
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -19,9 +17,8 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use troupe_actors::group::{Committer, OffsetCommit, TopicPartition};
 use troupe_actors::ids::GenerationId;
 use troupe_actors::requests::membership;
-use troupe_actors::ErrorKind;
 
-use super::{error_code, Session};
+use super::{PartitionCodes, Session};
 
 pub async fn handle(
     session: &Session,
@@ -59,10 +56,7 @@ pub async fn handle(
         offsets,
     )
     .await;
-    let codes: HashMap<TopicPartition, i16> = outcomes
-        .into_iter()
-        .map(|(tp, outcome)| (tp, outcome.map_or_else(|e| error_code(e.kind()), |()| 0)))
-        .collect();
+    let codes = PartitionCodes::new(outcomes);
     let topics = request
         .topics
         .into_iter()
@@ -71,15 +65,9 @@ pub async fn handle(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let tp = TopicPartition::new(&t.name, p.partition_index);
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(
-                            codes
-                                .get(&tp)
-                                .copied()
-                                .unwrap_or(error_code(ErrorKind::Internal)),
-                        )
+                        .with_error_code(codes.of(&t.name, p.partition_index))
                 })
                 .collect();
             OffsetCommitResponseTopic::default()

@@ -3,17 +3,14 @@
 //! members keeps those of topics its members subscribe to, each answered
 //! GROUP_SUBSCRIBED_TO_TOPIC. A group that does not exist is GROUP_ID_NOT_FOUND.
 
-use std::collections::HashMap;
-
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use troupe_actors::group::TopicPartition;
 use troupe_actors::requests::membership;
-use troupe_actors::ErrorKind;
 
-use super::{error_code, Session};
+use super::{error_code, PartitionCodes, Session};
 
 pub async fn handle(
     session: &Session,
@@ -40,10 +37,7 @@ pub async fn handle(
         Ok(outcomes) => outcomes,
         Err(e) => return OffsetDeleteResponse::default().with_error_code(error_code(e.kind())),
     };
-    let codes: HashMap<TopicPartition, i16> = outcomes
-        .into_iter()
-        .map(|(tp, outcome)| (tp, outcome.map_or_else(|e| error_code(e.kind()), |()| 0)))
-        .collect();
+    let codes = PartitionCodes::new(outcomes);
     let topics = request
         .topics
         .into_iter()
@@ -52,15 +46,9 @@ pub async fn handle(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let tp = TopicPartition::new(&t.name, p.partition_index);
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(
-                            codes
-                                .get(&tp)
-                                .copied()
-                                .unwrap_or(error_code(ErrorKind::Internal)),
-                        )
+                        .with_error_code(codes.of(&t.name, p.partition_index))
                 })
                 .collect();
             OffsetDeleteResponseTopic::default()
