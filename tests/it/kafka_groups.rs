@@ -16,8 +16,10 @@ use crate::kafka_clients::Script;
 
 /// How long a group may take to settle after a member comes or goes: Kafka members
 /// hear of a rebalance at their next heartbeat (300 ms in the scripts).
-const SETTLE: Duration = Duration::from_secs(30);
-const REPORT: Duration = Duration::from_secs(30);
+const SETTLE: Duration = Duration::from_secs(60);
+/// How long a script may take to report: generous, as a loaded machine may be slow; a
+/// passing run takes a few seconds.
+const REPORT: Duration = Duration::from_secs(60);
 
 /// Produces `count` records to each partition of `topic`, values `{p}-{i}`.
 fn produce_to_each(b: &TestBroker, topic: &str, partitions: i32, count: usize) {

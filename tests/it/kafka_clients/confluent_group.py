@@ -7,11 +7,15 @@ reading from the earliest offset), polled in turn. Reports on stdout, one JSON
 object a line:
   {"event": "state", "consumers": {client id: {"member_id", "assignment": [p...],
    "positions": {p: next offset}}}}     whenever any of it changes, and every
-                                        REPORT_EVERY_S besides
+                                        REPORT_EVERY_S besides. Positions are the
+                                        client's own, of its current assignment:
+                                        what it has consumed since it was assigned
+                                        (it starts over at each rebalance, as nothing
+                                        is committed until asked).
   {"event": "committed", "consumer": id, "offsets": {p: offset}}
   {"event": "closed"}
 Takes commands on stdin, one JSON object a line: {"cmd": "commit"} (each consumer
-commits what it has consumed, synchronously), {"cmd": "close"} (or end of input):
+commits its positions, synchronously), {"cmd": "close"} (or end of input):
 the consumers leave the group and the script exits. It gives up on its own after
 DEADLINE_S, so it never outlives a test that failed to stop it.
 """
@@ -25,12 +29,18 @@ import time
 
 from confluent_kafka import Consumer
 
-DEADLINE_S = 120
+DEADLINE_S = 300
 REPORT_EVERY_S = 0.5
 
 
 def emit(event):
     print(json.dumps(event), flush=True)
+
+
+def consumed(consumer):
+    """The next offset of each assigned partition it has consumed from."""
+    return {tp.partition: tp.offset
+            for tp in consumer.position(consumer.assignment()) if tp.offset >= 0}
 
 
 def read_commands(commands):
@@ -55,22 +65,19 @@ def main():
         })
         c.subscribe([topic])
         consumers[name] = c
-    positions = {name: {} for name in names}
     commands = queue.Queue()
     threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
     deadline = time.monotonic() + DEADLINE_S
     last = None
     reported_at = 0.0
     while time.monotonic() < deadline:
-        for name, c in consumers.items():
-            m = c.poll(0.05)
-            if m is not None and m.error() is None:
-                positions[name][m.partition()] = m.offset() + 1
+        for c in consumers.values():
+            c.poll(0.05)
         state = {
             name: {
                 "member_id": c.memberid(),
                 "assignment": sorted(tp.partition for tp in c.assignment()),
-                "positions": positions[name],
+                "positions": consumed(c),
             }
             for name, c in consumers.items()
         }
@@ -85,7 +92,8 @@ def main():
             continue
         if command["cmd"] == "commit":
             for name, c in consumers.items():
-                committed = c.commit(asynchronous=False) or []
+                positions = [tp for tp in c.position(c.assignment()) if tp.offset >= 0]
+                committed = c.commit(offsets=positions, asynchronous=False) if positions else []
                 emit({"event": "committed", "consumer": name,
                       "offsets": {tp.partition: tp.offset for tp in committed}})
         elif command["cmd"] == "close":

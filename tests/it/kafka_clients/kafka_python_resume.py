@@ -14,13 +14,14 @@ if COUNT records do not come within DEADLINE_S.
 """
 
 import json
+import logging
 import sys
 import time
 
 from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-DEADLINE_S = 60
+DEADLINE_S = 90
 
 
 def emit(event):
@@ -48,6 +49,8 @@ def committed(consumer, topic):
 
 def main():
     mode, bootstrap, group, topic, count, *commits = sys.argv[1:]
+    # The client's own account of joining and fetching, for a failure's message.
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO)
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
