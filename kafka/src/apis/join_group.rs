@@ -8,8 +8,8 @@
 //! subscription, whose topics the group's assignors need). A new member is given its
 //! id at once, without the MEMBER_ID_REQUIRED round trip Kafka added in JoinGroup v4
 //! (clients take either). Static membership (`group.instance.id`, v5+) is refused
-//! with UNSUPPORTED_VERSION, the answer a client gets from a broker without it, rather
-//! than served with a dynamic member's semantics.
+//! with UNSUPPORTED_VERSION rather than served with a dynamic member's semantics,
+//! which would silently drop what its users count on (no rebalance on a restart).
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
