@@ -134,6 +134,8 @@ error_kinds! {
     NonEmptyGroup => NON_EMPTY_GROUP(68), 409 / 40906, no_retry;
     GroupIdNotFound => GROUP_ID_NOT_FOUND(69), 404 / 40405, no_retry;
     GroupMaxSizeReached => GROUP_MAX_SIZE_REACHED(81), 409 / 40903, no_retry;
+    /// Offsets of a topic the group's members subscribe to cannot be deleted.
+    GroupSubscribedToTopic => GROUP_SUBSCRIBED_TO_TOPIC(86), 409 / 40907, no_retry;
     /// A limit on things waiting or open at once is reached (parked fetches,
     /// consumer instances): it frees up as they finish.
     TooManyRequests => THROTTLING_QUOTA_EXCEEDED(89), 429 / 42901, retry;
@@ -206,6 +208,7 @@ mod tests {
         ("NON_EMPTY_GROUP", 68),
         ("GROUP_ID_NOT_FOUND", 69),
         ("GROUP_MAX_SIZE_REACHED", 81),
+        ("GROUP_SUBSCRIBED_TO_TOPIC", 86),
         ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
     ];

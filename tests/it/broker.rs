@@ -200,7 +200,7 @@ impl Drop for TestBroker {
     }
 }
 
-fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {

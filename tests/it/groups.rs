@@ -18,12 +18,12 @@ const V2: &str = "application/vnd.kafka.v2+json";
 const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 
 /// A v2 consumer instance, driven as a REST client would.
-struct Consumer {
+pub(crate) struct Consumer {
     base: String,
 }
 
 impl Consumer {
-    fn create(b: &TestBroker, group: &str, name: &str, settings: Value) -> Consumer {
+    pub(crate) fn create(b: &TestBroker, group: &str, name: &str, settings: Value) -> Consumer {
         let mut body = json!({"name": name, "format": "json", "auto.offset.reset": "earliest"});
         if let (Value::Object(body), Value::Object(extra)) = (&mut body, settings) {
             body.extend(extra);
@@ -40,7 +40,7 @@ impl Consumer {
         Consumer { base }
     }
 
-    fn subscribe(&self, topics: &[&str]) {
+    pub(crate) fn subscribe(&self, topics: &[&str]) {
         let (status, body) = send(
             "POST",
             &format!("{}/subscription", self.base),
@@ -65,7 +65,7 @@ impl Consumer {
         assert_eq!(status, 204, "{body}");
     }
 
-    fn assignments(&self) -> BTreeSet<i32> {
+    pub(crate) fn assignments(&self) -> BTreeSet<i32> {
         let (status, body) = get(&format!("{}/assignments", self.base));
         assert_eq!(status, 200, "{body}");
         body["partitions"]
@@ -82,7 +82,7 @@ impl Consumer {
     }
 
     /// Records as (partition, offset, value).
-    fn poll(&self, timeout_ms: u64) -> Vec<(i32, i64, Value)> {
+    pub(crate) fn poll(&self, timeout_ms: u64) -> Vec<(i32, i64, Value)> {
         self.poll_query(&format!("timeout={timeout_ms}"))
     }
 
@@ -139,7 +139,7 @@ impl Consumer {
             .collect()
     }
 
-    fn delete(&self) {
+    pub(crate) fn delete(&self) {
         let (status, body) = delete(&self.base);
         assert_eq!(status, 204, "{body}");
     }
@@ -185,7 +185,7 @@ fn wait_for_state(b: &TestBroker, group: &str, state: &str) {
 }
 
 /// The group's lags, per partition of `topic`: (current_offset, log_end_offset, lag).
-fn lags(b: &TestBroker, group: &str, topic: &str) -> BTreeMap<i32, (i64, i64, i64)> {
+pub(crate) fn lags(b: &TestBroker, group: &str, topic: &str) -> BTreeMap<i32, (i64, i64, i64)> {
     let (status, body) = get(&b.v3(&format!("/consumer-groups/{group}/lags")));
     assert_eq!(status, 200, "{body}");
     body["data"]

@@ -1,6 +1,6 @@
 //! Integration tests of the real `troupe` binary: each test starts brokers as child
-//! processes on ephemeral ports with temp data directories and drives them over HTTP
-//! and through the CLI.
+//! processes on ephemeral ports with temp data directories and drives them over HTTP,
+//! through the CLI, and with real Kafka clients.
 
 mod broker;
 mod browser;
@@ -13,6 +13,8 @@ mod file_limits;
 mod groups;
 mod kafka;
 mod kafka_admin;
+mod kafka_clients;
+mod kafka_groups;
 mod mounts;
 mod openapi;
 mod produce;

@@ -4,14 +4,15 @@
 //! file paths and texts, and the `*_can_fail` tests feed it a breach to show it fails.
 //!
 //! - Every source file opens with a module doc comment (`//!`): what it is and why.
-//! - Dependencies point one way: `troupe` → `troupe-web` → `troupe-actors`, and the
-//!   engine takes only the crates listed in [`ENGINE_CRATES`].
+//! - Dependencies point one way: `troupe` → `troupe-web` and `troupe-kafka` →
+//!   `troupe-actors`, and the engine takes only the crates listed in [`ENGINE_CRATES`].
+//!   The two listeners never depend on, or import, one another.
 //! - `actors/src/storage/` uses no actix and no other engine module.
 //! - Web adapters (`v2`, `v3`, `ws`, `dashboard`) never import one another, and the
 //!   web crate's top-level modules import each other in no circle.
-//! - Web code reaches actors only through the request layer: no web file names an
-//!   actor message (a type deriving actix's `Message`) or glob-imports an engine
-//!   module.
+//! - Web and Kafka-listener code reaches actors only through the request layer: no
+//!   file of theirs names an actor message (a type deriving actix's `Message`) or
+//!   glob-imports an engine module.
 //! - Test hooks (`InjectPanic`, `Crash`, `PanicInHandler`) exist only under
 //!   `cfg(test)` or the `test-support` feature.
 
@@ -280,13 +281,16 @@ fn engine_imports(code: &str) -> BTreeSet<String> {
     names
 }
 
-fn check_web_reaches_actors_through_requests(
+/// The protocol adapters' source trees: each a translator over the request layer.
+const LISTENERS: &[&str] = &["web/src/", "kafka/src/"];
+
+fn check_adapters_reach_actors_through_requests(
     files: &[(String, String)],
     messages: &BTreeSet<String>,
 ) -> Vec<String> {
     let mut breaches = Vec::new();
     for (path, text) in files {
-        if !path.starts_with("web/src/") {
+        if !LISTENERS.iter().any(|l| path.starts_with(l)) {
             continue;
         }
         let imported = engine_imports(&code_only(text));
@@ -327,18 +331,45 @@ fn dependencies(manifest: &str) -> Vec<String> {
     deps
 }
 
-fn check_dependency_direction(actors_toml: &str, web_toml: &str) -> Vec<String> {
+/// The web crate and the Kafka listener never import one another's code.
+fn check_listeners_apart(files: &[(String, String)]) -> Vec<String> {
     let mut breaches = Vec::new();
-    for dep in dependencies(actors_toml) {
+    for (path, text) in files {
+        let code = code_only(text);
+        if path.starts_with("web/src/") && code.contains("troupe_kafka") {
+            breaches.push(format!("{path}: the web crate imports the Kafka listener"));
+        }
+        if path.starts_with("kafka/src/") && code.contains("troupe_web") {
+            breaches.push(format!("{path}: the Kafka listener imports the web crate"));
+        }
+    }
+    breaches
+}
+
+/// The crates' manifests, for [`check_dependency_direction`].
+struct Manifests<'a> {
+    actors: &'a str,
+    web: &'a str,
+    kafka: &'a str,
+}
+
+fn check_dependency_direction(m: &Manifests) -> Vec<String> {
+    let mut breaches = Vec::new();
+    for dep in dependencies(m.actors) {
         if !ENGINE_CRATES.contains(&dep.as_str()) {
             breaches.push(format!(
                 "troupe-actors depends on {dep}, which ENGINE_CRATES does not list"
             ));
         }
     }
-    for dep in dependencies(web_toml) {
-        if dep == "troupe" {
-            breaches.push("troupe-web depends on troupe".to_string());
+    let listeners = [("troupe-web", m.web), ("troupe-kafka", m.kafka)];
+    for (name, manifest) in listeners {
+        for dep in dependencies(manifest) {
+            let upward = dep == "troupe";
+            let sideways = dep.starts_with("troupe-") && dep != "troupe-actors";
+            if upward || sideways {
+                breaches.push(format!("{name} depends on {dep}"));
+            }
         }
     }
     breaches
@@ -376,7 +407,7 @@ fn check_test_hooks(files: &[(String, String)]) -> Vec<String> {
 }
 
 fn all_sources() -> Vec<(String, String)> {
-    ["src", "web/src", "actors/src"]
+    ["src", "web/src", "kafka/src", "actors/src"]
         .iter()
         .flat_map(|d| sources(d))
         .collect()
@@ -405,16 +436,24 @@ fn adapters_never_import_adapters_and_web_modules_form_no_circle() {
 }
 
 #[test]
-fn web_reaches_actors_only_through_the_request_layer() {
+fn listeners_reach_actors_only_through_the_request_layer() {
     let messages = actor_messages(&sources("actors/src"));
     assert!(
         messages.contains("CreateTopic") && messages.contains("Append"),
         "the message scan finds the engine's messages: {messages:?}"
     );
-    assert_none(check_web_reaches_actors_through_requests(
-        &sources("web/src"),
-        &messages,
+    let listeners: Vec<_> = ["web/src", "kafka/src"]
+        .iter()
+        .flat_map(|d| sources(d))
+        .collect();
+    assert!(
+        listeners.iter().any(|(p, _)| p.starts_with("kafka/src/")),
+        "the Kafka listener's files are read"
+    );
+    assert_none(check_adapters_reach_actors_through_requests(
+        &listeners, &messages,
     ));
+    assert_none(check_listeners_apart(&listeners));
 }
 
 #[test]
@@ -426,10 +465,11 @@ fn test_hooks_are_test_only() {
 fn dependencies_point_one_way() {
     let read =
         |p: &str| std::fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
-    assert_none(check_dependency_direction(
-        &read("actors/Cargo.toml"),
-        &read("web/Cargo.toml"),
-    ));
+    assert_none(check_dependency_direction(&Manifests {
+        actors: &read("actors/Cargo.toml"),
+        web: &read("web/Cargo.toml"),
+        kafka: &read("kafka/Cargo.toml"),
+    }));
 }
 
 /// Each check, fed a breach, reports it: the tidy test can fail.
@@ -481,7 +521,7 @@ fn each_check_can_fail() {
     ));
     assert_eq!(messages, BTreeSet::from(["CreateTopic".to_string()]));
     assert_eq!(
-        check_web_reaches_actors_through_requests(
+        check_adapters_reach_actors_through_requests(
             &file(
                 "web/src/new.rs",
                 "use troupe_actors::broker::CreateTopic;\n"
@@ -492,7 +532,19 @@ fn each_check_can_fail() {
         1
     );
     assert_eq!(
-        check_web_reaches_actors_through_requests(
+        check_adapters_reach_actors_through_requests(
+            &file(
+                "kafka/src/apis/new.rs",
+                "use troupe_actors::{broker::CreateTopic, requests::topics};\n"
+            ),
+            &messages
+        )
+        .len(),
+        1,
+        "the Kafka listener too"
+    );
+    assert_eq!(
+        check_adapters_reach_actors_through_requests(
             &file("web/src/new.rs", "use troupe_actors::consumer::*;\n"),
             &messages
         )
@@ -500,7 +552,7 @@ fn each_check_can_fail() {
         1,
         "a glob import counts"
     );
-    assert!(check_web_reaches_actors_through_requests(
+    assert!(check_adapters_reach_actors_through_requests(
         &file(
             "web/src/new.rs",
             "// CreateTopic is sent elsewhere\nlet CreateTopics = 1;\n"
@@ -509,10 +561,25 @@ fn each_check_can_fail() {
     )
     .is_empty());
     assert_eq!(
-        check_dependency_direction(
-            "[dependencies]\nactix.workspace = true\nreqwest = \"1\"\n",
-            "[dependencies]\ntroupe = { path = \"..\" }\n"
-        )
+        check_dependency_direction(&Manifests {
+            actors: "[dependencies]\nactix.workspace = true\nreqwest = \"1\"\n",
+            web: "[dependencies]\ntroupe = { path = \"..\" }\n",
+            kafka: "[dependencies]\ntroupe-actors = { path = \"../actors\" }\ntroupe-web = { path = \"../web\" }\n",
+        })
+        .len(),
+        3
+    );
+    assert_eq!(
+        check_listeners_apart(&[
+            (
+                "web/src/x.rs".to_string(),
+                "use troupe_kafka::apis;\n".to_string()
+            ),
+            (
+                "kafka/src/x.rs".to_string(),
+                "// unlike troupe_web\nuse troupe_web::state::AppState;\n".to_string()
+            ),
+        ])
         .len(),
         2
     );

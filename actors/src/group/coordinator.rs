@@ -355,6 +355,16 @@ impl GroupCoordinator {
         }
     }
 
+    /// `Err` unless the coordinator is up and its group not deleted: what changing
+    /// the group's offsets needs.
+    fn check_offsets_kept(&self) -> GroupResult<()> {
+        self.check_up()?;
+        if self.group.state == GroupState::Dead {
+            return Err(GroupError::GroupIdNotFound(self.group_id.clone()));
+        }
+        Ok(())
+    }
+
     fn committed_offsets(&self, msg: FetchOffsets) -> CommittedOffsets {
         let offsets = &self.snapshot.offsets;
         match msg.partitions {
@@ -650,11 +660,7 @@ impl Handler<CommitOffsets> for GroupCoordinator {
     type Result = ResponseActFuture<Self, GroupResult<()>>;
 
     fn handle(&mut self, msg: CommitOffsets, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.check_up() {
-            return Box::pin(fut::ready(Err(e)));
-        }
-        if self.group.state == GroupState::Dead {
-            let e = GroupError::GroupIdNotFound(self.group_id.clone());
+        if let Err(e) = self.check_offsets_kept() {
             return Box::pin(fut::ready(Err(e)));
         }
         if let Err(e) = self.check_commit(&msg) {
@@ -698,6 +704,46 @@ impl Handler<FetchOffsets> for GroupCoordinator {
         // Parked fetches are answered even across a restart (from the log); the
         // sender is dropped only with the actor, when the node shuts down.
         Box::pin(Self::park(rx))
+    }
+}
+
+impl Handler<DeleteOffsets> for GroupCoordinator {
+    type Result = ResponseActFuture<Self, GroupResult<Vec<(TopicPartition, GroupResult<()>)>>>;
+
+    fn handle(&mut self, msg: DeleteOffsets, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_offsets_kept() {
+            return Box::pin(fut::ready(Err(e)));
+        }
+        let subscribed = self.subscribed_counts();
+        let outcomes: Vec<(TopicPartition, GroupResult<()>)> = msg
+            .partitions
+            .into_iter()
+            .map(|tp| {
+                let outcome = if subscribed.contains_key(&tp.topic) {
+                    Err(GroupError::GroupSubscribedToTopic(tp.topic.clone()))
+                } else {
+                    Ok(())
+                };
+                (tp, outcome)
+            })
+            .collect();
+        // Only offsets that exist need a tombstone; the others are gone already.
+        let records: Vec<GroupRecord> = outcomes
+            .iter()
+            .filter(|(tp, outcome)| outcome.is_ok() && self.snapshot.offsets.contains_key(tp))
+            .map(|(tp, _)| GroupRecord::Offset {
+                group: self.group_id.clone(),
+                partition: tp.clone(),
+                value: None,
+            })
+            .collect();
+        if records.is_empty() {
+            return Box::pin(fut::ready(Ok(outcomes)));
+        }
+        Box::pin(
+            self.write(records)
+                .map(move |written, _, _| written.map(|()| outcomes)),
+        )
     }
 }
 

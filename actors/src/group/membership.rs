@@ -43,6 +43,8 @@ pub enum GroupError {
     NonEmptyGroup(usize),
     #[error("unknown group '{0}'")]
     GroupIdNotFound(String),
+    #[error("the group's members subscribe to topic '{0}'")]
+    GroupSubscribedToTopic(String),
     #[error("invalid group id: {0}")]
     InvalidGroupId(String),
     #[error("session timeout {given} ms is not between {min} and {max} ms")]
@@ -77,6 +79,7 @@ impl GroupError {
             E::GroupMaxSizeReached(_) => ErrorKind::GroupMaxSizeReached,
             E::NonEmptyGroup(_) => ErrorKind::NonEmptyGroup,
             E::GroupIdNotFound(_) => ErrorKind::GroupIdNotFound,
+            E::GroupSubscribedToTopic(_) => ErrorKind::GroupSubscribedToTopic,
             E::InvalidGroupId(_) => ErrorKind::InvalidGroupId,
             E::InvalidSessionTimeout { .. } => ErrorKind::InvalidSessionTimeout,
             E::PartitionNotAssigned { .. } => ErrorKind::IllegalState,

@@ -99,6 +99,16 @@ pub struct FetchOffsets {
     pub partitions: Option<Vec<TopicPartition>>,
 }
 
+/// OffsetDelete: removes the group's committed offsets of `partitions` (tombstones),
+/// as Kafka does: all of them from a group without members; otherwise only those of
+/// topics no member subscribes to, each other partition refused on its own with
+/// [`GroupError::GroupSubscribedToTopic`]. Answers each partition's outcome.
+#[derive(Message)]
+#[rtype(result = "GroupResult<Vec<(TopicPartition, GroupResult<()>)>>")]
+pub struct DeleteOffsets {
+    pub partitions: Vec<TopicPartition>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDescription {
     pub member_id: String,

@@ -1,7 +1,8 @@
 //! Consumer groups as an administrator sees them: list, describe, delete, lag, and
 //! resetting a group's committed offsets — answered by the group manager and each
 //! group's coordinator. (Members join, sync and commit through their own protocol:
-//! the consumer instances for REST and WebSocket clients.)
+//! the consumer instances for REST and WebSocket clients, `membership.rs` for Kafka
+//! clients.)
 
 use super::{Engine, RequestContext};
 use crate::group::{

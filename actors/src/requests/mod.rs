@@ -1,9 +1,9 @@
 //! The request layer: one file per operation every protocol offers (produce, and
 //! more to come), each a function over an [`Engine`] handle and a
-//! [`RequestContext`], answering typed results. REST v3, REST v2 and the WebSocket
-//! only translate their wire shapes to and from these calls; the Kafka listener will
-//! be one more translator. Only this layer (and the actors themselves) send messages
-//! to actors, as Kafka's `KafkaApis` sits over its `ReplicaManager` and coordinators.
+//! [`RequestContext`], answering typed results. REST v3, REST v2, the WebSocket and
+//! the Kafka listener only translate their wire shapes to and from these calls. Only
+//! this layer (and the actors themselves) send messages to actors, as Kafka's
+//! `KafkaApis` sits over its `ReplicaManager` and coordinators.
 
 pub mod configs;
 pub mod consumers;
@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod groups;
 pub mod leader_epochs;
 pub mod list_offsets;
+pub mod membership;
 pub mod metadata;
 pub mod produce;
 pub mod producer_ids;

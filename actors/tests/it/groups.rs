@@ -1,8 +1,9 @@
 //! Group coordinators driven through their messages on a real node (broker, partition
 //! actors, `__consumer_offsets` on disk): session expiry of a member that stops
 //! heartbeating, Kafka's refusals of stale and foreign commits, assignor
-//! negotiation, a coordinator restarted from disk by its supervisor, and offset
-//! fetches that see every commit accepted before them.
+//! negotiation, a coordinator restarted from disk by its supervisor, offset
+//! fetches that see every commit accepted before them, and offset deletes that spare
+//! the topics members subscribe to.
 //!
 //! The node runs on a manual clock: time moves only when a test advances it, so a
 //! session expires because the test moved time past it, never because a slow
@@ -386,6 +387,67 @@ async fn the_group_negotiates_an_assignor_every_member_offers() {
     // A member offering nothing in common is refused.
     let refused = c.send(join(None, &["range"])).await.unwrap();
     assert_eq!(refused.unwrap_err(), GroupError::InconsistentGroupProtocol);
+    node.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn offsets_of_subscribed_topics_are_deleted_only_once_the_group_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let time = ManualClock::starting_at(START_MS);
+    let node = node_with_topic(dir.path(), 2, &time).await;
+    let c = coordinator(&node, "g").await;
+    let (group, mine) = two_members_and_a_commit(&c).await;
+    let elsewhere = TopicPartition::new("other", 0);
+    let delete = || DeleteOffsets {
+        partitions: vec![mine.clone(), elsewhere.clone()],
+    };
+    let outcomes = c.send(delete()).await.unwrap().unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            (
+                mine.clone(),
+                Err(GroupError::GroupSubscribedToTopic("t".into()))
+            ),
+            (elsewhere.clone(), Ok(())),
+        ]
+    );
+    let kept = c
+        .send(FetchOffsets { partitions: None })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept[&mine].offset, 42);
+    for m in &group.members {
+        c.send(LeaveGroup {
+            member_id: m.member_id.clone(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    let outcomes = c.send(delete()).await.unwrap().unwrap();
+    assert!(outcomes.iter().all(|(_, o)| o.is_ok()), "{outcomes:?}");
+    let left = c
+        .send(FetchOffsets { partitions: None })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    // Deleted on disk too: a restart replays the tombstone.
+    c.do_send(Crash);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Ok(offsets)) = c.send(FetchOffsets { partitions: None }).await {
+            assert!(offsets.is_empty(), "{offsets:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the coordinator did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     node.shutdown().await;
 }
 

@@ -14,19 +14,32 @@ mod alter_configs;
 pub mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
 mod find_coordinator;
+#[cfg(test)]
+mod group_tests;
+mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,6 +47,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use troupe_actors::group::TopicPartition;
+use troupe_actors::requests::membership::PartitionOutcomes;
 use troupe_actors::requests::{Engine, RequestContext};
 
 use crate::codec::{decode_body, encode_response, CodecError};
@@ -41,13 +56,22 @@ use crate::ListenerConfig;
 
 /// Every API key served, with the versions served: `(key, min, max)`. Minimums are
 /// the crate's (Kafka 4's); maximums stop before versions that need what Troupe does
-/// not have yet (topic ids in Produce and Fetch from v13).
+/// not have yet (topic ids in Produce and Fetch from v13; the consumer group protocol
+/// of KIP-848, whose member epochs OffsetCommit v9 and OffsetFetch v9 carry).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 12),
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 6),
     (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
     (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
     (ApiKey::ApiVersions, 0, 4),
     // The admin APIs, each at every version the crate has (Kafka 4's).
     (ApiKey::CreateTopics, 2, 7),
@@ -59,6 +83,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 4),
 ];
 
@@ -122,6 +148,25 @@ where
         let response = response.await;
         encode_response(correlation_id, version, &response, &what).map(Some)
     })
+}
+
+/// A reply once `answer` has answered the decoded body — in the first phase, so the
+/// connection reads nothing more meanwhile: group requests park until the group lets
+/// them through (a join until the rebalance's members have joined), and Kafka too
+/// handles one request of a connection at a time (clients talk to the coordinator on
+/// a connection of their own).
+async fn answered<T, R, F>(
+    mut request: Request,
+    answer: impl FnOnce(T) -> F,
+) -> Result<Reply, CodecError>
+where
+    T: Decodable,
+    R: Encodable + HeaderVersion,
+    F: Future<Output = R>,
+{
+    let body = decode(&mut request)?;
+    let response = answer(body).await;
+    Ok(ready(&request, response))
 }
 
 /// Handles one request of a served key and version (the connection checked both).
@@ -205,6 +250,30 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
             let response = offset_for_leader_epoch::handle(session, body, version).await;
             ready(&request, response)
         }
+        ApiKey::JoinGroup => answered(request, |b| join_group::handle(session, b, version)).await?,
+        ApiKey::SyncGroup => answered(request, |b| sync_group::handle(session, b, version)).await?,
+        ApiKey::Heartbeat => answered(request, |b| heartbeat::handle(session, b, version)).await?,
+        ApiKey::LeaveGroup => {
+            answered(request, |b| leave_group::handle(session, b, version)).await?
+        }
+        ApiKey::OffsetCommit => {
+            answered(request, |b| offset_commit::handle(session, b, version)).await?
+        }
+        ApiKey::OffsetFetch => {
+            answered(request, |b| offset_fetch::handle(session, b, version)).await?
+        }
+        ApiKey::OffsetDelete => {
+            answered(request, |b| offset_delete::handle(session, b, version)).await?
+        }
+        ApiKey::ListGroups => {
+            answered(request, |b| list_groups::handle(session, b, version)).await?
+        }
+        ApiKey::DescribeGroups => {
+            answered(request, |b| describe_groups::handle(session, b, version)).await?
+        }
+        ApiKey::DeleteGroups => {
+            answered(request, |b| delete_groups::handle(session, b, version)).await?
+        }
         ApiKey::InitProducerId => {
             let body = decode(&mut request)?;
             let response = init_producer_id::handle(session, body, version).await;
@@ -236,6 +305,29 @@ impl<T> Since for T {}
 /// Kafka's code for an engine error.
 pub fn error_code(kind: troupe_actors::ErrorKind) -> i16 {
     kind.mapping().kafka_code
+}
+
+/// Each partition's Kafka error code (0: done), to answer a request's partitions in
+/// the request's own order (OffsetCommit, OffsetDelete).
+struct PartitionCodes(HashMap<TopicPartition, i16>);
+
+impl PartitionCodes {
+    fn new(outcomes: PartitionOutcomes) -> PartitionCodes {
+        let codes = outcomes
+            .into_iter()
+            .map(|(tp, outcome)| (tp, outcome.map_or_else(|e| error_code(e.kind()), |()| 0)))
+            .collect();
+        PartitionCodes(codes)
+    }
+
+    /// The code of `partition` of `topic`; one the engine did not answer (a bug) is
+    /// UNKNOWN_SERVER_ERROR rather than a success.
+    fn of(&self, topic: &str, partition: i32) -> i16 {
+        self.0
+            .get(&TopicPartition::new(topic, partition))
+            .copied()
+            .unwrap_or(error_code(troupe_actors::ErrorKind::Internal))
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +388,26 @@ mod tests {
             ApiKey::OffsetForLeaderEpoch => {
                 decode_body::<OffsetForLeaderEpochRequest>(&mut b, version, what).map(drop)
             }
+            ApiKey::JoinGroup => decode_body::<JoinGroupRequest>(&mut b, version, what).map(drop),
+            ApiKey::SyncGroup => decode_body::<SyncGroupRequest>(&mut b, version, what).map(drop),
+            ApiKey::Heartbeat => decode_body::<HeartbeatRequest>(&mut b, version, what).map(drop),
+            ApiKey::LeaveGroup => decode_body::<LeaveGroupRequest>(&mut b, version, what).map(drop),
+            ApiKey::OffsetCommit => {
+                decode_body::<OffsetCommitRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::OffsetFetch => {
+                decode_body::<OffsetFetchRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::OffsetDelete => {
+                decode_body::<OffsetDeleteRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::ListGroups => decode_body::<ListGroupsRequest>(&mut b, version, what).map(drop),
+            ApiKey::DescribeGroups => {
+                decode_body::<DescribeGroupsRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::DeleteGroups => {
+                decode_body::<DeleteGroupsRequest>(&mut b, version, what).map(drop)
+            }
             other => panic!("{other:?} is served but not fuzzed: add it here"),
         }
     }
@@ -328,6 +440,36 @@ mod tests {
                     .with_topic_data(vec![produce_request::TopicProduceData::default()
                         .with_name(TopicName(StrBytes::from_static_str("t")))
                         .with_partition_data(vec![partition])])
+                    .encode(b, version)
+                    .unwrap()
+            });
+        }
+        for version in [1, 5, 9] {
+            push(ApiKey::JoinGroup, version, &|b| {
+                JoinGroupRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                    .with_protocol_type(StrBytes::from_static_str("consumer"))
+                    .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                    )
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(Bytes::from_static(
+                        b"\0\x01\0\0\0\x01\0\x01t\xff\xff\xff\xff\0\0\0\0",
+                    ))])
+                    .encode(b, version)
+                    .unwrap()
+            });
+        }
+        for version in [2, 8] {
+            push(ApiKey::OffsetCommit, version, &|b| {
+                OffsetCommitRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                    .with_topics(vec![
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(TopicName(StrBytes::from_static_str("t")))
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default(),
+                            ]),
+                    ])
                     .encode(b, version)
                     .unwrap()
             });
