@@ -170,7 +170,9 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, length: usize) -> std:
     let mut buf = BytesMut::with_capacity(length.min(READ_CHUNK_BYTES));
     while buf.len() < length {
         let wanted = length - buf.len();
-        buf.reserve(wanted.min(READ_CHUNK_BYTES));
+        // Grow geometrically (at most doubling what has arrived), not a chunk at a
+        // time: a 1 MiB frame must not be copied sixteen times as it grows.
+        buf.reserve(wanted.min(READ_CHUNK_BYTES.max(buf.len())));
         let read = (&mut *reader)
             .take(wanted as u64)
             .read_buf(&mut buf)
