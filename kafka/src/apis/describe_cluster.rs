@@ -11,7 +11,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Session, Since};
+use super::{advertised_brokers, Session, Since};
 
 /// Kafka's `EndpointType.BROKER`, the endpoints this listener is.
 const BROKER_ENDPOINTS: i8 = 1;
@@ -36,18 +36,12 @@ pub fn handle(
                 request.endpoint_type
             ))));
     }
-    let listener = &session.config.listener_name;
-    let brokers = image
-        .brokers
-        .values()
-        .filter_map(|b| {
-            let endpoint = b.endpoint(listener)?;
-            Some(
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(b.id.get()))
-                    .with_host(StrBytes::from_string(endpoint.host.clone()))
-                    .with_port(i32::from(endpoint.port)),
-            )
+    let brokers = advertised_brokers(session, &image)
+        .map(|(id, host, port)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(id)
+                .with_host(host)
+                .with_port(port)
         })
         .collect();
     response.with_brokers(brokers)

@@ -12,25 +12,19 @@ use kafka_protocol::protocol::StrBytes;
 use troupe_actors::metadata::{MetadataImage, TopicImage};
 use troupe_actors::ErrorKind;
 
-use super::{error_code, Session, Since};
+use super::{advertised_brokers, error_code, Session, Since};
 
 /// Kafka's "not asked for" value of the authorized-operations fields.
 const OPERATIONS_NOT_ASKED: i32 = i32::MIN;
 
 pub fn handle(session: &Session, request: MetadataRequest, version: i16) -> MetadataResponse {
     let image = session.engine.image();
-    let listener = &session.config.listener_name;
-    let brokers = image
-        .brokers
-        .values()
-        .filter_map(|b| {
-            let endpoint = b.endpoint(listener)?;
-            Some(
-                MetadataResponseBroker::default()
-                    .with_node_id(BrokerId(b.id.get()))
-                    .with_host(StrBytes::from_string(endpoint.host.clone()))
-                    .with_port(i32::from(endpoint.port)),
-            )
+    let brokers = advertised_brokers(session, &image)
+        .map(|(id, host, port)| {
+            MetadataResponseBroker::default()
+                .with_node_id(id)
+                .with_host(host)
+                .with_port(port)
         })
         .collect();
     // v0: an empty list means every topic; v1 on: null does, and empty means none.

@@ -302,6 +302,28 @@ pub trait Since: Sized {
 
 impl<T> Since for T {}
 
+/// Every broker of `image` with an endpoint on the listener this session came
+/// through, as `(id, host, port)`: what Metadata and DescribeCluster list.
+pub fn advertised_brokers<'a>(
+    session: &'a Session,
+    image: &'a troupe_actors::metadata::MetadataImage,
+) -> impl Iterator<
+    Item = (
+        kafka_protocol::messages::BrokerId,
+        kafka_protocol::protocol::StrBytes,
+        i32,
+    ),
+> + 'a {
+    image.brokers.values().filter_map(|b| {
+        let endpoint = b.endpoint(&session.config.listener_name)?;
+        Some((
+            kafka_protocol::messages::BrokerId(b.id.get()),
+            kafka_protocol::protocol::StrBytes::from_string(endpoint.host.clone()),
+            i32::from(endpoint.port),
+        ))
+    })
+}
+
 /// Kafka's code for an engine error.
 pub fn error_code(kind: troupe_actors::ErrorKind) -> i16 {
     kind.mapping().kafka_code
