@@ -1,24 +1,30 @@
 //! Kafka-protocol benchmark: `cargo bench --bench kafka`.
 //!
 //! Starts a real broker (the `troupe` binary) and drives its Kafka listener with
-//! confluent-kafka (librdkafka, from Python; `.ci/run` installs it):
+//! librdkafka clients:
 //!
-//! - **produce**: one producer, `acks=all`, `linger.ms=5`, 100 B and 1 KiB values to a
-//!   one-partition topic for a fixed time; records/s and MB/s of values acknowledged.
-//!   Beside it, the storage engine's own append of batches of the same shape (as many
-//!   records per batch as the producer's batches averaged) with the broker's default
-//!   flush policy, in the same run on the same disk: the ratio is what the protocol,
-//!   the client and the actors cost. Beside it too, the client's own ceiling: how fast
-//!   the Python client only enqueues records, with no broker at all (on two cores the
-//!   client shares the machine with the broker; with 100 B records it is the limit).
-//! - **consume**: kcat (librdkafka's own C client: confluent-kafka's Python loop,
-//!   not the broker, would be the limit) reading the partition from the start until it
-//!   has every record; segment bytes per second, against a sequential read of the
-//!   same segment files.
+//! - **produce**: `acks=all`, `linger.ms=5`, 100 B and 1 KiB values to a one-partition
+//!   topic, from confluent-kafka (Python; `.ci/run` installs it) for a fixed time, then
+//!   from kcat (librdkafka's own C client, whose per-record cost is a fraction of
+//!   Python's) for a fixed number of records. Beside them, the storage engine's own
+//!   append of batches of the same shape (as many records per batch as the producers'
+//!   batches averaged in the log) with the broker's default flush policy, in the same
+//!   run on the same disk: the ratio is what the protocol, the client and the actors
+//!   cost.
+//! - **consume**: kcat reading the partition from the start until it has every record;
+//!   segment bytes per second, against a sequential read of the same segment files.
+//!   kcat's local queue is made large (`queued.min.messages`): librdkafka 2.0 stops
+//!   fetching when it fills and looks again only once a second.
+//!
+//! On two cores the client shares the machine with the broker, so beside each rate
+//! the bench prints where the CPU went: the broker's throughput per CPU-second it
+//! used ÷ the baseline's (the engine appends, or reads, on one core), and the client's
+//! CPU-seconds per second (above 1: it kept more than a core busy).
 //!
 //! Environment: `TROUPE_BENCH_SECONDS` (per produce case, default 5),
 //! `TROUPE_BENCH_DIR` (default `target/bench-data`).
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -54,28 +60,10 @@ fn python(broker: &Broker, script: &str, args: Value) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| fail(e))
 }
 
-/// The client's own ceiling: how fast confluent-kafka's `produce()` only enqueues (no
-/// broker reachable, nothing sent), in the same run on the same cores.
-const CLIENT_CEILING: &str = r#"
-from confluent_kafka import Producer
-p = Producer({"bootstrap.servers": "127.0.0.1:9", "queue.buffering.max.messages": 2000000,
-              "queue.buffering.max.kbytes": 2097151, "linger.ms": 5, "log_level": 0})
-value = b"x" * ARGS["value_bytes"]
-n = ARGS["records"]
-start = time.monotonic()
-for _ in range(n):
-    p.produce("t", value, partition=0)
-elapsed = time.monotonic() - start
-p.purge()
-print(json.dumps({"records": n, "elapsed": elapsed}))
-"#;
-
 const PRODUCE: &str = r#"
 from confluent_kafka import Producer
-stats = []
 p = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 5,
-              "queue.buffering.max.messages": 1000000, "statistics.interval.ms": 1000,
-              "stats_cb": lambda s: stats.append(json.loads(s))})
+              "queue.buffering.max.messages": 1000000})
 value = b"x" * ARGS["value_bytes"]
 acked = [0]
 def done(err, msg):
@@ -86,26 +74,166 @@ def done(err, msg):
 p.produce(ARGS["topic"], value, partition=0, on_delivery=done)
 p.flush(30)
 acked[0] = 0
+cpu = time.process_time()
 start = time.monotonic()
 deadline = start + ARGS["seconds"]
-sent = 0
 while time.monotonic() < deadline:
     for _ in range(1000):
         try:
             p.produce(ARGS["topic"], value, partition=0, on_delivery=done)
-            sent += 1
         except BufferError:
             p.poll(0.001)
     p.poll(0)
 p.flush(60)
 elapsed = time.monotonic() - start
-batch = 0
-for s in stats:
-    t = s.get("topics", {}).get(ARGS["topic"], {})
-    if t.get("batchcnt", {}).get("avg", 0) > 0:
-        batch = t["batchcnt"]["avg"]
-print(json.dumps({"records": acked[0], "elapsed": elapsed, "records_per_batch": batch}))
+print(json.dumps({"records": acked[0], "elapsed": elapsed, "cpu": time.process_time() - cpu}))
 "#;
+
+/// What one client run did: records, wall seconds, the client's CPU-seconds and the
+/// broker's.
+struct Run {
+    records: u64,
+    elapsed: f64,
+    client_cpu: f64,
+    broker_cpu: f64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.records as f64 / self.elapsed
+    }
+}
+
+/// Runs kcat with `args` under bash's `time`: stdout, wall seconds, CPU-seconds.
+fn kcat(args: &[&str], stdin: Option<&Path>) -> (Vec<u8>, f64, f64) {
+    let mut command = String::from("TIMEFORMAT='%3U %3S'; time kcat");
+    for a in args {
+        command.push_str(&format!(" '{a}'"));
+    }
+    if let Some(input) = stdin {
+        command.push_str(&format!(" < '{}'", input.display()));
+    }
+    let started = Instant::now();
+    let out = Command::new("bash")
+        .args(["-c", &command])
+        .output()
+        .unwrap_or_else(|e| fail(format!("kcat: {e}")));
+    let elapsed = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        fail(format!("kcat failed: {stderr}"));
+    }
+    let cpu = stderr
+        .lines()
+        .last()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|t| t.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(0.0);
+    (out.stdout, elapsed, cpu)
+}
+
+fn produce_python(broker: &Broker, topic: &str, value_bytes: usize, seconds: Duration) -> Run {
+    let before = broker.cpu_seconds();
+    let out = python(
+        broker,
+        PRODUCE,
+        json!({"topic": topic, "value_bytes": value_bytes, "seconds": seconds.as_secs()}),
+    );
+    Run {
+        // The warm-up record is in the log too, but not in the timing.
+        records: out["records"].as_u64().unwrap_or(0),
+        elapsed: out["elapsed"].as_f64().unwrap_or(1.0),
+        client_cpu: out["cpu"].as_f64().unwrap_or(0.0),
+        broker_cpu: broker.cpu_seconds() - before,
+    }
+}
+
+/// kcat producing `records` values of `value_bytes` (one per line of a file).
+fn produce_kcat(
+    broker: &Broker,
+    topic: &str,
+    value_bytes: usize,
+    records: u64,
+    input: &Path,
+) -> Run {
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(input).unwrap_or_else(|e| fail(e)));
+    let mut line = vec![b'x'; value_bytes];
+    line.push(b'\n');
+    for _ in 0..records {
+        file.write_all(&line).unwrap_or_else(|e| fail(e));
+    }
+    file.flush().unwrap_or_else(|e| fail(e));
+    drop(file);
+    let before = broker.cpu_seconds();
+    let (_, elapsed, client_cpu) = kcat(
+        &[
+            "-b",
+            &broker.kafka,
+            "-P",
+            "-t",
+            topic,
+            "-p",
+            "0",
+            "-X",
+            "acks=all",
+            "-X",
+            "linger.ms=5",
+            "-X",
+            "queue.buffering.max.messages=2000000",
+            "-X",
+            "queue.buffering.max.kbytes=2097151",
+        ],
+        Some(input),
+    );
+    let _ = std::fs::remove_file(input);
+    Run {
+        records,
+        elapsed,
+        client_cpu,
+        broker_cpu: broker.cpu_seconds() - before,
+    }
+}
+
+/// kcat reading `records` records of `topic` from the start.
+fn consume_kcat(broker: &Broker, topic: &str, records: u64) -> Run {
+    let before = broker.cpu_seconds();
+    let count = records.to_string();
+    let (out, elapsed, client_cpu) = kcat(
+        &[
+            "-b",
+            &broker.kafka,
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-q",
+            "-c",
+            &count,
+            "-f",
+            "%o\n",
+            "-X",
+            "queued.min.messages=10000000",
+            "-X",
+            "queued.max.messages.kbytes=2097151",
+        ],
+        None,
+    );
+    let consumed = out.iter().filter(|b| **b == b'\n').count() as u64;
+    if consumed != records {
+        fail(format!("kcat read {consumed} of {records} records"));
+    }
+    Run {
+        records,
+        elapsed,
+        client_cpu,
+        broker_cpu: broker.cpu_seconds() - before,
+    }
+}
 
 /// The storage engine alone: batches of `records_per_batch` values of `value_bytes`,
 /// the broker's default flush policy, for `seconds`; records per second.
@@ -135,17 +263,39 @@ fn storage_baseline(
         n += records.len() as u64;
     }
     log.flush().unwrap_or_else(|e| fail(e));
-    n as f64 / start.elapsed().as_secs_f64()
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(log);
+    let _ = std::fs::remove_dir_all(dir);
+    rate
+}
+
+/// Batches and records in the log at `dir` from `first` to `end` (the broker stopped).
+fn batches_between(dir: &Path, first: i64, end: i64) -> (u64, u64) {
+    let log = Log::open(dir, LogConfig::default()).unwrap_or_else(|e| fail(e));
+    let (mut offset, mut batches, mut records) = (first, 0u64, 0u64);
+    while offset < end {
+        let data = log.read(offset, 8 << 20).unwrap_or_else(|e| fail(e));
+        let before = offset;
+        for batch in data.batches() {
+            if batch.last_offset() >= end {
+                break;
+            }
+            if batch.base_offset() >= first {
+                batches += 1;
+                records += batch.records_count() as u64;
+            }
+            offset = batch.next_offset();
+        }
+        if offset == before {
+            break;
+        }
+    }
+    (batches, records)
 }
 
 /// Reads every segment file under `dir` once, sequentially; bytes per second.
 fn sequential_read(dir: &Path) -> (u64, f64) {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| fail(e))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    files.sort();
+    let files = segment_files(dir);
     let start = Instant::now();
     let mut bytes = 0u64;
     for f in &files {
@@ -154,26 +304,51 @@ fn sequential_read(dir: &Path) -> (u64, f64) {
     (bytes, bytes as f64 / start.elapsed().as_secs_f64())
 }
 
-fn segment_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
+fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| fail(e))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn segment_bytes(dir: &Path) -> u64 {
+    segment_files(dir)
+        .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum()
 }
 
+const HEADER: &str =
+    "case                      records/s      MB/s   baseline    ratio  broker/CPU-s  client CPU";
+
+fn row(case: &str, run: &Run, mb_s: f64, baseline: f64, per_cpu_ratio: f64, note: &str) {
+    println!(
+        "{:<24} {:>11.0} {:>9.1} {:>10.0} {:>8.2} {:>13.2} {:>11.2}   {note}",
+        case,
+        run.rate(),
+        mb_s,
+        baseline,
+        run.rate() / baseline,
+        per_cpu_ratio,
+        run.client_cpu / run.elapsed,
+    );
+}
+
 fn main() {
     let (seconds, root) = bench_settings(5);
     println!(
-        "Kafka protocol (confluent-kafka {}), {} s per produce case",
+        "Kafka protocol (confluent-kafka {}, kcat on librdkafka), {} s per produce case",
         client_version(),
         seconds.as_secs()
     );
+    println!("{HEADER}");
     println!(
-        "{:<22} {:>12} {:>9} {:>16} {:>7} {:>16} {:>7}",
-        "case", "records/s", "MB/s", "engine rec/s", "ratio", "client ceiling", "ratio"
+        "  (produce baseline: the engine's records/s; consume: a sequential read's MB/s.\n   \
+         broker/CPU-s: the broker's rate per CPU-second it used ÷ the baseline's)"
     );
     for value_bytes in [100usize, 1024] {
         let dir = root.join(format!("broker-{value_bytes}"));
@@ -184,72 +359,54 @@ fn main() {
         ureq::post(&format!("{}/v3/clusters/{cluster}/topics", broker.base))
             .send_json(json!({"topic_name": topic, "partitions_count": 1}))
             .unwrap_or_else(|e| fail(e));
-        let produced = python(
+        let python_run = produce_python(&broker, &topic, value_bytes, seconds);
+        // The Python run's warm-up record is in the log too.
+        let python_end = python_run.records as i64 + 1;
+        let kcat_records = seconds.as_secs() * if value_bytes < 1024 { 600_000 } else { 200_000 };
+        let kcat_run = produce_kcat(
             &broker,
-            PRODUCE,
-            json!({"topic": topic, "value_bytes": value_bytes, "seconds": seconds.as_secs()}),
+            &topic,
+            value_bytes,
+            kcat_records,
+            &root.join("kcat-input"),
         );
-        let records = produced["records"].as_u64().unwrap_or(0);
-        let elapsed = produced["elapsed"].as_f64().unwrap_or(1.0);
-        let per_batch = produced["records_per_batch"]
-            .as_f64()
-            .unwrap_or(1.0)
-            .round() as usize;
-        let rate = records as f64 / elapsed;
-        let engine = storage_baseline(&root.join("engine"), value_bytes, per_batch, seconds);
-        let ceiling = python(
-            &broker,
-            CLIENT_CEILING,
-            json!({"value_bytes": value_bytes, "records": 300_000}),
-        );
-        let ceiling =
-            ceiling["records"].as_f64().unwrap_or(0.0) / ceiling["elapsed"].as_f64().unwrap_or(1.0);
-        println!(
-            "{:<22} {:>12.0} {:>9.1} {:>16.0} {:>7.2} {:>16.0} {:>7.2}   ({} records/batch)",
-            format!("produce {value_bytes} B"),
-            rate,
-            rate * value_bytes as f64 / 1e6,
-            engine,
-            rate / engine,
-            ceiling,
-            rate / ceiling,
-            per_batch
-        );
-        // The warm-up record too.
-        let total = records + 1;
-        let started = Instant::now();
-        let out = Command::new("kcat")
-            .args([
-                "-b",
-                &broker.kafka,
-                "-C",
-                "-t",
-                &topic,
-                "-o",
-                "beginning",
-                "-q",
-            ])
-            .args(["-c", &total.to_string(), "-f", "%o\n"])
-            .output()
-            .unwrap_or_else(|e| fail(format!("kcat: {e}")));
-        let consume_s = started.elapsed().as_secs_f64();
-        let consumed = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
-        if consumed != total {
-            fail(format!("kcat read {consumed} of {total} records"));
-        }
-        let partition_dir = dir.join(format!("{topic}-0"));
-        let bytes = segment_bytes(&partition_dir);
-        let consume_rate = bytes as f64 / consume_s;
+        let total = python_end as u64 + kcat_records;
+        let consume = consume_kcat(&broker, &topic, total);
         drop(broker);
+
+        let partition_dir = dir.join(format!("{topic}-0"));
+        let per_batch = |first: i64, end: i64| {
+            let (batches, records) = batches_between(&partition_dir, first, end);
+            (records as f64 / batches.max(1) as f64).round() as usize
+        };
+        for (client, run, per_batch) in [
+            ("python", &python_run, per_batch(1, python_end)),
+            ("kcat", &kcat_run, per_batch(python_end, total as i64)),
+        ] {
+            let engine = storage_baseline(&root.join("engine"), value_bytes, per_batch, seconds);
+            let per_cpu = run.records as f64 / run.broker_cpu.max(0.01) / engine;
+            row(
+                &format!("produce {value_bytes} B {client}"),
+                run,
+                run.rate() * value_bytes as f64 / 1e6,
+                engine,
+                per_cpu,
+                &format!("({per_batch} records/batch)"),
+            );
+        }
+        let bytes = segment_bytes(&partition_dir);
         let (_, read_rate) = sequential_read(&partition_dir);
+        let consume_mb_s = bytes as f64 / consume.elapsed / 1e6;
+        let per_cpu = bytes as f64 / consume.broker_cpu.max(0.01) / read_rate;
         println!(
-            "{:<22} {:>12.0} {:>9.1} {:>16} {:>7.2}   (segment MB/s; sequential read {:.0} MB/s)",
-            format!("consume {value_bytes} B"),
-            consumed as f64 / consume_s,
-            consume_rate / 1e6,
-            "",
-            consume_rate / read_rate,
+            "{:<24} {:>11.0} {:>9.1} {:>10.0} {:>8.2} {:>13.2} {:>11.2}   (segment MB/s)",
+            format!("consume {value_bytes} B kcat"),
+            consume.rate(),
+            consume_mb_s,
             read_rate / 1e6,
+            consume_mb_s * 1e6 / read_rate,
+            per_cpu,
+            consume.client_cpu / consume.elapsed,
         );
     }
 }

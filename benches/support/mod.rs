@@ -34,6 +34,35 @@ impl Broker {
     }
 }
 
+impl Broker {
+    #[allow(dead_code)] // the Kafka bench's
+    /// CPU-seconds (user and system) the broker has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds_of(self.child.id())
+    }
+}
+
+/// CPU-seconds (user and system) process `pid` has used, from `/proc/<pid>/stat`
+/// (in clock ticks of 1/100 s, Linux's USER_HZ).
+#[allow(dead_code)] // the Kafka bench's
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -14,13 +14,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use troupe_actors::requests::{Engine, RequestContext};
+use troupe_actors::storage::buffers::POOL;
 
 use crate::apis::{self, api_versions, Reply, Request, Session};
 use crate::codec::{decode_header, encode_response, FrameStart, FIXED_HEADER_BYTES};
@@ -41,8 +42,10 @@ pub async fn serve(
     let write = async move {
         while let Some(reply) = pending.recv().await {
             match reply.await {
-                Ok(Some(frame)) => {
-                    if writer.write_all(&frame).await.is_err() {
+                Ok(Some(mut frame)) => {
+                    // Vectored: the record batches a fetch read are written from
+                    // where they lie.
+                    if writer.write_all_buf(&mut frame).await.is_err() {
                         return;
                     }
                 }
@@ -165,9 +168,10 @@ async fn next_request<R: AsyncRead + Unpin>(
 }
 
 /// Reads a frame of `length` bytes, its buffer growing as the bytes arrive (a client
-/// that declares much and sends little holds little memory).
+/// that declares much and sends little holds little memory). The buffer is a kept one
+/// (see `troupe_actors::storage::buffers`) and goes back once the request is done.
 async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, length: usize) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(length.min(READ_CHUNK_BYTES));
+    let mut buf = POOL.take(length.min(READ_CHUNK_BYTES));
     while buf.len() < length {
         let wanted = length - buf.len();
         // Grow geometrically (at most doubling what has arrived), not a chunk at a
@@ -181,5 +185,5 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, length: usize) -> std:
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
     }
-    Ok(buf.freeze())
+    Ok(POOL.shared(buf))
 }

@@ -40,6 +40,7 @@ const ENGINE_CRATES: &[&str] = &[
     "serde_json", // topics.json
     "uuid",       // topic and cluster ids
     "regex",      // pattern subscriptions
+    "bytes",      // pooled read buffers shared with the listeners (storage/buffers.rs)
 ];
 
 const ADAPTERS: &[&str] = &["v2", "v3", "ws", "dashboard"];

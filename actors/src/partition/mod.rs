@@ -250,6 +250,8 @@ impl Handler<Append> for PartitionReplica {
         let appended = self.guarded(ctx, write_error_is_fatal, |log| {
             log.append(&mut batch, leader_epoch.get())
         });
+        // The batch's buffer serves the next produced batch or read.
+        crate::storage::buffers::POOL.recycle(batch.into_bytes());
         let info = match appended {
             Ok(info) => info,
             Err(e) => return Box::pin(async move { Err(e) }),

@@ -575,7 +575,9 @@ impl Log {
         if offset < self.log_start_offset || offset > log_end_offset {
             return Err(self.out_of_range(offset));
         }
-        let mut bytes = Vec::new();
+        // A kept buffer: one that goes back to the pool (a Kafka fetch's does) is
+        // used again, not mapped and zero-filled afresh.
+        let mut bytes = super::buffers::POOL.take(0);
         if offset < log_end_offset {
             let first = self
                 .segments

@@ -17,8 +17,11 @@
 //!                                   the rules: producer_state.rs)
 //!   .clean_shutdown                 present only while the log is closed cleanly
 //! ```
+//!
+//! Reads and produced batches use large buffers from [`buffers`], kept for reuse.
 
 pub mod batch;
+pub mod buffers;
 pub mod checkpoint;
 pub mod compaction;
 pub mod compression;

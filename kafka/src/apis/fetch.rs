@@ -16,6 +16,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use troupe_actors::partition::FetchResult;
 use troupe_actors::requests::fetch::{fetch, FetchRequest as Read};
+use troupe_actors::storage::buffers::POOL;
 
 use super::admin::{check_current_epoch, led_here};
 use super::{error_code, Session, Since};
@@ -144,7 +145,19 @@ fn answer_with(fetched: FetchResult, p: &FetchPartition, version: i16) -> Partit
         })
         .with_aborted_transactions(Some(Vec::new()))
         .since(version, 11, |m| m.with_preferred_read_replica(BrokerId(-1)))
-        .with_records(Some(Bytes::from(fetched.data.bytes)))
+        // Back to the pool once the answer is written.
+        .with_records(Some(POOL.shared(fetched.data.bytes)))
+}
+
+/// Every partition's record batches in `response`.
+pub fn records(response: &FetchResponse) -> Vec<Bytes> {
+    response
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter_map(|p| p.records.clone())
+        .filter(|r| !r.is_empty())
+        .collect()
 }
 
 /// A partition answered with an error.

@@ -66,7 +66,7 @@ async fn call<Q: Encodable, R: Decodable + HeaderVersion>(
     };
     let reply = handle(session, request).await.expect("handled");
     let frame = reply.await.expect("encoded").expect("answered");
-    let mut frame: Bytes = frame.slice(4..);
+    let mut frame: Bytes = frame.to_bytes().slice(4..);
     let header = ResponseHeader::decode(&mut frame, R::header_version(version)).expect("header");
     assert_eq!(header.correlation_id, 7);
     let response = R::decode(&mut frame, version)

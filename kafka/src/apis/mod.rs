@@ -51,7 +51,7 @@ use troupe_actors::group::TopicPartition;
 use troupe_actors::requests::membership::PartitionOutcomes;
 use troupe_actors::requests::{Engine, RequestContext};
 
-use crate::codec::{decode_body, encode_response, CodecError};
+use crate::codec::{decode_body, encode_response, encode_response_sharing, CodecError, Frame};
 use crate::ListenerConfig;
 
 /// Every API key served, with the versions served: `(key, min, max)`. Minimums are
@@ -106,7 +106,7 @@ pub struct Session {
 
 /// The response frame, once the work behind it is done; `None` when Kafka sends no
 /// response (a produce with `acks=0`).
-pub type Reply = Pin<Box<dyn Future<Output = Result<Option<Bytes>, CodecError>> + Send>>;
+pub type Reply = Pin<Box<dyn Future<Output = Result<Option<Frame>, CodecError>> + Send>>;
 
 /// One decoded request, ready to handle.
 pub struct Request {
@@ -127,11 +127,22 @@ fn decode<T: Decodable>(request: &mut Request) -> Result<T, CodecError> {
 
 /// A reply that is ready now.
 fn ready<R: Encodable + HeaderVersion>(request: &Request, response: R) -> Reply {
-    let encoded = encode_response(
+    ready_sharing(request, response, &[])
+}
+
+/// A reply that is ready now, referencing `shared` rather than copying it (see
+/// [`encode_response_sharing`]).
+fn ready_sharing<R: Encodable + HeaderVersion>(
+    request: &Request,
+    response: R,
+    shared: &[Bytes],
+) -> Reply {
+    let encoded = encode_response_sharing(
         request.correlation_id,
         request.version,
         &response,
         &format!("{:?}", request.key),
+        shared,
     );
     Box::pin(async move { encoded.map(Some) })
 }
@@ -194,7 +205,9 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
         ApiKey::Fetch => {
             let body = decode(&mut request)?;
             let response = fetch::handle(session, body, version).await;
-            ready(&request, response)
+            // The records go out as the log read them, with no copy into the frame.
+            let records = fetch::records(&response);
+            ready_sharing(&request, response, &records)
         }
         ApiKey::ListOffsets => {
             let body = decode(&mut request)?;

@@ -14,6 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use troupe_actors::metadata::MetadataImage;
 use troupe_actors::partition::{Acks, AppendResult};
 use troupe_actors::requests::produce::append_batch;
+use troupe_actors::storage::buffers::POOL;
 use troupe_actors::{BrokerResult, ErrorKind};
 
 use super::admin::led_here;
@@ -47,7 +48,10 @@ fn append(
         return Outcome::Refused(refusal.code, refusal.message);
     }
     let size = metrics::batch_size(&records);
-    let bytes = Vec::from(records);
+    // Into a kept buffer (see troupe_actors::storage::buffers), which the partition
+    // gives back once the batch is written.
+    let mut bytes = POOL.take(records.len());
+    bytes.extend_from_slice(&records);
     match append_batch(
         &session.engine,
         &session.context,
