@@ -12,6 +12,7 @@ pub mod broker_config;
 pub mod cleaner;
 pub mod clock;
 pub mod consumer;
+pub mod controller;
 pub mod error;
 pub mod error_kind;
 pub mod file_limits;
