@@ -23,6 +23,10 @@ use super::records::{
 use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 use crate::metadata::{BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage};
 
+/// A topic's effective `max.message.bytes` and whether it is compacted, from its
+/// overrides (the node's defaults fill the rest).
+pub type EffectiveTopicConfig = dyn Fn(&BTreeMap<String, String>) -> (usize, bool);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
     #[error("the metadata belongs to cluster {have}, not {wanted}")]
@@ -327,7 +331,7 @@ impl ClusterState {
         &self,
         node_id: NodeId,
         controller_id: NodeId,
-        effective: &dyn Fn(&BTreeMap<String, String>) -> (usize, bool),
+        effective: &EffectiveTopicConfig,
     ) -> MetadataImage {
         let none = BTreeMap::new();
         let brokers = self

@@ -1,0 +1,541 @@
+//! What the active controller decides, as the records that say it: pure functions
+//! of the committed [`ClusterState`] and a request. The controller commits what they
+//! return through the quorum, and nothing takes effect before that, so a new active
+//! controller continues from exactly what was committed.
+//!
+//! Brokers: a registration fences the broker (a restarted broker catches up before
+//! it leads); a broker that is fenced (silent past its session timeout) or shutting
+//! down gives up its leaderships and leaves the ISRs it is in — except as the last
+//! member, which stays so that a clean election can pick it when it returns (with
+//! one replica, the partition is offline until then). Unfencing gives offline
+//! partitions whose ISR includes it their leader back; preferred-leader election
+//! moves leaderships back to each partition's first replica.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::placement::elect_leader;
+use super::records::{
+    BrokerEndpoint, BrokerRegistrationChangeRecord, ConfigRecord, ConfigResourceType,
+    MetadataRecord, PartitionChangeRecord, PartitionRecord, RegisterBrokerRecord, TopicRecord,
+    NO_LEADER,
+};
+use super::state::{ClusterState, PartitionState};
+use crate::error::{BrokerError, BrokerResult};
+use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
+
+/// A new topic, its assignment decided (by [`super::placement::place`] or by hand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    pub name: String,
+    pub topic_id: String,
+    /// Each partition's replicas, in preference order.
+    pub assignments: Vec<Vec<NodeId>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The records that create `topic`: every replica in the ISR, the first active
+/// one leading.
+pub fn create_topic(state: &ClusterState, topic: &NewTopic) -> BrokerResult<Vec<MetadataRecord>> {
+    if state.topic(&topic.name).is_some() {
+        return Err(BrokerError::TopicExists(topic.name.clone()));
+    }
+    let mut records = vec![MetadataRecord::Topic(TopicRecord {
+        name: topic.name.clone(),
+        topic_id: topic.topic_id.clone(),
+    })];
+    records.extend(new_partitions(
+        state,
+        &topic.topic_id,
+        0,
+        &topic.assignments,
+    ));
+    records.extend(topic.configs.iter().map(|(name, value)| {
+        MetadataRecord::Config(ConfigRecord {
+            resource_type: ConfigResourceType::Topic,
+            resource_name: topic.name.clone(),
+            name: name.clone(),
+            value: Some(value.clone()),
+        })
+    }));
+    Ok(records)
+}
+
+/// The records that add partitions with `assignments` to topic `name`.
+pub fn add_partitions(
+    state: &ClusterState,
+    name: &str,
+    assignments: &[Vec<NodeId>],
+) -> BrokerResult<Vec<MetadataRecord>> {
+    let topic = state
+        .topic(name)
+        .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
+    let first = topic.partitions.len() as i32;
+    Ok(new_partitions(state, &topic.topic_id, first, assignments))
+}
+
+fn new_partitions(
+    state: &ClusterState,
+    topic_id: &str,
+    first: i32,
+    assignments: &[Vec<NodeId>],
+) -> Vec<MetadataRecord> {
+    let active = |n: NodeId| state.brokers.get(&n).is_some_and(|b| b.is_active());
+    assignments
+        .iter()
+        .enumerate()
+        .map(|(i, replicas)| {
+            MetadataRecord::Partition(PartitionRecord {
+                topic_id: topic_id.to_string(),
+                partition_id: PartitionId::new(first + i as i32),
+                replicas: replicas.clone(),
+                isr: replicas.clone(),
+                leader: elect_leader(replicas, replicas, &active, false),
+                leader_epoch: LeaderEpoch::FIRST,
+                partition_epoch: PartitionEpoch::default(),
+            })
+        })
+        .collect()
+}
+
+pub fn delete_topic(state: &ClusterState, name: &str) -> BrokerResult<Vec<MetadataRecord>> {
+    let topic = state
+        .topic(name)
+        .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
+    Ok(vec![MetadataRecord::RemoveTopic {
+        topic_id: topic.topic_id.clone(),
+    }])
+}
+
+/// Sets (`Some`) or removes (`None`) topic configs.
+pub fn alter_topic_configs(
+    state: &ClusterState,
+    name: &str,
+    changes: &BTreeMap<String, Option<String>>,
+) -> BrokerResult<Vec<MetadataRecord>> {
+    if state.topic(name).is_none() {
+        return Err(BrokerError::UnknownTopic(name.to_string()));
+    }
+    Ok(changes
+        .iter()
+        .map(|(key, value)| {
+            MetadataRecord::Config(ConfigRecord {
+                resource_type: ConfigResourceType::Topic,
+                resource_name: name.to_string(),
+                name: key.clone(),
+                value: value.clone(),
+            })
+        })
+        .collect())
+}
+
+/// A broker (re)registering: its registration, which fences it, and its
+/// leaderships moved meanwhile.
+pub fn register_broker(
+    state: &ClusterState,
+    broker_id: NodeId,
+    incarnation_id: Uuid,
+    endpoints: Vec<BrokerEndpoint>,
+) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+        broker_id,
+        incarnation_id,
+        endpoints,
+    })];
+    records.extend(leave_leaderships(state, broker_id));
+    records
+}
+
+/// `broker_id` fenced (silent past its session timeout).
+pub fn fence_broker(state: &ClusterState, broker_id: NodeId) -> Vec<MetadataRecord> {
+    registration_change(state, broker_id, Some(true), None)
+}
+
+/// `broker_id` starting a controlled shutdown: its leaderships move first.
+pub fn begin_controlled_shutdown(state: &ClusterState, broker_id: NodeId) -> Vec<MetadataRecord> {
+    registration_change(state, broker_id, None, Some(true))
+}
+
+fn registration_change(
+    state: &ClusterState,
+    broker_id: NodeId,
+    fenced: Option<bool>,
+    in_controlled_shutdown: Option<bool>,
+) -> Vec<MetadataRecord> {
+    let Some(broker) = state.brokers.get(&broker_id) else {
+        return Vec::new();
+    };
+    let unchanged = fenced.is_none_or(|f| f == broker.fenced)
+        && in_controlled_shutdown.is_none_or(|s| s == broker.in_controlled_shutdown);
+    let mut records = Vec::new();
+    if !unchanged {
+        records.push(MetadataRecord::BrokerRegistrationChange(
+            BrokerRegistrationChangeRecord {
+                broker_id,
+                broker_epoch: broker.epoch,
+                fenced,
+                in_controlled_shutdown,
+            },
+        ));
+    }
+    records.extend(leave_leaderships(state, broker_id));
+    records
+}
+
+/// The partition changes that take `gone` out of leaderships and ISRs (keeping it
+/// as an ISR's last member).
+fn leave_leaderships(state: &ClusterState, gone: NodeId) -> Vec<MetadataRecord> {
+    let active = |n: NodeId| n != gone && state.brokers.get(&n).is_some_and(|b| b.is_active());
+    changes(state, |p| {
+        if !p.replicas.contains(&gone) {
+            return None;
+        }
+        let isr: Vec<NodeId> = if p.isr.len() > 1 {
+            p.isr.iter().copied().filter(|r| *r != gone).collect()
+        } else {
+            p.isr.clone()
+        };
+        let leader = if p.leader == gone || p.leader == NO_LEADER {
+            elect_leader(&p.replicas, &isr, &active, false)
+        } else {
+            p.leader
+        };
+        Some((leader, isr))
+    })
+}
+
+/// `broker_id` unfenced (it heartbeats and has caught up with the metadata): offline
+/// partitions it can lead get it as leader.
+pub fn unfence_broker(state: &ClusterState, broker_id: NodeId) -> Vec<MetadataRecord> {
+    let Some(broker) = state.brokers.get(&broker_id) else {
+        return Vec::new();
+    };
+    if !broker.fenced && !broker.in_controlled_shutdown {
+        return Vec::new();
+    }
+    let mut records = vec![MetadataRecord::BrokerRegistrationChange(
+        BrokerRegistrationChangeRecord {
+            broker_id,
+            broker_epoch: broker.epoch,
+            fenced: Some(false),
+            in_controlled_shutdown: Some(false),
+        },
+    )];
+    let active = |n: NodeId| n == broker_id || state.brokers.get(&n).is_some_and(|b| b.is_active());
+    records.extend(changes(state, |p| {
+        (p.leader == NO_LEADER).then(|| {
+            (
+                elect_leader(&p.replicas, &p.isr, &active, false),
+                p.isr.clone(),
+            )
+        })
+    }));
+    records
+}
+
+/// Leaderships moved back to each partition's preferred (first) replica where it is
+/// active, in sync and not leading (Kafka's `auto.leader.rebalance.enable`).
+pub fn preferred_leader_elections(state: &ClusterState) -> Vec<MetadataRecord> {
+    let active = |n: NodeId| state.brokers.get(&n).is_some_and(|b| b.is_active());
+    changes(state, |p| {
+        let preferred = *p.replicas.first()?;
+        (p.leader != preferred && p.isr.contains(&preferred) && active(preferred))
+            .then(|| (preferred, p.isr.clone()))
+    })
+}
+
+/// A PartitionChange for each partition where `decide` answers a leader and ISR
+/// different from what it has.
+fn changes(
+    state: &ClusterState,
+    decide: impl Fn(&PartitionState) -> Option<(NodeId, Vec<NodeId>)>,
+) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for topic in state.topics.values() {
+        for (id, p) in &topic.partitions {
+            let Some((leader, isr)) = decide(p) else {
+                continue;
+            };
+            if leader == p.leader && isr == p.isr {
+                continue;
+            }
+            records.push(MetadataRecord::PartitionChange(PartitionChangeRecord {
+                topic_id: topic.topic_id.clone(),
+                partition_id: *id,
+                leader: (leader != p.leader).then_some(leader),
+                isr: (isr != p.isr).then_some(isr),
+                replicas: None,
+            }));
+        }
+    }
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::placement::place;
+    use proptest::prelude::*;
+
+    fn node(n: i32) -> NodeId {
+        NodeId::new(n)
+    }
+
+    /// A cluster of `brokers` registered and unfenced.
+    fn cluster(brokers: i32) -> (ClusterState, u64) {
+        let mut state = ClusterState::default();
+        let mut index = 1;
+        for b in 1..=brokers {
+            let records = register_broker(&state, node(b), Uuid::new_v4(), vec![]);
+            state.apply_batch(index, &records).unwrap();
+            index += 1;
+            state
+                .apply_batch(index, &unfence_broker(&state, node(b)))
+                .unwrap();
+            index += 1;
+        }
+        (state, index)
+    }
+
+    fn new_topic(state: &ClusterState, name: &str, partitions: i32, factor: i16) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            topic_id: format!("id-{name}"),
+            assignments: place(&state.active_brokers(), partitions, 0, factor, 0).unwrap(),
+            configs: BTreeMap::from([("retention.ms".into(), "1000".into())]),
+        }
+    }
+
+    #[test]
+    fn a_fenced_leader_hands_over_and_comes_back_by_preferred_election() {
+        let (mut state, mut index) = cluster(3);
+        let topic = new_topic(&state, "t", 3, 3);
+        state
+            .apply_batch(index, &create_topic(&state, &topic).unwrap())
+            .unwrap();
+        index += 1;
+        assert_eq!(state.topic_configs["t"]["retention.ms"], "1000");
+        let led_by_1 = |s: &ClusterState| {
+            s.topic("t")
+                .unwrap()
+                .partitions
+                .values()
+                .filter(|p| p.leader == node(1))
+                .count()
+        };
+        assert_eq!(led_by_1(&state), 1);
+        state
+            .apply_batch(index, &fence_broker(&state, node(1)))
+            .unwrap();
+        index += 1;
+        assert_eq!(led_by_1(&state), 0);
+        for p in state.topic("t").unwrap().partitions.values() {
+            assert!(!p.isr.contains(&node(1)), "fenced brokers leave the ISR");
+            assert_ne!(p.leader, NO_LEADER);
+        }
+        state
+            .apply_batch(index, &unfence_broker(&state, node(1)))
+            .unwrap();
+        index += 1;
+        // Back in the ISR is replication's work; here it is put back by hand.
+        let p0 = state
+            .topic("t")
+            .unwrap()
+            .partitions
+            .iter()
+            .find(|(_, p)| p.replicas[0] == node(1))
+            .map(|(id, _)| *id)
+            .unwrap();
+        let change = MetadataRecord::PartitionChange(PartitionChangeRecord {
+            topic_id: "id-t".into(),
+            partition_id: p0,
+            leader: None,
+            isr: Some(vec![node(1), node(2), node(3)]),
+            replicas: None,
+        });
+        state.apply_batch(index, &[change]).unwrap();
+        index += 1;
+        let elections = preferred_leader_elections(&state);
+        assert_eq!(elections.len(), 1);
+        state.apply_batch(index, &elections).unwrap();
+        assert_eq!(led_by_1(&state), 1);
+    }
+
+    #[test]
+    fn a_single_replica_partition_is_offline_while_its_broker_is_fenced() {
+        let (mut state, mut index) = cluster(2);
+        let topic = new_topic(&state, "t", 2, 1);
+        state
+            .apply_batch(index, &create_topic(&state, &topic).unwrap())
+            .unwrap();
+        index += 1;
+        state
+            .apply_batch(index, &fence_broker(&state, node(2)))
+            .unwrap();
+        index += 1;
+        let offline: Vec<_> = state
+            .topic("t")
+            .unwrap()
+            .partitions
+            .values()
+            .filter(|p| p.is_offline())
+            .collect();
+        assert_eq!(offline.len(), 1);
+        assert_eq!(offline[0].isr, vec![node(2)], "the last ISR member stays");
+        // A restart registers again (fenced), then unfences: it leads again.
+        let records = register_broker(&state, node(2), Uuid::new_v4(), vec![]);
+        state.apply_batch(index, &records).unwrap();
+        index += 1;
+        state
+            .apply_batch(index, &unfence_broker(&state, node(2)))
+            .unwrap();
+        assert!(state
+            .topic("t")
+            .unwrap()
+            .partitions
+            .values()
+            .all(|p| !p.is_offline()));
+    }
+
+    #[test]
+    fn stale_and_invalid_batches_change_nothing() {
+        let (mut state, index) = cluster(1);
+        let before = state.clone();
+        let stale = MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+            broker_id: node(1),
+            broker_epoch: 0,
+            fenced: Some(true),
+            in_controlled_shutdown: None,
+        });
+        let topic = new_topic(&state, "t", 1, 1);
+        let mut batch = create_topic(&state, &topic).unwrap();
+        batch.push(stale);
+        assert!(state.apply_batch(index, &batch).is_err());
+        assert_eq!(state, before, "no half-applied batch");
+        assert!(create_topic(&state, &topic).is_ok());
+        state
+            .apply_batch(index, &create_topic(&state, &topic).unwrap())
+            .unwrap();
+        assert_eq!(
+            create_topic(&state, &topic),
+            Err(BrokerError::TopicExists("t".into()))
+        );
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create { partitions: i32, factor: i16 },
+        Delete(usize),
+        Fence(i32),
+        Shutdown(i32),
+        Register(i32),
+        Unfence(i32),
+        Preferred,
+        Restore(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1i32..5, 1i16..4).prop_map(|(partitions, factor)| Op::Create { partitions, factor }),
+            (0usize..4).prop_map(Op::Delete),
+            (1i32..5).prop_map(Op::Fence),
+            (1i32..5).prop_map(Op::Shutdown),
+            (1i32..5).prop_map(Op::Register),
+            (1i32..5).prop_map(Op::Unfence),
+            Just(Op::Preferred),
+            (0usize..8).prop_map(Op::Restore),
+        ]
+    }
+
+    /// Every partition: replicas distinct, ISR a non-empty subset, the leader an
+    /// active broker in the ISR, or none only when no ISR member is active.
+    fn check_invariants(state: &ClusterState) -> Result<(), TestCaseError> {
+        let active = |n: &NodeId| state.brokers.get(n).is_some_and(|b| b.is_active());
+        for topic in state.topics.values() {
+            for (id, p) in &topic.partitions {
+                prop_assert!(!p.isr.is_empty(), "{id}: empty ISR");
+                prop_assert!(p.isr.iter().all(|r| p.replicas.contains(r)));
+                if p.leader == NO_LEADER {
+                    prop_assert!(
+                        !p.isr.iter().any(active),
+                        "{id} offline with {:?} in sync",
+                        p.isr
+                    );
+                } else {
+                    prop_assert!(active(&p.leader), "{id} led by inactive {}", p.leader);
+                    prop_assert!(p.isr.contains(&p.leader));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn decisions_keep_the_invariants_and_epochs_only_rise(ops in proptest::collection::vec(op(), 1..40)) {
+            let (mut state, mut index) = cluster(4);
+            let mut created = 0;
+            for op in ops {
+                let before = state.clone();
+                let records = match op {
+                    Op::Create { partitions, factor } => {
+                        created += 1;
+                        let name = format!("t{created}");
+                        match place(&state.active_brokers(), partitions, 0, factor, created) {
+                            Ok(assignments) => create_topic(&state, &NewTopic {
+                                name: name.clone(), topic_id: format!("id-{name}"), assignments,
+                                configs: BTreeMap::new(),
+                            }).unwrap(),
+                            Err(_) => {
+                                prop_assert!(factor as usize > state.active_brokers().len());
+                                continue;
+                            }
+                        }
+                    }
+                    Op::Delete(i) => match state.topic_ids.keys().nth(i).cloned() {
+                        Some(name) => delete_topic(&state, &name).unwrap(),
+                        None => continue,
+                    },
+                    Op::Fence(b) => fence_broker(&state, node(b)),
+                    Op::Shutdown(b) => begin_controlled_shutdown(&state, node(b)),
+                    Op::Register(b) => register_broker(&state, node(b), Uuid::new_v4(), vec![]),
+                    Op::Unfence(b) => unfence_broker(&state, node(b)),
+                    Op::Preferred => preferred_leader_elections(&state),
+                    // A replica back in sync (what replication will propose).
+                    Op::Restore(i) => {
+                        let found = state.topics.values().flat_map(|t| t.partitions.iter().map(move |(id, p)| (t, id, p))).nth(i);
+                        match found {
+                            Some((t, id, p)) if p.leader != NO_LEADER => {
+                                let active = |n: &NodeId| state.brokers.get(n).is_some_and(|b| b.is_active());
+                                let isr: Vec<NodeId> = p.replicas.iter().copied()
+                                    .filter(|r| p.isr.contains(r) || active(r)).collect();
+                                if isr == p.isr { continue; }
+                                vec![MetadataRecord::PartitionChange(PartitionChangeRecord {
+                                    topic_id: t.topic_id.clone(), partition_id: *id,
+                                    leader: None, isr: Some(isr), replicas: None,
+                                })]
+                            }
+                            _ => continue,
+                        }
+                    }
+                };
+                let applied = state.apply_batch(index, &records);
+                prop_assert!(applied.is_ok(), "{:?}: {:?}", records, applied);
+                index += 1;
+                check_invariants(&state)?;
+                for (id, topic) in &state.topics {
+                    let Some(old) = before.topics.get(id) else { continue };
+                    for (p, now) in &topic.partitions {
+                        let then = &old.partitions[p];
+                        prop_assert!(now.leader_epoch >= then.leader_epoch);
+                        prop_assert!(now.partition_epoch >= then.partition_epoch);
+                        if now.leader != then.leader {
+                            prop_assert!(now.leader_epoch > then.leader_epoch);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
