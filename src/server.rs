@@ -29,6 +29,8 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error("the broker actor is not answering: {0}")]
     Mailbox(#[from] actix::MailboxError),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
@@ -40,6 +42,20 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     );
     for (key, value) in &settings.values {
         log::debug!("config {key} = {value}");
+    }
+    let cluster_config = &settings.broker.cluster;
+    if !cluster_config.is_single_node(settings.broker.node_id) {
+        // The settings are checked, but this build runs one node only: say so rather
+        // than run alone while the operator believes it joined a cluster.
+        return Err(ServeError::Unsupported(format!(
+            "controller.quorum.voters names {} node(s): multi-node clusters are not served by this build yet; leave it empty for a single node",
+            cluster_config.voters.len()
+        )));
+    }
+    if let Some(listen) = &settings.controller_listen {
+        log::info!(
+            "the CONTROLLER listener ({listen}) is not opened: this node is the whole quorum"
+        );
     }
     let node = Node::start(settings.broker.clone()).await?;
     let cluster = node.engine.broker.send(GetClusterInfo).await?;

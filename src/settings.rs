@@ -20,14 +20,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use config::{Config, File, FileFormat, Value, ValueKind};
-use troupe_actors::broker_config::{BrokerConfig, ConsumerConfig, GroupConfig};
+use troupe_actors::broker_config::{
+    BrokerConfig, ClusterConfig, ConsumerConfig, GroupConfig, ProcessRoles,
+};
 use troupe_actors::ids::NodeId;
 use troupe_actors::topic_config::TopicDefaults;
 use troupe_kafka::ListenerConfig;
 use troupe_web::{BrowserSafety, WebLimits, WsLimits};
 
 use broker_configs::{broker_config, BROKER_CONFIGS};
-use config_def::{ConfigType, ConfigValue, ListenerSpec, HTTP_LISTENER, KAFKA_LISTENERS};
+use config_def::{
+    ConfigType, ConfigValue, ListenerSpec, CONTROLLER_LISTENER, HTTP_LISTENER, KAFKA_LISTENERS,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -53,6 +57,8 @@ pub struct Settings {
     pub browser: BrowserSafety,
     /// The Kafka listener, if `listeners` has one.
     pub kafka: Option<ListenerConfig>,
+    /// The controller listener's bind address (`HOST:PORT`), if `listeners` has one.
+    pub controller_listen: Option<String>,
     /// Every effective key and value, for the startup log.
     pub values: BTreeMap<String, String>,
 }
@@ -66,6 +72,8 @@ pub struct CliOverrides {
     pub listen: Option<String>,
     /// `HOST:PORT` of the Kafka listener (`PLAINTEXT://`).
     pub kafka_listen: Option<String>,
+    /// `HOST:PORT` of the controller listener (`CONTROLLER://`).
+    pub controller_listen: Option<String>,
 }
 
 impl Settings {
@@ -118,6 +126,9 @@ impl Settings {
         if let Some(listen) = &cli.kafka_listen {
             *listeners = replace_listener(listeners, KAFKA_LISTENERS[0], listen);
         }
+        if let Some(listen) = &cli.controller_listen {
+            *listeners = replace_listener(listeners, CONTROLLER_LISTENER, listen);
+        }
         Settings::from_values(values)
     }
 
@@ -132,8 +143,14 @@ impl Settings {
         };
         let (listen_host, listen_port) = (http.host.clone(), http.port);
         let kafka = kafka_listener(&mut checked, &listeners)?;
+        let node_id = NodeId::new(checked.number("node.id")?);
+        let controller_listen = listeners
+            .iter()
+            .find(|l| l.name == CONTROLLER_LISTENER)
+            .map(ListenerSpec::bind_address);
+        let cluster = cluster_config(&mut checked, node_id, &listeners)?;
         let broker = BrokerConfig {
-            node_id: NodeId::new(checked.number("node.id")?),
+            node_id,
             log_dir: PathBuf::from(checked.text("log.dirs")?),
             num_partitions: checked.number("num.partitions")?,
             default_replication_factor: checked.number("default.replication.factor")?,
@@ -170,6 +187,7 @@ impl Settings {
                 heartbeat_interval_ms: checked.number("consumer.heartbeat.interval.ms")?,
                 request_timeout_ms: checked.number("consumer.request.timeout.ms")?,
             },
+            cluster,
         };
         let web = WebLimits {
             max_request_bytes: checked.number("http.max.request.bytes")?,
@@ -205,6 +223,7 @@ impl Settings {
             shutdown_timeout_ms: checked.number("shutdown.timeout.ms")?,
             web,
             kafka,
+            controller_listen,
             values,
         };
         // A key in the table that nothing reads would be accepted and silently ignored.
@@ -239,10 +258,9 @@ fn kafka_listener(
     listeners: &[ListenerSpec],
 ) -> Result<Option<ListenerConfig>, SettingsError> {
     let advertised = checked.listeners("advertised.listeners")?;
-    if let Some(stray) = advertised
-        .iter()
-        .find(|a| a.name == HTTP_LISTENER || !listeners.iter().any(|l| l.name == a.name))
-    {
+    if let Some(stray) = advertised.iter().find(|a| {
+        !KAFKA_LISTENERS.contains(&a.name.as_str()) || !listeners.iter().any(|l| l.name == a.name)
+    }) {
         return Err(SettingsError::Invalid {
             key: "advertised.listeners".into(),
             reason: format!("{} is not a Kafka listener in `listeners`", stray.name),
@@ -253,15 +271,14 @@ fn kafka_listener(
     let max_inflight_requests: usize = checked.number("queued.max.requests.per.connection")?;
     let idle_ms: u64 = checked.number("connections.max.idle.ms")?;
     let request_timeout_ms: u64 = checked.number("socket.request.timeout.ms")?;
-    let Some(kafka) = listeners.iter().find(|l| l.name != HTTP_LISTENER) else {
+    let Some(kafka) = listeners
+        .iter()
+        .find(|l| KAFKA_LISTENERS.contains(&l.name.as_str()))
+    else {
         return Ok(None);
     };
     let told = advertised.iter().find(|a| a.name == kafka.name);
-    let bind = if kafka.host.contains(':') {
-        format!("[{}]:{}", kafka.host, kafka.port)
-    } else {
-        format!("{}:{}", kafka.host, kafka.port)
-    };
+    let bind = kafka.bind_address();
     Ok(Some(ListenerConfig {
         listener_name: kafka.name.clone(),
         bind,
@@ -273,6 +290,135 @@ fn kafka_listener(
         idle_timeout: Duration::from_millis(idle_ms),
         request_timeout: Duration::from_millis(request_timeout_ms),
     }))
+}
+
+/// The node's cluster settings, checked against each other: the roles, the voters
+/// (`ID@HOST:PORT`, no id twice, this node among them when it is a controller), a
+/// cluster id when there is more than one voter, and the listeners they need.
+fn cluster_config(
+    checked: &mut CheckedValues,
+    node_id: NodeId,
+    listeners: &[ListenerSpec],
+) -> Result<ClusterConfig, SettingsError> {
+    let invalid = |key: &str, reason: String| SettingsError::Invalid {
+        key: key.into(),
+        reason,
+    };
+    let mut roles = ProcessRoles {
+        broker: false,
+        controller: false,
+    };
+    for role in checked.list("process.roles")? {
+        match role.as_str() {
+            "broker" => roles.broker = true,
+            "controller" => roles.controller = true,
+            other => {
+                return Err(invalid(
+                    "process.roles",
+                    format!("'{other}' is not a role (broker, controller)"),
+                ))
+            }
+        }
+    }
+    if !roles.broker && !roles.controller {
+        return Err(invalid("process.roles", "names no role".into()));
+    }
+    let voters = parse_voters(&checked.text("controller.quorum.voters")?)
+        .map_err(|reason| invalid("controller.quorum.voters", reason))?;
+    if roles.controller && !voters.is_empty() && !voters.contains_key(&node_id) {
+        return Err(invalid(
+            "controller.quorum.voters",
+            format!("node {node_id} is a controller (process.roles) but not a voter"),
+        ));
+    }
+    if !roles.controller && voters.is_empty() {
+        return Err(invalid(
+            "controller.quorum.voters",
+            "a broker-only node needs the controllers it registers with".into(),
+        ));
+    }
+    let cluster_id = Some(checked.text("cluster.id")?.trim().to_string()).filter(|c| !c.is_empty());
+    let multi_node = voters.len() > 1 || (voters.len() == 1 && !voters.contains_key(&node_id));
+    if multi_node && cluster_id.is_none() {
+        return Err(invalid(
+            "cluster.id",
+            "every node of a multi-node cluster needs the same cluster id".into(),
+        ));
+    }
+    let controller_listener_name = checked.text("controller.listener.names")?;
+    if controller_listener_name.trim().to_ascii_uppercase() != CONTROLLER_LISTENER {
+        return Err(invalid(
+            "controller.listener.names",
+            format!("only {CONTROLLER_LISTENER} is served"),
+        ));
+    }
+    let has = |name: &str| listeners.iter().any(|l| l.name == name);
+    if multi_node && roles.controller && !has(CONTROLLER_LISTENER) {
+        return Err(invalid(
+            "listeners",
+            format!(
+                "a controller of a multi-node cluster needs a {CONTROLLER_LISTENER}:// listener"
+            ),
+        ));
+    }
+    let inter_broker_listener_name = checked
+        .text("inter.broker.listener.name")?
+        .trim()
+        .to_ascii_uppercase();
+    if multi_node && roles.broker && !has(&inter_broker_listener_name) {
+        return Err(invalid(
+            "inter.broker.listener.name",
+            format!("{inter_broker_listener_name} is not in `listeners`"),
+        ));
+    }
+    let check_interval_s: u64 = checked.number("leader.imbalance.check.interval.seconds")?;
+    Ok(ClusterConfig {
+        roles,
+        voters,
+        cluster_id,
+        broker_session_timeout_ms: checked.number("broker.session.timeout.ms")?,
+        broker_heartbeat_interval_ms: checked.number("broker.heartbeat.interval.ms")?,
+        offsets_topic_replication_factor: checked.number("offsets.topic.replication.factor")?,
+        auto_leader_rebalance_enable: checked.flag("auto.leader.rebalance.enable")?,
+        leader_imbalance_check_interval_ms: check_interval_s * 1000,
+        inter_broker_listener_name,
+        controller_listener_name: CONTROLLER_LISTENER.to_string(),
+    })
+}
+
+/// `controller.quorum.voters`: `ID@HOST:PORT`, comma-separated, no id twice.
+fn parse_voters(raw: &str) -> Result<BTreeMap<NodeId, String>, String> {
+    let mut voters = BTreeMap::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, address) = entry
+            .split_once('@')
+            .ok_or_else(|| format!("'{entry}' is not ID@HOST:PORT"))?;
+        let id: i32 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| format!("'{entry}': '{id}' is not a node id"))?;
+        let (host, port) = address
+            .trim()
+            .rsplit_once(':')
+            .ok_or_else(|| format!("'{entry}': '{address}' is not HOST:PORT"))?;
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("'{entry}': '{port}' is not a port"))?;
+        if host.is_empty() {
+            return Err(format!("'{entry}' names no host"));
+        }
+        if voters
+            .insert(NodeId::new(id), format!("{host}:{port}"))
+            .is_some()
+        {
+            return Err(format!("node id {id} is given twice"));
+        }
+    }
+    Ok(voters)
 }
 
 /// Every key's value after its definition's check, handed out once each as the
@@ -476,6 +622,7 @@ mod tests {
             data_dir: Some("/tmp/x".into()),
             listen: Some("127.0.0.1:9999".into()),
             kafka_listen: Some("127.0.0.1:0".into()),
+            controller_listen: None,
         };
         let s = load(
             cli,
@@ -499,18 +646,20 @@ mod tests {
         );
     }
 
+    /// The settings with `pairs` as `--override`s.
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let cli = CliOverrides {
+            overrides: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..CliOverrides::default()
+        };
+        load(cli, &[])
+    }
+
     #[test]
     fn kafka_listeners_and_what_they_advertise() {
-        let with = |pairs: &[(&str, &str)]| {
-            let cli = CliOverrides {
-                overrides: pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..CliOverrides::default()
-            };
-            load(cli, &[])
-        };
         let s = with(&[("advertised.listeners", "PLAINTEXT://kafka.example:19092")]).unwrap();
         let kafka = s.kafka.unwrap();
         assert_eq!(kafka.bind, "127.0.0.1:9092");
@@ -566,7 +715,7 @@ mod tests {
         };
         assert!(matches!(load(cli, &[]), Err(SettingsError::Invalid { .. })));
         let cli = CliOverrides {
-            overrides: vec![("default.replication.factor".into(), "3".into())],
+            overrides: vec![("default.replication.factor".into(), "0".into())],
             ..CliOverrides::default()
         };
         assert!(matches!(load(cli, &[]), Err(SettingsError::Invalid { .. })));
@@ -678,5 +827,79 @@ mod tests {
             ["broker.internal", "kafka.example"]
         );
         assert_eq!(s.browser.allowed_origins, ["https://ops.example"]);
+    }
+
+    #[test]
+    fn the_embedded_default_is_a_combined_node_that_is_its_own_quorum() {
+        let s = load(CliOverrides::default(), &[]).unwrap();
+        let c = &s.broker.cluster;
+        assert!(c.roles.broker && c.roles.controller);
+        assert!(c.is_single_node(s.broker.node_id));
+        assert_eq!(c.cluster_id, None);
+        assert_eq!(s.controller_listen, None);
+        assert_eq!(
+            (c.broker_session_timeout_ms, c.broker_heartbeat_interval_ms),
+            (9000, 2000)
+        );
+    }
+
+    #[test]
+    fn a_three_node_cluster_config_and_its_mistakes_name_the_key() {
+        let node = |id: &str, extra: &[(&str, &str)]| {
+            let mut pairs = vec![
+                ("node.id", id),
+                (
+                    "controller.quorum.voters",
+                    "1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293",
+                ),
+                ("cluster.id", "troupe-test"),
+                (
+                    "listeners",
+                    "http://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:9193",
+                ),
+            ];
+            pairs.extend_from_slice(extra);
+            with(&pairs)
+        };
+        let s = node("2", &[]).unwrap();
+        assert_eq!(s.broker.cluster.voters.len(), 3);
+        assert_eq!(
+            s.broker
+                .cluster
+                .voters
+                .get(&NodeId::new(3))
+                .map(String::as_str),
+            Some("127.0.0.1:9293")
+        );
+        assert_eq!(s.controller_listen.as_deref(), Some("127.0.0.1:9193"));
+        assert_eq!(s.kafka.map(|k| k.listener_name), Some("PLAINTEXT".into()));
+        let key_of = |r: Result<Settings, SettingsError>| match r {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        };
+        assert_eq!(key_of(node("4", &[])), "controller.quorum.voters");
+        assert_eq!(
+            key_of(node("1", &[("controller.quorum.voters", "1@h:1,1@h:2")])),
+            "controller.quorum.voters"
+        );
+        assert_eq!(key_of(node("1", &[("cluster.id", "")])), "cluster.id");
+        assert_eq!(
+            key_of(node(
+                "1",
+                &[("listeners", "http://127.0.0.1:0,PLAINTEXT://127.0.0.1:0")]
+            )),
+            "listeners"
+        );
+        assert_eq!(
+            key_of(node("1", &[("process.roles", "broker,observer")])),
+            "process.roles"
+        );
+        assert_eq!(
+            key_of(with(&[("process.roles", "broker")])),
+            "controller.quorum.voters",
+            "a broker alone has no quorum to join"
+        );
+        // A broker-only node needs no controller listener.
+        assert!(node("4", &[("process.roles", "broker")]).is_ok());
     }
 }

@@ -62,6 +62,70 @@ pub struct BrokerConfig {
     pub groups: GroupConfig,
     /// Consumer instances living in the broker (REST v2, WebSocket).
     pub consumers: ConsumerConfig,
+    /// The node's place in the cluster: roles, the controller quorum, liveness.
+    pub cluster: ClusterConfig,
+}
+
+/// What a node is in the cluster (Kafka's KRaft settings). The default is the
+/// embedded one: a combined broker and controller that is the whole quorum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// `process.roles`.
+    pub roles: ProcessRoles,
+    /// `controller.quorum.voters`: each controller's id and its controller
+    /// listener's `host:port`. Empty: this node alone is the quorum.
+    pub voters: std::collections::BTreeMap<NodeId, String>,
+    /// `cluster.id`: required of a multi-node cluster (every node must agree);
+    /// a single node makes one up on its first start.
+    pub cluster_id: Option<String>,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `offsets.topic.replication.factor`.
+    pub offsets_topic_replication_factor: i16,
+    /// `auto.leader.rebalance.enable`, every `leader.imbalance.check.interval.seconds`.
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_ms: u64,
+    /// `inter.broker.listener.name`: the listener brokers reach each other on.
+    pub inter_broker_listener_name: String,
+    /// `controller.listener.names`: the listener controllers talk on.
+    pub controller_listener_name: String,
+}
+
+/// `process.roles`: a broker (serves clients, holds replicas), a controller (a
+/// voter of the metadata quorum), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessRoles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            roles: ProcessRoles {
+                broker: true,
+                controller: true,
+            },
+            voters: Default::default(),
+            cluster_id: None,
+            broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 2_000,
+            offsets_topic_replication_factor: 1,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_ms: 300_000,
+            inter_broker_listener_name: "PLAINTEXT".into(),
+            controller_listener_name: "CONTROLLER".into(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// This node is the whole quorum (no voters named, or only itself).
+    pub fn is_single_node(&self, node_id: NodeId) -> bool {
+        self.voters.is_empty() || (self.voters.len() == 1 && self.voters.contains_key(&node_id))
+    }
 }
 
 /// Consumer instances the broker runs for REST (and WebSocket) clients, as
@@ -160,6 +224,7 @@ impl Default for BrokerConfig {
             partition_tail_chunk_max_bytes: 256 * 1024,
             groups: GroupConfig::default(),
             consumers: ConsumerConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// HOST:PORT for Kafka clients (the PLAINTEXT entry of listeners); port 0 picks a free one.
     #[arg(long)]
     pub kafka_listen: Option<String>,
+    /// HOST:PORT for the controller listener (the CONTROLLER entry of listeners): the
+    /// metadata quorum and brokers' registrations, on controllers of a multi-node cluster.
+    #[arg(long)]
+    pub controller_listen: Option<String>,
     /// Set any broker config key, as kafka-server-start.sh --override (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub overrides: Vec<(String, String)>,
@@ -39,6 +43,7 @@ pub fn run(args: ServeArgs) -> i32 {
         data_dir: args.data_dir,
         listen: args.listen,
         kafka_listen: args.kafka_listen,
+        controller_listen: args.controller_listen,
     };
     let settings = match Settings::load(&cli) {
         Ok(s) => s,

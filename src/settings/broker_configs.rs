@@ -22,10 +22,28 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "this broker's id",
     },
     ConfigDef {
+        name: "process.roles",
+        kind: ConfigType::NameList,
+        default: "broker,controller",
+        doc: "`broker` (serves clients, holds replicas), `controller` (a voter of the metadata quorum) or both",
+    },
+    ConfigDef {
+        name: "controller.quorum.voters",
+        kind: ConfigType::String,
+        default: "",
+        doc: "the metadata quorum: `ID@HOST:PORT` of each controller's `CONTROLLER` listener, comma-separated; empty: this node alone is the quorum (the embedded default)",
+    },
+    ConfigDef {
+        name: "cluster.id",
+        kind: ConfigType::String,
+        default: "",
+        doc: "the cluster's id, the same on every node (a data dir of another cluster is refused); required with more than one voter, made up by a single node on its first start when empty",
+    },
+    ConfigDef {
         name: "listeners",
         kind: ConfigType::Listener,
         default: "http://127.0.0.1:8082,PLAINTEXT://127.0.0.1:9092",
-        doc: "where the broker listens (port 0 picks a free one): `http://` for REST, WebSocket and the dashboard (`--listen HOST:PORT`), `PLAINTEXT://` for Kafka clients (`--kafka-listen HOST:PORT`; leave it out for none)",
+        doc: "where the broker listens (port 0 picks a free one): `http://` for REST, WebSocket and the dashboard (`--listen HOST:PORT`), `PLAINTEXT://` for Kafka clients (`--kafka-listen HOST:PORT`; leave it out for none), `CONTROLLER://` for the quorum and brokers' registrations, on controllers of a multi-node cluster (`--controller-listen HOST:PORT`; Kafka's default port is 9093)",
     },
     ConfigDef {
         name: "advertised.listeners",
@@ -50,9 +68,66 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     },
     ConfigDef {
         name: "default.replication.factor",
-        kind: ConfigType::Int { min: 1, max: 1 },
+        kind: ConfigType::Int {
+            min: 1,
+            max: i16::MAX as i32,
+        },
         default: "1",
-        doc: "replication factor of a topic created without one (one broker: 1)",
+        doc: "replication factor of a topic created without one",
+    },
+    ConfigDef {
+        name: "offsets.topic.replication.factor",
+        kind: ConfigType::Int {
+            min: 1,
+            max: i16::MAX as i32,
+        },
+        default: "1",
+        doc: "replication factor of `__consumer_offsets` (Kafka's default is 3; 1 lets a single node start)",
+    },
+    ConfigDef {
+        name: "broker.session.timeout.ms",
+        kind: ConfigType::Int {
+            min: 100,
+            max: I32_MAX,
+        },
+        default: "9000",
+        doc: "a broker that has not heartbeated to the active controller for this long is fenced and its leaderships move",
+    },
+    ConfigDef {
+        name: "broker.heartbeat.interval.ms",
+        kind: ConfigType::Int {
+            min: 10,
+            max: I32_MAX,
+        },
+        default: "2000",
+        doc: "how often a broker heartbeats to the active controller",
+    },
+    ConfigDef {
+        name: "auto.leader.rebalance.enable",
+        kind: ConfigType::Bool,
+        default: "true",
+        doc: "move leaderships back to each partition's preferred (first) replica once it is back in sync",
+    },
+    ConfigDef {
+        name: "leader.imbalance.check.interval.seconds",
+        kind: ConfigType::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "300",
+        doc: "how often the active controller looks for leaderships to move back",
+    },
+    ConfigDef {
+        name: "inter.broker.listener.name",
+        kind: ConfigType::String,
+        default: "PLAINTEXT",
+        doc: "the Kafka listener brokers use to reach each other (forwarded requests, and replication)",
+    },
+    ConfigDef {
+        name: "controller.listener.names",
+        kind: ConfigType::String,
+        default: "CONTROLLER",
+        doc: "the listener controllers talk on (only `CONTROLLER` is served)",
     },
     ConfigDef {
         name: "max.partitions.per.topic",

@@ -74,10 +74,23 @@ pub struct ListenerSpec {
     pub port: u16,
 }
 
+impl ListenerSpec {
+    /// `HOST:PORT` to bind (`[HOST]:PORT` for an IPv6 host).
+    pub fn bind_address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// The name of the HTTP listener's entry.
 pub const HTTP_LISTENER: &str = "http";
 /// The Kafka listener names this version serves (TLS and SASL come later).
 pub const KAFKA_LISTENERS: &[&str] = &["PLAINTEXT"];
+/// The controller listener's name: the quorum's traffic and brokers' registrations.
+pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
 
 impl ConfigDef {
     /// Checks `raw` against the key's type and limits. The error is the reason alone,
@@ -258,9 +271,12 @@ pub fn parse_listeners(raw: &str) -> Result<Vec<ListenerSpec>, String> {
         } else {
             name.to_ascii_uppercase()
         };
-        if name != HTTP_LISTENER && !KAFKA_LISTENERS.contains(&name.as_str()) {
+        if name != HTTP_LISTENER
+            && name != CONTROLLER_LISTENER
+            && !KAFKA_LISTENERS.contains(&name.as_str())
+        {
             return Err(format!(
-                "'{entry}': listener {name} is not supported (`http`, {})",
+                "'{entry}': listener {name} is not supported (`http`, {}, {CONTROLLER_LISTENER})",
                 KAFKA_LISTENERS.join(", ")
             ));
         }
