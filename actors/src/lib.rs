@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod node;
 pub mod partition;
 pub mod partitioner;
+pub mod peer_client;
 pub mod replica_manager;
 pub mod requests;
 pub mod storage;

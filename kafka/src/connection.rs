@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
+use troupe_actors::peer_client::parse_broker_client_id;
 use troupe_actors::requests::{Engine, RequestContext};
 use troupe_actors::storage::buffers::POOL;
 
@@ -154,7 +155,17 @@ async fn next_request<R: AsyncRead + Unpin>(
     let header = decode_header(&mut frame, key, start.api_version)
         .map_err(|e| Closed::Because(e.to_string()))?;
     if session.context.client_id.is_none() {
-        session.context.client_id = header.client_id.as_ref().map(|c| c.to_string());
+        let client_id = header.client_id.as_ref().map(|c| c.to_string());
+        // Another broker names its cluster: one of another cluster is refused.
+        if let Some((cluster, node)) = client_id.as_deref().and_then(parse_broker_client_id) {
+            let ours = session.engine.image().cluster_id.clone();
+            if cluster != ours {
+                return Err(Closed::Because(format!(
+                    "broker {node} of cluster {cluster} is not of this cluster ({ours})"
+                )));
+            }
+        }
+        session.context.client_id = client_id;
     }
     let request = Request {
         key,

@@ -75,3 +75,113 @@ async fn accept(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{FetchRequest, MetadataRequest, ProduceRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use troupe_actors::broker_config::BrokerConfig;
+    use troupe_actors::node::Node;
+    use troupe_actors::peer_client::{broker_client_id, PeerClient};
+    use troupe_actors::requests::topics::{self, NewTopic};
+    use troupe_actors::requests::RequestContext;
+    use troupe_actors::storage::{BatchRef, Record, RecordBatch, TimestampType};
+
+    use crate::ListenerConfig;
+
+    /// A broker's client (what forwarding and replication use) against a real
+    /// listener: Metadata, then a Produce and a Fetch pipelined on one connection.
+    #[actix_rt::test]
+    async fn a_peer_client_produces_and_fetches_through_a_real_listener() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dir: dir.path().to_path_buf(),
+            cleaner_enable: false,
+            ..BrokerConfig::default()
+        };
+        let node = Node::start(config).await.unwrap();
+        let context = RequestContext::kafka(None, None);
+        let topic = NewTopic {
+            name: "t".into(),
+            partitions: Some(1),
+            ..Default::default()
+        };
+        topics::create(&node.engine, &context, topic).await.unwrap();
+        let listener = super::start(
+            node.engine.clone(),
+            ListenerConfig {
+                bind: "127.0.0.1:0".into(),
+                ..ListenerConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let client = PeerClient::new(
+            &listener.bound.to_string(),
+            &broker_client_id(&node.engine.image().cluster_id, 2),
+            4,
+            Duration::from_secs(10),
+        );
+        let metadata = client.call(&MetadataRequest::default(), 12).await.unwrap();
+        assert_eq!(metadata.brokers.len(), 1);
+        let record = Record {
+            timestamp_ms: 1,
+            key: Some(b"k".to_vec()),
+            value: Some(b"v".to_vec()),
+            headers: vec![],
+        };
+        let batch = RecordBatch::encode(&[record], TimestampType::CreateTime).unwrap();
+        let name = || TopicName(StrBytes::from_static_str("t"));
+        let produce = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(Bytes::from(batch.as_bytes().to_vec())))])]);
+        let fetch = FetchRequest::default()
+            .with_max_wait_ms(5000)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(name())
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20)])]);
+        // Pipelined on one connection: answered in order.
+        let (produced, fetched) = futures::join!(client.call(&produce, 9), client.call(&fetch, 11));
+        let (error_code, base_offset) = produce_partition(&produced.unwrap());
+        assert_eq!((error_code, base_offset), (0, 0));
+        let fetched = fetched.unwrap();
+        let partition = &fetched.responses[0].partitions[0];
+        assert_eq!(partition.high_watermark, 1);
+        let records = partition.records.clone().unwrap();
+        let stored = BatchRef::parse(&records).unwrap();
+        assert_eq!((stored.base_offset(), stored.records_count()), (0, 1));
+        assert_eq!(stored.computed_crc(), stored.stored_crc());
+
+        // A broker of another cluster is refused (the connection closed), and the
+        // listener goes on serving.
+        let stranger = PeerClient::new(
+            &listener.bound.to_string(),
+            &broker_client_id("another-cluster", 2),
+            4,
+            Duration::from_secs(10),
+        );
+        let refused = stranger.call(&MetadataRequest::default(), 12).await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert!(client.call(&MetadataRequest::default(), 12).await.is_ok());
+    }
+
+    fn produce_partition(r: &kafka_protocol::messages::ProduceResponse) -> (i16, i64) {
+        let p = &r.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    }
+}

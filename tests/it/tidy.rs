@@ -23,24 +23,25 @@ use std::path::{Path, PathBuf};
 /// topic registry (`topics.json`) is JSON, which operators can read; record formats
 /// on disk are Kafka's binary ones.
 const ENGINE_CRATES: &[&str] = &[
-    "crc32fast",  // CRC-32 of the v0/v1 message sets old clients send
-    "crc32c",     // CRC-32C of record batches v2 (Kafka's)
-    "flate2",     // gzip record batches
-    "snap",       // snappy record batches
-    "lz4",        // lz4 record batches
-    "zstd",       // zstd record batches
-    "memmap2",    // offset and time indexes
-    "libc",       // RLIMIT_NOFILE, posix_fallocate, sync_file_range
-    "thiserror",  // error enums
-    "log",        // logging
-    "actix",      // actors
-    "tokio",      // watch channels, broadcast, spawn_blocking
-    "futures",    // joining answers
-    "serde",      // topics.json
-    "serde_json", // topics.json
-    "uuid",       // topic and cluster ids
-    "regex",      // pattern subscriptions
-    "bytes",      // pooled read buffers shared with the listeners (storage/buffers.rs)
+    "crc32fast",      // CRC-32 of the v0/v1 message sets old clients send
+    "crc32c",         // CRC-32C of record batches v2 (Kafka's)
+    "flate2",         // gzip record batches
+    "snap",           // snappy record batches
+    "lz4",            // lz4 record batches
+    "zstd",           // zstd record batches
+    "memmap2",        // offset and time indexes
+    "libc",           // RLIMIT_NOFILE, posix_fallocate, sync_file_range
+    "thiserror",      // error enums
+    "log",            // logging
+    "actix",          // actors
+    "tokio",          // watch channels, broadcast, spawn_blocking
+    "futures",        // joining answers
+    "serde",          // topics.json
+    "serde_json",     // topics.json
+    "uuid",           // topic and cluster ids
+    "regex",          // pattern subscriptions
+    "bytes",          // pooled read buffers shared with the listeners (storage/buffers.rs)
+    "kafka-protocol", // requests to other brokers (peer_client.rs)
 ];
 
 const ADAPTERS: &[&str] = &["v2", "v3", "ws", "dashboard"];

@@ -1,0 +1,289 @@
+//! A Kafka-protocol client to another broker: what this broker forwards a produce or
+//! a read to the partition's leader with (and, with replication, what followers fetch
+//! with) — Kafka's inter-broker network client, in small.
+//!
+//! One connection per peer, requests pipelined on it, at most `max_inflight` at once
+//! (a semaphore: callers past it wait their turn, bounded by their timeout), each
+//! answer matched to its request by correlation id. Every call has a timeout. A
+//! broken connection fails the calls waiting on it, and the next call connects
+//! again. Requests carry the client id `troupe-broker/<cluster id>/<node id>`, so the
+//! peer knows which node asks and refuses one of another cluster.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, Semaphore};
+
+/// The prefix of the client id brokers send each other.
+pub const BROKER_CLIENT_ID_PREFIX: &str = "troupe-broker/";
+/// The largest response accepted from a peer (Kafka's `socket.request.max.bytes`
+/// default): a larger declared length is a broken peer, not a buffer to allocate.
+pub const MAX_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    #[error("cannot reach broker at {address}: {reason}")]
+    Unreachable { address: String, reason: String },
+    #[error("broker at {address} did not answer within {timeout_ms} ms")]
+    Timeout { address: String, timeout_ms: u128 },
+    #[error("broker at {address} answered what cannot be read: {reason}")]
+    Protocol { address: String, reason: String },
+}
+
+/// `troupe-broker/<cluster id>/<node id>`: who a request between brokers is from.
+pub fn broker_client_id(cluster_id: &str, node_id: i32) -> String {
+    format!("{BROKER_CLIENT_ID_PREFIX}{cluster_id}/{node_id}")
+}
+
+/// The cluster id and node id of a client id made by [`broker_client_id`].
+pub fn parse_broker_client_id(client_id: &str) -> Option<(&str, i32)> {
+    let rest = client_id.strip_prefix(BROKER_CLIENT_ID_PREFIX)?;
+    let (cluster, node) = rest.rsplit_once('/')?;
+    Some((cluster, node.parse().ok()?))
+}
+
+#[derive(Clone)]
+pub struct PeerClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    address: String,
+    client_id: StrBytes,
+    slots: Semaphore,
+    timeout: Duration,
+    connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    next_correlation_id: AtomicI32,
+}
+
+type Waiting = Mutex<HashMap<i32, oneshot::Sender<Bytes>>>;
+
+struct Connection {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    waiting: Arc<Waiting>,
+    broken: Arc<AtomicBool>,
+}
+
+impl PeerClient {
+    /// A client of the broker at `address` (`host:port`); nothing connects until the
+    /// first call.
+    pub fn new(address: &str, client_id: &str, max_inflight: usize, timeout: Duration) -> Self {
+        PeerClient {
+            inner: Arc::new(Inner {
+                address: address.to_string(),
+                client_id: StrBytes::from_string(client_id.to_string()),
+                slots: Semaphore::new(max_inflight.max(1)),
+                timeout,
+                connection: tokio::sync::Mutex::new(None),
+                next_correlation_id: AtomicI32::new(0),
+            }),
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// Sends `request` in `version` and answers its response, within the timeout.
+    pub async fn call<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, PeerError> {
+        let inner = &self.inner;
+        let timeout_error = || PeerError::Timeout {
+            address: inner.address.clone(),
+            timeout_ms: inner.timeout.as_millis(),
+        };
+        // The connection a call went out on: a call that times out breaks it, as Kafka
+        // closes a connection whose request timed out (its answer would come late).
+        let used: Mutex<Option<Arc<Connection>>> = Mutex::new(None);
+        let work = async {
+            let _slot = inner
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| self.unreachable("client closed"))?;
+            let correlation_id = inner.next_correlation_id.fetch_add(1, Ordering::Relaxed);
+            let frame = self.encode(request, version, correlation_id)?;
+            let connection = self.connection().await?;
+            if let Ok(mut used) = used.lock() {
+                *used = Some(connection.clone());
+            }
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut waiting) = connection.waiting.lock() {
+                waiting.insert(correlation_id, tx);
+            }
+            let written = {
+                let mut writer = connection.writer.lock().await;
+                writer.write_all(&frame).await
+            };
+            if let Err(e) = written {
+                connection.broken.store(true, Ordering::Relaxed);
+                return Err(self.unreachable(&e.to_string()));
+            }
+            let mut body = rx
+                .await
+                .map_err(|_| self.unreachable("the connection closed before the answer"))?;
+            let header_version = R::Response::header_version(version);
+            ResponseHeader::decode(&mut body, header_version)
+                .and_then(|_| R::Response::decode(&mut body, version))
+                .map_err(|e| PeerError::Protocol {
+                    address: inner.address.clone(),
+                    reason: e.to_string(),
+                })
+        };
+        match tokio::time::timeout(inner.timeout, work).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                if let Some(connection) = used.lock().ok().and_then(|mut u| u.take()) {
+                    connection.broken.store(true, Ordering::Relaxed);
+                }
+                Err(timeout_error())
+            }
+        }
+    }
+
+    fn unreachable(&self, reason: &str) -> PeerError {
+        PeerError::Unreachable {
+            address: self.inner.address.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn encode<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        correlation_id: i32,
+    ) -> Result<Bytes, PeerError> {
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.inner.client_id.clone()));
+        let mut body = BytesMut::new();
+        body.put_i32(0);
+        header
+            .encode(&mut body, R::header_version(version))
+            .and_then(|_| request.encode(&mut body, version))
+            .map_err(|e| PeerError::Protocol {
+                address: self.inner.address.clone(),
+                reason: format!("cannot encode the request: {e}"),
+            })?;
+        let length = (body.len() - 4) as i32;
+        body[..4].copy_from_slice(&length.to_be_bytes());
+        Ok(body.freeze())
+    }
+
+    /// The open connection, or a new one if there is none or it broke.
+    async fn connection(&self) -> Result<Arc<Connection>, PeerError> {
+        let mut current = self.inner.connection.lock().await;
+        if let Some(c) = current
+            .as_ref()
+            .filter(|c| !c.broken.load(Ordering::Relaxed))
+        {
+            return Ok(c.clone());
+        }
+        let stream = TcpStream::connect(&self.inner.address)
+            .await
+            .map_err(|e| self.unreachable(&e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (mut reader, writer) = stream.into_split();
+        let waiting: Arc<Waiting> = Arc::default();
+        let broken = Arc::new(AtomicBool::new(false));
+        let connection = Arc::new(Connection {
+            writer: tokio::sync::Mutex::new(writer),
+            waiting: waiting.clone(),
+            broken: broken.clone(),
+        });
+        let address = self.inner.address.clone();
+        tokio::spawn(async move {
+            if let Err(e) = read_responses(&mut reader, &waiting).await {
+                log::debug!("connection to broker {address} ended: {e}");
+            }
+            broken.store(true, Ordering::Relaxed);
+            // Dropping the senders fails the calls still waiting.
+            if let Ok(mut waiting) = waiting.lock() {
+                waiting.clear();
+            }
+        });
+        *current = Some(connection.clone());
+        Ok(connection)
+    }
+}
+
+/// Reads response frames and hands each to the call waiting for its correlation id.
+async fn read_responses(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    waiting: &Waiting,
+) -> std::io::Result<()> {
+    loop {
+        let length = reader.read_i32().await?;
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|l| (4..=MAX_RESPONSE_BYTES).contains(l))
+            .ok_or_else(|| std::io::Error::other(format!("a response frame of {length} bytes")))?;
+        let mut frame = vec![0u8; length];
+        reader.read_exact(&mut frame).await?;
+        let mut frame = Bytes::from(frame);
+        let correlation_id = frame.clone().get_i32();
+        let waiter = waiting
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&correlation_id));
+        match waiter {
+            // The header (correlation id first) is decoded by the caller, who knows
+            // its version.
+            Some(tx) => {
+                let _ = tx.send(std::mem::take(&mut frame));
+            }
+            None => log::warn!("a response for unknown correlation id {correlation_id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_client_ids_name_the_cluster_and_node() {
+        let id = broker_client_id("c-1/x", 3);
+        assert_eq!(parse_broker_client_id(&id), Some(("c-1/x", 3)));
+        assert_eq!(parse_broker_client_id("rdkafka"), None);
+        assert_eq!(parse_broker_client_id("troupe-broker/c/x"), None);
+    }
+
+    #[actix_rt::test]
+    async fn an_unreachable_peer_fails_fast_and_a_silent_one_times_out() {
+        use kafka_protocol::messages::ApiVersionsRequest;
+        // A port nobody listens on.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = closed.local_addr().unwrap().to_string();
+        drop(closed);
+        let client = PeerClient::new(&address, "t", 4, Duration::from_secs(5));
+        let answer = client.call(&ApiVersionsRequest::default(), 3).await;
+        assert!(
+            matches!(answer, Err(PeerError::Unreachable { .. })),
+            "{answer:?}"
+        );
+        // One that accepts and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = silent.local_addr().unwrap().to_string();
+        let client = PeerClient::new(&address, "t", 4, Duration::from_millis(200));
+        let answer = client.call(&ApiVersionsRequest::default(), 3).await;
+        assert!(
+            matches!(answer, Err(PeerError::Timeout { .. })),
+            "{answer:?}"
+        );
+    }
+}
