@@ -41,7 +41,7 @@ pub fn place(
     let assignments = (0..partitions.max(0) as usize)
         .map(|p| {
             let i = p + first_partition.max(0) as usize;
-            if i > 0 && i % n == 0 {
+            if i > 0 && i.is_multiple_of(n) {
                 shift += 1;
             }
             let first = (i + start) % n;

@@ -93,6 +93,10 @@ impl PartitionState {
     }
 }
 
+/// A topic's effective `max.message.bytes` and whether it is compacted, from its
+/// config overrides (the node's defaults fill the rest).
+pub type EffectiveTopicConfig = dyn Fn(&BTreeMap<String, String>) -> (usize, bool);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
     pub cluster_id: Option<String>,
@@ -327,7 +331,7 @@ impl ClusterState {
         &self,
         node_id: NodeId,
         controller_id: NodeId,
-        effective: &dyn Fn(&BTreeMap<String, String>) -> (usize, bool),
+        effective: &EffectiveTopicConfig,
     ) -> MetadataImage {
         let none = BTreeMap::new();
         let brokers = self
