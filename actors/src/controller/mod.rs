@@ -5,6 +5,7 @@
 //! (where replicas go, who leads); the rest is glue.
 
 pub mod placement;
+pub mod quorum;
 pub mod records;
 pub mod state;
 
