@@ -42,6 +42,8 @@ const ENGINE_CRATES: &[&str] = &[
     "regex",          // pattern subscriptions
     "bytes",          // pooled read buffers shared with the listeners (storage/buffers.rs)
     "kafka-protocol", // requests to other brokers (peer_client.rs)
+    "openraft",       // Raft for the metadata quorum, Kafka's KRaft (controller/quorum)
+    "ureq",           // the quorum's HTTP transport: a blocking, `Send` client (awc is not `Send`)
 ];
 
 const ADAPTERS: &[&str] = &["v2", "v3", "ws", "dashboard"];

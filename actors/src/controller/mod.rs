@@ -6,6 +6,7 @@
 
 pub mod decisions;
 pub mod placement;
+pub mod quorum;
 pub mod records;
 pub mod state;
 

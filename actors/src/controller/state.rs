@@ -97,6 +97,10 @@ impl PartitionState {
     }
 }
 
+/// A topic's effective `max.message.bytes` and whether it is compacted, from its
+/// config overrides (the node's defaults fill the rest).
+pub type EffectiveTopicConfig = dyn Fn(&BTreeMap<String, String>) -> (usize, bool);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
     pub cluster_id: Option<String>,

@@ -1,0 +1,610 @@
+//! The metadata quorum: Kafka's KRaft `__cluster_metadata` log, replicated by Raft
+//! (openraft 0.9) among the cluster's voters. A committed entry is a batch of
+//! [`MetadataRecord`]s; every voter applies committed batches, in log order, to its
+//! [`ClusterState`], and publishes the result ([`Applied`]) on a watch, so the rest of
+//! the node reacts to committed metadata and never to a proposal.
+//!
+//! This module is glue: openraft does the consensus, [`ClusterState`] the meaning.
+//! What is ours:
+//!
+//! - [`log_store`]: the Raft log and vote on disk (length + CRC-32C framed JSON
+//!   entries, fsynced before Raft hears they are durable).
+//! - [`state_machine`]: `ClusterState` as Raft's state machine, and its snapshots.
+//! - [`network`]: the transport — Raft's RPCs as JSON over HTTP POST to the voters'
+//!   controller listeners (`/raft/append`, `/raft/vote`, `/raft/snapshot`), client and
+//!   server side.
+//! - [`Quorum`], here: the handle the node holds — start, propose, watch what is
+//!   applied and who leads, status, shutdown.
+//!
+//! Raft runs on a tokio runtime of its own (one worker thread, named
+//! `quorum-<node id>`): its heartbeats and elections are never late because an actor
+//! on the caller's arbiter is busy, and the handle works from any runtime (actix's
+//! arbiters, tests). Membership is static: the voters are configuration, and every
+//! voter initialises the quorum with all of them on a fresh directory.
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, RaftMetrics, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::records::MetadataRecord;
+use super::state::ClusterState;
+use log_store::LogStore;
+use network::HttpNetwork;
+use state_machine::StateMachine;
+
+pub use network::{PeerHeaders, RpcRefusal, CLUSTER_ID_HEADER, NODE_ID_HEADER};
+
+openraft::declare_raft_types!(
+    /// The quorum's Raft types: a log entry carries a [`MetadataBatch`], applying it
+    /// answers a [`BatchOutcome`]; voters are `u64` ids with their controller
+    /// listener's `host:port` as [`BasicNode::addr`].
+    pub TypeConfig:
+        D = MetadataBatch,
+        R = BatchOutcome,
+        NodeId = u64,
+        Node = BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = std::io::Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// Raft over our types.
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// What one log entry proposes: records that apply together or not at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataBatch {
+    pub records: Vec<MetadataRecord>,
+}
+
+/// What applying a committed batch did. A refused batch is still in the log (it was
+/// committed) but changed nothing, on every voter alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchOutcome {
+    Applied,
+    /// The state refused the batch: the [`MetadataError`](super::MetadataError)'s text.
+    Refused(String),
+}
+
+/// The committed metadata as applied up to a log index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The last log entry applied (any kind: a batch, a leader's blank entry, a
+    /// membership); 0 before anything is. A proposal whose `propose` answered index
+    /// `i` is in `state` once `index >= i`.
+    pub index: u64,
+    pub state: ClusterState,
+}
+
+/// Who leads the quorum as this node last heard, and in which term: the Controller
+/// starts when `leader` becomes this node, and stops when it is not (or the term
+/// changes under it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Leadership {
+    pub leader: Option<u64>,
+    pub term: u64,
+}
+
+/// A voter's Raft role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuorumRole {
+    Leader,
+    Follower,
+    Candidate,
+    Learner,
+    ShutDown,
+}
+
+/// One voter as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VoterStatus {
+    /// Its controller listener, `host:port`.
+    pub addr: String,
+    /// On the leader: the last log index known to be on that voter (`None` until it
+    /// answers). `None` on other nodes.
+    pub matched_index: Option<u64>,
+    /// On the leader: how many entries that voter is behind the leader's log.
+    pub lag_entries: Option<u64>,
+}
+
+/// The quorum as this node sees it, from openraft's metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuorumStatus {
+    pub node_id: u64,
+    pub role: QuorumRole,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub voters: BTreeMap<u64, VoterStatus>,
+}
+
+/// How a quorum member runs. [`QuorumConfig::new`] gives the defaults; every limit
+/// is here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumConfig {
+    pub node_id: u64,
+    /// Every voter (this node too): id → its controller listener's `host:port`.
+    pub voters: BTreeMap<u64, String>,
+    /// `<data dir>/__cluster_metadata-0`: the log, vote and snapshot.
+    pub dir: PathBuf,
+    /// Sent with every RPC and checked on receipt: voters of another cluster are
+    /// refused.
+    pub cluster_id: String,
+    /// A follower that hears no leader for a random time in [min, max) stands for
+    /// election (Kafka's `controller.quorum.election.timeout.ms` is 1000).
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// How often the leader replicates or heartbeats; also each AppendEntries RPC's
+    /// time limit (openraft's rule), so it must cover a follower's fsync.
+    pub heartbeat_interval_ms: u64,
+    /// How long `propose` waits for its batch to commit before answering
+    /// `QuorumUnavailable`.
+    pub propose_timeout_ms: u64,
+    /// The time limit of one snapshot chunk's RPC (the last includes installing it).
+    pub install_snapshot_timeout_ms: u64,
+    /// A snapshot is built every this many applied entries, and the log behind it
+    /// purged.
+    pub snapshot_every_entries: u64,
+    /// Entries kept behind the snapshot when purging, so a follower a little behind
+    /// catches up from the log rather than a whole snapshot.
+    pub entries_kept_after_snapshot: u64,
+    /// The largest batch `propose` accepts, JSON-encoded.
+    pub max_batch_bytes: usize,
+    /// The largest RPC body sent or accepted (requests and answers).
+    pub max_rpc_bytes: usize,
+    /// Snapshot bytes per InstallSnapshot RPC (JSON-encoded, a chunk takes up to 4×).
+    pub snapshot_chunk_bytes: u64,
+    /// The most entries one AppendEntries RPC carries.
+    pub max_entries_per_append: u64,
+}
+
+/// Room an RPC body needs beyond its payload (vote, log ids, membership).
+const RPC_ENVELOPE_BYTES: usize = 64 << 10;
+
+/// Blocking threads of the quorum's runtime: file I/O and one HTTP request per RPC
+/// in flight (a few per peer).
+const QUORUM_BLOCKING_THREADS: usize = 16;
+
+impl QuorumConfig {
+    pub fn new(
+        node_id: u64,
+        voters: BTreeMap<u64, String>,
+        dir: PathBuf,
+        cluster_id: impl Into<String>,
+    ) -> Self {
+        QuorumConfig {
+            node_id,
+            voters,
+            dir,
+            cluster_id: cluster_id.into(),
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 2000,
+            heartbeat_interval_ms: 250,
+            propose_timeout_ms: 5000,
+            install_snapshot_timeout_ms: 5000,
+            snapshot_every_entries: 1000,
+            entries_kept_after_snapshot: 100,
+            max_batch_bytes: 8 << 20,
+            max_rpc_bytes: 32 << 20,
+            snapshot_chunk_bytes: 1 << 20,
+            max_entries_per_append: 300,
+        }
+    }
+
+    fn check(&self) -> Result<(), QuorumError> {
+        let invalid = |reason: String| Err(QuorumError::InvalidConfig(reason));
+        if !self.voters.contains_key(&self.node_id) {
+            return invalid(format!(
+                "node {} is not among the voters {:?}",
+                self.node_id,
+                self.voters.keys().collect::<Vec<_>>()
+            ));
+        }
+        if let Some((id, _)) = self.voters.iter().find(|(_, addr)| addr.trim().is_empty()) {
+            return invalid(format!("voter {id} has no address"));
+        }
+        if self.cluster_id.is_empty() {
+            return invalid("the cluster id is empty".into());
+        }
+        if self.heartbeat_interval_ms == 0
+            || self.heartbeat_interval_ms >= self.election_timeout_min_ms
+        {
+            return invalid(format!(
+                "the heartbeat interval ({} ms) must be above 0 and below the election timeout ({} ms)",
+                self.heartbeat_interval_ms, self.election_timeout_min_ms
+            ));
+        }
+        if self.propose_timeout_ms == 0 || self.install_snapshot_timeout_ms == 0 {
+            return invalid("timeouts must be above 0".into());
+        }
+        if self.snapshot_every_entries == 0 || self.max_entries_per_append == 0 {
+            return invalid("snapshot and append entry counts must be above 0".into());
+        }
+        if self.max_batch_bytes + RPC_ENVELOPE_BYTES > self.max_rpc_bytes {
+            return invalid(format!(
+                "max_rpc_bytes ({}) must hold a batch of max_batch_bytes ({}) and its envelope",
+                self.max_rpc_bytes, self.max_batch_bytes
+            ));
+        }
+        let chunk_rpc_bytes = (self.snapshot_chunk_bytes as usize)
+            .saturating_mul(4)
+            .saturating_add(RPC_ENVELOPE_BYTES);
+        if self.snapshot_chunk_bytes == 0 || chunk_rpc_bytes > self.max_rpc_bytes {
+            return invalid(format!(
+                "a snapshot chunk of {} bytes does not fit an RPC of max_rpc_bytes ({})",
+                self.snapshot_chunk_bytes, self.max_rpc_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    fn raft_config(&self) -> Result<openraft::Config, QuorumError> {
+        let config = openraft::Config {
+            cluster_name: self.cluster_id.clone(),
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            heartbeat_interval: self.heartbeat_interval_ms,
+            install_snapshot_timeout: self.install_snapshot_timeout_ms,
+            max_payload_entries: self.max_entries_per_append,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every_entries),
+            snapshot_max_chunk_size: self.snapshot_chunk_bytes,
+            max_in_snapshot_log_to_keep: self.entries_kept_after_snapshot,
+            // A follower further behind than a snapshot's worth gets the snapshot.
+            replication_lag_threshold: self
+                .snapshot_every_entries
+                .saturating_add(self.entries_kept_after_snapshot)
+                .saturating_mul(2),
+            ..openraft::Config::default()
+        };
+        config
+            .validate()
+            .map_err(|e| QuorumError::InvalidConfig(e.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("invalid quorum configuration: {0}")]
+    InvalidConfig(String),
+    #[error("quorum storage at {path}: {source}")]
+    Storage {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("quorum storage at {path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the quorum could not start: {0}")]
+    Start(String),
+}
+
+impl QuorumError {
+    pub(crate) fn storage(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| QuorumError::Storage { path, source }
+    }
+}
+
+/// Why a proposal did not commit (or committed and was refused).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// Only the leader proposes; `leader` is whom this node believes leads (`None`
+    /// during an election).
+    #[error("this node is not the quorum leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    /// Committed, but the state refused the batch: it changed nothing anywhere.
+    #[error("the metadata batch was refused: {0}")]
+    Refused(String),
+    /// No commit within the timeout: no majority answers. The batch may still commit
+    /// later; watch `applied()`.
+    #[error("the quorum did not commit within {timeout_ms} ms")]
+    QuorumUnavailable { timeout_ms: u64 },
+    #[error("the metadata batch is {bytes} bytes, above the limit of {max_bytes}")]
+    TooLarge { bytes: usize, max_bytes: usize },
+    /// Raft stopped: shut down, or a storage failure made it stop.
+    #[error("the quorum has stopped: {0}")]
+    Stopped(String),
+}
+
+/// A running quorum member. Clones share it.
+#[derive(Clone)]
+pub struct Quorum {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: QuorumConfig,
+    raft: Raft,
+    applied: watch::Receiver<Arc<Applied>>,
+    leadership: watch::Receiver<Leadership>,
+    handle: tokio::runtime::Handle,
+    /// Taken by `shutdown` (or the last drop).
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let runtime = match self.runtime.get_mut() {
+            Ok(runtime) => runtime.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        // Not `drop`: dropping a runtime inside another one's task panics.
+        if let Some(runtime) = runtime {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Quorum {
+    /// Opens the directory (replaying the snapshot and the log's committed entries),
+    /// starts Raft on the quorum's runtime and, on a fresh directory, initialises the
+    /// quorum with every voter (voters doing so at once agree; a refusal because the
+    /// quorum already is initialised is expected and ignored).
+    pub async fn start(config: QuorumConfig) -> Result<Quorum, QuorumError> {
+        config.check()?;
+        let raft_config = Arc::new(config.raft_config()?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(QUORUM_BLOCKING_THREADS)
+            .thread_name(format!("quorum-{}", config.node_id))
+            .enable_all()
+            .build()
+            .map_err(QuorumError::storage(&config.dir))?;
+        let handle = runtime.handle().clone();
+        let started = handle
+            .spawn(start_raft(config.clone(), raft_config))
+            .await
+            .map_err(|e| QuorumError::Start(e.to_string()))
+            .and_then(|started| started);
+        let (raft, applied, leadership) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
+        log::info!(
+            "quorum: node {} started in {} with voters {:?}",
+            config.node_id,
+            config.dir.display(),
+            config.voters
+        );
+        Ok(Quorum {
+            inner: Arc::new(Inner {
+                config,
+                raft,
+                applied,
+                leadership,
+                handle,
+                runtime: Mutex::new(Some(runtime)),
+            }),
+        })
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.inner.config.node_id
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.inner.config.cluster_id
+    }
+
+    /// The largest RPC body the controller listener should accept.
+    pub fn max_rpc_bytes(&self) -> usize {
+        self.inner.config.max_rpc_bytes
+    }
+
+    /// Proposes `records` as one batch and waits, at most `propose_timeout_ms`, for it
+    /// to commit and apply here. Answers the batch's log index.
+    pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, ProposeError> {
+        let batch = MetadataBatch { records };
+        let bytes = serde_json::to_vec(&batch)
+            .map(|b| b.len())
+            .map_err(|e| ProposeError::Refused(format!("the batch does not encode: {e}")))?;
+        let max_bytes = self.inner.config.max_batch_bytes;
+        if bytes > max_bytes {
+            return Err(ProposeError::TooLarge { bytes, max_bytes });
+        }
+        let raft = self.inner.raft.clone();
+        let timeout_ms = self.inner.config.propose_timeout_ms;
+        let timeout = Duration::from_millis(timeout_ms);
+        // The timer runs on the quorum's runtime, so callers need none of their own.
+        let written = self
+            .inner
+            .handle
+            .spawn(async move { tokio::time::timeout(timeout, raft.client_write(batch)).await })
+            .await;
+        match written {
+            Err(e) => Err(ProposeError::Stopped(e.to_string())),
+            Ok(Err(_elapsed)) => Err(ProposeError::QuorumUnavailable { timeout_ms }),
+            Ok(Ok(Ok(response))) => match response.data {
+                BatchOutcome::Applied => Ok(response.log_id.index),
+                BatchOutcome::Refused(reason) => Err(ProposeError::Refused(reason)),
+            },
+            Ok(Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))))) => {
+                Err(ProposeError::NotLeader {
+                    leader: forward.leader_id,
+                })
+            }
+            // Only membership changes answer this, and the quorum makes none.
+            Ok(Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))))) => {
+                Err(ProposeError::Refused(e.to_string()))
+            }
+            Ok(Ok(Err(RaftError::Fatal(fatal)))) => Err(ProposeError::Stopped(fatal.to_string())),
+        }
+    }
+
+    /// The committed metadata, republished after every apply, snapshot install and at
+    /// start; its index never goes backwards.
+    pub fn applied(&self) -> watch::Receiver<Arc<Applied>> {
+        self.inner.applied.clone()
+    }
+
+    /// Who leads, republished when the leader or the term changes.
+    pub fn leadership(&self) -> watch::Receiver<Leadership> {
+        self.inner.leadership.clone()
+    }
+
+    pub fn status(&self) -> QuorumStatus {
+        let metrics = self.inner.raft.metrics().borrow().clone();
+        status_of(&metrics)
+    }
+
+    /// Stops Raft (its RPC handlers then answer 503) and the quorum's runtime.
+    /// Idempotent.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            log::warn!(
+                "quorum: node {}: Raft did not stop cleanly: {e}",
+                self.node_id()
+            );
+        }
+        let runtime = match self.inner.runtime.lock() {
+            Ok(mut runtime) => runtime.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(runtime) = runtime {
+            runtime.shutdown_background();
+            log::info!("quorum: node {} stopped", self.node_id());
+        }
+    }
+
+    pub(crate) fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    pub(crate) fn config(&self) -> &QuorumConfig {
+        &self.inner.config
+    }
+}
+
+type Started = (
+    Raft,
+    watch::Receiver<Arc<Applied>>,
+    watch::Receiver<Leadership>,
+);
+
+/// On the quorum's runtime: opens storage, starts Raft, initialises a fresh quorum.
+async fn start_raft(
+    config: QuorumConfig,
+    raft_config: Arc<openraft::Config>,
+) -> Result<Started, QuorumError> {
+    let dir = config.dir.clone();
+    let (log_store, (state_machine, applied)) = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(QuorumError::storage(&dir))?;
+        Ok::<_, QuorumError>((LogStore::open(&dir)?, StateMachine::open(&dir)?))
+    })
+    .await
+    .map_err(|e| QuorumError::Start(e.to_string()))??;
+    let network = HttpNetwork::new(&config);
+    let raft = Raft::new(
+        config.node_id,
+        raft_config,
+        network,
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(|e| QuorumError::Start(e.to_string()))?;
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| QuorumError::Start(e.to_string()))?;
+    if !initialized {
+        let members: BTreeMap<u64, BasicNode> = config
+            .voters
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr)))
+            .collect();
+        match raft.initialize(members).await {
+            Ok(()) => log::info!("quorum: node {} initialised the quorum", config.node_id),
+            Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                log::debug!("quorum: already initialised: {e}")
+            }
+            Err(e) => return Err(QuorumError::Start(e.to_string())),
+        }
+    }
+    let leadership = watch_leadership(&raft);
+    Ok((raft, applied, leadership))
+}
+
+/// Follows Raft's metrics and republishes the leader and term when they change.
+fn watch_leadership(raft: &Raft) -> watch::Receiver<Leadership> {
+    let mut metrics = raft.metrics();
+    let leadership_of = |m: &RaftMetrics<u64, BasicNode>| Leadership {
+        leader: m.current_leader,
+        term: m.current_term,
+    };
+    let (tx, rx) = watch::channel(leadership_of(&metrics.borrow_and_update()));
+    tokio::spawn(async move {
+        // Ends when Raft stops (its metrics sender is dropped).
+        while metrics.changed().await.is_ok() {
+            let next = leadership_of(&metrics.borrow_and_update());
+            tx.send_if_modified(|current| {
+                let changed = *current != next;
+                *current = next;
+                changed
+            });
+        }
+    });
+    rx
+}
+
+fn status_of(metrics: &RaftMetrics<u64, BasicNode>) -> QuorumStatus {
+    let role = match metrics.state {
+        ServerState::Leader => QuorumRole::Leader,
+        ServerState::Follower => QuorumRole::Follower,
+        ServerState::Candidate => QuorumRole::Candidate,
+        ServerState::Learner => QuorumRole::Learner,
+        ServerState::Shutdown => QuorumRole::ShutDown,
+    };
+    let last_log_index = metrics.last_log_index;
+    let voters = metrics
+        .membership_config
+        .nodes()
+        .map(|(id, node)| {
+            let matched_index = metrics
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(id))
+                .and_then(|matched| matched.map(|log_id| log_id.index));
+            let lag_entries =
+                metrics
+                    .replication
+                    .as_ref()
+                    .map(|_| match (last_log_index, matched_index) {
+                        (None, _) => 0,
+                        // Entries are numbered from 0: none matched is all of them behind.
+                        (Some(last), None) => last.saturating_add(1),
+                        (Some(last), Some(matched)) => last.saturating_sub(matched),
+                    });
+            let status = VoterStatus {
+                addr: node.addr.clone(),
+                matched_index,
+                lag_entries,
+            };
+            (*id, status)
+        })
+        .collect();
+    QuorumStatus {
+        node_id: metrics.id,
+        role,
+        leader: metrics.current_leader,
+        term: metrics.current_term,
+        last_log_index,
+        applied_index: metrics.last_applied.map(|l| l.index),
+        voters,
+    }
+}
