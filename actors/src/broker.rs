@@ -1,43 +1,56 @@
-//! `Broker`: the actor that owns the topic registry — on one node, the controller's
-//! part of Kafka. It creates, alters and deletes topics (persisting each change in
-//! `topics.json` before acknowledging it), publishes the resulting
-//! [`MetadataImage`](crate::metadata::MetadataImage), and has the
-//! [`ReplicaManager`] start and stop the partitions and the [`LogManager`] move their
-//! directories. Nobody asks it where a partition is: that is a read of the published
-//! image and replica table. It never touches a partition's log itself.
+//! `Broker`: this node's view of the cluster's metadata, and its front to the
+//! controller — Kafka's broker metadata listener and its forwarding of admin
+//! requests. It applies each committed state of the metadata quorum, in order and
+//! never backwards: publishes the resulting [`MetadataImage`], has the
+//! [`ReplicaManager`] start, re-role and stop the partition replicas the image gives
+//! this node (with the leader epochs it gives), closes and deletes the directories
+//! of removed topics, and hands changed configs to the partitions. Admin requests
+//! (create, grow, reconfigure, delete topics) go to the active controller, which
+//! decides and commits them; the answer comes once this node has applied the
+//! commit, so a client's next request here sees its change.
 //!
-//! Supervised ([`crate::supervision`]): after a panic it reloads the registry from
-//! `topics.json` — what was acknowledged — and publishes it again, so the replica
-//! manager restarts whatever a half-done change stopped; a delete cut short comes
-//! back as a topic that was not deleted (its caller saw the failure). Routing never
-//! crosses its mailbox, so produce and fetch go on meanwhile. Once its budget is
-//! spent it refuses registry changes with why, and the published image stays.
+//! It registers this broker with the controller when it starts (a new incarnation
+//! id each start), heartbeats every `broker.heartbeat.interval.ms`, and on
+//! [`ShutdownBroker`] asks for a controlled shutdown (its leaderships move first)
+//! before closing its partitions.
 //!
-//! It also hands out producer ids ([`producer_ids`]), as Kafka's controller
-//! allocates their blocks.
+//! `topics.json` keeps the data dir's identity (cluster id, node id, format); the
+//! topics of a dir written before the metadata log are handed to the controller
+//! once, to commit as the log's first records (see [`crate::topic_store`]).
+//!
+//! Supervised ([`crate::supervision`]): after a panic it applies the quorum's latest
+//! state again, so the replica manager restarts whatever a half-done change stopped.
+//! Routing never crosses its mailbox, so produce and fetch go on meanwhile. Once its
+//! budget is spent it refuses admin requests with why, and the published image stays.
+//!
+//! It also hands out producer ids ([`producer_ids`]).
 
 pub mod messages;
 pub mod producer_ids;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures::future::join_all;
+use uuid::Uuid;
 
 use crate::broker_config::BrokerConfig;
 use crate::clock::Clock;
+use crate::controller::active::{BrokerStanding, ControllerRequest, CreateTopicRequest};
+use crate::controller::channel::ControllerChannel;
+use crate::controller::quorum::{Applied, Quorum};
+use crate::controller::records::BrokerEndpoint;
 use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{NodeId, PartitionId};
 use crate::log_manager::{remove_dirs_later, LogManager};
-use crate::metadata::{Endpoint, MetadataImage, MetadataPublisher, TopicImage};
-use crate::partition::{PartitionLimits, PartitionReplica, UpdateConfig};
+use crate::metadata::{Endpoint, MetadataImage, MetadataPublisher, MetadataView, TopicImage};
+use crate::partition::{PartitionLimits, UpdateConfig};
 use crate::replica_manager::{close_all, ReplicaManager};
 use crate::requests::Routes;
 use crate::supervision::{ActorKind, Supervise, Supervision, Verdict};
-use crate::topic_config::{topic_config_def, validate_topic_config, ConfigEntry, PartitionConfig};
-use crate::topic_store::{new_id, StoredMetadata, TopicRecord, TopicStore};
+use crate::topic_config::{ConfigEntry, PartitionConfig};
+use crate::topic_store::{StoredMetadata, TopicStore};
 pub use messages::*;
 use producer_ids::ProducerIdManager;
 
@@ -80,7 +93,7 @@ pub fn is_internal_topic(name: &str) -> bool {
 /// partition count and replication factor it implies: partitions numbered 0..n
 /// once each, every partition with the same number of distinct replicas, every
 /// replica a live broker.
-fn assignment_shape(
+pub(crate) fn assignment_shape(
     assignment: &[(PartitionId, Vec<NodeId>)],
     live_brokers: &[NodeId],
 ) -> BrokerResult<(i32, i16)> {
@@ -127,23 +140,29 @@ fn assignment_shape(
     Ok((partitions.len() as i32, replication_factor))
 }
 
-struct TopicState {
-    record: TopicRecord,
-    /// The effective config, derived once per change (not per produce request).
-    config: PartitionConfig,
-}
+/// How long an admin request waits for this node to apply what the controller
+/// committed for it.
+const APPLY_WAIT: Duration = Duration::from_secs(30);
+/// How long a controlled shutdown waits for this broker's leaderships to move.
+const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+/// Pause before registering again after a failed registration.
+const REGISTRATION_RETRY: Duration = Duration::from_millis(500);
 
 pub struct Broker {
     config: BrokerConfig,
     store: TopicStore,
-    meta: StoredMetadata,
-    topics: BTreeMap<String, TopicState>,
-    /// Topics being deleted: their partitions are stopping, their directories not
-    /// yet renamed, and the topic is still in the registry.
-    deleting: HashSet<String>,
-    /// The partitions of each topic being deleted, stopping, until its delete ends:
-    /// a restart waits for them to close before it starts the topic's partitions again.
-    closing: BTreeMap<String, Vec<Addr<PartitionReplica>>>,
+    identity: StoredMetadata,
+    /// A new one each start: the controller tells a restart from a retried
+    /// registration by it.
+    incarnation_id: Uuid,
+    quorum: Quorum,
+    channel: ControllerChannel,
+    /// The metadata as last applied here.
+    applied: Arc<Applied>,
+    /// Each topic with replicas here: its id and effective config. A topic deleted
+    /// and created again under its name has a new id, and its old replicas stop
+    /// (and their directories go) before the new ones start.
+    running: BTreeMap<String, (String, PartitionConfig)>,
     logs: LogManager,
     replicas: ReplicaManager,
     metadata: MetadataPublisher,
@@ -153,15 +172,30 @@ pub struct Broker {
     supervision: Supervision,
     /// This broker's advertised listeners, as registered.
     endpoints: Vec<Endpoint>,
+    /// This incarnation's registration epoch, once registered.
+    broker_epoch: Option<i64>,
+    heartbeat_in_flight: bool,
 }
 
+/// A committed state of the metadata quorum, applied here in order.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct MetadataApplied(Arc<Applied>);
+
 impl Broker {
-    /// Loads the registry from `log.dirs` and starts every partition, each reading
-    /// time from `clock`. Must run inside an actix system.
-    pub fn open(config: BrokerConfig, clock: Clock) -> BrokerResult<Broker> {
+    /// The broker of this node over `quorum`, reaching the controller through
+    /// `channel`; `store` and `identity` are the data dir's (see [`crate::node`]).
+    /// Starts the partitions the metadata already gives this node. Must run inside
+    /// an actix system.
+    pub fn open(
+        config: BrokerConfig,
+        clock: Clock,
+        quorum: Quorum,
+        channel: ControllerChannel,
+        store: TopicStore,
+        identity: StoredMetadata,
+    ) -> BrokerResult<Broker> {
         let logs = LogManager::open(&config.log_dir, config.reserved_file_descriptors)?;
-        let store = TopicStore::new(&config.log_dir);
-        let meta = store.load_or_init(config.node_id)?;
         let limits = PartitionLimits {
             mailbox_capacity: config.partition_mailbox_capacity,
             max_waiting_fetches: config.partition_max_waiting_fetches,
@@ -176,17 +210,20 @@ impl Broker {
         let supervision = Supervision::new(ActorKind::Broker, config.restart_policy());
         let replicas = ReplicaManager::new(config.partition_threads, limits, clock.clone());
         let metadata = MetadataPublisher::new(MetadataImage::single_node(
-            meta.cluster_id.clone(),
+            identity.cluster_id.clone(),
             config.node_id,
         ));
         let producer_ids = ProducerIdManager::new(&config.log_dir);
+        let applied = quorum.applied().borrow().clone();
         let mut broker = Broker {
             config,
             store,
-            meta,
-            topics: BTreeMap::new(),
-            deleting: HashSet::new(),
-            closing: BTreeMap::new(),
+            identity,
+            incarnation_id: Uuid::new_v4(),
+            quorum,
+            channel,
+            applied,
+            running: BTreeMap::new(),
             logs,
             replicas,
             metadata,
@@ -194,43 +231,174 @@ impl Broker {
             clock,
             supervision,
             endpoints: Vec::new(),
+            broker_epoch: None,
+            heartbeat_in_flight: false,
         };
-        broker.load_topics();
-        broker.create_offsets_topic()?;
-        // The replica manager starts every partition, the offsets topic first (groups
-        // need it); past the open-file budget, partitions start offline rather than
-        // take the descriptors the listener needs.
-        broker.publish();
+        // Nothing runs yet, so nothing is doomed: the partitions start at once.
+        broker.apply_image();
         log::info!(
-            "broker {} of cluster {} serving {} topic(s) from {}",
+            "broker {} of cluster {} (incarnation {}) serving from {}",
             broker.config.node_id,
-            broker.meta.cluster_id,
-            broker.topics.len(),
+            broker.identity.cluster_id,
+            broker.incarnation_id,
             broker.config.log_dir.display()
         );
         Ok(broker)
     }
 
-    /// The registry in memory, from `self.meta` as read from `topics.json`.
-    fn load_topics(&mut self) {
-        self.topics.clear();
-        for record in self.meta.topics.clone() {
-            let config = self.partition_config(&record.configs);
-            self.topics
-                .insert(record.name.clone(), TopicState { record, config });
+    /// Readers' handles on what the broker publishes.
+    pub fn routes(&self) -> Routes {
+        Routes::new(self.metadata.view(), self.replicas.view())
+    }
+
+    /// The image the applied metadata gives this node.
+    fn image(&self) -> MetadataImage {
+        let defaults = &self.config.topic_defaults;
+        let interval = self.config.recovery_point_checkpoint_interval_ms;
+        let effective = |overrides: &BTreeMap<String, String>| {
+            let config = defaults.partition_config(overrides, interval);
+            (config.log.max_message_bytes, config.cleanup_compact)
+        };
+        let controller = self
+            .channel
+            .active_controller()
+            .unwrap_or(crate::controller::records::NO_LEADER);
+        let mut image = self
+            .applied
+            .state
+            .image(self.config.node_id, controller, &effective);
+        image.metadata_offset = self.applied.index;
+        image
+    }
+
+    /// Applies a newer committed state: first stops the replicas of topics it
+    /// removes (or recreates) and deletes their directories, then starts, re-roles
+    /// and reconfigures the rest and publishes the image. Nothing else is handled
+    /// meanwhile, so states apply one after another.
+    fn on_applied(&mut self, applied: Arc<Applied>, ctx: &mut Context<Self>) {
+        if applied.index < self.applied.index {
+            return;
+        }
+        self.applied = applied;
+        self.migrate_identity();
+        self.reapply(ctx);
+        self.heartbeat_if_catching_up(ctx);
+    }
+
+    /// Brings the replicas in line with the applied state (see [`Self::on_applied`]).
+    fn reapply(&mut self, ctx: &mut Context<Self>) {
+        let image = self.image();
+        let doomed: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(name, (id, _))| image.topics.get(*name).is_none_or(|t| &t.topic_id != id))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if doomed.is_empty() {
+            self.apply_image();
+            return;
+        }
+        let mut stopping = Vec::new();
+        let mut dirs = Vec::new();
+        for name in &doomed {
+            self.running.remove(name);
+            let replicas = self.replicas.remove_topic(name);
+            dirs.push((name.clone(), replicas.len() as i32));
+            stopping.extend(replicas);
+        }
+        log::info!("stopping the replicas of removed topic(s) {doomed:?}");
+        // Closed cleanly first: two actors never hold one log.
+        let closed = close_all(stopping, "its topic was deleted");
+        ctx.wait(
+            actix::fut::wrap_future(closed).map(move |(), act: &mut Self, _| {
+                // Each on its own: one that cannot move stays (and is moved away
+                // before a new topic of that name opens there), the others go.
+                for (name, partitions) in dirs {
+                    for p in 0..partitions {
+                        match act.logs.move_to_delete(&name, p..p + 1) {
+                            Ok(moved) => remove_dirs_later(moved),
+                            Err(e) => log::error!("a directory of deleted topic {name} stays: {e}"),
+                        }
+                    }
+                }
+                act.apply_image();
+            }),
+        );
+    }
+
+    /// Starts what the image gives this node, re-roles and reconfigures what runs,
+    /// and publishes the image.
+    fn apply_image(&mut self) {
+        let image = self.image();
+        let defaults = &self.config.topic_defaults;
+        let interval = self.config.recovery_point_checkpoint_interval_ms;
+        let configs: BTreeMap<String, (String, PartitionConfig)> = image
+            .topics
+            .values()
+            .map(|t| {
+                let config = defaults.partition_config(&t.overrides, interval);
+                (t.name.clone(), (t.topic_id.clone(), config))
+            })
+            .collect();
+        let Broker { replicas, logs, .. } = self;
+        let placement = |topic: &str, partition: i32| {
+            let (id, config) = configs.get(topic).cloned().unwrap_or_default();
+            match logs.claim_partition_dir(topic, partition, &id) {
+                Ok(dir) => Ok((dir, config)),
+                Err(e) => Err((logs.partition_dir(topic, partition), e.to_string())),
+            }
+        };
+        let files = logs.files();
+        let stopped = replicas.apply(&image, placement, files.max_partitions(), || {
+            format!(
+                "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
+                files.describe()
+            )
+        });
+        debug_assert!(stopped.is_empty(), "removed topics were stopped before");
+        if !stopped.is_empty() {
+            actix::spawn(close_all(stopped, "not in the metadata"));
+        }
+        // Partitions whose effective config changed get it.
+        for (name, (id, config)) in &configs {
+            let changed = self
+                .running
+                .get(name)
+                .is_some_and(|(running_id, old)| running_id == id && old != config);
+            if changed {
+                for partition in self.replicas.topic(name) {
+                    partition.do_send(UpdateConfig(config.clone()));
+                }
+            }
+        }
+        self.running = configs
+            .into_iter()
+            .filter(|(name, _)| !self.replicas.topic(name).is_empty())
+            .collect();
+        self.metadata.publish(image);
+    }
+
+    /// Once the metadata log holds the topics of an older data dir (and its
+    /// cluster id), `topics.json` keeps only the identity.
+    fn migrate_identity(&mut self) {
+        if self.identity.topics.is_empty() || self.applied.state.cluster_id.is_none() {
+            return;
+        }
+        let mut identity = self.identity.clone();
+        identity.topics.clear();
+        identity.version = crate::topic_store::VERSION;
+        match self.store.save(&identity) {
+            Ok(()) => {
+                log::info!("topics.json now keeps only the data dir's identity; the topics are in the metadata log");
+                self.identity = identity;
+            }
+            Err(e) => {
+                log::warn!("cannot rewrite topics.json after the move to the metadata log: {e}")
+            }
         }
     }
 
-    /// After a restart: the registry as `topics.json` holds it, published again.
-    fn reload(&mut self) -> BrokerResult<Vec<Addr<PartitionReplica>>> {
-        self.meta = self.store.load_or_init(self.config.node_id)?;
-        self.load_topics();
-        self.deleting.clear();
-        self.create_offsets_topic()?;
-        Ok(self.publish())
-    }
-
-    /// `Err` with the reason while the registry is down (its restart budget spent).
+    /// `Err` with the reason while the broker is down (its restart budget spent).
     fn check_up(&self) -> BrokerResult<()> {
         match self.supervision.down() {
             None => Ok(()),
@@ -240,178 +408,180 @@ impl Broker {
         }
     }
 
-    /// `__consumer_offsets` exists from the first start on: compacted, with
-    /// `offsets.topic.num.partitions` partitions (fixed from then on, as in Kafka).
-    fn create_offsets_topic(&mut self) -> BrokerResult<()> {
-        let name = crate::group::offsets_topic::OFFSETS_TOPIC;
-        if self.topics.contains_key(name) {
-            return Ok(());
+    /// Asks the controller, then waits until this node has applied what it
+    /// committed; answers the reply and the image that has it.
+    fn ask(
+        &self,
+        request: ControllerRequest,
+    ) -> impl std::future::Future<
+        Output = BrokerResult<(
+            crate::controller::active::ControllerReply,
+            Arc<MetadataImage>,
+        )>,
+    > + 'static {
+        let up = self.check_up();
+        let channel = self.channel.clone();
+        let view = self.metadata.view();
+        async move {
+            up?;
+            let reply = channel.ask(request).await?;
+            let image = wait_for_offset(view, reply.index).await?;
+            Ok((reply, image))
         }
-        let groups = &self.config.groups;
-        let configs = BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            (
-                "segment.bytes".to_string(),
-                groups.offsets_topic_segment_bytes.to_string(),
-            ),
-        ]);
-        let record = TopicRecord {
-            name: name.to_string(),
-            topic_id: new_id(),
-            partitions: groups.offsets_topic_partitions,
-            replication_factor: 1,
-            configs: Self::validate_configs(&configs)?,
-        };
-        let config = self.partition_config(&record.configs);
-        self.topics
-            .insert(name.to_string(), TopicState { record, config });
-        self.persist()?;
-        log::info!(
-            "created {name} with {} partition(s)",
-            self.config.groups.offsets_topic_partitions
+    }
+
+    fn registration(&self) -> ControllerRequest {
+        ControllerRequest::RegisterBroker {
+            broker_id: self.config.node_id,
+            incarnation_id: self.incarnation_id,
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(|e| BrokerEndpoint {
+                    name: e.listener.clone(),
+                    host: e.host.clone(),
+                    port: e.port,
+                })
+                .collect(),
+        }
+    }
+
+    /// Registers (again, with the same incarnation: the endpoints may have changed),
+    /// then heartbeats at once; retried until it succeeds.
+    fn register(&mut self, ctx: &mut Context<Self>) {
+        let ask = self.channel.ask(self.registration());
+        ctx.spawn(
+            actix::fut::wrap_future(ask).map(|answer, act: &mut Self, ctx| match answer {
+                Ok(reply) => {
+                    if let Some(BrokerStanding { broker_epoch, .. }) = reply.broker {
+                        act.broker_epoch = Some(broker_epoch);
+                    }
+                    act.heartbeat(ctx, false);
+                }
+                Err(e) => {
+                    log::warn!("registering with the controller failed (retrying): {e}");
+                    Clock::system().run_later(ctx, REGISTRATION_RETRY, |act: &mut Self, ctx| {
+                        act.register(ctx)
+                    });
+                }
+            }),
         );
-        Ok(())
     }
 
-    fn partition_config(&self, overrides: &BTreeMap<String, String>) -> PartitionConfig {
-        self.config
-            .topic_defaults
-            .partition_config(overrides, self.config.recovery_point_checkpoint_interval_ms)
+    fn heartbeat_request(&self, want_shut_down: bool) -> Option<ControllerRequest> {
+        Some(ControllerRequest::Heartbeat {
+            broker_id: self.config.node_id,
+            broker_epoch: self.broker_epoch?,
+            current_metadata_offset: self.applied.index,
+            want_shut_down,
+        })
     }
 
-    /// Publishes the metadata image made from the registry, after the replica
-    /// manager has applied it (started what it adds, published its table): a reader
-    /// that finds a topic in the image finds its replicas. Answers the replicas the
-    /// image no longer wants, for the caller to close.
-    fn publish(&mut self) -> Vec<Addr<PartitionReplica>> {
-        let mut image =
-            MetadataImage::single_node(self.meta.cluster_id.clone(), self.config.node_id);
-        if let Some(me) = image.brokers.get_mut(&self.config.node_id) {
-            me.endpoints = self.endpoints.clone();
+    fn heartbeat(&mut self, ctx: &mut Context<Self>, want_shut_down: bool) {
+        if self.heartbeat_in_flight {
+            return;
         }
-        for (name, state) in &self.topics {
-            let mut topic = TopicImage::local(
-                name,
-                state.record.topic_id.clone(),
-                state.record.partitions,
-                self.config.node_id,
-                state.record.configs.clone(),
-                state.config.log.max_message_bytes,
-            );
-            topic.replication_factor = state.record.replication_factor;
-            topic.compacted = state.config.cleanup_compact;
-            topic.deleting = self.deleting.contains(name);
-            image.topics.insert(name.clone(), Arc::new(topic));
-        }
-        let Broker {
-            replicas,
-            topics,
-            logs,
-            ..
-        } = self;
-        let placement = |topic: &str, partition: i32| {
-            let config = topics
-                .get(topic)
-                .map(|t| t.config.clone())
-                .unwrap_or_default();
-            (logs.partition_dir(topic, partition), config)
+        let Some(request) = self.heartbeat_request(want_shut_down) else {
+            return;
         };
-        let files = logs.files();
-        let stopped = replicas.apply(&image, placement, files.max_partitions(), || {
-            format!(
-                "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
-                files.describe()
-            )
-        });
-        self.metadata.publish(image);
-        stopped
+        self.heartbeat_in_flight = true;
+        let ask = self.channel.ask(request);
+        ctx.spawn(actix::fut::wrap_future(ask).map(|answer, act: &mut Self, ctx| {
+            act.heartbeat_in_flight = false;
+            match answer {
+                Ok(_) => {}
+                Err(BrokerError::StaleBrokerEpoch(why)) => {
+                    log::warn!("the controller does not know this registration ({why}): registering again");
+                    act.broker_epoch = None;
+                    act.register(ctx);
+                }
+                Err(e) => log::warn!("heartbeat to the controller failed: {e}"),
+            }
+        }));
     }
 
-    /// Readers' handles on what [`Self::publish`] publishes.
-    pub fn routes(&self) -> Routes {
-        Routes::new(self.metadata.view(), self.replicas.view())
-    }
-
-    fn topic(&self, name: &str) -> BrokerResult<&TopicState> {
-        self.topics
-            .get(name)
-            .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))
-    }
-
-    fn metadata(state: &TopicState) -> TopicMetadata {
-        TopicMetadata {
-            name: state.record.name.clone(),
-            topic_id: state.record.topic_id.clone(),
-            partitions: state.record.partitions,
-            replication_factor: state.record.replication_factor,
-            internal: is_internal_topic(&state.record.name),
-            configs: state.record.configs.clone(),
+    /// A fenced broker that has just caught up with its registration heartbeats at
+    /// once, to be unfenced without waiting for the next interval.
+    fn heartbeat_if_catching_up(&mut self, ctx: &mut Context<Self>) {
+        let Some(epoch) = self.broker_epoch else {
+            return;
+        };
+        let me = self.applied.state.brokers.get(&self.config.node_id);
+        if me.is_some_and(|b| b.fenced && b.epoch == epoch) && self.applied.index >= epoch as u64 {
+            self.heartbeat(ctx, false);
         }
     }
 
-    /// Persists the registry as it is in memory.
-    fn persist(&mut self) -> BrokerResult<()> {
-        self.meta.topics = self.topics.values().map(|t| t.record.clone()).collect();
-        self.store.save(&self.meta)
+    /// The topic as the answer to a create or grow.
+    fn topic_metadata(image: &MetadataImage, name: &str) -> BrokerResult<TopicMetadata> {
+        image.topic(name).map(|t| topic_metadata(t))
     }
+}
 
-    fn validate_partitions(&self, count: i32) -> BrokerResult<()> {
-        if count < 1 || count > self.config.max_partitions_per_topic {
-            return Err(BrokerError::InvalidPartitions(format!(
-                "{count} is not between 1 and max.partitions.per.topic = {}",
-                self.config.max_partitions_per_topic
-            )));
-        }
-        Ok(())
+fn topic_metadata(topic: &TopicImage) -> TopicMetadata {
+    TopicMetadata {
+        name: topic.name.clone(),
+        topic_id: topic.topic_id.clone(),
+        partitions: topic.partitions.len() as i32,
+        replication_factor: topic.replication_factor,
+        internal: is_internal_topic(&topic.name),
+        configs: topic.overrides.clone(),
     }
+}
 
-    /// Refuses `added` partitions that would take the broker past what its open-file
-    /// limit carries, before anything is created.
-    fn check_file_budget(&self, added: i32) -> BrokerResult<()> {
-        let current: usize = self
-            .topics
-            .values()
-            .map(|t| t.record.partitions.max(0) as usize)
-            .sum();
-        let total = current + added.max(0) as usize;
-        let files = self.logs.files();
-        if total > files.max_partitions() {
-            return Err(BrokerError::InvalidPartitions(format!(
-                "{added} more partition(s) would make {total} on this broker, but {}; raise the limit (ulimit -n, LimitNOFILE) or create fewer",
-                files.describe()
-            )));
+/// Waits until `view` publishes an image with the metadata at `offset` or later.
+pub async fn wait_for_offset(
+    mut view: MetadataView,
+    offset: u64,
+) -> BrokerResult<Arc<MetadataImage>> {
+    let wait = async {
+        loop {
+            let image = view.image();
+            if image.metadata_offset >= offset {
+                return Ok(image);
+            }
+            if !view.changed().await {
+                return Err(BrokerError::Unavailable("the broker stopped".into()));
+            }
         }
-        Ok(())
-    }
-
-    fn validate_configs(
-        configs: &BTreeMap<String, String>,
-    ) -> BrokerResult<BTreeMap<String, String>> {
-        configs
-            .iter()
-            .map(|(name, value)| Ok((name.clone(), validate_topic_config(name, value)?)))
-            .collect()
-    }
-
-    fn writable_topic(&self, name: &str) -> BrokerResult<&TopicState> {
-        let topic = self.topic(name)?;
-        if is_internal_topic(name) {
-            return Err(BrokerError::TopicIsInternal(name.to_string()));
-        }
-        if self.deleting.contains(name) {
-            return Err(BrokerError::InvalidRequest(format!(
-                "topic '{name}' is being deleted"
-            )));
-        }
-        Ok(topic)
-    }
+    };
+    tokio::time::timeout(APPLY_WAIT, wait)
+        .await
+        .unwrap_or_else(|_| {
+            Err(BrokerError::Unavailable(format!(
+                "this node did not apply metadata offset {offset} within {} s",
+                APPLY_WAIT.as_secs()
+            )))
+        })
 }
 
 impl Actor for Broker {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Each committed state, in order, as a message to this actor.
+        let mut applied = self.quorum.applied();
+        let me = ctx.address();
+        actix::spawn(async move {
+            loop {
+                let latest = applied.borrow_and_update().clone();
+                if me.send(MetadataApplied(latest)).await.is_err() {
+                    return;
+                }
+                if applied.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.register(ctx);
+        let every = Duration::from_millis(self.config.cluster.broker_heartbeat_interval_ms.max(10));
+        // Heartbeats keep cluster time (the system clock), as the controller's
+        // session timeouts do, whatever clock the partitions are given.
+        Clock::system().run_interval(ctx, every, |act: &mut Self, ctx| act.heartbeat(ctx, false));
+    }
 }
 
-/// The partitions' threads end with the registry itself, not with a stop its
+/// The partitions' threads end with the broker itself, not with a stop its
 /// supervisor would restart.
 impl Drop for Broker {
     fn drop(&mut self) {
@@ -429,242 +599,135 @@ impl Supervised for Broker {
         if let Verdict::StayDown { .. } = self.supervision.restarting_at(&self.name(), now) {
             return;
         }
-        // Partitions a delete was stopping close first: two actors never hold one log.
-        let closing: Vec<_> = std::mem::take(&mut self.closing)
-            .into_values()
-            .flatten()
-            .collect();
-        let closed = close_all(closing, "the topic registry restarts");
-        ctx.wait(actix::fut::wrap_future(closed).map(
-            |(), act: &mut Self, ctx| match act.reload() {
-                Ok(stopped) => {
-                    ctx.spawn(actix::fut::wrap_future(close_all(
-                        stopped,
-                        "not in the reloaded registry",
-                    )));
-                    log::info!("topic registry reloaded: {} topic(s)", act.topics.len());
-                }
-                Err(e) => {
-                    act.supervision
-                        .failed(format!("reloading the registry failed: {e}"));
-                    ctx.stop();
-                }
-            },
-        ));
+        // Whatever a half-done change stopped starts again from the applied state.
+        self.applied = self.quorum.applied().borrow().clone();
+        self.heartbeat_in_flight = false;
+        self.reapply(ctx);
+        log::info!("broker restarted at metadata offset {}", self.applied.index);
     }
 }
 
 #[cfg(any(test, feature = "test-support"))]
 crate::supervision::answers_panic_hook!(Broker);
 
+impl Handler<MetadataApplied> for Broker {
+    type Result = ();
+
+    fn handle(&mut self, MetadataApplied(applied): MetadataApplied, ctx: &mut Context<Self>) {
+        self.on_applied(applied, ctx);
+    }
+}
+
 impl Handler<GetClusterInfo> for Broker {
     type Result = MessageResult<GetClusterInfo>;
 
     fn handle(&mut self, _: GetClusterInfo, _: &mut Context<Self>) -> Self::Result {
+        let state = &self.applied.state;
         MessageResult(ClusterInfo {
-            cluster_id: self.meta.cluster_id.clone(),
+            cluster_id: state
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| self.identity.cluster_id.clone()),
             node_id: self.config.node_id,
-            controller_id: self.config.node_id,
-            live_brokers: vec![self.config.node_id],
+            controller_id: self
+                .channel
+                .active_controller()
+                .unwrap_or(self.config.node_id),
+            live_brokers: state.active_brokers(),
         })
     }
 }
 
 impl Handler<CreateTopic> for Broker {
-    type Result = BrokerResult<TopicMetadata>;
+    type Result = ResponseFuture<BrokerResult<TopicMetadata>>;
 
     fn handle(&mut self, CreateTopic(msg): CreateTopic, _: &mut Context<Self>) -> Self::Result {
-        self.check_up()?;
-        validate_topic_name(&msg.name)?;
-        if self.topics.contains_key(&msg.name) || self.deleting.contains(&msg.name) {
-            return Err(BrokerError::TopicExists(msg.name));
-        }
-        if is_internal_topic(&msg.name) {
-            // Kafka's controller refuses these too: the broker creates them itself,
-            // and an internal topic can never be deleted again.
-            return Err(BrokerError::InvalidRequest(format!(
-                "topic '{}' is internal: the broker creates it itself",
-                msg.name
-            )));
-        }
-        let (partitions, replication_factor) = if msg.replicas_assignments.is_empty() {
-            let partitions = match msg.partitions {
+        let partitions = if msg.replicas_assignments.is_empty() {
+            match msg.partitions {
                 None | Some(-1) => self.config.num_partitions,
                 Some(n) => n,
-            };
-            let replication_factor = match msg.replication_factor {
-                None | Some(-1) => self.config.default_replication_factor,
-                Some(n) => n,
-            };
-            (partitions, replication_factor)
-        } else {
-            let unset = |v: Option<i64>| matches!(v, None | Some(-1));
-            if !unset(msg.partitions.map(i64::from))
-                || !unset(msg.replication_factor.map(i64::from))
-            {
-                return Err(BrokerError::InvalidRequest(
-                    "both partitions_count or replication_factor and replicas_assignments were set: only one may be used".into(),
-                ));
             }
-            assignment_shape(&msg.replicas_assignments, &[self.config.node_id])?
+        } else {
+            msg.replicas_assignments.len() as i32
         };
-        self.validate_partitions(partitions)?;
-        self.check_file_budget(partitions)?;
-        let live_brokers = 1;
-        if replication_factor < 1 || replication_factor as i32 > live_brokers {
-            return Err(BrokerError::InvalidReplicationFactor {
-                requested: replication_factor as i32,
-                available: live_brokers,
-            });
+        if let Err(e) = self.check_file_budget(partitions) {
+            return Box::pin(async move { Err(e) });
         }
-        let configs = Self::validate_configs(&msg.configs)?;
-        let record = TopicRecord {
-            name: msg.name.clone(),
-            topic_id: new_id(),
-            partitions,
-            replication_factor,
-            configs,
-        };
-        if msg.validate_only {
-            return Ok(Self::metadata(&TopicState {
-                config: self.partition_config(&record.configs),
-                record,
-            }));
-        }
-        self.logs.clear_stale_dirs(&msg.name, 0..partitions)?;
-        let config = self.partition_config(&record.configs);
-        self.topics.insert(
-            msg.name.clone(),
-            TopicState {
-                record,
-                config: config.clone(),
-            },
-        );
-        if let Err(e) = self.persist() {
-            self.topics.remove(&msg.name);
-            return Err(e);
-        }
-        self.publish();
-        log::info!("created topic {} with {partitions} partition(s)", msg.name);
-        self.topic(&msg.name).map(Self::metadata)
+        let validate_only = msg.validate_only;
+        let name = msg.name.clone();
+        let request = ControllerRequest::CreateTopic(CreateTopicRequest {
+            name: msg.name,
+            partitions: msg.partitions,
+            replication_factor: msg.replication_factor,
+            replicas_assignments: msg.replicas_assignments,
+            configs: msg.configs,
+            validate_only,
+        });
+        let ask = self.ask(request);
+        Box::pin(async move {
+            let (reply, image) = ask.await?;
+            match (validate_only, reply.topic) {
+                (true, Some(t)) => Ok(TopicMetadata {
+                    internal: is_internal_topic(&name),
+                    name,
+                    topic_id: t.topic_id,
+                    partitions: t.partitions,
+                    replication_factor: t.replication_factor,
+                    configs: t.configs,
+                }),
+                _ => {
+                    log::info!("created topic {name}");
+                    Broker::topic_metadata(&image, &name)
+                }
+            }
+        })
     }
 }
 
 impl Handler<DeleteTopic> for Broker {
-    type Result = ResponseActFuture<Self, BrokerResult<()>>;
+    type Result = ResponseFuture<BrokerResult<()>>;
 
-    /// Deletion happens whole or not at all: the partitions are closed, every
-    /// partition directory is renamed to a `-delete` name (Kafka's
-    /// `LogLocalLog.logDeleteDirName`), and only then is the topic removed from the
-    /// registry and the delete acknowledged. A rename or registry write that fails
-    /// puts the directories back, restarts the partitions and fails the request.
+    /// Committed by the controller, then applied here: the topic is gone from the
+    /// image (it takes no more writes and is not found by readers), and its replicas
+    /// close and their directories are renamed to `-delete` names and removed later.
     fn handle(&mut self, msg: DeleteTopic, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self
-            .check_up()
-            .and_then(|()| self.writable_topic(&msg.name))
-        {
-            return Box::pin(actix::fut::ready(Err(e)));
-        }
-        if !self.deleting.insert(msg.name.clone()) {
-            return Box::pin(actix::fut::ready(Err(BrokerError::InvalidRequest(
-                format!("topic '{}' is already being deleted", msg.name),
-            ))));
-        }
-        // The topic takes no more writes from here on, and its replicas are no longer
-        // found by readers.
-        let partitions = self.publish();
-        self.closing.insert(msg.name.clone(), partitions.clone());
-        log::info!("deleting topic {}", msg.name);
-        // Closed cleanly (not discarded): if the delete has to be undone, the
-        // partitions reopen without recovery and lose nothing.
-        let stop_all = close_all(partitions, "its topic is being deleted");
-        Box::pin(
-            actix::fut::wrap_future(stop_all)
-                .map(move |(), act: &mut Self, _| act.finish_delete(&msg.name)),
-        )
-    }
-}
-
-impl Broker {
-    /// The part of a delete after the partitions have stopped (see `DeleteTopic`).
-    fn finish_delete(&mut self, name: &str) -> BrokerResult<()> {
-        self.deleting.remove(name);
-        self.closing.remove(name);
-        let Some(record) = self.topics.get(name).map(|t| t.record.clone()) else {
-            return Err(BrokerError::UnknownTopic(name.to_string()));
-        };
-        let moved = match self.logs.move_to_delete(name, 0..record.partitions) {
-            Ok(moved) => moved,
-            Err(e) => {
-                self.restart_topic(&record);
-                return Err(e);
-            }
-        };
-        let state = self.topics.remove(name);
-        if let Err(e) = self.persist() {
-            if let Some(state) = state {
-                self.topics.insert(name.to_string(), state);
-            }
-            self.logs.move_back(&moved);
-            self.restart_topic(&record);
-            return Err(e);
-        }
-        self.publish();
-        remove_dirs_later(moved);
-        log::info!("deleted topic {name}");
-        Ok(())
-    }
-
-    /// Starts the partitions of a topic again after a delete that did not happen.
-    fn restart_topic(&mut self, record: &TopicRecord) {
-        if !self.topics.contains_key(&record.name) {
-            return;
-        }
-        self.publish();
-        log::warn!(
-            "topic {} was not deleted; its partitions are back",
-            record.name
-        );
+        let ask = self.ask(ControllerRequest::DeleteTopic {
+            name: msg.name.clone(),
+        });
+        Box::pin(async move {
+            ask.await?;
+            log::info!("deleted topic {}", msg.name);
+            Ok(())
+        })
     }
 }
 
 impl Handler<CreatePartitions> for Broker {
-    type Result = BrokerResult<TopicMetadata>;
+    type Result = ResponseFuture<BrokerResult<TopicMetadata>>;
 
     fn handle(&mut self, msg: CreatePartitions, _: &mut Context<Self>) -> Self::Result {
-        self.check_up()?;
-        let current = self.writable_topic(&msg.name)?.record.partitions;
-        if msg.count <= current {
-            return Err(BrokerError::InvalidPartitions(format!(
-                "topic '{}' has {current} partitions; the count can only grow",
-                msg.name
-            )));
-        }
-        self.validate_partitions(msg.count)?;
-        self.check_file_budget(msg.count - current)?;
-        if msg.validate_only {
-            let mut meta = Self::metadata(self.topic(&msg.name)?);
-            meta.partitions = msg.count;
-            return Ok(meta);
-        }
-        self.logs.clear_stale_dirs(&msg.name, current..msg.count)?;
-        let Some(state) = self.topics.get_mut(&msg.name) else {
-            return Err(BrokerError::UnknownTopic(msg.name));
-        };
-        state.record.partitions = msg.count;
-        if let Err(e) = self.persist() {
-            if let Some(state) = self.topics.get_mut(&msg.name) {
-                state.record.partitions = current;
+        let current = self.metadata.current();
+        let existing = current.topic(&msg.name).map(|t| t.partitions.len() as i32);
+        if let Ok(existing) = existing {
+            if let Err(e) = self.check_file_budget(msg.count - existing) {
+                return Box::pin(async move { Err(e) });
             }
-            return Err(e);
         }
-        self.publish();
-        log::info!(
-            "topic {} grew from {current} to {} partitions",
-            msg.name,
-            msg.count
-        );
-        self.topic(&msg.name).map(Self::metadata)
+        let ask = self.ask(ControllerRequest::CreatePartitions {
+            name: msg.name.clone(),
+            count: msg.count,
+            validate_only: msg.validate_only,
+        });
+        Box::pin(async move {
+            let (_, image) = ask.await?;
+            let mut meta = Broker::topic_metadata(&image, &msg.name)?;
+            if msg.validate_only {
+                meta.partitions = msg.count;
+            } else {
+                log::info!("topic {} grew to {} partitions", msg.name, msg.count);
+            }
+            Ok(meta)
+        })
     }
 }
 
@@ -672,66 +735,30 @@ impl Handler<AlterTopicConfigs> for Broker {
     type Result = ResponseFuture<BrokerResult<()>>;
 
     fn handle(&mut self, msg: AlterTopicConfigs, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.check_up() {
-            return Box::pin(futures::future::ready(Err(e)));
+        let changes = msg.changes.into_iter().map(|c| (c.name, c.value)).collect();
+        let ask = self.ask(ControllerRequest::AlterTopicConfigs {
+            name: msg.name,
+            changes,
+            validate_only: msg.validate_only,
+        });
+        Box::pin(async move { ask.await.map(|_| ()) })
+    }
+}
+
+impl Broker {
+    /// Refuses `added` partitions that would take this broker past what its
+    /// open-file limit carries, before anything is created (as if every new
+    /// partition had a replica here, which on one node they all do).
+    fn check_file_budget(&self, added: i32) -> BrokerResult<()> {
+        let total = self.replicas.count() + added.max(0) as usize;
+        let files = self.logs.files();
+        if total > files.max_partitions() {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "{added} more partition(s) would make {total} on this broker, but {}; raise the limit (ulimit -n, LimitNOFILE) or create fewer",
+                files.describe()
+            )));
         }
-        let prepared = (|| {
-            let mut configs = self.writable_topic(&msg.name)?.record.configs.clone();
-            for change in &msg.changes {
-                match &change.value {
-                    Some(value) => {
-                        configs.insert(
-                            change.name.clone(),
-                            validate_topic_config(&change.name, value)?,
-                        );
-                    }
-                    None => {
-                        if topic_config_def(&change.name).is_none() {
-                            return Err(BrokerError::InvalidConfig {
-                                name: change.name.clone(),
-                                reason: "unknown topic config".into(),
-                            });
-                        }
-                        configs.remove(&change.name);
-                    }
-                }
-            }
-            Ok(configs)
-        })();
-        let configs = match prepared {
-            Ok(c) => c,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
-        if msg.validate_only {
-            return Box::pin(async { Ok(()) });
-        }
-        let partition_config = self.partition_config(&configs);
-        let Some(state) = self.topics.get_mut(&msg.name) else {
-            return Box::pin(async move { Err(BrokerError::UnknownTopic(msg.name)) });
-        };
-        let previous = std::mem::replace(&mut state.record.configs, configs);
-        let previous_config = std::mem::replace(&mut state.config, partition_config.clone());
-        if let Err(e) = self.persist() {
-            if let Some(state) = self.topics.get_mut(&msg.name) {
-                state.record.configs = previous;
-                state.config = previous_config;
-            }
-            return Box::pin(async move { Err(e) });
-        }
-        self.publish();
-        let partitions = self.replicas.topic(&msg.name).to_vec();
-        Box::pin(async move {
-            for result in join_all(
-                partitions
-                    .iter()
-                    .map(|p| p.send(UpdateConfig(partition_config.clone()))),
-            )
-            .await
-            {
-                result.map_err(BrokerError::mailbox)??;
-            }
-            Ok(())
-        })
+        Ok(())
     }
 }
 
@@ -739,8 +766,9 @@ impl Handler<TopicConfigs> for Broker {
     type Result = BrokerResult<Vec<ConfigEntry>>;
 
     fn handle(&mut self, msg: TopicConfigs, _: &mut Context<Self>) -> Self::Result {
-        let topic = self.topic(&msg.name)?;
-        Ok(self.config.topic_defaults.effective(&topic.record.configs))
+        let image = self.metadata.current();
+        let topic = image.topic(&msg.name)?;
+        Ok(self.config.topic_defaults.effective(&topic.overrides))
     }
 }
 
@@ -761,12 +789,34 @@ impl Handler<BrokerConfigs> for Broker {
 }
 
 impl Handler<RegisterListeners> for Broker {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, msg: RegisterListeners, _: &mut Context<Self>) {
+    /// The listeners, once bound, are part of this broker's registration: it
+    /// registers again with the same incarnation, which only updates them. Answered
+    /// once this node's image lists them (clients told of the listener find it in
+    /// Metadata); a failure is logged and retried by [`Self::register`].
+    fn handle(&mut self, msg: RegisterListeners, _: &mut Context<Self>) -> Self::Result {
         self.endpoints = msg.0;
-        let stopped = self.publish();
-        debug_assert!(stopped.is_empty(), "listeners change no partition");
+        let ask = self.channel.ask(self.registration());
+        let view = self.metadata.view();
+        let registered = async move {
+            let reply = ask.await?;
+            wait_for_offset(view, reply.index).await?;
+            Ok::<_, BrokerError>(reply)
+        };
+        Box::pin(actix::fut::wrap_future(registered).map(
+            |answer, act: &mut Self, ctx| match answer {
+                Ok(reply) => {
+                    if let Some(standing) = reply.broker {
+                        act.broker_epoch = Some(standing.broker_epoch);
+                    }
+                }
+                Err(e) => {
+                    log::warn!("registering this broker's listeners failed (retrying): {e}");
+                    act.register(ctx);
+                }
+            },
+        ))
     }
 }
 
@@ -775,9 +825,9 @@ impl Handler<CompactedPartitions> for Broker {
 
     fn handle(&mut self, _: CompactedPartitions, _: &mut Context<Self>) -> Self::Result {
         MessageResult(
-            self.topics
+            self.running
                 .iter()
-                .filter(|(_, t)| t.config.cleanup_compact)
+                .filter(|(_, (_, config))| config.cleanup_compact)
                 .flat_map(|(name, _)| self.replicas.topic(name).iter().cloned())
                 .collect(),
         )
@@ -787,19 +837,49 @@ impl Handler<CompactedPartitions> for Broker {
 impl Handler<AllocateProducerId> for Broker {
     type Result = BrokerResult<i64>;
 
-    /// Served while the registry is down too: producer ids are not the registry.
+    /// Served while the broker is down too: producer ids are not the metadata.
     fn handle(&mut self, _: AllocateProducerId, _: &mut Context<Self>) -> Self::Result {
         self.producer_ids.next_id()
     }
 }
 
 impl Handler<ShutdownBroker> for Broker {
-    type Result = ResponseFuture<()>;
+    type Result = ResponseActFuture<Self, ()>;
 
+    /// A controlled shutdown: asks the controller to move this broker's leaderships
+    /// (waiting up to a bound for them to have moved), then closes every partition.
     fn handle(&mut self, _: ShutdownBroker, _: &mut Context<Self>) -> Self::Result {
-        let partitions = self.replicas.all();
-        log::info!("closing {} partition(s)", partitions.len());
-        Box::pin(close_all(partitions, "the broker is stopping"))
+        let channel = self.channel.clone();
+        let request = self.heartbeat_request(true);
+        let moved = async move {
+            let Some(request) = request else {
+                return;
+            };
+            let deadline = tokio::time::Instant::now() + CONTROLLED_SHUTDOWN_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                match channel.ask(request.clone()).await {
+                    Ok(reply) if reply.broker.as_ref().is_some_and(|b| b.should_shut_down) => {
+                        return
+                    }
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Err(e) => {
+                        log::warn!("controlled shutdown: {e}; stopping anyway");
+                        return;
+                    }
+                }
+            }
+            log::warn!(
+                "controlled shutdown: leaderships did not move within {} s; stopping anyway",
+                CONTROLLED_SHUTDOWN_WAIT.as_secs()
+            );
+        };
+        Box::pin(
+            actix::fut::wrap_future(moved).then(|(), act: &mut Self, _| {
+                let partitions = act.replicas.all();
+                log::info!("closing {} partition(s)", partitions.len());
+                actix::fut::wrap_future(close_all(partitions, "the broker is stopping"))
+            }),
+        )
     }
 }
 

@@ -162,6 +162,14 @@ pub enum BrokerError {
     #[error("unavailable: {0}")]
     Unavailable(String),
 
+    /// Sent to a node that does not lead the metadata quorum.
+    #[error("not the active controller: {0}")]
+    NotController(String),
+
+    /// A heartbeat or change from a broker registration that is not the current one.
+    #[error("stale broker epoch: {0}")]
+    StaleBrokerEpoch(String),
+
     /// A file or directory of the broker's could not be read or written (not for want
     /// of space), or holds what this broker cannot read.
     #[error("storage failure on {path}: {reason}")]
@@ -191,6 +199,8 @@ impl BrokerError {
             E::CorruptBatch { .. } => ErrorKind::CorruptBatch,
             E::PartitionOffline { .. } => ErrorKind::PartitionOffline,
             E::PartitionRestarting { .. } | E::Unavailable(_) => ErrorKind::Unavailable,
+            E::NotController(_) => ErrorKind::NotController,
+            E::StaleBrokerEpoch(_) => ErrorKind::StaleBrokerEpoch,
             E::Busy { .. } => ErrorKind::TooManyRequests,
             E::DiskFull(_) => ErrorKind::DiskFull,
             E::CorruptRecord { .. } | E::UndecodableRecords { .. } => ErrorKind::CorruptMessage,

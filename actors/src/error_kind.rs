@@ -104,6 +104,11 @@ error_kinds! {
     InvalidReplicationFactor => INVALID_REPLICATION_FACTOR(38), 400 / 40002, no_retry;
     InvalidConfig => INVALID_CONFIG(40), 400 / 40002, no_retry;
     InvalidRequest => INVALID_REQUEST(42), 400 / 40002, no_retry;
+    /// Asked of a node that is not the active controller (any more): ask the one
+    /// that is, once it is known.
+    NotController => NOT_CONTROLLER(41), 503 / 50003, retry;
+    /// A broker's heartbeat or change for a registration that is not its current one.
+    StaleBrokerEpoch => STALE_BROKER_EPOCH(77), 409 / 40903, no_retry;
     /// What the topic's configuration forbids (deleting records of a topic that is
     /// only compacted).
     PolicyViolation => POLICY_VIOLATION(44), 400 / 40002, no_retry;
@@ -209,6 +214,8 @@ mod tests {
         ("GROUP_ID_NOT_FOUND", 69),
         ("GROUP_MAX_SIZE_REACHED", 81),
         ("GROUP_SUBSCRIBED_TO_TOPIC", 86),
+        ("NOT_CONTROLLER", 41),
+        ("STALE_BROKER_EPOCH", 77),
         ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
     ];

@@ -126,6 +126,54 @@ impl LogManager {
     }
 }
 
+/// The file in each partition directory naming the topic id it belongs to (Kafka's).
+pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
+
+impl LogManager {
+    /// The directory of `topic`-`partition` for the topic with `topic_id`, ready to
+    /// open: a directory of another topic of that name (one deleted whose directory
+    /// could not be moved away then) is moved away now, never served as this one;
+    /// one from before partition metadata existed is adopted. Its
+    /// `partition.metadata` names `topic_id` (Kafka's format):
+    ///
+    /// ```text
+    /// version: 0
+    /// topic_id: <the topic id>
+    /// ```
+    pub fn claim_partition_dir(
+        &self,
+        topic: &str,
+        partition: i32,
+        topic_id: &str,
+    ) -> BrokerResult<PathBuf> {
+        let dir = self.partition_dir(topic, partition);
+        let file = dir.join(PARTITION_METADATA_FILE);
+        if let Some(owner) = read_topic_id(&file) {
+            if owner == topic_id {
+                return Ok(dir);
+            }
+            log::warn!(
+                "{} holds topic id {owner}, not {topic_id}: a deleted topic's; moving it away",
+                dir.display()
+            );
+            remove_dirs_later(self.move_to_delete(topic, partition..partition + 1)?);
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| BrokerError::storage(&dir, e))?;
+        let text = format!("version: 0\ntopic_id: {topic_id}\n");
+        crate::storage::checkpoint::write_file_atomically(&file, text.as_bytes())
+            .map_err(|e| BrokerError::storage(&file, e))?;
+        Ok(dir)
+    }
+}
+
+/// The topic id a `partition.metadata` file names, if it can be read.
+fn read_topic_id(file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("topic_id:"))
+        .map(|id| id.trim().to_string())
+}
+
 /// `<log_dir>/<topic>-<partition>`, as Kafka names a partition's directory.
 pub fn partition_dir(log_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     log_dir.join(format!("{topic}-{partition}"))

@@ -1,24 +1,45 @@
-//! Starting and stopping a broker node's actors, in order: the broker (which loads the
-//! topic registry and starts the partition actors, each recovering its log), the log
-//! cleaner, then the group manager (which replays `__consumer_offsets`). The web
-//! layer is started on top by the binary. Every actor that owns state runs under the
+//! Starting and stopping a broker node's actors, in order: the data dir's identity
+//! (`topics.json`), the metadata quorum (replaying `__cluster_metadata-0`) and the
+//! controller that runs while this node leads it, the broker (which applies the
+//! metadata, starts the partition actors, each recovering its log, and registers
+//! with the controller), the log cleaner, then the group manager (which replays
+//! `__consumer_offsets`) — once this broker is unfenced and the offsets topic
+//! exists. The web layer is started on top by the binary. Every actor that owns state runs under the
 //! one restart policy of [`crate::supervision`], with the budget of
 //! [`BrokerConfig::restart_policy`]. Every actor gets the node's one [`Clock`]: the
 //! system's, or a test's.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::broker::{Broker, ShutdownBroker};
 use crate::broker_config::BrokerConfig;
 use crate::cleaner::{CleanerSettings, LogCleaner};
 use crate::clock::Clock;
 use crate::consumer::ConsumerRegistry;
-use crate::error::BrokerResult;
+use crate::controller::active::{ControllerSettings, OffsetsTopicSpec};
+use crate::controller::channel::ControllerChannel;
+use crate::controller::quorum::{Quorum, QuorumConfig};
+use crate::error::{BrokerError, BrokerResult};
+use crate::group::offsets_topic::OFFSETS_TOPIC;
 use crate::group::GroupManager;
+use crate::metadata::MetadataView;
 use crate::requests::Engine;
+use crate::topic_store::{StoredMetadata, TopicStore};
+
+/// The metadata log's directory under `log.dirs` (Kafka's `__cluster_metadata-0`).
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+/// How long a node waits at start to be registered, unfenced and to see the
+/// offsets topic.
+const START_WAIT: Duration = Duration::from_secs(60);
+/// How long a request waits for an active controller.
+const CONTROLLER_WAIT: Duration = Duration::from_secs(10);
 
 /// A running node: the request layer's handle, over its actors.
 #[derive(Clone)]
 pub struct Node {
     pub engine: Engine,
+    quorum: Quorum,
 }
 
 impl Node {
@@ -42,9 +63,31 @@ impl Node {
         let enabled = config.cleaner_enable;
         let group_config = config.groups.clone();
         let consumer_config = config.consumers.clone();
-        let broker = Broker::open(config, clock.clone())?;
+        std::fs::create_dir_all(&config.log_dir)
+            .map_err(|e| BrokerError::storage(&config.log_dir, e))?;
+        let store = TopicStore::new(&config.log_dir);
+        let identity = store.load_or_init(config.node_id, config.cluster.cluster_id.as_deref())?;
+        let quorum = start_quorum(&config, &identity.cluster_id).await?;
+        let channel = ControllerChannel::run_while_leading(
+            quorum.clone(),
+            controller_settings(&config, &identity),
+            // Liveness is cluster time, not a test's manual clock: a test that jumps
+            // its clock would otherwise fence its own broker.
+            Clock::system(),
+            CONTROLLER_WAIT,
+        );
+        let node_id = config.node_id;
+        let broker = Broker::open(
+            config,
+            clock.clone(),
+            quorum.clone(),
+            channel,
+            store,
+            identity,
+        )?;
         let routes = broker.routes();
         let broker = crate::supervision::start(broker);
+        wait_until_serving(routes.metadata.clone(), node_id).await?;
         let cleaner = enabled.then(|| LogCleaner::start(broker.clone(), settings));
         let groups =
             GroupManager::start(routes.clone(), group_config, clock.clone(), restarts).await?;
@@ -58,13 +101,108 @@ impl Node {
         .start_supervised();
         Ok(Node {
             engine: Engine::new(routes, broker, groups, consumers, cleaner, clock),
+            quorum,
         })
     }
 
-    /// Closes every partition cleanly (flush, trim indexes, clean-shutdown marker).
+    /// A controlled shutdown (leaderships move first), then every partition closed
+    /// cleanly (flush, trim indexes, clean-shutdown marker), then the quorum.
     pub async fn shutdown(&self) {
         if let Err(e) = self.engine.broker.send(ShutdownBroker).await {
             log::warn!("broker shutdown: {e}");
         }
+        self.quorum.shutdown().await;
     }
+
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+}
+
+/// Starts this node's member of the metadata quorum. A node that is the whole
+/// quorum votes alone (its controller address is never dialled).
+async fn start_quorum(config: &BrokerConfig, cluster_id: &str) -> BrokerResult<Quorum> {
+    let me = config.node_id.get() as u64;
+    let voters: BTreeMap<u64, String> = if config.cluster.voters.is_empty() {
+        BTreeMap::from([(me, "127.0.0.1:0".to_string())])
+    } else {
+        config
+            .cluster
+            .voters
+            .iter()
+            .map(|(id, addr)| (id.get() as u64, addr.clone()))
+            .collect()
+    };
+    let single = voters.len() == 1;
+    let dir = config.log_dir.join(METADATA_LOG_DIR);
+    let mut quorum_config = QuorumConfig::new(me, voters, dir.clone(), cluster_id);
+    if single {
+        // Nobody to hear from: a short election, so a node starts at once.
+        quorum_config.election_timeout_min_ms = 150;
+        quorum_config.election_timeout_max_ms = 300;
+        quorum_config.heartbeat_interval_ms = 50;
+    }
+    Quorum::start(quorum_config)
+        .await
+        .map_err(|e| BrokerError::storage(&dir, e.to_string()))
+}
+
+fn controller_settings(config: &BrokerConfig, identity: &StoredMetadata) -> ControllerSettings {
+    let groups = &config.groups;
+    ControllerSettings {
+        node_id: config.node_id,
+        cluster_id: identity.cluster_id.clone(),
+        num_partitions: config.num_partitions,
+        default_replication_factor: config.default_replication_factor,
+        max_partitions_per_topic: config.max_partitions_per_topic,
+        broker_session_timeout: Duration::from_millis(config.cluster.broker_session_timeout_ms),
+        auto_leader_rebalance: config.cluster.auto_leader_rebalance_enable,
+        leader_imbalance_check_interval: Duration::from_millis(
+            config.cluster.leader_imbalance_check_interval_ms,
+        ),
+        offsets_topic: OffsetsTopicSpec {
+            partitions: groups.offsets_topic_partitions,
+            replication_factor: config.cluster.offsets_topic_replication_factor,
+            configs: BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    groups.offsets_topic_segment_bytes.to_string(),
+                ),
+            ]),
+        },
+        legacy_topics: identity.topics.clone(),
+    }
+}
+
+/// Waits until this broker is registered and unfenced, and the offsets topic exists
+/// with its partitions led (group coordinators replay it as they start).
+async fn wait_until_serving(mut view: MetadataView, node: crate::ids::NodeId) -> BrokerResult<()> {
+    let serving = async {
+        loop {
+            let image = view.image();
+            let me = image.brokers.get(&node);
+            let offsets_led = image.topics.get(OFFSETS_TOPIC).is_some_and(|t| {
+                t.partitions
+                    .iter()
+                    .all(|p| p.leader != crate::controller::records::NO_LEADER)
+            });
+            if me.is_some_and(|b| !b.fenced) && offsets_led {
+                return Ok(());
+            }
+            if !view.changed().await {
+                return Err(BrokerError::Unavailable(
+                    "the broker stopped while starting".into(),
+                ));
+            }
+        }
+    };
+    tokio::time::timeout(START_WAIT, serving)
+        .await
+        .unwrap_or_else(|_| {
+            Err(BrokerError::Unavailable(format!(
+            "this broker was not registered, unfenced and serving the offsets topic within {} s",
+            START_WAIT.as_secs()
+        )))
+        })
 }

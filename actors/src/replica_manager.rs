@@ -20,8 +20,10 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::group::offsets_topic::OFFSETS_TOPIC;
+use crate::ids::NodeId;
 use crate::metadata::MetadataImage;
-use crate::partition::{PartitionLimits, PartitionReplica, Stop, StopMode};
+use crate::metadata::PartitionImage;
+use crate::partition::{PartitionLimits, PartitionReplica, Role, SetRole, Stop, StopMode};
 use crate::topic_config::PartitionConfig;
 
 /// The addresses of a topic's local replicas, by partition number.
@@ -63,7 +65,23 @@ pub struct ReplicaManager {
     /// Handed to every partition.
     clock: Clock,
     replicas: BTreeMap<String, Vec<Addr<PartitionReplica>>>,
+    /// Each running replica's role, as last given.
+    roles: BTreeMap<(String, i32), Role>,
     tx: watch::Sender<Arc<ReplicaTable>>,
+}
+
+/// The role the metadata gives `node`'s replica of `partition`.
+pub fn role_of(partition: &PartitionImage, node: NodeId) -> Role {
+    if partition.leader == node {
+        Role::Leader {
+            leader_epoch: partition.leader_epoch,
+        }
+    } else {
+        Role::Follower {
+            leader_epoch: partition.leader_epoch,
+            leader_id: partition.leader,
+        }
+    }
 }
 
 impl ReplicaManager {
@@ -77,6 +95,7 @@ impl ReplicaManager {
             limits,
             clock,
             replicas: BTreeMap::new(),
+            roles: BTreeMap::new(),
             tx,
         }
     }
@@ -89,14 +108,15 @@ impl ReplicaManager {
 
     /// Brings the running replicas in line with `image` and publishes their table:
     /// starts the partitions this node hosts that are not running (`__consumer_offsets`
-    /// first; each in the directory and with the config `placement` gives; past
+    /// first; each in the directory and with the config `placement` gives, or
+    /// offline with the reason it gives; past
     /// `max_partitions` replicas, offline with `offline_reason`), and stops the
     /// replicas of topics the image no longer has or is deleting, answering them for
     /// the caller to close.
     pub fn apply(
         &mut self,
         image: &MetadataImage,
-        placement: impl Fn(&str, i32) -> (PathBuf, PartitionConfig),
+        placement: impl Fn(&str, i32) -> Result<(PathBuf, PartitionConfig), (PathBuf, String)>,
         max_partitions: usize,
         offline_reason: impl Fn() -> String,
     ) -> Vec<Addr<PartitionReplica>> {
@@ -106,10 +126,7 @@ impl ReplicaManager {
             .filter(|t| image.topics.get(*t).is_none_or(|topic| topic.deleting))
             .cloned()
             .collect();
-        let stopped = gone
-            .iter()
-            .flat_map(|t| self.replicas.remove(t).unwrap_or_default())
-            .collect();
+        let stopped = gone.iter().flat_map(|t| self.take_topic(t)).collect();
         let node = image.node_id;
         let mut topics: Vec<_> = image.topics.values().filter(|t| !t.deleting).collect();
         topics.sort_by_key(|t| t.name != OFFSETS_TOPIC);
@@ -122,9 +139,27 @@ impl ReplicaManager {
                     break;
                 }
                 let p = partition.partition.get();
-                let (dir, config) = placement(&topic.name, p);
-                let offline = (self.count() >= max_partitions).then(&offline_reason);
-                self.start(&topic.name, p, dir, &config, offline);
+                let (dir, config, refused) = match placement(&topic.name, p) {
+                    Ok((dir, config)) => (dir, config, None),
+                    Err((dir, reason)) => (dir, PartitionConfig::default(), Some(reason)),
+                };
+                let offline =
+                    refused.or_else(|| (self.count() >= max_partitions).then(&offline_reason));
+                let role = role_of(partition, node);
+                self.start(&topic.name, p, dir, &config, offline, role);
+            }
+            // Running replicas whose leader or epoch changed take their new role.
+            for (partition, addr) in topic
+                .partitions
+                .iter()
+                .zip(self.topic(&topic.name).to_vec())
+            {
+                let role = role_of(partition, node);
+                let key = (topic.name.clone(), partition.partition.get());
+                if self.roles.get(&key) != Some(&role) {
+                    self.roles.insert(key, role);
+                    addr.do_send(SetRole(role));
+                }
             }
         }
         self.publish();
@@ -140,6 +175,7 @@ impl ReplicaManager {
         dir: PathBuf,
         config: &PartitionConfig,
         offline: Option<String>,
+        role: Role,
     ) {
         let mut replica = PartitionReplica::new(
             topic,
@@ -148,7 +184,9 @@ impl ReplicaManager {
             config.clone(),
             self.limits,
             self.clock.clone(),
-        );
+        )
+        .with_role(role);
+        self.roles.insert((topic.to_string(), partition), role);
         if let Some(reason) = offline {
             replica = replica.offline(reason);
         }
@@ -168,6 +206,19 @@ impl ReplicaManager {
             .map(|(name, addrs)| (name.clone(), Arc::from(addrs.as_slice())))
             .collect();
         self.tx.send_replace(Arc::new(ReplicaTable { topics }));
+    }
+
+    /// Takes `topic`'s replicas out of the table (and publishes it), for the caller
+    /// to close: its topic was deleted, or is being created again.
+    pub fn remove_topic(&mut self, topic: &str) -> Vec<Addr<PartitionReplica>> {
+        let removed = self.take_topic(topic);
+        self.publish();
+        removed
+    }
+
+    fn take_topic(&mut self, topic: &str) -> Vec<Addr<PartitionReplica>> {
+        self.roles.retain(|(t, _), _| t != topic);
+        self.replicas.remove(topic).unwrap_or_default()
     }
 
     /// The topic's replicas (empty when it has none here).

@@ -1,21 +1,25 @@
-//! The persisted topic registry: `<log.dirs>/topics.json`, the broker's metadata (cluster
-//! id, node id, every topic with its id, partition count, replication factor and config
-//! overrides). Replaced atomically on every change, so a restart — clean or not — finds
-//! exactly the topics that were acknowledged. (Kafka keeps the same facts in its KRaft
-//! metadata log; a replicated store replaces this file when the cluster arrives.)
+//! The data dir's identity: `<log.dirs>/topics.json` — its format version, cluster id
+//! and node id (Kafka's `meta.properties`). A node whose `node.id` or `cluster.id`
+//! is not the dir's refuses to start, naming the key. Replaced atomically.
 //!
-//! `version` is the data dir's format as a whole, the registry's and the segments':
-//! 2 since record batches carry Kafka's CRC-32C. A version-1 dir (CRC-32 batches) is
-//! converted in place when it is opened ([`crate::storage::crc_conversion`]: the 4
-//! CRC bytes of each batch rewritten, each file fsynced), then the version is bumped
-//! by the atomic replace of this file; a crash before that runs the conversion again,
-//! which finishes it. Bumping it also keeps an earlier Troupe, which would take the
-//! new checksums for damage, from opening the dir ("version 2, this broker reads 1").
+//! `version` is the data dir's format as a whole:
+//! - 3: the topics live in the cluster's metadata log (`__cluster_metadata-0/`);
+//!   this file holds the identity only.
+//! - 2 (before the cluster): this file also listed every topic, with its id,
+//!   partition count and config overrides. Opened by this version, those topics are
+//!   committed to the metadata log as its first records (same ids, same
+//!   directories), and the file is then rewritten as version 3.
+//! - 1: record batches carried CRC-32, not Kafka's CRC-32C. Converted in place when
+//!   opened ([`crate::storage::crc_conversion`]: the 4 CRC bytes of each batch
+//!   rewritten, each file fsynced), then bumped to 2 by the atomic replace of this
+//!   file (a crash before that runs the conversion again, which finishes it), and
+//!   moved to the metadata log as a version 2 dir is.
+//!
+//! A newer version is refused ("version 3, this broker reads 2"), which also keeps an
+//! earlier Troupe from opening a dir it would misread.
 //!
 //! ```text
-//! {"version":2,"cluster_id":"…","node_id":1,
-//!  "topics":[{"name":"orders","topic_id":"…","partitions":3,
-//!             "replication_factor":1,"configs":{"retention.ms":"60000"}}]}
+//! {"version":3,"cluster_id":"…","node_id":1,"topics":[]}
 //! ```
 
 use std::collections::BTreeMap;
@@ -30,8 +34,10 @@ use crate::storage::checkpoint::write_file_atomically;
 use crate::storage::convert_partitions;
 
 pub const TOPICS_FILE: &str = "topics.json";
-/// The data dir's format: record batches with CRC-32C (Kafka's).
-const VERSION: u32 = 2;
+/// The data dir's format: topics in the metadata log, record batches with CRC-32C.
+pub const VERSION: u32 = 3;
+/// Topics listed here, record batches with CRC-32C: moved to the metadata log.
+const VERSION_TOPICS_HERE: u32 = 2;
 /// The format before: record batches with CRC-32, converted at open.
 const VERSION_CRC32_BATCHES: u32 = 1;
 
@@ -66,15 +72,50 @@ impl TopicStore {
         }
     }
 
-    /// Reads the metadata, converting a data dir of the previous format first; a first
-    /// start creates it with a new cluster id.
-    pub fn load_or_init(&self, node_id: NodeId) -> BrokerResult<StoredMetadata> {
+    /// Reads the identity (with the topics of a version 2 dir, still to move to the
+    /// metadata log), converting a version 1 dir first, and checks it is this
+    /// node's and cluster's; a first start creates it, with `cluster_id` or, when
+    /// none is configured, a new one.
+    pub fn load_or_init(
+        &self,
+        node_id: NodeId,
+        cluster_id: Option<&str>,
+    ) -> BrokerResult<StoredMetadata> {
+        let meta = self.load_or_create(node_id, cluster_id)?;
+        if meta.node_id != node_id {
+            return Err(BrokerError::InvalidConfig {
+                name: "node.id".into(),
+                reason: format!(
+                    "{} belongs to node {}, not {node_id}",
+                    self.log_dir.display(),
+                    meta.node_id
+                ),
+            });
+        }
+        if let Some(wanted) = cluster_id.filter(|c| *c != meta.cluster_id) {
+            return Err(BrokerError::InvalidConfig {
+                name: "cluster.id".into(),
+                reason: format!(
+                    "{} belongs to cluster {}, not {wanted}",
+                    self.log_dir.display(),
+                    meta.cluster_id
+                ),
+            });
+        }
+        Ok(meta)
+    }
+
+    fn load_or_create(
+        &self,
+        node_id: NodeId,
+        cluster_id: Option<&str>,
+    ) -> BrokerResult<StoredMetadata> {
         match std::fs::read(&self.path) {
             Ok(bytes) => {
                 let meta: StoredMetadata = serde_json::from_slice(&bytes)
                     .map_err(|e| BrokerError::storage(&self.path, format!("damaged: {e}")))?;
                 match meta.version {
-                    VERSION => Ok(meta),
+                    VERSION | VERSION_TOPICS_HERE => Ok(meta),
                     VERSION_CRC32_BATCHES => self.convert_to_crc32c(meta),
                     other => Err(BrokerError::storage(
                         &self.path,
@@ -85,7 +126,7 @@ impl TopicStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let meta = StoredMetadata {
                     version: VERSION,
-                    cluster_id: new_id(),
+                    cluster_id: cluster_id.map_or_else(new_id, str::to_string),
                     node_id,
                     topics: Vec::new(),
                 };
@@ -113,14 +154,14 @@ impl TopicStore {
                 &self.log_dir,
                 format!(
                     "converting record batches from CRC-32 to CRC-32C (data dir format \
-                     {VERSION_CRC32_BATCHES} to {VERSION}) failed: {e}"
+                     {VERSION_CRC32_BATCHES} to {VERSION_TOPICS_HERE}) failed: {e}"
                 ),
             )
         })?;
-        meta.version = VERSION;
+        meta.version = VERSION_TOPICS_HERE;
         self.save(&meta)?;
         log::info!(
-            "{}: data dir format {VERSION}: {} batch(es) in {} file(s) of {} partition(s) converted to CRC-32C ({} already were; {} torn tail(s) left for recovery)",
+            "{}: data dir format {VERSION_TOPICS_HERE}: {} batch(es) in {} file(s) of {} partition(s) converted to CRC-32C ({} already were; {} torn tail(s) left for recovery)",
             self.log_dir.display(),
             stats.batches_converted,
             stats.files_rewritten,
@@ -186,7 +227,7 @@ mod tests {
         use crate::storage::{Log, LogConfig, Record};
         let dir = tempfile::tempdir().unwrap();
         let store = TopicStore::new(dir.path());
-        let mut meta = store.load_or_init(NodeId::new(1)).unwrap();
+        let mut meta = store.load_or_init(NodeId::new(1), None).unwrap();
         meta.topics.push(TopicRecord {
             name: "t".into(),
             topic_id: new_id(),
@@ -212,11 +253,13 @@ mod tests {
         log.close().unwrap();
         crate::storage::crc_conversion::write_as_before_crc32c(&partition);
 
-        let opened = store.load_or_init(NodeId::new(1)).unwrap();
-        assert_eq!(opened.version, VERSION);
+        // Converted to format 2, whose topics the broker then moves to the metadata log.
+        let opened = store.load_or_init(NodeId::new(1), None).unwrap();
+        assert_eq!(opened.version, VERSION_TOPICS_HERE);
+        assert_eq!(opened.topics.len(), 1);
         let on_disk: StoredMetadata =
             serde_json::from_slice(&std::fs::read(dir.path().join(TOPICS_FILE)).unwrap()).unwrap();
-        assert_eq!(on_disk.version, VERSION);
+        assert_eq!(on_disk.version, VERSION_TOPICS_HERE);
         let log = Log::open(&partition, LogConfig::default()).unwrap();
         let fetched = log.read(0, 1 << 20).unwrap();
         assert_eq!(fetched.batches().count(), 5);
@@ -238,18 +281,39 @@ mod tests {
     fn a_data_dir_of_an_unknown_format_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = TopicStore::new(dir.path());
-        let mut meta = store.load_or_init(NodeId::new(1)).unwrap();
+        let mut meta = store.load_or_init(NodeId::new(1), None).unwrap();
         meta.version = VERSION + 1;
         store.save(&meta).unwrap();
-        let err = store.load_or_init(NodeId::new(1)).unwrap_err();
-        assert!(err.to_string().contains("this broker reads 2"), "{err}");
+        let err = store.load_or_init(NodeId::new(1), None).unwrap_err();
+        assert!(err.to_string().contains("this broker reads 3"), "{err}");
+    }
+
+    #[test]
+    fn a_data_dir_of_another_node_or_cluster_is_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TopicStore::new(dir.path());
+        let meta = store.load_or_init(NodeId::new(2), Some("c-1")).unwrap();
+        assert_eq!((meta.cluster_id.as_str(), meta.version), ("c-1", VERSION));
+        let key = |r: BrokerResult<StoredMetadata>| match r {
+            Err(BrokerError::InvalidConfig { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            key(store.load_or_init(NodeId::new(3), Some("c-1"))),
+            "node.id"
+        );
+        assert_eq!(
+            key(store.load_or_init(NodeId::new(2), Some("c-2"))),
+            "cluster.id"
+        );
+        assert!(store.load_or_init(NodeId::new(2), None).is_ok());
     }
 
     #[test]
     fn metadata_round_trips_and_damage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let store = TopicStore::new(dir.path());
-        let mut meta = store.load_or_init(NodeId::new(3)).unwrap();
+        let mut meta = store.load_or_init(NodeId::new(3), None).unwrap();
         meta.topics.push(TopicRecord {
             name: "t".into(),
             topic_id: new_id(),
@@ -258,10 +322,10 @@ mod tests {
             configs: BTreeMap::from([("retention.ms".into(), "5".into())]),
         });
         store.save(&meta).unwrap();
-        assert_eq!(store.load_or_init(NodeId::new(3)).unwrap(), meta);
+        assert_eq!(store.load_or_init(NodeId::new(3), None).unwrap(), meta);
         std::fs::write(dir.path().join(TOPICS_FILE), b"{not json").unwrap();
         assert!(matches!(
-            store.load_or_init(NodeId::new(3)),
+            store.load_or_init(NodeId::new(3), None),
             Err(BrokerError::StorageFailure { .. })
         ));
     }

@@ -91,41 +91,45 @@ fn a_249_character_topic_is_deleted_whole_and_recreated_empty() {
 }
 
 #[test]
-fn a_delete_whose_rename_fails_is_refused_and_the_topic_keeps_serving() {
+fn a_directory_a_delete_could_not_move_is_never_served_as_a_new_topic() {
     let data = tempfile::tempdir().unwrap();
     let b = TestBroker::start_with(data.path(), &["offsets.topic.num.partitions=1"]);
     create_topic(&b, "pinned", 2);
     produce_v3(
         &b,
         "pinned",
-        &[json!({"partition_id": 0, "value": {"type": "STRING", "data": "kept"}})],
+        &[json!({"partition_id": 1, "value": {"type": "STRING", "data": "old"}})],
     );
     let mount = BindMount::on_itself(&data.path().join("pinned-1"));
 
-    let (status, body) = delete(&b.v3("/topics/pinned"));
-    assert_eq!(status, 500, "{body}");
-    let message = body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("pinned-1") && message.contains("unchanged"),
-        "{body}"
-    );
-    // Nothing half-happened: the topic is listed, both directories are in place,
-    // its records are served and it takes writes.
-    let (status, body) = get(&b.v3("/topics/pinned"));
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["partitions_count"], 2);
-    assert!(data.path().join("pinned-0").is_dir());
-    assert_eq!(values(&b, "pinned"), ["kept"]);
-    produce_v3(
-        &b,
-        "pinned",
-        &[json!({"partition_id": 0, "value": {"type": "STRING", "data": "after"}})],
-    );
-    assert_eq!(values(&b, "pinned"), ["kept", "after"]);
-
-    drop(mount);
+    // The delete is committed in the metadata log: it holds, whatever the disk says.
     let (status, body) = delete(&b.v3("/topics/pinned"));
     assert_eq!(status, 204, "{body}");
     let (status, _) = get(&b.v3("/topics/pinned"));
     assert_eq!(status, 404);
+    // pinned-0 goes; pinned-1, a mount point, cannot be renamed and stays.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while data.path().join("pinned-0").exists() {
+        assert!(Instant::now() < deadline, "pinned-0 was not moved away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(data.path().join("pinned-1").is_dir());
+
+    // A new topic of that name is a new topic id: the old directory is moved away
+    // before its partition opens, and none of the old records is served.
+    drop(mount);
+    create_topic(&b, "pinned", 2);
+    let partition_1 = |b: &TestBroker| -> Vec<String> {
+        read_partition(b, "pinned", 1)
+            .into_iter()
+            .filter_map(|(_, _, v)| v)
+            .collect()
+    };
+    assert!(partition_1(&b).is_empty(), "the new topic starts empty");
+    produce_v3(
+        &b,
+        "pinned",
+        &[json!({"partition_id": 1, "value": {"type": "STRING", "data": "new"}})],
+    );
+    assert_eq!(partition_1(&b), ["new"]);
 }

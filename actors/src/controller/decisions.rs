@@ -130,20 +130,27 @@ pub fn alter_topic_configs(
         .collect())
 }
 
-/// A broker (re)registering: its registration, which fences it, and its
-/// leaderships moved meanwhile.
+/// A broker (re)registering: its registration, which fences a new incarnation, and
+/// that incarnation's leaderships moved meanwhile. The same incarnation again (a
+/// retry, or its listeners once bound) only updates its endpoints.
 pub fn register_broker(
     state: &ClusterState,
     broker_id: NodeId,
     incarnation_id: Uuid,
     endpoints: Vec<BrokerEndpoint>,
 ) -> Vec<MetadataRecord> {
+    let retry = state
+        .brokers
+        .get(&broker_id)
+        .is_some_and(|b| b.incarnation_id == incarnation_id);
     let mut records = vec![MetadataRecord::RegisterBroker(RegisterBrokerRecord {
         broker_id,
         incarnation_id,
         endpoints,
     })];
-    records.extend(leave_leaderships(state, broker_id));
+    if !retry {
+        records.extend(leave_leaderships(state, broker_id));
+    }
     records
 }
 
@@ -232,6 +239,20 @@ pub fn unfence_broker(state: &ClusterState, broker_id: NodeId) -> Vec<MetadataRe
         })
     }));
     records
+}
+
+/// A leader for each offline partition that has an active broker in its ISR (one
+/// became active, or the partition was created while none was).
+pub fn elect_offline_leaders(state: &ClusterState) -> Vec<MetadataRecord> {
+    let active = |n: NodeId| state.brokers.get(&n).is_some_and(|b| b.is_active());
+    changes(state, |p| {
+        (p.leader == NO_LEADER).then(|| {
+            (
+                elect_leader(&p.replicas, &p.isr, &active, false),
+                p.isr.clone(),
+            )
+        })
+    })
 }
 
 /// Leaderships moved back to each partition's preferred (first) replica where it is

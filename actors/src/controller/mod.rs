@@ -4,6 +4,8 @@
 //! effect. Pure state lives in [`state`] (records in, state out) and [`placement`]
 //! (where replicas go, who leads); the rest is glue.
 
+pub mod active;
+pub mod channel;
 pub mod decisions;
 pub mod placement;
 pub mod quorum;

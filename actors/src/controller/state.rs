@@ -25,7 +25,7 @@ use crate::metadata::{BrokerImage, Endpoint, MetadataImage, PartitionImage, Topi
 
 /// A topic's effective `max.message.bytes` and whether it is compacted, from its
 /// overrides (the node's defaults fill the rest).
-pub type EffectiveTopicConfig = dyn Fn(&BTreeMap<String, String>) -> (usize, bool);
+pub type EffectiveTopicConfig<'a> = dyn Fn(&BTreeMap<String, String>) -> (usize, bool) + 'a;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
@@ -96,10 +96,6 @@ impl PartitionState {
         self.leader == NO_LEADER
     }
 }
-
-/// A topic's effective `max.message.bytes` and whether it is compacted, from its
-/// config overrides (the node's defaults fill the rest).
-pub type EffectiveTopicConfig = dyn Fn(&BTreeMap<String, String>) -> (usize, bool);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -191,8 +187,16 @@ impl ClusterState {
     }
 
     fn register(&mut self, index: u64, r: &RegisterBrokerRecord) {
-        // A registration replaces the one before: a restarted broker starts fenced
-        // and catches up before it leads again.
+        // The same incarnation registering again is a retry (or its listeners, bound
+        // after it first registered): its epoch and state stay.
+        if let Some(b) = self.brokers.get_mut(&r.broker_id) {
+            if b.incarnation_id == r.incarnation_id {
+                b.endpoints = r.endpoints.clone();
+                return;
+            }
+        }
+        // A new incarnation replaces the registration before: a restarted broker
+        // starts fenced and catches up before it leads again.
         self.brokers.insert(
             r.broker_id,
             BrokerRegistration {
@@ -335,7 +339,7 @@ impl ClusterState {
         &self,
         node_id: NodeId,
         controller_id: NodeId,
-        effective: &EffectiveTopicConfig,
+        effective: &EffectiveTopicConfig<'_>,
     ) -> MetadataImage {
         let none = BTreeMap::new();
         let brokers = self
@@ -356,6 +360,8 @@ impl ClusterState {
                     BrokerImage {
                         id: b.id,
                         endpoints,
+                        fenced: b.fenced,
+                        in_controlled_shutdown: b.in_controlled_shutdown,
                     },
                 )
             })
@@ -399,6 +405,7 @@ impl ClusterState {
             controller_id,
             brokers,
             topics,
+            metadata_offset: 0,
         }
     }
 }

@@ -18,6 +18,9 @@ pub struct MetadataImage {
     pub controller_id: NodeId,
     pub brokers: BTreeMap<NodeId, BrokerImage>,
     pub topics: BTreeMap<String, Arc<TopicImage>>,
+    /// The metadata log offset this image was made at (Kafka's image provenance):
+    /// a change committed at offset `o` is in every image with `metadata_offset >= o`.
+    pub metadata_offset: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,11 @@ pub struct BrokerImage {
     pub id: NodeId,
     /// Where clients reach it, by listener (Kafka's advertised listeners).
     pub endpoints: Vec<Endpoint>,
+    /// Fenced (silent past its session timeout, or restarted and not caught up):
+    /// it leads nothing.
+    pub fenced: bool,
+    /// In a controlled shutdown: its leaderships are moving away.
+    pub in_controlled_shutdown: bool,
 }
 
 /// One advertised listener of a broker: Kafka's `NAME://host:port`.
@@ -83,9 +91,12 @@ impl MetadataImage {
                 BrokerImage {
                     id: node_id,
                     endpoints: Vec::new(),
+                    fenced: false,
+                    in_controlled_shutdown: false,
                 },
             )]),
             topics: BTreeMap::new(),
+            metadata_offset: 0,
         }
     }
 

@@ -132,6 +132,12 @@ pub struct PartitionStatus {
     pub corrupt_batches: u64,
 }
 
+/// The replica's role as the metadata now gives it: leader in an epoch, or follower
+/// of a leader (of none: the partition is offline).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SetRole(pub crate::partition::Role);
+
 /// Apply a changed topic config.
 #[derive(Message)]
 #[rtype(result = "BrokerResult<()>")]

@@ -117,6 +117,12 @@ impl PartitionReplica {
         }
     }
 
+    /// A replica that starts in `role` (the metadata's), not as the first leader.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
     /// A partition that starts offline, without opening its log (the broker's
     /// open-file budget has no room for it); every request is answered with `reason`.
     pub fn offline(mut self, reason: String) -> Self {
@@ -179,6 +185,12 @@ impl PartitionReplica {
     fn leader_epoch_or_refuse(&self) -> BrokerResult<LeaderEpoch> {
         match self.role {
             Role::Leader { leader_epoch } => Ok(leader_epoch),
+            Role::Follower { leader_id, .. } if leader_id == crate::controller::records::NO_LEADER => {
+                Err(BrokerError::Unavailable(format!(
+                    "{} has no leader: the brokers of its in-sync replicas are fenced or shutting down",
+                    self.name()
+                )))
+            }
             // Replication will answer Kafka's NOT_LEADER_OR_FOLLOWER here.
             Role::Follower { leader_id, .. } => Err(BrokerError::PartitionOffline {
                 topic: self.topic.clone(),
@@ -365,6 +377,24 @@ impl Handler<GetStatus> for PartitionReplica {
 
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.status())
+    }
+}
+
+impl Handler<SetRole> for PartitionReplica {
+    type Result = ();
+
+    /// A leader in a new epoch stamps it on what it appends from now on; a replica
+    /// that becomes leader commits what it has (its in-sync replicas are itself).
+    fn handle(&mut self, SetRole(role): SetRole, _: &mut Context<Self>) {
+        if role == self.role {
+            return;
+        }
+        log::debug!("{}: {:?} (was {:?})", self.name(), role, self.role);
+        self.role = role;
+        if let (Role::Leader { .. }, Some(log)) = (role, self.log.as_mut()) {
+            let high_watermark = role.high_watermark_at_open(log);
+            log.set_high_watermark(high_watermark);
+        }
     }
 }
 

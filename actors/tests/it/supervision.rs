@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use troupe_actors::broker::{CreateTopic, DeleteTopic, NewTopic};
+use troupe_actors::broker::{CreateTopic, DeleteTopic, GetClusterInfo, NewTopic};
 use troupe_actors::cleaner::{CleanerStats, GetCleanerStats};
 use troupe_actors::consumer::messages::{
     ConsumerError, CreateInstance, FindInstance, GetInstanceInfo, InstanceSettings, ResetPolicy,
@@ -188,63 +188,72 @@ fn new_topic(name: &str) -> CreateTopic {
 }
 
 #[actix_rt::test]
-async fn the_topic_registry_comes_back_from_what_it_acknowledged() {
+async fn the_broker_comes_back_from_the_committed_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let before = counted(ActorKind::Broker);
     let node = node(dir.path()).await;
     let broker = &node.engine.broker;
     broker.send(new_topic("r")).await.unwrap().unwrap();
-    let t0 = node
-        .engine
-        .route("r")
-        .unwrap()
-        .partition(0)
-        .unwrap()
-        .clone();
-    append(&t0, "kept").await.unwrap();
+    broker.send(new_topic("u")).await.unwrap().unwrap();
+    let partition = |topic: &str, p: i32| {
+        node.engine
+            .route(topic)
+            .unwrap()
+            .partition(p)
+            .unwrap()
+            .clone()
+    };
+    append(&partition("r", 0), "kept").await.unwrap();
 
-    // A delete the panic cuts short: both are queued before the registry runs, so
-    // the delete has stopped publishing the topic but closed nothing yet.
-    let delete = broker.send(DeleteTopic { name: "r".into() });
+    // A restart applies the committed metadata again: the same replicas serve on.
     broker.do_send(PanicInHandler);
-    let deleted = delete.await;
-    assert!(
-        !matches!(deleted, Ok(Ok(()))),
-        "the delete was cut short, so it is not acknowledged: {deleted:?}"
-    );
-    let route = eventually("the topic's partitions to serve again", || {
-        let route = node.engine.route("r");
-        async move { route.ok() }
+    let r0 = eventually("the broker to answer again", || {
+        let answer = broker.send(GetClusterInfo);
+        async move { answer.await.ok() }
     })
     .await;
-    assert_eq!(route.partitions.len(), 2, "the topic as acknowledged");
-    let t0 = route.partition(0).unwrap();
-    assert_eq!(values_from(t0, 0).await, vec!["kept".to_string()]);
-    assert_eq!(append(t0, "after").await.unwrap().base_offset, 1);
-    broker.send(new_topic("u")).await.unwrap().unwrap();
-    let renamed: Vec<_> = std::fs::read_dir(dir.path())
+    assert_eq!(r0.live_brokers.len(), 1);
+    assert_eq!(
+        values_from(&partition("r", 0), 0).await,
+        vec!["kept".to_string()]
+    );
+    assert_eq!(
+        append(&partition("r", 0), "after")
+            .await
+            .unwrap()
+            .base_offset,
+        1
+    );
+
+    // A delete is committed, then applied: the topic is gone from routing, and its
+    // directories are moved away to be removed.
+    broker
+        .send(DeleteTopic { name: "r".into() })
+        .await
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| name.ends_with("-delete"))
-        .collect();
-    assert!(renamed.is_empty(), "nothing was moved away: {renamed:?}");
+        .unwrap();
+    assert!(node.engine.route("r").is_err());
+    eventually("r's directories to be moved away", || {
+        let left = dir.path().join("r-0").exists() || dir.path().join("r-1").exists();
+        async move { (!left).then_some(()) }
+    })
+    .await;
 
     // Over its budget it refuses changes, saying why; routing is a read and goes on.
     broker.do_send(PanicInHandler);
     let refused = broker.send(new_topic("v")).await.unwrap();
     let Err(BrokerError::Unavailable(reason)) = refused else {
-        panic!("a registry over its budget says why: {refused:?}");
+        panic!("a broker over its budget says why: {refused:?}");
     };
     assert!(reason.contains("topic registry is down"), "{reason}");
     assert!(reason.contains("restarts within"), "{reason}");
-    let u1 = node
-        .engine
-        .route("u")
-        .unwrap()
-        .partition(1)
-        .unwrap()
-        .clone();
-    assert_eq!(append(&u1, "still").await.unwrap().base_offset, 0);
+    assert_eq!(
+        append(&partition("u", 1), "still")
+            .await
+            .unwrap()
+            .base_offset,
+        0
+    );
     assert!(node.engine.route("v").is_err());
     assert_counted_at_least(ActorKind::Broker, before, (2, 1, 1));
     node.shutdown().await;
