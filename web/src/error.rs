@@ -26,6 +26,9 @@ pub mod codes {
     pub const FORBIDDEN_ORIGIN: i32 = 40301;
     /// A request to a host name the broker does not answer to (DNS rebinding).
     pub const FORBIDDEN_HOST: i32 = 40302;
+    /// A Raft RPC from another cluster, or from a node that is not one of the
+    /// quorum's voters (the controller listener).
+    pub const FOREIGN_VOTER: i32 = 40303;
     /// v2's code for an unknown topic (v3 answers 40403).
     pub const TOPIC_NOT_FOUND: i32 = 40401;
     pub const PARTITION_NOT_FOUND: i32 = ErrorKind::UnknownPartition.confluent_code();

@@ -7,10 +7,13 @@
 //! - [`ws`]: `/ws`, live consumption and produce over WebSocket.
 //! - [`dashboard`]: the browser dashboard at `/`.
 //! - `/health` and `/metrics` (Prometheus text).
+//! - [`controller_listener`]: the metadata quorum's Raft RPCs between voters, mounted
+//!   on a listener of their own.
 
 pub mod body_timeout;
 pub mod browser_safety;
 pub mod content_type;
+pub mod controller_listener;
 pub mod dashboard;
 pub mod error;
 pub mod json;

@@ -374,10 +374,9 @@ impl LogFiles {
             return Ok(());
         };
         self.file.set_len(cut)?;
-        self.file.sync_data()?;
         self.slots.truncate(keep);
         self.end = cut;
-        Ok(())
+        self.file.sync_data()
     }
 
     /// Forgets the entries up to `log_id`, the purge point recorded first.
@@ -404,12 +403,15 @@ impl LogFiles {
     }
 
     /// Drops the purged prefix from the file when it is worth it (see the module doc).
+    /// Reclaiming is optional: a failure before the log file changes leaves it as it
+    /// was and is only logged; once the file has changed, a failure is the store's
+    /// (what is on disk is no longer known).
     fn reclaim(&mut self) -> io::Result<()> {
         let Some(first_live) = self.slots.front().map(|s| s.position) else {
             if self.end > 0 {
                 self.file.set_len(0)?;
-                self.file.sync_data()?;
                 self.end = 0;
+                self.file.sync_data()?;
             }
             return Ok(());
         };
@@ -418,12 +420,38 @@ impl LogFiles {
             return Ok(());
         }
         let tmp = self.dir.join(REWRITE_FILE);
+        let rewritten = match self.copy_live(&tmp, first_live, live_bytes) {
+            Ok(rewritten) => rewritten,
+            Err(e) => {
+                log::warn!("quorum log: not rewritten without its purged prefix ({e}); kept as is");
+                // Best effort: a leftover is removed at the next open anyway.
+                let _ = std::fs::remove_file(&tmp);
+                return Ok(());
+            }
+        };
+        std::fs::rename(&tmp, self.dir.join(LOG_FILE))?;
+        // The name is the new file's now: write there whatever happens next.
+        self.file = rewritten;
+        self.end = live_bytes;
+        for slot in &mut self.slots {
+            slot.position -= first_live;
+        }
+        sync_dir(&self.dir).map_err(io::Error::other)?;
+        log::info!(
+            "quorum log: rewrote {} without its {first_live} purged bytes",
+            self.dir.join(LOG_FILE).display()
+        );
+        Ok(())
+    }
+
+    /// The live bytes copied to `tmp`, fsynced: the rewritten log, not yet in place.
+    fn copy_live(&self, tmp: &Path, first_live: u64, live_bytes: u64) -> io::Result<File> {
         let mut rewritten = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&tmp)?;
+            .open(tmp)?;
         let mut source = &self.file;
         source.seek(SeekFrom::Start(first_live))?;
         let copied = io::copy(&mut source.take(live_bytes), &mut rewritten)?;
@@ -434,18 +462,7 @@ impl LogFiles {
             ));
         }
         rewritten.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(LOG_FILE))?;
-        sync_dir(&self.dir).map_err(io::Error::other)?;
-        log::info!(
-            "quorum log: rewrote {} without its {first_live} purged bytes",
-            self.dir.join(LOG_FILE).display()
-        );
-        self.file = rewritten;
-        self.end = live_bytes;
-        for slot in &mut self.slots {
-            slot.position -= first_live;
-        }
-        Ok(())
+        Ok(rewritten)
     }
 
     /// Replaces `raft-state.json`; memory follows only once the disk has it.

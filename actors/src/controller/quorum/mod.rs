@@ -608,3 +608,102 @@ fn status_of(metrics: &RaftMetrics<u64, BasicNode>) -> QuorumStatus {
         voters,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::records::TopicRecord;
+
+    fn topic(name: &str) -> MetadataRecord {
+        MetadataRecord::Topic(TopicRecord {
+            name: name.into(),
+            topic_id: format!("id-{name}"),
+        })
+    }
+
+    /// One voter: it elects itself and needs no transport.
+    fn single_voter(dir: &std::path::Path) -> QuorumConfig {
+        // Never contacted: the voter is alone.
+        let voters = BTreeMap::from([(1, "127.0.0.1:9".to_string())]);
+        let mut config = QuorumConfig::new(1, voters, dir.join("__cluster_metadata-0"), "c1");
+        config.heartbeat_interval_ms = 50;
+        config.election_timeout_min_ms = 150;
+        config.election_timeout_max_ms = 300;
+        config.max_batch_bytes = 1024;
+        config
+    }
+
+    #[tokio::test]
+    async fn a_voter_commits_answers_refusals_and_replays_its_log_at_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = single_voter(dir.path());
+        let quorum = Quorum::start(config.clone()).await.unwrap();
+        let mut leadership = quorum.leadership();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            leadership.wait_for(|l| l.leader == Some(1)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+        let bootstrap = MetadataRecord::Bootstrap {
+            cluster_id: "c1".into(),
+        };
+        let first = quorum.propose(vec![bootstrap]).await.unwrap();
+        let second = quorum.propose(vec![topic("orders")]).await.unwrap();
+        assert!(second > first);
+        // Answered once applied here.
+        assert!(quorum.applied().borrow().index >= second);
+        assert!(quorum.applied().borrow().state.topic("orders").is_some());
+        assert!(matches!(
+            quorum.propose(vec![topic("orders")]).await,
+            Err(ProposeError::Refused(m)) if m.contains("already exists")
+        ));
+        assert!(matches!(
+            quorum.propose(vec![topic(&"x".repeat(2000))]).await,
+            Err(ProposeError::TooLarge {
+                max_bytes: 1024,
+                ..
+            })
+        ));
+        let status = quorum.status();
+        assert_eq!((status.role, status.leader), (QuorumRole::Leader, Some(1)));
+        assert_eq!(status.voters.keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert!(status.applied_index >= Some(second));
+        let state = quorum.applied().borrow().state.clone();
+
+        quorum.shutdown().await;
+        quorum.shutdown().await;
+        assert!(matches!(
+            quorum.propose(vec![topic("late")]).await,
+            Err(ProposeError::Stopped(_))
+        ));
+
+        // From the same directory: the committed entries applied again at start.
+        let again = Quorum::start(config).await.unwrap();
+        assert!(again.applied().borrow().index >= second);
+        assert_eq!(again.applied().borrow().state, state);
+        again.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_configuration_that_cannot_work_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = single_voter(dir.path());
+        config.node_id = 2;
+        assert!(matches!(
+            Quorum::start(config).await,
+            Err(QuorumError::InvalidConfig(_))
+        ));
+        let mut config = single_voter(dir.path());
+        config.heartbeat_interval_ms = config.election_timeout_min_ms;
+        assert!(matches!(
+            Quorum::start(config).await,
+            Err(QuorumError::InvalidConfig(_))
+        ));
+        let mut config = single_voter(dir.path());
+        config.max_rpc_bytes = config.max_batch_bytes;
+        assert!(Quorum::start(config).await.is_err());
+    }
+}
