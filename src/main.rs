@@ -1,5 +1,5 @@
 //! `troupe`: the broker (`troupe serve`) and its command-line tools (`troupe topics`,
-//! `troupe produce`, `troupe consume`, `troupe groups`), in one binary.
+//! `troupe produce`, `troupe consume`, `troupe groups`, `troupe cluster`), in one binary.
 
 mod cli;
 mod server;
@@ -35,6 +35,8 @@ enum Command {
     Consume(cli::consume::ConsumeArgs),
     /// List, describe, reset and delete consumer groups.
     Groups(cli::groups::GroupsArgs),
+    /// Describe the cluster: brokers, the active controller, the metadata quorum.
+    Cluster(cli::cluster::ClusterArgs),
     /// Print the README's configuration table (--readme FILE rewrites it in place).
     #[command(hide = true)]
     ConfigDocs(cli::config_docs::ConfigDocsArgs),
@@ -51,6 +53,7 @@ fn main() {
         Command::Produce(args) => cli::produce::run(&client, args),
         Command::Consume(args) => cli::consume::run(&client, args),
         Command::Groups(args) => cli::groups::run(&client, args),
+        Command::Cluster(args) => cli::cluster::run(&client, args),
     };
     if let Err(e) = outcome {
         eprintln!("troupe: {e}");

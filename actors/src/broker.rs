@@ -843,6 +843,44 @@ impl Handler<AllocateProducerId> for Broker {
     }
 }
 
+impl Handler<DescribeCluster> for Broker {
+    type Result = MessageResult<DescribeCluster>;
+
+    fn handle(&mut self, _: DescribeCluster, _: &mut Context<Self>) -> Self::Result {
+        let state = &self.applied.state;
+        let brokers = state
+            .brokers
+            .values()
+            .map(|b| BrokerDescription {
+                id: b.id,
+                endpoints: b
+                    .endpoints
+                    .iter()
+                    .map(|e| format!("{}://{}:{}", e.name, e.host, e.port))
+                    .collect(),
+                state: if b.in_controlled_shutdown {
+                    BrokerState::ShuttingDown
+                } else if b.fenced {
+                    BrokerState::Fenced
+                } else {
+                    BrokerState::Alive
+                },
+            })
+            .collect();
+        MessageResult(ClusterDescription {
+            cluster_id: state
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| self.identity.cluster_id.clone()),
+            node_id: self.config.node_id,
+            controller_id: self.channel.active_controller(),
+            brokers,
+            quorum: self.quorum.status(),
+            metadata_offset: self.applied.index,
+        })
+    }
+}
+
 impl Handler<ShutdownBroker> for Broker {
     type Result = ResponseActFuture<Self, ()>;
 

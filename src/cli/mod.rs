@@ -2,6 +2,7 @@
 //! client of a running broker's REST API.
 
 pub mod client;
+pub mod cluster;
 pub mod config_docs;
 pub mod consume;
 pub mod groups;

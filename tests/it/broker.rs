@@ -181,6 +181,15 @@ impl TestBroker {
             .to_string()
     }
 
+    /// A `/metrics` scrape, as Prometheus text.
+    pub fn metrics(&self) -> String {
+        ureq::get(&self.url("/metrics"))
+            .call()
+            .expect("/metrics answers")
+            .into_string()
+            .expect("/metrics is text")
+    }
+
     pub fn v3(&self, path: &str) -> String {
         format!(
             "http://127.0.0.1:{}/v3/clusters/{}{}",

@@ -344,3 +344,57 @@ fn serve_help_lists_every_key_of_the_readme_table() {
     // -h stays a summary.
     assert!(!help("-h").contains("log.segment.bytes"));
 }
+
+/// `troupe cluster describe` and the `quorum` resource behind it, and the same facts
+/// in `/metrics`: on one node, one alive broker that is the active controller and
+/// leads a quorum of one; a restart registers it again, alive, with the metadata
+/// log further on.
+#[test]
+fn cluster_describe_names_the_brokers_the_controller_and_the_quorum() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let (status, d) = get(&b.v3("/quorum"));
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["controller_id"], 1);
+    assert_eq!(d["quorum"]["leader"], 1);
+    assert_eq!(d["quorum"]["role"], "leader");
+    assert_eq!(d["brokers"][0]["id"], 1);
+    assert_eq!(d["brokers"][0]["state"], "alive");
+    let endpoints = d["brokers"][0]["endpoints"].to_string();
+    assert!(
+        endpoints.contains(&format!(":{}", b.kafka_port)),
+        "{endpoints}"
+    );
+    let offset = d["metadata_offset"].as_u64().unwrap();
+    assert!(offset > 0, "{d}");
+
+    let out = troupe(Some(&b), &["cluster", "describe"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("ActiveController:       1"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with('1') && l.contains("alive")),
+        "{text}"
+    );
+
+    let metrics = b.metrics();
+    assert!(
+        metrics.contains("troupe_cluster_brokers{state=\"alive\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("troupe_cluster_active_controller_id 1"),
+        "{metrics}"
+    );
+
+    b.stop();
+    let b = TestBroker::start(dir.path());
+    let (_, d) = get(&b.v3("/quorum"));
+    assert_eq!(d["brokers"][0]["state"], "alive");
+    assert!(d["metadata_offset"].as_u64().unwrap() > offset, "{d}");
+}

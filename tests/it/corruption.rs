@@ -128,11 +128,7 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["offset"], 29);
     // Counted once, however often read.
-    let metrics = ureq::get(&b.url("/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = b.metrics();
     assert!(
         metrics.contains(
             "troupe_partition_corrupt_batches_total{topic=\"damaged\",partition=\"0\"} 1"
@@ -144,11 +140,7 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_precisely_and_read_around() {
 
 /// The `troupe_cleaner_failures_total` value in a `/metrics` scrape.
 fn cleaner_failures(b: &TestBroker) -> u64 {
-    let metrics = ureq::get(&b.url("/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = b.metrics();
     metrics
         .lines()
         .find_map(|l| l.strip_prefix("troupe_cleaner_failures_total "))

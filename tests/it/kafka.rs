@@ -696,11 +696,7 @@ fn kafka_python_produces_and_consumes() {
         );
     }
     // /metrics counts what Kafka clients produced and fetched.
-    let metrics = ureq::get(&b.url("/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = b.metrics();
     let value = |name: &str| -> f64 {
         metrics
             .lines()

@@ -338,11 +338,7 @@ fn metrics_count_requests_and_records() {
         );
     }
     read_partition(&b, "m", 0);
-    let text = ureq::get(&b.url("/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let text = b.metrics();
     let value = |name: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(name) && l.contains("topic=\"m\""))

@@ -97,3 +97,61 @@ fn a_deleted_topic_stays_deleted_after_restart() {
     create_topic(&b, "gone", 1);
     assert!(read_partition(&b, "gone", 0).is_empty());
 }
+
+/// A data dir written by the single-node versions before the metadata log
+/// (`topics.json` format 2, listing the topics) opens with no step: its topics move
+/// into the metadata log with their ids, configs and records, and `topics.json`
+/// keeps only the identity from then on.
+#[test]
+fn a_data_dir_from_before_the_metadata_log_opens_with_its_topics() {
+    use troupe_actors::storage::{Log, LogConfig, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let topic_id = "AAAAAAAAAAAAAAAAAAAAAQ";
+    std::fs::write(
+        dir.path().join("topics.json"),
+        json!({
+            "version": 2,
+            "cluster_id": "legacy-cluster-id",
+            "node_id": 1,
+            "topics": [{"name": "old", "topic_id": topic_id, "partitions": 2,
+                        "replication_factor": 1, "configs": {"retention.ms": "123456"}}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut log = Log::open(dir.path().join("old-1"), LogConfig::default()).unwrap();
+    for value in ["a", "b"] {
+        let record = Record {
+            timestamp_ms: 1,
+            key: None,
+            value: Some(value.as_bytes().to_vec()),
+            headers: vec![],
+        };
+        log.append_records(&[record], 0).unwrap();
+    }
+    log.close().unwrap();
+
+    let b = TestBroker::start(dir.path());
+    assert_eq!(b.cluster_id(), "legacy-cluster-id");
+    let (status, topic) = get(&b.v3("/topics/old"));
+    assert_eq!(status, 200, "{topic}");
+    assert_eq!(topic["partitions_count"], 2);
+    let (_, config) = get(&b.v3("/topics/old/configs/retention.ms"));
+    assert_eq!(config["value"], "123456");
+    let values: Vec<_> = read_partition(&b, "old", 1)
+        .into_iter()
+        .filter_map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(values, ["a", "b"]);
+    let identity: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("topics.json")).unwrap()).unwrap();
+    assert_eq!(identity["version"], 3);
+    assert_eq!(identity["topics"], json!([]));
+    assert!(dir.path().join("__cluster_metadata-0").is_dir());
+
+    // And it stays so across a restart, writes landing after the moved records.
+    produce_n(&b, "old", 0, 1);
+    b.stop();
+    let b = TestBroker::start(dir.path());
+    assert_eq!(all_values(&b, "old", 2).len(), 3);
+}

@@ -146,11 +146,7 @@ fn the_log_cleaner_compacts_a_topic_to_its_latest_values() {
             "latest value of {key}"
         );
     }
-    let metrics = ureq::get(&b.url("/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = b.metrics();
     assert!(
         metrics.contains("troupe_partition_clean_bytes{topic=\"profiles\",partition=\"0\"}"),
         "{metrics}"

@@ -21,6 +21,7 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
         Some(handle) => {
             let mut text = handle.render();
             text.push_str(&storage_gauges(&state).await);
+            text.push_str(&cluster_gauges(&state).await);
             text.push_str(&supervision_counters());
             HttpResponse::Ok()
                 .content_type("text/plain; version=0.0.4")
@@ -83,6 +84,56 @@ async fn storage_gauges(state: &AppState) -> String {
             ("troupe_cleaner_bytes_written_total", stats.bytes_written),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
+        }
+    }
+    out
+}
+
+/// The cluster as this node sees it: brokers by state, the active controller, and
+/// the metadata quorum (the leader's view of each voter's lag).
+async fn cluster_gauges(state: &AppState) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let Ok(d) = metadata::describe_cluster(&state.engine, &state.context()).await else {
+        return out;
+    };
+    let _ = writeln!(out, "# TYPE troupe_cluster_brokers gauge");
+    for label in ["alive", "fenced", "shutting_down"] {
+        let count = d
+            .brokers
+            .iter()
+            .filter(|b| {
+                serde_json::to_value(b.state)
+                    .ok()
+                    .as_ref()
+                    .and_then(|v| v.as_str())
+                    == Some(label)
+            })
+            .count();
+        let _ = writeln!(out, "troupe_cluster_brokers{{state=\"{label}\"}} {count}");
+    }
+    let controller = d.controller_id.map_or(-1, |c| c.get());
+    let _ = writeln!(
+        out,
+        "# TYPE troupe_cluster_active_controller_id gauge\ntroupe_cluster_active_controller_id {controller}"
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE troupe_metadata_applied_offset gauge\ntroupe_metadata_applied_offset {}",
+        d.metadata_offset
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE troupe_quorum_term gauge\ntroupe_quorum_term {}",
+        d.quorum.term
+    );
+    let _ = writeln!(out, "# TYPE troupe_quorum_voter_lag_entries gauge");
+    for (id, voter) in &d.quorum.voters {
+        if let Some(lag) = voter.lag_entries {
+            let _ = writeln!(
+                out,
+                "troupe_quorum_voter_lag_entries{{voter=\"{id}\"}} {lag}"
+            );
         }
     }
     out

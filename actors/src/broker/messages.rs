@@ -112,3 +112,41 @@ pub struct ShutdownBroker;
 #[derive(Message)]
 #[rtype(result = "Vec<Addr<PartitionReplica>>")]
 pub struct CompactedPartitions;
+
+/// The cluster as this node sees it: brokers and their states, the active
+/// controller, and the metadata quorum (Kafka's `kafka-metadata-quorum.sh describe`).
+#[derive(Message)]
+#[rtype(result = "ClusterDescription")]
+pub struct DescribeCluster;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterDescription {
+    pub cluster_id: String,
+    /// The node this description is from.
+    pub node_id: NodeId,
+    pub controller_id: Option<NodeId>,
+    pub brokers: Vec<BrokerDescription>,
+    pub quorum: crate::controller::quorum::QuorumStatus,
+    /// The metadata log offset this node has applied.
+    pub metadata_offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BrokerDescription {
+    pub id: NodeId,
+    /// `NAME://host:port` of each advertised listener.
+    pub endpoints: Vec<String>,
+    pub state: BrokerState,
+}
+
+/// A registered broker's state, as the controller last committed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerState {
+    /// Unfenced: it leads and takes replicas.
+    Alive,
+    /// Silent past its session timeout, or restarted and not yet caught up.
+    Fenced,
+    /// In a controlled shutdown: its leaderships are moving away.
+    ShuttingDown,
+}

@@ -19,6 +19,19 @@ pub async fn register_listeners(
     super::ask(&engine.broker, crate::broker::RegisterListeners(endpoints)).await
 }
 
+/// The cluster as this node sees it: brokers and their states, the active
+/// controller, the metadata quorum.
+pub async fn describe_cluster(
+    engine: &Engine,
+    _ctx: &RequestContext,
+) -> BrokerResult<crate::broker::ClusterDescription> {
+    engine
+        .broker
+        .send(crate::broker::DescribeCluster)
+        .await
+        .map_err(BrokerError::mailbox)
+}
+
 /// Every partition's status, in partition order.
 pub async fn statuses(route: &TopicRoute) -> BrokerResult<Vec<PartitionStatus>> {
     let answers = join_all(route.partitions.iter().map(|p| p.send(GetStatus))).await;

@@ -70,6 +70,29 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(cluster(&Urls::new(&req, &state), &state)))
 }
 
+/// `GET …/quorum` (Troupe's, beyond Confluent's API, which has none): the brokers and
+/// their states (alive, fenced, shutting down), the active controller, and the
+/// metadata quorum — leader, term, this node's applied offset and, from the leader,
+/// each voter's lag — as Kafka's `kafka-metadata-quorum.sh describe` shows them.
+pub async fn describe_quorum(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    check_cluster(&state, &path)?;
+    let description =
+        troupe_actors::requests::metadata::describe_cluster(&state.engine, &state.context())
+            .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "kind": "TroupeClusterQuorum",
+        "cluster_id": description.cluster_id,
+        "node_id": description.node_id,
+        "controller_id": description.controller_id,
+        "metadata_offset": description.metadata_offset,
+        "brokers": description.brokers,
+        "quorum": description.quorum,
+    })))
+}
+
 pub async fn list_brokers(
     req: HttpRequest,
     state: web::Data<AppState>,

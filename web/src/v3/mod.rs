@@ -23,6 +23,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v3/clusters", web::get().to(clusters::list))
         .route(c, web::get().to(clusters::get))
         .route(
+            &format!("{c}/quorum"),
+            web::get().to(clusters::describe_quorum),
+        )
+        .route(
             &format!("{c}/brokers"),
             web::get().to(clusters::list_brokers),
         )
