@@ -40,6 +40,7 @@ const CONTROLLER_WAIT: Duration = Duration::from_secs(10);
 pub struct Node {
     pub engine: Engine,
     quorum: Quorum,
+    controller: ControllerChannel,
 }
 
 impl Node {
@@ -81,7 +82,7 @@ impl Node {
             config,
             clock.clone(),
             quorum.clone(),
-            channel,
+            channel.clone(),
             store,
             identity,
         )?;
@@ -102,6 +103,7 @@ impl Node {
         Ok(Node {
             engine: Engine::new(routes, broker, groups, consumers, cleaner, clock),
             quorum,
+            controller: channel,
         })
     }
 
@@ -116,6 +118,11 @@ impl Node {
 
     pub fn quorum(&self) -> &Quorum {
         &self.quorum
+    }
+
+    /// This node's way to the active controller.
+    pub fn controller(&self) -> &ControllerChannel {
+        &self.controller
     }
 }
 

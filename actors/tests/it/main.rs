@@ -6,6 +6,7 @@ mod allocations;
 mod common;
 mod compaction;
 mod compression;
+mod controller;
 mod corruption;
 mod crash;
 mod decoders;

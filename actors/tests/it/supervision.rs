@@ -31,7 +31,7 @@ async fn node(dir: &std::path::Path) -> Node {
 }
 
 /// Polls `check` until it gives a value, for at most 10 s.
-async fn eventually<T, F: Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: Future<Output = Option<T>>>(
     what: &str,
     mut check: impl FnMut() -> F,
 ) -> T {
