@@ -37,14 +37,14 @@ use uuid::Uuid;
 
 use crate::broker_config::BrokerConfig;
 use crate::clock::Clock;
-use crate::controller::active::{BrokerStanding, ControllerRequest, CreateTopicRequest};
+use crate::controller::active::{BrokerStanding, ControllerRequest};
 use crate::controller::channel::ControllerChannel;
 use crate::controller::quorum::{Applied, Quorum};
 use crate::controller::records::BrokerEndpoint;
 use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{NodeId, PartitionId};
 use crate::log_manager::{remove_dirs_later, LogManager};
-use crate::metadata::{Endpoint, MetadataImage, MetadataPublisher, MetadataView, TopicImage};
+use crate::metadata::{Endpoint, MetadataImage, MetadataPublisher, MetadataView};
 use crate::partition::{PartitionLimits, UpdateConfig};
 use crate::replica_manager::{close_all, ReplicaManager};
 use crate::requests::Routes;
@@ -235,7 +235,8 @@ impl Broker {
             heartbeat_in_flight: false,
         };
         // Nothing runs yet, so nothing is doomed: the partitions start at once.
-        broker.apply_image();
+        let image = broker.image();
+        broker.apply_image(image);
         log::info!(
             "broker {} of cluster {} (incarnation {}) serving from {}",
             broker.config.node_id,
@@ -295,7 +296,7 @@ impl Broker {
             .map(|(name, _)| name.clone())
             .collect();
         if doomed.is_empty() {
-            self.apply_image();
+            self.apply_image(image);
             return;
         }
         let mut stopping = Vec::new();
@@ -321,15 +322,14 @@ impl Broker {
                         }
                     }
                 }
-                act.apply_image();
+                act.apply_image(image);
             }),
         );
     }
 
     /// Starts what the image gives this node, re-roles and reconfigures what runs,
     /// and publishes the image.
-    fn apply_image(&mut self) {
-        let image = self.image();
+    fn apply_image(&mut self, image: MetadataImage) {
         let defaults = &self.config.topic_defaults;
         let interval = self.config.recovery_point_checkpoint_interval_ms;
         let configs: BTreeMap<String, (String, PartitionConfig)> = image
@@ -514,18 +514,9 @@ impl Broker {
 
     /// The topic as the answer to a create or grow.
     fn topic_metadata(image: &MetadataImage, name: &str) -> BrokerResult<TopicMetadata> {
-        image.topic(name).map(|t| topic_metadata(t))
-    }
-}
-
-fn topic_metadata(topic: &TopicImage) -> TopicMetadata {
-    TopicMetadata {
-        name: topic.name.clone(),
-        topic_id: topic.topic_id.clone(),
-        partitions: topic.partitions.len() as i32,
-        replication_factor: topic.replication_factor,
-        internal: is_internal_topic(&topic.name),
-        configs: topic.overrides.clone(),
+        image
+            .topic(name)
+            .map(|t| crate::requests::topics::metadata(t))
     }
 }
 
@@ -655,14 +646,7 @@ impl Handler<CreateTopic> for Broker {
         }
         let validate_only = msg.validate_only;
         let name = msg.name.clone();
-        let request = ControllerRequest::CreateTopic(CreateTopicRequest {
-            name: msg.name,
-            partitions: msg.partitions,
-            replication_factor: msg.replication_factor,
-            replicas_assignments: msg.replicas_assignments,
-            configs: msg.configs,
-            validate_only,
-        });
+        let request = ControllerRequest::CreateTopic(msg);
         let ask = self.ask(request);
         Box::pin(async move {
             let (reply, image) = ask.await?;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::decisions::{self, NewTopic};
+use super::decisions::{self, PlacedTopic};
 use super::placement::place;
 use super::quorum::{Applied, ProposeError, Quorum};
 use super::records::{BrokerEndpoint, MetadataRecord};
@@ -28,7 +28,8 @@ use super::state::ClusterState;
 use crate::broker::{assignment_shape, is_internal_topic, validate_topic_name};
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
-use crate::ids::{NodeId, PartitionId};
+use crate::ids::NodeId;
+use crate::requests::topics::NewTopic;
 use crate::topic_config::{topic_config_def, validate_topic_config};
 
 /// What the active controller is asked, by its own node or (over the controller
@@ -36,7 +37,7 @@ use crate::topic_config::{topic_config_def, validate_topic_config};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ControllerRequest {
-    CreateTopic(CreateTopicRequest),
+    CreateTopic(NewTopic),
     DeleteTopic {
         name: String,
     },
@@ -65,19 +66,6 @@ pub enum ControllerRequest {
         current_metadata_offset: u64,
         want_shut_down: bool,
     },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct CreateTopicRequest {
-    pub name: String,
-    /// `None` (or -1): `num.partitions`.
-    pub partitions: Option<i32>,
-    /// `None` (or -1): `default.replication.factor`.
-    pub replication_factor: Option<i16>,
-    /// Manual assignment, `(partition, replicas)`; excludes the two above.
-    pub replicas_assignments: Vec<(PartitionId, Vec<NodeId>)>,
-    pub configs: BTreeMap<String, String>,
-    pub validate_only: bool,
 }
 
 /// The controller's answer.
@@ -331,11 +319,7 @@ impl Controller {
 
     /// The topic a create request asks for, checked as Kafka's controller checks it,
     /// with its replicas placed.
-    fn new_topic(
-        &mut self,
-        state: &ClusterState,
-        spec: &CreateTopicRequest,
-    ) -> BrokerResult<NewTopic> {
+    fn new_topic(&mut self, state: &ClusterState, spec: &NewTopic) -> BrokerResult<PlacedTopic> {
         validate_topic_name(&spec.name)?;
         if state.topic(&spec.name).is_some() {
             return Err(BrokerError::TopicExists(spec.name.clone()));
@@ -385,7 +369,7 @@ impl Controller {
             .iter()
             .map(|(k, v)| Ok((k.clone(), validate_topic_config(k, v)?)))
             .collect::<BrokerResult<BTreeMap<_, _>>>()?;
-        Ok(NewTopic {
+        Ok(PlacedTopic {
             name: spec.name.clone(),
             topic_id: crate::topic_store::new_id(),
             assignments,
@@ -451,7 +435,7 @@ impl Controller {
                 spec.replication_factor,
                 0,
             ) {
-                let topic = NewTopic {
+                let topic = PlacedTopic {
                     name: offsets.to_string(),
                     topic_id: crate::topic_store::new_id(),
                     assignments,
@@ -494,7 +478,7 @@ impl Controller {
         let mut records = Vec::new();
         let state = self.state();
         for t in &self.settings.legacy_topics {
-            let topic = NewTopic {
+            let topic = PlacedTopic {
                 name: t.name.clone(),
                 topic_id: t.topic_id.clone(),
                 assignments: vec![vec![node]; t.partitions.max(0) as usize],

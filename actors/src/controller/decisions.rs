@@ -25,9 +25,10 @@ use super::state::{ClusterState, PartitionState};
 use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 
-/// A new topic, its assignment decided (by [`super::placement::place`] or by hand).
+/// A new topic with its replicas placed (by [`super::placement::place`] or by hand)
+/// and its configs checked: what the controller commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewTopic {
+pub struct PlacedTopic {
     pub name: String,
     pub topic_id: String,
     /// Each partition's replicas, in preference order.
@@ -37,7 +38,10 @@ pub struct NewTopic {
 
 /// The records that create `topic`: every replica in the ISR, the first active
 /// one leading.
-pub fn create_topic(state: &ClusterState, topic: &NewTopic) -> BrokerResult<Vec<MetadataRecord>> {
+pub fn create_topic(
+    state: &ClusterState,
+    topic: &PlacedTopic,
+) -> BrokerResult<Vec<MetadataRecord>> {
     if state.topic(&topic.name).is_some() {
         return Err(BrokerError::TopicExists(topic.name.clone()));
     }
@@ -319,8 +323,8 @@ mod tests {
         (state, index)
     }
 
-    fn new_topic(state: &ClusterState, name: &str, partitions: i32, factor: i16) -> NewTopic {
-        NewTopic {
+    fn new_topic(state: &ClusterState, name: &str, partitions: i32, factor: i16) -> PlacedTopic {
+        PlacedTopic {
             name: name.into(),
             topic_id: format!("id-{name}"),
             assignments: place(&state.active_brokers(), partitions, 0, factor, 0).unwrap(),
@@ -504,7 +508,7 @@ mod tests {
                         created += 1;
                         let name = format!("t{created}");
                         match place(&state.active_brokers(), partitions, 0, factor, created) {
-                            Ok(assignments) => create_topic(&state, &NewTopic {
+                            Ok(assignments) => create_topic(&state, &PlacedTopic {
                                 name: name.clone(), topic_id: format!("id-{name}"), assignments,
                                 configs: BTreeMap::new(),
                             }).unwrap(),

@@ -11,8 +11,9 @@ use crate::error::BrokerResult;
 use crate::ids::{NodeId, PartitionId};
 use crate::metadata::TopicImage;
 
-/// A topic to create, as CreateTopics asks for it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A topic to create, as CreateTopics asks for it (and as the controller is asked,
+/// locally or over the controller listener).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct NewTopic {
     pub name: String,
     /// `None` (or -1) takes `num.partitions`.
@@ -27,7 +28,8 @@ pub struct NewTopic {
     pub validate_only: bool,
 }
 
-fn metadata(topic: &TopicImage) -> TopicMetadata {
+/// What the image says of a topic, as the admin requests answer it.
+pub fn metadata(topic: &TopicImage) -> TopicMetadata {
     TopicMetadata {
         name: topic.name.clone(),
         topic_id: topic.topic_id.clone(),
