@@ -11,7 +11,8 @@ use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::{web, App, HttpServer};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use troupe_actors::broker::GetClusterInfo;
-use troupe_actors::node::Node;
+use troupe_actors::clock::Clock;
+use troupe_actors::node::NodeStart;
 use troupe_web::AppState;
 
 use crate::settings::Settings;
@@ -44,20 +45,26 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         log::debug!("config {key} = {value}");
     }
     let cluster_config = &settings.broker.cluster;
-    if !cluster_config.is_single_node(settings.broker.node_id) {
-        // The settings are checked, but this build runs one node only: say so rather
-        // than run alone while the operator believes it joined a cluster.
-        return Err(ServeError::Unsupported(format!(
-            "controller.quorum.voters names {} node(s): multi-node clusters are not served by this build yet; leave it empty for a single node",
-            cluster_config.voters.len()
-        )));
+    if !cluster_config.roles.controller {
+        // A broker-only node would follow the metadata log as an observer (an
+        // openraft learner), which this build does not run.
+        return Err(ServeError::Unsupported(
+            "process.roles=broker (a broker that is not a controller) is not served by this build yet; run every node as broker,controller".into(),
+        ));
     }
-    if let Some(listen) = &settings.controller_listen {
-        log::info!(
-            "the CONTROLLER listener ({listen}) is not opened: this node is the whole quorum"
-        );
-    }
-    let node = Node::start(settings.broker.clone()).await?;
+    let single = cluster_config.is_single_node(settings.broker.node_id);
+    let starting = NodeStart::begin(settings.broker.clone(), Clock::system()).await?;
+    let controller_server = match (&settings.controller_listen, single) {
+        (Some(listen), false) => Some(serve_controller_listener(listen, &starting)?),
+        (Some(listen), true) => {
+            log::info!(
+                "the CONTROLLER listener ({listen}) is not opened: this node is the whole quorum"
+            );
+            None
+        }
+        (None, _) => None,
+    };
+    let node = starting.finish().await?;
     let cluster = node.engine.broker.send(GetClusterInfo).await?;
     let metrics = match PrometheusBuilder::new().install_recorder() {
         Ok(handle) => Some(handle),
@@ -172,6 +179,12 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     };
     log::info!("HTTP server stopped; closing partitions");
     let closing = node.shutdown();
+    let closing = async move {
+        closing.await;
+        if let Some(server) = controller_server {
+            server.stop(false).await;
+        }
+    };
     if actix_web::rt::time::timeout(Duration::from_secs(60), closing)
         .await
         .is_err()
@@ -180,6 +193,42 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     }
     log::info!("broker stopped");
     result.map_err(ServeError::Http)
+}
+
+/// Opens the controller listener: the quorum's Raft RPCs and the brokers' requests
+/// to the active controller. Runs until the node has stopped its quorum member.
+fn serve_controller_listener(
+    listen: &str,
+    starting: &NodeStart,
+) -> Result<actix_web::dev::ServerHandle, ServeError> {
+    let listener = std::net::TcpListener::bind(listen).map_err(|source| ServeError::Bind {
+        addr: listen.to_string(),
+        source,
+    })?;
+    let (quorum, channel) = (starting.quorum().clone(), starting.controller().clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(|cfg| troupe_web::controller_listener::configure(cfg, quorum.clone()))
+            .configure(|cfg| {
+                troupe_web::controller_listener::configure_decisions(cfg, channel.clone())
+            })
+            .default_service(web::to(troupe_web::default_service))
+    })
+    .workers(2)
+    .shutdown_timeout(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(|source| ServeError::Bind {
+        addr: listen.to_string(),
+        source,
+    })?;
+    for bound in server.addrs() {
+        log::info!("listening on controller://{bound}");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(handle)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming it.

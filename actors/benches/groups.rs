@@ -189,7 +189,7 @@ async fn run(seconds: u64, dir: PathBuf) {
         .unwrap_or_else(|e| fail(e))
         .unwrap_or_else(|e| fail(e));
     let offsets = node.engine.route(OFFSETS_TOPIC).unwrap_or_else(|e| fail(e));
-    let store = offsets.partitions[0].clone();
+    let store = offsets.partition(0).unwrap_or_else(|e| fail(e)).clone();
     // A commit record's size: key (group, topic, partition) and value.
     let record = Record {
         timestamp_ms: 0,

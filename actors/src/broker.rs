@@ -47,6 +47,7 @@ use crate::log_manager::{remove_dirs_later, LogManager};
 use crate::metadata::{Endpoint, MetadataImage, MetadataPublisher, MetadataView};
 use crate::partition::{PartitionLimits, UpdateConfig};
 use crate::replica_manager::{close_all, ReplicaManager};
+use crate::requests::remote::{PeerSettings, Peers};
 use crate::requests::Routes;
 use crate::supervision::{ActorKind, Supervise, Supervision, Verdict};
 use crate::topic_config::{ConfigEntry, PartitionConfig};
@@ -175,7 +176,15 @@ pub struct Broker {
     /// This incarnation's registration epoch, once registered.
     broker_epoch: Option<i64>,
     heartbeat_in_flight: bool,
+    /// How the request layer reaches partitions led by other brokers.
+    peers: Arc<Peers>,
 }
+
+/// The time limit of a request forwarded to another broker (beyond a fetch's own
+/// long poll): a produce waits for the leader's fsync.
+const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Forwarded requests in flight per peer broker.
+const PEER_MAX_INFLIGHT: usize = 64;
 
 /// A committed state of the metadata quorum, applied here in order.
 #[derive(Message)]
@@ -215,6 +224,12 @@ impl Broker {
         ));
         let producer_ids = ProducerIdManager::new(&config.log_dir);
         let applied = quorum.applied().borrow().clone();
+        let peers = Arc::new(Peers::new(PeerSettings {
+            node_id: config.node_id,
+            listener: config.cluster.inter_broker_listener_name.clone(),
+            timeout: PEER_TIMEOUT,
+            max_inflight: PEER_MAX_INFLIGHT,
+        }));
         let mut broker = Broker {
             config,
             store,
@@ -233,6 +248,7 @@ impl Broker {
             endpoints: Vec::new(),
             broker_epoch: None,
             heartbeat_in_flight: false,
+            peers,
         };
         // Nothing runs yet, so nothing is doomed: the partitions start at once.
         let image = broker.image();
@@ -249,7 +265,11 @@ impl Broker {
 
     /// Readers' handles on what the broker publishes.
     pub fn routes(&self) -> Routes {
-        Routes::new(self.metadata.view(), self.replicas.view())
+        Routes::new(
+            self.metadata.view(),
+            self.replicas.view(),
+            self.peers.clone(),
+        )
     }
 
     /// The image the applied metadata gives this node.
@@ -812,7 +832,7 @@ impl Handler<CompactedPartitions> for Broker {
             self.running
                 .iter()
                 .filter(|(_, (_, config))| config.cleanup_compact)
-                .flat_map(|(name, _)| self.replicas.topic(name).iter().cloned())
+                .flat_map(|(name, _)| self.replicas.topic(name))
                 .collect(),
         )
     }

@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::error_kind::ErrorKind;
 use crate::storage::{LogError, ProducerError};
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+/// Serializable: a controller's answer crosses the controller listener as it is.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum BrokerError {
     #[error("unknown topic '{0}'")]
     UnknownTopic(String),
@@ -162,6 +163,22 @@ pub enum BrokerError {
     #[error("unavailable: {0}")]
     Unavailable(String),
 
+    /// Sent to a broker that does not lead the partition (another does, or none yet).
+    #[error("this broker does not lead {topic}-{partition}{}", leader.map(|l| format!(": broker {l} does")).unwrap_or_default())]
+    NotLeader {
+        topic: String,
+        partition: i32,
+        leader: Option<crate::ids::NodeId>,
+    },
+
+    /// What another broker answered a forwarded request with, in Kafka's code.
+    #[error("broker {node} answered: {message}")]
+    Remote {
+        node: crate::ids::NodeId,
+        code: i16,
+        message: String,
+    },
+
     /// Sent to a node that does not lead the metadata quorum.
     #[error("not the active controller: {0}")]
     NotController(String),
@@ -200,6 +217,10 @@ impl BrokerError {
             E::PartitionOffline { .. } => ErrorKind::PartitionOffline,
             E::PartitionRestarting { .. } | E::Unavailable(_) => ErrorKind::Unavailable,
             E::NotController(_) => ErrorKind::NotController,
+            E::NotLeader { .. } => ErrorKind::NotLeaderOrFollower,
+            E::Remote { code, .. } => {
+                ErrorKind::of_kafka_code(*code).unwrap_or(ErrorKind::Internal)
+            }
             E::StaleBrokerEpoch(_) => ErrorKind::StaleBrokerEpoch,
             E::Busy { .. } => ErrorKind::TooManyRequests,
             E::DiskFull(_) => ErrorKind::DiskFull,

@@ -81,11 +81,17 @@ error_kinds! {
     /// A partition restarting after a failure, or an actor the request needs not
     /// running (stopped, or not started yet).
     Unavailable => LEADER_NOT_AVAILABLE(5), 503 / 50003, retry;
+    /// Sent to a broker that does not lead the partition (any more): ask its leader,
+    /// once the metadata names it.
+    NotLeaderOrFollower => NOT_LEADER_OR_FOLLOWER(6), 503 / 50003, retry;
     /// A record batch above `max.message.bytes`.
     MessageTooLarge => MESSAGE_TOO_LARGE(10), 413 / 41301, no_retry;
     OffsetMetadataTooLarge => OFFSET_METADATA_TOO_LARGE(12), 400 / 40002, no_retry;
     /// A group coordinator restarting, or not answering.
     CoordinatorNotAvailable => COORDINATOR_NOT_AVAILABLE(15), 503 / 50003, retry;
+    /// The group's coordinator is on another broker (the leader of its
+    /// `__consumer_offsets` partition), or moved there.
+    NotCoordinator => NOT_COORDINATOR(16), 503 / 50003, retry;
     /// A topic name Kafka's rules refuse, or an internal topic written to.
     InvalidTopic => INVALID_TOPIC_EXCEPTION(17), 400 / 40002, no_retry;
     /// The member's generation is not the group's: it must rejoin.
@@ -155,6 +161,22 @@ error_kinds! {
 }
 
 impl ErrorKind {
+    /// The first kind of the table with Kafka's `code` (what another broker's
+    /// answer means here).
+    pub fn of_kafka_code(code: i16) -> Option<ErrorKind> {
+        ErrorKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.kafka_code() == code)
+    }
+
+    /// Kafka's name of `code`, or the number when the table has no such code.
+    pub fn name_of_code(code: i16) -> String {
+        ErrorKind::of_kafka_code(code)
+            .map(|k| k.kafka_name().to_string())
+            .unwrap_or_else(|| format!("error code {code}"))
+    }
+
     pub const fn kafka_code(self) -> i16 {
         self.mapping().kafka_code
     }
@@ -216,6 +238,8 @@ mod tests {
         ("GROUP_SUBSCRIBED_TO_TOPIC", 86),
         ("NOT_CONTROLLER", 41),
         ("STALE_BROKER_EPOCH", 77),
+        ("NOT_LEADER_OR_FOLLOWER", 6),
+        ("NOT_COORDINATOR", 16),
         ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
     ];

@@ -53,17 +53,44 @@ impl Node {
     /// Starts the node's actors, every one reading time and arming timers on
     /// `clock` (tests pass a `ManualClock`'s and advance it).
     pub async fn start_with_clock(config: BrokerConfig, clock: Clock) -> BrokerResult<Node> {
-        let restarts = config.restart_policy();
-        let settings = CleanerSettings {
-            threads: config.cleaner_threads,
-            dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
-            backoff: std::time::Duration::from_millis(config.cleaner_backoff_ms.max(1)),
-            clock: clock.clone(),
-            restarts,
-        };
-        let enabled = config.cleaner_enable;
-        let group_config = config.groups.clone();
-        let consumer_config = config.consumers.clone();
+        NodeStart::begin(config, clock).await?.finish().await
+    }
+    /// A controlled shutdown (leaderships move first), then every partition closed
+    /// cleanly (flush, trim indexes, clean-shutdown marker), then the quorum.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.engine.broker.send(ShutdownBroker).await {
+            log::warn!("broker shutdown: {e}");
+        }
+        self.quorum.shutdown().await;
+    }
+
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+
+    /// This node's way to the active controller.
+    pub fn controller(&self) -> &ControllerChannel {
+        &self.controller
+    }
+}
+
+/// A node half started: its identity read and its quorum member running, with
+/// the channel to the active controller. A node of a multi-node cluster opens its
+/// controller listener now (the quorum needs it to elect), then [`NodeStart::finish`]
+/// starts the rest.
+pub struct NodeStart {
+    config: BrokerConfig,
+    clock: Clock,
+    store: TopicStore,
+    identity: StoredMetadata,
+    quorum: Quorum,
+    channel: ControllerChannel,
+}
+
+impl NodeStart {
+    /// Reads the data dir's identity and starts the quorum member and the
+    /// controller channel. Must be called inside a running actix system.
+    pub async fn begin(config: BrokerConfig, clock: Clock) -> BrokerResult<NodeStart> {
         std::fs::create_dir_all(&config.log_dir)
             .map_err(|e| BrokerError::storage(&config.log_dir, e))?;
         let store = TopicStore::new(&config.log_dir);
@@ -77,15 +104,62 @@ impl Node {
             Clock::system(),
             CONTROLLER_WAIT,
         );
+        Ok(NodeStart {
+            config,
+            clock,
+            store,
+            identity,
+            quorum,
+            channel,
+        })
+    }
+
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+
+    pub fn controller(&self) -> &ControllerChannel {
+        &self.channel
+    }
+
+    /// Opens the broker (which registers), waits until it serves, then starts the
+    /// cleaner, the group manager and the consumer registry.
+    pub async fn finish(self) -> BrokerResult<Node> {
+        let NodeStart {
+            config,
+            clock,
+            store,
+            identity,
+            quorum,
+            channel,
+        } = self;
+        let restarts = config.restart_policy();
+        let settings = CleanerSettings {
+            threads: config.cleaner_threads,
+            dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
+            backoff: std::time::Duration::from_millis(config.cleaner_backoff_ms.max(1)),
+            clock: clock.clone(),
+            restarts,
+        };
+        let enabled = config.cleaner_enable;
+        let group_config = config.groups.clone();
+        let consumer_config = config.consumers.clone();
         let node_id = config.node_id;
-        let broker = Broker::open(
+        let started = Broker::open(
             config,
             clock.clone(),
             quorum.clone(),
             channel.clone(),
             store,
             identity,
-        )?;
+        );
+        let broker = match started {
+            Ok(broker) => broker,
+            Err(e) => {
+                quorum.shutdown().await;
+                return Err(e);
+            }
+        };
         let routes = broker.routes();
         let broker = crate::supervision::start(broker);
         wait_until_serving(routes.metadata.clone(), node_id).await?;
@@ -105,24 +179,6 @@ impl Node {
             quorum,
             controller: channel,
         })
-    }
-
-    /// A controlled shutdown (leaderships move first), then every partition closed
-    /// cleanly (flush, trim indexes, clean-shutdown marker), then the quorum.
-    pub async fn shutdown(&self) {
-        if let Err(e) = self.engine.broker.send(ShutdownBroker).await {
-            log::warn!("broker shutdown: {e}");
-        }
-        self.quorum.shutdown().await;
-    }
-
-    pub fn quorum(&self) -> &Quorum {
-        &self.quorum
-    }
-
-    /// This node's way to the active controller.
-    pub fn controller(&self) -> &ControllerChannel {
-        &self.controller
     }
 }
 
@@ -179,6 +235,7 @@ fn controller_settings(config: &BrokerConfig, identity: &StoredMetadata) -> Cont
             ]),
         },
         legacy_topics: identity.topics.clone(),
+        expected_brokers: config.cluster.voters.len().max(1),
     }
 }
 

@@ -27,7 +27,9 @@ use crate::partition::{PartitionLimits, PartitionReplica, Role, SetRole, Stop, S
 use crate::topic_config::PartitionConfig;
 
 /// The addresses of a topic's local replicas, by partition number.
-pub type TopicReplicas = Arc<[Addr<PartitionReplica>]>;
+/// A topic's replicas on this broker, by partition number: `None` where this broker
+/// hosts no replica of the partition.
+pub type TopicReplicas = Arc<[Option<Addr<PartitionReplica>>]>;
 
 /// What is published: topic → its replicas.
 #[derive(Default)]
@@ -53,7 +55,7 @@ impl ReplicaView {
             .borrow()
             .topics
             .values()
-            .flat_map(|t| t.iter().cloned())
+            .flat_map(|t| t.iter().flatten().cloned())
             .collect()
     }
 }
@@ -64,7 +66,10 @@ pub struct ReplicaManager {
     limits: PartitionLimits,
     /// Handed to every partition.
     clock: Clock,
-    replicas: BTreeMap<String, Vec<Addr<PartitionReplica>>>,
+    /// Topic → partition number → its replica here.
+    replicas: BTreeMap<String, BTreeMap<i32, Addr<PartitionReplica>>>,
+    /// Topic → its partition count in the last image applied (the table's width).
+    widths: BTreeMap<String, usize>,
     /// Each running replica's role, as last given.
     roles: BTreeMap<(String, i32), Role>,
     tx: watch::Sender<Arc<ReplicaTable>>,
@@ -95,6 +100,7 @@ impl ReplicaManager {
             limits,
             clock,
             replicas: BTreeMap::new(),
+            widths: BTreeMap::new(),
             roles: BTreeMap::new(),
             tx,
         }
@@ -131,34 +137,36 @@ impl ReplicaManager {
         let mut topics: Vec<_> = image.topics.values().filter(|t| !t.deleting).collect();
         topics.sort_by_key(|t| t.name != OFFSETS_TOPIC);
         for topic in topics {
-            let running = self.topic(&topic.name).len();
-            // The table is indexed by partition number: a partition hosted elsewhere
-            // ends this node's run of the topic (one node hosts them all today).
-            for partition in topic.partitions.iter().skip(running) {
-                if !partition.replicas.contains(&node) {
-                    break;
-                }
+            self.widths
+                .insert(topic.name.clone(), topic.partitions.len());
+            for partition in &topic.partitions {
                 let p = partition.partition.get();
-                let (dir, config, refused) = match placement(&topic.name, p) {
-                    Ok((dir, config)) => (dir, config, None),
-                    Err((dir, reason)) => (dir, PartitionConfig::default(), Some(reason)),
-                };
-                let offline =
-                    refused.or_else(|| (self.count() >= max_partitions).then(&offline_reason));
+                let key = (topic.name.clone(), p);
                 let role = role_of(partition, node);
-                self.start(&topic.name, p, dir, &config, offline, role);
-            }
-            // Running replicas whose leader or epoch changed take their new role.
-            for (partition, addr) in topic
-                .partitions
-                .iter()
-                .zip(self.topic(&topic.name).to_vec())
-            {
-                let role = role_of(partition, node);
-                let key = (topic.name.clone(), partition.partition.get());
-                if self.roles.get(&key) != Some(&role) {
-                    self.roles.insert(key, role);
-                    addr.do_send(SetRole(role));
+                let running = self
+                    .replicas
+                    .get(&topic.name)
+                    .and_then(|r| r.get(&p))
+                    .cloned();
+                match running {
+                    None if partition.replicas.contains(&node) => {
+                        let (dir, config, refused) = match placement(&topic.name, p) {
+                            Ok((dir, config)) => (dir, config, None),
+                            Err((dir, reason)) => (dir, PartitionConfig::default(), Some(reason)),
+                        };
+                        let offline = refused
+                            .or_else(|| (self.count() >= max_partitions).then(&offline_reason));
+                        self.start(&topic.name, p, dir, &config, offline, role);
+                    }
+                    None => {}
+                    // A running replica whose leader or epoch changed takes its new
+                    // role. (One moved off this broker stays until reassignment
+                    // exists; none moves today.)
+                    Some(addr) if self.roles.get(&key) != Some(&role) => {
+                        self.roles.insert(key, role);
+                        addr.do_send(SetRole(role));
+                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -166,8 +174,8 @@ impl ReplicaManager {
         stopped
     }
 
-    /// Starts `topic`-`partition` (which must be the topic's next partition), opening
-    /// its log in `dir`, or offline with `offline` as the reason.
+    /// Starts `topic`-`partition`, opening its log in `dir`, or offline with
+    /// `offline` as the reason.
     fn start(
         &mut self,
         topic: &str,
@@ -193,9 +201,10 @@ impl ReplicaManager {
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
         self.next_arbiter += 1;
         let addr = replica.start_supervised(&arbiter.handle());
-        let replicas = self.replicas.entry(topic.to_string()).or_default();
-        debug_assert_eq!(replicas.len(), partition as usize);
-        replicas.push(addr);
+        self.replicas
+            .entry(topic.to_string())
+            .or_default()
+            .insert(partition, addr);
     }
 
     /// Makes the current replicas visible to every [`ReplicaView`].
@@ -203,7 +212,14 @@ impl ReplicaManager {
         let topics = self
             .replicas
             .iter()
-            .map(|(name, addrs)| (name.clone(), Arc::from(addrs.as_slice())))
+            .map(|(name, addrs)| {
+                let width = self.widths.get(name).copied().unwrap_or(0);
+                let width = width.max(addrs.keys().last().map_or(0, |p| *p as usize + 1));
+                let row: Vec<Option<Addr<PartitionReplica>>> = (0..width)
+                    .map(|p| addrs.get(&(p as i32)).cloned())
+                    .collect();
+                (name.clone(), Arc::from(row))
+            })
             .collect();
         self.tx.send_replace(Arc::new(ReplicaTable { topics }));
     }
@@ -218,20 +234,30 @@ impl ReplicaManager {
 
     fn take_topic(&mut self, topic: &str) -> Vec<Addr<PartitionReplica>> {
         self.roles.retain(|(t, _), _| t != topic);
-        self.replicas.remove(topic).unwrap_or_default()
+        self.widths.remove(topic);
+        self.replicas
+            .remove(topic)
+            .map(|r| r.into_values().collect())
+            .unwrap_or_default()
     }
 
-    /// The topic's replicas (empty when it has none here).
-    pub fn topic(&self, name: &str) -> &[Addr<PartitionReplica>] {
-        self.replicas.get(name).map_or(&[], Vec::as_slice)
+    /// The topic's replicas on this broker (empty when it has none here).
+    pub fn topic(&self, name: &str) -> Vec<Addr<PartitionReplica>> {
+        self.replicas
+            .get(name)
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn all(&self) -> Vec<Addr<PartitionReplica>> {
-        self.replicas.values().flatten().cloned().collect()
+        self.replicas
+            .values()
+            .flat_map(|r| r.values().cloned())
+            .collect()
     }
 
     pub fn count(&self) -> usize {
-        self.replicas.values().map(Vec::len).sum()
+        self.replicas.values().map(BTreeMap::len).sum()
     }
 
     /// Stops the arbiters (the broker is stopping).

@@ -72,6 +72,11 @@ impl Drop for Broker {
 
 /// Starts a broker with `overrides` (`key=value`) on top of the defaults.
 pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
+    start_node(dir, &[], overrides)
+}
+
+/// A broker with `args` after `serve` (a cluster node's `--controller-listen`, say).
+pub fn start_node(dir: &Path, args: &[String], overrides: &[&str]) -> Broker {
     // TROUPE_BENCH_BINARY runs another build (say, the previous commit's) against the
     // same bench code, for a before/after comparison in one session.
     let binary = std::env::var_os("TROUPE_BENCH_BINARY")
@@ -86,6 +91,7 @@ pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
         ])
         .arg("--data-dir")
         .arg(dir)
+        .args(args)
         .args(overrides.iter().flat_map(|o| ["--override", o]))
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -108,7 +114,7 @@ pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
         }
     });
     let (addr, kafka) = rx
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|_| panic!("the broker did not start"));
     Broker {
         child,

@@ -74,20 +74,32 @@ impl TestBroker {
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--kafka-listen")
-            .arg(format!("127.0.0.1:{kafka_port}"))
-            .args([
-                "--override",
-                "shutdown.timeout.ms=1000",
-                "--override",
-                "http.workers=2",
-            ])
-            // TROUPE_TEST_RUST_LOG=debug (with TROUPE_TEST_LOG=1) to see more.
-            .env(
-                "RUST_LOG",
-                std::env::var("TROUPE_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .arg(format!("127.0.0.1:{kafka_port}"));
+        TestBroker::run(cmd, overrides)
+    }
+
+    /// `troupe serve` with exactly `args` (a node of a cluster, started from its
+    /// config file), in `cwd`.
+    pub fn serve_args(cwd: &Path, args: &[String], overrides: &[&str]) -> TestBroker {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.current_dir(cwd).arg("serve").args(args);
+        TestBroker::run(cmd, overrides)
+    }
+
+    fn run(mut cmd: Command, overrides: &[&str]) -> TestBroker {
+        cmd.args([
+            "--override",
+            "shutdown.timeout.ms=1000",
+            "--override",
+            "http.workers=2",
+        ])
+        // TROUPE_TEST_RUST_LOG=debug (with TROUPE_TEST_LOG=1) to see more.
+        .env(
+            "RUST_LOG",
+            std::env::var("TROUPE_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         for o in overrides {
             cmd.args(["--override", o]);
         }
@@ -110,11 +122,11 @@ impl TestBroker {
                 }
             }
         });
-        let (port, kafka_port) = match rx.recv_timeout(Duration::from_secs(30)) {
+        let (port, kafka_port) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(ports) => ports,
             Err(_) => {
                 let _ = child.kill();
-                panic!("the broker did not report its port within 30 s");
+                panic!("the broker did not report its port within 60 s");
             }
         };
         TestBroker {

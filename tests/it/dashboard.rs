@@ -167,14 +167,24 @@ fn an_operator_manages_topics_tails_messages_and_watches_group_lag_in_a_browser(
         "the overview",
     );
     let brokers = text_of(&tab, "#brokers");
+    // Its Kafka listener's address (Confluent's BrokerData), its state, and the
+    // metadata quorum it leads alone.
     assert!(
-        brokers.contains(&format!("127.0.0.1:{}", b.port)),
+        brokers.contains(&format!("127.0.0.1:{}", b.kafka_port)),
         "{brokers}"
     );
+    assert!(brokers.contains("alive"), "{brokers}");
     assert!(
         brokers.contains("yes"),
         "the broker is the controller: {brokers}"
     );
+    wait_for(
+        &tab,
+        "!!document.querySelector('#quorum tbody tr td')",
+        "the quorum",
+    );
+    let quorum = text_of(&tab, "#quorum-summary");
+    assert!(quorum.contains("Leader: node 1"), "{quorum}");
     assert!(
         text_of(&tab, "#conn").contains("connected"),
         "connection indicator"

@@ -18,7 +18,7 @@ use crate::broker::{create_topic, get_accept, post_json, read_partition, TestBro
 use crate::ws::WsClient;
 
 /// Runs `kcat` with `args` against the broker, feeding it `input`; its stdout.
-fn kcat(b: &TestBroker, args: &[&str], input: &str) -> String {
+pub fn kcat(b: &TestBroker, args: &[&str], input: &str) -> String {
     let mut child = Command::new("kcat")
         .args(["-b", &b.bootstrap()])
         .args(args)

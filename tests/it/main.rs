@@ -5,6 +5,7 @@
 mod broker;
 mod browser;
 mod cli;
+mod cluster;
 mod corruption;
 mod dashboard;
 mod disk_full;

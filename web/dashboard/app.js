@@ -251,6 +251,7 @@ async function topicStats(name) {
 
 function pageOverview() {
   const brokersBox = h("div", {});
+  const quorumBox = h("div", {});
   const cards = h("div", { class: "cards" });
   const charts = {
     bin: lineChart("Bytes in", "B/s"), bout: lineChart("Bytes out", "B/s"),
@@ -260,11 +261,12 @@ function pageOverview() {
     h("h1", { text: "Overview" }),
     cards,
     h("div", { class: "charts" }, charts.bin.el, charts.bout.el, charts.rin.el, charts.rout.el),
-    h("section", { class: "panel" }, h("h2", { text: "Brokers" }), brokersBox));
+    h("section", { class: "panel" }, h("h2", { text: "Brokers" }), brokersBox),
+    h("section", { class: "panel" }, h("h2", { text: "Metadata quorum" }), quorumBox));
   const card = (label, value, bad) => h("div", { class: "card" }, h("div", { class: "label", text: label }),
     h("div", { class: "value" + (bad ? " bad" : ""), text: value, "data-card": label }));
   every(5000, async () => {
-    const [brokers, topics] = await Promise.all([v3("/brokers"), v3("/topics")]);
+    const [brokers, topics, quorum] = await Promise.all([v3("/brokers"), v3("/topics"), v3("/quorum")]);
     let partitions = 0, offline = 0, under = 0;
     for (const t of topics.data) {
       const s = await topicStats(t.topic_name);
@@ -275,9 +277,21 @@ function pageOverview() {
     }
     cards.replaceChildren(card("Brokers", brokers.data.length), card("Topics", topics.data.length),
       card("Partitions", partitions), card("Under-replicated", under, under > 0), card("Offline partitions", offline, offline > 0));
-    brokersBox.replaceChildren(table(["Id", "Address", "Controller", "Uptime"], brokers.data.map((b) =>
-      h("tr", {}, h("td", { text: b.broker_id }), h("td", { text: `${b.host}:${b.port}` }),
-        h("td", { text: b.is_controller ? "yes" : "no" }), h("td", { text: fmtDuration(b.uptime_ms || 0) }))), { id: "brokers" }));
+    // Uptime is each node's own to tell: shown for the node serving this page.
+    brokersBox.replaceChildren(table(["Id", "Address", "State", "Controller", "Uptime"], brokers.data.map((b) =>
+      h("tr", { class: b.state === "alive" ? "" : "bad" }, h("td", { text: b.broker_id }), h("td", { text: `${b.host}:${b.port}` }),
+        h("td", { text: (b.state || "alive").replace("_", " ") }),
+        h("td", { text: b.is_controller ? "yes" : "no" }),
+        h("td", { text: b.uptime_ms === undefined ? "—" : fmtDuration(b.uptime_ms) }))), { id: "brokers" }));
+    const q = quorum.quorum || {};
+    const lag = (id, v) => (v.lag_entries === null || v.lag_entries === undefined)
+      ? (Number(id) === q.leader ? "leader" : "—") : String(v.lag_entries);
+    const voters = Object.entries(q.voters || {}).map(([id, v]) =>
+      h("tr", {}, h("td", { text: id }), h("td", { text: v.addr }), h("td", { text: lag(id, v) })));
+    quorumBox.replaceChildren(
+      h("p", { class: "status-line", id: "quorum-summary",
+        text: `Leader: node ${q.leader ?? "none"} · term ${q.term ?? "?"} · metadata offset ${quorum.metadata_offset ?? "?"} (applied here)` }),
+      table(["Voter", "Controller listener", "Lag (entries)"], voters, { id: "quorum" }));
   });
   let last = null;
   every(2000, async () => {

@@ -11,6 +11,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
+use troupe_actors::controller::channel::{ControllerChannel, DECIDE_PATH};
 use troupe_actors::controller::quorum::network::{APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
 use troupe_actors::controller::quorum::{
     PeerHeaders, Quorum, RpcRefusal, CLUSTER_ID_HEADER, NODE_ID_HEADER,
@@ -18,6 +19,50 @@ use troupe_actors::controller::quorum::{
 use troupe_actors::ErrorKind;
 
 use crate::error::{codes, ApiError, ApiResult};
+
+/// Mounts the brokers' route to the active controller (`POST /controller/decide`:
+/// registration, heartbeats, admin changes), served by `channel` — which asks this
+/// node's controller only.
+pub fn configure_decisions(cfg: &mut web::ServiceConfig, channel: ControllerChannel) {
+    cfg.app_data(web::Data::new(channel))
+        .route(DECIDE_PATH, web::post().to(decide));
+}
+
+async fn decide(
+    channel: web::Data<ControllerChannel>,
+    quorum: web::Data<Quorum>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = read_body(body, quorum.max_rpc_bytes()).await?;
+    let answered = channel.handle_decide(peer_headers(&req), &body).await;
+    reply(&req, answered)
+}
+
+fn peer_headers(req: &HttpRequest) -> PeerHeaders<'_> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    PeerHeaders {
+        cluster_id: header(CLUSTER_ID_HEADER),
+        node_id: header(NODE_ID_HEADER),
+    }
+}
+
+/// The JSON answer, or the refusal as the usual error body.
+fn reply(req: &HttpRequest, answered: Result<Vec<u8>, RpcRefusal>) -> ApiResult<HttpResponse> {
+    match answered {
+        Ok(json) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json)),
+        Err(refusal) => {
+            log::warn!(
+                "controller listener: refused {} from {:?}: {refusal}",
+                req.path(),
+                req.peer_addr()
+            );
+            Err(refused(refusal))
+        }
+    }
+}
 
 /// Mounts the Raft RPC routes, served by `quorum`.
 pub fn configure(cfg: &mut web::ServiceConfig, quorum: Quorum) {
@@ -65,29 +110,13 @@ async fn answer(
     rpc: Rpc,
 ) -> ApiResult<HttpResponse> {
     let body = read_body(body, quorum.max_rpc_bytes()).await?;
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let peer = PeerHeaders {
-        cluster_id: header(CLUSTER_ID_HEADER),
-        node_id: header(NODE_ID_HEADER),
-    };
+    let peer = peer_headers(req);
     let answered = match rpc {
         Rpc::Append => quorum.handle_append(peer, &body).await,
         Rpc::Vote => quorum.handle_vote(peer, &body).await,
         Rpc::Snapshot => quorum.handle_snapshot(peer, &body).await,
     };
-    match answered {
-        Ok(json) => Ok(HttpResponse::Ok()
-            .content_type("application/json")
-            .body(json)),
-        Err(refusal) => {
-            log::debug!(
-                "controller listener: refused {} from {:?}: {refusal}",
-                req.path(),
-                req.peer_addr()
-            );
-            Err(refused(refusal))
-        }
-    }
+    reply(req, answered)
 }
 
 /// The whole body, refused past `max_bytes` without reading further.

@@ -112,6 +112,18 @@ async fn cluster_gauges(state: &AppState) -> String {
             .count();
         let _ = writeln!(out, "troupe_cluster_brokers{{state=\"{label}\"}} {count}");
     }
+    // Kafka's OfflinePartitionsCount: partitions with no leader, cluster-wide.
+    let image = state.engine.image();
+    let offline = image
+        .topics
+        .values()
+        .flat_map(|t| &t.partitions)
+        .filter(|p| p.leader.get() < 0)
+        .count();
+    let _ = writeln!(
+        out,
+        "# TYPE troupe_cluster_offline_partitions gauge\ntroupe_cluster_offline_partitions {offline}"
+    );
     let controller = d.controller_id.map_or(-1, |c| c.get());
     let _ = writeln!(
         out,

@@ -19,8 +19,8 @@ use super::metadata::{partition_addresses, PartitionAddresses};
 use super::offset_lookup::reset_offset;
 use crate::error::BrokerError;
 use crate::group::{FetchOffsets, GroupCoordinator, TopicPartition};
-use crate::partition::{Fetch, FetchResult, PartitionReplica};
-use crate::requests::Routes;
+use crate::partition::{Fetch, FetchResult};
+use crate::requests::{Leader, Routes};
 
 pub(super) struct Fetcher {
     pub routes: Routes,
@@ -136,7 +136,7 @@ impl Fetcher {
 /// the records from there returned). A partition with no address has nothing to read.
 async fn read(
     at: PartitionRead,
-    addr: Option<Addr<PartitionReplica>>,
+    addr: Option<Leader>,
     max_bytes: usize,
     max_wait_ms: u64,
     reset: ResetPolicy,
@@ -154,11 +154,11 @@ async fn read(
         max_bytes,
         max_wait_ms,
     };
-    let (from, result): (i64, FetchResult) = match addr.send(fetch(offset)).await? {
+    let (from, result): (i64, FetchResult) = match addr.fetch(fetch(offset)).await {
         Ok(r) => (offset, r),
         Err(BrokerError::OffsetOutOfRange { .. }) if reset != ResetPolicy::None => {
             let from = reset_offset(&partition, Some(&addr), reset).await?;
-            (from, addr.send(fetch(from)).await??)
+            (from, addr.fetch(fetch(from)).await?)
         }
         Err(e) => return Err(e.into()),
     };

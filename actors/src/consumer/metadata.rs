@@ -1,19 +1,16 @@
-//! Where a consumer instance's partitions live: their `PartitionReplica` addresses,
-//! read from the published metadata image and replica table ([`Routes`]) at each use,
-//! as Kafka's consumer reads its `ConsumerMetadata`. The lookups sit together so that
-//! following a partition led by another node changes only this file.
+//! Where a consumer instance's partitions live: each one's leader (this broker's
+//! replica, or another broker), read from the published metadata image and replica
+//! table ([`Routes`]) at each use, as Kafka's consumer reads its `ConsumerMetadata`.
+//! A partition with no leader right now (offline) has no address until it has one.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use actix::Addr;
 
 use super::messages::{ConsumerError, ConsumerResult};
 use crate::error::BrokerError;
 use crate::group::TopicPartition;
-use crate::partition::PartitionReplica;
-use crate::requests::Routes;
+use crate::requests::{Leader, Routes};
 
-pub(super) type PartitionAddresses = BTreeMap<TopicPartition, Addr<PartitionReplica>>;
+pub(super) type PartitionAddresses = BTreeMap<TopicPartition, Leader>;
 
 /// Every partition of the topics `partitions` belong to; a topic that is gone (a
 /// subscribed topic deleted since) has none, so there is nothing of it to read.
@@ -27,22 +24,26 @@ pub(super) fn partition_addresses(
         let Ok(route) = routes.topic(topic) else {
             continue;
         };
-        for (p, addr) in route.partitions.iter().cloned().enumerate() {
-            addresses.insert(TopicPartition::new(topic, p as i32), addr);
+        for p in 0..route.partition_count() as i32 {
+            if let Ok(leader) = route.leader(p) {
+                addresses.insert(TopicPartition::new(topic, p), leader);
+            }
         }
     }
     Ok(addresses)
 }
 
-/// One partition's address: `None` past the topic's partitions; an unknown topic is
-/// an error.
+/// One partition's leader: `None` past the topic's partitions; an unknown topic,
+/// or a partition with no leader, is an error.
 pub(super) fn partition_address(
     routes: &Routes,
     tp: &TopicPartition,
-) -> ConsumerResult<Option<Addr<PartitionReplica>>> {
+) -> ConsumerResult<Option<Leader>> {
     let route = routes.topic(&tp.topic)?;
-    let index = usize::try_from(tp.partition).ok();
-    Ok(index.and_then(|i| route.partitions.get(i).cloned()))
+    if !(0..route.partition_count() as i32).contains(&tp.partition) {
+        return Ok(None);
+    }
+    Ok(Some(route.leader(tp.partition)?))
 }
 
 /// Fails, at the first, unless every one of `partitions` exists.

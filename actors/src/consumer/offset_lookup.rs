@@ -6,21 +6,19 @@
 //! (`requests/list_offsets.rs`); this file maps the consumer's policies onto it. The
 //! WebSocket session uses [`reset_offset`] too.
 
-use actix::Addr;
-
 use super::messages::{ConsumerError, ConsumerResult, ResetPolicy, SeekTo};
 use super::metadata::partition_address;
 use crate::error::BrokerError;
 use crate::group::TopicPartition;
-use crate::partition::{OffsetSpec, PartitionReplica};
+use crate::partition::OffsetSpec;
 use crate::requests::list_offsets::resolve;
-use crate::requests::Routes;
+use crate::requests::{Leader, Routes};
 
 /// Where a partition without a usable committed offset starts, per Kafka's
 /// `auto.offset.reset` (`None` is an error). A partition with no address starts at 0.
 pub async fn reset_offset(
     tp: &TopicPartition,
-    addr: Option<&Addr<PartitionReplica>>,
+    addr: Option<&Leader>,
     reset: ResetPolicy,
 ) -> ConsumerResult<i64> {
     let spec = match reset {
@@ -43,7 +41,7 @@ pub async fn reset_offset(
 /// record is that recent (Kafka's consumer seeks there too: nothing older is wanted).
 pub async fn offset_for_time(
     tp: &TopicPartition,
-    addr: Option<&Addr<PartitionReplica>>,
+    addr: Option<&Leader>,
     timestamp_ms: i64,
 ) -> ConsumerResult<i64> {
     let Some(addr) = addr else {

@@ -117,6 +117,10 @@ pub struct ControllerSettings {
     /// `__consumer_offsets`: its partition count, factor and configs, created once
     /// enough brokers are active.
     pub offsets_topic: OffsetsTopicSpec,
+    /// The brokers a new cluster is expected to have (its voters): the offsets
+    /// topic waits for them to register, so its partitions spread over them, or
+    /// for one session timeout, whichever comes first.
+    pub expected_brokers: usize,
     /// Topics of a data dir written before the metadata log existed
     /// (`topics.json`), committed once when the log is new.
     pub legacy_topics: Vec<crate::topic_store::TopicRecord>,
@@ -138,10 +142,13 @@ pub struct Controller {
     last_contact: HashMap<NodeId, Instant>,
     /// Varies where topics' first replicas go (Kafka picks it at random).
     placements: usize,
+    /// When this controller became active.
+    started: Instant,
 }
 
 impl Controller {
     pub fn new(quorum: Quorum, settings: ControllerSettings, clock: Clock) -> Controller {
+        let started = clock.monotonic();
         Controller {
             applied: quorum.applied(),
             quorum,
@@ -149,6 +156,7 @@ impl Controller {
             clock,
             last_contact: HashMap::new(),
             placements: 0,
+            started,
         }
     }
 
@@ -426,15 +434,13 @@ impl Controller {
             return elections;
         }
         let offsets = crate::group::offsets_topic::OFFSETS_TOPIC;
-        if state.topic(offsets).is_none() {
+        let active = state.active_brokers();
+        let waited = now.saturating_duration_since(self.started) >= timeout;
+        let expected = active.len() >= self.settings.expected_brokers;
+        if state.topic(offsets).is_none() && (expected || waited) {
             let spec = &self.settings.offsets_topic;
-            if let Ok(assignments) = place(
-                &state.active_brokers(),
-                spec.partitions,
-                0,
-                spec.replication_factor,
-                0,
-            ) {
+            if let Ok(assignments) = place(&active, spec.partitions, 0, spec.replication_factor, 0)
+            {
                 let topic = PlacedTopic {
                     name: offsets.to_string(),
                     topic_id: crate::topic_store::new_id(),

@@ -5,8 +5,18 @@
 //! NOT_CONTROLLER, and the request goes to the next one.
 //!
 //! This node's controller runs while it leads (`run_while_leading`); requests for
-//! another node's go over the controller listener (not served by this build yet:
-//! a multi-node voter list is refused at startup).
+//! another node's go over the controller listener:
+//!
+//! ```text
+//! POST http://{active controller's CONTROLLER listener}/controller/decide
+//!      troupe-cluster-id: <cluster id>   troupe-node-id: <sender's node id>
+//!      ControllerRequest (JSON)  →  200 Result<ControllerReply, BrokerError> (JSON)
+//! ```
+//!
+//! The receiving node asks only its own controller ([`ControllerChannel::handle_decide`]):
+//! not leading, it answers NOT_CONTROLLER and the sender looks again, so a request
+//! never travels in a circle. A broker's registration and heartbeat must come from
+//! the broker they name.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +25,7 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 use super::active::{Controller, ControllerReply, ControllerRequest, ControllerSettings, Decide};
+use super::quorum::network::{decode, PeerHeaders, RpcRefusal};
 use super::quorum::Quorum;
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
@@ -32,6 +43,13 @@ impl Handler<StopController> for Controller {
         ctx.stop();
     }
 }
+
+/// Where the controller listener takes a request for the active controller.
+pub const DECIDE_PATH: &str = "/controller/decide";
+
+/// The time limit of one request to another node's controller: a decision commits
+/// through the quorum (`propose_timeout_ms`, 5 s) before it is answered.
+const REMOTE_ASK_TTL: Duration = Duration::from_secs(8);
 
 #[derive(Clone)]
 pub struct ControllerChannel {
@@ -113,12 +131,18 @@ impl ControllerChannel {
                     match controller.send(Decide(request.clone())).await {
                         Ok(Err(BrokerError::NotController(why))) => BrokerError::NotController(why),
                         Ok(answer) => return answer,
-                        Err(_) => BrokerError::NotController("this node's controller stopped".into()),
+                        Err(_) => {
+                            BrokerError::NotController("this node's controller stopped".into())
+                        }
                     }
                 }
-                (Some(l), _) if l != me => BrokerError::NotController(format!(
-                    "node {l} is the active controller, and asking another node is not served by this build"
-                )),
+                (Some(l), _) if l != me => match self.ask_remote(l, &request).await {
+                    Ok(Err(BrokerError::NotController(why))) => BrokerError::NotController(why),
+                    Ok(answer) => return answer,
+                    Err(why) => BrokerError::Unavailable(format!(
+                        "the active controller, node {l}, did not answer: {why}"
+                    )),
+                },
                 _ => BrokerError::NotController("the metadata quorum has no leader".into()),
             };
             let now = tokio::time::Instant::now();
@@ -139,6 +163,58 @@ impl ControllerChannel {
             })
             .await;
         }
+    }
+
+    /// Asks node `target`'s controller over its controller listener: its answer, or
+    /// why there is none.
+    async fn ask_remote(
+        &self,
+        target: u64,
+        request: &ControllerRequest,
+    ) -> Result<BrokerResult<ControllerReply>, String> {
+        let body = serde_json::to_vec(request).map_err(|e| format!("encoding: {e}"))?;
+        let answer = self
+            .quorum
+            .call_voter(target, DECIDE_PATH, body, REMOTE_ASK_TTL)
+            .await?;
+        serde_json::from_slice(&answer).map_err(|e| format!("the answer does not decode: {e}"))
+    }
+
+    /// A request from another node (the controller listener's `DECIDE_PATH`): asks
+    /// this node's controller only, and answers the JSON of its answer — or
+    /// NOT_CONTROLLER when this node does not lead.
+    pub async fn handle_decide(
+        &self,
+        peer: PeerHeaders<'_>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, RpcRefusal> {
+        let sender = self.quorum.check_sender(peer)?;
+        let request: ControllerRequest = decode(body)?;
+        match &request {
+            ControllerRequest::RegisterBroker { broker_id, .. }
+            | ControllerRequest::Heartbeat { broker_id, .. }
+                if broker_id.get() as u64 != sender =>
+            {
+                return Err(RpcRefusal::BadRequest(format!(
+                    "node {sender} sent a request for broker {broker_id}"
+                )));
+            }
+            _ => {}
+        }
+        let controller = self.local.borrow().clone();
+        let answer = match controller {
+            Some(controller) => match controller.send(Decide(request)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(BrokerError::NotController(
+                    "this node's controller stopped".into(),
+                )),
+            },
+            None => Err(BrokerError::NotController(match self.active_controller() {
+                Some(active) => format!("node {active} is the active controller"),
+                None => "the metadata quorum has no leader".into(),
+            })),
+        };
+        serde_json::to_vec(&answer).map_err(|e| RpcRefusal::Internal(e.to_string()))
     }
 
     /// The active controller's node, as this node last heard.

@@ -69,6 +69,33 @@ pub struct GroupCoordinator {
     /// Session and rebalance deadlines, the deadline timer, record timestamps.
     clock: Clock,
     supervision: Supervision,
+    /// Set once this broker no longer leads the group's offsets partition: every
+    /// request is answered NOT_COORDINATOR with this, for good.
+    moved: Option<String>,
+}
+
+/// This broker no longer leads the group's `__consumer_offsets` partition: the
+/// coordinator answers NOT_COORDINATOR from now on (its members find the new one).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unload(pub String);
+
+impl Handler<Unload> for GroupCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unload, ctx: &mut Context<Self>) {
+        log::info!("group {}: unloaded ({})", self.group_id, msg.0);
+        self.moved = Some(msg.0);
+        // Parked joins and syncs are dropped: their callers hear the coordinator
+        // is gone and look for the new one.
+        self.pending_joins.clear();
+        self.pending_syncs.clear();
+        self.notify.clear();
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.answer_all_fetches();
+    }
 }
 
 type CommittedOffsets = BTreeMap<TopicPartition, CommittedOffset>;
@@ -109,6 +136,7 @@ impl GroupCoordinator {
             pending_fetches: Vec::new(),
             clock,
             supervision: Supervision::new(ActorKind::GroupCoordinator, restarts),
+            moved: None,
         };
         coordinator.restore(snapshot);
         coordinator
@@ -249,6 +277,9 @@ impl GroupCoordinator {
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
+        if self.moved.is_some() {
+            return;
+        }
         let Some(deadline) = self.group.next_deadline_ms() else {
             return;
         };
@@ -346,6 +377,12 @@ impl GroupCoordinator {
 
     /// `Err` with the reason while the coordinator is down (its restart budget spent).
     fn check_up(&self) -> GroupResult<()> {
+        if let Some(why) = &self.moved {
+            return Err(GroupError::NotCoordinator(format!(
+                "group {}: {why}",
+                self.group_id
+            )));
+        }
         match self.supervision.down() {
             None => Ok(()),
             Some(reason) => Err(GroupError::CoordinatorNotAvailable(format!(
@@ -481,6 +518,10 @@ impl Supervised for GroupCoordinator {
         // reached the disk is in what is reloaded now.
         self.finished_through = self.write_seq;
         self.finished.clear();
+        if self.moved.is_some() {
+            // Unloaded: nothing to reload, and nothing it would serve.
+            return;
+        }
         let now = self.clock.monotonic();
         if let Verdict::StayDown { .. } = self.supervision.restarting_at(&self.group_id, now) {
             self.restore(GroupSnapshot::default());

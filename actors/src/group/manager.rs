@@ -1,22 +1,26 @@
-//! `GroupManager`: the registry of consumer groups. At startup it replays every
-//! partition of `__consumer_offsets` into one snapshot per group and starts a
-//! supervised [`GroupCoordinator`] for each (on a thread of their own); later it
-//! starts one for each new group, routes callers to them, keeps them told of topic
-//! changes, and answers the questions that span groups and partitions (list, lag,
-//! offset resets).
+//! `GroupManager`: the registry of consumer groups. A group's coordinator runs on
+//! the broker that leads its partition of `__consumer_offsets`, as in Kafka. At
+//! startup the manager replays every offsets partition this broker leads into one
+//! snapshot per group and starts a supervised [`GroupCoordinator`] for each (on a
+//! thread of their own); later it starts one for each new group of those
+//! partitions, routes callers to them, keeps them told of topic changes, and answers
+//! the questions that span groups and partitions (list, lag, offset resets). It
+//! watches the image: an offsets partition this broker comes to lead is replayed
+//! and its groups' coordinators started; one it stops leading has its coordinators
+//! unloaded (they answer NOT_COORDINATOR, and their members find the new one).
 //!
 //! Supervised ([`crate::supervision`]): a restart keeps its map of coordinators (they
 //! are supervised themselves, so every address in it stays valid, and forgetting one
 //! would let a second coordinator start for its group) and its topic subscription;
 //! once its budget is spent it answers every request with why.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::future::join_all;
 
-use super::coordinator::{GroupCoordinator, OffsetsStore};
+use super::coordinator::{GroupCoordinator, OffsetsStore, Unload};
 use super::membership::{GroupError, GroupState};
 use super::messages::*;
 use super::offsets_topic::{partition_for, GroupSnapshot, OFFSETS_TOPIC};
@@ -25,9 +29,9 @@ use crate::broker_config::GroupConfig;
 use crate::clock::Clock;
 use crate::error::{BrokerError, BrokerResult};
 use crate::metadata::TopicsChanged;
-use crate::partition::{GetStatus, OffsetSpec, PartitionReplica};
+use crate::partition::{OffsetSpec, PartitionReplica};
 use crate::requests::list_offsets::resolve;
-use crate::requests::Routes;
+use crate::requests::{Leader, Routes};
 use crate::supervision::{self, ActorKind, RestartPolicy, Supervise, Supervision};
 
 /// The longest group id accepted (ids appear in URLs and on-disk keys).
@@ -54,8 +58,11 @@ pub struct GroupManager {
     config: Arc<GroupConfig>,
     /// Where topics' partitions are (a read of the published image).
     routes: Routes,
-    /// `__consumer_offsets`' partitions.
-    stores: Vec<Addr<PartitionReplica>>,
+    /// `__consumer_offsets`' partition count.
+    offsets_partitions: i32,
+    /// The offsets partitions this broker leads and has replayed, with their
+    /// replicas: the groups it coordinates.
+    led: BTreeMap<i32, Addr<PartitionReplica>>,
     coordinators: HashMap<String, Addr<GroupCoordinator>>,
     topics: BTreeMap<String, i32>,
     arbiter: Arbiter,
@@ -80,21 +87,23 @@ impl GroupManager {
         restarts: RestartPolicy,
     ) -> BrokerResult<Addr<Self>> {
         let route = routes.topic(OFFSETS_TOPIC)?;
+        let led = led_offsets_partitions(&routes);
         let mut snapshots: HashMap<String, GroupSnapshot> = HashMap::new();
-        for (p, store) in route.partitions.iter().enumerate() {
-            let groups = read_offsets_partition(store, p as i32).await?;
-            snapshots.extend(groups);
+        for (p, store) in &led {
+            snapshots.extend(read_offsets_partition(store, *p).await?);
         }
         snapshots.retain(|_, s| !s.is_empty());
         log::info!(
-            "loaded {} consumer group(s) from {OFFSETS_TOPIC}",
-            snapshots.len()
+            "loaded {} consumer group(s) from {} {OFFSETS_TOPIC} partition(s) led here",
+            snapshots.len(),
+            led.len()
         );
         let topics = routes.metadata.image().partition_counts();
         let mut manager = GroupManager {
             config: Arc::new(config),
             routes,
-            stores: route.partitions.to_vec(),
+            offsets_partitions: route.partition_count() as i32,
+            led,
             coordinators: HashMap::new(),
             topics,
             arbiter: Arbiter::new(),
@@ -104,7 +113,9 @@ impl GroupManager {
             watching: false,
         };
         for (group_id, snapshot) in snapshots {
-            manager.start_coordinator(&group_id, snapshot);
+            manager
+                .start_coordinator(&group_id, snapshot)
+                .map_err(|e| BrokerError::Internal(e.to_string()))?;
         }
         Ok(supervision::start(manager))
     }
@@ -119,17 +130,23 @@ impl GroupManager {
         }
     }
 
+    /// Starts `group_id`'s coordinator, if this broker leads its offsets partition.
     fn start_coordinator(
         &mut self,
         group_id: &str,
         snapshot: GroupSnapshot,
-    ) -> Addr<GroupCoordinator> {
-        let p = partition_for(group_id, self.stores.len() as i32);
+    ) -> GroupResult<Addr<GroupCoordinator>> {
+        let p = partition_for(group_id, self.offsets_partitions);
+        let Some(replica) = self.led.get(&p).cloned() else {
+            return Err(GroupError::NotCoordinator(format!(
+                "group {group_id} is coordinated by the leader of {OFFSETS_TOPIC}-{p}, another broker"
+            )));
+        };
         let coordinator = GroupCoordinator::new(
             group_id,
             self.config.clone(),
             OffsetsStore {
-                replica: self.stores[p as usize].clone(),
+                replica,
                 partition: p,
             },
             snapshot,
@@ -139,7 +156,90 @@ impl GroupManager {
         );
         let addr = supervision::start_in_arbiter(&self.arbiter.handle(), coordinator);
         self.coordinators.insert(group_id.to_string(), addr.clone());
-        addr
+        Ok(addr)
+    }
+}
+
+/// The offsets partitions this broker leads, with their replicas here.
+fn led_offsets_partitions(routes: &Routes) -> BTreeMap<i32, Addr<PartitionReplica>> {
+    let Ok(route) = routes.topic(OFFSETS_TOPIC) else {
+        return BTreeMap::new();
+    };
+    let me = routes.metadata.image().node_id;
+    (0..route.partition_count())
+        .filter(|i| route.leaders[*i] == me)
+        .filter_map(|i| Some((i as i32, route.partitions[i].clone()?)))
+        .collect()
+}
+
+/// The offsets partitions this broker now leads (from its watch of the image).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct OffsetsLeadership(BTreeMap<i32, Addr<PartitionReplica>>);
+
+impl Handler<OffsetsLeadership> for GroupManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: OffsetsLeadership, ctx: &mut Context<Self>) {
+        let now = msg.0;
+        let lost: BTreeSet<i32> = self
+            .led
+            .keys()
+            .filter(|p| !now.contains_key(p))
+            .copied()
+            .collect();
+        if !lost.is_empty() {
+            let count = self.offsets_partitions;
+            self.coordinators.retain(|group, addr| {
+                let moved = lost.contains(&partition_for(group, count));
+                if moved {
+                    addr.do_send(Unload(format!(
+                        "this broker no longer leads {OFFSETS_TOPIC}-{}",
+                        partition_for(group, count)
+                    )));
+                }
+                !moved
+            });
+            self.led.retain(|p, _| !lost.contains(p));
+            log::info!("no longer coordinating the groups of {OFFSETS_TOPIC} partitions {lost:?}");
+        }
+        let gained: Vec<(i32, Addr<PartitionReplica>)> = now
+            .into_iter()
+            .filter(|(p, _)| !self.led.contains_key(p))
+            .collect();
+        if gained.is_empty() {
+            return;
+        }
+        // Replayed before any request for their groups is served (the mailbox waits).
+        let replay = async move {
+            let mut loaded = Vec::new();
+            for (p, store) in gained {
+                let groups = read_offsets_partition(&store, p).await;
+                loaded.push((p, store, groups));
+            }
+            loaded
+        };
+        ctx.wait(fut::wrap_future::<_, Self>(replay).map(|loaded, act, _| {
+            for (p, store, groups) in loaded {
+                match groups {
+                    Ok(groups) => {
+                        act.led.insert(p, store);
+                        let mut started = 0;
+                        for (group_id, snapshot) in groups {
+                            if !snapshot.is_empty() && !act.coordinators.contains_key(&group_id) {
+                                started +=
+                                    act.start_coordinator(&group_id, snapshot).is_ok() as usize;
+                            }
+                        }
+                        log::info!(
+                            "now coordinating {OFFSETS_TOPIC}-{p}: {started} group(s) loaded"
+                        );
+                    }
+                    // Not led here, so its groups are refused; the next image tries again.
+                    Err(e) => log::error!("cannot replay {OFFSETS_TOPIC}-{p}: {e}"),
+                }
+            }
+        }));
     }
 }
 
@@ -154,6 +254,20 @@ impl Actor for GroupManager {
         self.routes
             .metadata
             .watch_partition_counts(self.topics.clone(), ctx.address().recipient());
+        let routes = self.routes.clone();
+        let mut view = routes.metadata.clone();
+        let manager = ctx.address();
+        let mut known: BTreeSet<i32> = self.led.keys().copied().collect();
+        actix::spawn(async move {
+            while view.changed().await && manager.connected() {
+                let now = led_offsets_partitions(&routes);
+                let keys: BTreeSet<i32> = now.keys().copied().collect();
+                if keys != known {
+                    known = keys;
+                    manager.do_send(OffsetsLeadership(now));
+                }
+            }
+        });
     }
 }
 
@@ -203,10 +317,17 @@ impl Handler<FindCoordinator> for GroupManager {
         if let Some(addr) = self.coordinators.get(&msg.group_id) {
             return Ok(addr.clone());
         }
+        let p = partition_for(&msg.group_id, self.offsets_partitions);
+        if !self.led.contains_key(&p) {
+            return Err(GroupError::NotCoordinator(format!(
+                "group {} is coordinated by the leader of {OFFSETS_TOPIC}-{p}, another broker",
+                msg.group_id
+            )));
+        }
         if !msg.create {
             return Err(GroupError::GroupIdNotFound(msg.group_id));
         }
-        Ok(self.start_coordinator(&msg.group_id, GroupSnapshot::default()))
+        self.start_coordinator(&msg.group_id, GroupSnapshot::default())
     }
 }
 
@@ -257,18 +378,26 @@ impl Handler<DeleteGroup> for GroupManager {
     }
 }
 
-/// The partitions of `topic` a reset or lag question is about.
-fn topic_partitions(routes: &Routes, topic: &str) -> GroupResult<Vec<Addr<PartitionReplica>>> {
+/// The partition count of `topic`, which a reset or lag question is about.
+fn topic_partitions(routes: &Routes, topic: &str) -> GroupResult<i32> {
     let route = routes.topic(topic).map_err(|e| match e {
         BrokerError::UnknownTopic(t) => GroupError::UnknownTopic(t),
         other => GroupError::CoordinatorNotAvailable(other.to_string()),
     })?;
-    Ok(route.partitions.to_vec())
+    Ok(route.partition_count() as i32)
+}
+
+/// `topic`-`partition`'s leader, wherever it is.
+async fn leader_of(routes: &Routes, topic: &str, partition: i32) -> GroupResult<Leader> {
+    routes
+        .leader(topic, partition)
+        .await
+        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
 }
 
 /// What `spec` means in the partition (the request layer's one rule).
-async fn list_offset(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> GroupResult<i64> {
-    resolve(addr, spec)
+async fn list_offset(leader: &Leader, spec: OffsetSpec) -> GroupResult<i64> {
+    resolve(leader, spec)
         .await
         .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
 }
@@ -283,20 +412,20 @@ impl Handler<ResetOffsets> for GroupManager {
         Box::pin(async move {
             up?;
             validate_group_id(&msg.group_id)?;
-            let partitions = topic_partitions(&routes, &msg.topic)?;
+            let count = topic_partitions(&routes, &msg.topic)?;
             let wanted: Vec<i32> = match msg.partitions {
                 Some(list) => list,
-                None => (0..partitions.len() as i32).collect(),
+                None => (0..count).collect(),
             };
             let mut offsets = Vec::new();
             for p in wanted {
-                let addr = usize::try_from(p)
-                    .ok()
-                    .and_then(|i| partitions.get(i))
-                    .ok_or_else(|| GroupError::UnknownPartition {
+                if !(0..count).contains(&p) {
+                    return Err(GroupError::UnknownPartition {
                         topic: msg.topic.clone(),
                         partition: p,
-                    })?;
+                    });
+                }
+                let addr = &leader_of(&routes, &msg.topic, p).await?;
                 let start = list_offset(addr, OffsetSpec::Earliest).await?;
                 let end = list_offset(addr, OffsetSpec::Latest).await?;
                 let offset = match msg.spec {
@@ -368,26 +497,27 @@ impl Handler<GroupLag> for GroupManager {
                         .map(move |tp| (tp, (m.member_id.as_str(), m.client_id.as_str())))
                 })
                 .collect();
-            let mut routes: HashMap<String, Vec<Addr<PartitionReplica>>> = HashMap::new();
+            let mut counts: HashMap<String, i32> = HashMap::new();
             let mut lags = Vec::new();
             for (tp, committed) in &group.offsets {
-                if !routes.contains_key(&tp.topic) {
+                if !counts.contains_key(&tp.topic) {
                     // A deleted topic's offsets linger until the group is deleted.
-                    let Ok(partitions) = topic_partitions(&lookup, &tp.topic) else {
+                    let Ok(count) = topic_partitions(&lookup, &tp.topic) else {
                         continue;
                     };
-                    routes.insert(tp.topic.clone(), partitions);
+                    counts.insert(tp.topic.clone(), count);
                 }
-                let Some(addr) = routes[&tp.topic].get(tp.partition as usize) else {
+                if tp.partition >= counts[&tp.topic] {
                     continue;
-                };
-                let status = addr.send(GetStatus).await.map_err(GroupError::mailbox)?;
+                }
+                let leader = leader_of(&lookup, &tp.topic, tp.partition).await?;
+                let high_watermark = list_offset(&leader, OffsetSpec::Latest).await?;
                 let owner = owners.get(tp);
                 lags.push(PartitionLag {
                     partition: tp.clone(),
                     committed_offset: committed.offset,
-                    log_end_offset: status.high_watermark,
-                    lag_records: (status.high_watermark - committed.offset).max(0),
+                    log_end_offset: high_watermark,
+                    lag_records: (high_watermark - committed.offset).max(0),
                     member_id: owner.map(|o| o.0.to_string()),
                     client_id: owner.map(|o| o.1.to_string()),
                 });

@@ -65,6 +65,8 @@ pub enum GroupError {
     UnknownPartition { topic: String, partition: i32 },
     #[error("group coordinator not available: {0}")]
     CoordinatorNotAvailable(String),
+    #[error("not the group's coordinator: {0}")]
+    NotCoordinator(String),
 }
 
 impl GroupError {
@@ -88,6 +90,7 @@ impl GroupError {
             E::UnknownTopic(_) => ErrorKind::UnknownTopic,
             E::UnknownPartition { .. } => ErrorKind::UnknownPartition,
             E::CoordinatorNotAvailable(_) => ErrorKind::CoordinatorNotAvailable,
+            E::NotCoordinator(_) => ErrorKind::NotCoordinator,
         }
     }
 }

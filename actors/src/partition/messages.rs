@@ -100,7 +100,7 @@ pub struct EndOffsetForEpoch(pub LeaderEpoch);
 #[rtype(result = "PartitionStatus")]
 pub struct GetStatus;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartitionStatus {
     pub topic: String,
     pub partition: i32,

@@ -27,6 +27,7 @@ use tokio::sync::broadcast;
 
 use super::{Fetch, PartitionReplica};
 use crate::error::{BrokerError, BrokerResult};
+use crate::requests::{Leader, Routes};
 use crate::storage::{FetchData, StoredRecord};
 
 /// Committed batches covering offsets `[start_offset, end_offset)` of a partition.
@@ -270,9 +271,29 @@ impl PartitionReplica {
 /// restarted.
 const RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Where a feed reads: one replica, or whichever broker leads the partition.
+enum FeedSource {
+    Replica(Addr<PartitionReplica>),
+    Routed {
+        routes: Routes,
+        topic: String,
+        partition: i32,
+    },
+}
+
+/// How long a read of a partition led by another broker waits for data there.
+const REMOTE_POLL_MS: u64 = 500;
+
 /// One subscriber's ordered, exactly-once view of a partition from a position on.
+/// A routed feed follows the partition's leader: this broker's replica's live tail
+/// when it leads, long-polled reads of the leader elsewhere, and it looks the
+/// leader up again whenever the one it reads from stops leading.
 pub struct PartitionFeed {
-    partition: Addr<PartitionReplica>,
+    source: FeedSource,
+    /// The local replica read from now (`None` until subscribed, or when remote).
+    partition: Option<Addr<PartitionReplica>>,
+    /// The remote leader read from now.
+    remote: Option<Leader>,
     position: i64,
     max_bytes: usize,
     live: Option<broadcast::Receiver<Arc<TailChunk>>>,
@@ -291,8 +312,33 @@ const MAX_RESUBSCRIBES: u32 = 50;
 impl PartitionFeed {
     /// A feed delivering from `position`, reading at most `max_bytes` per catch-up read.
     pub fn new(partition: Addr<PartitionReplica>, position: i64, max_bytes: usize) -> Self {
-        PartitionFeed {
+        PartitionFeed::from_source(FeedSource::Replica(partition), position, max_bytes)
+    }
+
+    /// A feed of `topic`-`partition` wherever its leader is, delivering from
+    /// `position`.
+    pub fn routed(
+        routes: Routes,
+        topic: &str,
+        partition: i32,
+        position: i64,
+        max_bytes: usize,
+    ) -> Self {
+        let source = FeedSource::Routed {
+            routes,
+            topic: topic.to_string(),
             partition,
+        };
+        let mut feed = PartitionFeed::from_source(source, position, max_bytes);
+        feed.names = Some((topic.to_string(), partition));
+        feed
+    }
+
+    fn from_source(source: FeedSource, position: i64, max_bytes: usize) -> Self {
+        PartitionFeed {
+            source,
+            partition: None,
+            remote: None,
             position,
             max_bytes,
             live: None,
@@ -361,8 +407,14 @@ impl PartitionFeed {
     /// for the partition to push when the feed is at the high watermark.
     pub async fn next(&mut self) -> BrokerResult<(Arc<TailChunk>, i64)> {
         loop {
-            if self.live.is_none() {
+            if self.live.is_none() && self.remote.is_none() {
                 self.subscribe().await?;
+            }
+            if let Some(leader) = self.remote.clone() {
+                if let Some(chunk) = self.read_remote(&leader).await? {
+                    return Ok(self.deliver(chunk));
+                }
+                continue;
             }
             if self.position < self.known_high_watermark {
                 if let Some(chunk) = self.catch_up().await? {
@@ -408,10 +460,69 @@ impl PartitionFeed {
         (chunk, from)
     }
 
+    /// The replica to subscribe to: the fixed one, or the leader's when it is
+    /// here; `None` when the leader is remote (then `self.remote` is set).
+    fn attach(&mut self) -> BrokerResult<Option<Addr<PartitionReplica>>> {
+        match &self.source {
+            FeedSource::Replica(addr) => {
+                self.partition = Some(addr.clone());
+                Ok(Some(addr.clone()))
+            }
+            FeedSource::Routed {
+                routes,
+                topic,
+                partition,
+            } => match routes.topic(topic)?.leader(*partition)? {
+                Leader::Local(addr) => {
+                    self.partition = Some(addr.clone());
+                    Ok(Some(addr))
+                }
+                remote => {
+                    self.partition = None;
+                    self.remote = Some(remote);
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// One long-polled read of the remote leader at the position; `None` when it
+    /// had nothing, or stopped leading (the next call looks the leader up again).
+    async fn read_remote(&mut self, leader: &Leader) -> BrokerResult<Option<Arc<TailChunk>>> {
+        let read = leader
+            .fetch(Fetch {
+                offset: self.position,
+                max_bytes: self.max_bytes,
+                max_wait_ms: REMOTE_POLL_MS,
+            })
+            .await;
+        let read = match read {
+            Ok(read) => read,
+            Err(e) if e.is_retriable() && self.resubscribes < MAX_RESUBSCRIBES => {
+                self.remote = None;
+                tokio::time::sleep(RESUBSCRIBE_BACKOFF).await;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        self.known_high_watermark = read.high_watermark;
+        Ok(TailChunk::from_read(self.position, read.data, read.high_watermark).map(Arc::new))
+    }
+
     async fn subscribe(&mut self) -> BrokerResult<()> {
         self.resubscribes += 1;
-        let subscribed = self
-            .partition
+        let attached = match self.attach() {
+            Ok(attached) => attached,
+            Err(e) if self.resubscribes < MAX_RESUBSCRIBES && e.is_retriable() => {
+                tokio::time::sleep(RESUBSCRIBE_BACKOFF).await;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(partition) = attached else {
+            return Ok(());
+        };
+        let subscribed = partition
             .send(SubscribeTail)
             .await
             .map_err(BrokerError::mailbox)
@@ -446,8 +557,11 @@ impl PartitionFeed {
     /// One read from the log at the position; `None` once the position is at the
     /// high watermark (the feed then waits on the ring).
     async fn catch_up(&mut self) -> BrokerResult<Option<Arc<TailChunk>>> {
-        let read = self
-            .partition
+        let Some(partition) = self.partition.clone() else {
+            self.live = None;
+            return Ok(None);
+        };
+        let read = partition
             .send(Fetch {
                 offset: self.position,
                 max_bytes: self.max_bytes,

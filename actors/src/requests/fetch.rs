@@ -5,7 +5,7 @@
 //! offset fell out of the log (retention moved the start past it).
 
 use super::list_offsets::resolve;
-use super::{ask, Engine, RequestContext};
+use super::{Engine, RequestContext};
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{Fetch, FetchResult, OffsetSpec};
 
@@ -22,26 +22,21 @@ pub struct FetchRequest {
 /// The offset actually read from (the reset one, if it came to that) and the batches.
 pub async fn fetch(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     request: FetchRequest,
 ) -> BrokerResult<(i64, FetchResult)> {
-    let route = engine.route(topic)?;
-    let addr = route.partition(request.partition)?;
-    let read = |offset| async move {
-        ask(
-            addr,
-            Fetch {
-                offset,
-                max_bytes: request.max_bytes,
-                max_wait_ms: request.max_wait_ms,
-            },
-        )
-        .await?
+    let leader = engine.leader(ctx, topic, request.partition).await?;
+    let read = |offset| {
+        leader.fetch(Fetch {
+            offset,
+            max_bytes: request.max_bytes,
+            max_wait_ms: request.max_wait_ms,
+        })
     };
     match (read(request.offset).await, request.reset) {
         (Err(BrokerError::OffsetOutOfRange { .. }), Some(spec)) => {
-            let offset = resolve(addr, spec).await?;
+            let offset = resolve(&leader, spec).await?;
             Ok((offset, read(offset).await?))
         }
         (result, _) => Ok((request.offset, result?)),

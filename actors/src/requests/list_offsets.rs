@@ -4,15 +4,13 @@
 //! end (nothing older is wanted), and an empty answer for the beginning or the end
 //! means offset 0.
 
-use actix::Addr;
-
-use super::{ask, Engine, RequestContext};
+use super::{Engine, Leader, RequestContext};
 use crate::error::BrokerResult;
-use crate::partition::{ListOffsets, OffsetSpec, PartitionReplica};
+use crate::partition::OffsetSpec;
 
-/// The offset `spec` means in the partition behind `addr`.
-pub async fn resolve(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> BrokerResult<i64> {
-    let list = |spec| async move { ask(addr, ListOffsets(spec)).await? };
+/// The offset `spec` means in the partition `leader` leads.
+pub async fn resolve(leader: &Leader, spec: OffsetSpec) -> BrokerResult<i64> {
+    let list = |spec| leader.list_offsets(spec);
     match list(spec).await? {
         Some((offset, _)) => Ok(offset),
         None if matches!(spec, OffsetSpec::Timestamp(_)) => {
@@ -23,10 +21,10 @@ pub async fn resolve(addr: &Addr<PartitionReplica>, spec: OffsetSpec) -> BrokerR
 }
 
 /// The offsets a partition serves: `[log start, high watermark]`.
-pub async fn log_bounds(addr: &Addr<PartitionReplica>) -> BrokerResult<(i64, i64)> {
+pub async fn log_bounds(leader: &Leader) -> BrokerResult<(i64, i64)> {
     Ok((
-        resolve(addr, OffsetSpec::Earliest).await?,
-        resolve(addr, OffsetSpec::Latest).await?,
+        resolve(leader, OffsetSpec::Earliest).await?,
+        resolve(leader, OffsetSpec::Latest).await?,
     ))
 }
 
@@ -35,23 +33,25 @@ pub async fn log_bounds(addr: &Addr<PartitionReplica>) -> BrokerResult<(i64, i64
 /// `None` when no record is at or after the time asked for.
 pub async fn lookup(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     partition: i32,
     spec: OffsetSpec,
 ) -> BrokerResult<Option<(i64, Option<i64>)>> {
-    let route = engine.route(topic)?;
-    ask(route.partition(partition)?, ListOffsets(spec)).await?
+    engine
+        .leader(ctx, topic, partition)
+        .await?
+        .list_offsets(spec)
+        .await
 }
 
 /// [`resolve`] for `topic`-`partition`, routed.
 pub async fn list_offset(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     partition: i32,
     spec: OffsetSpec,
 ) -> BrokerResult<i64> {
-    let route = engine.route(topic)?;
-    resolve(route.partition(partition)?, spec).await
+    resolve(&engine.leader(ctx, topic, partition).await?, spec).await
 }

@@ -5,7 +5,7 @@
 
 use futures::future::join_all;
 
-use super::{Engine, RequestContext, TopicRoute};
+use super::{Engine, Leader, RequestContext, TopicRoute};
 use crate::cleaner::{CleanerStats, GetCleanerStats};
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{GetStatus, PartitionStatus};
@@ -34,11 +34,27 @@ pub async fn describe_cluster(
 
 /// Every partition's status, in partition order.
 pub async fn statuses(route: &TopicRoute) -> BrokerResult<Vec<PartitionStatus>> {
-    let answers = join_all(route.partitions.iter().map(|p| p.send(GetStatus))).await;
-    answers
-        .into_iter()
-        .map(|a| a.map_err(BrokerError::mailbox))
-        .collect()
+    let answers = join_all((0..route.partition_count() as i32).map(|p| status(route, p))).await;
+    answers.into_iter().collect()
+}
+
+/// Partition `p`'s status: its replica's here; for one led elsewhere, the offsets
+/// its leader serves (`ListOffsets`) and the leader epoch the image gives — the
+/// counters of a replica's files are its own broker's (and its `/metrics`').
+async fn status(route: &TopicRoute, p: i32) -> BrokerResult<PartitionStatus> {
+    let leader = match route.leader(p) {
+        Ok(leader) => leader,
+        // No leader, and no replica here to say why.
+        Err(BrokerError::NotLeader { .. }) => return Ok(route.remote_status(p, None)),
+        Err(e) => return Err(e),
+    };
+    match &leader {
+        Leader::Local(addr) => addr.send(GetStatus).await.map_err(BrokerError::mailbox),
+        Leader::Remote(_) => {
+            let bounds = super::list_offsets::log_bounds(&leader).await?;
+            Ok(route.remote_status(p, Some(bounds)))
+        }
+    }
 }
 
 /// The topic's route, and the status of one of its partitions (`Some(p)`) or of all.
@@ -55,25 +71,21 @@ pub async fn partition_statuses(
             Ok((route, all))
         }
         Some(p) => {
-            let status = route
-                .partition(p)?
-                .send(GetStatus)
-                .await
-                .map_err(BrokerError::mailbox)?;
+            let status = status(&route, p).await?;
             Ok((route, vec![status]))
         }
     }
 }
 
-/// Every partition's status, topic by topic (a topic deleted meanwhile is left out).
+/// The status of every partition replica on this broker, topic by topic (a topic
+/// deleted meanwhile is left out): what this broker's `/metrics` reports.
 pub async fn all_statuses(engine: &Engine, _ctx: &RequestContext) -> Vec<PartitionStatus> {
     let image = engine.image();
     let mut rows = Vec::new();
     for name in image.topics.keys() {
         if let Ok(route) = engine.route(name) {
-            if let Ok(statuses) = statuses(&route).await {
-                rows.extend(statuses);
-            }
+            let answers = join_all(route.local().map(|addr| addr.send(GetStatus))).await;
+            rows.extend(answers.into_iter().filter_map(Result::ok));
         }
     }
     rows

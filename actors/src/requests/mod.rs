@@ -16,6 +16,7 @@ pub mod membership;
 pub mod metadata;
 pub mod produce;
 pub mod producer_ids;
+pub mod remote;
 mod route;
 pub mod topics;
 
@@ -30,7 +31,7 @@ use crate::consumer::ConsumerRegistry;
 use crate::error::BrokerError;
 use crate::group::GroupManager;
 
-pub use route::{Routes, TopicRoute};
+pub use route::{Leader, Routes, TopicRoute, LEADER_WAIT};
 
 /// Which listener a request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,6 +120,23 @@ impl Engine {
     /// Where a topic's partitions are, for reading or looking (a read of the image).
     pub fn route(&self, topic: &str) -> crate::BrokerResult<TopicRoute> {
         self.routes.topic(topic)
+    }
+
+    /// `topic`-`partition`'s leader for a request from `ctx`. A Kafka client is
+    /// served only by the leader (else NOT_LEADER_OR_FOLLOWER, and it asks the
+    /// leader itself, as Kafka's clients do); anyone else is forwarded to the
+    /// leader, waiting a bounded time for one while the leadership moves.
+    pub async fn leader(
+        &self,
+        ctx: &RequestContext,
+        topic: &str,
+        partition: i32,
+    ) -> crate::BrokerResult<Leader> {
+        if ctx.listener == Listener::Kafka {
+            let route = self.route(topic)?;
+            return route.partition(partition).cloned().map(Leader::Local);
+        }
+        self.routes.leader(topic, partition).await
     }
 
     /// The metadata image as it is now.

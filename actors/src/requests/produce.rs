@@ -44,9 +44,11 @@ pub struct Produced {
 /// A topic routed for one produce request: its keyless records go to
 /// `sticky_partition`; the next request gets the next partition (Kafka's sticky
 /// partitioner moves on per batch; a REST request is our batch).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProduceTarget {
     pub route: TopicRoute,
+    /// To find a partition's leader again when it moves mid-request.
+    pub routes: super::Routes,
     pub sticky_partition: i32,
     /// Stamps records that come without a timestamp.
     pub clock: Clock,
@@ -91,9 +93,10 @@ pub fn target(engine: &Engine, _ctx: &RequestContext, topic: &str) -> BrokerResu
     let route = writable_route(engine, topic)?;
     let sticky_partition = engine
         .sticky
-        .take(engine, topic, route.partitions.len() as i32);
+        .take(engine, topic, route.partition_count() as i32);
     Ok(ProduceTarget {
         route,
+        routes: engine.routes.clone(),
         sticky_partition,
         clock: engine.clock.clone(),
     })
@@ -148,7 +151,7 @@ pub async fn produce_in_order(
     failures: &mut PartitionFailures,
 ) -> Vec<BrokerResult<Produced>> {
     let max_message_bytes = target.max_message_bytes;
-    let partitions = target.partitions.len() as i32;
+    let partitions = target.partition_count() as i32;
     let now = target.clock.now_ms();
     let mut results: Vec<Option<BrokerResult<Produced>>> = vec![None; records.len()];
     // partition -> [(index in request, record)]
@@ -189,7 +192,7 @@ pub async fn produce_in_order(
         groups.entry(partition).or_default().push((i, record));
     }
     let sends = groups.into_iter().map(|(partition, group)| {
-        let addr = target.partitions[partition as usize].clone();
+        let (routes, topic) = (&target.routes, target.name.as_str());
         let earlier = failures.get(&partition).cloned();
         async move {
             let mut out = Vec::with_capacity(group.len());
@@ -206,10 +209,13 @@ pub async fn produce_in_order(
                     }),
                 };
                 let appended = match encoded {
-                    Ok(batch) => match addr.send(Append { batch, acks }).await {
-                        Ok(answer) => answer,
-                        Err(e) => Err(BrokerError::mailbox(e)),
-                    },
+                    Ok(batch) => {
+                        routes
+                            .on_leader(topic, partition, |leader| {
+                                leader.append(batch.clone(), acks)
+                            })
+                            .await
+                    }
                     Err(e) => Err(e),
                 };
                 if let Err(e) = &appended {

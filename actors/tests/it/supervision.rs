@@ -339,9 +339,12 @@ async fn cleaner_stats(node: &Node) -> CleanerStats {
 async fn dirty(node: &Node, n: usize) {
     let route = node.engine.route("compacted").unwrap();
     for i in 0..n {
-        append(&route.partitions[0], &format!("value {i:04} of one key"))
-            .await
-            .unwrap();
+        append(
+            route.partition(0).unwrap(),
+            &format!("value {i:04} of one key"),
+        )
+        .await
+        .unwrap();
     }
 }
 

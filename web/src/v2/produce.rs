@@ -179,7 +179,7 @@ async fn produce_v2(
         }
     })?;
     if let Some(p) = partition {
-        if p < 0 || p as usize >= route.partitions.len() {
+        if p < 0 || p as usize >= route.partition_count() {
             return Err(BrokerError::UnknownPartition {
                 topic,
                 partition: p,

@@ -18,7 +18,7 @@ fn cluster(urls: &Urls, state: &AppState) -> Value {
         "",
         json!({
             "cluster_id": state.cluster_id,
-            "controller": urls.related(&format!("/brokers/{}", state.node_id)),
+            "controller": urls.related(&format!("/brokers/{}", state.engine.image().controller_id)),
             "acls": urls.related("/acls"),
             "brokers": urls.related("/brokers"),
             "broker_configs": urls.related("/broker-configs"),
@@ -29,25 +29,45 @@ fn cluster(urls: &Urls, state: &AppState) -> Value {
     )
 }
 
-fn broker(urls: &Urls, state: &AppState) -> Value {
-    let id = state.node_id;
+/// Confluent's BrokerData for broker `id`, as the metadata image has it: its Kafka
+/// listener's address (this node's own HTTP address when it has none), plus its
+/// state and whether it is the active controller.
+fn broker(urls: &Urls, state: &AppState, id: i32) -> Value {
+    let image = state.engine.image();
+    let registered = image.brokers.get(&troupe_actors::ids::NodeId::new(id));
+    let endpoint = registered.and_then(|b| b.endpoints.first());
+    let (host, port) = match endpoint {
+        Some(e) => (e.host.clone(), e.port),
+        None => (state.advertised_host.clone(), state.advertised_port),
+    };
+    let broker_state = match registered {
+        Some(b) if b.fenced => "fenced",
+        Some(b) if b.in_controlled_shutdown => "shutting_down",
+        Some(_) => "alive",
+        None => "unknown",
+    };
+    let mut fields = json!({
+        "cluster_id": state.cluster_id,
+        "broker_id": id,
+        "host": host,
+        "port": port,
+        "rack": null,
+        // Beyond Confluent's fields: what the dashboard's overview shows.
+        "state": broker_state,
+        "is_controller": image.controller_id.get() == id,
+        "configs": urls.related(&format!("/brokers/{id}/configs")),
+        "partition_replicas": urls.related(&format!("/brokers/{id}/partition-replicas")),
+    });
+    if id == state.node_id {
+        // This node's own start time; another's is its own to tell.
+        fields["started_at_ms"] = json!(state.started_at_ms);
+        fields["uptime_ms"] = json!((state.engine.clock.now_ms() - state.started_at_ms).max(0));
+    }
     urls.resource(
         "KafkaBroker",
         &format!("/brokers/{id}"),
         &format!("/broker={id}"),
-        json!({
-            "cluster_id": state.cluster_id,
-            "broker_id": id,
-            "host": state.advertised_host,
-            "port": state.advertised_port,
-            "rack": null,
-            // Beyond Confluent's fields: what the dashboard's overview shows.
-            "is_controller": true,
-            "started_at_ms": state.started_at_ms,
-            "uptime_ms": (state.engine.clock.now_ms() - state.started_at_ms).max(0),
-            "configs": urls.related(&format!("/brokers/{id}/configs")),
-            "partition_replicas": urls.related(&format!("/brokers/{id}/partition-replicas")),
-        }),
+        fields,
     )
 }
 
@@ -100,11 +120,19 @@ pub async fn list_brokers(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
-    Ok(HttpResponse::Ok().json(urls.list(
-        "KafkaBrokerList",
-        "/brokers",
-        vec![broker(&urls, &state)],
-    )))
+    Ok(HttpResponse::Ok().json(
+        urls.list(
+            "KafkaBrokerList",
+            "/brokers",
+            state
+                .engine
+                .image()
+                .brokers
+                .keys()
+                .map(|id| broker(&urls, &state, id.get()))
+                .collect(),
+        ),
+    ))
 }
 
 pub async fn get_broker(
@@ -115,7 +143,7 @@ pub async fn get_broker(
     let (cluster_id, broker_id) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     check_broker(&state, broker_id)?;
-    Ok(HttpResponse::Ok().json(broker(&Urls::new(&req, &state), &state)))
+    Ok(HttpResponse::Ok().json(broker(&Urls::new(&req, &state), &state, broker_id)))
 }
 
 /// `GET …/brokers/{id}/configs`: the broker settings that set the topic defaults

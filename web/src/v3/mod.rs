@@ -152,7 +152,12 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 
 /// Refuses a broker id that is not this broker's.
 pub fn check_broker(state: &AppState, broker_id: i32) -> ApiResult<()> {
-    if broker_id != state.node_id {
+    let known = state
+        .engine
+        .image()
+        .brokers
+        .contains_key(&troupe_actors::ids::NodeId::new(broker_id));
+    if !known {
         return Err(ApiError::not_found(format!(
             "Broker {broker_id} cannot be found."
         )));

@@ -1,9 +1,10 @@
 //! `/v3/clusters/{cluster_id}/topics/{topic}/partitions`: Confluent's PartitionData,
 //! plus the partition's offsets and size (`log_start_offset`, `log_end_offset`,
 //! `high_watermark`, `size_bytes`, `leader_epoch`), which Confluent's API lacks and
-//! dashboards need; a partition's replicas (one, on this broker), its earliest and
-//! latest offsets (`…/offset`), the replicas a broker holds, and reassignments (none
-//! ever run on one node: empty lists, and a partition's shows nothing moving).
+//! dashboards need; a partition's replicas, leader and ISR (as the metadata image
+//! gives them), its earliest and latest offsets (`…/offset`), the replicas a broker
+//! holds, and reassignments (none ever run yet: empty lists, and a partition's
+//! shows nothing moving).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -15,8 +16,37 @@ use super::{check_broker, check_cluster, Urls};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-fn partition_json(urls: &Urls, node_id: i32, s: &PartitionStatus) -> Value {
+/// A partition's place in the cluster, from the metadata image: replicas, ISR and
+/// leader (`None`: offline).
+struct Placement {
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    leader: Option<i32>,
+}
+
+fn placement(state: &AppState, topic: &str, partition: i32) -> Placement {
+    let image = state.engine.image();
+    let p = image
+        .topics
+        .get(topic)
+        .and_then(|t| t.partitions.get(partition as usize));
+    match p {
+        Some(p) => Placement {
+            replicas: p.replicas.iter().map(|r| r.get()).collect(),
+            isr: p.isr.iter().map(|r| r.get()).collect(),
+            leader: Some(p.leader.get()).filter(|l| *l >= 0),
+        },
+        None => Placement {
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            leader: None,
+        },
+    }
+}
+
+fn partition_json(urls: &Urls, state: &AppState, s: &PartitionStatus) -> Value {
     let path = format!("/topics/{}/partitions/{}", s.topic, s.partition);
+    let at = placement(state, &s.topic, s.partition);
     let mut fields = json!({
         "cluster_id": urls.cluster_id,
         "topic_name": s.topic,
@@ -34,13 +64,13 @@ fn partition_json(urls: &Urls, node_id: i32, s: &PartitionStatus) -> Value {
         "cleaner_runs": s.cleaner_runs,
         "online": s.online,
         // The replica set inline (beyond Confluent's fields), as the replicas
-        // resource has it: this broker's replica, in sync while it is online.
-        "replica_ids": [node_id],
-        "isr_ids": if s.online { vec![node_id] } else { Vec::new() },
-        "leader_id": if s.online { Some(node_id) } else { None },
+        // resource has it.
+        "replica_ids": at.replicas,
+        "isr_ids": at.isr,
+        "leader_id": at.leader,
     });
-    if s.online {
-        fields["leader"] = urls.related(&format!("{path}/replicas/{node_id}"));
+    if let Some(leader) = at.leader {
+        fields["leader"] = urls.related(&format!("{path}/replicas/{leader}"));
     }
     urls.resource(
         "KafkaPartition",
@@ -61,7 +91,7 @@ pub async fn list(
     let urls = Urls::new(&req, &state);
     let data = all
         .iter()
-        .map(|s| partition_json(&urls, state.node_id, s))
+        .map(|s| partition_json(&urls, &state, s))
         .collect();
     Ok(HttpResponse::Ok().json(urls.list(
         "KafkaPartitionList",
@@ -79,25 +109,23 @@ pub async fn get(
     check_cluster(&state, &cluster_id)?;
     let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
     let urls = Urls::new(&req, &state);
-    Ok(HttpResponse::Ok().json(partition_json(&urls, state.node_id, &one[0])))
+    Ok(HttpResponse::Ok().json(partition_json(&urls, &state, &one[0])))
 }
 
-/// Confluent's ReplicaData: this broker's replica of a partition, the leader and in
-/// sync while the partition is online.
-fn replica_json(urls: &Urls, node_id: i32, s: &PartitionStatus) -> Value {
-    let (topic, partition) = (&s.topic, s.partition);
+/// Confluent's ReplicaData: broker `broker_id`'s replica of a partition.
+fn replica_json(urls: &Urls, broker_id: i32, topic: &str, partition: i32, at: &Placement) -> Value {
     urls.resource(
         "KafkaReplica",
-        &format!("/topics/{topic}/partitions/{partition}/replicas/{node_id}"),
-        &format!("/topic={topic}/partition={partition}/replica={node_id}"),
+        &format!("/topics/{topic}/partitions/{partition}/replicas/{broker_id}"),
+        &format!("/topic={topic}/partition={partition}/replica={broker_id}"),
         json!({
             "cluster_id": urls.cluster_id,
             "topic_name": topic,
             "partition_id": partition,
-            "broker_id": node_id,
-            "is_leader": s.online,
-            "is_in_sync": s.online,
-            "broker": urls.related(&format!("/brokers/{node_id}")),
+            "broker_id": broker_id,
+            "is_leader": at.leader == Some(broker_id),
+            "is_in_sync": at.isr.contains(&broker_id),
+            "broker": urls.related(&format!("/brokers/{broker_id}")),
         }),
     )
 }
@@ -109,14 +137,33 @@ pub async fn replicas(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
+    check_partition(&state, &topic, partition)?;
     let urls = Urls::new(&req, &state);
-    let replica = replica_json(&urls, state.node_id, &one[0]);
+    let at = placement(&state, &topic, partition);
+    let data = at
+        .replicas
+        .iter()
+        .map(|b| replica_json(&urls, *b, &topic, partition, &at))
+        .collect();
     Ok(HttpResponse::Ok().json(urls.list(
         "KafkaReplicaList",
         &format!("/topics/{topic}/partitions/{partition}/replicas"),
-        vec![replica],
+        data,
     )))
+}
+
+/// The topic and partition exist (as the image has them), or a 404 that says which.
+fn check_partition(state: &AppState, topic: &str, partition: i32) -> ApiResult<()> {
+    let image = state.engine.image();
+    let count = image.topic(topic).map_err(ApiError::from)?.partitions.len();
+    if !(0..count as i32).contains(&partition) {
+        return Err(troupe_actors::BrokerError::UnknownPartition {
+            topic: topic.to_string(),
+            partition,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// `GET …/partitions/{p}/replicas/{broker_id}`: the partition's leader link points here.
@@ -127,14 +174,15 @@ pub async fn replica(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition, broker_id) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
-    if broker_id != state.node_id {
+    check_partition(&state, &topic, partition)?;
+    let at = placement(&state, &topic, partition);
+    if !at.replicas.contains(&broker_id) {
         return Err(ApiError::not_found(format!(
             "Partition {topic}-{partition} has no replica on broker {broker_id}."
         )));
     }
     let urls = Urls::new(&req, &state);
-    Ok(HttpResponse::Ok().json(replica_json(&urls, state.node_id, &one[0])))
+    Ok(HttpResponse::Ok().json(replica_json(&urls, broker_id, &topic, partition, &at)))
 }
 
 /// `GET …/brokers/{id}/partition-replicas`: every replica the broker holds, by topic
@@ -148,15 +196,16 @@ pub async fn broker_replicas(
     check_cluster(&state, &cluster_id)?;
     check_broker(&state, broker_id)?;
     let urls = Urls::new(&req, &state);
+    let image = state.engine.image();
     let mut data = Vec::new();
-    for topic in topics::list(&state.engine, &state.context()) {
-        // A topic deleted since the listing has no replicas left to show.
-        let all = match state.partition_statuses(&topic.name, None).await {
-            Ok((_, all)) => all,
-            Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => continue,
-            Err(e) => return Err(e),
-        };
-        data.extend(all.iter().map(|s| replica_json(&urls, broker_id, s)));
+    for topic in image.topics.values().filter(|t| !t.deleting) {
+        for p in &topic.partitions {
+            let partition = p.partition.get();
+            let at = placement(&state, &topic.name, partition);
+            if at.replicas.contains(&broker_id) {
+                data.push(replica_json(&urls, broker_id, &topic.name, partition, &at));
+            }
+        }
     }
     Ok(HttpResponse::Ok().json(urls.list(
         "KafkaReplicaList",

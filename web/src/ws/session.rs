@@ -16,7 +16,7 @@ use troupe_actors::consumer::{
     Subscription as GroupSubscription,
 };
 use troupe_actors::group::TopicPartition;
-use troupe_actors::partition::{OffsetSpec, PartitionFeed, PartitionReplica};
+use troupe_actors::partition::{OffsetSpec, PartitionFeed};
 use troupe_actors::requests::consumers::{self, Consumer};
 use troupe_actors::requests::list_offsets::{log_bounds, resolve};
 use troupe_actors::requests::{RequestContext, TopicRoute};
@@ -304,8 +304,13 @@ impl Connection {
                 let fetch_max_bytes = self.state.ws.limits.fetch_max_bytes;
                 let mut answer = Vec::new();
                 for (partition, offset) in &starts {
-                    let addr = route.partitions[*partition as usize].clone();
-                    let feed = PartitionFeed::new(addr, *offset, fetch_max_bytes);
+                    let feed = PartitionFeed::routed(
+                        self.state.engine.routes.clone(),
+                        &topic,
+                        *partition,
+                        *offset,
+                        fetch_max_bytes,
+                    );
                     subscription.start_partition(
                         TopicPartition::new(&topic, *partition),
                         feed,
@@ -461,8 +466,14 @@ impl Connection {
             );
         }
         let mut assigned = Vec::new();
-        for (tp, addr, offset) in starts {
-            let feed = PartitionFeed::new(addr, offset, fetch_max_bytes);
+        for (tp, offset) in starts {
+            let feed = PartitionFeed::routed(
+                self.state.engine.routes.clone(),
+                &tp.topic,
+                tp.partition,
+                offset,
+                fetch_max_bytes,
+            );
             assigned.push(json!({"topic": tp.topic, "partition": tp.partition, "offset": offset}));
             subscription.start_partition(tp, feed, outbox.clone(), frame_bytes);
         }
@@ -481,7 +492,7 @@ impl Connection {
         instance: &Consumer,
         added: &[TopicPartition],
         reset: ResetPolicy,
-    ) -> ApiResult<Vec<(TopicPartition, actix::Addr<PartitionReplica>, i64)>> {
+    ) -> ApiResult<Vec<(TopicPartition, i64)>> {
         if added.is_empty() {
             return Ok(Vec::new());
         }
@@ -492,13 +503,18 @@ impl Connection {
             if !routes.contains_key(&tp.topic) {
                 routes.insert(tp.topic.clone(), self.route(&tp.topic).await?);
             }
-            let Some(addr) = routes
-                .get(&tp.topic)
-                .and_then(|r| r.partitions.get(tp.partition as usize))
-                .cloned()
-            else {
+            let Some(route) = routes.get(&tp.topic) else {
                 continue;
             };
+            if !(0..route.partition_count() as i32).contains(&tp.partition) {
+                continue;
+            }
+            let addr = self
+                .state
+                .engine
+                .routes
+                .leader(&tp.topic, tp.partition)
+                .await?;
             // A committed offset the log no longer has (retention) or does not have
             // yet resets, as Kafka's auto.offset.reset.
             let (start, end) = log_bounds(&addr).await?;
@@ -506,7 +522,7 @@ impl Connection {
                 Some(c) if (start..=end).contains(&c.offset) => c.offset,
                 _ => reset_offset(&tp, Some(&addr), reset).await?,
             };
-            out.push((tp, addr, offset));
+            out.push((tp, offset));
         }
         Ok(out)
     }
@@ -566,7 +582,7 @@ async fn start_offsets(
     partitions: Option<Vec<i32>>,
     from: &StartFrom,
 ) -> ApiResult<BTreeMap<i32, i64>> {
-    let count = route.partitions.len() as i32;
+    let count = route.partition_count() as i32;
     let chosen: Vec<i32> = match (from, partitions) {
         (StartFrom::Offsets(offsets), _) => offsets.keys().copied().collect(),
         (_, Some(list)) => list,
@@ -574,13 +590,14 @@ async fn start_offsets(
     };
     let mut out = BTreeMap::new();
     for p in chosen {
-        let Some(addr) = route.partitions.get(p as usize) else {
+        if !(0..count).contains(&p) {
             return Err(BrokerError::UnknownPartition {
                 topic: route.name.clone(),
                 partition: p,
             }
             .into());
-        };
+        }
+        let addr = &route.leader(p)?;
         let offset = match from {
             StartFrom::Beginning => resolve(addr, OffsetSpec::Earliest).await?,
             StartFrom::End => resolve(addr, OffsetSpec::Latest).await?,

@@ -330,6 +330,9 @@ struct Inner {
     applied: watch::Receiver<Arc<Applied>>,
     leadership: watch::Receiver<Leadership>,
     handle: tokio::runtime::Handle,
+    /// Connections to the other voters' controller listeners for requests that are
+    /// not Raft's (a broker asking the active controller).
+    agent: ureq::Agent,
     /// Taken by `shutdown` (or the last drop).
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
 }
@@ -388,6 +391,7 @@ impl Quorum {
                 applied,
                 leadership,
                 handle,
+                agent: ureq::AgentBuilder::new().build(),
                 runtime: Mutex::new(Some(runtime)),
             }),
         })
@@ -479,6 +483,36 @@ impl Quorum {
             runtime.shutdown_background();
             log::info!("quorum: node {} stopped", self.node_id());
         }
+    }
+
+    /// POSTs `body` to `path` on voter `target`'s controller listener (with this
+    /// node's cluster and node id), within `ttl`: the 200's body, or why not.
+    pub(crate) async fn call_voter(
+        &self,
+        target: u64,
+        path: &str,
+        body: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<Vec<u8>, String> {
+        let config = &self.inner.config;
+        let addr = config
+            .voters
+            .get(&target)
+            .ok_or_else(|| format!("node {target} is not a voter"))?;
+        let call = network::Call {
+            agent: self.inner.agent.clone(),
+            addr: addr.clone(),
+            path: path.to_string(),
+            cluster_id: Arc::from(config.cluster_id.as_str()),
+            node_id: config.node_id.to_string(),
+            max_bytes: config.max_rpc_bytes,
+            ttl,
+        };
+        self.inner
+            .handle
+            .spawn_blocking(move || call.post(&body).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| format!("the request's thread: {e}"))?
     }
 
     pub(crate) fn raft(&self) -> &Raft {

@@ -115,9 +115,9 @@ pub struct PeerClient {
     max_rpc_bytes: usize,
 }
 
-/// Why an RPC got no Raft answer.
+/// Why an RPC got no answer.
 #[derive(Debug, thiserror::Error)]
-enum TransportError {
+pub(crate) enum TransportError {
     #[error("voter at {addr} is unreachable: {message}")]
     Unreachable { addr: String, message: String },
     #[error("voter at {addr} refused the RPC with HTTP {status}: {message}")]
@@ -144,15 +144,11 @@ impl TransportError {
 }
 
 impl PeerClient {
-    fn broken(&self, message: impl ToString) -> TransportError {
-        TransportError::Broken {
-            addr: self.addr.clone(),
-            message: message.to_string(),
-        }
-    }
-
     fn encode(&self, body: &impl Serialize) -> Result<Vec<u8>, TransportError> {
-        serde_json::to_vec(body).map_err(|e| self.broken(format!("encoding: {e}")))
+        serde_json::to_vec(body).map_err(|e| TransportError::Broken {
+            addr: self.addr.clone(),
+            message: format!("encoding: {e}"),
+        })
     }
 
     /// POSTs `body` to `path` within `ttl` and decodes the 200's body.
@@ -160,61 +156,93 @@ impl PeerClient {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        let agent = self.agent.clone();
-        let url = format!("http://{}{path}", self.addr);
+        let call = Call {
+            agent: self.agent.clone(),
+            addr: self.addr.clone(),
+            path: path.to_string(),
+            cluster_id: self.cluster_id.clone(),
+            node_id: self.node_id.clone(),
+            max_bytes: self.max_rpc_bytes,
+            ttl,
+        };
         let addr = self.addr.clone();
-        let cluster_id = self.cluster_id.clone();
-        let node_id = self.node_id.clone();
-        let max_bytes = self.max_rpc_bytes;
         let sent = tokio::task::spawn_blocking(move || {
-            let broken = |message: String| TransportError::Broken {
-                addr: addr.clone(),
-                message,
-            };
-            let sent = agent
-                .post(&url)
-                .set(CLUSTER_ID_HEADER, &cluster_id)
-                .set(NODE_ID_HEADER, &node_id)
-                .set("content-type", "application/json")
-                .timeout(ttl)
-                .send_bytes(&body);
-            match sent {
-                Ok(response) => {
-                    let bytes = read_limited(response, max_bytes as u64)
-                        .map_err(|e| broken(format!("reading the answer: {e}")))?;
-                    if bytes.len() > max_bytes {
-                        return Err(broken(format!("an answer above {max_bytes} bytes")));
-                    }
-                    serde_json::from_slice(&bytes)
-                        .map_err(|e| broken(format!("the answer does not decode: {e}")))
-                }
-                Err(ureq::Error::Status(status, response)) => {
-                    let message = read_limited(response, REFUSAL_MESSAGE_BYTES)
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default();
-                    Err(TransportError::Refused {
-                        addr: addr.clone(),
-                        status,
-                        message,
-                    })
-                }
-                Err(ureq::Error::Transport(t)) => match t.kind() {
-                    ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed => {
-                        Err(TransportError::Unreachable {
-                            addr: addr.clone(),
-                            message: t.to_string(),
-                        })
-                    }
-                    _ => Err(broken(t.to_string())),
-                },
-            }
+            let bytes = call.post(&body)?;
+            serde_json::from_slice(&bytes).map_err(|e| TransportError::Broken {
+                addr: call.addr.clone(),
+                message: format!("the answer does not decode: {e}"),
+            })
         })
         .await;
-        sent.map_err(|e| self.broken(format!("the request's thread: {e}")))?
+        sent.map_err(|e| TransportError::Broken {
+            addr,
+            message: format!("the request's thread: {e}"),
+        })?
     }
 
     fn remote<E: std::error::Error>(&self, e: E) -> RPCError<NodeId, BasicNode, E> {
         RPCError::RemoteError(RemoteError::new(self.target, e))
+    }
+}
+
+/// One POST to a node's controller listener, as a blocking request (run it on a
+/// blocking thread): the sender's headers, a time limit and a cap on the answer.
+pub(crate) struct Call {
+    pub agent: ureq::Agent,
+    /// `host:port`.
+    pub addr: String,
+    pub path: String,
+    pub cluster_id: Arc<str>,
+    pub node_id: String,
+    pub max_bytes: usize,
+    pub ttl: Duration,
+}
+
+impl Call {
+    /// The 200's body, or why there is none.
+    pub(crate) fn post(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let broken = |message: String| TransportError::Broken {
+            addr: self.addr.clone(),
+            message,
+        };
+        let url = format!("http://{}{}", self.addr, self.path);
+        let sent = self
+            .agent
+            .post(&url)
+            .set(CLUSTER_ID_HEADER, &self.cluster_id)
+            .set(NODE_ID_HEADER, &self.node_id)
+            .set("content-type", "application/json")
+            .timeout(self.ttl)
+            .send_bytes(body);
+        match sent {
+            Ok(response) => {
+                let bytes = read_limited(response, self.max_bytes as u64)
+                    .map_err(|e| broken(format!("reading the answer: {e}")))?;
+                if bytes.len() > self.max_bytes {
+                    return Err(broken(format!("an answer above {} bytes", self.max_bytes)));
+                }
+                Ok(bytes)
+            }
+            Err(ureq::Error::Status(status, response)) => {
+                let message = read_limited(response, REFUSAL_MESSAGE_BYTES)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                Err(TransportError::Refused {
+                    addr: self.addr.clone(),
+                    status,
+                    message,
+                })
+            }
+            Err(ureq::Error::Transport(t)) => match t.kind() {
+                ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed => {
+                    Err(TransportError::Unreachable {
+                        addr: self.addr.clone(),
+                        message: t.to_string(),
+                    })
+                }
+                _ => Err(broken(t.to_string())),
+            },
+        }
     }
 }
 
@@ -361,6 +389,18 @@ impl Quorum {
 
     /// The sender must be another voter of this cluster.
     fn check_peer(&self, peer: PeerHeaders<'_>) -> Result<NodeId, RpcRefusal> {
+        let node_id = self.check_sender(peer)?;
+        let config = self.config();
+        if node_id == config.node_id || !config.voters.contains_key(&node_id) {
+            return Err(RpcRefusal::UnknownPeer(format!(
+                "node {node_id} is not another voter of this quorum"
+            )));
+        }
+        Ok(node_id)
+    }
+
+    /// The sender must name this cluster and itself: answers its node id.
+    pub fn check_sender(&self, peer: PeerHeaders<'_>) -> Result<NodeId, RpcRefusal> {
         let config = self.config();
         let cluster_id = peer.cluster_id.ok_or_else(|| {
             RpcRefusal::BadRequest(format!("the {CLUSTER_ID_HEADER} header is missing"))
@@ -379,16 +419,11 @@ impl Quorum {
             .trim()
             .parse::<NodeId>()
             .map_err(|e| RpcRefusal::BadRequest(format!("the {NODE_ID_HEADER} header: {e}")))?;
-        if node_id == config.node_id || !config.voters.contains_key(&node_id) {
-            return Err(RpcRefusal::UnknownPeer(format!(
-                "node {node_id} is not another voter of this quorum"
-            )));
-        }
         Ok(node_id)
     }
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RpcRefusal> {
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RpcRefusal> {
     serde_json::from_slice(body)
         .map_err(|e| RpcRefusal::BadRequest(format!("the RPC body does not decode: {e}")))
 }

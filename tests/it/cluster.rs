@@ -1,0 +1,667 @@
+//! Three-node clusters of real `troupe` processes on loopback: every node a broker
+//! and a controller (Kafka's combined KRaft mode), the quorum of three on openraft.
+//! One cluster starts from the README's own config files (`config/cluster/`, run in
+//! a temp dir so their `./data/nodeN` lands there); the others on ephemeral ports
+//! with short session timeouts, so fencing is quick to see.
+//!
+//! `TROUPE_CLUSTER_KILLS` sets how many times the failover test kills the active
+//! controller (3 in CI; the long run in the README uses 20).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::broker::{delete, get, get_accept, post_json, send, v3_reports, TestBroker};
+use crate::kafka::kcat;
+use crate::ws::WsClient;
+
+const CLUSTER_ID: &str = "it-cluster";
+
+/// A partition's leader, replicas and whether it is online.
+type Placed = (Option<i64>, Vec<i64>, bool);
+
+/// The README's cluster binds fixed ports: one such test at a time.
+static README_PORTS: Mutex<()> = Mutex::new(());
+
+struct TestCluster {
+    cluster_id: String,
+    /// Node `i + 1` at index `i`; `None` while it is down.
+    nodes: Vec<Option<TestBroker>>,
+    /// Each node's `troupe serve` arguments.
+    args: Vec<Vec<String>>,
+    cwd: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl TestCluster {
+    /// Three nodes on ephemeral HTTP and Kafka ports, each with its data dir, and
+    /// `overrides` on every node.
+    fn start(overrides: &[&str]) -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let voters = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let args = (0..3)
+            .map(|i| {
+                let mut a: Vec<String> = [
+                    "--data-dir".to_string(),
+                    dir.path()
+                        .join(format!("node{}", i + 1))
+                        .display()
+                        .to_string(),
+                    "--listen".into(),
+                    "127.0.0.1:0".into(),
+                    "--kafka-listen".into(),
+                    "127.0.0.1:0".into(),
+                    "--controller-listen".into(),
+                    format!("127.0.0.1:{}", ports[i]),
+                ]
+                .into();
+                for o in [
+                    format!("node.id={}", i + 1),
+                    format!("controller.quorum.voters={voters}"),
+                    format!("cluster.id={CLUSTER_ID}"),
+                ]
+                .into_iter()
+                .chain(overrides.iter().map(|o| o.to_string()))
+                {
+                    a.push("--override".into());
+                    a.push(o);
+                }
+                a
+            })
+            .collect();
+        TestCluster::launch(dir, args, CLUSTER_ID)
+    }
+
+    /// The README's three nodes: `troupe serve --config config/cluster/nodeN.toml`.
+    fn from_readme() -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/cluster");
+        let args = (1..=3)
+            .map(|n| {
+                vec![
+                    "--config".to_string(),
+                    configs.join(format!("node{n}.toml")).display().to_string(),
+                ]
+            })
+            .collect();
+        TestCluster::launch(dir, args, "troupe-local-cluster")
+    }
+
+    fn launch(dir: tempfile::TempDir, args: Vec<Vec<String>>, cluster_id: &str) -> TestCluster {
+        let mut cluster = TestCluster {
+            cluster_id: cluster_id.to_string(),
+            nodes: (0..args.len()).map(|_| None).collect(),
+            args,
+            cwd: dir.path().to_path_buf(),
+            _dir: dir,
+        };
+        cluster.start_nodes(&[1, 2, 3]);
+        cluster
+    }
+
+    /// Starts `ids` at once: a node serves only once the quorum has a majority.
+    fn start_nodes(&mut self, ids: &[usize]) {
+        let started: Vec<(usize, TestBroker)> = std::thread::scope(|s| {
+            let handles: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    let (cwd, args) = (&self.cwd, &self.args[id - 1]);
+                    s.spawn(move || (*id, TestBroker::serve_args(cwd, args, &[])))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a node starts"))
+                .collect()
+        });
+        for (id, broker) in started {
+            self.nodes[id - 1] = Some(broker);
+        }
+    }
+
+    fn node(&self, id: usize) -> &TestBroker {
+        self.nodes[id - 1].as_ref().expect("the node is up")
+    }
+
+    fn up(&self) -> impl Iterator<Item = (usize, &TestBroker)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref().map(|n| (i + 1, n)))
+    }
+
+    fn v3(&self, id: usize, path: &str) -> String {
+        self.node(id)
+            .url(&format!("/v3/clusters/{}{path}", self.cluster_id))
+    }
+
+    fn kill9(&mut self, id: usize) {
+        if let Some(node) = self.nodes[id - 1].take() {
+            node.kill9();
+        }
+    }
+
+    fn stop(&mut self, id: usize) {
+        if let Some(node) = self.nodes[id - 1].take() {
+            node.stop();
+        }
+    }
+
+    /// The active controller, as node `via` sees it.
+    fn controller(&self, via: usize) -> Option<usize> {
+        let (status, body) = get(&self.v3(via, "/quorum"));
+        assert_eq!(status, 200, "{body}");
+        body["controller_id"].as_u64().map(|c| c as usize)
+    }
+
+    /// Each broker's state (`alive`, `fenced`, `shutting_down`) as node `via` sees it.
+    fn broker_states(&self, via: usize) -> Vec<(usize, String)> {
+        let (status, body) = get(&self.v3(via, "/brokers"));
+        assert_eq!(status, 200, "{body}");
+        body["data"]
+            .as_array()
+            .expect("brokers")
+            .iter()
+            .map(|b| {
+                (
+                    b["broker_id"].as_u64().expect("an id") as usize,
+                    b["state"].as_str().expect("a state").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Each partition's (leader, replicas, online) as node `via` sees it.
+    fn partitions(&self, via: usize, topic: &str) -> Vec<Placed> {
+        let (status, body) = get(&self.v3(via, &format!("/topics/{topic}/partitions")));
+        assert_eq!(status, 200, "{body}");
+        body["data"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .map(|p| {
+                let replicas = p["replica_ids"]
+                    .as_array()
+                    .expect("replica ids")
+                    .iter()
+                    .filter_map(Value::as_i64)
+                    .collect();
+                (
+                    p["leader_id"].as_i64(),
+                    replicas,
+                    p["online"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    }
+
+    fn create_topic(&self, via: usize, name: &str, partitions: i32) -> (u16, Value) {
+        post_json(
+            &self.v3(via, "/topics"),
+            &json!({"topic_name": name, "partitions_count": partitions}),
+        )
+    }
+
+    /// Produces `value` to `topic`-`partition` through node `via` (v3): the report.
+    fn produce(&self, via: usize, topic: &str, partition: i32, value: &str) -> Value {
+        let (status, answer) = send(
+            "POST",
+            &self.v3(via, &format!("/topics/{topic}/records")),
+            "application/json",
+            &json!({"partition_id": partition, "value": {"type": "JSON", "data": value}})
+                .to_string(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        v3_reports(&answer).remove(0)
+    }
+
+    /// Every value of `topic`-`partition`, read through node `via` (v2 records).
+    fn read(&self, via: usize, topic: &str, partition: i32) -> Vec<(i64, String)> {
+        let (status, body) = get_accept(
+            &self.node(via).url(&format!(
+                "/topics/{topic}/partitions/{partition}/records?offset=0&max_bytes=1048576"
+            )),
+            "application/vnd.kafka.json.v2+json",
+        );
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .expect("records")
+            .iter()
+            .map(|r| {
+                (
+                    r["offset"].as_i64().expect("offset"),
+                    r["value"].as_str().expect("a string value").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Polls `condition` every 100 ms until it holds; fails the test at `within`.
+fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < within, "not within {within:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.elapsed()
+}
+
+fn all_alive(c: &TestCluster, via: usize) -> bool {
+    let states = c.broker_states(via);
+    states.len() == 3 && states.iter().all(|(_, s)| s == "alive")
+}
+
+#[test]
+fn three_nodes_from_the_readme_spread_a_topic_and_serve_each_others_partitions() {
+    let _ports = README_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = TestCluster::from_readme();
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 2)
+    });
+    // The cluster resource names the active controller, and every node lists the
+    // same three brokers.
+    let controller = c.controller(1).expect("an active controller");
+    let (_, cluster) = get(&c.v3(3, ""));
+    assert!(
+        cluster["controller"]["related"]
+            .as_str()
+            .expect("a controller link")
+            .ends_with(&format!("/brokers/{controller}")),
+        "{cluster}"
+    );
+    for via in 1..=3 {
+        let ids: Vec<usize> = c.broker_states(via).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+    }
+
+    // A 6-partition topic, created through node 1, spreads over the three: each
+    // node leads two partitions.
+    let (status, body) = c.create_topic(1, "six", 6);
+    assert_eq!(status, 201, "{body}");
+    let placed = c.partitions(3, "six");
+    for node in 1..=3i64 {
+        let led = placed.iter().filter(|(l, _, _)| *l == Some(node)).count();
+        assert_eq!(led, 2, "node {node} leads two partitions: {placed:?}");
+    }
+    assert!(placed
+        .iter()
+        .all(|(l, r, online)| *online && r == &vec![l.unwrap_or(-1)]));
+
+    // Produced through node 1 to partitions led by nodes 2 and 3 (and itself), read
+    // through node 3.
+    for p in 0..6 {
+        let report = c.produce(1, "six", p, &format!("rest-{p}"));
+        assert_eq!(report["error_code"], 200, "{report}");
+        assert_eq!(report["offset"], 0, "{report}");
+    }
+    for p in 0..6 {
+        assert_eq!(c.read(3, "six", p), vec![(0, format!("rest-{p}"))]);
+    }
+
+    // Kafka clients see the three brokers and produce to and consume from the
+    // partitions each one leads, bootstrapped from any node.
+    let listing = kcat(c.node(3), &["-L", "-t", "six"], "");
+    assert!(listing.contains(" 3 brokers:"), "{listing}");
+    for p in 0..6 {
+        kcat(
+            c.node(1),
+            &["-P", "-t", "six", "-p", &p.to_string()],
+            &format!("\"kafka-{p}\"\n"),
+        );
+    }
+    let consumed = kcat(
+        c.node(2),
+        &[
+            "-C",
+            "-t",
+            "six",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%p %o %s\n",
+        ],
+        "",
+    );
+    let mut lines: Vec<&str> = consumed.lines().collect();
+    lines.sort();
+    let mut want: Vec<String> = (0..6)
+        .flat_map(|p| {
+            [
+                format!("{p} 0 \"rest-{p}\""),
+                format!("{p} 1 \"kafka-{p}\""),
+            ]
+        })
+        .collect();
+    want.sort();
+    assert_eq!(lines, want);
+
+    // A WebSocket on node 2 follows every partition's leader: live records produced
+    // through node 3 arrive once each, in order.
+    let mut ws = WsClient::connect(c.node(2));
+    ws.send(json!({"type": "subscribe", "sub": "s", "topic": "six", "from": "beginning"}));
+    ws.expect("subscribed", Instant::now() + Duration::from_secs(10));
+    for p in 0..6 {
+        c.produce(3, "six", p, &format!("live-{p}"));
+    }
+    let mut other = Vec::new();
+    let got = ws.collect(
+        "s",
+        18,
+        Instant::now() + Duration::from_secs(20),
+        &mut other,
+    );
+    for p in 0..6 {
+        let values: Vec<String> = got[&p]
+            .iter()
+            .map(|(_, v)| v.as_str().expect("a string value").to_string())
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                format!("rest-{p}"),
+                format!("kafka-{p}"),
+                format!("live-{p}")
+            ]
+        );
+    }
+    drop(ws);
+
+    // Every node stopped, every node started: the same metadata on each, and the
+    // records still there.
+    for id in 1..=3 {
+        c.stop(id);
+    }
+    c.start_nodes(&[1, 2, 3]);
+    wait_until("every broker alive again", Duration::from_secs(30), || {
+        all_alive(&c, 1)
+    });
+    let seen: Vec<Vec<Placed>> = (1..=3).map(|via| c.partitions(via, "six")).collect();
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[1], seen[2]);
+    let topics = |via: usize| {
+        let (_, body) = get(&c.v3(via, "/topics"));
+        let mut names: Vec<String> = body["data"]
+            .as_array()
+            .expect("topics")
+            .iter()
+            .map(|t| t["topic_name"].as_str().expect("a name").to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(topics(1), topics(2));
+    assert_eq!(topics(2), topics(3));
+    wait_until("every partition led again", Duration::from_secs(20), || {
+        c.partitions(2, "six").iter().all(|(_, _, online)| *online)
+    });
+    for p in 0..6 {
+        let values: Vec<String> = c.read(1, "six", p).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(values.len(), 3, "{values:?}");
+    }
+}
+
+/// Fast liveness for the tests that fence.
+const QUICK: &[&str] = &[
+    "broker.session.timeout.ms=3000",
+    "broker.heartbeat.interval.ms=500",
+];
+
+#[test]
+fn killing_the_active_controller_hands_the_quorum_on_and_admin_keeps_working() {
+    let kills: usize = std::env::var("TROUPE_CLUSTER_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(3);
+    let mut c = TestCluster::start(QUICK);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let mut failovers = Vec::new();
+    for round in 0..kills {
+        let asker = c.up().map(|(id, _)| id).next().expect("a node up");
+        let active = c.controller(asker).expect("a controller");
+        let via = (active % 3) + 1;
+        c.kill9(active);
+        let killed = Instant::now();
+        // Creating, altering and deleting topics work again through another node.
+        let name = format!("after-kill-{round}");
+        loop {
+            let (status, body) = c.create_topic(via, &name, 2);
+            if status == 201 {
+                break;
+            }
+            assert_eq!(status, 503, "retriable while the quorum elects: {body}");
+            assert!(
+                killed.elapsed() < Duration::from_secs(10),
+                "no active controller within 10 s: {body}"
+            );
+        }
+        failovers.push(killed.elapsed());
+        let (status, body) = send(
+            "PUT",
+            &c.v3(via, &format!("/topics/{name}/configs/retention.ms")),
+            "application/json",
+            r#"{"value": "3600000"}"#,
+        );
+        assert_eq!(status, 204, "{body}");
+        let (status, body) = delete(&c.v3(via, &format!("/topics/{name}")));
+        assert_eq!(status, 204, "{body}");
+        assert_ne!(c.controller(via), Some(active));
+        // The killed node restarts and rejoins.
+        c.start_nodes(&[active]);
+        wait_until("the killed node rejoins", Duration::from_secs(20), || {
+            all_alive(&c, via)
+        });
+    }
+    eprintln!("controller failover (kill -9 to the next topic created): {failovers:?}");
+}
+
+#[test]
+fn a_killed_broker_is_fenced_its_partitions_offline_until_it_returns_with_its_data() {
+    let mut c = TestCluster::start(QUICK);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let (status, body) = c.create_topic(1, "spread", 6);
+    assert_eq!(status, 201, "{body}");
+    for p in 0..6 {
+        c.produce(1, "spread", p, &format!("kept-{p}"));
+    }
+    // Not the controller, so only liveness is in play.
+    let controller = c.controller(1).expect("a controller");
+    let victim = (1..=3).find(|n| *n != controller).expect("another node");
+    let via = (1..=3).find(|n| *n != victim).expect("a node that stays");
+    let theirs: Vec<i32> = c
+        .partitions(via, "spread")
+        .iter()
+        .enumerate()
+        .filter(|(_, (l, _, _))| *l == Some(victim as i64))
+        .map(|(p, _)| p as i32)
+        .collect();
+    assert_eq!(theirs.len(), 2);
+    c.kill9(victim);
+    let fenced = wait_until("the broker is fenced", Duration::from_secs(10), || {
+        c.broker_states(via)
+            .iter()
+            .any(|(id, s)| *id == victim && s == "fenced")
+    });
+    eprintln!("fenced {fenced:?} after kill -9 (session timeout 3 s)");
+    let placed = c.partitions(via, "spread");
+    for p in &theirs {
+        assert_eq!(placed[*p as usize].0, None, "no leader: {placed:?}");
+        assert!(!placed[*p as usize].2, "offline: {placed:?}");
+    }
+    // /metrics counts every partition without a leader: these two, and the
+    // victim's share of __consumer_offsets.
+    let offline_everywhere = ["spread", "__consumer_offsets"]
+        .iter()
+        .map(|t| c.partitions(via, t).iter().filter(|p| !p.2).count())
+        .sum::<usize>();
+    assert!(offline_everywhere >= 2);
+    let metrics = c.node(via).metrics();
+    assert!(
+        metrics.contains(&format!(
+            "troupe_cluster_offline_partitions {offline_everywhere}\n"
+        )),
+        "/metrics counts the {offline_everywhere} offline partitions"
+    );
+    let (status, body) = send(
+        "POST",
+        &c.v3(via, "/topics/spread/records"),
+        "application/json",
+        &json!({"partition_id": theirs[0], "value": {"type": "STRING", "data": "x"}}).to_string(),
+    );
+    let report = v3_reports(&body).remove(0);
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(report["error_code"], 200, "{report}");
+    assert!(
+        report["message"].as_str().unwrap_or("").contains("offline"),
+        "a refusal naming the offline partition: {report}"
+    );
+    // Other partitions keep taking writes.
+    let other = (0..6)
+        .find(|p| !theirs.contains(p))
+        .expect("another partition");
+    assert_eq!(
+        c.produce(via, "spread", other, "meanwhile")["error_code"],
+        200
+    );
+
+    c.start_nodes(&[victim]);
+    wait_until("its partitions are back", Duration::from_secs(20), || {
+        let placed = c.partitions(via, "spread");
+        theirs.iter().all(|p| placed[*p as usize].2)
+    });
+    for p in &theirs {
+        assert_eq!(c.read(via, "spread", *p), vec![(0, format!("kept-{p}"))]);
+    }
+}
+
+#[test]
+fn without_a_quorum_metadata_changes_are_refused_and_nothing_is_half_applied() {
+    let mut c = TestCluster::start(QUICK);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    c.kill9(2);
+    c.kill9(3);
+    let (status, body) = c.create_topic(1, "lost", 1);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("controller")
+            || body["message"].as_str().unwrap_or("").contains("quorum"),
+        "{body}"
+    );
+    // The node still serves what it has.
+    let (status, _) = get(&c.v3(1, "/topics"));
+    assert_eq!(status, 200);
+    c.start_nodes(&[2]);
+    let mut created = false;
+    wait_until(
+        "metadata changes work again",
+        Duration::from_secs(30),
+        || {
+            if !created {
+                created = c.create_topic(1, "found", 1).0 == 201;
+            }
+            created
+        },
+    );
+    let names = |via: usize| -> Vec<String> {
+        let (_, topics) = get(&c.v3(via, "/topics"));
+        topics["data"]
+            .as_array()
+            .expect("topics")
+            .iter()
+            .filter_map(|t| t["topic_name"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_until("node 2 has applied it too", Duration::from_secs(10), || {
+        names(2).contains(&"found".to_string())
+    });
+    let names = names(2);
+    assert!(
+        !names.contains(&"lost".to_string()),
+        "the refused topic never half-exists: {names:?}"
+    );
+}
+
+#[test]
+fn the_controller_listener_refuses_strangers_and_garbage_and_keeps_serving() {
+    let c = TestCluster::start(&[]);
+    let port = c.args[0]
+        .iter()
+        .skip_while(|a| *a != "--controller-listen")
+        .nth(1)
+        .expect("a controller listener")
+        .clone();
+    let post = |path: &str, headers: &[(&str, &str)], body: &str| -> u16 {
+        let mut req = ureq::post(&format!("http://{port}{path}"));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        match req.send_string(body) {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(s, _)) => s,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let heartbeat = json!({"type": "heartbeat", "broker_id": 2, "broker_epoch": 1,
+        "current_metadata_offset": 0, "want_shut_down": false})
+    .to_string();
+    let ours = [("troupe-cluster-id", CLUSTER_ID), ("troupe-node-id", "2")];
+    assert_eq!(post("/controller/decide", &[], &heartbeat), 400);
+    assert_eq!(
+        post(
+            "/controller/decide",
+            &[("troupe-cluster-id", "another"), ("troupe-node-id", "2")],
+            &heartbeat
+        ),
+        403
+    );
+    assert_eq!(post("/controller/decide", &ours, "{not json"), 400);
+    // A node speaking for another broker.
+    assert_eq!(
+        post(
+            "/controller/decide",
+            &[("troupe-cluster-id", CLUSTER_ID), ("troupe-node-id", "3")],
+            &heartbeat
+        ),
+        400
+    );
+    // A Raft RPC from a node that is not a voter.
+    assert_eq!(
+        post(
+            "/raft/vote",
+            &[("troupe-cluster-id", CLUSTER_ID), ("troupe-node-id", "9")],
+            "{}"
+        ),
+        403
+    );
+    assert_eq!(post("/raft/append", &ours, "garbage"), 400);
+    // And the cluster goes on.
+    let (status, body) = c.create_topic(2, "still-serving", 3);
+    assert_eq!(status, 201, "{body}");
+}
