@@ -222,7 +222,7 @@ impl Broker {
             identity.cluster_id.clone(),
             config.node_id,
         ));
-        let producer_ids = ProducerIdManager::new(&config.log_dir);
+        let producer_ids = ProducerIdManager::new(&config.log_dir, config.node_id);
         let applied = quorum.applied().borrow().clone();
         let peers = Arc::new(Peers::new(PeerSettings {
             node_id: config.node_id,

@@ -98,10 +98,21 @@ impl PeerClient {
         request: &R,
         version: i16,
     ) -> Result<R::Response, PeerError> {
+        self.call_within(request, version, self.inner.timeout).await
+    }
+
+    /// [`PeerClient::call`] with its own time limit (a JoinGroup waits for the
+    /// rebalance, longer than other requests).
+    pub async fn call_within<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, PeerError> {
         let inner = &self.inner;
         let timeout_error = || PeerError::Timeout {
             address: inner.address.clone(),
-            timeout_ms: inner.timeout.as_millis(),
+            timeout_ms: timeout.as_millis(),
         };
         // The connection a call went out on: a call that times out breaks it, as Kafka
         // closes a connection whose request timed out (its answer would come late).
@@ -141,7 +152,7 @@ impl PeerClient {
                     reason: e.to_string(),
                 })
         };
-        match tokio::time::timeout(inner.timeout, work).await {
+        match tokio::time::timeout(timeout, work).await {
             Ok(answer) => answer,
             Err(_) => {
                 if let Some(connection) = used.lock().ok().and_then(|mut u| u.take()) {

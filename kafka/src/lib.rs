@@ -6,8 +6,9 @@
 //! - [`codec`] frames requests and responses (no I/O; message bodies are the
 //!   `kafka-protocol` crate's, generated from Kafka's schemas);
 //! - [`apis`] has one file per API key, and the one list of keys and versions served;
-//! - [`consumer_protocol`] reads and writes the subscriptions and assignments consumer
-//!   groups carry as bytes, for the engine's group model;
+//! - [`consumer_protocol`] (the engine's, re-exported: in-broker members speak it to
+//!   remote coordinators too) reads and writes the subscriptions and assignments
+//!   consumer groups carry as bytes, for the engine's group model;
 //! - [`connection`] reads frames within their limits, handles them in order and
 //!   writes the responses in order;
 //! - [`listener`] accepts connections, up to `max.connections`;
@@ -16,7 +17,7 @@
 pub mod apis;
 pub mod codec;
 pub mod connection;
-pub mod consumer_protocol;
+pub use troupe_actors::group::consumer_protocol;
 pub mod listener;
 pub mod metrics;
 

@@ -7,6 +7,7 @@
 //! `TROUPE_CLUSTER_KILLS` sets how many times the failover test kills the active
 //! controller (3 in CI; the long run in the README uses 20).
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -211,11 +212,24 @@ impl TestCluster {
             .collect()
     }
 
+    /// Creates a topic through node `via`; once created, waits until every node up
+    /// has applied it (metadata reaches the nodes a moment apart, as in Kafka).
     fn create_topic(&self, via: usize, name: &str, partitions: i32) -> (u16, Value) {
-        post_json(
+        let created = post_json(
             &self.v3(via, "/topics"),
             &json!({"topic_name": name, "partitions_count": partitions}),
-        )
+        );
+        if created.0 == 201 {
+            wait_until(
+                "every node knows the topic",
+                Duration::from_secs(10),
+                || {
+                    self.up()
+                        .all(|(id, _)| get(&self.v3(id, &format!("/topics/{name}"))).0 == 200)
+                },
+            );
+        }
+        created
     }
 
     /// Produces `value` to `topic`-`partition` through node `via` (v3): the report.
@@ -664,4 +678,91 @@ fn the_controller_listener_refuses_strangers_and_garbage_and_keeps_serving() {
     // And the cluster goes on.
     let (status, body) = c.create_topic(2, "still-serving", 3);
     assert_eq!(status, 201, "{body}");
+}
+
+/// The `__consumer_offsets` partition of a group, as Kafka places it: Java's
+/// `String.hashCode`, made positive by Kafka's `Utils.abs`, modulo the partitions.
+fn offsets_partition(group: &str, partitions: usize) -> usize {
+    let h = group
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs as usize % partitions
+}
+
+#[test]
+fn rest_consumers_on_any_node_join_a_group_coordinated_by_another() {
+    use crate::groups::Consumer;
+    let c = TestCluster::start(&[]);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let (status, body) = c.create_topic(1, "shared", 6);
+    assert_eq!(status, 201, "{body}");
+    for p in 0..6 {
+        for i in 0..3 {
+            c.produce(2, "shared", p, &format!("{p}-{i}"));
+        }
+    }
+    // A group whose coordinator (its offsets partition's leader) is node 2.
+    let offsets = c.partitions(1, "__consumer_offsets");
+    let group = (0..1000)
+        .map(|i| format!("shared-group-{i}"))
+        .find(|g| offsets[offsets_partition(g, offsets.len())].0 == Some(2))
+        .expect("a group coordinated by node 2");
+    // Members on nodes 1 and 3: neither coordinates the group.
+    let settings = json!({"auto.commit.enable": "false"});
+    let a = Consumer::create(c.node(1), &group, "a", settings.clone());
+    let b = Consumer::create(c.node(3), &group, "b", settings);
+    a.subscribe(&["shared"]);
+    b.subscribe(&["shared"]);
+    // Between them they read every record (a partition may be read twice while the
+    // group settles: nothing is committed yet), and settle on a split of the six.
+    let mut got: BTreeMap<i32, std::collections::BTreeSet<i64>> = BTreeMap::new();
+    wait_until(
+        "the two split the six partitions and read every record",
+        Duration::from_secs(30),
+        || {
+            for consumer in [&a, &b] {
+                for (p, o, _) in consumer.poll(200) {
+                    got.entry(p).or_default().insert(o);
+                }
+            }
+            let (x, y) = (a.assignments(), b.assignments());
+            x.len() + y.len() == 6
+                && x.is_disjoint(&y)
+                && got.values().map(|o| o.len()).sum::<usize>() == 18
+        },
+    );
+    for p in 0..6 {
+        assert_eq!(got[&p], (0..3).collect(), "partition {p}: {got:?}");
+    }
+    let last = [&a, &b].map(|consumer| {
+        consumer
+            .assignments()
+            .into_iter()
+            .map(|p| (p, 2))
+            .collect::<BTreeMap<i32, i64>>()
+    });
+    // Commits travel to node 2, and both members read them back.
+    for (consumer, last) in [(&a, &last[0]), (&b, &last[1])] {
+        let (status, body) = consumer.commit("shared", last);
+        assert_eq!(status, 200, "{body}");
+    }
+    let all: Vec<i32> = (0..6).collect();
+    let committed: BTreeMap<i32, i64> = a.committed("shared", &all);
+    assert_eq!(committed, (0..6).map(|p| (p, 3)).collect());
+    // The coordinator's node knows the group, its two members and no lag.
+    let (status, summary) = get(&c.v3(2, &format!("/consumer-groups/{group}/lag-summary")));
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["total_lag"], 0, "{summary}");
+    let (status, described) = get(&c.v3(2, &format!("/consumer-groups/{group}/consumers")));
+    assert_eq!(status, 200, "{described}");
+    assert_eq!(
+        described["data"].as_array().map(Vec::len),
+        Some(2),
+        "{described}"
+    );
+    a.delete();
+    b.delete();
 }

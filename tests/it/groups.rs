@@ -104,7 +104,7 @@ impl Consumer {
     }
 
     /// Commits the last processed offset of each partition (Confluent's convention).
-    fn commit(&self, topic: &str, last: &BTreeMap<i32, i64>) -> (u16, Value) {
+    pub(crate) fn commit(&self, topic: &str, last: &BTreeMap<i32, i64>) -> (u16, Value) {
         let offsets: Vec<Value> = last
             .iter()
             .map(|(p, o)| json!({"topic": topic, "partition": p, "offset": o}))
@@ -117,7 +117,7 @@ impl Consumer {
         )
     }
 
-    fn committed(&self, topic: &str, partitions: &[i32]) -> BTreeMap<i32, i64> {
+    pub(crate) fn committed(&self, topic: &str, partitions: &[i32]) -> BTreeMap<i32, i64> {
         let body = json!({"partitions": partitions.iter().map(|p| json!({"topic": topic, "partition": p})).collect::<Vec<_>>()});
         let (status, answer) = send(
             "GET",

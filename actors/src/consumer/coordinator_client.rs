@@ -20,21 +20,22 @@ use super::messages::{ConsumerError, ConsumerResult, OffsetAndMetadata};
 use super::subscription::{GenerationStep, SubscriptionMode};
 use crate::clock::Clock;
 use crate::group::membership::{JoinRequest, JoinResult};
+use crate::group::offsets_topic::{partition_for, OFFSETS_TOPIC};
 use crate::group::offsets_topic::{CommittedOffset, MemberOrigin};
+use crate::group::CoordinatorRef;
 use crate::group::{
-    CommitOffsets, Committer, FetchOffsets, FindCoordinator, GroupCoordinator, GroupError,
-    GroupManager, Heartbeat, JoinGroup, LeaveGroup, OffsetCommit, RebalanceNotice, SyncGroup,
-    TopicPartition,
+    CommitOffsets, Committer, FetchOffsets, FindCoordinator, GroupError, GroupManager, Heartbeat,
+    JoinGroup, LeaveGroup, OffsetCommit, RebalanceNotice, SyncGroup, TopicPartition,
 };
 use crate::ids::GenerationId;
+use crate::requests::Routes;
 
 /// The assignors an instance offers, in preference order (sticky first: a
 /// rebalance moves as few partitions as it can).
 const PROTOCOLS: [&str; 3] = ["sticky", "range", "roundrobin"];
 
 /// A coordinator lookup under way.
-pub(super) type CoordinatorFuture =
-    Pin<Box<dyn Future<Output = ConsumerResult<Addr<GroupCoordinator>>>>>;
+pub(super) type CoordinatorFuture = Pin<Box<dyn Future<Output = ConsumerResult<CoordinatorRef>>>>;
 
 /// A leave under way (it runs on its own task; awaiting it is optional).
 pub(super) type LeaveFuture = Pin<Box<dyn Future<Output = ()>>>;
@@ -145,7 +146,7 @@ enum JoinProgress {
 /// the result: the member id is the instance's from the join on, even if the sync
 /// then fails.
 pub(super) struct JoinAnswer {
-    coordinator: Option<Addr<GroupCoordinator>>,
+    coordinator: Option<CoordinatorRef>,
     member_id: Option<String>,
     result: Result<(GenerationId, Vec<TopicPartition>), GroupError>,
 }
@@ -168,7 +169,7 @@ pub(super) enum HeartbeatDue {
     Wait,
     /// Not a member (a join gave up): join again.
     Rejoin,
-    Send(Request<GroupCoordinator, Heartbeat>),
+    Send(crate::group::remote::Answer<Result<Result<(), GroupError>, MailboxError>>),
 }
 
 pub(super) struct CoordinatorClient {
@@ -177,8 +178,10 @@ pub(super) struct CoordinatorClient {
     label: String,
     identity: MemberIdentity,
     groups: Addr<GroupManager>,
+    /// Where the group's coordinator is when it is not on this broker.
+    routes: Routes,
     /// The group's coordinator as last found.
-    coordinator: Option<Addr<GroupCoordinator>>,
+    coordinator: Option<CoordinatorRef>,
     generation: Generation,
     join: JoinProgress,
     /// Polls waiting for the join under way.
@@ -193,6 +196,7 @@ impl CoordinatorClient {
         label: String,
         identity: MemberIdentity,
         groups: Addr<GroupManager>,
+        routes: Routes,
         clock: Clock,
     ) -> Self {
         CoordinatorClient {
@@ -200,6 +204,7 @@ impl CoordinatorClient {
             label,
             identity,
             groups,
+            routes,
             coordinator: None,
             generation: Generation::default(),
             join: JoinProgress::Idle,
@@ -213,16 +218,16 @@ impl CoordinatorClient {
         &self.generation
     }
 
-    pub fn current(&self) -> Option<Addr<GroupCoordinator>> {
+    pub fn current(&self) -> Option<CoordinatorRef> {
         self.coordinator.clone()
     }
 
-    pub fn set_coordinator(&mut self, coordinator: Addr<GroupCoordinator>) {
+    pub fn set_coordinator(&mut self, coordinator: CoordinatorRef) {
         self.coordinator = Some(coordinator);
     }
 
     /// Takes the coordinator a commit found anew (the cached one was of a deleted group).
-    pub fn adopt(&mut self, fresh: Option<Addr<GroupCoordinator>>) {
+    pub fn adopt(&mut self, fresh: Option<CoordinatorRef>) {
         if fresh.is_some() {
             self.coordinator = fresh;
         }
@@ -232,16 +237,26 @@ impl CoordinatorClient {
     /// than taken from the cache: a group deleted since that address was cached left
     /// a Dead coordinator behind, which refuses everyone and which the manager no
     /// longer routes to.
+    ///
+    /// A group coordinated by another broker (the leader of its `__consumer_offsets`
+    /// partition) is reached there, over the Kafka protocol.
     pub fn find(&self) -> CoordinatorFuture {
         let groups = self.groups.clone();
         let group_id = self.group_id.clone();
+        let routes = self.routes.clone();
         Box::pin(async move {
-            Ok(groups
+            let found = groups
                 .send(FindCoordinator {
-                    group_id,
+                    group_id: group_id.clone(),
                     create: true,
                 })
-                .await??)
+                .await?;
+            match found {
+                Ok(addr) => Ok(CoordinatorRef::Local(addr)),
+                Err(GroupError::NotCoordinator(why)) => remote_coordinator(&routes, &group_id)
+                    .ok_or_else(|| GroupError::CoordinatorNotAvailable(why).into()),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 
@@ -440,6 +455,17 @@ impl CoordinatorClient {
     }
 }
 
+/// The coordinator of `group_id` on the broker leading its offsets partition, if
+/// that is another broker.
+fn remote_coordinator(routes: &Routes, group_id: &str) -> Option<CoordinatorRef> {
+    let route = routes.topic(OFFSETS_TOPIC).ok()?;
+    let p = partition_for(group_id, route.partition_count() as i32);
+    let leader = *route.leaders.get(p as usize)?;
+    let image = routes.metadata.image();
+    (leader != image.node_id && leader.get() >= 0)
+        .then(|| CoordinatorRef::remote(leader, group_id, image.clone(), routes.peers.clone()))
+}
+
 /// The group's offset commits for `offsets`.
 pub(super) fn offset_commits(offsets: &[OffsetAndMetadata]) -> Vec<OffsetCommit> {
     offsets
@@ -457,10 +483,10 @@ pub(super) fn offset_commits(offsets: &[OffsetAndMetadata]) -> Vec<OffsetCommit>
 /// up again — which creates it anew, as a commit to an unknown group does in Kafka —
 /// and the commit sent there. Answers the new coordinator, if it took one.
 pub(super) async fn send_commit(
-    cached: Addr<GroupCoordinator>,
+    cached: CoordinatorRef,
     find: CoordinatorFuture,
     commit: CommitOffsets,
-) -> (Option<Addr<GroupCoordinator>>, ConsumerResult<()>) {
+) -> (Option<CoordinatorRef>, ConsumerResult<()>) {
     match cached.send(commit.clone()).await {
         Ok(Err(GroupError::GroupIdNotFound(_))) | Err(_) => {}
         Ok(answer) => return (None, answer.map_err(ConsumerError::from)),
@@ -479,10 +505,10 @@ pub(super) async fn send_commit(
 /// The auto commit a poll sends before it fetches: a failure is only logged (the
 /// positions are committed again next time). Answers the new coordinator, if any.
 pub(super) async fn auto_commit(
-    cached: Addr<GroupCoordinator>,
+    cached: CoordinatorRef,
     find: CoordinatorFuture,
     commit: CommitOffsets,
-) -> Option<Addr<GroupCoordinator>> {
+) -> Option<CoordinatorRef> {
     let (fresh, answer) = send_commit(cached, find, commit).await;
     if let Err(e) = answer {
         log::debug!("auto commit: {e}");
@@ -492,7 +518,7 @@ pub(super) async fn auto_commit(
 
 /// One join: commit, find the coordinator, join, sync.
 async fn join_and_sync(
-    commit: Option<(Addr<GroupCoordinator>, CommitOffsets)>,
+    commit: Option<(CoordinatorRef, CommitOffsets)>,
     find: CoordinatorFuture,
     request: JoinRequest,
     notify: Recipient<RebalanceNotice>,
@@ -531,7 +557,7 @@ async fn join_and_sync(
 }
 
 async fn join(
-    coordinator: &Addr<GroupCoordinator>,
+    coordinator: &CoordinatorRef,
     request: JoinRequest,
     notify: Recipient<RebalanceNotice>,
 ) -> Result<JoinResult, GroupError> {
@@ -547,7 +573,7 @@ async fn join(
 /// Syncs without an assignment of its own: the coordinator assigns with the
 /// negotiated assignor, whoever leads.
 async fn sync(
-    coordinator: &Addr<GroupCoordinator>,
+    coordinator: &CoordinatorRef,
     joined: &JoinResult,
 ) -> Result<Vec<TopicPartition>, GroupError> {
     coordinator

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 
-use actix::Addr;
 use futures::future::{join_all, select_all};
 
 use super::fetch_plan::{trim_to_budget, FetchBudget, FetchPlan, PartitionRead, PartitionRecords};
@@ -18,14 +17,14 @@ use super::messages::{ConsumedRecord, ConsumerResult, ResetPolicy};
 use super::metadata::{partition_addresses, PartitionAddresses};
 use super::offset_lookup::reset_offset;
 use crate::error::BrokerError;
-use crate::group::{FetchOffsets, GroupCoordinator, TopicPartition};
+use crate::group::{CoordinatorRef, FetchOffsets, TopicPartition};
 use crate::partition::{Fetch, FetchResult};
 use crate::requests::{Leader, Routes};
 
 pub(super) struct Fetcher {
     pub routes: Routes,
     /// Where the committed offsets of partitions without a position come from.
-    pub coordinator: Addr<GroupCoordinator>,
+    pub coordinator: CoordinatorRef,
     pub reset: ResetPolicy,
 }
 

@@ -115,6 +115,14 @@ impl ConsumerInstance {
             session_timeout_ms: config.session_timeout_ms,
         };
         let label = format!("{group_id}/{name}");
+        let coordinator = CoordinatorClient::new(
+            group_id,
+            label,
+            identity,
+            groups,
+            routes.clone(),
+            clock.clone(),
+        );
         ConsumerInstance {
             group_id: group_id.to_string(),
             name: name.to_string(),
@@ -123,7 +131,7 @@ impl ConsumerInstance {
             routes,
             registry,
             subscriptions: SubscriptionState::default(),
-            coordinator: CoordinatorClient::new(group_id, label, identity, groups, clock.clone()),
+            coordinator,
             last_used: clock.monotonic(),
             closed: false,
             assignment_watch: None,

@@ -3,12 +3,14 @@
 //! the partition assignors a rebalance runs — Kafka's `range`, `roundrobin` and
 //! `sticky` — and the records that keep it all in `__consumer_offsets`.
 
+pub mod consumer_protocol;
 pub mod coordinator;
 pub mod manager;
 pub mod membership;
 pub mod messages;
 pub mod offsets_topic;
 pub mod range;
+pub mod remote;
 pub mod roundrobin;
 pub mod sticky;
 
@@ -20,6 +22,7 @@ pub use coordinator::GroupCoordinator;
 pub use manager::GroupManager;
 pub use membership::{GroupError, GroupState};
 pub use messages::*;
+pub use remote::CoordinatorRef;
 
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{Fetch, ListOffsets, OffsetSpec, PartitionReplica};

@@ -107,6 +107,23 @@ impl Peers {
         Ok(client)
     }
 
+    /// Sends `request` in `version` to broker `node`: its answer within `timeout`
+    /// (`None`: the usual limit), or why none came.
+    pub async fn call<R: kafka_protocol::protocol::Request>(
+        &self,
+        image: &MetadataImage,
+        node: NodeId,
+        request: &R,
+        version: i16,
+        timeout: Option<Duration>,
+    ) -> BrokerResult<R::Response> {
+        let timeout = timeout.unwrap_or(self.settings.timeout);
+        self.client(image, node)?
+            .call_within(request, version, timeout)
+            .await
+            .map_err(|e| BrokerError::Unavailable(format!("broker {node}: {e}")))
+    }
+
     /// Appends `batch` to `topic`-`partition` on its leader `node`.
     pub async fn append(
         &self,

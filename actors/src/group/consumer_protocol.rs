@@ -28,13 +28,13 @@
 
 use std::collections::BTreeMap;
 
+use super::TopicPartition;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     consumer_protocol_assignment, consumer_protocol_subscription, ConsumerProtocolAssignment,
     ConsumerProtocolSubscription, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
-use troupe_actors::group::TopicPartition;
 
 /// The version written: the first with owned partitions, which cooperative and sticky
 /// assignors read.
@@ -163,7 +163,7 @@ fn encode<T: Encodable>(message: &T, version: i16) -> Bytes {
     // Only an invalid version or a field the version lacks fails, and both are fixed
     // here: a failure is a bug, answered with what was written so far.
     if let Err(e) = message.encode(&mut out, version) {
-        log::error!("kafka: encoding consumer protocol v{version}: {e}");
+        log::error!("encoding consumer protocol v{version}: {e}");
     }
     out.freeze()
 }
