@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::{delete, get, get_accept, post_json, send, v3_reports, TestBroker};
-use crate::kafka::kcat;
+use crate::kafka::{kcat, python};
 use crate::ws::WsClient;
 
 const CLUSTER_ID: &str = "it-cluster";
@@ -368,6 +368,41 @@ fn three_nodes_from_the_readme_spread_a_topic_and_serve_each_others_partitions()
     want.sort();
     assert_eq!(lines, want);
 
+    // confluent-kafka, bootstrapped from node 3: an idempotent producer writes to
+    // every partition (each led by its own broker), and a group consumer reads all
+    // 18 records back through the coordinator wherever it is.
+    let report = python(
+        c.node(3),
+        r#"
+from confluent_kafka import Producer, Consumer
+p = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "acks": "all"})
+acked = []
+for i in range(6):
+    p.produce("six", value=('"ck-%d"' % i).encode(), partition=i,
+              on_delivery=lambda e, m: acked.append(None if e else [m.partition(), m.offset()]))
+p.flush(30)
+c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "readme-ck",
+              "auto.offset.reset": "earliest", "enable.auto.commit": False})
+c.subscribe(["six"])
+got = []
+import time
+deadline = time.time() + 30
+while len(got) < 18 and time.time() < deadline:
+    m = c.poll(1.0)
+    if m is not None and m.error() is None:
+        got.append([m.partition(), m.offset()])
+c.commit(asynchronous=False)
+c.close()
+print(json.dumps({"acked": sorted(acked), "got": sorted(got)}))
+"#,
+    );
+    let acked: Vec<Value> = (0..6).map(|p| json!([p, 2])).collect();
+    assert_eq!(report["acked"], json!(acked), "{report}");
+    let got: Vec<Value> = (0..6)
+        .flat_map(|p| (0..3).map(move |o| json!([p, o])))
+        .collect();
+    assert_eq!(report["got"], json!(got), "{report}");
+
     // A WebSocket on node 2 follows every partition's leader: live records produced
     // through node 3 arrive once each, in order.
     let mut ws = WsClient::connect(c.node(2));
@@ -379,7 +414,7 @@ fn three_nodes_from_the_readme_spread_a_topic_and_serve_each_others_partitions()
     let mut other = Vec::new();
     let got = ws.collect(
         "s",
-        18,
+        24,
         Instant::now() + Duration::from_secs(20),
         &mut other,
     );
@@ -393,6 +428,7 @@ fn three_nodes_from_the_readme_spread_a_topic_and_serve_each_others_partitions()
             vec![
                 format!("rest-{p}"),
                 format!("kafka-{p}"),
+                format!("ck-{p}"),
                 format!("live-{p}")
             ]
         );
@@ -429,7 +465,7 @@ fn three_nodes_from_the_readme_spread_a_topic_and_serve_each_others_partitions()
     });
     for p in 0..6 {
         let values: Vec<String> = c.read(1, "six", p).into_iter().map(|(_, v)| v).collect();
-        assert_eq!(values.len(), 3, "{values:?}");
+        assert_eq!(values.len(), 4, "{values:?}");
     }
 }
 
