@@ -788,17 +788,46 @@ fn rest_consumers_on_any_node_join_a_group_coordinated_by_another() {
     let all: Vec<i32> = (0..6).collect();
     let committed: BTreeMap<i32, i64> = a.committed("shared", &all);
     assert_eq!(committed, (0..6).map(|p| (p, 3)).collect());
-    // The coordinator's node knows the group, its two members and no lag.
-    let (status, summary) = get(&c.v3(2, &format!("/consumer-groups/{group}/lag-summary")));
-    assert_eq!(status, 200, "{summary}");
-    assert_eq!(summary["total_lag"], 0, "{summary}");
-    let (status, described) = get(&c.v3(2, &format!("/consumer-groups/{group}/consumers")));
-    assert_eq!(status, 200, "{described}");
-    assert_eq!(
-        described["data"].as_array().map(Vec::len),
-        Some(2),
-        "{described}"
-    );
+    // Every node describes the group — the coordinator's own, the others by asking
+    // it: its two members, no lag, and it is in every node's list.
+    for via in 1..=3 {
+        let (status, summary) = get(&c.v3(via, &format!("/consumer-groups/{group}/lag-summary")));
+        assert_eq!(status, 200, "node {via}: {summary}");
+        assert_eq!(summary["total_lag"], 0, "node {via}: {summary}");
+        let (status, described) = get(&c.v3(via, &format!("/consumer-groups/{group}/consumers")));
+        assert_eq!(status, 200, "node {via}: {described}");
+        assert_eq!(
+            described["data"].as_array().map(Vec::len),
+            Some(2),
+            "node {via}: {described}"
+        );
+        let (status, listed) = get(&c.v3(via, "/consumer-groups"));
+        assert_eq!(status, 200, "{listed}");
+        let ids: Vec<&str> = listed["data"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .filter_map(|g| g["consumer_group_id"].as_str())
+            .collect();
+        assert!(ids.contains(&group.as_str()), "node {via} lists {ids:?}");
+    }
     a.delete();
     b.delete();
+    // Emptied, the group is reset and deleted through nodes that do not coordinate
+    // it.
+    wait_until("the group is empty", Duration::from_secs(20), || {
+        let (_, g) = get(&c.v3(1, &format!("/consumer-groups/{group}")));
+        g["state"] == "EMPTY"
+    });
+    let (status, reset) = post_json(
+        &c.v3(3, &format!("/consumer-groups/{group}/offsets:reset")),
+        &json!({"topic_name": "shared", "to": "earliest"}),
+    );
+    assert_eq!(status, 200, "{reset}");
+    let (_, summary) = get(&c.v3(1, &format!("/consumer-groups/{group}/lag-summary")));
+    assert_eq!(summary["total_lag"], 18, "{summary}");
+    let (status, body) = delete(&c.v3(1, &format!("/consumer-groups/{group}")));
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = get(&c.v3(2, &format!("/consumer-groups/{group}")));
+    assert_eq!(status, 404);
 }

@@ -20,8 +20,8 @@ use super::messages::{ConsumerError, ConsumerResult, OffsetAndMetadata};
 use super::subscription::{GenerationStep, SubscriptionMode};
 use crate::clock::Clock;
 use crate::group::membership::{JoinRequest, JoinResult};
-use crate::group::offsets_topic::{partition_for, OFFSETS_TOPIC};
 use crate::group::offsets_topic::{CommittedOffset, MemberOrigin};
+use crate::group::remote::remote_coordinator;
 use crate::group::CoordinatorRef;
 use crate::group::{
     CommitOffsets, Committer, FetchOffsets, FindCoordinator, GroupError, GroupManager, Heartbeat,
@@ -254,6 +254,7 @@ impl CoordinatorClient {
             match found {
                 Ok(addr) => Ok(CoordinatorRef::Local(addr)),
                 Err(GroupError::NotCoordinator(why)) => remote_coordinator(&routes, &group_id)
+                    .map(CoordinatorRef::Remote)
                     .ok_or_else(|| GroupError::CoordinatorNotAvailable(why).into()),
                 Err(e) => Err(e.into()),
             }
@@ -453,17 +454,6 @@ impl CoordinatorClient {
                 .await??)
         }
     }
-}
-
-/// The coordinator of `group_id` on the broker leading its offsets partition, if
-/// that is another broker.
-fn remote_coordinator(routes: &Routes, group_id: &str) -> Option<CoordinatorRef> {
-    let route = routes.topic(OFFSETS_TOPIC).ok()?;
-    let p = partition_for(group_id, route.partition_count() as i32);
-    let leader = *route.leaders.get(p as usize)?;
-    let image = routes.metadata.image();
-    (leader != image.node_id && leader.get() >= 0)
-        .then(|| CoordinatorRef::remote(leader, group_id, image.clone(), routes.peers.clone()))
 }
 
 /// The group's offset commits for `offsets`.

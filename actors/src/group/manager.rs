@@ -402,6 +402,39 @@ async fn list_offset(leader: &Leader, spec: OffsetSpec) -> GroupResult<i64> {
         .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
 }
 
+/// Where a reset puts each partition of `msg.topic` (all, or those listed): the
+/// offsets to commit.
+pub async fn reset_positions(
+    routes: &Routes,
+    msg: &ResetOffsets,
+) -> GroupResult<Vec<(TopicPartition, i64)>> {
+    let count = topic_partitions(routes, &msg.topic)?;
+    let wanted: Vec<i32> = match &msg.partitions {
+        Some(list) => list.clone(),
+        None => (0..count).collect(),
+    };
+    let mut offsets = Vec::new();
+    for p in wanted {
+        if !(0..count).contains(&p) {
+            return Err(GroupError::UnknownPartition {
+                topic: msg.topic.clone(),
+                partition: p,
+            });
+        }
+        let addr = &leader_of(routes, &msg.topic, p).await?;
+        let start = list_offset(addr, OffsetSpec::Earliest).await?;
+        let end = list_offset(addr, OffsetSpec::Latest).await?;
+        let offset = match msg.spec {
+            ResetSpec::Earliest => start,
+            ResetSpec::Latest => end,
+            ResetSpec::Timestamp(t) => list_offset(addr, OffsetSpec::Timestamp(t)).await?,
+            ResetSpec::Offset(o) => o.clamp(start, end),
+        };
+        offsets.push((TopicPartition::new(&msg.topic, p), offset));
+    }
+    Ok(offsets)
+}
+
 impl Handler<ResetOffsets> for GroupManager {
     type Result = ResponseFuture<GroupResult<Vec<(TopicPartition, i64)>>>;
 
@@ -412,30 +445,7 @@ impl Handler<ResetOffsets> for GroupManager {
         Box::pin(async move {
             up?;
             validate_group_id(&msg.group_id)?;
-            let count = topic_partitions(&routes, &msg.topic)?;
-            let wanted: Vec<i32> = match msg.partitions {
-                Some(list) => list,
-                None => (0..count).collect(),
-            };
-            let mut offsets = Vec::new();
-            for p in wanted {
-                if !(0..count).contains(&p) {
-                    return Err(GroupError::UnknownPartition {
-                        topic: msg.topic.clone(),
-                        partition: p,
-                    });
-                }
-                let addr = &leader_of(&routes, &msg.topic, p).await?;
-                let start = list_offset(addr, OffsetSpec::Earliest).await?;
-                let end = list_offset(addr, OffsetSpec::Latest).await?;
-                let offset = match msg.spec {
-                    ResetSpec::Earliest => start,
-                    ResetSpec::Latest => end,
-                    ResetSpec::Timestamp(t) => list_offset(addr, OffsetSpec::Timestamp(t)).await?,
-                    ResetSpec::Offset(o) => o.clamp(start, end),
-                };
-                offsets.push((TopicPartition::new(&msg.topic, p), offset));
-            }
+            let offsets = reset_positions(&routes, &msg).await?;
             // Only now, with the offsets known, may the group come into being.
             let coordinator = manager
                 .send(FindCoordinator {
@@ -488,41 +498,47 @@ impl Handler<GroupLag> for GroupManager {
                 .send(DescribeGroup)
                 .await
                 .map_err(GroupError::mailbox)?;
-            let owners: HashMap<&TopicPartition, (&str, &str)> = group
-                .members
-                .iter()
-                .flat_map(|m| {
-                    m.assignment
-                        .iter()
-                        .map(move |tp| (tp, (m.member_id.as_str(), m.client_id.as_str())))
-                })
-                .collect();
-            let mut counts: HashMap<String, i32> = HashMap::new();
-            let mut lags = Vec::new();
-            for (tp, committed) in &group.offsets {
-                if !counts.contains_key(&tp.topic) {
-                    // A deleted topic's offsets linger until the group is deleted.
-                    let Ok(count) = topic_partitions(&lookup, &tp.topic) else {
-                        continue;
-                    };
-                    counts.insert(tp.topic.clone(), count);
-                }
-                if tp.partition >= counts[&tp.topic] {
-                    continue;
-                }
-                let leader = leader_of(&lookup, &tp.topic, tp.partition).await?;
-                let high_watermark = list_offset(&leader, OffsetSpec::Latest).await?;
-                let owner = owners.get(tp);
-                lags.push(PartitionLag {
-                    partition: tp.clone(),
-                    committed_offset: committed.offset,
-                    log_end_offset: high_watermark,
-                    lag_records: (high_watermark - committed.offset).max(0),
-                    member_id: owner.map(|o| o.0.to_string()),
-                    client_id: owner.map(|o| o.1.to_string()),
-                });
-            }
-            Ok(lags)
+            lags_of(&lookup, &group).await
         })
     }
+}
+
+/// Each committed partition of `group`: its committed offset, its leader's high
+/// watermark, the lag between them, and who is assigned it.
+pub async fn lags_of(lookup: &Routes, group: &GroupDescription) -> GroupResult<Vec<PartitionLag>> {
+    let owners: HashMap<&TopicPartition, (&str, &str)> = group
+        .members
+        .iter()
+        .flat_map(|m| {
+            m.assignment
+                .iter()
+                .map(move |tp| (tp, (m.member_id.as_str(), m.client_id.as_str())))
+        })
+        .collect();
+    let mut counts: HashMap<String, i32> = HashMap::new();
+    let mut lags = Vec::new();
+    for (tp, committed) in &group.offsets {
+        if !counts.contains_key(&tp.topic) {
+            // A deleted topic's offsets linger until the group is deleted.
+            let Ok(count) = topic_partitions(lookup, &tp.topic) else {
+                continue;
+            };
+            counts.insert(tp.topic.clone(), count);
+        }
+        if tp.partition >= counts[&tp.topic] {
+            continue;
+        }
+        let leader = leader_of(lookup, &tp.topic, tp.partition).await?;
+        let high_watermark = list_offset(&leader, OffsetSpec::Latest).await?;
+        let owner = owners.get(tp);
+        lags.push(PartitionLag {
+            partition: tp.clone(),
+            committed_offset: committed.offset,
+            log_end_offset: high_watermark,
+            lag_records: (high_watermark - committed.offset).max(0),
+            member_id: owner.map(|o| o.0.to_string()),
+            client_id: owner.map(|o| o.1.to_string()),
+        });
+    }
+    Ok(lags)
 }

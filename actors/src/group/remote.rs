@@ -24,24 +24,26 @@ use kafka_protocol::messages::offset_commit_request::{
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
-    GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    OffsetFetchRequest, SyncGroupRequest, TopicName,
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
+    SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::consumer_protocol::{decode_assignment, encode_subscription};
+use super::consumer_protocol::{decode_assignment, decode_subscription, encode_subscription};
 use super::coordinator::GroupCoordinator;
-use super::membership::{GroupError, JoinResult};
+use super::membership::{GroupError, GroupState, JoinResult};
 use super::messages::{
-    CommitOffsets, Committer, FetchOffsets, GroupResult, Heartbeat, JoinGroup, LeaveGroup,
-    SyncGroup,
+    CommitOffsets, Committer, FetchOffsets, GroupDescription, GroupResult, Heartbeat, JoinGroup,
+    LeaveGroup, MemberDescription, SyncGroup,
 };
-use super::offsets_topic::CommittedOffset;
+use super::offsets_topic::{partition_for, CommittedOffset, MemberOrigin, OFFSETS_TOPIC};
 use super::TopicPartition;
 use crate::error_kind::ErrorKind;
 use crate::ids::{GenerationId, LeaderEpoch, NodeId};
 use crate::metadata::MetadataImage;
 use crate::requests::remote::Peers;
+use crate::requests::Routes;
 
 const CONSUMER: &str = "consumer";
 const JOIN_VERSION: i16 = 5;
@@ -50,6 +52,57 @@ const HEARTBEAT_VERSION: i16 = 3;
 const LEAVE_VERSION: i16 = 3;
 const COMMIT_VERSION: i16 = 7;
 const FETCH_VERSION: i16 = 7;
+const DESCRIBE_VERSION: i16 = 5;
+const LIST_VERSION: i16 = 4;
+const DELETE_VERSION: i16 = 2;
+
+/// The coordinator of `group_id` on the broker leading its offsets partition, when
+/// that is another broker (`None`: this one, or no leader).
+pub fn remote_coordinator(routes: &Routes, group_id: &str) -> Option<RemoteCoordinator> {
+    let route = routes.topic(OFFSETS_TOPIC).ok()?;
+    let p = partition_for(group_id, route.partition_count() as i32);
+    let leader = *route.leaders.get(p as usize)?;
+    let image = routes.metadata.image();
+    (leader != image.node_id && leader.get() >= 0).then(|| RemoteCoordinator {
+        node: leader,
+        group_id: group_id.to_string(),
+        image: image.clone(),
+        peers: routes.peers.clone(),
+    })
+}
+
+/// The ids of the groups broker `node` coordinates (Kafka's ListGroups, per broker).
+pub async fn list_remote(routes: &Routes, node: NodeId) -> GroupResult<Vec<String>> {
+    let image = routes.metadata.image();
+    let answer = routes
+        .peers
+        .call(
+            &image,
+            node,
+            &ListGroupsRequest::default(),
+            LIST_VERSION,
+            None,
+        )
+        .await
+        .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))?;
+    check(answer.error_code, "listing groups", node)?;
+    Ok(answer
+        .groups
+        .iter()
+        .map(|g| g.group_id.0.to_string())
+        .collect())
+}
+
+/// Kafka's name of a group state, back to the engine's.
+fn state_of(name: &str) -> GroupState {
+    match name {
+        "Empty" => GroupState::Empty,
+        "PreparingRebalance" => GroupState::PreparingRebalance,
+        "CompletingRebalance" => GroupState::CompletingRebalance,
+        "Stable" => GroupState::Stable,
+        _ => GroupState::Dead,
+    }
+}
 
 /// A group's coordinator: this broker's actor, or another broker's.
 #[derive(Clone)]
@@ -112,6 +165,16 @@ impl CoordinatorRef {
 }
 
 impl RemoteCoordinator {
+    /// The coordinator of `group_id` on broker `node`.
+    pub fn at(routes: &Routes, node: NodeId, group_id: &str) -> RemoteCoordinator {
+        RemoteCoordinator {
+            node,
+            group_id: group_id.to_string(),
+            image: routes.metadata.image(),
+            peers: routes.peers.clone(),
+        }
+    }
+
     async fn call<R: kafka_protocol::protocol::Request>(
         &self,
         request: &R,
@@ -134,6 +197,63 @@ impl RemoteCoordinator {
 
     fn group(&self) -> GroupId {
         GroupId(StrBytes::from_string(self.group_id.clone()))
+    }
+
+    /// The group as its coordinator describes it (DescribeGroups, and OffsetFetch
+    /// for its committed offsets). Kafka's answer has no generation or leader:
+    /// generation -1, no leader.
+    pub async fn describe(&self) -> GroupResult<GroupDescription> {
+        let request = DescribeGroupsRequest::default().with_groups(vec![self.group()]);
+        let answer = self.call(&request, DESCRIBE_VERSION).await?;
+        let g = answer
+            .groups
+            .first()
+            .ok_or_else(|| GroupError::CoordinatorNotAvailable("an empty answer".into()))?;
+        check(g.error_code, "describing", self.node)?;
+        let state = state_of(g.group_state.as_str());
+        if state == GroupState::Dead {
+            return Err(GroupError::GroupIdNotFound(self.group_id.clone()));
+        }
+        let members = g
+            .members
+            .iter()
+            .map(|m| {
+                let topics = decode_subscription(&m.member_metadata)
+                    .map(|s| s.topics)
+                    .unwrap_or_default();
+                MemberDescription {
+                    member_id: m.member_id.to_string(),
+                    client_id: m.client_id.to_string(),
+                    client_host: m.client_host.to_string(),
+                    origin: MemberOrigin::Remote,
+                    topics,
+                    assignment: decode_assignment(&m.member_assignment).unwrap_or_default(),
+                }
+            })
+            .collect();
+        let offsets = FetchOffsets { partitions: None }
+            .call_remote(self.clone())
+            .await?;
+        Ok(GroupDescription {
+            group_id: self.group_id.clone(),
+            state,
+            generation_id: GenerationId::new(-1),
+            protocol_type: g.protocol_type.to_string(),
+            protocol: Some(g.protocol_data.to_string()).filter(|p| !p.is_empty()),
+            leader_id: None,
+            members,
+            offsets,
+        })
+    }
+
+    /// Deletes the group (DeleteGroups): only an empty one.
+    pub async fn delete(&self) -> GroupResult<()> {
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![self.group()]);
+        let answer = self.call(&request, DELETE_VERSION).await?;
+        for r in &answer.results {
+            check(r.error_code, "deleting", self.node)?;
+        }
+        Ok(())
     }
 }
 

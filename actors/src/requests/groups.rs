@@ -3,27 +3,70 @@
 //! group's coordinator. (Members join, sync and commit through their own protocol:
 //! the consumer instances for REST and WebSocket clients, `membership.rs` for Kafka
 //! clients.)
+//!
+//! A group coordinated by another broker (the leader of its `__consumer_offsets`
+//! partition) is asked there over the Kafka protocol (`group/remote.rs`), and a list
+//! gathers every broker's groups — unless a Kafka client asks: it asks each broker
+//! itself, as Kafka's admin clients do, and a forwarded request never bounces.
 
-use super::{Engine, RequestContext};
+use super::{Engine, Listener, RequestContext};
+use crate::group::manager::{lags_of, reset_positions};
+use crate::group::remote::{list_remote, remote_coordinator, RemoteCoordinator};
 use crate::group::{
-    DeleteGroup, DescribeGroup, FindCoordinator, GroupDescription, GroupError, GroupLag,
-    GroupResult, GroupState, ListGroups, PartitionLag, ResetOffsets, ResetSpec, TopicPartition,
+    CommitOffsets, Committer, CoordinatorRef, DeleteGroup, DescribeGroup, FindCoordinator,
+    GroupDescription, GroupError, GroupLag, GroupResult, GroupState, ListGroups, OffsetCommit,
+    PartitionLag, ResetOffsets, ResetSpec, TopicPartition,
 };
 
-pub async fn list(engine: &Engine, _ctx: &RequestContext) -> GroupResult<Vec<GroupDescription>> {
-    engine
+/// The group's coordinator on another broker, when it is there and `ctx` may be
+/// forwarded.
+fn elsewhere(engine: &Engine, ctx: &RequestContext, group_id: &str) -> Option<RemoteCoordinator> {
+    if ctx.listener == Listener::Kafka {
+        return None;
+    }
+    remote_coordinator(&engine.routes, group_id)
+}
+
+pub async fn list(engine: &Engine, ctx: &RequestContext) -> GroupResult<Vec<GroupDescription>> {
+    let mut groups = engine
         .groups
         .send(ListGroups)
         .await
-        .map_err(GroupError::mailbox)
+        .map_err(GroupError::mailbox)?;
+    if ctx.listener != Listener::Kafka {
+        let image = engine.image();
+        let others = image
+            .brokers
+            .values()
+            .filter(|b| b.id != image.node_id && !b.fenced);
+        for broker in others {
+            // A broker that does not answer leaves its groups out, as Kafka's
+            // admin client reports per broker.
+            let Ok(ids) = list_remote(&engine.routes, broker.id).await else {
+                continue;
+            };
+            for id in ids {
+                let remote = RemoteCoordinator::at(&engine.routes, broker.id, &id);
+                if let Ok(group) = remote.describe().await {
+                    groups.push(group);
+                }
+            }
+        }
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        groups.dedup_by(|a, b| a.group_id == b.group_id);
+    }
+    Ok(groups)
 }
 
 /// A group that exists (a dead one is not found).
 pub async fn describe(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
 ) -> GroupResult<GroupDescription> {
+    if let Some(remote) = elsewhere(engine, ctx, group_id) {
+        return remote.describe().await;
+    }
     let coordinator = engine
         .groups
         .send(FindCoordinator {
@@ -43,7 +86,10 @@ pub async fn describe(
 }
 
 /// Deletes an empty group.
-pub async fn delete(engine: &Engine, _ctx: &RequestContext, group_id: &str) -> GroupResult<()> {
+pub async fn delete(engine: &Engine, ctx: &RequestContext, group_id: &str) -> GroupResult<()> {
+    if let Some(remote) = elsewhere(engine, ctx, group_id) {
+        return remote.delete().await;
+    }
     engine
         .groups
         .send(DeleteGroup {
@@ -56,9 +102,13 @@ pub async fn delete(engine: &Engine, _ctx: &RequestContext, group_id: &str) -> G
 /// Each committed partition's lag (log end minus committed offset).
 pub async fn lag(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
 ) -> GroupResult<Vec<PartitionLag>> {
+    if let Some(remote) = elsewhere(engine, ctx, group_id) {
+        let group = remote.describe().await?;
+        return lags_of(&engine.routes, &group).await;
+    }
     engine
         .groups
         .send(GroupLag {
@@ -72,20 +122,53 @@ pub async fn lag(
 /// group with no members; answers the offsets set.
 pub async fn reset_offsets(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     topic: String,
     partitions: Option<Vec<i32>>,
     spec: ResetSpec,
 ) -> GroupResult<Vec<(TopicPartition, i64)>> {
-    engine
-        .groups
-        .send(ResetOffsets {
-            group_id: group_id.to_string(),
-            topic,
-            partitions,
-            spec,
-        })
+    let reset = ResetOffsets {
+        group_id: group_id.to_string(),
+        topic,
+        partitions,
+        spec,
+    };
+    let Some(remote) = elsewhere(engine, ctx, group_id) else {
+        return engine
+            .groups
+            .send(reset)
+            .await
+            .map_err(GroupError::mailbox)?;
+    };
+    crate::group::manager::validate_group_id(group_id)?;
+    let offsets = reset_positions(&engine.routes, &reset).await?;
+    let commit = CommitOffsets {
+        committer: Committer::Standalone,
+        offsets: offsets
+            .iter()
+            .map(|(tp, offset)| OffsetCommit {
+                partition: tp.clone(),
+                offset: *offset,
+                metadata: String::new(),
+            })
+            .collect(),
+    };
+    let coordinator = CoordinatorRef::Remote(remote.clone());
+    match coordinator
+        .send(commit)
         .await
         .map_err(GroupError::mailbox)?
+    {
+        // A standalone commit is refused by a group with members.
+        Err(GroupError::UnknownMemberId(_)) | Err(GroupError::IllegalGeneration { .. }) => {
+            let members = remote
+                .describe()
+                .await
+                .map(|g| g.members.len())
+                .unwrap_or(0);
+            Err(GroupError::NonEmptyGroup(members))
+        }
+        other => other.map(|()| offsets),
+    }
 }
