@@ -53,7 +53,15 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         ));
     }
     let single = cluster_config.is_single_node(settings.broker.node_id);
+    if !cluster_config.roles.broker && single {
+        return Err(ServeError::Unsupported(
+            "process.roles=controller on a node that is the whole quorum would serve nobody: a controller-only node needs brokers (controller.quorum.voters naming the others)".into(),
+        ));
+    }
     let starting = NodeStart::begin(settings.broker.clone(), Clock::system()).await?;
+    if !cluster_config.roles.broker {
+        return serve_controller_only(&settings, starting).await;
+    }
     let controller_server = match (&settings.controller_listen, single) {
         (Some(listen), false) => Some(serve_controller_listener(listen, &starting)?),
         (Some(listen), true) => {
@@ -193,6 +201,26 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     }
     log::info!("broker stopped");
     result.map_err(ServeError::Http)
+}
+
+/// A controller-only node (`process.roles=controller`): a voter of the metadata
+/// quorum, the active controller when it leads, and nothing else — no broker, no
+/// client listeners — until SIGINT or SIGTERM.
+async fn serve_controller_only(settings: &Settings, starting: NodeStart) -> Result<(), ServeError> {
+    let listen = settings.controller_listen.as_deref().ok_or_else(|| {
+        ServeError::Unsupported("a controller-only node needs a CONTROLLER:// listener".into())
+    })?;
+    let server = serve_controller_listener(listen, &starting)?;
+    log::info!(
+        "node {} is a controller only: no broker, no client listeners",
+        settings.broker.node_id
+    );
+    let signal = shutdown_signal().await;
+    log::info!("{signal} received; stopping");
+    starting.quorum().shutdown().await;
+    server.stop(false).await;
+    log::info!("controller stopped");
+    Ok(())
 }
 
 /// Opens the controller listener: the quorum's Raft RPCs and the brokers' requests

@@ -117,6 +117,10 @@ impl TestBroker {
                 if let Some(port) = logged_port(&line, "listening on http://") {
                     let _ = tx.send((port, kafka));
                 }
+                // A controller-only node opens no client listener.
+                if line.contains("is a controller only") {
+                    let _ = tx.send((0, 0));
+                }
                 if std::env::var_os("TROUPE_TEST_LOG").is_some() {
                     eprintln!("[broker] {line}");
                 }

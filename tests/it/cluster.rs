@@ -48,6 +48,11 @@ impl TestCluster {
     /// Three nodes on ephemeral HTTP and Kafka ports, each with its data dir, and
     /// `overrides` on every node.
     fn start(overrides: &[&str]) -> TestCluster {
+        TestCluster::start_with(overrides, &[])
+    }
+
+    /// [`TestCluster::start`], with `node_overrides` (node id, key=value) on one node.
+    fn start_with(overrides: &[&str], node_overrides: &[(usize, &str)]) -> TestCluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let voters = ports
@@ -79,7 +84,12 @@ impl TestCluster {
                 ]
                 .into_iter()
                 .chain(overrides.iter().map(|o| o.to_string()))
-                {
+                .chain(
+                    node_overrides
+                        .iter()
+                        .filter(|(n, _)| *n == i + 1)
+                        .map(|(_, o)| o.to_string()),
+                ) {
                     a.push("--override".into());
                     a.push(o);
                 }
@@ -140,11 +150,13 @@ impl TestCluster {
         self.nodes[id - 1].as_ref().expect("the node is up")
     }
 
+    /// The nodes up that serve clients (a controller-only node has no HTTP port).
     fn up(&self) -> impl Iterator<Item = (usize, &TestBroker)> {
         self.nodes
             .iter()
             .enumerate()
             .filter_map(|(i, n)| n.as_ref().map(|n| (i + 1, n)))
+            .filter(|(_, n)| n.port != 0)
     }
 
     fn v3(&self, id: usize, path: &str) -> String {
@@ -830,4 +842,46 @@ fn rest_consumers_on_any_node_join_a_group_coordinated_by_another() {
     assert_eq!(status, 204, "{body}");
     let (status, _) = get(&c.v3(2, &format!("/consumer-groups/{group}")));
     assert_eq!(status, 404);
+}
+
+#[test]
+fn a_controller_only_node_votes_and_leads_but_holds_no_partitions() {
+    let mut c = TestCluster::start_with(QUICK, &[(3, "process.roles=controller")]);
+    // Two brokers register; the third node is a voter only.
+    wait_until("both brokers alive", Duration::from_secs(20), || {
+        let states = c.broker_states(1);
+        states.len() == 2 && states.iter().all(|(_, s)| s == "alive")
+    });
+    assert_eq!(
+        c.broker_states(2)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let (status, body) = c.create_topic(1, "two-brokers", 4);
+    assert_eq!(status, 201, "{body}");
+    let placed = c.partitions(2, "two-brokers");
+    assert!(
+        placed
+            .iter()
+            .all(|(l, _, _)| matches!(l, Some(1) | Some(2))),
+        "{placed:?}"
+    );
+    // Its vote counts: with node 1 down, nodes 2 and 3 are a quorum.
+    c.kill9(1);
+    let mut created = false;
+    wait_until(
+        "metadata changes work with node 1 down",
+        Duration::from_secs(20),
+        || {
+            if !created {
+                created = c.create_topic(2, "after-node-1", 1).0 == 201;
+            }
+            created
+        },
+    );
+    let controller = c.controller(2).expect("a controller");
+    assert!(matches!(controller, 2 | 3), "{controller}");
+    c.stop(3);
 }
