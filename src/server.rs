@@ -163,6 +163,18 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         addr: addr.clone(),
         source,
     })?;
+    // Other nodes reach this one's v2 consumer instances at its HTTP endpoint.
+    let http_endpoint = troupe_actors::metadata::Endpoint {
+        listener: troupe_web::HTTP_LISTENER.to_string(),
+        host: settings.listen_host.clone(),
+        port: advertised_port,
+    };
+    if let Err(e) =
+        troupe_actors::requests::metadata::register_listeners(&node.engine, vec![http_endpoint])
+            .await
+    {
+        log::warn!("registering the HTTP listener: {e}");
+    }
     for bound in server.addrs() {
         // Tests and scripts read this line to learn the port when asked for port 0.
         log::info!(

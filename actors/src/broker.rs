@@ -800,7 +800,11 @@ impl Handler<RegisterListeners> for Broker {
     /// once this node's image lists them (clients told of the listener find it in
     /// Metadata); a failure is logged and retried by [`Self::register`].
     fn handle(&mut self, msg: RegisterListeners, _: &mut Context<Self>) -> Self::Result {
-        self.endpoints = msg.0;
+        // Each listener registers its own: one of the same name replaces it.
+        for endpoint in msg.0 {
+            self.endpoints.retain(|e| e.listener != endpoint.listener);
+            self.endpoints.push(endpoint);
+        }
         let ask = self.channel.ask(self.registration());
         let view = self.metadata.view();
         let registered = async move {

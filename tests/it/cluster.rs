@@ -885,3 +885,75 @@ fn a_controller_only_node_votes_and_leads_but_holds_no_partitions() {
     assert!(matches!(controller, 2 | 3), "{controller}");
     c.stop(3);
 }
+
+#[test]
+fn a_v2_consumer_instance_is_reached_through_any_node() {
+    let c = TestCluster::start(&[]);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let (status, body) = c.create_topic(1, "pinned", 3);
+    assert_eq!(status, 201, "{body}");
+    for p in 0..3 {
+        c.produce(1, "pinned", p, &format!("pinned-{p}"));
+    }
+    const V2: &str = "application/vnd.kafka.v2+json";
+    // Created on node 1; every later request goes through node 3 (a load balancer
+    // would do that), which forwards it to node 1.
+    let (status, created) = send(
+        "POST",
+        &c.node(1).url("/consumers/pinned-group"),
+        V2,
+        r#"{"name": "p1", "format": "json", "auto.offset.reset": "earliest"}"#,
+    );
+    assert_eq!(status, 200, "{created}");
+    let via3 = |path: &str| {
+        c.node(3)
+            .url(&format!("/consumers/pinned-group/instances/p1{path}"))
+    };
+    let (status, body) = send(
+        "POST",
+        &via3("/subscription"),
+        V2,
+        r#"{"topics": ["pinned"]}"#,
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = get(&via3("/subscription"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["topics"], json!(["pinned"]));
+    let mut values = Vec::new();
+    wait_until(
+        "the records, through node 3",
+        Duration::from_secs(20),
+        || {
+            let (status, records) = get_accept(
+                &via3("/records?timeout=500"),
+                "application/vnd.kafka.json.v2+json",
+            );
+            assert_eq!(status, 200, "{records}");
+            for r in records.as_array().expect("records") {
+                values.push(r["value"].as_str().expect("a value").to_string());
+            }
+            values.len() >= 3
+        },
+    );
+    values.sort();
+    assert_eq!(values, vec!["pinned-0", "pinned-1", "pinned-2"]);
+    let (status, body) = send("POST", &via3("/offsets"), V2, "");
+    assert_eq!(status, 200, "{body}");
+    // An instance no node has is 404 / 40403 from any of them.
+    let (status, body) = get(&c
+        .node(2)
+        .url("/consumers/pinned-group/instances/nobody/subscription"));
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (404, json!(40403)),
+        "{body}"
+    );
+    let (status, body) = delete(&via3(""));
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = get(&c
+        .node(1)
+        .url("/consumers/pinned-group/instances/p1/subscription"));
+    assert_eq!(status, 404, "deleted where it lived");
+}

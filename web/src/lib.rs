@@ -33,6 +33,7 @@ use actix_web::{web, HttpResponse};
 pub use browser_safety::BrowserSafety;
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, WebLimits};
+pub use v2::forward::HTTP_LISTENER;
 pub use ws_hub::{WsHub, WsLimits};
 
 /// Registers every route. The caller adds `web::Data<AppState>`.

@@ -92,7 +92,9 @@ pub struct ConfigsWithOverrides {
 pub struct BrokerConfigs;
 
 /// This broker's advertised listeners, told by the listeners once they are bound
-/// (the one-node form of Kafka's broker registration): published in the image.
+/// (each replaces an earlier one of its name): registered with the controller and
+/// published in the image. The HTTP listener registers as `HTTP`, which Kafka
+/// clients never ask for: it is how nodes reach each other's v2 consumer instances.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RegisterListeners(pub Vec<crate::metadata::Endpoint>);

@@ -32,37 +32,23 @@ use crate::timestamps::record_timestamp as parse_timestamp;
 use crate::v2::{consumer_error, ok};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let instance = "/consumers/{group}/instances/{instance}";
     cfg.route("/consumers/{group}", web::post().to(create))
-        .route(instance, web::delete().to(delete))
-        .route(
-            &format!("{instance}/subscription"),
-            web::post().to(subscribe),
-        )
-        .route(
-            &format!("{instance}/subscription"),
-            web::get().to(subscription),
-        )
-        .route(
-            &format!("{instance}/subscription"),
-            web::delete().to(unsubscribe),
-        )
-        .route(&format!("{instance}/assignments"), web::post().to(assign))
-        .route(
-            &format!("{instance}/assignments"),
-            web::get().to(assignments),
-        )
-        .route(&format!("{instance}/records"), web::get().to(records))
-        .route(&format!("{instance}/offsets"), web::post().to(commit))
-        .route(&format!("{instance}/offsets"), web::get().to(committed))
-        .route(&format!("{instance}/positions"), web::post().to(seek))
-        .route(
-            &format!("{instance}/positions/beginning"),
-            web::post().to(seek_to_beginning),
-        )
-        .route(
-            &format!("{instance}/positions/end"),
-            web::post().to(seek_to_end),
+        .service(
+            // An instance on another node is reached there (`forward.rs`).
+            web::scope("/consumers/{group}/instances/{instance}")
+                .wrap(actix_web::middleware::from_fn(super::forward::forward))
+                .route("", web::delete().to(delete))
+                .route("/subscription", web::post().to(subscribe))
+                .route("/subscription", web::get().to(subscription))
+                .route("/subscription", web::delete().to(unsubscribe))
+                .route("/assignments", web::post().to(assign))
+                .route("/assignments", web::get().to(assignments))
+                .route("/records", web::get().to(records))
+                .route("/offsets", web::post().to(commit))
+                .route("/offsets", web::get().to(committed))
+                .route("/positions", web::post().to(seek))
+                .route("/positions/beginning", web::post().to(seek_to_beginning))
+                .route("/positions/end", web::post().to(seek_to_end)),
         );
 }
 

@@ -7,6 +7,7 @@
 //! unknown consumer instance).
 
 pub mod consumers;
+pub mod forward;
 pub mod produce;
 pub mod records;
 pub mod topics;
@@ -108,5 +109,12 @@ pub fn ok(body: serde_json::Value) -> HttpResponse {
 }
 
 async fn brokers(state: web::Data<AppState>) -> HttpResponse {
-    ok(json!({ "brokers": [state.node_id] }))
+    let ids: Vec<i32> = state
+        .engine
+        .image()
+        .brokers
+        .keys()
+        .map(|b| b.get())
+        .collect();
+    ok(json!({ "brokers": ids }))
 }

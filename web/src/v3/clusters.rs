@@ -35,7 +35,11 @@ fn cluster(urls: &Urls, state: &AppState) -> Value {
 fn broker(urls: &Urls, state: &AppState, id: i32) -> Value {
     let image = state.engine.image();
     let registered = image.brokers.get(&troupe_actors::ids::NodeId::new(id));
-    let endpoint = registered.and_then(|b| b.endpoints.first());
+    let endpoint = registered.and_then(|b| {
+        b.endpoints
+            .iter()
+            .find(|e| e.listener != crate::HTTP_LISTENER)
+    });
     let (host, port) = match endpoint {
         Some(e) => (e.host.clone(), e.port),
         None => (state.advertised_host.clone(), state.advertised_port),
