@@ -45,13 +45,6 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         log::debug!("config {key} = {value}");
     }
     let cluster_config = &settings.broker.cluster;
-    if !cluster_config.roles.controller {
-        // A broker-only node would follow the metadata log as an observer (an
-        // openraft learner), which this build does not run.
-        return Err(ServeError::Unsupported(
-            "process.roles=broker (a broker that is not a controller) is not served by this build yet; run every node as broker,controller".into(),
-        ));
-    }
     let single = cluster_config.is_single_node(settings.broker.node_id);
     if !cluster_config.roles.broker && single {
         return Err(ServeError::Unsupported(

@@ -361,6 +361,18 @@ fn cluster_config(
             ),
         ));
     }
+    if !roles.controller && !has(CONTROLLER_LISTENER) {
+        return Err(invalid(
+            "listeners",
+            format!(
+                "a broker-only node needs a {CONTROLLER_LISTENER}:// listener: the quorum's leader replicates the metadata log to it there"
+            ),
+        ));
+    }
+    let observer_addr = (!roles.controller)
+        .then(|| listeners.iter().find(|l| l.name == CONTROLLER_LISTENER))
+        .flatten()
+        .map(|l| format!("{}:{}", l.host, l.port));
     let inter_broker_listener_name = checked
         .text("inter.broker.listener.name")?
         .trim()
@@ -383,6 +395,7 @@ fn cluster_config(
         leader_imbalance_check_interval_ms: check_interval_s * 1000,
         inter_broker_listener_name,
         controller_listener_name: CONTROLLER_LISTENER.to_string(),
+        observer_addr,
     })
 }
 

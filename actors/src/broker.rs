@@ -463,6 +463,7 @@ impl Broker {
                     port: e.port,
                 })
                 .collect(),
+            observer_addr: self.config.cluster.observer_addr.clone(),
         }
     }
 

@@ -91,6 +91,9 @@ pub struct ClusterConfig {
     pub inter_broker_listener_name: String,
     /// `controller.listener.names`: the listener controllers talk on.
     pub controller_listener_name: String,
+    /// On a broker-only node: its CONTROLLER listener's `host:port`, where the
+    /// quorum's leader replicates the metadata log to it (it is a learner).
+    pub observer_addr: Option<String>,
 }
 
 /// `process.roles`: a broker (serves clients, holds replicas), a controller (a
@@ -117,6 +120,7 @@ impl Default for ClusterConfig {
             leader_imbalance_check_interval_ms: 300_000,
             inter_broker_listener_name: "PLAINTEXT".into(),
             controller_listener_name: "CONTROLLER".into(),
+            observer_addr: None,
         }
     }
 }

@@ -197,9 +197,11 @@ async fn start_quorum(config: &BrokerConfig, cluster_id: &str) -> BrokerResult<Q
             .collect()
     };
     let single = voters.len() == 1;
+    let observer = !voters.contains_key(&me);
     let dir = config.log_dir.join(METADATA_LOG_DIR);
     let mut quorum_config = QuorumConfig::new(me, voters, dir.clone(), cluster_id);
-    if single {
+    quorum_config.observer = observer;
+    if single && !observer {
         // Nobody to hear from: a short election, so a node starts at once.
         quorum_config.election_timeout_min_ms = 150;
         quorum_config.election_timeout_max_ms = 300;

@@ -25,7 +25,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         name: "process.roles",
         kind: ConfigType::NameList,
         default: "broker,controller",
-        doc: "`broker` (serves clients, holds replicas), `controller` (a voter of the metadata quorum) or both",
+        doc: "`broker` (serves clients, holds replicas; a broker-only node is not among the voters and needs a `CONTROLLER://` listener, where the quorum replicates the metadata log to it), `controller` (a voter of the metadata quorum; a controller-only node opens no client listener) or both",
     },
     ConfigDef {
         name: "controller.quorum.voters",

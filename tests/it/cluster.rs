@@ -53,15 +53,26 @@ impl TestCluster {
 
     /// [`TestCluster::start`], with `node_overrides` (node id, key=value) on one node.
     fn start_with(overrides: &[&str], node_overrides: &[(usize, &str)]) -> TestCluster {
+        TestCluster::start_nodes_with(3, overrides, node_overrides)
+    }
+
+    /// `nodes` nodes, of which the first three are the voters; the others are
+    /// broker-only (observers of the metadata log).
+    fn start_nodes_with(
+        nodes: usize,
+        overrides: &[&str],
+        node_overrides: &[(usize, &str)],
+    ) -> TestCluster {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..nodes).map(|_| free_port()).collect();
         let voters = ports
             .iter()
+            .take(3)
             .enumerate()
             .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
-        let args = (0..3)
+        let args = (0..nodes)
             .map(|i| {
                 let mut a: Vec<String> = [
                     "--data-dir".to_string(),
@@ -122,7 +133,8 @@ impl TestCluster {
             cwd: dir.path().to_path_buf(),
             _dir: dir,
         };
-        cluster.start_nodes(&[1, 2, 3]);
+        let all: Vec<usize> = (1..=cluster.args.len()).collect();
+        cluster.start_nodes(&all);
         cluster
     }
 
@@ -956,4 +968,42 @@ fn a_v2_consumer_instance_is_reached_through_any_node() {
         .node(1)
         .url("/consumers/pinned-group/instances/p1/subscription"));
     assert_eq!(status, 404, "deleted where it lived");
+}
+
+#[test]
+fn a_broker_only_node_follows_the_metadata_log_and_serves_like_the_others() {
+    let mut c = TestCluster::start_nodes_with(4, QUICK, &[(4, "process.roles=broker")]);
+    wait_until("four brokers alive", Duration::from_secs(30), || {
+        let states = c.broker_states(4);
+        states.len() == 4 && states.iter().all(|(_, s)| s == "alive")
+    });
+    // A topic over the four: the observer leads its share, and serves the others'.
+    let (status, body) = c.create_topic(4, "four", 8);
+    assert_eq!(status, 201, "{body}");
+    let placed = c.partitions(1, "four");
+    assert_eq!(
+        placed.iter().filter(|(l, _, _)| *l == Some(4)).count(),
+        2,
+        "{placed:?}"
+    );
+    for p in 0..8 {
+        assert_eq!(
+            c.produce(4, "four", p, &format!("o-{p}"))["error_code"],
+            200
+        );
+    }
+    for p in 0..8 {
+        assert_eq!(c.read(1, "four", p), vec![(0, format!("o-{p}"))]);
+    }
+    // It votes in nothing: the quorum is the three voters' (its status says learner),
+    // and it keeps applying the log after a restart.
+    let (_, q) = get(&c.v3(4, "/quorum"));
+    assert_eq!(q["quorum"]["role"], "learner", "{q}");
+    c.stop(4);
+    let (status, body) = c.create_topic(1, "while-away", 2);
+    assert_eq!(status, 201, "{body}");
+    c.start_nodes(&[4]);
+    wait_until("the observer catches up", Duration::from_secs(20), || {
+        get(&c.v3(4, "/topics/while-away")).0 == 200
+    });
 }

@@ -57,6 +57,10 @@ pub enum ControllerRequest {
         broker_id: NodeId,
         incarnation_id: Uuid,
         endpoints: Vec<BrokerEndpoint>,
+        /// A broker-only node's CONTROLLER listener: it is made a learner of the
+        /// quorum there first, so the metadata log reaches it.
+        #[serde(default)]
+        observer_addr: Option<String>,
     },
     /// Kafka's BrokerHeartbeat: alive, how far it has applied the metadata, and
     /// whether it wants to stop (a controlled shutdown).
@@ -285,6 +289,7 @@ impl Controller {
                 broker_id,
                 incarnation_id,
                 endpoints,
+                ..
             } => {
                 self.last_contact.insert(*broker_id, self.clock.monotonic());
                 decisions::register_broker(state, *broker_id, *incarnation_id, endpoints.clone())
@@ -570,6 +575,21 @@ impl Handler<Decide> for Controller {
             Err(e) => return AtomicResponse::new(Box::pin(actix::fut::ready(Err(e)))),
         };
         let commit = self.commit(records);
+        let learner = match &request {
+            ControllerRequest::RegisterBroker {
+                broker_id,
+                observer_addr: Some(addr),
+                ..
+            } => Some((broker_id.get() as u64, addr.clone())),
+            _ => None,
+        };
+        let quorum = self.quorum.clone();
+        let commit = async move {
+            if let Some((id, addr)) = learner {
+                quorum.add_learner(id, &addr).await.map_err(propose_error)?;
+            }
+            commit.await
+        };
         AtomicResponse::new(Box::pin(actix::fut::wrap_future(commit).map(
             move |result, act: &mut Self, ctx| {
                 let index = result?;

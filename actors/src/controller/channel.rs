@@ -123,6 +123,7 @@ impl ControllerChannel {
         let mut local = self.local.clone();
         let mut leadership = self.quorum.leadership();
         let me = self.node_id.get() as u64;
+        let mut attempt = 0usize;
         loop {
             let leader = leadership.borrow_and_update().leader;
             let controller = local.borrow_and_update().clone();
@@ -143,6 +144,20 @@ impl ControllerChannel {
                         "the active controller, node {l}, did not answer: {why}"
                     )),
                 },
+                // An observer hears of the leader only once it is a learner: until
+                // then it asks the voters in turn.
+                _ if !self.quorum.is_voter() => {
+                    let voters = self.quorum.voter_ids();
+                    let target = voters[attempt % voters.len().max(1)];
+                    attempt += 1;
+                    match self.ask_remote(target, &request).await {
+                        Ok(Err(BrokerError::NotController(why))) => BrokerError::NotController(why),
+                        Ok(answer) => return answer,
+                        Err(why) => BrokerError::Unavailable(format!(
+                            "voter {target} did not answer: {why}"
+                        )),
+                    }
+                }
                 _ => BrokerError::NotController("the metadata quorum has no leader".into()),
             };
             let now = tokio::time::Instant::now();

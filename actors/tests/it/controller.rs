@@ -76,6 +76,7 @@ async fn a_silent_broker_is_fenced_its_partitions_go_offline_and_come_back() {
             broker_id: NodeId::new(2),
             incarnation_id: Uuid::new_v4(),
             endpoints: vec![],
+            observer_addr: None,
         })
         .await
         .unwrap();

@@ -168,6 +168,10 @@ pub struct QuorumConfig {
     pub snapshot_chunk_bytes: u64,
     /// The most entries one AppendEntries RPC carries.
     pub max_entries_per_append: u64,
+    /// This node is not a voter but an observer (a broker-only node): it never
+    /// initialises the quorum or stands for election; the leader adds it as a
+    /// learner when it registers, and replicates the log to it.
+    pub observer: bool,
 }
 
 /// Room an RPC body needs beyond its payload (vote, log ids, membership).
@@ -200,12 +204,16 @@ impl QuorumConfig {
             max_rpc_bytes: 32 << 20,
             snapshot_chunk_bytes: 1 << 20,
             max_entries_per_append: 300,
+            observer: false,
         }
     }
 
     fn check(&self) -> Result<(), QuorumError> {
         let invalid = |reason: String| Err(QuorumError::InvalidConfig(reason));
-        if !self.voters.contains_key(&self.node_id) {
+        if self.observer && self.voters.contains_key(&self.node_id) {
+            return invalid(format!("node {} is a voter, not an observer", self.node_id));
+        }
+        if !self.observer && !self.voters.contains_key(&self.node_id) {
             return invalid(format!(
                 "node {} is not among the voters {:?}",
                 self.node_id,
@@ -515,6 +523,66 @@ impl Quorum {
             .map_err(|e| format!("the request's thread: {e}"))?
     }
 
+    /// Whether this node votes (else it observes, as a learner).
+    pub fn is_voter(&self) -> bool {
+        !self.inner.config.observer
+    }
+
+    /// The voters' ids.
+    pub fn voter_ids(&self) -> Vec<u64> {
+        self.inner.config.voters.keys().copied().collect()
+    }
+
+    /// On the leader: makes node `id` a learner reached at `addr` (an observer's
+    /// controller listener), so the log is replicated to it; nothing to do when it
+    /// already is one at that address. Answers once the membership change is
+    /// committed.
+    pub async fn add_learner(&self, id: u64, addr: &str) -> Result<(), ProposeError> {
+        if self.inner.config.voters.contains_key(&id) {
+            return Ok(());
+        }
+        let known = self
+            .inner
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .nodes()
+            .any(|(n, node)| *n == id && node.addr == addr);
+        if known {
+            return Ok(());
+        }
+        let raft = self.inner.raft.clone();
+        let node = BasicNode::new(addr);
+        let timeout = Duration::from_millis(self.inner.config.propose_timeout_ms);
+        let added =
+            self.inner
+                .handle
+                .spawn(async move {
+                    tokio::time::timeout(timeout, raft.add_learner(id, node, false)).await
+                })
+                .await;
+        match added {
+            Err(e) => Err(ProposeError::Stopped(e.to_string())),
+            Ok(Err(_elapsed)) => Err(ProposeError::QuorumUnavailable {
+                timeout_ms: timeout.as_millis() as u64,
+            }),
+            Ok(Ok(Ok(_))) => {
+                log::info!("quorum: node {id} (at {addr}) added as a learner");
+                Ok(())
+            }
+            Ok(Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))))) => {
+                Err(ProposeError::NotLeader {
+                    leader: forward.leader_id,
+                })
+            }
+            Ok(Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))))) => {
+                Err(ProposeError::Refused(e.to_string()))
+            }
+            Ok(Ok(Err(RaftError::Fatal(fatal)))) => Err(ProposeError::Stopped(fatal.to_string())),
+        }
+    }
+
     pub(crate) fn raft(&self) -> &Raft {
         &self.inner.raft
     }
@@ -556,7 +624,7 @@ async fn start_raft(
         .is_initialized()
         .await
         .map_err(|e| QuorumError::Start(e.to_string()))?;
-    if !initialized {
+    if !initialized && !config.observer {
         let members: BTreeMap<u64, BasicNode> = config
             .voters
             .iter()
