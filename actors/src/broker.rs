@@ -278,7 +278,11 @@ impl Broker {
         let interval = self.config.recovery_point_checkpoint_interval_ms;
         let effective = |overrides: &BTreeMap<String, String>| {
             let config = defaults.partition_config(overrides, interval);
-            (config.log.max_message_bytes, config.cleanup_compact)
+            crate::controller::state::EffectiveTopic {
+                max_message_bytes: config.log.max_message_bytes,
+                compacted: config.cleanup_compact,
+                min_insync_replicas: defaults.min_insync_replicas(overrides),
+            }
         };
         let controller = self
             .channel

@@ -171,6 +171,16 @@ pub enum BrokerError {
         leader: Option<crate::ids::NodeId>,
     },
 
+    /// An `acks=all` write refused before anything was appended: the partition has
+    /// fewer in-sync replicas than its `min.insync.replicas`.
+    #[error("partition {topic}-{partition} has {in_sync} in-sync replica(s), fewer than min.insync.replicas = {min_insync}: nothing was written")]
+    NotEnoughReplicas {
+        topic: String,
+        partition: i32,
+        in_sync: usize,
+        min_insync: usize,
+    },
+
     /// What another broker answered a forwarded request with, in Kafka's code.
     #[error("broker {node} answered: {message}")]
     Remote {
@@ -218,6 +228,7 @@ impl BrokerError {
             E::PartitionRestarting { .. } | E::Unavailable(_) => ErrorKind::Unavailable,
             E::NotController(_) => ErrorKind::NotController,
             E::NotLeader { .. } => ErrorKind::NotLeaderOrFollower,
+            E::NotEnoughReplicas { .. } => ErrorKind::NotEnoughReplicas,
             E::Remote { code, .. } => {
                 ErrorKind::of_kafka_code(*code).unwrap_or(ErrorKind::Internal)
             }

@@ -84,6 +84,9 @@ error_kinds! {
     /// Sent to a broker that does not lead the partition (any more): ask its leader,
     /// once the metadata names it.
     NotLeaderOrFollower => NOT_LEADER_OR_FOLLOWER(6), 503 / 50003, retry;
+    /// An `acks=all` write to a partition with fewer in-sync replicas than its
+    /// `min.insync.replicas`: nothing was appended; it may succeed once the ISR grows.
+    NotEnoughReplicas => NOT_ENOUGH_REPLICAS(19), 503 / 50301, retry;
     /// A record batch above `max.message.bytes`.
     MessageTooLarge => MESSAGE_TOO_LARGE(10), 413 / 41301, no_retry;
     OffsetMetadataTooLarge => OFFSET_METADATA_TOO_LARGE(12), 400 / 40002, no_retry;
@@ -240,6 +243,7 @@ mod tests {
         ("STALE_BROKER_EPOCH", 77),
         ("NOT_LEADER_OR_FOLLOWER", 6),
         ("NOT_COORDINATOR", 16),
+        ("NOT_ENOUGH_REPLICAS", 19),
         ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
     ];

@@ -142,7 +142,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
             min: 1,
             max: I32_MAX,
         },
-        doc: "replicas that must have a write for acks=all",
+        doc: "in-sync replicas a partition needs to take an acks=all write; with fewer, the write is refused with NOT_ENOUGH_REPLICAS before anything is appended",
     },
     TopicConfigDef {
         name: "retention.bytes",
@@ -436,6 +436,14 @@ impl TopicDefaults {
             .cloned()
             .or_else(|| self.get(name).map(str::to_string))
             .unwrap_or_default()
+    }
+
+    /// The effective `min.insync.replicas` (at least 1).
+    pub fn min_insync_replicas(&self, overrides: &BTreeMap<String, String>) -> usize {
+        self.value(overrides, "min.insync.replicas")
+            .parse::<usize>()
+            .unwrap_or(1)
+            .max(1)
     }
 
     /// Everything a partition of a topic with `overrides` needs: its log's settings

@@ -268,7 +268,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     topic_default(
         "min.insync.replicas",
         "min.insync.replicas",
-        "topic default of `min.insync.replicas` (stored; replication comes later)",
+        "topic default of `min.insync.replicas`: an acks=all write to a partition with fewer in-sync replicas is refused (NOT_ENOUGH_REPLICAS; REST 503 / 50301) before anything is appended",
     ),
     topic_default(
         "compression.type",

@@ -1007,3 +1007,103 @@ fn a_broker_only_node_follows_the_metadata_log_and_serves_like_the_others() {
         get(&c.v3(4, "/topics/while-away")).0 == 200
     });
 }
+
+#[test]
+fn acks_all_writes_are_refused_while_the_isr_is_below_min_insync_replicas() {
+    let mut c = TestCluster::start(QUICK);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    // One partition on nodes 1 (leader) and 2, two replicas required in sync.
+    let (status, body) = post_json(
+        &c.v3(1, "/topics"),
+        &json!({
+            "topic_name": "guarded",
+            "replicas_assignments": [{"partition_id": 0, "broker_ids": [1, 2]}],
+            "configs": [{"name": "min.insync.replicas", "value": "2"}],
+        }),
+    );
+    assert_eq!(status, 201, "{body}");
+    wait_until("node 3 knows the topic", Duration::from_secs(10), || {
+        get(&c.v3(3, "/topics/guarded")).0 == 200
+    });
+    assert_eq!(
+        c.produce(3, "guarded", 0, "while-in-sync")["error_code"],
+        200
+    );
+    // The follower dies: fenced, it leaves the ISR, and acks=all writes are refused
+    // before anything is appended — over REST (through any node) and Kafka.
+    c.kill9(2);
+    wait_until(
+        "the ISR shrinks to the leader",
+        Duration::from_secs(15),
+        || {
+            let (_, p) = get(&c.v3(3, "/topics/guarded/partitions/0"));
+            p["isr_ids"] == json!([1])
+        },
+    );
+    for via in [1, 3] {
+        let report = c.produce(via, "guarded", 0, "refused");
+        assert_eq!(report["error_code"], 50301, "{report}");
+        assert!(
+            report["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("min.insync.replicas = 2"),
+            "{report}"
+        );
+    }
+    let mut kafka = std::process::Command::new("kcat")
+        .args([
+            "-b",
+            &c.node(1).bootstrap(),
+            "-P",
+            "-t",
+            "guarded",
+            "-p",
+            "0",
+        ])
+        .args([
+            "-X",
+            "acks=all",
+            "-X",
+            "retries=0",
+            "-X",
+            "message.timeout.ms=3000",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat runs");
+    {
+        use std::io::Write;
+        let mut stdin = kafka.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"\"refused-too\"\n")
+            .expect("kcat reads its input");
+    }
+    let out = kafka.wait_with_output().expect("kcat ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Not enough in-sync replicas"),
+        "a Kafka producer with acks=all hears NOT_ENOUGH_REPLICAS: {stderr}"
+    );
+    // Nothing of the refused writes is in the log: only the first record.
+    assert_eq!(
+        c.read(3, "guarded", 0),
+        vec![(0, "while-in-sync".to_string())]
+    );
+    // acks=1 asks only the leader, as in Kafka.
+    kcat(
+        c.node(1),
+        &["-P", "-t", "guarded", "-p", "0", "-X", "acks=1"],
+        "\"leader-only\"\n",
+    );
+    let values: Vec<String> = c
+        .read(1, "guarded", 0)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(values, vec!["while-in-sync", "leader-only"]);
+}

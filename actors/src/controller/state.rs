@@ -23,9 +23,17 @@ use super::records::{
 use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 use crate::metadata::{BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage};
 
-/// A topic's effective `max.message.bytes` and whether it is compacted, from its
-/// overrides (the node's defaults fill the rest).
-pub type EffectiveTopicConfig<'a> = dyn Fn(&BTreeMap<String, String>) -> (usize, bool) + 'a;
+/// What the image needs of a topic's effective configuration, from its overrides
+/// (the node's defaults fill the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveTopic {
+    pub max_message_bytes: usize,
+    pub compacted: bool,
+    pub min_insync_replicas: usize,
+}
+
+/// A topic's [`EffectiveTopic`] from its overrides.
+pub type EffectiveTopicConfig<'a> = dyn Fn(&BTreeMap<String, String>) -> EffectiveTopic + 'a;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
@@ -371,7 +379,11 @@ impl ClusterState {
             .values()
             .map(|t| {
                 let overrides = self.topic_configs.get(&t.name).unwrap_or(&none);
-                let (max_message_bytes, compacted) = effective(overrides);
+                let EffectiveTopic {
+                    max_message_bytes,
+                    compacted,
+                    min_insync_replicas,
+                } = effective(overrides);
                 let partitions: Vec<PartitionImage> = t
                     .partitions
                     .iter()
@@ -393,6 +405,7 @@ impl ClusterState {
                     overrides: overrides.clone(),
                     max_message_bytes,
                     compacted,
+                    min_insync_replicas,
                     deleting: false,
                     partitions,
                 };

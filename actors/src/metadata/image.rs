@@ -63,6 +63,9 @@ pub struct TopicImage {
     pub max_message_bytes: usize,
     /// The effective `cleanup.policy` includes `compact`.
     pub compacted: bool,
+    /// The effective `min.insync.replicas`: an `acks=all` write to a partition with
+    /// fewer in-sync replicas is refused before anything is appended.
+    pub min_insync_replicas: usize,
     /// Being deleted: still listed, but takes no more writes.
     pub deleting: bool,
     pub partitions: Vec<PartitionImage>,
@@ -137,6 +140,7 @@ impl TopicImage {
             overrides,
             max_message_bytes,
             compacted: false,
+            min_insync_replicas: 1,
             deleting: false,
             partitions: (0..partitions)
                 .map(|partition| PartitionImage {

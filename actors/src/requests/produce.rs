@@ -193,7 +193,11 @@ pub async fn produce_in_order(
     }
     let sends = groups.into_iter().map(|(partition, group)| {
         let (routes, topic) = (&target.routes, target.name.as_str());
-        let earlier = failures.get(&partition).cloned();
+        // Too few in-sync replicas for acks=all: refused before anything is appended.
+        let earlier = failures
+            .get(&partition)
+            .cloned()
+            .or_else(|| target.route.check_min_insync(partition, acks).err());
         async move {
             let mut out = Vec::with_capacity(group.len());
             // After a failed batch, later ones of the same partition are not sent: a
@@ -269,6 +273,7 @@ pub fn append_batch(
 ) -> BrokerResult<impl std::future::Future<Output = BrokerResult<AppendResult>> + use<>> {
     let route = writable_route(engine, topic)?;
     let addr = route.partition(partition)?.clone();
+    route.check_min_insync(partition, acks)?;
     if bytes.len() > route.max_message_bytes {
         return Err(BrokerError::RecordTooLarge {
             size_bytes: bytes.len(),

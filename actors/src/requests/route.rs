@@ -340,6 +340,34 @@ impl TopicRoute {
         }
     }
 
+    /// Refuses an `acks=all` write to partition `p` (led here) while its ISR is
+    /// smaller than the topic's `min.insync.replicas` — before anything is appended,
+    /// as Kafka's leader does.
+    pub fn check_min_insync(&self, p: i32, acks: Acks) -> BrokerResult<()> {
+        if acks != Acks::All {
+            return Ok(());
+        }
+        let Some(topic) = self.image.topics.get(&self.name) else {
+            return Ok(());
+        };
+        let Some(partition) = usize::try_from(p)
+            .ok()
+            .and_then(|i| topic.partitions.get(i))
+        else {
+            return Ok(());
+        };
+        let in_sync = partition.isr.len();
+        if in_sync < topic.min_insync_replicas {
+            return Err(BrokerError::NotEnoughReplicas {
+                topic: self.name.clone(),
+                partition: p,
+                in_sync,
+                min_insync: topic.min_insync_replicas,
+            });
+        }
+        Ok(())
+    }
+
     /// The replicas this broker holds.
     pub fn local(&self) -> impl Iterator<Item = &Addr<PartitionReplica>> {
         self.partitions.iter().flatten()
