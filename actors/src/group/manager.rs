@@ -402,6 +402,21 @@ async fn list_offset(leader: &Leader, spec: OffsetSpec) -> GroupResult<i64> {
         .map_err(|e| GroupError::CoordinatorNotAvailable(e.to_string()))
 }
 
+/// A commit of `offsets` by nobody (a reset's: only an Empty group takes it).
+pub fn standalone_commit(offsets: &[(TopicPartition, i64)]) -> CommitOffsets {
+    CommitOffsets {
+        committer: Committer::Standalone,
+        offsets: offsets
+            .iter()
+            .map(|(tp, offset)| OffsetCommit {
+                partition: tp.clone(),
+                offset: *offset,
+                metadata: String::new(),
+            })
+            .collect(),
+    }
+}
+
 /// Where a reset puts each partition of `msg.topic` (all, or those listed): the
 /// offsets to commit.
 pub async fn reset_positions(
@@ -454,17 +469,7 @@ impl Handler<ResetOffsets> for GroupManager {
                 })
                 .await
                 .map_err(GroupError::mailbox)??;
-            let commit = CommitOffsets {
-                committer: Committer::Standalone,
-                offsets: offsets
-                    .iter()
-                    .map(|(tp, offset)| OffsetCommit {
-                        partition: tp.clone(),
-                        offset: *offset,
-                        metadata: String::new(),
-                    })
-                    .collect(),
-            };
+            let commit = standalone_commit(&offsets);
             match coordinator
                 .send(commit)
                 .await

@@ -10,12 +10,12 @@
 //! itself, as Kafka's admin clients do, and a forwarded request never bounces.
 
 use super::{Engine, Listener, RequestContext};
-use crate::group::manager::{lags_of, reset_positions};
+use crate::group::manager::{lags_of, reset_positions, standalone_commit};
 use crate::group::remote::{list_remote, remote_coordinator, RemoteCoordinator};
 use crate::group::{
-    CommitOffsets, Committer, CoordinatorRef, DeleteGroup, DescribeGroup, FindCoordinator,
-    GroupDescription, GroupError, GroupLag, GroupResult, GroupState, ListGroups, OffsetCommit,
-    PartitionLag, ResetOffsets, ResetSpec, TopicPartition,
+    CoordinatorRef, DeleteGroup, DescribeGroup, FindCoordinator, GroupDescription, GroupError,
+    GroupLag, GroupResult, GroupState, ListGroups, PartitionLag, ResetOffsets, ResetSpec,
+    TopicPartition,
 };
 
 /// The group's coordinator on another broker, when it is there and `ctx` may be
@@ -143,17 +143,7 @@ pub async fn reset_offsets(
     };
     crate::group::manager::validate_group_id(group_id)?;
     let offsets = reset_positions(&engine.routes, &reset).await?;
-    let commit = CommitOffsets {
-        committer: Committer::Standalone,
-        offsets: offsets
-            .iter()
-            .map(|(tp, offset)| OffsetCommit {
-                partition: tp.clone(),
-                offset: *offset,
-                metadata: String::new(),
-            })
-            .collect(),
-    };
+    let commit = standalone_commit(&offsets);
     let coordinator = CoordinatorRef::Remote(remote.clone());
     match coordinator
         .send(commit)

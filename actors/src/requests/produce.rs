@@ -192,7 +192,7 @@ pub async fn produce_in_order(
         groups.entry(partition).or_default().push((i, record));
     }
     let sends = groups.into_iter().map(|(partition, group)| {
-        let (routes, topic) = (&target.routes, target.name.as_str());
+        let (routes, route) = (&target.routes, &target.route);
         // Too few in-sync replicas for acks=all: refused before anything is appended.
         let earlier = failures
             .get(&partition)
@@ -215,7 +215,7 @@ pub async fn produce_in_order(
                 let appended = match encoded {
                     Ok(batch) => {
                         routes
-                            .on_leader(topic, partition, |leader| {
+                            .on_leader(route, partition, |leader| {
                                 leader.append(batch.clone(), acks)
                             })
                             .await

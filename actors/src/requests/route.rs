@@ -56,13 +56,14 @@ impl Routes {
             .await
     }
 
-    /// Runs `attempt` on `topic`-`partition`'s leader; while the leadership is
-    /// moving (no leader, or the one asked says it leads no more), waits for the
-    /// metadata to change and tries again, up to [`LEADER_WAIT`]. `attempt` must
-    /// fail with `NotLeader` only when it did nothing.
+    /// Runs `attempt` on partition `partition`'s leader, as `route` (the request's
+    /// own lookup) has it; while the leadership is moving (no leader, or the one
+    /// asked says it leads no more), waits for the metadata to change, looks the
+    /// leader up again and retries, up to [`LEADER_WAIT`]. `attempt` must fail with
+    /// `NotLeader` only when it did nothing.
     pub async fn on_leader<T, F, Fut>(
         &self,
-        topic: &str,
+        route: &TopicRoute,
         partition: i32,
         attempt: F,
     ) -> BrokerResult<T>
@@ -72,9 +73,17 @@ impl Routes {
     {
         let deadline = tokio::time::Instant::now() + LEADER_WAIT;
         let mut view = self.metadata.clone();
+        // The request's route first: a lookup per batch would cost every produce.
+        let mut known = Some(route.leader(partition));
         loop {
-            let leader = self.leader(topic, partition).await?;
             let seen = view.image().metadata_offset;
+            let leader = match known.take() {
+                Some(Ok(leader)) => leader,
+                Some(Err(BrokerError::NotLeader { .. })) | None => {
+                    self.leader(&route.name, partition).await?
+                }
+                Some(Err(e)) => return Err(e),
+            };
             match attempt(leader).await {
                 Err(BrokerError::NotLeader { .. }) if tokio::time::Instant::now() < deadline => {
                     wait_for_newer(&mut view, seen, deadline).await;

@@ -445,16 +445,7 @@ impl Quorum {
                 BatchOutcome::Applied => Ok(response.log_id.index),
                 BatchOutcome::Refused(reason) => Err(ProposeError::Refused(reason)),
             },
-            Ok(Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))))) => {
-                Err(ProposeError::NotLeader {
-                    leader: forward.leader_id,
-                })
-            }
-            // Only membership changes answer this, and the quorum makes none.
-            Ok(Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))))) => {
-                Err(ProposeError::Refused(e.to_string()))
-            }
-            Ok(Ok(Err(RaftError::Fatal(fatal)))) => Err(ProposeError::Stopped(fatal.to_string())),
+            Ok(Ok(Err(e))) => Err(write_refused(e)),
         }
     }
 
@@ -571,15 +562,7 @@ impl Quorum {
                 log::info!("quorum: node {id} (at {addr}) added as a learner");
                 Ok(())
             }
-            Ok(Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))))) => {
-                Err(ProposeError::NotLeader {
-                    leader: forward.leader_id,
-                })
-            }
-            Ok(Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))))) => {
-                Err(ProposeError::Refused(e.to_string()))
-            }
-            Ok(Ok(Err(RaftError::Fatal(fatal)))) => Err(ProposeError::Stopped(fatal.to_string())),
+            Ok(Ok(Err(e))) => Err(write_refused(e)),
         }
     }
 
@@ -640,6 +623,21 @@ async fn start_raft(
     }
     let leadership = watch_leadership(&raft);
     Ok((raft, applied, leadership))
+}
+
+/// Why Raft refused a write (a batch, or a membership change adding a learner).
+fn write_refused(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ProposeError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+            ProposeError::NotLeader {
+                leader: forward.leader_id,
+            }
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ProposeError::Refused(e.to_string())
+        }
+        RaftError::Fatal(fatal) => ProposeError::Stopped(fatal.to_string()),
+    }
 }
 
 /// Follows Raft's metrics and republishes the leader and term when they change.
