@@ -263,12 +263,6 @@ impl Broker {
         Ok(broker)
     }
 
-    /// This start's incarnation: its registration, not the one before a restart,
-    /// is what the node waits to see unfenced.
-    pub fn incarnation_id(&self) -> Uuid {
-        self.incarnation_id
-    }
-
     /// Readers' handles on what the broker publishes.
     pub fn routes(&self) -> Routes {
         Routes::new(

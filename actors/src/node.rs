@@ -161,9 +161,8 @@ impl NodeStart {
             }
         };
         let routes = broker.routes();
-        let incarnation = broker.incarnation_id();
         let broker = crate::supervision::start(broker);
-        wait_until_serving(routes.metadata.clone(), node_id, incarnation).await?;
+        wait_until_serving(routes.metadata.clone(), node_id).await?;
         let cleaner = enabled.then(|| LogCleaner::start(broker.clone(), settings));
         let groups =
             GroupManager::start(routes.clone(), group_config, clock.clone(), restarts).await?;
@@ -242,15 +241,9 @@ fn controller_settings(config: &BrokerConfig, identity: &StoredMetadata) -> Cont
     }
 }
 
-/// Waits until this broker is registered (this incarnation: after a restart the
-/// metadata still holds the registration before, unfenced, until the new one
-/// replaces it) and unfenced, and the offsets topic exists with its partitions led
-/// (group coordinators replay it as they start).
-async fn wait_until_serving(
-    mut view: MetadataView,
-    node: crate::ids::NodeId,
-    incarnation: uuid::Uuid,
-) -> BrokerResult<()> {
+/// Waits until this broker is registered and unfenced, and the offsets topic exists
+/// with its partitions led (group coordinators replay it as they start).
+async fn wait_until_serving(mut view: MetadataView, node: crate::ids::NodeId) -> BrokerResult<()> {
     let serving = async {
         loop {
             let image = view.image();
@@ -260,7 +253,7 @@ async fn wait_until_serving(
                     .iter()
                     .all(|p| p.leader != crate::controller::records::NO_LEADER)
             });
-            if me.is_some_and(|b| !b.fenced && b.incarnation_id == incarnation) && offsets_led {
+            if me.is_some_and(|b| !b.fenced) && offsets_led {
                 return Ok(());
             }
             if !view.changed().await {

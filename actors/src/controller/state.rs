@@ -370,7 +370,6 @@ impl ClusterState {
                         endpoints,
                         fenced: b.fenced,
                         in_controlled_shutdown: b.in_controlled_shutdown,
-                        incarnation_id: b.incarnation_id,
                     },
                 )
             })

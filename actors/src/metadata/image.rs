@@ -33,9 +33,6 @@ pub struct BrokerImage {
     pub fenced: bool,
     /// In a controlled shutdown: its leaderships are moving away.
     pub in_controlled_shutdown: bool,
-    /// The registration's incarnation: a restarted broker's is new, so it can tell
-    /// its own registration from the one before the restart.
-    pub incarnation_id: uuid::Uuid,
 }
 
 /// One advertised listener of a broker: Kafka's `NAME://host:port`.
@@ -99,7 +96,6 @@ impl MetadataImage {
                     endpoints: Vec::new(),
                     fenced: false,
                     in_controlled_shutdown: false,
-                    incarnation_id: uuid::Uuid::nil(),
                 },
             )]),
             topics: BTreeMap::new(),
