@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use config::{Config, File, FileFormat, Value, ValueKind};
 use troupe_actors::broker_config::{
-    BrokerConfig, ClusterConfig, ConsumerConfig, GroupConfig, ProcessRoles,
+    BrokerConfig, ClusterConfig, ConsumerConfig, GroupConfig, ProcessRoles, ReplicationConfig,
 };
 use troupe_actors::ids::NodeId;
 use troupe_actors::topic_config::TopicDefaults;
@@ -396,6 +396,13 @@ fn cluster_config(
         inter_broker_listener_name,
         controller_listener_name: CONTROLLER_LISTENER.to_string(),
         observer_addr,
+        replication: ReplicationConfig {
+            lag_time_max_ms: checked.number("replica.lag.time.max.ms")?,
+            fetch_wait_max_ms: checked.number("replica.fetch.wait.max.ms")?,
+            fetch_max_bytes: checked.number("replica.fetch.max.bytes")?,
+            fetch_response_max_bytes: checked.number("replica.fetch.response.max.bytes")?,
+            fetch_backoff_ms: checked.number("replica.fetch.backoff.ms")?,
+        },
     })
 }
 

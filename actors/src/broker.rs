@@ -45,8 +45,9 @@ use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{NodeId, PartitionId};
 use crate::log_manager::{remove_dirs_later, LogManager};
 use crate::metadata::{Endpoint, MetadataImage, MetadataPublisher, MetadataView};
-use crate::partition::{PartitionLimits, UpdateConfig};
-use crate::replica_manager::{close_all, ReplicaManager};
+use crate::partition::{PartitionLimits, ReplicationSettings, UpdateConfig};
+use crate::replica_fetcher::FetcherSettings;
+use crate::replica_manager::{close_all, Fetching, ReplicaManager};
 use crate::requests::remote::{PeerSettings, Peers};
 use crate::requests::Routes;
 use crate::supervision::{ActorKind, Supervise, Supervision, Verdict};
@@ -217,7 +218,28 @@ impl Broker {
             producer_id_expiration_ms: config.producer_id_expiration_ms,
         };
         let supervision = Supervision::new(ActorKind::Broker, config.restart_policy());
-        let replicas = ReplicaManager::new(config.partition_threads, limits, clock.clone());
+        let replication = &config.cluster.replication;
+        let replicas = ReplicaManager::new(
+            config.partition_threads,
+            limits,
+            clock.clone(),
+            ReplicationSettings {
+                node: config.node_id,
+                lag_time_max: Duration::from_millis(replication.lag_time_max_ms),
+                controller: Some(channel.clone()),
+            },
+            Some(Fetching {
+                settings: FetcherSettings {
+                    node: config.node_id,
+                    cluster_id: identity.cluster_id.clone(),
+                    wait_max_ms: replication.fetch_wait_max_ms,
+                    max_bytes: replication.fetch_max_bytes,
+                    response_max_bytes: replication.fetch_response_max_bytes,
+                    backoff: Duration::from_millis(replication.fetch_backoff_ms),
+                },
+                listener: config.cluster.inter_broker_listener_name.clone(),
+            }),
+        );
         let metadata = MetadataPublisher::new(MetadataImage::single_node(
             identity.cluster_id.clone(),
             config.node_id,

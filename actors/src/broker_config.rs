@@ -94,6 +94,35 @@ pub struct ClusterConfig {
     /// On a broker-only node: its CONTROLLER listener's `host:port`, where the
     /// quorum's leader replicates the metadata log to it (it is a learner).
     pub observer_addr: Option<String>,
+    /// How followers fetch and when they leave the ISR.
+    pub replication: ReplicationConfig,
+}
+
+/// Kafka's `replica.*` keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// `replica.lag.time.max.ms`.
+    pub lag_time_max_ms: u64,
+    /// `replica.fetch.wait.max.ms`.
+    pub fetch_wait_max_ms: u64,
+    /// `replica.fetch.max.bytes`.
+    pub fetch_max_bytes: usize,
+    /// `replica.fetch.response.max.bytes`.
+    pub fetch_response_max_bytes: usize,
+    /// `replica.fetch.backoff.ms`.
+    pub fetch_backoff_ms: u64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            lag_time_max_ms: 30_000,
+            fetch_wait_max_ms: 500,
+            fetch_max_bytes: 1 << 20,
+            fetch_response_max_bytes: 10 << 20,
+            fetch_backoff_ms: 1_000,
+        }
+    }
 }
 
 /// `process.roles`: a broker (serves clients, holds replicas), a controller (a
@@ -121,6 +150,7 @@ impl Default for ClusterConfig {
             inter_broker_listener_name: "PLAINTEXT".into(),
             controller_listener_name: "CONTROLLER".into(),
             observer_addr: None,
+            replication: ReplicationConfig::default(),
         }
     }
 }

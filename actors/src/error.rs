@@ -181,6 +181,24 @@ pub enum BrokerError {
         min_insync: usize,
     },
 
+    /// An `acks=all` write appended while the ISR was large enough, whose ISR shrank
+    /// below `min.insync.replicas` before the write was committed: not acknowledged.
+    #[error("partition {topic}-{partition}'s in-sync replicas shrank to {in_sync}, fewer than min.insync.replicas = {min_insync}, before the write was replicated: it is not acknowledged and may or may not be kept")]
+    NotEnoughReplicasAfterAppend {
+        topic: String,
+        partition: i32,
+        in_sync: usize,
+        min_insync: usize,
+    },
+
+    /// A request made in a leader epoch older than the partition's current one.
+    #[error("fenced leader epoch: {0}")]
+    FencedLeaderEpoch(String),
+
+    /// An ISR change proposed against a partition epoch that is not current.
+    #[error("stale partition epoch: {0}")]
+    InvalidUpdateVersion(String),
+
     /// What another broker answered a forwarded request with, in Kafka's code.
     #[error("broker {node} answered: {message}")]
     Remote {
@@ -229,6 +247,9 @@ impl BrokerError {
             E::NotController(_) => ErrorKind::NotController,
             E::NotLeader { .. } => ErrorKind::NotLeaderOrFollower,
             E::NotEnoughReplicas { .. } => ErrorKind::NotEnoughReplicas,
+            E::NotEnoughReplicasAfterAppend { .. } => ErrorKind::NotEnoughReplicasAfterAppend,
+            E::FencedLeaderEpoch(_) => ErrorKind::FencedLeaderEpoch,
+            E::InvalidUpdateVersion(_) => ErrorKind::InvalidUpdateVersion,
             E::Remote { code, .. } => {
                 ErrorKind::of_kafka_code(*code).unwrap_or(ErrorKind::Internal)
             }

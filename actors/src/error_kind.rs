@@ -87,6 +87,10 @@ error_kinds! {
     /// An `acks=all` write to a partition with fewer in-sync replicas than its
     /// `min.insync.replicas`: nothing was appended; it may succeed once the ISR grows.
     NotEnoughReplicas => NOT_ENOUGH_REPLICAS(19), 503 / 50301, retry;
+    /// An `acks=all` write that was appended, but the ISR shrank below
+    /// `min.insync.replicas` before every in-sync replica had it: not acknowledged
+    /// (the records may still be read later). Retrying may duplicate it.
+    NotEnoughReplicasAfterAppend => NOT_ENOUGH_REPLICAS_AFTER_APPEND(20), 503 / 50301, retry;
     /// A record batch above `max.message.bytes`.
     MessageTooLarge => MESSAGE_TOO_LARGE(10), 413 / 41301, no_retry;
     OffsetMetadataTooLarge => OFFSET_METADATA_TOO_LARGE(12), 400 / 40002, no_retry;
@@ -118,6 +122,11 @@ error_kinds! {
     NotController => NOT_CONTROLLER(41), 503 / 50003, retry;
     /// A broker's heartbeat or change for a registration that is not its current one.
     StaleBrokerEpoch => STALE_BROKER_EPOCH(77), 409 / 40903, no_retry;
+    /// A leader's request in a leader epoch older than the partition's: another
+    /// replica leads now (a deposed leader's ISR change, a fetch of a stale epoch).
+    FencedLeaderEpoch => FENCED_LEADER_EPOCH(74), 409 / 40903, retry;
+    /// An ISR change made against a partition epoch that is not the current one.
+    InvalidUpdateVersion => INVALID_UPDATE_VERSION(95), 409 / 40903, retry;
     /// What the topic's configuration forbids (deleting records of a topic that is
     /// only compacted).
     PolicyViolation => POLICY_VIOLATION(44), 400 / 40002, no_retry;

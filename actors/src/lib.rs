@@ -24,6 +24,7 @@ pub mod node;
 pub mod partition;
 pub mod partitioner;
 pub mod peer_client;
+pub mod replica_fetcher;
 pub mod replica_manager;
 pub mod requests;
 pub mod storage;

@@ -23,7 +23,11 @@ use crate::group::offsets_topic::OFFSETS_TOPIC;
 use crate::ids::NodeId;
 use crate::metadata::MetadataImage;
 use crate::metadata::PartitionImage;
-use crate::partition::{PartitionLimits, PartitionReplica, Role, SetRole, Stop, StopMode};
+use crate::partition::{
+    Assignment, PartitionLimits, PartitionReplica, ReplicationSettings, Role, SetRole, Stop,
+    StopMode,
+};
+use crate::replica_fetcher::{FetcherSettings, Followed, ReplicaFetcher, SetFollowed};
 use crate::topic_config::PartitionConfig;
 
 /// The addresses of a topic's local replicas, by partition number.
@@ -70,9 +74,33 @@ pub struct ReplicaManager {
     replicas: BTreeMap<String, BTreeMap<i32, Addr<PartitionReplica>>>,
     /// Topic → its partition count in the last image applied (the table's width).
     widths: BTreeMap<String, usize>,
-    /// Each running replica's role, as last given.
-    roles: BTreeMap<(String, i32), Role>,
+    /// Each running replica's role and assignment, as last given.
+    roles: BTreeMap<(String, i32), (Role, Assignment)>,
     tx: watch::Sender<Arc<ReplicaTable>>,
+    /// Handed to every partition.
+    replication: ReplicationSettings,
+    /// How followers fetch (`None`: nothing is fetched, as in unit tests).
+    fetching: Option<Fetching>,
+    /// A fetcher per leader broker this broker follows partitions on.
+    fetchers: HashMap<NodeId, Addr<ReplicaFetcher>>,
+}
+
+/// What the replica fetchers need: their settings and the listener they dial.
+#[derive(Debug, Clone)]
+pub struct Fetching {
+    pub settings: FetcherSettings,
+    /// `inter.broker.listener.name`.
+    pub listener: String,
+}
+
+/// The replicas and ISR the metadata gives `partition`.
+pub fn assignment_of(partition: &PartitionImage, min_insync: usize) -> Assignment {
+    Assignment {
+        replicas: partition.replicas.clone(),
+        isr: partition.isr.clone(),
+        partition_epoch: partition.partition_epoch,
+        min_insync,
+    }
 }
 
 /// The role the metadata gives `node`'s replica of `partition`.
@@ -92,7 +120,13 @@ pub fn role_of(partition: &PartitionImage, node: NodeId) -> Role {
 impl ReplicaManager {
     /// `threads` arbiters host the partitions, round-robin. Must run inside an actix
     /// system.
-    pub fn new(threads: usize, limits: PartitionLimits, clock: Clock) -> Self {
+    pub fn new(
+        threads: usize,
+        limits: PartitionLimits,
+        clock: Clock,
+        replication: ReplicationSettings,
+        fetching: Option<Fetching>,
+    ) -> Self {
         let (tx, _) = watch::channel(Arc::new(ReplicaTable::default()));
         ReplicaManager {
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
@@ -103,6 +137,9 @@ impl ReplicaManager {
             widths: BTreeMap::new(),
             roles: BTreeMap::new(),
             tx,
+            replication,
+            fetching,
+            fetchers: HashMap::new(),
         }
     }
 
@@ -143,6 +180,7 @@ impl ReplicaManager {
                 let p = partition.partition.get();
                 let key = (topic.name.clone(), p);
                 let role = role_of(partition, node);
+                let assignment = assignment_of(partition, topic.min_insync_replicas);
                 let running = self
                     .replicas
                     .get(&topic.name)
@@ -156,22 +194,93 @@ impl ReplicaManager {
                         };
                         let offline = refused
                             .or_else(|| (self.count() >= max_partitions).then(&offline_reason));
-                        self.start(&topic.name, p, dir, &config, offline, role);
+                        self.start(&topic.name, p, dir, &config, offline, role, assignment);
                     }
                     None => {}
-                    // A running replica whose leader or epoch changed takes its new
-                    // role. (One moved off this broker stays until reassignment
-                    // exists; none moves today.)
-                    Some(addr) if self.roles.get(&key) != Some(&role) => {
-                        self.roles.insert(key, role);
-                        addr.do_send(SetRole(role));
+                    // A running replica whose leader, epoch, replicas or ISR changed
+                    // takes its new role. (One moved off this broker stays until
+                    // reassignment exists; none moves today.)
+                    Some(addr) if self.roles.get(&key) != Some(&(role, assignment.clone())) => {
+                        self.roles.insert(key, (role, assignment.clone()));
+                        addr.do_send(SetRole { role, assignment });
                     }
                     Some(_) => {}
                 }
             }
         }
         self.publish();
+        self.update_fetchers(image);
         stopped
+    }
+
+    /// Tells each leader's fetcher what this broker follows there (starting
+    /// fetchers for new leaders, stopping those with nothing left to fetch).
+    fn update_fetchers(&mut self, image: &MetadataImage) {
+        let Some(fetching) = self.fetching.clone() else {
+            return;
+        };
+        let node = image.node_id;
+        let mut followed: HashMap<NodeId, Vec<Followed>> = HashMap::new();
+        for ((topic, partition), (role, _)) in &self.roles {
+            let Role::Follower {
+                leader_epoch,
+                leader_id,
+            } = *role
+            else {
+                continue;
+            };
+            if leader_id == crate::controller::records::NO_LEADER || leader_id == node {
+                continue;
+            }
+            let Some(replica) = self.replicas.get(topic).and_then(|r| r.get(partition)) else {
+                continue;
+            };
+            followed.entry(leader_id).or_default().push(Followed {
+                topic: topic.clone(),
+                partition: *partition,
+                replica: replica.clone(),
+                leader_epoch,
+            });
+        }
+        let address = |leader: NodeId| {
+            image.brokers.get(&leader).and_then(|b| {
+                b.endpoints
+                    .iter()
+                    .find(|e| e.listener.eq_ignore_ascii_case(&fetching.listener))
+                    .map(|e| format!("{}:{}", e.host, e.port))
+            })
+        };
+        let gone: Vec<NodeId> = self
+            .fetchers
+            .keys()
+            .filter(|l| !followed.contains_key(l) || address(**l).is_none())
+            .copied()
+            .collect();
+        for leader in gone {
+            if let Some(fetcher) = self.fetchers.remove(&leader) {
+                fetcher.do_send(SetFollowed {
+                    address: String::new(),
+                    partitions: Vec::new(),
+                });
+            }
+        }
+        for (leader, partitions) in followed {
+            let Some(address) = address(leader) else {
+                log::debug!(
+                    "broker {leader} has no {} listener registered yet",
+                    fetching.listener
+                );
+                continue;
+            };
+            let fetcher = self.fetchers.entry(leader).or_insert_with(|| {
+                log::info!("fetching from broker {leader} at {address}");
+                ReplicaFetcher::new(fetching.settings.clone(), leader).start_supervised()
+            });
+            fetcher.do_send(SetFollowed {
+                address,
+                partitions,
+            });
+        }
     }
 
     /// Starts `topic`-`partition`, opening its log in `dir`, or offline with
@@ -184,6 +293,7 @@ impl ReplicaManager {
         config: &PartitionConfig,
         offline: Option<String>,
         role: Role,
+        assignment: Assignment,
     ) {
         let mut replica = PartitionReplica::new(
             topic,
@@ -193,8 +303,10 @@ impl ReplicaManager {
             self.limits,
             self.clock.clone(),
         )
-        .with_role(role);
-        self.roles.insert((topic.to_string(), partition), role);
+        .with_role(role)
+        .with_replication(self.replication.clone(), assignment.clone());
+        self.roles
+            .insert((topic.to_string(), partition), (role, assignment));
         if let Some(reason) = offline {
             replica = replica.offline(reason);
         }

@@ -54,10 +54,12 @@ pub enum ActorKind {
     /// A cleaning thread: stateless, so a panic is contained per pass and the thread
     /// carries on (counted as a panic, never as a restart).
     CleanerWorker,
+    /// A follower's fetcher from one leader broker (`replica_fetcher.rs`).
+    ReplicaFetcher,
 }
 
 impl ActorKind {
-    pub const ALL: [ActorKind; 8] = [
+    pub const ALL: [ActorKind; 9] = [
         ActorKind::Broker,
         ActorKind::Partition,
         ActorKind::GroupCoordinator,
@@ -66,6 +68,7 @@ impl ActorKind {
         ActorKind::ConsumerInstance,
         ActorKind::LogCleaner,
         ActorKind::CleanerWorker,
+        ActorKind::ReplicaFetcher,
     ];
 
     /// The label in metrics.
@@ -79,6 +82,7 @@ impl ActorKind {
             ActorKind::ConsumerInstance => "consumer_instance",
             ActorKind::LogCleaner => "log_cleaner",
             ActorKind::CleanerWorker => "cleaner_worker",
+            ActorKind::ReplicaFetcher => "replica_fetcher",
         }
     }
 

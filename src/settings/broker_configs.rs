@@ -118,6 +118,51 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "how often the active controller looks for leaderships to move back",
     },
     ConfigDef {
+        name: "replica.lag.time.max.ms",
+        kind: ConfigType::Int {
+            min: 100,
+            max: I32_MAX,
+        },
+        default: "30000",
+        doc: "a follower that has not caught up with its leader's log end for this long is taken out of the ISR (and put back once it reaches the high watermark)",
+    },
+    ConfigDef {
+        name: "replica.fetch.wait.max.ms",
+        kind: ConfigType::Int {
+            min: 0,
+            max: I32_MAX,
+        },
+        default: "500",
+        doc: "how long a follower's fetch waits at the leader for new records when it is caught up",
+    },
+    ConfigDef {
+        name: "replica.fetch.max.bytes",
+        kind: ConfigType::Int {
+            min: 1024,
+            max: I32_MAX,
+        },
+        default: "1048576",
+        doc: "bytes a follower fetches per partition in one request (at least one batch, however large)",
+    },
+    ConfigDef {
+        name: "replica.fetch.response.max.bytes",
+        kind: ConfigType::Int {
+            min: 1024,
+            max: I32_MAX,
+        },
+        default: "10485760",
+        doc: "bytes a follower fetches in one request, over all its partitions on that leader",
+    },
+    ConfigDef {
+        name: "replica.fetch.backoff.ms",
+        kind: ConfigType::Int {
+            min: 0,
+            max: I32_MAX,
+        },
+        default: "1000",
+        doc: "how long a follower waits before fetching again a partition whose fetch failed",
+    },
+    ConfigDef {
         name: "inter.broker.listener.name",
         kind: ConfigType::String,
         default: "PLAINTEXT",

@@ -27,13 +27,13 @@ type Placed = (Option<i64>, Vec<i64>, bool);
 /// The README's cluster binds fixed ports: one such test at a time.
 static README_PORTS: Mutex<()> = Mutex::new(());
 
-struct TestCluster {
-    cluster_id: String,
+pub(crate) struct TestCluster {
+    pub(crate) cluster_id: String,
     /// Node `i + 1` at index `i`; `None` while it is down.
     nodes: Vec<Option<TestBroker>>,
     /// Each node's `troupe serve` arguments.
     args: Vec<Vec<String>>,
-    cwd: PathBuf,
+    pub(crate) cwd: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -47,18 +47,18 @@ fn free_port() -> u16 {
 impl TestCluster {
     /// Three nodes on ephemeral HTTP and Kafka ports, each with its data dir, and
     /// `overrides` on every node.
-    fn start(overrides: &[&str]) -> TestCluster {
+    pub(crate) fn start(overrides: &[&str]) -> TestCluster {
         TestCluster::start_with(overrides, &[])
     }
 
     /// [`TestCluster::start`], with `node_overrides` (node id, key=value) on one node.
-    fn start_with(overrides: &[&str], node_overrides: &[(usize, &str)]) -> TestCluster {
+    pub(crate) fn start_with(overrides: &[&str], node_overrides: &[(usize, &str)]) -> TestCluster {
         TestCluster::start_nodes_with(3, overrides, node_overrides)
     }
 
     /// `nodes` nodes, of which the first three are the voters; the others are
     /// broker-only (observers of the metadata log).
-    fn start_nodes_with(
+    pub(crate) fn start_nodes_with(
         nodes: usize,
         overrides: &[&str],
         node_overrides: &[(usize, &str)],
@@ -111,7 +111,7 @@ impl TestCluster {
     }
 
     /// The README's three nodes: `troupe serve --config config/cluster/nodeN.toml`.
-    fn from_readme() -> TestCluster {
+    pub(crate) fn from_readme() -> TestCluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/cluster");
         let args = (1..=3)
@@ -139,7 +139,7 @@ impl TestCluster {
     }
 
     /// Starts `ids` at once: a node serves only once the quorum has a majority.
-    fn start_nodes(&mut self, ids: &[usize]) {
+    pub(crate) fn start_nodes(&mut self, ids: &[usize]) {
         let started: Vec<(usize, TestBroker)> = std::thread::scope(|s| {
             let handles: Vec<_> = ids
                 .iter()
@@ -158,12 +158,12 @@ impl TestCluster {
         }
     }
 
-    fn node(&self, id: usize) -> &TestBroker {
+    pub(crate) fn node(&self, id: usize) -> &TestBroker {
         self.nodes[id - 1].as_ref().expect("the node is up")
     }
 
     /// The nodes up that serve clients (a controller-only node has no HTTP port).
-    fn up(&self) -> impl Iterator<Item = (usize, &TestBroker)> {
+    pub(crate) fn up(&self) -> impl Iterator<Item = (usize, &TestBroker)> {
         self.nodes
             .iter()
             .enumerate()
@@ -171,32 +171,32 @@ impl TestCluster {
             .filter(|(_, n)| n.port != 0)
     }
 
-    fn v3(&self, id: usize, path: &str) -> String {
+    pub(crate) fn v3(&self, id: usize, path: &str) -> String {
         self.node(id)
             .url(&format!("/v3/clusters/{}{path}", self.cluster_id))
     }
 
-    fn kill9(&mut self, id: usize) {
+    pub(crate) fn kill9(&mut self, id: usize) {
         if let Some(node) = self.nodes[id - 1].take() {
             node.kill9();
         }
     }
 
-    fn stop(&mut self, id: usize) {
+    pub(crate) fn stop(&mut self, id: usize) {
         if let Some(node) = self.nodes[id - 1].take() {
             node.stop();
         }
     }
 
     /// The active controller, as node `via` sees it.
-    fn controller(&self, via: usize) -> Option<usize> {
+    pub(crate) fn controller(&self, via: usize) -> Option<usize> {
         let (status, body) = get(&self.v3(via, "/quorum"));
         assert_eq!(status, 200, "{body}");
         body["controller_id"].as_u64().map(|c| c as usize)
     }
 
     /// Each broker's state (`alive`, `fenced`, `shutting_down`) as node `via` sees it.
-    fn broker_states(&self, via: usize) -> Vec<(usize, String)> {
+    pub(crate) fn broker_states(&self, via: usize) -> Vec<(usize, String)> {
         let (status, body) = get(&self.v3(via, "/brokers"));
         assert_eq!(status, 200, "{body}");
         body["data"]
@@ -213,7 +213,7 @@ impl TestCluster {
     }
 
     /// Each partition's (leader, replicas, online) as node `via` sees it.
-    fn partitions(&self, via: usize, topic: &str) -> Vec<Placed> {
+    pub(crate) fn partitions(&self, via: usize, topic: &str) -> Vec<Placed> {
         let (status, body) = get(&self.v3(via, &format!("/topics/{topic}/partitions")));
         assert_eq!(status, 200, "{body}");
         body["data"]
@@ -238,7 +238,7 @@ impl TestCluster {
 
     /// Creates a topic through node `via`; once created, waits until every node up
     /// has applied it (metadata reaches the nodes a moment apart, as in Kafka).
-    fn create_topic(&self, via: usize, name: &str, partitions: i32) -> (u16, Value) {
+    pub(crate) fn create_topic(&self, via: usize, name: &str, partitions: i32) -> (u16, Value) {
         let created = post_json(
             &self.v3(via, "/topics"),
             &json!({"topic_name": name, "partitions_count": partitions}),
@@ -257,7 +257,7 @@ impl TestCluster {
     }
 
     /// Produces `value` to `topic`-`partition` through node `via` (v3): the report.
-    fn produce(&self, via: usize, topic: &str, partition: i32, value: &str) -> Value {
+    pub(crate) fn produce(&self, via: usize, topic: &str, partition: i32, value: &str) -> Value {
         let (status, answer) = send(
             "POST",
             &self.v3(via, &format!("/topics/{topic}/records")),
@@ -269,8 +269,29 @@ impl TestCluster {
         v3_reports(&answer).remove(0)
     }
 
+    /// Produces `value` as [`TestCluster::produce`] does: whether it was acknowledged.
+    pub(crate) fn produce_outcome(
+        &self,
+        via: usize,
+        topic: &str,
+        partition: i32,
+        value: &str,
+    ) -> bool {
+        let (status, answer) = send(
+            "POST",
+            &self.v3(via, &format!("/topics/{topic}/records")),
+            "application/json",
+            &json!({"partition_id": partition, "value": {"type": "JSON", "data": value}})
+                .to_string(),
+        );
+        status == 200
+            && v3_reports(&answer)
+                .first()
+                .is_some_and(|r| r["error_code"] == 200)
+    }
+
     /// Every value of `topic`-`partition`, read through node `via` (v2 records).
-    fn read(&self, via: usize, topic: &str, partition: i32) -> Vec<(i64, String)> {
+    pub(crate) fn read(&self, via: usize, topic: &str, partition: i32) -> Vec<(i64, String)> {
         let (status, body) = get_accept(
             &self.node(via).url(&format!(
                 "/topics/{topic}/partitions/{partition}/records?offset=0&max_bytes=1048576"
@@ -292,7 +313,11 @@ impl TestCluster {
 }
 
 /// Polls `condition` every 100 ms until it holds; fails the test at `within`.
-fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool) -> Duration {
+pub(crate) fn wait_until(
+    what: &str,
+    within: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> Duration {
     let started = Instant::now();
     while !condition() {
         assert!(started.elapsed() < within, "not within {within:?}: {what}");
@@ -301,7 +326,7 @@ fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool)
     started.elapsed()
 }
 
-fn all_alive(c: &TestCluster, via: usize) -> bool {
+pub(crate) fn all_alive(c: &TestCluster, via: usize) -> bool {
     let states = c.broker_states(via);
     states.len() == 3 && states.iter().all(|(_, s)| s == "alive")
 }
@@ -494,7 +519,7 @@ print(json.dumps({"acked": sorted(acked), "got": sorted(got)}))
 }
 
 /// Fast liveness for the tests that fence.
-const QUICK: &[&str] = &[
+pub(crate) const QUICK: &[&str] = &[
     "broker.session.timeout.ms=3000",
     "broker.heartbeat.interval.ms=500",
 ];

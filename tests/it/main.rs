@@ -20,6 +20,7 @@ mod mounts;
 mod openapi;
 mod produce;
 mod quickstart;
+mod replication;
 mod restart;
 mod retention;
 mod tidy;

@@ -70,6 +70,8 @@ pub enum ControllerRequest {
         current_metadata_offset: u64,
         want_shut_down: bool,
     },
+    /// A partition leader's new ISR (Kafka's AlterPartition).
+    AlterIsr(decisions::IsrChange),
 }
 
 /// The controller's answer.
@@ -294,6 +296,7 @@ impl Controller {
                 self.last_contact.insert(*broker_id, self.clock.monotonic());
                 decisions::register_broker(state, *broker_id, *incarnation_id, endpoints.clone())
             }
+            ControllerRequest::AlterIsr(change) => decisions::alter_isr(state, change)?,
             ControllerRequest::Heartbeat {
                 broker_id,
                 broker_epoch,

@@ -15,7 +15,7 @@
 //!
 //! The receiving node asks only its own controller ([`ControllerChannel::handle_decide`]):
 //! not leading, it answers NOT_CONTROLLER and the sender looks again, so a request
-//! never travels in a circle. A broker's registration and heartbeat must come from
+//! never travels in a circle. A broker's registration, heartbeat and ISR change must come from
 //! the broker they name.
 
 use std::sync::Arc;
@@ -205,16 +205,16 @@ impl ControllerChannel {
     ) -> Result<Vec<u8>, RpcRefusal> {
         let sender = self.quorum.check_sender(peer)?;
         let request: ControllerRequest = decode(body)?;
-        match &request {
+        let speaks_for = match &request {
             ControllerRequest::RegisterBroker { broker_id, .. }
-            | ControllerRequest::Heartbeat { broker_id, .. }
-                if broker_id.get() as u64 != sender =>
-            {
-                return Err(RpcRefusal::BadRequest(format!(
-                    "node {sender} sent a request for broker {broker_id}"
-                )));
-            }
-            _ => {}
+            | ControllerRequest::Heartbeat { broker_id, .. } => Some(*broker_id),
+            ControllerRequest::AlterIsr(change) => Some(change.leader),
+            _ => None,
+        };
+        if let Some(broker_id) = speaks_for.filter(|b| b.get() as u64 != sender) {
+            return Err(RpcRefusal::BadRequest(format!(
+                "node {sender} sent a request for broker {broker_id}"
+            )));
         }
         let controller = self.local.borrow().clone();
         let answer = match controller {

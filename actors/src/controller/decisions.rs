@@ -270,6 +270,84 @@ pub fn preferred_leader_elections(state: &ClusterState) -> Vec<MetadataRecord> {
     })
 }
 
+/// A partition leader's proposed ISR (Kafka's AlterPartition): committed only if
+/// `broker` still leads in `leader_epoch`, the partition is still at
+/// `partition_epoch` (a proposal made against an older state is stale), the new ISR
+/// holds the leader and only the partition's replicas, and every replica it adds is
+/// on an active broker (KIP-841: a fenced or stopping broker never joins).
+pub fn alter_isr(state: &ClusterState, change: &IsrChange) -> BrokerResult<Vec<MetadataRecord>> {
+    let topic = state
+        .topic(&change.topic)
+        .ok_or_else(|| BrokerError::UnknownTopic(change.topic.clone()))?;
+    let id = PartitionId::new(change.partition);
+    let p = topic
+        .partitions
+        .get(&id)
+        .ok_or_else(|| BrokerError::UnknownPartition {
+            topic: change.topic.clone(),
+            partition: change.partition,
+        })?;
+    let name = format!("{}-{}", change.topic, change.partition);
+    if p.leader != change.leader || p.leader_epoch != change.leader_epoch {
+        return Err(BrokerError::FencedLeaderEpoch(format!(
+            "{name} is led by broker {} in epoch {}, not by {} in epoch {}",
+            p.leader, p.leader_epoch, change.leader, change.leader_epoch
+        )));
+    }
+    if p.partition_epoch != change.partition_epoch {
+        return Err(BrokerError::InvalidUpdateVersion(format!(
+            "{name} is at partition epoch {}, not {}",
+            p.partition_epoch, change.partition_epoch
+        )));
+    }
+    let mut isr = Vec::new();
+    for r in &change.isr {
+        if !p.replicas.contains(r) {
+            return Err(BrokerError::InvalidRequest(format!(
+                "broker {r} holds no replica of {name}"
+            )));
+        }
+        if !isr.contains(r) {
+            isr.push(*r);
+        }
+    }
+    if !isr.contains(&change.leader) {
+        return Err(BrokerError::InvalidRequest(format!(
+            "the ISR of {name} must hold its leader"
+        )));
+    }
+    let active = |n: &NodeId| state.brokers.get(n).is_some_and(|b| b.is_active());
+    if let Some(r) = isr.iter().find(|r| !p.isr.contains(r) && !active(r)) {
+        return Err(BrokerError::InvalidRequest(format!(
+            "broker {r} is fenced or shutting down: it cannot join the ISR of {name}"
+        )));
+    }
+    if isr == p.isr {
+        return Ok(Vec::new());
+    }
+    Ok(vec![MetadataRecord::PartitionChange(
+        PartitionChangeRecord {
+            topic_id: topic.topic_id.clone(),
+            partition_id: id,
+            leader: None,
+            isr: Some(isr),
+            replicas: None,
+        },
+    )])
+}
+
+/// What a leader proposes for its partition's ISR, and the state it proposes it
+/// against.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IsrChange {
+    pub topic: String,
+    pub partition: i32,
+    pub leader: NodeId,
+    pub leader_epoch: LeaderEpoch,
+    pub partition_epoch: PartitionEpoch,
+    pub isr: Vec<NodeId>,
+}
+
 /// A PartitionChange for each partition where `decide` answers a leader and ISR
 /// different from what it has.
 fn changes(

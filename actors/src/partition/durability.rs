@@ -9,10 +9,12 @@
 //! advances over everything the ticket covered: one fsync acknowledges every append
 //! that queued behind it. With no fsync due, an append is committed as written.
 //!
-//! The high watermark is what the in-sync replicas all have; this leader's are
-//! itself alone, so what is durable here is committed (see [`super::Role`]).
-//! Advancing it answers the delayed produces first, then feeds the live tail, then
-//! answers the delayed fetches.
+//! An fsync moves this log's durable end (`durable_to`), which answers `acks=1`
+//! appends and a follower's copies; on a leader the high watermark then moves to
+//! what every in-sync replica has durably ([`super::replication`]; with no other
+//! replica in the ISR, what is durable here is committed). Advancing it answers the
+//! delayed `acks=all` produces first, then feeds the live tail, then answers the
+//! delayed fetches and tells waiting followers.
 
 use std::time::Duration;
 
@@ -44,13 +46,20 @@ impl PartitionReplica {
             return self.acknowledge_duplicate(result, acks, ctx);
         }
         if !self.log.as_ref().is_some_and(Log::flush_due) {
-            // The policy does not ask for an fsync: committed as written. (With
+            // The policy does not ask for an fsync: durable as written. (With
             // flush.messages > 1 an acknowledgement does not promise durability.)
-            self.advance_high_watermark(result.last_offset + 1, ctx);
+            self.durable_to(result.last_offset + 1, ctx);
             self.arm_flush_timer(ctx);
-            return Box::pin(async move { Ok(result) });
+            if acks != Acks::All || result.last_offset < self.high_watermark() {
+                return Box::pin(async move { Ok(result) });
+            }
+            let rx = self.waiters.park_produce(result.last_offset, result);
+            return self.parked_reply(rx, "the partition stopped before the write was replicated");
         }
-        let rx = self.waiters.park_produce(result.last_offset, result);
+        let rx = match acks {
+            Acks::All => self.waiters.park_produce(result.last_offset, result),
+            Acks::Leader | Acks::None => self.waiters.park_local(result.last_offset, result),
+        };
         self.maybe_flush(ctx);
         if acks == Acks::None {
             return Box::pin(async move { Ok(result) });
@@ -116,7 +125,7 @@ impl PartitionReplica {
         {
             return;
         }
-        self.advance_high_watermark(up_to, ctx);
+        self.durable_to(up_to, ctx);
         self.maybe_flush(ctx);
     }
 
@@ -158,8 +167,11 @@ impl PartitionReplica {
     /// Answers what a high watermark move from `from` to `to` unblocks.
     pub(super) fn high_watermark_moved(&mut self, from: i64, to: i64, ctx: &mut Context<Self>) {
         // Producers first: the tail's read must not delay their acknowledgements.
-        self.waiters.complete_produces(to);
+        let refusal = self.isr_too_small();
+        self.waiters.complete_produces(to, refusal.as_ref());
         self.publish_tail(ctx, from);
         self.complete_fetches(ctx, to);
+        // Followers learn the new high watermark.
+        self.wake_replica_fetches(ctx);
     }
 }

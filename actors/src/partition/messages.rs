@@ -15,8 +15,9 @@ pub enum Acks {
     None,
     /// `acks=1`: answer once the leader has it durably (per the flush policy).
     Leader,
-    /// `acks=all`: answer once every in-sync replica has it. On one node that is the
-    /// leader; `min.insync.replicas` applies once replication arrives.
+    /// `acks=all`: answer once every in-sync replica has it durably (the high
+    /// watermark passed it); refused before the append when the ISR is smaller than
+    /// `min.insync.replicas`, and not acknowledged if it shrank below it meanwhile.
     All,
 }
 
@@ -134,9 +135,12 @@ pub struct PartitionStatus {
 
 /// The replica's role as the metadata now gives it: leader in an epoch, or follower
 /// of a leader (of none: the partition is offline).
-#[derive(Message, Debug, Clone, Copy)]
+#[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
-pub struct SetRole(pub crate::partition::Role);
+pub struct SetRole {
+    pub role: crate::partition::Role,
+    pub assignment: crate::partition::Assignment,
+}
 
 /// Apply a changed topic config.
 #[derive(Message)]

@@ -20,6 +20,7 @@
 
 mod durability;
 pub mod messages;
+mod replication;
 mod retention;
 mod role;
 mod status;
@@ -41,6 +42,11 @@ use crate::supervision::{contain, ActorKind, RestartPolicy, Supervision};
 use crate::topic_config::PartitionConfig;
 use durability::FlushState;
 pub use messages::*;
+use replication::Replication;
+pub use replication::{
+    AppendAsFollower, Assignment, FollowerPosition, GetFollowerPosition, ReplicaFetch,
+    ReplicationSettings, TruncateToLeader,
+};
 pub use role::Role;
 use status::Counters;
 use supervision::write_error_is_fatal;
@@ -79,6 +85,8 @@ pub struct PartitionReplica {
     /// Set by `Stop`: a restart does not reopen the log.
     stopped: bool,
     role: Role,
+    /// The replicas, the ISR, the followers' positions and this log's durable end.
+    replication: Replication,
     flush: FlushState,
     waiters: Waiters,
     tail: Tail,
@@ -108,6 +116,7 @@ impl PartitionReplica {
             offline_reason: None,
             stopped: false,
             role: Role::first_leader(),
+            replication: Replication::default(),
             flush: FlushState::default(),
             waiters: Waiters::new(limits.max_waiting_fetches),
             tail: Tail::new(limits.tail_buffer_chunks, limits.tail_chunk_max_bytes),
@@ -161,14 +170,18 @@ impl PartitionReplica {
             },
         );
         match opened {
-            Ok(Ok(mut log)) => {
-                let checkpointed = log.high_watermark();
-                let high_watermark = log.set_high_watermark(self.role.high_watermark_at_open(&log));
+            Ok(Ok(log)) => {
+                // Recovery keeps only what is on disk here (it syncs what it
+                // scanned): the whole log is durable. The high watermark starts at
+                // the checkpoint and a leader moves it as its ISR allows.
+                self.replication.durable_end = log.log_end_offset();
                 log::info!(
-                    "partition {} online: offsets [{}, {}), high watermark {high_watermark} (checkpointed {checkpointed}), {} segment(s)",
+                    "partition {} online ({:?}): offsets [{}, {}), checkpointed high watermark {}, {} segment(s)",
                     self.name(),
+                    self.role,
                     log.log_start_offset(),
                     log.log_end_offset(),
+                    log.high_watermark(),
                     log.segments().len()
                 );
                 self.log = Some(log);
@@ -191,12 +204,7 @@ impl PartitionReplica {
                     self.name()
                 )))
             }
-            // Replication will answer Kafka's NOT_LEADER_OR_FOLLOWER here.
-            Role::Follower { leader_id, .. } => Err(BrokerError::PartitionOffline {
-                topic: self.topic.clone(),
-                partition: self.partition,
-                reason: format!("this replica follows broker {leader_id}, which takes the writes"),
-            }),
+            Role::Follower { .. } => Err(self.not_leader()),
         }
     }
 
@@ -245,7 +253,11 @@ impl Actor for PartitionReplica {
                 log::error!("partition {}: {reason}", self.name());
                 self.supervision.failed(reason);
                 ctx.stop();
+                return;
             }
+        }
+        if matches!(self.role, Role::Leader { .. }) {
+            self.begin_leadership(ctx);
         }
     }
 }
@@ -268,6 +280,8 @@ impl Handler<Append> for PartitionReplica {
             Ok(info) => info,
             Err(e) => return Box::pin(async move { Err(e) }),
         };
+        // Followers waiting at the log end get it now, while this fsync runs.
+        self.wake_replica_fetches(ctx);
         let result = AppendResult {
             base_offset: info.base_offset,
             last_offset: info.last_offset,
@@ -383,18 +397,45 @@ impl Handler<GetStatus> for PartitionReplica {
 impl Handler<SetRole> for PartitionReplica {
     type Result = ();
 
-    /// A leader in a new epoch stamps it on what it appends from now on; a replica
-    /// that becomes leader commits what it has (its in-sync replicas are itself).
-    fn handle(&mut self, SetRole(role): SetRole, _: &mut Context<Self>) {
-        if role == self.role {
-            return;
-        }
-        log::debug!("{}: {:?} (was {:?})", self.name(), role, self.role);
-        self.role = role;
-        if let (Role::Leader { .. }, Some(log)) = (role, self.log.as_mut()) {
-            let high_watermark = role.high_watermark_at_open(log);
-            log.set_high_watermark(high_watermark);
-        }
+    /// A leader in a new epoch stamps it on what it appends from now on and starts
+    /// tracking its followers afresh; a leader that becomes a follower fails what
+    /// waits for its high watermark (see [`replication`]).
+    fn handle(&mut self, msg: SetRole, ctx: &mut Context<Self>) {
+        self.set_role(msg.role, msg.assignment, ctx);
+    }
+}
+
+impl Handler<ReplicaFetch> for PartitionReplica {
+    type Result = ResponseFuture<BrokerResult<FetchResult>>;
+
+    fn handle(&mut self, msg: ReplicaFetch, ctx: &mut Context<Self>) -> Self::Result {
+        self.replica_fetch(msg, ctx)
+    }
+}
+
+impl Handler<AppendAsFollower> for PartitionReplica {
+    type Result = ResponseFuture<BrokerResult<i64>>;
+
+    fn handle(&mut self, msg: AppendAsFollower, ctx: &mut Context<Self>) -> Self::Result {
+        self.append_as_follower(msg, ctx)
+    }
+}
+
+impl Handler<GetFollowerPosition> for PartitionReplica {
+    type Result = BrokerResult<FollowerPosition>;
+
+    fn handle(&mut self, msg: GetFollowerPosition, _: &mut Context<Self>) -> Self::Result {
+        self.follower_position(msg.0)
+    }
+}
+
+impl Handler<TruncateToLeader> for PartitionReplica {
+    type Result = BrokerResult<i64>;
+
+    fn handle(&mut self, msg: TruncateToLeader, ctx: &mut Context<Self>) -> Self::Result {
+        let end = self.truncate_to_leader(msg, ctx);
+        self.close_tail();
+        end
     }
 }
 
@@ -418,22 +459,31 @@ impl Handler<Stop> for PartitionReplica {
         let mut result = Ok(());
         if let Some(mut log) = self.log.take() {
             if msg.0 == StopMode::Close {
-                // Everything written is flushed by close, and so committed (the
-                // leader is the only in-sync replica): answer the appends waiting for
-                // it, and let the checkpoint say so.
+                // Everything written is flushed by close. A leader that commits
+                // alone (no other replica in its ISR) so commits it: it answers the
+                // appends waiting for it, and lets the checkpoint say so.
                 let name = self.name();
+                let alone =
+                    matches!(self.role, Role::Leader { .. }) && self.replication.commits_alone();
                 let closed = contain(
                     ActorKind::Partition,
                     || name.clone(),
                     || {
                         log.flush()?;
                         let end = log.log_end_offset();
-                        log.set_high_watermark(end);
-                        log.close().map(|()| end)
+                        if alone {
+                            log.set_high_watermark(end);
+                        }
+                        log.close().map(|()| alone.then_some(end))
                     },
                 );
                 match closed {
-                    Ok(Ok(end)) => self.waiters.complete_produces(end),
+                    Ok(Ok(Some(end))) => {
+                        let refusal = self.isr_too_small();
+                        self.waiters.complete_produces(end, refusal.as_ref());
+                        self.waiters.complete_local(end);
+                    }
+                    Ok(Ok(None)) => {}
                     Ok(Err(e)) => {
                         result = Err(BrokerError::from_log(&self.topic, self.partition, e))
                     }

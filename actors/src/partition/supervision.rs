@@ -86,6 +86,7 @@ impl PartitionReplica {
     /// Every parked request gets `error`; an fsync in flight will find nobody.
     pub(super) fn fail_parked(&mut self, error: &BrokerError) {
         self.waiters.fail_all(error);
+        self.fail_replica_fetches(error);
         self.reset_flush();
     }
 
@@ -120,6 +121,7 @@ impl Supervised for PartitionReplica {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // The context's timers and futures are gone with the restart.
         self.reset_flush();
+        self.reset_isr_timer();
         if self.stopped {
             self.log = None;
             return;

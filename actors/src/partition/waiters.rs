@@ -2,9 +2,10 @@
 //! cannot be answered yet, parked until the high watermark moves past them.
 //!
 //! - A **delayed produce** (Kafka's `DelayedProduce`) is an append written but not yet
-//!   durable under the flush policy; it is answered when an fsync carries the high
-//!   watermark past its last offset. Produces complete in offset order, so they wait
-//!   in a queue.
+//!   acknowledged: an `acks=all` one is answered when the high watermark passes its
+//!   last offset (every in-sync replica has it durably), an `acks=1` one (and a
+//!   follower's copy of its leader's batches) when an fsync here covers it.
+//!   Produces complete in offset order, so they wait in queues.
 //! - A **delayed fetch** (Kafka's `DelayedFetch`) is a long-poll read at the high
 //!   watermark; it is answered when the high watermark moves past its offset, or
 //!   with nothing when its `max_wait_ms` runs out. At most
@@ -40,7 +41,10 @@ struct DelayedFetch {
 }
 
 pub(super) struct Waiters {
+    /// `acks=all` appends, waiting for the high watermark.
     produces: VecDeque<DelayedProduce>,
+    /// `acks=1` appends and a follower's copies, waiting for this log to be durable.
+    local: VecDeque<DelayedProduce>,
     fetches: Vec<DelayedFetch>,
     next_fetch_id: u64,
     max_fetches: usize,
@@ -50,6 +54,7 @@ impl Waiters {
     pub(super) fn new(max_fetches: usize) -> Waiters {
         Waiters {
             produces: VecDeque::new(),
+            local: VecDeque::new(),
             fetches: Vec::new(),
             next_fetch_id: 0,
             max_fetches,
@@ -57,42 +62,44 @@ impl Waiters {
     }
 
     pub(super) fn has_produces(&self) -> bool {
-        !self.produces.is_empty()
+        !self.produces.is_empty() || !self.local.is_empty()
     }
 
-    /// Parks an append that ends at `last_offset`; `result` is its answer. The queue
-    /// stays in offset order: a producer's retry of a batch still waiting (a
-    /// duplicate) goes in beside its original, not after later appends.
+    /// Parks an `acks=all` append that ends at `last_offset` until the high
+    /// watermark passes it; `result` is its answer.
     pub(super) fn park_produce(
         &mut self,
         last_offset: i64,
         result: AppendResult,
     ) -> oneshot::Receiver<BrokerResult<AppendResult>> {
-        let (reply, rx) = oneshot::channel();
-        let at = self
-            .produces
-            .partition_point(|p| p.last_offset <= last_offset);
-        self.produces.insert(
-            at,
-            DelayedProduce {
-                last_offset,
-                result,
-                reply,
-            },
-        );
-        rx
+        park_in(&mut self.produces, last_offset, result)
     }
 
-    /// Answers every parked append below `high_watermark`.
-    pub(super) fn complete_produces(&mut self, high_watermark: i64) {
-        while self
-            .produces
-            .front()
-            .is_some_and(|p| p.last_offset < high_watermark)
-        {
-            if let Some(p) = self.produces.pop_front() {
-                let _ = p.reply.send(Ok(p.result));
-            }
+    /// Parks an append that ends at `last_offset` until this log is durable past
+    /// it (`acks=1`, a follower's copy).
+    pub(super) fn park_local(
+        &mut self,
+        last_offset: i64,
+        result: AppendResult,
+    ) -> oneshot::Receiver<BrokerResult<AppendResult>> {
+        park_in(&mut self.local, last_offset, result)
+    }
+
+    /// Answers every `acks=all` append below `high_watermark`: acknowledged, or
+    /// `refusal` when the ISR shrank below `min.insync.replicas` meanwhile.
+    pub(super) fn complete_produces(&mut self, high_watermark: i64, refusal: Option<&BrokerError>) {
+        complete_in(&mut self.produces, high_watermark, refusal);
+    }
+
+    /// Answers every append waiting for this log to be durable below `durable_end`.
+    pub(super) fn complete_local(&mut self, durable_end: i64) {
+        complete_in(&mut self.local, durable_end, None);
+    }
+
+    /// Answers every parked append with `error` (this replica stopped leading).
+    pub(super) fn fail_produces(&mut self, error: &BrokerError) {
+        for produce in self.produces.drain(..).chain(self.local.drain(..)) {
+            let _ = produce.reply.send(Err(error.clone()));
         }
     }
 
@@ -137,11 +144,43 @@ impl Waiters {
 
     /// Answers everything parked with `error`.
     pub(super) fn fail_all(&mut self, error: &BrokerError) {
-        for produce in self.produces.drain(..) {
-            let _ = produce.reply.send(Err(error.clone()));
-        }
+        self.fail_produces(error);
         for fetch in self.fetches.drain(..) {
             let _ = fetch.reply.send(Err(error.clone()));
+        }
+    }
+}
+
+/// Parks an append in `queue`, which stays in offset order: a producer's retry of a
+/// batch still waiting (a duplicate) goes in beside its original, not after later
+/// appends.
+fn park_in(
+    queue: &mut VecDeque<DelayedProduce>,
+    last_offset: i64,
+    result: AppendResult,
+) -> oneshot::Receiver<BrokerResult<AppendResult>> {
+    let (reply, rx) = oneshot::channel();
+    let at = queue.partition_point(|p| p.last_offset <= last_offset);
+    queue.insert(
+        at,
+        DelayedProduce {
+            last_offset,
+            result,
+            reply,
+        },
+    );
+    rx
+}
+
+/// Answers the appends of `queue` below `end`, with `refusal` if there is one.
+fn complete_in(queue: &mut VecDeque<DelayedProduce>, end: i64, refusal: Option<&BrokerError>) {
+    while queue.front().is_some_and(|p| p.last_offset < end) {
+        if let Some(p) = queue.pop_front() {
+            let answer = match refusal {
+                Some(e) => Err(e.clone()),
+                None => Ok(p.result),
+            };
+            let _ = p.reply.send(answer);
         }
     }
 }

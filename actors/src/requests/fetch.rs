@@ -7,7 +7,7 @@
 use super::list_offsets::resolve;
 use super::{Engine, RequestContext};
 use crate::error::{BrokerError, BrokerResult};
-use crate::partition::{Fetch, FetchResult, OffsetSpec};
+use crate::partition::{Fetch, FetchResult, OffsetSpec, ReplicaFetch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FetchRequest {
@@ -41,4 +41,18 @@ pub async fn fetch(
         }
         (result, _) => Ok((request.offset, result?)),
     }
+}
+
+/// A follower's fetch from this broker's replica of `topic`-`partition`, which must
+/// lead it (Kafka's Fetch with a replica id): data up to the log end offset, and the
+/// follower's position recorded (see `partition::replication`).
+pub async fn replica_fetch(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+    partition: i32,
+    fetch: ReplicaFetch,
+) -> BrokerResult<FetchResult> {
+    let route = engine.route(topic)?;
+    super::ask(route.partition(partition)?, fetch).await?
 }

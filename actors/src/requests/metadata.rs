@@ -50,10 +50,17 @@ async fn status(route: &TopicRoute, p: i32) -> BrokerResult<PartitionStatus> {
     };
     match &leader {
         Leader::Local(addr) => addr.send(GetStatus).await.map_err(BrokerError::mailbox),
-        Leader::Remote(_) => {
-            let bounds = super::list_offsets::log_bounds(&leader).await?;
-            Ok(route.remote_status(p, Some(bounds)))
-        }
+        Leader::Remote(_) => match super::list_offsets::log_bounds(&leader).await {
+            Ok(bounds) => Ok(route.remote_status(p, Some(bounds))),
+            // The image's leader cannot be reached (it died, and is not fenced
+            // yet): the partition is shown as the image has it, offline for now.
+            Err(e @ (BrokerError::Unavailable(_) | BrokerError::NotLeader { .. })) => {
+                let mut status = route.remote_status(p, None);
+                status.offline_reason = Some(e.to_string());
+                Ok(status)
+            }
+            Err(e) => Err(e),
+        },
     }
 }
 

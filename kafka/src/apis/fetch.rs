@@ -14,8 +14,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
-use troupe_actors::partition::FetchResult;
-use troupe_actors::requests::fetch::{fetch, FetchRequest as Read};
+use troupe_actors::ids::{LeaderEpoch, NodeId};
+use troupe_actors::partition::{FetchResult, ReplicaFetch};
+use troupe_actors::peer_client::parse_broker_client_id;
+use troupe_actors::requests::fetch::{fetch, replica_fetch, FetchRequest as Read};
 use troupe_actors::storage::buffers::POOL;
 
 use super::admin::{check_current_epoch, led_here};
@@ -30,6 +32,15 @@ pub async fn handle(session: &Session, request: FetchRequest, version: i16) -> F
     if request.session_id != 0 {
         return FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND);
     }
+    let replica = request.replica_id.0;
+    if replica >= 0 && !is_broker(session, replica) {
+        return FetchResponse::default().with_error_code(CLUSTER_AUTHORIZATION_FAILED);
+    }
+    let reader = Reader {
+        session,
+        replica: (replica >= 0).then(|| NodeId::new(replica)),
+        version,
+    };
     let wanted: Wanted = request
         .topics
         .into_iter()
@@ -38,24 +49,24 @@ pub async fn handle(session: &Session, request: FetchRequest, version: i16) -> F
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let max_wait_ms = u64::try_from(request.max_wait_ms).unwrap_or(0);
-    let (responses, bytes, failed) = read_all(session, &wanted, max_bytes, version).await;
+    let (responses, bytes, failed) = read_all(&reader, &wanted, max_bytes).await;
     if bytes >= min_bytes.max(1) || failed || max_wait_ms == 0 {
         return FetchResponse::default().with_responses(responses);
     }
     log::trace!("fetch: {bytes} bytes now, waiting up to {max_wait_ms} ms");
-    wait_for_data(session, &wanted, max_wait_ms, version).await;
-    let (responses, _, _) = read_all(session, &wanted, max_bytes, version).await;
+    wait_for_data(&reader, &wanted, max_wait_ms).await;
+    let (responses, _, _) = read_all(&reader, &wanted, max_bytes).await;
     FetchResponse::default().with_responses(responses)
 }
 
 /// Reads every partition once, without waiting, in request order within
 /// `max_bytes`: the responses, the bytes read, and whether any partition failed.
 async fn read_all(
-    session: &Session,
+    reader: &Reader<'_>,
     wanted: &Wanted,
     max_bytes: usize,
-    version: i16,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let version = reader.version;
     let mut remaining = max_bytes;
     let mut total = 0;
     let mut failed = false;
@@ -69,7 +80,7 @@ async fn read_all(
             let answer = if limit == 0 {
                 empty(p.partition, version)
             } else {
-                read_one(session, topic, p, limit, 0, version).await
+                reader.read_one(topic, p, limit, 0).await
             };
             failed |= answer.error_code != 0;
             let size = answer.records.as_ref().map_or(0, Bytes::len);
@@ -87,11 +98,11 @@ async fn read_all(
 }
 
 /// Waits, up to `max_wait_ms`, until any partition asked for has data (or fails).
-async fn wait_for_data(session: &Session, wanted: &Wanted, max_wait_ms: u64, version: i16) {
+async fn wait_for_data(reader: &Reader<'_>, wanted: &Wanted, max_wait_ms: u64) {
     let mut waits: FuturesUnordered<_> = wanted
         .iter()
         .flat_map(|(topic, partitions)| partitions.iter().map(move |p| (topic, p)))
-        .map(|(topic, p)| read_one(session, topic, p, 1, max_wait_ms, version))
+        .map(|(topic, p)| reader.read_one(topic, p, 1, max_wait_ms))
         .collect();
     let any = async {
         while let Some(answer) = waits.next().await {
@@ -101,6 +112,85 @@ async fn wait_for_data(session: &Session, wanted: &Wanted, max_wait_ms: u64, ver
         }
     };
     let _ = tokio::time::timeout(Duration::from_millis(max_wait_ms), any).await;
+}
+
+/// Who reads: a consumer, or a follower broker (`replica`).
+struct Reader<'a> {
+    session: &'a Session,
+    replica: Option<NodeId>,
+    version: i16,
+}
+
+/// Kafka's CLUSTER_AUTHORIZATION_FAILED: a replica id from a client that is not
+/// that broker of this cluster.
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+
+/// Whether the connection's client id names broker `replica` of this cluster.
+fn is_broker(session: &Session, replica: i32) -> bool {
+    let cluster = session.engine.image().cluster_id.clone();
+    session
+        .context
+        .client_id
+        .as_deref()
+        .and_then(parse_broker_client_id)
+        .is_some_and(|(c, n)| c == cluster && n == replica)
+}
+
+impl Reader<'_> {
+    async fn read_one(
+        &self,
+        topic: &TopicName,
+        p: &FetchPartition,
+        max_bytes: usize,
+        max_wait_ms: u64,
+    ) -> PartitionData {
+        match self.replica {
+            Some(replica) => {
+                self.follower_read(replica, topic, p, max_bytes, max_wait_ms)
+                    .await
+            }
+            None => read_one(self.session, topic, p, max_bytes, max_wait_ms, self.version).await,
+        }
+    }
+
+    /// A follower's read: up to the leader's log end, its position recorded.
+    async fn follower_read(
+        &self,
+        replica: NodeId,
+        topic: &TopicName,
+        p: &FetchPartition,
+        max_bytes: usize,
+        max_wait_ms: u64,
+    ) -> PartitionData {
+        let session = self.session;
+        let image = session.engine.image();
+        let led = led_here(&image, topic.0.as_str(), p.partition)
+            .and_then(|led| check_current_epoch(p.current_leader_epoch, led.leader_epoch));
+        if let Err(refusal) = led {
+            return refused(p.partition, refusal.code, self.version);
+        }
+        let fetch = ReplicaFetch {
+            replica,
+            offset: p.fetch_offset,
+            leader_epoch: (p.current_leader_epoch >= 0)
+                .then(|| LeaderEpoch::new(p.current_leader_epoch)),
+            max_bytes,
+            max_wait_ms,
+        };
+        let topic_name = topic.0.as_str();
+        match replica_fetch(
+            &session.engine,
+            &session.context,
+            topic_name,
+            p.partition,
+            fetch,
+        )
+        .await
+        {
+            Ok(fetched) => answer_with(fetched, p, self.version),
+            Err(e) => refused(p.partition, error_code(e.kind()), self.version),
+        }
+    }
 }
 
 async fn read_one(
