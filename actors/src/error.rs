@@ -171,6 +171,13 @@ pub enum BrokerError {
         leader: Option<crate::ids::NodeId>,
     },
 
+    /// A write appended while this broker led, whose leadership moved before every
+    /// in-sync replica had it: not acknowledged, and whether the new leader keeps it
+    /// is unknown (Kafka answers NOT_LEADER_OR_FOLLOWER; an idempotent producer's
+    /// retry is safe, a plain one may duplicate).
+    #[error("the leadership of {topic}-{partition} moved before the write was replicated: it was not acknowledged, and may or may not have been kept")]
+    LeadershipMoved { topic: String, partition: i32 },
+
     /// An `acks=all` write refused before anything was appended: the partition has
     /// fewer in-sync replicas than its `min.insync.replicas`.
     #[error("partition {topic}-{partition} has {in_sync} in-sync replica(s), fewer than min.insync.replicas = {min_insync}: nothing was written")]
@@ -245,7 +252,7 @@ impl BrokerError {
             E::PartitionOffline { .. } => ErrorKind::PartitionOffline,
             E::PartitionRestarting { .. } | E::Unavailable(_) => ErrorKind::Unavailable,
             E::NotController(_) => ErrorKind::NotController,
-            E::NotLeader { .. } => ErrorKind::NotLeaderOrFollower,
+            E::NotLeader { .. } | E::LeadershipMoved { .. } => ErrorKind::NotLeaderOrFollower,
             E::NotEnoughReplicas { .. } => ErrorKind::NotEnoughReplicas,
             E::NotEnoughReplicasAfterAppend { .. } => ErrorKind::NotEnoughReplicasAfterAppend,
             E::FencedLeaderEpoch(_) => ErrorKind::FencedLeaderEpoch,

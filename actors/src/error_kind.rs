@@ -253,6 +253,9 @@ mod tests {
         ("NOT_LEADER_OR_FOLLOWER", 6),
         ("NOT_COORDINATOR", 16),
         ("NOT_ENOUGH_REPLICAS", 19),
+        ("NOT_ENOUGH_REPLICAS_AFTER_APPEND", 20),
+        ("FENCED_LEADER_EPOCH", 74),
+        ("INVALID_UPDATE_VERSION", 95),
         ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
     ];

@@ -225,6 +225,7 @@ fn controller_settings(config: &BrokerConfig, identity: &StoredMetadata) -> Cont
         leader_imbalance_check_interval: Duration::from_millis(
             config.cluster.leader_imbalance_check_interval_ms,
         ),
+        topic_defaults: config.topic_defaults.clone(),
         offsets_topic: OffsetsTopicSpec {
             partitions: groups.offsets_topic_partitions,
             replication_factor: config.cluster.offsets_topic_replication_factor,

@@ -194,7 +194,7 @@ impl ReplicaManager {
                         };
                         let offline = refused
                             .or_else(|| (self.count() >= max_partitions).then(&offline_reason));
-                        self.start(&topic.name, p, dir, &config, offline, role, assignment);
+                        self.start(&topic.name, p, dir, &config, offline, (role, assignment));
                     }
                     None => {}
                     // A running replica whose leader, epoch, replicas or ISR changed
@@ -292,8 +292,7 @@ impl ReplicaManager {
         dir: PathBuf,
         config: &PartitionConfig,
         offline: Option<String>,
-        role: Role,
-        assignment: Assignment,
+        (role, assignment): (Role, Assignment),
     ) {
         let mut replica = PartitionReplica::new(
             topic,

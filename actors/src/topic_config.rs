@@ -145,6 +145,13 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         doc: "in-sync replicas a partition needs to take an acks=all write; with fewer, the write is refused with NOT_ENOUGH_REPLICAS before anything is appended",
     },
     TopicConfigDef {
+        name: "unclean.leader.election.enable",
+        broker_key: "unclean.leader.election.enable",
+        default: "false",
+        kind: ConfigType::Enum(&["true", "false"]),
+        doc: "when no in-sync replica of a partition is alive, let an out-of-sync one lead: the partition comes back online, but the records it lacks are lost (logged when it happens)",
+    },
+    TopicConfigDef {
         name: "retention.bytes",
         broker_key: "log.retention.bytes",
         default: "-1",
@@ -436,6 +443,11 @@ impl TopicDefaults {
             .cloned()
             .or_else(|| self.get(name).map(str::to_string))
             .unwrap_or_default()
+    }
+
+    /// The effective `unclean.leader.election.enable`.
+    pub fn unclean_leader_election(&self, overrides: &BTreeMap<String, String>) -> bool {
+        self.value(overrides, "unclean.leader.election.enable") == "true"
     }
 
     /// The effective `min.insync.replicas` (at least 1).

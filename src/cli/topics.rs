@@ -36,10 +36,15 @@ pub enum TopicsCommand {
         #[arg(long)]
         exclude_internal: bool,
     },
-    /// Show a topic's partitions, offsets and configs.
+    /// Show a topic's partitions (leader, replicas, ISR, offsets) and configs; every
+    /// topic's without --topic.
     Describe {
         #[arg(long)]
-        topic: String,
+        topic: Option<String>,
+        /// Only partitions whose ISR is smaller than their replica set (as
+        /// kafka-topics --under-replicated-partitions).
+        #[arg(long)]
+        under_replicated_partitions: bool,
     },
     /// Delete a topic and its data.
     Delete {
@@ -100,41 +105,21 @@ pub fn run(client: &Client, args: TopicsArgs) -> Result<(), CliError> {
                 println!("{}", t["topic_name"].as_str().unwrap_or_default());
             }
         }
-        TopicsCommand::Describe { topic } => {
-            let t = client.get(&format!("{topics}/{topic}"))?;
-            let configs = client.get(&format!("{topics}/{topic}/configs"))?;
-            let overrides: Vec<String> = configs["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|c| c["source"] == "DYNAMIC_TOPIC_CONFIG")
-                .map(|c| {
-                    format!(
-                        "{}={}",
-                        c["name"].as_str().unwrap_or_default(),
-                        c["value"].as_str().unwrap_or_default()
-                    )
-                })
-                .collect();
-            println!(
-                "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
-                topic,
-                t["topic_id"].as_str().unwrap_or_default(),
-                t["partitions_count"],
-                t["replication_factor"],
-                overrides.join(",")
-            );
-            let partitions = client.get(&format!("{topics}/{topic}/partitions"))?;
-            for p in partitions["data"].as_array().into_iter().flatten() {
-                println!(
-                    "\tTopic: {}\tPartition: {}\tLeader: {}\tLogStartOffset: {}\tHighWatermark: {}\tSizeBytes: {}",
-                    topic,
-                    p["partition_id"],
-                    if p["online"] == true { "1".to_string() } else { "none".to_string() },
-                    p["log_start_offset"],
-                    p["high_watermark"],
-                    p["size_bytes"]
-                );
+        TopicsCommand::Describe {
+            topic,
+            under_replicated_partitions,
+        } => {
+            let names = match topic {
+                Some(t) => vec![t],
+                None => client.get(&topics)?["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t["topic_name"].as_str().map(str::to_string))
+                    .collect(),
+            };
+            for topic in names {
+                describe(client, &topics, &topic, under_replicated_partitions)?;
             }
         }
         TopicsCommand::Delete { topic } => {
@@ -180,6 +165,73 @@ pub fn run(client: &Client, args: TopicsArgs) -> Result<(), CliError> {
                 println!("Updated {} config(s) of topic {topic}.", data.len());
             }
         }
+    }
+    Ok(())
+}
+
+/// kafka-topics --describe for one topic: its line, then a line per partition (only
+/// the under-replicated ones, and no topic line, with `under_replicated`).
+fn describe(
+    client: &Client,
+    topics: &str,
+    topic: &str,
+    under_replicated: bool,
+) -> Result<(), CliError> {
+    let ids = |v: &serde_json::Value| -> String {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if !under_replicated {
+        let t = client.get(&format!("{topics}/{topic}"))?;
+        let configs = client.get(&format!("{topics}/{topic}/configs"))?;
+        let overrides: Vec<String> = configs["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["source"] == "DYNAMIC_TOPIC_CONFIG")
+            .map(|c| {
+                format!(
+                    "{}={}",
+                    c["name"].as_str().unwrap_or_default(),
+                    c["value"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        println!(
+            "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
+            topic,
+            t["topic_id"].as_str().unwrap_or_default(),
+            t["partitions_count"],
+            t["replication_factor"],
+            overrides.join(",")
+        );
+    }
+    let partitions = client.get(&format!("{topics}/{topic}/partitions"))?;
+    for p in partitions["data"].as_array().into_iter().flatten() {
+        let replicas = p["replica_ids"].as_array().map_or(0, Vec::len);
+        let isr = p["isr_ids"].as_array().map_or(0, Vec::len);
+        if under_replicated && isr >= replicas {
+            continue;
+        }
+        let leader = match p["leader_id"].as_i64() {
+            Some(l) if l >= 0 => l.to_string(),
+            _ => "none".to_string(),
+        };
+        println!(
+            "\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tHighWatermark: {}\tSizeBytes: {}",
+            topic,
+            p["partition_id"],
+            leader,
+            ids(&p["replica_ids"]),
+            ids(&p["isr_ids"]),
+            p["log_start_offset"],
+            p["high_watermark"],
+            p["size_bytes"]
+        );
     }
     Ok(())
 }

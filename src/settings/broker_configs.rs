@@ -316,6 +316,11 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "topic default of `min.insync.replicas`: an acks=all write to a partition with fewer in-sync replicas is refused (NOT_ENOUGH_REPLICAS; REST 503 / 50301) before anything is appended",
     ),
     topic_default(
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+        "topic default of `unclean.leader.election.enable`: false keeps a partition whose in-sync replicas are all down offline until one returns; true lets an out-of-sync replica lead, losing what it lacks",
+    ),
+    topic_default(
         "compression.type",
         "compression.type",
         "topic default of `compression.type`",

@@ -62,6 +62,17 @@ impl TestBroker {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// SIGSTOP (`pause: true`) or SIGCONT: the process freezes or goes on, its
+    /// sockets open (a paused leader, a long GC pause).
+    pub fn pause(&self, pause: bool) {
+        let signal = if pause { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(self.pid().to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill {signal}");
+    }
+
     fn launch(
         mut cmd: Command,
         dir: &Path,

@@ -180,10 +180,11 @@ fn read_all(c: &TestCluster, via: usize, topic: &str, p: i32) -> Vec<(i64, Strin
             .expect("records")
             .iter()
             .map(|r| {
-                (
-                    r["offset"].as_i64().expect("offset"),
-                    r["value"].as_str().expect("a string value").to_string(),
-                )
+                let value = match &r["value"] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (r["offset"].as_i64().expect("offset"), value)
             })
             .collect();
         let Some(last) = page.last() else { break };
@@ -385,8 +386,8 @@ fn replicated_writes_reach_every_replica_and_survive_leader_kills() {
         || {
             replica_divergence(&c, topic, 1, &[1, 2, 3]) == 0
                 && [1, 2, 3].iter().all(|n| {
-                    replica_bytes(&c.cwd.join(format!("node{n}")).join(format!("{topic}-0"))).len()
-                        > 0
+                    !replica_bytes(&c.cwd.join(format!("node{n}")).join(format!("{topic}-0")))
+                        .is_empty()
                 })
         },
     );
@@ -467,4 +468,373 @@ fn replicated_writes_reach_every_replica_and_survive_leader_kills() {
     wait_until("the replicas agree", Duration::from_secs(10), || {
         replica_divergence(&c, topic, partitions, &[1, 2, 3]) == 0
     });
+}
+
+/// Reads every partition through `via` (workload values only) and checks `ops`
+/// against it; then every replica's bytes below the high watermark.
+fn final_check(
+    c: &TestCluster,
+    via: usize,
+    topic: &str,
+    partitions: i32,
+    ops: &[Op],
+    nodes: &[usize],
+) {
+    wait_full_isr(c, via, topic, partitions, Duration::from_secs(30));
+    let read: HashMap<i32, Vec<(i64, String)>> = (0..partitions)
+        .map(|p| {
+            let records = read_all(c, via, topic, p);
+            let workload = records
+                .into_iter()
+                .filter(|(_, v)| {
+                    v.split('-').count() == 2 && v.starts_with(|ch: char| ch.is_ascii_digit())
+                })
+                .collect();
+            (p, workload)
+        })
+        .collect();
+    check(ops, &read).assert_safe();
+    wait_until(
+        "the replicas agree below the high watermark",
+        Duration::from_secs(10),
+        || replica_divergence(c, topic, partitions, nodes) == 0,
+    );
+}
+
+/// Count from `TROUPE_FAULT_<name>`, else `default` (the CI tier).
+fn rounds(name: &str, default: usize) -> usize {
+    std::env::var(format!("TROUPE_FAULT_{name}"))
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn a_paused_leader_acknowledges_nothing_after_the_new_epoch_and_truncates_to_the_new_leader() {
+    let pauses = rounds("PAUSES", 3);
+    let c = TestCluster::start(FAULTY);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let (topic, partitions) = ("zombie", 2);
+    create_replicated(&c, topic, partitions, 2);
+    wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(10));
+    let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
+    let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, partitions, 30);
+    let mut zombie_ops = Vec::new();
+    for round in 0..pauses {
+        std::thread::sleep(Duration::from_millis(1500));
+        let via = *nodes.lock().expect("nodes").keys().next().expect("a node");
+        let (leader, _) = leader_and_isr(&c, via, topic, 0);
+        let zombie = leader.expect("a leader") as usize;
+        nodes.lock().expect("nodes").remove(&zombie);
+        c.node(zombie).pause(true);
+        eprintln!("pause {round}: broker {zombie}, partition 0's leader");
+        let survivor = *nodes
+            .lock()
+            .expect("nodes")
+            .keys()
+            .next()
+            .expect("a node up");
+        wait_until(
+            "another leader in a new epoch",
+            Duration::from_secs(10),
+            || {
+                leader_and_isr(&c, survivor, topic, 0)
+                    .0
+                    .is_some_and(|l| l != zombie as i64)
+            },
+        );
+        // Writes sent to the zombie while it is frozen: it takes them the moment it
+        // wakes, before it hears of the new epoch.
+        let base = c.node(zombie).url("");
+        let path = format!("/v3/clusters/{}/topics/{topic}/records", c.cluster_id);
+        let senders: Vec<_> = (0..4)
+            .map(|i| {
+                let url = format!("{base}{path}");
+                std::thread::spawn(move || {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(20))
+                        .build();
+                    let value = format!("z{round}-{i}");
+                    let body = json!({"partition_id": 0, "value": {"type": "JSON", "data": value}});
+                    Op {
+                        partition: 0,
+                        outcome: produce(&agent, &url, &body),
+                        value,
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        c.node(zombie).pause(false);
+        for sender in senders {
+            zombie_ops.push(sender.join().expect("a zombie write"));
+        }
+        nodes
+            .lock()
+            .expect("nodes")
+            .insert(zombie, c.node(zombie).url(""));
+        wait_full_isr(&c, survivor, topic, partitions, Duration::from_secs(30));
+    }
+    let mut ops = workload.finish();
+    eprintln!(
+        "writes sent to the paused leader: {:?}",
+        zombie_ops.iter().map(|o| &o.outcome).collect::<Vec<_>>()
+    );
+    ops.extend(zombie_ops);
+    // The zombie's writes are checked apart from the workload's sequences.
+    let (zombie, workload): (Vec<Op>, Vec<Op>) =
+        ops.into_iter().partition(|o| o.value.starts_with('z'));
+    final_check(&c, 1, topic, partitions, &workload, &[1, 2, 3]);
+    let records = read_all(&c, 1, topic, 0);
+    for op in &zombie {
+        if let Outcome::Ok(offset) = op.outcome {
+            assert!(
+                records.contains(&(offset, op.value.clone())),
+                "an acknowledged write is at its offset: {op:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn with_min_insync_two_writes_are_refused_while_both_followers_are_paused_and_nothing_is_lost() {
+    // Four nodes: the quorum (1, 2, 3) keeps a majority with nodes 2 and 4 paused.
+    let c = TestCluster::start_nodes_with(4, FAULTY, &[(4, "process.roles=broker")]);
+    wait_until("four brokers alive", Duration::from_secs(30), || {
+        let states = c.broker_states(1);
+        states.len() == 4 && states.iter().all(|(_, s)| s == "alive")
+    });
+    let topic = "guarded2";
+    let (status, body) = post_json(
+        &c.v3(1, "/topics"),
+        &json!({
+            "topic_name": topic,
+            "replicas_assignments": [{"partition_id": 0, "broker_ids": [1, 2, 4]}],
+            "configs": [{"name": "min.insync.replicas", "value": "2"}],
+        }),
+    );
+    assert_eq!(status, 201, "{body}");
+    wait_until("the ISR is whole", Duration::from_secs(15), || {
+        c.up()
+            .all(|(id, _)| get(&c.v3(id, &format!("/topics/{topic}"))).0 == 200)
+            && leader_and_isr(&c, 1, topic, 0).1.len() == 3
+    });
+    let nodes: Nodes = Arc::new(Mutex::new(BTreeMap::from([
+        (1, c.node(1).url("")),
+        (3, c.node(3).url("")),
+    ])));
+    let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, 1, 20);
+    std::thread::sleep(Duration::from_secs(1));
+    let before = workload.finish();
+    // Both followers freeze: the ISR shrinks to the leader, and from then on every
+    // acks=all write is refused before anything is appended.
+    c.node(2).pause(true);
+    c.node(4).pause(true);
+    let paused_at = Instant::now();
+    let during = Workload::start(&c.cluster_id, nodes.clone(), topic, 1, 20);
+    wait_until(
+        "the ISR shrinks to the leader",
+        Duration::from_secs(15),
+        || leader_and_isr(&c, 3, topic, 0).1 == vec![1],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let during = during.finish();
+    eprintln!("paused for {:?}", paused_at.elapsed());
+    let acked: Vec<&Op> = during
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
+        .collect();
+    assert!(
+        acked.is_empty(),
+        "no write is acknowledged by the leader alone: {acked:?}"
+    );
+    assert!(
+        during.iter().any(|o| matches!(o.outcome, Outcome::Fail)),
+        "writes are refused with NOT_ENOUGH_REPLICAS: {during:?}"
+    );
+    c.node(2).pause(false);
+    c.node(4).pause(false);
+    wait_until(
+        "the followers are back in the ISR",
+        Duration::from_secs(30),
+        || leader_and_isr(&c, 3, topic, 0).1.len() == 3,
+    );
+    let after = Workload::start(&c.cluster_id, nodes, topic, 1, 20);
+    std::thread::sleep(Duration::from_secs(1));
+    let mut ops = before;
+    ops.extend(during);
+    ops.extend(after.finish());
+    // The workloads restart their sequences: check them as separate producers.
+    let read = read_all(&c, 3, topic, 0);
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (_, v) in &read {
+        *seen.entry(v.as_str()).or_default() += 1;
+    }
+    for op in &ops {
+        match op.outcome {
+            Outcome::Ok(offset) => {
+                assert!(read.contains(&(offset, op.value.clone())), "lost: {op:?}")
+            }
+            Outcome::Fail => {}
+            Outcome::Info => {}
+        }
+    }
+    assert!(
+        ops.iter()
+            .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
+            .count()
+            > 10
+    );
+    wait_until(
+        "the replicas agree below the high watermark",
+        Duration::from_secs(10),
+        || replica_divergence(&c, topic, 1, &[1, 2, 4]) == 0,
+    );
+}
+
+#[test]
+fn killing_two_of_three_makes_partitions_unavailable_never_lossy() {
+    let mut c = TestCluster::start(FAULTY);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let (topic, partitions) = ("two-down", 2);
+    create_replicated(&c, topic, partitions, 2);
+    wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(10));
+    let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
+    let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, partitions, 30);
+    for round in 0..rounds("TWO_DOWN", 2) {
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut victims = vec![1, 2, 3];
+        victims.remove(round % 3);
+        for v in &victims {
+            nodes.lock().expect("nodes").remove(v);
+            c.kill9(*v);
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        // Back in either order.
+        if round % 2 == 1 {
+            victims.reverse();
+        }
+        for v in &victims {
+            c.start_nodes(&[*v]);
+            nodes.lock().expect("nodes").insert(*v, c.node(*v).url(""));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        wait_until("every broker alive", Duration::from_secs(30), || {
+            all_alive(&c, 1)
+        });
+        wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(30));
+    }
+    let ops = workload.finish();
+    final_check(&c, 1, topic, partitions, &ops, &[1, 2, 3]);
+}
+
+#[test]
+fn an_idempotent_kafka_producer_loses_and_duplicates_nothing_across_leader_kills() {
+    let mut c = TestCluster::start(FAULTY);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let topic = "idempotent";
+    create_replicated(&c, topic, 1, 2);
+    wait_full_isr(&c, 1, topic, 1, Duration::from_secs(10));
+    let bootstrap = c
+        .up()
+        .map(|(_, n)| n.bootstrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let script = format!(
+        r#"
+import json, time
+from confluent_kafka import Producer
+delivered, failed = [], []
+def report(err, msg):
+    if err is None:
+        delivered.append((msg.value().decode(), msg.offset()))
+    else:
+        failed.append((msg.value().decode(), str(err)))
+p = Producer({{'bootstrap.servers': '{bootstrap}', 'enable.idempotence': True, 'acks': 'all',
+              'message.timeout.ms': 60000, 'retry.backoff.ms': 100, 'linger.ms': 5,
+              'topic.metadata.refresh.interval.ms': 1000}})
+end, i = time.time() + {seconds}, 0
+while time.time() < end:
+    p.produce('{topic}', value=str(i).encode(), partition=0, on_delivery=report)
+    i += 1
+    p.poll(0)
+    time.sleep(0.01)
+p.flush(60)
+print(json.dumps({{'delivered': delivered, 'failed': failed, 'sent': i}}))
+"#,
+        seconds = 25
+    );
+    let python = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    for kill in 0..3 {
+        std::thread::sleep(Duration::from_secs(2));
+        let via = c.up().map(|(id, _)| id).next().expect("a node");
+        let victim = leader_and_isr(&c, via, topic, 0).0.expect("a leader") as usize;
+        c.kill9(victim);
+        eprintln!("kill {kill}: broker {victim}");
+        let survivor = c.up().map(|(id, _)| id).next().expect("a node");
+        wait_until("a new leader", Duration::from_secs(10), || {
+            leader_and_isr(&c, survivor, topic, 0)
+                .0
+                .is_some_and(|l| l != victim as i64)
+        });
+        c.start_nodes(&[victim]);
+        wait_full_isr(&c, survivor, topic, 1, Duration::from_secs(30));
+    }
+    let out = python.wait_with_output().expect("python ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("the script's JSON");
+    let delivered: Vec<(String, i64)> = result["delivered"]
+        .as_array()
+        .expect("delivered")
+        .iter()
+        .map(|d| {
+            (
+                d[0].as_str().expect("a value").to_string(),
+                d[1].as_i64().expect("an offset"),
+            )
+        })
+        .collect();
+    eprintln!(
+        "confluent-kafka: {} sent, {} delivered, {} failed",
+        result["sent"],
+        delivered.len(),
+        result["failed"].as_array().map_or(0, Vec::len)
+    );
+    assert!(delivered.len() > 100, "{result}");
+    let read = read_all(&c, 1, topic, 0);
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (_, v) in &read {
+        *seen.entry(v.as_str()).or_default() += 1;
+    }
+    let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "duplicated: {duplicates:?}");
+    for (value, offset) in &delivered {
+        assert!(
+            read.contains(&(*offset, value.clone())),
+            "lost: {value} at {offset}"
+        );
+    }
+    // The idempotent producer keeps its order: values rise with offsets.
+    let values: Vec<i64> = read.iter().filter_map(|(_, v)| v.parse().ok()).collect();
+    assert!(values.windows(2).all(|w| w[0] < w[1]), "out of order");
+    wait_until(
+        "the replicas agree below the high watermark",
+        Duration::from_secs(10),
+        || replica_divergence(&c, topic, 1, &[1, 2, 3]) == 0,
+    );
 }

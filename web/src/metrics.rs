@@ -124,6 +124,28 @@ async fn cluster_gauges(state: &AppState) -> String {
         out,
         "# TYPE troupe_cluster_offline_partitions gauge\ntroupe_cluster_offline_partitions {offline}"
     );
+    // Kafka's UnderReplicatedPartitions, AtMinIsrPartitionCount and
+    // UnderMinIsrPartitionCount, over the partitions that have a leader.
+    let (mut under_replicated, mut at_min_isr, mut under_min_isr) = (0, 0, 0);
+    for topic in image.topics.values() {
+        for p in topic.partitions.iter().filter(|p| p.leader.get() >= 0) {
+            under_replicated += usize::from(p.isr.len() < p.replicas.len());
+            at_min_isr += usize::from(p.isr.len() == topic.min_insync_replicas);
+            under_min_isr += usize::from(p.isr.len() < topic.min_insync_replicas);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# TYPE troupe_cluster_under_replicated_partitions gauge\ntroupe_cluster_under_replicated_partitions {under_replicated}"
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE troupe_cluster_at_min_isr_partitions gauge\ntroupe_cluster_at_min_isr_partitions {at_min_isr}"
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE troupe_cluster_under_min_isr_partitions gauge\ntroupe_cluster_under_min_isr_partitions {under_min_isr}"
+    );
     let controller = d.controller_id.map_or(-1, |c| c.get());
     let _ = writeln!(
         out,

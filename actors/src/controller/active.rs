@@ -120,6 +120,8 @@ pub struct ControllerSettings {
     pub broker_session_timeout: Duration,
     pub auto_leader_rebalance: bool,
     pub leader_imbalance_check_interval: Duration,
+    /// The node's topic-config defaults (`unclean.leader.election.enable`).
+    pub topic_defaults: crate::topic_config::TopicDefaults,
     /// `__consumer_offsets`: its partition count, factor and configs, created once
     /// enough brokers are active.
     pub offsets_topic: OffsetsTopicSpec,
@@ -437,7 +439,12 @@ impl Controller {
                 return records;
             }
         }
-        let elections = decisions::elect_offline_leaders(state);
+        let defaults = &self.settings.topic_defaults;
+        let no_overrides = BTreeMap::new();
+        let unclean = |name: &str| {
+            defaults.unclean_leader_election(state.topic_configs.get(name).unwrap_or(&no_overrides))
+        };
+        let elections = decisions::elect_offline_leaders(state, &unclean);
         if !elections.is_empty() {
             return elections;
         }

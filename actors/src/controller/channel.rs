@@ -50,6 +50,8 @@ pub const DECIDE_PATH: &str = "/controller/decide";
 /// The time limit of one request to another node's controller: a decision commits
 /// through the quorum (`propose_timeout_ms`, 5 s) before it is answered.
 const REMOTE_ASK_TTL: Duration = Duration::from_secs(8);
+/// A heartbeat's time limit at another node's controller.
+const HEARTBEAT_ASK_TTL: Duration = Duration::from_millis(1500);
 
 #[derive(Clone)]
 pub struct ControllerChannel {
@@ -188,9 +190,15 @@ impl ControllerChannel {
         request: &ControllerRequest,
     ) -> Result<BrokerResult<ControllerReply>, String> {
         let body = serde_json::to_vec(request).map_err(|e| format!("encoding: {e}"))?;
+        // A heartbeat that waits long for a frozen controller would let the next
+        // one fence its broker: it gives up soon and asks again.
+        let ttl = match request {
+            ControllerRequest::Heartbeat { .. } => HEARTBEAT_ASK_TTL,
+            _ => REMOTE_ASK_TTL,
+        };
         let answer = self
             .quorum
-            .call_voter(target, DECIDE_PATH, body, REMOTE_ASK_TTL)
+            .call_voter(target, DECIDE_PATH, body, ttl)
             .await?;
         serde_json::from_slice(&answer).map_err(|e| format!("the answer does not decode: {e}"))
     }

@@ -246,17 +246,45 @@ pub fn unfence_broker(state: &ClusterState, broker_id: NodeId) -> Vec<MetadataRe
 }
 
 /// A leader for each offline partition that has an active broker in its ISR (one
-/// became active, or the partition was created while none was).
-pub fn elect_offline_leaders(state: &ClusterState) -> Vec<MetadataRecord> {
+/// became active, or the partition was created while none was) — or, where
+/// `unclean(topic)` allows it (`unclean.leader.election.enable`), any active replica,
+/// which becomes the ISR alone: records only the ISR had are lost, and it is logged.
+pub fn elect_offline_leaders(
+    state: &ClusterState,
+    unclean: &dyn Fn(&str) -> bool,
+) -> Vec<MetadataRecord> {
     let active = |n: NodeId| state.brokers.get(&n).is_some_and(|b| b.is_active());
-    changes(state, |p| {
-        (p.leader == NO_LEADER).then(|| {
-            (
-                elect_leader(&p.replicas, &p.isr, &active, false),
-                p.isr.clone(),
-            )
-        })
-    })
+    let mut records = Vec::new();
+    for topic in state.topics.values() {
+        let allowed = unclean(&topic.name);
+        for (id, p) in &topic.partitions {
+            if p.leader != NO_LEADER {
+                continue;
+            }
+            let leader = elect_leader(&p.replicas, &p.isr, &active, allowed);
+            if leader == NO_LEADER {
+                continue;
+            }
+            let isr = if p.isr.contains(&leader) {
+                p.isr.clone()
+            } else {
+                log::warn!(
+                    "unclean leader election: {}-{id} is led by broker {leader}, which was not in its ISR {:?}; records only they had are lost",
+                    topic.name,
+                    p.isr
+                );
+                vec![leader]
+            };
+            records.push(MetadataRecord::PartitionChange(PartitionChangeRecord {
+                topic_id: topic.topic_id.clone(),
+                partition_id: *id,
+                leader: Some(leader),
+                isr: (isr != p.isr).then_some(isr),
+                replicas: None,
+            }));
+        }
+    }
+    records
 }
 
 /// Leaderships moved back to each partition's preferred (first) replica where it is

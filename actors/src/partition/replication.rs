@@ -224,9 +224,12 @@ impl PartitionReplica {
                 self.begin_leadership(ctx);
             }
             (Role::Leader { .. }, Role::Follower { .. }) => {
-                let error = self.not_leader();
-                self.waiters.fail_produces(&error);
-                self.fail_replica_fetches(&error);
+                let moved = BrokerError::LeadershipMoved {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                };
+                self.waiters.fail_produces(&moved);
+                self.fail_replica_fetches(&self.not_leader());
                 self.close_tail();
             }
             (Role::Follower { .. }, Role::Follower { .. }) => {}

@@ -7,6 +7,7 @@
 use super::list_offsets::resolve;
 use super::{Engine, RequestContext};
 use crate::error::{BrokerError, BrokerResult};
+use crate::ids::{LeaderEpoch, NodeId};
 use crate::partition::{Fetch, FetchResult, OffsetSpec, ReplicaFetch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +52,34 @@ pub async fn replica_fetch(
     _ctx: &RequestContext,
     topic: &str,
     partition: i32,
-    fetch: ReplicaFetch,
+    fetch: FollowerFetch,
 ) -> BrokerResult<FetchResult> {
     let route = engine.route(topic)?;
-    super::ask(route.partition(partition)?, fetch).await?
+    let FollowerFetch {
+        replica,
+        offset,
+        leader_epoch,
+        max_bytes,
+        max_wait_ms,
+    } = fetch;
+    let read = ReplicaFetch {
+        replica,
+        offset,
+        leader_epoch,
+        max_bytes,
+        max_wait_ms,
+    };
+    super::ask(route.partition(partition)?, read).await?
+}
+
+/// A follower broker's read (Kafka's Fetch with a replica id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerFetch {
+    pub replica: NodeId,
+    /// The follower's log end offset: it holds everything below, durably.
+    pub offset: i64,
+    /// The leader epoch the follower believes current (`None`: not checked).
+    pub leader_epoch: Option<LeaderEpoch>,
+    pub max_bytes: usize,
+    pub max_wait_ms: u64,
 }

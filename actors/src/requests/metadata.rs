@@ -32,6 +32,10 @@ pub async fn describe_cluster(
         .map_err(BrokerError::mailbox)
 }
 
+/// How long a status waits for a remote leader's offsets (a paused or partitioned
+/// leader must not hold up a listing).
+const REMOTE_STATUS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Every partition's status, in partition order.
 pub async fn statuses(route: &TopicRoute) -> BrokerResult<Vec<PartitionStatus>> {
     let answers = join_all((0..route.partition_count() as i32).map(|p| status(route, p))).await;
@@ -50,17 +54,27 @@ async fn status(route: &TopicRoute, p: i32) -> BrokerResult<PartitionStatus> {
     };
     match &leader {
         Leader::Local(addr) => addr.send(GetStatus).await.map_err(BrokerError::mailbox),
-        Leader::Remote(_) => match super::list_offsets::log_bounds(&leader).await {
-            Ok(bounds) => Ok(route.remote_status(p, Some(bounds))),
-            // The image's leader cannot be reached (it died, and is not fenced
-            // yet): the partition is shown as the image has it, offline for now.
-            Err(e @ (BrokerError::Unavailable(_) | BrokerError::NotLeader { .. })) => {
-                let mut status = route.remote_status(p, None);
-                status.offline_reason = Some(e.to_string());
-                Ok(status)
+        Leader::Remote(remote) => {
+            match tokio::time::timeout(REMOTE_STATUS_WAIT, super::list_offsets::log_bounds(&leader))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(BrokerError::Unavailable(format!(
+                        "its leader, broker {}, did not answer within {} ms",
+                        remote.node,
+                        REMOTE_STATUS_WAIT.as_millis()
+                    )))
+                }) {
+                Ok(bounds) => Ok(route.remote_status(p, Some(bounds))),
+                // The image's leader cannot be reached (it died, and is not fenced
+                // yet): the partition is shown as the image has it, offline for now.
+                Err(e @ (BrokerError::Unavailable(_) | BrokerError::NotLeader { .. })) => {
+                    let mut status = route.remote_status(p, None);
+                    status.offline_reason = Some(e.to_string());
+                    Ok(status)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
     }
 }
 

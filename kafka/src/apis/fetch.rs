@@ -15,9 +15,9 @@ use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use troupe_actors::ids::{LeaderEpoch, NodeId};
-use troupe_actors::partition::{FetchResult, ReplicaFetch};
+use troupe_actors::partition::FetchResult;
 use troupe_actors::peer_client::parse_broker_client_id;
-use troupe_actors::requests::fetch::{fetch, replica_fetch, FetchRequest as Read};
+use troupe_actors::requests::fetch::{fetch, replica_fetch, FetchRequest as Read, FollowerFetch};
 use troupe_actors::storage::buffers::POOL;
 
 use super::admin::{check_current_epoch, led_here};
@@ -169,7 +169,7 @@ impl Reader<'_> {
         if let Err(refusal) = led {
             return refused(p.partition, refusal.code, self.version);
         }
-        let fetch = ReplicaFetch {
+        let fetch = FollowerFetch {
             replica,
             offset: p.fetch_offset,
             leader_epoch: (p.current_leader_epoch >= 0)
