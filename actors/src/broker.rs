@@ -335,6 +335,7 @@ impl Broker {
     /// Brings the replicas in line with the applied state (see [`Self::on_applied`]).
     fn reapply(&mut self, ctx: &mut Context<Self>) {
         let image = self.image();
+        self.stop_moved(&image, ctx);
         let doomed: Vec<String> = self
             .running
             .iter()
@@ -369,6 +370,33 @@ impl Broker {
                     }
                 }
                 act.apply_image(image);
+            }),
+        );
+    }
+
+    /// Closes the replicas a reassignment moved off this broker, then deletes their
+    /// directories (renamed first, as a deleted topic's).
+    fn stop_moved(&mut self, image: &MetadataImage, ctx: &mut Context<Self>) {
+        let moved = self.replicas.take_moved(image);
+        if moved.is_empty() {
+            return;
+        }
+        let names: Vec<(String, i32)> = moved.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        log::info!("replicas moved off this broker: {names:?}");
+        let closed = close_all(
+            moved.into_iter().map(|(_, _, a)| a).collect(),
+            "moved off this broker",
+        );
+        ctx.wait(
+            actix::fut::wrap_future(closed).map(move |(), act: &mut Self, _| {
+                for (topic, p) in names {
+                    match act.logs.move_to_delete(&topic, p..p + 1) {
+                        Ok(dirs) => remove_dirs_later(dirs),
+                        Err(e) => log::error!(
+                            "the directory of {topic}-{p}, moved off this broker, stays: {e}"
+                        ),
+                    }
+                }
             }),
         );
     }
@@ -730,6 +758,19 @@ impl Handler<DeleteTopic> for Broker {
             log::info!("deleted topic {}", msg.name);
             Ok(())
         })
+    }
+}
+
+impl Handler<ReassignPartition> for Broker {
+    type Result = ResponseFuture<BrokerResult<()>>;
+
+    fn handle(&mut self, msg: ReassignPartition, _: &mut Context<Self>) -> Self::Result {
+        let ask = self.ask(ControllerRequest::Reassign {
+            topic: msg.topic,
+            partition: msg.partition,
+            replicas: msg.replicas,
+        });
+        Box::pin(async move { ask.await.map(drop) })
     }
 }
 

@@ -198,8 +198,8 @@ impl ReplicaManager {
                     }
                     None => {}
                     // A running replica whose leader, epoch, replicas or ISR changed
-                    // takes its new role. (One moved off this broker stays until
-                    // reassignment exists; none moves today.)
+                    // takes its new role. (One moved off this broker was taken out
+                    // before, by `take_moved`.)
                     Some(addr) if self.roles.get(&key) != Some(&(role, assignment.clone())) => {
                         self.roles.insert(key, (role, assignment.clone()));
                         addr.do_send(SetRole { role, assignment });
@@ -281,6 +281,42 @@ impl ReplicaManager {
                 partitions,
             });
         }
+    }
+
+    /// Takes out of the table (and publishes it) the replicas of partitions the
+    /// image no longer places on this broker (a reassignment moved them away), for
+    /// the caller to close and delete.
+    pub fn take_moved(
+        &mut self,
+        image: &MetadataImage,
+    ) -> Vec<(String, i32, Addr<PartitionReplica>)> {
+        let node = image.node_id;
+        let mut moved = Vec::new();
+        for (name, replicas) in &mut self.replicas {
+            let Some(topic) = image.topics.get(name).filter(|t| !t.deleting) else {
+                continue;
+            };
+            let gone: Vec<i32> = replicas
+                .keys()
+                .copied()
+                .filter(|p| {
+                    topic
+                        .partitions
+                        .get(*p as usize)
+                        .is_some_and(|partition| !partition.replicas.contains(&node))
+                })
+                .collect();
+            for p in gone {
+                if let Some(addr) = replicas.remove(&p) {
+                    self.roles.remove(&(name.clone(), p));
+                    moved.push((name.clone(), p, addr));
+                }
+            }
+        }
+        if !moved.is_empty() {
+            self.publish();
+        }
+        moved
     }
 
     /// Starts `topic`-`partition`, opening its log in `dir`, or offline with

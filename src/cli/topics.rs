@@ -46,6 +46,18 @@ pub enum TopicsCommand {
         #[arg(long)]
         under_replicated_partitions: bool,
     },
+    /// Move a partition to other brokers, or change its replica count (as
+    /// kafka-reassign-partitions): the new replicas catch up, then the ones left out
+    /// are dropped. --replicas with the current ones cancels a move in progress.
+    Reassign {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partition: i32,
+        /// Broker ids, comma-separated, the preferred leader first.
+        #[arg(long, value_delimiter = ',', required = true)]
+        replicas: Vec<i32>,
+    },
     /// Delete a topic and its data.
     Delete {
         #[arg(long)]
@@ -121,6 +133,34 @@ pub fn run(client: &Client, args: TopicsArgs) -> Result<(), CliError> {
             for topic in names {
                 describe(client, &topics, &topic, under_replicated_partitions)?;
             }
+        }
+        TopicsCommand::Reassign {
+            topic,
+            partition,
+            replicas,
+        } => {
+            let answer = client
+                .send_json(
+                    "POST",
+                    &format!("{topics}/{topic}/partitions/{partition}/reassignment"),
+                    "application/json",
+                    &json!({ "replica_ids": replicas }),
+                )?
+                .unwrap_or_default();
+            let ids = |v: &serde_json::Value| {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            println!(
+                "Reassignment of {topic}-{partition} to {} started (adding: [{}], removing: [{}]); `troupe topics describe --topic {topic}` shows its progress.",
+                replicas.iter().map(i32::to_string).collect::<Vec<_>>().join(","),
+                ids(&answer["adding_replicas"]),
+                ids(&answer["removing_replicas"])
+            );
         }
         TopicsCommand::Delete { topic } => {
             client.delete(&format!("{topics}/{topic}"))?;

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use crate::broker::*;
 
-fn troupe(b: Option<&TestBroker>, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn troupe(b: Option<&TestBroker>, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
     cmd.args(args);
     match b {
@@ -25,7 +25,7 @@ fn troupe(b: Option<&TestBroker>, args: &[&str], stdin: Option<&str>) -> Output 
     child.wait_with_output().expect("troupe finishes")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 

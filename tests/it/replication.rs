@@ -838,3 +838,146 @@ print(json.dumps({{'delivered': delivered, 'failed': failed, 'sent': i}}))
         || replica_divergence(&c, topic, 1, &[1, 2, 3]) == 0,
     );
 }
+
+/// A metric's value in a `/metrics` scrape.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn a_reassignment_raises_the_replication_factor_then_moves_the_partition_off_its_leader() {
+    let mut c = TestCluster::start(FAULTY);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let topic = "moving";
+    let (status, body) = post_json(
+        &c.v3(1, "/topics"),
+        &json!({"topic_name": topic, "replicas_assignments": [{"partition_id": 0, "broker_ids": [1]}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    wait_until(
+        "every node knows the topic",
+        Duration::from_secs(10),
+        || {
+            c.up()
+                .all(|(id, _)| get(&c.v3(id, &format!("/topics/{topic}"))).0 == 200)
+        },
+    );
+    for i in 0..30 {
+        assert_eq!(
+            c.produce(2, topic, 0, &format!("before-{i}"))["error_code"],
+            200
+        );
+    }
+    let reassignment = format!("/topics/{topic}/partitions/0/reassignment");
+    // Nothing moves yet.
+    let (_, r) = get(&c.v3(3, &reassignment));
+    assert_eq!(
+        (r["adding_replicas"].clone(), r["removing_replicas"].clone()),
+        (json!([]), json!([])),
+        "{r}"
+    );
+    // Factor 1 → 3: the new replicas copy the log, then join the ISR.
+    let (status, r) = post_json(&c.v3(3, &reassignment), &json!({"replica_ids": [1, 2, 3]}));
+    assert_eq!(status, 202, "{r}");
+    wait_until(
+        "the new replicas are in the ISR",
+        Duration::from_secs(20),
+        || {
+            let (leader, isr) = leader_and_isr(&c, 1, topic, 0);
+            let (_, r) = get(&c.v3(1, &reassignment));
+            leader == Some(1) && isr.len() == 3 && r["adding_replicas"] == json!([])
+        },
+    );
+    let (_, t) = get(&c.v3(1, &format!("/topics/{topic}")));
+    assert_eq!(t["replication_factor"], 3, "{t}");
+    assert_eq!(replica_divergence(&c, topic, 1, &[1, 2, 3]), 0);
+    // Off its leader: to brokers 2 and 3 only, with the CLI. Writes go on meanwhile.
+    let out = crate::cli::troupe(
+        Some(c.node(2)),
+        &[
+            "topics",
+            "reassign",
+            "--topic",
+            topic,
+            "--partition",
+            "0",
+            "--replicas",
+            "2,3",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        crate::cli::stdout(&out).contains("removing: [1]"),
+        "{}",
+        crate::cli::stdout(&out)
+    );
+    for i in 0..10 {
+        assert!(c.produce_outcome(3, topic, 0, &format!("during-{i}")) || i < 3);
+    }
+    let old_dir = c.cwd.join("node1").join(format!("{topic}-0"));
+    wait_until(
+        "the partition moved off broker 1",
+        Duration::from_secs(20),
+        || {
+            let (leader, mut isr) = leader_and_isr(&c, 3, topic, 0);
+            isr.sort();
+            leader == Some(2) && isr == vec![2, 3] && !old_dir.exists()
+        },
+    );
+    let values: Vec<String> = read_all(&c, 1, topic, 0)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        values.iter().filter(|v| v.starts_with("before-")).count(),
+        30,
+        "{values:?}"
+    );
+    assert_eq!(replica_divergence(&c, topic, 1, &[2, 3]), 0);
+    // A follower down: under-replicated in /metrics and in the CLI's describe.
+    assert_eq!(
+        metric(
+            &c.node(1).metrics(),
+            "troupe_cluster_under_replicated_partitions"
+        ),
+        Some(0.0)
+    );
+    c.kill9(3);
+    wait_until("the ISR shrinks", Duration::from_secs(15), || {
+        leader_and_isr(&c, 1, topic, 0).1 == vec![2]
+    });
+    assert_eq!(
+        metric(
+            &c.node(1).metrics(),
+            "troupe_cluster_under_replicated_partitions"
+        ),
+        Some(1.0)
+    );
+    let out = crate::cli::troupe(
+        Some(c.node(1)),
+        &["topics", "describe", "--under-replicated-partitions"],
+        None,
+    );
+    let described = crate::cli::stdout(&out);
+    assert!(
+        described.contains(&format!(
+            "Topic: {topic}\tPartition: 0\tLeader: 2\tReplicas: 2,3\tIsr: 2"
+        )),
+        "{described}"
+    );
+    assert_eq!(
+        described.lines().count(),
+        1,
+        "only the under-replicated partition: {described}"
+    );
+}

@@ -55,6 +55,17 @@ pub struct CreatePartitions {
     pub validate_only: bool,
 }
 
+/// Move a partition to `replicas` (a reassignment; see
+/// `controller::decisions::reassign`). Answered once this node has applied the start
+/// of the move.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct ReassignPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<NodeId>,
+}
+
 /// One config change: `Some(value)` sets the override, `None` removes it (reset).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigChange {

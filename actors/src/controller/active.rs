@@ -72,6 +72,12 @@ pub enum ControllerRequest {
     },
     /// A partition leader's new ISR (Kafka's AlterPartition).
     AlterIsr(decisions::IsrChange),
+    /// Move a partition to these replicas (Kafka's AlterPartitionReassignments).
+    Reassign {
+        topic: String,
+        partition: i32,
+        replicas: Vec<NodeId>,
+    },
 }
 
 /// The controller's answer.
@@ -299,6 +305,11 @@ impl Controller {
                 decisions::register_broker(state, *broker_id, *incarnation_id, endpoints.clone())
             }
             ControllerRequest::AlterIsr(change) => decisions::alter_isr(state, change)?,
+            ControllerRequest::Reassign {
+                topic,
+                partition,
+                replicas,
+            } => decisions::reassign(state, topic, *partition, replicas)?,
             ControllerRequest::Heartbeat {
                 broker_id,
                 broker_epoch,
@@ -447,6 +458,10 @@ impl Controller {
         let elections = decisions::elect_offline_leaders(state, &unclean);
         if !elections.is_empty() {
             return elections;
+        }
+        let reassigned = decisions::complete_reassignments(state);
+        if !reassigned.is_empty() {
+            return reassigned;
         }
         let offsets = crate::group::offsets_topic::OFFSETS_TOPIC;
         let active = state.active_brokers();

@@ -281,6 +281,7 @@ pub fn elect_offline_leaders(
                 leader: Some(leader),
                 isr: (isr != p.isr).then_some(isr),
                 replicas: None,
+                ..Default::default()
             }));
         }
     }
@@ -360,8 +361,146 @@ pub fn alter_isr(state: &ClusterState, change: &IsrChange) -> BrokerResult<Vec<M
             leader: None,
             isr: Some(isr),
             replicas: None,
+            ..Default::default()
         },
     )])
+}
+
+/// Starts moving `topic`-`partition` to `target` (Kafka's
+/// AlterPartitionReassignments, KIP-455): the replicas become the target followed by
+/// the original ones it leaves out, the new ones start as followers and catch up,
+/// and [`complete_reassignments`] drops the old ones once every target replica is in
+/// the ISR. A reassignment in progress is replaced (measured from the original
+/// replicas); a target equal to them cancels it.
+pub fn reassign(
+    state: &ClusterState,
+    topic: &str,
+    partition: i32,
+    target: &[NodeId],
+) -> BrokerResult<Vec<MetadataRecord>> {
+    let t = state
+        .topic(topic)
+        .ok_or_else(|| BrokerError::UnknownTopic(topic.to_string()))?;
+    let id = PartitionId::new(partition);
+    let p = t
+        .partitions
+        .get(&id)
+        .ok_or_else(|| BrokerError::UnknownPartition {
+            topic: topic.to_string(),
+            partition,
+        })?;
+    if target.is_empty() {
+        return Err(BrokerError::InvalidReplicationFactor {
+            requested: 0,
+            available: state.brokers.len() as i32,
+        });
+    }
+    for (i, r) in target.iter().enumerate() {
+        if target[..i].contains(r) {
+            return Err(BrokerError::InvalidRequest(format!(
+                "broker {r} is named twice in the replicas of {topic}-{partition}"
+            )));
+        }
+        if !state.brokers.contains_key(r) {
+            return Err(BrokerError::InvalidRequest(format!(
+                "broker {r} is not registered"
+            )));
+        }
+    }
+    let original = p.original_replicas();
+    let adding: Vec<NodeId> = target
+        .iter()
+        .copied()
+        .filter(|r| !original.contains(r))
+        .collect();
+    let removing: Vec<NodeId> = original
+        .iter()
+        .copied()
+        .filter(|r| !target.contains(r))
+        .collect();
+    let mut replicas = target.to_vec();
+    replicas.extend(removing.iter().copied());
+    // Cancelling drops the replicas that were being added from the ISR too.
+    let isr: Vec<NodeId> = p
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| replicas.contains(r))
+        .collect();
+    if replicas == p.replicas && adding == p.adding && removing == p.removing {
+        return Ok(Vec::new());
+    }
+    let leader_gone = !replicas.contains(&p.leader);
+    let active = |n: NodeId| state.brokers.get(&n).is_some_and(|b| b.is_active());
+    let leader = if leader_gone {
+        elect_leader(&replicas, &isr, &active, false)
+    } else {
+        p.leader
+    };
+    Ok(vec![MetadataRecord::PartitionChange(
+        PartitionChangeRecord {
+            topic_id: t.topic_id.clone(),
+            partition_id: id,
+            leader: (leader != p.leader).then_some(leader),
+            isr: (isr != p.isr && !isr.is_empty()).then_some(isr),
+            replicas: Some(replicas),
+            adding: Some(adding),
+            removing: Some(removing),
+        },
+    )])
+}
+
+/// Finishes each reassignment whose target replicas are all in the ISR: the
+/// replicas become the target (the removed ones stop and delete their copies), the
+/// ISR keeps only target members, and a leader being removed hands over to an active
+/// in-sync target replica (none yet: the reassignment waits).
+pub fn complete_reassignments(state: &ClusterState) -> Vec<MetadataRecord> {
+    let active = |n: NodeId| state.brokers.get(&n).is_some_and(|b| b.is_active());
+    let mut records = Vec::new();
+    for topic in state.topics.values() {
+        for (id, p) in &topic.partitions {
+            if p.adding.is_empty() && p.removing.is_empty() {
+                continue;
+            }
+            let target = p.target_replicas();
+            if !target.iter().all(|r| p.isr.contains(r)) {
+                continue;
+            }
+            let isr: Vec<NodeId> = p
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| target.contains(r))
+                .collect();
+            let leader = if target.contains(&p.leader) {
+                p.leader
+            } else {
+                match target
+                    .iter()
+                    .copied()
+                    .find(|r| isr.contains(r) && active(*r))
+                {
+                    Some(l) => l,
+                    None => continue,
+                }
+            };
+            log::info!(
+                "reassignment of {}-{id} complete: replicas {target:?} (were {:?})",
+                topic.name,
+                p.replicas
+            );
+            records.push(MetadataRecord::PartitionChange(PartitionChangeRecord {
+                topic_id: topic.topic_id.clone(),
+                partition_id: *id,
+                leader: (leader != p.leader).then_some(leader),
+                isr: (isr != p.isr).then_some(isr),
+                replicas: Some(target),
+                adding: Some(Vec::new()),
+                removing: Some(Vec::new()),
+            }));
+        }
+    }
+    records
 }
 
 /// What a leader proposes for its partition's ISR, and the state it proposes it
@@ -397,6 +536,7 @@ fn changes(
                 leader: (leader != p.leader).then_some(leader),
                 isr: (isr != p.isr).then_some(isr),
                 replicas: None,
+                ..Default::default()
             }));
         }
     }
@@ -484,6 +624,7 @@ mod tests {
             leader: None,
             isr: Some(vec![node(1), node(2), node(3)]),
             replicas: None,
+            ..Default::default()
         });
         state.apply_batch(index, &[change]).unwrap();
         index += 1;
@@ -645,6 +786,7 @@ mod tests {
                                 vec![MetadataRecord::PartitionChange(PartitionChangeRecord {
                                     topic_id: t.topic_id.clone(), partition_id: *id,
                                     leader: None, isr: Some(isr), replicas: None,
+                                    ..Default::default()
                                 })]
                             }
                             _ => continue,

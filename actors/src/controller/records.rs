@@ -105,10 +105,16 @@ pub struct PartitionRecord {
     pub partition_epoch: PartitionEpoch,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionChangeRecord {
     pub topic_id: String,
     pub partition_id: PartitionId,
+    /// A reassignment's replicas being added and removed (Kafka's
+    /// `addingReplicas`/`removingReplicas`); `Some(empty)` ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adding: Option<Vec<NodeId>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removing: Option<Vec<NodeId>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<NodeId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -97,11 +97,35 @@ pub struct PartitionState {
     pub leader: NodeId,
     pub leader_epoch: LeaderEpoch,
     pub partition_epoch: PartitionEpoch,
+    /// A reassignment in progress: the replicas being added (in `replicas`, catching
+    /// up) and those to be removed once they have (Kafka's KIP-455).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding: Vec<NodeId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<NodeId>,
 }
 
 impl PartitionState {
     pub fn is_offline(&self) -> bool {
         self.leader == NO_LEADER
+    }
+
+    /// The replicas a reassignment in progress leads to (`replicas` when none is).
+    pub fn target_replicas(&self) -> Vec<NodeId> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect()
+    }
+
+    /// The replicas before the reassignment in progress.
+    pub fn original_replicas(&self) -> Vec<NodeId> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.adding.contains(r))
+            .collect()
     }
 }
 
@@ -276,6 +300,8 @@ impl ClusterState {
                 leader: p.leader,
                 leader_epoch: p.leader_epoch,
                 partition_epoch: p.partition_epoch,
+                adding: Vec::new(),
+                removing: Vec::new(),
             },
         );
         Ok(())
@@ -298,6 +324,12 @@ impl ClusterState {
         partition.replicas = replicas.clone();
         partition.isr = isr.clone();
         partition.leader = leader;
+        if let Some(adding) = &c.adding {
+            partition.adding = adding.clone();
+        }
+        if let Some(removing) = &c.removing {
+            partition.removing = removing.clone();
+        }
         if leader_changed {
             partition.leader_epoch = LeaderEpoch::new(partition.leader_epoch.get() + 1);
         }
@@ -394,6 +426,8 @@ impl ClusterState {
                         replicas: p.replicas.clone(),
                         isr: p.isr.clone(),
                         partition_epoch: p.partition_epoch,
+                        adding: p.adding.clone(),
+                        removing: p.removing.clone(),
                     })
                     .collect();
                 let replication_factor = partitions.first().map_or(0, |p| p.replicas.len() as i16);

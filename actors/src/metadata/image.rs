@@ -80,6 +80,9 @@ pub struct PartitionImage {
     pub isr: Vec<NodeId>,
     /// Bumped on every change of the partition's leader, replicas or ISR.
     pub partition_epoch: PartitionEpoch,
+    /// A reassignment in progress: replicas being added and to be removed.
+    pub adding: Vec<NodeId>,
+    pub removing: Vec<NodeId>,
 }
 
 impl MetadataImage {
@@ -150,6 +153,8 @@ impl TopicImage {
                     replicas: vec![node_id],
                     isr: vec![node_id],
                     partition_epoch: PartitionEpoch::default(),
+                    adding: Vec::new(),
+                    removing: Vec::new(),
                 })
                 .collect(),
         }

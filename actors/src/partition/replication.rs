@@ -128,23 +128,23 @@ impl Replication {
 
     /// Starts a leadership: every follower unknown, caught up as of now.
     fn reset_followers(&mut self, now: Instant) {
+        self.followers.clear();
+        self.sync_followers(now);
+    }
+
+    /// Tracks the assignment's replicas (a reassignment adds and removes them): a
+    /// new one is unknown until it fetches.
+    fn sync_followers(&mut self, now: Instant) {
         let node = self.settings.node;
-        self.followers = self
-            .assignment
-            .replicas
-            .iter()
-            .filter(|r| **r != node)
-            .map(|r| {
-                (
-                    *r,
-                    FollowerState {
-                        end_offset: None,
-                        caught_up_at: now,
-                        previous_fetch: None,
-                    },
-                )
-            })
-            .collect();
+        let replicas = &self.assignment.replicas;
+        self.followers.retain(|r, _| replicas.contains(r));
+        for r in replicas.iter().filter(|r| **r != node) {
+            self.followers.entry(*r).or_insert(FollowerState {
+                end_offset: None,
+                caught_up_at: now,
+                previous_fetch: None,
+            });
+        }
     }
 
     /// The ISR this leader would propose now: without followers that have not been
@@ -218,7 +218,10 @@ impl PartitionReplica {
         }
         match (was, role) {
             (Role::Leader { leader_epoch: old }, Role::Leader { leader_epoch: new })
-                if old == new => {}
+                if old == new =>
+            {
+                self.replication.sync_followers(self.clock.monotonic());
+            }
             (_, Role::Leader { .. }) => {
                 self.fail_replica_fetches(&self.not_leader());
                 self.begin_leadership(ctx);

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{Engine, RequestContext};
-use crate::broker::{CreatePartitions, CreateTopic, DeleteTopic, TopicMetadata};
+use crate::broker::{CreatePartitions, CreateTopic, DeleteTopic, ReassignPartition, TopicMetadata};
 use crate::error::BrokerResult;
 use crate::ids::{NodeId, PartitionId};
 use crate::metadata::TopicImage;
@@ -82,4 +82,64 @@ pub async fn create_partitions(
             validate_only,
         })
         .await
+}
+
+/// Starts moving `topic`-`partition` to `replicas` (the first preferred as leader):
+/// new replicas catch up as followers, then the ones left out are dropped. Answers
+/// once the move has begun; [`reassignments`] shows it until it completes.
+pub async fn reassign(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: &str,
+    partition: i32,
+    replicas: Vec<NodeId>,
+) -> BrokerResult<()> {
+    engine
+        .ask_broker(ReassignPartition {
+            topic: topic.to_string(),
+            partition,
+            replicas,
+        })
+        .await
+}
+
+/// A partition's reassignment in progress, as the image has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassignment {
+    pub topic: String,
+    pub partition: i32,
+    /// Every replica now (the target ones, then those being removed).
+    pub replicas: Vec<NodeId>,
+    pub adding: Vec<NodeId>,
+    pub removing: Vec<NodeId>,
+}
+
+/// The reassignments in progress, of `topic` or of every topic; an unknown topic
+/// is an error.
+pub fn reassignments(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    topic: Option<&str>,
+) -> BrokerResult<Vec<Reassignment>> {
+    let image = engine.image();
+    if let Some(name) = topic {
+        image.topic(name)?;
+    }
+    Ok(image
+        .topics
+        .values()
+        .filter(|t| topic.is_none_or(|name| t.name == name))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .filter(|p| !p.adding.is_empty() || !p.removing.is_empty())
+                .map(|p| Reassignment {
+                    topic: t.name.clone(),
+                    partition: p.partition.get(),
+                    replicas: p.replicas.clone(),
+                    adding: p.adding.clone(),
+                    removing: p.removing.clone(),
+                })
+        })
+        .collect())
 }

@@ -97,6 +97,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(partitions::reassignment),
         )
         .route(
+            &format!("{c}/topics/{{topic}}/partitions/{{partition}}/reassignment"),
+            web::post().to(partitions::reassign),
+        )
+        .route(
             &format!("{c}/topics/{{topic}}/partitions/{{partition}}/offset"),
             web::get().to(partitions::offsets),
         )

@@ -3,8 +3,8 @@
 //! `high_watermark`, `size_bytes`, `leader_epoch`), which Confluent's API lacks and
 //! dashboards need; a partition's replicas, leader and ISR (as the metadata image
 //! gives them), its earliest and latest offsets (`…/offset`), the replicas a broker
-//! holds, and reassignments (none ever run yet: empty lists, and a partition's
-//! shows nothing moving).
+//! holds, and reassignments (Confluent's read-only resources, plus a `POST` that
+//! starts one).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -214,8 +214,28 @@ pub async fn broker_replicas(
     )))
 }
 
-/// `GET …/partitions/{p}/reassignment`: Confluent's ReassignmentData. Nothing is ever
-/// being moved on one node, so nothing is being added or removed.
+/// Confluent's ReassignmentData of one partition.
+fn reassignment_json(urls: &Urls, r: &topics::Reassignment) -> Value {
+    let path = format!("/topics/{}/partitions/{}", r.topic, r.partition);
+    urls.resource(
+        "KafkaReassignment",
+        &format!("{path}/reassignment"),
+        &format!("/topic={}/partition={}/reassignment", r.topic, r.partition),
+        json!({
+            "cluster_id": urls.cluster_id,
+            "topic_name": r.topic,
+            "partition_id": r.partition,
+            "adding_replicas": r.adding,
+            "removing_replicas": r.removing,
+            // Beyond Confluent's fields: every replica now, the target first.
+            "replica_ids": r.replicas,
+            "replicas": urls.related(&format!("{path}/replicas")),
+        }),
+    )
+}
+
+/// `GET …/partitions/{p}/reassignment`: Confluent's ReassignmentData: what is being
+/// added and removed (empty lists when nothing moves).
 pub async fn reassignment(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -223,26 +243,72 @@ pub async fn reassignment(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    state.partition_statuses(&topic, Some(partition)).await?;
+    let at = placement(&state, &topic, partition);
+    let described = topics::describe(&state.engine, &state.context(), &topic)?;
+    if partition < 0 || partition >= described.partitions {
+        return Err(troupe_actors::BrokerError::UnknownPartition { topic, partition }.into());
+    }
     let urls = Urls::new(&req, &state);
-    let path = format!("/topics/{topic}/partitions/{partition}");
-    Ok(HttpResponse::Ok().json(urls.resource(
-        "KafkaReassignment",
-        &format!("{path}/reassignment"),
-        &format!("/topic={topic}/partition={partition}/reassignment"),
-        json!({
-            "cluster_id": urls.cluster_id,
-            "topic_name": topic,
-            "partition_id": partition,
-            "adding_replicas": [],
-            "removing_replicas": [],
-            "replicas": urls.related(&format!("{path}/replicas")),
-        }),
-    )))
+    let found = topics::reassignments(&state.engine, &state.context(), Some(&topic))?
+        .into_iter()
+        .find(|r| r.partition == partition)
+        .unwrap_or(topics::Reassignment {
+            topic,
+            partition,
+            replicas: at
+                .replicas
+                .iter()
+                .map(|r| troupe_actors::ids::NodeId::new(*r))
+                .collect(),
+            adding: Vec::new(),
+            removing: Vec::new(),
+        });
+    Ok(HttpResponse::Ok().json(reassignment_json(&urls, &found)))
 }
 
-/// `GET …/topics/{topic}/partitions/-/reassignment`: ongoing reassignments of a
-/// topic — none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignRequest {
+    replica_ids: Vec<i32>,
+}
+
+/// `POST …/partitions/{p}/reassignment` with `{"replica_ids": [..]}` (Troupe's;
+/// Confluent's v3 only reads reassignments): moves the partition to those brokers,
+/// the first preferred as leader. New replicas catch up as followers before the
+/// ones left out are dropped; the answer (202) is the reassignment begun. The same
+/// replicas as before cancel a move in progress.
+pub async fn reassign(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, i32)>,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let (cluster_id, topic, partition) = path.into_inner();
+    check_cluster(&state, &cluster_id)?;
+    let body = crate::read_body(body, state.limits.max_request_bytes).await?;
+    let request: ReassignRequest = super::parse_body(&body)?;
+    let replicas = request
+        .replica_ids
+        .iter()
+        .map(|r| troupe_actors::ids::NodeId::new(*r))
+        .collect();
+    topics::reassign(&state.engine, &state.context(), &topic, partition, replicas).await?;
+    let urls = Urls::new(&req, &state);
+    let found = topics::reassignments(&state.engine, &state.context(), Some(&topic))?
+        .into_iter()
+        .find(|r| r.partition == partition);
+    let body = match found {
+        Some(r) => reassignment_json(&urls, &r),
+        // Already done (nothing to catch up), or cancelled.
+        None => {
+            json!({"topic_name": topic, "partition_id": partition, "adding_replicas": [], "removing_replicas": []})
+        }
+    };
+    Ok(HttpResponse::Accepted().json(body))
+}
+
+/// `GET …/topics/{topic}/partitions/-/reassignment`: the topic's reassignments in
+/// progress.
 pub async fn topic_reassignments(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -250,16 +316,19 @@ pub async fn topic_reassignments(
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    topics::describe(&state.engine, &state.context(), &topic)?;
     let urls = Urls::new(&req, &state);
+    let data = topics::reassignments(&state.engine, &state.context(), Some(&topic))?
+        .iter()
+        .map(|r| reassignment_json(&urls, r))
+        .collect();
     Ok(HttpResponse::Ok().json(urls.list(
         "KafkaReassignmentList",
         &format!("/topics/{topic}/partitions/-/reassignment"),
-        Vec::new(),
+        data,
     )))
 }
 
-/// `GET …/topics/-/partitions/-/reassignment`: ongoing reassignments — none.
+/// `GET …/topics/-/partitions/-/reassignment`: every reassignment in progress.
 pub async fn all_reassignments(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -267,10 +336,14 @@ pub async fn all_reassignments(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
+    let data = topics::reassignments(&state.engine, &state.context(), None)?
+        .iter()
+        .map(|r| reassignment_json(&urls, r))
+        .collect();
     Ok(HttpResponse::Ok().json(urls.list(
         "KafkaReassignmentList",
         "/topics/-/partitions/-/reassignment",
-        Vec::new(),
+        data,
     )))
 }
 
