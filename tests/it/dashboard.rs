@@ -827,3 +827,38 @@ fn a_broker_listening_beyond_loopback_shows_a_warning_on_every_page() {
     );
     screenshot(&tab, "exposed-warning");
 }
+
+#[test]
+fn an_operator_raises_a_partitions_replication_with_the_reassign_form_of_a_cluster() {
+    use crate::cluster::{all_alive, wait_until, TestCluster, QUICK};
+    let c = TestCluster::start(QUICK);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let (status, body) = crate::broker::post_json(
+        &c.v3(1, "/topics"),
+        &json!({"topic_name": "grow", "replicas_assignments": [{"partition_id": 0, "broker_ids": [1]}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let browser = browser();
+    let tab = browser.new_tab().expect("a tab");
+    tab.navigate_to(&c.node(1).url("/#/topics/grow"))
+        .expect("the dashboard")
+        .wait_until_navigated()
+        .expect("loaded");
+    wait_for(
+        &tab,
+        "document.getElementById('reassignments').textContent.includes('No reassignment')",
+        "the topic page with its reassignment status",
+    );
+    assert_labelled(&tab, "topic");
+    type_into(&tab, "#reassign-form input[name=replicas]", "1,2,3");
+    click(&tab, "#reassign-form button");
+    wait_for(
+        &tab,
+        "(() => { const row = document.querySelector('#partitions tr[data-partition=\"0\"]'); \
+           return !!row && row.innerText.includes('[1, 2, 3]') && row.cells[3].innerText.split(',').length === 3; })()",
+        "three replicas, all in sync",
+    );
+    screenshot(&tab, "reassigned");
+}

@@ -368,6 +368,22 @@ function pageTopics() {
 
 function pageTopic(name) {
   const parts = h("div", {}), configs = h("div", {});
+  // Reassignment: move a partition to other brokers (or change its replica count).
+  const moving = h("div", { class: "status-line", id: "reassignments", role: "status" });
+  const movePartition = h("input", { name: "partition", type: "number", min: 0, value: 0, "aria-label": "Partition to move" });
+  const moveTo = h("input", { name: "replicas", placeholder: "1,2,3", "aria-label": "Target broker ids" });
+  const reassign = h("form", { class: "inline", id: "reassign-form", "aria-label": "Reassign partition",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const ids = moveTo.value.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+      try {
+        await v3(`/topics/${enc(name)}/partitions/${Number(movePartition.value)}/reassignment`,
+          { method: "POST", body: { replica_ids: ids } });
+        clearError();
+      } catch (err) { showError(err); }
+    } },
+    h("span", { text: "Move partition " }), movePartition, h("span", { text: " to brokers " }), moveTo,
+    h("button", { type: "submit", text: "Reassign" }));
   const del = h("button", { class: "danger", id: "delete-topic", text: "Delete topic" });
   del.addEventListener("click", async () => {
     if (!(await confirmDelete(name, `Delete topic ${name} and all its data? This cannot be undone.`))) return;
@@ -377,7 +393,7 @@ function pageTopic(name) {
   $main.replaceChildren(
     h("h1", {}, "Topic ", h("span", { id: "topic-name", text: name })),
     h("div", { class: "row" }, h("a", { href: `#/topics/${enc(name)}/messages`, id: "open-messages" }, "Browse and tail messages"), del),
-    h("section", { class: "panel" }, h("h2", { text: "Partitions" }), parts),
+    h("section", { class: "panel" }, h("h2", { text: "Partitions" }), parts, reassign, moving),
     h("section", { class: "panel" }, h("h2", { text: "Configs" }), configs));
   const drawConfigs = async () => {
     const list = (await v3(`/topics/${enc(name)}/configs`)).data;
@@ -396,6 +412,9 @@ function pageTopic(name) {
   };
   drawConfigs().catch(showError);
   every(3000, async () => {
+    const moves = (await v3(`/topics/${enc(name)}/partitions/-/reassignment`)).data;
+    moving.textContent = moves.length === 0 ? "No reassignment in progress." : moves.map((m) =>
+      `Partition ${m.partition_id} moving: adding [${m.adding_replicas.join(", ")}], removing [${m.removing_replicas.join(", ")}]`).join("; ");
     const list = (await v3(`/topics/${enc(name)}/partitions`)).data;
     parts.replaceChildren(table([{ label: "Partition", num: true }, "Leader", "Replicas", "ISR", { label: "Log start", num: true },
       { label: "Log end", num: true }, { label: "High watermark", num: true }, { label: "Size", num: true }, "State"],
@@ -406,7 +425,9 @@ function pageTopic(name) {
         h("td", { text: `[${(p.isr_ids || []).join(", ")}]` }), h("td", { class: "num", text: fmtNum(p.log_start_offset) }),
         h("td", { class: "num", text: fmtNum(p.log_end_offset) }), h("td", { class: "num", text: fmtNum(p.high_watermark) }),
         h("td", { class: "num", text: fmtBytes(p.size_bytes) }),
-        h("td", {}, h("span", { class: "tag " + (p.online ? "ok" : "bad"), text: p.online ? "online" : "offline" })));
+        h("td", {}, h("span", { class: "tag " + (p.online ? "ok" : "bad"), text: p.online ? "online" : "offline" }),
+          p.online && (p.isr_ids || []).length < (p.replica_ids || []).length
+            ? [" ", h("span", { class: "tag warn", text: "under-replicated" })] : null));
     }), { id: "partitions" }));
   });
 }
