@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod cluster;
+
 pub struct Broker {
     child: Child,
     pub base: String,
@@ -71,6 +73,7 @@ impl Drop for Broker {
 }
 
 /// Starts a broker with `overrides` (`key=value`) on top of the defaults.
+#[allow(dead_code)] // every bench's but the replication one's
 pub fn start_broker_with(dir: &Path, overrides: &[&str]) -> Broker {
     start_node(dir, &[], overrides)
 }

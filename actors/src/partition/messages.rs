@@ -21,6 +21,18 @@ pub enum Acks {
     All,
 }
 
+impl Acks {
+    /// Kafka's spellings: `all` or `-1`, `1`, `0`.
+    pub fn parse(text: &str) -> Option<Acks> {
+        match text {
+            "all" | "-1" => Some(Acks::All),
+            "1" => Some(Acks::Leader),
+            "0" => Some(Acks::None),
+            _ => None,
+        }
+    }
+}
+
 /// Append one batch; the reply carries the offsets it was given. A batch of an
 /// idempotent producer (`producer_id` ≥ 0, as Kafka clients send them) is checked
 /// against the producer's state first: a retry of one of its last five batches is

@@ -471,19 +471,21 @@ impl Log {
 
     /// Appends batches copied from the leader as they are: offsets, leader epochs and
     /// timestamps stay the leader's, byte for byte (Kafka's `appendAsFollower`). Each
-    /// must begin where the log (or the batch before it) ends; one that overlaps what
-    /// the log holds, or leaves a gap, is refused with
-    /// [`LogError::NonContiguousAppend`] before anything is written: a follower
-    /// truncates to its leader first ([`Log::truncate_to`]). A gap is refused even
-    /// where compaction made the leader's log gappy, since the active segment must be
-    /// gap-free for recovery to vouch for it. The batches' epochs go into the
-    /// leader-epoch cache. Rolls as [`Log::append`] does, and like it does not fsync.
-    /// `None` for no batches.
+    /// must begin at or after where the log (or the batch before it) ends; one that
+    /// overlaps what the log holds is refused with [`LogError::NonContiguousAppend`]
+    /// before anything is written: a follower truncates to its leader first
+    /// ([`Log::truncate_to`]). In a compacted log (`allow_offset_gaps`) a gap (the
+    /// cleaner removed the leader's batches there) starts a new segment at the batch,
+    /// since the active segment must be gap-free for recovery to vouch for it;
+    /// elsewhere a gap is refused as an overlap is. The batches' epochs go into the leader-epoch
+    /// cache. Rolls as [`Log::append`] does, and like it does not fsync. `None` for no
+    /// batches.
     pub fn append_as_follower(&mut self, batches: &[RecordBatch]) -> LogResult<Option<AppendInfo>> {
         let mut expected_offset = self.log_end_offset();
         for batch in batches {
             let base_offset = batch.view().base_offset();
-            if base_offset != expected_offset {
+            let gap = base_offset > expected_offset && !self.config.allow_offset_gaps;
+            if base_offset < expected_offset || gap {
                 return Err(LogError::NonContiguousAppend {
                     base_offset,
                     expected_offset,
@@ -496,6 +498,9 @@ impl Log {
         for batch in batches {
             let view = batch.view();
             debug_assert!(view.validate().is_ok());
+            if view.base_offset() > self.log_end_offset() {
+                self.roll_to(view.base_offset())?;
+            }
             self.epochs
                 .assign(view.partition_leader_epoch(), view.base_offset())?;
             self.write_batch(&view, now)?;
@@ -638,6 +643,22 @@ impl Log {
         // The producer state is current up to the new segment's base: the batch
         // that caused the roll is recorded after it is written.
         self.snapshot_producers(new_base);
+        Ok(())
+    }
+
+    /// Starts a new active segment at `base`, past the log end: the offsets between
+    /// are a gap that no segment holds (a follower copying a compacted leader).
+    fn roll_to(&mut self, base: i64) -> LogResult<()> {
+        self.roll()?;
+        // The active segment is empty now, at the old log end: it moves to `base`.
+        let empty = self.active().base_offset();
+        if empty >= base {
+            return Ok(());
+        }
+        let segment = LogSegment::create(&self.dir, base, &self.config)?;
+        self.segments.insert(base, segment);
+        self.remove_segments(&[empty])?;
+        sync_dir(&self.dir)?;
         Ok(())
     }
 

@@ -88,7 +88,7 @@ fn a_follower_copies_the_leaders_batches_byte_for_byte() {
 }
 
 #[test]
-fn overlaps_and_gaps_are_refused_before_anything_is_written() {
+fn overlaps_and_gaps_in_a_log_that_is_not_compacted_are_refused_before_anything_is_written() {
     let (ld, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut leader = Log::open(ld.path(), LogConfig::default()).unwrap();
     let mut follower = Log::open(fd.path(), LogConfig::default()).unwrap();
@@ -113,6 +113,34 @@ fn overlaps_and_gaps_are_refused_before_anything_is_written() {
     assert_eq!(follower.append_as_follower(&[]).unwrap(), None);
     follower.append_as_follower(&batches[2..]).unwrap();
     assert_eq!(all_bytes(&follower), all_bytes(&leader));
+}
+
+#[test]
+fn a_gap_in_a_compacted_leaders_log_starts_a_new_segment_that_recovery_keeps() {
+    let (ld, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut leader = Log::open(ld.path(), LogConfig::default()).unwrap();
+    for _ in 0..4 {
+        append(&mut leader, 2, 1);
+    }
+    let batches = batches_from(&leader, 0);
+    let compacted = LogConfig {
+        allow_offset_gaps: true,
+        ..LogConfig::default()
+    };
+    let mut follower = Log::open(fd.path(), compacted.clone()).unwrap();
+    // Offsets 2..6 compacted away: batches at 0 and 6 only.
+    let gappy = [batches[0].clone(), batches[3].clone()];
+    follower.append_as_follower(&gappy).unwrap();
+    assert_eq!(follower.log_end_offset(), 8);
+    let segments: Vec<i64> = follower.segments().iter().map(|s| s.base_offset).collect();
+    assert_eq!(segments, vec![0, 6], "the gap starts a segment");
+    follower.flush().unwrap();
+    drop(follower);
+    // A crash (no clean close): recovery keeps both segments and the gap.
+    let reopened = Log::open(fd.path(), compacted).unwrap();
+    assert_eq!(reopened.log_end_offset(), 8);
+    let copied: Vec<u8> = gappy.iter().flat_map(|b| b.as_bytes().to_vec()).collect();
+    assert_eq!(all_bytes(&reopened), copied);
 }
 
 #[test]

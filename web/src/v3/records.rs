@@ -59,15 +59,31 @@ fn in_band(result: ApiResult<Value>, shape_error: bool) -> Value {
     }
 }
 
+/// The `acks` query parameter (Troupe's; Confluent's proxy sets it in its producer
+/// config): `all` (the default: every in-sync replica has the records), `1` (the
+/// leader has them durably) or `0` (answered once written, before any fsync).
+fn acks_param(req: &HttpRequest) -> ApiResult<Acks> {
+    let query =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map_err(|e| ApiError::bad_request(format!("Bad query string: {e}")))?;
+    match query.get("acks") {
+        None => Ok(Acks::All),
+        Some(text) => Acks::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("'acks' must be 0, 1 or all, not '{text}'"))
+        }),
+    }
+}
+
 /// Produces one window of record texts; the reports, one JSON line each.
 async fn produce_window(
     state: &AppState,
     route: &ProduceTarget,
     texts: &[Bytes],
     failures: &mut PartitionFailures,
+    acks: Acks,
 ) -> Vec<u8> {
     let prepared: Vec<ApiResult<Prepared>> = texts.iter().map(|t| prepare_slice(t)).collect();
-    let results = produce_prepared_in_order(state, route, &prepared, Acks::All, failures).await;
+    let results = produce_prepared_in_order(state, route, &prepared, acks, failures).await;
     let mut out = Vec::with_capacity(results.len() * 160);
     for (p, r) in prepared.iter().zip(results) {
         let line = in_band(r, p.is_err());
@@ -104,6 +120,7 @@ pub async fn produce(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let route = target(&state, &req, path)?;
+    let acks = acks_param(&req)?;
     let limit = state.limits.max_request_bytes;
     let (records, first) = if is_chunked(&req) {
         let mut records = RecordStream {
@@ -133,8 +150,14 @@ pub async fn produce(
         }
         if count == 1 {
             let large = whole.len() >= crate::memory::LARGE_BODY_BYTES;
-            let single =
-                produce_window(&state, &route, &[whole], &mut PartitionFailures::new()).await;
+            let single = produce_window(
+                &state,
+                &route,
+                &[whole],
+                &mut PartitionFailures::new(),
+                acks,
+            )
+            .await;
             if large {
                 crate::memory::release_soon();
             }
@@ -157,7 +180,7 @@ pub async fn produce(
     let (tx, rx) = mpsc::channel::<Bytes>(REPORT_QUEUE_WINDOWS);
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        let handled_bytes = pump(records, first, &state, &route, tx).await;
+        let handled_bytes = pump(records, first, &state, &route, tx, acks).await;
         if handled_bytes >= crate::memory::LARGE_BODY_BYTES {
             crate::memory::release_soon();
         }
@@ -184,6 +207,7 @@ async fn pump(
     state: &AppState,
     route: &ProduceTarget,
     tx: mpsc::Sender<Bytes>,
+    acks: Acks,
 ) -> usize {
     let mut handled_bytes = 0;
     let mut failures = PartitionFailures::new();
@@ -203,7 +227,7 @@ async fn pump(
         };
         if !texts.is_empty() {
             handled_bytes += texts.iter().map(Bytes::len).sum::<usize>();
-            let lines = produce_window(state, route, &texts, &mut failures).await;
+            let lines = produce_window(state, route, &texts, &mut failures, acks).await;
             if tx.send(Bytes::from(lines)).await.is_err() {
                 // The client went away: stop reading its body.
                 return handled_bytes;

@@ -481,11 +481,10 @@ fn parse_produce(obj: &Map<String, Value>) -> ApiResult<ClientFrame> {
             .map(str::to_string)
             .or_else(|| v.as_i64().map(|n| n.to_string()))
             .as_deref()
+            .and_then(Acks::parse)
         {
-            Some("all") | Some("-1") => Acks::All,
-            Some("1") => Acks::Leader,
-            Some("0") => Acks::None,
-            _ => return Err(bad("'acks' must be 0, 1 or \"all\"")),
+            Some(acks) => acks,
+            None => return Err(bad("'acks' must be 0, 1 or \"all\"")),
         },
     };
     let records = match field(obj, "records") {
