@@ -981,3 +981,105 @@ fn a_reassignment_raises_the_replication_factor_then_moves_the_partition_off_its
         "only the under-replicated partition: {described}"
     );
 }
+
+#[test]
+fn a_group_coordinator_moves_with_its_offsets_partition_and_committed_offsets_survive() {
+    let mut overrides = FAULTY.to_vec();
+    overrides.push("offsets.topic.replication.factor=3");
+    let mut c = TestCluster::start(&overrides);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let topic = "coordinated";
+    create_replicated(&c, topic, 3, 2);
+    wait_full_isr(&c, 1, topic, 3, Duration::from_secs(10));
+    wait_until(
+        "the offsets topic, replicated",
+        Duration::from_secs(30),
+        || {
+            get(&c.v3(1, "/topics/__consumer_offsets")).0 == 200
+                && wait_isr_of(&c, "__consumer_offsets", 50)
+        },
+    );
+    for p in 0..3 {
+        for i in 0..20 {
+            assert_eq!(
+                c.produce(1, topic, p, &format!("{p}-{i}"))["error_code"],
+                200
+            );
+        }
+    }
+    let group = "moving-coordinator";
+    let consume = |b: &crate::broker::TestBroker, count: usize| {
+        crate::kafka::python(
+            b,
+            &format!(
+                r#"
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({{"bootstrap.servers": BOOTSTRAP, "group.id": "{group}", "auto.offset.reset": "earliest",
+              "enable.auto.commit": False, "session.timeout.ms": 6000}})
+c.subscribe(["{topic}"])
+got, before = 0, None
+import time
+deadline = time.time() + 40
+while before is None and time.time() < deadline:
+    a = c.assignment()
+    if a:
+        before = {{str(t.partition): t.offset for t in c.committed(a, timeout=10)}}
+    c.poll(0.2)
+while got < {count} and time.time() < deadline:
+    m = c.poll(0.5)
+    if m is not None and m.error() is None:
+        got += 1
+        c.commit(message=m, asynchronous=False)
+after = {{str(t.partition): t.offset for t in c.committed([TopicPartition("{topic}", p) for p in range(3)], timeout=10)}}
+c.close()
+print(json.dumps({{"before": before, "after": after, "got": got}}))
+"#
+            ),
+        )
+    };
+    let first = consume(c.node(1), 25);
+    eprintln!("first consumer: {first}");
+    assert_eq!(first["got"], 25, "{first}");
+    // The coordinator's broker dies: the group's offsets partition gets a new
+    // leader, which rebuilds the group from its replica.
+    let offsets_p = crate::cluster::offsets_partition(group, 50) as i32;
+    let coordinator = leader_and_isr(&c, 1, "__consumer_offsets", offsets_p)
+        .0
+        .expect("a coordinator") as usize;
+    c.kill9(coordinator);
+    let survivor = (1..=3).find(|n| *n != coordinator).expect("a survivor");
+    wait_until("a new coordinator", Duration::from_secs(15), || {
+        leader_and_isr(&c, survivor, "__consumer_offsets", offsets_p)
+            .0
+            .is_some_and(|l| l != coordinator as i64)
+    });
+    let second = consume(c.node(survivor), 10);
+    eprintln!("second consumer: {second}");
+    // Committed offsets never go backwards across the move, nor past the data.
+    for p in 0..3 {
+        let key = p.to_string();
+        let committed = first["after"][&key].as_i64().unwrap_or(-1001);
+        let seen_again = second["before"][&key].as_i64().unwrap_or(-1001);
+        assert!(
+            seen_again >= committed,
+            "partition {p}: {committed} before, {seen_again} after: {second}"
+        );
+        assert!(seen_again <= 20, "{second}");
+    }
+    assert_eq!(second["got"], 10, "{second}");
+}
+
+/// Whether every partition of `topic` (of `partitions`) has its whole ISR, as node 1
+/// sees it.
+fn wait_isr_of(c: &TestCluster, topic: &str, partitions: i32) -> bool {
+    let (status, body) = get(&c.v3(1, &format!("/topics/{topic}/partitions")));
+    status == 200
+        && body["data"].as_array().is_some_and(|ps| {
+            ps.len() == partitions as usize
+                && ps
+                    .iter()
+                    .all(|p| p["isr_ids"].as_array().map_or(0, Vec::len) == 3)
+        })
+}
