@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::{delete, get, get_accept, post_json, send, v3_reports, TestBroker};
+use crate::fault_proxy::{FaultProxy, Faults, Protocol};
 use crate::kafka::{kcat, python};
 use crate::ws::WsClient;
+use std::sync::Arc;
 
 const CLUSTER_ID: &str = "it-cluster";
 
@@ -34,7 +36,23 @@ pub(crate) struct TestCluster {
     /// Each node's `troupe serve` arguments.
     args: Vec<Vec<String>>,
     pub(crate) cwd: PathBuf,
+    /// Fault-injecting proxies between the nodes, when started with them.
+    pub(crate) proxies: Option<ClusterProxies>,
     _dir: tempfile::TempDir,
+}
+
+/// A [`FaultProxy`] in front of each node's CONTROLLER and Kafka listeners: the
+/// voters' addresses and the advertised Kafka listeners are the proxies'.
+pub(crate) struct ClusterProxies {
+    pub(crate) faults: Arc<Faults>,
+    kafka: Vec<FaultProxy>,
+    _controller: Vec<FaultProxy>,
+}
+
+impl Drop for ClusterProxies {
+    fn drop(&mut self) {
+        crate::fault_proxy::stop(&self.faults);
+    }
 }
 
 fn free_port() -> u16 {
@@ -110,6 +128,81 @@ impl TestCluster {
         TestCluster::launch(dir, args, CLUSTER_ID)
     }
 
+    /// Three nodes that reach each other only through fault-injecting proxies
+    /// (`crate::fault_proxy`), with `overrides` on every node.
+    pub(crate) fn start_proxied(overrides: &[&str]) -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Arc::new(Faults::default());
+        let real: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let controller: Vec<FaultProxy> = (0..3)
+            .map(|i| {
+                FaultProxy::start(
+                    Protocol::Http,
+                    i + 1,
+                    faults.clone(),
+                    &format!("127.0.0.1:{}", real[i]),
+                )
+            })
+            .collect();
+        // The Kafka ports are known once the nodes run.
+        let kafka: Vec<FaultProxy> = (0..3)
+            .map(|i| FaultProxy::start(Protocol::Kafka, i + 1, faults.clone(), "127.0.0.1:1"))
+            .collect();
+        let voters = controller
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}@127.0.0.1:{}", i + 1, p.port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let args = (0..3)
+            .map(|i| {
+                let mut a: Vec<String> = vec![
+                    "--data-dir".to_string(),
+                    dir.path()
+                        .join(format!("node{}", i + 1))
+                        .display()
+                        .to_string(),
+                    "--listen".into(),
+                    "127.0.0.1:0".into(),
+                    "--kafka-listen".into(),
+                    "127.0.0.1:0".into(),
+                    "--controller-listen".into(),
+                    format!("127.0.0.1:{}", real[i]),
+                ];
+                for o in [
+                    format!("node.id={}", i + 1),
+                    format!("controller.quorum.voters={voters}"),
+                    format!("cluster.id={CLUSTER_ID}"),
+                    format!(
+                        "advertised.listeners=PLAINTEXT://127.0.0.1:{}",
+                        kafka[i].port
+                    ),
+                ]
+                .into_iter()
+                .chain(overrides.iter().map(|o| o.to_string()))
+                {
+                    a.push("--override".into());
+                    a.push(o);
+                }
+                a
+            })
+            .collect();
+        let mut cluster = TestCluster {
+            cluster_id: CLUSTER_ID.to_string(),
+            nodes: (0..3).map(|_| None).collect(),
+            args,
+            cwd: dir.path().to_path_buf(),
+            proxies: Some(ClusterProxies {
+                faults,
+                kafka,
+                _controller: controller,
+            }),
+            _dir: dir,
+        };
+        cluster.start_nodes(&[1, 2, 3]);
+        cluster
+    }
+
     /// The README's three nodes: `troupe serve --config config/cluster/nodeN.toml`.
     pub(crate) fn from_readme() -> TestCluster {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -131,6 +224,7 @@ impl TestCluster {
             nodes: (0..args.len()).map(|_| None).collect(),
             args,
             cwd: dir.path().to_path_buf(),
+            proxies: None,
             _dir: dir,
         };
         let all: Vec<usize> = (1..=cluster.args.len()).collect();
@@ -154,6 +248,9 @@ impl TestCluster {
                 .collect()
         });
         for (id, broker) in started {
+            if let Some(proxies) = &self.proxies {
+                proxies.kafka[id - 1].set_target(&broker.bootstrap());
+            }
             self.nodes[id - 1] = Some(broker);
         }
     }

@@ -10,6 +10,7 @@ mod corruption;
 mod dashboard;
 mod disk_full;
 mod errors;
+mod fault_proxy;
 mod file_limits;
 mod groups;
 mod kafka;

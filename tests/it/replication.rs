@@ -1083,3 +1083,102 @@ fn wait_isr_of(c: &TestCluster, topic: &str, partitions: i32) -> bool {
                     .all(|p| p["isr_ids"].as_array().map_or(0, Vec::len) == 3)
         })
 }
+
+#[test]
+fn an_isolated_leader_acknowledges_nothing_while_the_majority_elects_and_serves() {
+    let mut rounds_left = rounds("ISOLATIONS", 2);
+    let c = TestCluster::start_proxied(FAULTY);
+    wait_until("every broker alive", Duration::from_secs(30), || {
+        all_alive(&c, 1)
+    });
+    let (topic, partitions) = ("isolated", 2);
+    create_replicated(&c, topic, partitions, 2);
+    wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(15));
+    let faults = c.proxies.as_ref().expect("proxies").faults.clone();
+    let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
+    let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, partitions, 30);
+    let mut minority_ops = Vec::new();
+    let mut elections = Vec::new();
+    while rounds_left > 0 {
+        rounds_left -= 1;
+        std::thread::sleep(Duration::from_millis(1500));
+        let (leader, _) = leader_and_isr(&c, 1, topic, 0);
+        let cut = leader.expect("a leader") as usize;
+        nodes.lock().expect("nodes").remove(&cut);
+        let survivor = (1..=3).find(|n| *n != cut).expect("a survivor");
+        faults.isolate(cut);
+        let cut_at = Instant::now();
+        eprintln!("isolating broker {cut}, partition 0's leader");
+        // Writes sent to the cut-off leader itself: it cannot commit them.
+        let base = c.node(cut).url("");
+        let path = format!("/v3/clusters/{}/topics/{topic}/records", c.cluster_id);
+        let senders: Vec<_> = (0..4)
+            .map(|i| {
+                let url = format!("{base}{path}");
+                std::thread::spawn(move || {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(8))
+                        .build();
+                    let value = format!("m{cut}-{i}");
+                    let body = json!({"partition_id": 0, "value": {"type": "JSON", "data": value}});
+                    Op {
+                        partition: 0,
+                        outcome: produce(&agent, &url, &body),
+                        value,
+                    }
+                })
+            })
+            .collect();
+        // The majority notices, elects another leader and takes writes.
+        wait_until(
+            "the majority elects a leader",
+            Duration::from_secs(15),
+            || {
+                leader_and_isr(&c, survivor, topic, 0)
+                    .0
+                    .is_some_and(|l| l != cut as i64)
+            },
+        );
+        let mut probe = 0;
+        wait_until(
+            "a write acknowledged by the majority",
+            Duration::from_secs(10),
+            || {
+                probe += 1;
+                c.produce_outcome(survivor, topic, 0, &format!("probe-{cut}-{probe}"))
+            },
+        );
+        elections.push(cut_at.elapsed());
+        for sender in senders {
+            minority_ops.push(sender.join().expect("a write to the cut-off leader"));
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        faults.heal();
+        nodes
+            .lock()
+            .expect("nodes")
+            .insert(cut, c.node(cut).url(""));
+        wait_until("every broker alive again", Duration::from_secs(30), || {
+            all_alive(&c, survivor)
+        });
+        wait_full_isr(&c, survivor, topic, partitions, Duration::from_secs(30));
+    }
+    let ops = workload.finish();
+    eprintln!(
+        "writes to the isolated leader: {:?}; elected and serving after {elections:?}",
+        minority_ops.iter().map(|o| &o.outcome).collect::<Vec<_>>()
+    );
+    let acked: Vec<&Op> = minority_ops
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
+        .collect();
+    assert!(
+        acked.is_empty(),
+        "the isolated leader acknowledged writes: {acked:?}"
+    );
+    assert!(
+        elections.iter().all(|e| *e <= Duration::from_secs(10)),
+        "{elections:?}"
+    );
+    final_check(&c, 1, topic, partitions, &ops, &[1, 2, 3]);
+}
