@@ -578,6 +578,144 @@ mod tests {
         }
     }
 
+    /// A topic `t` of one partition on brokers 1, 2, 3 (1 leading), committed.
+    fn replicated(state: &mut ClusterState, index: &mut u64) {
+        let topic = PlacedTopic {
+            name: "t".into(),
+            topic_id: "id-t".into(),
+            assignments: vec![vec![node(1), node(2), node(3)]],
+            configs: BTreeMap::new(),
+        };
+        state
+            .apply_batch(*index, &create_topic(state, &topic).unwrap())
+            .unwrap();
+        *index += 1;
+    }
+
+    fn partition(state: &ClusterState) -> PartitionState {
+        state.topic("t").unwrap().partitions[&PartitionId::new(0)].clone()
+    }
+
+    fn isr_change(state: &ClusterState, isr: &[i32]) -> IsrChange {
+        let p = partition(state);
+        IsrChange {
+            topic: "t".into(),
+            partition: 0,
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            isr: isr.iter().map(|n| node(*n)).collect(),
+        }
+    }
+
+    #[test]
+    fn isr_changes_are_guarded_by_the_leader_and_partition_epochs() {
+        let (mut state, mut index) = cluster(3);
+        replicated(&mut state, &mut index);
+        // The leader shrinks the ISR: committed, the partition epoch moves on.
+        let shrink = isr_change(&state, &[1, 2]);
+        let records = alter_isr(&state, &shrink).unwrap();
+        state.apply_batch(index, &records).unwrap();
+        index += 1;
+        assert_eq!(partition(&state).isr, vec![node(1), node(2)]);
+        // The same proposal again is stale: its partition epoch is past.
+        assert!(matches!(
+            alter_isr(&state, &shrink),
+            Err(BrokerError::InvalidUpdateVersion(_))
+        ));
+        // A proposal from a broker that does not lead, or in an old leader epoch.
+        let mut other = isr_change(&state, &[1, 2, 3]);
+        other.leader = node(2);
+        assert!(matches!(
+            alter_isr(&state, &other),
+            Err(BrokerError::FencedLeaderEpoch(_))
+        ));
+        // Fenced, broker 3 cannot come back in; the leader must stay in; only replicas.
+        state
+            .apply_batch(index, &fence_broker(&state, node(3)))
+            .unwrap();
+        index += 1;
+        assert!(matches!(
+            alter_isr(&state, &isr_change(&state, &[1, 2, 3])),
+            Err(BrokerError::InvalidRequest(_))
+        ));
+        assert!(alter_isr(&state, &isr_change(&state, &[2])).is_err());
+        assert!(alter_isr(&state, &isr_change(&state, &[1, 4])).is_err());
+        // Unfenced, it rejoins.
+        state
+            .apply_batch(index, &unfence_broker(&state, node(3)))
+            .unwrap();
+        index += 1;
+        let grow = alter_isr(&state, &isr_change(&state, &[1, 2, 3])).unwrap();
+        state.apply_batch(index, &grow).unwrap();
+        assert_eq!(partition(&state).isr.len(), 3);
+    }
+
+    #[test]
+    fn a_reassignment_adds_catches_up_then_drops_and_moves_the_leader() {
+        let (mut state, mut index) = cluster(4);
+        replicated(&mut state, &mut index);
+        let start = reassign(&state, "t", 0, &[node(4), node(2), node(3)]).unwrap();
+        state.apply_batch(index, &start).unwrap();
+        index += 1;
+        let p = partition(&state);
+        assert_eq!(p.replicas, vec![node(4), node(2), node(3), node(1)]);
+        assert_eq!(
+            (p.adding.clone(), p.removing.clone()),
+            (vec![node(4)], vec![node(1)])
+        );
+        assert_eq!(
+            p.leader,
+            node(1),
+            "the old leader leads until the move completes"
+        );
+        // Not complete while broker 4 is out of the ISR.
+        assert!(complete_reassignments(&state).is_empty());
+        let joined = alter_isr(&state, &isr_change(&state, &[1, 2, 3, 4])).unwrap();
+        state.apply_batch(index, &joined).unwrap();
+        index += 1;
+        let done = complete_reassignments(&state);
+        state.apply_batch(index, &done).unwrap();
+        let p = partition(&state);
+        assert_eq!(p.replicas, vec![node(4), node(2), node(3)]);
+        assert!(p.adding.is_empty() && p.removing.is_empty());
+        assert!(!p.isr.contains(&node(1)));
+        assert_eq!(p.leader, node(4), "the first in-sync target replica leads");
+        // Bad targets.
+        assert!(reassign(&state, "t", 0, &[]).is_err());
+        assert!(reassign(&state, "t", 0, &[node(2), node(2)]).is_err());
+        assert!(reassign(&state, "t", 0, &[node(9)]).is_err());
+        assert!(reassign(&state, "t", 1, &[node(2)]).is_err());
+    }
+
+    #[test]
+    fn an_unclean_election_happens_only_where_the_topic_allows_it() {
+        let (mut state, mut index) = cluster(3);
+        replicated(&mut state, &mut index);
+        // The ISR shrinks to the leader, which is then fenced: no clean candidate.
+        let shrink = alter_isr(&state, &isr_change(&state, &[1])).unwrap();
+        state.apply_batch(index, &shrink).unwrap();
+        index += 1;
+        state
+            .apply_batch(index, &fence_broker(&state, node(1)))
+            .unwrap();
+        index += 1;
+        assert!(partition(&state).is_offline());
+        assert!(
+            elect_offline_leaders(&state, &|_| false).is_empty(),
+            "clean: stays offline"
+        );
+        let unclean = elect_offline_leaders(&state, &|t| t == "t");
+        state.apply_batch(index, &unclean).unwrap();
+        let p = partition(&state);
+        assert_eq!(p.leader, node(2));
+        assert_eq!(
+            p.isr,
+            vec![node(2)],
+            "the out-of-sync leader is the ISR alone"
+        );
+    }
+
     #[test]
     fn a_fenced_leader_hands_over_and_comes_back_by_preferred_election() {
         let (mut state, mut index) = cluster(3);
