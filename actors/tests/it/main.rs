@@ -19,5 +19,6 @@ mod groups;
 mod idempotence;
 mod model;
 mod partition;
+mod replication;
 mod retention;
 mod supervision;
