@@ -8,11 +8,14 @@
 //! (`troupe-broker/<cluster>/<node>`); anything else is a client — and forwards the
 //! connection. While [`Faults::isolate`] names a node, every connection between that
 //! node and another broker is blackholed: held open with nothing forwarded (as a
-//! network partition looks to TCP), and closed once healed. Clients pass always.
+//! network partition looks to TCP), and closed once healed. While
+//! [`Faults::slow_down`] names a node, what its Kafka connections with other brokers
+//! carry (replication, forwarded requests) is held back by a delay each way. Clients
+//! pass always.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +24,10 @@ use std::time::Duration;
 pub(crate) struct Faults {
     /// The node cut off from the other brokers (0: none).
     isolated: AtomicUsize,
+    /// The node whose Kafka traffic with other brokers is delayed (0: none), and by
+    /// how many milliseconds each way.
+    slow: AtomicUsize,
+    delay_ms: AtomicU64,
     /// Set when the test ends: every proxy thread stops.
     stopped: AtomicBool,
 }
@@ -32,6 +39,21 @@ impl Faults {
 
     pub(crate) fn heal(&self) {
         self.isolated.store(0, Ordering::SeqCst);
+        self.slow.store(0, Ordering::SeqCst);
+    }
+
+    /// Delays `node`'s Kafka traffic with the other brokers by `delay` each way.
+    pub(crate) fn slow_down(&self, node: usize, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+        self.slow.store(node, Ordering::SeqCst);
+    }
+
+    /// The delay on traffic from `source` to `destination`, if any.
+    fn delay(&self, source: usize, destination: usize) -> Option<Duration> {
+        let slow = self.slow.load(Ordering::SeqCst);
+        (slow != 0 && source != 0 && (source == slow || destination == slow))
+            .then(|| Duration::from_millis(self.delay_ms.load(Ordering::SeqCst)))
     }
 
     /// Whether traffic from `source` (0: a client) to `destination` is cut.
@@ -121,11 +143,12 @@ fn relay(
     let (Ok(client_in), Ok(server_in)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
+    let delays = matches!(protocol, Protocol::Kafka);
     let up = std::thread::spawn({
         let faults = faults.clone();
-        move || copy(&faults, source, destination, client_in, server)
+        move || copy(&faults, (source, destination, delays), client_in, server)
     });
-    copy(&faults, source, destination, server_in, client);
+    copy(&faults, (source, destination, delays), server_in, client);
     let _ = up.join();
 }
 
@@ -133,8 +156,7 @@ fn relay(
 /// (nothing forwarded), then closes both once healed.
 fn copy(
     faults: &Faults,
-    source: usize,
-    destination: usize,
+    (source, destination, delays): (usize, usize, bool),
     mut from: TcpStream,
     mut to: TcpStream,
 ) {
@@ -154,6 +176,9 @@ fn copy(
                 if faults.cut(source, destination) {
                     hold_while_cut(faults, source, destination);
                     break;
+                }
+                if let Some(delay) = faults.delay(source, destination).filter(|_| delays) {
+                    std::thread::sleep(delay);
                 }
                 if to.write_all(&buf[..n]).is_err() {
                     break;

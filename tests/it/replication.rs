@@ -1182,3 +1182,90 @@ fn an_isolated_leader_acknowledges_nothing_while_the_majority_elects_and_serves(
     );
     final_check(&c, 1, topic, partitions, &ops, &[1, 2, 3]);
 }
+
+#[test]
+fn a_slow_follower_leaves_the_isr_while_acks_go_on_and_rejoins_when_it_catches_up() {
+    let c = TestCluster::start_proxied(FAULTY);
+    wait_until("every broker alive", Duration::from_secs(30), || {
+        all_alive(&c, 1)
+    });
+    let topic = "slow";
+    create_replicated(&c, topic, 1, 2);
+    wait_full_isr(&c, 1, topic, 1, Duration::from_secs(15));
+    let faults = c.proxies.as_ref().expect("proxies").faults.clone();
+    let leader = leader_and_isr(&c, 1, topic, 0).0.expect("a leader") as usize;
+    let slow = (1..=3).find(|n| *n != leader).expect("a follower");
+    let rss_before = c.node(leader).rss_bytes();
+    let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
+    let workload = Workload::start(&c.cluster_id, nodes, topic, 1, 40);
+    // Writes that do not wait for the followers keep the leader's log end moving, so
+    // a slow follower falls behind it (a lone acks=all producer would wait for it).
+    let stop_leader_only = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let leader_only = {
+        let url = format!(
+            "{}?acks=1",
+            c.v3(leader, &format!("/topics/{topic}/records"))
+        );
+        let stop = stop_leader_only.clone();
+        std::thread::spawn(move || {
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(10))
+                .build();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body =
+                    json!({"partition_id": 0, "value": {"type": "JSON", "data": format!("a-{i}")}});
+                let _ = agent
+                    .post(&url)
+                    .set("Content-Type", "application/json")
+                    .send_string(&body.to_string());
+                i += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    // Broker `slow`'s replication traffic takes 1.5 s each way from now on.
+    faults.slow_down(slow, Duration::from_millis(1500));
+    let slowed_at = Instant::now();
+    wait_until(
+        "the slow follower leaves the ISR (replica.lag.time.max.ms + 5 s)",
+        Duration::from_secs(2 + 5),
+        || {
+            !leader_and_isr(&c, leader, topic, 0)
+                .1
+                .contains(&(slow as i64))
+        },
+    );
+    eprintln!("out of the ISR after {:?}", slowed_at.elapsed());
+    // Acknowledgements go on without it.
+    let acked_before = Instant::now();
+    let mut probe = 0;
+    wait_until(
+        "writes acknowledged without the slow follower",
+        Duration::from_secs(5),
+        || {
+            probe += 1;
+            c.produce_outcome(leader, topic, 0, &format!("probe-slow-{probe}"))
+        },
+    );
+    assert!(acked_before.elapsed() < Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    faults.heal();
+    wait_until(
+        "the follower rejoins the ISR",
+        Duration::from_secs(30),
+        || {
+            leader_and_isr(&c, leader, topic, 0)
+                .1
+                .contains(&(slow as i64))
+        },
+    );
+    let ops = workload.finish();
+    stop_leader_only.store(true, Ordering::Relaxed);
+    leader_only.join().expect("the acks=1 writer");
+    let grown = c.node(leader).rss_bytes().saturating_sub(rss_before);
+    eprintln!("leader RSS grew {} KiB", grown / 1024);
+    assert!(grown < 64 << 20, "the leader's RSS grew {grown} bytes");
+    final_check(&c, 1, topic, 1, &ops, &[1, 2, 3]);
+}

@@ -25,7 +25,7 @@ pub use messages::*;
 pub use remote::CoordinatorRef;
 
 use crate::error::{BrokerError, BrokerResult};
-use crate::partition::{Fetch, ListOffsets, OffsetSpec, PartitionReplica};
+use crate::partition::{ListOffsets, OffsetSpec, PartitionReplica, ReadToLogEnd};
 use offsets_topic::{GroupRecord, GroupSnapshot, OFFSETS_TOPIC};
 
 /// Bytes read per fetch while replaying `__consumer_offsets`.
@@ -44,11 +44,12 @@ pub(crate) async fn read_offsets_partition(
         .map_err(BrokerError::mailbox)??
         .map_or(0, |(o, _)| o);
     loop {
+        // To the log end, not the high watermark: a new leader's high watermark may
+        // not cover the last commits it holds yet.
         let answer = store
-            .send(Fetch {
+            .send(ReadToLogEnd {
                 offset,
                 max_bytes: REPLAY_FETCH_BYTES,
-                max_wait_ms: 0,
             })
             .await
             .map_err(BrokerError::mailbox)?;
@@ -83,7 +84,7 @@ pub(crate) async fn read_offsets_partition(
                 .or_default()
                 .apply(&record);
         }
-        if next <= offset || next >= fetched.high_watermark {
+        if next <= offset || next >= fetched.data.log_end_offset {
             return Ok(groups);
         }
         offset = next;

@@ -77,6 +77,17 @@ pub struct FetchResult {
     pub high_watermark: i64,
 }
 
+/// The leader's own read of what its log holds from `offset`, committed or not: a
+/// group coordinator loading its offsets partition reads to the log end, as Kafka's
+/// does (a leader never truncates its own log, and what it holds above the high
+/// watermark is committed as its followers fetch it). Refused by a follower.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<FetchResult>")]
+pub struct ReadToLogEnd {
+    pub offset: i64,
+    pub max_bytes: usize,
+}
+
 /// Which offset `ListOffsets` resolves (Kafka's -2 earliest, -1 latest, or a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetSpec {

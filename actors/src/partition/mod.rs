@@ -413,6 +413,17 @@ impl Handler<ReplicaFetch> for PartitionReplica {
     }
 }
 
+impl Handler<ReadToLogEnd> for PartitionReplica {
+    type Result = BrokerResult<FetchResult>;
+
+    fn handle(&mut self, msg: ReadToLogEnd, ctx: &mut Context<Self>) -> Self::Result {
+        if !matches!(self.role, Role::Leader { .. }) {
+            return Err(self.not_leader());
+        }
+        self.read_to_log_end(ctx, msg.offset, msg.max_bytes)
+    }
+}
+
 impl Handler<AppendAsFollower> for PartitionReplica {
     type Result = ResponseFuture<BrokerResult<i64>>;
 

@@ -172,8 +172,10 @@ impl Replication {
                     })
             })
             .collect();
+        // Only replicas out of the ISR now may join (one just dropped above is at the
+        // high watermark by definition: it holds it back).
         for r in &self.assignment.replicas {
-            if isr.contains(r) || *r == node {
+            if self.assignment.isr.contains(r) || *r == node {
                 continue;
             }
             let caught_up = self
@@ -339,7 +341,7 @@ impl PartitionReplica {
         self.update_high_watermark(ctx);
         self.maybe_change_isr(ctx);
         if msg.offset < log_end || msg.max_wait_ms == 0 {
-            let result = self.read_for_follower(ctx, msg.offset, msg.max_bytes);
+            let result = self.read_to_log_end(ctx, msg.offset, msg.max_bytes);
             return Box::pin(async move { result });
         }
         let (reply, rx) = oneshot::channel();
@@ -358,7 +360,7 @@ impl PartitionReplica {
             move |act: &mut Self, ctx| {
                 if let Some(i) = act.replication.parked.iter().position(|p| p.id == id) {
                     let parked = act.replication.parked.swap_remove(i);
-                    let result = act.read_for_follower(ctx, parked.offset, parked.max_bytes);
+                    let result = act.read_to_log_end(ctx, parked.offset, parked.max_bytes);
                     let _ = parked.reply.send(result);
                 }
             },
@@ -394,9 +396,9 @@ impl PartitionReplica {
         Ok(())
     }
 
-    /// What a follower gets: whole batches from `offset`, up to the log end, with
-    /// the high watermark.
-    fn read_for_follower(
+    /// Whole batches from `offset`, up to the log end, with the high watermark: what
+    /// a follower gets, and a new coordinator's replay.
+    pub(super) fn read_to_log_end(
         &mut self,
         ctx: &mut Context<Self>,
         offset: i64,
@@ -425,7 +427,7 @@ impl PartitionReplica {
             if parked.reply.is_closed() {
                 continue;
             }
-            let result = self.read_for_follower(ctx, parked.offset, parked.max_bytes);
+            let result = self.read_to_log_end(ctx, parked.offset, parked.max_bytes);
             let _ = parked.reply.send(result);
         }
     }
@@ -483,6 +485,11 @@ impl PartitionReplica {
             log.log_end_offset(),
             log.high_watermark(),
             epoch_start,
+        );
+        log::trace!(
+            "{}: ISR check: wanted {wanted:?}, followers {:?}",
+            self.name(),
+            self.replication.followers
         );
         if wanted == self.replication.assignment.isr {
             return;
