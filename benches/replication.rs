@@ -16,7 +16,7 @@
 //!   wait until the ISR is whole; `TROUPE_BENCH_KILLS` times (default 20): p50/p99.
 //!
 //! Environment: `TROUPE_BENCH_SECONDS` per throughput case (default 10),
-//! `TROUPE_BENCH_DIR` (default `target/bench-data`).
+//! `TROUPE_BENCH_DIR` (default `target/bench-data`), `TROUPE_BENCH_LOG=1` to see the nodes' logs.
 
 use std::time::{Duration, Instant};
 

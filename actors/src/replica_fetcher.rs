@@ -33,7 +33,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{LeaderEpoch, NodeId};
-use crate::partition::{AppendAsFollower, GetFollowerPosition, PartitionReplica, TruncateToLeader};
+use crate::partition::{
+    AppendAsFollower, GetFollowerPosition, PartitionReplica, StartAtLeader, TruncateToLeader,
+};
 use crate::peer_client::{broker_client_id, PeerClient};
 use crate::storage::EpochEndOffset;
 use crate::supervision::{self, ActorKind, Supervise};
@@ -442,6 +444,22 @@ impl Round {
                 };
                 let epoch = state.followed.leader_epoch;
                 if p.error_code == OFFSET_OUT_OF_RANGE {
+                    let fetched_from = state.offset.unwrap_or(0);
+                    if p.log_start_offset > fetched_from {
+                        // The leader's log now starts past everything this one holds
+                        // (its retention moved on): start again at its log start.
+                        let replica = state.followed.replica.clone();
+                        let start = StartAtLeader {
+                            leader_epoch: epoch,
+                            log_start_offset: p.log_start_offset,
+                        };
+                        let update = match replica.send(start).await {
+                            Ok(Ok(end)) => Update::Offset(end),
+                            _ => Update::Backoff,
+                        };
+                        updates.push((key, epoch, update));
+                        continue;
+                    }
                     // The leader's log ends before this one (an unclean election, or
                     // a truncation it has not told): find where they agree again.
                     updates.push((key, epoch, Update::Truncate));

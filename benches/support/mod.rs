@@ -106,7 +106,11 @@ pub fn start_node(dir: &Path, args: &[String], overrides: &[&str]) -> Broker {
     std::thread::spawn(move || {
         // The Kafka listener's line comes first.
         let mut kafka = String::new();
+        let echo = std::env::var_os("TROUPE_BENCH_LOG").is_some();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("[broker] {line}");
+            }
             if let Some(rest) = line.split("listening on kafka://").nth(1) {
                 kafka = rest.split_whitespace().next().unwrap_or("").to_string();
             }

@@ -208,8 +208,27 @@ struct Report {
 }
 
 impl Report {
-    fn assert_safe(&self) {
-        eprintln!("checker: {self:?}");
+    /// Writes the run's report (`target/tmp/faults/<run>.json`), prints its one-line
+    /// summary, and fails the test on any safety count above 0.
+    fn assert_safe(&self, run: &str) {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults");
+        let report = json!({
+            "run": run,
+            "acknowledged": self.acknowledged,
+            "failed": self.failed,
+            "unknown": self.unknown,
+            "lost": self.lost,
+            "duplicates": self.duplicates,
+            "inconsistent_offsets": self.inconsistent_offsets,
+            "aborted_read": self.aborted_read,
+            "nonmonotonic_send": self.nonmonotonic,
+        });
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join(format!("{run}.json")), report.to_string()));
+        if let Err(e) = written {
+            eprintln!("the fault report of {run} could not be written: {e}");
+        }
+        eprintln!("checker {run}: {self:?}");
         assert!(
             self.acknowledged > 0,
             "the workload made progress: {self:?}"
@@ -454,7 +473,7 @@ fn replicated_writes_reach_every_replica_and_survive_leader_kills() {
         })
         .collect();
     let report = check(&ops, &read);
-    report.assert_safe();
+    report.assert_safe("leader-kills");
     failovers.sort();
     eprintln!(
         "failover (kill -9 to a write acknowledged by the new leader) over {kills} kills: p50 {:?}, max {:?}",
@@ -493,7 +512,7 @@ fn final_check(
             (p, workload)
         })
         .collect();
-    check(ops, &read).assert_safe();
+    check(ops, &read).assert_safe(topic);
     wait_until(
         "the replicas agree below the high watermark",
         Duration::from_secs(10),
@@ -1268,4 +1287,66 @@ fn a_slow_follower_leaves_the_isr_while_acks_go_on_and_rejoins_when_it_catches_u
     eprintln!("leader RSS grew {} KiB", grown / 1024);
     assert!(grown < 64 << 20, "the leader's RSS grew {grown} bytes");
     final_check(&c, 1, topic, 1, &ops, &[1, 2, 3]);
+}
+
+#[test]
+fn a_websocket_subscriber_reads_every_record_once_in_order_across_a_leader_kill() {
+    let mut c = TestCluster::start(FAULTY);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let (topic, partitions) = ("streamed", 2);
+    create_replicated(&c, topic, partitions, 2);
+    wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(10));
+    let victim = leader_and_isr(&c, 1, topic, 0).0.expect("a leader") as usize;
+    let watcher = (1..=3).find(|n| *n != victim).expect("another node");
+    let mut ws = crate::ws::WsClient::connect(c.node(watcher));
+    ws.send(json!({"type": "subscribe", "sub": "s", "topic": topic, "from": "beginning"}));
+    ws.expect("subscribed", Instant::now() + Duration::from_secs(10));
+    let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
+    let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, partitions, 30);
+    std::thread::sleep(Duration::from_secs(2));
+    nodes.lock().expect("nodes").remove(&victim);
+    c.kill9(victim);
+    wait_until("a new leader", Duration::from_secs(10), || {
+        leader_and_isr(&c, watcher, topic, 0)
+            .0
+            .is_some_and(|l| l != victim as i64)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    c.start_nodes(&[victim]);
+    nodes
+        .lock()
+        .expect("nodes")
+        .insert(victim, c.node(victim).url(""));
+    wait_full_isr(&c, watcher, topic, partitions, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(1));
+    let ops = workload.finish();
+    let read: HashMap<i32, Vec<(i64, String)>> = (0..partitions)
+        .map(|p| (p, read_all(&c, watcher, topic, p)))
+        .collect();
+    let total: usize = read.values().map(Vec::len).sum();
+    let mut other = Vec::new();
+    let got = ws.collect(
+        "s",
+        total,
+        Instant::now() + Duration::from_secs(30),
+        &mut other,
+    );
+    for p in 0..partitions {
+        let streamed: Vec<(i64, String)> = got
+            .get(&p)
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|(o, v)| (*o, v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            streamed, read[&p],
+            "partition {p}: the subscriber saw each committed record once, in offset order"
+        );
+    }
+    check(&ops, &read).assert_safe("websocket-across-a-kill");
 }

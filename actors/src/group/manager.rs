@@ -87,10 +87,22 @@ impl GroupManager {
         restarts: RestartPolicy,
     ) -> BrokerResult<Addr<Self>> {
         let route = routes.topic(OFFSETS_TOPIC)?;
-        let led = led_offsets_partitions(&routes);
+        let mut led = led_offsets_partitions(&routes);
         let mut snapshots: HashMap<String, GroupSnapshot> = HashMap::new();
+        let mut moved = Vec::new();
         for (p, store) in &led {
-            snapshots.extend(read_offsets_partition(store, *p).await?);
+            match read_offsets_partition(store, *p).await {
+                Ok(groups) => snapshots.extend(groups),
+                // The leadership moved while the node started (a restarted broker is
+                // fenced again, and the metadata it replayed said it led): its groups
+                // load where it went, and the image brings it back if it returns.
+                Err(BrokerError::NotLeader { .. }) => moved.push(*p),
+                Err(e) => return Err(e),
+            }
+        }
+        if !moved.is_empty() {
+            log::info!("{OFFSETS_TOPIC} partitions {moved:?} are no longer led here");
+            led.retain(|p, _| !moved.contains(p));
         }
         snapshots.retain(|_, s| !s.is_empty());
         log::info!(

@@ -45,7 +45,7 @@ pub use messages::*;
 use replication::Replication;
 pub use replication::{
     AppendAsFollower, Assignment, FollowerPosition, GetFollowerPosition, ReplicaFetch,
-    ReplicationSettings, TruncateToLeader,
+    ReplicationSettings, StartAtLeader, TruncateToLeader,
 };
 pub use role::Role;
 use status::Counters;
@@ -410,6 +410,14 @@ impl Handler<ReplicaFetch> for PartitionReplica {
 
     fn handle(&mut self, msg: ReplicaFetch, ctx: &mut Context<Self>) -> Self::Result {
         self.replica_fetch(msg, ctx)
+    }
+}
+
+impl Handler<StartAtLeader> for PartitionReplica {
+    type Result = BrokerResult<i64>;
+
+    fn handle(&mut self, msg: StartAtLeader, ctx: &mut Context<Self>) -> Self::Result {
+        self.start_at_leader(msg, ctx)
     }
 }
 

@@ -589,6 +589,29 @@ impl PartitionReplica {
         Ok(end)
     }
 
+    /// Empties a follower and starts it at its leader's log start, past everything it
+    /// holds (the leader's retention moved on while it was away).
+    pub(super) fn start_at_leader(
+        &mut self,
+        msg: StartAtLeader,
+        ctx: &mut Context<Self>,
+    ) -> BrokerResult<i64> {
+        self.check_follows(msg.leader_epoch)?;
+        let name = self.name();
+        let start = msg.log_start_offset;
+        let end = self.guarded(ctx, super::supervision::write_error_is_fatal, |log| {
+            log::info!(
+                "{name}: the leader's log starts at {start}, past this one's end {}: starting again there",
+                log.log_end_offset()
+            );
+            log.truncate_fully_and_start_at(start)?;
+            Ok(log.log_end_offset())
+        })?;
+        self.replication.durable_end = end;
+        self.close_tail();
+        Ok(end)
+    }
+
     /// Appends what the leader sent and takes its high watermark; answers the log
     /// end offset once what was appended is durable.
     pub(super) fn append_as_follower(
@@ -718,4 +741,13 @@ pub struct FollowerPosition {
 pub struct TruncateToLeader {
     pub leader_epoch: LeaderEpoch,
     pub leader_end: Option<EpochEndOffset>,
+}
+
+/// Empty a follower and start it at `log_start_offset`, its leader's log start, which
+/// is past everything it holds. Answers the new log end offset.
+#[derive(Message)]
+#[rtype(result = "BrokerResult<i64>")]
+pub struct StartAtLeader {
+    pub leader_epoch: LeaderEpoch,
+    pub log_start_offset: i64,
 }

@@ -1008,6 +1008,27 @@ impl Log {
     /// Empties the log: it starts again, empty, at its log start offset. Segments
     /// after the log start go first, then the one there is emptied (or a new one made
     /// there, before the old ones go), then those before it.
+    /// Empties the log and starts it again at `offset`, past its end (Kafka's
+    /// `truncateFullyAndStartAt`): a follower whose leader's log now starts beyond
+    /// everything the follower holds (retention moved it while the follower was
+    /// away) copies it from there. Each step is durable before the next.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> LogResult<()> {
+        if offset <= self.log_end_offset() {
+            return self.truncate_to(offset).map(drop);
+        }
+        self.log_start_offset = offset;
+        self.truncate_fully()?;
+        // Nothing below the new start exists: nothing to recover, nothing uncommitted.
+        self.recovery_point = offset;
+        self.flush_requested_offset = offset;
+        self.high_watermark = offset;
+        let epochs = self.epochs.truncate_from_end(0);
+        self.unless_disk_full(epochs.map(drop))?;
+        self.write_checkpoint_unless_full()?;
+        let high_watermark = self.write_high_watermark_checkpoint();
+        self.unless_disk_full(high_watermark)
+    }
+
     fn truncate_fully(&mut self) -> LogResult<()> {
         let start = self.log_start_offset;
         log::info!(

@@ -399,3 +399,30 @@ fn a_copy_keeps_the_leaders_timestamps_and_append_times() {
     assert_eq!((copied.max_timestamp_ms, copied.record_count), (9, 2));
     assert_eq!(read_all(&follower, 100), read_all(&leader, 100));
 }
+
+#[test]
+fn a_follower_behind_its_leaders_log_start_starts_again_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut follower = Log::open(dir.path(), LogConfig::default()).unwrap();
+    for _ in 0..3 {
+        append(&mut follower, 2, 1);
+    }
+    // The leader's log now starts at 100: everything here is gone from it.
+    follower.truncate_fully_and_start_at(100).unwrap();
+    assert_eq!(
+        (
+            follower.log_start_offset(),
+            follower.log_end_offset(),
+            follower.high_watermark()
+        ),
+        (100, 100, 100)
+    );
+    assert_eq!(follower.leader_epochs().latest_epoch(), None);
+    drop(follower);
+    let reopened = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(
+        (reopened.log_start_offset(), reopened.log_end_offset()),
+        (100, 100)
+    );
+    assert!(reopened.read(100, 1024).unwrap().bytes.is_empty());
+}

@@ -188,6 +188,21 @@ impl Reader<'_> {
         .await
         {
             Ok(fetched) => answer_with(fetched, p, self.version),
+            // The follower learns where the leader's log starts: past its own end,
+            // it starts again there.
+            Err(e @ troupe_actors::BrokerError::OffsetOutOfRange { .. }) => {
+                let start = match &e {
+                    troupe_actors::BrokerError::OffsetOutOfRange {
+                        log_start_offset, ..
+                    } => *log_start_offset,
+                    _ => -1,
+                };
+                refused(p.partition, error_code(e.kind()), self.version).since(
+                    self.version,
+                    5,
+                    |m| m.with_log_start_offset(start),
+                )
+            }
             Err(e) => refused(p.partition, error_code(e.kind()), self.version),
         }
     }
