@@ -303,7 +303,10 @@ impl Handler<Fetch> for PartitionReplica {
             return Box::pin(async move { Err(e) });
         };
         let (log_start, high_watermark) = (log.log_start_offset(), log.high_watermark());
-        if msg.offset < log_start || msg.offset > high_watermark {
+        // Between the high watermark and the log end a read waits, as Kafka's does: a
+        // new leader's high watermark may be behind what its predecessor committed
+        // until its followers fetch.
+        if msg.offset < log_start || msg.offset > log.log_end_offset().max(high_watermark) {
             let e = BrokerError::OffsetOutOfRange {
                 topic: self.topic.clone(),
                 partition: self.partition,
@@ -586,6 +589,7 @@ impl Handler<SubscribeTail> for PartitionReplica {
             chunks: self.tail.subscribe(),
             high_watermark: log.high_watermark(),
             log_start_offset: log.log_start_offset(),
+            log_end_offset: log.log_end_offset(),
             log_start: self.tail.log_start(),
         })
     }

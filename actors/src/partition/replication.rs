@@ -96,6 +96,9 @@ pub(super) struct Replication {
     next_parked_id: u64,
     /// Whether the ISR check timer runs (in the current context).
     timer_armed: bool,
+    /// After a refused proposal, none before then (a fenced broker still fetching
+    /// would be proposed again on its every fetch).
+    quiet_until: Option<Instant>,
 }
 
 impl Replication {
@@ -468,7 +471,10 @@ impl PartitionReplica {
         let Some(controller) = self.replication.settings.controller.clone() else {
             return;
         };
-        if self.replication.pending_isr.is_some() {
+        let now = self.clock.monotonic();
+        if self.replication.pending_isr.is_some()
+            || self.replication.quiet_until.is_some_and(|t| now < t)
+        {
             return;
         }
         let Some(log) = self.log.as_ref() else {
@@ -519,6 +525,9 @@ impl PartitionReplica {
                     Err(e) => {
                         log::warn!("{}: ISR change refused: {e}", act.name());
                         act.replication.pending_isr = None;
+                        let quiet = (act.replication.settings.lag_time_max / 2)
+                            .max(Duration::from_millis(100));
+                        act.replication.quiet_until = Some(act.clock.monotonic() + quiet);
                         act.update_high_watermark(ctx);
                     }
                 }

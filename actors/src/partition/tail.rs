@@ -181,6 +181,10 @@ pub struct TailSubscription {
     pub chunks: broadcast::Receiver<Arc<TailChunk>>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// The log end: a position between the high watermark and it waits (a new
+    /// leader's high watermark can be behind what its predecessor committed, until
+    /// its followers fetch).
+    pub log_end_offset: i64,
     /// The partition's log start offset as it moves (retention): records below it
     /// are gone, even if a chunk in the ring still holds them.
     pub log_start: Arc<AtomicI64>,
@@ -306,8 +310,10 @@ pub struct PartitionFeed {
     resubscribes: u32,
 }
 
-/// Resubscribing this many times in a row without delivering anything gives up.
-const MAX_RESUBSCRIBES: u32 = 50;
+/// Resubscribing this many times in a row without delivering anything gives up
+/// (at [`RESUBSCRIBE_BACKOFF`] apart, 30 s: longer than a leader's failover, a
+/// session timeout and an election).
+const MAX_RESUBSCRIBES: u32 = 300;
 
 impl PartitionFeed {
     /// A feed delivering from `position`, reading at most `max_bytes` per catch-up read.
@@ -496,6 +502,14 @@ impl PartitionFeed {
                 max_wait_ms: REMOTE_POLL_MS,
             })
             .await;
+        log::trace!(
+            "feed of {}-{} at {}: remote read {:?}",
+            self.partition_topic(),
+            self.partition_number(),
+            self.position,
+            read.as_ref()
+                .map(|r| (r.data.bytes.len(), r.high_watermark))
+        );
         let read = match read {
             Ok(read) => read,
             Err(e) if e.is_retriable() && self.resubscribes < MAX_RESUBSCRIBES => {
@@ -511,7 +525,15 @@ impl PartitionFeed {
 
     async fn subscribe(&mut self) -> BrokerResult<()> {
         self.resubscribes += 1;
-        let attached = match self.attach() {
+        let attached = self.attach();
+        log::trace!(
+            "feed of {}-{} at {}: attached {:?}",
+            self.partition_topic(),
+            self.partition_number(),
+            self.position,
+            attached.as_ref().map(Option::is_some)
+        );
+        let attached = match attached {
             Ok(attached) => attached,
             Err(e) if self.resubscribes < MAX_RESUBSCRIBES && e.is_retriable() => {
                 tokio::time::sleep(RESUBSCRIBE_BACKOFF).await;
@@ -535,7 +557,7 @@ impl PartitionFeed {
                 self.names = Some((sub.topic.clone(), sub.partition));
                 // Before the log start (retention), or past the end (a log that lost
                 // uncommitted data in a crash, say): nothing here to go on from.
-                if self.position < sub.log_start_offset || self.position > sub.high_watermark {
+                if self.position < sub.log_start_offset || self.position > sub.log_end_offset {
                     return Err(BrokerError::OffsetOutOfRange {
                         topic: sub.topic,
                         partition: sub.partition,
