@@ -277,6 +277,17 @@ enum Update {
     Park,
 }
 
+impl Update {
+    /// What a leader's refusal means: FENCED (an older epoch here) waits for a newer
+    /// image, anything else for the backoff.
+    fn after_refusal(e: &BrokerError) -> Update {
+        match e {
+            BrokerError::FencedLeaderEpoch(_) => Update::Park,
+            _ => Update::Backoff,
+        }
+    }
+}
+
 struct Outcome {
     updates: Vec<(Key, LeaderEpoch, Update)>,
     /// The leader could not be reached: wait `replica.fetch.backoff.ms`.
@@ -313,10 +324,7 @@ impl Round {
                         key.1,
                         self.leader
                     );
-                    let update = match e {
-                        BrokerError::FencedLeaderEpoch(_) => Update::Park,
-                        _ => Update::Backoff,
-                    };
+                    let update = Update::after_refusal(&e);
                     updates.push((key.clone(), epoch, update));
                 }
             }
@@ -472,10 +480,7 @@ impl Round {
                         key.1,
                         self.leader
                     );
-                    let update = match e {
-                        BrokerError::FencedLeaderEpoch(_) => Update::Park,
-                        _ => Update::Backoff,
-                    };
+                    let update = Update::after_refusal(&e);
                     updates.push((key, epoch, update));
                     continue;
                 }

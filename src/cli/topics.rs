@@ -147,19 +147,11 @@ pub fn run(client: &Client, args: TopicsArgs) -> Result<(), CliError> {
                     &json!({ "replica_ids": replicas }),
                 )?
                 .unwrap_or_default();
-            let ids = |v: &serde_json::Value| {
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
             println!(
                 "Reassignment of {topic}-{partition} to {} started (adding: [{}], removing: [{}]); `troupe topics describe --topic {topic}` shows its progress.",
                 replicas.iter().map(i32::to_string).collect::<Vec<_>>().join(","),
-                ids(&answer["adding_replicas"]),
-                ids(&answer["removing_replicas"])
+                id_list(&answer["adding_replicas"]),
+                id_list(&answer["removing_replicas"])
             );
         }
         TopicsCommand::Delete { topic } => {
@@ -217,14 +209,6 @@ fn describe(
     topic: &str,
     under_replicated: bool,
 ) -> Result<(), CliError> {
-    let ids = |v: &serde_json::Value| -> String {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     if !under_replicated {
         let t = client.get(&format!("{topics}/{topic}"))?;
         let configs = client.get(&format!("{topics}/{topic}/configs"))?;
@@ -266,12 +250,22 @@ fn describe(
             topic,
             p["partition_id"],
             leader,
-            ids(&p["replica_ids"]),
-            ids(&p["isr_ids"]),
+            id_list(&p["replica_ids"]),
+            id_list(&p["isr_ids"]),
             p["log_start_offset"],
             p["high_watermark"],
             p["size_bytes"]
         );
     }
     Ok(())
+}
+
+/// A JSON list of broker ids as kafka-topics prints them: `1,2,3`.
+fn id_list(v: &serde_json::Value) -> String {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

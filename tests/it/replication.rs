@@ -118,6 +118,38 @@ impl Workload {
     }
 }
 
+/// Four writes to partition 0 of `topic`, sent to node `node` at once from threads
+/// (values `{prefix}-0` … `{prefix}-3`, each waiting up to `timeout_s`): join them
+/// for their outcomes.
+fn write_in_background(
+    c: &TestCluster,
+    node: usize,
+    topic: &str,
+    prefix: &str,
+    timeout_s: u64,
+) -> Vec<std::thread::JoinHandle<Op>> {
+    let url = c.node(node).url(&format!(
+        "/v3/clusters/{}/topics/{topic}/records",
+        c.cluster_id
+    ));
+    (0..4)
+        .map(|i| {
+            let (url, value) = (url.clone(), format!("{prefix}-{i}"));
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(timeout_s))
+                    .build();
+                let body = json!({"partition_id": 0, "value": {"type": "JSON", "data": value}});
+                Op {
+                    partition: 0,
+                    outcome: produce(&agent, &url, &body),
+                    value,
+                }
+            })
+        })
+        .collect()
+}
+
 fn produce(agent: &ureq::Agent, url: &str, body: &Value) -> Outcome {
     let answer = agent
         .post(url)
@@ -566,25 +598,7 @@ fn a_paused_leader_acknowledges_nothing_after_the_new_epoch_and_truncates_to_the
         );
         // Writes sent to the zombie while it is frozen: it takes them the moment it
         // wakes, before it hears of the new epoch.
-        let base = c.node(zombie).url("");
-        let path = format!("/v3/clusters/{}/topics/{topic}/records", c.cluster_id);
-        let senders: Vec<_> = (0..4)
-            .map(|i| {
-                let url = format!("{base}{path}");
-                std::thread::spawn(move || {
-                    let agent = ureq::AgentBuilder::new()
-                        .timeout(Duration::from_secs(20))
-                        .build();
-                    let value = format!("z{round}-{i}");
-                    let body = json!({"partition_id": 0, "value": {"type": "JSON", "data": value}});
-                    Op {
-                        partition: 0,
-                        outcome: produce(&agent, &url, &body),
-                        value,
-                    }
-                })
-            })
-            .collect();
+        let senders = write_in_background(&c, zombie, topic, &format!("z{round}"), 20);
         std::thread::sleep(Duration::from_millis(300));
         c.node(zombie).pause(false);
         for sender in senders {
@@ -1129,25 +1143,7 @@ fn an_isolated_leader_acknowledges_nothing_while_the_majority_elects_and_serves(
         let cut_at = Instant::now();
         eprintln!("isolating broker {cut}, partition 0's leader");
         // Writes sent to the cut-off leader itself: it cannot commit them.
-        let base = c.node(cut).url("");
-        let path = format!("/v3/clusters/{}/topics/{topic}/records", c.cluster_id);
-        let senders: Vec<_> = (0..4)
-            .map(|i| {
-                let url = format!("{base}{path}");
-                std::thread::spawn(move || {
-                    let agent = ureq::AgentBuilder::new()
-                        .timeout(Duration::from_secs(8))
-                        .build();
-                    let value = format!("m{cut}-{i}");
-                    let body = json!({"partition_id": 0, "value": {"type": "JSON", "data": value}});
-                    Op {
-                        partition: 0,
-                        outcome: produce(&agent, &url, &body),
-                        value,
-                    }
-                })
-            })
-            .collect();
+        let senders = write_in_background(&c, cut, topic, &format!("m{cut}"), 8);
         // The majority notices, elects another leader and takes writes.
         wait_until(
             "the majority elects a leader",

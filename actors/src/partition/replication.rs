@@ -104,14 +104,15 @@ pub(super) struct Replication {
 impl Replication {
     /// The other replicas the high watermark waits for: the ISR, with any proposed
     /// addition, but never this broker.
-    fn isr_followers(&self) -> Vec<NodeId> {
+    fn isr_followers(&self) -> impl Iterator<Item = NodeId> + '_ {
         let node = self.settings.node;
-        let mut members: Vec<NodeId> = self.assignment.isr.clone();
-        if let Some(pending) = &self.pending_isr {
-            members.extend(pending.iter().filter(|r| !self.assignment.isr.contains(r)));
-        }
-        members.retain(|r| *r != node);
-        members
+        let isr = &self.assignment.isr;
+        let added = self
+            .pending_isr
+            .iter()
+            .flatten()
+            .filter(|r| !isr.contains(r));
+        isr.iter().chain(added).copied().filter(move |r| *r != node)
     }
 
     /// The high watermark the ISR allows, or `None` while an ISR follower has not
@@ -126,7 +127,7 @@ impl Replication {
 
     /// Whether this replica commits alone (no other replica is in the ISR).
     pub fn commits_alone(&self) -> bool {
-        self.isr_followers().is_empty()
+        self.isr_followers().next().is_none()
     }
 
     /// Starts a leadership: every follower unknown, caught up as of now.
