@@ -315,6 +315,13 @@ impl Broker {
             .state
             .image(self.config.node_id, controller, &effective);
         image.metadata_offset = self.applied.index;
+        if !self.may_lead() {
+            // The registration replayed is the incarnation before this one: fenced
+            // to this node's own readers (its start waits for its own).
+            if let Some(me) = image.brokers.get_mut(&self.config.node_id) {
+                me.fenced = true;
+            }
+        }
         image
     }
 
@@ -404,6 +411,7 @@ impl Broker {
     /// Starts what the image gives this node, re-roles and reconfigures what runs,
     /// and publishes the image.
     fn apply_image(&mut self, image: MetadataImage) {
+        let lead = self.may_lead();
         let defaults = &self.config.topic_defaults;
         let interval = self.config.recovery_point_checkpoint_interval_ms;
         let configs: BTreeMap<String, (String, PartitionConfig)> = image
@@ -423,7 +431,7 @@ impl Broker {
             }
         };
         let files = logs.files();
-        let stopped = replicas.apply(&image, placement, files.max_partitions(), || {
+        let stopped = replicas.apply(&image, placement, files.max_partitions(), lead, || {
             format!(
                 "not opened: {}, and the partitions before it use them all; raise the limit (ulimit -n, LimitNOFILE) or lower reserved.file.descriptors, and restart",
                 files.describe()
@@ -450,6 +458,21 @@ impl Broker {
             .filter(|(name, _)| !self.replicas.topic(name).is_empty())
             .collect();
         self.metadata.publish(image);
+    }
+
+    /// Whether this node may act on the leaderships its metadata gives it: once the
+    /// metadata holds this incarnation's registration (whose record moved the
+    /// leaderships of the incarnation before), or at once when this node is the whole
+    /// quorum (nobody else can have moved them, and a node restarted on a full disk
+    /// could not commit its registration).
+    fn may_lead(&self) -> bool {
+        self.config.cluster.is_single_node(self.config.node_id)
+            || self
+                .applied
+                .state
+                .brokers
+                .get(&self.config.node_id)
+                .is_some_and(|b| b.incarnation_id == self.incarnation_id)
     }
 
     /// Once the metadata log holds the topics of an older data dir (and its

@@ -242,19 +242,17 @@ fn controller_settings(config: &BrokerConfig, identity: &StoredMetadata) -> Cont
     }
 }
 
-/// Waits until this broker is registered and unfenced, and the offsets topic exists
-/// with its partitions led (group coordinators replay it as they start).
+/// Waits until this broker is registered (this incarnation) and unfenced, and the
+/// offsets topic exists (group coordinators replay the partitions led here as they
+/// start, and the others as they come). A partition of it offline meanwhile, whose
+/// only in-sync replica is a broker still down, does not hold this one back.
 async fn wait_until_serving(mut view: MetadataView, node: crate::ids::NodeId) -> BrokerResult<()> {
     let serving = async {
         loop {
             let image = view.image();
             let me = image.brokers.get(&node);
-            let offsets_led = image.topics.get(OFFSETS_TOPIC).is_some_and(|t| {
-                t.partitions
-                    .iter()
-                    .all(|p| p.leader != crate::controller::records::NO_LEADER)
-            });
-            if me.is_some_and(|b| !b.fenced) && offsets_led {
+            let offsets = image.topics.contains_key(OFFSETS_TOPIC);
+            if me.is_some_and(|b| !b.fenced) && offsets {
                 return Ok(());
             }
             if !view.changed().await {

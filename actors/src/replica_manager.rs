@@ -103,9 +103,18 @@ pub fn assignment_of(partition: &PartitionImage, min_insync: usize) -> Assignmen
     }
 }
 
-/// The role the metadata gives `node`'s replica of `partition`.
-pub fn role_of(partition: &PartitionImage, node: NodeId) -> Role {
-    if partition.leader == node {
+/// The role the metadata gives `node`'s replica of `partition`. A node that may not
+/// `lead` yet (a restarted one whose new registration is not in the metadata it has)
+/// holds its leaderships as an offline follower: the metadata it replayed can be
+/// older than leaderships the cluster has moved since (Kafka's brokers likewise
+/// lead nothing until they have caught up with the metadata log).
+pub fn role_of(partition: &PartitionImage, node: NodeId, lead: bool) -> Role {
+    if partition.leader == node && !lead {
+        Role::Follower {
+            leader_epoch: partition.leader_epoch,
+            leader_id: crate::controller::records::NO_LEADER,
+        }
+    } else if partition.leader == node {
         Role::Leader {
             leader_epoch: partition.leader_epoch,
         }
@@ -161,6 +170,7 @@ impl ReplicaManager {
         image: &MetadataImage,
         placement: impl Fn(&str, i32) -> Result<(PathBuf, PartitionConfig), (PathBuf, String)>,
         max_partitions: usize,
+        lead: bool,
         offline_reason: impl Fn() -> String,
     ) -> Vec<Addr<PartitionReplica>> {
         let gone: Vec<String> = self
@@ -179,7 +189,7 @@ impl ReplicaManager {
             for partition in &topic.partitions {
                 let p = partition.partition.get();
                 let key = (topic.name.clone(), p);
-                let role = role_of(partition, node);
+                let role = role_of(partition, node, lead);
                 let assignment = assignment_of(partition, topic.min_insync_replicas);
                 let running = self
                     .replicas

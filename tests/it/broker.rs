@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -15,6 +15,8 @@ pub struct TestBroker {
     pub port: u16,
     /// The Kafka listener's port.
     pub kafka_port: u16,
+    /// Every line the broker has logged so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl TestBroker {
@@ -117,6 +119,8 @@ impl TestBroker {
         let mut child = cmd.spawn().expect("the troupe binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Keep draining the log so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             // The Kafka listener's line comes first.
@@ -135,6 +139,9 @@ impl TestBroker {
                 if std::env::var_os("TROUPE_TEST_LOG").is_some() {
                     eprintln!("[broker] {line}");
                 }
+                if let Ok(mut kept) = kept.lock() {
+                    kept.push(line);
+                }
             }
         });
         let (port, kafka_port) = match rx.recv_timeout(Duration::from_secs(60)) {
@@ -148,7 +155,16 @@ impl TestBroker {
             child: Some(child),
             port,
             kafka_port,
+            log,
         }
+    }
+
+    /// The lines logged so far that contain `needle`.
+    pub fn logged(&self, needle: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .map(|l| l.iter().filter(|l| l.contains(needle)).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// `bootstrap.servers` for Kafka clients.

@@ -248,11 +248,23 @@ impl TestCluster {
                 .collect()
         });
         for (id, broker) in started {
-            if let Some(proxies) = &self.proxies {
-                proxies.kafka[id - 1].set_target(&broker.bootstrap());
-            }
-            self.nodes[id - 1] = Some(broker);
+            self.adopt(id, broker);
         }
+    }
+
+    /// Starts node `id` on a thread (its start waits for the quorum): join it and
+    /// [`Self::adopt`] what it answers.
+    pub(crate) fn start_in_background(&self, id: usize) -> std::thread::JoinHandle<TestBroker> {
+        let (cwd, args) = (self.cwd.clone(), self.args[id - 1].clone());
+        std::thread::spawn(move || TestBroker::serve_args(&cwd, &args, &[]))
+    }
+
+    /// Takes node `id`, started apart, as up.
+    pub(crate) fn adopt(&mut self, id: usize, broker: TestBroker) {
+        if let Some(proxies) = &self.proxies {
+            proxies.kafka[id - 1].set_target(&broker.bootstrap());
+        }
+        self.nodes[id - 1] = Some(broker);
     }
 
     pub(crate) fn node(&self, id: usize) -> &TestBroker {

@@ -631,6 +631,77 @@ fn a_paused_leader_acknowledges_nothing_after_the_new_epoch_and_truncates_to_the
     }
 }
 
+/// A leader killed, replaced, and restarted while the others are frozen comes back
+/// with metadata from before the election that replaced it (it says this node leads,
+/// unfenced). It must serve nothing on that: no listener opens until its new
+/// registration is committed, which moves those leaderships first.
+#[test]
+fn a_restarted_leader_serves_nothing_on_the_metadata_it_replays_until_registered_again() {
+    let mut c = TestCluster::start(FAULTY);
+    wait_until("every broker alive", Duration::from_secs(20), || {
+        all_alive(&c, 1)
+    });
+    let topic = "stale-leader";
+    create_replicated(&c, topic, 1, 1);
+    wait_full_isr(&c, 1, topic, 1, Duration::from_secs(10));
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
+    let write = |c: &TestCluster, via: usize, value: String| {
+        let url = c.v3(via, &format!("/topics/{topic}/records"));
+        let body = json!({"partition_id": 0, "value": {"type": "JSON", "data": value}});
+        Op {
+            partition: 0,
+            outcome: produce(&agent, &url, &body),
+            value,
+        }
+    };
+    let mut ops: Vec<Op> = (0..5).map(|i| write(&c, 1, format!("0-{i}"))).collect();
+    let stale = leader_and_isr(&c, 1, topic, 0).0.expect("a leader") as usize;
+    let others: Vec<usize> = (1..=3).filter(|n| *n != stale).collect();
+    c.kill9(stale);
+    wait_until("another leader", Duration::from_secs(15), || {
+        leader_and_isr(&c, others[0], topic, 0)
+            .0
+            .is_some_and(|l| l >= 0 && l != stale as i64)
+    });
+    ops.extend((5..10).map(|i| write(&c, others[0], format!("0-{i}"))));
+    for n in &others {
+        c.node(*n).pause(true);
+    }
+    let restarting = c.start_in_background(stale);
+    std::thread::sleep(Duration::from_secs(6));
+    let served_early = restarting.is_finished();
+    for n in &others {
+        c.node(*n).pause(false);
+    }
+    let node = restarting.join().expect("the restarted node starts");
+    c.adopt(stale, node);
+    assert!(
+        !served_early,
+        "node {stale} served on the metadata it replayed, before its new registration was committed"
+    );
+    // Not even inside: its replica did not lead in the epoch the others left behind.
+    let stale_leadership = c.node(stale).logged(&format!(
+        "partition {topic}-0 online (Leader {{ leader_epoch: 0 }}"
+    ));
+    assert!(
+        stale_leadership.is_empty(),
+        "node {stale} led on the metadata it replayed: {stale_leadership:?}"
+    );
+    wait_until("every broker alive", Duration::from_secs(30), || {
+        all_alive(&c, 1)
+    });
+    ops.extend((10..15).map(|i| write(&c, stale, format!("0-{i}"))));
+    wait_full_isr(&c, 1, topic, 1, Duration::from_secs(30));
+    final_check(&c, 1, topic, 1, &ops, &[1, 2, 3]);
+    assert!(
+        ops.iter().all(|o| matches!(o.outcome, Outcome::Ok(_))),
+        "every write was acknowledged: {:?}",
+        ops.iter().map(|o| &o.outcome).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn with_min_insync_two_writes_are_refused_while_both_followers_are_paused_and_nothing_is_lost() {
     // Four nodes: the quorum (1, 2, 3) keeps a majority with nodes 2 and 4 paused.
