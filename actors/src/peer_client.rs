@@ -4,7 +4,11 @@
 //!
 //! One connection per peer, requests pipelined on it, at most `max_inflight` at once
 //! (a semaphore: callers past it wait their turn, bounded by their timeout), each
-//! answer matched to its request by correlation id. Every call has a timeout. A
+//! answer matched to its request by correlation id. A peer answers a connection's
+//! requests in order (Kafka's rule), so a call that may wait at the peer — a
+//! long-polling fetch, a join waiting for its rebalance — goes
+//! [`PeerClient::call_waiting`]: on a connection of its own from a small pool, at most
+//! `max_inflight` of them, so nothing queues behind its wait. Every call has a timeout. A
 //! broken connection fails the calls waiting on it, and the next call connects
 //! again. Requests carry the client id `troupe-broker/<cluster id>/<node id>`, so the
 //! peer knows which node asks and refuses one of another cluster.
@@ -61,8 +65,16 @@ struct Inner {
     slots: Semaphore,
     timeout: Duration,
     connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    /// Connections free for the next call that waits at the peer.
+    idle: Mutex<Vec<Arc<Connection>>>,
+    /// Calls waiting at the peer, each on its own connection.
+    waiting_calls: Semaphore,
     next_correlation_id: AtomicI32,
 }
+
+/// The connection a call went out on, so a call that times out breaks it, as Kafka
+/// closes a connection whose request timed out (its answer would come late).
+type Used = Mutex<Option<Arc<Connection>>>;
 
 type Waiting = Mutex<HashMap<i32, oneshot::Sender<Bytes>>>;
 
@@ -83,6 +95,8 @@ impl PeerClient {
                 slots: Semaphore::new(max_inflight.max(1)),
                 timeout,
                 connection: tokio::sync::Mutex::new(None),
+                idle: Mutex::new(Vec::new()),
+                waiting_calls: Semaphore::new(max_inflight.max(1)),
                 next_correlation_id: AtomicI32::new(0),
             }),
         }
@@ -101,66 +115,122 @@ impl PeerClient {
         self.call_within(request, version, self.inner.timeout).await
     }
 
-    /// [`PeerClient::call`] with its own time limit (a JoinGroup waits for the
-    /// rebalance, longer than other requests).
+    /// [`PeerClient::call`] with its own time limit.
     pub async fn call_within<R: Request>(
         &self,
         request: &R,
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response, PeerError> {
-        let inner = &self.inner;
-        let timeout_error = || PeerError::Timeout {
-            address: inner.address.clone(),
-            timeout_ms: timeout.as_millis(),
-        };
-        // The connection a call went out on: a call that times out breaks it, as Kafka
-        // closes a connection whose request timed out (its answer would come late).
-        let used: Mutex<Option<Arc<Connection>>> = Mutex::new(None);
+        let used = Used::default();
         let work = async {
-            let _slot = inner
-                .slots
-                .acquire()
-                .await
-                .map_err(|_| self.unreachable("client closed"))?;
-            let correlation_id = inner.next_correlation_id.fetch_add(1, Ordering::Relaxed);
-            let frame = self.encode(request, version, correlation_id)?;
+            let _slot = self.turn(&self.inner.slots).await?;
             let connection = self.connection().await?;
-            if let Ok(mut used) = used.lock() {
-                *used = Some(connection.clone());
-            }
-            let (tx, rx) = oneshot::channel();
-            if let Ok(mut waiting) = connection.waiting.lock() {
-                waiting.insert(correlation_id, tx);
-            }
-            let written = {
-                let mut writer = connection.writer.lock().await;
-                writer.write_all(&frame).await
-            };
-            if let Err(e) = written {
-                connection.broken.store(true, Ordering::Relaxed);
-                return Err(self.unreachable(&e.to_string()));
-            }
-            let mut body = rx
-                .await
-                .map_err(|_| self.unreachable("the connection closed before the answer"))?;
-            let header_version = R::Response::header_version(version);
-            ResponseHeader::decode(&mut body, header_version)
-                .and_then(|_| R::Response::decode(&mut body, version))
-                .map_err(|e| PeerError::Protocol {
-                    address: inner.address.clone(),
-                    reason: e.to_string(),
-                })
+            self.exchange(&connection, &used, request, version).await
         };
+        self.timed(timeout, &used, work).await
+    }
+
+    /// A call that may wait at the peer (a long-polling fetch, a join waiting for its
+    /// rebalance), on a connection no other call shares meanwhile.
+    pub async fn call_waiting<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, PeerError> {
+        let used = Used::default();
+        let work = async {
+            let _turn = self.turn(&self.inner.waiting_calls).await?;
+            let idle = self.inner.idle.lock().ok().and_then(|mut idle| {
+                idle.retain(|c| !c.broken.load(Ordering::Relaxed));
+                idle.pop()
+            });
+            let connection = match idle {
+                Some(c) => c,
+                None => self.connect().await?,
+            };
+            let answer = self.exchange(&connection, &used, request, version).await;
+            if answer.is_ok() && !connection.broken.load(Ordering::Relaxed) {
+                if let Ok(mut idle) = self.inner.idle.lock() {
+                    idle.push(connection);
+                }
+            }
+            answer
+        };
+        self.timed(timeout, &used, work).await
+    }
+
+    /// A permit of `limit`, once one is free.
+    async fn turn<'a>(
+        &self,
+        limit: &'a Semaphore,
+    ) -> Result<tokio::sync::SemaphorePermit<'a>, PeerError> {
+        limit
+            .acquire()
+            .await
+            .map_err(|_| self.unreachable("client closed"))
+    }
+
+    /// `work` within `timeout`; past it, the connection it used is broken.
+    async fn timed<T>(
+        &self,
+        timeout: Duration,
+        used: &Used,
+        work: impl std::future::Future<Output = Result<T, PeerError>>,
+    ) -> Result<T, PeerError> {
         match tokio::time::timeout(timeout, work).await {
             Ok(answer) => answer,
             Err(_) => {
                 if let Some(connection) = used.lock().ok().and_then(|mut u| u.take()) {
                     connection.broken.store(true, Ordering::Relaxed);
                 }
-                Err(timeout_error())
+                Err(PeerError::Timeout {
+                    address: self.inner.address.clone(),
+                    timeout_ms: timeout.as_millis(),
+                })
             }
         }
+    }
+
+    /// Sends `request` on `connection` (noted in `used`) and decodes its answer.
+    async fn exchange<R: Request>(
+        &self,
+        connection: &Arc<Connection>,
+        used: &Used,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, PeerError> {
+        let correlation_id = self
+            .inner
+            .next_correlation_id
+            .fetch_add(1, Ordering::Relaxed);
+        let frame = self.encode(request, version, correlation_id)?;
+        if let Ok(mut used) = used.lock() {
+            *used = Some(connection.clone());
+        }
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut waiting) = connection.waiting.lock() {
+            waiting.insert(correlation_id, tx);
+        }
+        let written = {
+            let mut writer = connection.writer.lock().await;
+            writer.write_all(&frame).await
+        };
+        if let Err(e) = written {
+            connection.broken.store(true, Ordering::Relaxed);
+            return Err(self.unreachable(&e.to_string()));
+        }
+        let mut body = rx
+            .await
+            .map_err(|_| self.unreachable("the connection closed before the answer"))?;
+        let header_version = R::Response::header_version(version);
+        ResponseHeader::decode(&mut body, header_version)
+            .and_then(|_| R::Response::decode(&mut body, version))
+            .map_err(|e| PeerError::Protocol {
+                address: self.inner.address.clone(),
+                reason: e.to_string(),
+            })
     }
 
     fn unreachable(&self, reason: &str) -> PeerError {
@@ -195,7 +265,7 @@ impl PeerClient {
         Ok(body.freeze())
     }
 
-    /// The open connection, or a new one if there is none or it broke.
+    /// The shared connection, or a new one if there is none or it broke.
     async fn connection(&self) -> Result<Arc<Connection>, PeerError> {
         let mut current = self.inner.connection.lock().await;
         if let Some(c) = current
@@ -204,6 +274,13 @@ impl PeerClient {
         {
             return Ok(c.clone());
         }
+        let connection = self.connect().await?;
+        *current = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// A new connection, its responses read by a task of its own.
+    async fn connect(&self) -> Result<Arc<Connection>, PeerError> {
         let stream = TcpStream::connect(&self.inner.address)
             .await
             .map_err(|e| self.unreachable(&e.to_string()))?;
@@ -227,7 +304,6 @@ impl PeerClient {
                 waiting.clear();
             }
         });
-        *current = Some(connection.clone());
         Ok(connection)
     }
 }
@@ -272,6 +348,79 @@ mod tests {
         assert_eq!(parse_broker_client_id(&id), Some(("c-1/x", 3)));
         assert_eq!(parse_broker_client_id("rdkafka"), None);
         assert_eq!(parse_broker_client_id("troupe-broker/c/x"), None);
+    }
+
+    /// A peer that answers each connection's requests in order, as Kafka's brokers
+    /// do, holding an ApiVersions v0 for `hold` first (a stand-in for a long poll).
+    async fn in_order_peer(hold: Duration) -> String {
+        use kafka_protocol::messages::{ApiVersionsResponse, RequestHeader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    while let Ok(length) = stream.read_i32().await {
+                        let mut frame = vec![0u8; length as usize];
+                        if stream.read_exact(&mut frame).await.is_err() {
+                            return;
+                        }
+                        let mut frame = Bytes::from(frame);
+                        let version = i16::from_be_bytes([frame[2], frame[3]]);
+                        let header_version =
+                            kafka_protocol::messages::ApiVersionsRequest::header_version(version);
+                        let header = RequestHeader::decode(&mut frame, header_version).unwrap();
+                        if version == 0 {
+                            tokio::time::sleep(hold).await;
+                        }
+                        let mut body = BytesMut::new();
+                        body.put_i32(0);
+                        ResponseHeader::default()
+                            .with_correlation_id(header.correlation_id)
+                            .encode(&mut body, 0)
+                            .unwrap();
+                        ApiVersionsResponse::default()
+                            .encode(&mut body, version)
+                            .unwrap();
+                        let n = (body.len() - 4) as i32;
+                        body[..4].copy_from_slice(&n.to_be_bytes());
+                        if stream.write_all(&body).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    #[actix_rt::test]
+    async fn a_call_that_waits_at_the_peer_holds_up_no_other_call() {
+        use kafka_protocol::messages::ApiVersionsRequest;
+        let address = in_order_peer(Duration::from_secs(3)).await;
+        let client = PeerClient::new(&address, "t", 4, Duration::from_secs(10));
+        let held = {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .call_waiting(&ApiVersionsRequest::default(), 0, Duration::from_secs(10))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let quick = client
+            .call_within(&ApiVersionsRequest::default(), 3, Duration::from_secs(1))
+            .await;
+        assert!(quick.is_ok(), "{quick:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(!held.is_finished(), "the held call is still waiting");
+        assert!(held.await.unwrap().is_ok());
+        // Its connection is reused by the next waiting call.
+        let again = client
+            .call_waiting(&ApiVersionsRequest::default(), 3, Duration::from_secs(1))
+            .await;
+        assert!(again.is_ok(), "{again:?}");
+        assert_eq!(client.inner.idle.lock().unwrap().len(), 1);
     }
 
     #[actix_rt::test]

@@ -749,6 +749,15 @@ fn a_killed_broker_is_fenced_its_partitions_offline_until_it_returns_with_its_da
         report["message"].as_str().unwrap_or("").contains("offline"),
         "a refusal naming the offline partition: {report}"
     );
+    // Its bounds are unknown, not zero: v2's offsets say so.
+    let (status, body) = get(&c
+        .node(via)
+        .url(&format!("/topics/spread/partitions/{}/offsets", theirs[0])));
+    assert_eq!(
+        (status, body["error_code"].as_i64()),
+        (503, Some(50003)),
+        "{body}"
+    );
     // Other partitions keep taking writes.
     let other = (0..6)
         .find(|p| !theirs.contains(p))

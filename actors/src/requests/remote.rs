@@ -107,8 +107,9 @@ impl Peers {
         Ok(client)
     }
 
-    /// Sends `request` in `version` to broker `node`: its answer within `timeout`
-    /// (`None`: the usual limit), or why none came.
+    /// Sends `request` in `version` to broker `node`: its answer within the usual
+    /// limit, or — `Some(wait)`, a request the peer holds (a join waiting for its
+    /// rebalance), sent on a connection of its own — within `wait`; or why none came.
     pub async fn call<R: kafka_protocol::protocol::Request>(
         &self,
         image: &MetadataImage,
@@ -117,11 +118,12 @@ impl Peers {
         version: i16,
         timeout: Option<Duration>,
     ) -> BrokerResult<R::Response> {
-        let timeout = timeout.unwrap_or(self.settings.timeout);
-        self.client(image, node)?
-            .call_within(request, version, timeout)
-            .await
-            .map_err(|e| BrokerError::Unavailable(format!("broker {node}: {e}")))
+        let client = self.client(image, node)?;
+        let answer = match timeout {
+            None => client.call(request, version).await,
+            Some(wait) => client.call_waiting(request, version, wait).await,
+        };
+        answer.map_err(|e| BrokerError::Unavailable(format!("broker {node}: {e}")))
     }
 
     /// Appends `batch` to `topic`-`partition` on its leader `node`.
@@ -190,10 +192,15 @@ impl Peers {
                     .with_partition(partition)
                     .with_fetch_offset(offset)
                     .with_partition_max_bytes(max_bytes)])]);
-        let answer = client
-            .call(&request, FETCH_VERSION)
-            .await
-            .map_err(|e| unreachable(node, e))?;
+        // A long poll holds its connection at the leader: not the shared one.
+        let answer = if max_wait_ms > 0 {
+            client
+                .call_waiting(&request, FETCH_VERSION, self.settings.timeout)
+                .await
+        } else {
+            client.call(&request, FETCH_VERSION).await
+        }
+        .map_err(|e| unreachable(node, e))?;
         let p = answer
             .responses
             .first()

@@ -7,9 +7,10 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use troupe_actors::partition::PartitionStatus;
 use troupe_actors::requests::{configs, topics};
+use troupe_actors::ErrorKind;
 
 use super::{ok, topic_error};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 fn partition_json(node_id: i32, s: &PartitionStatus) -> Value {
@@ -87,6 +88,14 @@ pub async fn offsets(
         .partition_statuses(&topic, Some(partition))
         .await
         .map_err(topic_error)?;
+    // An offline partition's bounds are unknown, not zero.
+    if !one[0].online {
+        let reason = one[0].offline_reason.as_deref().unwrap_or("no leader");
+        return Err(ApiError::of_kind(
+            ErrorKind::Unavailable,
+            format!("the offsets of {topic}-{partition} are unknown: {reason}"),
+        ));
+    }
     Ok(ok(json!({
         "beginning_offset": one[0].log_start_offset,
         "end_offset": one[0].high_watermark,
