@@ -7,6 +7,11 @@ use std::path::Path;
 use crate::error_kind::ErrorKind;
 use crate::storage::{LogError, ProducerError};
 
+/// What [`BrokerError::LeadershipMoved`]'s message says, so a broker that forwarded
+/// the write tells it from a NOT_LEADER_OR_FOLLOWER that did nothing (both are that
+/// code on the wire) and does not send it again.
+pub const LEADERSHIP_MOVED_MARK: &str = "moved before the write was replicated";
+
 /// Serializable: a controller's answer crosses the controller listener as it is.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum BrokerError {
@@ -163,6 +168,17 @@ pub enum BrokerError {
     #[error("unavailable: {0}")]
     Unavailable(String),
 
+    /// The partition's leader, as this node's metadata has it, could not be
+    /// connected to: the request never left, so it may be sent again (to the leader
+    /// the metadata names next).
+    #[error(
+        "the partition's leader, broker {node}, cannot be reached (nothing was written): {reason}"
+    )]
+    LeaderUnreachable {
+        node: crate::ids::NodeId,
+        reason: String,
+    },
+
     /// Sent to a broker that does not lead the partition (another does, or none yet).
     #[error("this broker does not lead {topic}-{partition}{}", leader.map(|l| format!(": broker {l} does")).unwrap_or_default())]
     NotLeader {
@@ -250,7 +266,9 @@ impl BrokerError {
             E::InvalidRecord { .. } => ErrorKind::InvalidRecord,
             E::CorruptBatch { .. } => ErrorKind::CorruptBatch,
             E::PartitionOffline { .. } => ErrorKind::PartitionOffline,
-            E::PartitionRestarting { .. } | E::Unavailable(_) => ErrorKind::Unavailable,
+            E::PartitionRestarting { .. } | E::Unavailable(_) | E::LeaderUnreachable { .. } => {
+                ErrorKind::Unavailable
+            }
             E::NotController(_) => ErrorKind::NotController,
             E::NotLeader { .. } | E::LeadershipMoved { .. } => ErrorKind::NotLeaderOrFollower,
             E::NotEnoughReplicas { .. } => ErrorKind::NotEnoughReplicas,

@@ -36,6 +36,9 @@ pub const MAX_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
 pub enum PeerError {
     #[error("cannot reach broker at {address}: {reason}")]
     Unreachable { address: String, reason: String },
+    /// No connection could be made: nothing was sent.
+    #[error("cannot connect to broker at {address}: {reason}")]
+    NotConnected { address: String, reason: String },
     #[error("broker at {address} did not answer within {timeout_ms} ms")]
     Timeout { address: String, timeout_ms: u128 },
     #[error("broker at {address} answered what cannot be read: {reason}")]
@@ -281,9 +284,13 @@ impl PeerClient {
 
     /// A new connection, its responses read by a task of its own.
     async fn connect(&self) -> Result<Arc<Connection>, PeerError> {
-        let stream = TcpStream::connect(&self.inner.address)
-            .await
-            .map_err(|e| self.unreachable(&e.to_string()))?;
+        let stream =
+            TcpStream::connect(&self.inner.address)
+                .await
+                .map_err(|e| PeerError::NotConnected {
+                    address: self.inner.address.clone(),
+                    reason: e.to_string(),
+                })?;
         let _ = stream.set_nodelay(true);
         let (mut reader, writer) = stream.into_split();
         let waiting: Arc<Waiting> = Arc::default();
@@ -433,7 +440,7 @@ mod tests {
         let client = PeerClient::new(&address, "t", 4, Duration::from_secs(5));
         let answer = client.call(&ApiVersionsRequest::default(), 3).await;
         assert!(
-            matches!(answer, Err(PeerError::Unreachable { .. })),
+            matches!(answer, Err(PeerError::NotConnected { .. })),
             "{answer:?}"
         );
         // One that accepts and never answers.

@@ -5,8 +5,8 @@
 //! and a checker that reads everything back and compares the replicas' segment
 //! files byte for byte below the high watermark.
 //!
-//! `TROUPE_FAULT_KILLS` sets how many leader kills the kill test makes (10 in CI; the
-//! long run in the README uses 50).
+//! `TROUPE_FAULT_<NAME>` sets how many rounds a test makes (KILLS, TERMS, KIP101,
+//! PAUSES, ISOLATIONS, TWO_DOWN; CI runs the defaults, the README's long run more).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -44,6 +44,8 @@ struct Op {
     partition: i32,
     value: String,
     outcome: Outcome,
+    /// When its answer came.
+    at: Instant,
 }
 
 /// The base URLs (`http://127.0.0.1:port`) of the nodes a workload may send to.
@@ -99,6 +101,7 @@ impl Workload {
                             partition: p,
                             value,
                             outcome,
+                            at: Instant::now(),
                         });
                         std::thread::sleep(pause);
                     }
@@ -144,6 +147,7 @@ fn write_in_background(
                     partition: 0,
                     outcome: produce(&agent, &url, &body),
                     value,
+                    at: Instant::now(),
                 }
             })
         })
@@ -164,8 +168,9 @@ fn produce(agent: &ureq::Agent, url: &str, body: &Value) -> Outcome {
         serde_json::from_str(text.lines().next().unwrap_or("")).unwrap_or(Value::Null);
     match report["error_code"].as_i64() {
         Some(200) => report["offset"].as_i64().map_or(Outcome::Info, Outcome::Ok),
-        // NOT_ENOUGH_REPLICAS, refused before the append ("nothing was written").
-        Some(50301)
+        // Refused before the append (NOT_ENOUGH_REPLICAS, a leader that could not be
+        // connected to): the broker says "nothing was written".
+        Some(50301 | 50003)
             if report["message"]
                 .as_str()
                 .is_some_and(|m| m.contains("nothing was written")) =>
@@ -247,6 +252,8 @@ struct Report {
     inconsistent_offsets: usize,
     aborted_read: usize,
     nonmonotonic: usize,
+    /// The first few anomalies, for the report.
+    details: Vec<String>,
 }
 
 impl Report {
@@ -264,6 +271,7 @@ impl Report {
             "inconsistent_offsets": self.inconsistent_offsets,
             "aborted_read": self.aborted_read,
             "nonmonotonic_send": self.nonmonotonic,
+            "details": self.details,
         });
         let written = std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join(format!("{run}.json")), report.to_string()));
@@ -312,6 +320,21 @@ fn check(ops: &[Op], read: &HashMap<i32, Vec<(i64, String)>>) -> Report {
         }
     }
     report.duplicates = seen.values().filter(|n| **n > 1).count();
+    for (value, _) in seen.iter().filter(|(_, n)| **n > 1).take(5) {
+        let places: Vec<_> = at
+            .iter()
+            .filter(|(_, v)| *v == value)
+            .map(|(k, _)| *k)
+            .collect();
+        let outcomes: Vec<_> = ops
+            .iter()
+            .filter(|o| o.value == *value)
+            .map(|o| format!("{:?}", o.outcome))
+            .collect();
+        report.details.push(format!(
+            "{value} at {places:?}, sent with outcome {outcomes:?}"
+        ));
+    }
     for op in ops {
         match op.outcome {
             Outcome::Ok(offset) => {
@@ -423,19 +446,29 @@ fn wait_full_isr(c: &TestCluster, via: usize, topic: &str, partitions: i32, with
     });
 }
 
-#[test]
-fn replicated_writes_reach_every_replica_and_survive_leader_kills() {
-    let kills: usize = std::env::var("TROUPE_FAULT_KILLS")
-        .ok()
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(10);
-    let mut c = TestCluster::start(FAULTY);
+/// Starts node `id` again and lets the workload send to it.
+fn restart_into(c: &mut TestCluster, nodes: &Nodes, id: usize) {
+    c.start_nodes(&[id]);
+    nodes.lock().expect("nodes").insert(id, c.node(id).url(""));
+}
+
+/// Three nodes with quick fencing, and `topic` replicated on all three with every
+/// ISR whole.
+fn replicated_cluster(topic: &str, partitions: i32, min_insync: u32) -> TestCluster {
+    let c = TestCluster::start(FAULTY);
     wait_until("every broker alive", Duration::from_secs(20), || {
         all_alive(&c, 1)
     });
-    let (topic, partitions) = ("replicated", 3);
-    create_replicated(&c, topic, partitions, 2);
+    create_replicated(&c, topic, partitions, min_insync);
     wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(10));
+    c
+}
+
+#[test]
+fn replicated_writes_reach_every_replica_and_survive_leader_kills() {
+    let kills = rounds("KILLS", 10);
+    let (topic, partitions) = ("replicated", 3);
+    let mut c = replicated_cluster(topic, partitions, 2);
     // Acknowledged means on every in-sync replica: all three hold each record.
     for i in 0..5 {
         let report = c.produce(2, topic, 0, &format!("first-{i}"));
@@ -492,11 +525,7 @@ fn replicated_writes_reach_every_replica_and_survive_leader_kills() {
             c.produce_outcome(survivor, topic, 0, &format!("probe-{kill}-{probe}"))
         });
         failovers.push(killed_at.elapsed());
-        c.start_nodes(&[victim]);
-        nodes
-            .lock()
-            .expect("nodes")
-            .insert(victim, c.node(victim).url(""));
+        restart_into(&mut c, &nodes, victim);
         wait_full_isr(&c, survivor, topic, partitions, Duration::from_secs(30));
     }
     let ops = workload.finish();
@@ -573,13 +602,8 @@ fn rounds(name: &str, default: usize) -> usize {
 #[test]
 fn a_paused_leader_acknowledges_nothing_after_the_new_epoch_and_truncates_to_the_new_leader() {
     let pauses = rounds("PAUSES", 3);
-    let c = TestCluster::start(FAULTY);
-    wait_until("every broker alive", Duration::from_secs(20), || {
-        all_alive(&c, 1)
-    });
     let (topic, partitions) = ("zombie", 2);
-    create_replicated(&c, topic, partitions, 2);
-    wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(10));
+    let c = replicated_cluster(topic, partitions, 2);
     let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
     let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, partitions, 30);
     let mut zombie_ops = Vec::new();
@@ -664,6 +688,7 @@ fn a_restarted_leader_serves_nothing_on_the_metadata_it_replays_until_registered
             partition: 0,
             outcome: produce(&agent, &url, &body),
             value,
+            at: Instant::now(),
         }
     };
     let mut ops: Vec<Op> = (0..5).map(|i| write(&c, 1, format!("0-{i}"))).collect();
@@ -710,6 +735,111 @@ fn a_restarted_leader_serves_nothing_on_the_metadata_it_replays_until_registered
         "every write was acknowledged: {:?}",
         ops.iter().map(|o| &o.outcome).collect::<Vec<_>>()
     );
+}
+
+/// The longest wait between acknowledged writes to `partition` from `from` until
+/// the first acknowledgement after `to` (from the last one before `from`).
+fn longest_write_gap(ops: &[Op], partition: i32, from: Instant, to: Instant) -> Duration {
+    let mut acked: Vec<Instant> = ops
+        .iter()
+        .filter(|o| o.partition == partition && matches!(o.outcome, Outcome::Ok(_)))
+        .map(|o| o.at)
+        .collect();
+    acked.sort();
+    let first = acked.iter().rposition(|t| *t <= from).unwrap_or(0);
+    let last = acked
+        .iter()
+        .position(|t| *t > to)
+        .unwrap_or(acked.len().saturating_sub(1));
+    acked[first..=last.max(first)]
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(to - from)
+}
+
+/// A2 (FAULTS.md): SIGTERM partition 0's leader, repeatedly, under the workload. A
+/// controlled shutdown moves its leaderships before it exits: the partition has
+/// another leader the moment it is gone, writes to it pause at most 1 s, it stops
+/// within 30 s, and nothing acknowledged is lost.
+#[test]
+fn a_terminated_leader_hands_over_before_it_exits_and_nothing_is_lost() {
+    let (topic, partitions) = ("handover", 2);
+    let mut c = replicated_cluster(topic, partitions, 2);
+    let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
+    let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, partitions, 40);
+    let mut windows = Vec::new();
+    for round in 0..rounds("TERMS", 10) {
+        std::thread::sleep(Duration::from_millis(1500));
+        let via = *nodes.lock().expect("nodes").keys().next().expect("a node");
+        let victim = leader_and_isr(&c, via, topic, 0).0.expect("a leader") as usize;
+        nodes.lock().expect("nodes").remove(&victim);
+        let asked = Instant::now();
+        c.stop(victim);
+        let stopped = Instant::now();
+        let survivor = *nodes.lock().expect("nodes").keys().next().expect("a node");
+        let (leader, _) = leader_and_isr(&c, survivor, topic, 0);
+        eprintln!(
+            "term {round}: broker {victim} stopped in {:?}; partition 0 now led by {leader:?}",
+            stopped - asked
+        );
+        assert!(
+            leader.is_some_and(|l| l >= 0 && l != victim as i64),
+            "partition 0 had another leader when broker {victim} exited: {leader:?}"
+        );
+        assert!(stopped - asked <= Duration::from_secs(30));
+        windows.push((asked, stopped));
+        restart_into(&mut c, &nodes, victim);
+        wait_full_isr(&c, survivor, topic, partitions, Duration::from_secs(30));
+    }
+    let ops = workload.finish();
+    let gaps: Vec<Duration> = windows
+        .iter()
+        .map(|(from, to)| longest_write_gap(&ops, 0, *from, *to))
+        .collect();
+    eprintln!("longest write gap on partition 0 per SIGTERM: {gaps:?}");
+    final_check(&c, 1, topic, partitions, &ops, &[1, 2, 3]);
+    assert!(
+        gaps.iter().all(|g| *g <= Duration::from_secs(1)),
+        "writes paused longer than 1 s: {gaps:?}"
+    );
+}
+
+/// A4 (FAULTS.md, KIP-101's case): kill a follower, restart it, and kill the leader
+/// the moment it is back. The new leader may hold less than the restarted follower
+/// did; the follower truncates to it, and no replica diverges below the high
+/// watermark.
+#[test]
+fn a_follower_restarted_as_its_leader_dies_keeps_no_divergent_tail() {
+    let (topic, partitions) = ("kip101", 2);
+    let mut c = replicated_cluster(topic, partitions, 2);
+    let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
+    let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, partitions, 40);
+    for round in 0..rounds("KIP101", 10) {
+        std::thread::sleep(Duration::from_millis(1500));
+        let via = *nodes.lock().expect("nodes").keys().next().expect("a node");
+        let leader = leader_and_isr(&c, via, topic, 0).0.expect("a leader") as usize;
+        let follower = (1..=3).find(|n| *n != leader).expect("a follower");
+        nodes.lock().expect("nodes").remove(&follower);
+        c.kill9(follower);
+        c.start_nodes(&[follower]);
+        nodes.lock().expect("nodes").remove(&leader);
+        c.kill9(leader);
+        nodes
+            .lock()
+            .expect("nodes")
+            .insert(follower, c.node(follower).url(""));
+        eprintln!("round {round}: follower {follower} restarted, leader {leader} killed");
+        wait_until("another leader", Duration::from_secs(15), || {
+            leader_and_isr(&c, follower, topic, 0)
+                .0
+                .is_some_and(|l| l >= 0 && l != leader as i64)
+        });
+        restart_into(&mut c, &nodes, leader);
+        wait_full_isr(&c, follower, topic, partitions, Duration::from_secs(30));
+    }
+    let ops = workload.finish();
+    final_check(&c, 1, topic, partitions, &ops, &[1, 2, 3]);
 }
 
 #[test]
@@ -810,13 +940,8 @@ fn with_min_insync_two_writes_are_refused_while_both_followers_are_paused_and_no
 
 #[test]
 fn killing_two_of_three_makes_partitions_unavailable_never_lossy() {
-    let mut c = TestCluster::start(FAULTY);
-    wait_until("every broker alive", Duration::from_secs(20), || {
-        all_alive(&c, 1)
-    });
     let (topic, partitions) = ("two-down", 2);
-    create_replicated(&c, topic, partitions, 2);
-    wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(10));
+    let mut c = replicated_cluster(topic, partitions, 2);
     let nodes: Nodes = Arc::new(Mutex::new(nodes_of(&c)));
     let workload = Workload::start(&c.cluster_id, nodes.clone(), topic, partitions, 30);
     for round in 0..rounds("TWO_DOWN", 2) {
@@ -1371,13 +1496,8 @@ fn a_slow_follower_leaves_the_isr_while_acks_go_on_and_rejoins_when_it_catches_u
 /// exactly what a final read finds.
 #[test]
 fn a_websocket_subscriber_reads_every_record_once_in_order_across_a_leader_kill() {
-    let mut c = TestCluster::start(FAULTY);
-    wait_until("every broker alive", Duration::from_secs(20), || {
-        all_alive(&c, 1)
-    });
     let (topic, partitions) = ("streamed", 2);
-    create_replicated(&c, topic, partitions, 2);
-    wait_full_isr(&c, 1, topic, partitions, Duration::from_secs(10));
+    let mut c = replicated_cluster(topic, partitions, 2);
     let victim = leader_and_isr(&c, 1, topic, 0).0.expect("a leader") as usize;
     let watcher = (1..=3).find(|n| *n != victim).expect("another node");
     let mut ws = crate::ws::WsClient::connect(c.node(watcher));
@@ -1394,11 +1514,7 @@ fn a_websocket_subscriber_reads_every_record_once_in_order_across_a_leader_kill(
             .is_some_and(|l| l != victim as i64)
     });
     std::thread::sleep(Duration::from_secs(2));
-    c.start_nodes(&[victim]);
-    nodes
-        .lock()
-        .expect("nodes")
-        .insert(victim, c.node(victim).url(""));
+    restart_into(&mut c, &nodes, victim);
     wait_full_isr(&c, watcher, topic, partitions, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(1));
     let ops = workload.finish();

@@ -67,7 +67,11 @@ async fn status(route: &TopicRoute, p: i32) -> BrokerResult<PartitionStatus> {
                 Ok(bounds) => Ok(route.remote_status(p, Some(bounds))),
                 // The image's leader cannot be reached (it died, and is not fenced
                 // yet): the partition is shown as the image has it, offline for now.
-                Err(e @ (BrokerError::Unavailable(_) | BrokerError::NotLeader { .. })) => {
+                Err(
+                    e @ (BrokerError::Unavailable(_)
+                    | BrokerError::NotLeader { .. }
+                    | BrokerError::LeaderUnreachable { .. }),
+                ) => {
                     let mut status = route.remote_status(p, None);
                     status.offline_reason = Some(e.to_string());
                     Ok(status)

@@ -280,6 +280,18 @@ fn check(
 ) -> BrokerResult<()> {
     match code {
         NONE => Ok(()),
+        // Appended there, then its leadership moved: outcome unknown, not to be sent
+        // again.
+        NOT_LEADER_OR_FOLLOWER
+            if message
+                .as_deref()
+                .is_some_and(|m| m.contains(crate::error::LEADERSHIP_MOVED_MARK)) =>
+        {
+            Err(BrokerError::LeadershipMoved {
+                topic: topic.to_string(),
+                partition,
+            })
+        }
         NOT_LEADER_OR_FOLLOWER => Err(BrokerError::NotLeader {
             topic: topic.to_string(),
             partition,
@@ -299,7 +311,10 @@ fn check(
 }
 
 fn unreachable(node: NodeId, e: PeerError) -> BrokerError {
-    BrokerError::Unavailable(format!("the partition's leader, broker {node}: {e}"))
+    match e {
+        PeerError::NotConnected { reason, .. } => BrokerError::LeaderUnreachable { node, reason },
+        e => BrokerError::Unavailable(format!("the partition's leader, broker {node}: {e}")),
+    }
 }
 
 fn malformed(node: NodeId, what: &str) -> BrokerError {
@@ -308,3 +323,38 @@ fn malformed(node: NodeId, what: &str) -> BrokerError {
 
 /// Shared by every route of the node.
 pub type SharedPeers = Arc<Peers>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_that_appended_then_moved_is_not_taken_for_one_that_did_nothing() {
+        let node = NodeId::new(2);
+        let moved = BrokerError::LeadershipMoved {
+            topic: "t".into(),
+            partition: 0,
+        };
+        assert_eq!(
+            check(
+                NOT_LEADER_OR_FOLLOWER,
+                Some(moved.to_string()),
+                node,
+                "t",
+                0
+            ),
+            Err(moved)
+        );
+        let not_leader = check(
+            NOT_LEADER_OR_FOLLOWER,
+            Some("this broker does not lead t-0".into()),
+            node,
+            "t",
+            0,
+        );
+        assert!(
+            matches!(not_leader, Err(BrokerError::NotLeader { .. })),
+            "{not_leader:?}"
+        );
+    }
+}

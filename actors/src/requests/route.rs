@@ -57,10 +57,11 @@ impl Routes {
     }
 
     /// Runs `attempt` on partition `partition`'s leader, as `route` (the request's
-    /// own lookup) has it; while the leadership is moving (no leader, or the one
-    /// asked says it leads no more), waits for the metadata to change, looks the
-    /// leader up again and retries, up to [`LEADER_WAIT`]. `attempt` must fail with
-    /// `NotLeader` only when it did nothing.
+    /// own lookup) has it; while the leadership is moving (no leader, the one asked
+    /// says it leads no more, or it cannot be connected to — a broker killed and not
+    /// yet fenced), waits for the metadata to change, looks the leader up again and
+    /// retries, up to [`LEADER_WAIT`]. `attempt` must fail with `NotLeader` or
+    /// `LeaderUnreachable` only when it did nothing.
     pub async fn on_leader<T, F, Fut>(
         &self,
         route: &TopicRoute,
@@ -85,7 +86,9 @@ impl Routes {
                 Some(Err(e)) => return Err(e),
             };
             match attempt(leader).await {
-                Err(BrokerError::NotLeader { .. }) if tokio::time::Instant::now() < deadline => {
+                Err(BrokerError::NotLeader { .. } | BrokerError::LeaderUnreachable { .. })
+                    if tokio::time::Instant::now() < deadline =>
+                {
                     wait_for_newer(&mut view, seen, deadline).await;
                 }
                 answer => return answer,
