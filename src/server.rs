@@ -32,6 +32,8 @@ pub enum ServeError {
     Mailbox(#[from] actix::MailboxError),
     #[error("{0}")]
     Unsupported(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
@@ -44,6 +46,16 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     for (key, value) in &settings.values {
         log::debug!("config {key} = {value}");
     }
+    // Made before anything starts, so a bad key or certificate file stops the start.
+    // HTTP/1.1 only on the HTTP listener: WebSocket upgrades are HTTP/1.1's.
+    let http_tls = match settings.http_tls {
+        true => Some(tls_config(&settings, &[b"http/1.1"])?),
+        false => None,
+    };
+    let kafka_tls = match settings.kafka.iter().any(|k| k.tls_wanted()) {
+        true => Some(tls_config(&settings, &[])?),
+        false => None,
+    };
     let cluster_config = &settings.broker.cluster;
     let single = cluster_config.is_single_node(settings.broker.node_id);
     if !cluster_config.roles.broker && single {
@@ -74,7 +86,10 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             None
         }
     };
-    if let Some(config) = settings.kafka.clone() {
+    for mut config in settings.kafka.clone() {
+        if config.tls_wanted() {
+            config.tls = kafka_tls.clone();
+        }
         let bind = config.bind.clone();
         let kafka = troupe_kafka::start(node.engine.clone(), config)
             .await
@@ -152,10 +167,15 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     } else {
         server
     };
-    let server = server.listen(listener).map_err(|source| ServeError::Bind {
+    let server = match &http_tls {
+        Some(tls) => server.listen_rustls_0_23(listener, (**tls).clone()),
+        None => server.listen(listener),
+    }
+    .map_err(|source| ServeError::Bind {
         addr: addr.clone(),
         source,
     })?;
+    let scheme = if settings.http_tls { "https" } else { "http" };
     // Other nodes reach this one's v2 consumer instances at its HTTP endpoint.
     let http_endpoint = troupe_actors::metadata::Endpoint {
         listener: troupe_web::HTTP_LISTENER.to_string(),
@@ -171,7 +191,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     for bound in server.addrs() {
         // Tests and scripts read this line to learn the port when asked for port 0.
         log::info!(
-            "listening on http://{bound} (cluster {})",
+            "listening on {scheme}://{bound} (cluster {})",
             cluster.cluster_id
         );
     }
@@ -282,4 +302,12 @@ async fn shutdown_signal() -> &'static str {
         _ = signal::ctrl_c() => "SIGINT",
         _ = terminate => "SIGTERM",
     }
+}
+
+/// The TLS listeners' server config, from the `ssl.*` keys, offering `alpn`.
+fn tls_config(
+    settings: &Settings,
+    alpn: &[&[u8]],
+) -> Result<std::sync::Arc<rustls::ServerConfig>, ServeError> {
+    crate::tls::server_config(&settings.tls, alpn).map_err(|e| ServeError::Tls(e.to_string()))
 }

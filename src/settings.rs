@@ -30,8 +30,11 @@ use troupe_web::{BrowserSafety, WebLimits, WsLimits};
 
 use broker_configs::{broker_config, BROKER_CONFIGS};
 use config_def::{
-    ConfigType, ConfigValue, ListenerSpec, CONTROLLER_LISTENER, HTTP_LISTENER, KAFKA_LISTENERS,
+    ConfigType, ConfigValue, ListenerSpec, CONTROLLER_LISTENER, HTTPS_LISTENER, HTTP_LISTENER,
+    KAFKA_LISTENERS, SSL_LISTENER,
 };
+
+use crate::tls::{ClientAuth, TlsSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -55,8 +58,12 @@ pub struct Settings {
     /// `http.allowed.hosts` and `http.allowed.origins`, and the listener's host; the
     /// server adds whether the listener is exposed once it is bound.
     pub browser: BrowserSafety,
-    /// The Kafka listener, if `listeners` has one.
-    pub kafka: Option<ListenerConfig>,
+    /// The HTTP listener speaks TLS (`https://`).
+    pub http_tls: bool,
+    /// The Kafka listeners `listeners` has (`PLAINTEXT`, `SSL`), in that order.
+    pub kafka: Vec<ListenerConfig>,
+    /// The `ssl.*` keys, for the TLS listeners.
+    pub tls: TlsSettings,
     /// The controller listener's bind address (`HOST:PORT`), if `listeners` has one.
     pub controller_listen: Option<String>,
     /// Every effective key and value, for the startup log.
@@ -121,7 +128,16 @@ impl Settings {
         }
         let listeners = values.entry("listeners".into()).or_default();
         if let Some(listen) = &cli.listen {
-            *listeners = replace_listener(listeners, HTTP_LISTENER, listen);
+            // The HTTP listener keeps its scheme.
+            let secure = listeners
+                .split(',')
+                .any(|e| e.trim().to_ascii_lowercase().starts_with("https://"));
+            let name = if secure {
+                HTTPS_LISTENER
+            } else {
+                HTTP_LISTENER
+            };
+            *listeners = replace_listener(listeners, name, listen);
         }
         if let Some(listen) = &cli.kafka_listen {
             *listeners = replace_listener(listeners, KAFKA_LISTENERS[0], listen);
@@ -135,14 +151,41 @@ impl Settings {
     fn from_values(values: BTreeMap<String, String>) -> Result<Settings, SettingsError> {
         let mut checked = CheckedValues::check(&values)?;
         let listeners = checked.listeners("listeners")?;
-        let Some(http) = listeners.iter().find(|l| l.name == HTTP_LISTENER) else {
+        let mut http = listeners
+            .iter()
+            .filter(|l| l.name == HTTP_LISTENER || l.name == HTTPS_LISTENER);
+        let (Some(http), None) = (http.next(), http.next()) else {
             return Err(SettingsError::Invalid {
                 key: "listeners".into(),
-                reason: "no http:// listener: REST, WebSocket and the dashboard need one".into(),
+                reason:
+                    "one http:// or https:// listener: REST, WebSocket and the dashboard need one"
+                        .into(),
             });
         };
         let (listen_host, listen_port) = (http.host.clone(), http.port);
-        let kafka = kafka_listener(&mut checked, &listeners)?;
+        let http_tls = http.name == HTTPS_LISTENER;
+        let kafka = kafka_listeners(&mut checked, &listeners)?;
+        let tls = TlsSettings {
+            keystore: Some(checked.text("ssl.keystore.location")?)
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
+            truststore: Some(checked.text("ssl.truststore.location")?)
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
+            client_auth: ClientAuth::parse(&checked.text("ssl.client.auth")?).map_err(
+                |reason| SettingsError::Invalid {
+                    key: "ssl.client.auth".into(),
+                    reason,
+                },
+            )?,
+        };
+        let secure = http_tls || kafka.iter().any(|k| k.listener_name == SSL_LISTENER);
+        if secure && tls.keystore.is_none() {
+            return Err(SettingsError::Invalid {
+                key: "ssl.keystore.location".into(),
+                reason: "a TLS listener (https://, SSL://) needs a PEM file with the private key and the certificate chain".into(),
+            });
+        }
         let node_id = NodeId::new(checked.number("node.id")?);
         let controller_listen = listeners
             .iter()
@@ -222,7 +265,9 @@ impl Settings {
             http_workers: checked.number("http.workers")?,
             shutdown_timeout_ms: checked.number("shutdown.timeout.ms")?,
             web,
+            http_tls,
             kafka,
+            tls,
             controller_listen,
             values,
         };
@@ -251,12 +296,12 @@ fn replace_listener(raw: &str, name: &str, address: &str) -> String {
         .join(",")
 }
 
-/// The Kafka listener's settings, if `listeners` names one; `advertised.listeners`
-/// may name only listeners that exist.
-fn kafka_listener(
+/// The Kafka listeners `listeners` names (`PLAINTEXT`, then `SSL`);
+/// `advertised.listeners` may name only listeners that exist.
+fn kafka_listeners(
     checked: &mut CheckedValues,
     listeners: &[ListenerSpec],
-) -> Result<Option<ListenerConfig>, SettingsError> {
+) -> Result<Vec<ListenerConfig>, SettingsError> {
     let advertised = checked.listeners("advertised.listeners")?;
     if let Some(stray) = advertised.iter().find(|a| {
         !KAFKA_LISTENERS.contains(&a.name.as_str()) || !listeners.iter().any(|l| l.name == a.name)
@@ -271,25 +316,25 @@ fn kafka_listener(
     let max_inflight_requests: usize = checked.number("queued.max.requests.per.connection")?;
     let idle_ms: u64 = checked.number("connections.max.idle.ms")?;
     let request_timeout_ms: u64 = checked.number("socket.request.timeout.ms")?;
-    let Some(kafka) = listeners
+    Ok(KAFKA_LISTENERS
         .iter()
-        .find(|l| KAFKA_LISTENERS.contains(&l.name.as_str()))
-    else {
-        return Ok(None);
-    };
-    let told = advertised.iter().find(|a| a.name == kafka.name);
-    let bind = kafka.bind_address();
-    Ok(Some(ListenerConfig {
-        listener_name: kafka.name.clone(),
-        bind,
-        advertised_host: told.map(|a| a.host.clone()),
-        advertised_port: told.map(|a| a.port),
-        max_request_bytes,
-        max_connections,
-        max_inflight_requests,
-        idle_timeout: Duration::from_millis(idle_ms),
-        request_timeout: Duration::from_millis(request_timeout_ms),
-    }))
+        .filter_map(|name| listeners.iter().find(|l| l.name == *name))
+        .map(|kafka| {
+            let told = advertised.iter().find(|a| a.name == kafka.name);
+            ListenerConfig {
+                listener_name: kafka.name.clone(),
+                bind: kafka.bind_address(),
+                advertised_host: told.map(|a| a.host.clone()),
+                advertised_port: told.map(|a| a.port),
+                max_request_bytes,
+                max_connections,
+                max_inflight_requests,
+                idle_timeout: Duration::from_millis(idle_ms),
+                request_timeout: Duration::from_millis(request_timeout_ms),
+                tls: None,
+            }
+        })
+        .collect())
 }
 
 /// The node's cluster settings, checked against each other: the roles, the voters
@@ -381,6 +426,12 @@ fn cluster_config(
         return Err(invalid(
             "inter.broker.listener.name",
             format!("{inter_broker_listener_name} is not in `listeners`"),
+        ));
+    }
+    if multi_node && inter_broker_listener_name == SSL_LISTENER {
+        return Err(invalid(
+            "inter.broker.listener.name",
+            "brokers reach each other over PLAINTEXT in this version (TLS between brokers comes later): name the PLAINTEXT listener, bound to an address only the brokers reach".into(),
         ));
     }
     let check_interval_s: u64 = checked.number("leader.imbalance.check.interval.seconds")?;
@@ -659,7 +710,10 @@ mod tests {
         );
         assert_eq!(s.broker.log_dir, PathBuf::from("/tmp/x"));
         assert_eq!(s.listen_port, 9999);
-        let kafka = s.kafka.expect("the default listeners have a Kafka one");
+        let kafka = s
+            .kafka
+            .first()
+            .expect("the default listeners have a Kafka one");
         assert_eq!(
             (kafka.listener_name.as_str(), kafka.bind.as_str()),
             ("PLAINTEXT", "127.0.0.1:0")
@@ -681,7 +735,7 @@ mod tests {
     #[test]
     fn kafka_listeners_and_what_they_advertise() {
         let s = with(&[("advertised.listeners", "PLAINTEXT://kafka.example:19092")]).unwrap();
-        let kafka = s.kafka.unwrap();
+        let kafka = &s.kafka[0];
         assert_eq!(kafka.bind, "127.0.0.1:9092");
         assert_eq!(
             (kafka.advertised_host.as_deref(), kafka.advertised_port),
@@ -691,10 +745,12 @@ mod tests {
         assert!(with(&[("listeners", "http://127.0.0.1:8082")])
             .unwrap()
             .kafka
-            .is_none());
+            .is_empty());
         let no_http = with(&[("listeners", "PLAINTEXT://:9092")]).unwrap_err();
         assert!(
-            no_http.to_string().contains("no http:// listener"),
+            no_http
+                .to_string()
+                .contains("one http:// or https:// listener"),
             "{no_http}"
         );
         let stray = with(&[("advertised.listeners", "SSL://x:1")]).unwrap_err();
@@ -767,7 +823,59 @@ mod tests {
             bad("log.segment.bytes", "10"),
             "invalid value for 'log.segment.bytes': 10 is outside [14, 2147483647]"
         );
-        assert!(bad("listeners", "https://x:1").contains("not supported"));
+        assert!(bad("listeners", "SASL_SSL://x:1").contains("not supported"));
+    }
+
+    #[test]
+    fn tls_listeners_need_a_key_store_and_take_kafkas_ssl_keys() {
+        let tls = [
+            (
+                "listeners",
+                "https://127.0.0.1:8443,PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093",
+            ),
+            ("ssl.keystore.location", "/etc/troupe/server.pem"),
+            ("ssl.truststore.location", "/etc/troupe/ca.pem"),
+            ("ssl.client.auth", "required"),
+        ];
+        let s = with(&tls).unwrap();
+        assert!(s.http_tls);
+        assert_eq!(s.listen_port, 8443);
+        assert_eq!(
+            s.kafka
+                .iter()
+                .map(|k| (k.listener_name.as_str(), k.bind.as_str()))
+                .collect::<Vec<_>>(),
+            [("PLAINTEXT", "127.0.0.1:9092"), ("SSL", "127.0.0.1:9093")]
+        );
+        assert_eq!(
+            s.tls,
+            TlsSettings {
+                keystore: Some("/etc/troupe/server.pem".into()),
+                truststore: Some("/etc/troupe/ca.pem".into()),
+                client_auth: ClientAuth::Required,
+            }
+        );
+        let no_store = with(&tls[..1]).unwrap_err().to_string();
+        assert!(no_store.contains("ssl.keystore.location"), "{no_store}");
+        let both = with(&[("listeners", "http://:1,https://:2")]).unwrap_err();
+        assert!(
+            both.to_string().contains("one http:// or https://"),
+            "{both}"
+        );
+        let auth = with(&[("ssl.client.auth", "sometimes")]).unwrap_err();
+        assert!(auth.to_string().contains("ssl.client.auth"), "{auth}");
+        // --listen keeps the HTTP listener's scheme.
+        let cli = CliOverrides {
+            overrides: tls[..2]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            listen: Some("127.0.0.1:9443".into()),
+            ..CliOverrides::default()
+        };
+        let s = load(cli, &[]).unwrap();
+        assert!(s.http_tls);
+        assert_eq!(s.listen_port, 9443);
     }
 
     #[test]
@@ -892,7 +1000,13 @@ mod tests {
             Some("127.0.0.1:9293")
         );
         assert_eq!(s.controller_listen.as_deref(), Some("127.0.0.1:9193"));
-        assert_eq!(s.kafka.map(|k| k.listener_name), Some("PLAINTEXT".into()));
+        assert_eq!(
+            s.kafka
+                .iter()
+                .map(|k| k.listener_name.as_str())
+                .collect::<Vec<_>>(),
+            ["PLAINTEXT"]
+        );
         let key_of = |r: Result<Settings, SettingsError>| match r {
             Err(SettingsError::Invalid { key, .. }) => key,
             other => panic!("expected an invalid key, got {other:?}"),

@@ -16,8 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use troupe_actors::peer_client::parse_broker_client_id;
@@ -31,14 +30,18 @@ use crate::ListenerConfig;
 /// How much of a frame's buffer is reserved ahead of its bytes arriving.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
-pub async fn serve(
-    stream: TcpStream,
+/// Serves one connection, given as its reading and writing halves (a TCP stream's
+/// own halves, or a TLS stream split).
+pub async fn serve<R, W>(
+    (mut reader, mut writer): (R, W),
     peer: SocketAddr,
     engine: Engine,
     config: Arc<ListenerConfig>,
-) {
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     log::debug!("kafka: connection from {peer}");
-    let (mut reader, mut writer) = stream.into_split();
     let (replies, mut pending) = mpsc::channel::<Reply>(config.max_inflight_requests.max(1));
     let write = async move {
         while let Some(reply) = pending.recv().await {

@@ -48,6 +48,16 @@ pub struct ListenerConfig {
     pub idle_timeout: Duration,
     /// A request frame must arrive whole within this once it has begun.
     pub request_timeout: Duration,
+    /// TLS (the `SSL` security protocol): every connection's handshake first, within
+    /// `request_timeout`.
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+impl ListenerConfig {
+    /// Its security protocol is `SSL` (the listener named so): it needs a TLS config.
+    pub fn tls_wanted(&self) -> bool {
+        self.listener_name.eq_ignore_ascii_case("SSL")
+    }
 }
 
 impl Default for ListenerConfig {
@@ -62,6 +72,7 @@ impl Default for ListenerConfig {
             max_inflight_requests: 16,
             idle_timeout: Duration::from_secs(600),
             request_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }

@@ -70,7 +70,24 @@ async fn accept(
         let _ = stream.set_nodelay(true);
         let (engine, config) = (engine.clone(), config.clone());
         actix::spawn(async move {
-            connection::serve(stream, peer, engine, config).await;
+            match config.tls.clone() {
+                None => connection::serve(stream.into_split(), peer, engine, config).await,
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    match tokio::time::timeout(config.request_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => {
+                            connection::serve(tokio::io::split(stream), peer, engine, config).await
+                        }
+                        Ok(Err(e)) => log::warn!("kafka: TLS handshake with {peer} failed: {e}"),
+                        Err(_) => log::warn!(
+                            "kafka: TLS handshake with {peer} did not finish within {} ms",
+                            config.request_timeout.as_millis()
+                        ),
+                    }
+                }
+            }
             drop(slot);
         });
     }

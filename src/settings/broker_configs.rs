@@ -163,6 +163,24 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "how long a follower waits before fetching again a partition whose fetch failed",
     },
     ConfigDef {
+        name: "ssl.keystore.location",
+        kind: ConfigType::String,
+        default: "",
+        doc: "PEM file with the private key and certificate chain of the TLS listeners (`https://`, `SSL://`); Kafka's PEM key store",
+    },
+    ConfigDef {
+        name: "ssl.truststore.location",
+        kind: ConfigType::String,
+        default: "",
+        doc: "PEM file with the CA certificates client certificates must chain to (for `ssl.client.auth`)",
+    },
+    ConfigDef {
+        name: "ssl.client.auth",
+        kind: ConfigType::String,
+        default: "none",
+        doc: "client certificates on the TLS listeners: `none`, `requested` (checked when sent) or `required` (mutual TLS)",
+    },
+    ConfigDef {
         name: "inter.broker.listener.name",
         kind: ConfigType::String,
         default: "PLAINTEXT",

@@ -87,8 +87,13 @@ impl ListenerSpec {
 
 /// The name of the HTTP listener's entry.
 pub const HTTP_LISTENER: &str = "http";
-/// The Kafka listener names this version serves (TLS and SASL come later).
-pub const KAFKA_LISTENERS: &[&str] = &["PLAINTEXT"];
+/// The HTTP listener's entry over TLS (`ssl.*`).
+pub const HTTPS_LISTENER: &str = "https";
+/// The Kafka listener names this version serves, by Kafka's security protocols
+/// (`PLAINTEXT`, and `SSL` over TLS with the `ssl.*` keys; SASL comes later).
+pub const KAFKA_LISTENERS: &[&str] = &["PLAINTEXT", "SSL"];
+/// The Kafka listener that speaks TLS.
+pub const SSL_LISTENER: &str = "SSL";
 /// The controller listener's name: the quorum's traffic and brokers' registrations.
 pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
 
@@ -268,15 +273,18 @@ pub fn parse_listeners(raw: &str) -> Result<Vec<ListenerSpec>, String> {
         };
         let name = if name.eq_ignore_ascii_case(HTTP_LISTENER) {
             HTTP_LISTENER.to_string()
+        } else if name.eq_ignore_ascii_case(HTTPS_LISTENER) {
+            HTTPS_LISTENER.to_string()
         } else {
             name.to_ascii_uppercase()
         };
         if name != HTTP_LISTENER
+            && name != HTTPS_LISTENER
             && name != CONTROLLER_LISTENER
             && !KAFKA_LISTENERS.contains(&name.as_str())
         {
             return Err(format!(
-                "'{entry}': listener {name} is not supported (`http`, {}, {CONTROLLER_LISTENER})",
+                "'{entry}': listener {name} is not supported (`http`, `https`, {}, {CONTROLLER_LISTENER})",
                 KAFKA_LISTENERS.join(", ")
             ));
         }
@@ -358,9 +366,14 @@ mod tests {
             (both[1].name.as_str(), both[1].host.as_str(), both[1].port),
             ("PLAINTEXT", "0.0.0.0", 9092)
         );
-        assert!(parse_listeners("SSL://x:1")
+        assert!(parse_listeners("SASL_SSL://x:1")
             .unwrap_err()
             .contains("not supported"));
+        let secure = parse_listeners("HTTPS://x:1,ssl://x:2").unwrap();
+        assert_eq!(
+            secure.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            ["https", "SSL"]
+        );
         assert!(parse_listeners("x:1,http://y:2")
             .unwrap_err()
             .contains("twice"));

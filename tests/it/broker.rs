@@ -126,10 +126,15 @@ impl TestBroker {
             // The Kafka listener's line comes first.
             let mut kafka = 0;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // The first Kafka listener (PLAINTEXT, before SSL).
                 if let Some(port) = logged_port(&line, "listening on kafka://") {
-                    kafka = port;
+                    if kafka == 0 {
+                        kafka = port;
+                    }
                 }
-                if let Some(port) = logged_port(&line, "listening on http://") {
+                if let Some(port) = logged_port(&line, "listening on http://")
+                    .or_else(|| logged_port(&line, "listening on https://"))
+                {
                     let _ = tx.send((port, kafka));
                 }
                 // A controller-only node opens no client listener.

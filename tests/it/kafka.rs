@@ -19,8 +19,19 @@ use crate::ws::WsClient;
 
 /// Runs `kcat` with `args` against the broker, feeding it `input`; its stdout.
 pub fn kcat(b: &TestBroker, args: &[&str], input: &str) -> String {
+    let out = kcat_output(&b.bootstrap(), args, input);
+    assert!(
+        out.status.success(),
+        "kcat {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// kcat against `bootstrap` with `args`, `input` on its stdin: what it did.
+pub fn kcat_output(bootstrap: &str, args: &[&str], input: &str) -> std::process::Output {
     let mut child = Command::new("kcat")
-        .args(["-b", &b.bootstrap()])
+        .args(["-b", bootstrap])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -33,13 +44,7 @@ pub fn kcat(b: &TestBroker, args: &[&str], input: &str) -> String {
         .expect("stdin")
         .write_all(input.as_bytes())
         .expect("kcat reads its input");
-    let out = child.wait_with_output().expect("kcat runs");
-    assert!(
-        out.status.success(),
-        "kcat {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    child.wait_with_output().expect("kcat runs")
 }
 
 /// Runs a Python script (with `confluent_kafka` imported) given the bootstrap address

@@ -25,6 +25,7 @@ mod replication;
 mod restart;
 mod retention;
 mod tidy;
+mod tls;
 mod topic_delete;
 mod v2;
 mod v3;

@@ -75,10 +75,15 @@ fn check_origin(req: &HttpRequest, limits: &WsLimits) -> ApiResult<()> {
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionSocket(RawFd);
 
-/// For `HttpServer::on_connect`: notes the socket of each plain TCP connection.
+/// For `HttpServer::on_connect`: notes the socket of each connection, plain TCP or
+/// TLS (`https://`) over TCP.
 pub fn note_connection(connection: &dyn Any, data: &mut Extensions) {
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+    type Tcp = actix_web::rt::net::TcpStream;
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<Tcp>;
+    if let Some(tcp) = connection.downcast_ref::<Tcp>() {
         data.insert(ConnectionSocket(tcp.as_raw_fd()));
+    } else if let Some(tls) = connection.downcast_ref::<Tls>() {
+        data.insert(ConnectionSocket(tls.get_ref().0.as_raw_fd()));
     }
 }
 

@@ -1,0 +1,450 @@
+//! TLS on the listeners (issue 16): a test CA made at test time (rcgen), a broker
+//! whose HTTP listener is `https://` and which has a Kafka `SSL` listener beside
+//! `PLAINTEXT`; curl, kcat and confluent-kafka as the clients, each trusting only the
+//! test CA; then mutual TLS, where a client certificate from that CA is required.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair,
+};
+use serde_json::Value;
+
+use crate::broker::TestBroker;
+
+/// The test PKI's files.
+struct Pki {
+    _dir: tempfile::TempDir,
+    /// The CA certificate clients and the broker trust.
+    ca: PathBuf,
+    /// The broker's key store: its key and certificate (for localhost, 127.0.0.1).
+    keystore: PathBuf,
+    /// A client certificate and key from the test CA.
+    client: (PathBuf, PathBuf),
+    /// A client certificate and key from another CA.
+    stranger: (PathBuf, PathBuf),
+}
+
+fn ca(name: &str) -> (Certificate, KeyPair) {
+    let key = KeyPair::generate().expect("a key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    (params.self_signed(&key).expect("a CA"), key)
+}
+
+fn leaf(
+    names: &[&str],
+    common_name: &str,
+    usage: ExtendedKeyUsagePurpose,
+    (issuer, issuer_key): &(Certificate, KeyPair),
+) -> (Certificate, KeyPair) {
+    let key = KeyPair::generate().expect("a key");
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.extended_key_usages = vec![usage];
+    (
+        params.signed_by(&key, issuer, issuer_key).expect("signed"),
+        key,
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("written");
+    path
+}
+
+fn pki() -> Pki {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let authority = ca("Troupe test CA");
+    let other = ca("Someone else's CA");
+    let (server, server_key) = leaf(
+        &["localhost", "127.0.0.1"],
+        "troupe-broker",
+        ExtendedKeyUsagePurpose::ServerAuth,
+        &authority,
+    );
+    let (client, client_key) = leaf(
+        &[],
+        "alice",
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &authority,
+    );
+    let (stranger, stranger_key) =
+        leaf(&[], "mallory", ExtendedKeyUsagePurpose::ClientAuth, &other);
+    let d = dir.path();
+    Pki {
+        ca: write(d, "ca.pem", &authority.0.pem()),
+        keystore: write(
+            d,
+            "server.pem",
+            &format!("{}{}", server_key.serialize_pem(), server.pem()),
+        ),
+        client: (
+            write(d, "client.pem", &client.pem()),
+            write(d, "client.key", &client_key.serialize_pem()),
+        ),
+        stranger: (
+            write(d, "stranger.pem", &stranger.pem()),
+            write(d, "stranger.key", &stranger_key.serialize_pem()),
+        ),
+        _dir: dir,
+    }
+}
+
+/// A broker with `https://` and Kafka `PLAINTEXT` and `SSL` listeners (all port 0),
+/// and `extra` overrides.
+fn tls_broker(dir: &Path, pki: &Pki, extra: &[&str]) -> (TestBroker, u16) {
+    let keystore = format!("ssl.keystore.location={}", pki.keystore.display());
+    let mut overrides = vec![
+        "listeners=https://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+        keystore.as_str(),
+    ];
+    overrides.extend_from_slice(extra);
+    let broker = TestBroker::start_with(dir, &overrides);
+    let ssl_port = broker
+        .logged("(advertised as SSL://")
+        .iter()
+        .find_map(|line| {
+            let address = line.split("listening on kafka://").nth(1)?;
+            address
+                .split_whitespace()
+                .next()?
+                .rsplit(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("the SSL listener's port is logged");
+    (broker, ssl_port)
+}
+
+fn https(broker: &TestBroker, path: &str) -> String {
+    format!("https://127.0.0.1:{}{path}", broker.port)
+}
+
+/// curl with `args`: its output (the body, then the status code on its own line).
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-s", "-S", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs")
+}
+
+/// The status and JSON body of a curl that must have connected.
+fn answered(out: &Output) -> (u16, Value) {
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, status) = text.rsplit_once('\n').expect("a status line");
+    (
+        status.trim().parse().expect("a status"),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn path_arg(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// Creates `name` (one partition) over HTTPS; answers the topics URL.
+fn create_topic_https(b: &TestBroker, ca: &str, name: &str) -> String {
+    let (status, clusters) = answered(&curl(&["--cacert", ca, &https(b, "/v3/clusters")]));
+    assert_eq!(status, 200, "{clusters}");
+    let cluster = clusters["data"][0]["cluster_id"]
+        .as_str()
+        .expect("a cluster id");
+    let topics = https(b, &format!("/v3/clusters/{cluster}/topics"));
+    let (status, body) = answered(&curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &format!(r#"{{"topic_name":"{name}","partitions_count":1}}"#),
+        &topics,
+    ]));
+    assert_eq!(status, 201, "{body}");
+    topics
+}
+
+/// Writes `value` to partition 0 of `topic` over HTTPS: the status and the report.
+fn produce_https(ca: &str, topics: &str, topic: &str, value: &str) -> (u16, Value) {
+    let body = serde_json::json!({"partition_id": 0, "value": {"type": "JSON", "data": value}});
+    answered(&curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &body.to_string(),
+        &format!("{topics}/{topic}/records"),
+    ]))
+}
+
+#[test]
+fn https_serves_rest_and_the_dashboard_to_clients_that_trust_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let (b, _) = tls_broker(dir.path(), &pki, &[]);
+    let ca = path_arg(&pki.ca);
+    // Create, produce and read back over HTTPS.
+    let topics = create_topic_https(&b, ca, "sealed");
+    let (status, body) = produce_https(ca, &topics, "sealed", "over tls");
+    assert_eq!(
+        (status, &body["error_code"]),
+        (200, &Value::from(200)),
+        "{body}"
+    );
+    let (status, body) = answered(&curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        "Accept: application/vnd.kafka.json.v2+json",
+        &https(&b, "/topics/sealed/partitions/0/records?offset=0"),
+    ]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["value"], "over tls", "{body}");
+    // The dashboard, over the same listener.
+    let page = curl(&["--cacert", ca, "-H", "Accept: text/html", &https(&b, "/")]);
+    assert!(page.status.success());
+    assert!(String::from_utf8_lossy(&page.stdout).contains("<html"));
+
+    // A client that does not trust the CA is refused by its own TLS check; a plain
+    // HTTP request to the TLS port gets no HTTP answer; the broker serves on.
+    let untrusting = curl(&[&https(&b, "/v3/clusters")]);
+    assert_eq!(untrusting.status.code(), Some(60), "{untrusting:?}");
+    let plain = curl(&[&format!("http://127.0.0.1:{}/v3/clusters", b.port)]);
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(!text.ends_with("200"), "plain HTTP was served: {text}");
+    let (status, _) = answered(&curl(&["--cacert", ca, &https(&b, "/v3/clusters")]));
+    assert_eq!(status, 200);
+}
+
+/// kcat with `args` against the SSL listener: its output, or why it failed.
+fn kcat_ssl(port: u16, tls: &[String], args: &[&str], input: &str) -> Result<String, String> {
+    let bootstrap = format!("127.0.0.1:{port}");
+    let mut all: Vec<&str> = vec!["-m", "5"];
+    for t in tls {
+        all.extend(["-X", t.as_str()]);
+    }
+    all.extend_from_slice(args);
+    let out = crate::kafka::kcat_output(&bootstrap, &all, input);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn kafka_clients_produce_and_consume_over_the_ssl_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let (b, ssl_port) = tls_broker(dir.path(), &pki, &[]);
+    let tls = vec![
+        "security.protocol=ssl".to_string(),
+        format!("ssl.ca.location={}", pki.ca.display()),
+    ];
+    // Metadata over SSL names the broker's SSL endpoint.
+    let metadata: Value =
+        serde_json::from_str(&kcat_ssl(ssl_port, &tls, &["-L", "-J"], "").expect("metadata"))
+            .expect("JSON");
+    assert_eq!(
+        metadata["brokers"][0]["name"],
+        format!("127.0.0.1:{ssl_port}"),
+        "{metadata}"
+    );
+    create_topic_https(&b, path_arg(&pki.ca), "sealed");
+    kcat_ssl(
+        ssl_port,
+        &tls,
+        &["-P", "-t", "sealed", "-p", "0"],
+        "a\nb\nc\n",
+    )
+    .expect("produce");
+    let read = kcat_ssl(
+        ssl_port,
+        &tls,
+        &[
+            "-C",
+            "-t",
+            "sealed",
+            "-p",
+            "0",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%s\n",
+        ],
+        "",
+    )
+    .expect("consume");
+    assert_eq!(read.lines().collect::<Vec<_>>(), ["a", "b", "c"]);
+
+    // confluent-kafka (librdkafka) through the same listener, reading what kcat wrote
+    // and writing more.
+    let script = format!(
+        r#"
+import json
+from confluent_kafka import Consumer, Producer
+tls = {{"bootstrap.servers": "127.0.0.1:{ssl_port}", "security.protocol": "SSL", "ssl.ca.location": {ca:?}}}
+p = Producer(tls)
+for v in ["d", "e"]:
+    p.produce("sealed", v.encode(), partition=0)
+left = p.flush(10)
+c = Consumer(dict(tls, **{{"group.id": "tls-readers", "auto.offset.reset": "earliest"}}))
+c.subscribe(["sealed"])
+got = []
+for _ in range(100):
+    m = c.poll(0.5)
+    if m is not None and m.error() is None:
+        got.append(m.value().decode())
+    if len(got) >= 5:
+        break
+c.close()
+print(json.dumps({{"unflushed": left, "got": got}}))
+"#,
+        ca = pki.ca.display().to_string()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["unflushed"], 0, "{report}");
+    assert_eq!(report["got"], serde_json::json!(["a", "b", "c", "d", "e"]));
+
+    // Plaintext to the SSL port gets nowhere; the PLAINTEXT listener still serves.
+    assert!(kcat_ssl(ssl_port, &[], &["-L"], "").is_err());
+    let plain = crate::kafka::kcat(&b, &["-L", "-J"], "");
+    assert!(plain.contains("sealed"), "{plain}");
+}
+
+#[test]
+fn with_client_auth_required_only_clients_with_a_certificate_from_the_trusted_ca_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let truststore = format!("ssl.truststore.location={}", pki.ca.display());
+    let (b, ssl_port) = tls_broker(
+        dir.path(),
+        &pki,
+        &["ssl.client.auth=required", truststore.as_str()],
+    );
+    let ca = path_arg(&pki.ca);
+    let url = https(&b, "/v3/clusters");
+    let (cert, key) = (path_arg(&pki.client.0), path_arg(&pki.client.1));
+    let (status, _) = answered(&curl(&["--cacert", ca, "--cert", cert, "--key", key, &url]));
+    assert_eq!(status, 200);
+    let without = curl(&["--cacert", ca, &url]);
+    assert!(
+        !String::from_utf8_lossy(&without.stdout).ends_with("200"),
+        "served without a client certificate: {without:?}"
+    );
+    let (s_cert, s_key) = (path_arg(&pki.stranger.0), path_arg(&pki.stranger.1));
+    let stranger = curl(&["--cacert", ca, "--cert", s_cert, "--key", s_key, &url]);
+    assert!(
+        !String::from_utf8_lossy(&stranger.stdout).ends_with("200"),
+        "served a certificate from another CA: {stranger:?}"
+    );
+
+    let tls = vec![
+        "security.protocol=ssl".to_string(),
+        format!("ssl.ca.location={ca}"),
+    ];
+    let with_cert: Vec<String> = tls
+        .iter()
+        .cloned()
+        .chain([
+            format!("ssl.certificate.location={cert}"),
+            format!("ssl.key.location={key}"),
+        ])
+        .collect();
+    assert!(kcat_ssl(ssl_port, &with_cert, &["-L"], "").is_ok());
+    assert!(kcat_ssl(ssl_port, &tls, &["-L"], "").is_err());
+}
+
+#[test]
+fn a_websocket_subscriber_streams_records_over_wss() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tungstenite::client::IntoClientRequest;
+    use tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let (b, _) = tls_broker(dir.path(), &pki, &[]);
+    let ca = path_arg(&pki.ca);
+    let topics = create_topic_https(&b, ca, "streamed");
+    let (status, body) = produce_https(ca, &topics, "streamed", "sealed and streamed");
+    assert_eq!(status, 200, "{body}");
+
+    // A rustls client trusting only the test CA, under tungstenite.
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&pki.ca).unwrap();
+    for cert in pem_certificates(&pem) {
+        roots.add(cert).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", b.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let tls = rustls::StreamOwned::new(connection, tcp);
+    let request = format!("wss://127.0.0.1:{}/ws", b.port)
+        .into_client_request()
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(request, tls).expect("the WSS upgrade succeeds");
+    ws.send(Message::text(
+        r#"{"type":"subscribe","sub":"s","topic":"streamed","from":"beginning"}"#,
+    ))
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut values = Vec::new();
+    while values.is_empty() && Instant::now() < deadline {
+        let Message::Text(text) = ws.read().expect("a frame") else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_ne!(frame["type"], "error", "{frame}");
+        if frame["type"] == "records" {
+            values.extend(
+                frame["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["value"].clone()),
+            );
+        }
+    }
+    assert_eq!(values, [Value::from("sealed and streamed")]);
+}
+
+/// The certificates of a PEM text.
+fn pem_certificates(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .expect("PEM certificates")
+}
