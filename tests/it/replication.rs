@@ -671,13 +671,8 @@ fn a_paused_leader_acknowledges_nothing_after_the_new_epoch_and_truncates_to_the
 /// registration is committed, which moves those leaderships first.
 #[test]
 fn a_restarted_leader_serves_nothing_on_the_metadata_it_replays_until_registered_again() {
-    let mut c = TestCluster::start(FAULTY);
-    wait_until("every broker alive", Duration::from_secs(20), || {
-        all_alive(&c, 1)
-    });
     let topic = "stale-leader";
-    create_replicated(&c, topic, 1, 1);
-    wait_full_isr(&c, 1, topic, 1, Duration::from_secs(10));
+    let mut c = replicated_cluster(topic, 1, 1);
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(10))
         .build();
@@ -973,13 +968,8 @@ fn killing_two_of_three_makes_partitions_unavailable_never_lossy() {
 
 #[test]
 fn an_idempotent_kafka_producer_loses_and_duplicates_nothing_across_leader_kills() {
-    let mut c = TestCluster::start(FAULTY);
-    wait_until("every broker alive", Duration::from_secs(20), || {
-        all_alive(&c, 1)
-    });
     let topic = "idempotent";
-    create_replicated(&c, topic, 1, 2);
-    wait_full_isr(&c, 1, topic, 1, Duration::from_secs(10));
+    let mut c = replicated_cluster(topic, 1, 2);
     let bootstrap = c
         .up()
         .map(|(_, n)| n.bootstrap())
