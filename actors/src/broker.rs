@@ -840,6 +840,15 @@ impl Handler<AlterTopicConfigs> for Broker {
     }
 }
 
+impl Handler<AlterUserScramCredentials> for Broker {
+    type Result = ResponseFuture<BrokerResult<()>>;
+
+    fn handle(&mut self, msg: AlterUserScramCredentials, _: &mut Context<Self>) -> Self::Result {
+        let ask = self.ask(ControllerRequest::AlterUserScramCredentials(msg.0));
+        Box::pin(async move { ask.await.map(|_| ()) })
+    }
+}
+
 impl Broker {
     /// Refuses `added` partitions that would take this broker past what its
     /// open-file limit carries, before anything is created (as if every new

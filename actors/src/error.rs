@@ -39,6 +39,18 @@ pub enum BrokerError {
     #[error("topic '{0}' is internal and read-only")]
     TopicIsInternal(String),
 
+    /// A user, or a user's credential for a mechanism, that does not exist.
+    #[error("{0}")]
+    UnknownUser(String),
+
+    #[error("user '{0}' already exists")]
+    UserExists(String),
+
+    /// A credential refused: an empty password, iterations out of bounds, a user
+    /// name that cannot be used.
+    #[error("unacceptable credential: {0}")]
+    UnacceptableCredential(String),
+
     #[error("record batch of {size_bytes} bytes exceeds max.message.bytes = {max_message_bytes}")]
     RecordTooLarge {
         size_bytes: usize,
@@ -259,6 +271,9 @@ impl BrokerError {
             E::InvalidPartitions(_) => ErrorKind::InvalidPartitions,
             E::InvalidReplicationFactor { .. } => ErrorKind::InvalidReplicationFactor,
             E::InvalidConfig { .. } => ErrorKind::InvalidConfig,
+            E::UnknownUser(_) => ErrorKind::ResourceNotFound,
+            E::UserExists(_) => ErrorKind::DuplicateResource,
+            E::UnacceptableCredential(_) => ErrorKind::UnacceptableCredential,
             E::RecordTooLarge { .. } => ErrorKind::MessageTooLarge,
             E::OffsetOutOfRange { .. } => ErrorKind::OffsetOutOfRange,
             E::InvalidRequest(_) => ErrorKind::InvalidRequest,

@@ -162,6 +162,21 @@ error_kinds! {
     /// A limit on things waiting or open at once is reached (parked fetches,
     /// consumer instances): it frees up as they finish.
     TooManyRequests => THROTTLING_QUOTA_EXCEEDED(89), 429 / 42901, retry;
+    /// A user (or a user's credential for a mechanism) that does not exist.
+    ResourceNotFound => RESOURCE_NOT_FOUND(91), 404 / 40404, no_retry;
+    /// A user that already exists, created again.
+    DuplicateResource => DUPLICATE_RESOURCE(92), 409 / 40908, no_retry;
+    /// A credential refused: an empty password, iterations out of bounds, a user
+    /// name that cannot be used.
+    UnacceptableCredential => UNACCEPTABLE_CREDENTIAL(93), 400 / 40002, no_retry;
+    /// A SASL exchange or HTTP credentials that did not authenticate: a wrong user
+    /// name or password (which of the two is not said).
+    SaslAuthenticationFailed => SASL_AUTHENTICATION_FAILED(58), 401 / 40101, no_retry;
+    /// A SASL mechanism the listener does not offer.
+    UnsupportedSaslMechanism => UNSUPPORTED_SASL_MECHANISM(33), 400 / 40002, no_retry;
+    /// A SASL request out of turn (authenticating before the handshake, or on a
+    /// listener with no SASL).
+    IllegalSaslState => ILLEGAL_SASL_STATE(34), 400 / 40002, no_retry;
     /// A REST consumer instance that does not exist, or has closed.
     UnknownConsumerInstance => UNKNOWN_MEMBER_ID(25), 404 / 40403, no_retry;
     /// A REST consumer instance of that name exists in the group.

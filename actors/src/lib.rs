@@ -7,6 +7,7 @@
 //! arms timers through the node's one [`clock::Clock`]; the ids that must not be
 //! mixed up (node, partition, epochs, generation) are [`ids`].
 
+pub mod auth;
 pub mod broker;
 pub mod broker_config;
 pub mod cleaner;

@@ -44,6 +44,11 @@ const ENGINE_CRATES: &[&str] = &[
     "kafka-protocol", // requests to other brokers (peer_client.rs)
     "openraft",       // Raft for the metadata quorum, Kafka's KRaft (controller/quorum)
     "ureq",           // the quorum's HTTP transport: a blocking, `Send` client (awc is not `Send`)
+    "hmac",           // SCRAM's HMAC (auth/scram.rs)
+    "sha2",           // SCRAM-SHA-256/512
+    "pbkdf2",         // SCRAM's salted password (Hi)
+    "getrandom",      // SCRAM salts and nonces
+    "base64",         // SCRAM's messages carry base64
 ];
 
 const ADAPTERS: &[&str] = &["v2", "v3", "ws", "dashboard"];

@@ -81,6 +81,12 @@ pub struct AlterTopicConfigs {
     pub validate_only: bool,
 }
 
+/// Users' SCRAM credentials set and removed together (committed through the
+/// controller; answered once this node's image has them).
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct AlterUserScramCredentials(pub crate::controller::decisions::ScramChanges);
+
 /// Effective configs of a topic, with their sources.
 #[derive(Message)]
 #[rtype(result = "BrokerResult<Vec<ConfigEntry>>")]

@@ -78,6 +78,10 @@ pub enum ControllerRequest {
         partition: i32,
         replicas: Vec<NodeId>,
     },
+    /// Users' SCRAM credentials set and removed, all or none (Kafka's
+    /// AlterUserScramCredentials). The credentials are made by the asking broker:
+    /// no password travels.
+    AlterUserScramCredentials(decisions::ScramChanges),
 }
 
 /// The controller's answer.
@@ -310,6 +314,9 @@ impl Controller {
                 partition,
                 replicas,
             } => decisions::reassign(state, topic, *partition, replicas)?,
+            ControllerRequest::AlterUserScramCredentials(changes) => {
+                decisions::alter_scram_credentials(state, changes)?
+            }
             ControllerRequest::Heartbeat {
                 broker_id,
                 broker_epoch,

@@ -19,9 +19,10 @@ use super::placement::elect_leader;
 use super::records::{
     BrokerEndpoint, BrokerRegistrationChangeRecord, ConfigRecord, ConfigResourceType,
     MetadataRecord, PartitionChangeRecord, PartitionRecord, RegisterBrokerRecord, TopicRecord,
-    NO_LEADER,
+    UserScramCredentialRecord, NO_LEADER,
 };
 use super::state::{ClusterState, PartitionState};
+use crate::auth::scram::{check_iterations, ScramMechanism};
 use crate::error::{BrokerError, BrokerResult};
 use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 
@@ -34,6 +35,66 @@ pub struct PlacedTopic {
     /// Each partition's replicas, in preference order.
     pub assignments: Vec<Vec<NodeId>>,
     pub configs: BTreeMap<String, String>,
+}
+
+/// Users' SCRAM credentials to set and remove together.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ScramChanges {
+    pub upsertions: Vec<UserScramCredentialRecord>,
+    pub deletions: Vec<(String, ScramMechanism)>,
+    /// Only users that do not exist yet: creating one (an existing name is refused),
+    /// or a bootstrap credential (`--add-scram`: one that exists is left as it is).
+    #[serde(default)]
+    pub create: CreateMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreateMode {
+    /// Set, whether the user exists or not.
+    #[default]
+    Upsert,
+    /// Refuse a user that exists.
+    New,
+    /// Skip a user that exists.
+    IfAbsent,
+}
+
+/// The records of `changes`: every removed credential must exist, every set one be
+/// acceptable.
+pub fn alter_scram_credentials(
+    state: &ClusterState,
+    changes: &ScramChanges,
+) -> BrokerResult<Vec<MetadataRecord>> {
+    let mut records = Vec::new();
+    for (name, mechanism) in &changes.deletions {
+        if !state
+            .users
+            .get(name)
+            .is_some_and(|c| c.contains_key(mechanism))
+        {
+            return Err(BrokerError::UnknownUser(format!(
+                "user '{name}' has no {mechanism} credential"
+            )));
+        }
+        records.push(MetadataRecord::RemoveUserScramCredential {
+            name: name.clone(),
+            mechanism: *mechanism,
+        });
+    }
+    for record in &changes.upsertions {
+        check_iterations(record.credential.iterations)
+            .map_err(BrokerError::UnacceptableCredential)?;
+        if state.users.contains_key(&record.name) {
+            match changes.create {
+                CreateMode::Upsert => {}
+                CreateMode::New => return Err(BrokerError::UserExists(record.name.clone())),
+                CreateMode::IfAbsent => continue,
+            }
+        }
+        records.push(MetadataRecord::UserScramCredential(record.clone()));
+    }
+    Ok(records)
 }
 
 /// The records that create `topic`: every replica in the ISR, the first active

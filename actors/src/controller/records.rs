@@ -19,6 +19,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::auth::{ScramCredential, ScramMechanism};
 use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 
 /// "No leader": the partition is offline (Kafka's `NO_LEADER`, -1).
@@ -56,6 +57,24 @@ pub enum MetadataRecord {
     ProducerIds {
         next_producer_id: i64,
     },
+    /// A user's SCRAM credential for one mechanism, set or replaced (Kafka's
+    /// UserScramCredentialRecord: the salt, iterations and derived keys, never the
+    /// password).
+    UserScramCredential(UserScramCredentialRecord),
+    /// A user's credential for one mechanism removed (Kafka's
+    /// RemoveUserScramCredentialRecord); a user with none left is gone.
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: ScramMechanism,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserScramCredentialRecord {
+    pub name: String,
+    pub mechanism: ScramMechanism,
+    #[serde(flatten)]
+    pub credential: ScramCredential,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

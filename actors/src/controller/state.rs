@@ -20,6 +20,7 @@ use super::records::{
     BrokerEndpoint, BrokerRegistrationChangeRecord, ConfigRecord, ConfigResourceType,
     MetadataRecord, PartitionChangeRecord, PartitionRecord, RegisterBrokerRecord, NO_LEADER,
 };
+use crate::auth::Users;
 use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 use crate::metadata::{BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage};
 
@@ -61,6 +62,8 @@ pub enum MetadataError {
         partition: PartitionId,
         problem: String,
     },
+    #[error("user {name} has no {mechanism} credential")]
+    UnknownCredential { name: String, mechanism: String },
 }
 
 /// A broker as its registration and the changes since left it.
@@ -142,6 +145,10 @@ pub struct ClusterState {
     /// Broker config overrides, by broker id ("" for the cluster-wide default).
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     pub next_producer_id: i64,
+    /// Users and their SCRAM credentials (absent from snapshots written before users
+    /// existed).
+    #[serde(default)]
+    pub users: Users,
 }
 
 impl ClusterState {
@@ -213,6 +220,25 @@ impl ClusterState {
             }
             MetadataRecord::ProducerIds { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+                Ok(())
+            }
+            MetadataRecord::UserScramCredential(r) => {
+                self.users
+                    .entry(r.name.clone())
+                    .or_default()
+                    .insert(r.mechanism, r.credential.clone());
+                Ok(())
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                let unknown = || MetadataError::UnknownCredential {
+                    name: name.clone(),
+                    mechanism: mechanism.to_string(),
+                };
+                let credentials = self.users.get_mut(name).ok_or_else(unknown)?;
+                credentials.remove(mechanism).ok_or_else(unknown)?;
+                if credentials.is_empty() {
+                    self.users.remove(name);
+                }
                 Ok(())
             }
         }
@@ -452,6 +478,7 @@ impl ClusterState {
             controller_id,
             brokers,
             topics,
+            users: Arc::new(self.users.clone()),
             metadata_offset: 0,
         }
     }

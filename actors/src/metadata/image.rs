@@ -18,6 +18,8 @@ pub struct MetadataImage {
     pub controller_id: NodeId,
     pub brokers: BTreeMap<NodeId, BrokerImage>,
     pub topics: BTreeMap<String, Arc<TopicImage>>,
+    /// Users and their SCRAM credentials: what SASL and HTTP authentication check.
+    pub users: Arc<crate::auth::Users>,
     /// The metadata log offset this image was made at (Kafka's image provenance):
     /// a change committed at offset `o` is in every image with `metadata_offset >= o`.
     pub metadata_offset: u64,
@@ -102,6 +104,7 @@ impl MetadataImage {
                 },
             )]),
             topics: BTreeMap::new(),
+            users: Default::default(),
             metadata_offset: 0,
         }
     }

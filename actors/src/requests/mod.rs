@@ -19,6 +19,7 @@ pub mod producer_ids;
 pub mod remote;
 mod route;
 pub mod topics;
+pub mod users;
 
 use std::net::SocketAddr;
 
@@ -45,17 +46,22 @@ pub enum Listener {
     Internal,
 }
 
-/// Who asks, and from where: filled by each protocol adapter. The principal stays
-/// empty until authentication exists; authorization will read it here.
+/// Who asks, and from where: filled by each protocol adapter. `user` is the
+/// authenticated user (`None`: Kafka's `User:ANONYMOUS`); authorization reads it here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
     pub listener: Listener,
-    pub principal: Option<String>,
+    pub user: Option<String>,
     pub client_id: Option<String>,
     pub client_address: Option<SocketAddr>,
 }
 
 impl RequestContext {
+    /// Kafka's principal of who asks: `User:alice`, or `User:ANONYMOUS`.
+    pub fn principal(&self) -> String {
+        crate::auth::principal(self.user.as_deref().unwrap_or(crate::auth::ANONYMOUS))
+    }
+
     pub fn http(client_address: Option<SocketAddr>) -> Self {
         RequestContext {
             listener: Listener::Http,
@@ -95,6 +101,8 @@ pub struct Engine {
     /// The node's clock: produce timestamps, and "now" for whoever serves requests.
     pub clock: Clock,
     sticky: std::sync::Arc<produce::StickyPartitioner>,
+    /// Checks passwords against the users in the image, and paces failing addresses.
+    pub authenticator: std::sync::Arc<crate::auth::Authenticator>,
 }
 
 impl Engine {
@@ -114,6 +122,7 @@ impl Engine {
             cleaner,
             clock,
             sticky: Default::default(),
+            authenticator: Default::default(),
         }
     }
 

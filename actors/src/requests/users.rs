@@ -1,0 +1,237 @@
+//! Users and their SCRAM credentials, as Kafka keeps them (in the cluster metadata;
+//! `kafka-configs.sh --entity-type users --alter --add-config 'SCRAM-SHA-256=[…]'`):
+//! listed and described from the image (mechanisms and iterations only — a
+//! credential's keys never leave the broker), created, given a new password and
+//! deleted through the controller. A password becomes a credential here, with a
+//! fresh salt, before anything is sent: no password travels or is stored.
+
+use super::{Engine, RequestContext};
+use crate::auth::{ScramCredential, ScramMechanism, UserCredentials};
+use crate::broker::AlterUserScramCredentials;
+use crate::controller::decisions::{CreateMode, ScramChanges};
+use crate::controller::records::UserScramCredentialRecord;
+use crate::error::{BrokerError, BrokerResult};
+
+/// Kafka's default iterations (`kafka-configs.sh`): its minimum.
+pub const DEFAULT_ITERATIONS: u32 = crate::auth::scram::MIN_ITERATIONS;
+
+/// What is told of a user: its mechanisms and their iterations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDescription {
+    pub name: String,
+    pub credentials: Vec<CredentialInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialInfo {
+    pub mechanism: ScramMechanism,
+    pub iterations: u32,
+}
+
+/// Which credentials a password makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordSpec {
+    /// Both SCRAM mechanisms unless told.
+    pub mechanisms: Vec<ScramMechanism>,
+    pub iterations: u32,
+}
+
+impl Default for PasswordSpec {
+    fn default() -> Self {
+        PasswordSpec {
+            mechanisms: ScramMechanism::ALL.to_vec(),
+            iterations: DEFAULT_ITERATIONS,
+        }
+    }
+}
+
+fn describe_one(name: &str, credentials: &UserCredentials) -> UserDescription {
+    UserDescription {
+        name: name.to_string(),
+        credentials: credentials
+            .iter()
+            .map(|(mechanism, c)| CredentialInfo {
+                mechanism: *mechanism,
+                iterations: c.iterations,
+            })
+            .collect(),
+    }
+}
+
+/// Every user, by name.
+pub fn list(engine: &Engine, _ctx: &RequestContext) -> Vec<UserDescription> {
+    engine
+        .image()
+        .users
+        .iter()
+        .map(|(name, credentials)| describe_one(name, credentials))
+        .collect()
+}
+
+pub fn describe(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    name: &str,
+) -> BrokerResult<UserDescription> {
+    let image = engine.image();
+    image
+        .users
+        .get(name)
+        .map(|credentials| describe_one(name, credentials))
+        .ok_or_else(|| BrokerError::UnknownUser(format!("no user '{name}'")))
+}
+
+/// A user name SCRAM, PLAIN and HTTP Basic can all carry: not empty, at most 255
+/// bytes, no control characters, and no `:` (HTTP Basic ends the name there).
+pub fn check_user_name(name: &str) -> BrokerResult<()> {
+    let bad = |why: &str| {
+        Err(BrokerError::UnacceptableCredential(format!(
+            "user name '{}' {why}",
+            name.escape_debug()
+        )))
+    };
+    if name.is_empty() {
+        return bad("is empty");
+    }
+    if name.len() > 255 {
+        return bad("is longer than 255 bytes");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return bad("has a control character");
+    }
+    if name.contains(':') {
+        return bad("has a ':' (HTTP Basic authentication could not carry it)");
+    }
+    Ok(())
+}
+
+fn credentials(
+    name: &str,
+    password: &str,
+    spec: &PasswordSpec,
+) -> BrokerResult<Vec<UserScramCredentialRecord>> {
+    check_user_name(name)?;
+    if spec.mechanisms.is_empty() {
+        return Err(BrokerError::UnacceptableCredential(
+            "no SCRAM mechanism named".into(),
+        ));
+    }
+    spec.mechanisms
+        .iter()
+        .map(|mechanism| {
+            ScramCredential::new(*mechanism, password, spec.iterations)
+                .map(|credential| UserScramCredentialRecord {
+                    name: name.to_string(),
+                    mechanism: *mechanism,
+                    credential,
+                })
+                .map_err(BrokerError::UnacceptableCredential)
+        })
+        .collect()
+}
+
+async fn alter(engine: &Engine, changes: ScramChanges) -> BrokerResult<()> {
+    engine.ask_broker(AlterUserScramCredentials(changes)).await
+}
+
+/// A new user with `password`; one that exists is refused.
+pub async fn create(
+    engine: &Engine,
+    ctx: &RequestContext,
+    name: &str,
+    password: &str,
+    spec: &PasswordSpec,
+) -> BrokerResult<UserDescription> {
+    let upsertions = credentials(name, password, spec)?;
+    alter(
+        engine,
+        ScramChanges {
+            upsertions,
+            deletions: Vec::new(),
+            create: CreateMode::New,
+        },
+    )
+    .await?;
+    log::info!("user '{name}' created");
+    describe(engine, ctx, name)
+}
+
+/// Sets `name`'s password for the mechanisms `spec` names (creating the user if it
+/// does not exist); its other mechanisms stay as they were.
+pub async fn set_password(
+    engine: &Engine,
+    ctx: &RequestContext,
+    name: &str,
+    password: &str,
+    spec: &PasswordSpec,
+) -> BrokerResult<UserDescription> {
+    let upsertions = credentials(name, password, spec)?;
+    alter(
+        engine,
+        ScramChanges {
+            upsertions,
+            deletions: Vec::new(),
+            create: CreateMode::Upsert,
+        },
+    )
+    .await?;
+    log::info!("user '{name}': password set");
+    describe(engine, ctx, name)
+}
+
+/// Removes `name`'s credential for `mechanism`, or the whole user.
+pub async fn delete(
+    engine: &Engine,
+    ctx: &RequestContext,
+    name: &str,
+    mechanism: Option<ScramMechanism>,
+) -> BrokerResult<()> {
+    let user = describe(engine, ctx, name)?;
+    let deletions = match mechanism {
+        Some(m) => vec![(name.to_string(), m)],
+        None => user
+            .credentials
+            .iter()
+            .map(|c| (name.to_string(), c.mechanism))
+            .collect(),
+    };
+    alter(
+        engine,
+        ScramChanges {
+            upsertions: Vec::new(),
+            deletions,
+            create: CreateMode::Upsert,
+        },
+    )
+    .await?;
+    log::info!("user '{name}' deleted");
+    Ok(())
+}
+
+/// The users `troupe serve --add-scram` names, created unless they exist (a
+/// password changed since is kept): Kafka's `kafka-storage.sh format --add-scram`.
+pub async fn bootstrap(
+    engine: &Engine,
+    users: &[(String, ScramMechanism, String, u32)],
+) -> BrokerResult<()> {
+    let mut upsertions = Vec::new();
+    for (name, mechanism, password, iterations) in users {
+        let spec = PasswordSpec {
+            mechanisms: vec![*mechanism],
+            iterations: *iterations,
+        };
+        upsertions.extend(credentials(name, password, &spec)?);
+    }
+    if upsertions.is_empty() {
+        return Ok(());
+    }
+    alter(
+        engine,
+        ScramChanges {
+            upsertions,
+            deletions: Vec::new(),
+            create: CreateMode::IfAbsent,
+        },
+    )
+    .await
+}
