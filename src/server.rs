@@ -78,6 +78,15 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         (None, _) => None,
     };
     let node = starting.finish().await?;
+    if !settings.add_scram.is_empty() {
+        troupe_actors::requests::users::bootstrap(&node.engine, &settings.add_scram)
+            .await
+            .map_err(|e| ServeError::Unsupported(format!("--add-scram: {e}")))?;
+        log::info!(
+            "--add-scram: {} credential(s) created where the user did not exist",
+            settings.add_scram.len()
+        );
+    }
     let cluster = node.engine.broker.send(GetClusterInfo).await?;
     let metrics = match PrometheusBuilder::new().install_recorder() {
         Ok(handle) => Some(handle),
@@ -91,9 +100,21 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             config.tls = kafka_tls.clone();
         }
         let bind = config.bind.clone();
+        let security = config.security;
         let kafka = troupe_kafka::start(node.engine.clone(), config)
             .await
             .map_err(|source| ServeError::Bind { addr: bind, source })?;
+        if !kafka.bound.ip().is_loopback() && !security.uses_sasl() {
+            log::warn!(
+                "!!! Kafka listener {} on {}, beyond this machine, with NO AUTHENTICATION ({}): \
+                 anyone who can reach it can read, write and delete every topic. Bind a \
+                 loopback address or make it SASL_PLAINTEXT / SASL_SSL \
+                 (listener.security.protocol.map).",
+                kafka.advertised.listener,
+                kafka.bound,
+                security.name()
+            );
+        }
         // Tests and scripts read this line to learn the port when asked for port 0.
         log::info!(
             "listening on kafka://{} (advertised as {}://{}:{})",
@@ -115,18 +136,20 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         .map(|a| a.port())
         .unwrap_or(settings.listen_port);
     let mut browser = settings.browser.clone();
-    browser.exposed = listener
-        .local_addr()
-        .map(|a| !a.ip().is_loopback())
-        .unwrap_or(true);
+    browser.exposed = settings.http_auth == troupe_web::auth::HttpAuth::None
+        && listener
+            .local_addr()
+            .map(|a| !a.ip().is_loopback())
+            .unwrap_or(true);
     if browser.exposed {
         log::warn!(
             "!!! listening on {addr}, beyond this machine, with NO AUTHENTICATION: anyone who \
              can reach this address can read, write and delete every topic. Bind a loopback \
-             address (--listen 127.0.0.1:PORT) or put the broker behind an authenticating proxy."
+             address (--listen 127.0.0.1:PORT) or set authentication.method=BASIC."
         );
     }
     let browser = web::Data::new(browser);
+    let http_auth = web::Data::new(settings.http_auth);
     let state = AppState {
         engine: node.engine.clone(),
         cluster_id: cluster.cluster_id.clone(),
@@ -147,11 +170,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         App::new()
             .app_data(data.clone())
             .app_data(browser.clone())
+            .app_data(http_auth.clone())
             .app_data(web::PathConfig::default().error_handler(troupe_web::path_error))
             .app_data(web::QueryConfig::default().error_handler(troupe_web::query_error))
-            // Innermost first: browser safety, v2 errors typed (refusals included),
+            // Innermost first: authentication, browser safety, v2 errors typed (refusals included),
             // metrics (so refusals are counted), trailing slashes trimmed before
             // anything routes (Jersey matches `…/offsets/` as `…/offsets`).
+            .wrap(from_fn(troupe_web::auth::authenticate))
             .wrap(from_fn(troupe_web::browser_safety::enforce))
             .wrap(from_fn(troupe_web::v2::typed_errors))
             .wrap(from_fn(troupe_web::body_timeout::limit))

@@ -26,13 +26,15 @@ use troupe_actors::broker_config::{
 use troupe_actors::ids::NodeId;
 use troupe_actors::topic_config::TopicDefaults;
 use troupe_kafka::ListenerConfig;
+use troupe_web::auth::HttpAuth;
 use troupe_web::{BrowserSafety, WebLimits, WsLimits};
 
 use broker_configs::{broker_config, BROKER_CONFIGS};
 use config_def::{
     ConfigType, ConfigValue, ListenerSpec, CONTROLLER_LISTENER, HTTPS_LISTENER, HTTP_LISTENER,
-    KAFKA_LISTENERS, SSL_LISTENER,
+    PLAINTEXT_LISTENER,
 };
+use troupe_kafka::{SaslMechanism, SecurityProtocol};
 
 use crate::tls::{ClientAuth, TlsSettings};
 
@@ -60,6 +62,8 @@ pub struct Settings {
     pub browser: BrowserSafety,
     /// The HTTP listener speaks TLS (`https://`).
     pub http_tls: bool,
+    /// `authentication.method` on the HTTP listener.
+    pub http_auth: HttpAuth,
     /// The Kafka listeners `listeners` has (`PLAINTEXT`, `SSL`), in that order.
     pub kafka: Vec<ListenerConfig>,
     /// The `ssl.*` keys, for the TLS listeners.
@@ -68,6 +72,8 @@ pub struct Settings {
     pub controller_listen: Option<String>,
     /// Every effective key and value, for the startup log.
     pub values: BTreeMap<String, String>,
+    /// Users `--add-scram` creates at startup unless they exist.
+    pub add_scram: Vec<troupe_actors::requests::users::BootstrapUser>,
 }
 
 /// What the command line adds on top of files and environment.
@@ -140,7 +146,7 @@ impl Settings {
             *listeners = replace_listener(listeners, name, listen);
         }
         if let Some(listen) = &cli.kafka_listen {
-            *listeners = replace_listener(listeners, KAFKA_LISTENERS[0], listen);
+            *listeners = replace_listener(listeners, PLAINTEXT_LISTENER, listen);
         }
         if let Some(listen) = &cli.controller_listen {
             *listeners = replace_listener(listeners, CONTROLLER_LISTENER, listen);
@@ -179,11 +185,11 @@ impl Settings {
                 },
             )?,
         };
-        let secure = http_tls || kafka.iter().any(|k| k.listener_name == SSL_LISTENER);
+        let secure = http_tls || kafka.iter().any(ListenerConfig::tls_wanted);
         if secure && tls.keystore.is_none() {
             return Err(SettingsError::Invalid {
                 key: "ssl.keystore.location".into(),
-                reason: "a TLS listener (https://, SSL://) needs a PEM file with the private key and the certificate chain".into(),
+                reason: "a TLS listener (https://, or a Kafka listener whose protocol is SSL or SASL_SSL) needs a PEM file with the private key and the certificate chain".into(),
             });
         }
         let node_id = NodeId::new(checked.number("node.id")?);
@@ -191,7 +197,7 @@ impl Settings {
             .iter()
             .find(|l| l.name == CONTROLLER_LISTENER)
             .map(ListenerSpec::bind_address);
-        let cluster = cluster_config(&mut checked, node_id, &listeners)?;
+        let cluster = cluster_config(&mut checked, node_id, &listeners, &kafka)?;
         let broker = BrokerConfig {
             node_id,
             log_dir: PathBuf::from(checked.text("log.dirs")?),
@@ -256,6 +262,13 @@ impl Settings {
             listener_host: listen_host.clone(),
             exposed: false,
         };
+        let http_auth =
+            HttpAuth::parse(&checked.text("authentication.method")?).map_err(|reason| {
+                SettingsError::Invalid {
+                    key: "authentication.method".into(),
+                    reason,
+                }
+            })?;
         let settings = Settings {
             broker,
             websocket,
@@ -266,10 +279,12 @@ impl Settings {
             shutdown_timeout_ms: checked.number("shutdown.timeout.ms")?,
             web,
             http_tls,
+            http_auth,
             kafka,
             tls,
             controller_listen,
             values,
+            add_scram: Vec::new(),
         };
         // A key in the table that nothing reads would be accepted and silently ignored.
         debug_assert!(
@@ -296,34 +311,100 @@ fn replace_listener(raw: &str, name: &str, address: &str) -> String {
         .join(",")
 }
 
-/// The Kafka listeners `listeners` names (`PLAINTEXT`, then `SSL`);
+/// `listener.security.protocol.map`: Kafka listener name → security protocol.
+fn protocol_map(raw: &str) -> Result<BTreeMap<String, SecurityProtocol>, String> {
+    let mut map = BTreeMap::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, protocol) = entry
+            .split_once(':')
+            .ok_or_else(|| format!("'{entry}' is not NAME:PROTOCOL"))?;
+        let protocol = SecurityProtocol::parse(protocol).ok_or_else(|| {
+            format!("'{entry}': {protocol} is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+        })?;
+        let name = name.trim().to_ascii_uppercase();
+        if name == CONTROLLER_LISTENER && protocol != SecurityProtocol::Plaintext {
+            return Err(format!(
+                "'{entry}': the {CONTROLLER_LISTENER} listener is PLAINTEXT in this version"
+            ));
+        }
+        if map.insert(name.clone(), protocol).is_some() {
+            return Err(format!("{name} is mapped twice"));
+        }
+    }
+    Ok(map)
+}
+
+/// The Kafka listeners `listeners` names (every one but `http`, `https` and
+/// `CONTROLLER`), in order, each with its security protocol;
 /// `advertised.listeners` may name only listeners that exist.
 fn kafka_listeners(
     checked: &mut CheckedValues,
     listeners: &[ListenerSpec],
 ) -> Result<Vec<ListenerConfig>, SettingsError> {
+    let invalid = |key: &str, reason: String| SettingsError::Invalid {
+        key: key.into(),
+        reason,
+    };
+    let protocols = protocol_map(&checked.text("listener.security.protocol.map")?)
+        .map_err(|reason| invalid("listener.security.protocol.map", reason))?;
+    let kafka: Vec<&ListenerSpec> = listeners
+        .iter()
+        .filter(|l| {
+            l.name != HTTP_LISTENER && l.name != HTTPS_LISTENER && l.name != CONTROLLER_LISTENER
+        })
+        .collect();
     let advertised = checked.listeners("advertised.listeners")?;
-    if let Some(stray) = advertised.iter().find(|a| {
-        !KAFKA_LISTENERS.contains(&a.name.as_str()) || !listeners.iter().any(|l| l.name == a.name)
-    }) {
-        return Err(SettingsError::Invalid {
-            key: "advertised.listeners".into(),
-            reason: format!("{} is not a Kafka listener in `listeners`", stray.name),
-        });
+    if let Some(stray) = advertised
+        .iter()
+        .find(|a| !kafka.iter().any(|l| l.name == a.name))
+    {
+        return Err(invalid(
+            "advertised.listeners",
+            format!("{} is not a Kafka listener in `listeners`", stray.name),
+        ));
     }
+    let mut mechanisms = Vec::new();
+    for name in checked
+        .text("sasl.enabled.mechanisms")?
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        let mechanism = SaslMechanism::parse(name).ok_or_else(|| {
+            invalid(
+                "sasl.enabled.mechanisms",
+                format!("{name} is not SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN"),
+            )
+        })?;
+        if !mechanisms.contains(&mechanism) {
+            mechanisms.push(mechanism);
+        }
+    }
+    let sasl_max_receive_bytes: usize = checked.number("sasl.server.max.receive.size")?;
     let max_request_bytes: usize = checked.number("socket.request.max.bytes")?;
     let max_connections: usize = checked.number("max.connections")?;
     let max_inflight_requests: usize = checked.number("queued.max.requests.per.connection")?;
     let idle_ms: u64 = checked.number("connections.max.idle.ms")?;
     let request_timeout_ms: u64 = checked.number("socket.request.timeout.ms")?;
-    Ok(KAFKA_LISTENERS
-        .iter()
-        .filter_map(|name| listeners.iter().find(|l| l.name == *name))
-        .map(|kafka| {
-            let told = advertised.iter().find(|a| a.name == kafka.name);
-            ListenerConfig {
-                listener_name: kafka.name.clone(),
-                bind: kafka.bind_address(),
+    kafka
+        .into_iter()
+        .map(|listener| {
+            let security = *protocols.get(&listener.name).ok_or_else(|| {
+                invalid(
+                    "listener.security.protocol.map",
+                    format!("listener {} has no security protocol here", listener.name),
+                )
+            })?;
+            if security.uses_sasl() && mechanisms.is_empty() {
+                return Err(invalid(
+                    "sasl.enabled.mechanisms",
+                    format!("the SASL listener {} needs a mechanism", listener.name),
+                ));
+            }
+            let told = advertised.iter().find(|a| a.name == listener.name);
+            Ok(ListenerConfig {
+                listener_name: listener.name.clone(),
+                bind: listener.bind_address(),
                 advertised_host: told.map(|a| a.host.clone()),
                 advertised_port: told.map(|a| a.port),
                 max_request_bytes,
@@ -331,10 +412,13 @@ fn kafka_listeners(
                 max_inflight_requests,
                 idle_timeout: Duration::from_millis(idle_ms),
                 request_timeout: Duration::from_millis(request_timeout_ms),
+                security,
                 tls: None,
-            }
+                sasl_mechanisms: mechanisms.clone(),
+                sasl_max_receive_bytes,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The node's cluster settings, checked against each other: the roles, the voters
@@ -344,6 +428,7 @@ fn cluster_config(
     checked: &mut CheckedValues,
     node_id: NodeId,
     listeners: &[ListenerSpec],
+    kafka: &[ListenerConfig],
 ) -> Result<ClusterConfig, SettingsError> {
     let invalid = |key: &str, reason: String| SettingsError::Invalid {
         key: key.into(),
@@ -428,10 +513,14 @@ fn cluster_config(
             format!("{inter_broker_listener_name} is not in `listeners`"),
         ));
     }
-    if multi_node && inter_broker_listener_name == SSL_LISTENER {
+    let inter_broker_protocol = kafka
+        .iter()
+        .find(|k| k.listener_name == inter_broker_listener_name)
+        .map(|k| k.security);
+    if multi_node && inter_broker_protocol.is_some_and(|p| p != SecurityProtocol::Plaintext) {
         return Err(invalid(
             "inter.broker.listener.name",
-            "brokers reach each other over PLAINTEXT in this version (TLS between brokers comes later): name the PLAINTEXT listener, bound to an address only the brokers reach".into(),
+            "brokers reach each other over PLAINTEXT in this version (TLS and SASL between brokers come later): name a PLAINTEXT listener, bound to an address only the brokers reach".into(),
         ));
     }
     let check_interval_s: u64 = checked.number("leader.imbalance.check.interval.seconds")?;

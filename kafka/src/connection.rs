@@ -61,10 +61,16 @@ pub async fn serve<R, W>(
             }
         }
     };
+    let auth = if config.security.uses_sasl() {
+        apis::sasl::AuthState::AwaitingHandshake
+    } else {
+        apis::sasl::AuthState::Authenticated
+    };
     let session = Session {
         engine,
         context: RequestContext::kafka(Some(peer), None),
         config,
+        auth,
     };
     let read = read_requests(&mut reader, session, replies, peer);
     tokio::join!(read, write);
@@ -104,6 +110,16 @@ async fn next_request<R: AsyncRead + Unpin>(
     session: &mut Session,
 ) -> Result<Reply, Closed> {
     let config = session.config.clone();
+    if matches!(session.auth, apis::sasl::AuthState::Failed) {
+        return Err(Closed::Because("authentication failed".into()));
+    }
+    let authenticated = session.auth.authenticated();
+    // Before authenticating, a frame is capped at Kafka's 512 KiB rule.
+    let max_bytes = if authenticated {
+        config.max_request_bytes
+    } else {
+        config.max_request_bytes.min(config.sasl_max_receive_bytes)
+    };
     let mut prefix = [0u8; 4];
     match timeout(config.idle_timeout, reader.read_exact(&mut prefix)).await {
         Err(_) => {
@@ -117,10 +133,14 @@ async fn next_request<R: AsyncRead + Unpin>(
     }
     let declared = i32::from_be_bytes(prefix);
     let length = usize::try_from(declared).unwrap_or(0);
-    if length < FIXED_HEADER_BYTES || length > config.max_request_bytes {
+    if length < FIXED_HEADER_BYTES || length > max_bytes {
+        let limit = if authenticated {
+            "socket.request.max.bytes"
+        } else {
+            "sasl.server.max.receive.size, before authenticating"
+        };
         return Err(Closed::Because(format!(
-            "a request frame of {declared} bytes (socket.request.max.bytes = {})",
-            config.max_request_bytes
+            "a request frame of {declared} bytes ({limit} = {max_bytes})"
         )));
     }
     let mut frame = match timeout(config.request_timeout, read_frame(reader, length)).await {
@@ -176,9 +196,18 @@ async fn next_request<R: AsyncRead + Unpin>(
         correlation_id: start.correlation_id,
         body: frame,
     };
-    apis::handle(session, request)
-        .await
-        .map_err(|e| Closed::Because(e.to_string()))
+    let sasl = matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
+    if !authenticated && !sasl && key != ApiKey::ApiVersions {
+        return Err(Closed::Because(format!(
+            "{key:?} before authenticating (only ApiVersions, SaslHandshake and SaslAuthenticate are served until then)"
+        )));
+    }
+    let reply = if sasl {
+        apis::handle_sasl(session, request).await
+    } else {
+        apis::handle(session, request).await
+    };
+    reply.map_err(|e| Closed::Because(e.to_string()))
 }
 
 /// Reads a frame of `length` bytes, its buffer growing as the bytes arrive (a client

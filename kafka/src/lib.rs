@@ -23,7 +23,55 @@ pub mod metrics;
 
 use std::time::Duration;
 
+pub use troupe_actors::auth::SaslMechanism;
+
 pub use listener::{start, KafkaListener};
+
+/// Kafka's security protocols: how a listener's connections are carried (TCP or
+/// TLS) and whether they authenticate with SASL first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityProtocol {
+    #[default]
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub const ALL: [SecurityProtocol; 4] = [
+        SecurityProtocol::Plaintext,
+        SecurityProtocol::Ssl,
+        SecurityProtocol::SaslPlaintext,
+        SecurityProtocol::SaslSsl,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SecurityProtocol> {
+        SecurityProtocol::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
 
 /// The listener's settings (Kafka's broker keys where Kafka has them).
 #[derive(Debug, Clone)]
@@ -48,15 +96,22 @@ pub struct ListenerConfig {
     pub idle_timeout: Duration,
     /// A request frame must arrive whole within this once it has begun.
     pub request_timeout: Duration,
-    /// TLS (the `SSL` security protocol): every connection's handshake first, within
+    /// Its security protocol (`listener.security.protocol.map`).
+    pub security: SecurityProtocol,
+    /// TLS (`SSL`, `SASL_SSL`): every connection's handshake first, within
     /// `request_timeout`.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// `sasl.enabled.mechanisms`, on a SASL listener.
+    pub sasl_mechanisms: Vec<SaslMechanism>,
+    /// `sasl.server.max.receive.size`: the largest frame before a connection has
+    /// authenticated (Kafka's 512 KiB), refused before any of it is read.
+    pub sasl_max_receive_bytes: usize,
 }
 
 impl ListenerConfig {
-    /// Its security protocol is `SSL` (the listener named so): it needs a TLS config.
+    /// Its security protocol speaks TLS: it needs a TLS config.
     pub fn tls_wanted(&self) -> bool {
-        self.listener_name.eq_ignore_ascii_case("SSL")
+        self.security.uses_tls()
     }
 }
 
@@ -72,7 +127,10 @@ impl Default for ListenerConfig {
             max_inflight_requests: 16,
             idle_timeout: Duration::from_secs(600),
             request_timeout: Duration::from_secs(30),
+            security: SecurityProtocol::Plaintext,
             tls: None,
+            sasl_mechanisms: SaslMechanism::ALL.to_vec(),
+            sasl_max_receive_bytes: 512 * 1024,
         }
     }
 }

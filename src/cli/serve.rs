@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::settings::docs::help_listing;
+use troupe_actors::auth::ScramMechanism;
+use troupe_actors::requests::users::{BootstrapUser, DEFAULT_ITERATIONS};
+
 use crate::settings::{parse_key_value, CliOverrides, Settings};
 
 /// `-h` stays short; `--help` ends with every configuration key, from the key table.
@@ -34,6 +37,65 @@ pub struct ServeArgs {
     /// Set any broker config key, as kafka-server-start.sh --override (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub overrides: Vec<(String, String)>,
+    /// A user to create at startup unless it exists, in the syntax of Kafka's
+    /// `kafka-storage.sh format --add-scram` (repeatable):
+    /// 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (`iterations=N` optional).
+    #[arg(long = "add-scram", value_name = "MECHANISM=[name=N,password=P]", value_parser = parse_add_scram)]
+    pub add_scram: Vec<BootstrapUser>,
+}
+
+/// `SCRAM-SHA-256=[name=alice,password=secret,iterations=8192]`, as Kafka's
+/// `--add-scram` (a password holding `,` or `]` is quoted: `password="a,b"`).
+pub fn parse_add_scram(raw: &str) -> Result<BootstrapUser, String> {
+    let (mechanism, rest) = raw
+        .split_once('=')
+        .ok_or_else(|| "expected MECHANISM=[name=NAME,password=PASSWORD]".to_string())?;
+    let mechanism = ScramMechanism::parse(mechanism)
+        .ok_or_else(|| format!("{mechanism} is not SCRAM-SHA-256 or SCRAM-SHA-512"))?;
+    let inner = rest
+        .trim()
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(|| "the user's settings go in [ ]".to_string())?;
+    let (mut name, mut password, mut iterations) = (None, None, DEFAULT_ITERATIONS);
+    let mut rest = inner;
+    while !rest.is_empty() {
+        let (key, after) = rest
+            .split_once('=')
+            .ok_or_else(|| format!("'{rest}' is not KEY=VALUE"))?;
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted
+                    .find('"')
+                    .ok_or_else(|| format!("{key}'s quote is not closed"))?;
+                let after = quoted[end + 1..]
+                    .strip_prefix(',')
+                    .unwrap_or(&quoted[end + 1..]);
+                (&quoted[..end], after)
+            }
+            None => match after.split_once(',') {
+                Some((value, after)) => (value, after),
+                None => (after, ""),
+            },
+        };
+        match key.trim() {
+            "name" => name = Some(value.to_string()),
+            "password" => password = Some(value.to_string()),
+            "iterations" => {
+                iterations = value
+                    .parse()
+                    .map_err(|_| format!("iterations '{value}' is not a number"))?
+            }
+            other => return Err(format!("'{other}' is not name, password or iterations")),
+        }
+        rest = after;
+    }
+    Ok(BootstrapUser {
+        name: name.ok_or("no name=")?,
+        mechanism,
+        password: password.ok_or("no password=")?,
+        iterations,
+    })
 }
 
 pub fn run(args: ServeArgs) -> i32 {
@@ -46,7 +108,10 @@ pub fn run(args: ServeArgs) -> i32 {
         controller_listen: args.controller_listen,
     };
     let settings = match Settings::load(&cli) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            s.add_scram = args.add_scram;
+            s
+        }
         Err(e) => {
             log::error!("{e}");
             return 2;
@@ -59,5 +124,27 @@ pub fn run(args: ServeArgs) -> i32 {
             log::error!("{e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_scram_reads_kafkas_syntax() {
+        let user = parse_add_scram("SCRAM-SHA-512=[name=alice,password=\"a,b]c\",iterations=8192]")
+            .unwrap();
+        assert_eq!(user.name, "alice");
+        assert_eq!(user.password, "a,b]c");
+        assert_eq!(user.mechanism, ScramMechanism::Sha512);
+        assert_eq!(user.iterations, 8192);
+        assert!(!format!("{user:?}").contains("a,b"));
+        let plain = parse_add_scram("scram-sha-256=[name=bob,password=pw]").unwrap();
+        assert_eq!(plain.iterations, DEFAULT_ITERATIONS);
+        assert!(parse_add_scram("SCRAM-SHA-1=[name=a,password=b]").is_err());
+        assert!(parse_add_scram("SCRAM-SHA-256=[name=a]").is_err());
+        assert!(parse_add_scram("SCRAM-SHA-256=name=a,password=b").is_err());
+        assert!(parse_add_scram("SCRAM-SHA-256=[name=a,password=b,salt=x]").is_err());
     }
 }

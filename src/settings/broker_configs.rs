@@ -181,6 +181,33 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "client certificates on the TLS listeners: `none`, `requested` (checked when sent) or `required` (mutual TLS)",
     },
     ConfigDef {
+        name: "authentication.method",
+        kind: ConfigType::String,
+        default: "NONE",
+        doc: "authentication on the HTTP listener (REST, WebSocket, dashboard, `/metrics`; not `/health`), as Confluent REST Proxy's: `NONE`, or `BASIC` (HTTP Basic with a user's name and password, checked against the users' SCRAM credentials)",
+    },
+    ConfigDef {
+        name: "listener.security.protocol.map",
+        kind: ConfigType::String,
+        default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        doc: "each Kafka listener's security protocol, `NAME:PROTOCOL` comma-separated: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL` (SASL authentication, over TCP or TLS); `CONTROLLER` is `PLAINTEXT`",
+    },
+    ConfigDef {
+        name: "sasl.enabled.mechanisms",
+        kind: ConfigType::String,
+        default: "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+        doc: "the SASL mechanisms the SASL listeners offer: `SCRAM-SHA-256`, `SCRAM-SHA-512`, `PLAIN` (checked against the users' SCRAM credentials)",
+    },
+    ConfigDef {
+        name: "sasl.server.max.receive.size",
+        kind: ConfigType::Int {
+            min: 1024,
+            max: I32_MAX,
+        },
+        default: "524288",
+        doc: "the largest request frame a SASL listener reads before the connection has authenticated; a larger one closes it",
+    },
+    ConfigDef {
         name: "inter.broker.listener.name",
         kind: ConfigType::String,
         default: "PLAINTEXT",

@@ -89,11 +89,8 @@ impl ListenerSpec {
 pub const HTTP_LISTENER: &str = "http";
 /// The HTTP listener's entry over TLS (`ssl.*`).
 pub const HTTPS_LISTENER: &str = "https";
-/// The Kafka listener names this version serves, by Kafka's security protocols
-/// (`PLAINTEXT`, and `SSL` over TLS with the `ssl.*` keys; SASL comes later).
-pub const KAFKA_LISTENERS: &[&str] = &["PLAINTEXT", "SSL"];
-/// The Kafka listener that speaks TLS.
-pub const SSL_LISTENER: &str = "SSL";
+/// The Kafka listener `--kafka-listen` sets.
+pub const PLAINTEXT_LISTENER: &str = "PLAINTEXT";
 /// The controller listener's name: the quorum's traffic and brokers' registrations.
 pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
 
@@ -278,14 +275,13 @@ pub fn parse_listeners(raw: &str) -> Result<Vec<ListenerSpec>, String> {
         } else {
             name.to_ascii_uppercase()
         };
-        if name != HTTP_LISTENER
-            && name != HTTPS_LISTENER
-            && name != CONTROLLER_LISTENER
-            && !KAFKA_LISTENERS.contains(&name.as_str())
-        {
+        let kafka_name = name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if name != HTTP_LISTENER && name != HTTPS_LISTENER && !kafka_name {
             return Err(format!(
-                "'{entry}': listener {name} is not supported (`http`, `https`, {}, {CONTROLLER_LISTENER})",
-                KAFKA_LISTENERS.join(", ")
+                "'{entry}': {name} is not a listener name (`http`, `https`, or a Kafka listener's: letters, digits and _)"
             ));
         }
         if out.iter().any(|l| l.name == name) {

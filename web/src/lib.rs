@@ -10,6 +10,7 @@
 //! - [`controller_listener`]: the metadata quorum's Raft RPCs between voters, mounted
 //!   on a listener of their own.
 
+pub mod auth;
 pub mod body_timeout;
 pub mod browser_safety;
 pub mod content_type;

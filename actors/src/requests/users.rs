@@ -208,19 +208,32 @@ pub async fn delete(
     Ok(())
 }
 
+/// One user `troupe serve --add-scram` names.
+#[derive(Clone)]
+pub struct BootstrapUser {
+    pub name: String,
+    pub mechanism: ScramMechanism,
+    pub password: String,
+    pub iterations: u32,
+}
+
+/// The password stays out of debug output.
+impl std::fmt::Debug for BootstrapUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} for user {}", self.mechanism, self.name)
+    }
+}
+
 /// The users `troupe serve --add-scram` names, created unless they exist (a
 /// password changed since is kept): Kafka's `kafka-storage.sh format --add-scram`.
-pub async fn bootstrap(
-    engine: &Engine,
-    users: &[(String, ScramMechanism, String, u32)],
-) -> BrokerResult<()> {
+pub async fn bootstrap(engine: &Engine, users: &[BootstrapUser]) -> BrokerResult<()> {
     let mut upsertions = Vec::new();
-    for (name, mechanism, password, iterations) in users {
+    for user in users {
         let spec = PasswordSpec {
-            mechanisms: vec![*mechanism],
-            iterations: *iterations,
+            mechanisms: vec![user.mechanism],
+            iterations: user.iterations,
         };
-        upsertions.extend(credentials(name, password, &spec)?);
+        upsertions.extend(credentials(&user.name, &user.password, &spec)?);
     }
     if upsertions.is_empty() {
         return Ok(());

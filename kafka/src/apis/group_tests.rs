@@ -102,6 +102,7 @@ async fn session(dir: &std::path::Path) -> (Node, Session) {
         engine: node.engine.clone(),
         context,
         config: Arc::new(ListenerConfig::default()),
+        auth: Default::default(),
     };
     (node, session)
 }

@@ -37,6 +37,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+pub mod sasl;
 mod sync_group;
 
 use std::collections::HashMap;
@@ -86,6 +87,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 4),
+    // SASL: the handshake's v1 (v0 carried raw tokens, before SaslAuthenticate).
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The versions of `key` served, if it is served.
@@ -96,12 +100,26 @@ pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
         .map(|&(_, min, max)| (min, max))
 }
 
-/// What a connection's requests share: the engine, who is asking, and the listener's
-/// settings.
+/// What a connection's requests share: the engine, who is asking, the listener's
+/// settings, and where the connection is in authenticating.
 pub struct Session {
     pub engine: Engine,
     pub context: RequestContext,
     pub config: Arc<ListenerConfig>,
+    pub auth: sasl::AuthState,
+}
+
+/// SaslHandshake and SaslAuthenticate, which change the connection's state (every
+/// other request is [`handle`]d).
+pub async fn handle_sasl(session: &mut Session, mut request: Request) -> Result<Reply, CodecError> {
+    Ok(if request.key == ApiKey::SaslHandshake {
+        let body = decode(&mut request)?;
+        ready(&request, sasl::handshake(session, body))
+    } else {
+        let body = decode(&mut request)?;
+        let response = sasl::authenticate(session, body, request.version).await;
+        ready(&request, response)
+    })
 }
 
 /// The response frame, once the work behind it is done; `None` when Kafka sends no

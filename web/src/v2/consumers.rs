@@ -21,7 +21,9 @@ use troupe_actors::consumer::{
 };
 use troupe_actors::group::TopicPartition;
 use troupe_actors::requests::consumers::{self, Consumer};
+use troupe_actors::requests::RequestContext;
 
+use crate::auth::Caller;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::json::parse;
 use crate::metrics;
@@ -92,6 +94,7 @@ struct CreateBody {
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     group: web::Path<String>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
@@ -143,7 +146,7 @@ async fn create(
         auto_commit,
         client_id: name.clone(),
     };
-    consumers::create(&state.engine, &state.context(), &group_id, &name, settings).await?;
+    consumers::create(&state.engine, &caller, &group_id, &name, settings).await?;
     let host = req.connection_info().host().to_string();
     let scheme = req.connection_info().scheme().to_string();
     Ok(ok(json!({
@@ -152,8 +155,12 @@ async fn create(
     })))
 }
 
-async fn instance(state: &AppState, path: &(String, String)) -> ApiResult<Consumer> {
-    Ok(consumers::find(&state.engine, &state.context(), &path.0, &path.1).await?)
+async fn instance(
+    state: &AppState,
+    ctx: &RequestContext,
+    path: &(String, String),
+) -> ApiResult<Consumer> {
+    Ok(consumers::find(&state.engine, ctx, &path.0, &path.1).await?)
 }
 
 type InstancePath = web::Path<(String, String)>;
@@ -161,16 +168,21 @@ type InstancePath = web::Path<(String, String)>;
 /// The instance a request is for, and its body parsed.
 async fn instance_and_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
+    ctx: &RequestContext,
     path: &(String, String),
     payload: web::Payload,
 ) -> ApiResult<(Consumer, T)> {
     let body = read_body(payload, state.limits.max_request_bytes).await?;
-    let addr = instance(state, path).await?;
+    let addr = instance(state, ctx, path).await?;
     Ok((addr, parse(&body)?))
 }
 
-async fn delete(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
-    instance(&state, &path).await?.close().await?;
+async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: InstancePath,
+) -> ApiResult<HttpResponse> {
+    instance(&state, &caller, &path).await?.close().await?;
     Ok(no_content())
 }
 
@@ -183,10 +195,12 @@ struct SubscribeBody {
 
 async fn subscribe(
     state: web::Data<AppState>,
+    caller: Caller,
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let (addr, body): (_, SubscribeBody) = instance_and_body(&state, &path, payload).await?;
+    let (addr, body): (_, SubscribeBody) =
+        instance_and_body(&state, &caller, &path, payload).await?;
     let to = match (body.topics, body.topic_pattern) {
         (Some(topics), None) if !topics.is_empty() => Subscription::Topics(topics),
         (None, Some(pattern)) => Subscription::Pattern(pattern),
@@ -208,13 +222,24 @@ async fn subscribe(
     Ok(no_content())
 }
 
-async fn subscription(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
-    let topics = instance(&state, &path).await?.subscription().await?;
+async fn subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: InstancePath,
+) -> ApiResult<HttpResponse> {
+    let topics = instance(&state, &caller, &path)
+        .await?
+        .subscription()
+        .await?;
     Ok(ok(json!({ "topics": topics })))
 }
 
-async fn unsubscribe(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
-    instance(&state, &path)
+async fn unsubscribe(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: InstancePath,
+) -> ApiResult<HttpResponse> {
+    instance(&state, &caller, &path)
         .await?
         .unsubscribe()
         .await
@@ -256,18 +281,24 @@ fn render_partitions(partitions: &[TopicPartition]) -> Value {
 
 async fn assign(
     state: web::Data<AppState>,
+    caller: Caller,
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let (addr, body): (_, PartitionsBody) = instance_and_body(&state, &path, payload).await?;
+    let (addr, body): (_, PartitionsBody) =
+        instance_and_body(&state, &caller, &path, payload).await?;
     addr.assign(topic_partitions(body.partitions))
         .await
         .map_err(consumer_error)?;
     Ok(no_content())
 }
 
-async fn assignments(state: web::Data<AppState>, path: InstancePath) -> ApiResult<HttpResponse> {
-    let partitions = instance(&state, &path).await?.assignment().await?;
+async fn assignments(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: InstancePath,
+) -> ApiResult<HttpResponse> {
+    let partitions = instance(&state, &caller, &path).await?.assignment().await?;
     Ok(ok(json!({ "partitions": render_partitions(&partitions) })))
 }
 
@@ -280,10 +311,11 @@ struct RecordsQuery {
 async fn records(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: InstancePath,
     query: web::Query<RecordsQuery>,
 ) -> ApiResult<HttpResponse> {
-    let addr = instance(&state, &path).await?;
+    let addr = instance(&state, &caller, &path).await?;
     let info = addr.info().await?;
     let format = EmbeddedFormat::from_name(&info.settings.format).unwrap_or(EmbeddedFormat::Binary);
     if !format.accepted_by(&req) {
@@ -361,11 +393,12 @@ struct SeekBody {
 
 async fn commit(
     state: web::Data<AppState>,
+    caller: Caller,
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let body = read_body(payload, state.limits.max_request_bytes).await?;
-    let addr = instance(&state, &path).await?;
+    let addr = instance(&state, &caller, &path).await?;
     let offsets = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -399,10 +432,12 @@ async fn commit(
 /// `GET …/offsets` takes its partitions in a body, as Confluent's does.
 async fn committed(
     state: web::Data<AppState>,
+    caller: Caller,
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let (addr, body): (_, PartitionsBody) = instance_and_body(&state, &path, payload).await?;
+    let (addr, body): (_, PartitionsBody) =
+        instance_and_body(&state, &caller, &path, payload).await?;
     let committed = addr
         .committed(topic_partitions(body.partitions))
         .await
@@ -425,10 +460,11 @@ async fn committed(
 
 async fn seek(
     state: web::Data<AppState>,
+    caller: Caller,
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let (addr, body): (_, SeekBody) = instance_and_body(&state, &path, payload).await?;
+    let (addr, body): (_, SeekBody) = instance_and_body(&state, &caller, &path, payload).await?;
     let mut seeks = Vec::with_capacity(body.offsets.len() + body.timestamps.len());
     for p in body.offsets {
         let tp = TopicPartition {
@@ -450,11 +486,12 @@ async fn seek(
 
 async fn seek_to(
     state: &AppState,
+    ctx: &RequestContext,
     path: &(String, String),
     payload: web::Payload,
     to: SeekTo,
 ) -> ApiResult<HttpResponse> {
-    let (addr, body): (_, PartitionsBody) = instance_and_body(state, path, payload).await?;
+    let (addr, body): (_, PartitionsBody) = instance_and_body(state, ctx, path, payload).await?;
     let seeks = topic_partitions(body.partitions)
         .into_iter()
         .map(|tp| (tp, to))
@@ -465,16 +502,18 @@ async fn seek_to(
 
 async fn seek_to_beginning(
     state: web::Data<AppState>,
+    caller: Caller,
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    seek_to(&state, &path, payload, SeekTo::Beginning).await
+    seek_to(&state, &caller, &path, payload, SeekTo::Beginning).await
 }
 
 async fn seek_to_end(
     state: web::Data<AppState>,
+    caller: Caller,
     path: InstancePath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    seek_to(&state, &path, payload, SeekTo::End).await
+    seek_to(&state, &caller, &path, payload, SeekTo::End).await
 }

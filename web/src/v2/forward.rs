@@ -16,7 +16,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
-use troupe_actors::requests::consumers;
+use troupe_actors::requests::{consumers, Listener};
 
 use crate::state::AppState;
 use crate::v2::consumer_error;
@@ -50,7 +50,13 @@ pub async fn forward(
         .unwrap_or_default()
         .to_string();
     let forwarded = req.headers().contains_key(FORWARDED_HEADER);
-    let here = consumers::find(&state.engine, &state.context(), &group, &name).await;
+    let here = consumers::find(
+        &state.engine,
+        &crate::auth::Caller::of(req.request(), Listener::Http),
+        &group,
+        &name,
+    )
+    .await;
     let missing = match here {
         Ok(_) => return next.call(req).await.map(|r| r.map_into_boxed_body()),
         Err(e) => e,
@@ -80,14 +86,20 @@ pub async fn forward(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let (content_type, accept) = (header("content-type"), header("accept"));
+    // The caller's credentials go with it: the other node authenticates it again.
+    let (content_type, accept, authorization) = (
+        header("content-type"),
+        header("accept"),
+        header("authorization"),
+    );
     let me = state.node_id.to_string();
     for peer in peers {
         let url = format!("http://{peer}{path_and_query}");
-        let (method, content_type, accept, me, body) = (
+        let (method, content_type, accept, authorization, me, body) = (
             method.clone(),
             content_type.clone(),
             accept.clone(),
+            authorization.clone(),
             me.clone(),
             body.clone(),
         );
@@ -100,6 +112,9 @@ pub async fn forward(
             }
             if let Some(a) = &accept {
                 request = request.set("accept", a);
+            }
+            if let Some(a) = &authorization {
+                request = request.set("authorization", a);
             }
             let response = match request.send_bytes(&body) {
                 Ok(r) | Err(ureq::Error::Status(_, r)) => r,

@@ -18,7 +18,7 @@ use crate::{json, metrics, read_body};
 use troupe_actors::requests::produce::{
     oversized, produce_in_order, PartitionFailures, ProduceRecord,
 };
-use troupe_actors::requests::RequestContext;
+use troupe_actors::requests::Listener;
 
 /// Records converted and produced at a time, so memory follows the window, not the
 /// request (the request's JSON is read whole, and borrowed from, not copied).
@@ -170,7 +170,7 @@ async fn produce_v2(
             "records may not be empty",
         ));
     }
-    let ctx = RequestContext::http(req.peer_addr());
+    let ctx = crate::auth::Caller::of(&req, Listener::Http).0;
     let route = state.produce_target(&ctx, &topic).map_err(|e| {
         if e.error_code == codes::UNKNOWN_TOPIC_OR_PARTITION {
             ApiError::new(e.status, codes::TOPIC_NOT_FOUND, e.message)

@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use troupe_actors::partition::OffsetSpec;
 use troupe_actors::requests::fetch::FetchRequest;
-use troupe_actors::requests::{self, list_offsets, RequestContext};
+use troupe_actors::requests::{self, list_offsets, Listener};
 use troupe_actors::BrokerError;
 
 use crate::error::{ApiError, ApiResult};
@@ -82,7 +82,7 @@ async fn read_from(
             t,
         )?)),
     };
-    let ctx = RequestContext::http(req.peer_addr());
+    let ctx = crate::auth::Caller::of(&req, Listener::Http).0;
     let offset = list_offsets::list_offset(
         &state.engine,
         &ctx,
@@ -121,7 +121,7 @@ async fn fetch(
             )))
         }
     };
-    let ctx = RequestContext::http(req.peer_addr());
+    let ctx = crate::auth::Caller::of(&req, Listener::Http).0;
     let request = FetchRequest {
         partition,
         offset,

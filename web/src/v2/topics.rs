@@ -10,6 +10,7 @@ use troupe_actors::requests::{configs, topics};
 use troupe_actors::ErrorKind;
 
 use super::{ok, topic_error};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -23,8 +24,8 @@ fn partition_json(node_id: i32, s: &PartitionStatus) -> Value {
 
 /// Topic names, internal topics left out (as Confluent's v2 lists them); v3 lists
 /// every topic with `is_internal`.
-pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let topics = topics::list(&state.engine, &state.context());
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let topics = topics::list(&state.engine, &caller);
     let names: Vec<&str> = topics
         .iter()
         .filter(|t| !t.internal)
@@ -33,9 +34,13 @@ pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     Ok(ok(json!(names)))
 }
 
-pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let topic = path.into_inner();
-    let configs = configs::topic_configs(&state.engine, &state.context(), &topic)
+    let configs = configs::topic_configs(&state.engine, &caller, &topic)
         .await
         .map_err(|e| topic_error(e.into()))?;
     let (_, statuses) = state

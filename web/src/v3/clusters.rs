@@ -8,6 +8,7 @@ use troupe_actors::requests::configs;
 
 use super::configs::{config_json, ConfigOwner};
 use super::{check_broker, check_cluster, Urls};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -100,12 +101,12 @@ pub async fn get(
 /// each voter's lag — as Kafka's `kafka-metadata-quorum.sh describe` shows them.
 pub async fn describe_quorum(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let description =
-        troupe_actors::requests::metadata::describe_cluster(&state.engine, &state.context())
-            .await?;
+        troupe_actors::requests::metadata::describe_cluster(&state.engine, &caller).await?;
     Ok(HttpResponse::Ok().json(json!({
         "kind": "TroupeClusterQuorum",
         "cluster_id": description.cluster_id,
@@ -155,12 +156,13 @@ pub async fn get_broker(
 pub async fn broker_configs(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, broker_id) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     check_broker(&state, broker_id)?;
-    let entries = configs::broker_configs(&state.engine, &state.context()).await?;
+    let entries = configs::broker_configs(&state.engine, &caller).await?;
     let urls = Urls::new(&req, &state);
     let data = entries
         .iter()
@@ -176,12 +178,13 @@ pub async fn broker_configs(
 pub async fn broker_config(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, i32, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, broker_id, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     check_broker(&state, broker_id)?;
-    let entries = configs::broker_configs(&state.engine, &state.context()).await?;
+    let entries = configs::broker_configs(&state.engine, &caller).await?;
     let entry = entries.iter().find(|e| e.name == name).ok_or_else(|| {
         ApiError::not_found(format!(
             "Config {name} cannot be found for broker {broker_id}."

@@ -7,11 +7,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_actors::broker::ConfigChange;
-use troupe_actors::requests::{configs, topics};
+use troupe_actors::requests::{configs, topics, RequestContext};
 use troupe_actors::topic_config::{topic_config_def, ConfigEntry, ConfigSource};
 
 use super::topics::refuse_duplicate_names;
 use super::{check_cluster, parse_body, Urls};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::read_body;
 use crate::state::AppState;
@@ -24,10 +25,11 @@ fn config_not_found(name: &str, topic: &str) -> ApiError {
 /// config exists before it alters it); an unknown topic is reported first.
 async fn check_configs<'a>(
     state: &AppState,
+    ctx: &RequestContext,
     topic: &str,
     names: impl IntoIterator<Item = &'a str>,
 ) -> ApiResult<()> {
-    topics::describe(&state.engine, &state.context(), topic)?;
+    topics::describe(&state.engine, ctx, topic)?;
     for name in names {
         if topic_config_def(name).is_none() {
             return Err(config_not_found(name, topic));
@@ -84,11 +86,12 @@ pub(super) fn config_json(urls: &Urls, owner: &ConfigOwner<'_>, e: &ConfigEntry)
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let entries = configs::topic_configs(&state.engine, &state.context(), &topic).await?;
+    let entries = configs::topic_configs(&state.engine, &caller, &topic).await?;
     let urls = Urls::new(&req, &state);
     let data = entries
         .iter()
@@ -105,19 +108,19 @@ pub async fn list(
 pub async fn list_all(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
     let mut data = Vec::new();
-    for topic in topics::list(&state.engine, &state.context()) {
-        let entries =
-            match configs::topic_configs(&state.engine, &state.context(), &topic.name).await {
-                Ok(entries) => entries,
-                // Deleted since the listing.
-                Err(troupe_actors::BrokerError::UnknownTopic(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
+    for topic in topics::list(&state.engine, &caller) {
+        let entries = match configs::topic_configs(&state.engine, &caller, &topic.name).await {
+            Ok(entries) => entries,
+            // Deleted since the listing.
+            Err(troupe_actors::BrokerError::UnknownTopic(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
         data.extend(
             entries
                 .iter()
@@ -130,11 +133,12 @@ pub async fn list_all(
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let entries = configs::topic_configs(&state.engine, &state.context(), &topic).await?;
+    let entries = configs::topic_configs(&state.engine, &caller, &topic).await?;
     let entry = entries
         .iter()
         .find(|e| e.name == name)
@@ -154,6 +158,7 @@ struct UpdateConfigRequest {
 
 pub async fn update(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
@@ -161,7 +166,7 @@ pub async fn update(
     check_cluster(&state, &cluster_id)?;
     let body = read_body(body, state.limits.max_request_bytes).await?;
     let request: UpdateConfigRequest = parse_body(&body)?;
-    check_configs(&state, &topic, [name.as_str()]).await?;
+    check_configs(&state, &caller, &topic, [name.as_str()]).await?;
     // A PUT sets; only DELETE resets. A missing or null value is Kafka's
     // "null value not supported" for a SET, never a silent reset.
     let Some(value) = request.value else {
@@ -171,7 +176,7 @@ pub async fn update(
     };
     configs::alter_topic_configs(
         &state.engine,
-        &state.context(),
+        &caller,
         &topic,
         vec![ConfigChange {
             name,
@@ -185,14 +190,15 @@ pub async fn update(
 
 pub async fn reset(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    check_configs(&state, &topic, [name.as_str()]).await?;
+    check_configs(&state, &caller, &topic, [name.as_str()]).await?;
     configs::alter_topic_configs(
         &state.engine,
-        &state.context(),
+        &caller,
         &topic,
         vec![ConfigChange { name, value: None }],
         false,
@@ -219,6 +225,7 @@ struct AlterRequest {
 
 pub async fn alter(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
@@ -227,7 +234,13 @@ pub async fn alter(
     let body = read_body(body, state.limits.max_request_bytes).await?;
     let request: AlterRequest = parse_body(&body)?;
     refuse_duplicate_names(request.data.iter().map(|e| e.name.as_str()))?;
-    check_configs(&state, &topic, request.data.iter().map(|e| e.name.as_str())).await?;
+    check_configs(
+        &state,
+        &caller,
+        &topic,
+        request.data.iter().map(|e| e.name.as_str()),
+    )
+    .await?;
     let mut changes = Vec::with_capacity(request.data.len());
     for entry in request.data {
         let op = entry
@@ -253,7 +266,7 @@ pub async fn alter(
     }
     configs::alter_topic_configs(
         &state.engine,
-        &state.context(),
+        &caller,
         &topic,
         changes,
         request.validate_only,

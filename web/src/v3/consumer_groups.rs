@@ -13,9 +13,10 @@ use troupe_actors::group::{
     GroupDescription, GroupState, MemberDescription, PartitionLag, ResetSpec, TopicPartition,
 };
 use troupe_actors::ids::GenerationId;
-use troupe_actors::requests::groups;
+use troupe_actors::requests::{groups, RequestContext};
 
 use super::{check_cluster, parse_body, Urls};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::read_body;
 use crate::state::AppState;
@@ -68,8 +69,12 @@ pub fn state_name(state: GroupState) -> &'static str {
     }
 }
 
-async fn describe(state: &AppState, group_id: &str) -> ApiResult<GroupDescription> {
-    Ok(groups::describe(&state.engine, &state.context(), group_id).await?)
+async fn describe(
+    state: &AppState,
+    ctx: &RequestContext,
+    group_id: &str,
+) -> ApiResult<GroupDescription> {
+    Ok(groups::describe(&state.engine, ctx, group_id).await?)
 }
 
 fn group_json(urls: &Urls, node_id: i32, g: &GroupDescription) -> Value {
@@ -122,11 +127,12 @@ type GroupPath = web::Path<(String, String)>;
 async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     cluster: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &cluster)?;
     let urls = Urls::new(&req, &state);
-    let groups = groups::list(&state.engine, &state.context()).await?;
+    let groups = groups::list(&state.engine, &caller).await?;
     let data = groups
         .iter()
         .map(|g| group_json(&urls, state.node_id, g))
@@ -137,30 +143,36 @@ async fn list(
 async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: GroupPath,
 ) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    let group = describe(&state, &group_id).await?;
+    let group = describe(&state, &caller, &group_id).await?;
     let urls = Urls::new(&req, &state);
     Ok(HttpResponse::Ok().json(group_json(&urls, state.node_id, &group)))
 }
 
-async fn delete(state: web::Data<AppState>, path: GroupPath) -> ApiResult<HttpResponse> {
+async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: GroupPath,
+) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    groups::delete(&state.engine, &state.context(), &group_id).await?;
+    groups::delete(&state.engine, &caller, &group_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn consumers(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: GroupPath,
 ) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    let group = describe(&state, &group_id).await?;
+    let group = describe(&state, &caller, &group_id).await?;
     let urls = Urls::new(&req, &state);
     let data = group
         .members
@@ -197,11 +209,12 @@ async fn member<'a>(
 async fn consumer(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster, group_id, consumer_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    let group = describe(&state, &group_id).await?;
+    let group = describe(&state, &caller, &group_id).await?;
     let m = member(&group, &consumer_id).await?;
     let urls = Urls::new(&req, &state);
     Ok(HttpResponse::Ok().json(consumer_json(&urls, &group_id, m)))
@@ -210,11 +223,12 @@ async fn consumer(
 async fn assignments(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster, group_id, consumer_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    let group = describe(&state, &group_id).await?;
+    let group = describe(&state, &caller, &group_id).await?;
     let m = member(&group, &consumer_id).await?;
     let urls = Urls::new(&req, &state);
     let mut assigned: Vec<&TopicPartition> = m.assignment.iter().collect();
@@ -261,11 +275,12 @@ fn assignment_json(urls: &Urls, group_id: &str, consumer_id: &str, tp: &TopicPar
 async fn assignment(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String, String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster, group_id, consumer_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    let group = describe(&state, &group_id).await?;
+    let group = describe(&state, &caller, &group_id).await?;
     let m = member(&group, &consumer_id).await?;
     let tp = m
         .assignment
@@ -303,9 +318,13 @@ fn lag_json(urls: &Urls, group_id: &str, l: &PartitionLag) -> Value {
 }
 
 /// The group's lags, largest first, then by topic and partition (Confluent's order).
-async fn group_lags(state: &AppState, group_id: &str) -> ApiResult<Vec<PartitionLag>> {
-    describe(state, group_id).await?;
-    let mut lags = groups::lag(&state.engine, &state.context(), group_id).await?;
+async fn group_lags(
+    state: &AppState,
+    ctx: &RequestContext,
+    group_id: &str,
+) -> ApiResult<Vec<PartitionLag>> {
+    describe(state, ctx, group_id).await?;
+    let mut lags = groups::lag(&state.engine, ctx, group_id).await?;
     lags.sort_by(|a, b| {
         b.lag_records
             .cmp(&a.lag_records)
@@ -318,11 +337,12 @@ async fn group_lags(state: &AppState, group_id: &str) -> ApiResult<Vec<Partition
 async fn lags(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: GroupPath,
 ) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    let lags = group_lags(&state, &group_id).await?;
+    let lags = group_lags(&state, &caller, &group_id).await?;
     let urls = Urls::new(&req, &state);
     let data = lags.iter().map(|l| lag_json(&urls, &group_id, l)).collect();
     Ok(HttpResponse::Ok().json(urls.list(
@@ -335,11 +355,12 @@ async fn lags(
 async fn lag(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster, group_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    let lags = group_lags(&state, &group_id).await?;
+    let lags = group_lags(&state, &caller, &group_id).await?;
     let l = lags
         .iter()
         .find(|l| l.partition.topic == topic && l.partition.partition == partition)
@@ -355,11 +376,12 @@ async fn lag(
 async fn lag_summary(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: GroupPath,
 ) -> ApiResult<HttpResponse> {
     let (cluster, group_id) = path.into_inner();
     check_cluster(&state, &cluster)?;
-    let lags = group_lags(&state, &group_id).await?;
+    let lags = group_lags(&state, &caller, &group_id).await?;
     // Sorted largest first: the first is the max. With nothing committed there is no
     // lag to summarise, and Confluent answers 404 rather than nulls in required fields.
     let Some(max) = lags.first() else {
@@ -418,6 +440,7 @@ struct ResetBody {
 async fn reset_offsets(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: GroupPath,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
@@ -461,7 +484,7 @@ async fn reset_offsets(
     };
     let offsets = groups::reset_offsets(
         &state.engine,
-        &state.context(),
+        &caller,
         &group_id,
         body.topic_name,
         body.partitions,

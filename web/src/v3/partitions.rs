@@ -13,6 +13,7 @@ use troupe_actors::partition::PartitionStatus;
 use troupe_actors::requests::topics;
 
 use super::{check_broker, check_cluster, Urls};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -239,17 +240,18 @@ fn reassignment_json(urls: &Urls, r: &topics::Reassignment) -> Value {
 pub async fn reassignment(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     let at = placement(&state, &topic, partition);
-    let described = topics::describe(&state.engine, &state.context(), &topic)?;
+    let described = topics::describe(&state.engine, &caller, &topic)?;
     if partition < 0 || partition >= described.partitions {
         return Err(troupe_actors::BrokerError::UnknownPartition { topic, partition }.into());
     }
     let urls = Urls::new(&req, &state);
-    let found = topics::reassignments(&state.engine, &state.context(), Some(&topic))?
+    let found = topics::reassignments(&state.engine, &caller, Some(&topic))?
         .into_iter()
         .find(|r| r.partition == partition)
         .unwrap_or(topics::Reassignment {
@@ -280,6 +282,7 @@ pub struct ReassignRequest {
 pub async fn reassign(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, i32)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
@@ -292,9 +295,9 @@ pub async fn reassign(
         .iter()
         .map(|r| troupe_actors::ids::NodeId::new(*r))
         .collect();
-    topics::reassign(&state.engine, &state.context(), &topic, partition, replicas).await?;
+    topics::reassign(&state.engine, &caller, &topic, partition, replicas).await?;
     let urls = Urls::new(&req, &state);
-    let found = topics::reassignments(&state.engine, &state.context(), Some(&topic))?
+    let found = topics::reassignments(&state.engine, &caller, Some(&topic))?
         .into_iter()
         .find(|r| r.partition == partition);
     let body = match found {
@@ -312,12 +315,13 @@ pub async fn reassign(
 pub async fn topic_reassignments(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
     let urls = Urls::new(&req, &state);
-    let data = topics::reassignments(&state.engine, &state.context(), Some(&topic))?
+    let data = topics::reassignments(&state.engine, &caller, Some(&topic))?
         .iter()
         .map(|r| reassignment_json(&urls, r))
         .collect();
@@ -332,11 +336,12 @@ pub async fn topic_reassignments(
 pub async fn all_reassignments(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
-    let data = topics::reassignments(&state.engine, &state.context(), None)?
+    let data = topics::reassignments(&state.engine, &caller, None)?
         .iter()
         .map(|r| reassignment_json(&urls, r))
         .collect();

@@ -41,7 +41,7 @@ use crate::produce_json::{
 use crate::state::AppState;
 use crate::{body_error, json, read_body};
 use troupe_actors::requests::produce::{PartitionFailures, ProduceTarget};
-use troupe_actors::requests::RequestContext;
+use troupe_actors::requests::Listener;
 
 /// Records parsed, encoded and produced at a time.
 pub const WINDOW_RECORDS: usize = 4096;
@@ -110,7 +110,7 @@ fn target(
 ) -> ApiResult<ProduceTarget> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(state, &cluster_id)?;
-    state.produce_target(&RequestContext::http(req.peer_addr()), &topic)
+    state.produce_target(&crate::auth::Caller::of(req, Listener::Http), &topic)
 }
 
 pub async fn produce(

@@ -11,6 +11,7 @@ use troupe_actors::ids::{NodeId, PartitionId};
 use troupe_actors::requests::topics::{self, NewTopic};
 
 use super::{check_cluster, parse_body, Urls};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::read_body;
 use crate::state::AppState;
@@ -39,11 +40,12 @@ pub fn topic_json(urls: &Urls, t: &TopicMetadata) -> Value {
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
-    let topics = topics::list(&state.engine, &state.context());
+    let topics = topics::list(&state.engine, &caller);
     let data = topics.iter().map(|t| topic_json(&urls, t)).collect();
     Ok(HttpResponse::Ok().json(urls.list("KafkaTopicList", "/topics", data)))
 }
@@ -95,6 +97,7 @@ pub fn refuse_duplicate_names<'a>(names: impl IntoIterator<Item = &'a str>) -> A
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
@@ -109,7 +112,7 @@ pub async fn create(
         .collect();
     let created = topics::create(
         &state.engine,
-        &state.context(),
+        &caller,
         NewTopic {
             name: request.topic_name,
             partitions: request.partitions_count,
@@ -137,21 +140,23 @@ pub async fn create(
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let topic = topics::describe(&state.engine, &state.context(), &name)?;
+    let topic = topics::describe(&state.engine, &caller, &name)?;
     Ok(HttpResponse::Ok().json(topic_json(&Urls::new(&req, &state), &topic)))
 }
 
 pub async fn delete(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, name) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    topics::delete(&state.engine, &state.context(), &name).await?;
+    topics::delete(&state.engine, &caller, &name).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -166,6 +171,7 @@ struct UpdateTopicRequest {
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
@@ -175,7 +181,7 @@ pub async fn update(
     let request: UpdateTopicRequest = parse_body(&body)?;
     let topic = topics::create_partitions(
         &state.engine,
-        &state.context(),
+        &caller,
         &name,
         request.partitions_count,
         request.validate_only,

@@ -128,6 +128,7 @@ pub async fn connect(
     let (response, upgrade_body) = response.into_parts();
     let (outbox, body) = outbox::Outbox::new(hub.limits.send_buffer_bytes, socket, upgrade_body);
     let state = state.into_inner();
-    actix_web::rt::spawn(session::run(outbox, stream, state, slot));
+    let ctx = crate::auth::Caller::of(&req, troupe_actors::requests::Listener::WebSocket).0;
+    actix_web::rt::spawn(session::run(outbox, stream, state, ctx, slot));
     Ok(response.set_body(BoxBody::new(BodyStream::new(body))))
 }

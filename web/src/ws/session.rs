@@ -44,6 +44,8 @@ struct ProduceJob {
 
 struct Connection {
     state: Arc<AppState>,
+    /// Who opened the connection (authenticated at the upgrade).
+    ctx: RequestContext,
     outbox: Outbox,
     subscriptions: HashMap<String, Subscription>,
     /// Assignment changes of group subscriptions: (sub, its serial, the assignment).
@@ -65,14 +67,21 @@ pub(super) async fn run(
     outbox: Outbox,
     mut stream: AggregatedMessageStream,
     state: Arc<AppState>,
+    ctx: RequestContext,
     slot: ConnectionSlot,
 ) {
     let limits = state.ws.limits.clone();
     let (assignments, mut assignment_rx) = mpsc::unbounded_channel();
     let (produce_tx, produce_rx) = mpsc::channel(PRODUCE_QUEUE_FRAMES);
-    let producer = actix_web::rt::spawn(produce_loop(produce_rx, state.clone(), outbox.clone()));
+    let producer = actix_web::rt::spawn(produce_loop(
+        produce_rx,
+        state.clone(),
+        ctx.clone(),
+        outbox.clone(),
+    ));
     let mut conn = Connection {
         state,
+        ctx,
         outbox,
         subscriptions: HashMap::new(),
         assignments,
@@ -370,7 +379,7 @@ impl Connection {
     ) -> ApiResult<Membership> {
         let instance = consumers::create(
             &self.state.engine,
-            &RequestContext::websocket(None),
+            &self.ctx,
             group_id,
             &format!("websocket-{}", uuid::Uuid::new_v4()),
             InstanceSettings {
@@ -623,9 +632,14 @@ async fn start_offsets(
     Ok(out)
 }
 
-async fn produce_loop(mut jobs: mpsc::Receiver<ProduceJob>, state: Arc<AppState>, outbox: Outbox) {
+async fn produce_loop(
+    mut jobs: mpsc::Receiver<ProduceJob>,
+    state: Arc<AppState>,
+    ctx: RequestContext,
+    outbox: Outbox,
+) {
     while let Some(job) = jobs.recv().await {
-        let Some(answer) = produce_job(&state, job).await else {
+        let Some(answer) = produce_job(&state, &ctx, job).await else {
             continue;
         };
         if outbox.send_control_waiting(Frame::text(answer)).await == Err(Closed) {
@@ -636,14 +650,14 @@ async fn produce_loop(mut jobs: mpsc::Receiver<ProduceJob>, state: Arc<AppState>
 
 /// Produces one frame's records; the answer is an `ack` frame with one result per
 /// record, in order (none with acks=0 unless a record failed).
-async fn produce_job(state: &AppState, job: ProduceJob) -> Option<String> {
+async fn produce_job(state: &AppState, ctx: &RequestContext, job: ProduceJob) -> Option<String> {
     let ProduceJob {
         id,
         topic,
         acks,
         records,
     } = job;
-    let route = match state.produce_target(&RequestContext::websocket(None), &topic) {
+    let route = match state.produce_target(ctx, &topic) {
         Ok(route) => route,
         Err(e) => {
             return Some(protocol::error_frame(
