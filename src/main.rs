@@ -1,5 +1,6 @@
 //! `troupe`: the broker (`troupe serve`) and its command-line tools (`troupe topics`,
-//! `troupe produce`, `troupe consume`, `troupe groups`, `troupe cluster`), in one binary.
+//! `troupe produce`, `troupe consume`, `troupe groups`, `troupe cluster`, `troupe users`),
+//! in one binary.
 
 mod cli;
 mod server;
@@ -22,6 +23,9 @@ struct Cli {
     /// The broker's REST address (for every command but serve).
     #[arg(long, global = true, default_value = "http://127.0.0.1:8082")]
     bootstrap_server: String,
+    /// NAME:PASSWORD of a user, for a broker with authentication.method=BASIC.
+    #[arg(long, global = true, env = "TROUPE_USER", hide_env_values = true)]
+    user: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -38,6 +42,8 @@ enum Command {
     Groups(cli::groups::GroupsArgs),
     /// Describe the cluster: brokers, the active controller, the metadata quorum.
     Cluster(cli::cluster::ClusterArgs),
+    /// List, describe, create and delete users, and set their passwords (SCRAM).
+    Users(cli::users::UsersArgs),
     /// Print the README's configuration table (--readme FILE rewrites it in place).
     #[command(hide = true)]
     ConfigDocs(cli::config_docs::ConfigDocsArgs),
@@ -46,7 +52,7 @@ enum Command {
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    let client = Client::new(&cli.bootstrap_server);
+    let client = Client::new(&cli.bootstrap_server).with_user(cli.user.as_deref());
     let outcome = match cli.command {
         Command::Serve(args) => std::process::exit(cli::serve::run(args)),
         Command::ConfigDocs(args) => std::process::exit(cli::config_docs::run(args)),
@@ -55,6 +61,7 @@ fn main() {
         Command::Consume(args) => cli::consume::run(&client, args),
         Command::Groups(args) => cli::groups::run(&client, args),
         Command::Cluster(args) => cli::cluster::run(&client, args),
+        Command::Users(args) => cli::users::run(&client, args),
     };
     if let Err(e) = outcome {
         eprintln!("troupe: {e}");

@@ -29,9 +29,12 @@ impl CliError {
     }
 }
 
+#[derive(Clone)]
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    /// `Basic …` for a broker with authentication.
+    authorization: Option<String>,
 }
 
 impl Client {
@@ -46,11 +49,29 @@ impl Client {
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(std::time::Duration::from_secs(5))
                 .build(),
+            authorization: None,
         }
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
+    /// Sends `NAME:PASSWORD` (HTTP Basic) with every request.
+    pub fn with_user(mut self, user: Option<&str>) -> Client {
+        use base64::Engine as _;
+        self.authorization = user.map(|u| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(u)
+            )
+        });
+        self
+    }
+
+    /// A request with the credentials set.
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let request = self.agent.request(method, &self.url(path));
+        match &self.authorization {
+            Some(a) => request.set("Authorization", a),
+            None => request,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -96,12 +117,12 @@ impl Client {
     }
 
     pub fn get(&self, path: &str) -> Result<Value, CliError> {
-        let result = self.agent.get(&self.url(path)).call();
+        let result = self.request("GET", path).call();
         Ok(self.finish(result)?.unwrap_or(Value::Null))
     }
 
     pub fn get_accept(&self, path: &str, accept: &str) -> Result<Value, CliError> {
-        let result = self.agent.get(&self.url(path)).set("Accept", accept).call();
+        let result = self.request("GET", path).set("Accept", accept).call();
         Ok(self.finish(result)?.unwrap_or(Value::Null))
     }
 
@@ -113,15 +134,14 @@ impl Client {
         body: &Value,
     ) -> Result<Option<Value>, CliError> {
         let result = self
-            .agent
-            .request(method, &self.url(path))
+            .request(method, path)
             .set("Content-Type", content_type)
             .send_string(&body.to_string());
         self.finish(result)
     }
 
     pub fn delete(&self, path: &str) -> Result<Option<Value>, CliError> {
-        let result = self.agent.delete(&self.url(path)).call();
+        let result = self.request("DELETE", path).call();
         self.finish(result)
     }
 

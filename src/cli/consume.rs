@@ -96,10 +96,8 @@ pub fn run(client: &Client, args: ConsumeArgs) -> Result<(), CliError> {
         let offset = resolve(client, &args.topic, partition, &start)?;
         let tx = tx.clone();
         let topic = args.topic.clone();
-        let base = client.base().to_string();
-        std::thread::spawn(move || {
-            poll_partition(Client::new(&base), topic, partition, offset, tx)
-        });
+        let client = client.clone();
+        std::thread::spawn(move || poll_partition(client, topic, partition, offset, tx));
     }
     drop(tx);
     let mut stdout = std::io::stdout().lock();

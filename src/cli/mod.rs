@@ -9,3 +9,4 @@ pub mod groups;
 pub mod produce;
 pub mod serve;
 pub mod topics;
+pub mod users;

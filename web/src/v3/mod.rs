@@ -1,5 +1,6 @@
 //! Confluent REST Proxy v3: clusters, brokers, topics, partitions, topic configs,
-//! produce and consumer groups. Every resource carries `kind` and `metadata` (`self` URL and a CRN), and
+//! produce and consumer groups; and users (SCRAM credentials), which Confluent's v3
+//! does not have. Every resource carries `kind` and `metadata` (`self` URL and a CRN), and
 //! links to related resources as `{"related": url}`, as Confluent's do; every link
 //! handed out answers a GET (ACLs, cluster configs and reassignments are empty lists:
 //! one node has none). Request bodies are parsed strictly: an unknown field is a 400
@@ -11,6 +12,7 @@ pub mod consumer_groups;
 pub mod partitions;
 pub mod records;
 pub mod topics;
+pub mod users;
 
 use actix_web::{web, HttpRequest};
 use serde_json::{json, Map, Value};
@@ -47,6 +49,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(partitions::broker_replicas),
         )
         .route(&format!("{c}/acls"), web::get().to(clusters::acls))
+        .route(&format!("{c}/users"), web::get().to(users::list))
+        .route(&format!("{c}/users"), web::post().to(users::create))
+        .route(&format!("{c}/users/{{user}}"), web::get().to(users::get))
+        .route(
+            &format!("{c}/users/{{user}}"),
+            web::put().to(users::set_password),
+        )
+        .route(
+            &format!("{c}/users/{{user}}"),
+            web::delete().to(users::delete),
+        )
         .route(
             &format!("{c}/broker-configs"),
             web::get().to(clusters::cluster_configs),
