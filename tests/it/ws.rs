@@ -37,13 +37,22 @@ impl WsClient {
         b: &TestBroker,
         origin: Option<&str>,
     ) -> Result<WsClient, tungstenite::Error> {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+        WsClient::try_connect_with(b, &headers)
+    }
+
+    /// The upgrade with these request headers.
+    pub fn try_connect_with(
+        b: &TestBroker,
+        headers: &[(&'static str, &str)],
+    ) -> Result<WsClient, tungstenite::Error> {
         let stream = TcpStream::connect(("127.0.0.1", b.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut request = format!("ws://127.0.0.1:{}/ws", b.port).into_client_request()?;
-        if let Some(origin) = origin {
+        for (name, value) in headers {
             request
                 .headers_mut()
-                .insert("Origin", origin.parse().expect("a header value"));
+                .insert(*name, value.parse().expect("a header value"));
         }
         let (ws, _) = tungstenite::client(request, stream).map_err(|e| match e {
             tungstenite::HandshakeError::Failure(e) => e,
