@@ -912,7 +912,79 @@ mod tests {
             bad("log.segment.bytes", "10"),
             "invalid value for 'log.segment.bytes': 10 is outside [14, 2147483647]"
         );
-        assert!(bad("listeners", "SASL_SSL://x:1").contains("not supported"));
+        assert!(bad("listeners", "sasl-ssl://x:1").contains("not a listener name"));
+        assert!(bad("authentication.method", "digest").contains("authentication.method"));
+    }
+
+    #[test]
+    fn kafka_listeners_take_their_protocols_from_the_map_and_sasl_its_keys() {
+        let s = with(&[
+            (
+                "listeners",
+                "http://:1,CLIENT://:2,INTERNAL://:3,SASL_SSL://:4,SSL://:5",
+            ),
+            (
+                "listener.security.protocol.map",
+                "CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL",
+            ),
+            ("inter.broker.listener.name", "INTERNAL"),
+            ("ssl.keystore.location", "/k.pem"),
+            ("sasl.enabled.mechanisms", "scram-sha-512, PLAIN"),
+            ("sasl.server.max.receive.size", "65536"),
+            ("authentication.method", "basic"),
+        ])
+        .unwrap();
+        let protocols: Vec<(&str, SecurityProtocol)> = s
+            .kafka
+            .iter()
+            .map(|k| (k.listener_name.as_str(), k.security))
+            .collect();
+        assert_eq!(
+            protocols,
+            [
+                ("CLIENT", SecurityProtocol::SaslPlaintext),
+                ("INTERNAL", SecurityProtocol::Plaintext),
+                ("SASL_SSL", SecurityProtocol::SaslSsl),
+                ("SSL", SecurityProtocol::Ssl),
+            ]
+        );
+        assert_eq!(
+            s.kafka[0].sasl_mechanisms,
+            [
+                SaslMechanism::Scram(troupe_actors::auth::ScramMechanism::Sha512),
+                SaslMechanism::Plain
+            ]
+        );
+        assert_eq!(s.kafka[0].sasl_max_receive_bytes, 65536);
+        assert!(s.kafka[2].tls_wanted() && !s.kafka[0].tls_wanted());
+        assert_eq!(s.http_auth, HttpAuth::Basic);
+        // A listener the map does not name, a protocol Kafka has not, a TLS listener
+        // without a key store, an unknown mechanism, a CONTROLLER that is not PLAINTEXT.
+        let unmapped = with(&[("listeners", "http://:1,CLIENT://:2")]).unwrap_err();
+        assert!(
+            unmapped
+                .to_string()
+                .contains("CLIENT has no security protocol"),
+            "{unmapped}"
+        );
+        let unknown = with(&[("listener.security.protocol.map", "PLAINTEXT:SSH")]).unwrap_err();
+        assert!(unknown.to_string().contains("SSH"), "{unknown}");
+        let no_store = with(&[("listeners", "http://:1,SASL_SSL://:2")]).unwrap_err();
+        assert!(
+            no_store.to_string().contains("ssl.keystore.location"),
+            "{no_store}"
+        );
+        let mechanism = with(&[("sasl.enabled.mechanisms", "GSSAPI")]).unwrap_err();
+        assert!(mechanism.to_string().contains("GSSAPI"), "{mechanism}");
+        let controller = with(&[(
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+        )])
+        .unwrap_err();
+        assert!(
+            controller.to_string().contains("CONTROLLER"),
+            "{controller}"
+        );
     }
 
     #[test]
