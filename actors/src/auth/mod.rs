@@ -78,14 +78,14 @@ pub enum SaslStep {
 /// The server's side of one SASL exchange on a Kafka connection.
 pub enum SaslServer {
     Plain,
-    Scram(scram::ScramServer),
+    Scram(Box<scram::ScramServer>),
 }
 
 impl SaslServer {
     pub fn new(mechanism: SaslMechanism) -> SaslServer {
         match mechanism {
             SaslMechanism::Plain => SaslServer::Plain,
-            SaslMechanism::Scram(m) => SaslServer::Scram(scram::ScramServer::new(m)),
+            SaslMechanism::Scram(m) => SaslServer::Scram(Box::new(scram::ScramServer::new(m))),
         }
     }
 

@@ -82,7 +82,7 @@ async fn read_from(
             t,
         )?)),
     };
-    let ctx = crate::auth::Caller::of(&req, Listener::Http).0;
+    let ctx = crate::auth::Caller::of(req, Listener::Http).0;
     let offset = list_offsets::list_offset(
         &state.engine,
         &ctx,
@@ -121,7 +121,7 @@ async fn fetch(
             )))
         }
     };
-    let ctx = crate::auth::Caller::of(&req, Listener::Http).0;
+    let ctx = crate::auth::Caller::of(req, Listener::Http).0;
     let request = FetchRequest {
         partition,
         offset,
