@@ -448,3 +448,106 @@ fn pem_certificates(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static
         .collect::<Result<_, _>>()
         .expect("PEM certificates")
 }
+
+/// SASL over TLS (`SASL_SSL`): kcat and confluent-kafka authenticate with SCRAM
+/// through an encrypted connection; a wrong password or no TLS gets nowhere.
+#[test]
+fn sasl_ssl_authenticates_scram_clients_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let keystore = format!("ssl.keystore.location={}", pki.keystore.display());
+    let args = vec![
+        "--data-dir".to_string(),
+        dir.path().join("data").display().to_string(),
+        "--add-scram".to_string(),
+        "SCRAM-SHA-512=[name=alice,password=alice-secret]".to_string(),
+    ];
+    let b = TestBroker::serve_args(
+        dir.path(),
+        &args,
+        &[
+            "listeners=https://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
+            &keystore,
+        ],
+    );
+    let port: u16 = b.bootstrap().rsplit(':').next().unwrap().parse().unwrap();
+    let sasl = |password: &str| {
+        vec![
+            "security.protocol=sasl_ssl".to_string(),
+            format!("ssl.ca.location={}", pki.ca.display()),
+            "sasl.mechanisms=SCRAM-SHA-512".to_string(),
+            "sasl.username=alice".to_string(),
+            format!("sasl.password={password}"),
+        ]
+    };
+    create_topic_https(&b, path_arg(&pki.ca), "private");
+    kcat_ssl(
+        port,
+        &sasl("alice-secret"),
+        &["-P", "-t", "private", "-p", "0"],
+        "x\ny\n",
+    )
+    .expect("produce over SASL_SSL");
+    let read = kcat_ssl(
+        port,
+        &sasl("alice-secret"),
+        &[
+            "-C",
+            "-t",
+            "private",
+            "-p",
+            "0",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%s\n",
+        ],
+        "",
+    )
+    .expect("consume over SASL_SSL");
+    assert_eq!(read.lines().collect::<Vec<_>>(), ["x", "y"]);
+    let wrong = kcat_ssl(port, &sasl("guess"), &["-L"], "").unwrap_err();
+    assert!(wrong.contains("uthentication"), "{wrong}");
+    // TLS without SASL, and SASL without TLS, are refused.
+    let tls_only = vec![
+        "security.protocol=ssl".to_string(),
+        format!("ssl.ca.location={}", pki.ca.display()),
+    ];
+    assert!(kcat_ssl(port, &tls_only, &["-L"], "").is_err());
+    assert!(kcat_ssl(port, &[], &["-L"], "").is_err());
+
+    let script = format!(
+        r#"
+import json
+from confluent_kafka import Consumer
+conf = {{"bootstrap.servers": "127.0.0.1:{port}", "security.protocol": "SASL_SSL",
+        "ssl.ca.location": {ca:?}, "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": "alice", "sasl.password": "alice-secret",
+        "group.id": "sasl-ssl", "auto.offset.reset": "earliest"}}
+c = Consumer(conf)
+c.subscribe(["private"])
+got = []
+for _ in range(100):
+    m = c.poll(0.5)
+    if m is not None and m.error() is None:
+        got.append(m.value().decode())
+    if len(got) >= 2:
+        break
+c.close()
+print(json.dumps(got))
+"#,
+        ca = pki.ca.display().to_string()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(got, serde_json::json!(["x", "y"]));
+}

@@ -328,7 +328,12 @@ impl ScramServer {
                 if B64.decode(binding).ok().as_deref() != Some(gs2_header.as_bytes()) {
                     return Err(fail("the channel binding is not the first message's"));
                 }
-                if attributes.take('r').as_deref() != Some(nonce.as_str()) {
+                // Kafka's check (ScramSaslServer): the nonce ends with the one the
+                // server sent. librdkafka 2.0 puts its own nonce before it again.
+                if !attributes
+                    .take('r')
+                    .is_some_and(|r| r.ends_with(nonce.as_str()))
+                {
                     return Err(fail("the nonce is not the one the server sent"));
                 }
                 let proof = B64

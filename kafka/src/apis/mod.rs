@@ -87,8 +87,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 4),
-    // SASL: the handshake's v1 (v0 carried raw tokens, before SaslAuthenticate).
-    (ApiKey::SaslHandshake, 1, 1),
+    // SASL. The handshake's v0 is advertised because librdkafka (before 2.x's later
+    // releases) checks for it before any SCRAM; after either version the exchange
+    // goes in SaslAuthenticate requests (v0's raw tokens, from clients older than
+    // Kafka 1.0, are not served: such a connection is closed).
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
