@@ -150,6 +150,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     }
     let browser = web::Data::new(browser);
     let http_auth = web::Data::new(settings.http_auth);
+    let sessions = web::Data::new(troupe_web::auth::Sessions::default());
     let state = AppState {
         engine: node.engine.clone(),
         cluster_id: cluster.cluster_id.clone(),
@@ -171,6 +172,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             .app_data(data.clone())
             .app_data(browser.clone())
             .app_data(http_auth.clone())
+            .app_data(sessions.clone())
             .app_data(web::PathConfig::default().error_handler(troupe_web::path_error))
             .app_data(web::QueryConfig::default().error_handler(troupe_web::query_error))
             // Innermost first: authentication, browser safety, v2 errors typed (refusals included),

@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 use crate::broker::{base64_encode, TestBroker};
 use crate::ws::WsClient;
 
-const ADMIN: (&str, &str) = ("admin", "admin-secret");
+pub const ADMIN: (&str, &str) = ("admin", "admin-secret");
 
 /// A broker whose HTTP listener wants Basic and whose only Kafka listener is
 /// SASL_PLAINTEXT, with `admin` made at startup (`--add-scram`).
-fn secured_broker(dir: &Path) -> TestBroker {
+pub fn secured_broker(dir: &Path) -> TestBroker {
     let data = dir.join("data");
     let args = vec![
         "--data-dir".to_string(),
@@ -81,7 +81,7 @@ fn users_url(b: &TestBroker, cluster: &str, rest: &str) -> String {
     b.url(&format!("/v3/clusters/{cluster}/users{rest}"))
 }
 
-fn cluster_id(b: &TestBroker) -> String {
+pub fn cluster_id(b: &TestBroker) -> String {
     let (status, body, _) = call("GET", &b.url("/v3/clusters"), Some(ADMIN), None);
     assert_eq!(status, 200, "{body}");
     body["data"][0]["cluster_id"]
@@ -100,7 +100,7 @@ fn create_user(b: &TestBroker, cluster: &str, name: &str, password: &str) {
     assert_eq!(status, 201, "{body}");
 }
 
-fn create_topic(b: &TestBroker, cluster: &str, name: &str) {
+pub fn create_topic_as_admin(b: &TestBroker, cluster: &str, name: &str) {
     let (status, body, _) = call(
         "POST",
         &b.url(&format!("/v3/clusters/{cluster}/topics")),
@@ -137,7 +137,7 @@ fn kafka_clients_authenticate_with_scram_and_plain_and_wrong_passwords_are_refus
     let b = secured_broker(dir.path());
     let cluster = cluster_id(&b);
     create_user(&b, &cluster, "alice", "alice-pw");
-    create_topic(&b, &cluster, "secured");
+    create_topic_as_admin(&b, &cluster, "secured");
 
     // confluent-kafka: produce with SCRAM-SHA-512, read back with SCRAM-SHA-256;
     // a wrong password gets an authentication error and nothing else.
@@ -373,7 +373,7 @@ fn http_basic_guards_every_path_but_health_and_slows_repeated_failures() {
     let auth = basic(ADMIN);
     let mut ws = WsClient::try_connect_with(&b, &[("Authorization", &auth)])
         .expect("the upgrade with credentials");
-    create_topic(&b, &cluster, "live");
+    create_topic_as_admin(&b, &cluster, "live");
     ws.send(json!({"type": "subscribe", "sub": "s", "topic": "live", "from": "beginning"}));
     ws.expect("subscribed", Instant::now() + Duration::from_secs(10));
     let (status, body, _) = call(

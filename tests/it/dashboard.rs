@@ -862,3 +862,97 @@ fn an_operator_raises_a_partitions_replication_with_the_reassign_form_of_a_clust
     );
     screenshot(&tab, "reassigned");
 }
+
+/// `authentication.method=BASIC`: the dashboard sends a browser to its login page,
+/// refuses a wrong password, logs the right one in with a session cookie the page's
+/// script cannot read, works (REST and the WebSocket) on that session, and logs out.
+#[test]
+fn an_operator_logs_in_to_the_dashboard_and_out_again() {
+    use crate::auth::{cluster_id, create_topic_as_admin, secured_broker};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = secured_broker(dir.path());
+    let cluster = cluster_id(&b);
+    create_topic_as_admin(&b, &cluster, "after-login");
+    let browser = browser();
+    let tab = browser.new_tab().expect("a tab");
+    tab.set_default_timeout(Duration::from_secs(30));
+    tab.navigate_to(&format!("http://127.0.0.1:{}/#/topics", b.port))
+        .expect("the dashboard")
+        .wait_until_navigated()
+        .expect("loaded");
+    wait_for(
+        &tab,
+        "location.pathname === '/login' && !!document.getElementById('login-form')",
+        "the login page",
+    );
+    let submit = |user: &str, password: &str| {
+        eval(
+            &tab,
+            &format!(
+                "document.getElementById('login-user').value = {}; \
+                 document.getElementById('login-password').value = {}",
+                json!(user),
+                json!(password)
+            ),
+        );
+        click(&tab, "#login-submit");
+    };
+    submit("admin", "wrong");
+    wait_for(
+        &tab,
+        "!document.getElementById('login-error').hidden",
+        "the login error",
+    );
+    let refused = text_of(&tab, "#login-error");
+    assert!(
+        refused.contains("invalid user name or password"),
+        "{refused}"
+    );
+    screenshot(&tab, "login-refused");
+    submit(crate::auth::ADMIN.0, crate::auth::ADMIN.1);
+    wait_for(
+        &tab,
+        "location.pathname === '/' && document.getElementById('who-user').textContent === 'admin'",
+        "the dashboard, logged in",
+    );
+    assert_eq!(
+        eval(&tab, "document.cookie"),
+        json!(""),
+        "the session cookie is HttpOnly"
+    );
+    open(&tab, "#/topics");
+    wait_for(
+        &tab,
+        "document.getElementById('main').innerText.includes('after-login')",
+        "the topics list on the session",
+    );
+    let ws_opens = tab
+        .evaluate(
+            "new Promise(done => { const w = new WebSocket('ws://' + location.host + '/ws'); \
+             w.onopen = () => { w.close(); done(true); }; w.onerror = () => done(false); })",
+            true,
+        )
+        .expect("the script runs")
+        .value;
+    assert_eq!(
+        ws_opens,
+        Some(json!(true)),
+        "the WebSocket opens on the session"
+    );
+    screenshot(&tab, "logged-in");
+    click(&tab, "#logout");
+    wait_for(
+        &tab,
+        "location.pathname === '/login'",
+        "the login page again",
+    );
+    let after = tab
+        .evaluate("fetch('/v3/clusters').then(r => r.status)", true)
+        .expect("the script runs")
+        .value;
+    assert_eq!(after, Some(json!(401)), "the session ended");
+    assert!(
+        b.logged(crate::auth::ADMIN.1).is_empty(),
+        "the password was logged"
+    );
+}

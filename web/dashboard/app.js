@@ -102,6 +102,10 @@ async function api(path, opts = {}) {
   const text = await res.text();
   let body = null;
   if (text) { try { body = JSON.parse(text); } catch { body = text; } }
+  if (res.status === 401) {
+    // The session ended (logged out elsewhere, expired, the user deleted): log in again.
+    location.href = "/login";
+  }
   if (!res.ok) {
     const code = body && body.error_code, message = (body && body.message) || `HTTP ${res.status}`;
     throw new ApiError(res.status, code, message);
@@ -726,8 +730,17 @@ async function showExposure() {
   try {
     const status = await api("/dashboard/status");
     document.getElementById("exposed").hidden = !(status && status.exposed);
+    // Who is logged in, and the way out.
+    if (status && status.authentication && status.user) {
+      document.getElementById("who-user").textContent = status.user;
+      document.getElementById("who").hidden = false;
+    }
   } catch { /* the pages show the broker as unreachable */ }
 }
+
+document.getElementById("logout").addEventListener("click", async () => {
+  try { await fetch("/logout", { method: "POST" }); } finally { location.href = "/login"; }
+});
 
 window.addEventListener("hashchange", route);
 route();

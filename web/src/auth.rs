@@ -6,11 +6,22 @@
 //! `WWW-Authenticate: Basic` challenge, before any handler runs; an address whose
 //! attempts keep failing waits longer for each answer (100 ms, doubling to 5 s).
 //!
+//! Browsers log in instead (`/login`, the dashboard's login page): the name and
+//! password, checked the same way, open a session kept in this node's memory and
+//! named by a random token in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` over
+//! https), which the middleware accepts in place of the header — for the dashboard's
+//! fetches and its WebSocket alike. A page a browser navigates to without either is
+//! redirected to the login page rather than challenged. Sessions end at `/logout`,
+//! after 12 hours unused, when their user is deleted, or when the node restarts.
+//!
 //! Handlers learn who asks through [`Caller`], the request layer's
 //! `RequestContext` for this request: its address, and the user this middleware
 //! authenticated (none with `authentication.method=NONE`: Kafka's `User:ANONYMOUS`).
 
+use std::collections::HashMap;
 use std::future::{ready, Ready};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -48,9 +59,83 @@ impl HttpAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticatedUser(pub String);
 
-/// Paths served without authentication: a load balancer's liveness probe.
+/// Paths served without authentication: a load balancer's liveness probe, and the
+/// login page with what it loads.
 fn open_path(path: &str) -> bool {
-    path == "/health"
+    matches!(
+        path,
+        "/health" | "/login" | "/dashboard/login.js" | "/dashboard/style.css"
+    )
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "troupe_session";
+/// A session unused this long ends.
+const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
+/// Sessions kept at most; past it the least recently used go first.
+const SESSIONS_MAX: usize = 10_000;
+
+/// The dashboard's login sessions on this node: token → user.
+#[derive(Default)]
+pub struct Sessions {
+    open: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl Sessions {
+    /// A new session for `user`: its token.
+    pub fn open(&self, user: &str) -> Option<String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).ok()?;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut open = self.open.lock().ok()?;
+        let now = Instant::now();
+        open.retain(|_, (_, used)| now.duration_since(*used) < SESSION_IDLE);
+        if open.len() >= SESSIONS_MAX {
+            if let Some(oldest) = open
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(t, _)| t.clone())
+            {
+                open.remove(&oldest);
+            }
+        }
+        open.insert(token.clone(), (user.to_string(), now));
+        Some(token)
+    }
+
+    /// The user of a live session, which counts as used now.
+    pub fn user(&self, token: &str) -> Option<String> {
+        let mut open = self.open.lock().ok()?;
+        let now = Instant::now();
+        let (user, used) = open.get_mut(token)?;
+        if now.duration_since(*used) >= SESSION_IDLE {
+            open.remove(token);
+            return None;
+        }
+        *used = now;
+        Some(user.clone())
+    }
+
+    pub fn close(&self, token: &str) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(token);
+        }
+    }
+}
+
+/// The session token a request's cookie carries.
+pub fn session_token(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
+}
+
+/// A browser navigating to a page (not a script's fetch).
+fn navigation(req: &HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::GET
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
 }
 
 /// The middleware: with BASIC, authenticates the request or answers 401.
@@ -69,6 +154,30 @@ pub async fn authenticate(
         return Ok(req.into_response(ApiError::internal("no state").error_response()));
     };
     let address = req.peer_addr().map(|a| a.ip());
+    if req.headers().get(header::AUTHORIZATION).is_none() {
+        let image = state.engine.image();
+        let session = req.app_data::<web::Data<Sessions>>().and_then(|sessions| {
+            let token = session_token(req.request())?;
+            let user = sessions.user(&token)?;
+            // A deleted user's sessions end with it.
+            if image.users.contains_key(&user) {
+                Some(user)
+            } else {
+                sessions.close(&token);
+                None
+            }
+        });
+        if let Some(user) = session {
+            req.extensions_mut().insert(AuthenticatedUser(user));
+            return Ok(next.call(req).await?.map_into_boxed_body());
+        }
+        if navigation(req.request()) {
+            let response = actix_web::HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish();
+            return Ok(req.into_response(response));
+        }
+    }
     match basic_credentials(req.request()) {
         Some((user, password)) => {
             let image = state.engine.image();
@@ -86,22 +195,36 @@ pub async fn authenticate(
             );
             let delay = authenticator.failed(address);
             actix_web::rt::time::sleep(delay).await;
-            Ok(req.into_response(challenge("invalid user name or password")))
+            let browser = from_browser(req.request());
+            Ok(req.into_response(challenge("invalid user name or password", browser)))
         }
-        None => Ok(req.into_response(challenge(
-            "authentication required: send a user's name and password (HTTP Basic)",
-        ))),
+        None => {
+            let browser = from_browser(req.request());
+            Ok(req.into_response(challenge(
+                "authentication required: send a user's name and password (HTTP Basic), or log in at /login",
+                browser,
+            )))
+        }
     }
 }
 
-/// 401 / 40101 with the Basic challenge.
-pub fn challenge(message: &str) -> actix_web::HttpResponse {
+/// A browser's request (only browsers send `Sec-Fetch-Mode`).
+fn from_browser(req: &HttpRequest) -> bool {
+    req.headers().contains_key("sec-fetch-mode")
+}
+
+/// 401 / 40101, with the Basic challenge unless it goes to a browser: there the
+/// challenge would pop the browser's own password prompt over the dashboard, whose
+/// pages send the user to its login page instead.
+pub fn challenge(message: &str, browser: bool) -> actix_web::HttpResponse {
     let mut response =
         ApiError::of_kind(ErrorKind::SaslAuthenticationFailed, message).error_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Basic realm=\"troupe\", charset=\"UTF-8\""),
-    );
+    if !browser {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"troupe\", charset=\"UTF-8\""),
+        );
+    }
     response
 }
 
