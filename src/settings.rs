@@ -296,19 +296,39 @@ impl Settings {
     }
 }
 
-/// `raw` listeners with the entry named `name` replaced by `name://address`.
+/// `raw` listeners with the entry named `name` replaced by `name://address`, where
+/// it was (Kafka listeners keep their order), or added at the end.
 fn replace_listener(raw: &str, name: &str, address: &str) -> String {
     let named = |entry: &str| match entry.split_once("://") {
         Some((n, _)) => n.eq_ignore_ascii_case(name),
         None => name == HTTP_LISTENER,
     };
-    raw.split(',')
+    let replacement = format!("{name}://{address}");
+    let mut entries: Vec<String> = raw
+        .split(',')
         .map(str::trim)
-        .filter(|e| !e.is_empty() && !named(e))
+        .filter(|e| !e.is_empty())
         .map(str::to_string)
-        .chain(std::iter::once(format!("{name}://{address}")))
-        .collect::<Vec<_>>()
-        .join(",")
+        .collect();
+    match entries.iter().position(|e| named(e)) {
+        Some(at) => {
+            entries[at] = replacement;
+            entries.retain({
+                let mut seen = false;
+                move |e| {
+                    if named(e) {
+                        let first = !seen;
+                        seen = true;
+                        first
+                    } else {
+                        true
+                    }
+                }
+            });
+        }
+        None => entries.push(replacement),
+    }
+    entries.join(",")
 }
 
 /// `listener.security.protocol.map`: Kafka listener name → security protocol.

@@ -31,10 +31,12 @@ use crate::ListenerConfig;
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Serves one connection, given as its reading and writing halves (a TCP stream's
-/// own halves, or a TLS stream split).
+/// own halves, or a TLS stream split); `certificate_user` is the subject of the
+/// client's TLS certificate, if it sent one.
 pub async fn serve<R, W>(
     (mut reader, mut writer): (R, W),
     peer: SocketAddr,
+    certificate_user: Option<String>,
     engine: Engine,
     config: Arc<ListenerConfig>,
 ) where
@@ -66,9 +68,17 @@ pub async fn serve<R, W>(
     } else {
         apis::sasl::AuthState::Authenticated
     };
+    let mut context = RequestContext::kafka(Some(peer), None);
+    if let Some(user) = &certificate_user {
+        log::info!(
+            "kafka: {peer} authenticated as User:{user} by its client certificate on {}",
+            config.listener_name
+        );
+    }
+    context.user = certificate_user;
     let session = Session {
         engine,
-        context: RequestContext::kafka(Some(peer), None),
+        context,
         config,
         auth,
     };

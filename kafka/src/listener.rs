@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use troupe_actors::auth::certificate_subject;
 use troupe_actors::metadata::Endpoint;
 use troupe_actors::requests::{metadata, Engine};
 
@@ -71,14 +72,29 @@ async fn accept(
         let (engine, config) = (engine.clone(), config.clone());
         actix::spawn(async move {
             match config.tls.clone() {
-                None => connection::serve(stream.into_split(), peer, engine, config).await,
+                None => connection::serve(stream.into_split(), peer, None, engine, config).await,
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     match tokio::time::timeout(config.request_timeout, acceptor.accept(stream))
                         .await
                     {
                         Ok(Ok(stream)) => {
-                            connection::serve(tokio::io::split(stream), peer, engine, config).await
+                            // Mutual TLS: the client certificate's subject is the
+                            // principal (SASL, on a SASL_SSL listener, replaces it).
+                            let subject = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|certs| certs.first())
+                                .and_then(|cert| certificate_subject(cert));
+                            connection::serve(
+                                tokio::io::split(stream),
+                                peer,
+                                subject,
+                                engine,
+                                config,
+                            )
+                            .await
                         }
                         Ok(Err(e)) => log::warn!("kafka: TLS handshake with {peer} failed: {e}"),
                         Err(_) => log::warn!(

@@ -49,6 +49,7 @@ const ENGINE_CRATES: &[&str] = &[
     "pbkdf2",         // SCRAM's salted password (Hi)
     "getrandom",      // SCRAM salts and nonces
     "base64",         // SCRAM's messages carry base64
+    "x509-cert",      // a TLS client certificate's subject, the principal of mutual TLS
 ];
 
 const ADAPTERS: &[&str] = &["v2", "v3", "ws", "dashboard"];

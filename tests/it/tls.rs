@@ -352,6 +352,21 @@ fn with_client_auth_required_only_clients_with_a_certificate_from_the_trusted_ca
     let (cert, key) = (path_arg(&pki.client.0), path_arg(&pki.client.1));
     let (status, _) = answered(&curl(&["--cacert", ca, "--cert", cert, "--key", key, &url]));
     assert_eq!(status, 200);
+    // The certificate's subject is who asks (Kafka's SSL principal).
+    let (status, me) = answered(&curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        cert,
+        "--key",
+        key,
+        &https(&b, "/dashboard/status"),
+    ]));
+    assert_eq!(
+        (status, &me["user"]),
+        (200, &Value::from("CN=alice")),
+        "{me}"
+    );
     let without = curl(&["--cacert", ca, &url]);
     assert!(
         !String::from_utf8_lossy(&without.stdout).ends_with("200"),
@@ -377,6 +392,11 @@ fn with_client_auth_required_only_clients_with_a_certificate_from_the_trusted_ca
         ])
         .collect();
     assert!(kcat_ssl(ssl_port, &with_cert, &["-L"], "").is_ok());
+    assert!(
+        !b.logged("authenticated as User:CN=alice by its client certificate")
+            .is_empty(),
+        "the Kafka connection's principal is the certificate's subject"
+    );
     assert!(kcat_ssl(ssl_port, &tls, &["-L"], "").is_err());
 }
 

@@ -59,6 +59,12 @@ impl HttpAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticatedUser(pub String);
 
+/// The subject of the client certificate a TLS connection presented (connection
+/// data): Kafka's SSL principal, `User:CN=…`. The certificate chains to
+/// `ssl.truststore.location` (rustls checked it), so it authenticates the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateUser(pub String);
+
 /// Paths served without authentication: a load balancer's liveness probe, and the
 /// login page with what it loads.
 fn open_path(path: &str) -> bool {
@@ -147,7 +153,8 @@ pub async fn authenticate(
         .app_data::<web::Data<HttpAuth>>()
         .map(|m| *m.get_ref())
         .unwrap_or_default();
-    if method == HttpAuth::None || open_path(req.path()) {
+    let certified = req.conn_data::<CertificateUser>().is_some();
+    if method == HttpAuth::None || open_path(req.path()) || certified {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -255,7 +262,8 @@ impl Caller {
             user: req
                 .extensions()
                 .get::<AuthenticatedUser>()
-                .map(|u| u.0.clone()),
+                .map(|u| u.0.clone())
+                .or_else(|| req.conn_data::<CertificateUser>().map(|c| c.0.clone())),
             client_address: req.peer_addr(),
             client_id: None,
         })

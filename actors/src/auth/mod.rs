@@ -35,6 +35,16 @@ pub fn principal(user: &str) -> String {
     format!("User:{user}")
 }
 
+/// The subject of a TLS client certificate (DER), as Kafka's default SSL principal
+/// names it: RFC 4514's form, most specific first (`CN=alice,O=Example`); `None`
+/// for bytes that are not a certificate.
+pub fn certificate_subject(der: &[u8]) -> Option<String> {
+    use x509_cert::der::Decode;
+    let certificate = x509_cert::Certificate::from_der(der).ok()?;
+    let subject = certificate.tbs_certificate.subject.to_string();
+    (!subject.is_empty()).then_some(subject)
+}
+
 /// The SASL mechanisms the Kafka listener can offer (`sasl.enabled.mechanisms`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SaslMechanism {

@@ -84,6 +84,16 @@ pub fn note_connection(connection: &dyn Any, data: &mut Extensions) {
         data.insert(ConnectionSocket(tcp.as_raw_fd()));
     } else if let Some(tls) = connection.downcast_ref::<Tls>() {
         data.insert(ConnectionSocket(tls.get_ref().0.as_raw_fd()));
+        // Mutual TLS: the client certificate's subject is who asks.
+        if let Some(subject) = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| troupe_actors::auth::certificate_subject(cert))
+        {
+            data.insert(crate::auth::CertificateUser(subject));
+        }
     }
 }
 
