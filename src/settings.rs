@@ -259,6 +259,7 @@ impl Settings {
         let browser = BrowserSafety {
             allowed_hosts: checked.list("http.allowed.hosts")?,
             allowed_origins: checked.list("http.allowed.origins")?,
+            cors_origins: checked.list("http.cors.allowed.origins")?,
             listener_host: listen_host.clone(),
             exposed: false,
         };

@@ -408,6 +408,12 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "host names the broker answers to besides IP literals, `localhost` and the listener's host, comma-separated; `*` turns the Host check off",
     },
     ConfigDef {
+        name: "http.cors.allowed.origins",
+        kind: ConfigType::NameList,
+        default: "",
+        doc: "origins whose pages may call the REST API from a browser (CORS: answered preflights and `Access-Control-Allow-Origin`, credentials allowed; they may change things too), comma-separated; `*` any; empty: CORS stays closed",
+    },
+    ConfigDef {
         name: "http.allowed.origins",
         kind: ConfigType::NameList,
         default: "",

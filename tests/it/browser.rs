@@ -490,3 +490,131 @@ fn listening_beyond_loopback_warns_in_the_log_and_on_the_dashboard() {
     let (_, body) = get(&format!("http://127.0.0.1:{}/dashboard/status", local.port));
     assert_eq!(body["exposed"], false, "{body}");
 }
+
+/// A request's status and header block (lowercased), as a browser would send it.
+fn raw_headers(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let head = answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, head)
+}
+
+/// CORS is closed by default (no page elsewhere can read an answer), and open to
+/// exactly the origins `http.cors.allowed.origins` lists: their preflights are
+/// answered, their reads and writes carry the CORS headers; others get none and
+/// still may not write.
+#[test]
+fn cors_stays_closed_unless_an_origin_is_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = TestBroker::start(dir.path());
+    let app = "https://app.example";
+    let (status, head) = raw_headers(closed.port, "GET", "/v3/clusters", &[("Origin", app)]);
+    assert_eq!(status, 200);
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    let (_, head) = raw_headers(
+        closed.port,
+        "OPTIONS",
+        "/v3/clusters",
+        &[("Origin", app), ("Access-Control-Request-Method", "POST")],
+    );
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    drop(closed);
+
+    let dir = tempfile::tempdir().unwrap();
+    let open = TestBroker::start_with(
+        dir.path(),
+        &["http.cors.allowed.origins=https://app.example"],
+    );
+    let (status, head) = raw_headers(
+        open.port,
+        "OPTIONS",
+        "/v3/clusters",
+        &[
+            ("Origin", app),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+    );
+    assert_eq!(status, 204, "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: https://app.example"),
+        "{head}"
+    );
+    assert!(head.contains("access-control-allow-methods:"), "{head}");
+    assert!(
+        head.contains("access-control-allow-headers: authorization, content-type"),
+        "{head}"
+    );
+    let (status, head) = raw_headers(open.port, "GET", "/v3/clusters", &[("Origin", app)]);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("access-control-allow-origin: https://app.example"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-credentials: true"),
+        "{head}"
+    );
+    // The listed origin may write (its browser says cross-site); another may not, and
+    // hears nothing of CORS.
+    let cluster = open.cluster_id();
+    let body = r#"{"topic_name":"from-app"}"#;
+    let (status, _) = raw(
+        open.port,
+        "POST",
+        &format!("/v3/clusters/{cluster}/topics"),
+        &[
+            ("Origin", app),
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    );
+    assert_eq!(status, 201);
+    let (status, answer) = raw(
+        open.port,
+        "POST",
+        &format!("/v3/clusters/{cluster}/topics"),
+        &[
+            ("Origin", "https://evil.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"topic_name":"from-evil"}"#,
+    );
+    assert_eq!(status, 403, "{answer}");
+    let (_, head) = raw_headers(
+        open.port,
+        "GET",
+        "/v3/clusters",
+        &[("Origin", "https://evil.example")],
+    );
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    let (_, topics) = get(&open.v3("/topics"));
+    let names = topics.to_string();
+    assert!(
+        names.contains("from-app") && !names.contains("from-evil"),
+        "{names}"
+    );
+}

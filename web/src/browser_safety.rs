@@ -1,8 +1,9 @@
 //! Browser safety: one middleware in front of every route that keeps web pages the
-//! operator happens to open from using the broker through their browser. Troupe has
-//! no authentication yet, so whoever can reach the listener can do anything; a
-//! browser can reach a loopback broker on behalf of any site it visits, and this is
-//! what stops that:
+//! operator happens to open from using the broker through their browser. Without
+//! authentication (`authentication.method=NONE`, the embedded default) whoever can
+//! reach the listener can do anything, and a browser can reach a loopback broker on
+//! behalf of any site it visits; with it, the browser's session cookie is SameSite
+//! and these checks hold as well:
 //!
 //! - **Host** (every request, the WebSocket upgrade included): the name the request
 //!   was sent to must be one the broker answers to — an IP literal, `localhost`, the
@@ -17,6 +18,11 @@
 //!   curl, scripts, every non-browser client — are not affected.
 //! - **Content types** ([`crate::content_type`]): exact, so the types a form or a
 //!   no-preflight `fetch` can send are refused.
+//! - **CORS** stays closed (no `Access-Control-Allow-Origin`, so a page elsewhere
+//!   cannot read an answer) unless `http.cors.allowed.origins` lists the page's
+//!   origin: then its preflights are answered here (before authentication: they
+//!   carry no credentials) and its answers carry the CORS headers, credentials
+//!   allowed; such an origin may change things too.
 //!
 //! Refusals are 403 with the usual JSON error body, before any handler runs, so a
 //! refused request changes nothing.
@@ -39,6 +45,9 @@ pub struct BrowserSafety {
     /// Origins (`scheme://host[:port]`, lowercase) allowed to send state-changing
     /// requests besides the broker's own: `http.allowed.origins`. `*` allows any.
     pub allowed_origins: Vec<String>,
+    /// Origins whose pages may call the API (`http.cors.allowed.origins`): CORS
+    /// answers for them, and they may change things. `*` any.
+    pub cors_origins: Vec<String>,
     /// The listener's host as configured (`listeners`).
     pub listener_host: String,
     /// The listener accepts connections from beyond this machine (it is not bound to
@@ -62,12 +71,19 @@ impl BrowserSafety {
                 .any(|h| h == "*" || host_name(h) == name)
     }
 
-    /// An origin the operator listed (`http.allowed.origins`).
+    /// An origin the operator listed (`http.allowed.origins`, or for CORS).
     fn origin_listed(&self, origin: &str) -> bool {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
         self.allowed_origins
             .iter()
+            .chain(&self.cors_origins)
             .any(|o| o == "*" || *o == origin)
+    }
+
+    /// An origin CORS answers for (`http.cors.allowed.origins`).
+    pub fn cors_allows(&self, origin: &str) -> bool {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        self.cors_origins.iter().any(|o| o == "*" || *o == origin)
     }
 
     /// The broker's own origin: the page was served from the Host this request went
@@ -170,7 +186,58 @@ pub async fn enforce(
         let response = e.error_response();
         return Ok(req.into_response(response));
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let cors_origin = header_text(req.request(), header::ORIGIN)
+        .filter(|o| {
+            req.app_data::<web::Data<BrowserSafety>>()
+                .is_some_and(|p| p.cors_allows(o))
+        })
+        .map(str::to_string);
+    let Some(origin) = cors_origin else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    // A preflight: answered here, before authentication (it carries no credentials).
+    if req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let mut response = actix_web::HttpResponse::NoContent().finish();
+        allow_origin(response.headers_mut(), &origin);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::HeaderValue::from_static("Authorization, Content-Type, Accept"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            header::HeaderValue::from_static("600"),
+        );
+        return Ok(req.into_response(response));
+    }
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    allow_origin(response.headers_mut(), &origin);
+    Ok(response)
+}
+
+/// CORS's answer for `origin`: allowed, with credentials (Basic or the session), and
+/// the `Location` of created resources readable.
+fn allow_origin(headers: &mut header::HeaderMap, origin: &str) {
+    if let Ok(value) = header::HeaderValue::from_str(origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        header::HeaderValue::from_static("true"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        header::HeaderValue::from_static("Location"),
+    );
+    headers.append(header::VARY, header::HeaderValue::from_static("Origin"));
 }
 
 #[cfg(test)]
@@ -183,6 +250,7 @@ mod tests {
             // A port in the list is ignored: names are what rebinding forges.
             allowed_hosts: vec!["broker.internal".into(), "ops.example:9000".into()],
             allowed_origins: vec!["https://ops.example".into()],
+            cors_origins: Vec::new(),
             listener_host: "127.0.0.1".into(),
             exposed: false,
         }
@@ -219,6 +287,7 @@ mod tests {
             assert!(!p.host_allowed(refused), "{refused}");
         }
         let any = BrowserSafety {
+            cors_origins: Vec::new(),
             allowed_hosts: vec!["*".into()],
             ..BrowserSafety::default()
         };
