@@ -111,23 +111,24 @@ pub fn start_node(dir: &Path, args: &[String], overrides: &[&str]) -> Broker {
             if echo {
                 eprintln!("[broker] {line}");
             }
+            // The first Kafka listener (in `listeners` order).
             if let Some(rest) = line.split("listening on kafka://").nth(1) {
-                kafka = rest.split_whitespace().next().unwrap_or("").to_string();
+                if kafka.is_empty() {
+                    kafka = rest.split_whitespace().next().unwrap_or("").to_string();
+                }
             }
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                let _ = tx.send((addr, kafka.clone()));
+            for scheme in ["http", "https"] {
+                if let Some(rest) = line.split(&format!("listening on {scheme}://")).nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send((format!("{scheme}://{addr}"), kafka.clone()));
+                }
             }
         }
     });
-    let (addr, kafka) = rx
+    let (base, kafka) = rx
         .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|_| panic!("the broker did not start"));
-    Broker {
-        child,
-        base: format!("http://{addr}"),
-        kafka,
-    }
+    Broker { child, base, kafka }
 }
 
 pub fn cluster_id(base: &str) -> String {

@@ -15,6 +15,9 @@ use troupe_actors::requests::{metadata, Engine};
 use crate::connection;
 use crate::ListenerConfig;
 
+/// The read buffer under a TLS connection.
+const TLS_READ_BUFFER: usize = 64 * 1024;
+
 /// A bound listener: where it listens and what it advertises.
 #[derive(Debug, Clone)]
 pub struct KafkaListener {
@@ -75,6 +78,9 @@ async fn accept(
                 None => connection::serve(stream.into_split(), peer, None, engine, config).await,
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    // rustls reads the socket 4 KiB at a time: a read buffer under it
+                    // takes a produce's records in large reads (writes pass through).
+                    let stream = tokio::io::BufReader::with_capacity(TLS_READ_BUFFER, stream);
                     match tokio::time::timeout(config.request_timeout, acceptor.accept(stream))
                         .await
                     {
