@@ -273,6 +273,12 @@ mod tests {
         ("INVALID_UPDATE_VERSION", 95),
         ("INVALID_RECORD", 87),
         ("THROTTLING_QUOTA_EXCEEDED", 89),
+        ("RESOURCE_NOT_FOUND", 91),
+        ("DUPLICATE_RESOURCE", 92),
+        ("UNACCEPTABLE_CREDENTIAL", 93),
+        ("SASL_AUTHENTICATION_FAILED", 58),
+        ("UNSUPPORTED_SASL_MECHANISM", 33),
+        ("ILLEGAL_SASL_STATE", 34),
     ];
 
     #[test]

@@ -624,3 +624,67 @@ fn users_are_managed_over_rest_and_the_cli_and_survive_a_restart() {
         assert!(b.logged(secret).is_empty(), "{secret} was logged");
     }
 }
+
+/// Kafka's own user APIs (KIP-554), through confluent-kafka's AdminClient over SASL:
+/// describe, create with the client's salted password, log in as the new user,
+/// delete; and the per-user refusals.
+#[test]
+fn kafka_admin_clients_describe_and_alter_scram_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = secured_broker(dir.path());
+    let out = python(
+        &b,
+        r#"
+from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
+    UserScramCredentialUpsertion, UserScramCredentialDeletion)
+from confluent_kafka import Producer
+base = {'bootstrap.servers': BOOTSTRAP, 'security.protocol': 'SASL_PLAINTEXT',
+        'sasl.mechanisms': 'SCRAM-SHA-512', 'sasl.username': 'admin', 'sasl.password': 'admin-secret'}
+a = AdminClient(base)
+def outcome(futures):
+    out = {}
+    for user, f in futures.items():
+        try:
+            r = f.result(30)
+            out[user] = 'ok' if r is None else sorted([str(c.mechanism).split('.')[-1], c.iterations] for c in r.scram_credential_infos)
+        except Exception as e:
+            out[user] = e.args[0].name() if e.args and hasattr(e.args[0], 'name') else str(e)
+    return out
+result = {}
+result['admin'] = outcome(a.describe_user_scram_credentials(['admin']))
+result['create'] = outcome(a.alter_user_scram_credentials([UserScramCredentialUpsertion(
+    'carol', ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 8192), b'carol-pw')]))
+result['carol'] = outcome(a.describe_user_scram_credentials(['carol']))
+p = Producer({**base, 'sasl.mechanisms': 'SCRAM-SHA-256', 'sasl.username': 'carol', 'sasl.password': 'carol-pw'})
+md = p.list_topics(timeout=10)
+result['carol_connected'] = len(md.brokers) > 0
+result['bad'] = outcome(a.alter_user_scram_credentials([
+    UserScramCredentialUpsertion('dave', ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 100), b'x'),
+    UserScramCredentialDeletion('nobody', ScramMechanism.SCRAM_SHA_512)]))
+result['delete'] = outcome(a.alter_user_scram_credentials([UserScramCredentialDeletion('carol', ScramMechanism.SCRAM_SHA_256)]))
+result['gone'] = outcome(a.describe_user_scram_credentials(['carol']))
+print(json.dumps(result))
+"#,
+    );
+    assert_eq!(
+        out["admin"]["admin"],
+        json!([["SCRAM_SHA_256", 4096], ["SCRAM_SHA_512", 4096]]),
+        "{out}"
+    );
+    assert_eq!(out["create"]["carol"], "ok", "{out}");
+    assert_eq!(
+        out["carol"]["carol"],
+        json!([["SCRAM_SHA_256", 8192]]),
+        "{out}"
+    );
+    assert_eq!(out["carol_connected"], true, "{out}");
+    assert!(!b.logged("authenticated as User:carol").is_empty());
+    assert_eq!(out["bad"]["dave"], "UNACCEPTABLE_CREDENTIAL", "{out}");
+    assert_eq!(out["bad"]["nobody"], "RESOURCE_NOT_FOUND", "{out}");
+    assert_eq!(out["delete"]["carol"], "ok", "{out}");
+    assert_eq!(out["gone"]["carol"], "RESOURCE_NOT_FOUND", "{out}");
+    // The REST view agrees.
+    let cluster = cluster_id(&b);
+    let (status, _, _) = call("GET", &users_url(&b, &cluster, "/carol"), Some(ADMIN), None);
+    assert_eq!(status, 404);
+}

@@ -353,10 +353,11 @@ fn bad_frames_close_their_connection_and_the_broker_keeps_serving() {
     frame.extend_from_slice(&[0x03, 0xe7, 0, 0, 0, 0, 0, 1]);
     s.write_all(&frame).unwrap();
     assert!(closed(&mut s), "API key 999 is refused");
-    // Garbage after a valid ApiVersions header.
+    // A body that stops short (its last byte, the tagged fields, cut off). Bytes after
+    // a whole body are ignored, as Kafka's broker ignores them.
     let mut s = connect(&b);
     let mut frame = api_versions_frame(3, 1);
-    frame.extend_from_slice(&[0xff; 5]);
+    frame.pop();
     let length = (frame.len() - 4) as i32;
     frame[..4].copy_from_slice(&length.to_be_bytes());
     s.write_all(&frame).unwrap();

@@ -208,6 +208,62 @@ pub async fn delete(
     Ok(())
 }
 
+/// One credential of Kafka's AlterUserScramCredentials: the client salted the
+/// password (`Hi(password, salt, iterations)`), so only that travels.
+#[derive(Clone)]
+pub struct SaltedUpsertion {
+    pub name: String,
+    pub mechanism: ScramMechanism,
+    pub iterations: u32,
+    pub salt: Vec<u8>,
+    pub salted_password: Vec<u8>,
+}
+
+/// The salted password stays out of debug output.
+impl std::fmt::Debug for SaltedUpsertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} for user {}", self.mechanism, self.name)
+    }
+}
+
+/// One user's credentials set (from salted passwords) and removed, together (Kafka's
+/// AlterUserScramCredentials answers per user).
+pub async fn alter_salted(
+    engine: &Engine,
+    _ctx: &RequestContext,
+    upsertions: Vec<SaltedUpsertion>,
+    deletions: Vec<(String, ScramMechanism)>,
+) -> BrokerResult<()> {
+    let mut records = Vec::with_capacity(upsertions.len());
+    for u in upsertions {
+        check_user_name(&u.name)?;
+        if u.salt.is_empty() || u.salted_password.is_empty() {
+            return Err(BrokerError::UnacceptableCredential(
+                "an empty salt or salted password".into(),
+            ));
+        }
+        let credential =
+            ScramCredential::from_salted(u.mechanism, &u.salted_password, u.salt, u.iterations);
+        records.push(UserScramCredentialRecord {
+            name: u.name,
+            mechanism: u.mechanism,
+            credential,
+        });
+    }
+    for (name, _) in &deletions {
+        check_user_name(name)?;
+    }
+    alter(
+        engine,
+        ScramChanges {
+            upsertions: records,
+            deletions,
+            create: CreateMode::Upsert,
+        },
+    )
+    .await
+}
+
 /// One user `troupe serve --add-scram` names.
 #[derive(Clone)]
 pub struct BootstrapUser {

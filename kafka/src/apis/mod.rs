@@ -39,6 +39,7 @@ mod offset_for_leader_epoch;
 mod produce;
 pub mod sasl;
 mod sync_group;
+mod user_scram_credentials;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -93,6 +94,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Kafka 1.0, are not served: such a connection is closed).
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The versions of `key` served, if it is served.
@@ -308,6 +311,15 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
         ApiKey::DeleteGroups => {
             answered(request, |b| delete_groups::handle(session, b, version)).await?
         }
+        ApiKey::DescribeUserScramCredentials => {
+            let body = decode(&mut request)?;
+            ready(&request, user_scram_credentials::describe(session, body))
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let body = decode(&mut request)?;
+            let response = user_scram_credentials::alter(session, body).await;
+            ready(&request, response)
+        }
         ApiKey::InitProducerId => {
             let body = decode(&mut request)?;
             let response = init_producer_id::handle(session, body, version).await;
@@ -463,6 +475,18 @@ mod tests {
             }
             ApiKey::DeleteGroups => {
                 decode_body::<DeleteGroupsRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::SaslHandshake => {
+                decode_body::<SaslHandshakeRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::SaslAuthenticate => {
+                decode_body::<SaslAuthenticateRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::DescribeUserScramCredentials => {
+                decode_body::<DescribeUserScramCredentialsRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::AlterUserScramCredentials => {
+                decode_body::<AlterUserScramCredentialsRequest>(&mut b, version, what).map(drop)
             }
             other => panic!("{other:?} is served but not fuzzed: add it here"),
         }
