@@ -940,6 +940,62 @@ fn an_operator_logs_in_to_the_dashboard_and_out_again() {
         "the WebSocket opens on the session"
     );
     screenshot(&tab, "logged-in");
+
+    // The Users page: create a user, set its password, delete it.
+    open(&tab, "#/users");
+    wait_for(
+        &tab,
+        "!!document.getElementById('create-user')",
+        "the users page",
+    );
+    assert_labelled(&tab, "users");
+    type_into(&tab, "#new-user-name", "erin");
+    type_into(&tab, "#new-user-password", "erin-pw");
+    click(&tab, "#create-user-submit");
+    wait_for(
+        &tab,
+        "!!document.querySelector('[data-user=\"erin\"]') && document.querySelector('[data-user=\"erin\"]').innerText.includes('SCRAM-SHA-512 (4096)')",
+        "erin in the list",
+    );
+    let login = |user: &str, password: &str| {
+        ureq::get(&b.url("/v3/clusters"))
+            .set(
+                "Authorization",
+                &format!(
+                    "Basic {}",
+                    crate::broker::base64_encode(format!("{user}:{password}").as_bytes())
+                ),
+            )
+            .call()
+            .map(|r| r.status())
+            .unwrap_or_else(|e| match e {
+                ureq::Error::Status(s, _) => s,
+                other => panic!("{other}"),
+            })
+    };
+    assert_eq!(login("erin", "erin-pw"), 200);
+    click(&tab, "[data-user=\"erin\"] button.secondary");
+    type_into(&tab, "#password-new", "erin-new");
+    click(&tab, "#set-password-submit");
+    wait_for(
+        &tab,
+        "document.getElementById('users-status').textContent.includes('Password of erin set')",
+        "the password set",
+    );
+    assert_eq!(login("erin", "erin-pw"), 401);
+    assert_eq!(login("erin", "erin-new"), 200);
+    screenshot(&tab, "users");
+    click(&tab, "[data-user=\"erin\"] button.danger");
+    type_into(&tab, "#confirm-input", "erin");
+    click(&tab, "#confirm-ok");
+    wait_for(
+        &tab,
+        "!document.querySelector('[data-user=\"erin\"]')",
+        "erin deleted",
+    );
+    assert_eq!(login("erin", "erin-new"), 401);
+    assert!(b.logged("erin-new").is_empty() && b.logged("erin-pw").is_empty());
+
     click(&tab, "#logout");
     wait_for(
         &tab,

@@ -698,6 +698,79 @@ function pageGroup(id) {
   });
 }
 
+// Users and their SCRAM credentials: list, create, set a password, delete. Passwords
+// go to the broker and are never shown; the broker answers mechanisms and iterations.
+function pageUsers() {
+  const list = h("div", {});
+  const status = h("div", { class: "status-line", id: "users-status", role: "status", "aria-live": "polite" });
+  const mechanisms = () => h("select", { name: "mechanisms", "aria-label": "Mechanisms" },
+    h("option", { value: "both", text: "SCRAM-SHA-256 and SCRAM-SHA-512" }),
+    h("option", { value: "SCRAM-SHA-256", text: "SCRAM-SHA-256" }),
+    h("option", { value: "SCRAM-SHA-512", text: "SCRAM-SHA-512" }));
+  const chosen = (f) => (f.get("mechanisms") === "both" ? undefined : [f.get("mechanisms")]);
+  const form = h("form", { class: "inline", id: "create-user", "aria-label": "Create user" },
+    h("label", {}, "Name", h("input", { name: "name", id: "new-user-name", required: true, autocomplete: "off" })),
+    h("label", {}, "Password", h("input", { name: "password", id: "new-user-password", type: "password", required: true, autocomplete: "new-password" })),
+    h("label", {}, "Mechanisms", mechanisms()),
+    h("button", { type: "submit", id: "create-user-submit", text: "Create user" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    try {
+      await v3("/users", { method: "POST", body: { user_name: f.get("name"), password: f.get("password"), mechanisms: chosen(f) } });
+      status.textContent = `User ${f.get("name")} created.`;
+      form.reset();
+      clearError();
+      await refresh();
+    } catch (err) { showError(err); status.textContent = ""; }
+  });
+  const passwordForm = h("form", { class: "inline", id: "set-password", "aria-label": "Set a password" },
+    h("label", {}, "User", h("input", { name: "name", id: "password-user", required: true, autocomplete: "off" })),
+    h("label", {}, "New password", h("input", { name: "password", id: "password-new", type: "password", required: true, autocomplete: "new-password" })),
+    h("label", {}, "Mechanisms", mechanisms()),
+    h("button", { type: "submit", id: "set-password-submit", text: "Set password" }));
+  passwordForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(passwordForm);
+    const name = f.get("name");
+    try {
+      await v3(`/users/${enc(name)}`, { method: "PUT", body: { password: f.get("password"), mechanisms: chosen(f) } });
+      status.textContent = `Password of ${name} set.`;
+      passwordForm.reset();
+      clearError();
+      await refresh();
+    } catch (err) { showError(err); status.textContent = ""; }
+  });
+  $main.replaceChildren(h("h1", { text: "Users" }),
+    h("section", { class: "panel" }, h("h2", { text: "Create a user" }), form),
+    h("section", { class: "panel" }, h("h2", { text: "Set a password" }), passwordForm, status),
+    h("section", { class: "panel" }, list));
+  const setPassword = (name) => {
+    document.getElementById("password-user").value = name;
+    document.getElementById("password-new").focus();
+  };
+  const remove = async (name) => {
+    if (!(await confirmDelete(name, `Delete user ${name}? Its clients can no longer log in.`))) return;
+    try {
+      await v3(`/users/${enc(name)}`, { method: "DELETE" });
+      status.textContent = `User ${name} deleted.`;
+      await refresh();
+    } catch (err) { showError(err); }
+  };
+  const refresh = async () => {
+    const users = (await v3("/users")).data;
+    keepFocus("data-user", () => list.replaceChildren(table(["User", "Credentials", "Actions"],
+      users.map((u) => h("tr", { "data-user": u.user_name },
+        h("td", { text: u.user_name }),
+        h("td", { text: u.credentials.map((c) => `${c.mechanism} (${c.iterations})`).join(", ") }),
+        h("td", {},
+          h("button", { type: "button", class: "secondary", "aria-label": `Set the password of ${u.user_name}`, onclick: () => setPassword(u.user_name), text: "Set password" }), " ",
+          h("button", { type: "button", class: "danger", "aria-label": `Delete user ${u.user_name}`, onclick: () => remove(u.user_name), text: "Delete" })))),
+      { id: "users", empty: "no users" })));
+  };
+  every(10000, refresh);
+}
+
 // ------------------------------------------------------------------ router
 
 function route() {
@@ -718,6 +791,7 @@ function route() {
   else if (section === "topics") pageTopics();
   else if (section === "groups" && parts[1]) pageGroup(parts[1]);
   else if (section === "groups") pageGroups();
+  else if (section === "users") pageUsers();
   else pageOverview();
   document.title = `Troupe — ${parts.filter(Boolean).join(" / ") || "overview"}`;
   $main.focus({ preventScroll: true });
