@@ -9,6 +9,7 @@
 //! A principal is Kafka's `User:<name>`; a connection that did not authenticate is
 //! `User:ANONYMOUS`.
 
+pub mod acl;
 pub mod scram;
 
 use std::collections::{BTreeMap, HashMap};
