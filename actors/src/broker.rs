@@ -840,6 +840,18 @@ impl Handler<AlterTopicConfigs> for Broker {
     }
 }
 
+impl Handler<AlterAcls> for Broker {
+    type Result = ResponseFuture<BrokerResult<()>>;
+
+    fn handle(&mut self, msg: AlterAcls, _: &mut Context<Self>) -> Self::Result {
+        let ask = self.ask(ControllerRequest::AlterAcls {
+            create: msg.create,
+            delete_ids: msg.delete_ids,
+        });
+        Box::pin(async move { ask.await.map(|_| ()) })
+    }
+}
+
 impl Handler<AlterUserScramCredentials> for Broker {
     type Result = ResponseFuture<BrokerResult<()>>;
 

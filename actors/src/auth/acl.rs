@@ -190,7 +190,7 @@ impl Acl {
 /// Kafka's `AclBindingFilter`: each field `None` or `Any` matches everything; a
 /// pattern type of MATCH finds every ACL that would cover the named resource
 /// (literal, wildcard and prefixes).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AclFilter {
     pub resource_type: Option<ResourceType>,
     pub resource_name: Option<String>,
@@ -289,6 +289,40 @@ pub trait Acls {
             }
         }
         allowed || (!any && config.allow_if_no_acl)
+    }
+}
+
+/// The cluster's ACLs as the metadata image holds them: each with its id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclTable {
+    pub ids: Vec<String>,
+    pub acls: Vec<Acl>,
+}
+
+impl AclTable {
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = (&'a String, &'a Acl)>) -> AclTable {
+        let (ids, acls) = entries
+            .into_iter()
+            .map(|(id, acl)| (id.clone(), acl.clone()))
+            .unzip();
+        AclTable { ids, acls }
+    }
+
+    /// The ACLs `filter` matches, with their ids.
+    pub fn matching<'a>(
+        &'a self,
+        filter: &'a AclFilter,
+    ) -> impl Iterator<Item = (&'a String, &'a Acl)> + 'a {
+        self.ids
+            .iter()
+            .zip(&self.acls)
+            .filter(move |(_, acl)| filter.matches(acl))
+    }
+}
+
+impl Acls for AclTable {
+    fn acls(&self) -> &[Acl] {
+        &self.acls
     }
 }
 

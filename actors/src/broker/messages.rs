@@ -87,6 +87,15 @@ pub struct AlterTopicConfigs {
 #[rtype(result = "BrokerResult<()>")]
 pub struct AlterUserScramCredentials(pub crate::controller::decisions::ScramChanges);
 
+/// ACLs added and removed by id together (committed through the controller; answered
+/// once this node's image has them).
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct AlterAcls {
+    pub create: Vec<crate::auth::acl::Acl>,
+    pub delete_ids: Vec<String>,
+}
+
 /// Effective configs of a topic, with their sources.
 #[derive(Message)]
 #[rtype(result = "BrokerResult<Vec<ConfigEntry>>")]

@@ -82,6 +82,12 @@ pub enum ControllerRequest {
     /// AlterUserScramCredentials). The credentials are made by the asking broker:
     /// no password travels.
     AlterUserScramCredentials(decisions::ScramChanges),
+    /// ACLs added (those that exist already are left as they are) and removed by id
+    /// (Kafka's CreateAcls and DeleteAcls).
+    AlterAcls {
+        create: Vec<crate::auth::acl::Acl>,
+        delete_ids: Vec<String>,
+    },
 }
 
 /// The controller's answer.
@@ -316,6 +322,9 @@ impl Controller {
             } => decisions::reassign(state, topic, *partition, replicas)?,
             ControllerRequest::AlterUserScramCredentials(changes) => {
                 decisions::alter_scram_credentials(state, changes)?
+            }
+            ControllerRequest::AlterAcls { create, delete_ids } => {
+                decisions::alter_acls(state, create, delete_ids)?
             }
             ControllerRequest::Heartbeat {
                 broker_id,

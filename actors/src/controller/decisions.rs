@@ -97,6 +97,34 @@ pub fn alter_scram_credentials(
     Ok(records)
 }
 
+/// The records of ACLs added (each checked; one that exists already is skipped) and
+/// removed (ids that are gone already are skipped: another request removed them).
+pub fn alter_acls(
+    state: &ClusterState,
+    create: &[crate::auth::acl::Acl],
+    delete_ids: &[String],
+) -> BrokerResult<Vec<MetadataRecord>> {
+    let mut records = Vec::new();
+    for id in delete_ids {
+        if state.acls.contains_key(id) {
+            records.push(MetadataRecord::RemoveAccessControlEntry { id: id.clone() });
+        }
+    }
+    let mut adding: Vec<&crate::auth::acl::Acl> = Vec::new();
+    for acl in create {
+        acl.check().map_err(BrokerError::InvalidRequest)?;
+        if state.acls.values().any(|a| a == acl) || adding.contains(&acl) {
+            continue;
+        }
+        adding.push(acl);
+        records.push(MetadataRecord::AccessControlEntry {
+            id: Uuid::new_v4().to_string(),
+            acl: acl.clone(),
+        });
+    }
+    Ok(records)
+}
+
 /// The records that create `topic`: every replica in the ISR, the first active
 /// one leading.
 pub fn create_topic(

@@ -19,6 +19,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::auth::acl::Acl;
 use crate::auth::{ScramCredential, ScramMechanism};
 use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 
@@ -66,6 +67,16 @@ pub enum MetadataRecord {
     RemoveUserScramCredential {
         name: String,
         mechanism: ScramMechanism,
+    },
+    /// An ACL added, under an id of its own (Kafka's AccessControlEntryRecord).
+    AccessControlEntry {
+        id: String,
+        #[serde(flatten)]
+        acl: Acl,
+    },
+    /// An ACL removed (Kafka's RemoveAccessControlEntryRecord).
+    RemoveAccessControlEntry {
+        id: String,
     },
 }
 

@@ -20,6 +20,7 @@ use super::records::{
     BrokerEndpoint, BrokerRegistrationChangeRecord, ConfigRecord, ConfigResourceType,
     MetadataRecord, PartitionChangeRecord, PartitionRecord, RegisterBrokerRecord, NO_LEADER,
 };
+use crate::auth::acl::Acl;
 use crate::auth::Users;
 use crate::ids::{LeaderEpoch, NodeId, PartitionEpoch, PartitionId};
 use crate::metadata::{BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage};
@@ -62,6 +63,8 @@ pub enum MetadataError {
         partition: PartitionId,
         problem: String,
     },
+    #[error("no ACL has id {0}")]
+    UnknownAcl(String),
     #[error("user {name} has no {mechanism} credential")]
     UnknownCredential { name: String, mechanism: String },
 }
@@ -149,6 +152,9 @@ pub struct ClusterState {
     /// existed).
     #[serde(default)]
     pub users: Users,
+    /// ACLs by id (absent from snapshots written before ACLs existed).
+    #[serde(default)]
+    pub acls: BTreeMap<String, Acl>,
 }
 
 impl ClusterState {
@@ -229,6 +235,15 @@ impl ClusterState {
                     .insert(r.mechanism, r.credential.clone());
                 Ok(())
             }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                self.acls.insert(id.clone(), acl.clone());
+                Ok(())
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => self
+                .acls
+                .remove(id)
+                .map(|_| ())
+                .ok_or_else(|| MetadataError::UnknownAcl(id.clone())),
             MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
                 let unknown = || MetadataError::UnknownCredential {
                     name: name.clone(),
@@ -479,6 +494,7 @@ impl ClusterState {
             brokers,
             topics,
             users: Arc::new(self.users.clone()),
+            acls: Arc::new(crate::auth::acl::AclTable::from_entries(&self.acls)),
             metadata_offset: 0,
         }
     }

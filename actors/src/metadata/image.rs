@@ -20,6 +20,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, Arc<TopicImage>>,
     /// Users and their SCRAM credentials: what SASL and HTTP authentication check.
     pub users: Arc<crate::auth::Users>,
+    /// Every ACL: what the authorizer decides by.
+    pub acls: Arc<crate::auth::acl::AclTable>,
     /// The metadata log offset this image was made at (Kafka's image provenance):
     /// a change committed at offset `o` is in every image with `metadata_offset >= o`.
     pub metadata_offset: u64,
@@ -105,6 +107,7 @@ impl MetadataImage {
             )]),
             topics: BTreeMap::new(),
             users: Default::default(),
+            acls: Default::default(),
             metadata_offset: 0,
         }
     }

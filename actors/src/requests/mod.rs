@@ -5,6 +5,7 @@
 //! this layer (and the actors themselves) send messages to actors, as Kafka's
 //! `KafkaApis` sits over its `ReplicaManager` and coordinators.
 
+pub mod acls;
 pub mod configs;
 pub mod consumers;
 pub mod delete_records;

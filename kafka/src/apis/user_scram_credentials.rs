@@ -88,7 +88,7 @@ pub async fn alter(
     let mut named: HashMap<(String, i8), usize> = HashMap::new();
     let mut upsertions: HashMap<String, Vec<SaltedUpsertion>> = HashMap::new();
     let mut deletions: HashMap<String, Vec<ScramMechanism>> = HashMap::new();
-    let mut note = |name: &str, order: &mut Vec<String>| {
+    let note = |name: &str, order: &mut Vec<String>| {
         if !order.iter().any(|n| n == name) {
             order.push(name.to_string());
         }
