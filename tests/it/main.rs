@@ -2,6 +2,7 @@
 //! processes on ephemeral ports with temp data directories and drives them over HTTP,
 //! through the CLI, and with real Kafka clients.
 
+mod acls;
 mod auth;
 mod broker;
 mod browser;

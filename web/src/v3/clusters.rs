@@ -197,17 +197,6 @@ pub async fn broker_config(
     )))
 }
 
-/// `GET …/acls`: Troupe has no ACLs, so every search finds none.
-pub async fn acls(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    check_cluster(&state, &path)?;
-    let urls = Urls::new(&req, &state);
-    Ok(HttpResponse::Ok().json(urls.list("KafkaAclList", "/acls", Vec::new())))
-}
-
 /// `GET …/broker-configs`: cluster-wide dynamic broker configs, of which Troupe has
 /// none (its settings are per broker, static, under `/brokers/{id}/configs`).
 pub async fn cluster_configs(

@@ -2,10 +2,11 @@
 //! produce and consumer groups; and users (SCRAM credentials), which Confluent's v3
 //! does not have. Every resource carries `kind` and `metadata` (`self` URL and a CRN), and
 //! links to related resources as `{"related": url}`, as Confluent's do; every link
-//! handed out answers a GET (ACLs, cluster configs and reassignments are empty lists:
+//! handed out answers a GET (cluster configs and reassignments are empty lists:
 //! one node has none). Request bodies are parsed strictly: an unknown field is a 400
 //! naming it, an empty body a 422, as Confluent's.
 
+pub mod acls;
 pub mod clusters;
 pub mod configs;
 pub mod consumer_groups;
@@ -48,7 +49,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             &format!("{c}/brokers/{{broker_id}}/partition-replicas"),
             web::get().to(partitions::broker_replicas),
         )
-        .route(&format!("{c}/acls"), web::get().to(clusters::acls))
+        .route(&format!("{c}/acls"), web::get().to(acls::list))
+        .route(&format!("{c}/acls"), web::post().to(acls::create))
+        .route(&format!("{c}/acls"), web::delete().to(acls::delete))
+        .route(
+            &format!("{c}/acls:batch"),
+            web::post().to(acls::create_batch),
+        )
         .route(&format!("{c}/users"), web::get().to(users::list))
         .route(&format!("{c}/users"), web::post().to(users::create))
         .route(&format!("{c}/users/{{user}}"), web::get().to(users::get))
