@@ -130,3 +130,58 @@ fn acls_are_created_searched_deleted_and_kept_across_a_restart() {
     );
     assert_eq!(found(&b, "?permission=DENY")[0].1, "User:mallory");
 }
+
+/// Kafka's ACL APIs, through confluent-kafka's AdminClient (what `kafka-acls.sh`
+/// does): create, describe with filters, delete; REST sees the same ACLs.
+#[test]
+fn kafka_admin_clients_create_describe_and_delete_acls() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let out = crate::kafka::python(
+        &b,
+        r#"
+from confluent_kafka.admin import (AdminClient, AclBinding, AclBindingFilter, ResourceType,
+    ResourcePatternType, AclOperation, AclPermissionType)
+a = AdminClient({'bootstrap.servers': BOOTSTRAP})
+bindings = [
+    AclBinding(ResourceType.TOPIC, 'orders', ResourcePatternType.LITERAL, 'User:alice', '*',
+               AclOperation.READ, AclPermissionType.ALLOW),
+    AclBinding(ResourceType.TOPIC, 'pay-', ResourcePatternType.PREFIXED, 'User:bob', '*',
+               AclOperation.WRITE, AclPermissionType.ALLOW),
+    AclBinding(ResourceType.GROUP, 'billing', ResourcePatternType.LITERAL, 'User:alice', '10.0.0.1',
+               AclOperation.READ, AclPermissionType.DENY),
+]
+created = {str(b.name): (f.result(30) is None) for b, f in a.create_acls(bindings).items()}
+every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                         AclOperation.ANY, AclPermissionType.ANY)
+described = sorted([b.name, b.principal, b.host, b.operation.name, b.permission_type.name]
+                   for b in a.describe_acls(every).result(30))
+alice = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, 'User:alice', None,
+                         AclOperation.ANY, AclPermissionType.ANY)
+deleted = {}
+for f, fut in a.delete_acls([alice]).items():
+    deleted = sorted(b.name for b in fut.result(30))
+left = sorted(b.name for b in a.describe_acls(every).result(30))
+print(json.dumps({'created': created, 'described': described, 'deleted': deleted, 'left': left}))
+"#,
+    );
+    assert_eq!(
+        out["created"],
+        json!({"orders": true, "pay-": true, "billing": true}),
+        "{out}"
+    );
+    assert_eq!(
+        out["described"],
+        json!([
+            ["billing", "User:alice", "10.0.0.1", "READ", "DENY"],
+            ["orders", "User:alice", "*", "READ", "ALLOW"],
+            ["pay-", "User:bob", "*", "WRITE", "ALLOW"]
+        ]),
+        "{out}"
+    );
+    assert_eq!(out["deleted"], json!(["billing", "orders"]), "{out}");
+    assert_eq!(out["left"], json!(["pay-"]), "{out}");
+    let rest = found(&b, "");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].0, "pay-");
+}

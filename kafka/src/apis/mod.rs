@@ -9,6 +9,7 @@
 //! it returns) — and yields a [`Reply`], a future the connection awaits in the same
 //! order to write the response. Only waiting for acknowledgements overlaps.
 
+mod acls;
 mod admin;
 mod alter_configs;
 pub mod api_versions;
@@ -96,6 +97,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The versions of `key` served, if it is served.
@@ -311,6 +315,20 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
         ApiKey::DeleteGroups => {
             answered(request, |b| delete_groups::handle(session, b, version)).await?
         }
+        ApiKey::DescribeAcls => {
+            let body = decode(&mut request)?;
+            ready(&request, acls::describe(session, body))
+        }
+        ApiKey::CreateAcls => {
+            let body = decode(&mut request)?;
+            let response = acls::create(session, body).await;
+            ready(&request, response)
+        }
+        ApiKey::DeleteAcls => {
+            let body = decode(&mut request)?;
+            let response = acls::delete(session, body).await;
+            ready(&request, response)
+        }
         ApiKey::DescribeUserScramCredentials => {
             let body = decode(&mut request)?;
             ready(&request, user_scram_credentials::describe(session, body))
@@ -476,6 +494,11 @@ mod tests {
             ApiKey::DeleteGroups => {
                 decode_body::<DeleteGroupsRequest>(&mut b, version, what).map(drop)
             }
+            ApiKey::DescribeAcls => {
+                decode_body::<DescribeAclsRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::CreateAcls => decode_body::<CreateAclsRequest>(&mut b, version, what).map(drop),
+            ApiKey::DeleteAcls => decode_body::<DeleteAclsRequest>(&mut b, version, what).map(drop),
             ApiKey::SaslHandshake => {
                 decode_body::<SaslHandshakeRequest>(&mut b, version, what).map(drop)
             }
