@@ -1,5 +1,5 @@
 //! `troupe`: the broker (`troupe serve`) and its command-line tools (`troupe topics`,
-//! `troupe produce`, `troupe consume`, `troupe groups`, `troupe cluster`, `troupe users`),
+//! `troupe produce`, `troupe consume`, `troupe groups`, `troupe cluster`, `troupe users`, `troupe acls`),
 //! in one binary.
 
 mod cli;
@@ -44,6 +44,8 @@ enum Command {
     Cluster(cli::cluster::ClusterArgs),
     /// List, describe, create and delete users, and set their passwords (SCRAM).
     Users(cli::users::UsersArgs),
+    /// List, add and remove ACLs (like kafka-acls.sh).
+    Acls(cli::acls::AclsArgs),
     /// Print the README's configuration table (--readme FILE rewrites it in place).
     #[command(hide = true)]
     ConfigDocs(cli::config_docs::ConfigDocsArgs),
@@ -62,6 +64,7 @@ fn main() {
         Command::Groups(args) => cli::groups::run(&client, args),
         Command::Cluster(args) => cli::cluster::run(&client, args),
         Command::Users(args) => cli::users::run(&client, args),
+        Command::Acls(args) => cli::acls::run(&client, args),
     };
     if let Err(e) = outcome {
         eprintln!("troupe: {e}");

@@ -154,3 +154,16 @@ impl Client {
             .ok_or_else(|| CliError::Input("the broker listed no cluster".into()))
     }
 }
+
+/// Percent-encodes a path segment or query value (RFC 3986's unreserved characters
+/// stay as they are).
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

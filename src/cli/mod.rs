@@ -1,6 +1,7 @@
 //! The `troupe` command line: one file per subcommand. Everything but `serve` is a
 //! client of a running broker's REST API.
 
+pub mod acls;
 pub mod client;
 pub mod cluster;
 pub mod config_docs;

@@ -9,7 +9,7 @@ use std::io::Read;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::client::{CliError, Client};
+use super::client::{encode, CliError, Client};
 
 #[derive(Args, Debug)]
 pub struct UsersArgs {
@@ -139,16 +139,4 @@ pub fn run(client: &Client, args: UsersArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-/// Percent-encodes a path segment or query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

@@ -185,3 +185,73 @@ print(json.dumps({'created': created, 'described': described, 'deleted': deleted
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].0, "pay-");
 }
+
+/// `troupe acls`, as `kafka-acls.sh` is used: add for two principals and two
+/// operations, list what covers a topic, remove by principal.
+#[test]
+fn troupe_acls_adds_lists_and_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let troupe = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"))
+            .args(["--bootstrap-server", &b.url("")])
+            .args(["acls"])
+            .args(args)
+            .output()
+            .expect("troupe runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = troupe(&[
+        "add",
+        "--allow-principal",
+        "User:alice",
+        "--allow-principal",
+        "User:bob",
+        "--operation",
+        "Read",
+        "--operation",
+        "Describe",
+        "--topic",
+        "orders",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Added 4 ACL(s)"), "{out}");
+    let (code, _, err) = troupe(&[
+        "add",
+        "--deny-principal",
+        "User:mallory",
+        "--operation",
+        "All",
+        "--topic",
+        "ord",
+        "--resource-pattern-type",
+        "prefixed",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, listed, _) = troupe(&["list", "--topic", "orders"]);
+    assert_eq!(listed.lines().count(), 1 + 5, "{listed}");
+    assert!(
+        listed.contains("User:mallory") && listed.contains("PREFIXED"),
+        "{listed}"
+    );
+    let (code, _, err) = troupe(&[
+        "add",
+        "--allow-principal",
+        "User:x",
+        "--operation",
+        "Fly",
+        "--topic",
+        "t",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    let (code, _, err) = troupe(&["remove"]);
+    assert_eq!(code, Some(4), "{err}");
+    let (code, out, _) = troupe(&["remove", "--principal", "User:bob"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Removed 2 ACL(s)"), "{out}");
+    assert_eq!(found(&b, "").len(), 3);
+}
