@@ -77,7 +77,14 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         }
         (None, _) => None,
     };
-    let node = starting.finish().await?;
+    let mut node = starting.finish().await?;
+    // Who may manage users and ACLs (until the authorizer decides everything).
+    node.engine.security = std::sync::Arc::new(troupe_actors::requests::SecurityPolicy {
+        authentication: settings.http_auth != troupe_web::auth::HttpAuth::None
+            || settings.kafka.iter().any(|k| k.security.uses_sasl())
+            || settings.tls.client_auth == crate::tls::ClientAuth::Required,
+        super_users: settings.super_users.clone(),
+    });
     if !settings.add_scram.is_empty() {
         troupe_actors::requests::users::bootstrap(&node.engine, &settings.add_scram)
             .await

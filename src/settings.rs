@@ -64,6 +64,8 @@ pub struct Settings {
     pub http_tls: bool,
     /// `authentication.method` on the HTTP listener.
     pub http_auth: HttpAuth,
+    /// `super.users`: principals (`User:admin`).
+    pub super_users: Vec<String>,
     /// The Kafka listeners `listeners` has (`PLAINTEXT`, `SSL`), in that order.
     pub kafka: Vec<ListenerConfig>,
     /// The `ssl.*` keys, for the TLS listeners.
@@ -281,6 +283,13 @@ impl Settings {
             web,
             http_tls,
             http_auth,
+            super_users: checked
+                .text("super.users")?
+                .split(';')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
             kafka,
             tls,
             controller_listen,

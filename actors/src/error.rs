@@ -46,6 +46,10 @@ pub enum BrokerError {
     #[error("user '{0}' already exists")]
     UserExists(String),
 
+    /// Managing users or ACLs without the right to.
+    #[error("not authorized: {0}")]
+    ClusterAuthorizationFailed(String),
+
     /// A credential refused: an empty password, iterations out of bounds, a user
     /// name that cannot be used.
     #[error("unacceptable credential: {0}")]
@@ -273,6 +277,7 @@ impl BrokerError {
             E::InvalidConfig { .. } => ErrorKind::InvalidConfig,
             E::UnknownUser(_) => ErrorKind::ResourceNotFound,
             E::UserExists(_) => ErrorKind::DuplicateResource,
+            E::ClusterAuthorizationFailed(_) => ErrorKind::ClusterAuthorizationFailed,
             E::UnacceptableCredential(_) => ErrorKind::UnacceptableCredential,
             E::RecordTooLarge { .. } => ErrorKind::MessageTooLarge,
             E::OffsetOutOfRange { .. } => ErrorKind::OffsetOutOfRange,

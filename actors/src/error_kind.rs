@@ -172,6 +172,9 @@ error_kinds! {
     /// A SASL exchange or HTTP credentials that did not authenticate: a wrong user
     /// name or password (which of the two is not said).
     SaslAuthenticationFailed => SASL_AUTHENTICATION_FAILED(58), 401 / 40101, no_retry;
+    /// Managing users or ACLs without the right: unauthenticated on a broker with
+    /// authentication, or not one of `super.users`.
+    ClusterAuthorizationFailed => CLUSTER_AUTHORIZATION_FAILED(31), 403 / 40301, no_retry;
     /// A SASL mechanism the listener does not offer.
     UnsupportedSaslMechanism => UNSUPPORTED_SASL_MECHANISM(33), 400 / 40002, no_retry;
     /// A SASL request out of turn (authenticating before the handshake, or on a
@@ -279,6 +282,7 @@ mod tests {
         ("SASL_AUTHENTICATION_FAILED", 58),
         ("UNSUPPORTED_SASL_MECHANISM", 33),
         ("ILLEGAL_SASL_STATE", 34),
+        ("CLUSTER_AUTHORIZATION_FAILED", 31),
     ];
 
     #[test]

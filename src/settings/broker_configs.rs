@@ -187,6 +187,12 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "authentication on the HTTP listener (REST, WebSocket, dashboard, `/metrics`; not `/health`), as Confluent REST Proxy's: `NONE`, or `BASIC` (HTTP Basic with a user's name and password, checked against the users' SCRAM credentials)",
     },
     ConfigDef {
+        name: "super.users",
+        kind: ConfigType::String,
+        default: "",
+        doc: "principals who manage users and ACLs on a broker with authentication, `;`-separated as Kafka's (`User:admin;User:ops`); empty: any authenticated user",
+    },
+    ConfigDef {
         name: "listener.security.protocol.map",
         kind: ConfigType::String,
         default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",

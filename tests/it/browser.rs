@@ -617,4 +617,30 @@ fn cors_stays_closed_unless_an_origin_is_listed() {
         names.contains("from-app") && !names.contains("from-evil"),
         "{names}"
     );
+    drop(open);
+
+    // `*`: any page may read, without credentials, and write nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let any = TestBroker::start_with(dir.path(), &["http.cors.allowed.origins=*"]);
+    let (_, head) = raw_headers(
+        any.port,
+        "GET",
+        "/v3/clusters",
+        &[("Origin", "https://x.example")],
+    );
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert!(!head.contains("access-control-allow-credentials"), "{head}");
+    let cluster = any.cluster_id();
+    let (status, _) = raw(
+        any.port,
+        "POST",
+        &format!("/v3/clusters/{cluster}/topics"),
+        &[
+            ("Origin", "https://x.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"topic_name":"from-anywhere"}"#,
+    );
+    assert_eq!(status, 403);
 }

@@ -29,6 +29,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, FromRequest, HttpMessage, HttpRequest, ResponseError};
 use base64::Engine as _;
+use troupe_actors::auth::Authenticator;
 use troupe_actors::requests::{Listener, RequestContext};
 use troupe_actors::ErrorKind;
 
@@ -84,37 +85,46 @@ const SESSIONS_MAX: usize = 10_000;
 /// The dashboard's login sessions on this node: token → user.
 #[derive(Default)]
 pub struct Sessions {
-    open: Mutex<HashMap<String, (String, Instant)>>,
+    /// Token → user, the credential it logged in with (its stored key), last use.
+    open: Mutex<HashMap<String, (String, Vec<u8>, Instant)>>,
 }
 
 impl Sessions {
-    /// A new session for `user`: its token.
-    pub fn open(&self, user: &str) -> Option<String> {
+    /// A new session for `user`, logged in with the credential `fingerprint`
+    /// ([`Authenticator::fingerprint`]): its token.
+    pub fn open(&self, user: &str, fingerprint: Vec<u8>) -> Option<String> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).ok()?;
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let mut open = self.open.lock().ok()?;
         let now = Instant::now();
-        open.retain(|_, (_, used)| now.duration_since(*used) < SESSION_IDLE);
+        open.retain(|_, (_, _, used)| now.duration_since(*used) < SESSION_IDLE);
         if open.len() >= SESSIONS_MAX {
             if let Some(oldest) = open
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
+                .min_by_key(|(_, (_, _, used))| *used)
                 .map(|(t, _)| t.clone())
             {
                 open.remove(&oldest);
             }
         }
-        open.insert(token.clone(), (user.to_string(), now));
+        open.insert(token.clone(), (user.to_string(), fingerprint, now));
         Some(token)
     }
 
-    /// The user of a live session, which counts as used now.
-    pub fn user(&self, token: &str) -> Option<String> {
+    /// The user of a live session whose credential is still `current(user)` (a new
+    /// password, or the user deleted, ends it); it counts as used now.
+    pub fn user(
+        &self,
+        token: &str,
+        current: impl FnOnce(&str) -> Option<Vec<u8>>,
+    ) -> Option<String> {
         let mut open = self.open.lock().ok()?;
         let now = Instant::now();
-        let (user, used) = open.get_mut(token)?;
-        if now.duration_since(*used) >= SESSION_IDLE {
+        let (user, fingerprint, used) = open.get_mut(token)?;
+        if now.duration_since(*used) >= SESSION_IDLE
+            || current(user).as_ref() != Some(&*fingerprint)
+        {
             open.remove(token);
             return None;
         }
@@ -165,14 +175,9 @@ pub async fn authenticate(
         let image = state.engine.image();
         let session = req.app_data::<web::Data<Sessions>>().and_then(|sessions| {
             let token = session_token(req.request())?;
-            let user = sessions.user(&token)?;
-            // A deleted user's sessions end with it.
-            if image.users.contains_key(&user) {
-                Some(user)
-            } else {
-                sessions.close(&token);
-                None
-            }
+            sessions.user(&token, |user| {
+                Authenticator::fingerprint(&image.users, user)
+            })
         });
         if let Some(user) = session {
             req.extensions_mut().insert(AuthenticatedUser(user));

@@ -74,16 +74,24 @@ impl BrowserSafety {
     /// An origin the operator listed (`http.allowed.origins`, or for CORS).
     fn origin_listed(&self, origin: &str) -> bool {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        self.allowed_origins
-            .iter()
-            .chain(&self.cors_origins)
-            .any(|o| o == "*" || *o == origin)
+        self.allowed_origins.iter().any(|o| o == "*" || *o == origin)
+            // A CORS origin named exactly may write; `*` in the CORS list lets any page
+            // read, without credentials, and write nothing.
+            || self.cors_origins.iter().any(|o| *o == origin)
     }
 
-    /// An origin CORS answers for (`http.cors.allowed.origins`).
-    pub fn cors_allows(&self, origin: &str) -> bool {
+    /// Whether CORS answers `origin` (`http.cors.allowed.origins`): `Some(true)` for
+    /// one listed by name (credentials allowed), `Some(false)` for any other under `*`
+    /// (`Access-Control-Allow-Origin: *`, no credentials), `None` if not at all.
+    pub fn cors_allows(&self, origin: &str) -> Option<bool> {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        self.cors_origins.iter().any(|o| o == "*" || *o == origin)
+        if self.cors_origins.iter().any(|o| *o == origin) {
+            Some(true)
+        } else if self.cors_origins.iter().any(|o| o == "*") {
+            Some(false)
+        } else {
+            None
+        }
     }
 
     /// The broker's own origin: the page was served from the Host this request went
@@ -186,13 +194,15 @@ pub async fn enforce(
         let response = e.error_response();
         return Ok(req.into_response(response));
     }
-    let cors_origin = header_text(req.request(), header::ORIGIN)
-        .filter(|o| {
-            req.app_data::<web::Data<BrowserSafety>>()
-                .is_some_and(|p| p.cors_allows(o))
+    let cors = header_text(req.request(), header::ORIGIN).and_then(|o| {
+        let named = req.app_data::<web::Data<BrowserSafety>>()?.cors_allows(o)?;
+        Some(if named {
+            o.to_string()
+        } else {
+            "*".to_string()
         })
-        .map(str::to_string);
-    let Some(origin) = cors_origin else {
+    });
+    let Some(origin) = cors else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     // A preflight: answered here, before authentication (it carries no credentials).
@@ -223,16 +233,19 @@ pub async fn enforce(
     Ok(response)
 }
 
-/// CORS's answer for `origin`: allowed, with credentials (Basic or the session), and
-/// the `Location` of created resources readable.
+/// CORS's answer for `origin`: allowed — with credentials (Basic or the session) for
+/// an origin listed by name, without for `*` — and the `Location` of created resources
+/// readable.
 fn allow_origin(headers: &mut header::HeaderMap, origin: &str) {
     if let Ok(value) = header::HeaderValue::from_str(origin) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
     }
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-        header::HeaderValue::from_static("true"),
-    );
+    if origin != "*" {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::HeaderValue::from_static("true"),
+        );
+    }
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         header::HeaderValue::from_static("Location"),

@@ -13,6 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use actix_web::cookie::{Cookie, SameSite};
+use troupe_actors::auth::Authenticator;
 use troupe_actors::ErrorKind;
 
 use crate::auth::{session_token, Caller, HttpAuth, Sessions, SESSION_COOKIE};
@@ -60,6 +61,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout));
 }
 
+/// The largest login body.
+const LOGIN_MAX_BYTES: usize = 4096;
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Login {
@@ -89,7 +93,8 @@ async fn login(
     sessions: web::Data<Sessions>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let body = read_body(body, state.limits.max_request_bytes).await?;
+    // A name and a password: a few KiB at most, read before anyone is known.
+    let body = read_body(body, LOGIN_MAX_BYTES).await?;
     let login: Login = crate::json::parse(&body)?;
     let image = state.engine.image();
     let authenticator = &state.engine.authenticator;
@@ -107,8 +112,9 @@ async fn login(
         ));
     }
     authenticator.succeeded(address);
+    let fingerprint = Authenticator::fingerprint(&image.users, &login.user).unwrap_or_default();
     let token = sessions
-        .open(&login.user)
+        .open(&login.user, fingerprint)
         .ok_or_else(|| ApiError::internal("no session could be opened"))?;
     log::info!("dashboard: '{}' logged in", login.user);
     Ok(HttpResponse::NoContent()

@@ -170,6 +170,8 @@ pub struct Authenticator {
     /// a changed or removed credential no longer matches.
     recent: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
+    /// Checked for unknown users, so they take as long as known ones.
+    dummy: ScramCredential,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -193,6 +195,12 @@ impl Default for Authenticator {
             key: scram::random_bytes(32).unwrap_or_else(|_| b"troupe-auth".to_vec()),
             recent: Mutex::default(),
             failures: Mutex::default(),
+            dummy: ScramCredential::from_salted(
+                ScramMechanism::Sha512,
+                b"no such user",
+                b"troupe".to_vec(),
+                scram::MIN_ITERATIONS,
+            ),
         }
     }
 }
@@ -201,10 +209,11 @@ impl Authenticator {
     /// Whether `password` is `user`'s: against its SCRAM-SHA-512 credential if it has
     /// one, else its SCRAM-SHA-256 one.
     pub fn check_password(&self, users: &Users, user: &str, password: &str) -> bool {
-        let Some(credentials) = users.get(user) else {
-            return false;
-        };
-        let Some((mechanism, credential)) = credentials.iter().next_back() else {
+        let Some((mechanism, credential)) = users.get(user).and_then(|c| c.iter().next_back())
+        else {
+            // An unknown user costs what a known one does: its absence is not told by
+            // how fast the answer comes.
+            let _ = self.dummy.matches(ScramMechanism::Sha512, password);
             return false;
         };
         let tag = self.tag(user, password);
@@ -247,8 +256,12 @@ impl Authenticator {
             return MAX_FAILURE_DELAY;
         };
         let now = Instant::now();
-        if failures.len() > RECENT_MAX {
+        if failures.len() >= RECENT_MAX {
             failures.retain(|_, f| now.duration_since(f.last) < FAILURE_MEMORY);
+            if failures.len() >= RECENT_MAX {
+                // Addresses past the bound all wait the longest: memory stays bounded.
+                return MAX_FAILURE_DELAY;
+            }
         }
         let entry = failures.entry(address).or_insert(Failures {
             count: 0,
@@ -263,11 +276,18 @@ impl Authenticator {
         (FIRST_FAILURE_DELAY * 2u32.saturating_pow(doublings)).min(MAX_FAILURE_DELAY)
     }
 
-    /// A success from `address` forgets its failures.
-    pub fn succeeded(&self, address: Option<IpAddr>) {
-        if let (Some(address), Ok(mut failures)) = (address, self.failures.lock()) {
-            failures.remove(&address);
-        }
+    /// A success is answered at once, but forgets no failure: an attacker holding
+    /// one account cannot reset the pace of guesses at another (failures are
+    /// forgotten 5 minutes after the last one).
+    pub fn succeeded(&self, _address: Option<IpAddr>) {}
+
+    /// What a session of `user` was opened against: its strongest credential's stored
+    /// key, so a new password (or the user deleted, or made again) ends the session.
+    pub fn fingerprint(users: &Users, user: &str) -> Option<Vec<u8>> {
+        users
+            .get(user)
+            .and_then(|c| c.values().next_back())
+            .map(|c| c.stored_key.clone())
     }
 }
 
@@ -320,7 +340,8 @@ mod tests {
         assert_eq!(delays[1], FIRST_FAILURE_DELAY * 2);
         assert_eq!(delays[7], MAX_FAILURE_DELAY);
         assert_eq!(auth.failed(Some(b)), FIRST_FAILURE_DELAY);
+        // A success does not reset the pace.
         auth.succeeded(Some(a));
-        assert_eq!(auth.failed(Some(a)), FIRST_FAILURE_DELAY);
+        assert_eq!(auth.failed(Some(a)), MAX_FAILURE_DELAY);
     }
 }

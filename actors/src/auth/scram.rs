@@ -292,10 +292,12 @@ impl ScramServer {
                 let credential = lookup(&user);
                 let (salt, iterations) = match &credential {
                     Some(c) => (c.salt.clone(), c.iterations),
-                    None => (
-                        self.mechanism.hmac(&fake_salt_key(), user.as_bytes()),
-                        MIN_ITERATIONS,
-                    ),
+                    // As long as a real salt (32 bytes), whatever the hash.
+                    None => {
+                        let mut salt = self.mechanism.hmac(&fake_salt_key(), user.as_bytes());
+                        salt.truncate(32);
+                        (salt, MIN_ITERATIONS)
+                    }
                 };
                 let server_nonce = B64.encode(random_bytes(24).map_err(|e| fail(&e))?);
                 let nonce = format!("{client_nonce}{server_nonce}");

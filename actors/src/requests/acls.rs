@@ -9,17 +9,23 @@ use crate::broker::AlterAcls;
 use crate::error::{BrokerError, BrokerResult};
 
 /// The ACLs `filter` matches.
-pub fn describe(engine: &Engine, _ctx: &RequestContext, filter: &AclFilter) -> Vec<Acl> {
-    engine
+pub fn describe(
+    engine: &Engine,
+    ctx: &RequestContext,
+    filter: &AclFilter,
+) -> BrokerResult<Vec<Acl>> {
+    engine.check_admin(ctx)?;
+    Ok(engine
         .image()
         .acls
         .matching(filter)
         .map(|(_, acl)| acl.clone())
-        .collect()
+        .collect())
 }
 
 /// Adds `acls`, all or none (each must be a whole ACL).
-pub async fn create(engine: &Engine, _ctx: &RequestContext, acls: Vec<Acl>) -> BrokerResult<()> {
+pub async fn create(engine: &Engine, ctx: &RequestContext, acls: Vec<Acl>) -> BrokerResult<()> {
+    engine.check_admin(ctx)?;
     for acl in &acls {
         acl.check()
             .map_err(|reason| BrokerError::InvalidRequest(format!("invalid ACL: {reason}")))?;
@@ -41,9 +47,10 @@ pub async fn create(engine: &Engine, _ctx: &RequestContext, acls: Vec<Acl>) -> B
 /// Deletes every ACL each filter matches; answers what each filter matched.
 pub async fn delete(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     filters: &[AclFilter],
 ) -> BrokerResult<Vec<Vec<Acl>>> {
+    engine.check_admin(ctx)?;
     let image = engine.image();
     let mut ids = Vec::new();
     let mut matched = Vec::with_capacity(filters.len());

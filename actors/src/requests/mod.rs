@@ -104,6 +104,22 @@ pub struct Engine {
     sticky: std::sync::Arc<produce::StickyPartitioner>,
     /// Checks passwords against the users in the image, and paces failing addresses.
     pub authenticator: std::sync::Arc<crate::auth::Authenticator>,
+    /// Whether the node authenticates anyone, and its super users (set by the server
+    /// before it serves).
+    pub security: std::sync::Arc<SecurityPolicy>,
+}
+
+/// Who may manage users and ACLs until the authorizer decides everything: on a
+/// broker with no authentication anywhere (the embedded default) anyone, as anyone
+/// may do anything there; otherwise only an authenticated user — one of
+/// `super.users` when that is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityPolicy {
+    /// A listener authenticates (HTTP Basic, a SASL listener, required client
+    /// certificates).
+    pub authentication: bool,
+    /// `super.users`: principals (`User:admin`).
+    pub super_users: Vec<String>,
 }
 
 impl Engine {
@@ -124,6 +140,7 @@ impl Engine {
             clock,
             sticky: Default::default(),
             authenticator: Default::default(),
+            security: Default::default(),
         }
     }
 
@@ -147,6 +164,26 @@ impl Engine {
             return route.partition(partition).cloned().map(Leader::Local);
         }
         self.routes.leader(topic, partition).await
+    }
+
+    /// Refuses managing users and ACLs to whom [`SecurityPolicy`] does not allow it.
+    pub(crate) fn check_admin(&self, ctx: &RequestContext) -> crate::BrokerResult<()> {
+        if !self.security.authentication || ctx.listener == Listener::Internal {
+            return Ok(());
+        }
+        let Some(user) = &ctx.user else {
+            return Err(BrokerError::ClusterAuthorizationFailed(
+                "managing users and ACLs needs an authenticated user".into(),
+            ));
+        };
+        let principal = crate::auth::principal(user);
+        if !self.security.super_users.is_empty() && !self.security.super_users.contains(&principal)
+        {
+            return Err(BrokerError::ClusterAuthorizationFailed(format!(
+                "{principal} is not one of super.users, who manage users and ACLs"
+            )));
+        }
+        Ok(())
     }
 
     /// The metadata image as it is now.

@@ -59,20 +59,22 @@ fn describe_one(name: &str, credentials: &UserCredentials) -> UserDescription {
 }
 
 /// Every user, by name.
-pub fn list(engine: &Engine, _ctx: &RequestContext) -> Vec<UserDescription> {
-    engine
+pub fn list(engine: &Engine, ctx: &RequestContext) -> BrokerResult<Vec<UserDescription>> {
+    engine.check_admin(ctx)?;
+    Ok(engine
         .image()
         .users
         .iter()
         .map(|(name, credentials)| describe_one(name, credentials))
-        .collect()
+        .collect())
 }
 
 pub fn describe(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     name: &str,
 ) -> BrokerResult<UserDescription> {
+    engine.check_admin(ctx)?;
     let image = engine.image();
     image
         .users
@@ -142,6 +144,7 @@ pub async fn create(
     password: &str,
     spec: &PasswordSpec,
 ) -> BrokerResult<UserDescription> {
+    engine.check_admin(ctx)?;
     let upsertions = credentials(name, password, spec)?;
     alter(
         engine,
@@ -165,6 +168,7 @@ pub async fn set_password(
     password: &str,
     spec: &PasswordSpec,
 ) -> BrokerResult<UserDescription> {
+    engine.check_admin(ctx)?;
     let upsertions = credentials(name, password, spec)?;
     alter(
         engine,
@@ -186,6 +190,7 @@ pub async fn delete(
     name: &str,
     mechanism: Option<ScramMechanism>,
 ) -> BrokerResult<()> {
+    engine.check_admin(ctx)?;
     let user = describe(engine, ctx, name)?;
     let deletions = match mechanism {
         Some(m) => vec![(name.to_string(), m)],
@@ -230,10 +235,11 @@ impl std::fmt::Debug for SaltedUpsertion {
 /// AlterUserScramCredentials answers per user).
 pub async fn alter_salted(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     upsertions: Vec<SaltedUpsertion>,
     deletions: Vec<(String, ScramMechanism)>,
 ) -> BrokerResult<()> {
+    engine.check_admin(ctx)?;
     let mut records = Vec::with_capacity(upsertions.len());
     for u in upsertions {
         check_user_name(&u.name)?;

@@ -74,8 +74,16 @@ pub fn describe(session: &Session, request: DescribeAclsRequest) -> DescribeAcls
                 .with_error_message(Some(StrBytes::from_string(why)))
         }
     };
+    let found = match acls::describe(&session.engine, &session.context, &wanted) {
+        Ok(found) => found,
+        Err(e) => {
+            return DescribeAclsResponse::default()
+                .with_error_code(error_code(e.kind()))
+                .with_error_message(Some(StrBytes::from_string(e.to_string())))
+        }
+    };
     let mut by_resource: BTreeMap<(i8, String, i8), Vec<AclDescription>> = BTreeMap::new();
-    for acl in acls::describe(&session.engine, &session.context, &wanted) {
+    for acl in found {
         by_resource
             .entry((
                 acl.resource_type.code(),

@@ -33,7 +33,14 @@ pub fn describe(
     session: &Session,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
-    let all = users::list(&session.engine, &session.context);
+    let all = match users::list(&session.engine, &session.context) {
+        Ok(all) => all,
+        Err(e) => {
+            return DescribeUserScramCredentialsResponse::default()
+                .with_error_code(error_code(e.kind()))
+                .with_error_message(text(e.to_string()))
+        }
+    };
     let wanted: Vec<String> = match request.users {
         Some(names) if !names.is_empty() => names.iter().map(|u| u.name.to_string()).collect(),
         _ => all.iter().map(|u| u.name.clone()).collect(),

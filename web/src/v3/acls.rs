@@ -150,7 +150,7 @@ pub async fn list(
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
     let filter = query.filter()?;
-    let data = acls::describe(&state.engine, &caller, &filter)
+    let data = acls::describe(&state.engine, &caller, &filter)?
         .iter()
         .map(|a| acl_json(&urls, a))
         .collect();

@@ -95,7 +95,7 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
     let urls = Urls::new(&req, &state);
-    let data = users::list(&state.engine, &caller)
+    let data = users::list(&state.engine, &caller)?
         .iter()
         .map(|u| user_json(&urls, u))
         .collect();
