@@ -172,6 +172,21 @@ impl TestBroker {
             .unwrap_or_default()
     }
 
+    /// Whether a line containing `needle` is logged within 10 s (the log reaches the
+    /// test through a pipe, a little after the broker writes it).
+    pub fn logs_soon(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if !self.logged(needle).is_empty() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `bootstrap.servers` for Kafka clients.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.kafka_port)

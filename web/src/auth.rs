@@ -86,8 +86,11 @@ const SESSIONS_MAX: usize = 10_000;
 #[derive(Default)]
 pub struct Sessions {
     /// Token → user, the credential it logged in with (its stored key), last use.
-    open: Mutex<HashMap<String, (String, Vec<u8>, Instant)>>,
+    open: Mutex<HashMap<String, Session>>,
 }
+
+/// A session's user, the credential it logged in with (its stored key), last use.
+type Session = (String, Vec<u8>, Instant);
 
 impl Sessions {
     /// A new session for `user`, logged in with the credential `fingerprint`
@@ -194,7 +197,10 @@ pub async fn authenticate(
         Some((user, password)) => {
             let image = state.engine.image();
             let authenticator = &state.engine.authenticator;
-            if authenticator.check_password(&image.users, &user, &password) {
+            if authenticator
+                .check_password_async(image.users.clone(), user.clone(), password)
+                .await
+            {
                 authenticator.succeeded(address);
                 req.extensions_mut().insert(AuthenticatedUser(user));
                 return Ok(next.call(req).await?.map_into_boxed_body());

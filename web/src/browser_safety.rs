@@ -77,7 +77,7 @@ impl BrowserSafety {
         self.allowed_origins.iter().any(|o| o == "*" || *o == origin)
             // A CORS origin named exactly may write; `*` in the CORS list lets any page
             // read, without credentials, and write nothing.
-            || self.cors_origins.iter().any(|o| *o == origin)
+            || self.cors_origins.contains(&origin)
     }
 
     /// Whether CORS answers `origin` (`http.cors.allowed.origins`): `Some(true)` for
@@ -85,7 +85,7 @@ impl BrowserSafety {
     /// (`Access-Control-Allow-Origin: *`, no credentials), `None` if not at all.
     pub fn cors_allows(&self, origin: &str) -> Option<bool> {
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        if self.cors_origins.iter().any(|o| *o == origin) {
+        if self.cors_origins.contains(&origin) {
             Some(true)
         } else if self.cors_origins.iter().any(|o| o == "*") {
             Some(false)

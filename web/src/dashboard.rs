@@ -99,7 +99,10 @@ async fn login(
     let image = state.engine.image();
     let authenticator = &state.engine.authenticator;
     let address = req.peer_addr().map(|a| a.ip());
-    if !authenticator.check_password(&image.users, &login.user, &login.password) {
+    if !authenticator
+        .check_password_async(image.users.clone(), login.user.clone(), login.password)
+        .await
+    {
         log::warn!(
             "dashboard: login as '{}' from {} failed",
             login.user,

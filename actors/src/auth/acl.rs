@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn filters_find_what_kafka_finds_and_bad_acls_are_refused() {
-        let acls = vec![
+        let acls = [
             acl(
                 R::Topic,
                 "orders",

@@ -141,7 +141,7 @@ impl SaslServer {
 
 /// SASL/PLAIN's one message (RFC 4616): `authzid NUL authcid NUL passwd`. An
 /// authorization id other than the user's own is refused, as Kafka does.
-fn parse_plain(token: &[u8]) -> Result<(String, String), AuthFailure> {
+pub fn parse_plain(token: &[u8]) -> Result<(String, String), AuthFailure> {
     let fail = |why: &str| AuthFailure {
         reason: format!("PLAIN: {why}"),
     };
@@ -172,7 +172,12 @@ pub struct Authenticator {
     failures: Mutex<HashMap<IpAddr, Failures>>,
     /// Checked for unknown users, so they take as long as known ones.
     dummy: ScramCredential,
+    /// Password derivations running at once.
+    checks: tokio::sync::Semaphore,
 }
+
+/// Password derivations (PBKDF2) at once: a core's worth each.
+pub const CHECKS_AT_ONCE: usize = 2;
 
 #[derive(Debug, Clone, Copy)]
 struct Failures {
@@ -201,6 +206,7 @@ impl Default for Authenticator {
                 b"troupe".to_vec(),
                 scram::MIN_ITERATIONS,
             ),
+            checks: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
         }
     }
 }
@@ -209,6 +215,42 @@ impl Authenticator {
     /// Whether `password` is `user`'s: against its SCRAM-SHA-512 credential if it has
     /// one, else its SCRAM-SHA-256 one.
     pub fn check_password(&self, users: &Users, user: &str, password: &str) -> bool {
+        match self.remembered(users, user, password) {
+            Some(known) => known,
+            None => self.derive_and_check(users, user, password),
+        }
+    }
+
+    /// As [`Authenticator::check_password`], with the PBKDF2 (thousands of SHA-2
+    /// rounds) on the blocking pool, at most [`CHECKS_AT_ONCE`] at a time: a flood of
+    /// wrong passwords queues there, never on the threads that serve requests.
+    pub async fn check_password_async(
+        self: &std::sync::Arc<Self>,
+        users: std::sync::Arc<Users>,
+        user: String,
+        password: String,
+    ) -> bool {
+        if let Some(known) = self.remembered(&users, &user, &password) {
+            return known;
+        }
+        let Ok(_permit) = self.checks.acquire().await else {
+            return false;
+        };
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.derive_and_check(&users, &user, &password))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// `Some(true)` when this password matched the user's current credential lately.
+    fn remembered(&self, users: &Users, user: &str, password: &str) -> Option<bool> {
+        let (_, credential) = users.get(user).and_then(|c| c.iter().next_back())?;
+        let tag = self.tag(user, password);
+        let recent = self.recent.lock().ok()?;
+        (recent.get(&tag) == Some(&credential.stored_key)).then_some(true)
+    }
+
+    fn derive_and_check(&self, users: &Users, user: &str, password: &str) -> bool {
         let Some((mechanism, credential)) = users.get(user).and_then(|c| c.iter().next_back())
         else {
             // An unknown user costs what a known one does: its absence is not told by
@@ -217,11 +259,6 @@ impl Authenticator {
             return false;
         };
         let tag = self.tag(user, password);
-        if let Ok(recent) = self.recent.lock() {
-            if recent.get(&tag) == Some(&credential.stored_key) {
-                return true;
-            }
-        }
         if !credential.matches(*mechanism, password) {
             return false;
         }
@@ -328,6 +365,19 @@ mod tests {
         assert!(auth.check_password(&users, "alice", "new"));
         users.remove("alice");
         assert!(!auth.check_password(&users, "alice", "new"));
+    }
+
+    #[actix_rt::test]
+    async fn the_blocking_check_answers_as_the_direct_one() {
+        let auth = std::sync::Arc::new(Authenticator::default());
+        let users = std::sync::Arc::new(users());
+        let check = |user: &str, password: &str| {
+            auth.check_password_async(users.clone(), user.to_string(), password.to_string())
+        };
+        assert!(check("alice", "pw").await);
+        assert!(check("alice", "pw").await, "remembered");
+        assert!(!check("alice", "nope").await);
+        assert!(!check("nobody", "pw").await);
     }
 
     #[test]
