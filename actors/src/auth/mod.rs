@@ -100,17 +100,21 @@ impl SaslServer {
         }
     }
 
-    /// Takes the client's next token, checking it against `users`.
-    pub fn step(
+    /// Takes the client's next token, checking it against `users` (PLAIN's password
+    /// derivation on the blocking pool, as [`Authenticator::check_password_async`]).
+    pub async fn step(
         &mut self,
         token: &[u8],
-        users: &Users,
-        authenticator: &Authenticator,
+        users: &std::sync::Arc<Users>,
+        authenticator: &std::sync::Arc<Authenticator>,
     ) -> Result<SaslStep, AuthFailure> {
         match self {
             SaslServer::Plain => {
                 let (user, password) = parse_plain(token)?;
-                if authenticator.check_password(users, &user, &password) {
+                if authenticator
+                    .check_password_async(users.clone(), user.clone(), password)
+                    .await
+                {
                     Ok(SaslStep::Done {
                         user,
                         message: Vec::new(),
@@ -141,7 +145,7 @@ impl SaslServer {
 
 /// SASL/PLAIN's one message (RFC 4616): `authzid NUL authcid NUL passwd`. An
 /// authorization id other than the user's own is refused, as Kafka does.
-pub fn parse_plain(token: &[u8]) -> Result<(String, String), AuthFailure> {
+fn parse_plain(token: &[u8]) -> Result<(String, String), AuthFailure> {
     let fail = |why: &str| AuthFailure {
         reason: format!("PLAIN: {why}"),
     };
@@ -343,18 +347,19 @@ mod tests {
         users
     }
 
-    #[test]
-    fn plain_checks_the_password_and_remembers_only_what_still_matches() {
-        let auth = Authenticator::default();
+    #[actix_rt::test]
+    async fn plain_checks_the_password_and_remembers_only_what_still_matches() {
+        let auth = std::sync::Arc::new(Authenticator::default());
         let mut users = users();
+        let shared = std::sync::Arc::new(users.clone());
         let mut plain = SaslServer::new(SaslMechanism::Plain);
         assert!(matches!(
-            plain.step(b"\0alice\0pw", &users, &auth),
+            plain.step(b"\0alice\0pw", &shared, &auth).await,
             Ok(SaslStep::Done { user, .. }) if user == "alice"
         ));
-        assert!(plain.step(b"\0alice\0nope", &users, &auth).is_err());
-        assert!(plain.step(b"bob\0alice\0pw", &users, &auth).is_err());
-        assert!(plain.step(b"alice\0pw", &users, &auth).is_err());
+        assert!(plain.step(b"\0alice\0nope", &shared, &auth).await.is_err());
+        assert!(plain.step(b"bob\0alice\0pw", &shared, &auth).await.is_err());
+        assert!(plain.step(b"alice\0pw", &shared, &auth).await.is_err());
         assert!(auth.check_password(&users, "alice", "pw"));
         // A new password: the remembered success of the old one no longer counts.
         users.get_mut("alice").unwrap().insert(

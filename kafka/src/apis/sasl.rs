@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use troupe_actors::auth::{parse_plain, AuthFailure, SaslMechanism, SaslServer, SaslStep};
+use troupe_actors::auth::{SaslMechanism, SaslServer, SaslStep};
 use troupe_actors::ErrorKind;
 
 use super::{Session, Since};
@@ -93,28 +93,9 @@ pub async fn authenticate(
     let image = session.engine.image();
     let authenticator = session.engine.authenticator.clone();
     let address = session.context.client_address.map(|a| a.ip());
-    let step = match server {
-        // PLAIN derives the password's key: on the blocking pool, bounded.
-        SaslServer::Plain => match parse_plain(&request.auth_bytes) {
-            Ok((user, password)) => {
-                if authenticator
-                    .check_password_async(image.users.clone(), user.clone(), password)
-                    .await
-                {
-                    Ok(SaslStep::Done {
-                        user,
-                        message: Vec::new(),
-                    })
-                } else {
-                    Err(AuthFailure {
-                        reason: format!("wrong user name or password (user '{user}', PLAIN)"),
-                    })
-                }
-            }
-            Err(failure) => Err(failure),
-        },
-        scram => scram.step(&request.auth_bytes, &image.users, &authenticator),
-    };
+    let step = server
+        .step(&request.auth_bytes, &image.users, &authenticator)
+        .await;
     match step {
         Ok(SaslStep::Continue(challenge)) => SaslAuthenticateResponse::default()
             .with_auth_bytes(Bytes::from(challenge))
