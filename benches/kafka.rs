@@ -42,22 +42,7 @@ fn fail(e: impl std::fmt::Display) -> ! {
 /// Runs `script` with `confluent_kafka`, `BOOTSTRAP` and `ARGS` (a JSON value) set;
 /// its stdout as JSON.
 fn python(broker: &Broker, script: &str, args: Value) -> Value {
-    let program = format!(
-        "import json, sys, time\nBOOTSTRAP = {:?}\nARGS = json.loads({:?})\n{script}",
-        broker.kafka,
-        args.to_string()
-    );
-    let out = Command::new("python3")
-        .args(["-c", &program])
-        .output()
-        .unwrap_or_else(|e| fail(format!("python3: {e}")));
-    if !out.status.success() {
-        fail(format!(
-            "the client failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| fail(e))
+    support::python_json(&format!("BOOTSTRAP = {:?}\n", broker.kafka), script, &args)
 }
 
 const PRODUCE: &str = r#"

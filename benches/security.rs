@@ -50,21 +50,7 @@ fn pki(dir: &Path) -> (String, String) {
 }
 
 fn python(script: &str, args: Value) -> Value {
-    let program = format!(
-        "import json, sys, time\nARGS = json.loads({:?})\n{script}",
-        args.to_string()
-    );
-    let out = Command::new("python3")
-        .args(["-c", &program])
-        .output()
-        .unwrap_or_else(|e| fail(format!("python3: {e}")));
-    if !out.status.success() {
-        fail(format!(
-            "the client failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| fail(e))
+    support::python_json("", script, &args)
 }
 
 const REST: &str = r#"

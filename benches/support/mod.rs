@@ -159,3 +159,24 @@ pub fn bench_settings(default_seconds: u64) -> (Duration, PathBuf) {
     std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
     (seconds, root)
 }
+
+/// Runs `script` in Python with `ARGS` (a JSON value) set, after `preamble` (more
+/// variables); its stdout as JSON.
+#[allow(dead_code)] // the Kafka and security benches'
+pub fn python_json(preamble: &str, script: &str, args: &Value) -> Value {
+    let program = format!(
+        "import json, sys, time\n{preamble}ARGS = json.loads({:?})\n{script}",
+        args.to_string()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &program])
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    if !out.status.success() {
+        panic!(
+            "the client failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"))
+}

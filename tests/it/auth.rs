@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::{base64_encode, TestBroker};
+use crate::kafka::python;
 use crate::ws::WsClient;
 
 pub const ADMIN: (&str, &str) = ("admin", "admin-secret");
@@ -108,27 +109,6 @@ pub fn create_topic_as_admin(b: &TestBroker, cluster: &str, name: &str) {
         Some(&json!({ "topic_name": name, "partitions_count": 1 })),
     );
     assert_eq!(status, 201, "{body}");
-}
-
-/// Runs `script` with `BOOTSTRAP` set; its stdout parsed as JSON.
-fn python(b: &TestBroker, script: &str) -> Value {
-    let program = format!("import json\nBOOTSTRAP = {:?}\n{script}", b.bootstrap());
-    let out = Command::new("python3")
-        .args(["-c", &program])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "python printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
 }
 
 #[test]

@@ -144,17 +144,7 @@ pub async fn create(
     password: &str,
     spec: &PasswordSpec,
 ) -> BrokerResult<UserDescription> {
-    engine.check_admin(ctx)?;
-    let upsertions = credentials(name, password, spec)?;
-    alter(
-        engine,
-        ScramChanges {
-            upsertions,
-            deletions: Vec::new(),
-            create: CreateMode::New,
-        },
-    )
-    .await?;
+    store_password(engine, ctx, name, password, spec, CreateMode::New).await?;
     log::info!("user '{name}' created");
     describe(engine, ctx, name)
 }
@@ -168,6 +158,20 @@ pub async fn set_password(
     password: &str,
     spec: &PasswordSpec,
 ) -> BrokerResult<UserDescription> {
+    store_password(engine, ctx, name, password, spec, CreateMode::Upsert).await?;
+    log::info!("user '{name}': password set");
+    describe(engine, ctx, name)
+}
+
+/// `password`'s credentials for `name`, committed as `create` says.
+async fn store_password(
+    engine: &Engine,
+    ctx: &RequestContext,
+    name: &str,
+    password: &str,
+    spec: &PasswordSpec,
+    create: CreateMode,
+) -> BrokerResult<()> {
     engine.check_admin(ctx)?;
     let upsertions = credentials(name, password, spec)?;
     alter(
@@ -175,12 +179,10 @@ pub async fn set_password(
         ScramChanges {
             upsertions,
             deletions: Vec::new(),
-            create: CreateMode::Upsert,
+            create,
         },
     )
-    .await?;
-    log::info!("user '{name}': password set");
-    describe(engine, ctx, name)
+    .await
 }
 
 /// Removes `name`'s credential for `mechanism`, or the whole user.
