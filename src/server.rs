@@ -78,13 +78,24 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         (None, _) => None,
     };
     let mut node = starting.finish().await?;
-    // Who may manage users and ACLs (until the authorizer decides everything).
+    // Who may do what.
     node.engine.security = std::sync::Arc::new(troupe_actors::requests::SecurityPolicy {
         authentication: settings.http_auth != troupe_web::auth::HttpAuth::None
             || settings.kafka.iter().any(|k| k.security.uses_sasl())
             || settings.tls.client_auth == crate::tls::ClientAuth::Required,
-        super_users: settings.super_users.clone(),
+        authorizer: settings.authorizer,
+        acl_config: troupe_actors::auth::acl::AuthorizerConfig {
+            super_users: settings.super_users.clone(),
+            allow_if_no_acl: settings.allow_if_no_acl,
+        },
     });
+    if settings.authorizer {
+        log::info!(
+            "authorizer: every request is checked against the ACLs (super.users: {:?}; allow.everyone.if.no.acl.found={})",
+            settings.super_users,
+            settings.allow_if_no_acl
+        );
+    }
     if !settings.add_scram.is_empty() {
         troupe_actors::requests::users::bootstrap(&node.engine, &settings.add_scram)
             .await

@@ -66,6 +66,10 @@ pub struct Settings {
     pub http_auth: HttpAuth,
     /// `super.users`: principals (`User:admin`).
     pub super_users: Vec<String>,
+    /// `authorizer.class.name` names the ACL authorizer.
+    pub authorizer: bool,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_if_no_acl: bool,
     /// The Kafka listeners `listeners` has (`PLAINTEXT`, `SSL`), in that order.
     pub kafka: Vec<ListenerConfig>,
     /// The `ssl.*` keys, for the TLS listeners.
@@ -200,6 +204,15 @@ impl Settings {
             .find(|l| l.name == CONTROLLER_LISTENER)
             .map(ListenerSpec::bind_address);
         let cluster = cluster_config(&mut checked, node_id, &listeners, &kafka)?;
+        // Another broker's requests come through the inter-broker listener of a
+        // multi-node cluster, already authorized where they began.
+        let mut kafka = kafka;
+        if !cluster.is_single_node(node_id) {
+            for listener in &mut kafka {
+                listener.inter_broker =
+                    listener.listener_name == cluster.inter_broker_listener_name;
+            }
+        }
         let broker = BrokerConfig {
             node_id,
             log_dir: PathBuf::from(checked.text("log.dirs")?),
@@ -272,6 +285,13 @@ impl Settings {
                     reason,
                 }
             })?;
+        let authorizer =
+            parse_authorizer(&checked.text("authorizer.class.name")?).map_err(|reason| {
+                SettingsError::Invalid {
+                    key: "authorizer.class.name".into(),
+                    reason,
+                }
+            })?;
         let settings = Settings {
             broker,
             websocket,
@@ -290,6 +310,8 @@ impl Settings {
                 .filter(|p| !p.is_empty())
                 .map(str::to_string)
                 .collect(),
+            authorizer,
+            allow_if_no_acl: checked.flag("allow.everyone.if.no.acl.found")?,
             kafka,
             tls,
             controller_listen,
@@ -446,9 +468,24 @@ fn kafka_listeners(
                 tls: None,
                 sasl_mechanisms: mechanisms.clone(),
                 sasl_max_receive_bytes,
+                inter_broker: false,
             })
         })
         .collect()
+}
+
+/// `authorizer.class.name`: empty for none, or Kafka's ACL authorizer by any of its
+/// names.
+fn parse_authorizer(name: &str) -> Result<bool, String> {
+    match name.trim() {
+        "" => Ok(false),
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        | "kafka.security.authorizer.AclAuthorizer"
+        | "acl" => Ok(true),
+        other => Err(format!(
+            "'{other}' is not an authorizer here: leave it empty, or name org.apache.kafka.metadata.authorizer.StandardAuthorizer (ACLs)"
+        )),
+    }
 }
 
 /// The node's cluster settings, checked against each other: the roles, the voters

@@ -62,6 +62,7 @@ async fn instance(node: &Node, group: &str, name: String) -> Addr<ConsumerInstan
         .unwrap_or_else(|e| fail(e));
     addr.send(Subscribe {
         to: Subscription::Topics(vec![TOPIC.into()]),
+        visible: None,
     })
     .await
     .unwrap_or_else(|e| fail(e))

@@ -50,6 +50,10 @@ pub enum BrokerError {
     #[error("not authorized: {0}")]
     ClusterAuthorizationFailed(String),
 
+    /// The authorizer refused the operation: nothing was done.
+    #[error(transparent)]
+    Denied(#[from] crate::auth::acl::Denied),
+
     /// A credential refused: an empty password, iterations out of bounds, a user
     /// name that cannot be used.
     #[error("unacceptable credential: {0}")]
@@ -278,6 +282,7 @@ impl BrokerError {
             E::UnknownUser(_) => ErrorKind::ResourceNotFound,
             E::UserExists(_) => ErrorKind::DuplicateResource,
             E::ClusterAuthorizationFailed(_) => ErrorKind::ClusterAuthorizationFailed,
+            E::Denied(denied) => denied.kind(),
             E::UnacceptableCredential(_) => ErrorKind::UnacceptableCredential,
             E::RecordTooLarge { .. } => ErrorKind::MessageTooLarge,
             E::OffsetOutOfRange { .. } => ErrorKind::OffsetOutOfRange,

@@ -175,6 +175,12 @@ error_kinds! {
     /// Managing users or ACLs without the right: unauthenticated on a broker with
     /// authentication, or not one of `super.users`.
     ClusterAuthorizationFailed => CLUSTER_AUTHORIZATION_FAILED(31), 403 / 40301, no_retry;
+    /// The authorizer refused an operation on a topic.
+    TopicAuthorizationFailed => TOPIC_AUTHORIZATION_FAILED(29), 403 / 40301, no_retry;
+    /// The authorizer refused an operation on a consumer group.
+    GroupAuthorizationFailed => GROUP_AUTHORIZATION_FAILED(30), 403 / 40301, no_retry;
+    /// The authorizer refused an operation on a transactional id.
+    TransactionalIdAuthorizationFailed => TRANSACTIONAL_ID_AUTHORIZATION_FAILED(53), 403 / 40301, no_retry;
     /// A SASL mechanism the listener does not offer.
     UnsupportedSaslMechanism => UNSUPPORTED_SASL_MECHANISM(33), 400 / 40002, no_retry;
     /// A SASL request out of turn (authenticating before the handshake, or on a
@@ -283,6 +289,8 @@ mod tests {
         ("UNSUPPORTED_SASL_MECHANISM", 33),
         ("ILLEGAL_SASL_STATE", 34),
         ("CLUSTER_AUTHORIZATION_FAILED", 31),
+        ("TOPIC_AUTHORIZATION_FAILED", 29),
+        ("GROUP_AUTHORIZATION_FAILED", 30),
     ];
 
     #[test]

@@ -69,6 +69,7 @@ pub async fn serve<R, W>(
         apis::sasl::AuthState::Authenticated
     };
     let mut context = RequestContext::kafka(Some(peer), None);
+    context.inter_broker = config.inter_broker;
     if let Some(user) = &certificate_user {
         log::info!(
             "kafka: {peer} authenticated as User:{user} by its client certificate on {}",

@@ -106,6 +106,10 @@ pub struct ListenerConfig {
     /// `sasl.server.max.receive.size`: the largest frame before a connection has
     /// authenticated (Kafka's 512 KiB), refused before any of it is read.
     pub sasl_max_receive_bytes: usize,
+    /// The inter-broker listener of a multi-node cluster: its requests are other
+    /// brokers', which the authorizer does not check (Kafka's brokers are super
+    /// users). Bind it where only the brokers reach.
+    pub inter_broker: bool,
 }
 
 impl ListenerConfig {
@@ -131,6 +135,7 @@ impl Default for ListenerConfig {
             tls: None,
             sasl_mechanisms: SaslMechanism::ALL.to_vec(),
             sasl_max_receive_bytes: 512 * 1024,
+            inter_broker: false,
         }
     }
 }

@@ -190,7 +190,19 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         name: "super.users",
         kind: ConfigType::String,
         default: "",
-        doc: "principals who manage users and ACLs on a broker with authentication, `;`-separated as Kafka's (`User:admin;User:ops`); empty: any authenticated user",
+        doc: "principals allowed everything, `;`-separated as Kafka's (`User:admin;User:ops`); without an authorizer they are who manage users and ACLs on a broker with authentication (empty: any authenticated user)",
+    },
+    ConfigDef {
+        name: "authorizer.class.name",
+        kind: ConfigType::String,
+        default: "",
+        doc: "empty: no authorization (anyone may do anything their listener lets them); `org.apache.kafka.metadata.authorizer.StandardAuthorizer` (or Kafka's older `kafka.security.authorizer.AclAuthorizer`, or `acl`): every request on every listener is checked against the ACLs",
+    },
+    ConfigDef {
+        name: "allow.everyone.if.no.acl.found",
+        kind: ConfigType::Bool,
+        default: "false",
+        doc: "with an authorizer, a resource no ACL covers is open to everyone (Kafka's key); false: only super users may use it",
     },
     ConfigDef {
         name: "listener.security.protocol.map",

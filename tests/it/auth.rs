@@ -21,6 +21,11 @@ pub const ADMIN: (&str, &str) = ("admin", "admin-secret");
 /// A broker whose HTTP listener wants Basic and whose only Kafka listener is
 /// SASL_PLAINTEXT, with `admin` made at startup (`--add-scram`).
 pub fn secured_broker(dir: &Path) -> TestBroker {
+    secured_broker_with(dir, &[])
+}
+
+/// [`secured_broker`] with more `--override`s.
+pub fn secured_broker_with(dir: &Path, overrides: &[&str]) -> TestBroker {
     let data = dir.join("data");
     let args = vec![
         "--data-dir".to_string(),
@@ -30,17 +35,15 @@ pub fn secured_broker(dir: &Path) -> TestBroker {
         "--add-scram".to_string(),
         format!("SCRAM-SHA-512=[name={},password={}]", ADMIN.0, ADMIN.1),
     ];
-    TestBroker::serve_args(
-        dir,
-        &args,
-        &[
-            "listeners=http://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
-            "authentication.method=BASIC",
-        ],
-    )
+    let mut all = vec![
+        "listeners=http://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        "authentication.method=BASIC",
+    ];
+    all.extend_from_slice(overrides);
+    TestBroker::serve_args(dir, &args, &all)
 }
 
-fn basic((user, password): (&str, &str)) -> String {
+pub fn basic((user, password): (&str, &str)) -> String {
     format!(
         "Basic {}",
         base64_encode(format!("{user}:{password}").as_bytes())
@@ -48,11 +51,22 @@ fn basic((user, password): (&str, &str)) -> String {
 }
 
 /// A request with `user`'s credentials (none: `None`): status and JSON body.
-fn call(
+pub fn call(
     method: &str,
     url: &str,
     user: Option<(&str, &str)>,
     body: Option<&Value>,
+) -> (u16, Value, Option<String>) {
+    call_typed(method, url, user, body, "application/json")
+}
+
+/// [`call`] with a body of `content_type`.
+pub fn call_typed(
+    method: &str,
+    url: &str,
+    user: Option<(&str, &str)>,
+    body: Option<&Value>,
+    content_type: &str,
 ) -> (u16, Value, Option<String>) {
     let mut request = ureq::request(method, url).timeout(Duration::from_secs(30));
     if let Some(user) = user {
@@ -60,7 +74,7 @@ fn call(
     }
     let result = match body {
         Some(b) => request
-            .set("Content-Type", "application/json")
+            .set("Content-Type", content_type)
             .send_string(&b.to_string()),
         None => request.call(),
     };
@@ -91,7 +105,7 @@ pub fn cluster_id(b: &TestBroker) -> String {
         .to_string()
 }
 
-fn create_user(b: &TestBroker, cluster: &str, name: &str, password: &str) {
+pub fn create_user(b: &TestBroker, cluster: &str, name: &str, password: &str) {
     let (status, body, _) = call(
         "POST",
         &users_url(b, cluster, ""),

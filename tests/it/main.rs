@@ -4,6 +4,7 @@
 
 mod acls;
 mod auth;
+mod authz;
 mod broker;
 mod browser;
 mod cli;

@@ -276,7 +276,7 @@ impl Caller {
                 .map(|u| u.0.clone())
                 .or_else(|| req.conn_data::<CertificateUser>().map(|c| c.0.clone())),
             client_address: req.peer_addr(),
-            client_id: None,
+            ..Default::default()
         })
     }
 }

@@ -14,14 +14,23 @@ use troupe_actors::partition::PartitionStatus;
 use troupe_actors::requests::metadata;
 use troupe_actors::supervision::{self, KindTotals};
 
+use troupe_actors::auth::acl::Operation;
+
+use crate::auth::Caller;
+use crate::error::ApiResult;
 use crate::state::AppState;
 
-pub async fn render(state: web::Data<AppState>) -> HttpResponse {
-    match &state.metrics {
+/// `GET /metrics`: an operator's view of the whole node (Describe on the cluster).
+pub async fn render(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    state
+        .engine
+        .authorize_cluster(&caller, Operation::Describe)
+        .map_err(troupe_actors::BrokerError::from)?;
+    Ok(match &state.metrics {
         Some(handle) => {
             let mut text = handle.render();
-            text.push_str(&storage_gauges(&state).await);
-            text.push_str(&cluster_gauges(&state).await);
+            text.push_str(&storage_gauges(&state, &caller).await);
+            text.push_str(&cluster_gauges(&state, &caller).await);
             text.push_str(&supervision_counters());
             HttpResponse::Ok()
                 .content_type("text/plain; version=0.0.4")
@@ -31,17 +40,17 @@ pub async fn render(state: web::Data<AppState>) -> HttpResponse {
             "error_code": 50301,
             "message": "metrics are not enabled in this process"
         })),
-    }
+    })
 }
 
 type StatusField = fn(&PartitionStatus) -> u64;
 
 /// Per-partition storage state and the log cleaner's totals, read from the actors at
 /// scrape time (they own these numbers; nothing is cached here).
-async fn storage_gauges(state: &AppState) -> String {
+async fn storage_gauges(state: &AppState, caller: &Caller) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let rows = metadata::all_statuses(&state.engine, &state.context()).await;
+    let rows = metadata::all_statuses(&state.engine, caller).await;
     let gauges: [(&str, &str, StatusField); 8] = [
         ("troupe_partition_size_bytes", "gauge", |s| s.size_bytes),
         ("troupe_partition_log_end_offset", "gauge", |s| {
@@ -76,7 +85,7 @@ async fn storage_gauges(state: &AppState) -> String {
             );
         }
     }
-    if let Some(stats) = metadata::cleaner_stats(&state.engine, &state.context()).await {
+    if let Some(stats) = metadata::cleaner_stats(&state.engine, caller).await {
         for (name, v) in [
             ("troupe_cleaner_runs_total", stats.runs),
             ("troupe_cleaner_failures_total", stats.failures),
@@ -91,10 +100,10 @@ async fn storage_gauges(state: &AppState) -> String {
 
 /// The cluster as this node sees it: brokers by state, the active controller, and
 /// the metadata quorum (the leader's view of each voter's lag).
-async fn cluster_gauges(state: &AppState) -> String {
+async fn cluster_gauges(state: &AppState, caller: &Caller) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let Ok(d) = metadata::describe_cluster(&state.engine, &state.context()).await else {
+    let Ok(d) = metadata::describe_cluster(&state.engine, caller).await else {
         return out;
     };
     let _ = writeln!(out, "# TYPE troupe_cluster_brokers gauge");

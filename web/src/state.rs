@@ -54,11 +54,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The request context of an HTTP request (empty until authentication exists).
-    pub fn context(&self) -> RequestContext {
-        RequestContext::http(None)
-    }
-
     /// Where a topic's partitions are (a read of the published metadata).
     pub fn route(&self, topic: &str) -> ApiResult<TopicRoute> {
         Ok(self.engine.route(topic)?)
@@ -67,11 +62,11 @@ impl AppState {
     /// The topic's route and the status of partition `Some(p)`, or of all of them.
     pub async fn partition_statuses(
         &self,
+        ctx: &RequestContext,
         topic: &str,
         partition: Option<i32>,
     ) -> ApiResult<(TopicRoute, Vec<PartitionStatus>)> {
-        let ctx = RequestContext::default();
-        Ok(metadata::partition_statuses(&self.engine, &ctx, topic, partition).await?)
+        Ok(metadata::partition_statuses(&self.engine, ctx, topic, partition).await?)
     }
 
     /// The topic routed for one produce request (unknown, internal and deleting

@@ -10,6 +10,7 @@
 //! with `allow.everyone.if.no.acl.found`. [`AclFilter`] is Kafka's
 //! `AclBindingFilter`: what DescribeAcls, DeleteAcls and the REST search take.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -233,6 +234,29 @@ impl AclFilter {
     }
 }
 
+/// An operation the authorizer refused: who, what, on which resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{principal} is not authorized to {operation} {resource_type} '{name}'")]
+pub struct Denied {
+    pub principal: String,
+    pub operation: Operation,
+    pub resource_type: ResourceType,
+    pub name: String,
+}
+
+impl Denied {
+    /// Kafka's code for it: TOPIC_, GROUP_, CLUSTER_ or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind as K;
+        match self.resource_type {
+            ResourceType::Topic => K::TopicAuthorizationFailed,
+            ResourceType::Group => K::GroupAuthorizationFailed,
+            ResourceType::TransactionalId => K::TransactionalIdAuthorizationFailed,
+            ResourceType::Cluster | ResourceType::Any => K::ClusterAuthorizationFailed,
+        }
+    }
+}
+
 /// How the authorizer decides beyond the ACLs (`super.users`,
 /// `allow.everyone.if.no.acl.found`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -240,6 +264,19 @@ pub struct AuthorizerConfig {
     /// Principals (`User:admin`) allowed everything.
     pub super_users: Vec<String>,
     pub allow_if_no_acl: bool,
+}
+
+impl AuthorizerConfig {
+    fn is_super(&self, who: Asker<'_>) -> bool {
+        self.super_users.iter().any(|s| s == who.principal)
+    }
+}
+
+/// Who asks the authorizer: a principal (`User:alice`) from an address, if known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asker<'a> {
+    pub principal: &'a str,
+    pub host: Option<IpAddr>,
 }
 
 /// The operations an ALLOW of `granted` lets through.
@@ -258,24 +295,32 @@ fn implies(granted: Operation, wanted: Operation) -> bool {
 pub trait Acls {
     fn acls(&self) -> &[Acl];
 
-    /// Whether `principal` from `host` may do `operation` on `(kind, name)`.
+    /// The ACLs whose pattern covers `(kind, name)`.
+    fn covering<'a>(
+        &'a self,
+        kind: ResourceType,
+        name: &'a str,
+    ) -> Box<dyn Iterator<Item = &'a Acl> + 'a> {
+        Box::new(self.acls().iter().filter(move |a| a.covers(kind, name)))
+    }
+
+    /// Whether `who` may do `operation` on `(kind, name)`.
     fn authorize(
         &self,
         config: &AuthorizerConfig,
-        principal: &str,
-        host: Option<IpAddr>,
+        who: Asker<'_>,
         operation: Operation,
         kind: ResourceType,
         name: &str,
     ) -> bool {
-        if config.super_users.iter().any(|s| s == principal) {
+        if config.is_super(who) {
             return true;
         }
         let mut any = false;
         let mut allowed = false;
-        for acl in self.acls().iter().filter(|a| a.covers(kind, name)) {
+        for acl in self.covering(kind, name) {
             any = true;
-            if !acl.applies_to(principal, host) {
+            if !acl.applies_to(who.principal, who.host) {
                 continue;
             }
             match acl.permission {
@@ -290,22 +335,68 @@ pub trait Acls {
         }
         allowed || (!any && config.allow_if_no_acl)
     }
+
+    /// Whether `principal` may do `operation` on some resource of type `kind`
+    /// (Kafka's `authorizeByResourceType`): an ALLOW of it whose own resource is
+    /// not denied, or no ACL of the type at all with `allow.everyone.if.no.acl.found`.
+    fn authorize_any(
+        &self,
+        config: &AuthorizerConfig,
+        who: Asker<'_>,
+        operation: Operation,
+        kind: ResourceType,
+    ) -> bool {
+        let of_kind = || self.acls().iter().filter(|a| a.resource_type == kind);
+        if config.is_super(who) || (config.allow_if_no_acl && of_kind().next().is_none()) {
+            return true;
+        }
+        of_kind().any(|acl| {
+            acl.permission == Permission::Allow
+                && implies(acl.operation, operation)
+                && acl.applies_to(who.principal, who.host)
+                && self.authorize(config, who, operation, kind, &acl.resource_name)
+        })
+    }
 }
 
-/// The cluster's ACLs as the metadata image holds them: each with its id.
+/// The cluster's ACLs as the metadata image holds them: each with its id, indexed by
+/// the resource they cover so a decision reads only the ACLs that may apply (a
+/// literal name's, the type's wildcard, and the prefixed ones), however many there are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AclTable {
     pub ids: Vec<String>,
     pub acls: Vec<Acl>,
+    /// Type → literal name → positions in `acls` (the wildcard `*` is a name here).
+    literal: HashMap<ResourceType, HashMap<String, Vec<usize>>>,
+    /// Positions of PREFIXED ACLs.
+    prefixed: Vec<usize>,
 }
 
 impl AclTable {
     pub fn from_entries<'a>(entries: impl IntoIterator<Item = (&'a String, &'a Acl)>) -> AclTable {
-        let (ids, acls) = entries
+        let (ids, acls): (Vec<String>, Vec<Acl>) = entries
             .into_iter()
             .map(|(id, acl)| (id.clone(), acl.clone()))
             .unzip();
-        AclTable { ids, acls }
+        let mut literal: HashMap<ResourceType, HashMap<String, Vec<usize>>> = HashMap::new();
+        let mut prefixed = Vec::new();
+        for (i, acl) in acls.iter().enumerate() {
+            match acl.pattern_type {
+                PatternType::Prefixed => prefixed.push(i),
+                _ => literal
+                    .entry(acl.resource_type)
+                    .or_default()
+                    .entry(acl.resource_name.clone())
+                    .or_default()
+                    .push(i),
+            }
+        }
+        AclTable {
+            ids,
+            acls,
+            literal,
+            prefixed,
+        }
     }
 
     /// The ACLs `filter` matches, with their ids.
@@ -324,6 +415,31 @@ impl Acls for AclTable {
     fn acls(&self) -> &[Acl] {
         &self.acls
     }
+
+    fn covering<'a>(
+        &'a self,
+        kind: ResourceType,
+        name: &'a str,
+    ) -> Box<dyn Iterator<Item = &'a Acl> + 'a> {
+        let literal = |n: &str| {
+            self.literal
+                .get(&kind)
+                .and_then(|names| names.get(n))
+                .into_iter()
+                .flatten()
+        };
+        let wildcard = (name != WILDCARD)
+            .then(|| literal(WILDCARD))
+            .into_iter()
+            .flatten();
+        let named = literal(name).chain(wildcard);
+        Box::new(
+            named
+                .chain(self.prefixed.iter())
+                .map(|&i| &self.acls[i])
+                .filter(move |acl| acl.covers(kind, name)),
+        )
+    }
 }
 
 impl Acls for [Acl] {
@@ -341,6 +457,13 @@ impl Acls for Vec<Acl> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn by(principal: &str) -> Asker<'_> {
+        Asker {
+            principal,
+            host: None,
+        }
+    }
 
     fn acl(
         kind: ResourceType,
@@ -398,7 +521,7 @@ mod tests {
         ];
         let config = AuthorizerConfig::default();
         let may =
-            |who: &str, op, kind, name: &str| acls.authorize(&config, who, None, op, kind, name);
+            |who: &str, op, kind, name: &str| acls.authorize(&config, by(who), op, kind, name);
         assert!(may("User:alice", O::Read, R::Topic, "orders"));
         assert!(!may("User:alice", O::Write, R::Topic, "orders"));
         assert!(
@@ -424,19 +547,35 @@ mod tests {
             !may("User:bob", O::Read, R::Group, "h"),
             "no ACL found: denied by default"
         );
+        // The image's indexed table decides exactly as the plain list does.
+        let ids: Vec<String> = (0..acls.len()).map(|i| i.to_string()).collect();
+        let table = AclTable::from_entries(ids.iter().zip(&acls));
+        for who in ["User:alice", "User:bob", "User:carol"] {
+            for &op in Operation::ALL_VALUES {
+                for kind in [R::Topic, R::Group] {
+                    for name in ["orders", "pay-in", "pay-secret", "pay-", "g", "h", "*"] {
+                        assert_eq!(
+                            table.authorize(&config, by(who), op, kind, name),
+                            acls.authorize(&config, by(who), op, kind, name),
+                            "{who} {op} {kind} {name}"
+                        );
+                    }
+                }
+            }
+        }
         let open = AuthorizerConfig {
             allow_if_no_acl: true,
             ..Default::default()
         };
-        assert!(acls.authorize(&open, "User:bob", None, O::Read, R::Group, "h"));
+        assert!(acls.authorize(&open, by("User:bob"), O::Read, R::Group, "h"));
         // A resource with ACLs follows them, whatever the default.
-        assert!(acls.authorize(&open, "User:bob", None, O::Read, R::Group, "g"));
-        assert!(!acls.authorize(&open, "User:carol", None, O::Read, R::Group, "g"));
+        assert!(acls.authorize(&open, by("User:bob"), O::Read, R::Group, "g"));
+        assert!(!acls.authorize(&open, by("User:carol"), O::Read, R::Group, "g"));
         let supers = AuthorizerConfig {
             super_users: vec!["User:root".into()],
             ..Default::default()
         };
-        assert!(acls.authorize(&supers, "User:root", None, O::Write, R::Topic, "pay-secret"));
+        assert!(acls.authorize(&supers, by("User:root"), O::Write, R::Topic, "pay-secret"));
     }
 
     #[test]
@@ -457,8 +596,10 @@ mod tests {
         let may = |host, op| {
             acls.authorize(
                 &config,
-                "User:ops",
-                Some(host),
+                Asker {
+                    principal: "User:ops",
+                    host: Some(host),
+                },
                 op,
                 R::Cluster,
                 CLUSTER_RESOURCE,

@@ -154,7 +154,12 @@ pub enum Subscription {
 #[rtype(result = "ConsumerResult<()>")]
 pub struct Subscribe {
     pub to: Subscription,
+    /// The topics a pattern may match (those its user may read); `None`: every one.
+    pub visible: Option<TopicFilter>,
 }
+
+/// Which topics someone may see, as the authorizer decides.
+pub type TopicFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 #[derive(Message)]
 #[rtype(result = "Vec<String>")]

@@ -84,6 +84,8 @@ pub struct ConsumerInstance {
     clock: Clock,
     /// Told of topic changes (from the first pattern subscription on).
     watching_topics: bool,
+    /// The topics a pattern subscription may match (its user's readable ones).
+    visible: Option<TopicFilter>,
 }
 
 /// Whom an instance works with, handed over by the registry that creates it.
@@ -131,6 +133,7 @@ impl ConsumerInstance {
             routes,
             registry,
             subscriptions: SubscriptionState::default(),
+            visible: None,
             coordinator,
             last_used: clock.monotonic(),
             closed: false,
@@ -406,7 +409,11 @@ impl ConsumerInstance {
 
     /// Re-evaluates a pattern subscription against the topics that exist now.
     fn match_pattern(&mut self, counts: &BTreeMap<String, i32>, ctx: &mut Context<Self>) {
-        if !self.subscriptions.match_pattern(counts.keys()) {
+        let visible = self.visible.clone();
+        let topics = counts
+            .keys()
+            .filter(|t| visible.as_ref().is_none_or(|may| may(t)));
+        if !self.subscriptions.match_pattern(topics) {
             return;
         }
         log::debug!(
@@ -492,6 +499,7 @@ impl Handler<Subscribe> for ConsumerInstance {
         if let Err(e) = self.usable() {
             return Box::pin(fut::ready(Err(e)));
         }
+        self.visible = msg.visible;
         match msg.to {
             Subscription::Topics(topics) => self.subscribe_topics(topics),
             Subscription::Pattern(pattern) => self.subscribe_pattern(&pattern, ctx),

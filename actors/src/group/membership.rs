@@ -67,6 +67,9 @@ pub enum GroupError {
     CoordinatorNotAvailable(String),
     #[error("not the group's coordinator: {0}")]
     NotCoordinator(String),
+    /// The authorizer refused the operation: nothing was done.
+    #[error(transparent)]
+    Denied(#[from] crate::auth::acl::Denied),
 }
 
 impl GroupError {
@@ -91,6 +94,7 @@ impl GroupError {
             E::UnknownPartition { .. } => ErrorKind::UnknownPartition,
             E::CoordinatorNotAvailable(_) => ErrorKind::CoordinatorNotAvailable,
             E::NotCoordinator(_) => ErrorKind::NotCoordinator,
+            E::Denied(denied) => denied.kind(),
         }
     }
 }

@@ -14,7 +14,7 @@ pub fn describe(
     ctx: &RequestContext,
     filter: &AclFilter,
 ) -> BrokerResult<Vec<Acl>> {
-    engine.check_admin(ctx)?;
+    engine.check_admin(ctx, crate::auth::acl::Operation::Describe)?;
     Ok(engine
         .image()
         .acls
@@ -25,7 +25,7 @@ pub fn describe(
 
 /// Adds `acls`, all or none (each must be a whole ACL).
 pub async fn create(engine: &Engine, ctx: &RequestContext, acls: Vec<Acl>) -> BrokerResult<()> {
-    engine.check_admin(ctx)?;
+    engine.check_admin(ctx, crate::auth::acl::Operation::Alter)?;
     for acl in &acls {
         acl.check()
             .map_err(|reason| BrokerError::InvalidRequest(format!("invalid ACL: {reason}")))?;
@@ -50,7 +50,7 @@ pub async fn delete(
     ctx: &RequestContext,
     filters: &[AclFilter],
 ) -> BrokerResult<Vec<Vec<Acl>>> {
-    engine.check_admin(ctx)?;
+    engine.check_admin(ctx, crate::auth::acl::Operation::Alter)?;
     let image = engine.image();
     let mut ids = Vec::new();
     let mut matched = Vec::with_capacity(filters.len());

@@ -7,6 +7,8 @@
 use actix::Addr;
 
 use super::{Engine, RequestContext};
+use crate::auth::acl::{Operation, ResourceType};
+use crate::consumer::TopicFilter;
 use crate::consumer::{
     Assign, AssignmentState, CloseInstance, Commit, Committed, ConsumedRecord, ConsumerError,
     ConsumerInstance, ConsumerResult, CreateInstance, FindInstance, GetAssignment, GetInstanceInfo,
@@ -15,6 +17,7 @@ use crate::consumer::{
 };
 use crate::error::BrokerError;
 use crate::group::offsets_topic::CommittedOffset;
+use crate::group::GroupError;
 use crate::group::TopicPartition;
 
 /// One consumer instance. Cheap to clone; a closed instance answers
@@ -22,20 +25,26 @@ use crate::group::TopicPartition;
 #[derive(Clone)]
 pub struct Consumer {
     addr: Addr<ConsumerInstance>,
+    /// Who uses it, for the authorizer.
+    engine: Engine,
+    ctx: RequestContext,
 }
 
 fn gone(e: actix::MailboxError) -> ConsumerError {
     ConsumerError::Broker(BrokerError::mailbox(e))
 }
 
-/// Creates instance `name` in `group_id`.
+/// Creates instance `name` in `group_id` (Read on the group: it joins it).
 pub async fn create(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     name: &str,
     settings: InstanceSettings,
 ) -> ConsumerResult<Consumer> {
+    engine
+        .authorize_group(ctx, Operation::Read, group_id)
+        .map_err(GroupError::from)?;
     let addr = engine
         .consumers
         .send(CreateInstance {
@@ -45,16 +54,23 @@ pub async fn create(
         })
         .await
         .map_err(gone)??;
-    Ok(Consumer { addr })
+    Ok(Consumer {
+        addr,
+        engine: engine.clone(),
+        ctx: ctx.clone(),
+    })
 }
 
-/// The instance `name` of `group_id`, if it exists.
+/// The instance `name` of `group_id`, if it exists (Read on the group).
 pub async fn find(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     name: &str,
 ) -> ConsumerResult<Consumer> {
+    engine
+        .authorize_group(ctx, Operation::Read, group_id)
+        .map_err(GroupError::from)?;
     let addr = engine
         .consumers
         .send(FindInstance {
@@ -63,10 +79,24 @@ pub async fn find(
         })
         .await
         .map_err(gone)??;
-    Ok(Consumer { addr })
+    Ok(Consumer {
+        addr,
+        engine: engine.clone(),
+        ctx: ctx.clone(),
+    })
 }
 
 impl Consumer {
+    /// Read on each topic, or refused with the first that may not be read.
+    fn may_read<'a>(&self, topics: impl IntoIterator<Item = &'a String>) -> ConsumerResult<()> {
+        for topic in topics {
+            self.engine
+                .authorize_topic(&self.ctx, Operation::Read, topic)
+                .map_err(BrokerError::from)?;
+        }
+        Ok(())
+    }
+
     pub async fn info(&self) -> ConsumerResult<InstanceInfo> {
         self.addr.send(GetInstanceInfo).await.map_err(gone)
     }
@@ -82,8 +112,20 @@ impl Consumer {
     }
 
     /// Subscribes (replacing any earlier subscription): the group assigns partitions.
+    /// Every topic named must be readable; a pattern matches only readable ones.
     pub async fn subscribe(&self, to: Subscription) -> ConsumerResult<()> {
-        self.addr.send(Subscribe { to }).await.map_err(gone)?
+        if let Subscription::Topics(topics) = &to {
+            self.may_read(topics)?;
+        }
+        let (engine, ctx) = (self.engine.clone(), self.ctx.clone());
+        let visible: TopicFilter = std::sync::Arc::new(move |topic: &str| {
+            engine.may(&ctx, Operation::Read, ResourceType::Topic, topic)
+        });
+        let visible = self.engine.security.authorizer.then_some(visible);
+        self.addr
+            .send(Subscribe { to, visible })
+            .await
+            .map_err(gone)?
     }
 
     pub async fn subscription(&self) -> ConsumerResult<Vec<String>> {
@@ -96,6 +138,7 @@ impl Consumer {
 
     /// Assigns partitions by hand, outside group management.
     pub async fn assign(&self, partitions: Vec<TopicPartition>) -> ConsumerResult<()> {
+        self.may_read(partitions.iter().map(|tp| &tp.topic))?;
         self.addr.send(Assign { partitions }).await.map_err(gone)?
     }
 

@@ -14,11 +14,12 @@ use crate::partition::DeleteRecords;
 /// that is only compacted and an offset past the high watermark.
 pub async fn delete_records(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     partition: i32,
     offset: Option<i64>,
 ) -> BrokerResult<i64> {
+    engine.authorize_topic(ctx, crate::auth::acl::Operation::Delete, topic)?;
     let route = engine.route(topic)?;
     if route.internal {
         return Err(BrokerError::TopicIsInternal(topic.to_string()));

@@ -27,6 +27,7 @@ pub async fn fetch(
     topic: &str,
     request: FetchRequest,
 ) -> BrokerResult<(i64, FetchResult)> {
+    engine.authorize_topic(ctx, crate::auth::acl::Operation::Read, topic)?;
     let leader = engine.leader(ctx, topic, request.partition).await?;
     let read = |offset| {
         leader.fetch(Fetch {
@@ -49,11 +50,12 @@ pub async fn fetch(
 /// follower's position recorded (see `partition::replication`).
 pub async fn replica_fetch(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     partition: i32,
     fetch: FollowerFetch,
 ) -> BrokerResult<FetchResult> {
+    engine.authorize_cluster(ctx, crate::auth::acl::Operation::ClusterAction)?;
     let route = engine.route(topic)?;
     let FollowerFetch {
         replica,

@@ -10,6 +10,7 @@
 //! itself, as Kafka's admin clients do, and a forwarded request never bounces.
 
 use super::{Engine, Listener, RequestContext};
+use crate::auth::acl::{Operation, ResourceType};
 use crate::group::manager::{lags_of, reset_positions, standalone_commit};
 use crate::group::remote::{list_remote, remote_coordinator, RemoteCoordinator};
 use crate::group::{
@@ -27,6 +28,7 @@ fn elsewhere(engine: &Engine, ctx: &RequestContext, group_id: &str) -> Option<Re
     remote_coordinator(&engine.routes, group_id)
 }
 
+/// Every group `ctx` may describe.
 pub async fn list(engine: &Engine, ctx: &RequestContext) -> GroupResult<Vec<GroupDescription>> {
     let mut groups = engine
         .groups
@@ -55,6 +57,7 @@ pub async fn list(engine: &Engine, ctx: &RequestContext) -> GroupResult<Vec<Grou
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         groups.dedup_by(|a, b| a.group_id == b.group_id);
     }
+    groups.retain(|g| engine.may(ctx, Operation::Describe, ResourceType::Group, &g.group_id));
     Ok(groups)
 }
 
@@ -64,6 +67,7 @@ pub async fn describe(
     ctx: &RequestContext,
     group_id: &str,
 ) -> GroupResult<GroupDescription> {
+    engine.authorize_group(ctx, Operation::Describe, group_id)?;
     if let Some(remote) = elsewhere(engine, ctx, group_id) {
         return remote.describe().await;
     }
@@ -85,8 +89,9 @@ pub async fn describe(
     Ok(group)
 }
 
-/// Deletes an empty group.
+/// Deletes an empty group (Delete on it).
 pub async fn delete(engine: &Engine, ctx: &RequestContext, group_id: &str) -> GroupResult<()> {
+    engine.authorize_group(ctx, Operation::Delete, group_id)?;
     if let Some(remote) = elsewhere(engine, ctx, group_id) {
         return remote.delete().await;
     }
@@ -99,8 +104,27 @@ pub async fn delete(engine: &Engine, ctx: &RequestContext, group_id: &str) -> Gr
         .map_err(GroupError::mailbox)?
 }
 
-/// Each committed partition's lag (log end minus committed offset).
+/// Each committed partition's lag (log end minus committed offset): Describe on the
+/// group, and only the topics `ctx` may describe.
 pub async fn lag(
+    engine: &Engine,
+    ctx: &RequestContext,
+    group_id: &str,
+) -> GroupResult<Vec<PartitionLag>> {
+    engine.authorize_group(ctx, Operation::Describe, group_id)?;
+    let mut lags = lag_of_all(engine, ctx, group_id).await?;
+    lags.retain(|l| {
+        engine.may(
+            ctx,
+            Operation::Describe,
+            ResourceType::Topic,
+            &l.partition.topic,
+        )
+    });
+    Ok(lags)
+}
+
+async fn lag_of_all(
     engine: &Engine,
     ctx: &RequestContext,
     group_id: &str,
@@ -128,6 +152,8 @@ pub async fn reset_offsets(
     partitions: Option<Vec<i32>>,
     spec: ResetSpec,
 ) -> GroupResult<Vec<(TopicPartition, i64)>> {
+    engine.authorize_group(ctx, Operation::Read, group_id)?;
+    engine.authorize_topic(ctx, Operation::Read, &topic)?;
     let reset = ResetOffsets {
         group_id: group_id.to_string(),
         topic,

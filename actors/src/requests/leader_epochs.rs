@@ -14,11 +14,12 @@ use crate::storage::EpochEndOffset;
 /// ends (the log end offset for the latest); `None` when the log knows no such epoch.
 pub async fn end_offset_for_epoch(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     partition: i32,
     epoch: LeaderEpoch,
 ) -> BrokerResult<Option<EpochEndOffset>> {
+    engine.authorize_topic(ctx, crate::auth::acl::Operation::Describe, topic)?;
     let route = engine.route(topic)?;
     ask(route.partition(partition)?, EndOffsetForEpoch(epoch)).await?
 }

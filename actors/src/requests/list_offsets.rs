@@ -5,6 +5,7 @@
 //! means offset 0.
 
 use super::{Engine, Leader, RequestContext};
+use crate::auth::acl::Operation;
 use crate::error::BrokerResult;
 use crate::partition::OffsetSpec;
 
@@ -38,6 +39,7 @@ pub async fn lookup(
     partition: i32,
     spec: OffsetSpec,
 ) -> BrokerResult<Option<(i64, Option<i64>)>> {
+    engine.authorize_topic(ctx, Operation::Describe, topic)?;
     engine
         .leader(ctx, topic, partition)
         .await?
@@ -53,5 +55,6 @@ pub async fn list_offset(
     partition: i32,
     spec: OffsetSpec,
 ) -> BrokerResult<i64> {
+    engine.authorize_topic(ctx, Operation::Describe, topic)?;
     resolve(&engine.leader(ctx, topic, partition).await?, spec).await
 }

@@ -13,6 +13,7 @@
 //! exist is the member's error (UNKNOWN_MEMBER_ID, or ILLEGAL_GENERATION for a commit),
 //! and a fetch of its offsets finds none.
 
+use crate::auth::acl::{Operation, ResourceType};
 use std::collections::BTreeMap;
 
 use actix::{Addr, Handler, Message};
@@ -51,6 +52,7 @@ pub async fn join(
     group_id: &str,
     join: Join,
 ) -> GroupResult<JoinResult> {
+    engine.authorize_group(ctx, Operation::Read, group_id)?;
     let member_id = join.member_id.filter(|id| !id.is_empty());
     let coordinator = match &member_id {
         None => existing_or_new(engine, group_id).await?,
@@ -81,12 +83,13 @@ pub async fn join(
 /// a follower `None`. Answers the member's partitions once the leader has synced.
 pub async fn sync(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     member_id: &str,
     generation_id: GenerationId,
     assignment: Option<Assignment>,
 ) -> GroupResult<Vec<TopicPartition>> {
+    engine.authorize_group(ctx, Operation::Read, group_id)?;
     let sync = SyncGroup {
         member_id: member_id.to_string(),
         generation_id,
@@ -98,11 +101,12 @@ pub async fn sync(
 /// A heartbeat; `RebalanceInProgress` tells the member to rejoin.
 pub async fn heartbeat(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     member_id: &str,
     generation_id: GenerationId,
 ) -> GroupResult<()> {
+    engine.authorize_group(ctx, Operation::Read, group_id)?;
     let heartbeat = Heartbeat {
         member_id: member_id.to_string(),
         generation_id,
@@ -112,10 +116,11 @@ pub async fn heartbeat(
 
 pub async fn leave(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     member_id: &str,
 ) -> GroupResult<()> {
+    engine.authorize_group(ctx, Operation::Read, group_id)?;
     let leave = LeaveGroup {
         member_id: member_id.to_string(),
     };
@@ -124,15 +129,23 @@ pub async fn leave(
 
 /// Commits offsets, durably before answering. Partitions the metadata image does not
 /// have are refused each on its own (as Kafka does); the coordinator takes the rest
-/// all or nothing.
+/// all or nothing. Read on the group, and on each partition's topic.
 pub async fn commit(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     committer: Committer,
     offsets: Vec<OffsetCommit>,
 ) -> PartitionOutcomes {
-    let (known, mut outcomes) = split_known(engine, offsets, |c| &c.partition);
+    if let Err(denied) = engine.authorize_group(ctx, Operation::Read, group_id) {
+        let refused = GroupError::from(denied);
+        return offsets
+            .into_iter()
+            .map(|c| (c.partition, Err(refused.clone())))
+            .collect();
+    }
+    let (known, mut outcomes) =
+        split_known(engine, ctx, Operation::Read, offsets, |c| &c.partition);
     if known.is_empty() {
         return outcomes;
     }
@@ -166,34 +179,39 @@ pub async fn commit(
 }
 
 /// The group's committed offsets of `partitions` (`None`: all it has). A group that
-/// does not exist has none.
+/// does not exist has none. Describe on the group; only the topics `ctx` may
+/// describe are answered.
 pub async fn committed(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     partitions: Option<Vec<TopicPartition>>,
 ) -> GroupResult<BTreeMap<TopicPartition, CommittedOffset>> {
+    engine.authorize_group(ctx, Operation::Describe, group_id)?;
     let coordinator = match existing(engine, group_id).await {
         Ok(c) => c,
         Err(GroupError::GroupIdNotFound(_)) => return Ok(BTreeMap::new()),
         Err(e) => return Err(e),
     };
-    coordinator
+    let mut offsets = coordinator
         .send(FetchOffsets { partitions })
         .await
-        .map_err(GroupError::mailbox)?
+        .map_err(GroupError::mailbox)??;
+    offsets.retain(|tp, _| engine.may(ctx, Operation::Describe, ResourceType::Topic, &tp.topic));
+    Ok(offsets)
 }
 
 /// Deletes the group's committed offsets of `partitions` (see [`DeleteOffsets`]).
 /// The group's own refusal (it does not exist, its coordinator is down) is `Err`.
 pub async fn delete_offsets(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     group_id: &str,
     partitions: Vec<TopicPartition>,
 ) -> GroupResult<PartitionOutcomes> {
+    engine.authorize_group(ctx, Operation::Delete, group_id)?;
     let coordinator = existing(engine, group_id).await?;
-    let (known, mut outcomes) = split_known(engine, partitions, |tp| tp);
+    let (known, mut outcomes) = split_known(engine, ctx, Operation::Read, partitions, |tp| tp);
     if known.is_empty() {
         return Ok(outcomes);
     }
@@ -205,10 +223,12 @@ pub async fn delete_offsets(
     Ok(outcomes)
 }
 
-/// Splits `items` into those whose partition the metadata image has, and the refusal
-/// of each other one.
+/// Splits `items` into those whose partition the metadata image has and whose topic
+/// `ctx` may do `operation` on, and the refusal of each other one.
 fn split_known<T>(
     engine: &Engine,
+    ctx: &RequestContext,
+    operation: Operation,
     items: Vec<T>,
     partition: impl Fn(&T) -> &TopicPartition,
 ) -> (Vec<T>, PartitionOutcomes) {
@@ -217,6 +237,10 @@ fn split_known<T>(
     let mut refused = Vec::new();
     for item in items {
         let tp = partition(&item);
+        if let Err(denied) = engine.authorize_topic(ctx, operation, &tp.topic) {
+            refused.push((tp.clone(), Err(denied.into())));
+            continue;
+        }
         let exists = match image.topic(&tp.topic) {
             Err(_) => Err(GroupError::UnknownTopic(tp.topic.clone())),
             Ok(t) if tp.partition < 0 || tp.partition as usize >= t.partitions.len() => {

@@ -6,6 +6,7 @@
 use futures::future::join_all;
 
 use super::{Engine, Leader, RequestContext, TopicRoute};
+use crate::auth::acl::{Operation, ResourceType};
 use crate::cleaner::{CleanerStats, GetCleanerStats};
 use crate::error::{BrokerError, BrokerResult};
 use crate::partition::{GetStatus, PartitionStatus};
@@ -83,12 +84,14 @@ async fn status(route: &TopicRoute, p: i32) -> BrokerResult<PartitionStatus> {
 }
 
 /// The topic's route, and the status of one of its partitions (`Some(p)`) or of all.
+/// Describe on the topic.
 pub async fn partition_statuses(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     partition: Option<i32>,
 ) -> BrokerResult<(TopicRoute, Vec<PartitionStatus>)> {
+    engine.authorize_topic(ctx, Operation::Describe, topic)?;
     let route = engine.route(topic)?;
     match partition {
         None => {
@@ -103,11 +106,16 @@ pub async fn partition_statuses(
 }
 
 /// The status of every partition replica on this broker, topic by topic (a topic
-/// deleted meanwhile is left out): what this broker's `/metrics` reports.
-pub async fn all_statuses(engine: &Engine, _ctx: &RequestContext) -> Vec<PartitionStatus> {
+/// deleted meanwhile is left out, and so is one `ctx` may not describe): what this
+/// broker's `/metrics` reports.
+pub async fn all_statuses(engine: &Engine, ctx: &RequestContext) -> Vec<PartitionStatus> {
     let image = engine.image();
     let mut rows = Vec::new();
-    for name in image.topics.keys() {
+    let visible = image
+        .topics
+        .keys()
+        .filter(|t| engine.may(ctx, Operation::Describe, ResourceType::Topic, t));
+    for name in visible {
         if let Ok(route) = engine.route(name) {
             let answers = join_all(route.local().map(|addr| addr.send(GetStatus))).await;
             rows.extend(answers.into_iter().filter_map(Result::ok));

@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 
 use actix::Addr;
 
+use crate::auth::acl::{Acls, Asker, Denied, Operation, ResourceType, CLUSTER_RESOURCE};
 use crate::broker::Broker;
 use crate::cleaner::LogCleaner;
 use crate::clock::Clock;
@@ -52,6 +53,9 @@ pub enum Listener {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
     pub listener: Listener,
+    /// Came through the inter-broker listener of a multi-node cluster: another
+    /// broker, acting for a client it has authorized already.
+    pub inter_broker: bool,
     pub user: Option<String>,
     pub client_id: Option<String>,
     pub client_address: Option<SocketAddr>,
@@ -61,6 +65,20 @@ impl RequestContext {
     /// Kafka's principal of who asks: `User:alice`, or `User:ANONYMOUS`.
     pub fn principal(&self) -> String {
         crate::auth::principal(self.user.as_deref().unwrap_or(crate::auth::ANONYMOUS))
+    }
+
+    /// `f` of who asks, as the authorizer knows them.
+    fn as_asker<T>(&self, f: impl FnOnce(Asker<'_>) -> T) -> T {
+        let principal = self.principal();
+        f(Asker {
+            principal: &principal,
+            host: self.client_address.map(|a| a.ip()),
+        })
+    }
+
+    /// The broker's own traffic, which the authorizer does not check.
+    pub fn is_broker(&self) -> bool {
+        self.inter_broker || self.listener == Listener::Internal
     }
 
     pub fn http(client_address: Option<SocketAddr>) -> Self {
@@ -109,17 +127,23 @@ pub struct Engine {
     pub security: std::sync::Arc<SecurityPolicy>,
 }
 
-/// Who may manage users and ACLs until the authorizer decides everything: on a
-/// broker with no authentication anywhere (the embedded default) anyone, as anyone
-/// may do anything there; otherwise only an authenticated user — one of
-/// `super.users` when that is set.
+/// How the node decides who may do what. With `authorizer` (Kafka's
+/// `authorizer.class.name` set) every request is authorized against the ACLs in the
+/// image, `super.users` and `allow.everyone.if.no.acl.found`; without it anyone may
+/// do anything, except that on a broker that authenticates (`authentication`) only
+/// an authenticated user — one of `super.users` when that is set — manages users
+/// and ACLs. The broker's own traffic (`Listener::Internal`, and the inter-broker
+/// listener of a multi-node cluster, [`RequestContext::inter_broker`]) is always
+/// allowed, as Kafka's brokers are super users.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecurityPolicy {
     /// A listener authenticates (HTTP Basic, a SASL listener, required client
     /// certificates).
     pub authentication: bool,
-    /// `super.users`: principals (`User:admin`).
-    pub super_users: Vec<String>,
+    /// ACLs decide every request.
+    pub authorizer: bool,
+    /// `super.users` (principals, `User:admin`) and `allow.everyone.if.no.acl.found`.
+    pub acl_config: crate::auth::acl::AuthorizerConfig,
 }
 
 impl Engine {
@@ -166,9 +190,119 @@ impl Engine {
         self.routes.leader(topic, partition).await
     }
 
-    /// Refuses managing users and ACLs to whom [`SecurityPolicy`] does not allow it.
-    pub(crate) fn check_admin(&self, ctx: &RequestContext) -> crate::BrokerResult<()> {
-        if !self.security.authentication || ctx.listener == Listener::Internal {
+    /// Whether `ctx` may do `operation` on the resource `(kind, name)`: always
+    /// without an authorizer and for the broker's own traffic, else as the ACLs say.
+    pub fn may(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+        kind: ResourceType,
+        name: &str,
+    ) -> bool {
+        if !self.security.authorizer || ctx.is_broker() {
+            return true;
+        }
+        ctx.as_asker(|who| {
+            self.image()
+                .acls
+                .authorize(&self.security.acl_config, who, operation, kind, name)
+        })
+    }
+
+    /// [`Engine::may`], refusing with [`Denied`] (logged at debug) when not.
+    pub fn authorize(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+        kind: ResourceType,
+        name: &str,
+    ) -> Result<(), Denied> {
+        if self.may(ctx, operation, kind, name) {
+            return Ok(());
+        }
+        let denied = Denied {
+            principal: ctx.principal(),
+            operation,
+            resource_type: kind,
+            name: name.to_string(),
+        };
+        log::debug!("denied: {denied} (from {:?})", ctx.client_address);
+        Err(denied)
+    }
+
+    /// [`Engine::authorize`] on a topic.
+    pub fn authorize_topic(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+        topic: &str,
+    ) -> Result<(), Denied> {
+        self.authorize(ctx, operation, ResourceType::Topic, topic)
+    }
+
+    /// [`Engine::authorize`] on a consumer group.
+    pub fn authorize_group(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+        group: &str,
+    ) -> Result<(), Denied> {
+        self.authorize(ctx, operation, ResourceType::Group, group)
+    }
+
+    /// [`Engine::authorize`] on the cluster.
+    pub fn authorize_cluster(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+    ) -> Result<(), Denied> {
+        self.authorize(ctx, operation, ResourceType::Cluster, CLUSTER_RESOURCE)
+    }
+
+    /// An idempotent producer's id: IdempotentWrite on the cluster, or Write on any
+    /// topic (Kafka's rule since KIP-679).
+    pub fn authorize_idempotent_write(&self, ctx: &RequestContext) -> Result<(), Denied> {
+        if !self.security.authorizer || ctx.is_broker() {
+            return Ok(());
+        }
+        let writes_somewhere = ctx.as_asker(|who| {
+            self.image().acls.authorize_any(
+                &self.security.acl_config,
+                who,
+                Operation::Write,
+                ResourceType::Topic,
+            )
+        });
+        if writes_somewhere {
+            return Ok(());
+        }
+        self.authorize_cluster(ctx, Operation::IdempotentWrite)
+    }
+
+    /// Creating a topic: Create on the cluster, or on the topic (Kafka's rule).
+    pub fn authorize_create_topic(&self, ctx: &RequestContext, topic: &str) -> Result<(), Denied> {
+        if self.may(
+            ctx,
+            Operation::Create,
+            ResourceType::Cluster,
+            CLUSTER_RESOURCE,
+        ) {
+            return Ok(());
+        }
+        self.authorize_topic(ctx, Operation::Create, topic)
+    }
+
+    /// Refuses managing users and ACLs (`operation`: Describe to read them, Alter to
+    /// change them, on the cluster) to whom [`SecurityPolicy`] does not allow it.
+    pub(crate) fn check_admin(
+        &self,
+        ctx: &RequestContext,
+        operation: Operation,
+    ) -> crate::BrokerResult<()> {
+        if self.security.authorizer {
+            return Ok(self.authorize_cluster(ctx, operation)?);
+        }
+        if !self.security.authentication || ctx.is_broker() {
             return Ok(());
         }
         let Some(user) = &ctx.user else {
@@ -177,8 +311,8 @@ impl Engine {
             ));
         };
         let principal = crate::auth::principal(user);
-        if !self.security.super_users.is_empty() && !self.security.super_users.contains(&principal)
-        {
+        let super_users = &self.security.acl_config.super_users;
+        if !super_users.is_empty() && !super_users.contains(&principal) {
             return Err(BrokerError::ClusterAuthorizationFailed(format!(
                 "{principal} is not one of super.users, who manage users and ACLs"
             )));

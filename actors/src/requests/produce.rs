@@ -89,7 +89,9 @@ impl StickyPartitioner {
 
 /// Looks the topic up for producing: unknown topics, internal topics and topics
 /// being deleted are refused.
-pub fn target(engine: &Engine, _ctx: &RequestContext, topic: &str) -> BrokerResult<ProduceTarget> {
+/// Write on the topic.
+pub fn target(engine: &Engine, ctx: &RequestContext, topic: &str) -> BrokerResult<ProduceTarget> {
+    engine.authorize_topic(ctx, crate::auth::acl::Operation::Write, topic)?;
     let route = writable_route(engine, topic)?;
     let sticky_partition = engine
         .sticky
@@ -265,12 +267,13 @@ pub async fn produce_in_order(
 /// future answers once `acks` is met.
 pub fn append_batch(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     partition: i32,
     bytes: Vec<u8>,
     acks: Acks,
 ) -> BrokerResult<impl std::future::Future<Output = BrokerResult<AppendResult>> + use<>> {
+    engine.authorize_topic(ctx, crate::auth::acl::Operation::Write, topic)?;
     let route = writable_route(engine, topic)?;
     let addr = route.partition(partition)?.clone();
     route.check_min_insync(partition, acks)?;

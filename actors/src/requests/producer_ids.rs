@@ -23,21 +23,27 @@ pub const FIRST_PRODUCER_EPOCH: i16 = 0;
 /// holds already, if any (InitProducerId v3+), which do not change the answer.
 pub async fn init_producer_id(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     transactional_id: Option<&str>,
     current: Option<(i64, i16)>,
 ) -> BrokerResult<(i64, i16)> {
     match transactional_id {
-        None => {}
+        None => engine.authorize_idempotent_write(ctx)?,
         Some("") => {
             return Err(BrokerError::InvalidRequest(
                 "a transactional id, when given, must not be empty".into(),
             ))
         }
         Some(id) => {
+            engine.authorize(
+                ctx,
+                crate::auth::acl::Operation::Write,
+                crate::auth::acl::ResourceType::TransactionalId,
+                id,
+            )?;
             return Err(BrokerError::TransactionsUnsupported(format!(
                 "transactional id '{id}' refused: this broker serves idempotent producers, not transactions"
-            )))
+            )));
         }
     }
     let producer_id = engine.ask_broker(AllocateProducerId).await?;

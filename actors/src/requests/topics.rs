@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{Engine, RequestContext};
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::{CreatePartitions, CreateTopic, DeleteTopic, ReassignPartition, TopicMetadata};
 use crate::error::BrokerResult;
 use crate::ids::{NodeId, PartitionId};
@@ -40,26 +41,37 @@ pub fn metadata(topic: &TopicImage) -> TopicMetadata {
     }
 }
 
-/// Every topic, by name.
-pub fn list(engine: &Engine, _ctx: &RequestContext) -> Vec<TopicMetadata> {
+/// Every topic `ctx` may describe, by name.
+pub fn list(engine: &Engine, ctx: &RequestContext) -> Vec<TopicMetadata> {
     let image = engine.image();
-    image.topics.values().map(|t| metadata(t)).collect()
+    image
+        .topics
+        .values()
+        .filter(|t| engine.may(ctx, Operation::Describe, ResourceType::Topic, &t.name))
+        .map(|t| metadata(t))
+        .collect()
 }
 
-pub fn describe(engine: &Engine, _ctx: &RequestContext, name: &str) -> BrokerResult<TopicMetadata> {
+/// A topic (Describe on it: refused whether or not it exists, as Kafka does).
+pub fn describe(engine: &Engine, ctx: &RequestContext, name: &str) -> BrokerResult<TopicMetadata> {
+    engine.authorize_topic(ctx, Operation::Describe, name)?;
     let image = engine.image();
     image.topic(name).map(|t| metadata(t))
 }
 
+/// Creates a topic (Create on the cluster or on the topic).
 pub async fn create(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: NewTopic,
 ) -> BrokerResult<TopicMetadata> {
+    engine.authorize_create_topic(ctx, &topic.name)?;
     engine.ask_broker(CreateTopic(topic)).await
 }
 
-pub async fn delete(engine: &Engine, _ctx: &RequestContext, name: &str) -> BrokerResult<()> {
+/// Deletes a topic (Delete on it).
+pub async fn delete(engine: &Engine, ctx: &RequestContext, name: &str) -> BrokerResult<()> {
+    engine.authorize_topic(ctx, Operation::Delete, name)?;
     engine
         .ask_broker(DeleteTopic {
             name: name.to_string(),
@@ -67,14 +79,15 @@ pub async fn delete(engine: &Engine, _ctx: &RequestContext, name: &str) -> Broke
         .await
 }
 
-/// Raises the partition count to `count` (Kafka never lowers it).
+/// Raises the partition count to `count` (Kafka never lowers it; Alter on the topic).
 pub async fn create_partitions(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     name: &str,
     count: i32,
     validate_only: bool,
 ) -> BrokerResult<TopicMetadata> {
+    engine.authorize_topic(ctx, Operation::Alter, name)?;
     engine
         .ask_broker(CreatePartitions {
             name: name.to_string(),
@@ -89,11 +102,12 @@ pub async fn create_partitions(
 /// once the move has begun; [`reassignments`] shows it until it completes.
 pub async fn reassign(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: &str,
     partition: i32,
     replicas: Vec<NodeId>,
 ) -> BrokerResult<()> {
+    engine.authorize_cluster(ctx, Operation::Alter)?;
     engine
         .ask_broker(ReassignPartition {
             topic: topic.to_string(),
@@ -118,9 +132,10 @@ pub struct Reassignment {
 /// is an error.
 pub fn reassignments(
     engine: &Engine,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     topic: Option<&str>,
 ) -> BrokerResult<Vec<Reassignment>> {
+    engine.authorize_cluster(ctx, Operation::Describe)?;
     let image = engine.image();
     if let Some(name) = topic {
         image.topic(name)?;

@@ -60,7 +60,7 @@ fn describe_one(name: &str, credentials: &UserCredentials) -> UserDescription {
 
 /// Every user, by name.
 pub fn list(engine: &Engine, ctx: &RequestContext) -> BrokerResult<Vec<UserDescription>> {
-    engine.check_admin(ctx)?;
+    engine.check_admin(ctx, crate::auth::acl::Operation::Describe)?;
     Ok(engine
         .image()
         .users
@@ -74,7 +74,7 @@ pub fn describe(
     ctx: &RequestContext,
     name: &str,
 ) -> BrokerResult<UserDescription> {
-    engine.check_admin(ctx)?;
+    engine.check_admin(ctx, crate::auth::acl::Operation::Describe)?;
     let image = engine.image();
     image
         .users
@@ -172,7 +172,7 @@ async fn store_password(
     spec: &PasswordSpec,
     create: CreateMode,
 ) -> BrokerResult<()> {
-    engine.check_admin(ctx)?;
+    engine.check_admin(ctx, crate::auth::acl::Operation::Alter)?;
     let upsertions = credentials(name, password, spec)?;
     alter(
         engine,
@@ -192,7 +192,7 @@ pub async fn delete(
     name: &str,
     mechanism: Option<ScramMechanism>,
 ) -> BrokerResult<()> {
-    engine.check_admin(ctx)?;
+    engine.check_admin(ctx, crate::auth::acl::Operation::Alter)?;
     let user = describe(engine, ctx, name)?;
     let deletions = match mechanism {
         Some(m) => vec![(name.to_string(), m)],
@@ -241,7 +241,7 @@ pub async fn alter_salted(
     upsertions: Vec<SaltedUpsertion>,
     deletions: Vec<(String, ScramMechanism)>,
 ) -> BrokerResult<()> {
-    engine.check_admin(ctx)?;
+    engine.check_admin(ctx, crate::auth::acl::Operation::Alter)?;
     let mut records = Vec::with_capacity(upsertions.len());
     for u in upsertions {
         check_user_name(&u.name)?;

@@ -4,6 +4,7 @@
 //! and config types, which its clients decode by number.
 
 use kafka_protocol::protocol::StrBytes;
+use troupe_actors::auth::acl::Operation;
 use troupe_actors::metadata::{MetadataImage, PartitionImage};
 use troupe_actors::topic_config::{topic_config_def, ConfigSource, ConfigType, TOPIC_CONFIGS};
 use troupe_actors::{BrokerError, ErrorKind};
@@ -179,6 +180,23 @@ pub fn led_here<'a>(
         ));
     }
     Ok(p)
+}
+
+/// [`led_here`] for a client that may do `operation` on the topic: refused first
+/// otherwise, so a topic it may not use is not told apart from one that does not
+/// exist (Kafka's order).
+pub fn authorized_led_here<'a>(
+    session: &super::Session,
+    image: &'a MetadataImage,
+    operation: Operation,
+    topic: &str,
+    partition: i32,
+) -> Result<&'a PartitionImage, Refusal> {
+    session
+        .engine
+        .authorize_topic(&session.context, operation, topic)
+        .map_err(BrokerError::from)?;
+    led_here(image, topic, partition)
 }
 
 /// Kafka's FENCED_LEADER_EPOCH and UNKNOWN_LEADER_EPOCH.

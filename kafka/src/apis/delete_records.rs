@@ -14,8 +14,9 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use troupe_actors::requests::delete_records::delete_records;
 
-use super::admin::{led_here, Refusal};
+use super::admin::{authorized_led_here, Refusal};
 use super::Session;
+use troupe_actors::auth::acl::Operation;
 
 /// Kafka's `DeleteRecordsRequest.HIGH_WATERMARK`: delete everything committed.
 const HIGH_WATERMARK: i64 = -1;
@@ -53,7 +54,13 @@ async fn delete(
     partition: i32,
     offset: i64,
 ) -> Result<i64, Refusal> {
-    led_here(&session.engine.image(), topic, partition)?;
+    authorized_led_here(
+        session,
+        &session.engine.image(),
+        Operation::Delete,
+        topic,
+        partition,
+    )?;
     let up_to = (offset != HIGH_WATERMARK).then_some(offset);
     let deleted = delete_records(&session.engine, &session.context, topic, partition, up_to).await;
     deleted.map_err(|e| {

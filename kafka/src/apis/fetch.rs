@@ -20,8 +20,9 @@ use troupe_actors::peer_client::parse_broker_client_id;
 use troupe_actors::requests::fetch::{fetch, replica_fetch, FetchRequest as Read, FollowerFetch};
 use troupe_actors::storage::buffers::POOL;
 
-use super::admin::{check_current_epoch, led_here};
+use super::admin::{authorized_led_here, check_current_epoch, led_here};
 use super::{error_code, Session, Since};
+use troupe_actors::auth::acl::Operation;
 
 /// Kafka's FETCH_SESSION_ID_NOT_FOUND: the client drops its session and starts over.
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -224,8 +225,14 @@ async fn read_one(
         reset: None,
     };
     let image = session.engine.image();
-    let led = led_here(&image, topic.0.as_str(), p.partition)
-        .and_then(|led| check_current_epoch(p.current_leader_epoch, led.leader_epoch));
+    let led = authorized_led_here(
+        session,
+        &image,
+        Operation::Read,
+        topic.0.as_str(),
+        p.partition,
+    )
+    .and_then(|led| check_current_epoch(p.current_leader_epoch, led.leader_epoch));
     if let Err(refusal) = led {
         return refused(p.partition, refusal.code, version);
     }

@@ -6,6 +6,7 @@
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
+use troupe_actors::auth::acl::Operation;
 use troupe_actors::group::manager::validate_group_id;
 use troupe_actors::group::offsets_topic::{partition_for, OFFSETS_TOPIC};
 use troupe_actors::ids::PartitionId;
@@ -62,6 +63,12 @@ fn find(session: &Session, key: StrBytes, key_type: i8) -> Coordinator {
     }
     if let Err(e) = validate_group_id(key.as_str()) {
         return refused(key, error_code(e.kind()), e.to_string());
+    }
+    let may = session
+        .engine
+        .authorize_group(&session.context, Operation::Describe, key.as_str());
+    if let Err(denied) = may {
+        return refused(key, error_code(denied.kind()), denied.to_string());
     }
     let image = session.engine.image();
     let Ok(offsets) = image.topic(OFFSETS_TOPIC) else {

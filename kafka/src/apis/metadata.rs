@@ -9,6 +9,7 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use troupe_actors::auth::acl::{Operation, ResourceType};
 use troupe_actors::metadata::{MetadataImage, TopicImage};
 use troupe_actors::ErrorKind;
 
@@ -37,22 +38,32 @@ pub fn handle(session: &Session, request: MetadataRequest, version: i16) -> Meta
                 .collect(),
         ),
     };
+    let engine = &session.engine;
+    let ctx = &session.context;
     let topics = match asked {
+        // Every topic the client may describe.
         None => image
             .topics
             .values()
+            .filter(|t| engine.may(ctx, Operation::Describe, ResourceType::Topic, &t.name))
             .map(|t| topic(&image, t, version))
             .collect(),
         Some(names) => names
             .into_iter()
-            .map(|name| match image.topic(&name) {
-                Ok(t) => topic(&image, t, version),
-                Err(e) => MetadataResponseTopic::default()
-                    .with_name(Some(TopicName(StrBytes::from_string(name))))
-                    .with_error_code(error_code(e.kind()))
-                    .since(version, 8, |m| {
-                        m.with_topic_authorized_operations(OPERATIONS_NOT_ASKED)
-                    }),
+            .map(|name| {
+                let found = engine
+                    .authorize_topic(ctx, Operation::Describe, &name)
+                    .map_err(|denied| denied.kind())
+                    .and_then(|()| image.topic(&name).map_err(|e| e.kind()));
+                match found {
+                    Ok(t) => topic(&image, t, version),
+                    Err(kind) => MetadataResponseTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(name))))
+                        .with_error_code(error_code(kind))
+                        .since(version, 8, |m| {
+                            m.with_topic_authorized_operations(OPERATIONS_NOT_ASKED)
+                        }),
+                }
             })
             .collect(),
     };

@@ -19,8 +19,9 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 use troupe_actors::ids::LeaderEpoch;
 use troupe_actors::requests::leader_epochs::end_offset_for_epoch;
 
-use super::admin::{check_current_epoch, led_here, Refusal};
+use super::admin::{authorized_led_here, check_current_epoch, Refusal};
 use super::Session;
+use troupe_actors::auth::acl::Operation;
 
 pub async fn handle(
     session: &Session,
@@ -66,7 +67,7 @@ async fn look_up(
     leader_epoch: i32,
 ) -> Result<Option<(i32, i64)>, Refusal> {
     let image = session.engine.image();
-    let led = led_here(&image, topic, partition)?;
+    let led = authorized_led_here(session, &image, Operation::Describe, topic, partition)?;
     check_current_epoch(current_leader_epoch, led.leader_epoch)?;
     let found = end_offset_for_epoch(
         &session.engine,

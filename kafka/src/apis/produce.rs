@@ -17,9 +17,10 @@ use troupe_actors::requests::produce::append_batch;
 use troupe_actors::storage::buffers::POOL;
 use troupe_actors::{BrokerResult, ErrorKind};
 
-use super::admin::led_here;
+use super::admin::authorized_led_here;
 use super::{error_code, Session, Since};
 use crate::metrics;
+use troupe_actors::auth::acl::Operation;
 
 /// Kafka's INVALID_REQUIRED_ACKS and INVALID_REQUEST.
 const INVALID_REQUIRED_ACKS: i16 = 21;
@@ -44,7 +45,7 @@ fn append(
     records: Bytes,
     acks: Acks,
 ) -> Outcome {
-    if let Err(refusal) = led_here(image, topic, partition) {
+    if let Err(refusal) = authorized_led_here(session, image, Operation::Write, topic, partition) {
         return Outcome::Refused(refusal.code, refusal.message);
     }
     let size = metrics::batch_size(&records);

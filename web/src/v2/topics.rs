@@ -44,7 +44,7 @@ pub async fn get(
         .await
         .map_err(|e| topic_error(e.into()))?;
     let (_, statuses) = state
-        .partition_statuses(&topic, None)
+        .partition_statuses(&caller, &topic, None)
         .await
         .map_err(topic_error)?;
     let configs: BTreeMap<String, String> =
@@ -58,10 +58,11 @@ pub async fn get(
 
 pub async fn partitions(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let (_, statuses) = state
-        .partition_statuses(&path, None)
+        .partition_statuses(&caller, &path, None)
         .await
         .map_err(topic_error)?;
     Ok(ok(json!(statuses
@@ -72,11 +73,12 @@ pub async fn partitions(
 
 pub async fn partition(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (topic, partition) = path.into_inner();
     let (_, one) = state
-        .partition_statuses(&topic, Some(partition))
+        .partition_statuses(&caller, &topic, Some(partition))
         .await
         .map_err(topic_error)?;
     Ok(ok(partition_json(state.node_id, &one[0])))
@@ -86,11 +88,12 @@ pub async fn partition(
 /// offset the next record will get, once acknowledged).
 pub async fn offsets(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (topic, partition) = path.into_inner();
     let (_, one) = state
-        .partition_statuses(&topic, Some(partition))
+        .partition_statuses(&caller, &topic, Some(partition))
         .await
         .map_err(topic_error)?;
     // An offline partition's bounds are unknown, not zero.

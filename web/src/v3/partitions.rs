@@ -9,6 +9,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use troupe_actors::auth::acl::{Operation, ResourceType};
 use troupe_actors::partition::PartitionStatus;
 use troupe_actors::requests::topics;
 
@@ -84,11 +85,12 @@ fn partition_json(urls: &Urls, state: &AppState, s: &PartitionStatus) -> Value {
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let (_, all) = state.partition_statuses(&topic, None).await?;
+    let (_, all) = state.partition_statuses(&caller, &topic, None).await?;
     let urls = Urls::new(&req, &state);
     let data = all
         .iter()
@@ -104,11 +106,14 @@ pub async fn list(
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
+    let (_, one) = state
+        .partition_statuses(&caller, &topic, Some(partition))
+        .await?;
     let urls = Urls::new(&req, &state);
     Ok(HttpResponse::Ok().json(partition_json(&urls, &state, &one[0])))
 }
@@ -134,11 +139,12 @@ fn replica_json(urls: &Urls, broker_id: i32, topic: &str, partition: i32, at: &P
 pub async fn replicas(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    check_partition(&state, &topic, partition)?;
+    check_partition(&state, &caller, &topic, partition)?;
     let urls = Urls::new(&req, &state);
     let at = placement(&state, &topic, partition);
     let data = at
@@ -154,7 +160,17 @@ pub async fn replicas(
 }
 
 /// The topic and partition exist (as the image has them), or a 404 that says which.
-fn check_partition(state: &AppState, topic: &str, partition: i32) -> ApiResult<()> {
+/// Describe on the topic first, as every partition read.
+fn check_partition(
+    state: &AppState,
+    caller: &Caller,
+    topic: &str,
+    partition: i32,
+) -> ApiResult<()> {
+    state
+        .engine
+        .authorize_topic(caller, Operation::Describe, topic)
+        .map_err(troupe_actors::BrokerError::from)?;
     let image = state.engine.image();
     let count = image.topic(topic).map_err(ApiError::from)?.partitions.len();
     if !(0..count as i32).contains(&partition) {
@@ -171,11 +187,12 @@ fn check_partition(state: &AppState, topic: &str, partition: i32) -> ApiResult<(
 pub async fn replica(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, i32, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition, broker_id) = path.into_inner();
     check_cluster(&state, &cluster_id)?;
-    check_partition(&state, &topic, partition)?;
+    check_partition(&state, &caller, &topic, partition)?;
     let at = placement(&state, &topic, partition);
     if !at.replicas.contains(&broker_id) {
         return Err(ApiError::not_found(format!(
@@ -191,6 +208,7 @@ pub async fn replica(
 pub async fn broker_replicas(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, broker_id) = path.into_inner();
@@ -199,7 +217,13 @@ pub async fn broker_replicas(
     let urls = Urls::new(&req, &state);
     let image = state.engine.image();
     let mut data = Vec::new();
-    for topic in image.topics.values().filter(|t| !t.deleting) {
+    let visible = image.topics.values().filter(|t| {
+        !t.deleting
+            && state
+                .engine
+                .may(&caller, Operation::Describe, ResourceType::Topic, &t.name)
+    });
+    for topic in visible {
         for p in &topic.partitions {
             let partition = p.partition.get();
             let at = placement(&state, &topic.name, partition);
@@ -366,6 +390,7 @@ const EARLIEST_AND_LATEST: &str = "earliest_and_latest";
 pub async fn offsets(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String, i32)>,
     query: web::Query<OffsetQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -380,7 +405,9 @@ pub async fn offsets(
             format!("offset_type:{offset_type} is invalid (only {EARLIEST_AND_LATEST} is known)"),
         ));
     }
-    let (_, one) = state.partition_statuses(&topic, Some(partition)).await?;
+    let (_, one) = state
+        .partition_statuses(&caller, &topic, Some(partition))
+        .await?;
     let s = &one[0];
     let urls = Urls::new(&req, &state);
     Ok(HttpResponse::Ok().json(urls.resource(

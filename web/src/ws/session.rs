@@ -362,7 +362,12 @@ impl Connection {
         Ok(())
     }
 
+    /// A topic to read: Read on it, then its route.
     async fn route(&self, topic: &str) -> ApiResult<TopicRoute> {
+        self.state
+            .engine
+            .authorize_topic(&self.ctx, troupe_actors::auth::acl::Operation::Read, topic)
+            .map_err(troupe_actors::BrokerError::from)?;
         self.state.route(topic)
     }
 
