@@ -852,6 +852,15 @@ impl Handler<AlterAcls> for Broker {
     }
 }
 
+impl Handler<AlterClientQuotas> for Broker {
+    type Result = ResponseFuture<BrokerResult<()>>;
+
+    fn handle(&mut self, msg: AlterClientQuotas, _: &mut Context<Self>) -> Self::Result {
+        let ask = self.ask(ControllerRequest::AlterClientQuotas(msg.0));
+        Box::pin(async move { ask.await.map(|_| ()) })
+    }
+}
+
 impl Handler<AlterUserScramCredentials> for Broker {
     type Result = ResponseFuture<BrokerResult<()>>;
 

@@ -365,6 +365,11 @@ mod tests {
                 ErrorKind::DiskFull,
                 ErrorKind::PartitionOffline,
             ],
+            // Kafka answers both with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+            vec![
+                ErrorKind::TransactionsUnsupported,
+                ErrorKind::TransactionalIdAuthorizationFailed,
+            ],
         ]
         .into_iter()
         .collect();

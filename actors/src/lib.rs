@@ -25,6 +25,7 @@ pub mod node;
 pub mod partition;
 pub mod partitioner;
 pub mod peer_client;
+pub mod quotas;
 pub mod replica_fetcher;
 pub mod replica_manager;
 pub mod requests;

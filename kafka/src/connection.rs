@@ -82,6 +82,7 @@ pub async fn serve<R, W>(
         context,
         config,
         auth,
+        mute: Default::default(),
     };
     let read = read_requests(&mut reader, session, replies, peer);
     tokio::join!(read, write);
@@ -213,6 +214,8 @@ async fn next_request<R: AsyncRead + Unpin>(
             "{key:?} before authenticating (only ApiVersions, SaslHandshake and SaslAuthenticate are served until then)"
         )));
     }
+    // A throttled client's next request waits out its throttle (KIP-219's mute).
+    session.mute.wait().await;
     let reply = if sasl {
         apis::handle_sasl(session, request).await
     } else {

@@ -885,18 +885,7 @@ fn an_operator_logs_in_to_the_dashboard_and_out_again() {
         "location.pathname === '/login' && !!document.getElementById('login-form')",
         "the login page",
     );
-    let submit = |user: &str, password: &str| {
-        eval(
-            &tab,
-            &format!(
-                "document.getElementById('login-user').value = {}; \
-                 document.getElementById('login-password').value = {}",
-                json!(user),
-                json!(password)
-            ),
-        );
-        click(&tab, "#login-submit");
-    };
+    let submit = |user: &str, password: &str| submit_login(&tab, user, password);
     submit("admin", "wrong");
     wait_for(
         &tab,
@@ -1011,4 +1000,129 @@ fn an_operator_logs_in_to_the_dashboard_and_out_again() {
         b.logged(crate::auth::ADMIN.1).is_empty(),
         "the password was logged"
     );
+}
+
+/// Fills the login form with `user` and `password`, and submits it.
+fn submit_login(tab: &Tab, user: &str, password: &str) {
+    eval(
+        tab,
+        &format!(
+            "document.getElementById('login-user').value = {}; \
+             document.getElementById('login-password').value = {}",
+            json!(user),
+            json!(password)
+        ),
+    );
+    click(tab, "#login-submit");
+}
+
+/// Logs in on the dashboard's login page as `user`, and waits for the dashboard.
+fn log_in(tab: &Tab, port: u16, user: &str, password: &str) {
+    tab.navigate_to(&format!("http://127.0.0.1:{port}/login"))
+        .expect("the login page")
+        .wait_until_navigated()
+        .expect("loaded");
+    wait_for(
+        tab,
+        "!!document.getElementById('login-form')",
+        "the login form",
+    );
+    submit_login(tab, user, password);
+    wait_for(
+        tab,
+        &format!(
+            "location.pathname === '/' && document.getElementById('who-user').textContent === {}",
+            json!(user)
+        ),
+        "the dashboard, logged in",
+    );
+}
+
+#[test]
+fn an_operator_grants_an_acl_on_the_dashboard_and_that_user_sees_only_their_topics() {
+    use crate::auth::{call, cluster_id, create_topic_as_admin, create_user, secured_broker_with};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = secured_broker_with(
+        dir.path(),
+        &["authorizer.class.name=acl", "super.users=User:admin"],
+    );
+    let cluster = cluster_id(&b);
+    create_user(&b, &cluster, "alice", "alice-pw");
+    for topic in ["team-a-orders", "team-a-billing", "team-b-secret"] {
+        create_topic_as_admin(&b, &cluster, topic);
+    }
+    let browser = browser();
+    let tab = browser.new_tab().expect("a tab");
+    tab.set_default_timeout(Duration::from_secs(30));
+    let (admin, password) = crate::auth::ADMIN;
+    log_in(&tab, b.port, admin, password);
+
+    // The operator adds alice's ACL through the form.
+    open(&tab, "#/acls");
+    wait_for(
+        &tab,
+        "!!document.getElementById('create-acl')",
+        "the ACLs page",
+    );
+    wait_for(
+        &tab,
+        "document.getElementById('acls-enforced').textContent.includes('authorizer is on')",
+        "the authorizer's state",
+    );
+    assert_labelled(&tab, "acls");
+    type_into(&tab, "#acl-principal", "User:alice");
+    type_into(&tab, "#acl-resource", "team-a-");
+    eval(
+        &tab,
+        "const f = document.getElementById('create-acl'); \
+         f.elements.operation.value = 'READ'; f.elements.pattern_type.value = 'PREFIXED'",
+    );
+    click(&tab, "#create-acl-submit");
+    let row =
+        "document.querySelector('[data-acl=\"TOPIC|team-a-|PREFIXED|User:alice|*|READ|ALLOW\"]')";
+    wait_for(&tab, &format!("!!{row}"), "alice's ACL in the list");
+    screenshot(&tab, "acls");
+
+    // alice logs in and sees only the topics her ACL covers; the ACL page is not hers.
+    click(&tab, "#logout");
+    wait_for(&tab, "location.pathname === '/login'", "the login page");
+    log_in(&tab, b.port, "alice", "alice-pw");
+    open(&tab, "#/topics");
+    wait_for(
+        &tab,
+        "document.getElementById('main').innerText.includes('team-a-orders') \
+         && document.getElementById('main').innerText.includes('team-a-billing')",
+        "alice's topics",
+    );
+    let shown = text_of(&tab, "#main");
+    assert!(!shown.contains("team-b-secret"), "{shown}");
+    screenshot(&tab, "acl-limited-topics");
+    open(&tab, "#/acls");
+    wait_for(
+        &tab,
+        "document.getElementById('error').textContent.includes('40301')",
+        "the refusal of the ACL list",
+    );
+
+    // The operator deletes the ACL on the dashboard: alice sees nothing any more.
+    click(&tab, "#logout");
+    wait_for(&tab, "location.pathname === '/login'", "the login page");
+    log_in(&tab, b.port, admin, password);
+    open(&tab, "#/acls");
+    wait_for(&tab, &format!("!!{row}"), "alice's ACL in the list");
+    click(
+        &tab,
+        "[data-acl=\"TOPIC|team-a-|PREFIXED|User:alice|*|READ|ALLOW\"] button.danger",
+    );
+    type_into(&tab, "#confirm-input", "User:alice");
+    click(&tab, "#confirm-ok");
+    wait_for(&tab, &format!("!{row}"), "the ACL deleted");
+    let (status, body, _) = call(
+        "GET",
+        &b.url(&format!("/v3/clusters/{cluster}/topics")),
+        Some(("alice", "alice-pw")),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["data"], json!([]), "{body}");
 }

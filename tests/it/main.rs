@@ -24,6 +24,7 @@ mod mounts;
 mod openapi;
 mod produce;
 mod quickstart;
+mod quotas;
 mod replication;
 mod restart;
 mod retention;

@@ -771,6 +771,68 @@ function pageUsers() {
   every(10000, refresh);
 }
 
+// ACLs (Kafka's model): list, add, delete. What the broker enforces once its
+// authorizer is on (authorizer.class.name); the page says whether it is.
+function pageAcls() {
+  const list = h("div", {});
+  const status = h("div", { class: "status-line", id: "acls-status", role: "status", "aria-live": "polite" });
+  const options = (name, label, values) => h("select", { name, "aria-label": label },
+    values.map((v) => h("option", { value: v, text: v })));
+  const form = h("form", { class: "inline", id: "create-acl", "aria-label": "Add an ACL" },
+    h("label", {}, "Principal", h("input", { name: "principal", id: "acl-principal", required: true, placeholder: "User:alice", autocomplete: "off" })),
+    h("label", {}, "Permission", options("permission", "Permission", ["ALLOW", "DENY"])),
+    h("label", {}, "Operation", options("operation", "Operation",
+      ["READ", "WRITE", "DESCRIBE", "CREATE", "DELETE", "ALTER", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE", "CLUSTER_ACTION", "ALL"])),
+    h("label", {}, "Resource type", options("resource_type", "Resource type", ["TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"])),
+    h("label", {}, "Name", h("input", { name: "resource_name", id: "acl-resource", required: true, placeholder: "orders, or * for all", autocomplete: "off" })),
+    h("label", {}, "Pattern", options("pattern_type", "Pattern", ["LITERAL", "PREFIXED"])),
+    h("label", {}, "Host", h("input", { name: "host", id: "acl-host", value: "*", required: true, autocomplete: "off" })),
+    h("button", { type: "submit", id: "create-acl-submit", text: "Add ACL" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const acl = Object.fromEntries(new FormData(form).entries());
+    try {
+      await v3("/acls", { method: "POST", body: acl });
+      status.textContent = `ACL added: ${describeAcl(acl)}.`;
+      form.reset();
+      clearError();
+      await refresh();
+    } catch (err) { showError(err); status.textContent = ""; }
+  });
+  const enforced = h("p", { id: "acls-enforced", class: "muted" });
+  $main.replaceChildren(h("h1", { text: "ACLs" }), enforced,
+    h("section", { class: "panel" }, h("h2", { text: "Add an ACL" }), form, status),
+    h("section", { class: "panel" }, list));
+  const remove = async (acl) => {
+    if (!(await confirmDelete(acl.principal, `Delete the ACL ${describeAcl(acl)}?`))) return;
+    const fields = ["resource_type", "resource_name", "pattern_type", "principal", "host", "operation", "permission"];
+    const query = fields.map((f) => `${f}=${enc(acl[f])}`).join("&");
+    try {
+      await v3(`/acls?${query}`, { method: "DELETE" });
+      status.textContent = `ACL deleted: ${describeAcl(acl)}.`;
+      await refresh();
+    } catch (err) { showError(err); }
+  };
+  const key = (a) => [a.resource_type, a.resource_name, a.pattern_type, a.principal, a.host, a.operation, a.permission].join("|");
+  const refresh = async () => {
+    const [acls, state] = await Promise.all([v3("/acls"), api("/dashboard/status")]);
+    enforced.textContent = state && state.authorizer
+      ? "The authorizer is on: every request on every listener is checked against these ACLs."
+      : "The authorizer is off (authorizer.class.name is empty): these ACLs are kept but not enforced.";
+    keepFocus("data-acl", () => list.replaceChildren(table(["Principal", "Permission", "Operation", "Resource", "Pattern", "Host", "Actions"],
+      acls.data.map((a) => h("tr", { "data-acl": key(a) },
+        h("td", { text: a.principal }), h("td", { text: a.permission }), h("td", { text: a.operation }),
+        h("td", { text: `${a.resource_type} ${a.resource_name}` }), h("td", { text: a.pattern_type }), h("td", { text: a.host }),
+        h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Delete the ACL ${describeAcl(a)}`, onclick: () => remove(a), text: "Delete" })))),
+      { id: "acls", empty: "no ACLs" })));
+  };
+  every(10000, refresh);
+}
+
+function describeAcl(a) {
+  return `${a.permission} ${a.principal} ${a.operation} on ${a.resource_type} ${a.resource_name} (${a.pattern_type}) from ${a.host}`;
+}
+
 // ------------------------------------------------------------------ router
 
 function route() {
@@ -792,6 +854,7 @@ function route() {
   else if (section === "groups" && parts[1]) pageGroup(parts[1]);
   else if (section === "groups") pageGroups();
   else if (section === "users") pageUsers();
+  else if (section === "acls") pageAcls();
   else pageOverview();
   document.title = `Troupe — ${parts.filter(Boolean).join(" / ") || "overview"}`;
   $main.focus({ preventScroll: true });

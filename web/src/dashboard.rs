@@ -160,6 +160,7 @@ async fn root(req: HttpRequest) -> HttpResponse {
 /// What the page shows: a warning when `exposed` (the listener is bound beyond
 /// loopback while the broker has no authentication), and who is logged in.
 async fn status(
+    state: web::Data<AppState>,
     policy: Option<web::Data<BrowserSafety>>,
     method: Option<web::Data<HttpAuth>>,
     caller: Caller,
@@ -172,6 +173,7 @@ async fn status(
             "exposed": exposed,
             "authentication": authentication,
             "user": caller.user,
+            "authorizer": state.engine.security.authorizer,
         }))
 }
 

@@ -15,6 +15,7 @@ use troupe_actors::requests::metadata;
 use troupe_actors::supervision::{self, KindTotals};
 
 use troupe_actors::auth::acl::Operation;
+use troupe_actors::quotas::{QuotaKind, QuotaUse};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -31,6 +32,7 @@ pub async fn render(state: web::Data<AppState>, caller: Caller) -> ApiResult<Htt
             let mut text = handle.render();
             text.push_str(&storage_gauges(&state, &caller).await);
             text.push_str(&cluster_gauges(&state, &caller).await);
+            text.push_str(&quota_gauges(&state));
             text.push_str(&supervision_counters());
             HttpResponse::Ok()
                 .content_type("text/plain; version=0.0.4")
@@ -96,6 +98,57 @@ async fn storage_gauges(state: &AppState, caller: &Caller) -> String {
         }
     }
     out
+}
+
+type QuotaField = fn(&QuotaUse) -> f64;
+
+/// Each client quota's entity on this node: its quota, its rate at its last
+/// request, and the time its answers were held back (Kafka's `throttle-time`).
+fn quota_gauges(state: &AppState) -> String {
+    use std::fmt::Write;
+    let usage = state.engine.quotas.usage();
+    let mut out = String::new();
+    if usage.is_empty() {
+        return out;
+    }
+    let labels = |u: &QuotaUse| {
+        let kind = match u.kind {
+            QuotaKind::Producer => "produce",
+            QuotaKind::Consumer => "fetch",
+        };
+        let part = |p: &Option<troupe_actors::quotas::EntityName>| {
+            p.as_ref()
+                .map_or(String::new(), |n| label_value(n.display()))
+        };
+        format!(
+            "kind=\"{kind}\",user=\"{}\",client_id=\"{}\"",
+            part(&u.entity.user),
+            part(&u.entity.client_id)
+        )
+    };
+    let gauges: [(&str, &str, QuotaField); 3] = [
+        ("troupe_quota_limit_bytes_per_second", "gauge", |u| {
+            u.quota as f64
+        }),
+        ("troupe_quota_rate_bytes_per_second", "gauge", |u| u.rate),
+        ("troupe_quota_throttle_seconds_total", "counter", |u| {
+            u.throttled.as_secs_f64()
+        }),
+    ];
+    for (name, kind, value) in gauges {
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for u in &usage {
+            let _ = writeln!(out, "{name}{{{}}} {}", labels(u), value(u));
+        }
+    }
+    out
+}
+
+/// A Prometheus label value: backslashes, quotes and newlines escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The cluster as this node sees it: brokers by state, the active controller, and

@@ -96,6 +96,12 @@ pub struct AlterAcls {
     pub delete_ids: Vec<String>,
 }
 
+/// Client quotas set and removed together (committed through the controller;
+/// answered once this node's image has them).
+#[derive(Message)]
+#[rtype(result = "BrokerResult<()>")]
+pub struct AlterClientQuotas(pub Vec<crate::quotas::QuotaChange>);
+
 /// Effective configs of a topic, with their sources.
 #[derive(Message)]
 #[rtype(result = "BrokerResult<Vec<ConfigEntry>>")]

@@ -189,6 +189,21 @@ pub struct ConsumedRecord {
     pub record: StoredRecord,
 }
 
+impl ConsumedRecord {
+    /// Its key's, value's and headers' bytes: what a fetch quota counts.
+    pub fn size_bytes(&self) -> usize {
+        let r = &self.record.record;
+        let headers: usize = r
+            .headers
+            .iter()
+            .map(|h| h.key.len() + h.value.as_deref().map_or(0, <[u8]>::len))
+            .sum();
+        r.key.as_deref().map_or(0, <[u8]>::len)
+            + r.value.as_deref().map_or(0, <[u8]>::len)
+            + headers
+    }
+}
+
 /// Fetch records from the assigned partitions at the instance's positions, waiting
 /// up to `timeout_ms` for some to arrive, at most `max_bytes` of keys and values
 /// (but at least one record).

@@ -88,6 +88,8 @@ pub enum ControllerRequest {
         create: Vec<crate::auth::acl::Acl>,
         delete_ids: Vec<String>,
     },
+    /// Client quotas set and removed together (Kafka's AlterClientQuotas).
+    AlterClientQuotas(Vec<crate::quotas::QuotaChange>),
 }
 
 /// The controller's answer.
@@ -325,6 +327,9 @@ impl Controller {
             }
             ControllerRequest::AlterAcls { create, delete_ids } => {
                 decisions::alter_acls(state, create, delete_ids)?
+            }
+            ControllerRequest::AlterClientQuotas(changes) => {
+                decisions::alter_quotas(state, changes)?
             }
             ControllerRequest::Heartbeat {
                 broker_id,

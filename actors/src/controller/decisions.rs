@@ -125,6 +125,34 @@ pub fn alter_acls(
     Ok(records)
 }
 
+/// The records of client quotas set and removed, each checked (a named entity, a
+/// positive rate); removing a quota that is not there changes nothing.
+pub fn alter_quotas(
+    state: &ClusterState,
+    changes: &[crate::quotas::QuotaChange],
+) -> BrokerResult<Vec<MetadataRecord>> {
+    let mut records = Vec::new();
+    for change in changes {
+        change.entity.check().map_err(BrokerError::InvalidRequest)?;
+        if change.rate == Some(0) {
+            return Err(BrokerError::InvalidRequest(format!(
+                "{} must be a positive number of bytes per second",
+                change.kind.key()
+            )));
+        }
+        let current = state
+            .quotas
+            .quotas
+            .get(&change.entity)
+            .and_then(|k| k.get(&change.kind))
+            .copied();
+        if current != change.rate {
+            records.push(MetadataRecord::ClientQuota(change.clone()));
+        }
+    }
+    Ok(records)
+}
+
 /// The records that create `topic`: every replica in the ISR, the first active
 /// one leading.
 pub fn create_topic(

@@ -78,6 +78,9 @@ pub enum MetadataRecord {
     RemoveAccessControlEntry {
         id: String,
     },
+    /// A client quota set (`rate: Some`, bytes per second) or removed (Kafka's
+    /// ClientQuotaRecord).
+    ClientQuota(crate::quotas::QuotaChange),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

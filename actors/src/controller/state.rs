@@ -155,6 +155,9 @@ pub struct ClusterState {
     /// ACLs by id (absent from snapshots written before ACLs existed).
     #[serde(default)]
     pub acls: BTreeMap<String, Acl>,
+    /// Client quotas (absent from snapshots written before quotas existed).
+    #[serde(default)]
+    pub quotas: crate::quotas::QuotaTable,
 }
 
 impl ClusterState {
@@ -233,6 +236,26 @@ impl ClusterState {
                     .entry(r.name.clone())
                     .or_default()
                     .insert(r.mechanism, r.credential.clone());
+                Ok(())
+            }
+            MetadataRecord::ClientQuota(change) => {
+                let quotas = &mut self.quotas.quotas;
+                match change.rate {
+                    Some(rate) => {
+                        quotas
+                            .entry(change.entity.clone())
+                            .or_default()
+                            .insert(change.kind, rate);
+                    }
+                    None => {
+                        if let Some(kinds) = quotas.get_mut(&change.entity) {
+                            kinds.remove(&change.kind);
+                            if kinds.is_empty() {
+                                quotas.remove(&change.entity);
+                            }
+                        }
+                    }
+                }
                 Ok(())
             }
             MetadataRecord::AccessControlEntry { id, acl } => {
@@ -495,6 +518,7 @@ impl ClusterState {
             topics,
             users: Arc::new(self.users.clone()),
             acls: Arc::new(crate::auth::acl::AclTable::from_entries(&self.acls)),
+            quotas: Arc::new(self.quotas.clone()),
             metadata_offset: 0,
         }
     }

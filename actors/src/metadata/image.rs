@@ -22,6 +22,8 @@ pub struct MetadataImage {
     pub users: Arc<crate::auth::Users>,
     /// Every ACL: what the authorizer decides by.
     pub acls: Arc<crate::auth::acl::AclTable>,
+    /// Client quotas.
+    pub quotas: Arc<crate::quotas::QuotaTable>,
     /// The metadata log offset this image was made at (Kafka's image provenance):
     /// a change committed at offset `o` is in every image with `metadata_offset >= o`.
     pub metadata_offset: u64,
@@ -108,6 +110,7 @@ impl MetadataImage {
             topics: BTreeMap::new(),
             users: Default::default(),
             acls: Default::default(),
+            quotas: Default::default(),
             metadata_offset: 0,
         }
     }

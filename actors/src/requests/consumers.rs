@@ -160,13 +160,23 @@ impl Consumer {
         max_bytes: usize,
         timeout_ms: u64,
     ) -> ConsumerResult<Vec<ConsumedRecord>> {
-        self.addr
+        let records = self
+            .addr
             .send(Poll {
                 max_bytes,
                 timeout_ms,
             })
             .await
-            .map_err(gone)?
+            .map_err(gone)??;
+        // Over its fetch quota, the client's answer waits (Kafka's throttle).
+        let bytes: usize = records.iter().map(ConsumedRecord::size_bytes).sum();
+        let throttle =
+            self.engine
+                .throttle(&self.ctx, crate::quotas::QuotaKind::Consumer, bytes as u64);
+        if !throttle.is_zero() {
+            self.engine.clock.sleep(throttle).await;
+        }
+        Ok(records)
     }
 
     /// Commits `offsets`, or with `None` every position fetched up to.

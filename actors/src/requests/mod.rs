@@ -17,6 +17,7 @@ pub mod membership;
 pub mod metadata;
 pub mod produce;
 pub mod producer_ids;
+pub mod quotas;
 pub mod remote;
 mod route;
 pub mod topics;
@@ -125,6 +126,8 @@ pub struct Engine {
     /// Whether the node authenticates anyone, and its super users (set by the server
     /// before it serves).
     pub security: std::sync::Arc<SecurityPolicy>,
+    /// Client quotas' rates, per entity.
+    pub quotas: std::sync::Arc<crate::quotas::QuotaManager>,
 }
 
 /// How the node decides who may do what. With `authorizer` (Kafka's
@@ -165,6 +168,7 @@ impl Engine {
             sticky: Default::default(),
             authenticator: Default::default(),
             security: Default::default(),
+            quotas: Default::default(),
         }
     }
 
@@ -318,6 +322,24 @@ impl Engine {
             )));
         }
         Ok(())
+    }
+
+    /// The delay `bytes` of `kind` earn `ctx`'s client under its quota (zero within
+    /// it, without one, and for the broker's own traffic): its answer waits this
+    /// long, as Kafka's quota manager throttles.
+    pub fn throttle(
+        &self,
+        ctx: &RequestContext,
+        kind: crate::quotas::QuotaKind,
+        bytes: u64,
+    ) -> std::time::Duration {
+        if ctx.is_broker() {
+            return std::time::Duration::ZERO;
+        }
+        let image = self.image();
+        let client_id = ctx.client_id.as_deref().unwrap_or("");
+        self.quotas
+            .record(&image.quotas, kind, ctx.user.as_deref(), client_id, bytes)
     }
 
     /// The metadata image as it is now.

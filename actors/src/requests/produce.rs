@@ -8,6 +8,7 @@
 //! ([`append_batch`]): checked, then stored as they came, idempotent producer's
 //! fields and all.
 
+use crate::quotas::QuotaKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -52,6 +53,9 @@ pub struct ProduceTarget {
     pub sticky_partition: i32,
     /// Stamps records that come without a timestamp.
     pub clock: Clock,
+    /// Who produces, for their produce quota.
+    engine: Engine,
+    ctx: RequestContext,
 }
 
 impl std::ops::Deref for ProduceTarget {
@@ -101,6 +105,8 @@ pub fn target(engine: &Engine, ctx: &RequestContext, topic: &str) -> BrokerResul
         routes: engine.routes.clone(),
         sticky_partition,
         clock: engine.clock.clone(),
+        engine: engine.clone(),
+        ctx: ctx.clone(),
     })
 }
 
@@ -158,6 +164,7 @@ pub async fn produce_in_order(
     let mut results: Vec<Option<BrokerResult<Produced>>> = vec![None; records.len()];
     // partition -> [(index in request, record)]
     let mut groups: BTreeMap<i32, Vec<(usize, Record)>> = BTreeMap::new();
+    let mut request_bytes = 0u64;
     for (i, r) in records.into_iter().enumerate() {
         let partition = match r.partition {
             Some(p) if p < 0 || p >= partitions => {
@@ -184,6 +191,7 @@ pub async fn produce_in_order(
             record.value.as_deref(),
             &record.headers,
         ) + BATCH_HEADER_BYTES;
+        request_bytes += size as u64;
         if size > max_message_bytes {
             results[i] = Some(Err(BrokerError::RecordTooLarge {
                 size_bytes: size,
@@ -246,6 +254,13 @@ pub async fn produce_in_order(
         for (index, result) in group {
             results[index] = Some(result);
         }
+    }
+    // Over its produce quota, the client's answer waits (Kafka's throttle).
+    let throttle = target
+        .engine
+        .throttle(&target.ctx, QuotaKind::Producer, request_bytes);
+    if !throttle.is_zero() {
+        target.clock.sleep(throttle).await;
     }
     results
         .into_iter()

@@ -21,13 +21,17 @@ use troupe_actors::requests::fetch::{fetch, replica_fetch, FetchRequest as Read,
 use troupe_actors::storage::buffers::POOL;
 
 use super::admin::{authorized_led_here, check_current_epoch, led_here};
-use super::{error_code, Session, Since};
+use super::{error_code, throttle_ms, Session, Since};
 use troupe_actors::auth::acl::Operation;
+use troupe_actors::quotas::QuotaKind;
 
 /// Kafka's FETCH_SESSION_ID_NOT_FOUND: the client drops its session and starts over.
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 
 type Wanted = Vec<(TopicName, Vec<FetchPartition>)>;
+
+/// The first Fetch version whose clients wait out a throttle themselves (KIP-219).
+const KIP_219_FETCH: i16 = 8;
 
 pub async fn handle(session: &Session, request: FetchRequest, version: i16) -> FetchResponse {
     if request.session_id != 0 {
@@ -50,14 +54,26 @@ pub async fn handle(session: &Session, request: FetchRequest, version: i16) -> F
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let max_wait_ms = u64::try_from(request.max_wait_ms).unwrap_or(0);
-    let (responses, bytes, failed) = read_all(&reader, &wanted, max_bytes).await;
-    if bytes >= min_bytes.max(1) || failed || max_wait_ms == 0 {
-        return FetchResponse::default().with_responses(responses);
+    let (mut responses, mut bytes, failed) = read_all(&reader, &wanted, max_bytes).await;
+    if bytes < min_bytes.max(1) && !failed && max_wait_ms > 0 {
+        log::trace!("fetch: {bytes} bytes now, waiting up to {max_wait_ms} ms");
+        wait_for_data(&reader, &wanted, max_wait_ms).await;
+        (responses, bytes, _) = read_all(&reader, &wanted, max_bytes).await;
     }
-    log::trace!("fetch: {bytes} bytes now, waiting up to {max_wait_ms} ms");
-    wait_for_data(&reader, &wanted, max_wait_ms).await;
-    let (responses, _, _) = read_all(&reader, &wanted, max_bytes).await;
-    FetchResponse::default().with_responses(responses)
+    // A consumer's bytes count against its fetch quota; over it, the answer waits
+    // (Kafka's throttle), and says how long. Followers are brokers: never throttled.
+    let throttle = match reader.replica {
+        Some(_) => Duration::ZERO,
+        None => session
+            .engine
+            .throttle(&session.context, QuotaKind::Consumer, bytes as u64),
+    };
+    session.mute.apply(throttle, version, KIP_219_FETCH).await;
+    FetchResponse::default()
+        .with_responses(responses)
+        .since(version, 1, |m| {
+            m.with_throttle_time_ms(throttle_ms(throttle))
+        })
 }
 
 /// Reads every partition once, without waiting, in request order within

@@ -103,6 +103,7 @@ async fn session(dir: &std::path::Path) -> (Node, Session) {
         context,
         config: Arc::new(ListenerConfig::default()),
         auth: Default::default(),
+        mute: Default::default(),
     };
     (node, session)
 }

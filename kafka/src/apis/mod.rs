@@ -13,6 +13,7 @@ mod acls;
 mod admin;
 mod alter_configs;
 pub mod api_versions;
+mod client_quotas;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -100,6 +101,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// The versions of `key` served, if it is served.
@@ -117,6 +120,55 @@ pub struct Session {
     pub context: RequestContext,
     pub config: Arc<ListenerConfig>,
     pub auth: sasl::AuthState,
+    /// Until when the connection's next request waits: a client over its quota.
+    pub mute: Mute,
+}
+
+/// A connection muted while its client is throttled (KIP-219): the answer that
+/// earned the throttle goes at once, saying how long, and the connection's next
+/// request is not handled before the time is up — so a client that ignores the
+/// throttle time gains nothing. Shared with the reply futures that decide it.
+#[derive(Debug, Clone, Default)]
+pub struct Mute(Arc<std::sync::Mutex<Option<tokio::time::Instant>>>);
+
+impl Mute {
+    /// Mutes the connection for `throttle` from now (or longer, if it already is).
+    pub fn extend(&self, throttle: std::time::Duration) {
+        if throttle.is_zero() {
+            return;
+        }
+        let until = tokio::time::Instant::now() + throttle;
+        let mut muted = match self.0.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *muted = Some(muted.map_or(until, |m| m.max(until)));
+    }
+
+    /// Waits out the mute, if any.
+    pub async fn wait(&self) {
+        let until = match self.0.lock() {
+            Ok(mut m) => m.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// A throttle applied as the request's `version` wants it: from `since_version`
+    /// on (KIP-219) the answer goes at once and the connection is muted; before, the
+    /// answer itself waits. The throttle is what the answer reports either way.
+    pub async fn apply(&self, throttle: std::time::Duration, version: i16, since_version: i16) {
+        if throttle.is_zero() {
+            return;
+        }
+        if version >= since_version {
+            self.extend(throttle);
+        } else {
+            tokio::time::sleep(throttle).await;
+        }
+    }
 }
 
 /// SaslHandshake and SaslAuthenticate, which change the connection's state (every
@@ -151,6 +203,11 @@ fn decode<T: Decodable>(request: &mut Request) -> Result<T, CodecError> {
         request.version,
         &format!("{:?}", request.key),
     )
+}
+
+/// A throttle as Kafka's responses carry it: whole milliseconds.
+pub fn throttle_ms(throttle: std::time::Duration) -> i32 {
+    i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
 }
 
 /// A reply that is ready now.
@@ -333,6 +390,15 @@ pub async fn handle(session: &Session, mut request: Request) -> Result<Reply, Co
             let body = decode(&mut request)?;
             ready(&request, user_scram_credentials::describe(session, body))
         }
+        ApiKey::DescribeClientQuotas => {
+            let body = decode(&mut request)?;
+            ready(&request, client_quotas::describe(session, body))
+        }
+        ApiKey::AlterClientQuotas => {
+            let body = decode(&mut request)?;
+            let response = client_quotas::alter(session, body).await;
+            ready(&request, response)
+        }
         ApiKey::AlterUserScramCredentials => {
             let body = decode(&mut request)?;
             let response = user_scram_credentials::alter(session, body).await;
@@ -510,6 +576,12 @@ mod tests {
             }
             ApiKey::AlterUserScramCredentials => {
                 decode_body::<AlterUserScramCredentialsRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::DescribeClientQuotas => {
+                decode_body::<DescribeClientQuotasRequest>(&mut b, version, what).map(drop)
+            }
+            ApiKey::AlterClientQuotas => {
+                decode_body::<AlterClientQuotasRequest>(&mut b, version, what).map(drop)
             }
             other => panic!("{other:?} is served but not fuzzed: add it here"),
         }

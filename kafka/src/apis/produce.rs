@@ -18,9 +18,11 @@ use troupe_actors::storage::buffers::POOL;
 use troupe_actors::{BrokerResult, ErrorKind};
 
 use super::admin::authorized_led_here;
+use super::throttle_ms;
 use super::{error_code, Session, Since};
 use crate::metrics;
 use troupe_actors::auth::acl::Operation;
+use troupe_actors::quotas::QuotaKind;
 
 /// Kafka's INVALID_REQUIRED_ACKS and INVALID_REQUEST.
 const INVALID_REQUIRED_ACKS: i16 = 21;
@@ -73,6 +75,9 @@ enum Outcome {
     Appending(Pending, (u64, u64)),
 }
 
+/// The first Produce version whose clients wait out a throttle themselves (KIP-219).
+const KIP_219_PRODUCE: i16 = 6;
+
 pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answer {
     let acks = match request.acks {
         0 => Some(Acks::None),
@@ -92,6 +97,18 @@ pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answe
         _ => None,
     };
     let image = session.engine.image();
+    // The request's bytes count against the client's produce quota; over it, the
+    // answer waits (Kafka's throttle), and says how long.
+    let bytes: u64 = request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len() as u64))
+        .sum();
+    let throttle = session
+        .engine
+        .throttle(&session.context, QuotaKind::Producer, bytes);
+    let mute = session.mute.clone();
     let topics: Vec<_> = request
         .topic_data
         .into_iter()
@@ -154,7 +171,11 @@ pub fn handle(session: &Session, request: ProduceRequest, version: i16) -> Answe
                 .with_name(name)
                 .with_partition_responses(responses)
         });
-        ProduceResponse::default().with_responses(join_all(topics).await)
+        let response = ProduceResponse::default().with_responses(join_all(topics).await);
+        mute.apply(throttle, version, KIP_219_PRODUCE).await;
+        response.since(version, 1, |m| {
+            m.with_throttle_time_ms(throttle_ms(throttle))
+        })
     };
     if acks == Some(Acks::None) {
         return Answer::None(Box::pin(async move {

@@ -12,6 +12,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use troupe_actors::partition::OffsetSpec;
+use troupe_actors::quotas::QuotaKind;
 use troupe_actors::requests::fetch::FetchRequest;
 use troupe_actors::requests::{self, list_offsets, Listener};
 use troupe_actors::BrokerError;
@@ -141,6 +142,13 @@ async fn fetch(
         })
         .sum();
     metrics::record_out(topic, records.len() as u64, bytes as u64);
+    // Over its fetch quota, the client's answer waits (Kafka's throttle).
+    let throttle = state
+        .engine
+        .throttle(&ctx, QuotaKind::Consumer, bytes as u64);
+    if !throttle.is_zero() {
+        actix_web::rt::time::sleep(throttle).await;
+    }
     let mut body = RecordsWriter::with_capacity(bytes * 4 / 3 + records.len() * 96);
     for r in &records {
         body.push(topic, partition, r, format);

@@ -20,10 +20,9 @@ use serde_json::{json, Value};
 use troupe_actors::auth::acl::{Acl, AclFilter, Operation, PatternType, Permission, ResourceType};
 use troupe_actors::requests::acls;
 
-use super::{check_cluster, parse_body, Urls};
+use super::{check_cluster, cluster_body, Urls};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::read_body;
 use crate::state::AppState;
 
 fn acl_json(urls: &Urls, acl: &Acl) -> Value {
@@ -163,9 +162,7 @@ pub async fn create(
     path: web::Path<String>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    check_cluster(&state, &path)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let acl = parse_body::<NewAcl>(&body)?.acl()?;
+    let acl = cluster_body::<NewAcl>(&state, &path, body).await?.acl()?;
     acls::create(&state.engine, &caller, vec![acl]).await?;
     Ok(HttpResponse::Created().finish())
 }
@@ -176,9 +173,7 @@ pub async fn create_batch(
     path: web::Path<String>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    check_cluster(&state, &path)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let batch: NewAcls = parse_body(&body)?;
+    let batch: NewAcls = cluster_body(&state, &path, body).await?;
     let acls_wanted = batch
         .data
         .into_iter()

@@ -11,10 +11,9 @@ use troupe_actors::requests::{configs, topics, RequestContext};
 use troupe_actors::topic_config::{topic_config_def, ConfigEntry, ConfigSource};
 
 use super::topics::refuse_duplicate_names;
-use super::{check_cluster, parse_body, Urls};
+use super::{check_cluster, cluster_body, Urls};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::read_body;
 use crate::state::AppState;
 
 fn config_not_found(name: &str, topic: &str) -> ApiError {
@@ -163,9 +162,7 @@ pub async fn update(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, name) = path.into_inner();
-    check_cluster(&state, &cluster_id)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: UpdateConfigRequest = parse_body(&body)?;
+    let request: UpdateConfigRequest = cluster_body(&state, &cluster_id, body).await?;
     check_configs(&state, &caller, &topic, [name.as_str()]).await?;
     // A PUT sets; only DELETE resets. A missing or null value is Kafka's
     // "null value not supported" for a SET, never a silent reset.
@@ -230,9 +227,7 @@ pub async fn alter(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic) = path.into_inner();
-    check_cluster(&state, &cluster_id)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: AlterRequest = parse_body(&body)?;
+    let request: AlterRequest = cluster_body(&state, &cluster_id, body).await?;
     refuse_duplicate_names(request.data.iter().map(|e| e.name.as_str()))?;
     check_configs(
         &state,

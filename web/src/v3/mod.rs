@@ -7,6 +7,7 @@
 //! naming it, an empty body a 422, as Confluent's.
 
 pub mod acls;
+pub mod client_quotas;
 pub mod clusters;
 pub mod configs;
 pub mod consumer_groups;
@@ -55,6 +56,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             &format!("{c}/acls:batch"),
             web::post().to(acls::create_batch),
+        )
+        .route(
+            &format!("{c}/client-quotas"),
+            web::get().to(client_quotas::list),
+        )
+        .route(
+            &format!("{c}/client-quotas"),
+            web::post().to(client_quotas::alter),
         )
         .route(&format!("{c}/users"), web::get().to(users::list))
         .route(&format!("{c}/users"), web::post().to(users::create))
@@ -164,6 +173,18 @@ pub fn base_url(req: &HttpRequest) -> String {
 /// Parses an admin request body strictly (the request structs deny unknown fields).
 /// An empty body is Confluent's 422 (its bean validation of a required body), not a
 /// malformed-JSON 400.
+/// The JSON body of a request to cluster `cluster_id`: the cluster checked, then
+/// the body read (within `max.request.bytes`) and parsed.
+pub async fn cluster_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    cluster_id: &str,
+    body: actix_web::web::Payload,
+) -> ApiResult<T> {
+    check_cluster(state, cluster_id)?;
+    let body = crate::read_body(body, state.limits.max_request_bytes).await?;
+    parse_body(&body)
+}
+
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::unprocessable(

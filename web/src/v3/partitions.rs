@@ -13,7 +13,7 @@ use troupe_actors::auth::acl::{Operation, ResourceType};
 use troupe_actors::partition::PartitionStatus;
 use troupe_actors::requests::topics;
 
-use super::{check_broker, check_cluster, Urls};
+use super::{check_broker, check_cluster, cluster_body, Urls};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -311,9 +311,7 @@ pub async fn reassign(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, topic, partition) = path.into_inner();
-    check_cluster(&state, &cluster_id)?;
-    let body = crate::read_body(body, state.limits.max_request_bytes).await?;
-    let request: ReassignRequest = super::parse_body(&body)?;
+    let request: ReassignRequest = cluster_body(&state, &cluster_id, body).await?;
     let replicas = request
         .replica_ids
         .iter()

@@ -10,10 +10,9 @@ use troupe_actors::broker::TopicMetadata;
 use troupe_actors::ids::{NodeId, PartitionId};
 use troupe_actors::requests::topics::{self, NewTopic};
 
-use super::{check_cluster, parse_body, Urls};
+use super::{check_cluster, cluster_body, Urls};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::read_body;
 use crate::state::AppState;
 
 pub fn topic_json(urls: &Urls, t: &TopicMetadata) -> Value {
@@ -101,9 +100,7 @@ pub async fn create(
     path: web::Path<String>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    check_cluster(&state, &path)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: CreateTopicRequest = parse_body(&body)?;
+    let request: CreateTopicRequest = cluster_body(&state, &path, body).await?;
     refuse_duplicate_names(request.configs.iter().map(|c| c.name.as_str()))?;
     let configs: BTreeMap<String, String> = request
         .configs
@@ -176,9 +173,7 @@ pub async fn update(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, name) = path.into_inner();
-    check_cluster(&state, &cluster_id)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: UpdateTopicRequest = parse_body(&body)?;
+    let request: UpdateTopicRequest = cluster_body(&state, &cluster_id, body).await?;
     let topic = topics::create_partitions(
         &state.engine,
         &caller,

@@ -20,10 +20,9 @@ use serde_json::{json, Value};
 use troupe_actors::auth::ScramMechanism;
 use troupe_actors::requests::users::{self, PasswordSpec, UserDescription, DEFAULT_ITERATIONS};
 
-use super::{check_cluster, parse_body, Urls};
+use super::{check_cluster, cluster_body, Urls};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::read_body;
 use crate::state::AppState;
 
 fn user_json(urls: &Urls, user: &UserDescription) -> Value {
@@ -121,9 +120,7 @@ pub async fn create(
     path: web::Path<String>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    check_cluster(&state, &path)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: CreateUserRequest = parse_body(&body)?;
+    let request: CreateUserRequest = cluster_body(&state, &path, body).await?;
     let spec = spec(request.mechanisms, request.iterations)?;
     let user = users::create(
         &state.engine,
@@ -147,9 +144,7 @@ pub async fn set_password(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (cluster_id, name) = path.into_inner();
-    check_cluster(&state, &cluster_id)?;
-    let body = read_body(body, state.limits.max_request_bytes).await?;
-    let request: PasswordRequest = parse_body(&body)?;
+    let request: PasswordRequest = cluster_body(&state, &cluster_id, body).await?;
     let spec = spec(request.mechanisms, request.iterations)?;
     let user = users::set_password(&state.engine, &caller, &name, &request.password, &spec).await?;
     Ok(HttpResponse::Ok().json(user_json(&Urls::new(&req, &state), &user)))

@@ -325,6 +325,7 @@ impl Connection {
                         feed,
                         self.outbox.clone(),
                         self.state.ws.limits.records_frame_bytes,
+                        self.fetch_throttle(),
                     );
                     answer.push(json!({"partition": partition, "offset": offset}));
                 }
@@ -360,6 +361,14 @@ impl Connection {
         }
         self.subscriptions.insert(request.sub, subscription);
         Ok(())
+    }
+
+    /// What a delivery's bytes cost this connection's user under its fetch quota.
+    fn fetch_throttle(&self) -> super::subscription::Throttle {
+        let (engine, ctx) = (self.state.engine.clone(), self.ctx.clone());
+        std::rc::Rc::new(move |bytes| {
+            engine.throttle(&ctx, troupe_actors::quotas::QuotaKind::Consumer, bytes)
+        })
     }
 
     /// A topic to read: Read on it, then its route.
@@ -462,6 +471,7 @@ impl Connection {
         let fetch_max_bytes = self.state.ws.limits.fetch_max_bytes;
         let frame_bytes = self.state.ws.limits.records_frame_bytes;
         let outbox = self.outbox.clone();
+        let throttle = self.fetch_throttle();
         let Some(subscription) = self.subscriptions.get_mut(sub) else {
             return;
         };
@@ -489,7 +499,7 @@ impl Connection {
                 fetch_max_bytes,
             );
             assigned.push(json!({"topic": tp.topic, "partition": tp.partition, "offset": offset}));
-            subscription.start_partition(tp, feed, outbox.clone(), frame_bytes);
+            subscription.start_partition(tp, feed, outbox.clone(), frame_bytes, throttle.clone());
         }
         if !assigned.is_empty() {
             outbox.text(

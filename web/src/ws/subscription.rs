@@ -222,8 +222,10 @@ impl Subscription {
         feed: PartitionFeed,
         outbox: Outbox,
         frame_bytes: usize,
+        throttle: Throttle,
     ) {
         let delivery = Delivery {
+            throttle,
             frame_bytes,
             head: self.rendering.frame_head(&self.id, &tp),
             sub: self.id.clone(),
@@ -257,7 +259,12 @@ impl Subscription {
     }
 }
 
+/// The delay a delivery of so many bytes earns the connection's user under its
+/// fetch quota (`Engine::throttle`).
+pub type Throttle = Rc<dyn Fn(u64) -> std::time::Duration>;
+
 struct Delivery {
+    throttle: Throttle,
     sub: Rc<str>,
     /// The head of this partition's records frames, made once.
     head: Bytes,
@@ -383,6 +390,11 @@ impl Delivery {
                 }
             }
             metrics::record_out(&self.tp.topic, sent, bytes);
+            // Over its fetch quota, the next read waits (Kafka's throttle).
+            let wait = (self.throttle)(bytes);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
         }
     }
 }
