@@ -28,29 +28,76 @@ pub fn ask<Req: Encodable, Resp: Decodable>(
     version: i16,
     request: &Req,
 ) -> Resp {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("kafka-admin-test")));
-    let mut frame = BytesMut::new();
-    header
-        .encode(&mut frame, key.request_header_version(version))
-        .unwrap();
-    request.encode(&mut frame, version).unwrap();
-    let mut s = TcpStream::connect(("127.0.0.1", b.kafka_port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(&(frame.len() as i32).to_be_bytes()).unwrap();
-    s.write_all(&frame).unwrap();
-    let mut length = [0u8; 4];
-    s.read_exact(&mut length)
-        .unwrap_or_else(|e| panic!("{key:?} v{version}: no response ({e})"));
-    let mut body = vec![0u8; i32::from_be_bytes(length) as usize];
-    s.read_exact(&mut body).unwrap();
-    let mut body = Bytes::from(body);
-    let header = ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, 7);
-    Resp::decode(&mut body, version).unwrap()
+    KafkaConn::connect(b).ask(key, version, request)
+}
+
+/// A Kafka connection that sends requests encoded from Kafka's schemas, one at a time.
+pub struct KafkaConn {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl KafkaConn {
+    pub fn connect(b: &TestBroker) -> KafkaConn {
+        let stream = TcpStream::connect(("127.0.0.1", b.kafka_port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        KafkaConn {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    /// Authenticates with SASL/PLAIN (a SASL listener's handshake and exchange).
+    pub fn sasl_plain(&mut self, user: &str, password: &str) {
+        let handshake: SaslHandshakeResponse = self.ask(
+            ApiKey::SaslHandshake,
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        assert_eq!(handshake.error_code, 0, "{handshake:?}");
+        let token = format!("\0{user}\0{password}");
+        let done: SaslAuthenticateResponse = self.ask(
+            ApiKey::SaslAuthenticate,
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token.into_bytes())),
+        );
+        assert_eq!(done.error_code, 0, "{done:?}");
+    }
+
+    /// Sends `request` as `version` and decodes its response.
+    pub fn ask<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        request: &Req,
+    ) -> Resp {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("kafka-admin-test")));
+        let mut frame = BytesMut::new();
+        header
+            .encode(&mut frame, key.request_header_version(version))
+            .unwrap();
+        request.encode(&mut frame, version).unwrap();
+        let s = &mut self.stream;
+        s.write_all(&(frame.len() as i32).to_be_bytes()).unwrap();
+        s.write_all(&frame).unwrap();
+        let mut length = [0u8; 4];
+        s.read_exact(&mut length)
+            .unwrap_or_else(|e| panic!("{key:?} v{version}: no response ({e})"));
+        let mut body = vec![0u8; i32::from_be_bytes(length) as usize];
+        s.read_exact(&mut body).unwrap();
+        let mut body = Bytes::from(body);
+        let header =
+            ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, self.correlation_id);
+        Resp::decode(&mut body, version).unwrap()
+    }
 }
 
 fn name(s: &str) -> TopicName {

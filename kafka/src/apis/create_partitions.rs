@@ -10,6 +10,7 @@
 //! waited on: the partitions exist when the registry answers.
 
 use std::collections::BTreeSet;
+use troupe_actors::auth::acl::Operation;
 
 use futures::future::join_all;
 use kafka_protocol::messages::create_partitions_request::{
@@ -63,6 +64,11 @@ async fn grow(
     validate_only: bool,
 ) -> Result<(), Refusal> {
     let name = topic.name.0.as_str();
+    // Refused before anything about the topic is told (Kafka's order).
+    session
+        .engine
+        .authorize_topic(&session.context, Operation::Alter, name)
+        .map_err(troupe_actors::BrokerError::from)?;
     if let Some(assignments) = &topic.assignments {
         check_assignments(&session.engine.image(), name, topic.count, assignments)?;
     }

@@ -14,6 +14,7 @@
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use troupe_actors::auth::acl::Operation;
 use troupe_actors::group::GroupError;
 use troupe_actors::requests::membership::{self, Join};
 
@@ -35,6 +36,12 @@ pub async fn handle(
             .with_member_id(request.member_id.clone())
     };
     let group_id = request.group_id.0.as_str();
+    let may = session
+        .engine
+        .authorize_group(&session.context, Operation::Read, group_id);
+    if let Err(denied) = may {
+        return refused(error_code(denied.kind()));
+    }
     if let Some(instance) = &request.group_instance_id {
         log::warn!(
             "kafka: group {group_id}: static membership (group.instance.id {instance}) is not supported"

@@ -6,6 +6,7 @@
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+use troupe_actors::auth::acl::Operation;
 use troupe_actors::requests::membership;
 
 use super::{error_code, Session};
@@ -16,6 +17,13 @@ pub async fn handle(
     version: i16,
 ) -> LeaveGroupResponse {
     let group_id = request.group_id.0.as_str();
+    // A group the client may not read: refused whole, as Kafka does.
+    let may = session
+        .engine
+        .authorize_group(&session.context, Operation::Read, group_id);
+    if let Err(denied) = may {
+        return LeaveGroupResponse::default().with_error_code(error_code(denied.kind()));
+    }
     if version < 3 {
         let code = leave(session, group_id, request.member_id.as_str(), None).await;
         return LeaveGroupResponse::default().with_error_code(code);

@@ -4,6 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
+use troupe_actors::auth::acl::Operation;
 use troupe_actors::requests::configs;
 
 use super::configs::{config_json, ConfigOwner};
@@ -105,6 +106,11 @@ pub async fn describe_quorum(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
+    // Kafka's DescribeQuorum: Describe on the cluster.
+    state
+        .engine
+        .authorize_cluster(&caller, Operation::Describe)
+        .map_err(troupe_actors::BrokerError::from)?;
     let description =
         troupe_actors::requests::metadata::describe_cluster(&state.engine, &caller).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -202,9 +208,14 @@ pub async fn broker_config(
 pub async fn cluster_configs(
     req: HttpRequest,
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     check_cluster(&state, &path)?;
+    state
+        .engine
+        .authorize_cluster(&caller, Operation::DescribeConfigs)
+        .map_err(troupe_actors::BrokerError::from)?;
     let urls = Urls::new(&req, &state);
     Ok(HttpResponse::Ok().json(urls.list("KafkaClusterConfigList", "/broker-configs", Vec::new())))
 }

@@ -116,8 +116,10 @@ pub async fn list_all(
     for topic in topics::list(&state.engine, &caller) {
         let entries = match configs::topic_configs(&state.engine, &caller, &topic.name).await {
             Ok(entries) => entries,
-            // Deleted since the listing.
-            Err(troupe_actors::BrokerError::UnknownTopic(_)) => continue,
+            // Deleted since the listing, or described but not its configs.
+            Err(
+                troupe_actors::BrokerError::UnknownTopic(_) | troupe_actors::BrokerError::Denied(_),
+            ) => continue,
             Err(e) => return Err(e.into()),
         };
         data.extend(
