@@ -56,8 +56,30 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         true => Some(tls_config(&settings, &[])?),
         false => None,
     };
+    // TLS to the other brokers and voters, when their listeners are SSL.
+    let mut settings = settings;
+    let single = settings
+        .broker
+        .cluster
+        .is_single_node(settings.broker.node_id);
+    let inter_broker_tls = !single
+        && settings.kafka.iter().any(|k| {
+            k.listener_name == settings.broker.cluster.inter_broker_listener_name && k.tls_wanted()
+        });
+    if inter_broker_tls || (settings.controller_tls && !single) {
+        let client =
+            crate::tls::client_config(&settings.tls).map_err(|e| ServeError::Tls(e.to_string()))?;
+        let peer = troupe_actors::peer_client::PeerTls(client);
+        let cluster = &mut settings.broker.cluster;
+        cluster.inter_broker_tls = inter_broker_tls.then(|| peer.clone());
+        cluster.controller_tls = settings.controller_tls.then_some(peer);
+    }
+    let controller_tls = match settings.controller_tls {
+        true => Some(tls_config(&settings, &[])?),
+        false => None,
+    };
+    let settings = settings;
     let cluster_config = &settings.broker.cluster;
-    let single = cluster_config.is_single_node(settings.broker.node_id);
     if !cluster_config.roles.broker && single {
         return Err(ServeError::Unsupported(
             "process.roles=controller on a node that is the whole quorum would serve nobody: a controller-only node needs brokers (controller.quorum.voters naming the others)".into(),
@@ -68,7 +90,11 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         return serve_controller_only(&settings, starting).await;
     }
     let controller_server = match (&settings.controller_listen, single) {
-        (Some(listen), false) => Some(serve_controller_listener(listen, &starting)?),
+        (Some(listen), false) => Some(serve_controller_listener(
+            listen,
+            &starting,
+            controller_tls.clone(),
+        )?),
         (Some(listen), true) => {
             log::info!(
                 "the CONTROLLER listener ({listen}) is not opened: this node is the whole quorum"
@@ -280,7 +306,11 @@ async fn serve_controller_only(settings: &Settings, starting: NodeStart) -> Resu
     let listen = settings.controller_listen.as_deref().ok_or_else(|| {
         ServeError::Unsupported("a controller-only node needs a CONTROLLER:// listener".into())
     })?;
-    let server = serve_controller_listener(listen, &starting)?;
+    let controller_tls = match settings.controller_tls {
+        true => Some(tls_config(settings, &[])?),
+        false => None,
+    };
+    let server = serve_controller_listener(listen, &starting, controller_tls)?;
     log::info!(
         "node {} is a controller only: no broker, no client listeners",
         settings.broker.node_id
@@ -298,6 +328,7 @@ async fn serve_controller_only(settings: &Settings, starting: NodeStart) -> Resu
 fn serve_controller_listener(
     listen: &str,
     starting: &NodeStart,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<actix_web::dev::ServerHandle, ServeError> {
     let listener = std::net::TcpListener::bind(listen).map_err(|source| ServeError::Bind {
         addr: listen.to_string(),
@@ -314,14 +345,18 @@ fn serve_controller_listener(
     })
     .workers(2)
     .shutdown_timeout(1)
-    .disable_signals()
-    .listen(listener)
+    .disable_signals();
+    let over = if tls.is_some() { " (SSL)" } else { "" };
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, (*tls).clone()),
+        None => server.listen(listener),
+    }
     .map_err(|source| ServeError::Bind {
         addr: listen.to_string(),
         source,
     })?;
     for bound in server.addrs() {
-        log::info!("listening on controller://{bound}");
+        log::info!("listening on controller://{bound}{over}");
     }
     let server = server.run();
     let handle = server.handle();

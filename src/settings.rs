@@ -76,6 +76,9 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// The controller listener's bind address (`HOST:PORT`), if `listeners` has one.
     pub controller_listen: Option<String>,
+    /// The CONTROLLER listener is `SSL` (`listener.security.protocol.map`): served
+    /// over TLS, and the quorum's nodes reach each other over it with TLS.
+    pub controller_tls: bool,
     /// Every effective key and value, for the startup log.
     pub values: BTreeMap<String, String>,
     /// Users `--add-scram` creates at startup unless they exist.
@@ -176,7 +179,7 @@ impl Settings {
         };
         let (listen_host, listen_port) = (http.host.clone(), http.port);
         let http_tls = http.name == HTTPS_LISTENER;
-        let kafka = kafka_listeners(&mut checked, &listeners)?;
+        let (kafka, controller_tls) = kafka_listeners(&mut checked, &listeners)?;
         let tls = TlsSettings {
             keystore: Some(checked.text("ssl.keystore.location")?)
                 .filter(|p| !p.trim().is_empty())
@@ -191,11 +194,11 @@ impl Settings {
                 },
             )?,
         };
-        let secure = http_tls || kafka.iter().any(ListenerConfig::tls_wanted);
+        let secure = http_tls || controller_tls || kafka.iter().any(ListenerConfig::tls_wanted);
         if secure && tls.keystore.is_none() {
             return Err(SettingsError::Invalid {
                 key: "ssl.keystore.location".into(),
-                reason: "a TLS listener (https://, or a Kafka listener whose protocol is SSL or SASL_SSL) needs a PEM file with the private key and the certificate chain".into(),
+                reason: "a TLS listener (https://, a Kafka listener whose protocol is SSL or SASL_SSL, or an SSL CONTROLLER) needs a PEM file with the private key and the certificate chain".into(),
             });
         }
         let node_id = NodeId::new(checked.number("node.id")?);
@@ -315,6 +318,7 @@ impl Settings {
             kafka,
             tls,
             controller_listen,
+            controller_tls,
             values,
             add_scram: Vec::new(),
         };
@@ -374,9 +378,14 @@ fn protocol_map(raw: &str) -> Result<BTreeMap<String, SecurityProtocol>, String>
             format!("'{entry}': {protocol} is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
         })?;
         let name = name.trim().to_ascii_uppercase();
-        if name == CONTROLLER_LISTENER && protocol != SecurityProtocol::Plaintext {
+        if name == CONTROLLER_LISTENER
+            && !matches!(
+                protocol,
+                SecurityProtocol::Plaintext | SecurityProtocol::Ssl
+            )
+        {
             return Err(format!(
-                "'{entry}': the {CONTROLLER_LISTENER} listener is PLAINTEXT in this version"
+                "'{entry}': the {CONTROLLER_LISTENER} listener is PLAINTEXT or SSL (the quorum's nodes trust each other's certificates; SASL between them is not served)"
             ));
         }
         if map.insert(name.clone(), protocol).is_some() {
@@ -389,16 +398,18 @@ fn protocol_map(raw: &str) -> Result<BTreeMap<String, SecurityProtocol>, String>
 /// The Kafka listeners `listeners` names (every one but `http`, `https` and
 /// `CONTROLLER`), in order, each with its security protocol;
 /// `advertised.listeners` may name only listeners that exist.
+/// And whether the CONTROLLER listener is `SSL`.
 fn kafka_listeners(
     checked: &mut CheckedValues,
     listeners: &[ListenerSpec],
-) -> Result<Vec<ListenerConfig>, SettingsError> {
+) -> Result<(Vec<ListenerConfig>, bool), SettingsError> {
     let invalid = |key: &str, reason: String| SettingsError::Invalid {
         key: key.into(),
         reason,
     };
     let protocols = protocol_map(&checked.text("listener.security.protocol.map")?)
         .map_err(|reason| invalid("listener.security.protocol.map", reason))?;
+    let controller_tls = protocols.get(CONTROLLER_LISTENER) == Some(&SecurityProtocol::Ssl);
     let kafka: Vec<&ListenerSpec> = listeners
         .iter()
         .filter(|l| {
@@ -438,7 +449,7 @@ fn kafka_listeners(
     let max_inflight_requests: usize = checked.number("queued.max.requests.per.connection")?;
     let idle_ms: u64 = checked.number("connections.max.idle.ms")?;
     let request_timeout_ms: u64 = checked.number("socket.request.timeout.ms")?;
-    kafka
+    let configs = kafka
         .into_iter()
         .map(|listener| {
             let security = *protocols.get(&listener.name).ok_or_else(|| {
@@ -471,7 +482,8 @@ fn kafka_listeners(
                 inter_broker: false,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, SettingsError>>()?;
+    Ok((configs, controller_tls))
 }
 
 /// `authorizer.class.name`: empty for none, or Kafka's ACL authorizer by any of its
@@ -584,10 +596,13 @@ fn cluster_config(
         .iter()
         .find(|k| k.listener_name == inter_broker_listener_name)
         .map(|k| k.security);
-    if multi_node && inter_broker_protocol.is_some_and(|p| p != SecurityProtocol::Plaintext) {
+    if multi_node
+        && inter_broker_protocol
+            .is_some_and(|p| !matches!(p, SecurityProtocol::Plaintext | SecurityProtocol::Ssl))
+    {
         return Err(invalid(
             "inter.broker.listener.name",
-            "brokers reach each other over PLAINTEXT in this version (TLS and SASL between brokers come later): name a PLAINTEXT listener, bound to an address only the brokers reach".into(),
+            "brokers reach each other over PLAINTEXT or SSL (they trust each other's certificates; SASL between brokers is not served): name a PLAINTEXT or SSL listener".into(),
         ));
     }
     let check_interval_s: u64 = checked.number("leader.imbalance.check.interval.seconds")?;
@@ -603,6 +618,8 @@ fn cluster_config(
         inter_broker_listener_name,
         controller_listener_name: CONTROLLER_LISTENER.to_string(),
         observer_addr,
+        inter_broker_tls: None,
+        controller_tls: None,
         replication: ReplicationConfig {
             lag_time_max_ms: checked.number("replica.lag.time.max.ms")?,
             fetch_wait_max_ms: checked.number("replica.fetch.wait.max.ms")?,
@@ -1026,7 +1043,7 @@ mod tests {
         assert!(s.kafka[2].tls_wanted() && !s.kafka[0].tls_wanted());
         assert_eq!(s.http_auth, HttpAuth::Basic);
         // A listener the map does not name, a protocol Kafka has not, a TLS listener
-        // without a key store, an unknown mechanism, a CONTROLLER that is not PLAINTEXT.
+        // without a key store, an unknown mechanism, a CONTROLLER that is SASL.
         let unmapped = with(&[("listeners", "http://:1,CLIENT://:2")]).unwrap_err();
         assert!(
             unmapped
@@ -1045,13 +1062,32 @@ mod tests {
         assert!(mechanism.to_string().contains("GSSAPI"), "{mechanism}");
         let controller = with(&[(
             "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
+        )])
+        .unwrap_err();
+        assert!(
+            controller.to_string().contains("PLAINTEXT or SSL"),
+            "{controller}"
+        );
+        // An SSL CONTROLLER needs the key store every TLS listener needs.
+        let controller_tls = with(&[(
+            "listener.security.protocol.map",
             "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
         )])
         .unwrap_err();
         assert!(
-            controller.to_string().contains("CONTROLLER"),
-            "{controller}"
+            controller_tls.to_string().contains("ssl.keystore.location"),
+            "{controller_tls}"
         );
+        let controller_tls = with(&[
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+            ),
+            ("ssl.keystore.location", "/etc/troupe/broker.pem"),
+        ])
+        .expect("an SSL CONTROLLER with a key store");
+        assert!(controller_tls.controller_tls);
     }
 
     #[test]

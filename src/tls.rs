@@ -52,6 +52,8 @@ pub enum TlsError {
     NoKeystore,
     #[error("ssl.client.auth = {0:?} needs ssl.truststore.location (the CA certificates client certificates must chain to)")]
     NoTruststore(ClientAuth),
+    #[error("an SSL inter-broker or CONTROLLER listener needs ssl.truststore.location (the CA certificates the other brokers' certificates chain to)")]
+    NoPeerTruststore,
     #[error("{path}: {reason}")]
     File { path: PathBuf, reason: String },
     #[error("the TLS configuration is refused: {0}")]
@@ -118,6 +120,39 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(|e| file_error(keystore, e))?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// The client config a broker reaches the others' TLS listeners with (an SSL
+/// inter-broker or CONTROLLER listener): their certificates must chain to the CAs of
+/// `ssl.truststore.location`; when listeners ask for client certificates
+/// (`ssl.client.auth`), this broker presents its own key store's (whose certificate
+/// then needs the clientAuth usage too).
+pub fn client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let truststore = settings
+        .truststore
+        .as_deref()
+        .ok_or(TlsError::NoPeerTruststore)?;
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(truststore)? {
+        roots.add(cert).map_err(|e| file_error(truststore, e))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Refused(e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match (settings.client_auth, settings.keystore.as_deref()) {
+        (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
+        (_, Some(keystore)) => {
+            let chain = certificates(keystore)?;
+            let key = PrivateKeyDer::from_pem_file(keystore)
+                .map_err(|e| file_error(keystore, format!("no private key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| file_error(keystore, e))?
+        }
+    };
     Ok(Arc::new(config))
 }
 

@@ -236,6 +236,7 @@ impl Broker {
                     max_bytes: replication.fetch_max_bytes,
                     response_max_bytes: replication.fetch_response_max_bytes,
                     backoff: Duration::from_millis(replication.fetch_backoff_ms),
+                    tls: config.cluster.inter_broker_tls.clone(),
                 },
                 listener: config.cluster.inter_broker_listener_name.clone(),
             }),
@@ -251,6 +252,7 @@ impl Broker {
             listener: config.cluster.inter_broker_listener_name.clone(),
             timeout: PEER_TIMEOUT,
             max_inflight: PEER_MAX_INFLIGHT,
+            tls: config.cluster.inter_broker_tls.clone(),
         }));
         let mut broker = Broker {
             config,

@@ -96,6 +96,11 @@ pub struct ClusterConfig {
     pub observer_addr: Option<String>,
     /// How followers fetch and when they leave the ISR.
     pub replication: ReplicationConfig,
+    /// TLS to other brokers' inter-broker listener, when it is SSL (set by the
+    /// server from the `ssl.*` keys).
+    pub inter_broker_tls: Option<crate::peer_client::PeerTls>,
+    /// TLS to the voters' CONTROLLER listener, when it is SSL.
+    pub controller_tls: Option<crate::peer_client::PeerTls>,
 }
 
 /// Kafka's `replica.*` keys.
@@ -148,6 +153,8 @@ impl Default for ClusterConfig {
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_ms: 300_000,
             inter_broker_listener_name: "PLAINTEXT".into(),
+            inter_broker_tls: None,
+            controller_tls: None,
             controller_listener_name: "CONTROLLER".into(),
             observer_addr: None,
             replication: ReplicationConfig::default(),

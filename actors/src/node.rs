@@ -201,6 +201,7 @@ async fn start_quorum(config: &BrokerConfig, cluster_id: &str) -> BrokerResult<Q
     let dir = config.log_dir.join(METADATA_LOG_DIR);
     let mut quorum_config = QuorumConfig::new(me, voters, dir.clone(), cluster_id);
     quorum_config.observer = observer;
+    quorum_config.tls = config.cluster.controller_tls.clone();
     if single && !observer {
         // Nobody to hear from: a short election, so a node starts at once.
         quorum_config.election_timeout_min_ms = 150;

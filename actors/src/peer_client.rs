@@ -21,8 +21,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Semaphore};
 
@@ -62,8 +61,32 @@ pub struct PeerClient {
     inner: Arc<Inner>,
 }
 
+/// TLS to other brokers (an inter-broker or CONTROLLER listener that is SSL): the
+/// client side's config — the CAs a peer's certificate must chain to, and this
+/// broker's own certificate when peers ask for one.
+#[derive(Clone)]
+pub struct PeerTls(pub Arc<rustls::ClientConfig>);
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerTls")
+    }
+}
+
+impl PartialEq for PeerTls {
+    fn eq(&self, other: &PeerTls) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for PeerTls {}
+
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
 struct Inner {
     address: String,
+    tls: Option<PeerTls>,
     client_id: StrBytes,
     slots: Semaphore,
     timeout: Duration,
@@ -82,18 +105,25 @@ type Used = Mutex<Option<Arc<Connection>>>;
 type Waiting = Mutex<HashMap<i32, oneshot::Sender<Bytes>>>;
 
 struct Connection {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<Writer>,
     waiting: Arc<Waiting>,
     broken: Arc<AtomicBool>,
 }
 
 impl PeerClient {
-    /// A client of the broker at `address` (`host:port`); nothing connects until the
-    /// first call.
-    pub fn new(address: &str, client_id: &str, max_inflight: usize, timeout: Duration) -> Self {
+    /// A client of the broker at `address` (`host:port`), over TLS with `tls`;
+    /// nothing connects until the first call.
+    pub fn new(
+        address: &str,
+        client_id: &str,
+        max_inflight: usize,
+        timeout: Duration,
+        tls: Option<PeerTls>,
+    ) -> Self {
         PeerClient {
             inner: Arc::new(Inner {
                 address: address.to_string(),
+                tls,
                 client_id: StrBytes::from_string(client_id.to_string()),
                 slots: Semaphore::new(max_inflight.max(1)),
                 timeout,
@@ -282,6 +312,35 @@ impl PeerClient {
         Ok(connection)
     }
 
+    /// The connection's halves: the TCP stream's own, or after a TLS handshake with
+    /// the peer (whose certificate must name its host).
+    async fn secure(&self, stream: TcpStream) -> Result<(Reader, Writer), PeerError> {
+        let Some(tls) = &self.inner.tls else {
+            let (reader, writer) = stream.into_split();
+            return Ok((Box::new(reader), Box::new(writer)));
+        };
+        let refused = |reason: String| PeerError::NotConnected {
+            address: self.inner.address.clone(),
+            reason,
+        };
+        let host = self
+            .inner
+            .address
+            .rsplit_once(':')
+            .map_or(self.inner.address.as_str(), |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = rustls::pki_types::ServerName::try_from(host)
+            .map_err(|e| refused(format!("not a TLS server name: {e}")))?;
+        let connected = tokio_rustls::TlsConnector::from(tls.0.clone())
+            .connect(name, stream)
+            .await
+            .map_err(|e| refused(format!("TLS handshake: {e}")))?;
+        let (reader, writer) = tokio::io::split(connected);
+        Ok((Box::new(reader), Box::new(writer)))
+    }
+
     /// A new connection, its responses read by a task of its own.
     async fn connect(&self) -> Result<Arc<Connection>, PeerError> {
         let stream =
@@ -292,7 +351,7 @@ impl PeerClient {
                     reason: e.to_string(),
                 })?;
         let _ = stream.set_nodelay(true);
-        let (mut reader, writer) = stream.into_split();
+        let (mut reader, writer) = self.secure(stream).await?;
         let waiting: Arc<Waiting> = Arc::default();
         let broken = Arc::new(AtomicBool::new(false));
         let connection = Arc::new(Connection {
@@ -316,10 +375,7 @@ impl PeerClient {
 }
 
 /// Reads response frames and hands each to the call waiting for its correlation id.
-async fn read_responses(
-    reader: &mut tokio::net::tcp::OwnedReadHalf,
-    waiting: &Waiting,
-) -> std::io::Result<()> {
+async fn read_responses(reader: &mut Reader, waiting: &Waiting) -> std::io::Result<()> {
     loop {
         let length = reader.read_i32().await?;
         let length = usize::try_from(length)
@@ -404,7 +460,7 @@ mod tests {
     async fn a_call_that_waits_at_the_peer_holds_up_no_other_call() {
         use kafka_protocol::messages::ApiVersionsRequest;
         let address = in_order_peer(Duration::from_secs(3)).await;
-        let client = PeerClient::new(&address, "t", 4, Duration::from_secs(10));
+        let client = PeerClient::new(&address, "t", 4, Duration::from_secs(10), None);
         let held = {
             let client = client.clone();
             tokio::spawn(async move {
@@ -437,7 +493,7 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = closed.local_addr().unwrap().to_string();
         drop(closed);
-        let client = PeerClient::new(&address, "t", 4, Duration::from_secs(5));
+        let client = PeerClient::new(&address, "t", 4, Duration::from_secs(5), None);
         let answer = client.call(&ApiVersionsRequest::default(), 3).await;
         assert!(
             matches!(answer, Err(PeerError::NotConnected { .. })),
@@ -446,7 +502,7 @@ mod tests {
         // One that accepts and never answers.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = silent.local_addr().unwrap().to_string();
-        let client = PeerClient::new(&address, "t", 4, Duration::from_millis(200));
+        let client = PeerClient::new(&address, "t", 4, Duration::from_millis(200), None);
         let answer = client.call(&ApiVersionsRequest::default(), 3).await;
         assert!(
             matches!(answer, Err(PeerError::Timeout { .. })),

@@ -57,6 +57,8 @@ pub struct FetcherSettings {
     pub response_max_bytes: usize,
     /// `replica.fetch.backoff.ms`: after a failed round.
     pub backoff: Duration,
+    /// TLS to the leader's inter-broker listener, when it is SSL.
+    pub tls: Option<crate::peer_client::PeerTls>,
 }
 
 /// A partition this broker follows on the fetcher's leader.
@@ -233,6 +235,7 @@ impl Handler<SetFollowed> for ReplicaFetcher {
                 &broker_client_id(&self.settings.cluster_id, self.settings.node.get()),
                 4,
                 Duration::from_millis(self.settings.wait_max_ms) + FETCH_TIMEOUT,
+                self.settings.tls.clone(),
             ));
         }
         let mut partitions = BTreeMap::new();

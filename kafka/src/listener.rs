@@ -165,6 +165,7 @@ mod tests {
             &broker_client_id(&node.engine.image().cluster_id, 2),
             4,
             Duration::from_secs(10),
+            None,
         );
         let metadata = client.call(&MetadataRequest::default(), 12).await.unwrap();
         assert_eq!(metadata.brokers.len(), 1);
@@ -213,6 +214,7 @@ mod tests {
             &broker_client_id("another-cluster", 2),
             4,
             Duration::from_secs(10),
+            None,
         );
         let refused = stranger.call(&MetadataRequest::default(), 12).await;
         assert!(refused.is_err(), "{refused:?}");

@@ -208,7 +208,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         name: "listener.security.protocol.map",
         kind: ConfigType::String,
         default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
-        doc: "each Kafka listener's security protocol, `NAME:PROTOCOL` comma-separated: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL` (SASL authentication, over TCP or TLS); `CONTROLLER` is `PLAINTEXT`",
+        doc: "each Kafka listener's security protocol, `NAME:PROTOCOL` comma-separated: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL` (SASL authentication, over TCP or TLS); `CONTROLLER` is `PLAINTEXT` or `SSL`, and a multi-node cluster's inter-broker listener too",
     },
     ConfigDef {
         name: "sasl.enabled.mechanisms",

@@ -267,6 +267,16 @@ impl TestCluster {
         self.nodes[id - 1] = Some(broker);
     }
 
+    /// Node `id`'s controller listener, `host:port`.
+    pub(crate) fn controller_listener(&self, id: usize) -> String {
+        self.args[id - 1]
+            .iter()
+            .skip_while(|a| *a != "--controller-listen")
+            .nth(1)
+            .expect("a controller listener")
+            .clone()
+    }
+
     pub(crate) fn node(&self, id: usize) -> &TestBroker {
         self.nodes[id - 1].as_ref().expect("the node is up")
     }
@@ -832,12 +842,7 @@ fn without_a_quorum_metadata_changes_are_refused_and_nothing_is_half_applied() {
 #[test]
 fn the_controller_listener_refuses_strangers_and_garbage_and_keeps_serving() {
     let c = TestCluster::start(&[]);
-    let port = c.args[0]
-        .iter()
-        .skip_while(|a| *a != "--controller-listen")
-        .nth(1)
-        .expect("a controller listener")
-        .clone();
+    let port = c.controller_listener(1);
     let post = |path: &str, headers: &[(&str, &str)], body: &str| -> u16 {
         let mut req = ureq::post(&format!("http://{port}{path}"));
         for (k, v) in headers {

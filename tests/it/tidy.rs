@@ -43,6 +43,8 @@ const ENGINE_CRATES: &[&str] = &[
     "bytes",          // pooled read buffers shared with the listeners (storage/buffers.rs)
     "kafka-protocol", // requests to other brokers (peer_client.rs)
     "openraft",       // Raft for the metadata quorum, Kafka's KRaft (controller/quorum)
+    "rustls",         // TLS to other brokers and voters (peer_client.rs, controller/quorum)
+    "tokio-rustls",   // the same, on tokio streams (peer_client.rs)
     "ureq",           // the quorum's HTTP transport: a blocking, `Send` client (awc is not `Send`)
     "hmac",           // SCRAM's HMAC (auth/scram.rs)
     "sha2",           // SCRAM-SHA-256/512

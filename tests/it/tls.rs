@@ -570,3 +570,56 @@ print(json.dumps(got))
     let got: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(got, serde_json::json!(["x", "y"]));
 }
+
+#[test]
+fn brokers_and_the_quorum_reach_each_other_over_tls() {
+    use crate::cluster::{all_alive, wait_until, TestCluster};
+    use std::time::Duration;
+    let pki = pki();
+    let keystore = format!("ssl.keystore.location={}", path_arg(&pki.keystore));
+    let truststore = format!("ssl.truststore.location={}", path_arg(&pki.ca));
+    // The brokers' Kafka listener (named PLAINTEXT, the inter-broker one) and the
+    // CONTROLLER listener both speak TLS.
+    let c = TestCluster::start(&[
+        "listener.security.protocol.map=PLAINTEXT:SSL,CONTROLLER:SSL",
+        "default.replication.factor=3",
+        &keystore,
+        &truststore,
+    ]);
+    wait_until("every broker alive", Duration::from_secs(30), || {
+        all_alive(&c, 2)
+    });
+    for id in 1..=3 {
+        assert!(
+            !c.node(id).logged("listening on controller://").is_empty()
+                && !c.node(id).logged("(SSL)").is_empty(),
+            "node {id} serves its controller listener over TLS"
+        );
+    }
+    // A metadata change goes through the quorum (over TLS), and each partition's
+    // followers copy it from its leader over the inter-broker listener (TLS too).
+    let (status, body) = c.create_topic(1, "sealed", 3);
+    assert_eq!(status, 201, "{body}");
+    for p in 0..3 {
+        let report = c.produce(1, "sealed", p, &format!("v{p}"));
+        assert_eq!(report["error_code"], 200, "{report}");
+    }
+    for p in 0..3 {
+        assert_eq!(c.read(3, "sealed", p), vec![(0, format!("v{p}"))]);
+    }
+    wait_until("every replica in sync", Duration::from_secs(30), || {
+        (0..3).all(|p| {
+            let (_, body) = crate::broker::get(&c.v3(2, &format!("/topics/sealed/partitions/{p}")));
+            body["isr_ids"].as_array().is_some_and(|isr| isr.len() == 3)
+        })
+    });
+    // The controller listener answers no plaintext HTTP.
+    let port = c.controller_listener(1);
+    let plain = ureq::post(&format!("http://{port}/raft/vote"))
+        .timeout(Duration::from_secs(5))
+        .send_string("{}");
+    assert!(
+        !matches!(plain, Ok(_) | Err(ureq::Error::Status(..))),
+        "the controller listener answered plaintext HTTP: {plain:?}"
+    );
+}

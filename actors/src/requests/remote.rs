@@ -48,6 +48,8 @@ pub struct PeerSettings {
     pub timeout: Duration,
     /// Requests in flight per peer.
     pub max_inflight: usize,
+    /// TLS to the peers' inter-broker listener, when it is SSL.
+    pub tls: Option<crate::peer_client::PeerTls>,
 }
 
 /// A partition on its leader: which broker, as the image has it.
@@ -102,6 +104,7 @@ impl Peers {
             &broker_client_id(&image.cluster_id, self.settings.node_id.get()),
             self.settings.max_inflight,
             self.settings.timeout,
+            self.settings.tls.clone(),
         );
         clients.insert(node, client.clone());
         Ok(client)

@@ -135,6 +135,8 @@ pub struct QuorumStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumConfig {
     pub node_id: u64,
+    /// TLS to the voters' CONTROLLER listeners (`https://`), when they are SSL.
+    pub tls: Option<crate::peer_client::PeerTls>,
     /// Every voter (this node too): id → its controller listener's `host:port`.
     pub voters: BTreeMap<u64, String>,
     /// `<data dir>/__cluster_metadata-0`: the log, vote and snapshot.
@@ -205,6 +207,7 @@ impl QuorumConfig {
             snapshot_chunk_bytes: 1 << 20,
             max_entries_per_append: 300,
             observer: false,
+            tls: None,
         }
     }
 
@@ -392,6 +395,7 @@ impl Quorum {
             config.dir.display(),
             config.voters
         );
+        let agent = network::agent(config.tls.as_ref(), 1);
         Ok(Quorum {
             inner: Arc::new(Inner {
                 config,
@@ -399,7 +403,7 @@ impl Quorum {
                 applied,
                 leadership,
                 handle,
-                agent: ureq::AgentBuilder::new().build(),
+                agent,
                 runtime: Mutex::new(Some(runtime)),
             }),
         })
@@ -500,6 +504,7 @@ impl Quorum {
             .ok_or_else(|| format!("node {target} is not a voter"))?;
         let call = network::Call {
             agent: self.inner.agent.clone(),
+            tls: config.tls.is_some(),
             addr: addr.clone(),
             path: path.to_string(),
             cluster_id: Arc::from(config.cluster_id.as_str()),

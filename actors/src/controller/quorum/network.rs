@@ -26,6 +26,7 @@
 //! [`Quorum::handle_snapshot`] check the headers, decode (garbage is a 400, never a
 //! panic) and call Raft; the web crate's `controller_listener` mounts them.
 
+use crate::peer_client::PeerTls;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
@@ -66,6 +67,17 @@ pub(super) struct HttpNetwork {
     cluster_id: Arc<str>,
     max_rpc_bytes: usize,
     agents: BTreeMap<NodeId, (String, ureq::Agent)>,
+    tls: Option<PeerTls>,
+}
+
+/// A client of the voters' controller listeners: over TLS with `tls` (their
+/// certificates checked against its CAs), keeping `idle` connections per voter.
+pub(crate) fn agent(tls: Option<&PeerTls>, idle: usize) -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new().max_idle_connections_per_host(idle);
+    match tls {
+        Some(tls) => builder.tls_config(tls.0.clone()).build(),
+        None => builder.build(),
+    }
 }
 
 impl HttpNetwork {
@@ -75,6 +87,7 @@ impl HttpNetwork {
             cluster_id: Arc::from(config.cluster_id.as_str()),
             max_rpc_bytes: config.max_rpc_bytes,
             agents: BTreeMap::new(),
+            tls: config.tls.clone(),
         }
     }
 }
@@ -86,9 +99,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
         let agent = match self.agents.get(&target) {
             Some((addr, agent)) if *addr == node.addr => agent.clone(),
             _ => {
-                let agent = ureq::AgentBuilder::new()
-                    .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_VOTER)
-                    .build();
+                let agent = agent(self.tls.as_ref(), IDLE_CONNECTIONS_PER_VOTER);
                 self.agents
                     .insert(target, (node.addr.clone(), agent.clone()));
                 agent
@@ -97,6 +108,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
         PeerClient {
             target,
             addr: node.addr.clone(),
+            tls: self.tls.is_some(),
             agent,
             node_id: self.node_id.to_string(),
             cluster_id: self.cluster_id.clone(),
@@ -109,6 +121,8 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
 pub struct PeerClient {
     target: NodeId,
     addr: String,
+    /// `https://`.
+    tls: bool,
     agent: ureq::Agent,
     node_id: String,
     cluster_id: Arc<str>,
@@ -158,6 +172,7 @@ impl PeerClient {
     {
         let call = Call {
             agent: self.agent.clone(),
+            tls: self.tls,
             addr: self.addr.clone(),
             path: path.to_string(),
             cluster_id: self.cluster_id.clone(),
@@ -189,6 +204,8 @@ impl PeerClient {
 /// blocking thread): the sender's headers, a time limit and a cap on the answer.
 pub(crate) struct Call {
     pub agent: ureq::Agent,
+    /// `https://` rather than `http://`.
+    pub tls: bool,
     /// `host:port`.
     pub addr: String,
     pub path: String,
@@ -205,7 +222,8 @@ impl Call {
             addr: self.addr.clone(),
             message,
         };
-        let url = format!("http://{}{}", self.addr, self.path);
+        let scheme = if self.tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}{}", self.addr, self.path);
         let sent = self
             .agent
             .post(&url)
