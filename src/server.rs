@@ -195,6 +195,22 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let browser = web::Data::new(browser);
     let http_auth = web::Data::new(settings.http_auth);
     let sessions = web::Data::new(troupe_web::auth::Sessions::default());
+    // Other nodes' HTTP listeners (where v2 consumer requests are forwarded) speak
+    // https when this one does: their certificates are checked against
+    // ssl.truststore.location, or against the public web roots without one.
+    let forward_tls = match (
+        settings.http_tls && !single,
+        settings.tls.truststore.is_some(),
+    ) {
+        (true, true) => Some(troupe_actors::peer_client::PeerTls(
+            crate::tls::client_config(&settings.tls).map_err(|e| ServeError::Tls(e.to_string()))?,
+        )),
+        _ => None,
+    };
+    let forwarder = troupe_web::v2::forward::Forwarder::new(
+        troupe_actors::peer_client::http_agent(forward_tls.as_ref(), 4),
+        settings.http_tls,
+    );
     let state = AppState {
         engine: node.engine.clone(),
         cluster_id: cluster.cluster_id.clone(),
@@ -206,6 +222,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         consumer_request_timeout_ms: settings.broker.consumers.request_timeout_ms,
         started_at_ms: node.engine.clock.now_ms(),
         ws: std::sync::Arc::new(troupe_web::WsHub::new(settings.websocket.clone())),
+        forwarder,
     };
     let ws_hub = state.ws.clone();
     troupe_web::memory::tune_allocator();

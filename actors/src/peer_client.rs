@@ -81,6 +81,17 @@ impl PartialEq for PeerTls {
 
 impl Eq for PeerTls {}
 
+/// An HTTP client of other nodes (the voters' controller listeners, the brokers'
+/// HTTP listeners): over TLS with `tls` (their certificates checked against its CAs,
+/// its own shown when they ask), keeping `idle` connections per node.
+pub fn http_agent(tls: Option<&PeerTls>, idle: usize) -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new().max_idle_connections_per_host(idle);
+    match tls {
+        Some(tls) => builder.tls_config(tls.0.clone()).build(),
+        None => builder.build(),
+    }
+}
+
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 

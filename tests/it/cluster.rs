@@ -81,6 +81,17 @@ impl TestCluster {
         overrides: &[&str],
         node_overrides: &[(usize, &str)],
     ) -> TestCluster {
+        TestCluster::start_nodes_with_args(nodes, &[], overrides, node_overrides)
+    }
+
+    /// [`TestCluster::start_nodes_with`], with `cli_args` (`--add-scram …`) on every
+    /// node's command line.
+    pub(crate) fn start_nodes_with_args(
+        nodes: usize,
+        cli_args: &[&str],
+        overrides: &[&str],
+        node_overrides: &[(usize, &str)],
+    ) -> TestCluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<u16> = (0..nodes).map(|_| free_port()).collect();
         let voters = ports
@@ -106,6 +117,7 @@ impl TestCluster {
                     format!("127.0.0.1:{}", ports[i]),
                 ]
                 .into();
+                a.extend(cli_args.iter().map(|a| a.to_string()));
                 for o in [
                     format!("node.id={}", i + 1),
                     format!("controller.quorum.voters={voters}"),

@@ -623,3 +623,194 @@ fn brokers_and_the_quorum_reach_each_other_over_tls() {
         "the controller listener answered plaintext HTTP: {plain:?}"
     );
 }
+
+/// A curl over HTTPS trusting the test CA, with `extra` arguments (credentials,
+/// headers, a method and body): its status and JSON body.
+fn https_call(ca: &str, url: &str, extra: &[&str]) -> (u16, Value) {
+    let mut args = vec!["--cacert", ca];
+    args.extend_from_slice(extra);
+    args.push(url);
+    answered(&curl(&args))
+}
+
+/// v2 consumer requests that reach a node other than their instance's travel there
+/// over https, carrying the caller's identity signed with the cluster's forwarding
+/// key: a dashboard session opened on one node works for an instance on another,
+/// ACLs apply to the caller (not to the forwarding broker), and a forged claim is
+/// refused.
+#[test]
+fn v2_consumer_requests_travel_between_https_nodes_as_their_caller() {
+    use crate::cluster::{wait_until, TestCluster};
+    use base64::Engine as _;
+    use std::time::Duration;
+    let pki = pki();
+    let ca = path_arg(&pki.ca);
+    let keystore = format!("ssl.keystore.location={}", path_arg(&pki.keystore));
+    let truststore = format!("ssl.truststore.location={}", path_arg(&pki.ca));
+    let c = TestCluster::start_nodes_with_args(
+        3,
+        &[
+            "--add-scram",
+            "SCRAM-SHA-256=[name=admin,password=admin-pw]",
+        ],
+        &[
+            "listeners=https://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+            "authentication.method=BASIC",
+            "authorizer.class.name=acl",
+            "super.users=User:admin",
+            &keystore,
+            &truststore,
+        ],
+        &[],
+    );
+    let url = |node: usize, path: &str| https(c.node(node), path);
+    let v3 = |path: &str| url(1, &format!("/v3/clusters/{}{path}", c.cluster_id));
+    const ADMIN: &str = "admin:admin-pw";
+    const JSON: &str = "Content-Type: application/json";
+    const V2: &str = "Content-Type: application/vnd.kafka.v2+json";
+    wait_until("three brokers registered", Duration::from_secs(30), || {
+        let (status, body) = https_call(ca, &v3("/brokers"), &["-u", ADMIN]);
+        status == 200 && body["data"].as_array().is_some_and(|b| b.len() == 3)
+    });
+    let post = |url: &str, auth: &[&str], content_type: &str, body: &str| {
+        let mut args = auth.to_vec();
+        args.extend_from_slice(&["-X", "POST", "-H", content_type, "-d", body]);
+        https_call(ca, url, &args)
+    };
+    let (status, body) = post(
+        &v3("/topics"),
+        &["-u", ADMIN],
+        JSON,
+        r#"{"topic_name": "private", "partitions_count": 1}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    for user in ["alice", "bob"] {
+        let (status, body) = post(
+            &v3("/users"),
+            &["-u", ADMIN],
+            JSON,
+            &format!(r#"{{"user_name": "{user}", "password": "{user}-pw"}}"#),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let acl = |kind: &str, name: &str| {
+        format!(
+            r#"{{"resource_type": "{kind}", "resource_name": "{name}", "pattern_type": "LITERAL",
+                "principal": "User:alice", "host": "*", "operation": "READ", "permission": "ALLOW"}}"#
+        )
+    };
+    for (kind, name) in [("TOPIC", "private"), ("GROUP", "g")] {
+        let (status, body) = post(&v3("/acls"), &["-u", ADMIN], JSON, &acl(kind, name));
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = post(
+        &v3("/topics/private/records"),
+        &["-u", ADMIN],
+        JSON,
+        r#"{"value": {"type": "JSON", "data": "for alice"}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    // Alice makes her instance on node 1...
+    let (status, body) = post(
+        &url(1, "/consumers/g"),
+        &["-u", "alice:alice-pw"],
+        V2,
+        r#"{"name": "a1", "format": "json", "auto.offset.reset": "earliest"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let instance = |node: usize, rest: &str| url(node, &format!("/consumers/g/instances/a1{rest}"));
+    // ...then logs in to the dashboard on node 3 and, with that session (which node
+    // 1 never saw), subscribes it through node 3.
+    let jar = tempfile::NamedTempFile::new().expect("a cookie jar");
+    let jar = path_arg(jar.path()).to_string();
+    let (status, _) = post(
+        &url(3, "/login"),
+        &["-c", &jar],
+        JSON,
+        r#"{"user": "alice", "password": "alice-pw"}"#,
+    );
+    assert_eq!(status, 204);
+    let (status, body) = post(
+        &instance(3, "/subscription"),
+        &["-b", &jar],
+        V2,
+        r#"{"topics": ["private"]}"#,
+    );
+    assert_eq!(status, 204, "{body}");
+    let mut values = Vec::new();
+    wait_until(
+        "alice's record, through node 2",
+        Duration::from_secs(20),
+        || {
+            let (status, records) = https_call(
+                ca,
+                &instance(2, "/records?timeout=500"),
+                &[
+                    "-u",
+                    "alice:alice-pw",
+                    "-H",
+                    "Accept: application/vnd.kafka.json.v2+json",
+                ],
+            );
+            assert_eq!(status, 200, "{records}");
+            values.extend(
+                records
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r["value"].clone()),
+            );
+            !values.is_empty()
+        },
+    );
+    assert_eq!(values, vec![Value::from("for alice")]);
+    // Bob has no ACL on group g: forwarded as bob, node 1 refuses him.
+    let (status, body) = https_call(ca, &instance(3, "/subscription"), &["-u", "bob:bob-pw"]);
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (403, 40301.into()),
+        "{body}"
+    );
+    // A claim not signed with the cluster's key is 401, whoever it names.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis()
+        .to_string();
+    let admin = base64::engine::general_purpose::STANDARD.encode("admin");
+    let forged_signature = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let (status, body) = https_call(
+        ca,
+        &instance(1, "/subscription"),
+        &[
+            "-H",
+            "troupe-forwarded-by: 3",
+            "-H",
+            &format!("troupe-forwarded-at: {now}"),
+            "-H",
+            &format!("troupe-forwarded-user: {admin}"),
+            "-H",
+            &format!("troupe-forwarded-signature: {forged_signature}"),
+        ],
+    );
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (401, 40101.into()),
+        "{body}"
+    );
+    let (status, body) = https_call(
+        ca,
+        &instance(1, "/subscription"),
+        &["-H", "troupe-forwarded-by: 3"],
+    );
+    assert_eq!(status, 401, "{body}");
+    // Alice deletes it through node 2.
+    let (status, body) = https_call(
+        ca,
+        &instance(2, ""),
+        &["-u", "alice:alice-pw", "-X", "DELETE"],
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = https_call(ca, &instance(1, "/subscription"), &["-u", "alice:alice-pw"]);
+    assert_eq!(status, 404, "deleted where it lived");
+}

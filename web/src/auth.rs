@@ -166,6 +166,12 @@ pub async fn authenticate(
         .app_data::<web::Data<HttpAuth>>()
         .map(|m| *m.get_ref())
         .unwrap_or_default();
+    if req
+        .headers()
+        .contains_key(crate::v2::forward::FORWARDED_HEADER)
+    {
+        return forwarded(req, next).await;
+    }
     let certified = req.conn_data::<CertificateUser>().is_some();
     if method == HttpAuth::None || open_path(req.path()) || certified {
         return Ok(next.call(req).await?.map_into_boxed_body());
@@ -226,6 +232,36 @@ pub async fn authenticate(
     }
 }
 
+/// A request another node forwarded: its caller is the one the node vouches for,
+/// when the claim's signature holds (whatever the authentication method: the claim
+/// also names the caller's address); otherwise 401.
+async fn forwarded(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(req.into_response(ApiError::internal("no state").error_response()));
+    };
+    match crate::v2::forward::accept(&mut req, &state).await {
+        Ok(caller) => {
+            if let Some(user) = &caller.user {
+                req.extensions_mut().insert(AuthenticatedUser(user.clone()));
+            }
+            req.extensions_mut().insert(caller);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Err(reason) => {
+            log::warn!(
+                "http: {} {} from {}: {reason}",
+                req.method(),
+                req.path(),
+                req.peer_addr().map(|a| a.to_string()).unwrap_or_default()
+            );
+            Ok(req.into_response(challenge(&reason, false)))
+        }
+    }
+}
+
 /// A browser's request (only browsers send `Sec-Fetch-Mode`).
 fn from_browser(req: &HttpRequest) -> bool {
     req.headers().contains_key("sec-fetch-mode")
@@ -268,6 +304,18 @@ pub struct Caller(pub RequestContext);
 
 impl Caller {
     pub fn of(req: &HttpRequest, listener: Listener) -> Caller {
+        // Forwarded by another node: the caller it vouched for, not the node.
+        if let Some(forwarded) = req
+            .extensions()
+            .get::<crate::v2::forward::ForwardedCaller>()
+        {
+            return Caller(RequestContext {
+                listener,
+                user: forwarded.user.clone(),
+                client_address: forwarded.client,
+                ..Default::default()
+            });
+        }
         Caller(RequestContext {
             listener,
             user: req

@@ -51,6 +51,8 @@ pub struct AppState {
     pub started_at_ms: i64,
     /// The WebSocket layer's limits and open-connection count.
     pub ws: std::sync::Arc<crate::ws_hub::WsHub>,
+    /// How v2 consumer requests reach the node whose instance they name.
+    pub forwarder: crate::v2::forward::Forwarder,
 }
 
 impl AppState {

@@ -10,6 +10,7 @@
 //! `User:ANONYMOUS`.
 
 pub mod acl;
+pub mod forwarding;
 pub mod scram;
 
 use std::collections::{BTreeMap, HashMap};

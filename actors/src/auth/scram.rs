@@ -202,7 +202,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-mod base64_bytes {
+pub(crate) mod base64_bytes {
     use super::B64;
     use base64::Engine as _;
     use serde::{Deserialize, Deserializer, Serializer};

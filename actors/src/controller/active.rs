@@ -454,8 +454,13 @@ impl Controller {
             records.push(MetadataRecord::Bootstrap {
                 cluster_id: self.settings.cluster_id.clone(),
             });
+            records.extend(forwarding_key());
             records.extend(self.legacy_records());
             return records;
+        }
+        if state.forwarding_key.is_none() {
+            // A log bootstrapped before forwarding keys existed.
+            return forwarding_key().into_iter().collect();
         }
         let timeout = self.settings.broker_session_timeout;
         for broker in state.brokers.values().filter(|b| !b.fenced) {
@@ -699,4 +704,16 @@ fn leads_anything(state: &ClusterState, broker: NodeId) -> bool {
         .values()
         .flat_map(|t| t.partitions.values())
         .any(|p| p.leader == broker)
+}
+
+/// A new forwarding key's record (none, logged, when the OS gives no randomness: the
+/// next tick tries again).
+fn forwarding_key() -> Option<MetadataRecord> {
+    match crate::auth::forwarding::ForwardingKey::generate() {
+        Ok(key) => Some(MetadataRecord::ForwardingKey { key }),
+        Err(e) => {
+            log::error!("making the cluster's forwarding key: {e}");
+            None
+        }
+    }
 }

@@ -81,6 +81,12 @@ pub enum MetadataRecord {
     /// A client quota set (`rate: Some`, bytes per second) or removed (Kafka's
     /// ClientQuotaRecord).
     ClientQuota(crate::quotas::QuotaChange),
+    /// The key brokers sign the requests they forward to each other over HTTP with
+    /// (Troupe's own record: see [`crate::auth::forwarding`]); a later one replaces
+    /// it.
+    ForwardingKey {
+        key: crate::auth::forwarding::ForwardingKey,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -158,6 +158,10 @@ pub struct ClusterState {
     /// Client quotas (absent from snapshots written before quotas existed).
     #[serde(default)]
     pub quotas: crate::quotas::QuotaTable,
+    /// What forwarded HTTP requests are signed with (absent from snapshots written
+    /// before it existed; the active controller then makes one).
+    #[serde(default)]
+    pub forwarding_key: Option<crate::auth::forwarding::ForwardingKey>,
 }
 
 impl ClusterState {
@@ -236,6 +240,10 @@ impl ClusterState {
                     .entry(r.name.clone())
                     .or_default()
                     .insert(r.mechanism, r.credential.clone());
+                Ok(())
+            }
+            MetadataRecord::ForwardingKey { key } => {
+                self.forwarding_key = Some(key.clone());
                 Ok(())
             }
             MetadataRecord::ClientQuota(change) => {
@@ -519,6 +527,7 @@ impl ClusterState {
             users: Arc::new(self.users.clone()),
             acls: Arc::new(crate::auth::acl::AclTable::from_entries(&self.acls)),
             quotas: Arc::new(self.quotas.clone()),
+            forwarding_key: self.forwarding_key.clone().map(Arc::new),
             metadata_offset: 0,
         }
     }

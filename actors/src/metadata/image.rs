@@ -24,6 +24,9 @@ pub struct MetadataImage {
     pub acls: Arc<crate::auth::acl::AclTable>,
     /// Client quotas.
     pub quotas: Arc<crate::quotas::QuotaTable>,
+    /// What requests forwarded between brokers over HTTP are signed with (none on a
+    /// single node, which forwards nothing).
+    pub forwarding_key: Option<Arc<crate::auth::forwarding::ForwardingKey>>,
     /// The metadata log offset this image was made at (Kafka's image provenance):
     /// a change committed at offset `o` is in every image with `metadata_offset >= o`.
     pub metadata_offset: u64,
@@ -111,6 +114,7 @@ impl MetadataImage {
             users: Default::default(),
             acls: Default::default(),
             quotas: Default::default(),
+            forwarding_key: None,
             metadata_offset: 0,
         }
     }

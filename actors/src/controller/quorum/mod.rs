@@ -395,7 +395,7 @@ impl Quorum {
             config.dir.display(),
             config.voters
         );
-        let agent = network::agent(config.tls.as_ref(), 1);
+        let agent = crate::peer_client::http_agent(config.tls.as_ref(), 1);
         Ok(Quorum {
             inner: Arc::new(Inner {
                 config,

@@ -70,16 +70,6 @@ pub(super) struct HttpNetwork {
     tls: Option<PeerTls>,
 }
 
-/// A client of the voters' controller listeners: over TLS with `tls` (their
-/// certificates checked against its CAs), keeping `idle` connections per voter.
-pub(crate) fn agent(tls: Option<&PeerTls>, idle: usize) -> ureq::Agent {
-    let builder = ureq::AgentBuilder::new().max_idle_connections_per_host(idle);
-    match tls {
-        Some(tls) => builder.tls_config(tls.0.clone()).build(),
-        None => builder.build(),
-    }
-}
-
 impl HttpNetwork {
     pub(super) fn new(config: &QuorumConfig) -> Self {
         HttpNetwork {
@@ -99,7 +89,8 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
         let agent = match self.agents.get(&target) {
             Some((addr, agent)) if *addr == node.addr => agent.clone(),
             _ => {
-                let agent = agent(self.tls.as_ref(), IDLE_CONNECTIONS_PER_VOTER);
+                let agent =
+                    crate::peer_client::http_agent(self.tls.as_ref(), IDLE_CONNECTIONS_PER_VOTER);
                 self.agents
                     .insert(target, (node.addr.clone(), agent.clone()));
                 agent
