@@ -240,6 +240,25 @@ fn rest_paths_follow_the_acls_deny_wins_and_prefixes_match() {
         }
         assert!(Instant::now() < deadline, "alice's consumer read nothing");
     }
+    // Her Read on orders revoked, the instance she subscribed reads no more, nor
+    // commits or seeks there (each request is checked, as Kafka checks each Fetch).
+    let (status, body, _) = call(
+        "DELETE",
+        &b.url(&format!(
+            "/v3/clusters/{cluster}/acls?resource_type=TOPIC&resource_name=orders&pattern_type=LITERAL&principal=User:alice&host=*&operation=READ&permission=ALLOW"
+        )),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = v2_call("GET", &records, ALICE, None);
+    assert_denied(status, &body);
+    let at_orders = json!({"offsets": [{"topic": "orders", "partition": 0, "offset": 0}]});
+    for path in ["offsets", "positions"] {
+        let url = b.url(&format!("/consumers/g1/instances/c1/{path}"));
+        let (status, body) = v2_call("POST", &url, ALICE, Some(&at_orders));
+        assert_denied(status, &body);
+    }
 }
 
 #[test]

@@ -97,6 +97,16 @@ impl Consumer {
         Ok(())
     }
 
+    /// Read on each topic of the assignment (asked of the instance only when there
+    /// is an authorizer).
+    async fn may_read_assigned(&self) -> ConsumerResult<()> {
+        if self.engine.security.authorizer {
+            let assigned = self.assignment().await?;
+            self.may_read(assigned.iter().map(|tp| &tp.topic))?;
+        }
+        Ok(())
+    }
+
     pub async fn info(&self) -> ConsumerResult<InstanceInfo> {
         self.addr.send(GetInstanceInfo).await.map_err(gone)
     }
@@ -160,6 +170,9 @@ impl Consumer {
         max_bytes: usize,
         timeout_ms: u64,
     ) -> ConsumerResult<Vec<ConsumedRecord>> {
+        // Every read is authorized, as Kafka authorizes every Fetch: an ACL revoked
+        // after the subscription stops it.
+        self.may_read_assigned().await?;
         let records = self
             .addr
             .send(Poll {
@@ -184,6 +197,10 @@ impl Consumer {
         &self,
         offsets: Option<Vec<OffsetAndMetadata>>,
     ) -> ConsumerResult<Vec<OffsetAndMetadata>> {
+        match &offsets {
+            Some(offsets) => self.may_read(offsets.iter().map(|o| &o.partition.topic))?,
+            None => self.may_read_assigned().await?,
+        }
         self.addr.send(Commit { offsets }).await.map_err(gone)?
     }
 
@@ -191,6 +208,12 @@ impl Consumer {
         &self,
         partitions: Vec<TopicPartition>,
     ) -> ConsumerResult<Vec<(TopicPartition, Option<CommittedOffset>)>> {
+        // Kafka's OffsetFetch: Describe on each topic (Read implies it).
+        for tp in &partitions {
+            self.engine
+                .authorize_topic(&self.ctx, Operation::Describe, &tp.topic)
+                .map_err(BrokerError::from)?;
+        }
         self.addr
             .send(Committed { partitions })
             .await
@@ -198,6 +221,7 @@ impl Consumer {
     }
 
     pub async fn seek(&self, seeks: Vec<(TopicPartition, SeekTo)>) -> ConsumerResult<()> {
+        self.may_read(seeks.iter().map(|(tp, _)| &tp.topic))?;
         self.addr.send(Seek { seeks }).await.map_err(gone)?
     }
 }
