@@ -85,6 +85,9 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             "process.roles=controller on a node that is the whole quorum would serve nobody: a controller-only node needs brokers (controller.quorum.voters naming the others)".into(),
         ));
     }
+    if cluster_config.roles.broker && !single {
+        check_broker_principal(&settings)?;
+    }
     let starting = NodeStart::begin(settings.broker.clone(), Clock::system()).await?;
     if !cluster_config.roles.broker {
         return serve_controller_only(&settings, starting).await;
@@ -407,4 +410,37 @@ fn tls_config(
     alpn: &[&[u8]],
 ) -> Result<std::sync::Arc<rustls::ServerConfig>, ServeError> {
     crate::tls::server_config(&settings.tls, alpn).map_err(|e| ServeError::Tls(e.to_string()))
+}
+
+/// With an authorizer on a multi-node cluster, the brokers reach each other as a
+/// principal the authorizer must let through: Kafka's rule, the brokers are super
+/// users. Their principal on the inter-broker listener is its client certificate's
+/// subject when that listener is SSL and asks for certificates, else
+/// `User:ANONYMOUS`; a start where it is not one of `super.users` is refused (its
+/// replication and forwarded requests would all be denied).
+fn check_broker_principal(settings: &Settings) -> Result<(), ServeError> {
+    if !settings.authorizer {
+        return Ok(());
+    }
+    let name = &settings.broker.cluster.inter_broker_listener_name;
+    let tls = settings
+        .kafka
+        .iter()
+        .any(|k| &k.listener_name == name && k.tls_wanted());
+    let subject = match tls {
+        true => crate::tls::keystore_subject(&settings.tls)
+            .map_err(|e| ServeError::Tls(e.to_string()))?,
+        false => None,
+    };
+    let principal = troupe_actors::auth::principal(
+        subject.as_deref().unwrap_or(troupe_actors::auth::ANONYMOUS),
+    );
+    if settings.super_users.contains(&principal) {
+        log::info!("the brokers reach each other on {name} as {principal} (one of super.users)");
+        return Ok(());
+    }
+    Err(ServeError::Unsupported(format!(
+        "authorizer.class.name is set, and the brokers reach each other on the inter-broker listener {name} as {principal}, which is not one of super.users ({}): add it (Kafka's brokers are super users; everyone who reaches that listener as {principal} then is one), or make {name} an SSL listener with ssl.client.auth=required and put the brokers' certificate subject in super.users",
+        settings.super_users.join(";")
+    )))
 }

@@ -79,6 +79,21 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// Who this broker is on a TLS listener that asks for client certificates: its key
+/// store certificate's subject (`CN=broker-1`), as the other brokers see it.
+pub fn keystore_subject(settings: &TlsSettings) -> Result<Option<String>, TlsError> {
+    if settings.client_auth == ClientAuth::None {
+        return Ok(None);
+    }
+    let Some(keystore) = settings.keystore.as_deref() else {
+        return Ok(None);
+    };
+    let chain = certificates(keystore)?;
+    Ok(chain
+        .first()
+        .and_then(|leaf| troupe_actors::auth::certificate_subject(leaf)))
+}
+
 /// The server config for every TLS listener, offering `alpn` (empty: none).
 pub fn server_config(
     settings: &TlsSettings,

@@ -38,7 +38,7 @@ fn ca(name: &str) -> (Certificate, KeyPair) {
 fn leaf(
     names: &[&str],
     common_name: &str,
-    usage: ExtendedKeyUsagePurpose,
+    usages: &[ExtendedKeyUsagePurpose],
     (issuer, issuer_key): &(Certificate, KeyPair),
 ) -> (Certificate, KeyPair) {
     let key = KeyPair::generate().expect("a key");
@@ -47,7 +47,7 @@ fn leaf(
     params
         .distinguished_name
         .push(DnType::CommonName, common_name);
-    params.extended_key_usages = vec![usage];
+    params.extended_key_usages = usages.to_vec();
     (
         params.signed_by(&key, issuer, issuer_key).expect("signed"),
         key,
@@ -67,17 +67,25 @@ fn pki() -> Pki {
     let (server, server_key) = leaf(
         &["localhost", "127.0.0.1"],
         "troupe-broker",
-        ExtendedKeyUsagePurpose::ServerAuth,
+        // Brokers show it to each other as clients too.
+        &[
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
         &authority,
     );
     let (client, client_key) = leaf(
         &[],
         "alice",
-        ExtendedKeyUsagePurpose::ClientAuth,
+        &[ExtendedKeyUsagePurpose::ClientAuth],
         &authority,
     );
-    let (stranger, stranger_key) =
-        leaf(&[], "mallory", ExtendedKeyUsagePurpose::ClientAuth, &other);
+    let (stranger, stranger_key) = leaf(
+        &[],
+        "mallory",
+        &[ExtendedKeyUsagePurpose::ClientAuth],
+        &other,
+    );
     let d = dir.path();
     Pki {
         ca: write(d, "ca.pem", &authority.0.pem()),
@@ -657,7 +665,9 @@ fn v2_consumer_requests_travel_between_https_nodes_as_their_caller() {
             "listeners=https://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
             "authentication.method=BASIC",
             "authorizer.class.name=acl",
-            "super.users=User:admin",
+            // The brokers reach each other on PLAINTEXT as ANONYMOUS, which
+            // must be a super user (Kafka's rule); no client is anonymous on HTTP.
+            "super.users=User:admin;User:ANONYMOUS",
             &keystore,
             &truststore,
         ],
@@ -813,4 +823,122 @@ fn v2_consumer_requests_travel_between_https_nodes_as_their_caller() {
     assert_eq!(status, 204, "{body}");
     let (status, _) = https_call(ca, &instance(1, "/subscription"), &["-u", "alice:alice-pw"]);
     assert_eq!(status, 404, "deleted where it lived");
+}
+
+/// With an authorizer, the inter-broker listener trusts the brokers only as super
+/// users (Kafka's rule): here an SSL listener asking for certificates, the brokers'
+/// subject in `super.users`. Replication runs; a client that reaches the same
+/// listener with its own certificate is authorized like anywhere else. A node whose
+/// brokers would not be super users refuses to start.
+#[test]
+fn the_inter_broker_listener_trusts_only_the_brokers_principal() {
+    use crate::cluster::{all_alive, wait_until, TestCluster};
+    use std::time::Duration;
+    let pki = pki();
+    let keystore = format!("ssl.keystore.location={}", path_arg(&pki.keystore));
+    let truststore = format!("ssl.truststore.location={}", path_arg(&pki.ca));
+    let c = TestCluster::start(&[
+        "listener.security.protocol.map=PLAINTEXT:SSL,CONTROLLER:SSL",
+        "ssl.client.auth=required",
+        "authorizer.class.name=acl",
+        // The brokers' certificate; ANONYMOUS is this test's plain-HTTP admin.
+        "super.users=User:CN=troupe-broker;User:ANONYMOUS",
+        "default.replication.factor=3",
+        &keystore,
+        &truststore,
+    ]);
+    wait_until("every broker alive", Duration::from_secs(30), || {
+        all_alive(&c, 2)
+    });
+    assert!(c
+        .node(1)
+        .logs_soon("the brokers reach each other on PLAINTEXT as User:CN=troupe-broker"));
+    let (status, body) = c.create_topic(1, "guarded", 1);
+    assert_eq!(status, 201, "{body}");
+    let report = c.produce(1, "guarded", 0, "replicated");
+    assert_eq!(report["error_code"], 200, "{report}");
+    wait_until("every replica in sync", Duration::from_secs(30), || {
+        let (_, body) = crate::broker::get(&c.v3(2, "/topics/guarded/partitions/0"));
+        body["isr_ids"].as_array().is_some_and(|isr| isr.len() == 3)
+    });
+    // Alice's certificate is from the same CA, and gets her nothing on the
+    // inter-broker listener without an ACL.
+    let ca = path_arg(&pki.ca);
+    let alice = vec![
+        "security.protocol=ssl".to_string(),
+        format!("ssl.ca.location={ca}"),
+        format!("ssl.certificate.location={}", path_arg(&pki.client.0)),
+        format!("ssl.key.location={}", path_arg(&pki.client.1)),
+    ];
+    let port = c.node(1).kafka_port;
+    let listed = |tls: &[String]| -> Vec<String> {
+        let out = kcat_ssl(port, tls, &["-L", "-J"], "").expect("metadata");
+        let metadata: Value = serde_json::from_str(&out).expect("JSON");
+        metadata["topics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["topic"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(!listed(&alice).contains(&"guarded".to_string()));
+    let read = |tls: &[String]| {
+        kcat_ssl(
+            port,
+            tls,
+            &[
+                "-C",
+                "-t",
+                "guarded",
+                "-p",
+                "0",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+            ],
+            "",
+        )
+    };
+    assert!(
+        !read(&alice).is_ok_and(|out| out.contains("replicated")),
+        "alice read without an ACL"
+    );
+    for op in ["DESCRIBE", "READ"] {
+        let acl = serde_json::json!({"resource_type": "TOPIC", "resource_name": "guarded",
+            "pattern_type": "LITERAL", "principal": "User:CN=alice", "host": "*",
+            "operation": op, "permission": "ALLOW"});
+        let (status, body) = crate::broker::post_json(&c.v3(1, "/acls"), &acl);
+        assert_eq!(status, 201, "{body}");
+    }
+    wait_until(
+        "alice's ACLs apply on node 1",
+        Duration::from_secs(10),
+        || listed(&alice).contains(&"guarded".to_string()),
+    );
+    // The value as produced over REST: a JSON string.
+    assert_eq!(read(&alice).expect("alice reads").trim(), "\"replicated\"");
+
+    // The same cluster with the brokers left out of super.users does not start.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["serve", "--data-dir", path_arg(dir.path())])
+        .args(["--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"])
+        .args(["--controller-listen", "127.0.0.1:0"])
+        .args(["--override", "node.id=1"])
+        .args(["--override", &format!("cluster.id={}", c.cluster_id)])
+        .args([
+            "--override",
+            "controller.quorum.voters=1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3",
+        ])
+        .args(["--override", "authorizer.class.name=acl"])
+        .args(["--override", "super.users=User:admin"])
+        .output()
+        .expect("troupe runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("as User:ANONYMOUS, which is not one of super.users"),
+        "{stderr}"
+    );
 }

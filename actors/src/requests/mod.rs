@@ -55,7 +55,8 @@ pub enum Listener {
 pub struct RequestContext {
     pub listener: Listener,
     /// Came through the inter-broker listener of a multi-node cluster: another
-    /// broker, acting for a client it has authorized already.
+    /// broker, acting for a client it has authorized already, when its principal
+    /// is one of `super.users` ([`Engine::is_broker`]).
     pub inter_broker: bool,
     pub user: Option<String>,
     pub client_id: Option<String>,
@@ -75,11 +76,6 @@ impl RequestContext {
             principal: &principal,
             host: self.client_address.map(|a| a.ip()),
         })
-    }
-
-    /// The broker's own traffic, which the authorizer does not check.
-    pub fn is_broker(&self) -> bool {
-        self.inter_broker || self.listener == Listener::Internal
     }
 
     pub fn http(client_address: Option<SocketAddr>) -> Self {
@@ -135,9 +131,7 @@ pub struct Engine {
 /// image, `super.users` and `allow.everyone.if.no.acl.found`; without it anyone may
 /// do anything, except that on a broker that authenticates (`authentication`) only
 /// an authenticated user — one of `super.users` when that is set — manages users
-/// and ACLs. The broker's own traffic (`Listener::Internal`, and the inter-broker
-/// listener of a multi-node cluster, [`RequestContext::inter_broker`]) is always
-/// allowed, as Kafka's brokers are super users.
+/// and ACLs. The broker's own traffic ([`Engine::is_broker`]) is always allowed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecurityPolicy {
     /// A listener authenticates (HTTP Basic, a SASL listener, required client
@@ -194,6 +188,21 @@ impl Engine {
         self.routes.leader(topic, partition).await
     }
 
+    /// The broker's own traffic, which neither the authorizer nor quotas check: the
+    /// internal listener's, and the inter-broker listener's — with an authorizer,
+    /// only from one of `super.users`, as Kafka's brokers are (a client that
+    /// reaches that listener as anyone else is authorized like everywhere else).
+    pub fn is_broker(&self, ctx: &RequestContext) -> bool {
+        ctx.listener == Listener::Internal
+            || (ctx.inter_broker
+                && (!self.security.authorizer
+                    || self
+                        .security
+                        .acl_config
+                        .super_users
+                        .contains(&ctx.principal())))
+    }
+
     /// Whether `ctx` may do `operation` on the resource `(kind, name)`: always
     /// without an authorizer and for the broker's own traffic, else as the ACLs say.
     pub fn may(
@@ -203,7 +212,7 @@ impl Engine {
         kind: ResourceType,
         name: &str,
     ) -> bool {
-        if !self.security.authorizer || ctx.is_broker() {
+        if !self.security.authorizer || self.is_broker(ctx) {
             return true;
         }
         ctx.as_asker(|who| {
@@ -266,7 +275,7 @@ impl Engine {
     /// An idempotent producer's id: IdempotentWrite on the cluster, or Write on any
     /// topic (Kafka's rule since KIP-679).
     pub fn authorize_idempotent_write(&self, ctx: &RequestContext) -> Result<(), Denied> {
-        if !self.security.authorizer || ctx.is_broker() {
+        if !self.security.authorizer || self.is_broker(ctx) {
             return Ok(());
         }
         let writes_somewhere = ctx.as_asker(|who| {
@@ -306,7 +315,7 @@ impl Engine {
         if self.security.authorizer {
             return Ok(self.authorize_cluster(ctx, operation)?);
         }
-        if !self.security.authentication || ctx.is_broker() {
+        if !self.security.authentication || self.is_broker(ctx) {
             return Ok(());
         }
         let Some(user) = &ctx.user else {
@@ -333,7 +342,7 @@ impl Engine {
         kind: crate::quotas::QuotaKind,
         bytes: u64,
     ) -> std::time::Duration {
-        if ctx.is_broker() {
+        if self.is_broker(ctx) {
             return std::time::Duration::ZERO;
         }
         let image = self.image();

@@ -142,8 +142,13 @@ struct Reader<'a> {
 /// that broker of this cluster.
 const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 
-/// Whether the connection's client id names broker `replica` of this cluster.
+/// Whether the connection is the broker's own traffic (the inter-broker listener,
+/// as a super user when there is an authorizer: Kafka's ClusterAction) and its
+/// client id names broker `replica` of this cluster.
 fn is_broker(session: &Session, replica: i32) -> bool {
+    if !session.engine.is_broker(&session.context) {
+        return false;
+    }
     let cluster = session.engine.image().cluster_id.clone();
     session
         .context
