@@ -210,7 +210,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         )),
         _ => None,
     };
-    let forwarder = troupe_web::v2::forward::Forwarder::new(
+    let forwarder = troupe_web::forwarding::Forwarder::new(
         troupe_actors::peer_client::http_agent(forward_tls.as_ref(), 4),
         settings.http_tls,
     );

@@ -168,7 +168,7 @@ pub async fn authenticate(
         .unwrap_or_default();
     if req
         .headers()
-        .contains_key(crate::v2::forward::FORWARDED_HEADER)
+        .contains_key(crate::forwarding::FORWARDED_HEADER)
     {
         return forwarded(req, next).await;
     }
@@ -242,7 +242,8 @@ async fn forwarded(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.into_response(ApiError::internal("no state").error_response()));
     };
-    match crate::v2::forward::accept(&mut req, &state).await {
+    let key = state.engine.image().forwarding_key.clone();
+    match crate::forwarding::accept(&mut req, key).await {
         Ok(caller) => {
             if let Some(user) = &caller.user {
                 req.extensions_mut().insert(AuthenticatedUser(user.clone()));
@@ -305,10 +306,7 @@ pub struct Caller(pub RequestContext);
 impl Caller {
     pub fn of(req: &HttpRequest, listener: Listener) -> Caller {
         // Forwarded by another node: the caller it vouched for, not the node.
-        if let Some(forwarded) = req
-            .extensions()
-            .get::<crate::v2::forward::ForwardedCaller>()
-        {
+        if let Some(forwarded) = req.extensions().get::<crate::forwarding::ForwardedCaller>() {
             return Caller(RequestContext {
                 listener,
                 user: forwarded.user.clone(),

@@ -17,6 +17,7 @@ pub mod content_type;
 pub mod controller_listener;
 pub mod dashboard;
 pub mod error;
+pub mod forwarding;
 pub mod json;
 pub mod memory;
 pub mod metrics;

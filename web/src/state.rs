@@ -52,7 +52,7 @@ pub struct AppState {
     /// The WebSocket layer's limits and open-connection count.
     pub ws: std::sync::Arc<crate::ws_hub::WsHub>,
     /// How v2 consumer requests reach the node whose instance they name.
-    pub forwarder: crate::v2::forward::Forwarder,
+    pub forwarder: crate::forwarding::Forwarder,
 }
 
 impl AppState {
