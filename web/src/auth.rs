@@ -243,7 +243,8 @@ async fn forwarded(
         return Ok(req.into_response(ApiError::internal("no state").error_response()));
     };
     let key = state.engine.image().forwarding_key.clone();
-    match crate::forwarding::accept(&mut req, key).await {
+    let now_ms = state.engine.clock.now_ms().max(0) as u64;
+    match crate::forwarding::accept(&mut req, key, now_ms).await {
         Ok(caller) => {
             if let Some(user) = &caller.user {
                 req.extensions_mut().insert(AuthenticatedUser(user.clone()));

@@ -7,7 +7,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::ServiceRequest;
 use actix_web::web;
@@ -55,12 +54,6 @@ pub struct ForwardedCaller {
     pub client: Option<SocketAddr>,
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 pub fn header(req: &ServiceRequest, name: &str) -> Option<String> {
     req.headers()
         .get(name)
@@ -68,11 +61,12 @@ pub fn header(req: &ServiceRequest, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A forwarded request's claim checked against the forwarding key (the body read
-/// and put back): the caller it names, or why it is refused.
+/// A forwarded request's claim checked against the forwarding key at `now_ms`
+/// (the body read and put back): the caller it names, or why it is refused.
 pub async fn accept(
     req: &mut ServiceRequest,
     key: Option<Arc<ForwardingKey>>,
+    now_ms: u64,
 ) -> Result<ForwardedCaller, String> {
     let key = key.ok_or("this node has no forwarding key yet")?;
     let from = header(req, FORWARDED_HEADER)
@@ -115,7 +109,7 @@ pub async fn accept(
         client,
         body: &body,
     };
-    if !key.verify(&claim, &signature, now_ms()) {
+    if !key.verify(&claim, &signature, now_ms) {
         return Err(format!(
             "the request forwarded by node {from} is not signed with the cluster's forwarding key, or is stale"
         ));
@@ -135,37 +129,19 @@ pub fn target(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| req.path().to_string())
 }
 
-/// The headers that carry a claim: the forwarding node, when, who and from where,
-/// and the signature over them, the method, `target` and `body`.
-pub fn claim_headers(
-    key: &ForwardingKey,
-    from: i32,
-    method: &str,
-    target: &str,
-    user: Option<&str>,
-    client: Option<IpAddr>,
-    body: &[u8],
-) -> Vec<(&'static str, String)> {
-    let at_ms = now_ms();
-    let signature = key.sign(&Claim {
-        from,
-        at_ms,
-        method,
-        target,
-        user,
-        client,
-        body,
-    });
+/// The headers that carry `claim` (its method, target and body travel as the
+/// request's own): the forwarding node, when, who and from where, and the signature.
+pub fn claim_headers(key: &ForwardingKey, claim: &Claim<'_>) -> Vec<(&'static str, String)> {
     let mut headers = vec![
-        (FORWARDED_HEADER, from.to_string()),
-        (AT_HEADER, at_ms.to_string()),
-        (SIGNATURE_HEADER, signature),
+        (FORWARDED_HEADER, claim.from.to_string()),
+        (AT_HEADER, claim.at_ms.to_string()),
+        (SIGNATURE_HEADER, key.sign(claim)),
     ];
-    if let Some(user) = user {
+    if let Some(user) = claim.user {
         let encoded = base64::engine::general_purpose::STANDARD.encode(user);
         headers.push((USER_HEADER, encoded));
     }
-    if let Some(client) = client {
+    if let Some(client) = claim.client {
         headers.push((FOR_HEADER, client.to_string()));
     }
     headers

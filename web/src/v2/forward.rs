@@ -24,6 +24,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
+use troupe_actors::auth::forwarding::Claim;
 use troupe_actors::requests::{consumers, Listener};
 
 use crate::forwarding::{claim_headers, header, target, FORWARDED_HEADER};
@@ -89,15 +90,17 @@ pub async fn forward(
     let target = target(&req);
     let method = req.method().as_str().to_string();
     let caller = crate::auth::Caller::of(req.request(), Listener::Http);
-    let client = caller.client_address.map(|a| a.ip());
     let mut headers = claim_headers(
         &key,
-        state.node_id,
-        &method,
-        &target,
-        caller.user.as_deref(),
-        client,
-        &body,
+        &Claim {
+            from: state.node_id,
+            at_ms: state.engine.clock.now_ms().max(0) as u64,
+            method: &method,
+            target: &target,
+            user: caller.user.as_deref(),
+            client: caller.client_address.map(|a| a.ip()),
+            body: &body,
+        },
     );
     for name in ["content-type", "accept"] {
         if let Some(value) = header(&req, name) {
