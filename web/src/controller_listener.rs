@@ -393,6 +393,7 @@ mod tests {
                 match new_leader.quorum.propose(records.clone()).await {
                     // Right after the election, the old leader may still be named.
                     Err(ProposeError::NotLeader { .. })
+                    | Err(ProposeError::NoMajority { .. })
                     | Err(ProposeError::QuorumUnavailable { .. })
                         if started.elapsed() < Duration::from_secs(10) =>
                     {
@@ -445,11 +446,19 @@ mod tests {
             voter.stop().await;
         }
         let asked = Instant::now();
-        assert_eq!(
-            leader.quorum.propose(vec![topic("alone")]).await,
-            Err(ProposeError::QuorumUnavailable { timeout_ms: 3000 })
-        );
+        // Alone, the leader refuses before appending anything...
+        match leader.quorum.propose(vec![topic("alone")]).await {
+            Err(ProposeError::NoMajority { answered, voters }) => {
+                assert_eq!(answered, vec![leader_id]);
+                assert_eq!(voters, 3);
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(asked.elapsed() < Duration::from_secs(5));
+        // ...so its log holds nothing that could commit later.
+        let before = leader.quorum.status().last_log_index;
+        assert!(leader.quorum.propose(vec![topic("alone")]).await.is_err());
+        assert_eq!(leader.quorum.status().last_log_index, before);
         leader.stop().await;
     }
 

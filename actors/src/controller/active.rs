@@ -574,8 +574,13 @@ fn propose_error(e: ProposeError) -> BrokerError {
             None => "the metadata quorum is electing a leader".into(),
         }),
         ProposeError::Refused(reason) => BrokerError::InvalidRequest(reason),
+        ProposeError::NoMajority { answered, voters } => BrokerError::Unavailable(format!(
+            "the metadata quorum has no majority: {} of {voters} controllers are reachable; nothing was changed",
+            answered.len()
+        )),
         ProposeError::QuorumUnavailable { timeout_ms } => BrokerError::Unavailable(format!(
-            "the metadata quorum did not commit within {timeout_ms} ms: too few controllers are reachable"
+            "the metadata quorum did not commit within {timeout_ms} ms: too few controllers are reachable; \
+             the change may still be applied when they return"
         )),
         other => BrokerError::Unavailable(other.to_string()),
     }

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, RaftMetrics, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -318,9 +318,14 @@ pub enum ProposeError {
     /// Committed, but the state refused the batch: it changed nothing anywhere.
     #[error("the metadata batch was refused: {0}")]
     Refused(String),
-    /// No commit within the timeout: no majority answers. The batch may still commit
-    /// later; watch `applied()`.
-    #[error("the quorum did not commit within {timeout_ms} ms")]
+    /// Before appending, the leader could not hear from a majority of voters: the
+    /// batch was never written anywhere, so it can never commit. `answered` counts the
+    /// leader itself.
+    #[error("only voters {answered:?} of {voters} are reachable; nothing was proposed")]
+    NoMajority { answered: Vec<u64>, voters: usize },
+    /// Appended, but no commit within the timeout: the majority went away after the
+    /// leader heard from it. The batch may still commit later; watch `applied()`.
+    #[error("the quorum did not commit within {timeout_ms} ms; the batch may still commit")]
     QuorumUnavailable { timeout_ms: u64 },
     #[error("the metadata batch is {bytes} bytes, above the limit of {max_bytes}")]
     TooLarge { bytes: usize, max_bytes: usize },
@@ -436,11 +441,25 @@ impl Quorum {
         let raft = self.inner.raft.clone();
         let timeout_ms = self.inner.config.propose_timeout_ms;
         let timeout = Duration::from_millis(timeout_ms);
+        let voters = self.inner.config.voters.len();
         // The timer runs on the quorum's runtime, so callers need none of their own.
         let written = self
             .inner
             .handle
-            .spawn(async move { tokio::time::timeout(timeout, raft.client_write(batch)).await })
+            .spawn(async move {
+                tokio::time::timeout(timeout, async move {
+                    // A leader that has lost its majority must not append: the entry
+                    // would stay in its log and commit whenever the majority returns,
+                    // long after the caller was told the change failed. One heartbeat
+                    // round to every voter first (Raft's leadership check) turns a lost
+                    // quorum into a refusal that leaves nothing behind.
+                    if let Err(e) = raft.get_read_log_id().await {
+                        return Err(leadership_lost(e, voters));
+                    }
+                    raft.client_write(batch).await.map_err(write_refused)
+                })
+                .await
+            })
             .await;
         match written {
             Err(e) => Err(ProposeError::Stopped(e.to_string())),
@@ -449,7 +468,7 @@ impl Quorum {
                 BatchOutcome::Applied => Ok(response.log_id.index),
                 BatchOutcome::Refused(reason) => Err(ProposeError::Refused(reason)),
             },
-            Ok(Ok(Err(e))) => Err(write_refused(e)),
+            Ok(Ok(Err(e))) => Err(e),
         }
     }
 
@@ -631,6 +650,27 @@ async fn start_raft(
 }
 
 /// Why Raft refused a write (a batch, or a membership change adding a learner).
+/// Why the leadership check before a proposal failed.
+fn leadership_lost(
+    e: RaftError<u64, CheckIsLeaderError<u64, BasicNode>>,
+    voters: usize,
+) -> ProposeError {
+    match e {
+        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward)) => {
+            ProposeError::NotLeader {
+                leader: forward.leader_id,
+            }
+        }
+        RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(short)) => {
+            ProposeError::NoMajority {
+                answered: short.got.into_iter().collect(),
+                voters,
+            }
+        }
+        RaftError::Fatal(fatal) => ProposeError::Stopped(fatal.to_string()),
+    }
+}
+
 fn write_refused(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ProposeError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
