@@ -72,14 +72,22 @@ fn eval(tab: &Tab, js: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Waits (up to 30 s) until `js` evaluates to true in the page.
+/// Waits (up to 30 s) until `js` evaluates to true in the page. A page that is
+/// navigating (after a form submit or a logout) cannot run scripts for a moment:
+/// that counts as "not yet", and the last such error is named if time runs out.
 fn wait_for(tab: &Tab, js: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last_error = None;
     loop {
-        if eval(tab, js) == Value::Bool(true) {
-            return;
+        match tab.evaluate(js, false) {
+            Ok(result) if result.value == Some(Value::Bool(true)) => return,
+            Ok(_) => {}
+            Err(e) => last_error = Some(e.to_string()),
         }
         if Instant::now() >= deadline {
+            if let Some(e) = last_error {
+                eprintln!("{what}: the last script error while waiting: {e}");
+            }
             let error = eval(tab, "document.getElementById('error').textContent");
             let body = eval(
                 tab,
