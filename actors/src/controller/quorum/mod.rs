@@ -318,8 +318,8 @@ pub enum ProposeError {
     /// Committed, but the state refused the batch: it changed nothing anywhere.
     #[error("the metadata batch was refused: {0}")]
     Refused(String),
-    /// Before appending, the leader could not hear from a majority of voters: the
-    /// batch was never written anywhere, so it can never commit. `answered` counts the
+    /// Before appending, the leader could not hear from a majority of voters within the
+    /// timeout: the batch was never written anywhere, so it can never commit. `answered` counts the
     /// leader itself.
     #[error("only voters {answered:?} of {voters} are reachable; nothing was proposed")]
     NoMajority { answered: Vec<u64>, voters: usize },
@@ -440,35 +440,33 @@ impl Quorum {
         }
         let raft = self.inner.raft.clone();
         let timeout_ms = self.inner.config.propose_timeout_ms;
-        let timeout = Duration::from_millis(timeout_ms);
-        let voters = self.inner.config.voters.len();
-        // The timer runs on the quorum's runtime, so callers need none of their own.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        let retry = Duration::from_millis(self.inner.config.heartbeat_interval_ms);
+        let (me, voters) = (self.node_id(), self.inner.config.voters.len());
+        // The timers run on the quorum's runtime, so callers need none of their own.
         let written = self
             .inner
             .handle
             .spawn(async move {
-                tokio::time::timeout(timeout, async move {
-                    // A leader that has lost its majority must not append: the entry
-                    // would stay in its log and commit whenever the majority returns,
-                    // long after the caller was told the change failed. One heartbeat
-                    // round to every voter first (Raft's leadership check) turns a lost
-                    // quorum into a refusal that leaves nothing behind.
-                    if let Err(e) = raft.get_read_log_id().await {
-                        return Err(leadership_lost(e, voters));
-                    }
-                    raft.client_write(batch).await.map_err(write_refused)
-                })
-                .await
+                // A leader that has lost its majority must not append: the entry would
+                // stay in its log and commit whenever the majority returns, long after
+                // the caller was told the change failed. So it first confirms it still
+                // hears a majority (Raft's leadership check), until the deadline.
+                let checks_until = deadline.min(tokio::time::Instant::now() + retry * CHECK_ROUNDS);
+                confirm_majority(&raft, checks_until, retry, me, voters).await?;
+                match tokio::time::timeout_at(deadline, raft.client_write(batch)).await {
+                    Ok(written) => written.map_err(write_refused),
+                    Err(_elapsed) => Err(ProposeError::QuorumUnavailable { timeout_ms }),
+                }
             })
             .await;
         match written {
             Err(e) => Err(ProposeError::Stopped(e.to_string())),
-            Ok(Err(_elapsed)) => Err(ProposeError::QuorumUnavailable { timeout_ms }),
-            Ok(Ok(Ok(response))) => match response.data {
+            Ok(Ok(response)) => match response.data {
                 BatchOutcome::Applied => Ok(response.log_id.index),
                 BatchOutcome::Refused(reason) => Err(ProposeError::Refused(reason)),
             },
-            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(e)) => Err(e),
         }
     }
 
@@ -650,6 +648,41 @@ async fn start_raft(
 }
 
 /// Why Raft refused a write (a batch, or a membership change adding a learner).
+/// How many heartbeat intervals a proposal spends confirming the leader still hears a
+/// majority: a busy follower may miss a round, but a leader without a quorum answers
+/// soon, so its callers (and the controller's queue behind them) are not held up.
+const CHECK_ROUNDS: u32 = 2;
+
+/// Confirms, before a proposal is appended, that this leader still hears a majority of
+/// the voters: one heartbeat round, repeated every `retry` while too few answer, until
+/// `deadline`. Nothing is appended when it fails.
+async fn confirm_majority(
+    raft: &Raft,
+    deadline: tokio::time::Instant,
+    retry: Duration,
+    me: u64,
+    voters: usize,
+) -> Result<(), ProposeError> {
+    let mut short = ProposeError::NoMajority {
+        answered: vec![me],
+        voters,
+    };
+    loop {
+        match tokio::time::timeout_at(deadline, raft.get_read_log_id()).await {
+            Err(_elapsed) => return Err(short),
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => match leadership_lost(e, voters) {
+                refused @ ProposeError::NoMajority { .. } => short = refused,
+                other => return Err(other),
+            },
+        }
+        if tokio::time::Instant::now() + retry >= deadline {
+            return Err(short);
+        }
+        tokio::time::sleep(retry).await;
+    }
+}
+
 /// Why the leadership check before a proposal failed.
 fn leadership_lost(
     e: RaftError<u64, CheckIsLeaderError<u64, BasicNode>>,
