@@ -318,9 +318,9 @@ pub enum ProposeError {
     /// Committed, but the state refused the batch: it changed nothing anywhere.
     #[error("the metadata batch was refused: {0}")]
     Refused(String),
-    /// Before appending, the leader could not hear from a majority of voters within the
-    /// timeout: the batch was never written anywhere, so it can never commit. `answered` counts the
-    /// leader itself.
+    /// Before appending, the leader heard from no majority of voters (for up to
+    /// `CHECK_ROUNDS` heartbeat intervals): the batch was never written anywhere, so it
+    /// can never commit. `answered` counts the leader itself.
     #[error("only voters {answered:?} of {voters} are reachable; nothing was proposed")]
     NoMajority { answered: Vec<u64>, voters: usize },
     /// Appended, but no commit within the timeout: the majority went away after the
@@ -452,8 +452,7 @@ impl Quorum {
                 // stay in its log and commit whenever the majority returns, long after
                 // the caller was told the change failed. So it first confirms it still
                 // hears a majority (Raft's leadership check), until the deadline.
-                let checks_until = deadline.min(tokio::time::Instant::now() + retry * CHECK_ROUNDS);
-                confirm_majority(&raft, checks_until, retry, me, voters).await?;
+                confirm_majority(&raft, deadline, retry, me, voters).await?;
                 match tokio::time::timeout_at(deadline, raft.client_write(batch)).await {
                     Ok(written) => written.map_err(write_refused),
                     Err(_elapsed) => Err(ProposeError::QuorumUnavailable { timeout_ms }),
@@ -647,15 +646,15 @@ async fn start_raft(
     Ok((raft, applied, leadership))
 }
 
-/// Why Raft refused a write (a batch, or a membership change adding a learner).
 /// How many heartbeat intervals a proposal spends confirming the leader still hears a
 /// majority: a busy follower may miss a round, but a leader without a quorum answers
 /// soon, so its callers (and the controller's queue behind them) are not held up.
 const CHECK_ROUNDS: u32 = 2;
 
 /// Confirms, before a proposal is appended, that this leader still hears a majority of
-/// the voters: one heartbeat round, repeated every `retry` while too few answer, until
-/// `deadline`. Nothing is appended when it fails.
+/// the voters: one heartbeat round, repeated every `retry` (the heartbeat interval)
+/// while too few answer, for `CHECK_ROUNDS` intervals at most and never past the
+/// proposal's `deadline`. Nothing is appended when it fails.
 async fn confirm_majority(
     raft: &Raft,
     deadline: tokio::time::Instant,
@@ -663,6 +662,7 @@ async fn confirm_majority(
     me: u64,
     voters: usize,
 ) -> Result<(), ProposeError> {
+    let deadline = deadline.min(tokio::time::Instant::now() + retry * CHECK_ROUNDS);
     let mut short = ProposeError::NoMajority {
         answered: vec![me],
         voters,
@@ -704,6 +704,7 @@ fn leadership_lost(
     }
 }
 
+/// Why Raft refused a write (a batch, or a membership change adding a learner).
 fn write_refused(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ProposeError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
